@@ -1,0 +1,91 @@
+//! DSSE envelopes: <https://github.com/secure-systems-lab/dsse/blob/master/envelope.md>.
+//! What is signed is the pre-authentication encoding (PAE) of the payload type and body.
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+use serde::{Deserialize, Serialize};
+
+use crate::keys::{Signer, Verifier};
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Envelope {
+    #[serde(rename = "payloadType")]
+    pub payload_type: String,
+    pub payload: String,
+    pub signatures: Vec<Signature>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Signature {
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub keyid: String,
+    pub sig: String,
+}
+
+/// `"DSSEv1" SP LEN(type) SP type SP LEN(body) SP body`, lengths in ASCII decimal.
+#[must_use]
+pub fn pae(payload_type: &str, body: &[u8]) -> Vec<u8> {
+    let mut message = format!(
+        "DSSEv1 {} {payload_type} {} ",
+        payload_type.len(),
+        body.len()
+    )
+    .into_bytes();
+    message.extend_from_slice(body);
+    message
+}
+
+/// Signs `body` and wraps it in an envelope.
+#[must_use]
+pub fn sign(payload_type: &str, body: &[u8], signer: &dyn Signer) -> Envelope {
+    let signature = signer.sign(&pae(payload_type, body));
+    Envelope {
+        payload_type: payload_type.to_owned(),
+        payload: STANDARD.encode(body),
+        signatures: vec![Signature {
+            keyid: signer.key_id().to_owned(),
+            sig: STANDARD.encode(signature),
+        }],
+    }
+}
+
+/// Why an envelope did not verify.
+#[derive(Debug, PartialEq, Eq, thiserror::Error)]
+pub enum EnvelopeError {
+    #[error("payload is not valid base64")]
+    Payload,
+    #[error("no signature verifies with the given key")]
+    NoValidSignature,
+}
+
+/// Verifies that some signature of `envelope` is `verifier`'s; returns the payload bytes.
+pub fn verify(envelope: &Envelope, verifier: &dyn Verifier) -> Result<Vec<u8>, EnvelopeError> {
+    let body = STANDARD
+        .decode(&envelope.payload)
+        .map_err(|_| EnvelopeError::Payload)?;
+    let message = pae(&envelope.payload_type, &body);
+    let valid = envelope.signatures.iter().any(|signature| {
+        STANDARD
+            .decode(&signature.sig)
+            .is_ok_and(|bytes| verifier.verify(&message, &bytes))
+    });
+    if valid {
+        Ok(body)
+    } else {
+        Err(EnvelopeError::NoValidSignature)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pae_matches_the_spec_example() {
+        // From the DSSE protocol document.
+        assert_eq!(
+            pae("http://example.com/HelloWorld", b"hello world"),
+            b"DSSEv1 29 http://example.com/HelloWorld 11 hello world".to_vec()
+        );
+    }
+}

@@ -1,0 +1,10 @@
+//! Attestation documents: in-toto Statement v1, predicates, DSSE envelopes. Pure data and
+//! encoding; keys come in through the `Signer` trait.
+
+pub mod dsse;
+pub mod link;
+pub mod statement;
+
+pub use dsse::Envelope;
+pub use link::{LINK_PREDICATE_TYPE, Link};
+pub use statement::{PAYLOAD_TYPE, ResourceDescriptor, Statement};

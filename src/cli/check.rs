@@ -1,0 +1,26 @@
+//! `gantry check FILE`.
+
+use std::path::PathBuf;
+
+use crate::error::Result;
+use crate::exec;
+use crate::pipeline;
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// The pipeline file.
+    file: PathBuf,
+}
+
+pub fn run(args: &Args) -> Result<u8> {
+    let pipeline = pipeline::load(&args.file)?;
+    let graph = exec::plan(&pipeline, &[])?;
+    eprintln!(
+        "{}: ok: pipeline `{}`, {} steps, {} edges",
+        args.file.display(),
+        pipeline.name,
+        pipeline.steps.len(),
+        graph.dependencies.iter().map(Vec::len).sum::<usize>()
+    );
+    Ok(0)
+}

@@ -1,0 +1,106 @@
+//! The command line: parse arguments, call one library operation, render its result. The
+//! only place that reads the process environment and prints errors.
+
+mod check;
+mod graph;
+mod key;
+mod run;
+mod schema;
+
+use std::ffi::OsString;
+use std::io::Write as _;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use crate::error::Error;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "gantry",
+    version,
+    about = "Declarative build and release orchestrator: hermetic, cached, attested pipelines"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run a pipeline: every step hermetically, cached by content, each signed as an in-toto link.
+    Run(run::Args),
+    /// Validate a pipeline file (exit 0 when valid, 1 with diagnostics when not).
+    Check(check::Args),
+    /// Print a pipeline's step graph as Graphviz dot, JSON or Mermaid.
+    Graph(graph::Args),
+    /// Print the JSON Schema of the pipeline language (for editor completion).
+    Schema(schema::Args),
+    /// Signing keys.
+    #[command(subcommand)]
+    Key(key::Command),
+}
+
+/// What the CLI reads from the environment, read once.
+pub struct Environment {
+    pub cache_dir: Option<PathBuf>,
+    pub home: Option<PathBuf>,
+    pub xdg_data_home: Option<PathBuf>,
+}
+
+impl Environment {
+    fn from_process() -> Self {
+        let path = |name: &str| {
+            std::env::var_os(name)
+                .filter(|value| !value.is_empty())
+                .map(PathBuf::from)
+        };
+        Self {
+            cache_dir: path("GANTRY_CACHE_DIR"),
+            home: path("HOME"),
+            xdg_data_home: path("XDG_DATA_HOME"),
+        }
+    }
+}
+
+/// Runs gantry with `args`; returns the process exit code.
+pub fn main(args: impl IntoIterator<Item = OsString>) -> ExitCode {
+    let cli = match Cli::try_parse_from(args) {
+        Ok(cli) => cli,
+        Err(error) => {
+            let _ = error.print();
+            return ExitCode::from(if error.use_stderr() { 2 } else { 0 });
+        }
+    };
+    let environment = Environment::from_process();
+    let result = match cli.command {
+        Command::Run(args) => run::run(args, &environment),
+        Command::Check(args) => check::run(&args),
+        Command::Graph(args) => graph::run(&args),
+        Command::Schema(args) => schema::run(&args),
+        Command::Key(command) => key::run(command, &environment),
+    };
+    match result {
+        Ok(code) => ExitCode::from(code),
+        Err(error) => {
+            render_error(&error);
+            ExitCode::from(error.category().exit_code())
+        }
+    }
+}
+
+fn render_error(error: &Error) {
+    let mut stderr = std::io::stderr().lock();
+    match error {
+        Error::Pipeline(diagnostics) => {
+            let _ = write!(stderr, "{}", diagnostics.render());
+        }
+        Error::Key { message, .. } if message.contains("chmod") => {
+            let _ = writeln!(stderr, "error: {error}");
+        }
+        other => {
+            let _ = writeln!(stderr, "error: {other}");
+        }
+    }
+}

@@ -1,0 +1,65 @@
+//! `gantry run FILE`.
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+
+use crate::cli::Environment;
+use crate::cli::key::signer;
+use crate::error::Result;
+use crate::exec::{self, RunOptions};
+use crate::pipeline;
+use crate::report::Reporter;
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// The pipeline file.
+    file: PathBuf,
+    /// Steps to run at once (default: the number of cores).
+    #[arg(long, short)]
+    jobs: Option<usize>,
+    /// After a failure, go on with every step that does not depend on it.
+    #[arg(long)]
+    keep_going: bool,
+    /// Print one JSON object per line (see docs/json-output.md).
+    #[arg(long)]
+    json: bool,
+    /// Where to write `<run-id>/<step>.intoto.json` (default: `attestations/` in the root).
+    #[arg(long)]
+    attestations: Option<PathBuf>,
+    /// Unencrypted PKCS#8 PEM P-256 signing key (default: a development key gantry makes once).
+    #[arg(long)]
+    key: Option<PathBuf>,
+}
+
+pub fn run(args: Args, environment: &Environment) -> Result<u8> {
+    let pipeline = pipeline::load(&args.file)?;
+    let signer = signer(args.key.as_deref(), environment)?;
+    let jobs = args
+        .jobs
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, std::num::NonZero::get));
+    let attestations = match args.attestations {
+        Some(path) => std::path::absolute(&path).unwrap_or(path),
+        None => pipeline.root.join("attestations"),
+    };
+    let cache_dir = match &environment.cache_dir {
+        Some(path) => std::path::absolute(path).unwrap_or_else(|_| path.clone()),
+        None => pipeline.root.join(".gantry"),
+    };
+    let reporter = Reporter::new(args.json, std::io::stderr().is_terminal());
+    let summary = exec::run(
+        pipeline,
+        Box::new(signer),
+        RunOptions {
+            jobs,
+            keep_going: args.keep_going,
+            attestations,
+            cache_dir,
+            reporter,
+        },
+    )?;
+    Ok(match summary.interrupted_by {
+        Some(signal) => u8::try_from(128 + signal).unwrap_or(130),
+        None if summary.success() => 0,
+        None => 1,
+    })
+}

@@ -1,0 +1,85 @@
+//! gantry's error type. Every error has a category that decides the exit code; it is rendered
+//! once, by the CLI.
+
+use std::io;
+use std::path::PathBuf;
+
+use crate::pipeline::diagnostic::Diagnostics;
+
+/// What kind of failure an error is; decides the process exit code.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Category {
+    /// The pipeline, a key or another input the user gave is wrong (exit 1).
+    UserInput,
+    /// The command line is wrong (exit 2).
+    Usage,
+    /// The machine lacks something: a permission, a tool, namespaces (exit 3).
+    Environment,
+    /// A bug in gantry (exit 70, like sysexits' EX_SOFTWARE).
+    Internal,
+}
+
+impl Category {
+    #[must_use]
+    pub fn exit_code(self) -> u8 {
+        match self {
+            Self::UserInput => 1,
+            Self::Usage => 2,
+            Self::Environment => 3,
+            Self::Internal => 70,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("{}", .0.render().trim_end())]
+    Pipeline(Box<Diagnostics>),
+    #[error("cannot read `{}`: {source}", path.display())]
+    Read { path: PathBuf, source: io::Error },
+    #[error("cannot write `{}`: {source}", path.display())]
+    Write { path: PathBuf, source: io::Error },
+    #[error("{0}")]
+    Usage(String),
+    #[error("signing key `{}`: {message}", path.display())]
+    Key { path: PathBuf, message: String },
+    #[error("{message}")]
+    Environment { message: String },
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl Error {
+    #[must_use]
+    pub fn category(&self) -> Category {
+        match self {
+            Self::Pipeline(_) | Self::Key { .. } => Category::UserInput,
+            Self::Usage(_) => Category::Usage,
+            Self::Read { .. } | Self::Write { .. } | Self::Environment { .. } => {
+                Category::Environment
+            }
+            Self::Internal(_) => Category::Internal,
+        }
+    }
+
+    pub fn read(path: impl Into<PathBuf>) -> impl FnOnce(io::Error) -> Self {
+        let path = path.into();
+        move |source| Self::Read { path, source }
+    }
+
+    pub fn write(path: impl Into<PathBuf>) -> impl FnOnce(io::Error) -> Self {
+        let path = path.into();
+        move |source| Self::Write { path, source }
+    }
+
+    /// Hints printed after the message.
+    #[must_use]
+    pub fn hints(&self) -> Vec<String> {
+        match self {
+            Self::Key { message, .. } if message.contains("permissions") => Vec::new(),
+            _ => Vec::new(),
+        }
+    }
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;

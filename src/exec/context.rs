@@ -1,0 +1,40 @@
+//! Everything a run shares between its steps.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::atomic::AtomicBool;
+use std::sync::{Arc, OnceLock};
+
+use crate::exec::sandbox::Sandbox;
+use crate::graph::Graph;
+use crate::keys::Signer;
+use crate::pipeline::Pipeline;
+use crate::report::Reporter;
+use crate::store::{OutputRecord, Store, Tree};
+
+pub struct Context {
+    pub pipeline: Pipeline,
+    pub graph: Graph,
+    pub store: Store,
+    pub sandbox: Sandbox,
+    pub signer: Box<dyn Signer>,
+    pub run_id: String,
+    /// `attestations/<run-id>/`.
+    pub run_dir: PathBuf,
+    /// `<cache>/tmp/<run-id>/`: scratch folders of steps in flight.
+    pub scratch: PathBuf,
+    pub source_date_epoch: Option<i64>,
+    /// Set on Ctrl-C / SIGTERM: running sandboxes are killed, nothing new starts.
+    pub cancel: AtomicBool,
+    pub reporter: Reporter,
+    /// Each finished step's outputs, for the steps that read them.
+    pub results: Vec<OnceLock<Arc<StepResult>>>,
+}
+
+/// What a finished step produced.
+#[derive(Clone, Debug, Default)]
+pub struct StepResult {
+    pub outputs: Vec<OutputRecord>,
+    /// Listings of folder outputs, by output index.
+    pub trees: HashMap<usize, Tree>,
+}

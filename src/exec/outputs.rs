@@ -1,0 +1,220 @@
+//! Outputs: collected from a step's scratch folder into the CAS, and materialised into the
+//! workspace atomically (a folder output is built beside its target, then swapped in).
+
+use std::collections::HashMap;
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+
+use walkdir::WalkDir;
+
+use crate::digest::Digest;
+use crate::pipeline::Step;
+use crate::store::{BlobError, Cas, OutputRecord, StatCache, Tree, TreeFile, atomic};
+
+/// Hashes each declared output found in `work`, moves it into the CAS and returns the
+/// records (and folder listings by output index).
+pub fn collect(
+    step: &Step,
+    work: &Path,
+    cas: &Cas,
+) -> Result<(Vec<OutputRecord>, HashMap<usize, Tree>), String> {
+    let mut records = Vec::with_capacity(step.outputs.len());
+    let mut trees = HashMap::new();
+    for (index, output) in step.outputs.iter().enumerate() {
+        let path = work.join(&output.path);
+        let metadata = fs::symlink_metadata(&path)
+            .map_err(|_| format!("the step did not produce its output `{}`", output.path))?;
+        if output.directory {
+            if !metadata.is_dir() {
+                return Err(format!(
+                    "output `{}/` was declared as a folder but the step made a file",
+                    output.path
+                ));
+            }
+            let tree = collect_tree(&output.path, &path, cas)?;
+            let bytes = serde_json::to_vec(&tree).map_err(|error| error.to_string())?;
+            let digest = cas
+                .put_bytes(&bytes)
+                .map_err(|error| format!("cannot store a folder listing: {error}"))?;
+            records.push(OutputRecord {
+                path: output.path.clone(),
+                digest,
+                directory: true,
+                executable: false,
+            });
+            trees.insert(index, tree);
+        } else {
+            if metadata.is_dir() {
+                return Err(format!(
+                    "output `{}` is a folder; declare it with a trailing `/`",
+                    output.path
+                ));
+            }
+            if !metadata.is_file() {
+                return Err(format!(
+                    "output `{}` is not a regular file (symlinks and devices are not outputs)",
+                    output.path
+                ));
+            }
+            let executable = metadata.permissions().mode() & 0o111 != 0;
+            let digest = adopt(&path, cas)?;
+            records.push(OutputRecord {
+                path: output.path.clone(),
+                digest,
+                directory: false,
+                executable,
+            });
+        }
+    }
+    Ok((records, trees))
+}
+
+fn adopt(path: &Path, cas: &Cas) -> Result<Digest, String> {
+    let digest = Digest::of_file(path)
+        .map_err(|error| format!("cannot read output `{}`: {error}", path.display()))?;
+    cas.adopt(path, &digest)
+        .map_err(|error| format!("cannot store output: {error}"))?;
+    Ok(digest)
+}
+
+fn collect_tree(name: &str, folder: &Path, cas: &Cas) -> Result<Tree, String> {
+    let mut files = Vec::new();
+    for entry in WalkDir::new(folder).sort_by_file_name() {
+        let entry =
+            entry.map_err(|error| format!("cannot read output folder `{name}`: {error}"))?;
+        let relative = entry.path().strip_prefix(folder).unwrap_or(entry.path());
+        let Some(relative) = relative.to_str() else {
+            return Err(format!(
+                "output folder `{name}` holds a file whose name is not UTF-8"
+            ));
+        };
+        let file_type = entry.file_type();
+        if file_type.is_dir() {
+            continue;
+        }
+        if !file_type.is_file() {
+            return Err(format!(
+                "output folder `{name}` holds `{relative}`, which is not a regular file"
+            ));
+        }
+        let executable = entry
+            .metadata()
+            .map_err(|error| error.to_string())?
+            .permissions()
+            .mode()
+            & 0o111
+            != 0;
+        let digest = adopt(entry.path(), cas)?;
+        files.push(TreeFile {
+            path: relative.to_owned(),
+            digest,
+            executable,
+        });
+    }
+    files.sort_by(|left, right| left.path.cmp(&right.path));
+    Ok(Tree { files })
+}
+
+/// Makes the workspace hold exactly `record` at its path, restoring from the CAS what
+/// differs. Returns whether anything was written.
+pub fn materialize(
+    root: &Path,
+    record: &OutputRecord,
+    tree: Option<&Tree>,
+    cas: &Cas,
+    stats: &StatCache,
+) -> Result<bool, BlobError> {
+    let target = root.join(&record.path);
+    if !record.directory {
+        if stats
+            .digest(&target)
+            .is_ok_and(|digest| digest == record.digest)
+            && executable(&target) == record.executable
+        {
+            return Ok(false);
+        }
+        remove_folder_in_the_way(&target);
+        cas.restore(&record.digest, &target, record.executable)?;
+        stats.record(&target, record.digest);
+        return Ok(true);
+    }
+    let tree = tree.ok_or(BlobError::Missing(record.digest))?;
+    if folder_matches(&target, tree, stats) {
+        return Ok(false);
+    }
+    let io_error = |source| BlobError::Io {
+        path: target.clone(),
+        source,
+    };
+    let staging = atomic::temporary_path(&target);
+    fs::create_dir_all(&staging).map_err(io_error)?;
+    for file in &tree.files {
+        if let Err(error) = cas.restore(&file.digest, &staging.join(&file.path), file.executable) {
+            let _ = fs::remove_dir_all(&staging);
+            return Err(error);
+        }
+    }
+    // Swap: the old folder moves aside, the new one takes its place, the old one goes.
+    let old = atomic::temporary_path(&target);
+    let had_old = fs::symlink_metadata(&target).is_ok();
+    if had_old {
+        fs::rename(&target, &old).map_err(io_error)?;
+    }
+    fs::rename(&staging, &target).map_err(io_error)?;
+    if had_old {
+        let _ = fs::remove_dir_all(&old).or_else(|_| fs::remove_file(&old));
+    }
+    for file in &tree.files {
+        stats.record(&target.join(&file.path), file.digest);
+    }
+    Ok(true)
+}
+
+fn executable(path: &Path) -> bool {
+    fs::metadata(path).is_ok_and(|metadata| metadata.permissions().mode() & 0o111 != 0)
+}
+
+fn remove_folder_in_the_way(target: &Path) {
+    if fs::symlink_metadata(target).is_ok_and(|metadata| metadata.is_dir()) {
+        let _ = fs::remove_dir_all(target);
+    }
+}
+
+/// True when the folder holds exactly the tree's files with their digests and modes.
+fn folder_matches(folder: &Path, tree: &Tree, stats: &StatCache) -> bool {
+    let mut expected: HashMap<&str, &TreeFile> = tree
+        .files
+        .iter()
+        .map(|file| (file.path.as_str(), file))
+        .collect();
+    if !folder.is_dir() {
+        return false;
+    }
+    for entry in WalkDir::new(folder) {
+        let Ok(entry) = entry else { return false };
+        if entry.file_type().is_dir() {
+            continue;
+        }
+        let Some(relative) = entry
+            .path()
+            .strip_prefix(folder)
+            .ok()
+            .and_then(Path::to_str)
+        else {
+            return false;
+        };
+        let Some(file) = expected.remove(relative) else {
+            return false;
+        };
+        if !entry.file_type().is_file()
+            || !stats
+                .digest(entry.path())
+                .is_ok_and(|digest| digest == file.digest)
+            || executable(entry.path()) != file.executable
+        {
+            return false;
+        }
+    }
+    expected.is_empty()
+}

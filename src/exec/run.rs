@@ -1,0 +1,194 @@
+//! `gantry run`: scan the workspace, build the graph, open the store, start the sandbox and
+//! schedule every step; return what happened.
+
+use std::fs::{self, File};
+use std::os::fd::AsRawFd;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicBool;
+use std::sync::{Arc, OnceLock};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use rand_core::RngCore;
+
+use crate::error::{Error, Result};
+use crate::exec::context::Context;
+use crate::exec::sandbox::Sandbox;
+use crate::exec::scheduler;
+use crate::graph::{self, Graph};
+use crate::keys::Signer;
+use crate::pipeline::Pipeline;
+use crate::report::{Event, Reporter, StepStatus};
+use crate::store::Store;
+use crate::workspace;
+
+pub struct RunOptions {
+    pub jobs: usize,
+    pub keep_going: bool,
+    /// Folder holding one sub-folder per run.
+    pub attestations: PathBuf,
+    pub cache_dir: PathBuf,
+    pub reporter: Reporter,
+}
+
+#[derive(Debug)]
+pub struct RunSummary {
+    pub run_id: String,
+    pub run_dir: PathBuf,
+    pub executed: usize,
+    pub cached: usize,
+    pub failed: usize,
+    pub skipped: usize,
+    pub interrupted_by: Option<i32>,
+}
+
+impl RunSummary {
+    #[must_use]
+    pub fn success(&self) -> bool {
+        self.failed == 0 && self.skipped == 0 && self.interrupted_by.is_none()
+    }
+}
+
+/// Scans the workspace and builds the graph; what `check`, `graph` and `run` share.
+pub fn plan(pipeline: &Pipeline, extra_skips: &[&Path]) -> Result<Graph> {
+    let mut skip: Vec<String> = pipeline
+        .steps
+        .iter()
+        .flat_map(|step| step.outputs.iter().map(|output| output.path.clone()))
+        .collect();
+    for path in extra_skips {
+        if let Ok(relative) = path.strip_prefix(&pipeline.root)
+            && let Some(relative) = relative.to_str()
+            && !relative.is_empty()
+        {
+            skip.push(relative.to_owned());
+        }
+    }
+    let sources = workspace::scan(&pipeline.root, &skip)?;
+    graph::build(pipeline, &sources).map_err(|diagnostics| Error::Pipeline(Box::new(diagnostics)))
+}
+
+pub fn run(pipeline: Pipeline, signer: Box<dyn Signer>, options: RunOptions) -> Result<RunSummary> {
+    let started = Instant::now();
+    let graph = plan(&pipeline, &[&options.cache_dir, &options.attestations])?;
+    let store = Store::open(&options.cache_dir).map_err(Error::write(&options.cache_dir))?;
+    let _lock = lock(&options.cache_dir)?;
+    let run_id = new_run_id();
+    let run_dir = options.attestations.join(&run_id);
+    fs::create_dir_all(&run_dir).map_err(Error::write(&run_dir))?;
+    let scratch_base = store.scratch();
+    // Left over from a run that was killed: nothing in it is valid.
+    let _ = fs::remove_dir_all(&scratch_base);
+    fs::create_dir_all(&scratch_base).map_err(Error::write(&scratch_base))?;
+    let sandbox = Sandbox::new(&scratch_base).map_err(|error| Error::Environment {
+        message: format!("cannot prepare the sandbox: {error}"),
+    })?;
+    let scratch = scratch_base.join(&run_id);
+    fs::create_dir_all(&scratch).map_err(Error::write(&scratch))?;
+    let source_date_epoch = commit_time(&pipeline.root);
+    let count = pipeline.steps.len();
+    let jobs = options.jobs.max(1);
+    options.reporter.emit(&Event::RunStarted {
+        run_id: run_id.clone(),
+        pipeline: pipeline.name.clone(),
+        steps: count,
+        jobs,
+    });
+    let context = Arc::new(Context {
+        pipeline,
+        graph,
+        store,
+        sandbox,
+        signer,
+        run_id: run_id.clone(),
+        run_dir: run_dir.clone(),
+        scratch: scratch.clone(),
+        source_date_epoch,
+        cancel: AtomicBool::new(false),
+        reporter: options.reporter,
+        results: (0..count).map(|_| OnceLock::new()).collect(),
+    });
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .max_blocking_threads(jobs + 2)
+        .enable_all()
+        .build()
+        .map_err(|error| Error::Environment {
+            message: format!("cannot start the scheduler: {error}"),
+        })?;
+    let finished = runtime.block_on(scheduler::schedule(
+        Arc::clone(&context),
+        jobs,
+        options.keep_going,
+    ));
+    runtime.shutdown_background();
+    let _ = context.store.stats.save();
+    let _ = fs::remove_dir_all(&scratch);
+    let tally = |wanted: StepStatus| {
+        finished
+            .statuses
+            .iter()
+            .filter(|&&status| status == wanted)
+            .count()
+    };
+    let summary = RunSummary {
+        run_id,
+        run_dir,
+        executed: tally(StepStatus::Executed),
+        cached: tally(StepStatus::Cached),
+        failed: tally(StepStatus::Failed),
+        skipped: tally(StepStatus::Skipped),
+        interrupted_by: finished.interrupted_by,
+    };
+    context.reporter.emit(&Event::RunFinished {
+        run_id: summary.run_id.clone(),
+        executed: summary.executed,
+        cached: summary.cached,
+        failed: summary.failed,
+        skipped: summary.skipped,
+        attestations: summary.run_dir.display().to_string(),
+        duration_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+        cancelled: summary.interrupted_by.is_some(),
+    });
+    Ok(summary)
+}
+
+/// One run at a time per cache: a second gantry waits for nothing and fails clearly.
+fn lock(cache_dir: &Path) -> Result<File> {
+    let path = cache_dir.join("lock");
+    let file = File::options()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(Error::write(&path))?;
+    // SAFETY: flock on a descriptor we own.
+    if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
+        return Err(Error::Environment {
+            message: format!(
+                "another gantry run is using the cache `{}`",
+                cache_dir.display()
+            ),
+        });
+    }
+    Ok(file)
+}
+
+/// `YYYYMMDDTHHMMSSZ-<8 hex>`: sorts by time, unique without coordination.
+fn new_run_id() -> String {
+    let seconds = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |elapsed| elapsed.as_secs());
+    let (year, month, day, hour, minute, second) =
+        crate::time::civil(i64::try_from(seconds).unwrap_or(0));
+    format!(
+        "{year:04}{month:02}{day:02}T{hour:02}{minute:02}{second:02}Z-{:08x}",
+        rand_core::OsRng.next_u32()
+    )
+}
+
+/// The commit time of HEAD of the repository holding `root`: the SOURCE_DATE_EPOCH of steps.
+fn commit_time(root: &Path) -> Option<i64> {
+    let repository = git2::Repository::discover(root).ok()?;
+    let commit = repository.head().ok()?.peel_to_commit().ok()?;
+    Some(commit.time().seconds())
+}

@@ -1,0 +1,289 @@
+//! What the sandboxed child does between `clone` and `execve`. This code runs in a copy of a
+//! multi-threaded process, so it may only make raw system calls: everything it needs (paths,
+//! argument vectors, map contents) is prepared by the parent, and it never allocates, locks or
+//! panics. A failing operation reports its index and errno through a close-on-exec pipe.
+
+use std::ffi::{CString, c_char, c_int, c_ulong, c_void};
+use std::os::fd::RawFd;
+use std::ptr;
+
+/// One setup operation, applied in order.
+pub enum Operation {
+    Mount {
+        source: Option<CString>,
+        target: CString,
+        fstype: Option<CString>,
+        flags: c_ulong,
+        data: Option<CString>,
+    },
+    Mkdir {
+        path: CString,
+        mode: libc::mode_t,
+    },
+    Chmod {
+        path: CString,
+        mode: libc::mode_t,
+    },
+    Symlink {
+        target: CString,
+        link: CString,
+    },
+    CreateFile {
+        path: CString,
+    },
+    WriteFile {
+        path: CString,
+        bytes: Vec<u8>,
+    },
+    SetHostname {
+        name: Vec<u8>,
+    },
+    LoopbackUp,
+    PivotRoot {
+        new_root: CString,
+    },
+    Chdir {
+        path: CString,
+    },
+}
+
+impl Operation {
+    /// A short description for error messages.
+    pub fn describe(&self) -> String {
+        let show = |text: &CString| text.to_string_lossy().into_owned();
+        match self {
+            Self::Mount {
+                source,
+                target,
+                fstype,
+                ..
+            } => format!(
+                "mount {} on {}",
+                source
+                    .as_ref()
+                    .or(fstype.as_ref())
+                    .map_or_else(|| "(remount)".to_owned(), show),
+                show(target)
+            ),
+            Self::Mkdir { path, .. } => format!("mkdir {}", show(path)),
+            Self::Chmod { path, .. } => format!("chmod {}", show(path)),
+            Self::Symlink { link, .. } => format!("symlink {}", show(link)),
+            Self::CreateFile { path } => format!("create {}", show(path)),
+            Self::WriteFile { path, .. } => format!("write {}", show(path)),
+            Self::SetHostname { .. } => "sethostname".to_owned(),
+            Self::LoopbackUp => "bring up loopback".to_owned(),
+            Self::PivotRoot { .. } => "pivot_root".to_owned(),
+            Self::Chdir { path } => format!("chdir {}", show(path)),
+        }
+    }
+}
+
+/// Everything the child needs, prepared by the parent.
+pub struct ChildPlan {
+    pub operations: Vec<Operation>,
+    pub program: CString,
+    /// Owned here so the pointer arrays below stay valid.
+    _argv: Vec<CString>,
+    _envp: Vec<CString>,
+    argv_pointers: Vec<*const c_char>,
+    envp_pointers: Vec<*const c_char>,
+    pub stdin: RawFd,
+    pub stdout: RawFd,
+    pub stderr: RawFd,
+    pub error_pipe: RawFd,
+}
+
+// The raw pointers point into `argv`/`envp`, owned by the same plan and never moved after
+// construction (their heap buffers stay put when the plan moves).
+unsafe impl Send for ChildPlan {}
+
+impl ChildPlan {
+    #[must_use]
+    pub fn new(
+        operations: Vec<Operation>,
+        program: CString,
+        argv: Vec<CString>,
+        envp: Vec<CString>,
+        stdio: [RawFd; 3],
+        error_pipe: RawFd,
+    ) -> Self {
+        let pointers = |strings: &[CString]| {
+            strings
+                .iter()
+                .map(|string| string.as_ptr())
+                .chain(std::iter::once(ptr::null()))
+                .collect()
+        };
+        let argv_pointers = pointers(&argv);
+        let envp_pointers = pointers(&envp);
+        Self {
+            operations,
+            program,
+            _argv: argv,
+            _envp: envp,
+            argv_pointers,
+            envp_pointers,
+            stdin: stdio[0],
+            stdout: stdio[1],
+            stderr: stdio[2],
+            error_pipe,
+        }
+    }
+}
+
+/// Entry point given to `clone`.
+pub extern "C" fn child_main(argument: *mut c_void) -> c_int {
+    // SAFETY: the parent passes a pointer to a live `ChildPlan`; the child has its own copy of
+    // the address space, so the plan stays valid for the child's whole life.
+    let plan = unsafe { &*argument.cast::<ChildPlan>() };
+    // SAFETY: only raw system calls on data prepared by the parent.
+    unsafe { run(plan) }
+}
+
+unsafe fn run(plan: &ChildPlan) -> ! {
+    // SAFETY (whole function): every call is a raw system call on valid, NUL-terminated data
+    // owned by `plan`; nothing allocates.
+    unsafe {
+        // Signal state survives execve: start the program with none blocked and default
+        // dispositions (Rust ignores SIGPIPE in its own process).
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&raw mut set);
+        libc::sigprocmask(libc::SIG_SETMASK, &raw const set, ptr::null_mut());
+        for signal in [
+            libc::SIGPIPE,
+            libc::SIGINT,
+            libc::SIGTERM,
+            libc::SIGQUIT,
+            libc::SIGHUP,
+        ] {
+            libc::signal(signal, libc::SIG_DFL);
+        }
+        // If gantry dies (even by SIGKILL), the sandbox dies with it: this process is pid 1 of
+        // its namespace, so the kernel then kills everything the step started.
+        libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+        for (index, operation) in plan.operations.iter().enumerate() {
+            if apply(operation) < 0 {
+                fail(plan.error_pipe, index);
+            }
+        }
+        if libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0 {
+            fail(plan.error_pipe, plan.operations.len());
+        }
+        if libc::dup2(plan.stdin, 0) < 0
+            || libc::dup2(plan.stdout, 1) < 0
+            || libc::dup2(plan.stderr, 2) < 0
+        {
+            fail(plan.error_pipe, plan.operations.len());
+        }
+        libc::umask(0o022);
+        libc::execve(
+            plan.program.as_ptr(),
+            plan.argv_pointers.as_ptr(),
+            plan.envp_pointers.as_ptr(),
+        );
+        fail(plan.error_pipe, plan.operations.len() + 1)
+    }
+}
+
+unsafe fn fail(pipe: RawFd, index: usize) -> ! {
+    // SAFETY: errno location is thread-local storage set up before clone; write and _exit are
+    // async-signal-safe.
+    unsafe {
+        let errno = *libc::__errno_location();
+        let mut message = [0u8; 12];
+        message[..8].copy_from_slice(&(index as u64).to_le_bytes());
+        message[8..].copy_from_slice(&errno.to_le_bytes());
+        libc::write(pipe, message.as_ptr().cast(), message.len());
+        libc::_exit(127)
+    }
+}
+
+fn optional(text: Option<&CString>) -> *const c_char {
+    text.map_or(ptr::null(), |text| text.as_ptr())
+}
+
+unsafe fn apply(operation: &Operation) -> c_int {
+    // SAFETY: see `run`.
+    unsafe {
+        match operation {
+            Operation::Mount {
+                source,
+                target,
+                fstype,
+                flags,
+                data,
+            } => libc::mount(
+                optional(source.as_ref()),
+                target.as_ptr(),
+                optional(fstype.as_ref()),
+                *flags,
+                optional(data.as_ref()).cast(),
+            ),
+            Operation::Mkdir { path, mode } => {
+                let result = libc::mkdir(path.as_ptr(), *mode);
+                if result < 0 && *libc::__errno_location() == libc::EEXIST {
+                    0
+                } else {
+                    result
+                }
+            }
+            Operation::Chmod { path, mode } => libc::chmod(path.as_ptr(), *mode),
+            Operation::Symlink { target, link } => libc::symlink(target.as_ptr(), link.as_ptr()),
+            Operation::CreateFile { path } => {
+                let fd = libc::open(
+                    path.as_ptr(),
+                    libc::O_CREAT | libc::O_WRONLY | libc::O_CLOEXEC,
+                    0o644,
+                );
+                if fd < 0 { fd } else { libc::close(fd) }
+            }
+            Operation::WriteFile { path, bytes } => {
+                let fd = libc::open(path.as_ptr(), libc::O_WRONLY | libc::O_CLOEXEC);
+                if fd < 0 {
+                    return fd;
+                }
+                let written = libc::write(fd, bytes.as_ptr().cast(), bytes.len());
+                libc::close(fd);
+                if written < 0 { -1 } else { 0 }
+            }
+            Operation::SetHostname { name } => libc::sethostname(name.as_ptr().cast(), name.len()),
+            Operation::LoopbackUp => loopback_up(),
+            Operation::PivotRoot { new_root } => {
+                if libc::chdir(new_root.as_ptr()) < 0 {
+                    return -1;
+                }
+                let dot = c".".as_ptr();
+                if libc::syscall(libc::SYS_pivot_root, dot, dot) < 0 {
+                    return -1;
+                }
+                if libc::umount2(dot, libc::MNT_DETACH) < 0 {
+                    return -1;
+                }
+                libc::chdir(c"/".as_ptr())
+            }
+            Operation::Chdir { path } => libc::chdir(path.as_ptr()),
+        }
+    }
+}
+
+/// Brings `lo` up in the current network namespace (a fresh one has it down).
+pub unsafe fn loopback_up() -> c_int {
+    // SAFETY: ioctl on a socket with a zeroed, correctly sized ifreq.
+    unsafe {
+        let socket = libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0);
+        if socket < 0 {
+            return -1;
+        }
+        let mut request: libc::ifreq = std::mem::zeroed();
+        for (slot, byte) in request.ifr_name.iter_mut().zip(b"lo\0") {
+            *slot = *byte as c_char;
+        }
+        let mut result = libc::ioctl(socket, libc::SIOCGIFFLAGS, &raw mut request);
+        if result >= 0 {
+            request.ifr_ifru.ifru_flags |= (libc::IFF_UP | libc::IFF_RUNNING) as i16;
+            result = libc::ioctl(socket, libc::SIOCSIFFLAGS, &raw mut request);
+        }
+        libc::close(socket);
+        result
+    }
+}

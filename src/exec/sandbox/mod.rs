@@ -1,0 +1,498 @@
+//! gantry's own Linux sandbox: user, mount, pid, ipc, uts and (unless a step asks for the
+//! network) network namespaces, a fresh tmpfs root with the host's system folders read-only,
+//! the step's declared inputs read-only and nothing else of the workspace, a private HOME and
+//! TMPDIR, a fixed hostname and an unprivileged user. No bubblewrap: its 7 ms per step would
+//! dominate pipelines of small steps (../shared/FACTS.md).
+//!
+//! Layout inside the sandbox:
+//! - `/usr`, `/etc` (and `/nix` when present) read-only; `/bin`, `/lib`, ... as on the host;
+//! - `/build`: the step's scratch folder, writable, where outputs are written; each declared
+//!   input is bind-mounted read-only at its workspace-relative path;
+//! - `/tmp` and `/home/build` (HOME) empty and writable; a fresh `/proc`; a minimal `/dev`.
+
+mod child;
+mod spawner;
+
+use std::ffi::CString;
+use std::fs::File;
+use std::io::{self, Read};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use child::{ChildPlan, Operation};
+use spawner::Spawner;
+
+/// Where the workspace appears inside the sandbox. Fixed, so that outputs which embed their
+/// build path are the same in every clone of a repository.
+pub const BUILD_DIR: &str = "/build";
+pub const HOME_DIR: &str = "/home/build";
+pub const HOSTNAME: &str = "gantry";
+/// The user and group a step runs as inside its namespace; not root, so it holds no
+/// capabilities once it runs its program.
+pub const SANDBOX_UID: u32 = 1000;
+pub const SANDBOX_GID: u32 = 1000;
+/// Default PATH inside the sandbox.
+pub const DEFAULT_PATH: &str = "/usr/local/bin:/usr/bin:/bin:/usr/local/sbin:/usr/sbin:/sbin";
+
+/// Host folders shown read-only when they exist. `/bin`, `/lib` and the like are symlinks
+/// into `/usr` on merged-usr systems and are recreated as such.
+const SYSTEM_FOLDERS: &[&str] = &[
+    "/usr", "/etc", "/nix", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32",
+];
+const DEVICES: &[&str] = &["null", "zero", "full", "random", "urandom"];
+
+/// The part of a sandbox's settings that goes into every action key: change it and every
+/// step re-runs.
+pub const SETTINGS_VERSION: &str =
+    "gantry-sandbox/1 uid=1000 gid=1000 build=/build home=/home/build hostname=gantry umask=022";
+
+/// One sandboxed process to run.
+pub struct Request<'a> {
+    pub argv: &'a [String],
+    /// Path handed to `execve`: absolute, or relative to `/build`.
+    pub program: &'a str,
+    pub env: &'a [(String, String)],
+    /// Host folder shown read-write at `/build`.
+    pub work_dir: &'a Path,
+    /// (host file, path relative to `/build`): each shown read-only. The placeholder file at
+    /// that path in `work_dir` must exist.
+    pub inputs: &'a [(PathBuf, String)],
+    pub network: bool,
+    pub stdout: &'a File,
+    pub stderr: &'a File,
+    pub timeout: Option<Duration>,
+    pub cancel: &'a AtomicBool,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Termination {
+    Exited(i32),
+    Signaled(i32),
+    TimedOut,
+    Cancelled,
+}
+
+impl Termination {
+    #[must_use]
+    pub fn success(self) -> bool {
+        self == Self::Exited(0)
+    }
+}
+
+/// Why a sandbox could not be started.
+#[derive(Debug, thiserror::Error)]
+pub enum SandboxError {
+    #[error("cannot start the sandbox: {stage} failed: {source}")]
+    Setup { stage: String, source: io::Error },
+    #[error("cannot run `{program}` in the sandbox: {source}")]
+    Exec { program: String, source: io::Error },
+    #[error("sandbox I/O: {0}")]
+    Io(#[from] io::Error),
+}
+
+struct SystemMount {
+    host: CString,
+    inside: CString,
+    /// Flags to add when remounting read-only (the source's own flags, which a user
+    /// namespace may not clear).
+    locked_flags: libc::c_ulong,
+    /// The host has a symlink here: recreate it instead of mounting.
+    symlink_target: Option<CString>,
+}
+
+pub struct Sandbox {
+    spawner: Spawner,
+    root_mount_point: CString,
+    system: Vec<SystemMount>,
+    euid: u32,
+    egid: u32,
+}
+
+impl Sandbox {
+    /// Prepares the sandbox; `scratch` is a folder gantry owns where an empty mount point is
+    /// made.
+    pub fn new(scratch: &Path) -> io::Result<Self> {
+        let mount_point = scratch.join("sandbox-root");
+        std::fs::create_dir_all(&mount_point)?;
+        let mut system = Vec::new();
+        for folder in SYSTEM_FOLDERS {
+            let path = Path::new(folder);
+            let Ok(metadata) = std::fs::symlink_metadata(path) else {
+                continue;
+            };
+            let inside = c_path(&mount_point.join(&folder[1..]))?;
+            if metadata.file_type().is_symlink() {
+                let target = std::fs::read_link(path)?;
+                system.push(SystemMount {
+                    host: c_path(path)?,
+                    inside,
+                    locked_flags: 0,
+                    symlink_target: Some(c_path(&target)?),
+                });
+            } else if metadata.is_dir() {
+                system.push(SystemMount {
+                    host: c_path(path)?,
+                    inside,
+                    locked_flags: locked_flags(path)?,
+                    symlink_target: None,
+                });
+            }
+        }
+        // SAFETY: trivial getters.
+        let (euid, egid) = unsafe { (libc::geteuid(), libc::getegid()) };
+        Ok(Self {
+            spawner: Spawner::start(),
+            root_mount_point: c_path(&mount_point)?,
+            system,
+            euid,
+            egid,
+        })
+    }
+
+    /// Runs one process to completion (or timeout, or cancellation). Blocking.
+    pub fn run(&self, request: &Request<'_>) -> Result<Termination, SandboxError> {
+        let (error_read, error_write) = pipe()?;
+        let stdin = File::open("/dev/null")?;
+        let operations = self.operations(request)?;
+        let plan = ChildPlan::new(
+            operations,
+            CString::new(request.program).map_err(io::Error::other)?,
+            request
+                .argv
+                .iter()
+                .map(|argument| CString::new(argument.as_str()))
+                .collect::<Result<_, _>>()
+                .map_err(io::Error::other)?,
+            request
+                .env
+                .iter()
+                .map(|(name, value)| CString::new(format!("{name}={value}")))
+                .collect::<Result<_, _>>()
+                .map_err(io::Error::other)?,
+            [
+                stdin.as_raw_fd(),
+                request.stdout.as_raw_fd(),
+                request.stderr.as_raw_fd(),
+            ],
+            error_write.as_raw_fd(),
+        );
+        let extra_flags = if !request.network && self.spawner.needs_private_network_namespace() {
+            libc::CLONE_NEWNET
+        } else {
+            0
+        };
+        let descriptions: Vec<String> = plan.operations.iter().map(Operation::describe).collect();
+        let spawned = self
+            .spawner
+            .spawn(Box::new(plan), extra_flags, request.network)?;
+        drop(error_write);
+        let mut report = Vec::new();
+        File::from(error_read).read_to_end(&mut report)?;
+        if report.len() >= 12 {
+            let termination = wait(&spawned, None, &AtomicBool::new(false))?;
+            let _ = termination;
+            let index = usize::try_from(u64::from_le_bytes(
+                report[..8].try_into().unwrap_or_default(),
+            ))
+            .unwrap_or(usize::MAX);
+            let errno = i32::from_le_bytes(report[8..12].try_into().unwrap_or_default());
+            let source = io::Error::from_raw_os_error(errno);
+            return Err(match descriptions.get(index) {
+                Some(stage) => SandboxError::Setup {
+                    stage: stage.clone(),
+                    source,
+                },
+                None if index == descriptions.len() => SandboxError::Setup {
+                    stage: "process setup".to_owned(),
+                    source,
+                },
+                None => SandboxError::Exec {
+                    program: request.program.to_owned(),
+                    source,
+                },
+            });
+        }
+        wait(&spawned, request.timeout, request.cancel).map_err(SandboxError::Io)
+    }
+
+    fn operations(&self, request: &Request<'_>) -> io::Result<Vec<Operation>> {
+        let root_path = Path::new(std::ffi::OsStr::from_bytes(
+            self.root_mount_point.as_bytes(),
+        ));
+        let inside = |path: &str| c_path(&root_path.join(path.trim_start_matches('/')));
+        let mut operations = vec![
+            Operation::WriteFile {
+                path: c"/proc/self/setgroups".into(),
+                bytes: b"deny".to_vec(),
+            },
+            Operation::WriteFile {
+                path: c"/proc/self/uid_map".into(),
+                bytes: format!("{SANDBOX_UID} {} 1", self.euid).into_bytes(),
+            },
+            Operation::WriteFile {
+                path: c"/proc/self/gid_map".into(),
+                bytes: format!("{SANDBOX_GID} {} 1", self.egid).into_bytes(),
+            },
+            Operation::SetHostname {
+                name: HOSTNAME.as_bytes().to_vec(),
+            },
+            Operation::Mount {
+                source: None,
+                target: c"/".into(),
+                fstype: None,
+                flags: libc::MS_REC | libc::MS_PRIVATE,
+                data: None,
+            },
+            Operation::Mount {
+                source: Some(c"tmpfs".into()),
+                target: self.root_mount_point.clone(),
+                fstype: Some(c"tmpfs".into()),
+                flags: libc::MS_NOSUID | libc::MS_NODEV,
+                data: Some(c"mode=0755".into()),
+            },
+        ];
+        if !request.network && self.spawner.needs_private_network_namespace() {
+            operations.push(Operation::LoopbackUp);
+        }
+        for mount in &self.system {
+            if let Some(target) = &mount.symlink_target {
+                operations.push(Operation::Symlink {
+                    target: target.clone(),
+                    link: mount.inside.clone(),
+                });
+            } else {
+                operations.push(Operation::Mkdir {
+                    path: mount.inside.clone(),
+                    mode: 0o755,
+                });
+                push_read_only_bind(
+                    &mut operations,
+                    mount.host.clone(),
+                    mount.inside.clone(),
+                    mount.locked_flags,
+                );
+            }
+        }
+        operations.push(Operation::Mkdir {
+            path: inside("/dev")?,
+            mode: 0o755,
+        });
+        for device in DEVICES {
+            let target = inside(&format!("/dev/{device}"))?;
+            operations.push(Operation::CreateFile {
+                path: target.clone(),
+            });
+            operations.push(Operation::Mount {
+                source: Some(CString::new(format!("/dev/{device}"))?),
+                target,
+                fstype: None,
+                flags: libc::MS_BIND,
+                data: None,
+            });
+        }
+        for (name, target) in [
+            ("fd", "/proc/self/fd"),
+            ("stdin", "/proc/self/fd/0"),
+            ("stdout", "/proc/self/fd/1"),
+            ("stderr", "/proc/self/fd/2"),
+        ] {
+            operations.push(Operation::Symlink {
+                target: CString::new(target)?,
+                link: inside(&format!("/dev/{name}"))?,
+            });
+        }
+        operations.push(Operation::Mkdir {
+            path: inside("/dev/shm")?,
+            mode: 0o1777,
+        });
+        operations.push(Operation::Chmod {
+            path: inside("/dev/shm")?,
+            mode: 0o1777,
+        });
+        operations.push(Operation::Mkdir {
+            path: inside("/proc")?,
+            mode: 0o555,
+        });
+        operations.push(Operation::Mount {
+            source: Some(c"proc".into()),
+            target: inside("/proc")?,
+            fstype: Some(c"proc".into()),
+            flags: libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC,
+            data: None,
+        });
+        operations.push(Operation::Mkdir {
+            path: inside("/tmp")?,
+            mode: 0o1777,
+        });
+        operations.push(Operation::Chmod {
+            path: inside("/tmp")?,
+            mode: 0o1777,
+        });
+        operations.push(Operation::Mkdir {
+            path: inside("/home")?,
+            mode: 0o755,
+        });
+        operations.push(Operation::Mkdir {
+            path: inside(HOME_DIR)?,
+            mode: 0o755,
+        });
+        let build = inside(BUILD_DIR)?;
+        operations.push(Operation::Mkdir {
+            path: build.clone(),
+            mode: 0o755,
+        });
+        operations.push(Operation::Mount {
+            source: Some(c_path(request.work_dir)?),
+            target: build,
+            fstype: None,
+            flags: libc::MS_BIND,
+            data: None,
+        });
+        if let Some((first, _)) = request.inputs.first() {
+            let flags = locked_flags(first)?;
+            for (host, relative) in request.inputs {
+                push_read_only_bind(
+                    &mut operations,
+                    c_path(host)?,
+                    inside(&format!("{BUILD_DIR}/{relative}"))?,
+                    flags,
+                );
+            }
+        }
+        operations.push(Operation::PivotRoot {
+            new_root: self.root_mount_point.clone(),
+        });
+        operations.push(Operation::Chdir {
+            path: CString::new(BUILD_DIR)?,
+        });
+        Ok(operations)
+    }
+}
+
+fn push_read_only_bind(
+    operations: &mut Vec<Operation>,
+    source: CString,
+    target: CString,
+    locked: libc::c_ulong,
+) {
+    operations.push(Operation::Mount {
+        source: Some(source),
+        target: target.clone(),
+        fstype: None,
+        flags: libc::MS_BIND | libc::MS_REC,
+        data: None,
+    });
+    // A bind ignores MS_RDONLY; only a remount makes it read-only.
+    operations.push(Operation::Mount {
+        source: None,
+        target,
+        fstype: None,
+        flags: libc::MS_BIND
+            | libc::MS_REMOUNT
+            | libc::MS_RDONLY
+            | libc::MS_NOSUID
+            | libc::MS_NODEV
+            | locked,
+        data: None,
+    });
+}
+
+/// Mount flags of the filesystem holding `path` that a user namespace cannot clear.
+fn locked_flags(path: &Path) -> io::Result<libc::c_ulong> {
+    let path = c_path(path)?;
+    // SAFETY: statvfs into a zeroed struct with a valid path.
+    let mut stats: libc::statvfs = unsafe { std::mem::zeroed() };
+    if unsafe { libc::statvfs(path.as_ptr(), &raw mut stats) } < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    let mut flags = 0;
+    for (statvfs_flag, mount_flag) in [
+        (libc::ST_NOEXEC, libc::MS_NOEXEC),
+        (libc::ST_NOATIME, libc::MS_NOATIME),
+        (libc::ST_NODIRATIME, libc::MS_NODIRATIME),
+        (libc::ST_RELATIME, libc::MS_RELATIME),
+    ] {
+        if stats.f_flag & statvfs_flag != 0 {
+            flags |= mount_flag;
+        }
+    }
+    Ok(flags)
+}
+
+fn c_path(path: &Path) -> io::Result<CString> {
+    CString::new(path.as_os_str().as_bytes()).map_err(io::Error::other)
+}
+
+fn pipe() -> io::Result<(OwnedFd, OwnedFd)> {
+    let mut fds = [0; 2];
+    // SAFETY: pipe2 fills two fresh descriptors.
+    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: both descriptors are new and ours.
+    Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
+}
+
+/// Waits for the child, killing its whole namespace on timeout or cancellation.
+fn wait(
+    spawned: &spawner::Spawned,
+    timeout: Option<Duration>,
+    cancel: &AtomicBool,
+) -> io::Result<Termination> {
+    let deadline = timeout.map(|timeout| Instant::now() + timeout);
+    let mut forced = None;
+    loop {
+        let mut poll = libc::pollfd {
+            fd: spawned.pidfd.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        // SAFETY: poll on one valid descriptor.
+        let ready = unsafe { libc::poll(&raw mut poll, 1, 100) };
+        if ready < 0 {
+            let error = io::Error::last_os_error();
+            if error.kind() != io::ErrorKind::Interrupted {
+                return Err(error);
+            }
+        }
+        if ready > 0 {
+            break;
+        }
+        if forced.is_none() {
+            if cancel.load(Ordering::Relaxed) {
+                forced = Some(Termination::Cancelled);
+            } else if deadline.is_some_and(|deadline| Instant::now() >= deadline) {
+                forced = Some(Termination::TimedOut);
+            }
+            if forced.is_some() {
+                // Killing pid 1 of the namespace kills every process in it.
+                // SAFETY: signalling our own child through its pidfd.
+                unsafe {
+                    libc::syscall(
+                        libc::SYS_pidfd_send_signal,
+                        spawned.pidfd.as_raw_fd(),
+                        libc::SIGKILL,
+                        0,
+                        0,
+                    )
+                };
+            }
+        }
+    }
+    let mut status = 0;
+    // SAFETY: reaping our own child.
+    if unsafe { libc::waitpid(spawned.pid, &raw mut status, 0) } < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    if let Some(forced) = forced {
+        return Ok(forced);
+    }
+    Ok(if libc::WIFEXITED(status) {
+        Termination::Exited(libc::WEXITSTATUS(status))
+    } else {
+        Termination::Signaled(libc::WTERMSIG(status))
+    })
+}

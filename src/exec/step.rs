@@ -1,0 +1,516 @@
+//! One step, start to finish: resolve inputs, compute the action key, reuse a cached result
+//! or run the step in the sandbox (with retries), store its outputs, sign its link.
+
+use std::collections::HashMap;
+use std::fs::{self, File};
+use std::io::{Read, Seek, SeekFrom};
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use rand_core::RngCore;
+
+use crate::attest::{self, LINK_PREDICATE_TYPE, Link, PAYLOAD_TYPE, ResourceDescriptor, Statement};
+use crate::digest::{Digest, DigestBuilder};
+use crate::exec::context::{Context, StepResult};
+use crate::exec::inputs::{self, InputFile};
+use crate::exec::outputs;
+use crate::exec::sandbox::{self, Termination};
+use crate::kinds::exec::{self as exec_kind, Program};
+use crate::pipeline::{StepId, StepKind};
+use crate::report::{Event, FailureDetail};
+use crate::store::{ActionResult, Lookup, Tree};
+
+/// How a step ended.
+pub enum Outcome {
+    Executed {
+        attempts: u32,
+    },
+    Cached,
+    Failed {
+        error: String,
+        exit_code: Option<i32>,
+        detail: Option<FailureDetail>,
+        attempts: u32,
+    },
+    Cancelled,
+}
+
+/// Everything about the action that decides its result.
+struct Action {
+    key: Digest,
+    argv: Vec<String>,
+    program: Program,
+    env: Vec<(String, String)>,
+    inputs: Vec<InputFile>,
+    tool: Option<(String, Digest)>,
+}
+
+pub fn run(context: &Context, id: StepId) -> Outcome {
+    let step = &context.pipeline.steps[id];
+    let failed = |error: String| Outcome::Failed {
+        error,
+        exit_code: None,
+        detail: None,
+        attempts: 0,
+    };
+    let action = match prepare(context, id) {
+        Ok(action) => action,
+        Err(error) => return failed(error),
+    };
+    if let Some(outcome) = try_cache(context, id, &action) {
+        return outcome;
+    }
+    let mut attempt = 1;
+    loop {
+        match execute(context, id, &action, attempt) {
+            Ok(()) => return Outcome::Executed { attempts: attempt },
+            Err(Failure::Cancelled) => return Outcome::Cancelled,
+            Err(Failure::Step {
+                error,
+                exit_code,
+                detail,
+            }) => {
+                if attempt >= step.retry.attempts || context.cancel.load(Ordering::Relaxed) {
+                    return Outcome::Failed {
+                        error,
+                        exit_code,
+                        detail,
+                        attempts: attempt,
+                    };
+                }
+                let delay = backoff(step.retry.backoff, attempt);
+                context.reporter.emit(&Event::Warning {
+                    step: Some(step.name.clone()),
+                    message: format!(
+                        "attempt {attempt} failed ({error}); retrying in {} ms",
+                        delay.as_millis()
+                    ),
+                });
+                if sleep_unless_cancelled(context, delay) {
+                    return Outcome::Cancelled;
+                }
+                attempt += 1;
+            }
+        }
+    }
+}
+
+/// Exponential backoff with ±50% jitter, so retries of many steps do not move in lockstep.
+fn backoff(base: Duration, attempt: u32) -> Duration {
+    let exponential = base.saturating_mul(1 << (attempt - 1).min(16));
+    let jitter = 0.5 + f64::from(rand_core::OsRng.next_u32()) / f64::from(u32::MAX);
+    exponential.mul_f64(jitter)
+}
+
+fn sleep_unless_cancelled(context: &Context, delay: Duration) -> bool {
+    let until = Instant::now() + delay;
+    while Instant::now() < until {
+        if context.cancel.load(Ordering::Relaxed) {
+            return true;
+        }
+        std::thread::sleep(
+            Duration::from_millis(20).min(until.saturating_duration_since(Instant::now())),
+        );
+    }
+    context.cancel.load(Ordering::Relaxed)
+}
+
+fn prepare(context: &Context, id: StepId) -> Result<Action, String> {
+    let step = &context.pipeline.steps[id];
+    let inputs = inputs::resolve(context, id)?;
+    let StepKind::Exec(exec) = &step.kind;
+    let env = exec_kind::environment(&step.env, context.source_date_epoch);
+    let input_paths: Vec<String> = inputs.iter().map(|input| input.path.clone()).collect();
+    let program = exec_kind::resolve_program(exec, &env, &input_paths)?;
+    let tool = match &program {
+        Program::System { resolved, .. } => {
+            let digest = context.store.stats.digest(resolved).map_err(|error| {
+                format!("cannot read program `{}`: {error}", resolved.display())
+            })?;
+            Some((resolved.to_string_lossy().into_owned(), digest))
+        }
+        Program::Input { .. } => None,
+    };
+    let mut key = DigestBuilder::new("gantry-action/1");
+    key.str(step.kind.name())
+        .str(sandbox::SETTINGS_VERSION)
+        .str(if step.network { "network" } else { "offline" });
+    key.str(program.exec_path());
+    for argument in &exec.argv {
+        key.str(argument);
+    }
+    key.str("env");
+    for (name, value) in &env {
+        key.str(name).str(value);
+    }
+    key.str("inputs");
+    for input in &inputs {
+        key.str(&input.path).field(input.digest.as_bytes());
+    }
+    key.str("tool");
+    if let Some((path, digest)) = &tool {
+        key.str(path).field(digest.as_bytes());
+    }
+    key.str("outputs");
+    for output in &step.outputs {
+        key.str(&output.path)
+            .str(if output.directory { "dir" } else { "file" });
+    }
+    Ok(Action {
+        key: key.finish(),
+        argv: exec.argv.clone(),
+        program,
+        env,
+        inputs,
+        tool,
+    })
+}
+
+/// Reuses a cached result when every blob it names is intact. A broken entry is reported and
+/// dropped, and the step runs.
+fn try_cache(context: &Context, id: StepId, action: &Action) -> Option<Outcome> {
+    let step = &context.pipeline.steps[id];
+    let warn = |message: String| {
+        context.reporter.emit(&Event::Warning {
+            step: Some(step.name.clone()),
+            message,
+        })
+    };
+    let cached = match context.store.actions.get(&action.key) {
+        Lookup::Hit(result) => result,
+        Lookup::Miss => return None,
+        Lookup::Corrupt => {
+            warn(
+                "its action cache entry was unreadable; discarded it and running the step"
+                    .to_owned(),
+            );
+            return None;
+        }
+    };
+    let restored = (|| {
+        let mut trees = HashMap::new();
+        for (index, record) in cached.outputs.iter().enumerate() {
+            if record.directory {
+                let bytes = context.store.cas.read(&record.digest)?;
+                let tree: Tree = serde_json::from_slice(&bytes)
+                    .map_err(|_| crate::store::BlobError::Missing(record.digest))?;
+                trees.insert(index, tree);
+            }
+        }
+        for (index, record) in cached.outputs.iter().enumerate() {
+            outputs::materialize(
+                &context.pipeline.root,
+                record,
+                trees.get(&index),
+                &context.store.cas,
+                &context.store.stats,
+            )?;
+        }
+        place_attestation(context, &step.name, &cached.attestation)?;
+        Ok::<_, crate::store::BlobError>(trees)
+    })();
+    match restored {
+        Ok(trees) => {
+            let _ = context.results[id].set(Arc::new(StepResult {
+                outputs: cached.outputs.clone(),
+                trees,
+            }));
+            Some(Outcome::Cached)
+        }
+        Err(error) => {
+            warn(format!(
+                "cached result unusable ({error}); running the step again"
+            ));
+            context.store.actions.remove(&action.key);
+            None
+        }
+    }
+}
+
+/// Writes the attestation blob into the run folder (a hard link when possible).
+fn place_attestation(
+    context: &Context,
+    step: &str,
+    digest: &Digest,
+) -> Result<(), crate::store::BlobError> {
+    context.store.cas.read(digest)?;
+    let target = context.run_dir.join(format!("{step}.intoto.json"));
+    let source = context.store.cas.path(digest);
+    let io_error = |source| crate::store::BlobError::Io {
+        path: target.clone(),
+        source,
+    };
+    let temporary = crate::store::atomic::temporary_path(&target);
+    if fs::hard_link(&source, &temporary).is_err() {
+        fs::copy(&source, &temporary).map_err(io_error)?;
+    }
+    crate::store::atomic::commit(&temporary, &target).map_err(io_error)
+}
+
+enum Failure {
+    Step {
+        error: String,
+        exit_code: Option<i32>,
+        detail: Option<FailureDetail>,
+    },
+    Cancelled,
+}
+
+fn step_failure(error: impl Into<String>) -> Failure {
+    Failure::Step {
+        error: error.into(),
+        exit_code: None,
+        detail: None,
+    }
+}
+
+fn execute(context: &Context, id: StepId, action: &Action, attempt: u32) -> Result<(), Failure> {
+    let step = &context.pipeline.steps[id];
+    let scratch = context.scratch.join(format!("{}-{attempt}", step.name));
+    let result = execute_in(context, id, action, &scratch);
+    let _ = fs::remove_dir_all(&scratch);
+    result
+}
+
+fn execute_in(
+    context: &Context,
+    id: StepId,
+    action: &Action,
+    scratch: &Path,
+) -> Result<(), Failure> {
+    let step = &context.pipeline.steps[id];
+    let work = scratch.join("work");
+    let io = |what: &str| {
+        let what = what.to_owned();
+        move |error: std::io::Error| step_failure(format!("{what}: {error}"))
+    };
+    let _ = fs::remove_dir_all(scratch);
+    fs::create_dir_all(&work).map_err(io("cannot create the step's scratch folder"))?;
+    // Placeholders the read-only input mounts land on, and parents for the outputs.
+    for input in &action.inputs {
+        let placeholder = work.join(&input.path);
+        if let Some(parent) = placeholder.parent() {
+            fs::create_dir_all(parent).map_err(io("cannot prepare inputs"))?;
+        }
+        File::create(&placeholder).map_err(io("cannot prepare inputs"))?;
+    }
+    for output in &step.outputs {
+        let path = work.join(&output.path);
+        let folder = if output.directory {
+            Some(path.as_path())
+        } else {
+            path.parent()
+        };
+        if let Some(folder) = folder {
+            fs::create_dir_all(folder).map_err(io("cannot prepare outputs"))?;
+        }
+    }
+    let stdout = File::options()
+        .read(true)
+        .append(true)
+        .create(true)
+        .open(scratch.join("stdout"))
+        .map_err(io("cannot create the log"))?;
+    let stderr = File::options()
+        .read(true)
+        .append(true)
+        .create(true)
+        .open(scratch.join("stderr"))
+        .map_err(io("cannot create the log"))?;
+    let mounts: Vec<_> = action
+        .inputs
+        .iter()
+        .map(|input| (input.host.clone(), input.path.clone()))
+        .collect();
+    let request = sandbox::Request {
+        argv: &action.argv,
+        program: action.program.exec_path(),
+        env: &action.env,
+        work_dir: &work,
+        inputs: &mounts,
+        network: step.network,
+        stdout: &stdout,
+        stderr: &stderr,
+        timeout: step.timeout,
+        cancel: &context.cancel,
+    };
+    let started = Instant::now();
+    let termination = context
+        .sandbox
+        .run(&request)
+        .map_err(|error| step_failure(error.to_string()))?;
+    let duration = started.elapsed();
+    let failure = |error: String, exit_code| Failure::Step {
+        error,
+        exit_code,
+        detail: Some(FailureDetail {
+            command: action.argv.clone(),
+            stderr_tail: tail(&stderr, 20, 4096),
+        }),
+    };
+    match termination {
+        Termination::Exited(0) => {}
+        Termination::Exited(code) => return Err(failure(format!("exit code {code}"), Some(code))),
+        Termination::Signaled(signal) => {
+            return Err(failure(format!("killed by signal {signal}"), None));
+        }
+        Termination::TimedOut => {
+            let limit = step.timeout.unwrap_or_default();
+            return Err(failure(
+                format!("timed out after {}", humanize(limit)),
+                None,
+            ));
+        }
+        Termination::Cancelled => return Err(Failure::Cancelled),
+    }
+    let (records, trees) = outputs::collect(step, &work, &context.store.cas)
+        .map_err(|error| failure(error, Some(0)))?;
+    let store_log = |file: &File| {
+        let mut bytes = Vec::new();
+        let mut file = file;
+        file.seek(SeekFrom::Start(0))
+            .and_then(|_| file.read_to_end(&mut bytes))
+            .and_then(|_| context.store.cas.put_bytes(&bytes))
+    };
+    let stdout_digest = store_log(&stdout).map_err(io("cannot store stdout"))?;
+    let stderr_digest = store_log(&stderr).map_err(io("cannot store stderr"))?;
+
+    let envelope = link_envelope(
+        context,
+        id,
+        action,
+        &records,
+        &trees,
+        stdout_digest,
+        stderr_digest,
+    );
+    let envelope_bytes =
+        serde_json::to_vec_pretty(&envelope).map_err(|error| step_failure(error.to_string()))?;
+    let attestation = context
+        .store
+        .cas
+        .put_bytes(&envelope_bytes)
+        .map_err(io("cannot store the attestation"))?;
+    for (index, record) in records.iter().enumerate() {
+        outputs::materialize(
+            &context.pipeline.root,
+            record,
+            trees.get(&index),
+            &context.store.cas,
+            &context.store.stats,
+        )
+        .map_err(|error| step_failure(format!("cannot write output `{}`: {error}", record.path)))?;
+    }
+    place_attestation(context, &step.name, &attestation)
+        .map_err(|error| step_failure(format!("cannot write the attestation: {error}")))?;
+    let result = ActionResult {
+        key: action.key,
+        step: step.name.clone(),
+        outputs: records.clone(),
+        attestation,
+        stdout: stdout_digest,
+        stderr: stderr_digest,
+        duration_ms: u64::try_from(duration.as_millis()).unwrap_or(u64::MAX),
+    };
+    context
+        .store
+        .actions
+        .put(&result)
+        .map_err(io("cannot write the action cache"))?;
+    let _ = context.results[id].set(Arc::new(StepResult {
+        outputs: records,
+        trees,
+    }));
+    Ok(())
+}
+
+fn link_envelope(
+    context: &Context,
+    id: StepId,
+    action: &Action,
+    records: &[crate::store::OutputRecord],
+    trees: &HashMap<usize, Tree>,
+    stdout: Digest,
+    stderr: Digest,
+) -> attest::Envelope {
+    let step = &context.pipeline.steps[id];
+    let mut subjects = Vec::new();
+    for (index, record) in records.iter().enumerate() {
+        match trees.get(&index) {
+            Some(tree) => subjects.extend(tree.files.iter().map(|file| {
+                ResourceDescriptor::named(format!("{}/{}", record.path, file.path), &file.digest)
+            })),
+            None => subjects.push(ResourceDescriptor::named(
+                record.path.clone(),
+                &record.digest,
+            )),
+        }
+    }
+    let mut materials: Vec<ResourceDescriptor> = action
+        .inputs
+        .iter()
+        .map(|input| ResourceDescriptor::named(input.path.clone(), &input.digest))
+        .collect();
+    if let Some((path, digest)) = &action.tool {
+        let mut tool = ResourceDescriptor::named(path.clone(), digest);
+        tool.uri = Some(format!("file://{path}"));
+        tool.annotations = Some(serde_json::Map::from_iter([(
+            "role".to_owned(),
+            serde_json::Value::from("tool"),
+        )]));
+        materials.push(tool);
+    }
+    let variables: serde_json::Map<String, serde_json::Value> = action
+        .env
+        .iter()
+        .map(|(name, value)| (name.clone(), value.clone().into()))
+        .collect();
+    let environment = serde_json::json!({
+        "variables": variables,
+        "sandbox": { "settings": sandbox::SETTINGS_VERSION, "network": step.network, "executor": "local" },
+        "actionKey": action.key.hex(),
+    });
+    let byproducts = serde_json::json!({
+        "return-value": 0,
+        "stdout": { "sha256": stdout.hex() },
+        "stderr": { "sha256": stderr.hex() },
+    });
+    let link = Link {
+        name: step.name.clone(),
+        command: action.argv.clone(),
+        materials,
+        byproducts: byproducts.as_object().cloned().unwrap_or_default(),
+        environment: environment.as_object().cloned().unwrap_or_default(),
+    };
+    let statement = Statement::new(subjects, LINK_PREDICATE_TYPE, link);
+    let body = serde_json::to_vec(&statement).unwrap_or_default();
+    attest::dsse::sign(PAYLOAD_TYPE, &body, context.signer.as_ref())
+}
+
+/// The last `lines` lines (at most `bytes` bytes) of a log file.
+fn tail(file: &File, lines: usize, bytes: u64) -> String {
+    let mut file = file;
+    let length = file.metadata().map_or(0, |metadata| metadata.len());
+    let start = length.saturating_sub(bytes);
+    let mut text = Vec::new();
+    if file
+        .seek(SeekFrom::Start(start))
+        .and_then(|_| file.read_to_end(&mut text))
+        .is_err()
+    {
+        return String::new();
+    }
+    let text = String::from_utf8_lossy(&text);
+    let all: Vec<&str> = text.lines().collect();
+    all[all.len().saturating_sub(lines)..].join("\n")
+}
+
+fn humanize(duration: Duration) -> String {
+    if duration.as_secs() >= 1 {
+        format!("{}s", duration.as_secs())
+    } else {
+        format!("{}ms", duration.as_millis())
+    }
+}

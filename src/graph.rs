@@ -1,0 +1,354 @@
+//! The step DAG: edges from `needs` and from inputs that name another step's outputs. Pure:
+//! takes the validated pipeline and the list of source files, returns the graph or
+//! diagnostics (output clashes, inputs that match nothing, cycles with their path).
+
+use std::collections::{BTreeSet, HashMap};
+
+use globset::{Glob, GlobSet, GlobSetBuilder};
+use petgraph::algo::{tarjan_scc, toposort};
+use petgraph::graph::{DiGraph, NodeIndex};
+use serde::Serialize;
+
+use crate::pipeline::path::is_within;
+use crate::pipeline::{Diagnostic, Diagnostics, Pipeline, StepId};
+use crate::workspace::SourceFiles;
+
+/// Why one step depends on another.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(tag = "reason", rename_all = "snake_case")]
+pub enum EdgeReason {
+    /// `needs = [...]`.
+    Needs,
+    /// The dependent's input `pattern` names the producer's output `output`.
+    Reads { pattern: String, output: String },
+}
+
+#[derive(Clone, Debug)]
+pub struct Edge {
+    pub from: StepId,
+    pub to: StepId,
+    pub reason: EdgeReason,
+}
+
+/// What one step reads.
+#[derive(Clone, Debug, Default)]
+pub struct StepInputs {
+    /// Source files matched by the step's patterns (sorted, unique).
+    pub sources: Vec<String>,
+    /// Outputs of earlier steps the step reads: (producer, output index, input pattern index).
+    pub upstream: Vec<Upstream>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Upstream {
+    pub step: StepId,
+    pub output: usize,
+    pub pattern: usize,
+}
+
+#[derive(Clone, Debug)]
+pub struct Graph {
+    /// Steps in an order where every step comes after all it depends on.
+    pub order: Vec<StepId>,
+    pub dependencies: Vec<Vec<StepId>>,
+    pub dependents: Vec<Vec<StepId>>,
+    pub edges: Vec<Edge>,
+    pub inputs: Vec<StepInputs>,
+}
+
+/// Builds and checks the graph.
+pub fn build(pipeline: &Pipeline, sources: &SourceFiles) -> Result<Graph, Diagnostics> {
+    let mut errors = Vec::new();
+    let owners = claim_outputs(pipeline, &mut errors);
+    let (inputs, mut edges) = resolve_inputs(pipeline, sources, &owners, &mut errors);
+    for (to, step) in pipeline.steps.iter().enumerate() {
+        for need in &step.needs {
+            if let Some(from) = pipeline.step_id(&need.name) {
+                edges.push(Edge {
+                    from,
+                    to,
+                    reason: EdgeReason::Needs,
+                });
+            }
+        }
+    }
+    if !errors.is_empty() {
+        return Err(Diagnostics {
+            file: pipeline.source.clone(),
+            items: errors,
+        });
+    }
+    let count = pipeline.steps.len();
+    let mut dag: DiGraph<StepId, ()> = DiGraph::with_capacity(count, edges.len());
+    for id in 0..count {
+        dag.add_node(id);
+    }
+    let mut dependencies = vec![BTreeSet::new(); count];
+    for edge in &edges {
+        if dependencies[edge.to].insert(edge.from) {
+            dag.add_edge(NodeIndex::new(edge.from), NodeIndex::new(edge.to), ());
+        }
+    }
+    let order = match toposort(&dag, None) {
+        Ok(order) => order.into_iter().map(NodeIndex::index).collect(),
+        Err(_) => {
+            return Err(Diagnostics {
+                file: pipeline.source.clone(),
+                items: vec![cycle_diagnostic(pipeline, &dag, &edges)],
+            });
+        }
+    };
+    let dependencies: Vec<Vec<StepId>> = dependencies
+        .into_iter()
+        .map(|set| set.into_iter().collect())
+        .collect();
+    let mut dependents = vec![Vec::new(); count];
+    for (to, froms) in dependencies.iter().enumerate() {
+        for &from in froms {
+            dependents[from].push(to);
+        }
+    }
+    Ok(Graph {
+        order,
+        dependencies,
+        dependents,
+        edges,
+        inputs,
+    })
+}
+
+/// Output path → (step, output index), with clashes reported.
+fn claim_outputs(
+    pipeline: &Pipeline,
+    errors: &mut Vec<Diagnostic>,
+) -> HashMap<String, (StepId, usize)> {
+    let mut owners: HashMap<String, (StepId, usize)> = HashMap::new();
+    let mut sorted: Vec<(&str, StepId, usize)> = Vec::new();
+    for (id, step) in pipeline.steps.iter().enumerate() {
+        for (index, output) in step.outputs.iter().enumerate() {
+            if let Some(&(other, _)) = owners.get(&output.path) {
+                errors.push(
+                    Diagnostic::at(
+                        format!(
+                            "output `{}` is also produced by step `{}`",
+                            output.path, pipeline.steps[other].name
+                        ),
+                        output.span.clone(),
+                    )
+                    .hint("each output belongs to exactly one step"),
+                );
+                continue;
+            }
+            owners.insert(output.path.clone(), (id, index));
+            sorted.push((&output.path, id, index));
+        }
+    }
+    // A folder output of one step may not contain another step's output: neighbours in sorted
+    // order are enough to find every such pair.
+    sorted.sort_unstable();
+    for pair in sorted.windows(2) {
+        let (outer, outer_step, _) = pair[0];
+        let (inner, inner_step, inner_index) = pair[1];
+        if outer_step != inner_step && is_within(inner, outer) {
+            errors.push(Diagnostic::at(
+                format!(
+                    "output `{inner}` lies inside output folder `{outer}` of step `{}`",
+                    pipeline.steps[outer_step].name
+                ),
+                pipeline.steps[inner_step].outputs[inner_index].span.clone(),
+            ));
+        }
+    }
+    owners
+}
+
+fn resolve_inputs(
+    pipeline: &Pipeline,
+    sources: &SourceFiles,
+    owners: &HashMap<String, (StepId, usize)>,
+    errors: &mut Vec<Diagnostic>,
+) -> (Vec<StepInputs>, Vec<Edge>) {
+    let mut inputs = vec![StepInputs::default(); pipeline.steps.len()];
+    let mut edges = Vec::new();
+    let mut sorted_outputs: Vec<(&String, &(StepId, usize))> = owners.iter().collect();
+    sorted_outputs.sort_unstable();
+    let source_set: BTreeSet<&str> = sources.files.iter().map(String::as_str).collect();
+
+    // One glob set for every glob pattern of every step: each source file is matched once.
+    let mut glob_owners: Vec<(StepId, usize)> = Vec::new();
+    let mut builder = GlobSetBuilder::new();
+    for (id, step) in pipeline.steps.iter().enumerate() {
+        for (index, pattern) in step.inputs.iter().enumerate() {
+            if pattern.is_glob
+                && let Ok(glob) = Glob::new(&pattern.pattern)
+            {
+                builder.add(glob);
+                glob_owners.push((id, index));
+            }
+        }
+    }
+    let globs = builder.build().unwrap_or_else(|_| GlobSet::empty());
+    let mut matched = vec![Vec::<bool>::new(); pipeline.steps.len()];
+    for (id, step) in pipeline.steps.iter().enumerate() {
+        matched[id] = vec![false; step.inputs.len()];
+    }
+    let mut hits = Vec::new();
+    for file in &sources.files {
+        globs.matches_into(file, &mut hits);
+        for &hit in &hits {
+            let (id, index) = glob_owners[hit];
+            inputs[id].sources.push(file.clone());
+            matched[id][index] = true;
+        }
+    }
+
+    for (id, step) in pipeline.steps.iter().enumerate() {
+        for (index, pattern) in step.inputs.iter().enumerate() {
+            let mut producers: Vec<(StepId, usize, &str)> = Vec::new();
+            if pattern.is_glob {
+                let Ok(glob) = Glob::new(&pattern.pattern) else {
+                    continue;
+                };
+                let matcher = glob.compile_matcher();
+                let prefix = literal_prefix(&pattern.pattern);
+                for &(path, &(owner, output)) in &sorted_outputs {
+                    let folder = pipeline.steps[owner].outputs[output].directory;
+                    if matcher.is_match(path.as_str())
+                        || (folder
+                            && (path.starts_with(prefix) || prefix.starts_with(path.as_str())))
+                    {
+                        producers.push((owner, output, path));
+                    }
+                }
+            } else {
+                let literal = pattern.pattern.as_str();
+                // The input is an output, or lies inside a folder output.
+                let mut ancestor = Some(literal);
+                while let Some(candidate) = ancestor {
+                    if let Some(&(owner, output)) = owners.get(candidate) {
+                        producers.push((owner, output, candidate));
+                    }
+                    ancestor = candidate.rfind('/').map(|slash| &candidate[..slash]);
+                }
+                // The input is a folder that holds outputs.
+                let folder_prefix = format!("{literal}/");
+                for &(path, &(owner, output)) in &sorted_outputs {
+                    if path.starts_with(&folder_prefix) {
+                        producers.push((owner, output, path));
+                    }
+                }
+                if source_set.contains(literal) {
+                    inputs[id].sources.push(literal.to_owned());
+                    matched[id][index] = true;
+                }
+                for file in source_set.range(folder_prefix.as_str()..) {
+                    if !file.starts_with(&folder_prefix) {
+                        break;
+                    }
+                    inputs[id].sources.push((*file).to_owned());
+                    matched[id][index] = true;
+                }
+            }
+            for (owner, output, path) in producers {
+                if owner == id {
+                    errors.push(Diagnostic::at(
+                        format!("step `{}` reads its own output `{path}`", step.name),
+                        pattern.span.clone(),
+                    ));
+                    continue;
+                }
+                matched[id][index] = true;
+                inputs[id].upstream.push(Upstream {
+                    step: owner,
+                    output,
+                    pattern: index,
+                });
+                edges.push(Edge {
+                    from: owner,
+                    to: id,
+                    reason: EdgeReason::Reads {
+                        pattern: pattern.pattern.clone(),
+                        output: path.to_owned(),
+                    },
+                });
+            }
+            if !matched[id][index] {
+                errors.push(
+                    Diagnostic::at(
+                        format!(
+                            "input `{}` matches no file and no step's output",
+                            pattern.pattern
+                        ),
+                        pattern.span.clone(),
+                    )
+                    .hint(format!(
+                        "paths are relative to the workspace root `{}`",
+                        pipeline.root.display()
+                    )),
+                );
+            }
+        }
+        inputs[id].sources.sort_unstable();
+        inputs[id].sources.dedup();
+    }
+    (inputs, edges)
+}
+
+/// The part of a glob before its first special character, cut back to a folder boundary.
+fn literal_prefix(pattern: &str) -> &str {
+    let end = pattern.find(['*', '?', '[', '{']).unwrap_or(pattern.len());
+    pattern[..end]
+        .rfind('/')
+        .map_or("", |slash| &pattern[..=slash])
+}
+
+fn cycle_diagnostic(pipeline: &Pipeline, dag: &DiGraph<StepId, ()>, edges: &[Edge]) -> Diagnostic {
+    let component = tarjan_scc(dag)
+        .into_iter()
+        .find(|component| component.len() > 1)
+        .unwrap_or_default();
+    let members: BTreeSet<usize> = component.iter().map(|node| node.index()).collect();
+    let start = members.iter().next().copied().unwrap_or(0);
+    // Walk inside the component until a step repeats: that walk is a cycle.
+    let mut path = vec![start];
+    let mut reasons = Vec::new();
+    loop {
+        let current = *path.last().unwrap_or(&start);
+        let Some(edge) = edges
+            .iter()
+            .find(|edge| edge.from == current && members.contains(&edge.to))
+        else {
+            break;
+        };
+        reasons.push(edge.clone());
+        if let Some(position) = path.iter().position(|&step| step == edge.to) {
+            path.drain(..position);
+            reasons.drain(..position);
+            path.push(edge.to);
+            break;
+        }
+        path.push(edge.to);
+    }
+    let names: Vec<&str> = path
+        .iter()
+        .map(|&id| pipeline.steps[id].name.as_str())
+        .collect();
+    let first = path.first().copied().unwrap_or(start);
+    let mut diagnostic = Diagnostic::at(
+        format!("dependency cycle: {}", names.join(" → ")),
+        pipeline.steps[first].name_span.clone(),
+    );
+    for edge in reasons {
+        let (from, to) = (
+            &pipeline.steps[edge.from].name,
+            &pipeline.steps[edge.to].name,
+        );
+        diagnostic = diagnostic.hint(match edge.reason {
+            EdgeReason::Needs => format!("`{to}` needs `{from}`"),
+            EdgeReason::Reads { pattern, output } => {
+                format!("`{to}` reads `{pattern}`, which `{from}` produces as `{output}`")
+            }
+        });
+    }
+    diagnostic
+}

@@ -1,0 +1,194 @@
+//! `kind = "exec"`: a command run in the sandbox. This file decides what the command sees:
+//! its program (resolved and recorded as a material), its argument vector and environment.
+
+use std::collections::BTreeMap;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+
+use crate::exec::sandbox::{DEFAULT_PATH, HOME_DIR};
+use crate::pipeline::ExecStep;
+
+/// Host folders whose programs a step may run by absolute path (they are visible inside).
+const SYSTEM_PREFIXES: &[&str] = &[
+    "/usr/",
+    "/bin/",
+    "/sbin/",
+    "/lib/",
+    "/lib64/",
+    "/etc/",
+    "/nix/store/",
+];
+
+/// The variables every step gets, before its declared ones. An explicit allowlist: nothing of
+/// the caller's environment reaches a step.
+#[must_use]
+pub fn environment(
+    declared: &BTreeMap<String, String>,
+    source_date_epoch: Option<i64>,
+) -> Vec<(String, String)> {
+    let mut env: BTreeMap<String, String> = BTreeMap::new();
+    env.insert("PATH".into(), DEFAULT_PATH.into());
+    env.insert("LANG".into(), "C.UTF-8".into());
+    env.insert("TZ".into(), "UTC".into());
+    if let Some(epoch) = source_date_epoch {
+        env.insert("SOURCE_DATE_EPOCH".into(), epoch.to_string());
+    }
+    env.extend(
+        declared
+            .iter()
+            .map(|(name, value)| (name.clone(), value.clone())),
+    );
+    if !declared.contains_key("LC_ALL") {
+        let lang = env.get("LANG").cloned().unwrap_or_default();
+        env.insert("LC_ALL".into(), lang);
+    }
+    env.insert("HOME".into(), HOME_DIR.into());
+    env.insert("TMPDIR".into(), "/tmp".into());
+    env.into_iter().collect()
+}
+
+/// The program a step starts.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Program {
+    /// A host program (visible read-only in the sandbox): the path to exec and the file it
+    /// resolves to, recorded as a material.
+    System {
+        exec_path: String,
+        resolved: PathBuf,
+    },
+    /// A declared input of the step, run by its workspace-relative path.
+    Input { path: String },
+}
+
+impl Program {
+    #[must_use]
+    pub fn exec_path(&self) -> &str {
+        match self {
+            Self::System { exec_path, .. } => exec_path,
+            Self::Input { path } => path,
+        }
+    }
+}
+
+/// Finds the program `step` runs, the way a shell would inside the sandbox.
+pub fn resolve_program(
+    step: &ExecStep,
+    env: &[(String, String)],
+    inputs: &[String],
+) -> Result<Program, String> {
+    let name = &step.argv[0];
+    if name.starts_with('/') {
+        let resolved =
+            std::fs::canonicalize(name).map_err(|_| format!("program `{name}` does not exist"))?;
+        let visible = SYSTEM_PREFIXES
+            .iter()
+            .any(|prefix| resolved.starts_with(prefix) || name.starts_with(prefix));
+        if !visible {
+            return Err(format!(
+                "program `{name}` is outside the sandbox's system folders (/usr, /bin, /etc, /nix/store); declare it as an input and run it by its relative path"
+            ));
+        }
+        return Ok(Program::System {
+            exec_path: name.clone(),
+            resolved,
+        });
+    }
+    if name.contains('/') {
+        let relative = name.trim_start_matches("./");
+        if inputs.iter().any(|input| input == relative) {
+            return Ok(Program::Input {
+                path: format!("./{relative}"),
+            });
+        }
+        return Err(format!(
+            "program `{name}` is not a declared input of the step; add it to `inputs`"
+        ));
+    }
+    let path = env
+        .iter()
+        .find(|(variable, _)| variable == "PATH")
+        .map_or(DEFAULT_PATH, |(_, value)| value.as_str());
+    for folder in path.split(':').filter(|folder| folder.starts_with('/')) {
+        let candidate = Path::new(folder).join(name);
+        let executable = std::fs::metadata(&candidate)
+            .is_ok_and(|metadata| metadata.is_file() && metadata.permissions().mode() & 0o111 != 0);
+        if executable {
+            let resolved = std::fs::canonicalize(&candidate)
+                .map_err(|error| format!("program `{name}`: {error}"))?;
+            return Ok(Program::System {
+                exec_path: candidate.to_string_lossy().into_owned(),
+                resolved,
+            });
+        }
+    }
+    Err(format!(
+        "program `{name}` not found in the sandbox's PATH ({path})"
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn environment_is_an_allowlist_with_declared_overrides() {
+        let declared = BTreeMap::from([
+            ("MODE".to_owned(), "release".to_owned()),
+            ("LANG".to_owned(), "de_DE.UTF-8".to_owned()),
+        ]);
+        let env: BTreeMap<_, _> = environment(&declared, Some(42)).into_iter().collect();
+        assert_eq!(env["MODE"], "release");
+        assert_eq!(env["LC_ALL"], "de_DE.UTF-8");
+        assert_eq!(env["SOURCE_DATE_EPOCH"], "42");
+        assert_eq!(env["HOME"], HOME_DIR);
+        assert_eq!(env.len(), 8);
+    }
+
+    #[test]
+    fn resolves_programs_from_path_and_inputs() {
+        let env = environment(&BTreeMap::new(), None);
+        let shell = resolve_program(
+            &ExecStep {
+                argv: vec!["sh".into()],
+            },
+            &env,
+            &[],
+        )
+        .unwrap();
+        assert!(matches!(shell, Program::System { .. }));
+        let script = resolve_program(
+            &ExecStep {
+                argv: vec!["./build.sh".into()],
+            },
+            &env,
+            &["build.sh".into()],
+        )
+        .unwrap();
+        assert_eq!(
+            script,
+            Program::Input {
+                path: "./build.sh".into()
+            }
+        );
+        assert!(
+            resolve_program(
+                &ExecStep {
+                    argv: vec!["./other.sh".into()]
+                },
+                &env,
+                &[]
+            )
+            .is_err()
+        );
+        assert!(
+            resolve_program(
+                &ExecStep {
+                    argv: vec!["no-such-program-xyz".into()]
+                },
+                &env,
+                &[]
+            )
+            .is_err()
+        );
+    }
+}

@@ -1,0 +1,3 @@
+//! Step kinds: one file each, holding how that kind's step is turned into work.
+
+pub mod exec;

@@ -1,0 +1,15 @@
+pub mod attest;
+pub mod cli;
+pub mod digest;
+pub mod duration;
+pub mod error;
+pub mod exec;
+pub mod graph;
+pub mod hex;
+pub mod keys;
+pub mod kinds;
+pub mod pipeline;
+pub mod report;
+pub mod store;
+pub mod time;
+pub mod workspace;

@@ -1,0 +1,43 @@
+//! The pipeline language: wire structs (spans) → validated model, with diagnostics that
+//! point at the offending line. `load` is the only part that touches the filesystem.
+
+pub mod diagnostic;
+pub mod model;
+pub mod path;
+pub mod validate;
+pub mod wire;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+pub use diagnostic::{Diagnostic, Diagnostics, SourceFile};
+pub use model::{ExecStep, InputPattern, OutputPath, Pipeline, Retry, Step, StepId, StepKind};
+
+use crate::error::{Error, Result};
+
+/// Reads and validates a pipeline file. `display` is the path shown in messages.
+pub fn load(file: &Path) -> Result<Pipeline> {
+    let text = std::fs::read_to_string(file).map_err(Error::read(file))?;
+    let absolute = std::path::absolute(file).map_err(Error::read(file))?;
+    let directory = absolute
+        .parent()
+        .map_or_else(|| PathBuf::from("/"), Path::to_path_buf);
+    let default_root = git_root(&directory).unwrap_or_else(|| directory.clone());
+    let source = SourceFile {
+        path: file.to_path_buf(),
+        text: Arc::from(text),
+    };
+    let location = validate::Location {
+        file: &absolute,
+        default_root: &default_root,
+    };
+    validate::parse(&source, &location)
+        .map_err(|diagnostics| Error::Pipeline(Box::new(diagnostics)))
+}
+
+/// The work tree of the git repository containing `directory`, if any.
+fn git_root(directory: &Path) -> Option<PathBuf> {
+    let repository = git2::Repository::discover(directory).ok()?;
+    let workdir = repository.workdir()?;
+    std::fs::canonicalize(workdir).ok()
+}

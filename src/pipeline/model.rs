@@ -1,0 +1,116 @@
+//! The validated pipeline: what every later stage (graph, plan, execution, attestation) uses.
+
+use std::collections::BTreeMap;
+use std::ops::Range;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::digest::Digest;
+use crate::pipeline::diagnostic::SourceFile;
+
+/// Index of a step in [`Pipeline::steps`] (file order).
+pub type StepId = usize;
+
+#[derive(Clone, Debug)]
+pub struct Pipeline {
+    pub name: String,
+    pub source: SourceFile,
+    /// Absolute path of the pipeline file.
+    pub file: PathBuf,
+    /// Digest of the pipeline file's bytes: attestations name the exact pipeline they ran.
+    pub digest: Digest,
+    /// Absolute workspace root; every input and output path is relative to it.
+    pub root: PathBuf,
+    pub steps: Vec<Step>,
+}
+
+impl Pipeline {
+    #[must_use]
+    pub fn step_id(&self, name: &str) -> Option<StepId> {
+        self.steps.iter().position(|step| step.name == name)
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct Step {
+    pub name: String,
+    /// Where `[steps.NAME]` is written, for diagnostics about the whole step.
+    pub name_span: Range<usize>,
+    pub kind: StepKind,
+    pub inputs: Vec<InputPattern>,
+    pub outputs: Vec<OutputPath>,
+    pub needs: Vec<Named>,
+    /// Declared environment, defaults merged in; the sandbox adds its fixed variables.
+    pub env: BTreeMap<String, String>,
+    pub network: bool,
+    pub timeout: Option<Duration>,
+    pub retry: Retry,
+}
+
+/// The closed set of step kinds. Each later capability adds a variant and a file in `kinds/`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum StepKind {
+    Exec(ExecStep),
+}
+
+impl StepKind {
+    /// Names accepted by `kind = "..."`.
+    pub const NAMES: &'static [&'static str] = &["exec"];
+
+    #[must_use]
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::Exec(_) => "exec",
+        }
+    }
+}
+
+/// A command run in the sandbox.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ExecStep {
+    /// The argument vector; a string `run` becomes `["/bin/sh", "-c", string]`.
+    pub argv: Vec<String>,
+}
+
+/// A name with the place it was written.
+#[derive(Clone, Debug)]
+pub struct Named {
+    pub name: String,
+    pub span: Range<usize>,
+}
+
+/// An `inputs` entry: a workspace-relative path or glob.
+#[derive(Clone, Debug)]
+pub struct InputPattern {
+    /// Normalised text: no `./`, no trailing `/` (a trailing `/` means the whole folder, kept in
+    /// `directory`).
+    pub pattern: String,
+    pub directory: bool,
+    pub is_glob: bool,
+    pub span: Range<usize>,
+}
+
+/// An `outputs` entry: a file, or a folder when written with a trailing `/`.
+#[derive(Clone, Debug)]
+pub struct OutputPath {
+    pub path: String,
+    pub directory: bool,
+    pub span: Range<usize>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Retry {
+    /// Total attempts, at least 1.
+    pub attempts: u32,
+    /// Wait before the second attempt; doubles each time, with jitter.
+    pub backoff: Duration,
+}
+
+impl Default for Retry {
+    fn default() -> Self {
+        Self {
+            attempts: 1,
+            backoff: Duration::from_secs(1),
+        }
+    }
+}

@@ -1,0 +1,106 @@
+//! Workspace-relative paths as pipelines write them, normalised so that `./out/a` and
+//! `out/a` name the same thing.
+
+/// A checked relative path: `/`-separated, no `.` or `..` parts, never empty.
+#[derive(Debug, PartialEq, Eq)]
+pub struct RelativePath {
+    pub path: String,
+    /// Written with a trailing `/`: names a folder.
+    pub directory: bool,
+}
+
+/// Folders gantry owns inside the workspace; steps may neither read nor write them.
+pub const RESERVED: &[&str] = &[".gantry", ".git"];
+
+pub fn normalize(text: &str) -> Result<RelativePath, String> {
+    if text.is_empty() {
+        return Err("path is empty".to_owned());
+    }
+    if text.starts_with('/') {
+        return Err(format!(
+            "`{text}` is absolute; paths are relative to the workspace root"
+        ));
+    }
+    if text.contains('\\') || text.contains('\0') {
+        return Err(format!(
+            "`{text}` contains a backslash or NUL; use `/` between folders"
+        ));
+    }
+    let directory = text.ends_with('/');
+    let mut parts = Vec::new();
+    for part in text.split('/') {
+        match part {
+            "" | "." => {}
+            ".." => {
+                return Err(format!(
+                    "`{text}` leaves the workspace (`..` is not allowed)"
+                ));
+            }
+            part => parts.push(part),
+        }
+    }
+    if parts.is_empty() {
+        return Err(format!(
+            "`{text}` names the workspace root itself; name a file or folder in it"
+        ));
+    }
+    if RESERVED.contains(&parts[0]) {
+        return Err(format!(
+            "`{text}` is inside `{}`, which gantry reserves",
+            parts[0]
+        ));
+    }
+    Ok(RelativePath {
+        path: parts.join("/"),
+        directory,
+    })
+}
+
+/// True when `text` uses glob syntax (`*`, `?`, `[...]`, `{a,b}`).
+#[must_use]
+pub fn is_glob(text: &str) -> bool {
+    text.contains(['*', '?', '[', '{'])
+}
+
+/// True when `inner` is `outer` or lies inside folder `outer`.
+#[must_use]
+pub fn is_within(inner: &str, outer: &str) -> bool {
+    inner == outer
+        || (inner.len() > outer.len()
+            && inner.starts_with(outer)
+            && inner.as_bytes()[outer.len()] == b'/')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn normalises_dots_and_slashes() {
+        let path = normalize("./out//a.txt").unwrap();
+        assert_eq!(
+            path,
+            RelativePath {
+                path: "out/a.txt".into(),
+                directory: false
+            }
+        );
+        assert!(normalize("out/dir/").unwrap().directory);
+    }
+
+    #[test]
+    fn rejects_escapes_and_reserved() {
+        assert!(normalize("../etc/passwd").is_err());
+        assert!(normalize("/etc/passwd").is_err());
+        assert!(normalize("./").is_err());
+        assert!(normalize(".gantry/cas/x").is_err());
+        assert!(normalize("").is_err());
+    }
+
+    #[test]
+    fn within_respects_component_boundaries() {
+        assert!(is_within("out/a/b", "out/a"));
+        assert!(is_within("out/a", "out/a"));
+        assert!(!is_within("out/ab", "out/a"));
+    }
+}

@@ -1,0 +1,565 @@
+//! Wire structs → model. Pure: every check that needs only the file's text lives here and
+//! reports every problem it finds, not only the first.
+
+use std::collections::{BTreeMap, HashSet};
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use indexmap::IndexMap;
+use toml::Spanned;
+
+use crate::digest::Digest;
+use crate::duration;
+use crate::pipeline::diagnostic::{Diagnostic, Diagnostics, SourceFile};
+use crate::pipeline::model::{
+    ExecStep, InputPattern, Named, OutputPath, Pipeline, Retry, Step, StepKind,
+};
+use crate::pipeline::path;
+use crate::pipeline::wire::{PipelineFileWire, RetryWire, RunWire, StepWire};
+
+/// Variables the sandbox owns; a pipeline may not set them.
+const RESERVED_ENV: &[&str] = &["HOME", "TMPDIR", "PWD"];
+
+/// Context the pure parser needs from the outside world.
+pub struct Location<'a> {
+    /// Absolute path of the pipeline file.
+    pub file: &'a Path,
+    /// Root used when `[pipeline] root` is absent (the git root, else the file's folder).
+    pub default_root: &'a Path,
+}
+
+/// Parses and validates one pipeline file.
+pub fn parse(source: &SourceFile, location: &Location<'_>) -> Result<Pipeline, Diagnostics> {
+    let fail = |items| Diagnostics {
+        file: source.clone(),
+        items,
+    };
+    let wire: PipelineFileWire = toml::from_str(&source.text).map_err(|error| {
+        let message = error.message().trim_end().to_owned();
+        fail(vec![Diagnostic::new(message, error.span())])
+    })?;
+    let mut errors = Vec::new();
+    let pipeline = convert(wire, source, location, &mut errors);
+    match pipeline {
+        Some(pipeline) if errors.is_empty() => Ok(pipeline),
+        _ => Err(fail(errors)),
+    }
+}
+
+fn convert(
+    wire: PipelineFileWire,
+    source: &SourceFile,
+    location: &Location<'_>,
+    errors: &mut Vec<Diagnostic>,
+) -> Option<Pipeline> {
+    let Some(section) = wire.pipeline else {
+        errors.push(
+            Diagnostic::new("missing `[pipeline]` table", Some(0..0))
+                .hint("start the file with `[pipeline]` and `name = \"...\"`"),
+        );
+        return None;
+    };
+    let section = section.into_inner();
+    let name = section.name.get_ref().trim().to_owned();
+    if name.is_empty() {
+        errors.push(Diagnostic::at(
+            "pipeline name must not be empty",
+            section.name.span(),
+        ));
+    }
+    let file_dir = location.file.parent().unwrap_or(Path::new("/"));
+    let root = match &section.root {
+        Some(root) => normalize_root(file_dir, root.get_ref()),
+        None => location.default_root.to_path_buf(),
+    };
+
+    let defaults = wire.defaults.map(Spanned::into_inner).unwrap_or_default();
+    let default_env = convert_env(defaults.env.as_ref(), errors);
+    let default_timeout = convert_timeout(defaults.timeout.as_ref(), errors);
+    let default_retry = convert_retry(defaults.retry.as_ref(), errors);
+    let defaults = Defaults {
+        env: default_env,
+        timeout: default_timeout,
+        retry: default_retry,
+    };
+
+    if wire.steps.is_empty() {
+        errors.push(
+            Diagnostic::new("the pipeline has no steps", Some(0..0))
+                .hint("add a step: `[steps.build]` with `run = \"...\"`"),
+        );
+    }
+    let names: HashSet<&str> = wire
+        .steps
+        .keys()
+        .map(|key| key.get_ref().as_str())
+        .collect();
+    let mut steps = Vec::with_capacity(wire.steps.len());
+    for (step_name, step) in &wire.steps {
+        if let Some(step) = convert_step(step_name, step.get_ref(), &defaults, &names, errors) {
+            steps.push(step);
+        }
+    }
+    Some(Pipeline {
+        name,
+        source: source.clone(),
+        file: location.file.to_path_buf(),
+        digest: Digest::of_bytes(source.text.as_bytes()),
+        root,
+        steps,
+    })
+}
+
+fn normalize_root(file_dir: &Path, root: &str) -> PathBuf {
+    let joined = file_dir.join(root);
+    let mut normal = PathBuf::new();
+    for component in joined.components() {
+        match component {
+            std::path::Component::ParentDir => {
+                normal.pop();
+            }
+            std::path::Component::CurDir => {}
+            other => normal.push(other),
+        }
+    }
+    normal
+}
+
+struct Defaults {
+    env: BTreeMap<String, String>,
+    timeout: Option<Duration>,
+    retry: Retry,
+}
+
+fn convert_step(
+    name: &Spanned<String>,
+    wire: &StepWire,
+    defaults: &Defaults,
+    names: &HashSet<&str>,
+    errors: &mut Vec<Diagnostic>,
+) -> Option<Step> {
+    let step_name = name.get_ref();
+    let before = errors.len();
+    if !valid_step_name(step_name) {
+        errors.push(
+            Diagnostic::at(format!("invalid step name `{step_name}`"), name.span())
+                .hint("step names use letters, digits, `-` and `_`, and start with a letter"),
+        );
+    }
+    let kind = convert_kind(step_name, wire, name.span(), errors);
+    let inputs = wire
+        .inputs
+        .iter()
+        .filter_map(|input| convert_input(input, errors))
+        .collect();
+    let outputs = convert_outputs(&wire.outputs, errors);
+    let mut needs: Vec<Named> = Vec::new();
+    for need in &wire.needs {
+        let target = need.get_ref();
+        if target == step_name {
+            errors.push(Diagnostic::at(
+                format!("step `{step_name}` needs itself"),
+                need.span(),
+            ));
+        } else if !names.contains(target.as_str()) {
+            let mut diagnostic = Diagnostic::at(
+                format!("`needs` names `{target}`, which is not a step"),
+                need.span(),
+            );
+            if let Some(close) = closest(target, names.iter().copied()) {
+                diagnostic = diagnostic.hint(format!("did you mean `{close}`?"));
+            }
+            errors.push(diagnostic);
+        } else if !needs.iter().any(|existing| existing.name == *target) {
+            needs.push(Named {
+                name: target.clone(),
+                span: need.span(),
+            });
+        }
+    }
+    let mut env = defaults.env.clone();
+    env.extend(convert_env(wire.env.as_ref(), errors));
+    let timeout = convert_timeout(wire.timeout.as_ref(), errors).or(defaults.timeout);
+    let retry = if wire.retry.is_some() {
+        convert_retry(wire.retry.as_ref(), errors)
+    } else {
+        defaults.retry
+    };
+    let network = wire
+        .network
+        .as_ref()
+        .is_some_and(|network| *network.get_ref());
+    if errors.len() > before {
+        return None;
+    }
+    Some(Step {
+        name: step_name.clone(),
+        name_span: name.span(),
+        kind: kind?,
+        inputs,
+        outputs,
+        needs,
+        env,
+        network,
+        timeout,
+        retry,
+    })
+}
+
+fn convert_kind(
+    step_name: &str,
+    wire: &StepWire,
+    name_span: Range<usize>,
+    errors: &mut Vec<Diagnostic>,
+) -> Option<StepKind> {
+    let kind = wire
+        .kind
+        .as_ref()
+        .map_or("exec", |kind| kind.get_ref().as_str());
+    match kind {
+        "exec" => {
+            let Some(run) = &wire.run else {
+                errors.push(
+                    Diagnostic::at(
+                        format!("step `{step_name}` has no `run` command"),
+                        name_span,
+                    )
+                    .hint("add `run = \"...\"` (run by /bin/sh -c) or `run = [\"prog\", \"arg\"]`"),
+                );
+                return None;
+            };
+            let argv = match run.get_ref() {
+                RunWire::Shell(script) => {
+                    vec!["/bin/sh".to_owned(), "-c".to_owned(), script.clone()]
+                }
+                RunWire::Argv(argv) => argv.clone(),
+            };
+            if argv.first().is_none_or(String::is_empty) {
+                errors.push(Diagnostic::at("`run` must name a program", run.span()));
+                return None;
+            }
+            if argv.iter().any(|argument| argument.contains('\0')) {
+                errors.push(Diagnostic::at(
+                    "`run` must not contain NUL characters",
+                    run.span(),
+                ));
+                return None;
+            }
+            Some(StepKind::Exec(ExecStep { argv }))
+        }
+        other => {
+            let span = wire.kind.as_ref().map_or(name_span, Spanned::span);
+            let known = StepKind::NAMES
+                .iter()
+                .map(|name| format!("`{name}`"))
+                .collect::<Vec<_>>();
+            errors.push(
+                Diagnostic::at(format!("unknown step kind `{other}`"), span)
+                    .hint(format!("known kinds: {}", known.join(", "))),
+            );
+            None
+        }
+    }
+}
+
+fn convert_input(input: &Spanned<String>, errors: &mut Vec<Diagnostic>) -> Option<InputPattern> {
+    let text = input.get_ref();
+    match path::normalize(text) {
+        Ok(normal) => {
+            let is_glob = path::is_glob(&normal.path);
+            if is_glob && let Err(error) = globset::Glob::new(&normal.path) {
+                errors.push(Diagnostic::at(
+                    format!("invalid glob `{text}`: {}", error.kind()),
+                    input.span(),
+                ));
+                return None;
+            }
+            Some(InputPattern {
+                pattern: normal.path,
+                directory: normal.directory,
+                is_glob,
+                span: input.span(),
+            })
+        }
+        Err(message) => {
+            errors.push(Diagnostic::at(
+                format!("invalid input: {message}"),
+                input.span(),
+            ));
+            None
+        }
+    }
+}
+
+fn convert_outputs(wire: &[Spanned<String>], errors: &mut Vec<Diagnostic>) -> Vec<OutputPath> {
+    let mut outputs: Vec<OutputPath> = Vec::new();
+    for output in wire {
+        let text = output.get_ref();
+        let normal = match path::normalize(text) {
+            Ok(normal) => normal,
+            Err(message) => {
+                errors.push(Diagnostic::at(
+                    format!("invalid output: {message}"),
+                    output.span(),
+                ));
+                continue;
+            }
+        };
+        if path::is_glob(&normal.path) {
+            errors.push(
+                Diagnostic::at(
+                    format!("output `{text}` is a glob; outputs must be exact paths"),
+                    output.span(),
+                )
+                .hint("declare a folder output with a trailing `/` instead"),
+            );
+            continue;
+        }
+        if let Some(other) = outputs.iter().find(|other| {
+            path::is_within(&normal.path, &other.path) || path::is_within(&other.path, &normal.path)
+        }) {
+            errors.push(Diagnostic::at(
+                format!(
+                    "output `{text}` overlaps output `{}` of the same step",
+                    other.path
+                ),
+                output.span(),
+            ));
+            continue;
+        }
+        outputs.push(OutputPath {
+            path: normal.path,
+            directory: normal.directory,
+            span: output.span(),
+        });
+    }
+    outputs
+}
+
+fn convert_env(
+    wire: Option<&IndexMap<Spanned<String>, Spanned<String>>>,
+    errors: &mut Vec<Diagnostic>,
+) -> BTreeMap<String, String> {
+    let mut env = BTreeMap::new();
+    for (key, value) in wire.into_iter().flatten() {
+        let name = key.get_ref();
+        if !valid_env_name(name) {
+            errors.push(Diagnostic::at(
+                format!("invalid environment variable name `{name}`"),
+                key.span(),
+            ));
+        } else if RESERVED_ENV.contains(&name.as_str()) {
+            errors.push(
+                Diagnostic::at(
+                    format!("`{name}` is set by the sandbox and cannot be overridden"),
+                    key.span(),
+                )
+                .hint("each step gets a private, empty HOME and TMPDIR"),
+            );
+        } else if value.get_ref().contains('\0') {
+            errors.push(Diagnostic::at(
+                format!("value of `{name}` contains a NUL character"),
+                value.span(),
+            ));
+        } else {
+            env.insert(name.clone(), value.get_ref().clone());
+        }
+    }
+    env
+}
+
+fn convert_timeout(
+    wire: Option<&Spanned<String>>,
+    errors: &mut Vec<Diagnostic>,
+) -> Option<Duration> {
+    let timeout = wire?;
+    match duration::parse(timeout.get_ref()) {
+        Ok(duration) if duration.is_zero() => {
+            errors.push(Diagnostic::at(
+                "timeout must be greater than zero",
+                timeout.span(),
+            ));
+            None
+        }
+        Ok(duration) => Some(duration),
+        Err(message) => {
+            errors.push(Diagnostic::at(
+                format!("invalid timeout: {message}"),
+                timeout.span(),
+            ));
+            None
+        }
+    }
+}
+
+fn convert_retry(wire: Option<&Spanned<RetryWire>>, errors: &mut Vec<Diagnostic>) -> Retry {
+    let Some(retry) = wire else {
+        return Retry::default();
+    };
+    let retry = retry.get_ref();
+    let attempts = *retry.attempts.get_ref();
+    let attempts = match u32::try_from(attempts) {
+        Ok(attempts @ 1..=100) => attempts,
+        _ => {
+            errors.push(Diagnostic::at(
+                "`attempts` must be between 1 and 100",
+                retry.attempts.span(),
+            ));
+            1
+        }
+    };
+    let backoff = match &retry.backoff {
+        None => Retry::default().backoff,
+        Some(backoff) => duration::parse(backoff.get_ref()).unwrap_or_else(|message| {
+            errors.push(Diagnostic::at(
+                format!("invalid backoff: {message}"),
+                backoff.span(),
+            ));
+            Duration::ZERO
+        }),
+    };
+    Retry { attempts, backoff }
+}
+
+fn valid_step_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    chars
+        .next()
+        .is_some_and(|first| first.is_ascii_alphabetic())
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        && name.len() <= 128
+}
+
+fn valid_env_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    chars
+        .next()
+        .is_some_and(|first| first.is_ascii_alphabetic() || first == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+/// The candidate nearest to `target` by edit distance, when it is close enough to be a typo.
+fn closest<'a>(target: &str, candidates: impl Iterator<Item = &'a str>) -> Option<&'a str> {
+    candidates
+        .map(|candidate| (edit_distance(target, candidate), candidate))
+        .filter(|(distance, candidate)| *distance <= 2.max(candidate.len() / 3))
+        .min()
+        .map(|(_, candidate)| candidate)
+}
+
+fn edit_distance(left: &str, right: &str) -> usize {
+    let right: Vec<char> = right.chars().collect();
+    let mut previous: Vec<usize> = (0..=right.len()).collect();
+    for (row, left_char) in left.chars().enumerate() {
+        let mut current = vec![row + 1; right.len() + 1];
+        for (column, right_char) in right.iter().enumerate() {
+            let substitution = previous[column] + usize::from(left_char != *right_char);
+            current[column + 1] = substitution
+                .min(previous[column + 1] + 1)
+                .min(current[column] + 1);
+        }
+        previous = current;
+    }
+    previous[right.len()]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+
+    fn parse_text(text: &str) -> Result<Pipeline, String> {
+        let source = SourceFile {
+            path: PathBuf::from("p.toml"),
+            text: Arc::from(text),
+        };
+        let location = Location {
+            file: Path::new("/w/p.toml"),
+            default_root: Path::new("/w"),
+        };
+        parse(&source, &location).map_err(|diagnostics| diagnostics.render())
+    }
+
+    #[test]
+    fn parses_the_issue_example() {
+        let pipeline = parse_text(
+            r#"
+[pipeline]
+name = "hello"
+root = "."
+[defaults]
+env = { LANG = "C.UTF-8" }
+timeout = "10m"
+[steps.compile]
+run = ["sh", "-c", "cat src/a.txt src/b.txt > out/ab.txt"]
+inputs = ["src/*.txt"]
+outputs = ["out/ab.txt"]
+env = { MODE = "release" }
+[steps.package]
+run = "tar -cf out/pkg.tar out/ab.txt"
+inputs = ["out/ab.txt"]
+outputs = ["out/pkg.tar"]
+needs = []
+network = false
+retry = { attempts = 3, backoff = "1s" }
+"#,
+        )
+        .unwrap();
+        assert_eq!(pipeline.steps.len(), 2);
+        let package = &pipeline.steps[1];
+        assert_eq!(package.retry.attempts, 3);
+        assert_eq!(package.timeout, Some(Duration::from_secs(600)));
+        assert_eq!(
+            pipeline.steps[0].env.get("LANG").map(String::as_str),
+            Some("C.UTF-8")
+        );
+        assert_eq!(
+            pipeline.steps[0].env.get("MODE").map(String::as_str),
+            Some("release")
+        );
+        assert_eq!(pipeline.root, PathBuf::from("/w"));
+    }
+
+    #[test]
+    fn unknown_key_points_at_the_key() {
+        let error = parse_text("[pipeline]\nname = \"x\"\n[steps.a]\nrun = \"true\"\nrnu = 1\n")
+            .unwrap_err();
+        assert!(
+            error.starts_with("p.toml:5:1: error: unknown field `rnu`"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn unknown_kind_lists_known_kinds() {
+        let error =
+            parse_text("[pipeline]\nname = \"x\"\n[steps.a]\nkind = \"rocket\"\n").unwrap_err();
+        assert!(
+            error.contains("p.toml:4:8: error: unknown step kind `rocket`"),
+            "{error}"
+        );
+        assert!(error.contains("known kinds: `exec`"), "{error}");
+    }
+
+    #[test]
+    fn missing_needs_target_suggests_a_name() {
+        let error =
+            parse_text("[pipeline]\nname = \"x\"\n[steps.build]\nrun = \"true\"\n[steps.b]\nrun = \"true\"\nneeds = [\"biuld\"]\n")
+                .unwrap_err();
+        assert!(
+            error.contains("p.toml:7:10: error: `needs` names `biuld`, which is not a step"),
+            "{error}"
+        );
+        assert!(error.contains("did you mean `build`?"), "{error}");
+    }
+
+    #[test]
+    fn reports_every_problem() {
+        let error = parse_text(
+            "[pipeline]\nname = \"x\"\n[steps.a]\nrun = \"true\"\ninputs = [\"../x\"]\noutputs = [\"/abs\"]\ntimeout = \"soon\"\n",
+        )
+        .unwrap_err();
+        assert_eq!(error.matches("error:").count(), 3, "{error}");
+    }
+}

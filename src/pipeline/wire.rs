@@ -1,0 +1,65 @@
+//! The pipeline file exactly as written: serde structs that keep source spans, so that
+//! validation can point at the offending key. Nothing outside `pipeline/` sees these.
+
+use indexmap::IndexMap;
+use serde::Deserialize;
+use toml::Spanned;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PipelineFileWire {
+    pub pipeline: Option<Spanned<PipelineSectionWire>>,
+    pub defaults: Option<Spanned<DefaultsWire>>,
+    #[serde(default)]
+    pub steps: IndexMap<Spanned<String>, Spanned<StepWire>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PipelineSectionWire {
+    pub name: Spanned<String>,
+    pub root: Option<Spanned<String>>,
+    pub description: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DefaultsWire {
+    pub env: Option<IndexMap<Spanned<String>, Spanned<String>>>,
+    pub timeout: Option<Spanned<String>>,
+    pub retry: Option<Spanned<RetryWire>>,
+}
+
+/// Every key any step kind accepts. Kind-specific keys are checked against the kind during
+/// validation, which gives a better message than serde's untagged-enum errors and keeps spans.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StepWire {
+    pub kind: Option<Spanned<String>>,
+    pub description: Option<String>,
+    pub run: Option<Spanned<RunWire>>,
+    #[serde(default)]
+    pub inputs: Vec<Spanned<String>>,
+    #[serde(default)]
+    pub outputs: Vec<Spanned<String>>,
+    #[serde(default)]
+    pub needs: Vec<Spanned<String>>,
+    pub env: Option<IndexMap<Spanned<String>, Spanned<String>>>,
+    pub network: Option<Spanned<bool>>,
+    pub timeout: Option<Spanned<String>>,
+    pub retry: Option<Spanned<RetryWire>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub enum RunWire {
+    Shell(String),
+    Argv(Vec<String>),
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RetryWire {
+    pub attempts: Spanned<i64>,
+    pub backoff: Option<Spanned<String>>,
+}

@@ -1,0 +1,72 @@
+//! Run events. Serialized as one JSON object per line by `gantry run --json`; the shape is
+//! documented in docs/json-output.md and kept stable.
+
+use serde::Serialize;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StepStatus {
+    Executed,
+    Cached,
+    Failed,
+    /// Not run: a step it depends on failed, or the run stopped first.
+    Skipped,
+}
+
+#[derive(Clone, Debug, Serialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum Event {
+    RunStarted {
+        run_id: String,
+        pipeline: String,
+        steps: usize,
+        jobs: usize,
+    },
+    StepStarted {
+        step: String,
+    },
+    StepFinished {
+        step: String,
+        status: StepStatus,
+        duration_ms: u64,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        exit_code: Option<i32>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        error: Option<String>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        attestation: Option<String>,
+        /// Attempts made (more than 1 when `retry` was used).
+        #[serde(skip_serializing_if = "is_one")]
+        attempts: u32,
+        /// Failed steps: the command and the last lines of its stderr.
+        #[serde(skip)]
+        detail: Option<FailureDetail>,
+    },
+    Warning {
+        #[serde(skip_serializing_if = "Option::is_none")]
+        step: Option<String>,
+        message: String,
+    },
+    RunFinished {
+        run_id: String,
+        executed: usize,
+        cached: usize,
+        failed: usize,
+        skipped: usize,
+        attestations: String,
+        duration_ms: u64,
+        #[serde(skip_serializing_if = "std::ops::Not::not")]
+        cancelled: bool,
+    },
+}
+
+#[allow(clippy::trivially_copy_pass_by_ref)] // serde's skip_serializing_if passes a reference
+fn is_one(value: &u32) -> bool {
+    *value == 1
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct FailureDetail {
+    pub command: Vec<String>,
+    pub stderr_tail: String,
+}

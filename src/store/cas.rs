@@ -1,0 +1,130 @@
+//! Content-addressed blobs: `<cache>/cas/<first two hex digits>/<sha256 hex>`. A blob is
+//! written once, never changed, and checked against its name whenever it is read.
+
+use std::fs;
+use std::io;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+
+use crate::digest::Digest;
+use crate::store::atomic;
+
+#[derive(Clone, Debug)]
+pub struct Cas {
+    directory: PathBuf,
+}
+
+/// A blob that is missing or whose content no longer matches its name.
+#[derive(Debug, thiserror::Error)]
+pub enum BlobError {
+    #[error("blob {0} is missing from the store")]
+    Missing(Digest),
+    #[error("blob {expected} is corrupt (its content hashes to {actual}); it was discarded")]
+    Corrupt { expected: Digest, actual: Digest },
+    #[error("store I/O on `{}`: {source}", path.display())]
+    Io { path: PathBuf, source: io::Error },
+}
+
+impl Cas {
+    pub fn open(directory: PathBuf) -> io::Result<Self> {
+        fs::create_dir_all(&directory)?;
+        Ok(Self { directory })
+    }
+
+    #[must_use]
+    pub fn path(&self, digest: &Digest) -> PathBuf {
+        let hex = digest.hex();
+        self.directory.join(&hex[..2]).join(hex)
+    }
+
+    #[must_use]
+    pub fn contains(&self, digest: &Digest) -> bool {
+        self.path(digest).is_file()
+    }
+
+    /// Stores bytes, returning their digest.
+    pub fn put_bytes(&self, bytes: &[u8]) -> io::Result<Digest> {
+        let digest = Digest::of_bytes(bytes);
+        let path = self.path(&digest);
+        if !path.is_file() {
+            fs::create_dir_all(path.parent().unwrap_or(&self.directory))?;
+            atomic::write_with_mode(&path, bytes, 0o444)?;
+        }
+        Ok(digest)
+    }
+
+    /// Moves a file already hashed to `digest` into the store (same filesystem: a rename).
+    /// When the blob exists already the file is left where it is.
+    pub fn adopt(&self, file: &Path, digest: &Digest) -> io::Result<()> {
+        let path = self.path(digest);
+        if path.is_file() {
+            return Ok(());
+        }
+        fs::create_dir_all(path.parent().unwrap_or(&self.directory))?;
+        fs::set_permissions(file, fs::Permissions::from_mode(0o444))?;
+        match fs::rename(file, &path) {
+            Ok(()) => Ok(()),
+            // Another filesystem (GANTRY_CACHE_DIR elsewhere): copy, then rename into place.
+            Err(error) if error.raw_os_error() == Some(libc::EXDEV) => {
+                let temporary = atomic::copy_to_temporary(file, &path)?;
+                atomic::commit(&temporary, &path)
+            }
+            Err(error) => Err(error),
+        }
+    }
+
+    /// Reads a blob and checks its digest; a corrupt blob is deleted.
+    pub fn read(&self, digest: &Digest) -> Result<Vec<u8>, BlobError> {
+        let path = self.path(digest);
+        let bytes = match fs::read(&path) {
+            Ok(bytes) => bytes,
+            Err(error) if error.kind() == io::ErrorKind::NotFound => {
+                return Err(BlobError::Missing(*digest));
+            }
+            Err(source) => return Err(BlobError::Io { path, source }),
+        };
+        let actual = Digest::of_bytes(&bytes);
+        if actual != *digest {
+            let _ = fs::remove_file(&path);
+            return Err(BlobError::Corrupt {
+                expected: *digest,
+                actual,
+            });
+        }
+        Ok(bytes)
+    }
+
+    /// Copies a blob to `target` atomically, checking its digest on the way; a corrupt blob is
+    /// deleted and `target` is left untouched.
+    pub fn restore(
+        &self,
+        digest: &Digest,
+        target: &Path,
+        executable: bool,
+    ) -> Result<(), BlobError> {
+        let path = self.path(digest);
+        if !path.is_file() {
+            return Err(BlobError::Missing(*digest));
+        }
+        let io_error = |source| BlobError::Io {
+            path: target.to_path_buf(),
+            source,
+        };
+        if let Some(parent) = target.parent() {
+            fs::create_dir_all(parent).map_err(io_error)?;
+        }
+        let temporary = atomic::copy_to_temporary(&path, target).map_err(io_error)?;
+        let actual = Digest::of_file(&temporary).map_err(io_error)?;
+        if actual != *digest {
+            let _ = fs::remove_file(&temporary);
+            let _ = fs::remove_file(&path);
+            return Err(BlobError::Corrupt {
+                expected: *digest,
+                actual,
+            });
+        }
+        let mode = if executable { 0o755 } else { 0o644 };
+        fs::set_permissions(&temporary, fs::Permissions::from_mode(mode)).map_err(io_error)?;
+        atomic::commit(&temporary, target).map_err(io_error)
+    }
+}

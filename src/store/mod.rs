@@ -1,0 +1,40 @@
+//! Everything gantry keeps between runs, under `<root>/.gantry/` (or `GANTRY_CACHE_DIR`):
+//! `cas/` blobs by digest, `ac/` action results by key, `stat-cache.json`, and `tmp/` for
+//! steps in flight. All writes are atomic; all reads are checked.
+
+pub mod action_cache;
+pub mod atomic;
+pub mod cas;
+pub mod stat_cache;
+
+use std::io;
+use std::path::{Path, PathBuf};
+
+pub use action_cache::{ActionCache, ActionResult, Lookup, OutputRecord, Tree, TreeFile};
+pub use cas::{BlobError, Cas};
+pub use stat_cache::StatCache;
+
+pub struct Store {
+    pub root: PathBuf,
+    pub cas: Cas,
+    pub actions: ActionCache,
+    pub stats: StatCache,
+}
+
+impl Store {
+    pub fn open(root: &Path) -> io::Result<Self> {
+        std::fs::create_dir_all(root)?;
+        Ok(Self {
+            root: root.to_path_buf(),
+            cas: Cas::open(root.join("cas"))?,
+            actions: ActionCache::open(root.join("ac"))?,
+            stats: StatCache::load(root.join("stat-cache.json")),
+        })
+    }
+
+    /// Scratch space for steps in flight; cleared at the start of each run.
+    #[must_use]
+    pub fn scratch(&self) -> PathBuf {
+        self.root.join("tmp")
+    }
+}

@@ -1,0 +1,61 @@
+//! The workspace's source files: everything under the root that is not gantry's own folders,
+//! git's, the attestation folder, or a declared step output.
+
+use std::path::Path;
+
+use walkdir::WalkDir;
+
+use crate::error::{Error, Result};
+use crate::pipeline::path::{self, RESERVED};
+
+/// Sorted, `/`-separated paths of the workspace's source files, relative to the root.
+#[derive(Clone, Debug, Default)]
+pub struct SourceFiles {
+    pub files: Vec<String>,
+}
+
+/// Walks `root`. `skip` holds relative paths (files or folders) left out: declared outputs
+/// and any gantry-owned folder that lies inside the workspace.
+pub fn scan(root: &Path, skip: &[String]) -> Result<SourceFiles> {
+    let mut files = Vec::new();
+    let mut walker = WalkDir::new(root)
+        .follow_links(false)
+        .sort_by_file_name()
+        .into_iter();
+    while let Some(entry) = walker.next() {
+        let entry = entry.map_err(|error| {
+            let path = error.path().unwrap_or(root).to_path_buf();
+            Error::Read {
+                path,
+                source: error.into(),
+            }
+        })?;
+        if entry.depth() == 0 {
+            continue;
+        }
+        let Ok(relative) = entry.path().strip_prefix(root) else {
+            continue;
+        };
+        let Some(relative) = relative.to_str() else {
+            // Paths that are not UTF-8 cannot be named by a pipeline; they are not sources.
+            if entry.file_type().is_dir() {
+                walker.skip_current_dir();
+            }
+            continue;
+        };
+        let first = relative.split('/').next().unwrap_or(relative);
+        let skipped =
+            RESERVED.contains(&first) || skip.iter().any(|skip| path::is_within(relative, skip));
+        if entry.file_type().is_dir() {
+            if skipped {
+                walker.skip_current_dir();
+            }
+            continue;
+        }
+        if !skipped {
+            files.push(relative.to_owned());
+        }
+    }
+    files.sort_unstable();
+    Ok(SourceFiles { files })
+}
