@@ -1,0 +1,86 @@
+//! `gantry graph`, `gantry schema`, `gantry check`.
+
+use crate::support::Test;
+
+const TWO: &str = "[steps.a]\nrun = \"echo > out/a\"\noutputs = [\"out/a\"]\n[steps.b]\nrun = \"true\"\ninputs = [\"out/a\"]\n[steps.c]\nrun = \"true\"\nneeds = [\"b\"]\n";
+
+#[test]
+fn graph_formats() {
+    let test = Test::new().pipeline(TWO);
+    let dot = test
+        .run(["graph", "pipeline.toml", "--format", "dot"])
+        .success()
+        .stdout();
+    assert!(dot.starts_with("digraph \"test\" {"), "{dot}");
+    assert!(dot.contains("\"a\" -> \"b\" [label=\"out/a\"];"), "{dot}");
+    assert!(dot.contains("\"b\" -> \"c\" [label=\"needs\"];"), "{dot}");
+    let mermaid = test
+        .run(["graph", "pipeline.toml", "--format", "mermaid"])
+        .success()
+        .stdout();
+    assert!(
+        mermaid.starts_with("flowchart LR\n") && mermaid.contains("s0 -->|\"out/a\"| s1"),
+        "{mermaid}"
+    );
+    let json: serde_json::Value = serde_json::from_str(
+        &test
+            .run(["graph", "pipeline.toml", "--format", "json"])
+            .success()
+            .stdout(),
+    )
+    .expect("json");
+    assert_eq!(json["steps"].as_array().map(Vec::len), Some(3));
+    assert_eq!(
+        json["edges"][0],
+        serde_json::json!({"from": "a", "to": "b", "reason": "reads", "pattern": "out/a", "output": "out/a"})
+    );
+}
+
+#[test]
+fn check_succeeds_on_a_valid_pipeline() {
+    Test::new()
+        .pipeline(TWO)
+        .run(["check", "pipeline.toml"])
+        .success()
+        .stderr_contains("ok: pipeline `test`, 3 steps, 2 edges");
+}
+
+#[test]
+fn schema_is_json_and_names_every_step_key() {
+    let schema: serde_json::Value =
+        serde_json::from_str(&Test::new().run(["schema"]).success().stdout())
+            .expect("schema is JSON");
+    let keys: Vec<&String> = schema["$defs"]["step"]["properties"]
+        .as_object()
+        .expect("step properties")
+        .keys()
+        .collect();
+    for key in [
+        "kind",
+        "description",
+        "run",
+        "inputs",
+        "outputs",
+        "needs",
+        "env",
+        "network",
+        "timeout",
+        "retry",
+    ] {
+        assert!(
+            keys.iter().any(|known| *known == key),
+            "schema lacks `{key}`"
+        );
+    }
+    assert_eq!(
+        keys.len(),
+        10,
+        "the schema and the parser list the same keys"
+    );
+}
+
+#[test]
+fn usage_errors_exit_2() {
+    Test::new().run(["run"]).failure(2);
+    Test::new().run(["frobnicate"]).failure(2);
+}

@@ -1,0 +1,135 @@
+//! Every pipeline error names FILE:LINE:COL, shows the line and a caret, and exits 1.
+
+use crate::support::Test;
+
+fn check_fails(toml: &str) -> String {
+    let test = Test::new().file("src/a.txt", "a").pipeline(toml);
+    let run = test.run(["check", "pipeline.toml"]).failure(1);
+    run.stderr()
+}
+
+#[test]
+fn unknown_key() {
+    let stderr = check_fails("[steps.a]\nrun = \"true\"\ninptus = [\"src/a.txt\"]\n");
+    assert!(
+        stderr.starts_with("pipeline.toml:7:1: error: unknown field `inptus`"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("7 | inptus = [\"src/a.txt\"]\n  | ^^^^^^"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn unknown_kind() {
+    let stderr = check_fails("[steps.a]\nkind = \"teleport\"\n");
+    assert!(
+        stderr.starts_with("pipeline.toml:6:8: error: unknown step kind `teleport`"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("hint: known kinds: `exec`"), "{stderr}");
+}
+
+#[test]
+fn cycle_prints_the_cycle() {
+    let stderr = check_fails(
+        "[steps.a]\nrun = \"true\"\ninputs = [\"out/c\"]\noutputs = [\"out/a\"]\n\n[steps.b]\nrun = \"true\"\ninputs = [\"out/a\"]\noutputs = [\"out/b\"]\n\n[steps.c]\nrun = \"true\"\nneeds = [\"b\"]\noutputs = [\"out/c\"]\n",
+    );
+    assert!(
+        stderr.starts_with("pipeline.toml:5:8: error: dependency cycle: a → b → c → a"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("`b` reads `out/a`, which `a` produces as `out/a`"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("`c` needs `b`"), "{stderr}");
+}
+
+#[test]
+fn two_steps_claiming_one_output() {
+    let stderr = check_fails(
+        "[steps.a]\nrun = \"true\"\noutputs = [\"out/x\"]\n[steps.b]\nrun = \"true\"\noutputs = [\"./out/x\"]\n",
+    );
+    assert!(
+        stderr
+            .starts_with("pipeline.toml:10:12: error: output `out/x` is also produced by step `a`"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn output_inside_another_steps_output_folder() {
+    let stderr = check_fails(
+        "[steps.a]\nrun = \"true\"\noutputs = [\"out/\"]\n[steps.b]\nrun = \"true\"\noutputs = [\"out/x\"]\n",
+    );
+    assert!(
+        stderr.contains("error: output `out/x` lies inside output folder `out` of step `a`"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn input_glob_matching_nothing() {
+    let stderr = check_fails("[steps.a]\nrun = \"true\"\ninputs = [\"src/*.rs\"]\n");
+    assert!(
+        stderr.starts_with(
+            "pipeline.toml:7:11: error: input `src/*.rs` matches no file and no step's output"
+        ),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn missing_needs_target() {
+    let stderr = check_fails(
+        "[steps.build]\nrun = \"true\"\n[steps.b]\nrun = \"true\"\nneeds = [\"buidl\"]\n",
+    );
+    assert!(
+        stderr.starts_with("pipeline.toml:9:10: error: `needs` names `buidl`, which is not a step"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("did you mean `build`?"), "{stderr}");
+}
+
+#[test]
+fn toml_syntax_error() {
+    let stderr = check_fails("[steps.a\nrun = \"true\"\n");
+    assert!(stderr.starts_with("pipeline.toml:5:"), "{stderr}");
+}
+
+#[test]
+fn paths_escaping_the_workspace() {
+    let stderr = check_fails(
+        "[steps.a]\nrun = \"true\"\ninputs = [\"../secret\"]\noutputs = [\".gantry/cas/x\"]\n",
+    );
+    assert!(
+        stderr
+            .contains("pipeline.toml:7:11: error: invalid input: `../secret` leaves the workspace"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains(
+            "pipeline.toml:8:12: error: invalid output: `.gantry/cas/x` is inside `.gantry`"
+        ),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn run_reports_the_same_errors_and_runs_nothing() {
+    let test = Test::new().pipeline("[steps.a]\nrun = \"touch ran\"\nneeds = [\"ghost\"]\n");
+    test.run(["run", "pipeline.toml"])
+        .failure(1)
+        .stderr_contains("error: `needs` names `ghost`");
+    assert!(!test.path("ran").exists() && !test.path(".gantry").exists());
+}
+
+#[test]
+fn missing_file_is_an_environment_error() {
+    Test::new()
+        .run(["check", "nope.toml"])
+        .failure(3)
+        .stderr_contains("error: cannot read `nope.toml`");
+}

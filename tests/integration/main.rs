@@ -1,0 +1,11 @@
+//! gantry's integration tests: one binary, one module per feature. Each test runs the real
+//! `gantry` binary in a fresh temporary workspace (see `support.rs`).
+
+mod attestations;
+mod cache;
+mod cli;
+mod errors;
+mod examples;
+mod execution;
+mod sandbox;
+mod support;

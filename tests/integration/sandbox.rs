@@ -1,0 +1,194 @@
+//! Each sandbox property, proven by a step that tries to break it.
+
+use std::net::TcpListener;
+
+use crate::support::{Test, probe_pipeline};
+
+/// Runs one probing step; returns what it wrote to `out/probe.txt`.
+fn probe(test: Test, script: &str, extra: &str) -> (Test, String) {
+    let test = test.pipeline(&probe_pipeline("probe", script, extra));
+    test.gantry_run(&[]).success();
+    let text = test.read("out/probe.txt");
+    (test, text)
+}
+
+#[test]
+fn undeclared_workspace_files_do_not_exist() {
+    let test = Test::new()
+        .file("src/declared.txt", "yes")
+        .file("src/secret.txt", "no");
+    let (_, text) = probe(
+        test,
+        "ls -a src > out/probe.txt; test -e src/secret.txt && echo LEAK >> out/probe.txt; test -e pipeline.toml && echo LEAK >> out/probe.txt; true",
+        "inputs = [\"src/declared.txt\"]",
+    );
+    assert_eq!(text, ".\n..\ndeclared.txt\n");
+}
+
+#[test]
+fn inputs_and_system_folders_are_read_only() {
+    let test = Test::new().file("src/in.txt", "original");
+    let (test, text) = probe(
+        test,
+        "for target in src/in.txt /usr/bin/gantry-probe /etc/gantry-probe; do (echo x > $target) 2>/dev/null && echo \"WROTE $target\" || echo \"denied $target\"; done > out/probe.txt; (rm -f src/in.txt) 2>/dev/null; true",
+        "inputs = [\"src/in.txt\"]",
+    );
+    assert_eq!(
+        text,
+        "denied src/in.txt\ndenied /usr/bin/gantry-probe\ndenied /etc/gantry-probe\n"
+    );
+    assert_eq!(test.read("src/in.txt"), "original");
+}
+
+#[test]
+fn host_files_outside_system_folders_do_not_exist() {
+    let test = Test::new();
+    let outside = test.root().display().to_string();
+    let script = format!(
+        "for path in /root /work /var {outside} /srv; do test -e $path && echo \"seen $path\"; done > out/probe.txt; ls / >> out/probe.txt"
+    );
+    let (_, text) = probe(test, &script, "");
+    assert!(
+        !text.contains(&outside),
+        "the test folder is visible: {text}"
+    );
+    assert!(
+        !text.contains("seen /root") && !text.contains("seen /work") && !text.contains("seen /var"),
+        "{text}"
+    );
+    let top: Vec<&str> = text
+        .lines()
+        .filter(|line| !line.starts_with("seen"))
+        .collect();
+    for name in &top {
+        assert!(
+            [
+                "bin", "build", "dev", "etc", "home", "lib", "lib32", "lib64", "libx32", "nix",
+                "proc", "sbin", "tmp", "usr"
+            ]
+            .contains(name),
+            "unexpected /{name}"
+        );
+    }
+}
+
+#[test]
+fn environment_is_clean_and_fixed() {
+    let test = Test::new().pipeline(&probe_pipeline(
+        "probe",
+        "env | sort > out/probe.txt",
+        "env = { MODE = \"release\" }",
+    ));
+    test.command()
+        .args(["run", "pipeline.toml"])
+        .env("SECRET_TOKEN", "hunter2")
+        .env("LD_PRELOAD", "/nope.so")
+        .output()
+        .expect("run");
+    let text = test.read("out/probe.txt");
+    let names: Vec<&str> = text
+        .lines()
+        .map(|line| line.split('=').next().unwrap_or(""))
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "HOME", "LANG", "LC_ALL", "MODE", "PATH", "PWD", "TMPDIR", "TZ"
+        ],
+        "{text}"
+    );
+    assert!(
+        text.contains("TZ=UTC\n")
+            && text.contains("HOME=/home/build\n")
+            && text.contains("MODE=release\n")
+    );
+    assert!(!text.contains("hunter2"));
+}
+
+#[test]
+fn hostname_user_and_process_namespace_are_private() {
+    let test = Test::new();
+    let host_pid = std::process::id();
+    let script = format!(
+        "hostname > out/probe.txt; id -u >> out/probe.txt; echo $$ >> out/probe.txt; ls /proc | grep -c '^[0-9]' >> out/probe.txt; kill -0 {host_pid} 2>/dev/null && echo KILLABLE >> out/probe.txt; true"
+    );
+    let (_, text) = probe(test, &script, "");
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines[0], "gantry");
+    assert_eq!(lines[1], "1000", "steps do not run as root");
+    assert_eq!(lines[2], "1", "the step is pid 1 of its own namespace");
+    assert!(
+        lines[3].parse::<u32>().expect("count") <= 3,
+        "only the step's processes are visible: {text}"
+    );
+    assert!(!text.contains("KILLABLE"));
+}
+
+#[test]
+fn home_and_tmp_are_private_empty_and_writable() {
+    let test = Test::new();
+    let marker = test.path("home/host-marker");
+    std::fs::write(&marker, "x").expect("marker");
+    let (_, text) = probe(
+        test,
+        "echo $HOME $TMPDIR > out/probe.txt; ls -A $HOME /tmp >> out/probe.txt; touch $HOME/a /tmp/b && echo writable >> out/probe.txt",
+        "",
+    );
+    assert_eq!(text, "/home/build /tmp\n/home/build:\n\n/tmp:\nwritable\n");
+}
+
+#[test]
+fn network_is_off_unless_asked_for() {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("listen");
+    let port = listener.local_addr().expect("address").port();
+    let script = format!(
+        "(exec 3<>/dev/tcp/127.0.0.1/{port}) 2>/dev/null && echo connected > out/probe.txt || echo refused > out/probe.txt; grep -c : /proc/net/dev >> out/probe.txt"
+    );
+    let (_, offline) = probe(Test::new(), &format!("bash -c '{script}'"), "");
+    let lines: Vec<&str> = offline.lines().collect();
+    assert_eq!(
+        lines[0], "refused",
+        "an offline step reached the host's loopback"
+    );
+    assert_eq!(lines[1], "1", "an offline step sees only its own loopback");
+    let (_, online) = probe(
+        Test::new(),
+        &format!("bash -c '{script}'"),
+        "network = true",
+    );
+    assert!(online.starts_with("connected"), "{online}");
+}
+
+#[test]
+fn only_declared_outputs_leave_the_sandbox() {
+    let test = Test::new().pipeline("[steps.a]\nrun = \"echo kept > out/a.txt; echo dropped > out/extra.txt; echo dropped > stray.txt\"\noutputs = [\"out/a.txt\"]\n");
+    test.gantry_run(&[]).success();
+    assert_eq!(test.read("out/a.txt"), "kept\n");
+    assert!(!test.path("out/extra.txt").exists() && !test.path("stray.txt").exists());
+}
+
+#[test]
+fn the_program_is_recorded_as_a_material_with_its_digest() {
+    let test = Test::new().pipeline("[steps.a]\nrun = [\"cat\", \"/etc/hostname\"]\n");
+    let run = test.gantry_run(&[]).success();
+    let statement = crate::attestations::statement(&run.run_dir().join("a.intoto.json"));
+    let materials = statement["predicate"]["materials"]
+        .as_array()
+        .expect("materials");
+    let tool = materials
+        .iter()
+        .find(|material| material["annotations"]["role"] == "tool")
+        .expect("tool material");
+    let path = tool["name"].as_str().expect("name");
+    let expected = sha256_hex(&std::fs::read(path).expect("read tool"));
+    assert_eq!(tool["digest"]["sha256"], expected.as_str());
+    assert!(path.ends_with("/cat"));
+}
+
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::Digest as _;
+    sha2::Sha256::digest(bytes)
+        .iter()
+        .map(|byte| format!("{byte:02x}"))
+        .collect()
+}

@@ -1,0 +1,187 @@
+//! A small builder for integration tests:
+//! `Test::new().file("src/a", "x").pipeline(toml).run(["run"]).success()`.
+
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+pub const GANTRY: &str = env!("CARGO_BIN_EXE_gantry");
+
+pub struct Test {
+    pub dir: tempfile::TempDir,
+}
+
+impl Test {
+    pub fn new() -> Self {
+        let dir = tempfile::Builder::new()
+            .prefix("gantry-test-")
+            .tempdir()
+            .expect("temporary folder");
+        fs::create_dir_all(dir.path().join("home")).expect("home");
+        Self { dir }
+    }
+
+    pub fn root(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub fn path(&self, relative: &str) -> PathBuf {
+        self.dir.path().join(relative)
+    }
+
+    pub fn file(self, relative: &str, contents: &str) -> Self {
+        self.write(relative, contents);
+        self
+    }
+
+    pub fn write(&self, relative: &str, contents: &str) {
+        let path = self.path(relative);
+        fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
+        fs::write(&path, contents).expect("write");
+    }
+
+    pub fn executable(self, relative: &str, contents: &str) -> Self {
+        self.write(relative, contents);
+        fs::set_permissions(self.path(relative), fs::Permissions::from_mode(0o755)).expect("chmod");
+        self
+    }
+
+    /// Writes `pipeline.toml`; `[pipeline]` with `root = "."` is added when missing.
+    pub fn pipeline(self, toml: &str) -> Self {
+        let toml = if toml.contains("[pipeline]") {
+            toml.to_owned()
+        } else {
+            format!("[pipeline]\nname = \"test\"\nroot = \".\"\n\n{toml}")
+        };
+        self.file("pipeline.toml", &toml)
+    }
+
+    pub fn read(&self, relative: &str) -> String {
+        fs::read_to_string(self.path(relative))
+            .unwrap_or_else(|error| panic!("read {relative}: {error}"))
+    }
+
+    pub fn command(&self) -> Command {
+        let mut command = Command::new(GANTRY);
+        command
+            .current_dir(self.root())
+            .env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("HOME", self.path("home"));
+        command
+    }
+
+    pub fn run<const N: usize>(&self, args: [&str; N]) -> Run {
+        let output = self.command().args(args).output().expect("run gantry");
+        Run { output }
+    }
+
+    /// `gantry run pipeline.toml --json` plus `extra`.
+    pub fn gantry_run(&self, extra: &[&str]) -> Run {
+        let output = self
+            .command()
+            .args(["run", "pipeline.toml", "--json"])
+            .args(extra)
+            .output()
+            .expect("run gantry");
+        Run { output }
+    }
+}
+
+pub struct Run {
+    pub output: Output,
+}
+
+impl Run {
+    pub fn stdout(&self) -> String {
+        String::from_utf8_lossy(&self.output.stdout).into_owned()
+    }
+
+    pub fn stderr(&self) -> String {
+        String::from_utf8_lossy(&self.output.stderr).into_owned()
+    }
+
+    pub fn code(&self) -> i32 {
+        self.output.status.code().unwrap_or(-1)
+    }
+
+    #[track_caller]
+    pub fn success(self) -> Self {
+        assert_eq!(
+            self.code(),
+            0,
+            "expected success\nstdout:\n{}\nstderr:\n{}",
+            self.stdout(),
+            self.stderr()
+        );
+        self
+    }
+
+    #[track_caller]
+    pub fn failure(self, code: i32) -> Self {
+        assert_eq!(
+            self.code(),
+            code,
+            "expected exit {code}\nstdout:\n{}\nstderr:\n{}",
+            self.stdout(),
+            self.stderr()
+        );
+        self
+    }
+
+    #[track_caller]
+    pub fn stderr_contains(self, text: &str) -> Self {
+        assert!(
+            self.stderr().contains(text),
+            "stderr lacks {text:?}:\n{}",
+            self.stderr()
+        );
+        self
+    }
+
+    /// The JSON events printed with `--json`.
+    pub fn events(&self) -> Vec<serde_json::Value> {
+        self.stdout()
+            .lines()
+            .map(|line| {
+                serde_json::from_str(line)
+                    .unwrap_or_else(|error| panic!("bad JSON line {line:?}: {error}"))
+            })
+            .collect()
+    }
+
+    /// `step → status` from `step_finished` events.
+    pub fn statuses(&self) -> std::collections::BTreeMap<String, String> {
+        self.events()
+            .iter()
+            .filter(|event| event["event"] == "step_finished")
+            .map(|event| {
+                (
+                    event["step"].as_str().unwrap_or("").to_owned(),
+                    event["status"].as_str().unwrap_or("").to_owned(),
+                )
+            })
+            .collect()
+    }
+
+    pub fn finished(&self) -> serde_json::Value {
+        self.events()
+            .into_iter()
+            .find(|event| event["event"] == "run_finished")
+            .expect("run_finished event")
+    }
+
+    pub fn run_dir(&self) -> PathBuf {
+        PathBuf::from(
+            self.finished()["attestations"]
+                .as_str()
+                .expect("attestations"),
+        )
+    }
+}
+
+/// A step whose stdout we want to inspect writes it to `out/<name>.txt`.
+pub fn probe_pipeline(name: &str, script: &str, extra: &str) -> String {
+    format!("[steps.{name}]\nrun = '''{script}'''\noutputs = [\"out/{name}.txt\"]\n{extra}\n")
+}
