@@ -15,7 +15,7 @@ pub enum Category {
     Usage,
     /// The machine lacks something: a permission, a tool, namespaces (exit 3).
     Environment,
-    /// A bug in gantry (exit 70, like sysexits' EX_SOFTWARE).
+    /// A bug in gantry (exit 70, like sysexits' `EX_SOFTWARE`).
     Internal,
 }
 

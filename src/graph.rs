@@ -2,7 +2,8 @@
 //! takes the validated pipeline and the list of source files, returns the graph or
 //! diagnostics (output clashes, inputs that match nothing, cycles with their path).
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::ops::Bound;
 
 use globset::{Glob, GlobSet, GlobSetBuilder};
 use petgraph::algo::{tarjan_scc, toposort};
@@ -162,6 +163,42 @@ fn claim_outputs(
     owners
 }
 
+/// Which (step, input pattern) pairs each glob pattern belongs to, compiled into one set so
+/// that every path is matched once against all of them.
+struct Globs {
+    set: GlobSet,
+    owners: Vec<(StepId, usize)>,
+}
+
+impl Globs {
+    fn new(pipeline: &Pipeline) -> Self {
+        let mut owners = Vec::new();
+        let mut builder = GlobSetBuilder::new();
+        for (id, step) in pipeline.steps.iter().enumerate() {
+            for (index, pattern) in step.inputs.iter().enumerate() {
+                if pattern.is_glob
+                    && let Ok(glob) = Glob::new(&pattern.pattern)
+                {
+                    builder.add(glob);
+                    owners.push((id, index));
+                }
+            }
+        }
+        Self {
+            set: builder.build().unwrap_or_else(|_| GlobSet::empty()),
+            owners,
+        }
+    }
+
+    fn matches(&self, path: &str, hits: &mut Vec<usize>) -> impl Iterator<Item = (StepId, usize)> {
+        self.set.matches_into(path, hits);
+        hits.iter().map(|&hit| self.owners[hit])
+    }
+}
+
+/// A producer found for one input pattern: (producing step, its output index, output path).
+type Producer<'a> = (StepId, usize, &'a str);
+
 fn resolve_inputs(
     pipeline: &Pipeline,
     sources: &SourceFiles,
@@ -169,87 +206,88 @@ fn resolve_inputs(
     errors: &mut Vec<Diagnostic>,
 ) -> (Vec<StepInputs>, Vec<Edge>) {
     let mut inputs = vec![StepInputs::default(); pipeline.steps.len()];
-    let mut edges = Vec::new();
-    let mut sorted_outputs: Vec<(&String, &(StepId, usize))> = owners.iter().collect();
-    sorted_outputs.sort_unstable();
+    let outputs: BTreeMap<&str, (StepId, usize)> = owners
+        .iter()
+        .map(|(path, &owner)| (path.as_str(), owner))
+        .collect();
     let source_set: BTreeSet<&str> = sources.files.iter().map(String::as_str).collect();
-
-    // One glob set for every glob pattern of every step: each source file is matched once.
-    let mut glob_owners: Vec<(StepId, usize)> = Vec::new();
-    let mut builder = GlobSetBuilder::new();
-    for (id, step) in pipeline.steps.iter().enumerate() {
-        for (index, pattern) in step.inputs.iter().enumerate() {
-            if pattern.is_glob
-                && let Ok(glob) = Glob::new(&pattern.pattern)
-            {
-                builder.add(glob);
-                glob_owners.push((id, index));
-            }
-        }
-    }
-    let globs = builder.build().unwrap_or_else(|_| GlobSet::empty());
-    let mut matched = vec![Vec::<bool>::new(); pipeline.steps.len()];
-    for (id, step) in pipeline.steps.iter().enumerate() {
-        matched[id] = vec![false; step.inputs.len()];
-    }
+    let globs = Globs::new(pipeline);
+    let mut matched: Vec<Vec<bool>> = pipeline
+        .steps
+        .iter()
+        .map(|step| vec![false; step.inputs.len()])
+        .collect();
+    let mut producers: Vec<Vec<Vec<Producer<'_>>>> = pipeline
+        .steps
+        .iter()
+        .map(|step| vec![Vec::new(); step.inputs.len()])
+        .collect();
     let mut hits = Vec::new();
     for file in &sources.files {
-        globs.matches_into(file, &mut hits);
-        for &hit in &hits {
-            let (id, index) = glob_owners[hit];
+        for (id, index) in globs.matches(file, &mut hits) {
             inputs[id].sources.push(file.clone());
             matched[id][index] = true;
         }
     }
+    for (&path, &(owner, output)) in &outputs {
+        for (id, index) in globs.matches(path, &mut hits) {
+            producers[id][index].push((owner, output, path));
+        }
+    }
+    glob_producers_in_folders(pipeline, &outputs, &mut producers);
+    for (id, step) in pipeline.steps.iter().enumerate() {
+        for (index, pattern) in step
+            .inputs
+            .iter()
+            .enumerate()
+            .filter(|(_, pattern)| !pattern.is_glob)
+        {
+            let literal = pattern.pattern.as_str();
+            // The input is an output, or lies inside a folder output.
+            let mut ancestor = Some(literal);
+            while let Some(candidate) = ancestor {
+                if let Some(&(owner, output)) = outputs.get(candidate) {
+                    producers[id][index].push((owner, output, candidate));
+                }
+                ancestor = candidate.rfind('/').map(|slash| &candidate[..slash]);
+            }
+            // The input is a folder that holds outputs or source files.
+            let folder = format!("{literal}/");
+            for (&path, &(owner, output)) in outputs
+                .range::<str, _>((Bound::Included(folder.as_str()), Bound::Unbounded))
+                .take_while(|(path, _)| path.starts_with(&folder))
+            {
+                producers[id][index].push((owner, output, path));
+            }
+            if source_set.contains(literal) {
+                inputs[id].sources.push(literal.to_owned());
+                matched[id][index] = true;
+            }
+            for file in source_set
+                .range(folder.as_str()..)
+                .take_while(|file| file.starts_with(&folder))
+            {
+                inputs[id].sources.push((*file).to_owned());
+                matched[id][index] = true;
+            }
+        }
+    }
+    let edges = connect(pipeline, &producers, &mut matched, &mut inputs, errors);
+    (inputs, edges)
+}
 
+/// Turns producers into edges and upstream inputs; reports patterns that matched nothing.
+fn connect(
+    pipeline: &Pipeline,
+    producers: &[Vec<Vec<Producer<'_>>>],
+    matched: &mut [Vec<bool>],
+    inputs: &mut [StepInputs],
+    errors: &mut Vec<Diagnostic>,
+) -> Vec<Edge> {
+    let mut edges = Vec::new();
     for (id, step) in pipeline.steps.iter().enumerate() {
         for (index, pattern) in step.inputs.iter().enumerate() {
-            let mut producers: Vec<(StepId, usize, &str)> = Vec::new();
-            if pattern.is_glob {
-                let Ok(glob) = Glob::new(&pattern.pattern) else {
-                    continue;
-                };
-                let matcher = glob.compile_matcher();
-                let prefix = literal_prefix(&pattern.pattern);
-                for &(path, &(owner, output)) in &sorted_outputs {
-                    let folder = pipeline.steps[owner].outputs[output].directory;
-                    if matcher.is_match(path.as_str())
-                        || (folder
-                            && (path.starts_with(prefix) || prefix.starts_with(path.as_str())))
-                    {
-                        producers.push((owner, output, path));
-                    }
-                }
-            } else {
-                let literal = pattern.pattern.as_str();
-                // The input is an output, or lies inside a folder output.
-                let mut ancestor = Some(literal);
-                while let Some(candidate) = ancestor {
-                    if let Some(&(owner, output)) = owners.get(candidate) {
-                        producers.push((owner, output, candidate));
-                    }
-                    ancestor = candidate.rfind('/').map(|slash| &candidate[..slash]);
-                }
-                // The input is a folder that holds outputs.
-                let folder_prefix = format!("{literal}/");
-                for &(path, &(owner, output)) in &sorted_outputs {
-                    if path.starts_with(&folder_prefix) {
-                        producers.push((owner, output, path));
-                    }
-                }
-                if source_set.contains(literal) {
-                    inputs[id].sources.push(literal.to_owned());
-                    matched[id][index] = true;
-                }
-                for file in source_set.range(folder_prefix.as_str()..) {
-                    if !file.starts_with(&folder_prefix) {
-                        break;
-                    }
-                    inputs[id].sources.push((*file).to_owned());
-                    matched[id][index] = true;
-                }
-            }
-            for (owner, output, path) in producers {
+            for &(owner, output, path) in &producers[id][index] {
                 if owner == id {
                     errors.push(Diagnostic::at(
                         format!("step `{}` reads its own output `{path}`", step.name),
@@ -290,8 +328,47 @@ fn resolve_inputs(
         }
         inputs[id].sources.sort_unstable();
         inputs[id].sources.dedup();
+        inputs[id].upstream.dedup();
     }
-    (inputs, edges)
+    edges
+}
+
+/// A glob may match files inside a folder output whose contents are unknown until it runs:
+/// depend on every folder output the glob's literal prefix overlaps. Folder outputs are few,
+/// so this pairwise check stays cheap.
+fn glob_producers_in_folders<'a>(
+    pipeline: &Pipeline,
+    outputs: &BTreeMap<&'a str, (StepId, usize)>,
+    producers: &mut [Vec<Vec<Producer<'a>>>],
+) {
+    let folders: Vec<(&str, StepId, usize)> = outputs
+        .iter()
+        .filter(|(_, (owner, output))| pipeline.steps[*owner].outputs[*output].directory)
+        .map(|(&path, &(owner, output))| (path, owner, output))
+        .collect();
+    if folders.is_empty() {
+        return;
+    }
+    for (id, step) in pipeline.steps.iter().enumerate() {
+        for (index, pattern) in step
+            .inputs
+            .iter()
+            .enumerate()
+            .filter(|(_, pattern)| pattern.is_glob)
+        {
+            let prefix = literal_prefix(&pattern.pattern);
+            for &(path, owner, output) in &folders {
+                let overlaps = path.starts_with(prefix) || prefix.starts_with(&format!("{path}/"));
+                if overlaps
+                    && !producers[id][index]
+                        .iter()
+                        .any(|&(known, known_output, _)| (known, known_output) == (owner, output))
+                {
+                    producers[id][index].push((owner, output, path));
+                }
+            }
+        }
+    }
 }
 
 /// The part of a glob before its first special character, cut back to a folder boundary.

@@ -1,4 +1,4 @@
-//! in-toto Statement v1 and ResourceDescriptor.
+//! in-toto Statement v1 and `ResourceDescriptor`.
 
 use std::collections::BTreeMap;
 

@@ -53,7 +53,7 @@ pub fn run(args: &Args) -> Result<u8> {
     let graph = exec::plan(&pipeline, &[])?;
     let name = |id: usize| pipeline.steps[id].name.as_str();
     let mut edges: Vec<_> = graph.edges.iter().collect();
-    edges.sort_by(|left, right| (left.from, left.to).cmp(&(right.from, right.to)));
+    edges.sort_by_key(|edge| (edge.from, edge.to));
     edges.dedup_by(|left, right| {
         left.from == right.from && left.to == right.to && left.reason == right.reason
     });

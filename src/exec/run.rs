@@ -186,7 +186,7 @@ fn new_run_id() -> String {
     )
 }
 
-/// The commit time of HEAD of the repository holding `root`: the SOURCE_DATE_EPOCH of steps.
+/// The commit time of HEAD of the repository holding `root`: the `SOURCE_DATE_EPOCH` of steps.
 fn commit_time(root: &Path) -> Option<i64> {
     let repository = git2::Repository::discover(root).ok()?;
     let commit = repository.head().ok()?.peel_to_commit().ok()?;

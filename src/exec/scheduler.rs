@@ -23,104 +23,85 @@ pub struct Finished {
     pub interrupted_by: Option<i32>,
 }
 
-pub async fn schedule(context: Arc<Context>, jobs: usize, keep_going: bool) -> Finished {
-    let graph = &context.graph;
-    let count = context.pipeline.steps.len();
-    let position: Vec<usize> = {
+/// Bookkeeping of one run's progress through the graph.
+struct State {
+    /// Index of each step in the topological order, to start ready steps in a stable order.
+    position: Vec<usize>,
+    waiting_on: Vec<usize>,
+    ready: VecDeque<StepId>,
+    statuses: Vec<Option<StepStatus>>,
+    skip_reason: Vec<Option<String>>,
+    stopping: bool,
+    interrupted_by: Option<i32>,
+}
+
+impl State {
+    fn new(context: &Context) -> Self {
+        let graph = &context.graph;
+        let count = context.pipeline.steps.len();
         let mut position = vec![0; count];
         for (index, &id) in graph.order.iter().enumerate() {
             position[id] = index;
         }
-        position
-    };
-    let mut waiting_on: Vec<usize> = graph.dependencies.iter().map(Vec::len).collect();
-    let mut ready: VecDeque<StepId> = graph
-        .order
-        .iter()
-        .copied()
-        .filter(|&id| waiting_on[id] == 0)
-        .collect();
-    let mut statuses: Vec<Option<StepStatus>> = vec![None; count];
-    let mut skip_reason: Vec<Option<String>> = vec![None; count];
-    let mut running = JoinSet::new();
-    let mut stopping = false;
-    let mut interrupted_by = None;
-    let mut interrupt = signal(SignalKind::interrupt()).ok();
-    let mut terminate = signal(SignalKind::terminate()).ok();
-    let mut ticker = tokio::time::interval(Duration::from_millis(200));
-    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
-
-    loop {
-        while !stopping && running.len() < jobs.max(1) {
-            let Some(id) = ready.pop_front() else { break };
-            let task_context = Arc::clone(&context);
-            context.reporter.emit(&Event::StepStarted {
-                step: context.pipeline.steps[id].name.clone(),
-            });
-            running.spawn_blocking(move || {
-                let started = Instant::now();
-                let outcome = step::run(&task_context, id);
-                (id, outcome, started.elapsed())
-            });
-        }
-        if running.is_empty() {
-            break;
-        }
-        tokio::select! {
-            joined = running.join_next() => {
-                let Some(joined) = joined else { break };
-                let (id, outcome, elapsed) = match joined {
-                    Ok(result) => result,
-                    Err(error) => {
-                        // A panic in a step is a gantry bug: report it, keep the run consistent.
-                        context.reporter.emit(&Event::Warning { step: None, message: format!("internal error in a step: {error}") });
-                        stopping = true;
-                        continue;
-                    }
-                };
-                let status = finish(&context, id, outcome, elapsed);
-                statuses[id] = Some(status);
-                match status {
-                    StepStatus::Executed | StepStatus::Cached => {
-                        let mut unlocked: Vec<StepId> = Vec::new();
-                        for &dependent in &graph.dependents[id] {
-                            waiting_on[dependent] -= 1;
-                            if waiting_on[dependent] == 0 && statuses[dependent].is_none() && skip_reason[dependent].is_none() {
-                                unlocked.push(dependent);
-                            }
-                        }
-                        unlocked.sort_by_key(|&dependent| position[dependent]);
-                        ready.extend(unlocked);
-                    }
-                    StepStatus::Failed | StepStatus::Skipped => {
-                        if keep_going {
-                            skip_dependents(&context, id, &mut skip_reason);
-                            ready.retain(|&queued| skip_reason[queued].is_none());
-                        } else {
-                            stopping = true;
-                        }
-                    }
-                }
-            }
-            Some(()) = recv(&mut interrupt) => {
-                interrupted_by = Some(libc::SIGINT);
-                context.cancel.store(true, Ordering::Relaxed);
-                stopping = true;
-            }
-            Some(()) = recv(&mut terminate) => {
-                interrupted_by = Some(libc::SIGTERM);
-                context.cancel.store(true, Ordering::Relaxed);
-                stopping = true;
-            }
-            _ = ticker.tick(), if context.reporter.is_live() => context.reporter.tick(),
+        let waiting_on: Vec<usize> = graph.dependencies.iter().map(Vec::len).collect();
+        let ready = graph
+            .order
+            .iter()
+            .copied()
+            .filter(|&id| waiting_on[id] == 0)
+            .collect();
+        Self {
+            position,
+            waiting_on,
+            ready,
+            statuses: vec![None; count],
+            skip_reason: vec![None; count],
+            stopping: false,
+            interrupted_by: None,
         }
     }
 
-    let mut final_statuses = Vec::with_capacity(count);
-    for &id in &graph.order {
-        if statuses[id].is_none() {
-            let reason = skip_reason[id].take().unwrap_or_else(|| {
-                if interrupted_by.is_some() {
+    /// Records a finished step and queues what it unlocked.
+    fn step_done(&mut self, context: &Context, id: StepId, status: StepStatus, keep_going: bool) {
+        self.statuses[id] = Some(status);
+        match status {
+            StepStatus::Executed | StepStatus::Cached => {
+                let mut unlocked: Vec<StepId> = Vec::new();
+                for &dependent in &context.graph.dependents[id] {
+                    self.waiting_on[dependent] -= 1;
+                    if self.waiting_on[dependent] == 0
+                        && self.statuses[dependent].is_none()
+                        && self.skip_reason[dependent].is_none()
+                    {
+                        unlocked.push(dependent);
+                    }
+                }
+                unlocked.sort_by_key(|&dependent| self.position[dependent]);
+                self.ready.extend(unlocked);
+            }
+            StepStatus::Failed | StepStatus::Skipped if keep_going => {
+                skip_dependents(context, id, &mut self.skip_reason);
+                let skip_reason = &self.skip_reason;
+                self.ready.retain(|&queued| skip_reason[queued].is_none());
+            }
+            StepStatus::Failed | StepStatus::Skipped => self.stopping = true,
+        }
+    }
+
+    fn interrupt(&mut self, context: &Context, signal: i32) {
+        self.interrupted_by = Some(signal);
+        context.cancel.store(true, Ordering::Relaxed);
+        self.stopping = true;
+    }
+
+    /// Reports every step that never ran as skipped, with the reason.
+    fn finish(mut self, context: &Context) -> Finished {
+        for &id in &context.graph.order {
+            if self.statuses[id].is_some() {
+                continue;
+            }
+            let reason = self.skip_reason[id].take().unwrap_or_else(|| {
+                if self.interrupted_by.is_some() {
                     "the run was interrupted".to_owned()
                 } else {
                     "an earlier step failed".to_owned()
@@ -136,16 +117,64 @@ pub async fn schedule(context: Arc<Context>, jobs: usize, keep_going: bool) -> F
                 attempts: 0,
                 detail: None,
             });
-            statuses[id] = Some(StepStatus::Skipped);
+            self.statuses[id] = Some(StepStatus::Skipped);
+        }
+        let statuses = self
+            .statuses
+            .into_iter()
+            .map(|status| status.unwrap_or(StepStatus::Skipped))
+            .collect();
+        Finished {
+            statuses,
+            interrupted_by: self.interrupted_by,
         }
     }
-    for status in statuses {
-        final_statuses.push(status.unwrap_or(StepStatus::Skipped));
+}
+
+pub async fn schedule(context: Arc<Context>, jobs: usize, keep_going: bool) -> Finished {
+    let mut state = State::new(&context);
+    let mut running = JoinSet::new();
+    let mut interrupt = signal(SignalKind::interrupt()).ok();
+    let mut terminate = signal(SignalKind::terminate()).ok();
+    let mut ticker = tokio::time::interval(Duration::from_millis(200));
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    loop {
+        while !state.stopping && running.len() < jobs.max(1) {
+            let Some(id) = state.ready.pop_front() else {
+                break;
+            };
+            let task_context = Arc::clone(&context);
+            context.reporter.emit(&Event::StepStarted {
+                step: context.pipeline.steps[id].name.clone(),
+            });
+            running.spawn_blocking(move || {
+                let started = Instant::now();
+                let outcome = step::run(&task_context, id);
+                (id, outcome, started.elapsed())
+            });
+        }
+        if running.is_empty() {
+            break;
+        }
+        tokio::select! {
+            Some(joined) = running.join_next() => match joined {
+                Ok((id, outcome, elapsed)) => {
+                    let status = finish(&context, id, outcome, elapsed);
+                    state.step_done(&context, id, status, keep_going);
+                }
+                Err(error) => {
+                    // A panic in a step is a gantry bug: report it and start nothing new.
+                    let message = format!("internal error in a step: {error}");
+                    context.reporter.emit(&Event::Warning { step: None, message });
+                    state.stopping = true;
+                }
+            },
+            Some(()) = recv(&mut interrupt) => state.interrupt(&context, libc::SIGINT),
+            Some(()) = recv(&mut terminate) => state.interrupt(&context, libc::SIGTERM),
+            _ = ticker.tick(), if context.reporter.is_live() => context.reporter.tick(),
+        }
     }
-    Finished {
-        statuses: final_statuses,
-        interrupted_by,
-    }
+    state.finish(&context)
 }
 
 async fn recv(stream: &mut Option<tokio::signal::unix::Signal>) -> Option<()> {

@@ -176,7 +176,7 @@ fn try_cache(context: &Context, id: StepId, action: &Action) -> Option<Outcome> 
         context.reporter.emit(&Event::Warning {
             step: Some(step.name.clone()),
             message,
-        })
+        });
     };
     let cached = match context.store.actions.get(&action.key) {
         Lookup::Hit(result) => result,
@@ -282,43 +282,7 @@ fn execute_in(
 ) -> Result<(), Failure> {
     let step = &context.pipeline.steps[id];
     let work = scratch.join("work");
-    let io = |what: &str| {
-        let what = what.to_owned();
-        move |error: std::io::Error| step_failure(format!("{what}: {error}"))
-    };
-    let _ = fs::remove_dir_all(scratch);
-    fs::create_dir_all(&work).map_err(io("cannot create the step's scratch folder"))?;
-    // Placeholders the read-only input mounts land on, and parents for the outputs.
-    for input in &action.inputs {
-        let placeholder = work.join(&input.path);
-        if let Some(parent) = placeholder.parent() {
-            fs::create_dir_all(parent).map_err(io("cannot prepare inputs"))?;
-        }
-        File::create(&placeholder).map_err(io("cannot prepare inputs"))?;
-    }
-    for output in &step.outputs {
-        let path = work.join(&output.path);
-        let folder = if output.directory {
-            Some(path.as_path())
-        } else {
-            path.parent()
-        };
-        if let Some(folder) = folder {
-            fs::create_dir_all(folder).map_err(io("cannot prepare outputs"))?;
-        }
-    }
-    let stdout = File::options()
-        .read(true)
-        .append(true)
-        .create(true)
-        .open(scratch.join("stdout"))
-        .map_err(io("cannot create the log"))?;
-    let stderr = File::options()
-        .read(true)
-        .append(true)
-        .create(true)
-        .open(scratch.join("stderr"))
-        .map_err(io("cannot create the log"))?;
+    let (stdout, stderr) = prepare_scratch(step, action, scratch, &work)?;
     let mounts: Vec<_> = action
         .inputs
         .iter()
@@ -367,32 +331,99 @@ fn execute_in(
     }
     let (records, trees) = outputs::collect(step, &work, &context.store.cas)
         .map_err(|error| failure(error, Some(0)))?;
-    let store_log = |file: &File| {
-        let mut bytes = Vec::new();
-        let mut file = file;
-        file.seek(SeekFrom::Start(0))
-            .and_then(|_| file.read_to_end(&mut bytes))
-            .and_then(|_| context.store.cas.put_bytes(&bytes))
+    let logs = [store_log(context, &stdout)?, store_log(context, &stderr)?];
+    let result = Produced {
+        records,
+        trees,
+        logs,
+        duration,
     };
-    let stdout_digest = store_log(&stdout).map_err(io("cannot store stdout"))?;
-    let stderr_digest = store_log(&stderr).map_err(io("cannot store stderr"))?;
+    record_success(context, id, action, result)
+}
 
-    let envelope = link_envelope(
-        context,
-        id,
-        action,
-        &records,
-        &trees,
-        stdout_digest,
-        stderr_digest,
-    );
+/// A fresh scratch folder: `work/` with placeholders the read-only input mounts land on and
+/// parents for the outputs, plus the two log files.
+fn prepare_scratch(
+    step: &crate::pipeline::Step,
+    action: &Action,
+    scratch: &Path,
+    work: &Path,
+) -> Result<(File, File), Failure> {
+    let io =
+        |what: &'static str| move |error: std::io::Error| step_failure(format!("{what}: {error}"));
+    let _ = fs::remove_dir_all(scratch);
+    fs::create_dir_all(work).map_err(io("cannot create the step's scratch folder"))?;
+    for input in &action.inputs {
+        let placeholder = work.join(&input.path);
+        if let Some(parent) = placeholder.parent() {
+            fs::create_dir_all(parent).map_err(io("cannot prepare inputs"))?;
+        }
+        File::create(&placeholder).map_err(io("cannot prepare inputs"))?;
+    }
+    for output in &step.outputs {
+        let path = work.join(&output.path);
+        let folder = if output.directory {
+            Some(path.as_path())
+        } else {
+            path.parent()
+        };
+        if let Some(folder) = folder {
+            fs::create_dir_all(folder).map_err(io("cannot prepare outputs"))?;
+        }
+    }
+    let log = |name: &str| {
+        File::options()
+            .read(true)
+            .append(true)
+            .create(true)
+            .open(scratch.join(name))
+    };
+    let stdout = log("stdout").map_err(io("cannot create the log"))?;
+    let stderr = log("stderr").map_err(io("cannot create the log"))?;
+    Ok((stdout, stderr))
+}
+
+fn store_log(context: &Context, file: &File) -> Result<Digest, Failure> {
+    let mut bytes = Vec::new();
+    let mut file = file;
+    file.seek(SeekFrom::Start(0))
+        .and_then(|_| file.read_to_end(&mut bytes))
+        .and_then(|_| context.store.cas.put_bytes(&bytes))
+        .map_err(|error| step_failure(format!("cannot store the step's log: {error}")))
+}
+
+/// What a successful execution produced.
+struct Produced {
+    records: Vec<crate::store::OutputRecord>,
+    trees: HashMap<usize, Tree>,
+    /// Digests of stdout and stderr.
+    logs: [Digest; 2],
+    duration: Duration,
+}
+
+/// Signs the link, puts outputs into the workspace and the result into the action cache, in
+/// that order: a cache entry exists only once everything it names is in place.
+fn record_success(
+    context: &Context,
+    id: StepId,
+    action: &Action,
+    produced: Produced,
+) -> Result<(), Failure> {
+    let step = &context.pipeline.steps[id];
+    let Produced {
+        records,
+        trees,
+        logs,
+        duration,
+    } = produced;
+    let envelope = link_envelope(context, id, action, &records, &trees, logs);
     let envelope_bytes =
         serde_json::to_vec_pretty(&envelope).map_err(|error| step_failure(error.to_string()))?;
     let attestation = context
         .store
         .cas
         .put_bytes(&envelope_bytes)
-        .map_err(io("cannot store the attestation"))?;
+        .map_err(|error| step_failure(format!("cannot store the attestation: {error}")))?;
     for (index, record) in records.iter().enumerate() {
         outputs::materialize(
             &context.pipeline.root,
@@ -410,15 +441,15 @@ fn execute_in(
         step: step.name.clone(),
         outputs: records.clone(),
         attestation,
-        stdout: stdout_digest,
-        stderr: stderr_digest,
+        stdout: logs[0],
+        stderr: logs[1],
         duration_ms: u64::try_from(duration.as_millis()).unwrap_or(u64::MAX),
     };
     context
         .store
         .actions
         .put(&result)
-        .map_err(io("cannot write the action cache"))?;
+        .map_err(|error| step_failure(format!("cannot write the action cache: {error}")))?;
     let _ = context.results[id].set(Arc::new(StepResult {
         outputs: records,
         trees,
@@ -432,8 +463,7 @@ fn link_envelope(
     action: &Action,
     records: &[crate::store::OutputRecord],
     trees: &HashMap<usize, Tree>,
-    stdout: Digest,
-    stderr: Digest,
+    [stdout, stderr]: [Digest; 2],
 ) -> attest::Envelope {
     let step = &context.pipeline.steps[id];
     let mut subjects = Vec::new();

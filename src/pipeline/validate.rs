@@ -399,15 +399,14 @@ fn convert_retry(wire: Option<&Spanned<RetryWire>>, errors: &mut Vec<Diagnostic>
     };
     let retry = retry.get_ref();
     let attempts = *retry.attempts.get_ref();
-    let attempts = match u32::try_from(attempts) {
-        Ok(attempts @ 1..=100) => attempts,
-        _ => {
-            errors.push(Diagnostic::at(
-                "`attempts` must be between 1 and 100",
-                retry.attempts.span(),
-            ));
-            1
-        }
+    let attempts = if let Ok(attempts @ 1..=100) = u32::try_from(attempts) {
+        attempts
+    } else {
+        errors.push(Diagnostic::at(
+            "`attempts` must be between 1 and 100",
+            retry.attempts.span(),
+        ));
+        1
     };
     let backoff = match &retry.backoff {
         None => Retry::default().backoff,

@@ -1,4 +1,4 @@
-//! Every pipeline error names FILE:LINE:COL, shows the line and a caret, and exits 1.
+//! Every pipeline error names `FILE:LINE:COL`, shows the line and a caret, and exits 1.
 
 use crate::support::Test;
 

@@ -1,5 +1,6 @@
 //! Scheduling, failure reporting, retries, timeouts, interruption and crash recovery.
 
+use std::fmt::Write as _;
 use std::process::Stdio;
 use std::thread::sleep;
 use std::time::{Duration, Instant};
@@ -164,7 +165,10 @@ fn interrupt_stops_running_steps_and_keeps_no_partial_output() {
 fn kill_9_then_rerun_completes_with_correct_outputs() {
     let mut toml = String::new();
     for index in 0..12 {
-        toml.push_str(&format!("[steps.s{index}]\nrun = \"sleep 0.0{index}; echo {index} > out/s{index}\"\noutputs = [\"out/s{index}\"]\n"));
+        let _ = writeln!(
+            toml,
+            "[steps.s{index}]\nrun = \"sleep 0.0{index}; echo {index} > out/s{index}\"\noutputs = [\"out/s{index}\"]"
+        );
     }
     toml.push_str(
         "[steps.slow]\nrun = \"sleep 43.5; echo slow > out/slow\"\noutputs = [\"out/slow\"]\n",

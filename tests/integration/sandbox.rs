@@ -1,5 +1,6 @@
 //! Each sandbox property, proven by a step that tries to break it.
 
+use std::fmt::Write as _;
 use std::net::TcpListener;
 
 use crate::support::{Test, probe_pipeline};
@@ -189,6 +190,8 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
     use sha2::Digest as _;
     sha2::Sha256::digest(bytes)
         .iter()
-        .map(|byte| format!("{byte:02x}"))
-        .collect()
+        .fold(String::new(), |mut hex, byte| {
+            let _ = write!(hex, "{byte:02x}");
+            hex
+        })
 }

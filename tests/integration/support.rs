@@ -2,7 +2,6 @@
 //! `Test::new().file("src/a", "x").pipeline(toml).run(["run"]).success()`.
 
 use std::fs;
-use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -39,12 +38,6 @@ impl Test {
         let path = self.path(relative);
         fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
         fs::write(&path, contents).expect("write");
-    }
-
-    pub fn executable(self, relative: &str, contents: &str) -> Self {
-        self.write(relative, contents);
-        fs::set_permissions(self.path(relative), fs::Permissions::from_mode(0o755)).expect("chmod");
-        self
     }
 
     /// Writes `pipeline.toml`; `[pipeline]` with `root = "."` is added when missing.

@@ -8,6 +8,7 @@ use std::os::fd::RawFd;
 use std::ptr;
 
 /// One setup operation, applied in order.
+#[derive(Clone)]
 pub enum Operation {
     Mount {
         source: Option<CString>,
@@ -276,11 +277,12 @@ pub unsafe fn loopback_up() -> c_int {
         }
         let mut request: libc::ifreq = std::mem::zeroed();
         for (slot, byte) in request.ifr_name.iter_mut().zip(b"lo\0") {
-            *slot = *byte as c_char;
+            *slot = c_char::from_ne_bytes([*byte]);
         }
         let mut result = libc::ioctl(socket, libc::SIOCGIFFLAGS, &raw mut request);
         if result >= 0 {
-            request.ifr_ifru.ifru_flags |= (libc::IFF_UP | libc::IFF_RUNNING) as i16;
+            request.ifr_ifru.ifru_flags |=
+                i16::try_from(libc::IFF_UP | libc::IFF_RUNNING).unwrap_or(1);
             result = libc::ioctl(socket, libc::SIOCSIFFLAGS, &raw mut request);
         }
         libc::close(socket);

@@ -11,6 +11,7 @@
 //! - `/tmp` and `/home/build` (HOME) empty and writable; a fresh `/proc`; a minimal `/dev`.
 
 mod child;
+mod layout;
 mod spawner;
 
 use std::ffi::CString;
@@ -36,13 +37,6 @@ pub const SANDBOX_UID: u32 = 1000;
 pub const SANDBOX_GID: u32 = 1000;
 /// Default PATH inside the sandbox.
 pub const DEFAULT_PATH: &str = "/usr/local/bin:/usr/bin:/bin:/usr/local/sbin:/usr/sbin:/sbin";
-
-/// Host folders shown read-only when they exist. `/bin`, `/lib` and the like are symlinks
-/// into `/usr` on merged-usr systems and are recreated as such.
-const SYSTEM_FOLDERS: &[&str] = &[
-    "/usr", "/etc", "/nix", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32",
-];
-const DEVICES: &[&str] = &["null", "zero", "full", "random", "urandom"];
 
 /// The part of a sandbox's settings that goes into every action key: change it and every
 /// step re-runs.
@@ -93,22 +87,11 @@ pub enum SandboxError {
     Io(#[from] io::Error),
 }
 
-struct SystemMount {
-    host: CString,
-    inside: CString,
-    /// Flags to add when remounting read-only (the source's own flags, which a user
-    /// namespace may not clear).
-    locked_flags: libc::c_ulong,
-    /// The host has a symlink here: recreate it instead of mounting.
-    symlink_target: Option<CString>,
-}
-
 pub struct Sandbox {
     spawner: Spawner,
     root_mount_point: CString,
-    system: Vec<SystemMount>,
-    euid: u32,
-    egid: u32,
+    /// The setup every step shares (see `layout.rs`), computed once.
+    base: Vec<Operation>,
 }
 
 impl Sandbox {
@@ -117,38 +100,12 @@ impl Sandbox {
     pub fn new(scratch: &Path) -> io::Result<Self> {
         let mount_point = scratch.join("sandbox-root");
         std::fs::create_dir_all(&mount_point)?;
-        let mut system = Vec::new();
-        for folder in SYSTEM_FOLDERS {
-            let path = Path::new(folder);
-            let Ok(metadata) = std::fs::symlink_metadata(path) else {
-                continue;
-            };
-            let inside = c_path(&mount_point.join(&folder[1..]))?;
-            if metadata.file_type().is_symlink() {
-                let target = std::fs::read_link(path)?;
-                system.push(SystemMount {
-                    host: c_path(path)?,
-                    inside,
-                    locked_flags: 0,
-                    symlink_target: Some(c_path(&target)?),
-                });
-            } else if metadata.is_dir() {
-                system.push(SystemMount {
-                    host: c_path(path)?,
-                    inside,
-                    locked_flags: locked_flags(path)?,
-                    symlink_target: None,
-                });
-            }
-        }
         // SAFETY: trivial getters.
         let (euid, egid) = unsafe { (libc::geteuid(), libc::getegid()) };
         Ok(Self {
             spawner: Spawner::start(),
             root_mount_point: c_path(&mount_point)?,
-            system,
-            euid,
-            egid,
+            base: layout::base_operations(&mount_point, euid, egid)?,
         })
     }
 
@@ -219,127 +176,14 @@ impl Sandbox {
     }
 
     fn operations(&self, request: &Request<'_>) -> io::Result<Vec<Operation>> {
-        let root_path = Path::new(std::ffi::OsStr::from_bytes(
+        let root = Path::new(std::ffi::OsStr::from_bytes(
             self.root_mount_point.as_bytes(),
         ));
-        let inside = |path: &str| c_path(&root_path.join(path.trim_start_matches('/')));
-        let mut operations = vec![
-            Operation::WriteFile {
-                path: c"/proc/self/setgroups".into(),
-                bytes: b"deny".to_vec(),
-            },
-            Operation::WriteFile {
-                path: c"/proc/self/uid_map".into(),
-                bytes: format!("{SANDBOX_UID} {} 1", self.euid).into_bytes(),
-            },
-            Operation::WriteFile {
-                path: c"/proc/self/gid_map".into(),
-                bytes: format!("{SANDBOX_GID} {} 1", self.egid).into_bytes(),
-            },
-            Operation::SetHostname {
-                name: HOSTNAME.as_bytes().to_vec(),
-            },
-            Operation::Mount {
-                source: None,
-                target: c"/".into(),
-                fstype: None,
-                flags: libc::MS_REC | libc::MS_PRIVATE,
-                data: None,
-            },
-            Operation::Mount {
-                source: Some(c"tmpfs".into()),
-                target: self.root_mount_point.clone(),
-                fstype: Some(c"tmpfs".into()),
-                flags: libc::MS_NOSUID | libc::MS_NODEV,
-                data: Some(c"mode=0755".into()),
-            },
-        ];
+        let mut operations = self.base.clone();
         if !request.network && self.spawner.needs_private_network_namespace() {
             operations.push(Operation::LoopbackUp);
         }
-        for mount in &self.system {
-            if let Some(target) = &mount.symlink_target {
-                operations.push(Operation::Symlink {
-                    target: target.clone(),
-                    link: mount.inside.clone(),
-                });
-            } else {
-                operations.push(Operation::Mkdir {
-                    path: mount.inside.clone(),
-                    mode: 0o755,
-                });
-                push_read_only_bind(
-                    &mut operations,
-                    mount.host.clone(),
-                    mount.inside.clone(),
-                    mount.locked_flags,
-                );
-            }
-        }
-        operations.push(Operation::Mkdir {
-            path: inside("/dev")?,
-            mode: 0o755,
-        });
-        for device in DEVICES {
-            let target = inside(&format!("/dev/{device}"))?;
-            operations.push(Operation::CreateFile {
-                path: target.clone(),
-            });
-            operations.push(Operation::Mount {
-                source: Some(CString::new(format!("/dev/{device}"))?),
-                target,
-                fstype: None,
-                flags: libc::MS_BIND,
-                data: None,
-            });
-        }
-        for (name, target) in [
-            ("fd", "/proc/self/fd"),
-            ("stdin", "/proc/self/fd/0"),
-            ("stdout", "/proc/self/fd/1"),
-            ("stderr", "/proc/self/fd/2"),
-        ] {
-            operations.push(Operation::Symlink {
-                target: CString::new(target)?,
-                link: inside(&format!("/dev/{name}"))?,
-            });
-        }
-        operations.push(Operation::Mkdir {
-            path: inside("/dev/shm")?,
-            mode: 0o1777,
-        });
-        operations.push(Operation::Chmod {
-            path: inside("/dev/shm")?,
-            mode: 0o1777,
-        });
-        operations.push(Operation::Mkdir {
-            path: inside("/proc")?,
-            mode: 0o555,
-        });
-        operations.push(Operation::Mount {
-            source: Some(c"proc".into()),
-            target: inside("/proc")?,
-            fstype: Some(c"proc".into()),
-            flags: libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC,
-            data: None,
-        });
-        operations.push(Operation::Mkdir {
-            path: inside("/tmp")?,
-            mode: 0o1777,
-        });
-        operations.push(Operation::Chmod {
-            path: inside("/tmp")?,
-            mode: 0o1777,
-        });
-        operations.push(Operation::Mkdir {
-            path: inside("/home")?,
-            mode: 0o755,
-        });
-        operations.push(Operation::Mkdir {
-            path: inside(HOME_DIR)?,
-            mode: 0o755,
-        });
-        let build = inside(BUILD_DIR)?;
+        let build = c_path(&root.join(&BUILD_DIR[1..]))?;
         operations.push(Operation::Mkdir {
             path: build.clone(),
             mode: 0o755,
@@ -354,12 +198,8 @@ impl Sandbox {
         if let Some((first, _)) = request.inputs.first() {
             let flags = locked_flags(first)?;
             for (host, relative) in request.inputs {
-                push_read_only_bind(
-                    &mut operations,
-                    c_path(host)?,
-                    inside(&format!("{BUILD_DIR}/{relative}"))?,
-                    flags,
-                );
+                let target = c_path(&root.join(&BUILD_DIR[1..]).join(relative))?;
+                push_read_only_bind(&mut operations, c_path(host)?, target, flags);
             }
         }
         operations.push(Operation::PivotRoot {
@@ -372,7 +212,7 @@ impl Sandbox {
     }
 }
 
-fn push_read_only_bind(
+pub(crate) fn push_read_only_bind(
     operations: &mut Vec<Operation>,
     source: CString,
     target: CString,
@@ -401,7 +241,7 @@ fn push_read_only_bind(
 }
 
 /// Mount flags of the filesystem holding `path` that a user namespace cannot clear.
-fn locked_flags(path: &Path) -> io::Result<libc::c_ulong> {
+pub(crate) fn locked_flags(path: &Path) -> io::Result<libc::c_ulong> {
     let path = c_path(path)?;
     // SAFETY: statvfs into a zeroed struct with a valid path.
     let mut stats: libc::statvfs = unsafe { std::mem::zeroed() };
@@ -422,7 +262,7 @@ fn locked_flags(path: &Path) -> io::Result<libc::c_ulong> {
     Ok(flags)
 }
 
-fn c_path(path: &Path) -> io::Result<CString> {
+pub(crate) fn c_path(path: &Path) -> io::Result<CString> {
     CString::new(path.as_os_str().as_bytes()).map_err(io::Error::other)
 }
 

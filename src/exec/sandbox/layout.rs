@@ -1,0 +1,163 @@
+//! The fixed part of every sandbox's setup, computed once per run: identity maps, hostname,
+//! the tmpfs root, the host's system folders read-only, `/dev`, `/proc`, `/tmp` and HOME.
+
+use std::ffi::CString;
+use std::io;
+use std::path::Path;
+
+use crate::exec::sandbox::child::Operation;
+use crate::exec::sandbox::{
+    HOME_DIR, HOSTNAME, SANDBOX_GID, SANDBOX_UID, c_path, locked_flags, push_read_only_bind,
+};
+
+/// Host folders shown read-only when they exist. `/bin`, `/lib` and the like are symlinks
+/// into `/usr` on merged-usr systems and are recreated as such.
+const SYSTEM_FOLDERS: &[&str] = &[
+    "/usr", "/etc", "/nix", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32",
+];
+const DEVICES: &[&str] = &["null", "zero", "full", "random", "urandom"];
+
+/// Operations up to (not including) the step's own `/build` mount.
+pub fn base_operations(root: &Path, euid: u32, egid: u32) -> io::Result<Vec<Operation>> {
+    let mut operations = identity(root, euid, egid)?;
+    system_folders(root, &mut operations)?;
+    devices(root, &mut operations)?;
+    private_folders(root, &mut operations)?;
+    Ok(operations)
+}
+
+fn inside(root: &Path, path: &str) -> io::Result<CString> {
+    c_path(&root.join(path.trim_start_matches('/')))
+}
+
+fn identity(root: &Path, euid: u32, egid: u32) -> io::Result<Vec<Operation>> {
+    Ok(vec![
+        Operation::WriteFile {
+            path: c"/proc/self/setgroups".into(),
+            bytes: b"deny".to_vec(),
+        },
+        Operation::WriteFile {
+            path: c"/proc/self/uid_map".into(),
+            bytes: format!("{SANDBOX_UID} {euid} 1").into_bytes(),
+        },
+        Operation::WriteFile {
+            path: c"/proc/self/gid_map".into(),
+            bytes: format!("{SANDBOX_GID} {egid} 1").into_bytes(),
+        },
+        Operation::SetHostname {
+            name: HOSTNAME.as_bytes().to_vec(),
+        },
+        // Nothing mounted from here on may propagate back to the host.
+        Operation::Mount {
+            source: None,
+            target: c"/".into(),
+            fstype: None,
+            flags: libc::MS_REC | libc::MS_PRIVATE,
+            data: None,
+        },
+        Operation::Mount {
+            source: Some(c"tmpfs".into()),
+            target: c_path(root)?,
+            fstype: Some(c"tmpfs".into()),
+            flags: libc::MS_NOSUID | libc::MS_NODEV,
+            data: Some(c"mode=0755".into()),
+        },
+    ])
+}
+
+fn system_folders(root: &Path, operations: &mut Vec<Operation>) -> io::Result<()> {
+    for folder in SYSTEM_FOLDERS {
+        let path = Path::new(folder);
+        let Ok(metadata) = std::fs::symlink_metadata(path) else {
+            continue;
+        };
+        let target = inside(root, folder)?;
+        if metadata.file_type().is_symlink() {
+            let link = std::fs::read_link(path)?;
+            operations.push(Operation::Symlink {
+                target: c_path(&link)?,
+                link: target,
+            });
+        } else if metadata.is_dir() {
+            operations.push(Operation::Mkdir {
+                path: target.clone(),
+                mode: 0o755,
+            });
+            push_read_only_bind(operations, c_path(path)?, target, locked_flags(path)?);
+        }
+    }
+    Ok(())
+}
+
+fn devices(root: &Path, operations: &mut Vec<Operation>) -> io::Result<()> {
+    operations.push(Operation::Mkdir {
+        path: inside(root, "/dev")?,
+        mode: 0o755,
+    });
+    for device in DEVICES {
+        let target = inside(root, &format!("/dev/{device}"))?;
+        operations.push(Operation::CreateFile {
+            path: target.clone(),
+        });
+        operations.push(Operation::Mount {
+            source: Some(CString::new(format!("/dev/{device}"))?),
+            target,
+            fstype: None,
+            flags: libc::MS_BIND,
+            data: None,
+        });
+    }
+    for (name, target) in [
+        ("fd", "/proc/self/fd"),
+        ("stdin", "/proc/self/fd/0"),
+        ("stdout", "/proc/self/fd/1"),
+        ("stderr", "/proc/self/fd/2"),
+    ] {
+        operations.push(Operation::Symlink {
+            target: CString::new(target)?,
+            link: inside(root, &format!("/dev/{name}"))?,
+        });
+    }
+    operations.push(Operation::Mkdir {
+        path: inside(root, "/dev/shm")?,
+        mode: 0o1777,
+    });
+    operations.push(Operation::Chmod {
+        path: inside(root, "/dev/shm")?,
+        mode: 0o1777,
+    });
+    Ok(())
+}
+
+fn private_folders(root: &Path, operations: &mut Vec<Operation>) -> io::Result<()> {
+    operations.push(Operation::Mkdir {
+        path: inside(root, "/proc")?,
+        mode: 0o555,
+    });
+    // A fresh proc: the step is pid 1 of its own pid namespace and sees only its processes.
+    operations.push(Operation::Mount {
+        source: Some(c"proc".into()),
+        target: inside(root, "/proc")?,
+        fstype: Some(c"proc".into()),
+        flags: libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC,
+        data: None,
+    });
+    operations.push(Operation::Mkdir {
+        path: inside(root, "/tmp")?,
+        mode: 0o1777,
+    });
+    // mkdir applies the umask; chmod sets the sticky, world-writable mode for real.
+    operations.push(Operation::Chmod {
+        path: inside(root, "/tmp")?,
+        mode: 0o1777,
+    });
+    operations.push(Operation::Mkdir {
+        path: inside(root, "/home")?,
+        mode: 0o755,
+    });
+    operations.push(Operation::Mkdir {
+        path: inside(root, HOME_DIR)?,
+        mode: 0o755,
+    });
+    Ok(())
+}
