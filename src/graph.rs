@@ -429,3 +429,83 @@ fn cycle_diagnostic(pipeline: &Pipeline, dag: &DiGraph<StepId, ()>, edges: &[Edg
     }
     diagnostic
 }
+
+#[cfg(test)]
+mod tests {
+    use std::fmt::Write as _;
+    use std::path::{Path, PathBuf};
+    use std::sync::Arc;
+
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::pipeline::SourceFile;
+    use crate::pipeline::validate::{Location, parse};
+
+    /// A pipeline where step `i` writes `out/i` and reads the outputs of `reads[i]`.
+    fn pipeline(reads: &[Vec<usize>], needs: &[Vec<usize>]) -> Pipeline {
+        let mut text = "[pipeline]\nname = \"p\"\n".to_owned();
+        for (index, (reads, needs)) in reads.iter().zip(needs).enumerate() {
+            let inputs: Vec<String> = reads.iter().map(|read| format!("\"out/{read}\"")).collect();
+            let needs: Vec<String> = needs.iter().map(|need| format!("\"s{need}\"")).collect();
+            let _ = write!(
+                text,
+                "[steps.s{index}]\nrun = \"true\"\noutputs = [\"out/{index}\"]\ninputs = [{}]\nneeds = [{}]\n",
+                inputs.join(", "),
+                needs.join(", ")
+            );
+        }
+        let source = SourceFile {
+            path: PathBuf::from("p.toml"),
+            text: Arc::from(text),
+        };
+        let location = Location {
+            file: Path::new("/w/p.toml"),
+            default_root: Path::new("/w"),
+        };
+        parse(&source, &location).expect("generated pipelines are valid")
+    }
+
+    /// For each step, a few distinct earlier steps.
+    fn earlier(count: usize) -> impl Strategy<Value = Vec<Vec<usize>>> {
+        (0..count)
+            .map(|index| {
+                prop::collection::btree_set(0..index.max(1), 0..=index.min(3))
+                    .prop_map(move |set| set.into_iter().filter(|&other| other < index).collect())
+            })
+            .collect::<Vec<_>>()
+    }
+
+    proptest! {
+        #[test]
+        fn every_edge_goes_forward_in_the_order(
+            (reads, needs) in (2usize..25).prop_flat_map(|count| (earlier(count), earlier(count)))
+        ) {
+            let pipeline = pipeline(&reads, &needs);
+            let graph = build(&pipeline, &SourceFiles::default()).expect("acyclic");
+            let mut position = vec![usize::MAX; pipeline.steps.len()];
+            for (index, &id) in graph.order.iter().enumerate() {
+                position[id] = index;
+            }
+            prop_assert!(position.iter().all(|&index| index != usize::MAX), "the order holds every step");
+            for edge in &graph.edges {
+                prop_assert!(position[edge.from] < position[edge.to]);
+            }
+            for (id, read) in reads.iter().enumerate() {
+                prop_assert_eq!(graph.inputs[id].upstream.len(), read.len());
+            }
+        }
+
+        #[test]
+        fn a_back_edge_is_reported_as_a_cycle(count in 2usize..25, back in 0usize..1000) {
+            // A chain s0 → s1 → ... and one step that also reads a later step's output.
+            let mut reads: Vec<Vec<usize>> = (0..count).map(|index| if index == 0 { vec![] } else { vec![index - 1] }).collect();
+            let from = back % count;
+            reads[from].push(count - 1);
+            let pipeline = pipeline(&reads, &vec![Vec::new(); count]);
+            let error = build(&pipeline, &SourceFiles::default()).expect_err("cyclic");
+            let message = &error.items[0].message;
+            prop_assert!(message.starts_with("dependency cycle: ") || message.contains("reads its own output"), "{}", message);
+        }
+    }
+}

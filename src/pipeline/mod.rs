@@ -41,3 +41,6 @@ fn git_root(directory: &Path) -> Option<PathBuf> {
     let workdir = repository.workdir()?;
     std::fs::canonicalize(workdir).ok()
 }
+
+#[cfg(test)]
+mod fuzz_tests;

@@ -18,7 +18,7 @@ inputs = ["out/first.txt"]
 outputs = ["out/second.txt"]
 
 [steps.third]
-run = "rev out/second.txt > out/third.txt"
+run = "tr A-Z a-z < out/second.txt > out/third.txt"
 inputs = ["out/second.txt"]
 outputs = ["out/third.txt"]
 
@@ -57,7 +57,7 @@ fn a_second_run_executes_nothing() {
             ("other", "cached")
         ])
     );
-    assert_eq!(test.read("out/third.txt"), "CBA\n");
+    assert_eq!(test.read("out/third.txt"), "abc\n");
 }
 
 #[test]
@@ -104,7 +104,7 @@ fn a_deleted_output_is_restored_without_running() {
     test.write("out/second.txt", "tampered\n");
     let run = test.gantry_run(&[]).success();
     assert_eq!(run.finished()["executed"], 0);
-    assert_eq!(test.read("out/third.txt"), "CBA\n");
+    assert_eq!(test.read("out/third.txt"), "abc\n");
     assert_eq!(test.read("out/second.txt"), "ABC\n");
 }
 
@@ -117,7 +117,7 @@ fn cas_blob_of(test: &Test, content: &[u8]) -> std::path::PathBuf {
 fn a_corrupted_blob_is_reported_discarded_and_rebuilt() {
     let test = chain();
     test.gantry_run(&[]).success();
-    let blob = cas_blob_of(&test, b"CBA\n");
+    let blob = cas_blob_of(&test, b"abc\n");
     assert!(blob.is_file());
     let mut permissions = fs::metadata(&blob).expect("blob").permissions();
     std::os::unix::fs::PermissionsExt::set_mode(&mut permissions, 0o644);
@@ -139,10 +139,10 @@ fn a_corrupted_blob_is_reported_discarded_and_rebuilt() {
                 .contains("corrupt")),
         "{warnings:?}"
     );
-    assert_eq!(test.read("out/third.txt"), "CBA\n");
+    assert_eq!(test.read("out/third.txt"), "abc\n");
     assert_eq!(
         fs::read(&blob).expect("blob"),
-        b"CBA\n",
+        b"abc\n",
         "the store holds the right content again"
     );
 }
@@ -164,7 +164,7 @@ fn a_swapped_action_cache_entry_is_discarded() {
     }
     let run = test.gantry_run(&[]).success();
     assert_eq!(run.finished()["executed"], 1, "{:?}", run.statuses());
-    assert_eq!(test.read("out/third.txt"), "CBA\n");
+    assert_eq!(test.read("out/third.txt"), "abc\n");
     assert_eq!(test.read("out/other.txt"), "4\n");
 }
 

@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# gantry's whole test suite, for a fresh Debian machine (run as root) or a developer's.
+# Installs what the tests need when it is missing, then runs rustfmt, clippy and every test.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# Tools the tests call: openssl verifies signatures; the sandboxed test steps use coreutils,
+# tar and bash from the host's /usr.
+declare -A package_of=([openssl]=openssl [bash]=bash [tar]=tar [sha256sum]=coreutils [git]=git [unshare]=util-linux)
+missing=()
+for tool in "${!package_of[@]}"; do
+  command -v "$tool" >/dev/null 2>&1 || missing+=("${package_of[$tool]}")
+done
+if ((${#missing[@]})); then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    echo "scripts/test.sh: installing ${missing[*]}"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
+  else
+    echo "error: the tests need: ${missing[*]}" >&2
+    echo "hint: sudo apt-get install ${missing[*]}" >&2
+    exit 1
+  fi
+fi
+
+# The sandbox needs user namespaces; say so plainly instead of failing every test.
+if ! unshare --user --map-root-user --mount --pid --fork true 2>/dev/null; then
+  echo "error: this machine does not allow user namespaces, which gantry's sandbox needs" >&2
+  echo "hint: sysctl -w kernel.unprivileged_userns_clone=1 (Debian) or run as root" >&2
+  exit 1
+fi
+
+cargo fmt --check
+cargo clippy --locked --all-targets -- -D warnings
+cargo test --locked
