@@ -39,7 +39,15 @@ impl Digest {
     }
 
     pub fn of_file(path: &Path) -> io::Result<Self> {
-        Self::of_reader(std::fs::File::open(path)?)
+        let mut file = std::fs::File::open(path)?;
+        let length = file.metadata()?.len();
+        // Small files (most build outputs) in one read, without a large zeroed buffer.
+        if length <= 1 << 20 {
+            let mut bytes = Vec::with_capacity(usize::try_from(length).unwrap_or(0) + 1);
+            file.read_to_end(&mut bytes)?;
+            return Ok(Self::of_bytes(&bytes));
+        }
+        Self::of_reader(file)
     }
 
     #[must_use]

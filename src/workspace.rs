@@ -1,12 +1,13 @@
 //! The workspace's source files: everything under the root that is not gantry's own folders,
 //! git's, the attestation folder, or a declared step output.
 
+use std::collections::HashSet;
 use std::path::Path;
 
 use walkdir::WalkDir;
 
 use crate::error::{Error, Result};
-use crate::pipeline::path::{self, RESERVED};
+use crate::pipeline::path::RESERVED;
 
 /// Sorted, `/`-separated paths of the workspace's source files, relative to the root.
 #[derive(Clone, Debug, Default)]
@@ -17,11 +18,9 @@ pub struct SourceFiles {
 /// Walks `root`. `skip` holds relative paths (files or folders) left out: declared outputs
 /// and any gantry-owned folder that lies inside the workspace.
 pub fn scan(root: &Path, skip: &[String]) -> Result<SourceFiles> {
+    let skip: HashSet<&str> = skip.iter().map(String::as_str).collect();
     let mut files = Vec::new();
-    let mut walker = WalkDir::new(root)
-        .follow_links(false)
-        .sort_by_file_name()
-        .into_iter();
+    let mut walker = WalkDir::new(root).follow_links(false).into_iter();
     while let Some(entry) = walker.next() {
         let entry = entry.map_err(|error| {
             let path = error.path().unwrap_or(root).to_path_buf();
@@ -44,8 +43,8 @@ pub fn scan(root: &Path, skip: &[String]) -> Result<SourceFiles> {
             continue;
         };
         let first = relative.split('/').next().unwrap_or(relative);
-        let skipped =
-            RESERVED.contains(&first) || skip.iter().any(|skip| path::is_within(relative, skip));
+        // Skipped folders are never entered, so only the path itself needs checking.
+        let skipped = RESERVED.contains(&first) || skip.contains(relative);
         if entry.file_type().is_dir() {
             if skipped {
                 walker.skip_current_dir();

@@ -39,7 +39,7 @@ pub fn run(args: Args, environment: &Environment) -> Result<u8> {
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, std::num::NonZero::get));
     let attestations = match args.attestations {
         Some(path) => std::path::absolute(&path).unwrap_or(path),
-        None => pipeline.root.join("attestations"),
+        None => pipeline.root.join(exec::run::DEFAULT_ATTESTATIONS),
     };
     let cache_dir = match &environment.cache_dir {
         Some(path) => std::path::absolute(path).unwrap_or_else(|_| path.clone()),

@@ -8,6 +8,7 @@ use std::sync::{Arc, OnceLock};
 use crate::exec::sandbox::Sandbox;
 use crate::graph::Graph;
 use crate::keys::Signer;
+pub use crate::kinds::exec::ProgramCache;
 use crate::pipeline::Pipeline;
 use crate::report::Reporter;
 use crate::store::{OutputRecord, Store, Tree};
@@ -29,6 +30,7 @@ pub struct Context {
     pub reporter: Reporter,
     /// Each finished step's outputs, for the steps that read them.
     pub results: Vec<OnceLock<Arc<StepResult>>>,
+    pub programs: ProgramCache,
 }
 
 /// What a finished step produced.

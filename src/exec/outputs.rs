@@ -127,11 +127,9 @@ pub fn materialize(
 ) -> Result<bool, BlobError> {
     let target = root.join(&record.path);
     if !record.directory {
-        if stats
-            .digest(&target)
-            .is_ok_and(|digest| digest == record.digest)
-            && executable(&target) == record.executable
-        {
+        if stats.digest_and_mode(&target).is_ok_and(|(digest, mode)| {
+            digest == record.digest && (mode & 0o111 != 0) == record.executable
+        }) {
             return Ok(false);
         }
         remove_folder_in_the_way(&target);

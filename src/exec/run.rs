@@ -11,7 +11,7 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 use rand_core::RngCore;
 
 use crate::error::{Error, Result};
-use crate::exec::context::Context;
+use crate::exec::context::{Context, ProgramCache};
 use crate::exec::sandbox::Sandbox;
 use crate::exec::scheduler;
 use crate::graph::{self, Graph};
@@ -49,6 +49,10 @@ impl RunSummary {
 }
 
 /// Scans the workspace and builds the graph; what `check`, `graph` and `run` share.
+/// The default attestation folder, relative to the root; never a source, whatever the run's
+/// `--attestations` says.
+pub const DEFAULT_ATTESTATIONS: &str = "attestations";
+
 pub fn plan(pipeline: &Pipeline, extra_skips: &[&Path]) -> Result<Graph> {
     let mut skip: Vec<String> = pipeline
         .steps
@@ -63,6 +67,7 @@ pub fn plan(pipeline: &Pipeline, extra_skips: &[&Path]) -> Result<Graph> {
             skip.push(relative.to_owned());
         }
     }
+    skip.push(DEFAULT_ATTESTATIONS.to_owned());
     let sources = workspace::scan(&pipeline.root, &skip)?;
     graph::build(pipeline, &sources).map_err(|diagnostics| Error::Pipeline(Box::new(diagnostics)))
 }
@@ -72,6 +77,8 @@ pub fn run(pipeline: Pipeline, signer: Box<dyn Signer>, options: RunOptions) -> 
     let graph = plan(&pipeline, &[&options.cache_dir, &options.attestations])?;
     let store = Store::open(&options.cache_dir).map_err(Error::write(&options.cache_dir))?;
     let _lock = lock(&options.cache_dir)?;
+    let index = index_file(&options.cache_dir, &pipeline.file);
+    store.actions.load_index(&index);
     let run_id = new_run_id();
     let run_dir = options.attestations.join(&run_id);
     fs::create_dir_all(&run_dir).map_err(Error::write(&run_dir))?;
@@ -106,6 +113,7 @@ pub fn run(pipeline: Pipeline, signer: Box<dyn Signer>, options: RunOptions) -> 
         cancel: AtomicBool::new(false),
         reporter: options.reporter,
         results: (0..count).map(|_| OnceLock::new()).collect(),
+        programs: ProgramCache::default(),
     });
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
@@ -122,6 +130,7 @@ pub fn run(pipeline: Pipeline, signer: Box<dyn Signer>, options: RunOptions) -> 
     ));
     runtime.shutdown_background();
     let _ = context.store.stats.save();
+    let _ = context.store.actions.save_index(&index);
     let _ = fs::remove_dir_all(&scratch);
     let tally = |wanted: StepStatus| {
         finished
@@ -150,6 +159,14 @@ pub fn run(pipeline: Pipeline, signer: Box<dyn Signer>, options: RunOptions) -> 
         cancelled: summary.interrupted_by.is_some(),
     });
     Ok(summary)
+}
+
+/// `<cache>/index/<digest of the pipeline's path>.json`: one index per pipeline file.
+fn index_file(cache_dir: &Path, pipeline_file: &Path) -> PathBuf {
+    let name = crate::digest::Digest::of_bytes(pipeline_file.as_os_str().as_encoded_bytes()).hex();
+    cache_dir
+        .join("index")
+        .join(format!("{}.json", &name[..32]))
 }
 
 /// One run at a time per cache: a second gantry waits for nothing and fails clearly.

@@ -12,7 +12,7 @@ use tokio::signal::unix::{SignalKind, signal};
 use tokio::task::JoinSet;
 
 use crate::exec::context::Context;
-use crate::exec::step::{self, Outcome};
+use crate::exec::step::{self, Outcome, Planned};
 use crate::pipeline::StepId;
 use crate::report::{Event, StepStatus};
 
@@ -143,15 +143,23 @@ pub async fn schedule(context: Arc<Context>, jobs: usize, keep_going: bool) -> F
             let Some(id) = state.ready.pop_front() else {
                 break;
             };
-            let task_context = Arc::clone(&context);
             context.reporter.emit(&Event::StepStarted {
                 step: context.pipeline.steps[id].name.clone(),
             });
-            running.spawn_blocking(move || {
-                let started = Instant::now();
-                let outcome = step::run(&task_context, id);
-                (id, outcome, started.elapsed())
-            });
+            let started = Instant::now();
+            match step::plan(&context, id) {
+                Planned::Done(outcome) => {
+                    let status = finish(&context, id, outcome, started.elapsed());
+                    state.step_done(&context, id, status, keep_going);
+                }
+                Planned::Execute(action) => {
+                    let task_context = Arc::clone(&context);
+                    running.spawn_blocking(move || {
+                        let outcome = step::execute_with_retries(&task_context, id, &action);
+                        (id, outcome, started.elapsed())
+                    });
+                }
+            }
         }
         if running.is_empty() {
             break;

@@ -38,7 +38,7 @@ pub enum Outcome {
 }
 
 /// Everything about the action that decides its result.
-struct Action {
+pub struct Action {
     key: Digest,
     argv: Vec<String>,
     program: Program,
@@ -47,24 +47,39 @@ struct Action {
     tool: Option<(String, Digest)>,
 }
 
-pub fn run(context: &Context, id: StepId) -> Outcome {
-    let step = &context.pipeline.steps[id];
-    let failed = |error: String| Outcome::Failed {
-        error,
-        exit_code: None,
-        detail: None,
-        attempts: 0,
-    };
+/// The first half of a step: settled without running anything, or an action to run.
+pub enum Planned {
+    Done(Outcome),
+    Execute(Box<Action>),
+}
+
+/// Resolves inputs, computes the action key and tries the cache. Cheap when nothing changed
+/// (stat-cached digests, one cache entry read), so the scheduler calls it inline and sends
+/// only real work to the worker threads.
+pub fn plan(context: &Context, id: StepId) -> Planned {
     let action = match prepare(context, id) {
         Ok(action) => action,
-        Err(error) => return failed(error),
+        Err(error) => {
+            return Planned::Done(Outcome::Failed {
+                error,
+                exit_code: None,
+                detail: None,
+                attempts: 0,
+            });
+        }
     };
-    if let Some(outcome) = try_cache(context, id, &action) {
-        return outcome;
+    match try_cache(context, id, &action) {
+        Some(outcome) => Planned::Done(outcome),
+        None => Planned::Execute(Box::new(action)),
     }
+}
+
+/// Runs the action in the sandbox, retrying as the step asks.
+pub fn execute_with_retries(context: &Context, id: StepId, action: &Action) -> Outcome {
+    let step = &context.pipeline.steps[id];
     let mut attempt = 1;
     loop {
-        match execute(context, id, &action, attempt) {
+        match execute(context, id, action, attempt) {
             Ok(()) => return Outcome::Executed { attempts: attempt },
             Err(Failure::Cancelled) => return Outcome::Cancelled,
             Err(Failure::Step {
@@ -123,12 +138,15 @@ fn prepare(context: &Context, id: StepId) -> Result<Action, String> {
     let StepKind::Exec(exec) = &step.kind;
     let env = exec_kind::environment(&step.env, context.source_date_epoch);
     let input_paths: Vec<String> = inputs.iter().map(|input| input.path.clone()).collect();
-    let program = exec_kind::resolve_program(exec, &env, &input_paths)?;
+    let program = context.programs.resolve(exec, &env, &input_paths)?;
     let tool = match &program {
         Program::System { resolved, .. } => {
-            let digest = context.store.stats.digest(resolved).map_err(|error| {
-                format!("cannot read program `{}`: {error}", resolved.display())
-            })?;
+            let digest = context
+                .programs
+                .digest(resolved, &context.store.stats)
+                .map_err(|error| {
+                    format!("cannot read program `{}`: {error}", resolved.display())
+                })?;
             Some((resolved.to_string_lossy().into_owned(), digest))
         }
         Program::Input { .. } => None,
@@ -235,17 +253,19 @@ fn place_attestation(
     step: &str,
     digest: &Digest,
 ) -> Result<(), crate::store::BlobError> {
-    context.store.cas.read(digest)?;
+    context.store.check(digest)?;
     let target = context.run_dir.join(format!("{step}.intoto.json"));
     let source = context.store.cas.path(digest);
     let io_error = |source| crate::store::BlobError::Io {
         path: target.clone(),
         source,
     };
-    let temporary = crate::store::atomic::temporary_path(&target);
-    if fs::hard_link(&source, &temporary).is_err() {
-        fs::copy(&source, &temporary).map_err(io_error)?;
+    // A hard link appears whole or not at all, so it needs no temporary name.
+    if fs::hard_link(&source, &target).is_ok() {
+        return Ok(());
     }
+    let temporary = crate::store::atomic::temporary_path(&target);
+    fs::copy(&source, &temporary).map_err(io_error)?;
     crate::store::atomic::commit(&temporary, &target).map_err(io_error)
 }
 

@@ -70,6 +70,58 @@ impl Program {
     }
 }
 
+/// Programs found on PATH during one run: thousands of steps running `sh` resolve it once.
+#[derive(Default)]
+pub struct ProgramCache {
+    found: std::sync::Mutex<std::collections::HashMap<(String, String), Result<Program, String>>>,
+    digests: std::sync::Mutex<std::collections::HashMap<PathBuf, crate::digest::Digest>>,
+}
+
+impl ProgramCache {
+    /// The digest of a host program, hashed (or stat-checked) once per run.
+    pub fn digest(
+        &self,
+        path: &Path,
+        stats: &crate::store::StatCache,
+    ) -> std::io::Result<crate::digest::Digest> {
+        let mut digests = self
+            .digests
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(digest) = digests.get(path) {
+            return Ok(*digest);
+        }
+        let digest = stats.digest(path)?;
+        digests.insert(path.to_path_buf(), digest);
+        Ok(digest)
+    }
+
+    pub fn resolve(
+        &self,
+        step: &ExecStep,
+        env: &[(String, String)],
+        inputs: &[String],
+    ) -> Result<Program, String> {
+        let name = &step.argv[0];
+        if name.contains('/') && !name.starts_with('/') {
+            return resolve_program(step, env, inputs);
+        }
+        let path = env
+            .iter()
+            .find(|(variable, _)| variable == "PATH")
+            .map_or(DEFAULT_PATH, |(_, value)| value.as_str());
+        let key = (name.clone(), path.to_owned());
+        let mut found = self
+            .found
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        found
+            .entry(key)
+            .or_insert_with(|| resolve_program(step, env, inputs))
+            .clone()
+    }
+}
+
 /// Finds the program `step` runs, the way a shell would inside the sandbox.
 pub fn resolve_program(
     step: &ExecStep,

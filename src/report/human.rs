@@ -22,7 +22,13 @@ struct State {
     running: BTreeMap<String, Instant>,
     started: Instant,
     status_shown: bool,
+    /// JSON lines not yet written.
+    pending: String,
+    /// Last write of JSON lines or of the status line.
+    flushed: Instant,
 }
+
+const FLUSH_EVERY: std::time::Duration = std::time::Duration::from_millis(100);
 
 pub struct Reporter {
     mode: Mode,
@@ -43,6 +49,8 @@ impl Reporter {
             running: BTreeMap::new(),
             started: Instant::now(),
             status_shown: false,
+            pending: String::new(),
+            flushed: Instant::now(),
         };
         Self {
             mode,
@@ -74,13 +82,36 @@ impl Reporter {
         }
         if self.mode == Mode::Json {
             if let Ok(line) = serde_json::to_string(event) {
+                state.pending.push_str(&line);
+                state.pending.push('\n');
+            }
+            // Cache hits come in bursts of thousands: write them in batches, and everything
+            // else (executions, failures, the end) at once, so a reader sees it promptly.
+            let urgent = !matches!(
+                event,
+                Event::StepStarted { .. }
+                    | Event::StepFinished {
+                        status: StepStatus::Cached,
+                        ..
+                    }
+            );
+            if urgent || state.pending.len() > 64 * 1024 || state.flushed.elapsed() > FLUSH_EVERY {
                 let mut stdout = std::io::stdout().lock();
-                let _ = writeln!(stdout, "{line}");
+                let _ = stdout.write_all(state.pending.as_bytes());
                 let _ = stdout.flush();
+                state.pending.clear();
+                state.flushed = Instant::now();
             }
             return;
         }
         let text = render(event);
+        let finished = matches!(event, Event::RunFinished { .. });
+        let redraw = self.mode == Mode::Live
+            && !finished
+            && (text.is_some() || state.flushed.elapsed() > FLUSH_EVERY);
+        if text.is_none() && !redraw {
+            return;
+        }
         let mut stderr = std::io::stderr().lock();
         if self.mode == Mode::Live && state.status_shown {
             let _ = write!(stderr, "\r\x1b[K");
@@ -89,9 +120,10 @@ impl Reporter {
         if let Some(text) = text {
             let _ = write!(stderr, "{text}");
         }
-        if self.mode == Mode::Live && !matches!(event, Event::RunFinished { .. }) {
+        if redraw {
             let _ = write!(stderr, "{}", status_line(&state));
             state.status_shown = true;
+            state.flushed = Instant::now();
         }
         let _ = stderr.flush();
     }
@@ -160,7 +192,8 @@ fn render(event: &Event) -> Option<String> {
         } => {
             let mut text = match status {
                 StepStatus::Executed => format!("{:>10} {step} ({duration_ms} ms)", "executed"),
-                StepStatus::Cached => format!("{:>10} {step}", "cached"),
+                // Thousands of cache hits would drown what ran; the summary counts them.
+                StepStatus::Cached => return None,
                 StepStatus::Failed => format!("{:>10} {step}", "failed"),
                 StepStatus::Skipped => format!("{:>10} {step}", "skipped"),
             };

@@ -1,9 +1,11 @@
 //! Action cache: action key → what running that action produced. Entries are small JSON
 //! files under `<cache>/ac/`; the outputs themselves live in the CAS.
 
+use std::collections::HashMap;
 use std::fs;
 use std::io;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 
 use serde::{Deserialize, Serialize};
 
@@ -50,9 +52,15 @@ pub struct TreeFile {
     pub executable: bool,
 }
 
-#[derive(Clone, Debug)]
+/// The action cache. Beside the one-file-per-key entries it keeps an index of the results a
+/// pipeline's last run used, read in one go: a no-op run of thousands of steps then reads one
+/// file instead of thousands. The index is only a shortcut; every entry in it carries its own
+/// key, and anything unreadable falls back to the per-key files.
+#[derive(Debug)]
 pub struct ActionCache {
     directory: PathBuf,
+    recent: Mutex<HashMap<Digest, ActionResult>>,
+    used: Mutex<HashMap<Digest, ActionResult>>,
 }
 
 /// Why a cache entry could not be used.
@@ -67,21 +75,63 @@ pub enum Lookup {
 impl ActionCache {
     pub fn open(directory: PathBuf) -> io::Result<Self> {
         fs::create_dir_all(&directory)?;
-        Ok(Self { directory })
+        Ok(Self {
+            directory,
+            recent: Mutex::default(),
+            used: Mutex::default(),
+        })
     }
 
     fn path(&self, key: &Digest) -> PathBuf {
         self.directory.join(key.hex())
     }
 
+    /// Loads an index written by [`save_index`](Self::save_index); a missing or unreadable
+    /// one is ignored.
+    pub fn load_index(&self, file: &Path) {
+        let Ok(bytes) = fs::read(file) else { return };
+        let Ok(entries) = serde_json::from_slice::<Vec<ActionResult>>(&bytes) else {
+            return;
+        };
+        let mut recent = lock(&self.recent);
+        for entry in entries {
+            recent.insert(entry.key, entry);
+        }
+    }
+
+    /// Writes the results this run used, for the next run of the same pipeline.
+    pub fn save_index(&self, file: &Path) -> io::Result<()> {
+        {
+            let used = lock(&self.used);
+            let recent = lock(&self.recent);
+            if used.len() == recent.len() && used.keys().all(|key| recent.contains_key(key)) {
+                return Ok(());
+            }
+        }
+        let mut entries: Vec<ActionResult> = lock(&self.used).values().cloned().collect();
+        entries.sort_by(|left, right| left.step.cmp(&right.step));
+        let bytes = serde_json::to_vec(&entries).map_err(io::Error::other)?;
+        if let Some(parent) = file.parent() {
+            fs::create_dir_all(parent)?;
+        }
+        atomic::write(file, &bytes)
+    }
+
     #[must_use]
     pub fn get(&self, key: &Digest) -> Lookup {
+        if let Some(result) = lock(&self.recent).get(key) {
+            lock(&self.used).insert(*key, result.clone());
+            return Lookup::Hit(Box::new(result.clone()));
+        }
         let path = self.path(key);
         let Ok(bytes) = fs::read(&path) else {
             return Lookup::Miss;
         };
         match serde_json::from_slice::<ActionResult>(&bytes) {
-            Ok(result) if result.key == *key => Lookup::Hit(Box::new(result)),
+            Ok(result) if result.key == *key => {
+                lock(&self.used).insert(*key, result.clone());
+                Lookup::Hit(Box::new(result))
+            }
             _ => {
                 let _ = fs::remove_file(&path);
                 Lookup::Corrupt
@@ -91,11 +141,21 @@ impl ActionCache {
 
     pub fn put(&self, result: &ActionResult) -> io::Result<()> {
         let bytes = serde_json::to_vec(result).map_err(io::Error::other)?;
-        atomic::write(&self.path(&result.key), &bytes)
+        atomic::write(&self.path(&result.key), &bytes)?;
+        lock(&self.used).insert(result.key, result.clone());
+        Ok(())
     }
 
     /// Drops an entry that turned out to be unusable (a blob it names is gone or corrupt).
     pub fn remove(&self, key: &Digest) {
+        lock(&self.recent).remove(key);
+        lock(&self.used).remove(key);
         let _ = fs::remove_file(self.path(key));
     }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }

@@ -32,6 +32,26 @@ impl Store {
         })
     }
 
+    /// Checks that a blob is present and intact without reading it when the stat cache vouches
+    /// for it (unchanged size, times and inode since it was last hashed).
+    pub fn check(&self, digest: &crate::digest::Digest) -> Result<(), BlobError> {
+        let path = self.cas.path(digest);
+        match self.stats.digest_of_blob(&path) {
+            Ok(actual) if actual == *digest => Ok(()),
+            Ok(actual) => {
+                let _ = std::fs::remove_file(&path);
+                Err(BlobError::Corrupt {
+                    expected: *digest,
+                    actual,
+                })
+            }
+            Err(error) if error.kind() == io::ErrorKind::NotFound => {
+                Err(BlobError::Missing(*digest))
+            }
+            Err(source) => Err(BlobError::Io { path, source }),
+        }
+    }
+
     /// Scratch space for steps in flight; cleared at the start of each run.
     #[must_use]
     pub fn scratch(&self) -> PathBuf {
