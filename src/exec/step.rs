@@ -3,7 +3,6 @@
 
 use std::collections::HashMap;
 use std::fs::{self, File};
-use std::io::{Read, Seek, SeekFrom};
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -301,8 +300,8 @@ fn execute_in(
     scratch: &Path,
 ) -> Result<(), Failure> {
     let step = &context.pipeline.steps[id];
-    let work = scratch.join("work");
-    let (stdout, stderr) = prepare_scratch(step, action, scratch, &work)?;
+    let work = scratch;
+    prepare_scratch(step, action, work)?;
     let mounts: Vec<_> = action
         .inputs
         .iter()
@@ -312,16 +311,14 @@ fn execute_in(
         argv: &action.argv,
         program: action.program.exec_path(),
         env: &action.env,
-        work_dir: &work,
+        work_dir: work,
         inputs: &mounts,
         network: step.network,
-        stdout: &stdout,
-        stderr: &stderr,
         timeout: step.timeout,
         cancel: &context.cancel,
     };
     let started = Instant::now();
-    let termination = context
+    let finished = context
         .sandbox
         .run(&request)
         .map_err(|error| step_failure(error.to_string()))?;
@@ -331,10 +328,10 @@ fn execute_in(
         exit_code,
         detail: Some(FailureDetail {
             command: action.argv.clone(),
-            stderr_tail: tail(&stderr, 20, 4096),
+            stderr_tail: tail(&finished.stderr.bytes, 20, 4096),
         }),
     };
-    match termination {
+    match finished.termination {
         Termination::Exited(0) => {}
         Termination::Exited(code) => return Err(failure(format!("exit code {code}"), Some(code))),
         Termination::Signaled(signal) => {
@@ -349,9 +346,12 @@ fn execute_in(
         }
         Termination::Cancelled => return Err(Failure::Cancelled),
     }
-    let (records, trees) = outputs::collect(step, &work, &context.store.cas)
+    let (records, trees) = outputs::collect(step, work, &context.store.cas)
         .map_err(|error| failure(error, Some(0)))?;
-    let logs = [store_log(context, &stdout)?, store_log(context, &stderr)?];
+    let logs = [
+        store_log(context, &finished.stdout.bytes)?,
+        store_log(context, &finished.stderr.bytes)?,
+    ];
     let result = Produced {
         records,
         trees,
@@ -361,17 +361,16 @@ fn execute_in(
     record_success(context, id, action, result)
 }
 
-/// A fresh scratch folder: `work/` with placeholders the read-only input mounts land on and
-/// parents for the outputs, plus the two log files.
+/// A fresh scratch folder, shown as `/build`: placeholders the read-only input mounts land
+/// on, and the parents of the outputs.
 fn prepare_scratch(
     step: &crate::pipeline::Step,
     action: &Action,
-    scratch: &Path,
     work: &Path,
-) -> Result<(File, File), Failure> {
+) -> Result<(), Failure> {
     let io =
         |what: &'static str| move |error: std::io::Error| step_failure(format!("{what}: {error}"));
-    let _ = fs::remove_dir_all(scratch);
+    let _ = fs::remove_dir_all(work);
     fs::create_dir_all(work).map_err(io("cannot create the step's scratch folder"))?;
     for input in &action.inputs {
         let placeholder = work.join(&input.path);
@@ -391,24 +390,14 @@ fn prepare_scratch(
             fs::create_dir_all(folder).map_err(io("cannot prepare outputs"))?;
         }
     }
-    let log = |name: &str| {
-        File::options()
-            .read(true)
-            .append(true)
-            .create(true)
-            .open(scratch.join(name))
-    };
-    let stdout = log("stdout").map_err(io("cannot create the log"))?;
-    let stderr = log("stderr").map_err(io("cannot create the log"))?;
-    Ok((stdout, stderr))
+    Ok(())
 }
 
-fn store_log(context: &Context, file: &File) -> Result<Digest, Failure> {
-    let mut bytes = Vec::new();
-    let mut file = file;
-    file.seek(SeekFrom::Start(0))
-        .and_then(|_| file.read_to_end(&mut bytes))
-        .and_then(|_| context.store.cas.put_bytes(&bytes))
+fn store_log(context: &Context, bytes: &[u8]) -> Result<Digest, Failure> {
+    context
+        .store
+        .cas
+        .put_bytes(bytes)
         .map_err(|error| step_failure(format!("cannot store the step's log: {error}")))
 }
 
@@ -539,20 +528,9 @@ fn link_envelope(
     attest::dsse::sign(PAYLOAD_TYPE, &body, context.signer.as_ref())
 }
 
-/// The last `lines` lines (at most `bytes` bytes) of a log file.
-fn tail(file: &File, lines: usize, bytes: u64) -> String {
-    let mut file = file;
-    let length = file.metadata().map_or(0, |metadata| metadata.len());
-    let start = length.saturating_sub(bytes);
-    let mut text = Vec::new();
-    if file
-        .seek(SeekFrom::Start(start))
-        .and_then(|_| file.read_to_end(&mut text))
-        .is_err()
-    {
-        return String::new();
-    }
-    let text = String::from_utf8_lossy(&text);
+/// The last `lines` lines (at most `bytes` bytes) of a log.
+fn tail(log: &[u8], lines: usize, bytes: usize) -> String {
+    let text = String::from_utf8_lossy(&log[log.len().saturating_sub(bytes)..]);
     let all: Vec<&str> = text.lines().collect();
     all[all.len().saturating_sub(lines)..].join("\n")
 }

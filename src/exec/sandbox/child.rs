@@ -145,20 +145,17 @@ unsafe fn run(plan: &ChildPlan) -> ! {
     // SAFETY (whole function): every call is a raw system call on valid, NUL-terminated data
     // owned by `plan`; nothing allocates.
     unsafe {
-        // Signal state survives execve: start the program with none blocked and default
-        // dispositions (Rust ignores SIGPIPE in its own process).
+        // Signal state survives execve: start the program with default dispositions (Rust
+        // ignores SIGPIPE in its own process) and, only then, nothing blocked. The parent
+        // blocked everything across clone so that none of its handlers runs here.
+        for signal in 1..32 {
+            if signal != libc::SIGKILL && signal != libc::SIGSTOP {
+                libc::signal(signal, libc::SIG_DFL);
+            }
+        }
         let mut set: libc::sigset_t = std::mem::zeroed();
         libc::sigemptyset(&raw mut set);
         libc::sigprocmask(libc::SIG_SETMASK, &raw const set, ptr::null_mut());
-        for signal in [
-            libc::SIGPIPE,
-            libc::SIGINT,
-            libc::SIGTERM,
-            libc::SIGQUIT,
-            libc::SIGHUP,
-        ] {
-            libc::signal(signal, libc::SIG_DFL);
-        }
         // If gantry dies (even by SIGKILL), the sandbox dies with it: this process is pid 1 of
         // its namespace, so the kernel then kills everything the step started.
         libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);

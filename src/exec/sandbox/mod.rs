@@ -55,11 +55,28 @@ pub struct Request<'a> {
     /// that path in `work_dir` must exist.
     pub inputs: &'a [(PathBuf, String)],
     pub network: bool,
-    pub stdout: &'a File,
-    pub stderr: &'a File,
     pub timeout: Option<Duration>,
     pub cancel: &'a AtomicBool,
 }
+
+/// How the process ended and what it printed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Finished {
+    pub termination: Termination,
+    pub stdout: Log,
+    pub stderr: Log,
+}
+
+/// Captured output of one stream: up to [`LOG_LIMIT`] bytes, and whether more was dropped.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Log {
+    pub bytes: Vec<u8>,
+    pub truncated: bool,
+}
+
+/// Output beyond this much per stream is read and dropped, so a chatty step cannot exhaust
+/// memory.
+pub const LOG_LIMIT: usize = 64 << 20;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Termination {
@@ -103,15 +120,18 @@ impl Sandbox {
         // SAFETY: trivial getters.
         let (euid, egid) = unsafe { (libc::geteuid(), libc::getegid()) };
         Ok(Self {
-            spawner: Spawner::start(),
+            spawner: Spawner::start()?,
             root_mount_point: c_path(&mount_point)?,
             base: layout::base_operations(&mount_point, euid, egid)?,
         })
     }
 
-    /// Runs one process to completion (or timeout, or cancellation). Blocking.
-    pub fn run(&self, request: &Request<'_>) -> Result<Termination, SandboxError> {
+    /// Runs one process to completion (or timeout, or cancellation), capturing its stdout
+    /// and stderr through pipes (no files to create and delete per step). Blocking.
+    pub fn run(&self, request: &Request<'_>) -> Result<Finished, SandboxError> {
         let (error_read, error_write) = pipe()?;
+        let (stdout_read, stdout_write) = pipe()?;
+        let (stderr_read, stderr_write) = pipe()?;
         let stdin = File::open("/dev/null")?;
         let operations = self.operations(request)?;
         let plan = ChildPlan::new(
@@ -131,8 +151,8 @@ impl Sandbox {
                 .map_err(io::Error::other)?,
             [
                 stdin.as_raw_fd(),
-                request.stdout.as_raw_fd(),
-                request.stderr.as_raw_fd(),
+                stdout_write.as_raw_fd(),
+                stderr_write.as_raw_fd(),
             ],
             error_write.as_raw_fd(),
         );
@@ -142,15 +162,13 @@ impl Sandbox {
             0
         };
         let descriptions: Vec<String> = plan.operations.iter().map(Operation::describe).collect();
-        let spawned = self
-            .spawner
-            .spawn(Box::new(plan), extra_flags, request.network)?;
-        drop(error_write);
+        let spawned = self.spawner.spawn(&plan, extra_flags, request.network)?;
+        drop((error_write, stdout_write, stderr_write, stdin));
         let mut report = Vec::new();
         File::from(error_read).read_to_end(&mut report)?;
+        let mut streams = [Stream::new(stdout_read)?, Stream::new(stderr_read)?];
         if report.len() >= 12 {
-            let termination = wait(&spawned, None, &AtomicBool::new(false))?;
-            let _ = termination;
+            wait(&spawned, None, &AtomicBool::new(false), &mut streams)?;
             let index = usize::try_from(u64::from_le_bytes(
                 report[..8].try_into().unwrap_or_default(),
             ))
@@ -172,7 +190,13 @@ impl Sandbox {
                 },
             });
         }
-        wait(&spawned, request.timeout, request.cancel).map_err(SandboxError::Io)
+        let termination = wait(&spawned, request.timeout, request.cancel, &mut streams)?;
+        let [stdout, stderr] = streams.map(|stream| stream.log);
+        Ok(Finished {
+            termination,
+            stdout,
+            stderr,
+        })
     }
 
     fn operations(&self, request: &Request<'_>) -> io::Result<Vec<Operation>> {
@@ -276,29 +300,98 @@ fn pipe() -> io::Result<(OwnedFd, OwnedFd)> {
     Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
 }
 
+/// The read end of a child's stdout or stderr pipe and what came through it.
+struct Stream {
+    pipe: Option<OwnedFd>,
+    log: Log,
+}
+
+impl Stream {
+    fn new(pipe: OwnedFd) -> io::Result<Self> {
+        // SAFETY: fcntl on a descriptor we own.
+        if unsafe { libc::fcntl(pipe.as_raw_fd(), libc::F_SETFL, libc::O_NONBLOCK) } < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(Self {
+            pipe: Some(pipe),
+            log: Log::default(),
+        })
+    }
+
+    /// Reads what is available; closes the pipe at end of file.
+    fn drain(&mut self) {
+        let Some(pipe) = &self.pipe else { return };
+        let mut buffer = [0u8; 16 * 1024];
+        loop {
+            // SAFETY: read into a stack buffer of the given size.
+            let read =
+                unsafe { libc::read(pipe.as_raw_fd(), buffer.as_mut_ptr().cast(), buffer.len()) };
+            match usize::try_from(read) {
+                Ok(0) => {
+                    self.pipe = None;
+                    return;
+                }
+                Ok(read) => {
+                    let room = LOG_LIMIT.saturating_sub(self.log.bytes.len());
+                    self.log.bytes.extend_from_slice(&buffer[..read.min(room)]);
+                    self.log.truncated |= read > room;
+                }
+                // EAGAIN: nothing more for now; EINTR: try again on the next poll.
+                Err(_) => return,
+            }
+        }
+    }
+}
+
 /// Waits for the child, killing its whole namespace on timeout or cancellation.
 fn wait(
     spawned: &spawner::Spawned,
     timeout: Option<Duration>,
     cancel: &AtomicBool,
+    streams: &mut [Stream; 2],
 ) -> io::Result<Termination> {
     let deadline = timeout.map(|timeout| Instant::now() + timeout);
     let mut forced = None;
     loop {
-        let mut poll = libc::pollfd {
-            fd: spawned.pidfd.as_raw_fd(),
+        let descriptor = |fd: Option<&OwnedFd>| libc::pollfd {
+            // A negative descriptor is ignored by poll.
+            fd: fd.map_or(-1, AsRawFd::as_raw_fd),
             events: libc::POLLIN,
             revents: 0,
         };
-        // SAFETY: poll on one valid descriptor.
-        let ready = unsafe { libc::poll(&raw mut poll, 1, 100) };
+        let mut polled = [
+            descriptor(Some(&spawned.pidfd)),
+            descriptor(streams[0].pipe.as_ref()),
+            descriptor(streams[1].pipe.as_ref()),
+        ];
+        // SAFETY: poll on three entries of a local array.
+        let ready = unsafe { libc::poll(polled.as_mut_ptr(), 3, 100) };
         if ready < 0 {
             let error = io::Error::last_os_error();
             if error.kind() != io::ErrorKind::Interrupted {
                 return Err(error);
             }
         }
-        if ready > 0 {
+        for (stream, polled) in streams.iter_mut().zip(&polled[1..]) {
+            if polled.revents != 0 {
+                stream.drain();
+            }
+        }
+        if polled[0].revents != 0 {
+            // Pid 1 of the namespace is gone, so every process that held the pipes is too.
+            for stream in streams.iter_mut() {
+                while stream.pipe.is_some() {
+                    stream.drain();
+                    if stream.pipe.is_some() {
+                        // Data may still be in flight; wait for it briefly.
+                        let mut rest = [descriptor(stream.pipe.as_ref())];
+                        // SAFETY: poll on one entry of a local array.
+                        if unsafe { libc::poll(rest.as_mut_ptr(), 1, 1000) } <= 0 {
+                            break;
+                        }
+                    }
+                }
+            }
             break;
         }
         if forced.is_none() {

@@ -1,15 +1,18 @@
-//! Long-lived threads that `clone` sandboxed children.
+//! Starting a sandboxed child: `clone` with `CLONE_VM | CLONE_VFORK` and a stack of its own,
+//! as glibc's `posix_spawn` does. The child shares the parent's memory until it execs, so no
+//! page tables are copied (copying them for every step cost more than the step itself), and
+//! the calling thread sleeps until the child has exec'd or failed.
 //!
-//! Why threads of their own: a child's `PR_SET_PDEATHSIG` fires when the *thread* that
-//! created it exits, so the creator must live as long as gantry (tokio's blocking threads come
-//! and go). And a network namespace is per thread: the offline spawner moves itself into one
-//! empty namespace, made once per run, so that steps without network pay no per-step
-//! namespace cost (see ../shared/FACTS.md: 1.2 ms vs 2.5 ms per step).
+//! Network: a thread's network namespace is inherited by the children it clones. Steps without
+//! network all share one empty namespace made once per run; the calling thread switches into
+//! it (or back to the host's) with `setns` only when the next child needs the other one. When
+//! gantry may not make that namespace (not root), each offline child gets its own.
 
+use std::cell::Cell;
 use std::ffi::c_void;
+use std::fs::File;
 use std::io;
-use std::os::fd::{FromRawFd, OwnedFd, RawFd};
-use std::sync::mpsc;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::thread;
 
 use crate::exec::sandbox::child::{ChildPlan, child_main, loopback_up};
@@ -22,84 +25,76 @@ pub struct Spawned {
     pub pidfd: OwnedFd,
 }
 
-struct Request {
-    plan: Box<ChildPlan>,
-    extra_flags: libc::c_int,
-    reply: mpsc::SyncSender<io::Result<Spawned>>,
+pub struct Spawner {
+    host: OwnedFd,
+    /// The empty namespace offline steps share; `None` when it could not be made.
+    offline: Option<OwnedFd>,
 }
 
-pub struct Spawner {
-    offline: mpsc::Sender<Request>,
-    online: mpsc::Sender<Request>,
-    /// False when this process may not make a network namespace for a thread (not root):
-    /// then every offline step gets a namespace of its own.
-    shared_offline_namespace: bool,
+thread_local! {
+    /// Which namespace this thread is in: `Some(true)` offline, `Some(false)` host.
+    static OFFLINE: Cell<Option<bool>> = const { Cell::new(None) };
 }
 
 impl Spawner {
-    #[must_use]
-    pub fn start() -> Self {
-        let (online, online_requests) = mpsc::channel();
-        spawn_thread("gantry-spawn-net", online_requests, false);
-        let (offline, offline_requests) = mpsc::channel();
-        let (ready_sender, ready) = mpsc::sync_channel(1);
-        let shared = thread::Builder::new()
-            .name("gantry-spawn".to_owned())
-            .spawn(move || {
-                // SAFETY: unshare of the network namespace affects only this thread.
-                let shared =
-                    unsafe { libc::unshare(libc::CLONE_NEWNET) == 0 && loopback_up() == 0 };
-                let _ = ready_sender.send(shared);
-                serve(&offline_requests);
-            })
-            .is_ok()
-            && ready.recv().unwrap_or(false);
-        Self {
-            offline,
-            online,
-            shared_offline_namespace: shared,
-        }
+    pub fn start() -> io::Result<Self> {
+        let host = File::open("/proc/thread-self/ns/net")?.into();
+        let offline = thread::Builder::new()
+            .name("gantry-netns".to_owned())
+            .spawn(|| {
+                // SAFETY: unshare of the network namespace affects only this thread, which
+                // ends right after keeping a handle on the new namespace.
+                if unsafe { libc::unshare(libc::CLONE_NEWNET) } != 0
+                    || unsafe { loopback_up() } != 0
+                {
+                    return None;
+                }
+                File::open("/proc/thread-self/ns/net")
+                    .ok()
+                    .map(OwnedFd::from)
+            })?
+            .join()
+            .ok()
+            .flatten();
+        Ok(Self { host, offline })
     }
 
     /// Whether offline children need `CLONE_NEWNET` (and a loopback) of their own.
     #[must_use]
     pub fn needs_private_network_namespace(&self) -> bool {
-        !self.shared_offline_namespace
+        self.offline.is_none()
     }
 
-    /// Clones a child that runs `plan`. `network` picks the thread (and so the namespace).
+    /// Clones a child that runs `plan`; returns once it has exec'd or failed.
     pub fn spawn(
         &self,
-        plan: Box<ChildPlan>,
+        plan: &ChildPlan,
         extra_flags: libc::c_int,
         network: bool,
     ) -> io::Result<Spawned> {
-        let (reply, answer) = mpsc::sync_channel(1);
-        let sender = if network { &self.online } else { &self.offline };
-        sender
-            .send(Request {
-                plan,
-                extra_flags,
-                reply,
-            })
-            .map_err(|_| io::Error::other("the sandbox spawner thread has stopped"))?;
-        answer
-            .recv()
-            .map_err(|_| io::Error::other("the sandbox spawner thread has stopped"))?
+        self.enter(!network)?;
+        let mut stack = vec![0u8; STACK_SIZE];
+        clone_child(plan, extra_flags, &mut stack)
     }
-}
 
-fn spawn_thread(name: &str, requests: mpsc::Receiver<Request>, _offline: bool) {
-    let _ = thread::Builder::new()
-        .name(name.to_owned())
-        .spawn(move || serve(&requests));
-}
-
-fn serve(requests: &mpsc::Receiver<Request>) {
-    let mut stack = vec![0u8; STACK_SIZE];
-    while let Ok(request) = requests.recv() {
-        let result = clone_child(&request.plan, request.extra_flags, &mut stack);
-        let _ = request.reply.send(result);
+    fn enter(&self, offline: bool) -> io::Result<()> {
+        let Some(offline_namespace) = &self.offline else {
+            return Ok(());
+        };
+        if OFFLINE.get() == Some(offline) || (OFFLINE.get().is_none() && !offline) {
+            return Ok(());
+        }
+        let target = if offline {
+            offline_namespace
+        } else {
+            &self.host
+        };
+        // SAFETY: setns on a namespace descriptor we own; affects only this thread.
+        if unsafe { libc::setns(target.as_raw_fd(), libc::CLONE_NEWNET) } != 0 {
+            return Err(io::Error::last_os_error());
+        }
+        OFFLINE.set(Some(offline));
+        Ok(())
     }
 }
 
@@ -108,7 +103,9 @@ fn clone_child(
     extra_flags: libc::c_int,
     stack: &mut [u8],
 ) -> io::Result<Spawned> {
-    let flags = libc::CLONE_NEWUSER
+    let flags = libc::CLONE_VM
+        | libc::CLONE_VFORK
+        | libc::CLONE_NEWUSER
         | libc::CLONE_NEWNS
         | libc::CLONE_NEWPID
         | libc::CLONE_NEWIPC
@@ -118,8 +115,17 @@ fn clone_child(
     // The stack grows down; its top must be 16-byte aligned.
     let top = stack.as_mut_ptr().wrapping_add(stack.len());
     let top = top.wrapping_sub(top as usize % 16);
-    // SAFETY: without CLONE_VM the child gets a copy of this address space, including `plan`
-    // and `stack`; `child_main` only makes raw system calls before execve.
+    // Block every signal across clone so that no handler of ours runs in the child, which
+    // shares our memory; the child restores a clean mask before exec.
+    // SAFETY: sigset manipulation on local values.
+    let mut all: libc::sigset_t = unsafe { std::mem::zeroed() };
+    let mut previous: libc::sigset_t = unsafe { std::mem::zeroed() };
+    unsafe {
+        libc::sigfillset(&raw mut all);
+        libc::pthread_sigmask(libc::SIG_SETMASK, &raw const all, &raw mut previous);
+    }
+    // SAFETY: with CLONE_VM | CLONE_VFORK this thread sleeps until the child execs or exits;
+    // the child runs `child_main` on `stack`, touching only `plan` (read) and its own stack.
     let pid = unsafe {
         libc::clone(
             child_main,
@@ -128,8 +134,11 @@ fn clone_child(
             std::ptr::from_ref(plan).cast_mut().cast::<c_void>(),
         )
     };
+    let clone_error = io::Error::last_os_error();
+    // SAFETY: restoring the mask saved above.
+    unsafe { libc::pthread_sigmask(libc::SIG_SETMASK, &raw const previous, std::ptr::null_mut()) };
     if pid < 0 {
-        return Err(io::Error::last_os_error());
+        return Err(clone_error);
     }
     // SAFETY: `pid` is our unreaped child, so it cannot have been reused.
     let pidfd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
