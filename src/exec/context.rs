@@ -6,6 +6,8 @@ use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, OnceLock};
 
 use crate::exec::sandbox::Sandbox;
+use crate::exec::scratch::Slots;
+use crate::exec::slots::ProcessSlots;
 use crate::graph::Graph;
 use crate::keys::Signer;
 pub use crate::kinds::exec::ProgramCache;
@@ -31,6 +33,10 @@ pub struct Context {
     /// Each finished step's outputs, for the steps that read them.
     pub results: Vec<OnceLock<Arc<StepResult>>>,
     pub programs: ProgramCache,
+    /// Scratch folders steps run in, reused from step to step.
+    pub slots: Slots,
+    /// `--jobs`: how many sandboxed processes may run at once.
+    pub processes: ProcessSlots,
 }
 
 /// What a finished step produced.

@@ -6,6 +6,8 @@ pub mod outputs;
 pub mod run;
 pub mod sandbox;
 pub mod scheduler;
+pub mod scratch;
+pub mod slots;
 pub mod step;
 
 pub use run::{RunOptions, RunSummary, plan, run};

@@ -2,7 +2,7 @@
 //! or run the step in the sandbox (with retries), store its outputs, sign its link.
 
 use std::collections::HashMap;
-use std::fs::{self, File};
+use std::fs;
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -78,7 +78,7 @@ pub fn execute_with_retries(context: &Context, id: StepId, action: &Action) -> O
     let step = &context.pipeline.steps[id];
     let mut attempt = 1;
     loop {
-        match execute(context, id, action, attempt) {
+        match execute(context, id, action) {
             Ok(()) => return Outcome::Executed { attempts: attempt },
             Err(Failure::Cancelled) => return Outcome::Cancelled,
             Err(Failure::Step {
@@ -285,12 +285,28 @@ fn step_failure(error: impl Into<String>) -> Failure {
     }
 }
 
-fn execute(context: &Context, id: StepId, action: &Action, attempt: u32) -> Result<(), Failure> {
+fn execute(context: &Context, id: StepId, action: &Action) -> Result<(), Failure> {
     let step = &context.pipeline.steps[id];
-    let scratch = context.scratch.join(format!("{}-{attempt}", step.name));
-    let result = execute_in(context, id, action, &scratch);
-    let _ = fs::remove_dir_all(&scratch);
-    result
+    let files: Vec<&str> = action
+        .inputs
+        .iter()
+        .map(|input| input.path.as_str())
+        .collect();
+    let folders: Vec<&str> = step
+        .outputs
+        .iter()
+        .filter_map(|output| {
+            if output.directory {
+                Some(output.path.as_str())
+            } else {
+                output.path.rfind('/').map(|slash| &output.path[..slash])
+            }
+        })
+        .collect();
+    let slot = context.slots.take(&files, &folders).map_err(|error| {
+        step_failure(format!("cannot prepare the step's scratch folder: {error}"))
+    })?;
+    execute_in(context, id, action, &slot.path)
 }
 
 fn execute_in(
@@ -301,7 +317,6 @@ fn execute_in(
 ) -> Result<(), Failure> {
     let step = &context.pipeline.steps[id];
     let work = scratch;
-    prepare_scratch(step, action, work)?;
     let mounts: Vec<_> = action
         .inputs
         .iter()
@@ -317,12 +332,12 @@ fn execute_in(
         timeout: step.timeout,
         cancel: &context.cancel,
     };
+    let permit = context.processes.acquire();
     let started = Instant::now();
-    let finished = context
-        .sandbox
-        .run(&request)
-        .map_err(|error| step_failure(error.to_string()))?;
+    let finished = context.sandbox.run(&request);
     let duration = started.elapsed();
+    drop(permit);
+    let finished = finished.map_err(|error| step_failure(error.to_string()))?;
     let failure = |error: String, exit_code| Failure::Step {
         error,
         exit_code,
@@ -359,38 +374,6 @@ fn execute_in(
         duration,
     };
     record_success(context, id, action, result)
-}
-
-/// A fresh scratch folder, shown as `/build`: placeholders the read-only input mounts land
-/// on, and the parents of the outputs.
-fn prepare_scratch(
-    step: &crate::pipeline::Step,
-    action: &Action,
-    work: &Path,
-) -> Result<(), Failure> {
-    let io =
-        |what: &'static str| move |error: std::io::Error| step_failure(format!("{what}: {error}"));
-    let _ = fs::remove_dir_all(work);
-    fs::create_dir_all(work).map_err(io("cannot create the step's scratch folder"))?;
-    for input in &action.inputs {
-        let placeholder = work.join(&input.path);
-        if let Some(parent) = placeholder.parent() {
-            fs::create_dir_all(parent).map_err(io("cannot prepare inputs"))?;
-        }
-        File::create(&placeholder).map_err(io("cannot prepare inputs"))?;
-    }
-    for output in &step.outputs {
-        let path = work.join(&output.path);
-        let folder = if output.directory {
-            Some(path.as_path())
-        } else {
-            path.parent()
-        };
-        if let Some(folder) = folder {
-            fs::create_dir_all(folder).map_err(io("cannot prepare outputs"))?;
-        }
-    }
-    Ok(())
 }
 
 fn store_log(context: &Context, bytes: &[u8]) -> Result<Digest, Failure> {

@@ -47,7 +47,7 @@ pub fn load_private_key(path: &Path) -> Result<EcdsaSigner, KeyError> {
     let text = fs::read_to_string(path)
         .map_err(|error| key_error(path, format!("cannot read it: {error}"), None))?;
     parse_private_key(&text)
-        .map(EcdsaSigner::new)
+        .and_then(|key| EcdsaSigner::new(&key))
         .map_err(|message| key_error(path, message, None))
 }
 
@@ -98,7 +98,8 @@ pub fn load_or_create_development_key(path: &Path) -> Result<(EcdsaSigner, bool)
     }
     atomic::write_with_mode(path, pem.as_bytes(), 0o600)
         .map_err(|error| key_error(path, format!("cannot write it: {error}"), None))?;
-    Ok((EcdsaSigner::new(key), true))
+    let signer = EcdsaSigner::new(&key).map_err(|message| key_error(path, message, None))?;
+    Ok((signer, true))
 }
 
 #[cfg(test)]

@@ -1,17 +1,20 @@
 //! Content-addressed blobs: `<cache>/cas/<first two hex digits>/<sha256 hex>`. A blob is
 //! written once, never changed, and checked against its name whenever it is read.
 
+use std::collections::HashSet;
 use std::fs;
 use std::io;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 
 use crate::digest::Digest;
 use crate::store::atomic;
 
-#[derive(Clone, Debug)]
+#[derive(Debug)]
 pub struct Cas {
     directory: PathBuf,
+    known: Mutex<HashSet<Digest>>,
 }
 
 /// A blob that is missing or whose content no longer matches its name.
@@ -27,8 +30,41 @@ pub enum BlobError {
 
 impl Cas {
     pub fn open(directory: PathBuf) -> io::Result<Self> {
-        fs::create_dir_all(&directory)?;
-        Ok(Self { directory })
+        // All 256 shard folders up front, so storing a blob never needs a `mkdir`.
+        if !directory.join("ff").is_dir() {
+            for shard in 0..=255u8 {
+                fs::create_dir_all(directory.join(crate::hex::encode(&[shard])))?;
+            }
+        }
+        Ok(Self {
+            directory,
+            known: Mutex::default(),
+        })
+    }
+
+    /// Whether the blob was stored or checked during this run (saves a `stat` per blob that
+    /// thousands of steps share, such as an empty log).
+    fn known(&self, digest: &Digest) -> bool {
+        self.known
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .contains(digest)
+    }
+
+    /// Deletes a blob found corrupt.
+    pub fn discard(&self, digest: &Digest) {
+        self.known
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .remove(digest);
+        let _ = fs::remove_file(self.path(digest));
+    }
+
+    fn remember(&self, digest: Digest) {
+        self.known
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert(digest);
     }
 
     #[must_use]
@@ -45,11 +81,14 @@ impl Cas {
     /// Stores bytes, returning their digest.
     pub fn put_bytes(&self, bytes: &[u8]) -> io::Result<Digest> {
         let digest = Digest::of_bytes(bytes);
+        if self.known(&digest) {
+            return Ok(digest);
+        }
         let path = self.path(&digest);
         if !path.is_file() {
-            fs::create_dir_all(path.parent().unwrap_or(&self.directory))?;
             atomic::write_with_mode(&path, bytes, 0o444)?;
         }
+        self.remember(digest);
         Ok(digest)
     }
 
@@ -60,7 +99,6 @@ impl Cas {
         if path.is_file() {
             return Ok(());
         }
-        fs::create_dir_all(path.parent().unwrap_or(&self.directory))?;
         fs::set_permissions(file, fs::Permissions::from_mode(0o444))?;
         match fs::rename(file, &path) {
             Ok(()) => Ok(()),
@@ -85,7 +123,7 @@ impl Cas {
         };
         let actual = Digest::of_bytes(&bytes);
         if actual != *digest {
-            let _ = fs::remove_file(&path);
+            self.discard(digest);
             return Err(BlobError::Corrupt {
                 expected: *digest,
                 actual,
@@ -117,7 +155,7 @@ impl Cas {
         let actual = Digest::of_file(&temporary).map_err(io_error)?;
         if actual != *digest {
             let _ = fs::remove_file(&temporary);
-            let _ = fs::remove_file(&path);
+            self.discard(digest);
             return Err(BlobError::Corrupt {
                 expected: *digest,
                 actual,

@@ -39,7 +39,7 @@ impl Store {
         match self.stats.digest_of_blob(&path) {
             Ok(actual) if actual == *digest => Ok(()),
             Ok(actual) => {
-                let _ = std::fs::remove_file(&path);
+                self.cas.discard(digest);
                 Err(BlobError::Corrupt {
                     expected: *digest,
                     actual,

@@ -34,6 +34,7 @@ pub struct Spawner {
 thread_local! {
     /// Which namespace this thread is in: `Some(true)` offline, `Some(false)` host.
     static OFFLINE: Cell<Option<bool>> = const { Cell::new(None) };
+    static STACK: std::cell::RefCell<Vec<u8>> = std::cell::RefCell::new(vec![0u8; STACK_SIZE]);
 }
 
 impl Spawner {
@@ -73,8 +74,8 @@ impl Spawner {
         network: bool,
     ) -> io::Result<Spawned> {
         self.enter(!network)?;
-        let mut stack = vec![0u8; STACK_SIZE];
-        clone_child(plan, extra_flags, &mut stack)
+        // One stack per thread, reused: the child runs on it only while this thread sleeps.
+        STACK.with_borrow_mut(|stack| clone_child(plan, extra_flags, stack))
     }
 
     fn enter(&self, offline: bool) -> io::Result<()> {

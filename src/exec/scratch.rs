@@ -1,0 +1,183 @@
+//! Scratch folders ("slots") that steps run in, shown as `/build`. A slot is reused from
+//! step to step and trimmed to exactly what the next step needs (placeholders for its inputs,
+//! parents of its outputs) instead of being deleted and made anew: on filesystems without a
+//! journal, ext4 scans every recently deleted inode when it allocates one, and that scan, not
+//! the work, dominated runs of many small steps.
+
+use std::collections::HashSet;
+use std::fs::{self, File};
+use std::io;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+/// A pool of slots under one folder.
+pub struct Slots {
+    folder: PathBuf,
+    free: Mutex<Vec<PathBuf>>,
+    made: Mutex<usize>,
+}
+
+impl Slots {
+    #[must_use]
+    pub fn new(folder: PathBuf) -> Self {
+        Self {
+            folder,
+            free: Mutex::default(),
+            made: Mutex::new(0),
+        }
+    }
+
+    /// A slot prepared for a step: it holds an empty file at each of `files` and the folders
+    /// in `folders` (and their parents), and nothing else.
+    pub fn take(&self, files: &[&str], folders: &[&str]) -> io::Result<Slot<'_>> {
+        let reused = lock(&self.free).pop();
+        let path = if let Some(path) = reused {
+            path
+        } else {
+            let mut made = lock(&self.made);
+            *made += 1;
+            self.folder.join(format!("slot-{made}"))
+        };
+        let slot = Slot { pool: self, path };
+        prepare(&slot.path, files, folders)?;
+        Ok(slot)
+    }
+}
+
+/// A slot in use; goes back to the pool when dropped.
+pub struct Slot<'a> {
+    pool: &'a Slots,
+    pub path: PathBuf,
+}
+
+impl Drop for Slot<'_> {
+    fn drop(&mut self) {
+        lock(&self.pool.free).push(std::mem::take(&mut self.path));
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// Makes `root` hold exactly `files` (empty) and `folders`, keeping what already matches.
+fn prepare(root: &Path, files: &[&str], folders: &[&str]) -> io::Result<()> {
+    let mut wanted_folders: HashSet<&str> = HashSet::new();
+    for folder in folders {
+        wanted_folders.insert(folder);
+        wanted_folders.extend(parents(folder));
+    }
+    for file in files {
+        wanted_folders.extend(parents(file));
+    }
+    let wanted_files: HashSet<&str> = files.iter().copied().collect();
+    fs::create_dir_all(root)?;
+    trim(root, "", &wanted_files, &wanted_folders)?;
+    let mut sorted: Vec<&&str> = wanted_folders.iter().collect();
+    sorted.sort_unstable();
+    for folder in sorted {
+        let path = root.join(folder);
+        if !path.is_dir() {
+            fs::create_dir_all(&path)?;
+        }
+    }
+    for file in files {
+        let path = root.join(file);
+        let empty = fs::symlink_metadata(&path)
+            .is_ok_and(|metadata| metadata.is_file() && metadata.len() == 0);
+        if !empty {
+            File::create(&path)?;
+        }
+    }
+    Ok(())
+}
+
+/// Removes everything under `folder` that is not wanted; `prefix` is `folder`'s path in the
+/// slot (`""` or ending in `/`).
+fn trim(
+    folder: &Path,
+    prefix: &str,
+    files: &HashSet<&str>,
+    folders: &HashSet<&str>,
+) -> io::Result<()> {
+    for entry in fs::read_dir(folder)? {
+        let entry = entry?;
+        let name = entry.file_name();
+        let relative = format!("{prefix}{}", name.to_string_lossy());
+        let file_type = entry.file_type()?;
+        let path = entry.path();
+        if file_type.is_dir() {
+            if folders.contains(relative.as_str()) {
+                trim(&path, &format!("{relative}/"), files, folders)?;
+            } else {
+                make_writable(&path);
+                fs::remove_dir_all(&path)?;
+            }
+        } else if !(file_type.is_file() && files.contains(relative.as_str())) {
+            fs::remove_file(&path)?;
+        }
+    }
+    Ok(())
+}
+
+/// A step may leave read-only folders behind; make them removable.
+fn make_writable(folder: &Path) {
+    use std::os::unix::fs::PermissionsExt;
+    for entry in walkdir::WalkDir::new(folder).into_iter().flatten() {
+        if entry.file_type().is_dir() {
+            let _ = fs::set_permissions(entry.path(), fs::Permissions::from_mode(0o755));
+        }
+    }
+}
+
+/// `a/b/c` → `a/b`, `a`.
+fn parents(path: &str) -> Vec<&str> {
+    let mut parents = Vec::new();
+    let mut rest = path;
+    while let Some(slash) = rest.rfind('/') {
+        rest = &rest[..slash];
+        parents.push(rest);
+    }
+    parents
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_reused_slot_holds_exactly_what_the_next_step_needs() {
+        let base = tempfile::tempdir().expect("tempdir");
+        let slots = Slots::new(base.path().to_path_buf());
+        let first = slots
+            .take(&["src/a.txt", "src/b.txt"], &["out"])
+            .expect("slot");
+        let path = first.path.clone();
+        fs::write(path.join("out/result"), "x").expect("write");
+        fs::write(path.join("stray"), "x").expect("write");
+        fs::create_dir_all(path.join("junk/deep")).expect("mkdir");
+        drop(first);
+        let second = slots
+            .take(&["src/a.txt"], &["out/dir", "gen"])
+            .expect("slot");
+        assert_eq!(second.path, path, "the slot is reused");
+        let mut listing: Vec<String> = walkdir::WalkDir::new(&path)
+            .min_depth(1)
+            .into_iter()
+            .flatten()
+            .map(|entry| {
+                entry
+                    .path()
+                    .strip_prefix(&path)
+                    .expect("prefix")
+                    .display()
+                    .to_string()
+            })
+            .collect();
+        listing.sort();
+        assert_eq!(listing, ["gen", "out", "out/dir", "src", "src/a.txt"]);
+        assert_eq!(fs::metadata(path.join("src/a.txt")).expect("a").len(), 0);
+    }
+}
