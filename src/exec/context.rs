@@ -7,7 +7,6 @@ use std::sync::{Arc, OnceLock};
 
 use crate::exec::sandbox::Sandbox;
 use crate::exec::scratch::Slots;
-use crate::exec::slots::ProcessSlots;
 use crate::graph::Graph;
 use crate::keys::Signer;
 pub use crate::kinds::exec::ProgramCache;
@@ -35,8 +34,6 @@ pub struct Context {
     pub programs: ProgramCache,
     /// Scratch folders steps run in, reused from step to step.
     pub slots: Slots,
-    /// `--jobs`: how many sandboxed processes may run at once.
-    pub processes: ProcessSlots,
 }
 
 /// What a finished step produced.

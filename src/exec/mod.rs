@@ -7,7 +7,6 @@ pub mod run;
 pub mod sandbox;
 pub mod scheduler;
 pub mod scratch;
-pub mod slots;
 pub mod step;
 
 pub use run::{RunOptions, RunSummary, plan, run};

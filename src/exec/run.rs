@@ -15,7 +15,6 @@ use crate::exec::context::{Context, ProgramCache};
 use crate::exec::sandbox::Sandbox;
 use crate::exec::scheduler;
 use crate::exec::scratch::Slots;
-use crate::exec::slots::ProcessSlots;
 use crate::graph::{self, Graph};
 use crate::keys::Signer;
 use crate::pipeline::Pipeline;
@@ -117,21 +116,18 @@ pub fn run(pipeline: Pipeline, signer: Box<dyn Signer>, options: RunOptions) -> 
         results: (0..count).map(|_| OnceLock::new()).collect(),
         programs: ProgramCache::default(),
         slots: Slots::new(scratch.clone()),
-        processes: ProcessSlots::new(jobs),
     });
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
-        .max_blocking_threads(2 * jobs + 2)
+        .max_blocking_threads(jobs + 2)
         .enable_all()
         .build()
         .map_err(|error| Error::Environment {
             message: format!("cannot start the scheduler: {error}"),
         })?;
-    // Twice as many steps in flight as processes: one step's bookkeeping overlaps with the next
-    // one's process.
     let finished = runtime.block_on(scheduler::schedule(
         Arc::clone(&context),
-        2 * jobs,
+        jobs,
         options.keep_going,
     ));
     runtime.shutdown_background();

@@ -25,8 +25,6 @@ pub struct Finished {
 
 /// Bookkeeping of one run's progress through the graph.
 struct State {
-    /// Index of each step in the topological order, to start ready steps in a stable order.
-    position: Vec<usize>,
     waiting_on: Vec<usize>,
     ready: VecDeque<StepId>,
     statuses: Vec<Option<StepStatus>>,
@@ -39,19 +37,10 @@ impl State {
     fn new(context: &Context) -> Self {
         let graph = &context.graph;
         let count = context.pipeline.steps.len();
-        let mut position = vec![0; count];
-        for (index, &id) in graph.order.iter().enumerate() {
-            position[id] = index;
-        }
         let waiting_on: Vec<usize> = graph.dependencies.iter().map(Vec::len).collect();
-        let ready = graph
-            .order
-            .iter()
-            .copied()
-            .filter(|&id| waiting_on[id] == 0)
-            .collect();
+        // Ready steps start in the order the file declares them.
+        let ready = (0..count).filter(|&id| waiting_on[id] == 0).collect();
         Self {
-            position,
             waiting_on,
             ready,
             statuses: vec![None; count],
@@ -76,7 +65,7 @@ impl State {
                         unlocked.push(dependent);
                     }
                 }
-                unlocked.sort_by_key(|&dependent| self.position[dependent]);
+                unlocked.sort_unstable();
                 self.ready.extend(unlocked);
             }
             StepStatus::Failed | StepStatus::Skipped if keep_going => {
@@ -96,7 +85,7 @@ impl State {
 
     /// Reports every step that never ran as skipped, with the reason.
     fn finish(mut self, context: &Context) -> Finished {
-        for &id in &context.graph.order {
+        for id in 0..self.statuses.len() {
             if self.statuses[id].is_some() {
                 continue;
             }

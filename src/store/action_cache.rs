@@ -1,7 +1,7 @@
 //! Action cache: action key → what running that action produced. Entries are small JSON
 //! files under `<cache>/ac/`; the outputs themselves live in the CAS.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
@@ -59,8 +59,12 @@ pub struct TreeFile {
 #[derive(Debug)]
 pub struct ActionCache {
     directory: PathBuf,
+    /// Entries of the index, and entries stored during this run.
     recent: Mutex<HashMap<Digest, ActionResult>>,
-    used: Mutex<HashMap<Digest, ActionResult>>,
+    /// Keys this run used: the next index.
+    used: Mutex<HashSet<Digest>>,
+    /// Whether the next index differs from the one loaded.
+    changed: Mutex<bool>,
 }
 
 /// Why a cache entry could not be used.
@@ -79,6 +83,7 @@ impl ActionCache {
             directory,
             recent: Mutex::default(),
             used: Mutex::default(),
+            changed: Mutex::new(false),
         })
     }
 
@@ -101,14 +106,13 @@ impl ActionCache {
 
     /// Writes the results this run used, for the next run of the same pipeline.
     pub fn save_index(&self, file: &Path) -> io::Result<()> {
-        {
-            let used = lock(&self.used);
-            let recent = lock(&self.recent);
-            if used.len() == recent.len() && used.keys().all(|key| recent.contains_key(key)) {
-                return Ok(());
-            }
+        let used = lock(&self.used);
+        let recent = lock(&self.recent);
+        if !*lock(&self.changed) && used.len() == recent.len() {
+            return Ok(());
         }
-        let mut entries: Vec<ActionResult> = lock(&self.used).values().cloned().collect();
+        let mut entries: Vec<&ActionResult> =
+            used.iter().filter_map(|key| recent.get(key)).collect();
         entries.sort_by(|left, right| left.step.cmp(&right.step));
         let bytes = serde_json::to_vec(&entries).map_err(io::Error::other)?;
         if let Some(parent) = file.parent() {
@@ -120,7 +124,7 @@ impl ActionCache {
     #[must_use]
     pub fn get(&self, key: &Digest) -> Lookup {
         if let Some(result) = lock(&self.recent).get(key) {
-            lock(&self.used).insert(*key, result.clone());
+            lock(&self.used).insert(*key);
             return Lookup::Hit(Box::new(result.clone()));
         }
         let path = self.path(key);
@@ -129,7 +133,9 @@ impl ActionCache {
         };
         match serde_json::from_slice::<ActionResult>(&bytes) {
             Ok(result) if result.key == *key => {
-                lock(&self.used).insert(*key, result.clone());
+                lock(&self.used).insert(*key);
+                lock(&self.recent).insert(*key, result.clone());
+                *lock(&self.changed) = true;
                 Lookup::Hit(Box::new(result))
             }
             _ => {
@@ -142,7 +148,9 @@ impl ActionCache {
     pub fn put(&self, result: &ActionResult) -> io::Result<()> {
         let bytes = serde_json::to_vec(result).map_err(io::Error::other)?;
         atomic::write(&self.path(&result.key), &bytes)?;
-        lock(&self.used).insert(result.key, result.clone());
+        lock(&self.used).insert(result.key);
+        lock(&self.recent).insert(result.key, result.clone());
+        *lock(&self.changed) = true;
         Ok(())
     }
 
@@ -150,6 +158,7 @@ impl ActionCache {
     pub fn remove(&self, key: &Digest) {
         lock(&self.recent).remove(key);
         lock(&self.used).remove(key);
+        *lock(&self.changed) = true;
         let _ = fs::remove_file(self.path(key));
     }
 }

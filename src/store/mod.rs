@@ -1,5 +1,5 @@
 //! Everything gantry keeps between runs, under `<root>/.gantry/` (or `GANTRY_CACHE_DIR`):
-//! `cas/` blobs by digest, `ac/` action results by key, `stat-cache.json`, and `tmp/` for
+//! `cas/` blobs by digest, `ac/` action results by key, `stat-cache`, `index/` of last results, and `tmp/` for
 //! steps in flight. All writes are atomic; all reads are checked.
 
 pub mod action_cache;
@@ -28,7 +28,7 @@ impl Store {
             root: root.to_path_buf(),
             cas: Cas::open(root.join("cas"))?,
             actions: ActionCache::open(root.join("ac"))?,
-            stats: StatCache::load(root.join("stat-cache.json")),
+            stats: StatCache::load(root.join("stat-cache")),
         })
     }
 

@@ -195,3 +195,40 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
             hex
         })
 }
+
+#[test]
+fn source_date_epoch_is_the_commit_time() {
+    let test = Test::new().pipeline(&probe_pipeline(
+        "probe",
+        "echo $SOURCE_DATE_EPOCH > out/probe.txt",
+        "",
+    ));
+    let git = |args: &[&str]| {
+        let status = std::process::Command::new("git")
+            .args(args)
+            .current_dir(test.root())
+            .env("GIT_COMMITTER_DATE", "2001-09-09T01:46:40Z")
+            .env("GIT_AUTHOR_DATE", "2001-09-09T01:46:40Z")
+            .output()
+            .expect("git is installed");
+        assert!(
+            status.status.success(),
+            "git {args:?}: {}",
+            String::from_utf8_lossy(&status.stderr)
+        );
+    };
+    git(&["init", "-q"]);
+    git(&["add", "pipeline.toml"]);
+    git(&[
+        "-c",
+        "user.name=t",
+        "-c",
+        "user.email=t@example.invalid",
+        "commit",
+        "-q",
+        "-m",
+        "init",
+    ]);
+    test.gantry_run(&[]).success();
+    assert_eq!(test.read("out/probe.txt"), "1000000000\n");
+}
