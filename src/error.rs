@@ -71,15 +71,6 @@ impl Error {
         let path = path.into();
         move |source| Self::Write { path, source }
     }
-
-    /// Hints printed after the message.
-    #[must_use]
-    pub fn hints(&self) -> Vec<String> {
-        match self {
-            Self::Key { message, .. } if message.contains("permissions") => Vec::new(),
-            _ => Vec::new(),
-        }
-    }
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -96,9 +96,6 @@ fn render_error(error: &Error) {
         Error::Pipeline(diagnostics) => {
             let _ = write!(stderr, "{}", diagnostics.render());
         }
-        Error::Key { message, .. } if message.contains("chmod") => {
-            let _ = writeln!(stderr, "error: {error}");
-        }
         other => {
             let _ = writeln!(stderr, "error: {other}");
         }

@@ -369,6 +369,7 @@ fn execute_in(
         records,
         trees,
         logs,
+        truncated: [finished.stdout.truncated, finished.stderr.truncated],
         duration,
     };
     record_success(context, id, action, result)
@@ -388,6 +389,8 @@ struct Produced {
     trees: HashMap<usize, Tree>,
     /// Digests of stdout and stderr.
     logs: [Digest; 2],
+    /// Whether stdout and stderr passed the capture limit (the digests cover what was kept).
+    truncated: [bool; 2],
     duration: Duration,
 }
 
@@ -405,8 +408,9 @@ fn record_success(
         trees,
         logs,
         duration,
+        truncated,
     } = produced;
-    let envelope = link_envelope(context, id, action, &records, &trees, logs);
+    let envelope = link_envelope(context, id, action, &records, &trees, logs, truncated);
     let envelope_bytes =
         serde_json::to_vec_pretty(&envelope).map_err(|error| step_failure(error.to_string()))?;
     let attestation = context
@@ -454,6 +458,7 @@ fn link_envelope(
     records: &[crate::store::OutputRecord],
     trees: &HashMap<usize, Tree>,
     [stdout, stderr]: [Digest; 2],
+    truncated: [bool; 2],
 ) -> attest::Envelope {
     let step = &context.pipeline.steps[id];
     let mut subjects = Vec::new();
@@ -492,11 +497,16 @@ fn link_envelope(
         "sandbox": { "settings": sandbox::SETTINGS_VERSION, "network": step.network, "executor": "local" },
         "actionKey": action.key.hex(),
     });
-    let byproducts = serde_json::json!({
+    let mut byproducts = serde_json::json!({
         "return-value": 0,
         "stdout": { "sha256": stdout.hex() },
         "stderr": { "sha256": stderr.hex() },
     });
+    for (stream, truncated) in ["stdout", "stderr"].into_iter().zip(truncated) {
+        if truncated {
+            byproducts[stream]["truncatedAt"] = sandbox::LOG_LIMIT.into();
+        }
+    }
     let link = Link {
         name: step.name.clone(),
         command: action.argv.clone(),

@@ -270,3 +270,19 @@ fn attestations_are_deterministic_for_the_same_inputs() {
         "two workspaces in different folders give the same statement"
     );
 }
+
+#[test]
+fn huge_logs_are_capped_and_the_cap_is_recorded() {
+    let test = Test::new().pipeline("[steps.chatty]\nrun = \"head -c 70000000 /dev/zero; echo done > out/x\"\noutputs = [\"out/x\"]\n");
+    let run = test.gantry_run(&[]).success();
+    let statement = statement(&run.run_dir().join("chatty.intoto.json"));
+    assert_eq!(
+        statement["predicate"]["byproducts"]["stdout"]["truncatedAt"],
+        64 << 20
+    );
+    assert!(
+        statement["predicate"]["byproducts"]["stderr"]
+            .get("truncatedAt")
+            .is_none()
+    );
+}
