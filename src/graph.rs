@@ -433,14 +433,11 @@ fn cycle_diagnostic(pipeline: &Pipeline, dag: &DiGraph<StepId, ()>, edges: &[Edg
 #[cfg(test)]
 mod tests {
     use std::fmt::Write as _;
-    use std::path::{Path, PathBuf};
-    use std::sync::Arc;
 
     use proptest::prelude::*;
 
     use super::*;
-    use crate::pipeline::SourceFile;
-    use crate::pipeline::validate::{Location, parse};
+    use crate::pipeline::validate::parse_test_text;
 
     /// A pipeline where step `i` writes `out/i` and reads the outputs of `reads[i]`.
     fn pipeline(reads: &[Vec<usize>], needs: &[Vec<usize>]) -> Pipeline {
@@ -455,15 +452,7 @@ mod tests {
                 needs.join(", ")
             );
         }
-        let source = SourceFile {
-            path: PathBuf::from("p.toml"),
-            text: Arc::from(text),
-        };
-        let location = Location {
-            file: Path::new("/w/p.toml"),
-            default_root: Path::new("/w"),
-        };
-        parse(&source, &location).expect("generated pipelines are valid")
+        parse_test_text(&text).expect("generated pipelines are valid")
     }
 
     /// For each step, a few distinct earlier steps.

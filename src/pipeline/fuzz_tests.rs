@@ -1,13 +1,9 @@
 //! Property tests: no input, however broken, makes the parser or the diagnostics renderer
 //! panic, and every error it reports points inside the file.
 
-use std::path::{Path, PathBuf};
-use std::sync::Arc;
-
 use proptest::prelude::*;
 
-use crate::pipeline::diagnostic::SourceFile;
-use crate::pipeline::validate::{Location, parse};
+use crate::pipeline::validate::parse_test_text;
 
 const VALID: &str = r#"[pipeline]
 name = "hello"
@@ -32,15 +28,7 @@ retry = { attempts = 3, backoff = "1s" }
 "#;
 
 fn check(text: &str) {
-    let source = SourceFile {
-        path: PathBuf::from("p.toml"),
-        text: Arc::from(text),
-    };
-    let location = Location {
-        file: Path::new("/w/p.toml"),
-        default_root: Path::new("/w"),
-    };
-    if let Err(diagnostics) = parse(&source, &location) {
+    if let Err(diagnostics) = parse_test_text(text) {
         assert!(!diagnostics.items.is_empty());
         for item in &diagnostics.items {
             if let Some(span) = &item.span {
@@ -96,14 +84,6 @@ proptest! {
 
 #[test]
 fn the_valid_pipeline_parses() {
-    let source = SourceFile {
-        path: PathBuf::from("p.toml"),
-        text: Arc::from(VALID),
-    };
-    let location = Location {
-        file: Path::new("/w/p.toml"),
-        default_root: Path::new("/w"),
-    };
-    let pipeline = parse(&source, &location).expect("valid");
+    let pipeline = parse_test_text(VALID).expect("valid");
     assert_eq!(pipeline.steps.len(), 2);
 }

@@ -463,21 +463,26 @@ fn edit_distance(left: &str, right: &str) -> usize {
     previous[right.len()]
 }
 
+/// Parses `text` as `p.toml` in the workspace `/w` (for tests of this and later stages).
+#[cfg(test)]
+pub(crate) fn parse_test_text(text: &str) -> Result<Pipeline, Diagnostics> {
+    let source = SourceFile {
+        path: PathBuf::from("p.toml"),
+        text: std::sync::Arc::from(text),
+    };
+    let location = Location {
+        file: Path::new("/w/p.toml"),
+        default_root: Path::new("/w"),
+    };
+    parse(&source, &location)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::sync::Arc;
 
     fn parse_text(text: &str) -> Result<Pipeline, String> {
-        let source = SourceFile {
-            path: PathBuf::from("p.toml"),
-            text: Arc::from(text),
-        };
-        let location = Location {
-            file: Path::new("/w/p.toml"),
-            default_root: Path::new("/w"),
-        };
-        parse(&source, &location).map_err(|diagnostics| diagnostics.render())
+        parse_test_text(text).map_err(|diagnostics| diagnostics.render())
     }
 
     #[test]

@@ -26,6 +26,22 @@ pub fn statement(path: &Path) -> serde_json::Value {
     serde_json::from_slice(&payload).expect("statement JSON")
 }
 
+/// `openssl genpkey`; true when it worked.
+fn generate_key(path: &Path, algorithm: &str, option: &str) -> bool {
+    let path = path.to_str().expect("utf8");
+    openssl(&[
+        "genpkey",
+        "-algorithm",
+        algorithm,
+        "-pkeyopt",
+        option,
+        "-out",
+        path,
+    ])
+    .status
+    .success()
+}
+
 fn openssl(args: &[&str]) -> std::process::Output {
     Command::new("openssl")
         .args(args)
@@ -104,16 +120,7 @@ fn openssl_verifies_signatures_made_with_a_given_key() {
     let test = pipeline();
     let key = test.path("keys/release.pem");
     fs::create_dir_all(key.parent().expect("parent")).expect("mkdir");
-    let generated = openssl(&[
-        "genpkey",
-        "-algorithm",
-        "EC",
-        "-pkeyopt",
-        "ec_paramgen_curve:P-256",
-        "-out",
-        key.to_str().expect("utf8"),
-    ]);
-    assert!(generated.status.success());
+    assert!(generate_key(&key, "EC", "ec_paramgen_curve:P-256"));
     fs::set_permissions(&key, fs::Permissions::from_mode(0o600)).expect("chmod");
     let public = test.path("keys/release.pub");
     assert!(
@@ -181,38 +188,14 @@ fn the_development_key_is_made_once_with_mode_0600() {
 fn readable_or_broken_keys_are_refused_without_leaking_them() {
     let test = pipeline();
     let key = test.path("key.pem");
-    assert!(
-        openssl(&[
-            "genpkey",
-            "-algorithm",
-            "EC",
-            "-pkeyopt",
-            "ec_paramgen_curve:P-256",
-            "-out",
-            key.to_str().expect("utf8")
-        ])
-        .status
-        .success()
-    );
+    assert!(generate_key(&key, "EC", "ec_paramgen_curve:P-256"));
     fs::set_permissions(&key, fs::Permissions::from_mode(0o644)).expect("chmod");
     test.run(["run", "pipeline.toml", "--key", "key.pem"])
         .failure(1)
         .stderr_contains("chmod 600 key.pem");
 
     let rsa = test.path("rsa.pem");
-    assert!(
-        openssl(&[
-            "genpkey",
-            "-algorithm",
-            "RSA",
-            "-pkeyopt",
-            "rsa_keygen_bits:2048",
-            "-out",
-            rsa.to_str().expect("utf8")
-        ])
-        .status
-        .success()
-    );
+    assert!(generate_key(&rsa, "RSA", "rsa_keygen_bits:2048"));
     fs::set_permissions(&rsa, fs::Permissions::from_mode(0o600)).expect("chmod");
     let run = test
         .run(["run", "pipeline.toml", "--key", "rsa.pem"])
