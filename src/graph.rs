@@ -273,6 +273,13 @@ fn resolve_inputs(
         }
     }
     let edges = connect(pipeline, &producers, &mut matched, &mut inputs, errors);
+    for (id, step) in pipeline.steps.iter().enumerate() {
+        for (index, pattern) in step.inputs.iter().enumerate() {
+            if !matched[id][index] {
+                errors.push(unmatched(pipeline, pattern, &sources.escaping));
+            }
+        }
+    }
     (inputs, edges)
 }
 
@@ -309,21 +316,6 @@ fn connect(
                         output: path.to_owned(),
                     },
                 });
-            }
-            if !matched[id][index] {
-                errors.push(
-                    Diagnostic::at(
-                        format!(
-                            "input `{}` matches no file and no step's output",
-                            pattern.pattern
-                        ),
-                        pattern.span.clone(),
-                    )
-                    .hint(format!(
-                        "paths are relative to the workspace root `{}`",
-                        pipeline.root.display()
-                    )),
-                );
             }
         }
         inputs[id].sources.sort_unstable();
@@ -368,6 +360,36 @@ fn glob_producers_in_folders<'a>(
                 }
             }
         }
+    }
+}
+
+/// An input that matched nothing; says so plainly when a symlink gantry refused is the reason.
+fn unmatched(
+    pipeline: &Pipeline,
+    pattern: &crate::pipeline::InputPattern,
+    escaping: &[String],
+) -> Diagnostic {
+    let matcher = Glob::new(&pattern.pattern)
+        .map(|glob| glob.compile_matcher())
+        .ok();
+    let refused = escaping.iter().find(|link| {
+        is_within(link, &pattern.pattern)
+            || matcher
+                .as_ref()
+                .is_some_and(|matcher| matcher.is_match(link.as_str()))
+    });
+    let diagnostic = Diagnostic::at(
+        format!(
+            "input `{}` matches no file and no step's output",
+            pattern.pattern
+        ),
+        pattern.span.clone(),
+    );
+    match refused {
+        Some(link) => diagnostic.hint(format!(
+            "`{link}` is a symlink that leads outside the workspace or to a folder; gantry does not follow it"
+        )),
+        None => diagnostic.hint(format!("paths are relative to the workspace root `{}`", pipeline.root.display())),
     }
 }
 

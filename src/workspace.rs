@@ -13,6 +13,8 @@ use crate::pipeline::path::RESERVED;
 #[derive(Clone, Debug, Default)]
 pub struct SourceFiles {
     pub files: Vec<String>,
+    /// Symlinks left out because they lead outside the workspace or to a folder.
+    pub escaping: Vec<String>,
 }
 
 /// Walks `root`. `skip` holds relative paths (files or folders) left out: declared outputs
@@ -20,6 +22,7 @@ pub struct SourceFiles {
 pub fn scan(root: &Path, skip: &[String]) -> Result<SourceFiles> {
     let skip: HashSet<&str> = skip.iter().map(String::as_str).collect();
     let mut files = Vec::new();
+    let mut escaping = Vec::new();
     let mut walker = WalkDir::new(root).follow_links(false).into_iter();
     while let Some(entry) = walker.next() {
         let entry = entry.map_err(|error| {
@@ -51,10 +54,26 @@ pub fn scan(root: &Path, skip: &[String]) -> Result<SourceFiles> {
             }
             continue;
         }
-        if !skipped {
-            files.push(relative.to_owned());
+        if skipped {
+            continue;
         }
+        if entry.file_type().is_symlink() && !symlink_stays_inside(entry.path(), root) {
+            // A source may not reach outside the workspace (a repository's `src -> /root`
+            // must not hand a step the host's files), nor be a link to a folder.
+            escaping.push(relative.to_owned());
+            continue;
+        }
+        files.push(relative.to_owned());
     }
     files.sort_unstable();
-    Ok(SourceFiles { files })
+    escaping.sort_unstable();
+    Ok(SourceFiles { files, escaping })
+}
+
+/// True when the symlink at `path` resolves to a regular file inside `root`.
+fn symlink_stays_inside(path: &Path, root: &Path) -> bool {
+    let (Ok(target), Ok(root)) = (std::fs::canonicalize(path), std::fs::canonicalize(root)) else {
+        return false;
+    };
+    target.starts_with(&root) && target.is_file()
 }

@@ -126,6 +126,10 @@ pub fn materialize(
     stats: &StatCache,
 ) -> Result<bool, BlobError> {
     let target = root.join(&record.path);
+    refuse_symlinked_parents(root, &record.path).map_err(|source| BlobError::Io {
+        path: target.clone(),
+        source,
+    })?;
     if !record.directory {
         if stats.digest_and_mode(&target).is_ok_and(|(digest, mode)| {
             digest == record.digest && (mode & 0o111 != 0) == record.executable
@@ -167,6 +171,26 @@ pub fn materialize(
         stats.record(&target.join(&file.path), file.digest);
     }
     Ok(true)
+}
+
+/// Refuses to write through a symlinked folder of the workspace: a repository whose `out` is a
+/// link to `/etc` must not get gantry to write there.
+fn refuse_symlinked_parents(root: &Path, relative: &str) -> std::io::Result<()> {
+    let mut path = root.to_path_buf();
+    let mut parts = relative.split('/').peekable();
+    while let Some(part) = parts.next() {
+        if parts.peek().is_none() {
+            break;
+        }
+        path.push(part);
+        if fs::symlink_metadata(&path).is_ok_and(|metadata| metadata.file_type().is_symlink()) {
+            return Err(std::io::Error::other(format!(
+                "`{}` is a symlink; gantry writes outputs only into real folders of the workspace",
+                path.strip_prefix(root).unwrap_or(&path).display()
+            )));
+        }
+    }
+    Ok(())
 }
 
 fn executable(path: &Path) -> bool {

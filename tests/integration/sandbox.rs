@@ -232,3 +232,24 @@ fn source_date_epoch_is_the_commit_time() {
     test.gantry_run(&[]).success();
     assert_eq!(test.read("out/probe.txt"), "1000000000\n");
 }
+
+#[test]
+fn symlinks_out_of_the_workspace_are_neither_read_nor_written_through() {
+    let outside = tempfile::tempdir().expect("outside");
+    std::fs::write(outside.path().join("secret"), "host secret").expect("secret");
+    let test = Test::new().pipeline("[steps.read]\nrun = \"cat src/leak > out/leak\"\ninputs = [\"src/leak\"]\noutputs = [\"out/leak\"]\n");
+    std::fs::create_dir_all(test.path("src")).expect("src");
+    std::os::unix::fs::symlink(outside.path().join("secret"), test.path("src/leak")).expect("link");
+    test.run(["check", "pipeline.toml"])
+        .failure(1)
+        .stderr_contains("`src/leak` is a symlink that leads outside the workspace");
+
+    let test = Test::new()
+        .pipeline("[steps.write]\nrun = \"echo x > out/planted\"\noutputs = [\"out/planted\"]\n");
+    std::os::unix::fs::symlink(outside.path(), test.path("out")).expect("link");
+    test.gantry_run(&[]).failure(1);
+    assert!(
+        !outside.path().join("planted").exists(),
+        "gantry wrote through a symlinked folder"
+    );
+}
