@@ -137,9 +137,11 @@ fn a_timeout_kills_the_whole_process_tree() {
     );
 }
 
-#[test]
-fn interrupt_stops_running_steps_and_keeps_no_partial_output() {
-    let test = Test::new().pipeline("[steps.long]\nrun = \"echo partial > out/long; sleep 42.5; echo done >> out/long\"\noutputs = [\"out/long\"]\n");
+/// Starts a run whose step sleeps, sends `signal` once the sleep runs, returns the output.
+fn interrupted_run(signal: i32, marker: &str) -> (Test, std::process::Output) {
+    let test = Test::new().pipeline(&format!(
+        "[steps.long]\nrun = \"echo partial > out/long; sleep {marker}; echo done >> out/long\"\noutputs = [\"out/long\"]\n"
+    ));
     let child = test
         .command()
         .args(["run", "pipeline.toml", "--json"])
@@ -147,10 +149,16 @@ fn interrupt_stops_running_steps_and_keeps_no_partial_output() {
         .stderr(Stdio::piped())
         .spawn()
         .expect("spawn");
-    wait_for(|| !processes_with("sleep 42.5").is_empty());
+    wait_for(|| !processes_with(&format!("sleep {marker}")).is_empty());
     // SAFETY: signalling our own child.
-    unsafe { libc::kill(i32::try_from(child.id()).expect("pid"), libc::SIGINT) };
+    unsafe { libc::kill(i32::try_from(child.id()).expect("pid"), signal) };
     let output = child.wait_with_output().expect("wait");
+    (test, output)
+}
+
+#[test]
+fn interrupt_stops_running_steps_and_keeps_no_partial_output() {
+    let (test, output) = interrupted_run(libc::SIGINT, "42.5");
     assert_eq!(output.status.code(), Some(130));
     assert!(
         !test.path("out/long").exists(),
@@ -159,6 +167,14 @@ fn interrupt_stops_running_steps_and_keeps_no_partial_output() {
     assert!(processes_with("sleep 42.5").is_empty());
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(stdout.contains("\"cancelled\":true"), "{stdout}");
+}
+
+#[test]
+fn sigterm_stops_the_run_like_an_interrupt() {
+    let (test, output) = interrupted_run(libc::SIGTERM, "44.5");
+    assert_eq!(output.status.code(), Some(143));
+    assert!(!test.path("out/long").exists());
+    assert!(processes_with("sleep 44.5").is_empty());
 }
 
 #[test]
