@@ -12,7 +12,7 @@ use tokio::signal::unix::{SignalKind, signal};
 use tokio::task::JoinSet;
 
 use crate::exec::context::Context;
-use crate::exec::step::{self, Outcome, Planned};
+use crate::exec::step::{self, Action, Outcome, Planned};
 use crate::pipeline::StepId;
 use crate::report::{Event, StepStatus};
 
@@ -120,42 +120,99 @@ impl State {
     }
 }
 
+/// What a task on the blocking pool hands back.
+enum Work {
+    Planned(Vec<(StepId, Planned, Instant)>),
+    Executed(StepId, Outcome, Duration),
+}
+
+/// Ready steps are planned (key, cache check, restore) on the blocking pool in batches when
+/// there are many, as in a no-op run of thousands of steps, and inline when there are few, as
+/// along a chain, where a thread hand-off would cost more than the planning.
+const BATCH: usize = 128;
+const INLINE_BELOW: usize = 16;
+
 pub async fn schedule(context: Arc<Context>, jobs: usize, keep_going: bool) -> Finished {
+    let jobs = jobs.max(1);
     let mut state = State::new(&context);
-    let mut running = JoinSet::new();
+    let mut tasks = JoinSet::new();
+    let (mut executing, mut planning) = (0usize, 0usize);
+    let mut to_execute: VecDeque<(StepId, Box<Action>, Instant)> = VecDeque::new();
     let mut interrupt = signal(SignalKind::interrupt()).ok();
     let mut terminate = signal(SignalKind::terminate()).ok();
     let mut ticker = tokio::time::interval(Duration::from_millis(200));
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     loop {
-        while !state.stopping && running.len() < jobs.max(1) {
-            let Some(id) = state.ready.pop_front() else {
-                break;
-            };
-            context.reporter.emit(&Event::StepStarted {
-                step: context.pipeline.steps[id].name.clone(),
-            });
-            let started = Instant::now();
-            match step::plan(&context, id) {
-                Planned::Done(outcome) => {
-                    let status = finish(&context, id, outcome, started.elapsed());
-                    state.step_done(&context, id, status, keep_going);
-                }
-                Planned::Execute(action) => {
+        if !state.stopping {
+            if state.ready.len() >= INLINE_BELOW {
+                while planning < jobs && !state.ready.is_empty() {
+                    let count = state.ready.len().min(BATCH);
+                    let batch: Vec<StepId> = state.ready.drain(..count).collect();
+                    for &id in &batch {
+                        context.reporter.emit(&Event::StepStarted {
+                            step: context.pipeline.steps[id].name.clone(),
+                        });
+                    }
                     let task_context = Arc::clone(&context);
-                    running.spawn_blocking(move || {
-                        let outcome = step::execute_with_retries(&task_context, id, &action);
-                        (id, outcome, started.elapsed())
+                    planning += 1;
+                    tasks.spawn_blocking(move || {
+                        let started = Instant::now();
+                        Work::Planned(
+                            batch
+                                .into_iter()
+                                .map(|id| (id, step::plan(&task_context, id), started))
+                                .collect(),
+                        )
                     });
                 }
+            } else {
+                while state.ready.len() < INLINE_BELOW && !state.stopping {
+                    let Some(id) = state.ready.pop_front() else {
+                        break;
+                    };
+                    context.reporter.emit(&Event::StepStarted {
+                        step: context.pipeline.steps[id].name.clone(),
+                    });
+                    let started = Instant::now();
+                    let planned = step::plan(&context, id);
+                    settle(
+                        &context,
+                        &mut state,
+                        &mut to_execute,
+                        (id, planned, started),
+                        keep_going,
+                    );
+                }
+            }
+            while executing < jobs && !state.stopping {
+                let Some((id, action, started)) = to_execute.pop_front() else {
+                    break;
+                };
+                let task_context = Arc::clone(&context);
+                executing += 1;
+                tasks.spawn_blocking(move || {
+                    let outcome = step::execute_with_retries(&task_context, id, &action);
+                    Work::Executed(id, outcome, started.elapsed())
+                });
             }
         }
-        if running.is_empty() {
-            break;
+        if tasks.is_empty() {
+            let more = !state.ready.is_empty() || (!to_execute.is_empty() && executing < jobs);
+            if state.stopping || !more {
+                break;
+            }
+            continue;
         }
         tokio::select! {
-            Some(joined) = running.join_next() => match joined {
-                Ok((id, outcome, elapsed)) => {
+            Some(joined) = tasks.join_next() => match joined {
+                Ok(Work::Planned(batch)) => {
+                    planning -= 1;
+                    for planned in batch {
+                        settle(&context, &mut state, &mut to_execute, planned, keep_going);
+                    }
+                }
+                Ok(Work::Executed(id, outcome, elapsed)) => {
+                    executing -= 1;
                     let status = finish(&context, id, outcome, elapsed);
                     state.step_done(&context, id, status, keep_going);
                 }
@@ -172,6 +229,26 @@ pub async fn schedule(context: Arc<Context>, jobs: usize, keep_going: bool) -> F
         }
     }
     state.finish(&context)
+}
+
+/// Acts on a planned step: finishes failures and cache hits, queues executions.
+fn settle(
+    context: &Context,
+    state: &mut State,
+    to_execute: &mut VecDeque<(StepId, Box<Action>, Instant)>,
+    (id, planned, started): (StepId, Planned, Instant),
+    keep_going: bool,
+) {
+    let outcome = match planned {
+        Planned::Done(outcome) => outcome,
+        Planned::Cached(cached) => step::finish_cached(context, id, *cached),
+        Planned::Execute(action) => {
+            to_execute.push_back((id, action, started));
+            return;
+        }
+    };
+    let status = finish(context, id, outcome, started.elapsed());
+    state.step_done(context, id, status, keep_going);
 }
 
 async fn recv(stream: &mut Option<tokio::signal::unix::Signal>) -> Option<()> {

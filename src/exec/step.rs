@@ -49,12 +49,25 @@ pub struct Action {
 /// The first half of a step: settled without running anything, or an action to run.
 pub enum Planned {
     Done(Outcome),
+    /// Served from the cache: outputs and attestation are in place, every blob checked; the
+    /// scheduler publishes the result with [`finish_cached`].
+    Cached(Box<CachedStep>),
     Execute(Box<Action>),
 }
 
+pub struct CachedStep {
+    result: StepResult,
+}
+
+/// Completes a cache hit: publishes its outputs to the steps that read them.
+pub fn finish_cached(context: &Context, id: StepId, cached: CachedStep) -> Outcome {
+    let _ = context.results[id].set(Arc::new(cached.result));
+    Outcome::Cached
+}
+
 /// Resolves inputs, computes the action key and tries the cache. Cheap when nothing changed
-/// (stat-cached digests, one cache entry read), so the scheduler calls it inline and sends
-/// only real work to the worker threads.
+/// (stat-cached digests, an in-memory index), so the scheduler runs it inline for a few ready
+/// steps and in parallel batches for many; only executions take a `--jobs` slot.
 pub fn plan(context: &Context, id: StepId) -> Planned {
     let action = match prepare(context, id) {
         Ok(action) => action,
@@ -68,7 +81,7 @@ pub fn plan(context: &Context, id: StepId) -> Planned {
         }
     };
     match try_cache(context, id, &action) {
-        Some(outcome) => Planned::Done(outcome),
+        Some(cached) => Planned::Cached(Box::new(cached)),
         None => Planned::Execute(Box::new(action)),
     }
 }
@@ -187,7 +200,7 @@ fn prepare(context: &Context, id: StepId) -> Result<Action, String> {
 
 /// Reuses a cached result when every blob it names is intact. A broken entry is reported and
 /// dropped, and the step runs.
-fn try_cache(context: &Context, id: StepId, action: &Action) -> Option<Outcome> {
+fn try_cache(context: &Context, id: StepId, action: &Action) -> Option<CachedStep> {
     let step = &context.pipeline.steps[id];
     let warn = |message: String| {
         context.reporter.emit(&Event::Warning {
@@ -229,13 +242,12 @@ fn try_cache(context: &Context, id: StepId, action: &Action) -> Option<Outcome> 
         Ok::<_, crate::store::BlobError>(trees)
     })();
     match restored {
-        Ok(trees) => {
-            let _ = context.results[id].set(Arc::new(StepResult {
+        Ok(trees) => Some(CachedStep {
+            result: StepResult {
                 outputs: cached.outputs.clone(),
                 trees,
-            }));
-            Some(Outcome::Cached)
-        }
+            },
+        }),
         Err(error) => {
             warn(format!(
                 "cached result unusable ({error}); running the step again"
