@@ -8,6 +8,7 @@ use walkdir::WalkDir;
 
 use crate::error::{Error, Result};
 use crate::pipeline::path::RESERVED;
+use crate::store::atomic;
 
 /// Sorted, `/`-separated paths of the workspace's source files, relative to the root.
 #[derive(Clone, Debug, Default)]
@@ -54,7 +55,7 @@ pub fn scan(root: &Path, skip: &[String]) -> Result<SourceFiles> {
             }
             continue;
         }
-        if skipped {
+        if skipped || atomic::is_temporary_name(&entry.file_name().to_string_lossy()) {
             continue;
         }
         if entry.file_type().is_symlink() && !symlink_stays_inside(entry.path(), root) {

@@ -131,6 +131,7 @@ enum Work {
 /// along a chain, where a thread hand-off would cost more than the planning.
 const BATCH: usize = 128;
 const INLINE_BELOW: usize = 16;
+const QUEUED_ACTIONS: usize = 2 * BATCH;
 
 pub async fn schedule(context: Arc<Context>, jobs: usize, keep_going: bool) -> Finished {
     let jobs = jobs.max(1);
@@ -143,7 +144,9 @@ pub async fn schedule(context: Arc<Context>, jobs: usize, keep_going: bool) -> F
     let mut ticker = tokio::time::interval(Duration::from_millis(200));
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     loop {
-        if !state.stopping {
+        // Planning runs ahead of execution only so far: a planned action holds its inputs and
+        // environment, and 50,000 of them waiting would cost memory for nothing.
+        if !state.stopping && to_execute.len() < QUEUED_ACTIONS {
             if state.ready.len() >= INLINE_BELOW {
                 while planning < jobs && !state.ready.is_empty() {
                     let count = state.ready.len().min(BATCH);
@@ -166,7 +169,10 @@ pub async fn schedule(context: Arc<Context>, jobs: usize, keep_going: bool) -> F
                     });
                 }
             } else {
-                while state.ready.len() < INLINE_BELOW && !state.stopping {
+                while state.ready.len() < INLINE_BELOW
+                    && !state.stopping
+                    && to_execute.len() < QUEUED_ACTIONS
+                {
                     let Some(id) = state.ready.pop_front() else {
                         break;
                     };
@@ -184,17 +190,17 @@ pub async fn schedule(context: Arc<Context>, jobs: usize, keep_going: bool) -> F
                     );
                 }
             }
-            while executing < jobs && !state.stopping {
-                let Some((id, action, started)) = to_execute.pop_front() else {
-                    break;
-                };
-                let task_context = Arc::clone(&context);
-                executing += 1;
-                tasks.spawn_blocking(move || {
-                    let outcome = step::execute_with_retries(&task_context, id, &action);
-                    Work::Executed(id, outcome, started.elapsed())
-                });
-            }
+        }
+        while executing < jobs && !state.stopping {
+            let Some((id, action, started)) = to_execute.pop_front() else {
+                break;
+            };
+            let task_context = Arc::clone(&context);
+            executing += 1;
+            tasks.spawn_blocking(move || {
+                let outcome = step::execute_with_retries(&task_context, id, &action);
+                Work::Executed(id, outcome, started.elapsed())
+            });
         }
         if tasks.is_empty() {
             let more = !state.ready.is_empty() || (!to_execute.is_empty() && executing < jobs);

@@ -13,6 +13,23 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 static COUNTER: AtomicU64 = AtomicU64::new(0);
 
+/// Whether a file name is one of [`temporary_path`]'s: such a file is a write that a killed
+/// gantry never finished, never a source.
+#[must_use]
+pub fn is_temporary_name(name: &str) -> bool {
+    let Some(rest) = name.strip_prefix('.') else {
+        return false;
+    };
+    let Some((_, suffix)) = rest.rsplit_once(".tmp-") else {
+        return false;
+    };
+    let mut numbers = suffix.split('-');
+    let numeric = |part: Option<&str>| {
+        part.is_some_and(|part| !part.is_empty() && part.bytes().all(|byte| byte.is_ascii_digit()))
+    };
+    numeric(numbers.next()) && numeric(numbers.next()) && numbers.next().is_none()
+}
+
 /// A temporary path beside `target`, unique within this machine at this moment.
 #[must_use]
 pub fn temporary_path(target: &Path) -> PathBuf {
@@ -83,4 +100,22 @@ pub fn commit(temporary: &Path, target: &Path) -> io::Result<()> {
     fs::rename(temporary, target).inspect_err(|_| {
         let _ = fs::remove_file(temporary);
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn temporary_names_are_recognised() {
+        let temporary = temporary_path(Path::new("/w/out/a.txt"));
+        let name = temporary
+            .file_name()
+            .and_then(|name| name.to_str())
+            .expect("name");
+        assert!(is_temporary_name(name), "{name}");
+        assert!(!is_temporary_name("a.txt"));
+        assert!(!is_temporary_name(".a.tmp-x-1"));
+        assert!(!is_temporary_name(".hidden"));
+    }
 }
