@@ -163,12 +163,10 @@ pub fn run(pipeline: Pipeline, signer: Box<dyn Signer>, options: RunOptions) -> 
     Ok(summary)
 }
 
-/// `<cache>/index/<digest of the pipeline's path>.json`: one index per pipeline file.
+/// `<cache>/index/<digest of the pipeline's path>`: one index per pipeline file.
 fn index_file(cache_dir: &Path, pipeline_file: &Path) -> PathBuf {
     let name = crate::digest::Digest::of_bytes(pipeline_file.as_os_str().as_encoded_bytes()).hex();
-    cache_dir
-        .join("index")
-        .join(format!("{}.json", &name[..32]))
+    cache_dir.join("index").join(&name[..32])
 }
 
 /// One run at a time per cache: a second gantry waits for nothing and fails clearly.

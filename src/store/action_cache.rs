@@ -95,7 +95,7 @@ impl ActionCache {
     /// one is ignored.
     pub fn load_index(&self, file: &Path) {
         let Ok(bytes) = fs::read(file) else { return };
-        let Ok(entries) = serde_json::from_slice::<Vec<ActionResult>>(&bytes) else {
+        let Some(entries) = crate::store::index_file::decode(&bytes) else {
             return;
         };
         let mut recent = lock(&self.recent);
@@ -114,7 +114,7 @@ impl ActionCache {
         let mut entries: Vec<&ActionResult> =
             used.iter().filter_map(|key| recent.get(key)).collect();
         entries.sort_by(|left, right| left.step.cmp(&right.step));
-        let bytes = serde_json::to_vec(&entries).map_err(io::Error::other)?;
+        let bytes = crate::store::index_file::encode(entries);
         if let Some(parent) = file.parent() {
             fs::create_dir_all(parent)?;
         }

@@ -5,6 +5,7 @@
 pub mod action_cache;
 pub mod atomic;
 pub mod cas;
+pub mod index_file;
 pub mod stat_cache;
 
 use std::io;
