@@ -1,6 +1,7 @@
 //! Effects of running a pipeline: the scheduler, one step's execution, the sandbox.
 
 pub mod context;
+pub mod executor;
 pub mod inputs;
 pub mod outputs;
 pub mod run;
@@ -9,4 +10,8 @@ pub mod scheduler;
 pub mod scratch;
 pub mod step;
 
-pub use run::{RunOptions, RunSummary, plan, run};
+pub use executor::Executor;
+pub use run::{RunOptions, RunSummary, plan, run, run_with_executor};
+
+#[cfg(test)]
+mod scheduler_tests;

@@ -12,6 +12,7 @@ use rand_core::RngCore;
 
 use crate::error::{Error, Result};
 use crate::exec::context::{Context, ProgramCache};
+use crate::exec::executor::Executor;
 use crate::exec::sandbox::Sandbox;
 use crate::exec::scheduler;
 use crate::exec::scratch::Slots;
@@ -73,7 +74,20 @@ pub fn plan(pipeline: &Pipeline, extra_skips: &[&Path]) -> Result<Graph> {
     graph::build(pipeline, &sources).map_err(|diagnostics| Error::Pipeline(Box::new(diagnostics)))
 }
 
+/// Runs the pipeline in the local sandbox.
 pub fn run(pipeline: Pipeline, signer: Box<dyn Signer>, options: RunOptions) -> Result<RunSummary> {
+    run_with_executor(pipeline, signer, options, |scratch| {
+        Ok(Box::new(Sandbox::new(scratch)?) as Box<dyn Executor>)
+    })
+}
+
+/// Runs the pipeline on the executor `make_executor` builds (given a scratch folder of its own).
+pub fn run_with_executor(
+    pipeline: Pipeline,
+    signer: Box<dyn Signer>,
+    options: RunOptions,
+    make_executor: impl FnOnce(&Path) -> std::io::Result<Box<dyn Executor>>,
+) -> Result<RunSummary> {
     let started = Instant::now();
     let graph = plan(&pipeline, &[&options.cache_dir, &options.attestations])?;
     let store = Store::open(&options.cache_dir).map_err(Error::write(&options.cache_dir))?;
@@ -87,7 +101,7 @@ pub fn run(pipeline: Pipeline, signer: Box<dyn Signer>, options: RunOptions) -> 
     // Left over from a run that was killed: nothing in it is valid.
     let _ = fs::remove_dir_all(&scratch_base);
     fs::create_dir_all(&scratch_base).map_err(Error::write(&scratch_base))?;
-    let sandbox = Sandbox::new(&scratch_base).map_err(|error| Error::Environment {
+    let executor = make_executor(&scratch_base).map_err(|error| Error::Environment {
         message: format!("cannot prepare the sandbox: {error}"),
     })?;
     let scratch = scratch_base.join(&run_id);
@@ -105,7 +119,7 @@ pub fn run(pipeline: Pipeline, signer: Box<dyn Signer>, options: RunOptions) -> 
         pipeline,
         graph,
         store,
-        sandbox,
+        executor,
         signer,
         run_id: run_id.clone(),
         run_dir: run_dir.clone(),

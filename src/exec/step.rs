@@ -345,7 +345,7 @@ fn execute_in(
         cancel: &context.cancel,
     };
     let started = Instant::now();
-    let finished = context.sandbox.run(&request);
+    let finished = context.executor.execute(&request);
     let duration = started.elapsed();
     let finished = finished.map_err(|error| step_failure(error.to_string()))?;
     let failure = |error: String, exit_code| Failure::Step {
@@ -506,7 +506,7 @@ fn link_envelope(
         .collect();
     let environment = serde_json::json!({
         "variables": variables,
-        "sandbox": { "settings": sandbox::SETTINGS_VERSION, "network": step.network, "executor": "local" },
+        "sandbox": { "settings": sandbox::SETTINGS_VERSION, "network": step.network, "executor": context.executor.name() },
         "actionKey": action.key.hex(),
     });
     let mut byproducts = serde_json::json!({

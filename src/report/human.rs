@@ -11,6 +11,7 @@ use crate::report::event::{Event, StepStatus};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Mode {
+    Quiet,
     Json,
     Plain,
     Live,
@@ -60,6 +61,13 @@ impl Reporter {
 
     /// A reporter that prints nothing (library use, tests).
     #[must_use]
+    pub fn quiet() -> Self {
+        let mut reporter = Self::new(false, false);
+        reporter.mode = Mode::Quiet;
+        reporter
+    }
+
+    #[must_use]
     pub fn is_live(&self) -> bool {
         self.mode == Mode::Live
     }
@@ -79,6 +87,9 @@ impl Reporter {
                 state.done += 1;
             }
             _ => {}
+        }
+        if self.mode == Mode::Quiet {
+            return;
         }
         if self.mode == Mode::Json {
             if let Ok(line) = serde_json::to_string(event) {
