@@ -90,6 +90,8 @@ pub struct StatCache {
     file: PathBuf,
     entries: Mutex<HashMap<PathBuf, Entry>>,
     dirty: AtomicBool,
+    /// How many files were actually read and hashed (the rest came from the cache).
+    hashed: std::sync::atomic::AtomicU64,
 }
 
 fn nanos(seconds: i64, nanoseconds: i64) -> i128 {
@@ -114,6 +116,7 @@ impl StatCache {
             file,
             entries: Mutex::new(entries),
             dirty: AtomicBool::new(false),
+            hashed: std::sync::atomic::AtomicU64::new(0),
         }
     }
 
@@ -162,6 +165,7 @@ impl StatCache {
         }
         let recorded = now_nanos();
         let digest = Digest::of_file(path)?;
+        self.hashed.fetch_add(1, Ordering::Relaxed);
         self.lock().insert(
             path.to_path_buf(),
             Entry {
@@ -192,6 +196,12 @@ impl StatCache {
         };
         self.lock().insert(path.to_path_buf(), entry);
         self.dirty.store(true, Ordering::Relaxed);
+    }
+
+    /// Files read and hashed so far (not served from the cache).
+    #[must_use]
+    pub fn files_hashed(&self) -> u64 {
+        self.hashed.load(Ordering::Relaxed)
     }
 
     /// Writes the cache back if anything changed.
@@ -232,5 +242,39 @@ mod tests {
         assert_eq!(decode(&bytes), Some(entries));
         assert_eq!(decode(b"garbage"), None);
         assert_eq!(decode(&bytes[..bytes.len() - 1]), None);
+    }
+
+    #[test]
+    fn an_unchanged_settled_file_is_not_hashed_again_but_a_changed_one_is() {
+        let folder = tempfile::tempdir().expect("tempdir");
+        let path = folder.path().join("file");
+        fs::write(&path, "one").expect("write");
+        // Old enough that a change within the same timestamp tick is impossible.
+        let past = SystemTime::now() - std::time::Duration::from_secs(10);
+        fs::File::options()
+            .write(true)
+            .open(&path)
+            .expect("open")
+            .set_modified(past)
+            .expect("mtime");
+        // Setting the mtime moved the ctime to now; let it settle past the racy-clean window.
+        std::thread::sleep(std::time::Duration::from_millis(1100));
+        let cache = StatCache::load(folder.path().join("cache"));
+        let first = cache.digest(&path).expect("digest");
+        assert_eq!(cache.files_hashed(), 1);
+        cache.save().expect("save");
+        let reloaded = StatCache::load(folder.path().join("cache"));
+        assert_eq!(reloaded.digest(&path).expect("digest"), first);
+        assert_eq!(
+            reloaded.files_hashed(),
+            0,
+            "served from the saved cache without reading the file"
+        );
+        fs::write(&path, "two").expect("write");
+        assert_eq!(
+            reloaded.digest(&path).expect("digest"),
+            Digest::of_bytes(b"two")
+        );
+        assert_eq!(reloaded.files_hashed(), 1);
     }
 }
