@@ -4,9 +4,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# Tools the tests call: openssl verifies signatures; the sandboxed test steps use coreutils,
+# Tools the tests call: openssl verifies signatures; setpriv runs gantry unprivileged; script
+# gives it a terminal; the sandboxed test steps use coreutils,
 # tar and bash from the host's /usr.
-declare -A package_of=([openssl]=openssl [bash]=bash [tar]=tar [sha256sum]=coreutils [git]=git [unshare]=util-linux)
+declare -A package_of=([openssl]=openssl [bash]=bash [tar]=tar [sha256sum]=coreutils [git]=git [unshare]=util-linux [setpriv]=util-linux [script]=bsdutils)
 missing=()
 for tool in "${!package_of[@]}"; do
   command -v "$tool" >/dev/null 2>&1 || missing+=("${package_of[$tool]}")

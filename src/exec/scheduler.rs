@@ -138,7 +138,7 @@ pub async fn schedule(context: Arc<Context>, jobs: usize, keep_going: bool) -> F
     let mut state = State::new(&context);
     let mut tasks = JoinSet::new();
     let (mut executing, mut planning) = (0usize, 0usize);
-    let mut to_execute: VecDeque<(StepId, Box<Action>, Instant)> = VecDeque::new();
+    let mut to_execute: VecDeque<(StepId, Box<Action>)> = VecDeque::new();
     let mut interrupt = signal(SignalKind::interrupt()).ok();
     let mut terminate = signal(SignalKind::terminate()).ok();
     let mut ticker = tokio::time::interval(Duration::from_millis(200));
@@ -151,21 +151,14 @@ pub async fn schedule(context: Arc<Context>, jobs: usize, keep_going: bool) -> F
                 while planning < jobs && !state.ready.is_empty() {
                     let count = state.ready.len().min(BATCH);
                     let batch: Vec<StepId> = state.ready.drain(..count).collect();
-                    for &id in &batch {
-                        context.reporter.emit(&Event::StepStarted {
-                            step: context.pipeline.steps[id].name.clone(),
-                        });
-                    }
                     let task_context = Arc::clone(&context);
                     planning += 1;
                     tasks.spawn_blocking(move || {
-                        let started = Instant::now();
-                        Work::Planned(
-                            batch
-                                .into_iter()
-                                .map(|id| (id, step::plan(&task_context, id), started))
-                                .collect(),
-                        )
+                        let plan = |id| {
+                            let started = Instant::now();
+                            (id, step::plan(&task_context, id), started)
+                        };
+                        Work::Planned(batch.into_iter().map(plan).collect())
                     });
                 }
             } else {
@@ -176,9 +169,6 @@ pub async fn schedule(context: Arc<Context>, jobs: usize, keep_going: bool) -> F
                     let Some(id) = state.ready.pop_front() else {
                         break;
                     };
-                    context.reporter.emit(&Event::StepStarted {
-                        step: context.pipeline.steps[id].name.clone(),
-                    });
                     let started = Instant::now();
                     let planned = step::plan(&context, id);
                     settle(
@@ -192,9 +182,14 @@ pub async fn schedule(context: Arc<Context>, jobs: usize, keep_going: bool) -> F
             }
         }
         while executing < jobs && !state.stopping {
-            let Some((id, action, started)) = to_execute.pop_front() else {
+            let Some((id, action)) = to_execute.pop_front() else {
                 break;
             };
+            // A step starts when its process may run: durations measure the work, not the queue.
+            context.reporter.emit(&Event::StepStarted {
+                step: context.pipeline.steps[id].name.clone(),
+            });
+            let started = Instant::now();
             let task_context = Arc::clone(&context);
             executing += 1;
             tasks.spawn_blocking(move || {
@@ -241,7 +236,7 @@ pub async fn schedule(context: Arc<Context>, jobs: usize, keep_going: bool) -> F
 fn settle(
     context: &Context,
     state: &mut State,
-    to_execute: &mut VecDeque<(StepId, Box<Action>, Instant)>,
+    to_execute: &mut VecDeque<(StepId, Box<Action>)>,
     (id, planned, started): (StepId, Planned, Instant),
     keep_going: bool,
 ) {
@@ -249,10 +244,13 @@ fn settle(
         Planned::Done(outcome) => outcome,
         Planned::Cached(cached) => step::finish_cached(context, id, *cached),
         Planned::Execute(action) => {
-            to_execute.push_back((id, action, started));
+            to_execute.push_back((id, action));
             return;
         }
     };
+    context.reporter.emit(&Event::StepStarted {
+        step: context.pipeline.steps[id].name.clone(),
+    });
     let status = finish(context, id, outcome, started.elapsed());
     state.step_done(context, id, status, keep_going);
 }

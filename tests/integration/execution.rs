@@ -250,3 +250,35 @@ fn steps_run_in_parallel_up_to_jobs() {
         .expect("finish");
     assert!(started < first_finish, "b started before a finished");
 }
+
+#[test]
+fn a_terminal_gets_a_live_status_line() {
+    let test = Test::new().pipeline("[steps.slow]\nrun = \"sleep 0.5; echo > out/slow\"\noutputs = [\"out/slow\"]\n[steps.fast]\nrun = \"echo > out/fast\"\noutputs = [\"out/fast\"]\n");
+    // `script` (util-linux) runs gantry on a pseudo-terminal and copies what it draws.
+    let command = format!("{} run pipeline.toml --jobs 1", crate::support::GANTRY);
+    let output = std::process::Command::new("script")
+        .args(["-q", "-e", "-c", &command, "/dev/null"])
+        .current_dir(test.root())
+        .env("HOME", test.path("home"))
+        .output()
+        .expect("script (util-linux) is installed");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let screen = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        screen.contains("\r\u{1b}[K"),
+        "the status line is redrawn in place: {screen:?}"
+    );
+    assert!(
+        screen.contains("[0/2]") && screen.contains("running: slow ("),
+        "{screen:?}"
+    );
+    assert!(
+        !screen.contains("running: fast (0.0s), slow"),
+        "with --jobs 1 one step runs at a time: {screen:?}"
+    );
+    assert!(screen.contains("gantry: 2 executed"), "{screen:?}");
+}

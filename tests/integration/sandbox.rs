@@ -253,3 +253,49 @@ fn symlinks_out_of_the_workspace_are_neither_read_nor_written_through() {
         "gantry wrote through a symlinked folder"
     );
 }
+
+/// Runs `gantry run` as an unprivileged user: gantry then cannot make the shared network
+/// namespace and gives each offline step its own.
+#[test]
+fn works_for_an_unprivileged_user() {
+    use std::os::unix::fs::chown;
+    let test = Test::new().pipeline(
+        "[steps.offline]\nrun = \"id -u > out/offline; grep -c : /proc/net/dev >> out/offline\"\noutputs = [\"out/offline\"]\n\n[steps.online]\nrun = \"cat out/offline > out/online\"\ninputs = [\"out/offline\"]\noutputs = [\"out/online\"]\nnetwork = true\n",
+    );
+    // SAFETY: trivial getter.
+    let root = unsafe { libc::geteuid() } == 0;
+    let mut command = if root {
+        for entry in walkdir::WalkDir::new(test.root()) {
+            let entry = entry.expect("walk");
+            chown(entry.path(), Some(65534), Some(65534)).expect("chown");
+        }
+        let mut command = std::process::Command::new("setpriv");
+        command.args([
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+            crate::support::GANTRY,
+        ]);
+        command
+    } else {
+        std::process::Command::new(crate::support::GANTRY)
+    };
+    let output = command
+        .args(["run", "pipeline.toml"])
+        .current_dir(test.root())
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("HOME", test.path("home"))
+        .output()
+        .expect("setpriv (util-linux) runs gantry");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_eq!(
+        test.read("out/online"),
+        "1000\n1\n",
+        "uid 1000 inside, loopback only"
+    );
+}
