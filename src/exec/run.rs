@@ -133,7 +133,8 @@ pub fn run_with_executor(
     });
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
-        .max_blocking_threads(jobs + 2)
+        // Up to `jobs` planning batches and `jobs` executions at once.
+        .max_blocking_threads(2 * jobs + 2)
         .enable_all()
         .build()
         .map_err(|error| Error::Environment {
