@@ -4,7 +4,6 @@ use std::path::PathBuf;
 
 use crate::error::Result;
 use crate::exec;
-use crate::pipeline;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -12,8 +11,8 @@ pub struct Args {
     file: PathBuf,
 }
 
-pub fn run(args: &Args) -> Result<u8> {
-    let pipeline = pipeline::load(&args.file)?;
+pub fn run(args: &Args, environment: &crate::cli::Environment) -> Result<u8> {
+    let pipeline = environment.load(&args.file)?;
     let graph = exec::plan(&pipeline, &[])?;
     eprintln!(
         "{}: ok: pipeline `{}`, {} steps, {} edges",

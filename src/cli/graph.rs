@@ -8,7 +8,6 @@ use serde::Serialize;
 use crate::error::Result;
 use crate::exec;
 use crate::graph::EdgeReason;
-use crate::pipeline;
 
 #[derive(Clone, Copy, Debug, clap::ValueEnum)]
 pub enum Format {
@@ -48,8 +47,8 @@ struct JsonEdge<'a> {
     reason: &'a EdgeReason,
 }
 
-pub fn run(args: &Args) -> Result<u8> {
-    let pipeline = pipeline::load(&args.file)?;
+pub fn run(args: &Args, environment: &crate::cli::Environment) -> Result<u8> {
+    let pipeline = environment.load(&args.file)?;
     let graph = exec::plan(&pipeline, &[])?;
     let name = |id: usize| pipeline.steps[id].name.as_str();
     let mut edges: Vec<_> = graph.edges.iter().collect();

@@ -15,6 +15,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 use crate::error::Error;
+use crate::pipeline::cache::ModelCache;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -47,6 +48,7 @@ pub struct Environment {
     pub cache_dir: Option<PathBuf>,
     pub home: Option<PathBuf>,
     pub xdg_data_home: Option<PathBuf>,
+    pub xdg_cache_home: Option<PathBuf>,
 }
 
 impl Environment {
@@ -60,7 +62,25 @@ impl Environment {
             cache_dir: path("GANTRY_CACHE_DIR"),
             home: path("HOME"),
             xdg_data_home: path("XDG_DATA_HOME"),
+            xdg_cache_home: path("XDG_CACHE_HOME"),
         }
+    }
+}
+
+impl Environment {
+    /// Validated pipelines are kept under `$XDG_CACHE_HOME/gantry/pipelines` (or
+    /// `~/.cache/gantry/pipelines`): per user, outside every workspace.
+    fn pipeline_cache(&self) -> Option<ModelCache> {
+        let base = match (&self.xdg_cache_home, &self.home) {
+            (Some(cache), _) if cache.is_absolute() => cache.clone(),
+            (_, Some(home)) => home.join(".cache"),
+            _ => return None,
+        };
+        Some(ModelCache::new(base.join("gantry").join("pipelines")))
+    }
+
+    pub fn load(&self, file: &std::path::Path) -> crate::error::Result<crate::pipeline::Pipeline> {
+        crate::pipeline::load_cached(file, self.pipeline_cache().as_ref())
     }
 }
 
@@ -76,8 +96,8 @@ pub fn main(args: impl IntoIterator<Item = OsString>) -> ExitCode {
     let environment = Environment::from_process();
     let result = match cli.command {
         Command::Run(args) => run::run(args, &environment),
-        Command::Check(args) => check::run(&args),
-        Command::Graph(args) => graph::run(&args),
+        Command::Check(args) => check::run(&args, &environment),
+        Command::Graph(args) => graph::run(&args, &environment),
         Command::Schema(args) => schema::run(&args),
         Command::Key(command) => key::run(command, &environment),
     };

@@ -7,7 +7,6 @@ use crate::cli::Environment;
 use crate::cli::key::signer;
 use crate::error::Result;
 use crate::exec::{self, RunOptions};
-use crate::pipeline;
 use crate::report::Reporter;
 
 #[derive(Debug, clap::Args)]
@@ -32,7 +31,7 @@ pub struct Args {
 }
 
 pub fn run(args: Args, environment: &Environment) -> Result<u8> {
-    let pipeline = pipeline::load(&args.file)?;
+    let pipeline = environment.load(&args.file)?;
     let signer = signer(args.key.as_deref(), environment)?;
     let jobs = args
         .jobs

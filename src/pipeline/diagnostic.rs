@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 /// A file gantry read, kept whole so diagnostics can quote it.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub struct SourceFile {
     /// The path as the user gave it (shown in messages).
     pub path: PathBuf,

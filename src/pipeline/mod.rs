@@ -1,6 +1,7 @@
 //! The pipeline language: wire structs (spans) → validated model, with diagnostics that
 //! point at the offending line. `load` is the only part that touches the filesystem.
 
+pub mod cache;
 pub mod diagnostic;
 pub mod model;
 pub mod path;
@@ -15,14 +16,21 @@ pub use model::{ExecStep, InputPattern, OutputPath, Pipeline, Retry, Step, StepI
 
 use crate::error::{Error, Result};
 
-/// Reads and validates a pipeline file. `display` is the path shown in messages.
-pub fn load(file: &Path) -> Result<Pipeline> {
+/// Reads and validates a pipeline file, reusing a validated copy from `cache` when the file
+/// is unchanged.
+pub fn load_cached(file: &Path, cache: Option<&cache::ModelCache>) -> Result<Pipeline> {
     let text = std::fs::read_to_string(file).map_err(Error::read(file))?;
     let absolute = std::path::absolute(file).map_err(Error::read(file))?;
     let directory = absolute
         .parent()
         .map_or_else(|| PathBuf::from("/"), Path::to_path_buf);
     let default_root = git_root(&directory).unwrap_or_else(|| directory.clone());
+    let key = cache.map(|_| cache::ModelCache::key(file, &absolute, &default_root, &text));
+    if let (Some(cache), Some(key)) = (cache, &key)
+        && let Some(pipeline) = cache.read(key)
+    {
+        return Ok(pipeline);
+    }
     let source = SourceFile {
         path: file.to_path_buf(),
         text: Arc::from(text),
@@ -31,8 +39,17 @@ pub fn load(file: &Path) -> Result<Pipeline> {
         file: &absolute,
         default_root: &default_root,
     };
-    validate::parse(&source, &location)
-        .map_err(|diagnostics| Error::Pipeline(Box::new(diagnostics)))
+    let pipeline = validate::parse(&source, &location)
+        .map_err(|diagnostics| Error::Pipeline(Box::new(diagnostics)))?;
+    if let (Some(cache), Some(key)) = (cache, &key) {
+        cache.write(key, &pipeline);
+    }
+    Ok(pipeline)
+}
+
+/// Reads and validates a pipeline file.
+pub fn load(file: &Path) -> Result<Pipeline> {
+    load_cached(file, None)
 }
 
 /// The work tree of the git repository containing `directory`, if any.

@@ -5,13 +5,15 @@ use std::ops::Range;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use serde::{Deserialize, Serialize};
+
 use crate::digest::Digest;
 use crate::pipeline::diagnostic::SourceFile;
 
 /// Index of a step in [`Pipeline::steps`] (file order).
 pub type StepId = usize;
 
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Pipeline {
     pub name: String,
     pub source: SourceFile,
@@ -31,7 +33,7 @@ impl Pipeline {
     }
 }
 
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Step {
     pub name: String,
     /// Where `[steps.NAME]` is written, for diagnostics about the whole step.
@@ -48,7 +50,7 @@ pub struct Step {
 }
 
 /// The closed set of step kinds. Each later capability adds a variant and a file in `kinds/`.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum StepKind {
     Exec(ExecStep),
 }
@@ -66,21 +68,21 @@ impl StepKind {
 }
 
 /// A command run in the sandbox.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ExecStep {
     /// The argument vector; a string `run` becomes `["/bin/sh", "-c", string]`.
     pub argv: Vec<String>,
 }
 
 /// A name with the place it was written.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Named {
     pub name: String,
     pub span: Range<usize>,
 }
 
 /// An `inputs` entry: a workspace-relative path or glob.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct InputPattern {
     /// Normalised text: no `./`, no trailing `/` (a trailing `/` means the whole folder, kept in
     /// `directory`).
@@ -91,14 +93,14 @@ pub struct InputPattern {
 }
 
 /// An `outputs` entry: a file, or a folder when written with a trailing `/`.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct OutputPath {
     pub path: String,
     pub directory: bool,
     pub span: Range<usize>,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Retry {
     /// Total attempts, at least 1.
     pub attempts: u32,

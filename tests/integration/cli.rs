@@ -84,3 +84,30 @@ fn usage_errors_exit_2() {
     Test::new().run(["run"]).failure(2);
     Test::new().run(["frobnicate"]).failure(2);
 }
+
+#[test]
+fn validated_pipelines_are_cached_by_content_and_never_served_stale() {
+    let test = Test::new().pipeline(TWO);
+    test.run(["check", "pipeline.toml"]).success();
+    let cache = test.path("home/.cache/gantry/pipelines");
+    let entries: Vec<_> = std::fs::read_dir(&cache)
+        .expect("cache folder")
+        .map(|entry| entry.expect("entry").path())
+        .collect();
+    assert_eq!(entries.len(), 1);
+    // A damaged entry is ignored.
+    std::fs::write(&entries[0], b"garbage").expect("damage");
+    test.run(["check", "pipeline.toml"])
+        .success()
+        .stderr_contains("3 steps");
+    // A changed file is parsed again, errors and all.
+    test.write(
+        "pipeline.toml",
+        &std::fs::read_to_string(test.path("pipeline.toml"))
+            .expect("read")
+            .replace("needs = [\"b\"]", "needs = [\"z\"]"),
+    );
+    test.run(["check", "pipeline.toml"])
+        .failure(1)
+        .stderr_contains("`needs` names `z`");
+}

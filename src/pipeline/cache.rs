@@ -1,0 +1,51 @@
+//! Validated pipelines, remembered by the digest of everything that decides them (gantry's
+//! version, the file's path and text, the default root): a re-run of an unchanged
+//! 5,000-step file skips parsing and validating it (about 20 ms; the `toml` crate reads
+//! about 20 MB/s). Only valid pipelines are stored; a damaged entry is ignored and replaced.
+
+use std::path::{Path, PathBuf};
+
+use crate::digest::{Digest, DigestBuilder};
+use crate::pipeline::Pipeline;
+use crate::store::atomic;
+
+const MAGIC: &[u8] = b"gantry-pipeline-model/1\n";
+
+/// Where validated pipelines are kept, for a given key.
+pub struct ModelCache {
+    folder: PathBuf,
+}
+
+impl ModelCache {
+    #[must_use]
+    pub fn new(folder: PathBuf) -> Self {
+        Self { folder }
+    }
+
+    #[must_use]
+    pub fn key(shown: &Path, absolute: &Path, default_root: &Path, text: &str) -> Digest {
+        let mut key = DigestBuilder::new("gantry-pipeline-model/1");
+        key.str(env!("CARGO_PKG_VERSION"))
+            .field(shown.as_os_str().as_encoded_bytes())
+            .field(absolute.as_os_str().as_encoded_bytes())
+            .field(default_root.as_os_str().as_encoded_bytes())
+            .str(text);
+        key.finish()
+    }
+
+    #[must_use]
+    pub fn read(&self, key: &Digest) -> Option<Pipeline> {
+        let bytes = std::fs::read(self.folder.join(key.hex())).ok()?;
+        bincode::deserialize(bytes.strip_prefix(MAGIC)?).ok()
+    }
+
+    /// Best effort: a cache that cannot be written only costs the next run a parse.
+    pub fn write(&self, key: &Digest, pipeline: &Pipeline) {
+        let Ok(encoded) = bincode::serialize(pipeline) else {
+            return;
+        };
+        let mut bytes = MAGIC.to_vec();
+        bytes.extend_from_slice(&encoded);
+        let _ = atomic::write_creating_parents(&self.folder.join(key.hex()), &bytes);
+    }
+}
