@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, OnceLock};
 
-use crate::exec::executor::Executor;
+use crate::exec::executor::LazyExecutor;
 use crate::exec::scratch::Slots;
 use crate::graph::Graph;
 use crate::keys::Signer;
@@ -18,7 +18,7 @@ pub struct Context {
     pub pipeline: Pipeline,
     pub graph: Graph,
     pub store: Store,
-    pub executor: Box<dyn Executor>,
+    pub executor: LazyExecutor,
     pub signer: Box<dyn Signer>,
     pub run_id: String,
     /// `attestations/<run-id>/`.

@@ -22,3 +22,42 @@ impl Executor for Sandbox {
         "local"
     }
 }
+
+type MakeExecutor = Box<dyn FnOnce() -> std::io::Result<Box<dyn Executor>> + Send>;
+
+/// An executor made on first use: a run whose steps all come from the cache never starts a
+/// sandbox (no namespace, no thread).
+pub struct LazyExecutor {
+    make: std::sync::Mutex<Option<MakeExecutor>>,
+    made: std::sync::OnceLock<Result<Box<dyn Executor>, String>>,
+}
+
+impl LazyExecutor {
+    pub fn new(make: impl FnOnce() -> std::io::Result<Box<dyn Executor>> + Send + 'static) -> Self {
+        Self {
+            make: std::sync::Mutex::new(Some(Box::new(make))),
+            made: std::sync::OnceLock::new(),
+        }
+    }
+
+    /// The executor, made now if this is the first call.
+    pub fn get(&self) -> Result<&dyn Executor, String> {
+        let made = self.made.get_or_init(|| {
+            let make = self
+                .make
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .take();
+            match make {
+                Some(make) => {
+                    make().map_err(|error| format!("cannot prepare the sandbox: {error}"))
+                }
+                None => Err("the executor could not be made".to_owned()),
+            }
+        });
+        match made {
+            Ok(executor) => Ok(executor.as_ref()),
+            Err(message) => Err(message.clone()),
+        }
+    }
+}

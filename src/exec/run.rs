@@ -12,7 +12,7 @@ use rand_core::RngCore;
 
 use crate::error::{Error, Result};
 use crate::exec::context::{Context, ProgramCache};
-use crate::exec::executor::Executor;
+use crate::exec::executor::{Executor, LazyExecutor};
 use crate::exec::sandbox::Sandbox;
 use crate::exec::scheduler;
 use crate::exec::scratch::Slots;
@@ -86,7 +86,7 @@ pub fn run_with_executor(
     pipeline: Pipeline,
     signer: Box<dyn Signer>,
     options: RunOptions,
-    make_executor: impl FnOnce(&Path) -> std::io::Result<Box<dyn Executor>>,
+    make_executor: impl FnOnce(&Path) -> std::io::Result<Box<dyn Executor>> + Send + 'static,
 ) -> Result<RunSummary> {
     let started = Instant::now();
     let graph = plan(&pipeline, &[&options.cache_dir, &options.attestations])?;
@@ -101,9 +101,8 @@ pub fn run_with_executor(
     // Left over from a run that was killed: nothing in it is valid.
     let _ = fs::remove_dir_all(&scratch_base);
     fs::create_dir_all(&scratch_base).map_err(Error::write(&scratch_base))?;
-    let executor = make_executor(&scratch_base).map_err(|error| Error::Environment {
-        message: format!("cannot prepare the sandbox: {error}"),
-    })?;
+    let executor_scratch = scratch_base.clone();
+    let executor = LazyExecutor::new(move || make_executor(&executor_scratch));
     let scratch = scratch_base.join(&run_id);
     fs::create_dir_all(&scratch).map_err(Error::write(&scratch))?;
     let source_date_epoch = commit_time(&pipeline.root);

@@ -345,7 +345,11 @@ fn execute_in(
         cancel: &context.cancel,
     };
     let started = Instant::now();
-    let finished = context.executor.execute(&request);
+    let finished = context
+        .executor
+        .get()
+        .map_err(step_failure)?
+        .execute(&request);
     let duration = started.elapsed();
     let finished = finished.map_err(|error| step_failure(error.to_string()))?;
     let failure = |error: String, exit_code| Failure::Step {
@@ -506,7 +510,7 @@ fn link_envelope(
         .collect();
     let environment = serde_json::json!({
         "variables": variables,
-        "sandbox": { "settings": sandbox::SETTINGS_VERSION, "network": step.network, "executor": context.executor.name() },
+        "sandbox": { "settings": sandbox::SETTINGS_VERSION, "network": step.network, "executor": context.executor.get().map_or("local", |executor| executor.name()) },
         "actionKey": action.key.hex(),
     });
     let mut byproducts = serde_json::json!({
