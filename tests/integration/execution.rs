@@ -256,10 +256,9 @@ fn a_terminal_gets_a_live_status_line() {
     let test = Test::new().pipeline("[steps.slow]\nrun = \"sleep 0.5; echo > out/slow\"\noutputs = [\"out/slow\"]\n[steps.fast]\nrun = \"echo > out/fast\"\noutputs = [\"out/fast\"]\n");
     // `script` (util-linux) runs gantry on a pseudo-terminal and copies what it draws.
     let command = format!("{} run pipeline.toml --jobs 1", crate::support::GANTRY);
-    let output = std::process::Command::new("script")
+    let output = test
+        .command_for("script")
         .args(["-q", "-e", "-c", &command, "/dev/null"])
-        .current_dir(test.root())
-        .env("HOME", test.path("home"))
         .output()
         .expect("script (util-linux) is installed");
     assert!(

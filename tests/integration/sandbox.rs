@@ -269,7 +269,7 @@ fn works_for_an_unprivileged_user() {
             let entry = entry.expect("walk");
             chown(entry.path(), Some(65534), Some(65534)).expect("chown");
         }
-        let mut command = std::process::Command::new("setpriv");
+        let mut command = test.command_for("setpriv");
         command.args([
             "--reuid=65534",
             "--regid=65534",
@@ -278,14 +278,10 @@ fn works_for_an_unprivileged_user() {
         ]);
         command
     } else {
-        std::process::Command::new(crate::support::GANTRY)
+        test.command()
     };
     let output = command
         .args(["run", "pipeline.toml"])
-        .current_dir(test.root())
-        .env_clear()
-        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-        .env("HOME", test.path("home"))
         .output()
         .expect("setpriv (util-linux) runs gantry");
     assert!(

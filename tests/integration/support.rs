@@ -56,7 +56,13 @@ impl Test {
     }
 
     pub fn command(&self) -> Command {
-        let mut command = Command::new(GANTRY);
+        self.command_for(GANTRY)
+    }
+
+    /// `program` in the workspace with the same clean environment gantry gets (for wrappers
+    /// such as `setpriv` or `script` that start gantry themselves).
+    pub fn command_for(&self, program: &str) -> Command {
+        let mut command = Command::new(program);
         command
             .current_dir(self.root())
             .env_clear()
