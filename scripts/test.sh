@@ -5,9 +5,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # Tools the tests call: openssl verifies signatures; setpriv runs gantry unprivileged; script
-# gives it a terminal; the sandboxed test steps use coreutils,
-# tar and bash from the host's /usr.
-declare -A package_of=([openssl]=openssl [bash]=bash [tar]=tar [sha256sum]=coreutils [git]=git [unshare]=util-linux [setpriv]=util-linux [script]=bsdutils)
+# gives it a terminal; the sandboxed test steps use coreutils, tar and bash from the host's
+# /usr; nix (Debian's nix-bin, which brings /etc/nix/nix.conf along with its recommended
+# nix-setup-systemd) builds the Nix steps' test flakes, offline.
+declare -A package_of=([openssl]=openssl [bash]=bash [tar]=tar [sha256sum]=coreutils [git]=git [unshare]=util-linux [setpriv]=util-linux [script]=bsdutils [nix]=nix-bin)
 missing=()
 for tool in "${!package_of[@]}"; do
   command -v "$tool" >/dev/null 2>&1 || missing+=("${package_of[$tool]}")
@@ -16,7 +17,7 @@ if ((${#missing[@]})); then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
     echo "scripts/test.sh: installing ${missing[*]}"
     apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}"
   else
     echo "error: the tests need: ${missing[*]}" >&2
     echo "hint: sudo apt-get install ${missing[*]}" >&2

@@ -8,6 +8,7 @@ pub mod graph;
 pub mod hex;
 pub mod keys;
 pub mod kinds;
+pub mod nix;
 pub mod pipeline;
 pub mod report;
 pub mod store;

@@ -34,6 +34,8 @@ pub struct Context {
     pub programs: ProgramCache,
     /// Scratch folders steps run in, reused from step to step.
     pub slots: Slots,
+    /// The Nix settings attestations record, read once per run by the first Nix step.
+    pub nix_settings: OnceLock<Result<crate::nix::Settings, String>>,
 }
 
 /// What a finished step produced.

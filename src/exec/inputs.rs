@@ -18,6 +18,9 @@ pub struct InputFile {
     pub path: String,
     pub host: PathBuf,
     pub digest: Digest,
+    /// A Nix step's out-link: the store path it points to, shown to the step as a symlink
+    /// (the sandbox has `/nix` read-only) instead of a bind-mounted copy.
+    pub link: Option<String>,
 }
 
 /// Resolves every input of `id`; upstream steps must have finished.
@@ -39,6 +42,7 @@ pub fn resolve(context: &Context, id: StepId) -> Result<Vec<InputFile>, String> 
                 path: source.clone(),
                 host,
                 digest,
+                link: None,
             },
         );
     }
@@ -76,6 +80,7 @@ pub fn resolve(context: &Context, id: StepId) -> Result<Vec<InputFile>, String> 
                             host: root.join(&path),
                             path,
                             digest: file.digest,
+                            link: None,
                         },
                     );
                 }
@@ -87,6 +92,7 @@ pub fn resolve(context: &Context, id: StepId) -> Result<Vec<InputFile>, String> 
                     path: output.path.clone(),
                     host: root.join(&output.path),
                     digest: output.digest,
+                    link: output.link.clone(),
                 },
             );
         }

@@ -42,6 +42,7 @@ pub fn collect(
                 digest,
                 directory: true,
                 executable: false,
+                link: None,
             });
             trees.insert(index, tree);
         } else {
@@ -64,6 +65,7 @@ pub fn collect(
                 digest,
                 directory: false,
                 executable,
+                link: None,
             });
         }
     }

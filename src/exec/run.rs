@@ -129,6 +129,7 @@ pub fn run_with_executor(
         results: (0..count).map(|_| OnceLock::new()).collect(),
         programs: ProgramCache::default(),
         slots: Slots::new(scratch.clone()),
+        nix_settings: OnceLock::new(),
     });
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)

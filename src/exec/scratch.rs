@@ -27,9 +27,15 @@ impl Slots {
         }
     }
 
-    /// A slot prepared for a step: it holds an empty file at each of `files` and the folders
-    /// in `folders` (and their parents), and nothing else.
-    pub fn take(&self, files: &[&str], folders: &[&str]) -> io::Result<Slot<'_>> {
+    /// A slot prepared for a step: it holds an empty file at each of `files`, the folders in
+    /// `folders` (and their parents) and the symbolic links `links` (path, target), and
+    /// nothing else.
+    pub fn take(
+        &self,
+        files: &[&str],
+        folders: &[&str],
+        links: &[(&str, &str)],
+    ) -> io::Result<Slot<'_>> {
         let reused = lock(&self.free).pop();
         let path = if let Some(path) = reused {
             path
@@ -39,7 +45,7 @@ impl Slots {
             self.folder.join(format!("slot-{made}"))
         };
         let slot = Slot { pool: self, path };
-        prepare(&slot.path, files, folders)?;
+        prepare(&slot.path, files, folders, links)?;
         Ok(slot)
     }
 }
@@ -63,13 +69,18 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 /// Makes `root` hold exactly `files` (empty) and `folders`, keeping what already matches.
-fn prepare(root: &Path, files: &[&str], folders: &[&str]) -> io::Result<()> {
+fn prepare(
+    root: &Path,
+    files: &[&str],
+    folders: &[&str],
+    links: &[(&str, &str)],
+) -> io::Result<()> {
     let mut wanted_folders: HashSet<&str> = HashSet::new();
     for folder in folders {
         wanted_folders.insert(folder);
         wanted_folders.extend(parents(folder));
     }
-    for file in files {
+    for file in files.iter().chain(links.iter().map(|(path, _)| path)) {
         wanted_folders.extend(parents(file));
     }
     let wanted_files: HashSet<&str> = files.iter().copied().collect();
@@ -90,6 +101,10 @@ fn prepare(root: &Path, files: &[&str], folders: &[&str]) -> io::Result<()> {
         if !empty {
             File::create(&path)?;
         }
+    }
+    // `trim` removed every link, so these are made fresh each time.
+    for (path, target) in links {
+        std::os::unix::fs::symlink(target, root.join(path))?;
     }
     Ok(())
 }
@@ -152,7 +167,11 @@ mod tests {
         let base = tempfile::tempdir().expect("tempdir");
         let slots = Slots::new(base.path().to_path_buf());
         let first = slots
-            .take(&["src/a.txt", "src/b.txt"], &["out"])
+            .take(
+                &["src/a.txt", "src/b.txt"],
+                &["out"],
+                &[("lib/result", "/nowhere")],
+            )
             .expect("slot");
         let path = first.path.clone();
         fs::write(path.join("out/result"), "x").expect("write");
@@ -160,7 +179,7 @@ mod tests {
         fs::create_dir_all(path.join("junk/deep")).expect("mkdir");
         drop(first);
         let second = slots
-            .take(&["src/a.txt"], &["out/dir", "gen"])
+            .take(&["src/a.txt"], &["out/dir", "gen"], &[])
             .expect("slot");
         assert_eq!(second.path, path, "the slot is reused");
         let mut listing: Vec<String> = walkdir::WalkDir::new(&path)

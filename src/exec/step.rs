@@ -17,6 +17,7 @@ use crate::exec::inputs::{self, InputFile};
 use crate::exec::outputs;
 use crate::exec::sandbox::{self, Termination};
 use crate::kinds::exec::{self as exec_kind, Program};
+use crate::kinds::nix as nix_kind;
 use crate::pipeline::{StepId, StepKind};
 use crate::report::{Event, FailureDetail};
 use crate::store::{ActionResult, Lookup, Tree};
@@ -36,8 +37,21 @@ pub enum Outcome {
     Cancelled,
 }
 
-/// Everything about the action that decides its result.
-pub struct Action {
+/// The work a step's plan leaves to do, by kind.
+pub enum Action {
+    Exec(ExecAction),
+    Nix(nix_kind::NixAction),
+}
+
+/// How an execution ended well: it ran, or (a Nix step, whose build Nix itself caches) it
+/// found its attestation in the action cache.
+pub enum Ran {
+    Executed,
+    Cached,
+}
+
+/// Everything about a command's action that decides its result.
+pub struct ExecAction {
     key: Digest,
     argv: Vec<String>,
     program: Program,
@@ -69,6 +83,18 @@ pub fn finish_cached(context: &Context, id: StepId, cached: CachedStep) -> Outco
 /// (stat-cached digests, an in-memory index), so the scheduler runs it inline for a few ready
 /// steps and in parallel batches for many; only executions take a `--jobs` slot.
 pub fn plan(context: &Context, id: StepId) -> Planned {
+    if let StepKind::Nix(_) = &context.pipeline.steps[id].kind {
+        // Nix decides whether anything needs building; the build runs in a `--jobs` slot.
+        return match nix_kind::plan(context, id) {
+            Ok(action) => Planned::Execute(Box::new(Action::Nix(action))),
+            Err(error) => Planned::Done(Outcome::Failed {
+                error,
+                exit_code: None,
+                detail: None,
+                attempts: 0,
+            }),
+        };
+    }
     let action = match prepare(context, id) {
         Ok(action) => action,
         Err(error) => {
@@ -82,7 +108,7 @@ pub fn plan(context: &Context, id: StepId) -> Planned {
     };
     match try_cache(context, id, &action) {
         Some(cached) => Planned::Cached(Box::new(cached)),
-        None => Planned::Execute(Box::new(action)),
+        None => Planned::Execute(Box::new(Action::Exec(action))),
     }
 }
 
@@ -91,8 +117,13 @@ pub fn execute_with_retries(context: &Context, id: StepId, action: &Action) -> O
     let step = &context.pipeline.steps[id];
     let mut attempt = 1;
     loop {
-        match execute(context, id, action) {
-            Ok(()) => return Outcome::Executed { attempts: attempt },
+        let ran = match action {
+            Action::Exec(action) => execute(context, id, action).map(|()| Ran::Executed),
+            Action::Nix(action) => nix_kind::execute(context, id, action),
+        };
+        match ran {
+            Ok(Ran::Executed) => return Outcome::Executed { attempts: attempt },
+            Ok(Ran::Cached) => return Outcome::Cached,
             Err(Failure::Cancelled) => return Outcome::Cancelled,
             Err(Failure::Step {
                 error,
@@ -144,10 +175,12 @@ fn sleep_unless_cancelled(context: &Context, delay: Duration) -> bool {
     context.cancel.load(Ordering::Relaxed)
 }
 
-fn prepare(context: &Context, id: StepId) -> Result<Action, String> {
+fn prepare(context: &Context, id: StepId) -> Result<ExecAction, String> {
     let step = &context.pipeline.steps[id];
     let inputs = inputs::resolve(context, id)?;
-    let StepKind::Exec(exec) = &step.kind;
+    let StepKind::Exec(exec) = &step.kind else {
+        return Err(format!("internal: step `{}` is not a command", step.name));
+    };
     let env = exec_kind::environment(&step.env, context.source_date_epoch);
     let input_paths: Vec<String> = inputs.iter().map(|input| input.path.clone()).collect();
     let program = context.programs.resolve(exec, &env, &input_paths)?;
@@ -188,7 +221,7 @@ fn prepare(context: &Context, id: StepId) -> Result<Action, String> {
         key.str(&output.path)
             .str(if output.directory { "dir" } else { "file" });
     }
-    Ok(Action {
+    Ok(ExecAction {
         key: key.finish(),
         argv: exec.argv.clone(),
         program,
@@ -200,7 +233,7 @@ fn prepare(context: &Context, id: StepId) -> Result<Action, String> {
 
 /// Reuses a cached result when every blob it names is intact. A broken entry is reported and
 /// dropped, and the step runs.
-fn try_cache(context: &Context, id: StepId, action: &Action) -> Option<CachedStep> {
+fn try_cache(context: &Context, id: StepId, action: &ExecAction) -> Option<CachedStep> {
     let step = &context.pipeline.steps[id];
     let warn = |message: String| {
         context.reporter.emit(&Event::Warning {
@@ -259,7 +292,7 @@ fn try_cache(context: &Context, id: StepId, action: &Action) -> Option<CachedSte
 }
 
 /// Writes the attestation blob into the run folder (a hard link when possible).
-fn place_attestation(
+pub(crate) fn place_attestation(
     context: &Context,
     step: &str,
     digest: &Digest,
@@ -280,7 +313,7 @@ fn place_attestation(
     crate::store::atomic::commit(&temporary, &target).map_err(io_error)
 }
 
-enum Failure {
+pub(crate) enum Failure {
     Step {
         error: String,
         exit_code: Option<i32>,
@@ -289,7 +322,7 @@ enum Failure {
     Cancelled,
 }
 
-fn step_failure(error: impl Into<String>) -> Failure {
+pub(crate) fn step_failure(error: impl Into<String>) -> Failure {
     Failure::Step {
         error: error.into(),
         exit_code: None,
@@ -297,12 +330,18 @@ fn step_failure(error: impl Into<String>) -> Failure {
     }
 }
 
-fn execute(context: &Context, id: StepId, action: &Action) -> Result<(), Failure> {
+fn execute(context: &Context, id: StepId, action: &ExecAction) -> Result<(), Failure> {
     let step = &context.pipeline.steps[id];
     let files: Vec<&str> = action
         .inputs
         .iter()
+        .filter(|input| input.link.is_none())
         .map(|input| input.path.as_str())
+        .collect();
+    let links: Vec<(&str, &str)> = action
+        .inputs
+        .iter()
+        .filter_map(|input| Some((input.path.as_str(), input.link.as_deref()?)))
         .collect();
     let folders: Vec<&str> = step
         .outputs
@@ -315,16 +354,19 @@ fn execute(context: &Context, id: StepId, action: &Action) -> Result<(), Failure
             }
         })
         .collect();
-    let slot = context.slots.take(&files, &folders).map_err(|error| {
-        step_failure(format!("cannot prepare the step's scratch folder: {error}"))
-    })?;
+    let slot = context
+        .slots
+        .take(&files, &folders, &links)
+        .map_err(|error| {
+            step_failure(format!("cannot prepare the step's scratch folder: {error}"))
+        })?;
     execute_in(context, id, action, &slot.path)
 }
 
 fn execute_in(
     context: &Context,
     id: StepId,
-    action: &Action,
+    action: &ExecAction,
     scratch: &Path,
 ) -> Result<(), Failure> {
     let step = &context.pipeline.steps[id];
@@ -332,6 +374,7 @@ fn execute_in(
     let mounts: Vec<_> = action
         .inputs
         .iter()
+        .filter(|input| input.link.is_none())
         .map(|input| (input.host.clone(), input.path.clone()))
         .collect();
     let request = sandbox::Request {
@@ -391,7 +434,7 @@ fn execute_in(
     record_success(context, id, action, result)
 }
 
-fn store_log(context: &Context, bytes: &[u8]) -> Result<Digest, Failure> {
+pub(crate) fn store_log(context: &Context, bytes: &[u8]) -> Result<Digest, Failure> {
     context
         .store
         .cas
@@ -415,7 +458,7 @@ struct Produced {
 fn record_success(
     context: &Context,
     id: StepId,
-    action: &Action,
+    action: &ExecAction,
     produced: Produced,
 ) -> Result<(), Failure> {
     let step = &context.pipeline.steps[id];
@@ -470,7 +513,7 @@ fn record_success(
 fn link_envelope(
     context: &Context,
     id: StepId,
-    action: &Action,
+    action: &ExecAction,
     records: &[crate::store::OutputRecord],
     trees: &HashMap<usize, Tree>,
     [stdout, stderr]: [Digest; 2],
@@ -536,7 +579,7 @@ fn link_envelope(
 }
 
 /// The last `lines` lines (at most `bytes` bytes) of a log.
-fn tail(log: &[u8], lines: usize, bytes: usize) -> String {
+pub(crate) fn tail(log: &[u8], lines: usize, bytes: usize) -> String {
     let text = String::from_utf8_lossy(&log[log.len().saturating_sub(bytes)..]);
     let all: Vec<&str> = text.lines().collect();
     all[all.len().saturating_sub(lines)..].join("\n")

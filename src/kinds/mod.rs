@@ -1,3 +1,4 @@
 //! Step kinds: one file each, holding how that kind's step is turned into work.
 
 pub mod exec;
+pub mod nix;

@@ -53,16 +53,18 @@ pub struct Step {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum StepKind {
     Exec(ExecStep),
+    Nix(NixStep),
 }
 
 impl StepKind {
     /// Names accepted by `kind = "..."`.
-    pub const NAMES: &'static [&'static str] = &["exec"];
+    pub const NAMES: &'static [&'static str] = &["exec", "nix"];
 
     #[must_use]
     pub fn name(&self) -> &'static str {
         match self {
             Self::Exec(_) => "exec",
+            Self::Nix(_) => "nix",
         }
     }
 }
@@ -72,6 +74,12 @@ impl StepKind {
 pub struct ExecStep {
     /// The argument vector; a string `run` becomes `["/bin/sh", "-c", string]`.
     pub argv: Vec<String>,
+}
+
+/// A Nix build, run by the `nix` command; its `outputs` are out-links to the built paths.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NixStep {
+    pub installable: crate::nix::Installable,
 }
 
 /// A name with the place it was written.

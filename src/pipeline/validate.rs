@@ -11,9 +11,10 @@ use toml::Spanned;
 
 use crate::digest::Digest;
 use crate::duration;
+use crate::nix::Installable;
 use crate::pipeline::diagnostic::{Diagnostic, Diagnostics, SourceFile};
 use crate::pipeline::model::{
-    ExecStep, InputPattern, Named, OutputPath, Pipeline, Retry, Step, StepKind,
+    ExecStep, InputPattern, Named, NixStep, OutputPath, Pipeline, Retry, Step, StepKind,
 };
 use crate::pipeline::path;
 use crate::pipeline::wire::{PipelineFileWire, RetryWire, RunWire, StepWire};
@@ -217,8 +218,33 @@ fn convert_kind(
         .kind
         .as_ref()
         .map_or("exec", |kind| kind.get_ref().as_str());
+    let foreign = |key: &str, span: Option<Range<usize>>, errors: &mut Vec<Diagnostic>| {
+        if let Some(span) = span {
+            errors.push(
+                Diagnostic::at(format!("`{key}` does not apply to {kind} steps"), span).hint(
+                    if key == "run" {
+                        "a nix step builds `flake`, `expr` or `file`; an exec step runs `run`"
+                    } else {
+                        "`flake`, `expr`, `file` and `attr` belong to `kind = \"nix\"` steps"
+                    },
+                ),
+            );
+        }
+    };
     match kind {
+        "nix" => {
+            foreign("run", wire.run.as_ref().map(Spanned::span), errors);
+            convert_nix(step_name, wire, name_span, errors).map(StepKind::Nix)
+        }
         "exec" => {
+            for (key, value) in [
+                ("flake", &wire.flake),
+                ("expr", &wire.expr),
+                ("file", &wire.file),
+                ("attr", &wire.attr),
+            ] {
+                foreign(key, value.as_ref().map(Spanned::span), errors);
+            }
             let Some(run) = &wire.run else {
                 errors.push(
                     Diagnostic::at(
@@ -261,6 +287,102 @@ fn convert_kind(
             None
         }
     }
+}
+
+fn convert_nix(
+    step_name: &str,
+    wire: &StepWire,
+    name_span: Range<usize>,
+    errors: &mut Vec<Diagnostic>,
+) -> Option<NixStep> {
+    let given: Vec<(&str, &Spanned<String>)> = [
+        ("flake", &wire.flake),
+        ("expr", &wire.expr),
+        ("file", &wire.file),
+    ]
+    .into_iter()
+    .filter_map(|(key, value)| value.as_ref().map(|value| (key, value)))
+    .collect();
+    let before = errors.len();
+    if let Some(network) = &wire.network {
+        errors.push(
+            Diagnostic::at("`network` does not apply to nix steps", network.span())
+                .hint("Nix's own settings decide a build's network (fixed-output derivations)"),
+        );
+    }
+    for output in &wire.outputs {
+        if output.get_ref().ends_with('/') {
+            errors.push(
+                Diagnostic::at(
+                    "a nix step's outputs are out-links, not folders",
+                    output.span(),
+                )
+                .hint("name the link without a trailing `/`, like `result-hello`"),
+            );
+        }
+    }
+    if let Some(attr) = &wire.attr
+        && wire.file.is_none()
+    {
+        errors.push(
+            Diagnostic::at("`attr` goes with `file`", attr.span())
+                .hint("a flake names its attribute after `#`: `flake = \"./nix#hello\"`"),
+        );
+    }
+    let installable = match given.as_slice() {
+        [] => {
+            errors.push(
+                Diagnostic::at(format!("nix step `{step_name}` builds nothing"), name_span).hint(
+                    "add `flake = \"./nix#hello\"`, `expr = \"...\"` or `file = \"default.nix\"`",
+                ),
+            );
+            return None;
+        }
+        [(_, value)] if value.get_ref().trim().is_empty() => {
+            errors.push(Diagnostic::at("must not be empty", value.span()));
+            return None;
+        }
+        [("flake", value)] => Installable::Flake(value.get_ref().clone()),
+        [("expr", value)] => Installable::Expr(value.get_ref().clone()),
+        [(_, value)] => match path::normalize(value.get_ref()) {
+            Ok(normal) if !normal.directory && !path::is_glob(&normal.path) => Installable::File {
+                file: normal.path,
+                attr: wire.attr.as_ref().map(|attr| attr.get_ref().clone()),
+            },
+            Ok(_) => {
+                errors.push(Diagnostic::at("`file` must name one file", value.span()));
+                return None;
+            }
+            Err(message) => {
+                errors.push(Diagnostic::at(message, value.span()));
+                return None;
+            }
+        },
+        [_, (second, value), ..] => {
+            errors.push(
+                Diagnostic::at(
+                    format!("a nix step builds one thing; `{second}` is a second"),
+                    value.span(),
+                )
+                .hint("keep one of `flake`, `expr` and `file`"),
+            );
+            return None;
+        }
+    };
+    if let Some(folder) = installable.local_flake()
+        && folder != "."
+        && let Err(message) = path::normalize(folder)
+        && let Some(value) = &wire.flake
+    {
+        errors.push(
+            Diagnostic::at(
+                format!("the flake must be inside the workspace: {message}"),
+                value.span(),
+            )
+            .hint("write it relative to the workspace root, like `./nix#hello`"),
+        );
+    }
+    (errors.len() == before).then_some(NixStep { installable })
 }
 
 fn convert_input(input: &Spanned<String>, errors: &mut Vec<Diagnostic>) -> Option<InputPattern> {
@@ -536,6 +658,68 @@ retry = { attempts = 3, backoff = "1s" }
     }
 
     #[test]
+    fn nix_steps_name_one_installable_and_only_nix_keys() {
+        let nix = |body: &str| {
+            parse_text(&format!(
+                "[pipeline]\nname = \"x\"\n[steps.a]\nkind = \"nix\"\n{body}"
+            ))
+        };
+        let pipeline = nix("flake = \"./nix#hello\"\noutputs = [\"result\"]\n").expect("valid");
+        assert_eq!(
+            pipeline.steps[0].kind,
+            StepKind::Nix(NixStep {
+                installable: Installable::Flake("./nix#hello".to_owned())
+            })
+        );
+        let file = nix("file = \"./nix/default.nix\"\nattr = \"hello\"\n").expect("valid");
+        assert_eq!(
+            file.steps[0].kind,
+            StepKind::Nix(NixStep {
+                installable: Installable::File {
+                    file: "nix/default.nix".to_owned(),
+                    attr: Some("hello".to_owned())
+                }
+            })
+        );
+        for (body, message) in [
+            ("", "p.toml:3:8: error: nix step `a` builds nothing"),
+            (
+                "flake = \".#a\"\nexpr = \"1\"\n",
+                "p.toml:6:8: error: a nix step builds one thing; `expr` is a second",
+            ),
+            (
+                "flake = \".#a\"\nrun = \"make\"\n",
+                "p.toml:6:7: error: `run` does not apply to nix steps",
+            ),
+            (
+                "flake = \".#a\"\nnetwork = true\n",
+                "`network` does not apply to nix steps",
+            ),
+            (
+                "flake = \".#a\"\noutputs = [\"out/\"]\n",
+                "a nix step's outputs are out-links, not folders",
+            ),
+            ("expr = \"x\"\nattr = \"a\"\n", "`attr` goes with `file`"),
+            (
+                "flake = \"../elsewhere#a\"\n",
+                "the flake must be inside the workspace",
+            ),
+            ("file = \"../default.nix\"\n", "p.toml:5:8: error:"),
+            ("flake = \"  \"\n", "must not be empty"),
+        ] {
+            let error = nix(body).unwrap_err();
+            assert!(error.contains(message), "{body:?}: {error}");
+        }
+        let error =
+            parse_text("[pipeline]\nname = \"x\"\n[steps.a]\nrun = \"make\"\nflake = \".#a\"\n")
+                .unwrap_err();
+        assert!(
+            error.contains("p.toml:5:9: error: `flake` does not apply to exec steps"),
+            "{error}"
+        );
+    }
+
+    #[test]
     fn unknown_kind_lists_known_kinds() {
         let error =
             parse_text("[pipeline]\nname = \"x\"\n[steps.a]\nkind = \"rocket\"\n").unwrap_err();
@@ -543,7 +727,7 @@ retry = { attempts = 3, backoff = "1s" }
             error.contains("p.toml:4:8: error: unknown step kind `rocket`"),
             "{error}"
         );
-        assert!(error.contains("known kinds: `exec`"), "{error}");
+        assert!(error.contains("known kinds: `exec`, `nix`"), "{error}");
     }
 
     #[test]

@@ -38,6 +38,10 @@ pub struct StepWire {
     pub kind: Option<Spanned<String>>,
     pub description: Option<String>,
     pub run: Option<Spanned<RunWire>>,
+    pub flake: Option<Spanned<String>>,
+    pub expr: Option<Spanned<String>>,
+    pub file: Option<Spanned<String>>,
+    pub attr: Option<Spanned<String>>,
     #[serde(default)]
     pub inputs: Vec<Spanned<String>>,
     #[serde(default)]

@@ -35,6 +35,9 @@ pub struct OutputRecord {
     pub directory: bool,
     #[serde(default)]
     pub executable: bool,
+    /// For a Nix step's out-link: the store path it points to (the digest is its NAR's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub link: Option<String>,
 }
 
 /// The listing of a folder output, stored as a blob; its digest names the folder.

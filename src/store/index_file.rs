@@ -5,7 +5,7 @@
 use crate::digest::Digest;
 use crate::store::{ActionResult, OutputRecord};
 
-const MAGIC: &[u8] = b"gantry-index/1\n";
+const MAGIC: &[u8] = b"gantry-index/2\n";
 
 pub fn encode<'a>(results: impl IntoIterator<Item = &'a ActionResult>) -> Vec<u8> {
     let mut bytes = MAGIC.to_vec();
@@ -20,7 +20,14 @@ pub fn encode<'a>(results: impl IntoIterator<Item = &'a ActionResult>) -> Vec<u8
         for output in &result.outputs {
             put_text(&mut bytes, &output.path);
             bytes.extend_from_slice(output.digest.as_bytes());
-            bytes.push(u8::from(output.directory) | u8::from(output.executable) << 1);
+            bytes.push(
+                u8::from(output.directory)
+                    | u8::from(output.executable) << 1
+                    | u8::from(output.link.is_some()) << 2,
+            );
+            if let Some(link) = &output.link {
+                put_text(&mut bytes, link);
+            }
         }
     }
     bytes
@@ -79,11 +86,17 @@ pub fn decode(bytes: &[u8]) -> Option<Vec<ActionResult>> {
             let path = reader.text()?;
             let digest = reader.digest()?;
             let flags = reader.take(1)?[0];
+            let link = if flags & 4 == 0 {
+                None
+            } else {
+                Some(reader.text()?)
+            };
             outputs.push(OutputRecord {
                 path,
                 digest,
                 directory: flags & 1 != 0,
                 executable: flags & 2 != 0,
+                link,
             });
         }
         results.push(ActionResult {
@@ -114,12 +127,21 @@ mod tests {
                     digest: Digest::of_bytes(b"a"),
                     directory: false,
                     executable: true,
+                    link: None,
                 },
                 OutputRecord {
                     path: "out/d".to_owned(),
                     digest: Digest::of_bytes(b"d"),
                     directory: true,
                     executable: false,
+                    link: None,
+                },
+                OutputRecord {
+                    path: "result-hello".to_owned(),
+                    digest: Digest::of_bytes(b"nar"),
+                    directory: false,
+                    executable: false,
+                    link: Some("/nix/store/fvchbymk0m4jvldpb9m5hy0bjy2lf30k-hello".to_owned()),
                 },
             ],
             attestation: Digest::of_bytes(b"att"),

@@ -59,6 +59,10 @@ fn schema_is_json_and_names_every_step_key() {
         "kind",
         "description",
         "run",
+        "flake",
+        "expr",
+        "file",
+        "attr",
         "inputs",
         "outputs",
         "needs",
@@ -74,7 +78,7 @@ fn schema_is_json_and_names_every_step_key() {
     }
     assert_eq!(
         keys.len(),
-        10,
+        14,
         "the schema and the parser list the same keys"
     );
 }

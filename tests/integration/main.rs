@@ -7,5 +7,6 @@ mod cli;
 mod errors;
 mod examples;
 mod execution;
+mod nix;
 mod sandbox;
 mod support;

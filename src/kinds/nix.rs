@@ -1,0 +1,375 @@
+//! `kind = "nix"`: a Nix build as an attested step. Nix decides what to (re)build: every run
+//! calls `nix build`, which is a no-op when the outputs are valid. gantry's action cache only
+//! decides whether the attestation must be made anew, and its key is the derivation and the
+//! NAR hashes Nix reports, so a changed flake.lock (a new derivation) can never hide behind it.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Instant;
+
+use crate::attest::{self, LINK_PREDICATE_TYPE, Link, PAYLOAD_TYPE, ResourceDescriptor, Statement};
+use crate::digest::{Digest, DigestBuilder};
+use crate::exec::context::{Context, StepResult};
+use crate::exec::inputs::{self, InputFile};
+use crate::exec::step::{Failure, Ran, place_attestation, step_failure, store_log, tail};
+use crate::nix::{Built, Ended, Installable, Nix, NixError, PathInfo, Settings};
+use crate::pipeline::{Step, StepId, StepKind};
+use crate::report::FailureDetail;
+use crate::store::{ActionResult, Lookup, OutputRecord};
+
+const NO_WRITE_LOCK_FILE: &str = "--no-write-lock-file";
+
+/// What planning a Nix step settles: the files it declared it reads.
+pub struct NixAction {
+    inputs: Vec<InputFile>,
+}
+
+pub fn plan(context: &Context, id: StepId) -> Result<NixAction, String> {
+    Ok(NixAction {
+        inputs: inputs::resolve(context, id)?,
+    })
+}
+
+/// What one `nix build` produced, read back from Nix's database.
+struct Build {
+    built: Built,
+    /// Output name → its path-info (NAR hash and size).
+    outputs: BTreeMap<String, PathInfo>,
+    /// The derivation and everything it was made from: input derivations and sources.
+    closure: Vec<PathInfo>,
+    records: Vec<OutputRecord>,
+    flake_lock: Option<(String, Digest)>,
+    log: Vec<u8>,
+}
+
+pub(crate) fn execute(context: &Context, id: StepId, action: &NixAction) -> Result<Ran, Failure> {
+    let step = &context.pipeline.steps[id];
+    let StepKind::Nix(spec) = &step.kind else {
+        return Err(step_failure("internal: not a nix step"));
+    };
+    let nix = Nix::locate(&context.pipeline.root, step.timeout, &context.cancel)
+        .map_err(|error| step_failure(error.to_string()))?;
+    let started = Instant::now();
+    let build = build(context, step, &spec.installable, &nix)?;
+    let duration = started.elapsed();
+    let key = action_key(step, action, &build);
+    if let Lookup::Hit(cached) = context.store.actions.get(&key)
+        && cached.outputs == build.records
+        && place_attestation(context, &step.name, &cached.attestation).is_ok()
+    {
+        publish(context, id, build.records);
+        return Ok(Ran::Cached);
+    }
+    let settings = context
+        .nix_settings
+        .get_or_init(|| nix.settings().map_err(|error| error.to_string()))
+        .clone()
+        .map_err(step_failure)?;
+    let log = store_log(context, &build.log)?;
+    let empty = store_log(context, b"")?;
+    let envelope = link_envelope(
+        context,
+        step,
+        &spec.installable,
+        action,
+        &build,
+        &settings,
+        &key,
+        log,
+    );
+    let bytes =
+        serde_json::to_vec_pretty(&envelope).map_err(|error| step_failure(error.to_string()))?;
+    let attestation = context
+        .store
+        .cas
+        .put_bytes(&bytes)
+        .map_err(|error| step_failure(format!("cannot store the attestation: {error}")))?;
+    place_attestation(context, &step.name, &attestation)
+        .map_err(|error| step_failure(format!("cannot write the attestation: {error}")))?;
+    context
+        .store
+        .actions
+        .put(&ActionResult {
+            key,
+            step: step.name.clone(),
+            outputs: build.records.clone(),
+            attestation,
+            stdout: empty,
+            stderr: log,
+            duration_ms: u64::try_from(duration.as_millis()).unwrap_or(u64::MAX),
+        })
+        .map_err(|error| step_failure(format!("cannot write the action cache: {error}")))?;
+    publish(context, id, build.records);
+    Ok(Ran::Executed)
+}
+
+fn publish(context: &Context, id: StepId, outputs: Vec<OutputRecord>) {
+    let _ = context.results[id].set(Arc::new(StepResult {
+        outputs,
+        trees: std::collections::HashMap::new(),
+    }));
+}
+
+/// The `nix build` command line gantry runs, for attestations and error messages.
+fn command_line(installable: &Installable, out_link: Option<&str>) -> Vec<String> {
+    let mut command = vec!["nix".to_owned(), "build".to_owned(), "--json".to_owned()];
+    match out_link {
+        Some(link) => command.extend(["--out-link".to_owned(), link.to_owned()]),
+        None => command.push("--no-link".to_owned()),
+    }
+    command.push(NO_WRITE_LOCK_FILE.to_owned());
+    command.extend(installable.arguments());
+    command
+}
+
+fn nix_failure(error: NixError, command: Vec<String>) -> Failure {
+    match error {
+        NixError::Failed {
+            ended: Ended::Cancelled,
+            ..
+        } => Failure::Cancelled,
+        NixError::Failed {
+            ended,
+            stderr,
+            command: _,
+        } => Failure::Step {
+            error: format!("nix build failed ({ended})"),
+            exit_code: match ended {
+                Ended::Exited(code) => Some(code),
+                _ => None,
+            },
+            detail: Some(FailureDetail {
+                command,
+                stderr_tail: tail(stderr.as_bytes(), 20, 4096),
+            }),
+        },
+        other => step_failure(other.to_string()),
+    }
+}
+
+fn build(
+    context: &Context,
+    step: &Step,
+    installable: &Installable,
+    nix: &Nix<'_>,
+) -> Result<Build, Failure> {
+    let root = &context.pipeline.root;
+    let out_link = step.outputs.first().map(|output| root.join(&output.path));
+    if let Some(parent) = out_link.as_deref().and_then(Path::parent) {
+        fs::create_dir_all(parent).map_err(|error| {
+            step_failure(format!("cannot make `{}`: {error}", parent.display()))
+        })?;
+    }
+    let command = command_line(
+        installable,
+        step.outputs.first().map(|output| output.path.as_str()),
+    );
+    // gantry never writes into sources: a missing or stale flake.lock is Nix's to report and
+    // the user's to commit (`nix flake lock`).
+    let (built, captured) = nix
+        .build(installable, out_link.as_deref(), &[NO_WRITE_LOCK_FILE])
+        .map_err(|error| nix_failure(error, command.clone()))?;
+    let [built] = <[Built; 1]>::try_from(built).map_err(|built| {
+        step_failure(format!(
+            "`nix build` built {} things; a nix step builds exactly one",
+            built.len()
+        ))
+    })?;
+    let paths: Vec<&str> = built.outputs.values().map(String::as_str).collect();
+    let infos = nix
+        .path_info(&paths, false, false)
+        .map_err(|error| step_failure(error.to_string()))?;
+    let mut outputs = BTreeMap::new();
+    for (name, path) in &built.outputs {
+        let info = infos
+            .iter()
+            .find(|info| &info.path == path)
+            .ok_or_else(|| step_failure(format!("Nix has no record of output `{path}`")))?;
+        outputs.insert(name.clone(), info.clone());
+    }
+    let closure = nix
+        .path_info(&[built.drv_path.as_str()], true, true)
+        .map_err(|error| step_failure(error.to_string()))?;
+    let records = out_links(root, step, &outputs)?;
+    let flake_lock = match installable.local_flake() {
+        Some(folder) => {
+            let relative = if folder == "." {
+                "flake.lock".to_owned()
+            } else {
+                format!("{folder}/flake.lock")
+            };
+            let path = root.join(&relative);
+            match context.store.stats.digest(&path) {
+                Ok(digest) => Some((relative, digest)),
+                Err(error) if error.kind() == std::io::ErrorKind::NotFound => None,
+                Err(error) => {
+                    return Err(step_failure(format!("cannot read `{relative}`: {error}")));
+                }
+            }
+        }
+        None => None,
+    };
+    Ok(Build {
+        built,
+        outputs,
+        closure,
+        records,
+        flake_lock,
+        log: captured.stderr,
+    })
+}
+
+/// Each declared output is an out-link Nix made (`NAME`, and `NAME-OUTPUT` for further
+/// outputs); its record carries the NAR hash of the store path it points to.
+fn out_links(
+    root: &Path,
+    step: &Step,
+    outputs: &BTreeMap<String, PathInfo>,
+) -> Result<Vec<OutputRecord>, Failure> {
+    let mut records = Vec::new();
+    for output in &step.outputs {
+        let link: PathBuf = root.join(&output.path);
+        let target = fs::read_link(&link).map_err(|error| {
+            step_failure(format!(
+                "output `{}` was not made by `nix build` ({error}); a nix step's outputs are \
+                 its out-link and `<out-link>-<output>` links for further outputs",
+                output.path
+            ))
+        })?;
+        let target = target.to_string_lossy().into_owned();
+        let info = outputs
+            .values()
+            .find(|info| info.path == target)
+            .ok_or_else(|| {
+                step_failure(format!(
+                    "output `{}` points to `{target}`, which this build did not make",
+                    output.path
+                ))
+            })?;
+        records.push(OutputRecord {
+            path: output.path.clone(),
+            digest: info.nar_hash,
+            directory: false,
+            executable: false,
+            link: Some(target),
+        });
+    }
+    Ok(records)
+}
+
+fn action_key(step: &Step, action: &NixAction, build: &Build) -> Digest {
+    let mut key = DigestBuilder::new("gantry-action/1");
+    key.str("nix").str(&build.built.drv_path);
+    for (name, info) in &build.outputs {
+        key.str(name)
+            .str(&info.path)
+            .field(info.nar_hash.as_bytes());
+    }
+    key.str("closure");
+    for info in &build.closure {
+        key.str(&info.path).field(info.nar_hash.as_bytes());
+    }
+    key.str("flake.lock");
+    if let Some((path, digest)) = &build.flake_lock {
+        key.str(path).field(digest.as_bytes());
+    }
+    key.str("inputs");
+    for input in &action.inputs {
+        key.str(&input.path).field(input.digest.as_bytes());
+    }
+    key.str("outputs");
+    for output in &step.outputs {
+        key.str(&output.path);
+    }
+    key.finish()
+}
+
+fn store_path_descriptor(info: &PathInfo, role: &str) -> ResourceDescriptor {
+    let mut descriptor = ResourceDescriptor::named(info.path.clone(), &info.nar_hash);
+    let mut annotations = serde_json::Map::new();
+    annotations.insert("role".to_owned(), role.into());
+    annotations.insert("narSize".to_owned(), info.nar_size.into());
+    descriptor.annotations = Some(annotations);
+    descriptor
+}
+
+#[allow(clippy::too_many_arguments)]
+fn link_envelope(
+    context: &Context,
+    step: &Step,
+    installable: &Installable,
+    action: &NixAction,
+    build: &Build,
+    settings: &Settings,
+    key: &Digest,
+    log: Digest,
+) -> attest::Envelope {
+    let subjects = build
+        .outputs
+        .iter()
+        .map(|(name, info)| {
+            let mut subject = store_path_descriptor(info, "output");
+            if let Some(annotations) = subject.annotations.as_mut() {
+                annotations.insert("output".to_owned(), name.clone().into());
+                if let Some(record) = build
+                    .records
+                    .iter()
+                    .find(|record| record.link.as_deref() == Some(info.path.as_str()))
+                {
+                    annotations.insert("outLink".to_owned(), record.path.clone().into());
+                }
+            }
+            subject
+        })
+        .collect();
+    let mut materials: Vec<ResourceDescriptor> = build
+        .closure
+        .iter()
+        .map(|info| {
+            let role = if info.path == build.built.drv_path {
+                "derivation"
+            } else if Path::new(&info.path)
+                .extension()
+                .is_some_and(|extension| extension == "drv")
+            {
+                "input-derivation"
+            } else {
+                "source"
+            };
+            store_path_descriptor(info, role)
+        })
+        .collect();
+    if let Some((path, digest)) = &build.flake_lock {
+        materials.push(ResourceDescriptor::named(path.clone(), digest));
+    }
+    materials.extend(
+        action
+            .inputs
+            .iter()
+            .map(|input| ResourceDescriptor::named(input.path.clone(), &input.digest)),
+    );
+    let environment = serde_json::json!({
+        "nix": settings,
+        "drvPath": build.built.drv_path,
+        "actionKey": key.hex(),
+    });
+    let byproducts = serde_json::json!({
+        "return-value": 0,
+        "stderr": { "sha256": log.hex() },
+    });
+    let link = Link {
+        name: step.name.clone(),
+        command: command_line(
+            installable,
+            step.outputs.first().map(|output| output.path.as_str()),
+        ),
+        materials,
+        byproducts: byproducts.as_object().cloned().unwrap_or_default(),
+        environment: environment.as_object().cloned().unwrap_or_default(),
+    };
+    let statement = Statement::new(subjects, LINK_PREDICATE_TYPE, link);
+    let body = serde_json::to_vec(&statement).unwrap_or_default();
+    attest::dsse::sign(PAYLOAD_TYPE, &body, context.signer.as_ref())
+}
