@@ -14,7 +14,7 @@ pub fn encode(bytes: &[u8]) -> String {
 
 #[must_use]
 pub fn decode(text: &str) -> Option<Vec<u8>> {
-    if text.len() % 2 != 0 {
+    if !text.len().is_multiple_of(2) {
         return None;
     }
     let nibble = |digit: u8| char::from(digit).to_digit(16);

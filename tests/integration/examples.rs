@@ -31,3 +31,133 @@ fn every_bundled_pipeline_checks() {
     }
     assert!(count >= 1);
 }
+
+/// Copies `pipelines/` and `examples/` into a fresh git repository (the pipelines' root is
+/// the git root), so running them leaves this checkout alone.
+fn example_workspace() -> crate::support::Test {
+    let test = crate::support::Test::new();
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    for folder in ["pipelines", "examples"] {
+        for entry in walkdir::WalkDir::new(root.join(folder)) {
+            let entry = entry.expect("walk");
+            let relative = entry.path().strip_prefix(root).expect("prefix");
+            if entry.file_type().is_file() {
+                test.write(
+                    relative.to_str().expect("utf-8"),
+                    &std::fs::read_to_string(entry.path()).expect("read"),
+                );
+            }
+        }
+    }
+    let git = test
+        .command_for("git")
+        .args(["init", "-q"])
+        .status()
+        .expect("git");
+    assert!(git.success());
+    test
+}
+
+#[test]
+fn the_readme_example_runs_and_reruns_from_the_cache() {
+    let test = example_workspace();
+    let run = |expected: &str| {
+        let output = test
+            .command()
+            .args(["run", "pipelines/hello.toml", "--json"])
+            .output()
+            .expect("gantry");
+        let run = crate::support::Run { output }.success();
+        assert_eq!(run.statuses()["package"], expected);
+    };
+    run("executed");
+    assert_eq!(
+        test.read("out/hello/ab.txt"),
+        test.read("examples/hello/src/a.txt") + &test.read("examples/hello/src/b.txt")
+    );
+    run("cached");
+}
+
+#[test]
+fn the_nix_example_builds_and_packages_its_result() {
+    crate::nix::require_nix();
+    let test = example_workspace();
+    let output = test
+        .command()
+        .args(["run", "pipelines/nix.toml", "--json"])
+        .output()
+        .expect("gantry");
+    let run = crate::support::Run { output }.success();
+    assert_eq!(run.statuses()["hello"], "executed");
+    assert_eq!(test.read("out/nix/greeting.txt"), "hello from nix\n");
+}
+
+/// gantry's own flake: nixpkgs can't be fetched here, so this checks what can be checked
+/// offline: flake.nix parses, flake.lock pins the nixos-25.05 revision, and Nix agrees the lock
+/// matches flake.nix's inputs (`--no-update-lock-file` fails when it would change).
+#[test]
+fn the_flake_parses_and_its_lock_is_consistent() {
+    crate::nix::require_nix();
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let test = crate::support::Test::new();
+    for file in ["flake.nix", "flake.lock", "Cargo.toml"] {
+        test.write(
+            file,
+            &std::fs::read_to_string(root.join(file)).expect("read"),
+        );
+    }
+    let parse = test
+        .command_for("nix-instantiate")
+        .args(["--parse", "flake.nix"])
+        .output()
+        .expect("nix-instantiate");
+    assert!(
+        parse.status.success(),
+        "{}",
+        String::from_utf8_lossy(&parse.stderr)
+    );
+    let nix = |args: &[&str]| {
+        let output = test
+            .command_for("nix")
+            .args([
+                "--extra-experimental-features",
+                "nix-command flakes",
+                "--offline",
+            ])
+            .args(args)
+            .output()
+            .expect("nix");
+        assert!(
+            output.status.success(),
+            "nix {args:?}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8_lossy(&output.stdout).into_owned()
+    };
+    let flake = format!("path:{}", test.root().display());
+    nix(&["flake", "lock", "--no-update-lock-file", &flake]);
+    let metadata: serde_json::Value = serde_json::from_str(&nix(&[
+        "flake",
+        "metadata",
+        "--json",
+        "--no-write-lock-file",
+        &flake,
+    ]))
+    .expect("json");
+    let nixpkgs = &metadata["locks"]["nodes"]["nixpkgs"];
+    assert_eq!(
+        nixpkgs["locked"]["rev"],
+        "ac62194c3917d5f474c1a844b6fd6da2db95077d"
+    );
+    assert_eq!(
+        nixpkgs["locked"]["narHash"],
+        "sha256-16KkgfdYqjaeRGBaYsNrhPRRENs0qzkQVUooNHtoy2w="
+    );
+    assert_eq!(nixpkgs["original"]["ref"], "nixos-25.05");
+    assert_eq!(
+        metadata["description"]
+            .as_str()
+            .map(|d| d.starts_with("gantry")),
+        Some(true)
+    );
+}

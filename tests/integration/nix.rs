@@ -6,7 +6,7 @@ use std::process::Command;
 use crate::support::{Run, Test};
 
 /// Fails with the install hint when Nix is missing: CI must not skip these silently.
-fn require_nix() {
+pub fn require_nix() {
     let found = Command::new("nix")
         .arg("--version")
         .output()
