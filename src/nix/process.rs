@@ -1,6 +1,8 @@
 //! Runs a host tool (nix, diffoscope) to completion, honouring the step's timeout and the
-//! run's cancellation: the tool gets a process group of its own, killed whole, and dies with
-//! gantry (PDEATHSIG), so neither Ctrl-C nor `kill -9` of gantry leaves a build running.
+//! run's cancellation. The tool gets a process group of its own and is terminated when gantry
+//! dies (PDEATHSIG). Stopping it is SIGTERM first: Nix runs builders as a build user in a session
+//! of their own, out of reach of a signal to its group, and kills them itself when it is
+//! asked to stop; SIGKILL to the group follows if it has not ended after a grace period.
 
 use std::ffi::OsString;
 use std::fmt;
@@ -38,6 +40,22 @@ impl fmt::Display for Ended {
 }
 
 const LIMIT: u64 = 64 << 20;
+const GRACE: Duration = Duration::from_secs(10);
+
+fn terminate(child: &mut std::process::Child, pid: i32) {
+    // SAFETY: signals the tool itself, which cleans up its builders.
+    unsafe { libc::kill(pid, libc::SIGTERM) };
+    let asked = Instant::now();
+    while asked.elapsed() < GRACE {
+        if matches!(child.try_wait(), Ok(Some(_)) | Err(_)) {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    // SAFETY: signals the process group the tool leads (whatever is left of it).
+    unsafe { libc::kill(-pid, libc::SIGKILL) };
+    let _ = child.wait();
+}
 
 pub fn run(
     program: &Path,
@@ -54,10 +72,11 @@ pub fn run(
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .process_group(0);
-    // SAFETY: prctl is async-signal-safe and touches no memory of the parent.
+    // SAFETY: prctl is async-signal-safe and touches no memory of the parent. SIGTERM, not
+    // SIGKILL: Nix stops its builders when terminated, and would orphan them when killed.
     unsafe {
         command.pre_exec(|| {
-            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
+            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM) != 0 {
                 return Err(io::Error::last_os_error());
             }
             Ok(())
@@ -103,9 +122,7 @@ pub fn run(
             None
         };
         if let Some(stop) = stop {
-            // SAFETY: signals the process group the child leads.
-            unsafe { libc::kill(-pid, libc::SIGKILL) };
-            let _ = child.wait();
+            terminate(&mut child, pid);
             break stop;
         }
         // Most Nix calls end within milliseconds: check often at first, then less often.

@@ -325,3 +325,32 @@ flake = "./nix#broken"
     assert!(stderr.contains("the builder broke"), "{stderr}");
     assert!(stderr.contains("nix build --json --no-link"), "{stderr}");
 }
+
+#[test]
+fn a_nix_build_past_its_timeout_is_killed() {
+    require_nix();
+    let marker = format!("gantry-nix-timeout-{}", std::process::id());
+    let test = Test::new().pipeline(&format!(
+        r#"
+[steps.slow]
+kind = "nix"
+expr = 'derivation {{ name = "slow"; system = "x86_64-linux"; builder = "/bin/sh"; args = [ "-c" "/bin/sleep 60; : {marker}" ]; }}'
+timeout = "1s"
+"#
+    ));
+    let run = test.run(["run", "pipeline.toml"]).failure(1);
+    assert!(
+        run.stderr().contains("nix build failed (timed out)"),
+        "{}",
+        run.stderr()
+    );
+    let left = Command::new("pgrep")
+        .args(["-f", &marker])
+        .output()
+        .expect("pgrep");
+    assert!(
+        left.stdout.is_empty(),
+        "the builder outlived gantry: {}",
+        String::from_utf8_lossy(&left.stdout)
+    );
+}
