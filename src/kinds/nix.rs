@@ -37,8 +37,6 @@ struct Build {
     built: Built,
     /// Output name → its path-info (NAR hash and size).
     outputs: BTreeMap<String, PathInfo>,
-    /// The derivation and everything it was made from: input derivations and sources.
-    closure: Vec<PathInfo>,
     records: Vec<OutputRecord>,
     flake_lock: Option<(String, Digest)>,
     log: Vec<u8>,
@@ -67,6 +65,11 @@ pub(crate) fn execute(context: &Context, id: StepId, action: &NixAction) -> Resu
         .get_or_init(|| nix.settings().map_err(|error| error.to_string()))
         .clone()
         .map_err(step_failure)?;
+    // The derivation's path is the hash of its content, which names its inputs, so the key
+    // needs no closure; only a new attestation lists it.
+    let closure = nix
+        .path_info(&[build.built.drv_path.as_str()], true, true)
+        .map_err(|error| step_failure(error.to_string()))?;
     let log = store_log(context, &build.log)?;
     let empty = store_log(context, b"")?;
     let envelope = link_envelope(
@@ -75,6 +78,7 @@ pub(crate) fn execute(context: &Context, id: StepId, action: &NixAction) -> Resu
         &spec.installable,
         action,
         &build,
+        &closure,
         &settings,
         &key,
         log,
@@ -189,9 +193,6 @@ fn build(
             .ok_or_else(|| step_failure(format!("Nix has no record of output `{path}`")))?;
         outputs.insert(name.clone(), info.clone());
     }
-    let closure = nix
-        .path_info(&[built.drv_path.as_str()], true, true)
-        .map_err(|error| step_failure(error.to_string()))?;
     let records = out_links(root, step, &outputs)?;
     let flake_lock = match installable.local_flake() {
         Some(folder) => {
@@ -214,7 +215,6 @@ fn build(
     Ok(Build {
         built,
         outputs,
-        closure,
         records,
         flake_lock,
         log: captured.stderr,
@@ -267,10 +267,6 @@ fn action_key(step: &Step, action: &NixAction, build: &Build) -> Digest {
             .str(&info.path)
             .field(info.nar_hash.as_bytes());
     }
-    key.str("closure");
-    for info in &build.closure {
-        key.str(&info.path).field(info.nar_hash.as_bytes());
-    }
     key.str("flake.lock");
     if let Some((path, digest)) = &build.flake_lock {
         key.str(path).field(digest.as_bytes());
@@ -302,6 +298,7 @@ fn link_envelope(
     installable: &Installable,
     action: &NixAction,
     build: &Build,
+    closure: &[PathInfo],
     settings: &Settings,
     key: &Digest,
     log: Digest,
@@ -324,8 +321,7 @@ fn link_envelope(
             subject
         })
         .collect();
-    let mut materials: Vec<ResourceDescriptor> = build
-        .closure
+    let mut materials: Vec<ResourceDescriptor> = closure
         .iter()
         .map(|info| {
             let role = if info.path == build.built.drv_path {
