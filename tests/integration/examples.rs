@@ -116,24 +116,7 @@ fn the_flake_parses_and_its_lock_is_consistent() {
         "{}",
         String::from_utf8_lossy(&parse.stderr)
     );
-    let nix = |args: &[&str]| {
-        let output = test
-            .command_for("nix")
-            .args([
-                "--extra-experimental-features",
-                "nix-command flakes",
-                "--offline",
-            ])
-            .args(args)
-            .output()
-            .expect("nix");
-        assert!(
-            output.status.success(),
-            "nix {args:?}: {}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-        String::from_utf8_lossy(&output.stdout).into_owned()
-    };
+    let nix = |args: &[&str]| crate::nix::nix(&test, &[&["--offline"], args].concat());
     let flake = format!("path:{}", test.root().display());
     nix(&["flake", "lock", "--no-update-lock-file", &flake]);
     let metadata: serde_json::Value = serde_json::from_str(&nix(&[
