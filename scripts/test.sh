@@ -7,20 +7,30 @@ cd "$(dirname "$0")/.."
 # Tools the tests call: openssl verifies signatures; setpriv runs gantry unprivileged; script
 # gives it a terminal; the sandboxed test steps use coreutils, tar and bash from the host's
 # /usr; nix (Debian's nix-bin, which brings /etc/nix/nix.conf along with its recommended
-# nix-setup-systemd) builds the Nix steps' test flakes, offline.
+# nix-setup-systemd) builds the Nix steps' test flakes, offline; diffoscope explains the
+# differences `gantry repro` finds (without its recommends, which are hundreds of packages).
 declare -A package_of=([openssl]=openssl [bash]=bash [tar]=tar [sha256sum]=coreutils [git]=git [unshare]=util-linux [setpriv]=util-linux [script]=bsdutils [nix]=nix-bin)
-missing=()
+declare -A bare_package_of=([diffoscope]=diffoscope)
+missing=() missing_bare=()
 for tool in "${!package_of[@]}"; do
   command -v "$tool" >/dev/null 2>&1 || missing+=("${package_of[$tool]}")
 done
-if ((${#missing[@]})); then
+for tool in "${!bare_package_of[@]}"; do
+  command -v "$tool" >/dev/null 2>&1 || missing_bare+=("${bare_package_of[$tool]}")
+done
+if ((${#missing[@]} + ${#missing_bare[@]})); then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
-    echo "scripts/test.sh: installing ${missing[*]}"
+    echo "scripts/test.sh: installing ${missing[*]} ${missing_bare[*]}"
     apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}"
+    if ((${#missing[@]})); then
+      DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}"
+    fi
+    if ((${#missing_bare[@]})); then
+      DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing_bare[@]}"
+    fi
   else
-    echo "error: the tests need: ${missing[*]}" >&2
-    echo "hint: sudo apt-get install ${missing[*]}" >&2
+    echo "error: the tests need: ${missing[*]} ${missing_bare[*]}" >&2
+    echo "hint: sudo apt-get install ${missing[*]} ${missing_bare[*]}" >&2
     exit 1
   fi
 fi

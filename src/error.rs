@@ -45,6 +45,9 @@ pub enum Error {
     Key { path: PathBuf, message: String },
     #[error("{message}")]
     Environment { message: String },
+    /// An attestation that does not verify or does not parse.
+    #[error("{message}")]
+    Attestation { message: String },
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -53,7 +56,7 @@ impl Error {
     #[must_use]
     pub fn category(&self) -> Category {
         match self {
-            Self::Pipeline(_) | Self::Key { .. } => Category::UserInput,
+            Self::Pipeline(_) | Self::Key { .. } | Self::Attestation { .. } => Category::UserInput,
             Self::Usage(_) => Category::Usage,
             Self::Read { .. } | Self::Write { .. } | Self::Environment { .. } => {
                 Category::Environment

@@ -11,6 +11,7 @@ pub mod kinds;
 pub mod nix;
 pub mod pipeline;
 pub mod report;
+pub mod repro;
 pub mod store;
 pub mod time;
 pub mod workspace;

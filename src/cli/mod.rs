@@ -4,6 +4,7 @@
 mod check;
 mod graph;
 mod key;
+mod repro;
 mod run;
 mod schema;
 
@@ -32,6 +33,9 @@ struct Cli {
 enum Command {
     /// Run a pipeline: every step hermetically, cached by content, each signed as an in-toto link.
     Run(run::Args),
+    /// Rebuild from scratch in varied surroundings and check every output against a run's
+    /// attestations; sign the result.
+    Repro(repro::Args),
     /// Validate a pipeline file (exit 0 when valid, 1 with diagnostics when not).
     Check(check::Args),
     /// Print a pipeline's step graph as Graphviz dot, JSON or Mermaid.
@@ -96,6 +100,7 @@ pub fn main(args: impl IntoIterator<Item = OsString>) -> ExitCode {
     let environment = Environment::from_process();
     let result = match cli.command {
         Command::Run(args) => run::run(args, &environment),
+        Command::Repro(args) => repro::run(args, &environment),
         Command::Check(args) => check::run(&args, &environment),
         Command::Graph(args) => graph::run(&args, &environment),
         Command::Schema(args) => schema::run(&args),

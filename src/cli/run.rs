@@ -54,6 +54,7 @@ pub fn run(args: Args, environment: &Environment) -> Result<u8> {
             attestations,
             cache_dir,
             reporter,
+            rebuild: None,
         },
     )?;
     Ok(match summary.interrupted_by {

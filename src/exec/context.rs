@@ -7,6 +7,7 @@ use std::sync::{Arc, OnceLock};
 
 use crate::exec::executor::LazyExecutor;
 use crate::exec::scratch::Slots;
+use crate::exec::variation::Variation;
 use crate::graph::Graph;
 use crate::keys::Signer;
 pub use crate::kinds::exec::ProgramCache;
@@ -36,6 +37,13 @@ pub struct Context {
     pub slots: Slots,
     /// The Nix settings attestations record, read once per run by the first Nix step.
     pub nix_settings: OnceLock<Result<crate::nix::Settings, String>>,
+    /// Where outputs are materialised and later steps read them: the root, except in a
+    /// rebuild, which leaves the workspace alone.
+    pub output_root: PathBuf,
+    /// The steps' surroundings: standard, or varied by `gantry repro`.
+    pub variation: Variation,
+    /// A `gantry repro` rebuild: no cache hits, Nix steps built with `--rebuild`.
+    pub rebuild: bool,
 }
 
 /// What a finished step produced.

@@ -77,7 +77,7 @@ pub fn resolve(context: &Context, id: StepId) -> Result<Vec<InputFile>, String> 
                     files.insert(
                         path.clone(),
                         InputFile {
-                            host: root.join(&path),
+                            host: context.output_root.join(&path),
                             path,
                             digest: file.digest,
                             link: None,
@@ -90,7 +90,7 @@ pub fn resolve(context: &Context, id: StepId) -> Result<Vec<InputFile>, String> 
                 output.path.clone(),
                 InputFile {
                     path: output.path.clone(),
-                    host: root.join(&output.path),
+                    host: context.output_root.join(&output.path),
                     digest: output.digest,
                     link: output.link.clone(),
                 },

@@ -9,9 +9,10 @@ pub mod sandbox;
 pub mod scheduler;
 pub mod scratch;
 pub mod step;
+pub mod variation;
 
 pub use executor::Executor;
-pub use run::{RunOptions, RunSummary, plan, run, run_with_executor};
+pub use run::{Rebuild, RunOptions, RunSummary, plan, run, run_with_executor};
 
 #[cfg(test)]
 mod scheduler_tests;

@@ -16,6 +16,7 @@ use crate::exec::executor::{Executor, LazyExecutor};
 use crate::exec::sandbox::Sandbox;
 use crate::exec::scheduler;
 use crate::exec::scratch::Slots;
+use crate::exec::variation::Variation;
 use crate::graph::{self, Graph};
 use crate::keys::Signer;
 use crate::pipeline::Pipeline;
@@ -30,6 +31,20 @@ pub struct RunOptions {
     pub attestations: PathBuf,
     pub cache_dir: PathBuf,
     pub reporter: Reporter,
+    /// `gantry repro`: rebuild everything in varied surroundings.
+    pub rebuild: Option<Rebuild>,
+}
+
+/// A rebuild for `gantry repro`: its cache (`cache_dir`) starts empty, its outputs go to
+/// `output_root` instead of the workspace, its steps run in `variation`'s surroundings.
+pub struct Rebuild {
+    pub variation: Variation,
+    pub output_root: PathBuf,
+    /// Where steps' scratch folders go (a tmpfs lets file order be varied); default: the
+    /// cache's `tmp/`.
+    pub scratch: Option<PathBuf>,
+    /// Outputs of steps left out of the rebuild (`gantry repro --step`): not sources.
+    pub skip: Vec<PathBuf>,
 }
 
 #[derive(Debug)]
@@ -76,8 +91,14 @@ pub fn plan(pipeline: &Pipeline, extra_skips: &[&Path]) -> Result<Graph> {
 
 /// Runs the pipeline in the local sandbox.
 pub fn run(pipeline: Pipeline, signer: Box<dyn Signer>, options: RunOptions) -> Result<RunSummary> {
-    run_with_executor(pipeline, signer, options, |scratch| {
-        Ok(Box::new(Sandbox::new(scratch)?) as Box<dyn Executor>)
+    let profile = options
+        .rebuild
+        .as_ref()
+        .map_or_else(crate::exec::sandbox::Profile::standard, |rebuild| {
+            rebuild.variation.sandbox.clone()
+        });
+    run_with_executor(pipeline, signer, options, move |scratch| {
+        Ok(Box::new(Sandbox::new(scratch, profile)?) as Box<dyn Executor>)
     })
 }
 
@@ -89,7 +110,11 @@ pub fn run_with_executor(
     make_executor: impl FnOnce(&Path) -> std::io::Result<Box<dyn Executor>> + Send + 'static,
 ) -> Result<RunSummary> {
     let started = Instant::now();
-    let graph = plan(&pipeline, &[&options.cache_dir, &options.attestations])?;
+    let mut skips: Vec<&Path> = vec![&options.cache_dir, &options.attestations];
+    if let Some(rebuild) = &options.rebuild {
+        skips.extend(rebuild.skip.iter().map(PathBuf::as_path));
+    }
+    let graph = plan(&pipeline, &skips)?;
     let store = Store::open(&options.cache_dir).map_err(Error::write(&options.cache_dir))?;
     let _lock = lock(&options.cache_dir)?;
     let index = index_file(&options.cache_dir, &pipeline.file);
@@ -103,8 +128,13 @@ pub fn run_with_executor(
     fs::create_dir_all(&scratch_base).map_err(Error::write(&scratch_base))?;
     let executor_scratch = scratch_base.clone();
     let executor = LazyExecutor::new(move || make_executor(&executor_scratch));
-    let scratch = scratch_base.join(&run_id);
-    fs::create_dir_all(&scratch).map_err(Error::write(&scratch))?;
+    let Surroundings {
+        scratch,
+        slots,
+        variation,
+        output_root,
+        rebuild,
+    } = surroundings(options.rebuild, &pipeline.root, &scratch_base, &run_id)?;
     let source_date_epoch = commit_time(&pipeline.root);
     let count = pipeline.steps.len();
     let jobs = options.jobs.max(1);
@@ -128,8 +158,11 @@ pub fn run_with_executor(
         reporter: options.reporter,
         results: (0..count).map(|_| OnceLock::new()).collect(),
         programs: ProgramCache::default(),
-        slots: Slots::new(scratch.clone()),
+        slots,
         nix_settings: OnceLock::new(),
+        output_root,
+        variation,
+        rebuild,
     });
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
@@ -176,6 +209,50 @@ pub fn run_with_executor(
         cancelled: summary.interrupted_by.is_some(),
     });
     Ok(summary)
+}
+
+/// Where a run's steps work and what they see.
+struct Surroundings {
+    /// `<cache>/tmp/<run-id>/` (or under a rebuild's own scratch folder).
+    scratch: PathBuf,
+    slots: Slots,
+    variation: Variation,
+    /// The workspace root, or a rebuild's output folder.
+    output_root: PathBuf,
+    rebuild: bool,
+}
+
+fn surroundings(
+    rebuild: Option<Rebuild>,
+    root: &Path,
+    scratch_base: &Path,
+    run_id: &str,
+) -> Result<Surroundings> {
+    let scratch = match rebuild
+        .as_ref()
+        .and_then(|rebuild| rebuild.scratch.as_ref())
+    {
+        Some(folder) => folder.join(run_id),
+        None => scratch_base.join(run_id),
+    };
+    fs::create_dir_all(&scratch).map_err(Error::write(&scratch))?;
+    let is_rebuild = rebuild.is_some();
+    let (variation, output_root) = match rebuild {
+        Some(rebuild) => (rebuild.variation, rebuild.output_root),
+        None => (Variation::none(), root.to_path_buf()),
+    };
+    let slots = if variation.reverse_file_order {
+        Slots::fresh_reversed(scratch.clone())
+    } else {
+        Slots::new(scratch.clone())
+    };
+    Ok(Surroundings {
+        scratch,
+        slots,
+        variation,
+        output_root,
+        rebuild: is_rebuild,
+    })
 }
 
 /// `<cache>/index/<digest of the pipeline's path>`: one index per pipeline file.

@@ -68,6 +68,7 @@ fn run(root: &Path, failing: Vec<&'static str>, keep_going: bool) -> (RunSummary
         attestations: root.join("attestations"),
         cache_dir: root.join(".gantry"),
         reporter: Reporter::quiet(),
+        rebuild: None,
     };
     let log = Arc::new(Mutex::new(Vec::new()));
     let recorder = Recorder {

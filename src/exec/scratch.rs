@@ -15,6 +15,8 @@ pub struct Slots {
     folder: PathBuf,
     free: Mutex<Vec<PathBuf>>,
     made: Mutex<usize>,
+    /// `gantry repro`: a new slot per step, its entries made in reverse order, removed after.
+    reversed: bool,
 }
 
 impl Slots {
@@ -24,6 +26,18 @@ impl Slots {
             folder,
             free: Mutex::default(),
             made: Mutex::new(0),
+            reversed: false,
+        }
+    }
+
+    /// Slots that are never reused and whose entries are made in the reverse of the usual
+    /// order, so that a step listing an input folder unsorted sees another order (on tmpfs,
+    /// which lists entries by creation; ext4 lists them by a hash of the name).
+    #[must_use]
+    pub fn fresh_reversed(folder: PathBuf) -> Self {
+        Self {
+            reversed: true,
+            ..Self::new(folder)
         }
     }
 
@@ -36,7 +50,11 @@ impl Slots {
         folders: &[&str],
         links: &[(&str, &str)],
     ) -> io::Result<Slot<'_>> {
-        let reused = lock(&self.free).pop();
+        let reused = if self.reversed {
+            None
+        } else {
+            lock(&self.free).pop()
+        };
         let path = if let Some(path) = reused {
             path
         } else {
@@ -45,7 +63,11 @@ impl Slots {
             self.folder.join(format!("slot-{made}"))
         };
         let slot = Slot { pool: self, path };
-        prepare(&slot.path, files, folders, links)?;
+        if self.reversed {
+            prepare_reversed(&slot.path, files, folders, links)?;
+        } else {
+            prepare(&slot.path, files, folders, links)?;
+        }
         Ok(slot)
     }
 }
@@ -58,7 +80,12 @@ pub struct Slot<'a> {
 
 impl Drop for Slot<'_> {
     fn drop(&mut self) {
-        lock(&self.pool.free).push(std::mem::take(&mut self.path));
+        if self.pool.reversed {
+            make_writable(&self.path);
+            let _ = fs::remove_dir_all(&self.path);
+        } else {
+            lock(&self.pool.free).push(std::mem::take(&mut self.path));
+        }
     }
 }
 
@@ -105,6 +132,37 @@ fn prepare(
     // `trim` removed every link, so these are made fresh each time.
     for (path, target) in links {
         std::os::unix::fs::symlink(target, root.join(path))?;
+    }
+    Ok(())
+}
+
+/// Makes a new `root` holding `files`, `folders` and `links`, each kind in the reverse of the
+/// order [`prepare`] uses (folders before the files in them, as they must be).
+fn prepare_reversed(
+    root: &Path,
+    files: &[&str],
+    folders: &[&str],
+    links: &[(&str, &str)],
+) -> io::Result<()> {
+    fs::create_dir_all(root)?;
+    let make_parent = |path: &str| match path.rfind('/') {
+        Some(slash) => fs::create_dir_all(root.join(&path[..slash])),
+        None => Ok(()),
+    };
+    for (path, target) in links.iter().rev() {
+        make_parent(path)?;
+        std::os::unix::fs::symlink(target, root.join(path))?;
+    }
+    let mut files = files.to_vec();
+    files.sort_unstable();
+    for file in files.iter().rev() {
+        make_parent(file)?;
+        File::create(root.join(file))?;
+    }
+    let mut folders = folders.to_vec();
+    folders.sort_unstable();
+    for folder in folders.iter().rev() {
+        fs::create_dir_all(root.join(folder))?;
     }
     Ok(())
 }
@@ -198,5 +256,20 @@ mod tests {
         listing.sort();
         assert_eq!(listing, ["gen", "out", "out/dir", "src", "src/a.txt"]);
         assert_eq!(fs::metadata(path.join("src/a.txt")).expect("a").len(), 0);
+    }
+
+    #[test]
+    fn reversed_slots_are_fresh_and_removed_after_use() {
+        let base = tempfile::tempdir().expect("tempdir");
+        let slots = Slots::fresh_reversed(base.path().to_path_buf());
+        let first = slots
+            .take(&["src/a.txt", "src/b.txt"], &["out"], &[])
+            .expect("slot");
+        let path = first.path.clone();
+        assert!(path.join("src/a.txt").is_file() && path.join("out").is_dir());
+        drop(first);
+        assert!(!path.exists(), "a reversed slot is removed");
+        let second = slots.take(&["src/a.txt"], &[], &[]).expect("slot");
+        assert_ne!(second.path, path, "never reused");
     }
 }

@@ -106,7 +106,13 @@ pub fn plan(context: &Context, id: StepId) -> Planned {
             });
         }
     };
-    match try_cache(context, id, &action) {
+    // A rebuild proves what a step makes now; it never takes a result on trust.
+    let cached = if context.rebuild {
+        None
+    } else {
+        try_cache(context, id, &action)
+    };
+    match cached {
         Some(cached) => Planned::Cached(Box::new(cached)),
         None => Planned::Execute(Box::new(Action::Exec(action))),
     }
@@ -181,7 +187,7 @@ fn prepare(context: &Context, id: StepId) -> Result<ExecAction, String> {
     let StepKind::Exec(exec) = &step.kind else {
         return Err(format!("internal: step `{}` is not a command", step.name));
     };
-    let env = exec_kind::environment(&step.env, context.source_date_epoch);
+    let env = exec_kind::environment(&step.env, context.source_date_epoch, &context.variation);
     let input_paths: Vec<String> = inputs.iter().map(|input| input.path.clone()).collect();
     let program = context.programs.resolve(exec, &env, &input_paths)?;
     let tool = match &program {
@@ -198,7 +204,7 @@ fn prepare(context: &Context, id: StepId) -> Result<ExecAction, String> {
     };
     let mut key = DigestBuilder::new("gantry-action/1");
     key.str(step.kind.name())
-        .str(sandbox::SETTINGS_VERSION)
+        .str(&context.variation.sandbox.describe())
         .str(if step.network { "network" } else { "offline" });
     key.str(program.exec_path());
     for argument in &exec.argv {
@@ -479,7 +485,7 @@ fn record_success(
         .map_err(|error| step_failure(format!("cannot store the attestation: {error}")))?;
     for (index, record) in records.iter().enumerate() {
         outputs::materialize(
-            &context.pipeline.root,
+            &context.output_root,
             record,
             trees.get(&index),
             &context.store.cas,
@@ -551,11 +557,24 @@ fn link_envelope(
         .iter()
         .map(|(name, value)| (name.clone(), value.clone().into()))
         .collect();
-    let environment = serde_json::json!({
+    let mut environment = serde_json::json!({
         "variables": variables,
-        "sandbox": { "settings": sandbox::SETTINGS_VERSION, "network": step.network, "executor": context.executor.get().map_or("local", |executor| executor.name()) },
+        "sandbox": {
+            "settings": context.variation.sandbox.describe(),
+            "network": step.network,
+            "executor": context.executor.get().map_or("local", |executor| executor.name()),
+        },
         "actionKey": action.key.hex(),
     });
+    if !context.variation.aspects.is_empty() {
+        environment["varied"] = context
+            .variation
+            .aspects
+            .iter()
+            .map(|aspect| aspect.name())
+            .collect::<Vec<_>>()
+            .into();
+    }
     let mut byproducts = serde_json::json!({
         "return-value": 0,
         "stdout": { "sha256": stdout.hex() },

@@ -18,6 +18,19 @@ pub trait Signer: Send + Sync {
     fn public_key_pem(&self) -> &str;
 }
 
+/// A signer shared by a run and by what signs after it (`gantry repro`).
+impl<T: Signer + ?Sized> Signer for std::sync::Arc<T> {
+    fn key_id(&self) -> &str {
+        (**self).key_id()
+    }
+    fn sign(&self, message: &[u8]) -> Vec<u8> {
+        (**self).sign(message)
+    }
+    fn public_key_pem(&self) -> &str {
+        (**self).public_key_pem()
+    }
+}
+
 /// Checks signatures made by one key.
 pub trait Verifier: Send + Sync {
     fn key_id(&self) -> &str;

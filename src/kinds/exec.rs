@@ -5,7 +5,8 @@ use std::collections::BTreeMap;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
-use crate::exec::sandbox::{DEFAULT_PATH, HOME_DIR};
+use crate::exec::sandbox::DEFAULT_PATH;
+use crate::exec::variation::Variation;
 use crate::pipeline::ExecStep;
 
 /// Host folders whose programs a step may run by absolute path (they are visible inside).
@@ -20,16 +21,24 @@ const SYSTEM_PREFIXES: &[&str] = &[
 ];
 
 /// The variables every step gets, before its declared ones. An explicit allowlist: nothing of
-/// the caller's environment reaches a step.
+/// the caller's environment reaches a step. `variation` (`gantry repro`) changes the locale
+/// and time zone a step did not declare, HOME and TMPDIR.
 #[must_use]
 pub fn environment(
     declared: &BTreeMap<String, String>,
     source_date_epoch: Option<i64>,
+    variation: &Variation,
 ) -> Vec<(String, String)> {
     let mut env: BTreeMap<String, String> = BTreeMap::new();
     env.insert("PATH".into(), DEFAULT_PATH.into());
-    env.insert("LANG".into(), "C.UTF-8".into());
-    env.insert("TZ".into(), "UTC".into());
+    let locale_declared = declared.contains_key("LANG") || declared.contains_key("LC_ALL");
+    let locale = match &variation.locale {
+        Some(locale) if !locale_declared => locale.as_str(),
+        _ => "C.UTF-8",
+    };
+    env.insert("LANG".into(), locale.into());
+    let timezone = variation.timezone.as_deref().unwrap_or("UTC");
+    env.insert("TZ".into(), timezone.into());
     if let Some(epoch) = source_date_epoch {
         env.insert("SOURCE_DATE_EPOCH".into(), epoch.to_string());
     }
@@ -42,8 +51,8 @@ pub fn environment(
         let lang = env.get("LANG").cloned().unwrap_or_default();
         env.insert("LC_ALL".into(), lang);
     }
-    env.insert("HOME".into(), HOME_DIR.into());
-    env.insert("TMPDIR".into(), "/tmp".into());
+    env.insert("HOME".into(), variation.sandbox.home_dir.clone());
+    env.insert("TMPDIR".into(), variation.sandbox.tmp_dir.clone());
     env.into_iter().collect()
 }
 
@@ -188,17 +197,41 @@ mod tests {
             ("MODE".to_owned(), "release".to_owned()),
             ("LANG".to_owned(), "de_DE.UTF-8".to_owned()),
         ]);
-        let env: BTreeMap<_, _> = environment(&declared, Some(42)).into_iter().collect();
+        let env: BTreeMap<_, _> = environment(&declared, Some(42), &Variation::none())
+            .into_iter()
+            .collect();
         assert_eq!(env["MODE"], "release");
         assert_eq!(env["LC_ALL"], "de_DE.UTF-8");
         assert_eq!(env["SOURCE_DATE_EPOCH"], "42");
-        assert_eq!(env["HOME"], HOME_DIR);
+        assert_eq!(env["HOME"], crate::exec::sandbox::HOME_DIR);
         assert_eq!(env.len(), 8);
     }
 
     #[test]
+    fn a_variation_changes_only_what_the_step_left_undeclared() {
+        let all = Variation::of(&crate::exec::variation::Aspect::ALL.into_iter().collect());
+        let env = |declared: &[(&str, &str)]| -> BTreeMap<String, String> {
+            let declared = declared
+                .iter()
+                .map(|(name, value)| ((*name).to_owned(), (*value).to_owned()))
+                .collect();
+            environment(&declared, None, &all).into_iter().collect()
+        };
+        let free = env(&[]);
+        assert_eq!(free["LANG"], crate::exec::variation::VARIED_LOCALE);
+        assert_eq!(free["LC_ALL"], crate::exec::variation::VARIED_LOCALE);
+        assert_eq!(free["TZ"], crate::exec::variation::VARIED_TIMEZONE);
+        assert_eq!(free["HOME"], all.sandbox.home_dir);
+        assert_eq!(free["TMPDIR"], all.sandbox.tmp_dir);
+        let pinned = env(&[("LANG", "C.UTF-8"), ("TZ", "UTC")]);
+        assert_eq!(pinned["LANG"], "C.UTF-8");
+        assert_eq!(pinned["LC_ALL"], "C.UTF-8");
+        assert_eq!(pinned["TZ"], "UTC");
+    }
+
+    #[test]
     fn resolves_programs_from_path_and_inputs() {
-        let env = environment(&BTreeMap::new(), None);
+        let env = environment(&BTreeMap::new(), None, &Variation::none());
         let shell = resolve_program(
             &ExecStep {
                 argv: vec!["sh".into()],

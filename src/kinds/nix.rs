@@ -40,6 +40,15 @@ struct Build {
     records: Vec<OutputRecord>,
     flake_lock: Option<(String, Digest)>,
     log: Vec<u8>,
+    /// A rebuild (`gantry repro`): each output's NAR hash as built again, and where Nix kept
+    /// a differing copy (`<output>.check`).
+    rebuilt: Option<BTreeMap<String, Rebuilt>>,
+}
+
+/// One output of `nix build --rebuild`.
+struct Rebuilt {
+    nar_hash: Digest,
+    check: Option<String>,
 }
 
 pub(crate) fn execute(context: &Context, id: StepId, action: &NixAction) -> Result<Ran, Failure> {
@@ -50,10 +59,15 @@ pub(crate) fn execute(context: &Context, id: StepId, action: &NixAction) -> Resu
     let nix = Nix::locate(&context.pipeline.root, step.timeout, &context.cancel)
         .map_err(|error| step_failure(error.to_string()))?;
     let started = Instant::now();
-    let build = build(context, step, &spec.installable, &nix)?;
+    let build = if context.rebuild {
+        rebuild(context, step, &spec.installable, &nix)?
+    } else {
+        build(context, step, &spec.installable, &nix)?
+    };
     let duration = started.elapsed();
     let key = action_key(step, action, &build);
-    if let Lookup::Hit(cached) = context.store.actions.get(&key)
+    if !context.rebuild
+        && let Lookup::Hit(cached) = context.store.actions.get(&key)
         && cached.outputs == build.records
         && place_attestation(context, &step.name, &cached.attestation).is_ok()
     {
@@ -194,31 +208,215 @@ fn build(
         outputs.insert(name.clone(), info.clone());
     }
     let records = out_links(root, step, &outputs)?;
-    let flake_lock = match installable.local_flake() {
-        Some(folder) => {
-            let relative = if folder == "." {
-                "flake.lock".to_owned()
-            } else {
-                format!("{folder}/flake.lock")
-            };
-            let path = root.join(&relative);
-            match context.store.stats.digest(&path) {
-                Ok(digest) => Some((relative, digest)),
-                Err(error) if error.kind() == std::io::ErrorKind::NotFound => None,
-                Err(error) => {
-                    return Err(step_failure(format!("cannot read `{relative}`: {error}")));
-                }
-            }
-        }
-        None => None,
-    };
     Ok(Build {
         built,
         outputs,
         records,
-        flake_lock,
+        flake_lock: flake_lock(context, installable)?,
         log: captured.stderr,
+        rebuilt: None,
     })
+}
+
+fn flake_lock(
+    context: &Context,
+    installable: &Installable,
+) -> Result<Option<(String, Digest)>, Failure> {
+    let Some(folder) = installable.local_flake() else {
+        return Ok(None);
+    };
+    let relative = if folder == "." {
+        "flake.lock".to_owned()
+    } else {
+        format!("{folder}/flake.lock")
+    };
+    let path = context.pipeline.root.join(&relative);
+    match context.store.stats.digest(&path) {
+        Ok(digest) => Ok(Some((relative, digest))),
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(error) => Err(step_failure(format!("cannot read `{relative}`: {error}"))),
+    }
+}
+
+/// `gantry repro`: makes sure the outputs exist (building them if this machine never did),
+/// then builds them again with `nix build --rebuild --keep-failed`, which compares the two
+/// builds bit for bit and keeps a differing one at `<output>.check`. The workspace's out-links
+/// are left alone: the rebuild's out-links go to the rebuild's output folder, pointing at the
+/// paths Nix keeps (what later steps of the rebuild read).
+fn rebuild(
+    context: &Context,
+    step: &Step,
+    installable: &Installable,
+    nix: &Nix<'_>,
+) -> Result<Build, Failure> {
+    let command = rebuild_command_line(installable);
+    let (built, mut captured) = nix
+        .build(installable, None, &[NO_WRITE_LOCK_FILE])
+        .map_err(|error| nix_failure(error, command.clone()))?;
+    let [built] = <[Built; 1]>::try_from(built).map_err(|built| {
+        step_failure(format!(
+            "`nix build` built {} things; a nix step builds exactly one",
+            built.len()
+        ))
+    })?;
+    for path in built.outputs.values() {
+        remove_store_copy(&format!("{path}.check"));
+    }
+    let checked = nix.build(
+        installable,
+        None,
+        &[NO_WRITE_LOCK_FILE, "--rebuild", "--keep-failed"],
+    );
+    let differs = match checked {
+        Ok((_, more)) => {
+            captured.stderr.extend(more.stderr);
+            false
+        }
+        Err(NixError::Failed { stderr, ended, .. })
+            if ended == Ended::Exited(1) && stderr.contains("may not be deterministic") =>
+        {
+            for folder in kept_build_folders(&stderr) {
+                let _ = fs::remove_dir_all(folder);
+            }
+            captured.stderr.extend(stderr.into_bytes());
+            true
+        }
+        Err(error) => return Err(nix_failure(error, command)),
+    };
+    let paths: Vec<&str> = built.outputs.values().map(String::as_str).collect();
+    let infos = nix
+        .path_info(&paths, false, false)
+        .map_err(|error| step_failure(error.to_string()))?;
+    let mut outputs = BTreeMap::new();
+    let mut rebuilt = BTreeMap::new();
+    for (name, path) in &built.outputs {
+        let info = infos
+            .iter()
+            .find(|info| &info.path == path)
+            .ok_or_else(|| step_failure(format!("Nix has no record of output `{path}`")))?;
+        outputs.insert(name.clone(), info.clone());
+        let check = format!("{path}.check");
+        let again = if differs && Path::new(&check).exists() {
+            Rebuilt {
+                nar_hash: nix
+                    .hash_path(Path::new(&check))
+                    .map_err(|error| step_failure(error.to_string()))?,
+                check: Some(check),
+            }
+        } else {
+            Rebuilt {
+                nar_hash: info.nar_hash,
+                check: None,
+            }
+        };
+        rebuilt.insert(name.clone(), again);
+    }
+    let records = rebuild_links(context, step, &built, &outputs)?;
+    Ok(Build {
+        built,
+        outputs,
+        records,
+        flake_lock: flake_lock(context, installable)?,
+        log: captured.stderr,
+        rebuilt: Some(rebuilt),
+    })
+}
+
+/// The out-links of a rebuild, made in its output folder: `NAME` for `out`, `NAME-OUTPUT` for
+/// the others, as `nix build --out-link NAME` names them.
+fn rebuild_links(
+    context: &Context,
+    step: &Step,
+    built: &Built,
+    outputs: &BTreeMap<String, PathInfo>,
+) -> Result<Vec<OutputRecord>, Failure> {
+    let mut records = Vec::new();
+    let base = step
+        .outputs
+        .first()
+        .map_or("", |output| output.path.as_str());
+    for output in &step.outputs {
+        // As `nix build --out-link NAME` links them: `NAME` for `out`, `NAME-OUTPUT` for others.
+        let name = if output.path == base {
+            "out"
+        } else {
+            output
+                .path
+                .strip_prefix(base)
+                .and_then(|rest| rest.strip_prefix('-'))
+                .unwrap_or_default()
+        };
+        let target = built.outputs.get(name).cloned().ok_or_else(|| {
+            step_failure(format!(
+                "output `{}` names no output of the build (it has {})",
+                output.path,
+                built.outputs.keys().cloned().collect::<Vec<_>>().join(", ")
+            ))
+        })?;
+        let link = context.output_root.join(&output.path);
+        if let Some(parent) = link.parent() {
+            fs::create_dir_all(parent).map_err(|error| {
+                step_failure(format!("cannot make `{}`: {error}", parent.display()))
+            })?;
+        }
+        let _ = fs::remove_file(&link);
+        std::os::unix::fs::symlink(&target, &link)
+            .map_err(|error| step_failure(format!("cannot link `{}`: {error}", link.display())))?;
+        let info = outputs
+            .values()
+            .find(|info| info.path == target)
+            .ok_or_else(|| step_failure(format!("Nix has no record of `{target}`")))?;
+        records.push(OutputRecord {
+            path: output.path.clone(),
+            digest: info.nar_hash,
+            directory: false,
+            executable: false,
+            link: Some(target),
+        });
+    }
+    Ok(records)
+}
+
+fn rebuild_command_line(installable: &Installable) -> Vec<String> {
+    let mut command = command_line(installable, None);
+    command.extend(["--rebuild".to_owned(), "--keep-failed".to_owned()]);
+    command
+}
+
+/// The build folders Nix kept (`note: keeping build directory '...'`).
+fn kept_build_folders(stderr: &str) -> Vec<&str> {
+    stderr
+        .lines()
+        .filter_map(|line| {
+            let rest = line.split("keeping build directory '").nth(1)?;
+            rest.split('\'').next()
+        })
+        .collect()
+}
+
+/// Deletes a copy Nix left in the store outside its database (`<output>.check`); a store
+/// owned by a daemon's user may refuse, which leaves it for Nix's next check to replace.
+pub fn remove_store_copy(path: &str) {
+    let path = Path::new(path);
+    if !path.starts_with("/nix/store")
+        || path
+            .extension()
+            .is_none_or(|extension| extension != "check")
+    {
+        return;
+    }
+    if fs::symlink_metadata(path).is_err() {
+        return;
+    }
+    for entry in walkdir::WalkDir::new(path).into_iter().flatten() {
+        if entry.file_type().is_dir() {
+            use std::os::unix::fs::PermissionsExt;
+            let _ = fs::set_permissions(entry.path(), fs::Permissions::from_mode(0o755));
+        }
+    }
+    if fs::remove_dir_all(path).is_err() {
+        let _ = fs::remove_file(path);
+    }
 }
 
 /// Each declared output is an out-link Nix made (`NAME`, and `NAME-OUTPUT` for further
@@ -317,6 +515,14 @@ fn link_envelope(
                 {
                     annotations.insert("outLink".to_owned(), record.path.clone().into());
                 }
+                if let Some(again) = build.rebuilt.as_ref().and_then(|rebuilt| rebuilt.get(name)) {
+                    // The rebuild's own result; the store keeps the first build's bytes.
+                    subject.digest =
+                        BTreeMap::from([(Digest::ALGORITHM.to_owned(), again.nar_hash.hex())]);
+                    if let Some(check) = &again.check {
+                        annotations.insert("rebuiltAt".to_owned(), check.clone().into());
+                    }
+                }
             }
             subject
         })
@@ -346,21 +552,28 @@ fn link_envelope(
             .iter()
             .map(|input| ResourceDescriptor::named(input.path.clone(), &input.digest)),
     );
-    let environment = serde_json::json!({
+    let mut environment = serde_json::json!({
         "nix": settings,
         "drvPath": build.built.drv_path,
         "actionKey": key.hex(),
     });
+    if build.rebuilt.is_some() {
+        environment["rebuild"] = true.into();
+    }
     let byproducts = serde_json::json!({
         "return-value": 0,
         "stderr": { "sha256": log.hex() },
     });
     let link = Link {
         name: step.name.clone(),
-        command: command_line(
-            installable,
-            step.outputs.first().map(|output| output.path.as_str()),
-        ),
+        command: if build.rebuilt.is_some() {
+            rebuild_command_line(installable)
+        } else {
+            command_line(
+                installable,
+                step.outputs.first().map(|output| output.path.as_str()),
+            )
+        },
         materials,
         byproducts: byproducts.as_object().cloned().unwrap_or_default(),
         environment: environment.as_object().cloned().unwrap_or_default(),

@@ -4,7 +4,7 @@
 //! interface Nix keeps stable; see ARCHITECTURE.md.
 
 pub mod hash;
-mod process;
+pub mod process;
 
 use std::collections::BTreeMap;
 use std::ffi::OsString;

@@ -47,6 +47,10 @@ pub enum Event {
         step: Option<String>,
         message: String,
     },
+    /// Progress of work around runs (`gantry repro` explaining a difference).
+    Note {
+        message: String,
+    },
     RunFinished {
         run_id: String,
         executed: usize,

@@ -59,6 +59,14 @@ impl Reporter {
         }
     }
 
+    /// A new reporter that prints the way this one does (for a second run in one command).
+    #[must_use]
+    pub fn sibling(&self) -> Self {
+        let mut reporter = Self::new(false, false);
+        reporter.mode = self.mode;
+        reporter
+    }
+
     /// A reporter that prints nothing (library use, tests).
     #[must_use]
     pub fn quiet() -> Self {
@@ -240,6 +248,7 @@ fn render(event: &Event) -> Option<String> {
             }
             Some(text)
         }
+        Event::Note { message } => Some(format!("gantry: {message}\n")),
         Event::Warning { step, message } => Some(match step {
             Some(step) => format!("warning: step `{step}`: {message}\n"),
             None => format!("warning: {message}\n"),

@@ -50,7 +50,7 @@ fn openssl(args: &[&str]) -> std::process::Output {
 }
 
 /// Verifies the envelope's signature over the DSSE PAE with openssl.
-fn openssl_verifies(envelope_path: &Path, public_key: &Path, scratch: &Path) -> bool {
+pub fn openssl_verifies(envelope_path: &Path, public_key: &Path, scratch: &Path) -> bool {
     let envelope = envelope(envelope_path);
     let payload = STANDARD
         .decode(envelope["payload"].as_str().expect("payload"))

@@ -8,5 +8,6 @@ mod errors;
 mod examples;
 mod execution;
 mod nix;
+mod repro;
 mod sandbox;
 mod support;

@@ -46,6 +46,10 @@ pub enum Operation {
     Chdir {
         path: CString,
     },
+    /// `unshare(flags)`: a time namespace, entered by the program at `execve`.
+    Unshare {
+        flags: c_int,
+    },
 }
 
 impl Operation {
@@ -75,6 +79,7 @@ impl Operation {
             Self::LoopbackUp => "bring up loopback".to_owned(),
             Self::PivotRoot { .. } => "pivot_root".to_owned(),
             Self::Chdir { path } => format!("chdir {}", show(path)),
+            Self::Unshare { .. } => "unshare".to_owned(),
         }
     }
 }
@@ -92,6 +97,7 @@ pub struct ChildPlan {
     pub stdout: RawFd,
     pub stderr: RawFd,
     pub error_pipe: RawFd,
+    pub umask: libc::mode_t,
 }
 
 // The raw pointers point into `argv`/`envp`, owned by the same plan and never moved after
@@ -107,6 +113,7 @@ impl ChildPlan {
         envp: Vec<CString>,
         stdio: [RawFd; 3],
         error_pipe: RawFd,
+        umask: libc::mode_t,
     ) -> Self {
         let pointers = |strings: &[CString]| {
             strings
@@ -128,6 +135,7 @@ impl ChildPlan {
             stdout: stdio[1],
             stderr: stdio[2],
             error_pipe,
+            umask,
         }
     }
 }
@@ -173,7 +181,7 @@ unsafe fn run(plan: &ChildPlan) -> ! {
         {
             fail(plan.error_pipe, plan.operations.len());
         }
-        libc::umask(0o022);
+        libc::umask(plan.umask);
         libc::execve(
             plan.program.as_ptr(),
             plan.argv_pointers.as_ptr(),
@@ -260,6 +268,7 @@ unsafe fn apply(operation: &Operation) -> c_int {
                 libc::chdir(c"/".as_ptr())
             }
             Operation::Chdir { path } => libc::chdir(path.as_ptr()),
+            Operation::Unshare { flags } => libc::unshare(*flags),
         }
     }
 }

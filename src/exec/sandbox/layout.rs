@@ -6,9 +6,7 @@ use std::io;
 use std::path::Path;
 
 use crate::exec::sandbox::child::Operation;
-use crate::exec::sandbox::{
-    HOME_DIR, HOSTNAME, SANDBOX_GID, SANDBOX_UID, c_path, locked_flags, push_read_only_bind,
-};
+use crate::exec::sandbox::{Profile, c_path, locked_flags, push_read_only_bind};
 
 /// Host folders shown read-only when they exist. `/bin`, `/lib` and the like are symlinks
 /// into `/usr` on merged-usr systems and are recreated as such.
@@ -18,11 +16,16 @@ const SYSTEM_FOLDERS: &[&str] = &[
 const DEVICES: &[&str] = &["null", "zero", "full", "random", "urandom"];
 
 /// Operations up to (not including) the step's own `/build` mount.
-pub fn base_operations(root: &Path, euid: u32, egid: u32) -> io::Result<Vec<Operation>> {
-    let mut operations = identity(root, euid, egid)?;
+pub fn base_operations(
+    root: &Path,
+    euid: u32,
+    egid: u32,
+    profile: &Profile,
+) -> io::Result<Vec<Operation>> {
+    let mut operations = identity(root, euid, egid, profile)?;
     system_folders(root, &mut operations)?;
     devices(root, &mut operations)?;
-    private_folders(root, &mut operations)?;
+    private_folders(root, &mut operations, profile)?;
     Ok(operations)
 }
 
@@ -30,7 +33,21 @@ fn inside(root: &Path, path: &str) -> io::Result<CString> {
     c_path(&root.join(path.trim_start_matches('/')))
 }
 
-fn identity(root: &Path, euid: u32, egid: u32) -> io::Result<Vec<Operation>> {
+/// Makes `folder` (absolute, inside the sandbox) and its parents, mode 0755.
+pub fn make_folders(root: &Path, folder: &str, operations: &mut Vec<Operation>) -> io::Result<()> {
+    let mut path = String::new();
+    for part in folder.split('/').filter(|part| !part.is_empty()) {
+        path.push('/');
+        path.push_str(part);
+        operations.push(Operation::Mkdir {
+            path: inside(root, &path)?,
+            mode: 0o755,
+        });
+    }
+    Ok(())
+}
+
+fn identity(root: &Path, euid: u32, egid: u32, profile: &Profile) -> io::Result<Vec<Operation>> {
     Ok(vec![
         Operation::WriteFile {
             path: c"/proc/self/setgroups".into(),
@@ -38,14 +55,14 @@ fn identity(root: &Path, euid: u32, egid: u32) -> io::Result<Vec<Operation>> {
         },
         Operation::WriteFile {
             path: c"/proc/self/uid_map".into(),
-            bytes: format!("{SANDBOX_UID} {euid} 1").into_bytes(),
+            bytes: format!("{} {euid} 1", profile.uid).into_bytes(),
         },
         Operation::WriteFile {
             path: c"/proc/self/gid_map".into(),
-            bytes: format!("{SANDBOX_GID} {egid} 1").into_bytes(),
+            bytes: format!("{} {egid} 1", profile.gid).into_bytes(),
         },
         Operation::SetHostname {
-            name: HOSTNAME.as_bytes().to_vec(),
+            name: profile.hostname.as_bytes().to_vec(),
         },
         // Nothing mounted from here on may propagate back to the host.
         Operation::Mount {
@@ -129,7 +146,11 @@ fn devices(root: &Path, operations: &mut Vec<Operation>) -> io::Result<()> {
     Ok(())
 }
 
-fn private_folders(root: &Path, operations: &mut Vec<Operation>) -> io::Result<()> {
+fn private_folders(
+    root: &Path,
+    operations: &mut Vec<Operation>,
+    profile: &Profile,
+) -> io::Result<()> {
     operations.push(Operation::Mkdir {
         path: inside(root, "/proc")?,
         mode: 0o555,
@@ -151,13 +172,20 @@ fn private_folders(root: &Path, operations: &mut Vec<Operation>) -> io::Result<(
         path: inside(root, "/tmp")?,
         mode: 0o1777,
     });
-    operations.push(Operation::Mkdir {
-        path: inside(root, "/home")?,
-        mode: 0o755,
-    });
-    operations.push(Operation::Mkdir {
-        path: inside(root, HOME_DIR)?,
-        mode: 0o755,
-    });
-    Ok(())
+    if profile.tmp_dir != "/tmp" {
+        let parent = profile
+            .tmp_dir
+            .rsplit_once('/')
+            .map_or("", |(parent, _)| parent);
+        make_folders(root, parent, operations)?;
+        operations.push(Operation::Mkdir {
+            path: inside(root, &profile.tmp_dir)?,
+            mode: 0o1777,
+        });
+        operations.push(Operation::Chmod {
+            path: inside(root, &profile.tmp_dir)?,
+            mode: 0o1777,
+        });
+    }
+    make_folders(root, &profile.home_dir, operations)
 }

@@ -15,6 +15,7 @@ mod layout;
 mod spawner;
 
 use std::ffi::CString;
+use std::fmt::Write as _;
 use std::fs::File;
 use std::io::{self, Read};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
@@ -39,19 +40,69 @@ pub const SANDBOX_GID: u32 = 1000;
 pub const DEFAULT_PATH: &str = "/usr/local/bin:/usr/bin:/bin:/usr/local/sbin:/usr/sbin:/sbin";
 
 /// The part of a sandbox's settings that goes into every action key: change it and every
-/// step re-runs.
+/// step re-runs. [`Profile::standard`] describes itself with exactly this text.
 pub const SETTINGS_VERSION: &str =
     "gantry-sandbox/1 uid=1000 gid=1000 build=/build home=/home/build hostname=gantry umask=022";
+
+/// What a step sees of its surroundings. Every run uses [`Profile::standard`]; `gantry repro`
+/// changes it to find the steps whose outputs depend on it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Profile {
+    /// Absolute; the step's working folder, holding its inputs and outputs.
+    pub build_dir: String,
+    pub home_dir: String,
+    /// Absolute; made (mode 1777) when it is not `/tmp`.
+    pub tmp_dir: String,
+    pub hostname: String,
+    pub uid: u32,
+    pub gid: u32,
+    pub umask: libc::mode_t,
+    /// Seconds added to the monotonic and boot clocks (`/proc/uptime`) through a time
+    /// namespace; 0 for none. The wall clock cannot be moved without faking it.
+    pub clock_offset: u32,
+}
+
+impl Profile {
+    #[must_use]
+    pub fn standard() -> Self {
+        Self {
+            build_dir: BUILD_DIR.to_owned(),
+            home_dir: HOME_DIR.to_owned(),
+            tmp_dir: "/tmp".to_owned(),
+            hostname: HOSTNAME.to_owned(),
+            uid: SANDBOX_UID,
+            gid: SANDBOX_GID,
+            umask: 0o022,
+            clock_offset: 0,
+        }
+    }
+
+    /// The settings as one line, for action keys and attestations.
+    #[must_use]
+    pub fn describe(&self) -> String {
+        let mut text = format!(
+            "gantry-sandbox/1 uid={} gid={} build={} home={} hostname={} umask={:03o}",
+            self.uid, self.gid, self.build_dir, self.home_dir, self.hostname, self.umask
+        );
+        if self.tmp_dir != "/tmp" {
+            let _ = write!(text, " tmp={}", self.tmp_dir);
+        }
+        if self.clock_offset != 0 {
+            let _ = write!(text, " clock=+{}s", self.clock_offset);
+        }
+        text
+    }
+}
 
 /// One sandboxed process to run.
 pub struct Request<'a> {
     pub argv: &'a [String],
-    /// Path handed to `execve`: absolute, or relative to `/build`.
+    /// Path handed to `execve`: absolute, or relative to the build folder.
     pub program: &'a str,
     pub env: &'a [(String, String)],
-    /// Host folder shown read-write at `/build`.
+    /// Host folder shown read-write as the build folder.
     pub work_dir: &'a Path,
-    /// (host file, path relative to `/build`): each shown read-only. The placeholder file at
+    /// (host file, path relative to the build folder): each shown read-only. The placeholder file at
     /// that path in `work_dir` must exist.
     pub inputs: &'a [(PathBuf, String)],
     pub network: bool,
@@ -109,12 +160,13 @@ pub struct Sandbox {
     root_mount_point: CString,
     /// The setup every step shares (see `layout.rs`), computed once.
     base: Vec<Operation>,
+    profile: Profile,
 }
 
 impl Sandbox {
     /// Prepares the sandbox; `scratch` is a folder gantry owns where an empty mount point is
     /// made.
-    pub fn new(scratch: &Path) -> io::Result<Self> {
+    pub fn new(scratch: &Path, profile: Profile) -> io::Result<Self> {
         let mount_point = scratch.join("sandbox-root");
         std::fs::create_dir_all(&mount_point)?;
         // SAFETY: trivial getters.
@@ -122,7 +174,8 @@ impl Sandbox {
         Ok(Self {
             spawner: Spawner::start()?,
             root_mount_point: c_path(&mount_point)?,
-            base: layout::base_operations(&mount_point, euid, egid)?,
+            base: layout::base_operations(&mount_point, euid, egid, &profile)?,
+            profile,
         })
     }
 
@@ -155,6 +208,7 @@ impl Sandbox {
                 stderr_write.as_raw_fd(),
             ],
             error_write.as_raw_fd(),
+            self.profile.umask,
         );
         let extra_flags = if !request.network && self.spawner.needs_private_network_namespace() {
             libc::CLONE_NEWNET
@@ -207,11 +261,9 @@ impl Sandbox {
         if !request.network && self.spawner.needs_private_network_namespace() {
             operations.push(Operation::LoopbackUp);
         }
-        let build = c_path(&root.join(&BUILD_DIR[1..]))?;
-        operations.push(Operation::Mkdir {
-            path: build.clone(),
-            mode: 0o755,
-        });
+        let build_dir = root.join(self.profile.build_dir.trim_start_matches('/'));
+        layout::make_folders(root, &self.profile.build_dir, &mut operations)?;
+        let build = c_path(&build_dir)?;
         operations.push(Operation::Mount {
             source: Some(c_path(request.work_dir)?),
             target: build,
@@ -222,15 +274,26 @@ impl Sandbox {
         if let Some((first, _)) = request.inputs.first() {
             let flags = locked_flags(first)?;
             for (host, relative) in request.inputs {
-                let target = c_path(&root.join(&BUILD_DIR[1..]).join(relative))?;
+                let target = c_path(&build_dir.join(relative))?;
                 push_read_only_bind(&mut operations, c_path(host)?, target, flags);
             }
         }
         operations.push(Operation::PivotRoot {
             new_root: self.root_mount_point.clone(),
         });
+        if self.profile.clock_offset != 0 {
+            // The program enters the new time namespace at execve.
+            operations.push(Operation::Unshare {
+                flags: libc::CLONE_NEWTIME,
+            });
+            let offset = self.profile.clock_offset;
+            operations.push(Operation::WriteFile {
+                path: c"/proc/self/timens_offsets".into(),
+                bytes: format!("monotonic {offset} 0\nboottime {offset} 0\n").into_bytes(),
+            });
+        }
         operations.push(Operation::Chdir {
-            path: CString::new(BUILD_DIR)?,
+            path: CString::new(self.profile.build_dir.as_str())?,
         });
         Ok(operations)
     }

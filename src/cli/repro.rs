@@ -1,0 +1,253 @@
+//! `gantry repro FILE`: rebuild from scratch in varied surroundings and check every output
+//! against a run's attestations.
+
+use std::fmt::Write as _;
+use std::io::{IsTerminal, Write as _};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use crate::cli::Environment;
+use crate::cli::key::signer;
+use crate::error::{Error, Result};
+use crate::exec;
+use crate::exec::variation::parse_aspects;
+use crate::keys::{EcdsaVerifier, Signer, Verifier};
+use crate::report::Reporter;
+use crate::repro::{self, ReproOptions, ReproReport};
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// The pipeline file.
+    file: PathBuf,
+    /// The run folder to check (default: the newest run in the attestation folder).
+    #[arg(long, value_name = "RUN_FOLDER")]
+    against: Option<PathBuf>,
+    /// Rebuild and check only this step and the steps it depends on (repeatable).
+    #[arg(long = "step", value_name = "STEP")]
+    steps: Vec<String>,
+    /// What to vary: `all`, `none`, or a list such as `umask,locale` or `all,-file-order`
+    /// (build-path, home, tmpdir, hostname, user, umask, locale, timezone, clock, file-order).
+    #[arg(long, default_value = "all")]
+    vary: String,
+    /// Steps to rebuild at once (default: the number of cores).
+    #[arg(long, short)]
+    jobs: Option<usize>,
+    /// Print the run's events and the result as JSON lines.
+    #[arg(long)]
+    json: bool,
+    /// The attestation folder (default: `attestations/` in the root); results go to its
+    /// `repro/<run-id>/`.
+    #[arg(long)]
+    attestations: Option<PathBuf>,
+    /// Signs the reproducibility Statement (default: the development key).
+    #[arg(long)]
+    key: Option<PathBuf>,
+    /// PEM public key the checked run was signed with (default: that of `--key`).
+    #[arg(long, value_name = "PEM")]
+    public_key: Option<PathBuf>,
+    /// Folder for the rebuilt steps' scratch folders (default: /dev/shm when file order
+    /// varies, since tmpfs lists entries in creation order).
+    #[arg(long)]
+    scratch: Option<PathBuf>,
+}
+
+pub fn run(args: Args, environment: &Environment) -> Result<u8> {
+    let pipeline = environment.load(&args.file)?;
+    let aspects = parse_aspects(&args.vary).map_err(Error::Usage)?;
+    let signer: Arc<dyn Signer> = Arc::new(signer(args.key.as_deref(), environment)?);
+    let verifier: Box<dyn Verifier> = match &args.public_key {
+        Some(path) => {
+            let pem = std::fs::read_to_string(path).map_err(Error::read(path))?;
+            Box::new(EcdsaVerifier::from_pem(&pem).map_err(|message| Error::Key {
+                path: path.clone(),
+                message,
+            })?)
+        }
+        None => {
+            Box::new(EcdsaVerifier::from_pem(signer.public_key_pem()).map_err(Error::Internal)?)
+        }
+    };
+    let jobs = args
+        .jobs
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, std::num::NonZero::get));
+    let absolute = |path: PathBuf| std::path::absolute(&path).unwrap_or(path);
+    let attestations = args.attestations.map_or_else(
+        || pipeline.root.join(exec::run::DEFAULT_ATTESTATIONS),
+        absolute,
+    );
+    let cache_dir = environment
+        .cache_dir
+        .clone()
+        .map_or_else(|| pipeline.root.join(".gantry"), absolute);
+    let root = pipeline.root.clone();
+    let report = repro::repro(
+        &pipeline,
+        &signer,
+        &ReproOptions {
+            against: args.against.map(absolute),
+            steps: args.steps,
+            aspects,
+            attestations,
+            cache_dir,
+            scratch: args.scratch.map(absolute),
+            jobs,
+            reporter: Reporter::new(args.json, std::io::stderr().is_terminal()),
+            verifier,
+        },
+    )?;
+    let mut stdout = std::io::stdout().lock();
+    if args.json {
+        let line = serde_json::json!({
+            "event": "repro_finished",
+            "reproduced": report.reproduced(),
+            "against": report.against.display().to_string(),
+            "folder": report.folder.display().to_string(),
+            "statement": report.statement.as_ref().map(|path| path.display().to_string()),
+            "notes": report.notes,
+            "result": report.predicate,
+        });
+        let _ = writeln!(stdout, "{line}");
+    } else {
+        let _ = write!(stdout, "{}", render(&report, &root));
+    }
+    Ok(match report.interrupted_by {
+        Some(signal) => u8::try_from(128 + signal).unwrap_or(130),
+        None if report.reproduced() => 0,
+        None => 1,
+    })
+}
+
+fn shown(path: &Path, root: &Path) -> String {
+    path.strip_prefix(root)
+        .unwrap_or(path)
+        .display()
+        .to_string()
+}
+
+fn short(digest: Option<&crate::digest::Digest>) -> String {
+    digest.map_or_else(
+        || "(none)".to_owned(),
+        |digest| digest.hex()[..16].to_owned(),
+    )
+}
+
+/// The plain-text summary: one line per output, and under each that differs, why.
+fn render(report: &ReproReport, root: &Path) -> String {
+    let mut text = String::new();
+    let _ = writeln!(
+        text,
+        "repro of `{}` against {}",
+        report.pipeline,
+        shown(&report.against, root)
+    );
+    if report.variation.aspects.is_empty() {
+        let _ = writeln!(text, "varied: nothing (--vary none)");
+    } else {
+        let _ = writeln!(text, "varied:");
+        for (aspect, change) in report.variation.describe() {
+            let _ = writeln!(text, "  {:<11} {change}", aspect.name());
+        }
+    }
+    if let Some(signal) = report.interrupted_by {
+        let _ = writeln!(text, "interrupted by signal {signal}: nothing was compared");
+        return text;
+    }
+    let _ = writeln!(text);
+    let width = report
+        .steps
+        .iter()
+        .map(|step| step.comparison.step.len())
+        .max()
+        .unwrap_or(0);
+    let (mut total, mut good) = (0, 0);
+    let mut differing_steps = Vec::new();
+    for step in &report.steps {
+        let comparison = &step.comparison;
+        if comparison.outputs.is_empty() {
+            let _ = writeln!(
+                text,
+                "  {:<width$}  (no outputs)  NOT CHECKED: {}",
+                comparison.step,
+                step.cause.as_deref().unwrap_or_default()
+            );
+            differing_steps.push(comparison.step.as_str());
+            continue;
+        }
+        for output in &comparison.outputs {
+            total += 1;
+            let reproduced = comparison.attested && comparison.rebuilt && output.reproduced();
+            if reproduced {
+                good += 1;
+            } else if differing_steps.last() != Some(&comparison.step.as_str()) {
+                differing_steps.push(comparison.step.as_str());
+            }
+            render_output(&mut text, report, step, output, reproduced, width, root);
+        }
+    }
+    let _ = writeln!(text);
+    for note in &report.notes {
+        let _ = writeln!(text, "note: {note}");
+    }
+    if report.reproduced() {
+        let _ = writeln!(text, "all {total} outputs reproduced");
+    } else {
+        let _ = writeln!(
+            text,
+            "{good} of {total} outputs reproduced; not reproduced in: {}",
+            differing_steps.join(", ")
+        );
+    }
+    if let Some(statement) = &report.statement {
+        let _ = writeln!(text, "signed statement: {}", shown(statement, root));
+    }
+    text
+}
+
+/// One output's line, and under it (when it differs) the digests, the cause and the report.
+fn render_output(
+    text: &mut String,
+    report: &ReproReport,
+    step: &repro::StepReport,
+    output: &repro::compare::OutputComparison,
+    reproduced: bool,
+    width: usize,
+    root: &Path,
+) {
+    let name = &step.comparison.step;
+    if reproduced {
+        let _ = writeln!(text, "  {name:<width$}  {}  reproduced", output.name);
+        return;
+    }
+    let verdict = match (output.attested, output.rebuilt) {
+        (Some(_), Some(_)) => "DIFFERS",
+        (Some(_), None) => "NOT REBUILT",
+        (None, _) => "NOT ATTESTED",
+    };
+    let pad = " ".repeat(width + 4);
+    let _ = writeln!(text, "  {name:<width$}  {}  {verdict}", output.name);
+    let _ = writeln!(
+        text,
+        "{pad}attested {}  rebuilt {}",
+        short(output.attested.as_ref()),
+        short(output.rebuilt.as_ref())
+    );
+    if let Some(cause) = &step.cause {
+        let _ = writeln!(text, "{pad}why: {cause}");
+    }
+    let Some(explanation) = step.explanations.get(&output.name) else {
+        return;
+    };
+    if let Some(report_path) = &explanation.report {
+        let _ = writeln!(
+            text,
+            "{pad}diffoscope: {}",
+            shown(&report.folder.join(report_path), root)
+        );
+        for line in explanation.excerpt.lines() {
+            let _ = writeln!(text, "{pad}  | {line}");
+        }
+    }
+    if let Some(missing) = &explanation.missing {
+        let _ = writeln!(text, "{pad}no diffoscope report: {missing}");
+    }
+}

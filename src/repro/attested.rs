@@ -1,0 +1,215 @@
+//! A run's signed link attestations, read back: per step, what it produced (subjects) and
+//! what it read (materials), each with its digest. Used for the run `gantry repro` checks and
+//! for the rebuild it makes.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use crate::attest::{self, Envelope, LINK_PREDICATE_TYPE, Link, Statement};
+use crate::digest::Digest;
+use crate::keys::Verifier;
+
+/// The file name of a step's attestation in a run folder.
+pub const SUFFIX: &str = ".intoto.json";
+
+/// One run folder's attestations, by step name.
+#[derive(Clone, Debug, Default)]
+pub struct AttestedRun {
+    pub folder: PathBuf,
+    pub steps: BTreeMap<String, AttestedStep>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AttestedStep {
+    /// Digest of the envelope file, so a reproducibility statement names exactly what it
+    /// checked.
+    pub envelope: Digest,
+    pub command: Vec<String>,
+    pub subjects: Vec<Resource>,
+    pub materials: Vec<Resource>,
+}
+
+/// A subject or material: its name, SHA-256 and, for a Nix rebuild that differed, where Nix
+/// kept the rebuilt copy.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Resource {
+    pub name: String,
+    pub digest: Digest,
+    pub rebuilt_at: Option<String>,
+}
+
+/// The newest run folder under `attestations` (run ids sort by time); folders of `gantry
+/// repro` live under `repro/` and are not runs.
+pub fn latest_run(attestations: &Path) -> Result<PathBuf, String> {
+    let entries = fs::read_dir(attestations).map_err(|error| {
+        format!(
+            "cannot read the attestation folder `{}`: {error}; run the pipeline first or pass \
+             `--against`",
+            attestations.display()
+        )
+    })?;
+    let mut runs: Vec<(String, PathBuf)> = entries
+        .flatten()
+        .filter(|entry| entry.file_type().is_ok_and(|kind| kind.is_dir()))
+        .filter_map(|entry| Some((entry.file_name().into_string().ok()?, entry.path())))
+        .filter(|(name, path)| looks_like_run_id(name) && holds_attestations(path))
+        .collect();
+    runs.sort();
+    runs.pop().map(|(_, path)| path).ok_or_else(|| {
+        format!(
+            "no run with attestations in `{}`; run the pipeline first or pass `--against`",
+            attestations.display()
+        )
+    })
+}
+
+/// `YYYYMMDDTHHMMSSZ-<hex>`.
+fn looks_like_run_id(name: &str) -> bool {
+    let bytes = name.as_bytes();
+    bytes.len() > 17
+        && bytes[..8].iter().all(u8::is_ascii_digit)
+        && bytes[8] == b'T'
+        && bytes[15] == b'Z'
+        && bytes[16] == b'-'
+}
+
+fn holds_attestations(folder: &Path) -> bool {
+    fs::read_dir(folder).is_ok_and(|entries| {
+        entries
+            .flatten()
+            .any(|entry| entry.file_name().to_string_lossy().ends_with(SUFFIX))
+    })
+}
+
+/// Reads and verifies every `<step>.intoto.json` in `folder`. Every envelope must verify with
+/// `verifier` and hold a link Statement; anything else is an error naming the file.
+pub fn read_run(folder: &Path, verifier: &dyn Verifier) -> Result<AttestedRun, String> {
+    let entries = fs::read_dir(folder)
+        .map_err(|error| format!("cannot read `{}`: {error}", folder.display()))?;
+    let mut run = AttestedRun {
+        folder: folder.to_path_buf(),
+        steps: BTreeMap::new(),
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let Some(step) = name.strip_suffix(SUFFIX) else {
+            continue;
+        };
+        let path = entry.path();
+        let bytes = fs::read(&path)
+            .map_err(|error| format!("cannot read `{}`: {error}", path.display()))?;
+        let attested = read_step(&bytes, verifier)
+            .map_err(|error| format!("attestation `{}`: {error}", path.display()))?;
+        run.steps.insert(step.to_owned(), attested);
+    }
+    Ok(run)
+}
+
+/// Parses and verifies one envelope holding a link Statement.
+pub fn read_step(bytes: &[u8], verifier: &dyn Verifier) -> Result<AttestedStep, String> {
+    let envelope: Envelope =
+        serde_json::from_slice(bytes).map_err(|error| format!("not a DSSE envelope: {error}"))?;
+    let body = attest::dsse::verify(&envelope, verifier).map_err(|error| {
+        format!(
+            "{error} (key {}); pass the signer's public key with `--public-key`",
+            verifier.key_id()
+        )
+    })?;
+    let statement: Statement<Link> = serde_json::from_slice(&body)
+        .map_err(|error| format!("not an in-toto link Statement: {error}"))?;
+    if statement.predicate_type != LINK_PREDICATE_TYPE {
+        return Err(format!(
+            "predicate type `{}`, expected `{LINK_PREDICATE_TYPE}`",
+            statement.predicate_type
+        ));
+    }
+    let resources = |descriptors: &[attest::ResourceDescriptor]| -> Result<Vec<Resource>, String> {
+        descriptors
+            .iter()
+            .map(|descriptor| {
+                let name = descriptor.name.clone().unwrap_or_default();
+                let digest = descriptor
+                    .sha256()
+                    .ok_or_else(|| format!("`{name}` has no sha256 digest"))?;
+                let rebuilt_at = descriptor
+                    .annotations
+                    .as_ref()
+                    .and_then(|annotations| annotations.get("rebuiltAt"))
+                    .and_then(|value| value.as_str())
+                    .map(str::to_owned);
+                Ok(Resource {
+                    name,
+                    digest,
+                    rebuilt_at,
+                })
+            })
+            .collect()
+    };
+    Ok(AttestedStep {
+        envelope: Digest::of_bytes(bytes),
+        command: statement.predicate.command.clone(),
+        subjects: resources(&statement.subject)?,
+        materials: resources(&statement.predicate.materials)?,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::attest::{PAYLOAD_TYPE, ResourceDescriptor};
+    use crate::keys::{EcdsaSigner, Signer};
+    use p256::ecdsa::SigningKey;
+    use rand_core::OsRng;
+
+    fn envelope(signer: &dyn Signer, predicate_type: &str) -> Vec<u8> {
+        let link = Link {
+            name: "compile".into(),
+            command: vec!["sh".into()],
+            materials: vec![ResourceDescriptor::named(
+                "src/a.txt",
+                &Digest::of_bytes(b"a"),
+            )],
+            byproducts: serde_json::Map::new(),
+            environment: serde_json::Map::new(),
+        };
+        let statement = Statement::new(
+            vec![ResourceDescriptor::named(
+                "out/a",
+                &Digest::of_bytes(b"out"),
+            )],
+            predicate_type,
+            link,
+        );
+        let body = serde_json::to_vec(&statement).expect("json");
+        serde_json::to_vec(&attest::dsse::sign(PAYLOAD_TYPE, &body, signer)).expect("json")
+    }
+
+    #[test]
+    fn a_signed_link_is_read_and_anything_else_refused() {
+        let signer = EcdsaSigner::new(&SigningKey::random(&mut OsRng)).expect("signer");
+        let other = EcdsaSigner::new(&SigningKey::random(&mut OsRng)).expect("signer");
+        let bytes = envelope(&signer, LINK_PREDICATE_TYPE);
+        let step = read_step(&bytes, &signer.verifier()).expect("valid");
+        assert_eq!(step.subjects[0].name, "out/a");
+        assert_eq!(step.subjects[0].digest, Digest::of_bytes(b"out"));
+        assert_eq!(step.materials[0].name, "src/a.txt");
+        assert_eq!(step.envelope, Digest::of_bytes(&bytes));
+        let error = read_step(&bytes, &other.verifier()).expect_err("wrong key");
+        assert!(error.contains("--public-key"), "{error}");
+        let error = read_step(
+            &envelope(&signer, "https://example.com/x"),
+            &signer.verifier(),
+        )
+        .expect_err("not a link");
+        assert!(error.contains("predicate type"), "{error}");
+        assert!(read_step(b"{", &signer.verifier()).is_err());
+    }
+
+    #[test]
+    fn run_ids_are_recognised() {
+        assert!(looks_like_run_id("20261123T101010Z-0a1b2c3d"));
+        assert!(!looks_like_run_id("repro"));
+        assert!(!looks_like_run_id("README.md"));
+    }
+}

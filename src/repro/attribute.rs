@@ -1,0 +1,165 @@
+//! For a step that did not reproduce although its inputs were the same: rebuild it in the
+//! standard surroundings (does it differ even then? it is not deterministic), then with one
+//! variation at a time (which ones make it differ?), as reprotest's `--auto-build` does.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use crate::error::Result;
+use crate::exec::variation::{Aspect, Variation};
+use crate::report::Reporter;
+use crate::repro::attested::AttestedRun;
+use crate::repro::compare::{self, StepComparison};
+use crate::repro::{Rebuilder, note, tmpfs_scratch};
+
+/// What the output of a step with unchanged inputs depends on.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Attribution {
+    /// It differs even when rebuilt in the standard surroundings.
+    Nondeterministic,
+    /// It reproduces in the standard surroundings and differs when any of these vary.
+    Surroundings(Vec<Aspect>),
+    /// It reproduces with each variation alone: only their combination changes it.
+    Combination,
+}
+
+impl Attribution {
+    #[must_use]
+    pub fn cause(&self) -> String {
+        match self {
+            Self::Nondeterministic => "same inputs and command, and it differs even when rebuilt \
+                                       in the standard surroundings: the step is not \
+                                       deterministic (it reads the time, randomness or \
+                                       something else that changes)"
+                .to_owned(),
+            Self::Surroundings(aspects) => {
+                let names: Vec<&str> = aspects.iter().map(|aspect| aspect.name()).collect();
+                format!(
+                    "same inputs and command; it reproduces in the standard surroundings and \
+                     differs when {} varies",
+                    names.join(" or ")
+                )
+            }
+            Self::Combination => "same inputs and command; it reproduces in the standard \
+                                  surroundings and with each variation alone, and differs only \
+                                  when they vary together"
+                .to_owned(),
+        }
+    }
+}
+
+/// Attributes each gantry-run step whose inputs were the same but whose outputs differed.
+/// Nix steps are left out: Nix ran both builds, in surroundings gantry does not set.
+pub fn attribute(
+    rebuilder: &Rebuilder<'_>,
+    checked: &AttestedRun,
+    comparisons: &[StepComparison],
+    variation: &Variation,
+    reporter: &Reporter,
+) -> Result<BTreeMap<String, Attribution>> {
+    let candidates: BTreeSet<String> = comparisons
+        .iter()
+        .filter(|comparison| {
+            !comparison.reproduced()
+                && comparison.attested
+                && comparison.rebuilt
+                && comparison.changed_inputs.is_empty()
+                && !comparison.nix
+        })
+        .map(|comparison| comparison.step.clone())
+        .collect();
+    let mut found = BTreeMap::new();
+    if candidates.is_empty() {
+        return Ok(found);
+    }
+    if variation.aspects.is_empty() {
+        // Rebuilt in the standard surroundings already.
+        for step in candidates {
+            found.insert(step, Attribution::Nondeterministic);
+        }
+        return Ok(found);
+    }
+    note(
+        reporter,
+        format!(
+            "explaining {}: rebuilding in the standard surroundings, then with one variation at \
+             a time",
+            list(&candidates)
+        ),
+    );
+    let differing = |variation: &Variation, only: &BTreeSet<String>| -> Result<BTreeSet<String>> {
+        let scratch = if variation.reverse_file_order {
+            tmpfs_scratch()
+        } else {
+            None
+        };
+        let rebuilt = rebuilder.rebuild(
+            variation,
+            Some(only),
+            rebuilder.private.join("attestations"),
+            Reporter::quiet(),
+            scratch.clone(),
+        );
+        if let Some(folder) = scratch {
+            let _ = std::fs::remove_dir_all(folder);
+        }
+        let rebuilt = rebuilt?;
+        Ok(only
+            .iter()
+            .filter(|step| {
+                !compare::compare(step, checked.steps.get(*step), rebuilt.run.steps.get(*step))
+                    .reproduced()
+            })
+            .cloned()
+            .collect())
+    };
+    let always = differing(&Variation::none(), &candidates)?;
+    for step in &always {
+        found.insert(step.clone(), Attribution::Nondeterministic);
+    }
+    let sensitive: BTreeSet<String> = candidates.difference(&always).cloned().collect();
+    if sensitive.is_empty() {
+        return Ok(found);
+    }
+    let mut culprits: BTreeMap<String, Vec<Aspect>> = BTreeMap::new();
+    for &aspect in &variation.aspects {
+        for step in differing(&Variation::of(&BTreeSet::from([aspect])), &sensitive)? {
+            culprits.entry(step).or_default().push(aspect);
+        }
+    }
+    for step in sensitive {
+        let attribution = match culprits.remove(&step) {
+            Some(aspects) => Attribution::Surroundings(aspects),
+            None => Attribution::Combination,
+        };
+        found.insert(step, attribution);
+    }
+    Ok(found)
+}
+
+fn list(steps: &BTreeSet<String>) -> String {
+    let names: Vec<String> = steps.iter().map(|step| format!("`{step}`")).collect();
+    format!(
+        "{} {}",
+        if names.len() == 1 { "step" } else { "steps" },
+        names.join(", ")
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn causes_name_the_variations() {
+        let cause = Attribution::Surroundings(vec![Aspect::Umask, Aspect::FileOrder]).cause();
+        assert!(
+            cause.ends_with("differs when umask or file-order varies"),
+            "{cause}"
+        );
+        assert!(
+            Attribution::Nondeterministic
+                .cause()
+                .contains("not deterministic")
+        );
+    }
+}

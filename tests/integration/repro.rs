@@ -1,0 +1,435 @@
+//! `gantry repro`: a rebuild from scratch in varied surroundings, checked output by output
+//! against a run's attestations, with the cause and a diffoscope report for each difference
+//! and a signed reproducibility Statement. Real sandbox, real Nix, real diffoscope.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use crate::attestations::{openssl_verifies, statement};
+use crate::nix::require_nix;
+use crate::support::{Run, Test};
+
+/// Fails with the install hint when diffoscope is missing: CI must not skip these silently.
+fn require_diffoscope() {
+    let found = Command::new("diffoscope")
+        .arg("--version")
+        .output()
+        .is_ok_and(|output| output.status.success());
+    assert!(
+        found,
+        "these tests need diffoscope: `apt-get install diffoscope` (bash scripts/test.sh \
+         installs it)"
+    );
+}
+
+const EXEC_PIPELINE: &str = r#"
+[steps.same]
+run = "cat src/a.txt src/b.txt > out/same.txt"
+inputs = ["src/a.txt", "src/b.txt"]
+outputs = ["out/same.txt"]
+
+[steps.stamp]
+run = "date +%s%N > out/time.txt"
+outputs = ["out/time.txt"]
+
+[steps.package]
+run = "tar --sort=name --mtime=@0 --owner=0 --group=0 --numeric-owner -cf out/pkg.tar out/same.txt out/time.txt"
+inputs = ["out/same.txt", "out/time.txt"]
+outputs = ["out/pkg.tar"]
+"#;
+
+fn exec_test() -> Test {
+    require_diffoscope();
+    Test::new()
+        .file("src/a.txt", "a\n")
+        .file("src/b.txt", "b\n")
+        .pipeline(EXEC_PIPELINE)
+}
+
+fn repro(test: &Test, extra: &[&str]) -> Run {
+    let output = test
+        .command()
+        .args(["repro", "pipeline.toml"])
+        .args(extra)
+        .output()
+        .expect("run gantry");
+    Run { output }
+}
+
+/// The single folder under `attestations/repro/`.
+fn repro_folder(test: &Test) -> PathBuf {
+    let mut folders: Vec<PathBuf> = fs::read_dir(test.path("attestations/repro"))
+        .expect("repro folder")
+        .flatten()
+        .map(|entry| entry.path())
+        .collect();
+    folders.sort();
+    folders.pop().expect("a repro run")
+}
+
+fn results(statement: &serde_json::Value) -> Vec<(String, bool)> {
+    statement["predicate"]["results"]
+        .as_array()
+        .expect("results")
+        .iter()
+        .map(|result| {
+            (
+                result["name"].as_str().expect("name").to_owned(),
+                result["reproduced"].as_bool().expect("reproduced"),
+            )
+        })
+        .collect()
+}
+
+/// The summary block of one output: its line and the indented lines under it.
+fn block<'a>(stdout: &'a str, output: &str) -> Vec<&'a str> {
+    let mut lines = stdout.lines().skip_while(|line| {
+        !(line.starts_with("  ") && line.split_whitespace().nth(1) == Some(output))
+    });
+    let mut block: Vec<&str> = lines.next().into_iter().collect();
+    block.extend(lines.take_while(|line| line.starts_with("       ")));
+    block
+}
+
+#[test]
+fn repro_names_each_irreproducible_exec_output_and_why() {
+    let test = exec_test();
+    test.gantry_run(&[]).success();
+    let attested_time = test.read("out/time.txt");
+    let run = repro(&test, &[]).failure(1);
+    let stdout = run.stdout();
+    assert!(
+        block(&stdout, "out/same.txt")[0].ends_with("reproduced"),
+        "{stdout}"
+    );
+    let stamp = block(&stdout, "out/time.txt").join("\n");
+    assert!(stamp.contains("DIFFERS"), "{stdout}");
+    assert!(
+        stamp.contains(
+            "differs even when rebuilt in the standard surroundings: the step is not deterministic"
+        ),
+        "{stamp}"
+    );
+    assert!(stamp.contains("diffoscope: attestations/repro/"), "{stamp}");
+    assert!(
+        stamp.contains(&format!("| -{}", attested_time.trim())),
+        "the excerpt shows the attested time: {stamp}"
+    );
+    let package = block(&stdout, "out/pkg.tar").join("\n");
+    assert!(package.contains("DIFFERS"), "{stdout}");
+    assert!(
+        package.contains("why: inputs differ: out/time.txt (from step `stamp`, not reproduced)"),
+        "{package}"
+    );
+    assert!(
+        stdout.contains("1 of 3 outputs reproduced; not reproduced in: stamp, package"),
+        "{stdout}"
+    );
+
+    // The reports are real diffoscope output, saved next to the Statement.
+    let folder = repro_folder(&test);
+    let report =
+        fs::read_to_string(folder.join("diffoscope/stamp/out/time.txt.txt")).expect("stamp report");
+    assert!(
+        report.contains(&format!("-{}", attested_time.trim())),
+        "{report}"
+    );
+    let tar_report = fs::read_to_string(folder.join("diffoscope/package/out/pkg.tar.txt"))
+        .expect("package report");
+    assert!(
+        tar_report.contains("out/time.txt"),
+        "diffoscope looks inside the tar: {tar_report}"
+    );
+
+    // The signed Statement: subjects are the attested outputs, results say which reproduced.
+    let statement_path = folder.join("reproducibility.intoto.json");
+    let statement = statement(&statement_path);
+    assert_eq!(statement["_type"], "https://in-toto.io/Statement/v1");
+    assert_eq!(
+        statement["predicateType"],
+        "https://gantry.dev/attestation/reproducibility/v1"
+    );
+    assert_eq!(statement["subject"].as_array().expect("subjects").len(), 3);
+    assert_eq!(
+        statement["subject"][1]["digest"]["sha256"],
+        crate::sandbox::sha256_hex(attested_time.as_bytes()).as_str()
+    );
+    assert_eq!(
+        results(&statement),
+        [
+            ("out/same.txt".to_owned(), true),
+            ("out/time.txt".to_owned(), false),
+            ("out/pkg.tar".to_owned(), false)
+        ]
+    );
+    let predicate = &statement["predicate"];
+    assert_eq!(predicate["reproduced"], false);
+    assert_eq!(predicate["results"][2]["changedInputs"][0], "out/time.txt");
+    assert_eq!(
+        predicate["results"][1]["attribution"]["kind"],
+        "nondeterministic"
+    );
+    assert_eq!(
+        predicate["results"][1]["diffoscope"]["name"],
+        "diffoscope/stamp/out/time.txt.txt"
+    );
+    assert_eq!(
+        predicate["results"][1]["diffoscope"]["digest"]["sha256"],
+        crate::sandbox::sha256_hex(report.as_bytes()).as_str()
+    );
+    assert_eq!(
+        predicate["rebuild"]["variations"]
+            .as_array()
+            .expect("variations")
+            .len(),
+        10
+    );
+    let public_key = test.path("public.pem");
+    fs::write(&public_key, test.run(["key", "public"]).success().stdout()).expect("write");
+    assert!(
+        openssl_verifies(&statement_path, &public_key, test.root()),
+        "openssl verifies the Statement's signature"
+    );
+
+    // The workspace and its cache are untouched; nothing of the rebuild is left behind.
+    assert_eq!(test.read("out/time.txt"), attested_time);
+    let leftovers: Vec<_> = fs::read_dir(test.path(".gantry/repro"))
+        .map(|entries| entries.flatten().map(|entry| entry.path()).collect())
+        .unwrap_or_default();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+    test.gantry_run(&[]).success();
+}
+
+#[test]
+fn a_reproducible_pipeline_exits_zero_and_steps_can_be_chosen() {
+    let test = exec_test();
+    test.gantry_run(&[]).success();
+    let run = repro(&test, &["--step", "same"]).success();
+    assert!(
+        run.stdout().contains("all 1 outputs reproduced"),
+        "{}",
+        run.stdout()
+    );
+    assert!(!run.stdout().contains("out/time.txt"), "{}", run.stdout());
+    let statement = statement(&repro_folder(&test).join("reproducibility.intoto.json"));
+    assert_eq!(statement["predicate"]["reproduced"], true);
+    // `--step package` rebuilds what it depends on too, and blames it.
+    let run = repro(&test, &["--step", "package", "--json"]).failure(1);
+    let last: serde_json::Value =
+        serde_json::from_str(run.stdout().lines().last().expect("a line")).expect("json");
+    assert_eq!(last["event"], "repro_finished");
+    assert_eq!(last["reproduced"], false);
+    let names: Vec<&str> = last["result"]["results"]
+        .as_array()
+        .expect("results")
+        .iter()
+        .map(|result| result["step"].as_str().expect("step"))
+        .collect();
+    assert_eq!(names, ["same", "stamp", "package"]);
+}
+
+#[test]
+fn every_variation_reaches_the_step() {
+    require_diffoscope();
+    let script = "pwd; echo HOME=$HOME TMPDIR=$TMPDIR LANG=$LANG TZ=$TZ; hostname; id -u; id -g; \
+                  umask; test -d \"$TMPDIR\" && echo tmpdir-exists; \
+                  read -r up rest < /proc/uptime; echo uptime-days=$(( ${up%.*} / 86400 ))";
+    let test = Test::new().pipeline(&format!(
+        "[steps.env]\nrun = '''{{ {script}; }} > out/env.txt'''\noutputs = [\"out/env.txt\"]\n"
+    ));
+    test.gantry_run(&[]).success();
+    let standard = test.read("out/env.txt");
+    assert!(standard.starts_with("/build\nHOME=/home/build TMPDIR=/tmp LANG=C.UTF-8 TZ=UTC\ngantry\n1000\n1000\n0022\ntmpdir-exists\n"), "{standard}");
+    let run = repro(&test, &[]).failure(1);
+    let report = fs::read_to_string(repro_folder(&test).join("diffoscope/env/out/env.txt.txt"))
+        .expect("report");
+    for varied in [
+        "+/rebuild/build-path-varied",
+        "+HOME=/home/rebuilder TMPDIR=/tmp/varied-tmpdir LANG=fr_CH.UTF-8 TZ=GMT-14",
+        "+gantry-repro",
+        "+2000",
+        "+0002",
+    ] {
+        assert!(report.contains(varied), "{varied:?} not in\n{report}");
+    }
+    let stdout = run.stdout();
+    assert!(
+        stdout.contains(
+            "differs when build-path or home or tmpdir or hostname or user or umask or locale \
+             or timezone or clock varies"
+        ),
+        "each variation is found to matter, file order alone not: {stdout}"
+    );
+    let days: u64 = report
+        .lines()
+        .find_map(|line| line.strip_prefix("+uptime-days="))
+        .expect("rebuilt uptime")
+        .parse()
+        .expect("number");
+    assert!(days >= 398, "the boot clock moved: {days} days");
+    // `--vary none` rebuilds in the standard surroundings: this step then reproduces.
+    repro(&test, &["--vary", "none"]).success();
+}
+
+#[test]
+fn unsorted_folder_listings_are_caught_by_varying_file_order() {
+    require_diffoscope();
+    let mut test = Test::new();
+    for name in ["a", "b", "c", "d", "e", "f", "g", "h"] {
+        test = test.file(&format!("src/{name}.txt"), name);
+    }
+    let test = test.pipeline(
+        "[steps.unsorted]\nrun = \"find src -type f > out/list.txt\"\ninputs = [\"src/\"]\noutputs = [\"out/list.txt\"]\n\n\
+         [steps.sorted]\nrun = \"find src -type f | sort > out/sorted.txt\"\ninputs = [\"src/\"]\noutputs = [\"out/sorted.txt\"]\n",
+    );
+    test.gantry_run(&[]).success();
+    let run = repro(&test, &["--vary", "file-order"]).failure(1);
+    let stdout = run.stdout();
+    assert!(
+        block(&stdout, "out/sorted.txt")[0].ends_with("reproduced"),
+        "{stdout}"
+    );
+    let unsorted = block(&stdout, "out/list.txt").join("\n");
+    assert!(unsorted.contains("DIFFERS"), "{stdout}");
+    assert!(
+        unsorted
+            .contains("reproduces in the standard surroundings and differs when file-order varies"),
+        "{unsorted}"
+    );
+    assert!(unsorted.contains("Ordering differences only"), "{unsorted}");
+}
+
+#[test]
+fn repro_refuses_what_it_cannot_check() {
+    let test = exec_test();
+    repro(&test, &[])
+        .failure(2)
+        .stderr_contains("run the pipeline first or pass `--against`");
+    test.gantry_run(&[]).success();
+    repro(&test, &["--vary", "colour"])
+        .failure(2)
+        .stderr_contains("unknown variation `colour`");
+    repro(&test, &["--step", "nosuch"])
+        .failure(2)
+        .stderr_contains("no step `nosuch` in the pipeline; its steps are: same, stamp, package");
+    // A tampered attestation is refused, not compared.
+    let run_dir = fs::read_dir(test.path("attestations"))
+        .expect("runs")
+        .flatten()
+        .map(|entry| entry.path())
+        .find(|path| path.join("same.intoto.json").exists())
+        .expect("run folder");
+    let attestation = run_dir.join("same.intoto.json");
+    let mut envelope: serde_json::Value =
+        serde_json::from_slice(&fs::read(&attestation).expect("read")).expect("json");
+    envelope["payload"] = serde_json::Value::from("eyJ4IjoxfQ==");
+    fs::remove_file(&attestation).expect("unlink the CAS hard link");
+    fs::write(&attestation, envelope.to_string()).expect("write");
+    repro(&test, &["--against", run_dir.to_str().expect("utf8")])
+        .failure(1)
+        .stderr_contains("no signature verifies with the given key");
+}
+
+const NIX_FILE: &str = r#"{
+  good = derivation {
+    name = "good"; system = builtins.currentSystem; builder = "/bin/sh";
+    args = [ "-c" "echo SALT > $out" ];
+  };
+  clock = derivation {
+    name = "clock"; system = builtins.currentSystem; builder = "/bin/sh";
+    args = [ "-c" "read -r up rest < /proc/uptime; /bin/mkdir $out; echo $up > $out/uptime; echo SALT > $out/fixed" ];
+  };
+}
+"#;
+
+fn store_copies(name: &str) -> Vec<String> {
+    fs::read_dir("/nix/store")
+        .expect("store")
+        .flatten()
+        .map(|entry| entry.file_name().to_string_lossy().into_owned())
+        .filter(|entry| entry.ends_with(&format!("-{name}.check")))
+        .collect()
+}
+
+#[test]
+fn repro_rebuilds_nix_derivations_and_explains_the_irreproducible_one() {
+    require_nix();
+    require_diffoscope();
+    // A salt per test run, so the derivations are new to this machine's store.
+    let salt = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_nanos()
+        .to_string();
+    let test = Test::new()
+        .file("nix/default.nix", &NIX_FILE.replace("SALT", &salt))
+        .pipeline(
+            "[steps.good]\nkind = \"nix\"\nfile = \"nix/default.nix\"\nattr = \"good\"\noutputs = [\"result-good\"]\n\n\
+             [steps.clock]\nkind = \"nix\"\nfile = \"nix/default.nix\"\nattr = \"clock\"\noutputs = [\"result-clock\"]\n\n\
+             [steps.use]\nrun = \"cat result-good > out/use.txt\"\ninputs = [\"result-good\"]\noutputs = [\"out/use.txt\"]\n",
+        );
+    test.gantry_run(&[]).success();
+    let clock_path = fs::read_link(test.path("result-clock")).expect("out-link");
+    let run = repro(&test, &[]).failure(1);
+    let stdout = run.stdout();
+    let good = fs::read_link(test.path("result-good")).expect("out-link");
+    let good_block = block(&stdout, good.to_str().expect("utf8"));
+    assert!(good_block[0].ends_with("reproduced"), "{stdout}");
+    assert!(
+        block(&stdout, "out/use.txt")[0].ends_with("reproduced"),
+        "{stdout}"
+    );
+    let clock = block(&stdout, clock_path.to_str().expect("utf8")).join("\n");
+    assert!(clock.contains("DIFFERS"), "{stdout}");
+    assert!(
+        clock.contains("why: Nix built the same derivation twice"),
+        "{clock}"
+    );
+    assert!(
+        clock.contains(".check/uptime"),
+        "diffoscope names the file: {clock}"
+    );
+    let folder = repro_folder(&test);
+    let report_name = format!(
+        "diffoscope/clock/{}.txt",
+        clock_path.to_str().expect("utf8").trim_start_matches('/')
+    );
+    let report = fs::read_to_string(folder.join(&report_name)).expect("report");
+    assert!(report.contains("/uptime"), "{report}");
+    assert!(
+        !report.contains("/fixed"),
+        "only the differing file: {report}"
+    );
+    let statement = statement(&folder.join("reproducibility.intoto.json"));
+    let results = results(&statement);
+    assert!(
+        results.contains(&(clock_path.display().to_string(), false)),
+        "{results:?}"
+    );
+    assert!(
+        results.contains(&(good.display().to_string(), true)),
+        "{results:?}"
+    );
+    // The rebuilt NAR hash is Nix's own hash of the differing copy, not the store's.
+    let clock_result = statement["predicate"]["results"]
+        .as_array()
+        .expect("results")
+        .iter()
+        .find(|result| result["step"] == "clock")
+        .expect("clock")
+        .clone();
+    assert_ne!(clock_result["attested"], clock_result["rebuilt"]);
+    // Nix's kept copy and build folder are cleaned up; the attested path stays valid.
+    assert!(
+        store_copies("clock").is_empty(),
+        "{:?}",
+        store_copies("clock")
+    );
+    assert!(Path::new(&clock_path).join("uptime").is_file());
+    assert_eq!(
+        fs::read_link(test.path("result-clock")).expect("out-link"),
+        clock_path,
+        "the workspace's out-link is untouched"
+    );
+}
