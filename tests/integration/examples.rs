@@ -76,6 +76,18 @@ fn the_readme_example_runs_and_reruns_from_the_cache() {
         test.read("examples/hello/src/a.txt") + &test.read("examples/hello/src/b.txt")
     );
     run("cached");
+    // The README's claim: the example reproduces bit for bit in varied surroundings.
+    let output = test
+        .command()
+        .args(["repro", "pipelines/hello.toml"])
+        .output()
+        .expect("gantry");
+    let repro = crate::support::Run { output }.success();
+    assert!(
+        repro.stdout().contains("all 2 outputs reproduced"),
+        "{}",
+        repro.stdout()
+    );
 }
 
 #[test]
@@ -90,6 +102,17 @@ fn the_nix_example_builds_and_packages_its_result() {
     let run = crate::support::Run { output }.success();
     assert_eq!(run.statuses()["hello"], "executed");
     assert_eq!(test.read("out/nix/greeting.txt"), "hello from nix\n");
+    let output = test
+        .command()
+        .args(["repro", "pipelines/nix.toml"])
+        .output()
+        .expect("gantry");
+    let repro = crate::support::Run { output }.success();
+    assert!(
+        repro.stdout().contains("outputs reproduced") && !repro.stdout().contains("DIFFERS"),
+        "{}",
+        repro.stdout()
+    );
 }
 
 /// gantry's own flake: nixpkgs can't be fetched here, so this checks what can be checked
