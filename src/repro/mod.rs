@@ -206,8 +206,17 @@ pub fn repro(
         private: private.clone(),
         jobs: options.jobs,
     };
-    let variation = Variation::of(&options.aspects);
     let mut notes = Vec::new();
+    let mut aspects = options.aspects.clone();
+    if aspects.contains(&Aspect::Clock) && !Path::new("/proc/self/ns/time").exists() {
+        aspects.remove(&Aspect::Clock);
+        notes.push(
+            "clock: this kernel has no time namespaces (Linux 5.6 or later), so the clocks were \
+             not moved"
+                .to_owned(),
+        );
+    }
+    let variation = Variation::of(&aspects);
     let scratch = scratch_folder(options, &variation, &mut cleanup, &mut notes);
     let Rebuilt {
         summary,
