@@ -46,8 +46,8 @@ pub enum Error {
     #[error("{message}")]
     Environment { message: String },
     /// An attestation that does not verify or does not parse.
-    #[error("{message}")]
-    Attestation { message: String },
+    #[error("attestations `{}`: {message}", path.display())]
+    Attestation { path: PathBuf, message: String },
     #[error("internal error: {0}")]
     Internal(String),
 }

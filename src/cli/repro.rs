@@ -93,6 +93,10 @@ pub fn run(args: Args, environment: &Environment) -> Result<u8> {
             jobs,
             reporter: Reporter::new(args.json, std::io::stderr().is_terminal()),
             verifier,
+            diffoscope: repro::diffoscope::locate(
+                std::env::var_os("GANTRY_DIFFOSCOPE").as_deref(),
+                std::env::var_os("PATH").as_deref(),
+            ),
         },
     )?;
     let mut stdout = std::io::stdout().lock();
@@ -164,13 +168,17 @@ fn render(report: &ReproReport, root: &Path) -> String {
     for step in &report.steps {
         let comparison = &step.comparison;
         if comparison.outputs.is_empty() {
-            let _ = writeln!(
-                text,
-                "  {:<width$}  (no outputs)  NOT CHECKED: {}",
-                comparison.step,
-                step.cause.as_deref().unwrap_or_default()
-            );
-            differing_steps.push(comparison.step.as_str());
+            if comparison.reproduced() {
+                let _ = writeln!(text, "  {:<width$}  (no outputs)  ran", comparison.step);
+            } else {
+                let _ = writeln!(
+                    text,
+                    "  {:<width$}  (no outputs)  NOT CHECKED: {}",
+                    comparison.step,
+                    step.cause.as_deref().unwrap_or_default()
+                );
+                differing_steps.push(comparison.step.as_str());
+            }
             continue;
         }
         for output in &comparison.outputs {
@@ -220,6 +228,7 @@ fn render_output(
     }
     let verdict = match (output.attested, output.rebuilt) {
         (Some(_), Some(_)) => "DIFFERS",
+        (Some(_), None) if output.differed_without_copy => "DIFFERS",
         (Some(_), None) => "NOT REBUILT",
         (None, _) => "NOT ATTESTED",
     };

@@ -42,8 +42,10 @@ pub struct Context {
     pub output_root: PathBuf,
     /// The steps' surroundings: standard, or varied by `gantry repro`.
     pub variation: Variation,
-    /// A `gantry repro` rebuild: no cache hits, Nix steps built with `--rebuild`.
+    /// A `gantry repro` rebuild: no cache hits.
     pub rebuild: bool,
+    /// Nix steps are built again with `nix build --rebuild` and compared.
+    pub nix_check: bool,
 }
 
 /// What a finished step produced.

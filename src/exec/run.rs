@@ -43,8 +43,12 @@ pub struct Rebuild {
     /// Where steps' scratch folders go (a tmpfs lets file order be varied); default: the
     /// cache's `tmp/`.
     pub scratch: Option<PathBuf>,
-    /// Outputs of steps left out of the rebuild (`gantry repro --step`): not sources.
+    /// Paths that are not sources of the rebuild: outputs of steps left out (`--step`), the
+    /// workspace's cache and attestation folders.
     pub skip: Vec<PathBuf>,
+    /// Build Nix steps again with `nix build --rebuild` (the main rebuild), or only make sure
+    /// their outputs exist (the rebuilds that attribute a difference).
+    pub nix_check: bool,
 }
 
 #[derive(Debug)]
@@ -134,6 +138,7 @@ pub fn run_with_executor(
         variation,
         output_root,
         rebuild,
+        nix_check,
     } = surroundings(options.rebuild, &pipeline.root, &scratch_base, &run_id)?;
     let source_date_epoch = commit_time(&pipeline.root);
     let count = pipeline.steps.len();
@@ -163,6 +168,7 @@ pub fn run_with_executor(
         output_root,
         variation,
         rebuild,
+        nix_check,
     });
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
@@ -220,6 +226,7 @@ struct Surroundings {
     /// The workspace root, or a rebuild's output folder.
     output_root: PathBuf,
     rebuild: bool,
+    nix_check: bool,
 }
 
 fn surroundings(
@@ -237,6 +244,7 @@ fn surroundings(
     };
     fs::create_dir_all(&scratch).map_err(Error::write(&scratch))?;
     let is_rebuild = rebuild.is_some();
+    let nix_check = rebuild.as_ref().is_some_and(|rebuild| rebuild.nix_check);
     let (variation, output_root) = match rebuild {
         Some(rebuild) => (rebuild.variation, rebuild.output_root),
         None => (Variation::none(), root.to_path_buf()),
@@ -252,6 +260,7 @@ fn surroundings(
         variation,
         output_root,
         rebuild: is_rebuild,
+        nix_check,
     })
 }
 

@@ -47,7 +47,8 @@ struct Build {
 
 /// One output of `nix build --rebuild`.
 struct Rebuilt {
-    nar_hash: Digest,
+    /// `None` when Nix reported a difference and kept no copy.
+    nar_hash: Option<Digest>,
     check: Option<String>,
 }
 
@@ -259,29 +260,34 @@ fn rebuild(
             built.len()
         ))
     })?;
-    for path in built.outputs.values() {
-        remove_store_copy(&format!("{path}.check"));
-    }
-    let checked = nix.build(
-        installable,
-        None,
-        &[NO_WRITE_LOCK_FILE, "--rebuild", "--keep-failed"],
-    );
-    let differs = match checked {
-        Ok((_, more)) => {
-            captured.stderr.extend(more.stderr);
-            false
+    // Only the main rebuild of `gantry repro` checks; the rebuilds that attribute a difference
+    // need the outputs, not another comparison.
+    let differs = if context.nix_check {
+        for path in built.outputs.values() {
+            remove_store_copy(&format!("{path}.check"));
         }
-        Err(NixError::Failed { stderr, ended, .. })
-            if ended == Ended::Exited(1) && stderr.contains("may not be deterministic") =>
-        {
-            for folder in kept_build_folders(&stderr) {
-                let _ = fs::remove_dir_all(folder);
+        let checked = nix.build(
+            installable,
+            None,
+            &[NO_WRITE_LOCK_FILE, "--rebuild", "--keep-failed"],
+        );
+        match checked {
+            Ok((_, more)) => {
+                captured.stderr.extend(more.stderr);
+                false
             }
-            captured.stderr.extend(stderr.into_bytes());
-            true
+            // Nix 2.8 exits 1 here, later versions 104: the message is what Nix keeps.
+            Err(NixError::Failed { stderr, .. }) if stderr.contains("may not be deterministic") => {
+                for folder in kept_build_folders(&stderr) {
+                    let _ = fs::remove_dir_all(folder);
+                }
+                captured.stderr.extend(stderr.into_bytes());
+                true
+            }
+            Err(error) => return Err(nix_failure(error, command)),
         }
-        Err(error) => return Err(nix_failure(error, command)),
+    } else {
+        false
     };
     let paths: Vec<&str> = built.outputs.values().map(String::as_str).collect();
     let infos = nix
@@ -296,16 +302,25 @@ fn rebuild(
             .ok_or_else(|| step_failure(format!("Nix has no record of output `{path}`")))?;
         outputs.insert(name.clone(), info.clone());
         let check = format!("{path}.check");
-        let again = if differs && Path::new(&check).exists() {
+        let again = if !differs {
             Rebuilt {
-                nar_hash: nix
-                    .hash_path(Path::new(&check))
-                    .map_err(|error| step_failure(error.to_string()))?,
+                nar_hash: Some(info.nar_hash),
+                check: None,
+            }
+        } else if Path::new(&check).exists() {
+            Rebuilt {
+                nar_hash: Some(
+                    nix.hash_path(Path::new(&check))
+                        .map_err(|error| step_failure(error.to_string()))?,
+                ),
                 check: Some(check),
             }
         } else {
+            // Nix said it differs but kept no copy (a daemon ignores --keep-failed for
+            // untrusted users; Nix stops at the first differing output): the rebuilt bytes
+            // are unknown, and must never be taken for the store's.
             Rebuilt {
-                nar_hash: info.nar_hash,
+                nar_hash: None,
                 check: None,
             }
         };
@@ -318,7 +333,7 @@ fn rebuild(
         records,
         flake_lock: flake_lock(context, installable)?,
         log: captured.stderr,
-        rebuilt: Some(rebuilt),
+        rebuilt: context.nix_check.then_some(rebuilt),
     })
 }
 
@@ -501,9 +516,11 @@ fn link_envelope(
     key: &Digest,
     log: Digest,
 ) -> attest::Envelope {
+    let rebuilt = |name: &str| build.rebuilt.as_ref().and_then(|rebuilt| rebuilt.get(name));
     let subjects = build
         .outputs
         .iter()
+        .filter(|(name, _)| rebuilt(name).is_none_or(|again| again.nar_hash.is_some()))
         .map(|(name, info)| {
             let mut subject = store_path_descriptor(info, "output");
             if let Some(annotations) = subject.annotations.as_mut() {
@@ -515,10 +532,12 @@ fn link_envelope(
                 {
                     annotations.insert("outLink".to_owned(), record.path.clone().into());
                 }
-                if let Some(again) = build.rebuilt.as_ref().and_then(|rebuilt| rebuilt.get(name)) {
+                if let Some(again) = rebuilt(name) {
                     // The rebuild's own result; the store keeps the first build's bytes.
-                    subject.digest =
-                        BTreeMap::from([(Digest::ALGORITHM.to_owned(), again.nar_hash.hex())]);
+                    if let Some(hash) = again.nar_hash {
+                        subject.digest =
+                            BTreeMap::from([(Digest::ALGORITHM.to_owned(), hash.hex())]);
+                    }
                     if let Some(check) = &again.check {
                         annotations.insert("rebuiltAt".to_owned(), check.clone().into());
                     }
@@ -557,8 +576,21 @@ fn link_envelope(
         "drvPath": build.built.drv_path,
         "actionKey": key.hex(),
     });
-    if build.rebuilt.is_some() {
+    if let Some(rebuilt) = &build.rebuilt {
         environment["rebuild"] = true.into();
+        let unknown: Vec<&str> = build
+            .outputs
+            .iter()
+            .filter(|(name, _)| {
+                rebuilt
+                    .get(*name)
+                    .is_some_and(|again| again.nar_hash.is_none())
+            })
+            .map(|(_, info)| info.path.as_str())
+            .collect();
+        if !unknown.is_empty() {
+            environment["differedWithoutCopy"] = unknown.into();
+        }
     }
     let byproducts = serde_json::json!({
         "return-value": 0,

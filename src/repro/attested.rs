@@ -22,12 +22,16 @@ pub struct AttestedRun {
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct AttestedStep {
+    /// The link's `name`: the step.
+    pub name: String,
     /// Digest of the envelope file, so a reproducibility statement names exactly what it
     /// checked.
     pub envelope: Digest,
     pub command: Vec<String>,
     pub subjects: Vec<Resource>,
     pub materials: Vec<Resource>,
+    /// Nix outputs its rebuild found to differ without keeping a copy: no rebuilt digest.
+    pub differed_without_copy: Vec<String>,
 }
 
 /// A subject or material: its name, SHA-256 and, for a Nix rebuild that differed, where Nix
@@ -101,6 +105,13 @@ pub fn read_run(folder: &Path, verifier: &dyn Verifier) -> Result<AttestedRun, S
             .map_err(|error| format!("cannot read `{}`: {error}", path.display()))?;
         let attested = read_step(&bytes, verifier)
             .map_err(|error| format!("attestation `{}`: {error}", path.display()))?;
+        if attested.name != step {
+            return Err(format!(
+                "attestation `{}` is the link of step `{}`, not of `{step}`",
+                path.display(),
+                attested.name
+            ));
+        }
         run.steps.insert(step.to_owned(), attested);
     }
     Ok(run)
@@ -146,7 +157,21 @@ pub fn read_step(bytes: &[u8], verifier: &dyn Verifier) -> Result<AttestedStep, 
             })
             .collect()
     };
+    let differed_without_copy = statement
+        .predicate
+        .environment
+        .get("differedWithoutCopy")
+        .and_then(|value| value.as_array())
+        .map(|paths| {
+            paths
+                .iter()
+                .filter_map(|path| path.as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default();
     Ok(AttestedStep {
+        name: statement.predicate.name.clone(),
+        differed_without_copy,
         envelope: Digest::of_bytes(bytes),
         command: statement.predicate.command.clone(),
         subjects: resources(&statement.subject)?,

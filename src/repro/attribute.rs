@@ -9,7 +9,8 @@ use crate::exec::variation::{Aspect, Variation};
 use crate::report::Reporter;
 use crate::repro::attested::AttestedRun;
 use crate::repro::compare::{self, StepComparison};
-use crate::repro::{Rebuilder, note, tmpfs_scratch};
+use crate::repro::note;
+use crate::repro::rebuild::{Plan, Rebuilder, remove_folder, tmpfs_scratch};
 
 /// What the output of a step with unchanged inputs depends on.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -47,15 +48,16 @@ impl Attribution {
     }
 }
 
-/// Attributes each gantry-run step whose inputs were the same but whose outputs differed.
-/// Nix steps are left out: Nix ran both builds, in surroundings gantry does not set.
+/// Attributes each gantry-run step whose inputs were the same but whose outputs differed,
+/// and returns the signal that interrupted it, if one did. Nix steps are left out: Nix ran
+/// both builds, in surroundings gantry does not set.
 pub fn attribute(
     rebuilder: &Rebuilder<'_>,
     checked: &AttestedRun,
     comparisons: &[StepComparison],
     variation: &Variation,
     reporter: &Reporter,
-) -> Result<BTreeMap<String, Attribution>> {
+) -> Result<(BTreeMap<String, Attribution>, Option<i32>)> {
     let candidates: BTreeSet<String> = comparisons
         .iter()
         .filter(|comparison| {
@@ -69,14 +71,14 @@ pub fn attribute(
         .collect();
     let mut found = BTreeMap::new();
     if candidates.is_empty() {
-        return Ok(found);
+        return Ok((found, None));
     }
     if variation.aspects.is_empty() {
         // Rebuilt in the standard surroundings already.
         for step in candidates {
             found.insert(step, Attribution::Nondeterministic);
         }
-        return Ok(found);
+        return Ok((found, None));
     }
     note(
         reporter,
@@ -86,44 +88,59 @@ pub fn attribute(
             list(&candidates)
         ),
     );
-    let differing = |variation: &Variation, only: &BTreeSet<String>| -> Result<BTreeSet<String>> {
+    // The steps of `only` that still differ with `variation`; Err(signal) when interrupted.
+    let differing = |variation: &Variation,
+                     only: &BTreeSet<String>|
+     -> Result<std::result::Result<BTreeSet<String>, i32>> {
         let scratch = if variation.reverse_file_order {
             tmpfs_scratch()
         } else {
             None
         };
-        let rebuilt = rebuilder.rebuild(
+        let rebuilt = rebuilder.rebuild(Plan {
             variation,
-            Some(only),
-            rebuilder.private.join("attestations"),
-            Reporter::quiet(),
-            scratch.clone(),
-        );
+            only: Some(only),
+            attestations: rebuilder.private.join("attestations"),
+            reporter: Reporter::quiet(),
+            scratch: scratch.clone(),
+            nix_check: false,
+        });
         if let Some(folder) = scratch {
-            let _ = std::fs::remove_dir_all(folder);
+            remove_folder(&folder);
         }
         let rebuilt = rebuilt?;
-        Ok(only
+        if let Some(signal) = rebuilt.summary.interrupted_by {
+            return Ok(Err(signal));
+        }
+        Ok(Ok(only
             .iter()
             .filter(|step| {
                 !compare::compare(step, checked.steps.get(*step), rebuilt.run.steps.get(*step))
                     .reproduced()
             })
             .cloned()
-            .collect())
+            .collect()))
     };
-    let always = differing(&Variation::none(), &candidates)?;
+    let always = match differing(&Variation::none(), &candidates)? {
+        Ok(steps) => steps,
+        Err(signal) => return Ok((found, Some(signal))),
+    };
     for step in &always {
         found.insert(step.clone(), Attribution::Nondeterministic);
     }
     let sensitive: BTreeSet<String> = candidates.difference(&always).cloned().collect();
     if sensitive.is_empty() {
-        return Ok(found);
+        return Ok((found, None));
     }
     let mut culprits: BTreeMap<String, Vec<Aspect>> = BTreeMap::new();
     for &aspect in &variation.aspects {
-        for step in differing(&Variation::of(&BTreeSet::from([aspect])), &sensitive)? {
-            culprits.entry(step).or_default().push(aspect);
+        match differing(&Variation::of(&BTreeSet::from([aspect])), &sensitive)? {
+            Ok(steps) => {
+                for step in steps {
+                    culprits.entry(step).or_default().push(aspect);
+                }
+            }
+            Err(signal) => return Ok((found, Some(signal))),
         }
     }
     for step in sensitive {
@@ -133,7 +150,7 @@ pub fn attribute(
         };
         found.insert(step, attribution);
     }
-    Ok(found)
+    Ok((found, None))
 }
 
 fn list(steps: &BTreeSet<String>) -> String {

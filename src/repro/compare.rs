@@ -28,6 +28,8 @@ pub struct OutputComparison {
     pub rebuilt: Option<Digest>,
     /// A Nix output that differed: where Nix kept the rebuilt copy (`<path>.check`).
     pub rebuilt_at: Option<String>,
+    /// A Nix output Nix found to differ without keeping a copy: no rebuilt digest.
+    pub differed_without_copy: bool,
 }
 
 impl OutputComparison {
@@ -45,12 +47,11 @@ pub struct ChangedInput {
 }
 
 impl StepComparison {
+    /// Both sides exist and every output matches; a step without outputs (a test, a lint)
+    /// has nothing to compare and passes once it ran.
     #[must_use]
     pub fn reproduced(&self) -> bool {
-        self.attested
-            && self.rebuilt
-            && !self.outputs.is_empty()
-            && self.outputs.iter().all(OutputComparison::reproduced)
+        self.attested && self.rebuilt && self.outputs.iter().all(OutputComparison::reproduced)
     }
 }
 
@@ -68,6 +69,7 @@ pub fn compare(
             .map(|resource| (resource.name.clone(), resource))
             .collect()
     }
+    let rebuilt_step = rebuilt;
     let attested_outputs = by_name(attested.map(|step| &step.subjects));
     let rebuilt_outputs = by_name(rebuilt.map(|step| &step.subjects));
     let mut names: Vec<&String> = attested_outputs.keys().collect();
@@ -85,6 +87,8 @@ pub fn compare(
                 attested: attested_outputs.get(name).map(|resource| resource.digest),
                 rebuilt: rebuilt.map(|resource| resource.digest),
                 rebuilt_at: rebuilt.and_then(|resource| resource.rebuilt_at.clone()),
+                differed_without_copy: rebuilt_step
+                    .is_some_and(|step| step.differed_without_copy.contains(name)),
             }
         })
         .collect();
@@ -134,9 +138,18 @@ pub fn cause(comparison: &StepComparison, producers: &BTreeMap<String, (String, 
         return "the rebuild of this step failed or was skipped (see above)".to_owned();
     }
     if comparison.changed_inputs.is_empty() && comparison.nix {
-        return "Nix built the same derivation twice and got different bytes: its builder is \
-                not deterministic"
-            .to_owned();
+        let checked_here = comparison
+            .outputs
+            .iter()
+            .any(|output| output.rebuilt_at.is_some() || output.differed_without_copy);
+        return if checked_here {
+            "Nix built the same derivation twice and got different bytes: its builder is not \
+             deterministic"
+        } else {
+            "Nix rebuilt this derivation identically to this machine's store, whose copy differs \
+             from the attested one: the checked run was built elsewhere or by another builder"
+        }
+        .to_owned();
     }
     if comparison.changed_inputs.is_empty() {
         return "same inputs and command: the step's output depends on something else (the \
@@ -179,6 +192,8 @@ mod tests {
             materials: materials.iter().map(|(n, c)| resource(n, c)).collect(),
             envelope: Digest::of_bytes(b""),
             command: Vec::new(),
+            name: String::new(),
+            differed_without_copy: Vec::new(),
         }
     }
 
@@ -223,6 +238,26 @@ mod tests {
             "inputs differ: out/t (from step `t`, not reproduced), src/a (no longer read), \
              src/b (new)"
         );
+    }
+
+    #[test]
+    fn a_nix_difference_without_a_kept_copy_never_passes() {
+        let mut before = step(&[("/nix/store/x-clock", "1")], &[("/nix/store/x.drv", "d")]);
+        before.command = vec!["nix".to_owned()];
+        let mut after = before.clone();
+        after.subjects.clear();
+        after.differed_without_copy = vec!["/nix/store/x-clock".to_owned()];
+        let comparison = compare("clock", Some(&before), Some(&after));
+        assert!(!comparison.reproduced());
+        assert!(comparison.outputs[0].differed_without_copy);
+        assert!(cause(&comparison, &BTreeMap::new()).starts_with("Nix built the same derivation"));
+    }
+
+    #[test]
+    fn a_step_without_outputs_passes_once_both_sides_ran() {
+        let empty = step(&[], &[("src/a", "x")]);
+        assert!(compare("lint", Some(&empty), Some(&empty.clone())).reproduced());
+        assert!(!compare("lint", Some(&empty), None).reproduced());
     }
 
     #[test]

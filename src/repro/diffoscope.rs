@@ -2,7 +2,7 @@
 //! looks inside archives, binaries and folders, saved next to the reproducibility
 //! attestation.
 
-use std::ffi::OsString;
+use std::ffi::{OsStr, OsString};
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
@@ -21,14 +21,13 @@ pub struct Pair<'a> {
 
 pub const INSTALL_HINT: &str = "install diffoscope (Debian: `apt-get install diffoscope`)";
 
-/// Where diffoscope is: `$GANTRY_DIFFOSCOPE`, else on PATH.
+/// Where diffoscope is: `explicit` (`$GANTRY_DIFFOSCOPE`), else on `path` (`$PATH`).
 #[must_use]
-pub fn locate() -> Option<PathBuf> {
-    if let Some(program) = std::env::var_os("GANTRY_DIFFOSCOPE") {
+pub fn locate(explicit: Option<&OsStr>, path: Option<&OsStr>) -> Option<PathBuf> {
+    if let Some(program) = explicit {
         return Some(PathBuf::from(program));
     }
-    let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path)
+    std::env::split_paths(path?)
         .map(|folder| folder.join("diffoscope"))
         .find(|candidate| candidate.is_file())
 }

@@ -64,6 +64,14 @@ pub fn explain(
         missing: Some(why),
         ..Explanation::default()
     };
+    if output.differed_without_copy {
+        return missing(
+            "Nix reported that this output differs but kept no copy of the rebuild (a Nix \
+             daemon ignores --keep-failed for untrusted users; Nix also stops at the first \
+             differing output)"
+                .to_owned(),
+        );
+    }
     let (Some(attested), Some(rebuilt)) = (output.attested, output.rebuilt) else {
         return missing(match output.attested {
             Some(_) => "the rebuild did not make this output".to_owned(),
@@ -81,7 +89,9 @@ pub fn explain(
         (PathBuf::from(&output.name), PathBuf::from(check))
     } else if output.name.starts_with("/nix/store/") {
         return missing(
-            "the store path differs from the attested one (see the changed inputs)".to_owned(),
+            "the attested bytes of this store path are not on this machine: its store holds \
+             another build of the same path"
+                .to_owned(),
         );
     } else {
         let Some(left) = copies.attested(&output.name, &attested) else {

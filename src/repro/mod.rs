@@ -14,9 +14,9 @@ pub mod compare;
 pub mod diffoscope;
 pub mod explain;
 pub mod predicate;
+pub mod rebuild;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::fs;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
@@ -25,7 +25,6 @@ use rand_core::RngCore;
 
 use crate::error::{Error, Result};
 use crate::exec::variation::{Aspect, Variation};
-use crate::exec::{self, Rebuild, RunOptions, RunSummary};
 use crate::keys::{Signer, Verifier};
 use crate::pipeline::Pipeline;
 use crate::report::{Event, Reporter};
@@ -33,6 +32,7 @@ use attested::AttestedRun;
 use attribute::Attribution;
 use compare::StepComparison;
 use explain::{Copies, Explanation};
+use rebuild::{Cleanup, Plan, Rebuilder};
 
 /// The file a repro folder's Statement is written to.
 pub const STATEMENT_FILE: &str = "reproducibility.intoto.json";
@@ -53,6 +53,8 @@ pub struct ReproOptions {
     pub reporter: Reporter,
     /// Checks the attestations of the run being checked.
     pub verifier: Box<dyn Verifier>,
+    /// The diffoscope program; without it differences get no report.
+    pub diffoscope: Option<PathBuf>,
 }
 
 /// What `gantry repro` found.
@@ -88,126 +90,175 @@ pub struct StepReport {
     pub explanations: BTreeMap<String, Explanation>,
 }
 
-/// Removes the rebuild's private folders however `repro` ends.
-struct Cleanup(Vec<PathBuf>);
-
-impl Drop for Cleanup {
-    fn drop(&mut self) {
-        for folder in &self.0 {
-            make_writable(folder);
-            let _ = fs::remove_dir_all(folder);
-            if let Some(parent) = folder.parent() {
-                // `.gantry/repro/` when this was the last rebuild in it.
-                let _ = fs::remove_dir(parent);
-            }
-        }
-    }
-}
-
-/// Runs rebuilds of (part of) one pipeline.
-pub struct Rebuilder<'a> {
-    pipeline: &'a Pipeline,
-    signer: &'a Arc<dyn Signer>,
-    cache_dir: &'a Path,
-    attestations: &'a Path,
-    /// Private to this `gantry repro`: caches, outputs, throwaway attestations.
-    private: PathBuf,
-    jobs: usize,
-}
-
-impl Rebuilder<'_> {
-    /// Rebuilds `only` (and what it depends on; everything when `None`) in `variation`'s
-    /// surroundings. The run's attestations go to `attestations`.
-    fn rebuild(
-        &self,
-        variation: &Variation,
-        only: Option<&BTreeSet<String>>,
-        attestations: PathBuf,
-        reporter: Reporter,
-        scratch: Option<PathBuf>,
-    ) -> Result<Rebuilt> {
-        let (pipeline, skip) = match only {
-            Some(names) => select(self.pipeline, names, self.cache_dir, self.attestations)?,
-            None => (self.pipeline.clone(), Vec::new()),
-        };
-        let private = self
-            .private
-            .join(format!("{:08x}", rand_core::OsRng.next_u32()));
-        let summary = exec::run(
-            pipeline,
-            Box::new(Arc::clone(self.signer)),
-            RunOptions {
-                jobs: self.jobs,
-                keep_going: true,
-                attestations,
-                cache_dir: private.join("cache"),
-                reporter,
-                rebuild: Some(Rebuild {
-                    variation: variation.clone(),
-                    output_root: private.join("outputs"),
-                    scratch,
-                    skip,
-                }),
-            },
-        )?;
-        let own = crate::keys::EcdsaVerifier::from_pem(self.signer.public_key_pem())
-            .map_err(Error::Internal)?;
-        let run = if summary.interrupted_by.is_some() {
-            AttestedRun::default()
-        } else {
-            attested::read_run(&summary.run_dir, &own)
-                .map_err(|message| Error::Internal(format!("reading a rebuild back: {message}")))?
-        };
-        Ok(Rebuilt {
-            summary,
-            run,
-            cas: private.join("cache").join("cas"),
-        })
-    }
-}
-
-/// One finished rebuild.
-pub struct Rebuilt {
-    pub summary: RunSummary,
-    /// Its link attestations, read back.
-    pub run: AttestedRun,
-    /// Its cache's blobs: the rebuilt bytes.
-    pub cas: PathBuf,
-}
-
 pub fn repro(
     pipeline: &Pipeline,
     signer: &Arc<dyn Signer>,
     options: &ReproOptions,
 ) -> Result<ReproReport> {
     let started = now();
-    let against = match &options.against {
-        Some(folder) => folder.clone(),
-        None => attested::latest_run(&options.attestations).map_err(Error::Usage)?,
-    };
-    let checked = attested::read_run(&against, options.verifier.as_ref())
-        .map_err(|message| Error::Attestation { message })?;
-    let wanted: Option<BTreeSet<String>> =
-        (!options.steps.is_empty()).then(|| options.steps.iter().cloned().collect());
-    let selected = match &wanted {
-        Some(names) => select(pipeline, names, &options.cache_dir, &options.attestations)?.0,
-        None => pipeline.clone(),
-    };
+    let (against, checked) = checked_run(options)?;
+    let (selected, skip) = selection(pipeline, options)?;
     let private = options
         .cache_dir
         .join("repro")
         .join(format!("{:016x}", rand_core::OsRng.next_u64()));
-    let mut cleanup = Cleanup(vec![private.clone()]);
+    let mut cleanup = Cleanup {
+        folders: vec![private.clone()],
+        store_copies: Vec::new(),
+    };
     let rebuilder = Rebuilder {
         pipeline: &selected,
         signer,
-        cache_dir: &options.cache_dir,
-        attestations: &options.attestations,
+        skip,
         private: private.clone(),
         jobs: options.jobs,
     };
     let mut notes = Vec::new();
-    let mut aspects = options.aspects.clone();
+    let variation = Variation::of(&supported(&options.aspects, &mut notes));
+    let scratch = scratch_folder(options, &variation, &mut cleanup, &mut notes);
+    let main = rebuilder.rebuild(Plan {
+        variation: &variation,
+        only: None,
+        attestations: options.attestations.join("repro"),
+        reporter: options.reporter.sibling(),
+        scratch,
+        nix_check: true,
+    })?;
+    let mut report = ReproReport {
+        pipeline: selected.name.clone(),
+        against,
+        folder: main.summary.run_dir.clone(),
+        statement: None,
+        variation,
+        steps: Vec::new(),
+        notes,
+        interrupted_by: main.summary.interrupted_by,
+        predicate: None,
+    };
+    if report.interrupted_by.is_some() {
+        return Ok(report);
+    }
+    cleanup.store_copies.extend(
+        main.run
+            .steps
+            .values()
+            .flat_map(|step| step.subjects.iter())
+            .filter_map(|subject| subject.rebuilt_at.clone()),
+    );
+    let comparisons: Vec<StepComparison> = selected
+        .steps
+        .iter()
+        .map(|step| {
+            let name = &step.name;
+            compare::compare(name, checked.steps.get(name), main.run.steps.get(name))
+        })
+        .collect();
+    let copies = Copies {
+        root: &selected.root,
+        workspace_cas: options.cache_dir.join("cas"),
+        rebuild_cas: main.cas.clone(),
+    };
+    if options.diffoscope.is_none() && comparisons.iter().any(|step| !step.reproduced()) {
+        report.notes.push(format!(
+            "no diffoscope reports: diffoscope was not found; {}",
+            diffoscope::INSTALL_HINT
+        ));
+    }
+    let (explanations, interrupted) = rebuild::interruptible(|cancel| {
+        explain_outputs(
+            options.diffoscope.as_deref(),
+            &comparisons,
+            &copies,
+            &report.folder,
+            &private,
+            cancel,
+        )
+    });
+    if interrupted.is_some() {
+        report.interrupted_by = interrupted;
+        return Ok(report);
+    }
+    // The attributing rebuilds may rebuild these Nix steps; their copies are explained.
+    cleanup.store_copies_now();
+    let (attributions, interrupted) = attribute::attribute(
+        &rebuilder,
+        &checked,
+        &comparisons,
+        &report.variation,
+        &options.reporter,
+    )?;
+    if interrupted.is_some() {
+        report.interrupted_by = interrupted;
+        return Ok(report);
+    }
+    report.steps = step_reports(&selected, comparisons, explanations, attributions);
+    sign(&mut report, &selected, &checked, &main.run, signer, started)?;
+    drop(cleanup);
+    Ok(report)
+}
+
+/// Each step's comparison with its cause (when it did not reproduce), attribution and
+/// reports.
+fn step_reports(
+    selected: &Pipeline,
+    comparisons: Vec<StepComparison>,
+    mut explanations: BTreeMap<String, BTreeMap<String, Explanation>>,
+    mut attributions: BTreeMap<String, Attribution>,
+) -> Vec<StepReport> {
+    let owners = output_owners(selected);
+    let reproduced: BTreeMap<String, bool> = comparisons
+        .iter()
+        .map(|comparison| (comparison.step.clone(), comparison.reproduced()))
+        .collect();
+    comparisons
+        .into_iter()
+        .map(|comparison| {
+            let attribution = attributions.remove(&comparison.step);
+            let cause = (!comparison.reproduced()).then(|| match &attribution {
+                Some(attribution) => attribution.cause(),
+                None => compare::cause(&comparison, &producers(&comparison, &owners, &reproduced)),
+            });
+            StepReport {
+                explanations: explanations.remove(&comparison.step).unwrap_or_default(),
+                cause,
+                attribution,
+                comparison,
+            }
+        })
+        .collect()
+}
+
+/// The run folder to check (`--against`, else the newest) and its verified links.
+fn checked_run(options: &ReproOptions) -> Result<(PathBuf, AttestedRun)> {
+    let against = match &options.against {
+        Some(folder) => folder.clone(),
+        None => attested::latest_run(&options.attestations).map_err(Error::Usage)?,
+    };
+    let checked = attested::read_run(&against, options.verifier.as_ref()).map_err(|message| {
+        Error::Attestation {
+            path: against.clone(),
+            message,
+        }
+    })?;
+    Ok((against, checked))
+}
+
+/// The steps to rebuild (`--step` and what they depend on, else all) and the paths that are
+/// never sources of a rebuild.
+fn selection(pipeline: &Pipeline, options: &ReproOptions) -> Result<(Pipeline, Vec<PathBuf>)> {
+    let mut skip = vec![options.cache_dir.clone(), options.attestations.clone()];
+    if options.steps.is_empty() {
+        return Ok((pipeline.clone(), skip));
+    }
+    let names: BTreeSet<String> = options.steps.iter().cloned().collect();
+    let (selected, left_out) = rebuild::select(pipeline, &names, &skip)?;
+    skip.extend(left_out);
+    Ok((selected, skip))
+}
+
+/// The variations this machine can apply; the others are dropped with a note.
+fn supported(aspects: &BTreeSet<Aspect>, notes: &mut Vec<String>) -> BTreeSet<Aspect> {
+    let mut aspects = aspects.clone();
     if aspects.contains(&Aspect::Clock) && !Path::new("/proc/self/ns/time").exists() {
         aspects.remove(&Aspect::Clock);
         notes.push(
@@ -216,75 +267,7 @@ pub fn repro(
                 .to_owned(),
         );
     }
-    let variation = Variation::of(&aspects);
-    let scratch = scratch_folder(options, &variation, &mut cleanup, &mut notes);
-    let Rebuilt {
-        summary,
-        run: rebuilt,
-        cas: rebuild_cas,
-    } = rebuilder.rebuild(
-        &variation,
-        None,
-        options.attestations.join("repro"),
-        options.reporter.sibling(),
-        scratch,
-    )?;
-    let mut report = ReproReport {
-        pipeline: selected.name.clone(),
-        against,
-        folder: summary.run_dir.clone(),
-        statement: None,
-        variation,
-        steps: Vec::new(),
-        notes,
-        interrupted_by: summary.interrupted_by,
-        predicate: None,
-    };
-    if summary.interrupted_by.is_some() {
-        return Ok(report);
-    }
-    let comparisons: Vec<StepComparison> = selected
-        .steps
-        .iter()
-        .map(|step| {
-            compare::compare(
-                &step.name,
-                checked.steps.get(&step.name),
-                rebuilt.steps.get(&step.name),
-            )
-        })
-        .collect();
-    let attributions = attribute::attribute(
-        &rebuilder,
-        &checked,
-        &comparisons,
-        &report.variation,
-        &options.reporter,
-    )?;
-    let copies = Copies {
-        root: &selected.root,
-        workspace_cas: options.cache_dir.join("cas"),
-        rebuild_cas,
-    };
-    report.steps = explain_all(
-        &selected,
-        comparisons,
-        attributions,
-        &copies,
-        &report.folder,
-        &private,
-        &mut report.notes,
-    );
-    for step in &report.steps {
-        for output in &step.comparison.outputs {
-            if let Some(check) = &output.rebuilt_at {
-                crate::kinds::nix::remove_store_copy(check);
-            }
-        }
-    }
-    sign(&mut report, &selected, &checked, &rebuilt, signer, started)?;
-    drop(cleanup);
-    Ok(report)
+    aspects
 }
 
 fn scratch_folder(
@@ -296,8 +279,8 @@ fn scratch_folder(
     if options.scratch.is_some() || !variation.reverse_file_order {
         return options.scratch.clone();
     }
-    if let Some(folder) = tmpfs_scratch() {
-        cleanup.0.push(folder.clone());
+    if let Some(folder) = rebuild::tmpfs_scratch() {
+        cleanup.folders.push(folder.clone());
         return Some(folder);
     }
     notes.push(
@@ -309,70 +292,55 @@ fn scratch_folder(
     None
 }
 
-/// Causes and diffoscope reports for every step that did not reproduce.
-fn explain_all(
-    pipeline: &Pipeline,
-    comparisons: Vec<StepComparison>,
-    mut attributions: BTreeMap<String, Attribution>,
+/// A diffoscope report (or why there is none) for every output that did not reproduce, by
+/// step and output.
+fn explain_outputs(
+    program: Option<&Path>,
+    comparisons: &[StepComparison],
     copies: &Copies<'_>,
     folder: &Path,
     private: &Path,
-    notes: &mut Vec<String>,
-) -> Vec<StepReport> {
-    let reproduced: BTreeMap<String, bool> = comparisons
-        .iter()
-        .map(|comparison| (comparison.step.clone(), comparison.reproduced()))
-        .collect();
-    let owners = output_owners(pipeline);
-    let program = diffoscope::locate();
-    if program.is_none() && reproduced.values().any(|&good| !good) {
-        notes.push(format!(
-            "no diffoscope reports: diffoscope was not found; {}",
-            diffoscope::INSTALL_HINT
-        ));
-    }
-    let cancel = AtomicBool::new(false);
-    let mut steps = Vec::new();
+    cancel: &AtomicBool,
+) -> BTreeMap<String, BTreeMap<String, Explanation>> {
+    let mut explanations: BTreeMap<String, BTreeMap<String, Explanation>> = BTreeMap::new();
     for comparison in comparisons {
-        let mut step = StepReport {
-            cause: None,
-            attribution: attributions.remove(&comparison.step),
-            explanations: BTreeMap::new(),
-            comparison,
-        };
-        if !step.comparison.reproduced() {
-            let producers: BTreeMap<String, (String, bool)> = step
-                .comparison
-                .changed_inputs
-                .iter()
-                .filter_map(|input| {
-                    let owner = owner_of(&owners, &input.name)?;
-                    let good = reproduced.get(owner).copied().unwrap_or(false);
-                    Some((input.name.clone(), (owner.to_owned(), good)))
-                })
-                .collect();
-            step.cause = Some(match &step.attribution {
-                Some(attribution) => attribution.cause(),
-                None => compare::cause(&step.comparison, &producers),
-            });
-            for output in &step.comparison.outputs {
-                if !output.reproduced() {
-                    let explanation = explain::explain(
-                        program.as_deref(),
-                        copies,
-                        &step.comparison.step,
-                        output,
-                        folder,
-                        private,
-                        &cancel,
-                    );
-                    step.explanations.insert(output.name.clone(), explanation);
-                }
+        for output in &comparison.outputs {
+            if output.reproduced() || cancel.load(std::sync::atomic::Ordering::SeqCst) {
+                continue;
             }
+            let explanation = explain::explain(
+                program,
+                copies,
+                &comparison.step,
+                output,
+                folder,
+                private,
+                cancel,
+            );
+            explanations
+                .entry(comparison.step.clone())
+                .or_default()
+                .insert(output.name.clone(), explanation);
         }
-        steps.push(step);
     }
-    steps
+    explanations
+}
+
+/// Changed input → (the step that makes it, whether that step reproduced).
+fn producers(
+    comparison: &StepComparison,
+    owners: &[(String, String)],
+    reproduced: &BTreeMap<String, bool>,
+) -> BTreeMap<String, (String, bool)> {
+    comparison
+        .changed_inputs
+        .iter()
+        .filter_map(|input| {
+            let owner = owner_of(owners, &input.name)?;
+            let good = reproduced.get(owner).copied().unwrap_or(false);
+            Some((input.name.clone(), (owner.to_owned(), good)))
+        })
+        .collect()
 }
 
 /// Writes the signed reproducibility Statement into the repro folder.
@@ -407,53 +375,6 @@ fn sign(
     Ok(())
 }
 
-/// The pipeline restricted to `names` and everything they depend on, and the outputs of the
-/// steps left out (never sources of the rebuild).
-fn select(
-    pipeline: &Pipeline,
-    names: &BTreeSet<String>,
-    cache_dir: &Path,
-    attestations: &Path,
-) -> Result<(Pipeline, Vec<PathBuf>)> {
-    let graph = exec::plan(pipeline, &[cache_dir, attestations])?;
-    let mut wanted = BTreeSet::new();
-    let mut stack = Vec::new();
-    for name in names {
-        let id = pipeline.step_id(name).ok_or_else(|| {
-            let known: Vec<&str> = pipeline
-                .steps
-                .iter()
-                .map(|step| step.name.as_str())
-                .collect();
-            Error::Usage(format!(
-                "no step `{name}` in the pipeline; its steps are: {}",
-                known.join(", ")
-            ))
-        })?;
-        stack.push(id);
-    }
-    while let Some(id) = stack.pop() {
-        if wanted.insert(id) {
-            stack.extend(graph.dependencies[id].iter().copied());
-        }
-    }
-    let mut selected = pipeline.clone();
-    selected.steps.clear();
-    let mut skip = Vec::new();
-    for (id, step) in pipeline.steps.iter().enumerate() {
-        if wanted.contains(&id) {
-            selected.steps.push(step.clone());
-        } else {
-            skip.extend(
-                step.outputs
-                    .iter()
-                    .map(|output| pipeline.root.join(&output.path)),
-            );
-        }
-    }
-    Ok((selected, skip))
-}
-
 /// Declared output path → the step that makes it.
 fn output_owners(pipeline: &Pipeline) -> Vec<(String, String)> {
     pipeline
@@ -475,23 +396,6 @@ fn owner_of<'a>(owners: &'a [(String, String)], name: &str) -> Option<&'a str> {
                 .is_some_and(|rest| rest.starts_with('/'));
         inside.then_some(step.as_str())
     })
-}
-
-/// A private folder on `/dev/shm` (tmpfs lists entries by creation order).
-pub(crate) fn tmpfs_scratch() -> Option<PathBuf> {
-    let folder =
-        Path::new("/dev/shm").join(format!("gantry-repro-{:016x}", rand_core::OsRng.next_u64()));
-    fs::create_dir(&folder).ok()?;
-    Some(folder)
-}
-
-fn make_writable(folder: &Path) {
-    use std::os::unix::fs::PermissionsExt;
-    for entry in walkdir::WalkDir::new(folder).into_iter().flatten() {
-        if entry.file_type().is_dir() {
-            let _ = fs::set_permissions(entry.path(), fs::Permissions::from_mode(0o755));
-        }
-    }
 }
 
 fn now() -> i64 {

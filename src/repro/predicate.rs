@@ -205,7 +205,7 @@ pub fn statement(inputs: &Inputs<'_>) -> Statement<Predicate> {
                 unexplained: explanation.and_then(|explanation| explanation.missing.clone()),
             });
         }
-        if comparison.outputs.is_empty() {
+        if comparison.outputs.is_empty() && !comparison.reproduced() {
             results.push(Result {
                 step: comparison.step.clone(),
                 name: String::new(),

@@ -37,6 +37,10 @@ outputs = ["out/time.txt"]
 run = "tar --sort=name --mtime=@0 --owner=0 --group=0 --numeric-owner -cf out/pkg.tar out/same.txt out/time.txt"
 inputs = ["out/same.txt", "out/time.txt"]
 outputs = ["out/pkg.tar"]
+
+[steps.lint]
+run = "test -s src/a.txt"
+inputs = ["src/a.txt"]
 "#;
 
 fn exec_test() -> Test {
@@ -92,6 +96,16 @@ fn block<'a>(stdout: &'a str, output: &str) -> Vec<&'a str> {
     block
 }
 
+/// The workspace and its cache are untouched; nothing of the rebuild is left behind.
+fn assert_untouched(test: &Test, attested_time: &str) {
+    assert_eq!(test.read("out/time.txt"), *attested_time);
+    let leftovers: Vec<_> = fs::read_dir(test.path(".gantry/repro"))
+        .map(|entries| entries.flatten().map(|entry| entry.path()).collect())
+        .unwrap_or_default();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+    test.gantry_run(&[]).success();
+}
+
 #[test]
 fn repro_names_each_irreproducible_exec_output_and_why() {
     let test = exec_test();
@@ -125,6 +139,10 @@ fn repro_names_each_irreproducible_exec_output_and_why() {
     assert!(
         stdout.contains("1 of 3 outputs reproduced; not reproduced in: stamp, package"),
         "{stdout}"
+    );
+    assert!(
+        stdout.contains("  lint     (no outputs)  ran"),
+        "a step without outputs has nothing to compare: {stdout}"
     );
 
     // The reports are real diffoscope output, saved next to the Statement.
@@ -192,13 +210,7 @@ fn repro_names_each_irreproducible_exec_output_and_why() {
         "openssl verifies the Statement's signature"
     );
 
-    // The workspace and its cache are untouched; nothing of the rebuild is left behind.
-    assert_eq!(test.read("out/time.txt"), attested_time);
-    let leftovers: Vec<_> = fs::read_dir(test.path(".gantry/repro"))
-        .map(|entries| entries.flatten().map(|entry| entry.path()).collect())
-        .unwrap_or_default();
-    assert!(leftovers.is_empty(), "{leftovers:?}");
-    test.gantry_run(&[]).success();
+    assert_untouched(&test, &attested_time);
 }
 
 #[test]
@@ -312,7 +324,9 @@ fn repro_refuses_what_it_cannot_check() {
         .stderr_contains("unknown variation `colour`");
     repro(&test, &["--step", "nosuch"])
         .failure(2)
-        .stderr_contains("no step `nosuch` in the pipeline; its steps are: same, stamp, package");
+        .stderr_contains(
+            "no step `nosuch` in the pipeline; its steps are: same, stamp, package, lint",
+        );
     // A tampered attestation is refused, not compared.
     let run_dir = fs::read_dir(test.path("attestations"))
         .expect("runs")
