@@ -42,6 +42,8 @@ pub struct Context {
     pub output_root: PathBuf,
     /// The steps' surroundings: standard, or varied by `gantry repro`.
     pub variation: Variation,
+    /// `variation.sandbox.describe()`, made once: every action key holds it.
+    pub sandbox_settings: String,
     /// A `gantry repro` rebuild: no cache hits.
     pub rebuild: bool,
     /// Nix steps are built again with `nix build --rebuild` and compared.

@@ -114,11 +114,7 @@ pub fn run_with_executor(
     make_executor: impl FnOnce(&Path) -> std::io::Result<Box<dyn Executor>> + Send + 'static,
 ) -> Result<RunSummary> {
     let started = Instant::now();
-    let mut skips: Vec<&Path> = vec![&options.cache_dir, &options.attestations];
-    if let Some(rebuild) = &options.rebuild {
-        skips.extend(rebuild.skip.iter().map(PathBuf::as_path));
-    }
-    let graph = plan(&pipeline, &skips)?;
+    let graph = plan(&pipeline, &not_sources(&options))?;
     let store = Store::open(&options.cache_dir).map_err(Error::write(&options.cache_dir))?;
     let _lock = lock(&options.cache_dir)?;
     let index = index_file(&options.cache_dir, &pipeline.file);
@@ -166,6 +162,7 @@ pub fn run_with_executor(
         slots,
         nix_settings: OnceLock::new(),
         output_root,
+        sandbox_settings: variation.sandbox.describe(),
         variation,
         rebuild,
         nix_check,
@@ -215,6 +212,15 @@ pub fn run_with_executor(
         cancelled: summary.interrupted_by.is_some(),
     });
     Ok(summary)
+}
+
+/// Paths the workspace scan leaves out besides the declared outputs.
+fn not_sources(options: &RunOptions) -> Vec<&Path> {
+    let mut skips: Vec<&Path> = vec![&options.cache_dir, &options.attestations];
+    if let Some(rebuild) = &options.rebuild {
+        skips.extend(rebuild.skip.iter().map(PathBuf::as_path));
+    }
+    skips
 }
 
 /// Where a run's steps work and what they see.

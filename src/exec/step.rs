@@ -204,7 +204,7 @@ fn prepare(context: &Context, id: StepId) -> Result<ExecAction, String> {
     };
     let mut key = DigestBuilder::new("gantry-action/1");
     key.str(step.kind.name())
-        .str(&context.variation.sandbox.describe())
+        .str(&context.sandbox_settings)
         .str(if step.network { "network" } else { "offline" });
     key.str(program.exec_path());
     for argument in &exec.argv {
@@ -560,7 +560,7 @@ fn link_envelope(
     let mut environment = serde_json::json!({
         "variables": variables,
         "sandbox": {
-            "settings": context.variation.sandbox.describe(),
+            "settings": context.sandbox_settings,
             "network": step.network,
             "executor": context.executor.get().map_or("local", |executor| executor.name()),
         },
