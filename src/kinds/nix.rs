@@ -190,24 +190,8 @@ fn build(
     let (built, captured) = nix
         .build(installable, out_link.as_deref(), &[NO_WRITE_LOCK_FILE])
         .map_err(|error| nix_failure(error, command.clone()))?;
-    let [built] = <[Built; 1]>::try_from(built).map_err(|built| {
-        step_failure(format!(
-            "`nix build` built {} things; a nix step builds exactly one",
-            built.len()
-        ))
-    })?;
-    let paths: Vec<&str> = built.outputs.values().map(String::as_str).collect();
-    let infos = nix
-        .path_info(&paths, false, false)
-        .map_err(|error| step_failure(error.to_string()))?;
-    let mut outputs = BTreeMap::new();
-    for (name, path) in &built.outputs {
-        let info = infos
-            .iter()
-            .find(|info| &info.path == path)
-            .ok_or_else(|| step_failure(format!("Nix has no record of output `{path}`")))?;
-        outputs.insert(name.clone(), info.clone());
-    }
+    let built = exactly_one(built)?;
+    let outputs = output_infos(nix, &built)?;
     let records = out_links(root, step, &outputs)?;
     Ok(Build {
         built,
@@ -254,12 +238,7 @@ fn rebuild(
     let (built, mut captured) = nix
         .build(installable, None, &[NO_WRITE_LOCK_FILE])
         .map_err(|error| nix_failure(error, command.clone()))?;
-    let [built] = <[Built; 1]>::try_from(built).map_err(|built| {
-        step_failure(format!(
-            "`nix build` built {} things; a nix step builds exactly one",
-            built.len()
-        ))
-    })?;
+    let built = exactly_one(built)?;
     // Only the main rebuild of `gantry repro` checks; the rebuilds that attribute a difference
     // need the outputs, not another comparison.
     let differs = if context.nix_check {
@@ -289,18 +268,10 @@ fn rebuild(
     } else {
         false
     };
-    let paths: Vec<&str> = built.outputs.values().map(String::as_str).collect();
-    let infos = nix
-        .path_info(&paths, false, false)
-        .map_err(|error| step_failure(error.to_string()))?;
-    let mut outputs = BTreeMap::new();
+    let outputs = output_infos(nix, &built)?;
     let mut rebuilt = BTreeMap::new();
-    for (name, path) in &built.outputs {
-        let info = infos
-            .iter()
-            .find(|info| &info.path == path)
-            .ok_or_else(|| step_failure(format!("Nix has no record of output `{path}`")))?;
-        outputs.insert(name.clone(), info.clone());
+    for (name, info) in &outputs {
+        let path = &info.path;
         let check = format!("{path}.check");
         let again = if !differs {
             Rebuilt {
@@ -432,6 +403,35 @@ pub fn remove_store_copy(path: &str) {
     if fs::remove_dir_all(path).is_err() {
         let _ = fs::remove_file(path);
     }
+}
+
+/// A nix step builds one installable.
+fn exactly_one(built: Vec<Built>) -> Result<Built, Failure> {
+    <[Built; 1]>::try_from(built)
+        .map(|[built]| built)
+        .map_err(|built| {
+            step_failure(format!(
+                "`nix build` built {} things; a nix step builds exactly one",
+                built.len()
+            ))
+        })
+}
+
+/// Output name → the path-info (NAR hash and size) Nix holds for it.
+fn output_infos(nix: &Nix<'_>, built: &Built) -> Result<BTreeMap<String, PathInfo>, Failure> {
+    let paths: Vec<&str> = built.outputs.values().map(String::as_str).collect();
+    let infos = nix
+        .path_info(&paths, false, false)
+        .map_err(|error| step_failure(error.to_string()))?;
+    let mut outputs = BTreeMap::new();
+    for (name, path) in &built.outputs {
+        let info = infos
+            .iter()
+            .find(|info| &info.path == path)
+            .ok_or_else(|| step_failure(format!("Nix has no record of output `{path}`")))?;
+        outputs.insert(name.clone(), info.clone());
+    }
+    Ok(outputs)
 }
 
 /// Each declared output is an out-link Nix made (`NAME`, and `NAME-OUTPUT` for further

@@ -135,12 +135,18 @@ fn devices(root: &Path, operations: &mut Vec<Operation>) -> io::Result<()> {
             link: inside(root, &format!("/dev/{name}"))?,
         });
     }
+    shared_folder(root, "/dev/shm", operations)
+}
+
+/// A sticky, world-writable folder (`/tmp`, `/dev/shm`). mkdir applies the umask; chmod sets
+/// the mode for real.
+fn shared_folder(root: &Path, folder: &str, operations: &mut Vec<Operation>) -> io::Result<()> {
     operations.push(Operation::Mkdir {
-        path: inside(root, "/dev/shm")?,
+        path: inside(root, folder)?,
         mode: 0o1777,
     });
     operations.push(Operation::Chmod {
-        path: inside(root, "/dev/shm")?,
+        path: inside(root, folder)?,
         mode: 0o1777,
     });
     Ok(())
@@ -163,29 +169,14 @@ fn private_folders(
         flags: libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC,
         data: None,
     });
-    operations.push(Operation::Mkdir {
-        path: inside(root, "/tmp")?,
-        mode: 0o1777,
-    });
-    // mkdir applies the umask; chmod sets the sticky, world-writable mode for real.
-    operations.push(Operation::Chmod {
-        path: inside(root, "/tmp")?,
-        mode: 0o1777,
-    });
+    shared_folder(root, "/tmp", operations)?;
     if profile.tmp_dir != "/tmp" {
         let parent = profile
             .tmp_dir
             .rsplit_once('/')
             .map_or("", |(parent, _)| parent);
         make_folders(root, parent, operations)?;
-        operations.push(Operation::Mkdir {
-            path: inside(root, &profile.tmp_dir)?,
-            mode: 0o1777,
-        });
-        operations.push(Operation::Chmod {
-            path: inside(root, &profile.tmp_dir)?,
-            mode: 0o1777,
-        });
+        shared_folder(root, &profile.tmp_dir, operations)?;
     }
     make_folders(root, &profile.home_dir, operations)
 }
