@@ -352,13 +352,7 @@ fn rebuild_links(
             .values()
             .find(|info| info.path == target)
             .ok_or_else(|| step_failure(format!("Nix has no record of `{target}`")))?;
-        records.push(OutputRecord {
-            path: output.path.clone(),
-            digest: info.nar_hash,
-            directory: false,
-            executable: false,
-            link: Some(target),
-        });
+        records.push(link_record(&output.path, info));
     }
     Ok(records)
 }
@@ -402,6 +396,17 @@ pub fn remove_store_copy(path: &str) {
     }
     if fs::remove_dir_all(path).is_err() {
         let _ = fs::remove_file(path);
+    }
+}
+
+/// An out-link as an output: the store path it points to, keyed by its NAR hash.
+fn link_record(path: &str, info: &PathInfo) -> OutputRecord {
+    OutputRecord {
+        path: path.to_owned(),
+        digest: info.nar_hash,
+        directory: false,
+        executable: false,
+        link: Some(info.path.clone()),
     }
 }
 
@@ -461,13 +466,7 @@ fn out_links(
                     output.path
                 ))
             })?;
-        records.push(OutputRecord {
-            path: output.path.clone(),
-            digest: info.nar_hash,
-            directory: false,
-            executable: false,
-            link: Some(target),
-        });
+        records.push(link_record(&output.path, info));
     }
     Ok(records)
 }

@@ -7,13 +7,10 @@ use crate::support::{Run, Test};
 
 /// Fails with the install hint when Nix is missing: CI must not skip these silently.
 pub fn require_nix() {
-    let found = Command::new("nix")
-        .arg("--version")
-        .output()
-        .is_ok_and(|output| output.status.success());
-    assert!(
-        found,
-        "these tests need Nix: `apt-get install nix-bin` (bash scripts/test.sh installs it)"
+    crate::support::require_tool(
+        "nix",
+        "--version",
+        "`apt-get install nix-bin` (bash scripts/test.sh installs it)",
     );
 }
 

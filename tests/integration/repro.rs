@@ -4,7 +4,6 @@
 
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use crate::attestations::{openssl_verifies, statement};
 use crate::nix::require_nix;
@@ -12,14 +11,10 @@ use crate::support::{Run, Test};
 
 /// Fails with the install hint when diffoscope is missing: CI must not skip these silently.
 fn require_diffoscope() {
-    let found = Command::new("diffoscope")
-        .arg("--version")
-        .output()
-        .is_ok_and(|output| output.status.success());
-    assert!(
-        found,
-        "these tests need diffoscope: `apt-get install diffoscope` (bash scripts/test.sh \
-         installs it)"
+    crate::support::require_tool(
+        "diffoscope",
+        "--version",
+        "`apt-get install --no-install-recommends diffoscope` (bash scripts/test.sh installs it)",
     );
 }
 

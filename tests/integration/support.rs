@@ -187,3 +187,12 @@ impl Run {
 pub fn probe_pipeline(name: &str, script: &str, extra: &str) -> String {
     format!("[steps.{name}]\nrun = '''{script}'''\noutputs = [\"out/{name}.txt\"]\n{extra}\n")
 }
+
+/// Fails with the install hint when `program` is missing: CI must not skip tests silently.
+pub fn require_tool(program: &str, version_flag: &str, hint: &str) {
+    let found = Command::new(program)
+        .arg(version_flag)
+        .output()
+        .is_ok_and(|output| output.status.success());
+    assert!(found, "these tests need {program}: {hint}");
+}
