@@ -8,8 +8,9 @@ cd "$(dirname "$0")/.."
 # gives it a terminal; the sandboxed test steps use coreutils, tar and bash from the host's
 # /usr; nix (Debian's nix-bin, which brings /etc/nix/nix.conf along with its recommended
 # nix-setup-systemd) builds the Nix steps' test flakes, offline; diffoscope explains the
-# differences `gantry repro` finds (without its recommends, which are hundreds of packages).
-declare -A package_of=([openssl]=openssl [bash]=bash [tar]=tar [sha256sum]=coreutils [git]=git [unshare]=util-linux [setpriv]=util-linux [script]=bsdutils [nix]=nix-bin)
+# differences `gantry repro` finds (without its recommends, which are hundreds of packages);
+# node and npm run sigstore-js, which verifies the Sigstore bundles gantry writes.
+declare -A package_of=([openssl]=openssl [bash]=bash [tar]=tar [sha256sum]=coreutils [git]=git [unshare]=util-linux [setpriv]=util-linux [script]=bsdutils [nix]=nix-bin [node]=nodejs [npm]=npm)
 declare -A bare_package_of=([diffoscope]=diffoscope)
 missing=() missing_bare=()
 for tool in "${!package_of[@]}"; do
@@ -40,6 +41,11 @@ if ! unshare --user --map-root-user --mount --pid --fork true 2>/dev/null; then
   echo "error: this machine does not allow user namespaces, which gantry's sandbox needs" >&2
   echo "hint: sysctl -w kernel.unprivileged_userns_clone=1 (Debian) or run as root" >&2
   exit 1
+fi
+
+# sigstore-js (@sigstore/verify), pinned by its lock file, from the npm registry.
+if [ ! -d tests/oracles/sigstore/node_modules/@sigstore/verify ]; then
+  npm ci --prefix tests/oracles/sigstore --no-audit --no-fund --loglevel=error
 fi
 
 cargo fmt --check

@@ -1,6 +1,7 @@
 //! Attestation documents: in-toto Statement v1, predicates, DSSE envelopes. Pure data and
 //! encoding; keys come in through the `Signer` trait.
 
+pub mod bundle;
 pub mod dsse;
 pub mod link;
 pub mod statement;

@@ -3,7 +3,8 @@
 
 mod check;
 mod graph;
-mod key;
+mod keys;
+mod password;
 mod repro;
 mod run;
 mod schema;
@@ -42,9 +43,9 @@ enum Command {
     Graph(graph::Args),
     /// Print the JSON Schema of the pipeline language (for editor completion).
     Schema(schema::Args),
-    /// Signing keys.
-    #[command(subcommand)]
-    Key(key::Command),
+    /// Signing keys: make a cosign-compatible pair, print a public key.
+    #[command(subcommand, alias = "key")]
+    Keys(keys::Command),
 }
 
 /// What the CLI reads from the environment, read once.
@@ -53,6 +54,8 @@ pub struct Environment {
     pub home: Option<PathBuf>,
     pub xdg_data_home: Option<PathBuf>,
     pub xdg_cache_home: Option<PathBuf>,
+    /// Passwords of encrypted keys.
+    pub passwords: password::PasswordSource,
 }
 
 impl Environment {
@@ -67,6 +70,12 @@ impl Environment {
             home: path("HOME"),
             xdg_data_home: path("XDG_DATA_HOME"),
             xdg_cache_home: path("XDG_CACHE_HOME"),
+            passwords: password::PasswordSource {
+                // Set but empty is a password too: cosign keys may have an empty one.
+                from_environment: std::env::var("COSIGN_PASSWORD")
+                    .ok()
+                    .map(zeroize::Zeroizing::new),
+            },
         }
     }
 }
@@ -104,7 +113,7 @@ pub fn main(args: impl IntoIterator<Item = OsString>) -> ExitCode {
         Command::Check(args) => check::run(&args, &environment),
         Command::Graph(args) => graph::run(&args, &environment),
         Command::Schema(args) => schema::run(&args),
-        Command::Key(command) => key::run(command, &environment),
+        Command::Keys(command) => keys::run(command, &environment),
     };
     match result {
         Ok(code) => ExitCode::from(code),

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use crate::cli::Environment;
-use crate::cli::key::signer;
+use crate::cli::keys::{signer, step_keys};
 use crate::error::{Error, Result};
 use crate::exec;
 use crate::exec::variation::parse_aspects;
@@ -55,6 +55,7 @@ pub fn run(args: Args, environment: &Environment) -> Result<u8> {
     let pipeline = environment.load(&args.file)?;
     let aspects = parse_aspects(&args.vary).map_err(Error::Usage)?;
     let signer: Arc<dyn Signer> = Arc::new(signer(args.key.as_deref(), environment)?);
+    let artifact_keys = step_keys(&pipeline, environment)?;
     let verifier: Box<dyn Verifier> = match &args.public_key {
         Some(path) => {
             let pem = std::fs::read_to_string(path).map_err(Error::read(path))?;
@@ -97,6 +98,7 @@ pub fn run(args: Args, environment: &Environment) -> Result<u8> {
                 std::env::var_os("GANTRY_DIFFOSCOPE").as_deref(),
                 std::env::var_os("PATH").as_deref(),
             ),
+            artifact_keys,
         },
     )?;
     let mut stdout = std::io::stdout().lock();

@@ -4,7 +4,7 @@ use std::io::IsTerminal;
 use std::path::PathBuf;
 
 use crate::cli::Environment;
-use crate::cli::key::signer;
+use crate::cli::keys::{signer, step_keys};
 use crate::error::Result;
 use crate::exec::{self, RunOptions};
 use crate::report::Reporter;
@@ -25,7 +25,8 @@ pub struct Args {
     /// Where to write `<run-id>/<step>.intoto.json` (default: `attestations/` in the root).
     #[arg(long)]
     attestations: Option<PathBuf>,
-    /// Unencrypted PKCS#8 PEM P-256 signing key (default: a development key gantry makes once).
+    /// Signing key for attestations: a cosign key (password from `COSIGN_PASSWORD` or asked) or
+    /// a PKCS#8 PEM P-256 key (default: a development key gantry makes once).
     #[arg(long)]
     key: Option<PathBuf>,
 }
@@ -33,6 +34,12 @@ pub struct Args {
 pub fn run(args: Args, environment: &Environment) -> Result<u8> {
     let pipeline = environment.load(&args.file)?;
     let signer = signer(args.key.as_deref(), environment)?;
+    let mut artifact_keys = step_keys(&pipeline, environment)?;
+    if let Some(key) = &args.key {
+        artifact_keys
+            .files
+            .push(std::path::absolute(key).unwrap_or_else(|_| key.clone()));
+    }
     let jobs = args
         .jobs
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, std::num::NonZero::get));
@@ -55,6 +62,7 @@ pub fn run(args: Args, environment: &Environment) -> Result<u8> {
             cache_dir,
             reporter,
             rebuild: None,
+            artifact_keys,
         },
     )?;
     Ok(match summary.interrupted_by {

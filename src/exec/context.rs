@@ -20,7 +20,10 @@ pub struct Context {
     pub graph: Graph,
     pub store: Store,
     pub executor: LazyExecutor,
+    /// Signs the run's attestations.
     pub signer: Box<dyn Signer>,
+    /// The keys sign steps sign artifacts with.
+    pub artifact_keys: crate::kinds::sign::Keys,
     pub run_id: String,
     /// `attestations/<run-id>/`.
     pub run_dir: PathBuf,

@@ -33,6 +33,8 @@ pub struct RunOptions {
     pub reporter: Reporter,
     /// `gantry repro`: rebuild everything in varied surroundings.
     pub rebuild: Option<Rebuild>,
+    /// The key of each sign step, loaded by the caller (which may ask for passwords).
+    pub artifact_keys: crate::kinds::sign::Keys,
 }
 
 /// A rebuild for `gantry repro`: its cache (`cache_dir`) starts empty, its outputs go to
@@ -89,6 +91,14 @@ pub fn plan(pipeline: &Pipeline, extra_skips: &[&Path]) -> Result<Graph> {
         }
     }
     skip.push(DEFAULT_ATTESTATIONS.to_owned());
+    // Key files named in the pipeline are never sources: no step may read a private key.
+    for step in &pipeline.steps {
+        if let crate::pipeline::StepKind::Sign(sign) = &step.kind
+            && let crate::pipeline::model::KeyRef::Path(path) = &sign.key
+        {
+            skip.push(path.clone());
+        }
+    }
     let sources = workspace::scan(&pipeline.root, &skip)?;
     graph::build(pipeline, &sources).map_err(|diagnostics| Error::Pipeline(Box::new(diagnostics)))
 }
@@ -151,6 +161,7 @@ pub fn run_with_executor(
         store,
         executor,
         signer,
+        artifact_keys: options.artifact_keys,
         run_id: run_id.clone(),
         run_dir: run_dir.clone(),
         scratch: scratch.clone(),
@@ -217,6 +228,7 @@ pub fn run_with_executor(
 /// Paths the workspace scan leaves out besides the declared outputs.
 fn not_sources(options: &RunOptions) -> Vec<&Path> {
     let mut skips: Vec<&Path> = vec![&options.cache_dir, &options.attestations];
+    skips.extend(options.artifact_keys.files.iter().map(PathBuf::as_path));
     if let Some(rebuild) = &options.rebuild {
         skips.extend(rebuild.skip.iter().map(PathBuf::as_path));
     }

@@ -69,6 +69,7 @@ fn run(root: &Path, failing: Vec<&'static str>, keep_going: bool) -> (RunSummary
         cache_dir: root.join(".gantry"),
         reporter: Reporter::quiet(),
         rebuild: None,
+        artifact_keys: crate::kinds::sign::Keys::default(),
     };
     let log = Arc::new(Mutex::new(Vec::new()));
     let recorder = Recorder {

@@ -18,6 +18,7 @@ use crate::exec::outputs;
 use crate::exec::sandbox::{self, Termination};
 use crate::kinds::exec::{self as exec_kind, Program};
 use crate::kinds::nix as nix_kind;
+use crate::kinds::sign as sign_kind;
 use crate::pipeline::{StepId, StepKind};
 use crate::report::{Event, FailureDetail};
 use crate::store::{ActionResult, Lookup, Tree};
@@ -41,6 +42,7 @@ pub enum Outcome {
 pub enum Action {
     Exec(ExecAction),
     Nix(nix_kind::NixAction),
+    Sign(sign_kind::SignAction),
 }
 
 /// How an execution ended well: it ran, or (a Nix step, whose build Nix itself caches) it
@@ -95,7 +97,11 @@ pub fn plan(context: &Context, id: StepId) -> Planned {
             }),
         };
     }
-    let action = match prepare(context, id) {
+    let action = match &context.pipeline.steps[id].kind {
+        StepKind::Sign(_) => sign_kind::plan(context, id).map(Action::Sign),
+        _ => prepare(context, id).map(Action::Exec),
+    };
+    let action = match action {
         Ok(action) => action,
         Err(error) => {
             return Planned::Done(Outcome::Failed {
@@ -106,15 +112,20 @@ pub fn plan(context: &Context, id: StepId) -> Planned {
             });
         }
     };
+    let key = match &action {
+        Action::Exec(action) => action.key,
+        Action::Sign(action) => *action.key(),
+        Action::Nix(_) => unreachable!("nix steps are planned above"),
+    };
     // A rebuild proves what a step makes now; it never takes a result on trust.
     let cached = if context.rebuild {
         None
     } else {
-        try_cache(context, id, &action)
+        try_cache(context, id, &key)
     };
     match cached {
         Some(cached) => Planned::Cached(Box::new(cached)),
-        None => Planned::Execute(Box::new(Action::Exec(action))),
+        None => Planned::Execute(Box::new(action)),
     }
 }
 
@@ -126,6 +137,7 @@ pub fn execute_with_retries(context: &Context, id: StepId, action: &Action) -> O
         let ran = match action {
             Action::Exec(action) => execute(context, id, action).map(|()| Ran::Executed),
             Action::Nix(action) => nix_kind::execute(context, id, action),
+            Action::Sign(action) => sign_kind::execute(context, id, action).map(|()| Ran::Executed),
         };
         match ran {
             Ok(Ran::Executed) => return Outcome::Executed { attempts: attempt },
@@ -239,7 +251,7 @@ fn prepare(context: &Context, id: StepId) -> Result<ExecAction, String> {
 
 /// Reuses a cached result when every blob it names is intact. A broken entry is reported and
 /// dropped, and the step runs.
-fn try_cache(context: &Context, id: StepId, action: &ExecAction) -> Option<CachedStep> {
+fn try_cache(context: &Context, id: StepId, key: &Digest) -> Option<CachedStep> {
     let step = &context.pipeline.steps[id];
     let warn = |message: String| {
         context.reporter.emit(&Event::Warning {
@@ -247,7 +259,7 @@ fn try_cache(context: &Context, id: StepId, action: &ExecAction) -> Option<Cache
             message,
         });
     };
-    let cached = match context.store.actions.get(&action.key) {
+    let cached = match context.store.actions.get(key) {
         Lookup::Hit(result) => result,
         Lookup::Miss => return None,
         Lookup::Corrupt => {
@@ -291,7 +303,7 @@ fn try_cache(context: &Context, id: StepId, action: &ExecAction) -> Option<Cache
             warn(format!(
                 "cached result unusable ({error}); running the step again"
             ));
-            context.store.actions.remove(&action.key);
+            context.store.actions.remove(key);
             None
         }
     }

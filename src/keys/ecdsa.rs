@@ -18,11 +18,27 @@ pub fn key_id(public_key_pem: &str) -> String {
     Digest::of_bytes(canonical.as_bytes()).hex()
 }
 
+/// The Sigstore bundle's `publicKey.hint`, as sigstore-go computes it: base64 of the
+/// SHA-256 of the key's PKIX DER. `None` for a PEM that is not a P-256 public key.
+#[must_use]
+pub fn public_key_hint(public_key_pem: &str) -> Option<String> {
+    use base64::Engine as _;
+    use p256::pkcs8::DecodePublicKey;
+    let key = VerifyingKey::from_public_key_pem(public_key_pem.trim()).ok()?;
+    let der = key.to_public_key_der().ok()?;
+    Some(
+        base64::engine::general_purpose::STANDARD
+            .encode(Digest::of_bytes(der.as_bytes()).as_bytes()),
+    )
+}
+
 /// Signs with `ring` (about 20 µs a signature here; the pure-Rust `p256` took 190 µs, which
 /// was a tenth of the cost of a trivial step). `p256` still parses and writes key files.
 pub struct EcdsaSigner {
     key: ring::signature::EcdsaKeyPair,
     random: ring::rand::SystemRandom,
+    /// For `sign_digest`: ring signs only whole messages, with random nonces.
+    deterministic: SigningKey,
     verifying: VerifyingKey,
     key_id: String,
     public_pem: String,
@@ -45,6 +61,7 @@ impl EcdsaSigner {
         Ok(Self {
             key: pair,
             random,
+            deterministic: key.clone(),
             verifying: *key.verifying_key(),
             key_id: key_id(&public_pem),
             public_pem,
@@ -73,6 +90,15 @@ impl Signer for EcdsaSigner {
         self.key
             .sign(&self.random, message)
             .map(|signature| signature.as_ref().to_vec())
+            .unwrap_or_default()
+    }
+
+    fn sign_digest(&self, digest: &Digest) -> Vec<u8> {
+        use p256::ecdsa::signature::hazmat::PrehashSigner;
+        let signature: Result<p256::ecdsa::Signature, _> =
+            self.deterministic.sign_prehash(digest.as_bytes());
+        signature
+            .map(|signature| signature.to_der().as_bytes().to_vec())
             .unwrap_or_default()
     }
 
@@ -138,5 +164,15 @@ mod tests {
         assert!(!verifier.verify(b"massage", &signature));
         assert_eq!(signer.key_id(), verifier.key_id());
         assert!(verifier.verify(b"message", &signer.sign(b"message")));
+    }
+
+    #[test]
+    fn digest_signatures_are_deterministic_and_verify_over_the_message() {
+        let signer = EcdsaSigner::new(&SigningKey::random(&mut OsRng)).expect("signer");
+        let digest = Digest::of_bytes(b"artifact");
+        let signature = signer.sign_digest(&digest);
+        assert_eq!(signature, signer.sign_digest(&digest));
+        assert!(signer.verifier().verify(b"artifact", &signature));
+        assert!(!signer.verifier().verify(b"artifacT", &signature));
     }
 }

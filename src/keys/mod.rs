@@ -2,11 +2,16 @@
 //! plugs in here); ECDSA P-256 over SHA-256 with DER signatures is the built-in kind, the
 //! same as cosign's.
 
+pub mod cosign;
 mod ecdsa;
 mod file;
+mod pem;
 
-pub use ecdsa::{EcdsaSigner, EcdsaVerifier, key_id};
-pub use file::{KeyError, default_key_path, load_or_create_development_key, load_private_key};
+pub use ecdsa::{EcdsaSigner, EcdsaVerifier, key_id, public_key_hint};
+pub use file::{
+    KeyError, Password, default_key_path, generate, load_or_create_development_key,
+    load_private_key,
+};
 
 /// Signs messages; never reveals the private key.
 pub trait Signer: Send + Sync {
@@ -14,6 +19,10 @@ pub trait Signer: Send + Sync {
     fn key_id(&self) -> &str;
     /// A DER-encoded ECDSA signature over SHA-256 of `message`.
     fn sign(&self, message: &[u8]) -> Vec<u8>;
+    /// A DER-encoded ECDSA signature over a SHA-256 digest the caller computed: what
+    /// `cosign sign-blob` makes. File keys sign deterministically (RFC 6979), so a signed
+    /// artifact reproduces.
+    fn sign_digest(&self, digest: &crate::digest::Digest) -> Vec<u8>;
     /// The public key as PKIX PEM (with a final newline).
     fn public_key_pem(&self) -> &str;
 }
@@ -25,6 +34,9 @@ impl<T: Signer + ?Sized> Signer for std::sync::Arc<T> {
     }
     fn sign(&self, message: &[u8]) -> Vec<u8> {
         (**self).sign(message)
+    }
+    fn sign_digest(&self, digest: &crate::digest::Digest) -> Vec<u8> {
+        (**self).sign_digest(digest)
     }
     fn public_key_pem(&self) -> &str {
         (**self).public_key_pem()

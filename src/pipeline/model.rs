@@ -54,17 +54,19 @@ pub struct Step {
 pub enum StepKind {
     Exec(ExecStep),
     Nix(NixStep),
+    Sign(SignStep),
 }
 
 impl StepKind {
     /// Names accepted by `kind = "..."`.
-    pub const NAMES: &'static [&'static str] = &["exec", "nix"];
+    pub const NAMES: &'static [&'static str] = &["exec", "nix", "sign"];
 
     #[must_use]
     pub fn name(&self) -> &'static str {
         match self {
             Self::Exec(_) => "exec",
             Self::Nix(_) => "nix",
+            Self::Sign(_) => "sign",
         }
     }
 }
@@ -81,6 +83,25 @@ pub struct ExecStep {
 pub struct NixStep {
     pub installable: crate::nix::Installable,
 }
+
+/// Signs each input artifact, writing `ARTIFACT.sig` and `ARTIFACT.sigstore.json` beside it
+/// (the step's `outputs`, derived from its inputs during validation).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SignStep {
+    pub key: KeyRef,
+    pub key_span: Range<usize>,
+}
+
+/// Where a signing key file is: a path relative to the workspace root, or an environment
+/// variable holding a path (relative to the directory gantry runs in).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum KeyRef {
+    Path(String),
+    Env(String),
+}
+
+/// The suffixes of a sign step's outputs, in the order they are declared per input.
+pub const SIGNATURE_SUFFIXES: [&str; 2] = [".sig", ".sigstore.json"];
 
 /// A name with the place it was written.
 #[derive(Clone, Debug, Serialize, Deserialize)]

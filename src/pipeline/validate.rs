@@ -16,8 +16,8 @@ use crate::pipeline::diagnostic::{Diagnostic, Diagnostics, SourceFile};
 use crate::pipeline::model::{
     ExecStep, InputPattern, Named, NixStep, OutputPath, Pipeline, Retry, Step, StepKind,
 };
-use crate::pipeline::path;
 use crate::pipeline::wire::{PipelineFileWire, RetryWire, RunWire, StepWire};
+use crate::pipeline::{path, sign_step};
 
 /// Variables the sandbox owns; a pipeline may not set them.
 const RESERVED_ENV: &[&str] = &["HOME", "TMPDIR", "PWD"];
@@ -149,12 +149,15 @@ fn convert_step(
         );
     }
     let kind = convert_kind(step_name, wire, name.span(), errors);
-    let inputs = wire
+    let inputs: Vec<InputPattern> = wire
         .inputs
         .iter()
         .filter_map(|input| convert_input(input, errors))
         .collect();
-    let outputs = convert_outputs(&wire.outputs, errors);
+    let outputs = match &kind {
+        Some(StepKind::Sign(_)) => sign_step::outputs(&inputs),
+        _ => convert_outputs(&wire.outputs, errors),
+    };
     let mut needs: Vec<Named> = Vec::new();
     for need in &wire.needs {
         let target = need.get_ref();
@@ -222,27 +225,37 @@ fn convert_kind(
         if let Some(span) = span {
             errors.push(
                 Diagnostic::at(format!("`{key}` does not apply to {kind} steps"), span).hint(
-                    if key == "run" {
-                        "a nix step builds `flake`, `expr` or `file`; an exec step runs `run`"
-                    } else {
-                        "`flake`, `expr`, `file` and `attr` belong to `kind = \"nix\"` steps"
+                    match key {
+                        "run" => "an exec step runs `run`; a nix step builds `flake`, `expr` or `file`; a sign step signs its `inputs`",
+                        "key" => "`key` belongs to `kind = \"sign\"` steps",
+                        _ => "`flake`, `expr`, `file` and `attr` belong to `kind = \"nix\"` steps",
                     },
                 ),
             );
         }
     };
+    let nix_keys = [
+        ("flake", &wire.flake),
+        ("expr", &wire.expr),
+        ("file", &wire.file),
+        ("attr", &wire.attr),
+    ];
     match kind {
         "nix" => {
             foreign("run", wire.run.as_ref().map(Spanned::span), errors);
+            foreign("key", wire.key.as_ref().map(Spanned::span), errors);
             convert_nix(step_name, wire, name_span, errors).map(StepKind::Nix)
         }
+        "sign" => {
+            foreign("run", wire.run.as_ref().map(Spanned::span), errors);
+            for (key, value) in nix_keys {
+                foreign(key, value.as_ref().map(Spanned::span), errors);
+            }
+            sign_step::convert(step_name, wire, name_span, errors).map(StepKind::Sign)
+        }
         "exec" => {
-            for (key, value) in [
-                ("flake", &wire.flake),
-                ("expr", &wire.expr),
-                ("file", &wire.file),
-                ("attr", &wire.attr),
-            ] {
+            foreign("key", wire.key.as_ref().map(Spanned::span), errors);
+            for (key, value) in nix_keys {
                 foreign(key, value.as_ref().map(Spanned::span), errors);
             }
             let Some(run) = &wire.run else {

@@ -42,6 +42,7 @@ pub struct StepWire {
     pub expr: Option<Spanned<String>>,
     pub file: Option<Spanned<String>>,
     pub attr: Option<Spanned<String>>,
+    pub key: Option<Spanned<String>>,
     #[serde(default)]
     pub inputs: Vec<Spanned<String>>,
     #[serde(default)]

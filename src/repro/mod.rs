@@ -55,6 +55,8 @@ pub struct ReproOptions {
     pub verifier: Box<dyn Verifier>,
     /// The diffoscope program; without it differences get no report.
     pub diffoscope: Option<PathBuf>,
+    /// Sign steps' keys.
+    pub artifact_keys: crate::kinds::sign::Keys,
 }
 
 /// What `gantry repro` found.
@@ -109,6 +111,7 @@ pub fn repro(
     let rebuilder = Rebuilder {
         pipeline: &selected,
         signer,
+        artifact_keys: &options.artifact_keys,
         skip,
         private: private.clone(),
         jobs: options.jobs,

@@ -21,6 +21,8 @@ use crate::repro::attested::{self, AttestedRun};
 pub struct Rebuilder<'a> {
     pub pipeline: &'a Pipeline,
     pub signer: &'a Arc<dyn Signer>,
+    /// Sign steps' keys.
+    pub artifact_keys: &'a crate::kinds::sign::Keys,
     /// Never sources of a rebuild: the workspace's cache and attestation folders, and the
     /// outputs of steps left out by `--step`.
     pub skip: Vec<PathBuf>,
@@ -77,6 +79,7 @@ impl Rebuilder<'_> {
                     skip,
                     nix_check: plan.nix_check,
                 }),
+                artifact_keys: self.artifact_keys.clone(),
             },
         )?;
         let own = crate::keys::EcdsaVerifier::from_pem(self.signer.public_key_pem())

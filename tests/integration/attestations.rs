@@ -200,7 +200,7 @@ fn readable_or_broken_keys_are_refused_without_leaking_them() {
     let run = test
         .run(["run", "pipeline.toml", "--key", "rsa.pem"])
         .failure(1);
-    let run = run.stderr_contains("not an ECDSA P-256 private key");
+    let run = run.stderr_contains("the key is RSA; gantry signs with ECDSA P-256 only");
     let secret = fs::read_to_string(&rsa).expect("rsa");
     let body_line = secret.lines().nth(1).expect("pem body");
     assert!(

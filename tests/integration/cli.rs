@@ -63,6 +63,7 @@ fn schema_is_json_and_names_every_step_key() {
         "expr",
         "file",
         "attr",
+        "key",
         "inputs",
         "outputs",
         "needs",
@@ -78,7 +79,7 @@ fn schema_is_json_and_names_every_step_key() {
     }
     assert_eq!(
         keys.len(),
-        14,
+        15,
         "the schema and the parser list the same keys"
     );
 }

@@ -10,4 +10,5 @@ mod execution;
 mod nix;
 mod repro;
 mod sandbox;
+mod signing;
 mod support;

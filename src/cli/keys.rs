@@ -1,0 +1,164 @@
+//! `gantry keys generate` and `gantry keys public`.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use crate::cli::Environment;
+use crate::error::{Error, Result};
+use crate::keys::{self, EcdsaSigner, Signer};
+use crate::kinds::sign::Keys;
+use crate::pipeline::model::KeyRef;
+use crate::pipeline::{Diagnostic, Diagnostics, Pipeline, StepKind};
+use crate::store::atomic;
+
+#[derive(Debug, clap::Subcommand)]
+pub enum Command {
+    /// Write a cosign-compatible key pair: PREFIX.key (encrypted with `COSIGN_PASSWORD`, or a
+    /// password asked on the terminal; mode 0600) and PREFIX.pub (PKIX PEM, P-256).
+    Generate {
+        /// File name prefix.
+        #[arg(long, default_value = "cosign")]
+        prefix: String,
+        /// Folder to write the pair into.
+        #[arg(long, default_value = ".")]
+        output_dir: PathBuf,
+        /// Replace an existing pair.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Print the public key (PKIX PEM) of a signing key.
+    Public {
+        /// A cosign key (`ENCRYPTED SIGSTORE PRIVATE KEY`) or a PKCS#8 PEM P-256 key;
+        /// default: the development key.
+        #[arg(long)]
+        key: Option<PathBuf>,
+    },
+}
+
+pub fn run(command: Command, environment: &Environment) -> Result<u8> {
+    match command {
+        Command::Generate {
+            prefix,
+            output_dir,
+            force,
+        } => generate(&prefix, &output_dir, force, environment),
+        Command::Public { key } => {
+            let signer = signer(key.as_deref(), environment)?;
+            print!("{}", signer.public_key_pem());
+            Ok(0)
+        }
+    }
+}
+
+fn generate(prefix: &str, folder: &Path, force: bool, environment: &Environment) -> Result<u8> {
+    if prefix.is_empty() || prefix.contains('/') {
+        return Err(Error::Usage(format!(
+            "--prefix `{prefix}` must be a file name (use --output-dir for the folder)"
+        )));
+    }
+    let private_path = folder.join(format!("{prefix}.key"));
+    let public_path = folder.join(format!("{prefix}.pub"));
+    for path in [&private_path, &public_path] {
+        if !force && path.exists() {
+            return Err(Error::Usage(format!(
+                "`{}` exists; pass --force to replace the pair",
+                path.display()
+            )));
+        }
+    }
+    let password = environment
+        .passwords
+        .new_password()
+        .map_err(|message| Error::Key {
+            path: private_path.clone(),
+            message,
+        })?;
+    let (private, public) = keys::generate(password.as_bytes()).map_err(Error::Internal)?;
+    std::fs::create_dir_all(folder).map_err(Error::write(folder))?;
+    atomic::write_with_mode(&private_path, private.as_bytes(), 0o600)
+        .map_err(Error::write(&private_path))?;
+    atomic::write(&public_path, public.as_bytes()).map_err(Error::write(&public_path))?;
+    eprintln!(
+        "Private key written to {}\nPublic key written to {}",
+        private_path.display(),
+        public_path.display()
+    );
+    Ok(0)
+}
+
+/// Reads a key file, asking for its password only if it is encrypted.
+pub fn load(path: &Path, environment: &Environment) -> Result<EcdsaSigner> {
+    let mut password = || environment.passwords.get(&path.display().to_string());
+    keys::load_private_key(path, &mut password).map_err(key_error)
+}
+
+fn key_error(error: keys::KeyError) -> Error {
+    let mut message = error.message;
+    if let Some(hint) = error.hint {
+        message.push_str("\n  = hint: ");
+        message.push_str(&hint);
+    }
+    Error::Key {
+        path: error.path,
+        message,
+    }
+}
+
+/// The key to sign with: `--key`, else the development key (made on first use).
+pub fn signer(key: Option<&Path>, environment: &Environment) -> Result<EcdsaSigner> {
+    if let Some(path) = key {
+        return load(path, environment);
+    }
+    let path = keys::default_key_path(environment.xdg_data_home.as_deref(), environment.home.as_deref()).ok_or_else(|| {
+        Error::Usage("no signing key: pass `--key FILE` (HOME is not set, so there is no place for a development key)".to_owned())
+    })?;
+    let (signer, created) = keys::load_or_create_development_key(&path).map_err(key_error)?;
+    if created {
+        eprintln!(
+            "note: created a development signing key at {} (mode 0600); pass `--key` to sign with your own",
+            path.display()
+        );
+    }
+    Ok(signer)
+}
+
+/// Loads the key of every sign step, each file once (one password prompt per key).
+pub fn step_keys(pipeline: &Pipeline, environment: &Environment) -> Result<Keys> {
+    let mut loaded: HashMap<PathBuf, Arc<dyn Signer>> = HashMap::new();
+    let mut keys = Keys::default();
+    for step in &pipeline.steps {
+        let StepKind::Sign(sign) = &step.kind else {
+            continue;
+        };
+        let path = match &sign.key {
+            KeyRef::Path(path) => pipeline.root.join(path),
+            KeyRef::Env(variable) => {
+                let value = std::env::var_os(variable).filter(|value| !value.is_empty());
+                let Some(value) = value else {
+                    let diagnostic = Diagnostic::at(
+                        format!("`{variable}` is not set; it should hold the path of the signing key"),
+                        sign.key_span.clone(),
+                    )
+                    .hint(format!("export {variable}=path/to/cosign.key (make a pair with `gantry keys generate`)"));
+                    return Err(Error::Pipeline(Box::new(Diagnostics {
+                        file: pipeline.source.clone(),
+                        items: vec![diagnostic],
+                    })));
+                };
+                let path = PathBuf::from(value);
+                std::path::absolute(&path).unwrap_or(path)
+            }
+        };
+        let signer = if let Some(signer) = loaded.get(&path) {
+            Arc::clone(signer)
+        } else {
+            let signer: Arc<dyn Signer> = Arc::new(load(&path, environment)?);
+            loaded.insert(path.clone(), Arc::clone(&signer));
+            keys.files.push(path);
+            signer
+        };
+        keys.by_step.insert(step.name.clone(), signer);
+    }
+    Ok(keys)
+}

@@ -1,0 +1,205 @@
+//! The `sign` step kind: for each input artifact, `ARTIFACT.sig` (base64 of a DER ECDSA
+//! signature over its SHA-256, as `cosign sign-blob` writes it) and `ARTIFACT.sigstore.json`
+//! (a Sigstore bundle v0.3 with the public key's hint). Runs in gantry, never in a sandbox, so
+//! the private key never reaches a step.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Instant;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+
+use crate::attest::{
+    self, LINK_PREDICATE_TYPE, Link, PAYLOAD_TYPE, ResourceDescriptor, Statement, bundle,
+};
+use crate::digest::{Digest, DigestBuilder};
+use crate::exec::context::{Context, StepResult};
+use crate::exec::inputs::{self, InputFile};
+use crate::exec::outputs;
+use crate::exec::step::{Failure, place_attestation, step_failure};
+use crate::keys::{self, Signer};
+use crate::pipeline::StepId;
+use crate::pipeline::model::SIGNATURE_SUFFIXES;
+use crate::store::{ActionResult, OutputRecord};
+
+/// The keys sign steps sign with, loaded before the run starts (a password may be asked).
+#[derive(Clone, Default)]
+pub struct Keys {
+    /// By step name (a `gantry repro --step` selection renumbers steps).
+    pub by_step: HashMap<String, Arc<dyn Signer>>,
+    /// The key files, absolute: never sources, so no step's sandbox ever holds one.
+    pub files: Vec<std::path::PathBuf>,
+}
+
+/// Bump when what a sign step writes changes: old cache entries stop matching.
+const FORMAT: &str = "sign/1";
+
+pub struct SignAction {
+    pub key: Digest,
+    inputs: Vec<InputFile>,
+    signer: Arc<dyn Signer>,
+}
+
+impl SignAction {
+    #[must_use]
+    pub fn key(&self) -> &Digest {
+        &self.key
+    }
+}
+
+/// Resolves the artifacts and computes the action key: the artifacts' digests and the key.
+pub fn plan(context: &Context, id: StepId) -> Result<SignAction, String> {
+    let step = &context.pipeline.steps[id];
+    let signer = context
+        .artifact_keys
+        .by_step
+        .get(&step.name)
+        .cloned()
+        .ok_or_else(|| format!("internal: no signing key was loaded for `{}`", step.name))?;
+    let resolved = inputs::resolve(context, id)?;
+    let mut artifacts = Vec::with_capacity(step.inputs.len());
+    for pattern in &step.inputs {
+        let input = resolved
+            .iter()
+            .find(|input| input.path == pattern.pattern)
+            .ok_or_else(|| format!("`{}` is not a file this step can sign", pattern.pattern))?;
+        artifacts.push(input.clone());
+    }
+    let mut key = DigestBuilder::new("gantry-action/1");
+    key.str(step.kind.name())
+        .str(FORMAT)
+        .str(signer.key_id())
+        .str(signer.public_key_pem());
+    for input in &artifacts {
+        key.str(&input.path).field(input.digest.as_bytes());
+    }
+    Ok(SignAction {
+        key: key.finish(),
+        inputs: artifacts,
+        signer,
+    })
+}
+
+/// Signs every artifact, stores the signature files and the step's link, and records the
+/// result in the action cache (in that order, as for commands).
+pub(crate) fn execute(context: &Context, id: StepId, action: &SignAction) -> Result<(), Failure> {
+    let step = &context.pipeline.steps[id];
+    let started = Instant::now();
+    let public_key = action.signer.public_key_pem();
+    let hint = keys::public_key_hint(public_key)
+        .ok_or_else(|| step_failure("the signing key's public key is not a P-256 PEM"))?;
+    let mut records = Vec::with_capacity(2 * action.inputs.len());
+    for input in &action.inputs {
+        let signature = action.signer.sign_digest(&input.digest);
+        if signature.is_empty() {
+            return Err(step_failure(format!(
+                "the key could not sign `{}`",
+                input.path
+            )));
+        }
+        let bundle = bundle::for_artifact(&input.digest, &signature, &hint);
+        let mut bundle_bytes =
+            serde_json::to_vec_pretty(&bundle).map_err(|error| step_failure(error.to_string()))?;
+        bundle_bytes.push(b'\n');
+        // cosign prints the signature as one base64 line without a newline; so does gantry.
+        let contents = [STANDARD.encode(&signature).into_bytes(), bundle_bytes];
+        for (suffix, bytes) in SIGNATURE_SUFFIXES.iter().zip(contents) {
+            let digest = context
+                .store
+                .cas
+                .put_bytes(&bytes)
+                .map_err(|error| step_failure(format!("cannot store a signature: {error}")))?;
+            records.push(OutputRecord {
+                path: format!("{}{suffix}", input.path),
+                digest,
+                directory: false,
+                executable: false,
+                link: None,
+            });
+        }
+    }
+    let envelope = link_envelope(context, id, action, &records, &hint);
+    let envelope_bytes =
+        serde_json::to_vec_pretty(&envelope).map_err(|error| step_failure(error.to_string()))?;
+    let attestation = context
+        .store
+        .cas
+        .put_bytes(&envelope_bytes)
+        .map_err(|error| step_failure(format!("cannot store the attestation: {error}")))?;
+    for record in &records {
+        outputs::materialize(
+            &context.output_root,
+            record,
+            None,
+            &context.store.cas,
+            &context.store.stats,
+        )
+        .map_err(|error| step_failure(format!("cannot write `{}`: {error}", record.path)))?;
+    }
+    place_attestation(context, &step.name, &attestation)
+        .map_err(|error| step_failure(format!("cannot write the attestation: {error}")))?;
+    let empty = context
+        .store
+        .cas
+        .put_bytes(b"")
+        .map_err(|error| step_failure(format!("cannot store the step's log: {error}")))?;
+    context
+        .store
+        .actions
+        .put(&ActionResult {
+            key: action.key,
+            step: step.name.clone(),
+            outputs: records.clone(),
+            attestation,
+            stdout: empty,
+            stderr: empty,
+            duration_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+        })
+        .map_err(|error| step_failure(format!("cannot write the action cache: {error}")))?;
+    let _ = context.results[id].set(Arc::new(StepResult {
+        outputs: records,
+        trees: HashMap::new(),
+    }));
+    Ok(())
+}
+
+fn link_envelope(
+    context: &Context,
+    id: StepId,
+    action: &SignAction,
+    records: &[OutputRecord],
+    hint: &str,
+) -> attest::Envelope {
+    let step = &context.pipeline.steps[id];
+    let subjects = records
+        .iter()
+        .map(|record| ResourceDescriptor::named(record.path.clone(), &record.digest))
+        .collect();
+    let materials = action
+        .inputs
+        .iter()
+        .map(|input| ResourceDescriptor::named(input.path.clone(), &input.digest))
+        .collect();
+    let mut command = vec!["gantry".to_owned(), "sign".to_owned()];
+    command.extend(action.inputs.iter().map(|input| input.path.clone()));
+    let environment = serde_json::json!({
+        "signer": {
+            "keyid": action.signer.key_id(),
+            "publicKeyHint": hint,
+            "publicKey": action.signer.public_key_pem(),
+            "scheme": "ecdsa-sha2-nistp256",
+        },
+        "actionKey": action.key.hex(),
+    });
+    let link = Link {
+        name: step.name.clone(),
+        command,
+        materials,
+        byproducts: serde_json::Map::new(),
+        environment: environment.as_object().cloned().unwrap_or_default(),
+    };
+    let statement = Statement::new(subjects, LINK_PREDICATE_TYPE, link);
+    let body = serde_json::to_vec(&statement).unwrap_or_default();
+    attest::dsse::sign(PAYLOAD_TYPE, &body, context.signer.as_ref())
+}
