@@ -57,6 +57,27 @@ pub struct Graph {
     pub inputs: Vec<StepInputs>,
 }
 
+impl Graph {
+    /// The run's release artifacts as (step, output index), in file order: outputs no other
+    /// step reads, and every output of a step marked `publish`.
+    #[must_use]
+    pub fn final_outputs(&self, pipeline: &Pipeline) -> Vec<(StepId, usize)> {
+        let read: std::collections::HashSet<(StepId, usize)> = self
+            .inputs
+            .iter()
+            .flat_map(|inputs| inputs.upstream.iter().map(|up| (up.step, up.output)))
+            .collect();
+        pipeline
+            .steps
+            .iter()
+            .enumerate()
+            .flat_map(|(id, step)| (0..step.outputs.len()).map(move |output| (id, output, step)))
+            .filter(|(id, output, step)| step.publish || !read.contains(&(*id, *output)))
+            .map(|(id, output, _)| (id, output))
+            .collect()
+    }
+}
+
 /// Builds and checks the graph.
 pub fn build(pipeline: &Pipeline, sources: &SourceFiles) -> Result<Graph, Diagnostics> {
     let mut errors = Vec::new();

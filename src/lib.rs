@@ -12,6 +12,7 @@ pub mod nix;
 pub mod pipeline;
 pub mod report;
 pub mod repro;
+pub mod runlog;
 pub mod store;
 pub mod time;
 pub mod workspace;

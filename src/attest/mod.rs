@@ -4,6 +4,7 @@
 pub mod bundle;
 pub mod dsse;
 pub mod link;
+pub mod provenance;
 pub mod statement;
 
 pub use dsse::Envelope;

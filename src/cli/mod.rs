@@ -4,6 +4,7 @@
 mod check;
 mod graph;
 mod keys;
+mod log;
 mod password;
 mod repro;
 mod run;
@@ -43,6 +44,9 @@ enum Command {
     Graph(graph::Args),
     /// Print the JSON Schema of the pipeline language (for editor completion).
     Schema(schema::Args),
+    /// The tamper-evident run log (`.gantry/log`): verify it, show it.
+    #[command(subcommand)]
+    Log(log::Command),
     /// Signing keys: make a cosign-compatible pair, print a public key.
     #[command(subcommand, alias = "key")]
     Keys(keys::Command),
@@ -114,6 +118,7 @@ pub fn main(args: impl IntoIterator<Item = OsString>) -> ExitCode {
         Command::Graph(args) => graph::run(&args, &environment),
         Command::Schema(args) => schema::run(&args),
         Command::Keys(command) => keys::run(command, &environment),
+        Command::Log(command) => log::run(command, &environment),
     };
     match result {
         Ok(code) => ExitCode::from(code),

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use crate::cli::Environment;
 use crate::cli::keys::{signer, step_keys};
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::exec::{self, RunOptions};
 use crate::report::Reporter;
 
@@ -29,9 +29,52 @@ pub struct Args {
     /// a PKCS#8 PEM P-256 key (default: a development key gantry makes once).
     #[arg(long)]
     key: Option<PathBuf>,
+    /// A build parameter: every command sees `GANTRY_PARAM_NAME=VALUE`, and the provenance
+    /// records it (repeatable).
+    #[arg(long = "param", value_name = "NAME=VALUE")]
+    parameters: Vec<String>,
+    /// The provenance's `builder.id`: who ran the build (a CI workflow's URI, say).
+    #[arg(long, default_value = crate::attest::provenance::LOCAL_BUILDER_ID)]
+    builder_id: String,
+    /// Also write every attestation as a Sigstore bundle v0.3 (`<name>.sigstore.json`).
+    #[arg(long)]
+    bundles: bool,
+}
+
+/// `NAME=VALUE` pairs; names as environment variable names.
+fn parameters(given: &[String]) -> Result<std::collections::BTreeMap<String, String>> {
+    let mut parameters = std::collections::BTreeMap::new();
+    for text in given {
+        let (name, value) = text
+            .split_once('=')
+            .ok_or_else(|| Error::Usage(format!("--param `{text}`: write it as NAME=VALUE")))?;
+        let valid = name
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+            && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+        if !valid {
+            return Err(Error::Usage(format!(
+                "--param `{name}`: names use letters, digits and `_`, and do not start with a digit"
+            )));
+        }
+        if value.contains('\0') {
+            return Err(Error::Usage(format!(
+                "--param `{name}`: the value contains NUL"
+            )));
+        }
+        if parameters
+            .insert(name.to_owned(), value.to_owned())
+            .is_some()
+        {
+            return Err(Error::Usage(format!("--param `{name}` is given twice")));
+        }
+    }
+    Ok(parameters)
 }
 
 pub fn run(args: Args, environment: &Environment) -> Result<u8> {
+    let parameters = parameters(&args.parameters)?;
     let pipeline = environment.load(&args.file)?;
     let signer = signer(args.key.as_deref(), environment)?;
     let mut artifact_keys = step_keys(&pipeline, environment)?;
@@ -63,6 +106,9 @@ pub fn run(args: Args, environment: &Environment) -> Result<u8> {
             reporter,
             rebuild: None,
             artifact_keys,
+            parameters,
+            builder_id: args.builder_id,
+            bundles: args.bundles,
         },
     )?;
     Ok(match summary.interrupted_by {

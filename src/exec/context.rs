@@ -30,9 +30,13 @@ pub struct Context {
     /// `<cache>/tmp/<run-id>/`: scratch folders of steps in flight.
     pub scratch: PathBuf,
     pub source_date_epoch: Option<i64>,
+    /// `--param NAME=VALUE`: given to every command as `GANTRY_PARAM_NAME`.
+    pub parameters: std::collections::BTreeMap<String, String>,
     /// Set on Ctrl-C / SIGTERM: running sandboxes are killed, nothing new starts.
     pub cancel: AtomicBool,
     pub reporter: Reporter,
+    /// The digest of each step's attestation in the run folder, once placed.
+    pub attestations: Vec<OnceLock<crate::digest::Digest>>,
     /// Each finished step's outputs, for the steps that read them.
     pub results: Vec<OnceLock<Arc<StepResult>>>,
     pub programs: ProgramCache,

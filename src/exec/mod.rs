@@ -4,6 +4,8 @@ pub mod context;
 pub mod executor;
 pub mod inputs;
 pub mod outputs;
+pub mod provenance;
+pub mod records;
 pub mod run;
 pub mod sandbox;
 pub mod scheduler;

@@ -13,6 +13,7 @@ use rand_core::RngCore;
 use crate::error::{Error, Result};
 use crate::exec::context::{Context, ProgramCache};
 use crate::exec::executor::{Executor, LazyExecutor};
+use crate::exec::records::{self, RecordOptions};
 use crate::exec::sandbox::Sandbox;
 use crate::exec::scheduler;
 use crate::exec::scratch::Slots;
@@ -21,6 +22,7 @@ use crate::graph::{self, Graph};
 use crate::keys::Signer;
 use crate::pipeline::Pipeline;
 use crate::report::{Event, Reporter, StepStatus};
+use crate::runlog::LogFiles;
 use crate::store::Store;
 use crate::workspace;
 
@@ -35,6 +37,12 @@ pub struct RunOptions {
     pub rebuild: Option<Rebuild>,
     /// The key of each sign step, loaded by the caller (which may ask for passwords).
     pub artifact_keys: crate::kinds::sign::Keys,
+    /// `--param NAME=VALUE`: every command sees `GANTRY_PARAM_NAME`; provenance records them.
+    pub parameters: std::collections::BTreeMap<String, String>,
+    /// The provenance's `builder.id`.
+    pub builder_id: String,
+    /// Also write each attestation as a Sigstore bundle (`<name>.sigstore.json`).
+    pub bundles: bool,
 }
 
 /// A rebuild for `gantry repro`: its cache (`cache_dir`) starts empty, its outputs go to
@@ -62,6 +70,8 @@ pub struct RunSummary {
     pub failed: usize,
     pub skipped: usize,
     pub interrupted_by: Option<i32>,
+    /// `provenance.intoto.json`, written when every step succeeded.
+    pub provenance: Option<PathBuf>,
 }
 
 impl RunSummary {
@@ -124,6 +134,7 @@ pub fn run_with_executor(
     make_executor: impl FnOnce(&Path) -> std::io::Result<Box<dyn Executor>> + Send + 'static,
 ) -> Result<RunSummary> {
     let started = Instant::now();
+    let started_unix = unix_now();
     let graph = plan(&pipeline, &not_sources(&options))?;
     let store = Store::open(&options.cache_dir).map_err(Error::write(&options.cache_dir))?;
     let _lock = lock(&options.cache_dir)?;
@@ -166,9 +177,11 @@ pub fn run_with_executor(
         run_dir: run_dir.clone(),
         scratch: scratch.clone(),
         source_date_epoch,
+        parameters: options.parameters,
         cancel: AtomicBool::new(false),
         reporter: options.reporter,
         results: (0..count).map(|_| OnceLock::new()).collect(),
+        attestations: (0..count).map(|_| OnceLock::new()).collect(),
         programs: ProgramCache::default(),
         slots,
         nix_settings: OnceLock::new(),
@@ -196,22 +209,15 @@ pub fn run_with_executor(
     let _ = context.store.stats.save();
     let _ = context.store.actions.save_index(&index);
     let _ = fs::remove_dir_all(&scratch);
-    let tally = |wanted: StepStatus| {
-        finished
-            .statuses
-            .iter()
-            .filter(|&&status| status == wanted)
-            .count()
-    };
-    let summary = RunSummary {
-        run_id,
-        run_dir,
-        executed: tally(StepStatus::Executed),
-        cached: tally(StepStatus::Cached),
-        failed: tally(StepStatus::Failed),
-        skipped: tally(StepStatus::Skipped),
-        interrupted_by: finished.interrupted_by,
-    };
+    let mut summary = summarise(&finished, run_id, run_dir);
+    if !context.rebuild {
+        let records = RecordOptions {
+            builder_id: &options.builder_id,
+            bundles: options.bundles,
+            log: LogFiles::in_folder(&options.cache_dir),
+        };
+        summary.provenance = records::write(&context, &summary, &records, started_unix)?;
+    }
     context.reporter.emit(&Event::RunFinished {
         run_id: summary.run_id.clone(),
         executed: summary.executed,
@@ -219,10 +225,34 @@ pub fn run_with_executor(
         failed: summary.failed,
         skipped: summary.skipped,
         attestations: summary.run_dir.display().to_string(),
+        provenance: summary
+            .provenance
+            .as_ref()
+            .map(|path| path.display().to_string()),
         duration_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
         cancelled: summary.interrupted_by.is_some(),
     });
     Ok(summary)
+}
+
+fn summarise(finished: &scheduler::Finished, run_id: String, run_dir: PathBuf) -> RunSummary {
+    let tally = |wanted: StepStatus| {
+        finished
+            .statuses
+            .iter()
+            .filter(|&&status| status == wanted)
+            .count()
+    };
+    RunSummary {
+        run_id,
+        run_dir,
+        executed: tally(StepStatus::Executed),
+        cached: tally(StepStatus::Cached),
+        failed: tally(StepStatus::Failed),
+        skipped: tally(StepStatus::Skipped),
+        interrupted_by: finished.interrupted_by,
+        provenance: None,
+    }
 }
 
 /// Paths the workspace scan leaves out besides the declared outputs.
@@ -280,6 +310,12 @@ fn surroundings(
         rebuild: is_rebuild,
         nix_check,
     })
+}
+
+pub(crate) fn unix_now() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |elapsed| i64::try_from(elapsed.as_secs()).unwrap_or(0))
 }
 
 /// `<cache>/index/<digest of the pipeline's path>`: one index per pipeline file.

@@ -199,7 +199,12 @@ fn prepare(context: &Context, id: StepId) -> Result<ExecAction, String> {
     let StepKind::Exec(exec) = &step.kind else {
         return Err(format!("internal: step `{}` is not a command", step.name));
     };
-    let env = exec_kind::environment(&step.env, context.source_date_epoch, &context.variation);
+    let env = exec_kind::environment(
+        &step.env,
+        &context.parameters,
+        context.source_date_epoch,
+        &context.variation,
+    );
     let input_paths: Vec<String> = inputs.iter().map(|input| input.path.clone()).collect();
     let program = context.programs.resolve(exec, &env, &input_paths)?;
     let tool = match &program {
@@ -289,7 +294,7 @@ fn try_cache(context: &Context, id: StepId, key: &Digest) -> Option<CachedStep> 
                 &context.store.stats,
             )?;
         }
-        place_attestation(context, &step.name, &cached.attestation)?;
+        place_cached_attestation(context, id, &cached)?;
         Ok::<_, crate::store::BlobError>(trees)
     })();
     match restored {
@@ -309,14 +314,56 @@ fn try_cache(context: &Context, id: StepId, key: &Digest) -> Option<CachedStep> 
     }
 }
 
+/// Places a cached result's attestation. One signed by another key (the run's key changed)
+/// is signed again, statement unchanged, and the cache entry updated: a new key re-signs,
+/// it does not rebuild.
+pub(crate) fn place_cached_attestation(
+    context: &Context,
+    step: StepId,
+    cached: &ActionResult,
+) -> Result<(), crate::store::BlobError> {
+    let key_id = context.signer.key_id();
+    if cached.signer == key_id {
+        return place_attestation(context, step, &cached.attestation);
+    }
+    let unusable = || crate::store::BlobError::Missing(cached.attestation);
+    let bytes = context.store.cas.read(&cached.attestation)?;
+    let envelope: attest::Envelope = serde_json::from_slice(&bytes).map_err(|_| unusable())?;
+    let body = base64::Engine::decode(
+        &base64::engine::general_purpose::STANDARD,
+        &envelope.payload,
+    )
+    .map_err(|_| unusable())?;
+    let signed = attest::dsse::sign(&envelope.payload_type, &body, context.signer.as_ref());
+    let bytes = serde_json::to_vec_pretty(&signed).map_err(|_| unusable())?;
+    let digest =
+        context
+            .store
+            .cas
+            .put_bytes(&bytes)
+            .map_err(|source| crate::store::BlobError::Io {
+                path: context.store.cas.path(&cached.attestation),
+                source,
+            })?;
+    place_attestation(context, step, &digest)?;
+    let mut updated = cached.clone();
+    updated.attestation = digest;
+    key_id.clone_into(&mut updated.signer);
+    // Only a shortcut for the next run: failing to record it costs one more signature.
+    let _ = context.store.actions.put(&updated);
+    Ok(())
+}
+
 /// Writes the attestation blob into the run folder (a hard link when possible).
 pub(crate) fn place_attestation(
     context: &Context,
-    step: &str,
+    step: StepId,
     digest: &Digest,
 ) -> Result<(), crate::store::BlobError> {
     context.store.check(digest)?;
-    let target = context.run_dir.join(format!("{step}.intoto.json"));
+    let _ = context.attestations[step].set(*digest);
+    let name = &context.pipeline.steps[step].name;
+    let target = context.run_dir.join(format!("{name}.intoto.json"));
     let source = context.store.cas.path(digest);
     let io_error = |source| crate::store::BlobError::Io {
         path: target.clone(),
@@ -505,13 +552,14 @@ fn record_success(
         )
         .map_err(|error| step_failure(format!("cannot write output `{}`: {error}", record.path)))?;
     }
-    place_attestation(context, &step.name, &attestation)
+    place_attestation(context, id, &attestation)
         .map_err(|error| step_failure(format!("cannot write the attestation: {error}")))?;
     let result = ActionResult {
         key: action.key,
         step: step.name.clone(),
         outputs: records.clone(),
         attestation,
+        signer: context.signer.key_id().to_owned(),
         stdout: logs[0],
         stderr: logs[1],
         duration_ms: u64::try_from(duration.as_millis()).unwrap_or(u64::MAX),

@@ -20,12 +20,16 @@ const SYSTEM_PREFIXES: &[&str] = &[
     "/nix/store/",
 ];
 
+/// `gantry run --param NAME=VALUE` reaches every command as `GANTRY_PARAM_NAME=VALUE`.
+pub const PARAMETER_PREFIX: &str = "GANTRY_PARAM_";
+
 /// The variables every step gets, before its declared ones. An explicit allowlist: nothing of
 /// the caller's environment reaches a step. `variation` (`gantry repro`) changes the locale
-/// and time zone a step did not declare, HOME and TMPDIR.
+/// and time zone a step did not declare, HOME and TMPDIR. Run parameters come last.
 #[must_use]
 pub fn environment(
     declared: &BTreeMap<String, String>,
+    parameters: &BTreeMap<String, String>,
     source_date_epoch: Option<i64>,
     variation: &Variation,
 ) -> Vec<(String, String)> {
@@ -47,6 +51,10 @@ pub fn environment(
             .iter()
             .map(|(name, value)| (name.clone(), value.clone())),
     );
+    // After the declared variables, so a pipeline cannot shadow what the run was given.
+    for (name, value) in parameters {
+        env.insert(format!("{PARAMETER_PREFIX}{name}"), value.clone());
+    }
     if !declared.contains_key("LC_ALL") {
         let lang = env.get("LANG").cloned().unwrap_or_default();
         env.insert("LC_ALL".into(), lang);
@@ -197,9 +205,10 @@ mod tests {
             ("MODE".to_owned(), "release".to_owned()),
             ("LANG".to_owned(), "de_DE.UTF-8".to_owned()),
         ]);
-        let env: BTreeMap<_, _> = environment(&declared, Some(42), &Variation::none())
-            .into_iter()
-            .collect();
+        let env: BTreeMap<_, _> =
+            environment(&declared, &BTreeMap::new(), Some(42), &Variation::none())
+                .into_iter()
+                .collect();
         assert_eq!(env["MODE"], "release");
         assert_eq!(env["LC_ALL"], "de_DE.UTF-8");
         assert_eq!(env["SOURCE_DATE_EPOCH"], "42");
@@ -215,7 +224,9 @@ mod tests {
                 .iter()
                 .map(|(name, value)| ((*name).to_owned(), (*value).to_owned()))
                 .collect();
-            environment(&declared, None, &all).into_iter().collect()
+            environment(&declared, &BTreeMap::new(), None, &all)
+                .into_iter()
+                .collect()
         };
         let free = env(&[]);
         assert_eq!(free["LANG"], crate::exec::variation::VARIED_LOCALE);
@@ -231,7 +242,7 @@ mod tests {
 
     #[test]
     fn resolves_programs_from_path_and_inputs() {
-        let env = environment(&BTreeMap::new(), None, &Variation::none());
+        let env = environment(&BTreeMap::new(), &BTreeMap::new(), None, &Variation::none());
         let shell = resolve_program(
             &ExecStep {
                 argv: vec!["sh".into()],

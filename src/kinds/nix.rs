@@ -13,7 +13,9 @@ use crate::attest::{self, LINK_PREDICATE_TYPE, Link, PAYLOAD_TYPE, ResourceDescr
 use crate::digest::{Digest, DigestBuilder};
 use crate::exec::context::{Context, StepResult};
 use crate::exec::inputs::{self, InputFile};
-use crate::exec::step::{Failure, Ran, place_attestation, step_failure, store_log, tail};
+use crate::exec::step::{
+    Failure, Ran, place_attestation, place_cached_attestation, step_failure, store_log, tail,
+};
 use crate::nix::{Built, Ended, Installable, Nix, NixError, PathInfo, Settings};
 use crate::pipeline::{Step, StepId, StepKind};
 use crate::report::FailureDetail;
@@ -70,7 +72,7 @@ pub(crate) fn execute(context: &Context, id: StepId, action: &NixAction) -> Resu
     if !context.rebuild
         && let Lookup::Hit(cached) = context.store.actions.get(&key)
         && cached.outputs == build.records
-        && place_attestation(context, &step.name, &cached.attestation).is_ok()
+        && place_cached_attestation(context, id, &cached).is_ok()
     {
         publish(context, id, build.records);
         return Ok(Ran::Cached);
@@ -105,7 +107,7 @@ pub(crate) fn execute(context: &Context, id: StepId, action: &NixAction) -> Resu
         .cas
         .put_bytes(&bytes)
         .map_err(|error| step_failure(format!("cannot store the attestation: {error}")))?;
-    place_attestation(context, &step.name, &attestation)
+    place_attestation(context, id, &attestation)
         .map_err(|error| step_failure(format!("cannot write the attestation: {error}")))?;
     context
         .store
@@ -115,6 +117,7 @@ pub(crate) fn execute(context: &Context, id: StepId, action: &NixAction) -> Resu
             step: step.name.clone(),
             outputs: build.records.clone(),
             attestation,
+            signer: context.signer.key_id().to_owned(),
             stdout: empty,
             stderr: log,
             duration_ms: u64::try_from(duration.as_millis()).unwrap_or(u64::MAX),

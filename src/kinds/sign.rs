@@ -137,7 +137,7 @@ pub(crate) fn execute(context: &Context, id: StepId, action: &SignAction) -> Res
         )
         .map_err(|error| step_failure(format!("cannot write `{}`: {error}", record.path)))?;
     }
-    place_attestation(context, &step.name, &attestation)
+    place_attestation(context, id, &attestation)
         .map_err(|error| step_failure(format!("cannot write the attestation: {error}")))?;
     let empty = context
         .store
@@ -152,6 +152,7 @@ pub(crate) fn execute(context: &Context, id: StepId, action: &SignAction) -> Res
             step: step.name.clone(),
             outputs: records.clone(),
             attestation,
+            signer: context.signer.key_id().to_owned(),
             stdout: empty,
             stderr: empty,
             duration_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),

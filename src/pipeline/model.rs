@@ -47,6 +47,9 @@ pub struct Step {
     pub network: bool,
     pub timeout: Option<Duration>,
     pub retry: Retry,
+    /// The step's outputs are release artifacts: subjects of the run's provenance even when
+    /// another step reads them (outputs nothing reads always are).
+    pub publish: bool,
 }
 
 /// The closed set of step kinds. Each later capability adds a variant and a file in `kinds/`.

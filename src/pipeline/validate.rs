@@ -147,6 +147,11 @@ fn convert_step(
             Diagnostic::at(format!("invalid step name `{step_name}`"), name.span())
                 .hint("step names use letters, digits, `-` and `_`, and start with a letter"),
         );
+    } else if step_name == "provenance" {
+        errors.push(
+            Diagnostic::at("the step name `provenance` is reserved", name.span())
+                .hint("a run folder's `provenance.intoto.json` is the run's SLSA provenance; name the step otherwise"),
+        );
     }
     let kind = convert_kind(step_name, wire, name.span(), errors);
     let inputs: Vec<InputPattern> = wire
@@ -208,6 +213,10 @@ fn convert_step(
         network,
         timeout,
         retry,
+        publish: wire
+            .publish
+            .as_ref()
+            .is_some_and(|publish| *publish.get_ref()),
     })
 }
 

@@ -53,6 +53,7 @@ pub struct StepWire {
     pub network: Option<Spanned<bool>>,
     pub timeout: Option<Spanned<String>>,
     pub retry: Option<Spanned<RetryWire>>,
+    pub publish: Option<Spanned<bool>>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -58,6 +58,8 @@ pub enum Event {
         failed: usize,
         skipped: usize,
         attestations: String,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        provenance: Option<String>,
         duration_ms: u64,
         #[serde(skip_serializing_if = "std::ops::Not::not")]
         cancelled: bool,

@@ -259,6 +259,7 @@ fn render(event: &Event) -> Option<String> {
             failed,
             skipped,
             attestations,
+            provenance,
             duration_ms,
             cancelled,
             ..
@@ -272,6 +273,9 @@ fn render(event: &Event) -> Option<String> {
                 text.push_str("gantry: run interrupted; running steps were stopped and no partial output was kept\n");
             }
             let _ = writeln!(text, "gantry: attestations in {attestations}");
+            if let Some(provenance) = provenance {
+                let _ = writeln!(text, "gantry: provenance {provenance}");
+            }
             Some(text)
         }
     }

@@ -100,6 +100,9 @@ pub fn read_run(folder: &Path, verifier: &dyn Verifier) -> Result<AttestedRun, S
         let Some(step) = name.strip_suffix(SUFFIX) else {
             continue;
         };
+        if name == crate::exec::provenance::FILE_NAME {
+            continue;
+        }
         let path = entry.path();
         let bytes = fs::read(&path)
             .map_err(|error| format!("cannot read `{}`: {error}", path.display()))?;

@@ -80,6 +80,9 @@ impl Rebuilder<'_> {
                     nix_check: plan.nix_check,
                 }),
                 artifact_keys: self.artifact_keys.clone(),
+                parameters: std::collections::BTreeMap::new(),
+                builder_id: crate::attest::provenance::LOCAL_BUILDER_ID.to_owned(),
+                bundles: false,
             },
         )?;
         let own = crate::keys::EcdsaVerifier::from_pem(self.signer.public_key_pem())

@@ -21,6 +21,10 @@ pub struct ActionResult {
     pub outputs: Vec<OutputRecord>,
     /// DSSE envelope (JSON) of the step's link attestation, in the CAS.
     pub attestation: Digest,
+    /// Key id of the key that signed `attestation`; a run with another key signs the same
+    /// statement again instead of running the step.
+    #[serde(default)]
+    pub signer: String,
     pub stdout: Digest,
     pub stderr: Digest,
     pub duration_ms: u64,

@@ -5,7 +5,7 @@
 use crate::digest::Digest;
 use crate::store::{ActionResult, OutputRecord};
 
-const MAGIC: &[u8] = b"gantry-index/2\n";
+const MAGIC: &[u8] = b"gantry-index/3\n";
 
 pub fn encode<'a>(results: impl IntoIterator<Item = &'a ActionResult>) -> Vec<u8> {
     let mut bytes = MAGIC.to_vec();
@@ -16,6 +16,7 @@ pub fn encode<'a>(results: impl IntoIterator<Item = &'a ActionResult>) -> Vec<u8
         bytes.extend_from_slice(result.stderr.as_bytes());
         bytes.extend_from_slice(&result.duration_ms.to_le_bytes());
         put_text(&mut bytes, &result.step);
+        put_text(&mut bytes, &result.signer);
         put_count(&mut bytes, result.outputs.len());
         for output in &result.outputs {
             put_text(&mut bytes, &output.path);
@@ -80,6 +81,7 @@ pub fn decode(bytes: &[u8]) -> Option<Vec<ActionResult>> {
         let stderr = reader.digest()?;
         let duration_ms = u64::from_le_bytes(reader.take(8)?.try_into().ok()?);
         let step = reader.text()?;
+        let signer = reader.text()?;
         let count = reader.count()?;
         let mut outputs = Vec::with_capacity(count.min(1024));
         for _ in 0..count {
@@ -104,6 +106,7 @@ pub fn decode(bytes: &[u8]) -> Option<Vec<ActionResult>> {
             step,
             outputs,
             attestation,
+            signer,
             stdout,
             stderr,
             duration_ms,
@@ -145,6 +148,7 @@ mod tests {
                 },
             ],
             attestation: Digest::of_bytes(b"att"),
+            signer: "ab12".to_owned(),
             stdout: Digest::of_bytes(b""),
             stderr: Digest::of_bytes(b"e"),
             duration_ms: 12,

@@ -156,6 +156,30 @@ fn openssl_verifies_signatures_made_with_a_given_key() {
     let tampered_path = test.path("tampered.json");
     fs::write(&tampered_path, serde_json::to_vec(&envelope).expect("json")).expect("write");
     assert!(!openssl_verifies(&tampered_path, &public, test.root()));
+
+    // With another key the step is not run again, but its link is signed by that key.
+    let other = test.path("keys/other.pem");
+    assert!(generate_key(&other, "EC", "ec_paramgen_curve:P-256"));
+    fs::set_permissions(&other, fs::Permissions::from_mode(0o600)).expect("chmod");
+    let other_public = test.path("keys/other.pub");
+    let derived = openssl(&[
+        "pkey",
+        "-in",
+        other.to_str().expect("utf8"),
+        "-pubout",
+        "-out",
+        other_public.to_str().expect("utf8"),
+    ]);
+    assert!(derived.status.success());
+    for _ in 0..2 {
+        let again = test
+            .gantry_run(&["--key", other.to_str().expect("utf8")])
+            .success();
+        assert_eq!(again.statuses()["build"], "cached");
+        let link = again.run_dir().join("build.intoto.json");
+        assert!(openssl_verifies(&link, &other_public, test.root()));
+        assert!(!openssl_verifies(&link, &public, test.root()));
+    }
 }
 
 #[test]

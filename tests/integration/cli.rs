@@ -71,6 +71,7 @@ fn schema_is_json_and_names_every_step_key() {
         "network",
         "timeout",
         "retry",
+        "publish",
     ] {
         assert!(
             keys.iter().any(|known| *known == key),
@@ -79,7 +80,7 @@ fn schema_is_json_and_names_every_step_key() {
     }
     assert_eq!(
         keys.len(),
-        15,
+        16,
         "the schema and the parser list the same keys"
     );
 }

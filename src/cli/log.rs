@@ -1,0 +1,179 @@
+//! `gantry log verify` and `gantry log show`: the tamper-evident run log.
+
+use std::path::{Path, PathBuf};
+
+use crate::cli::Environment;
+use crate::cli::keys::signer;
+use crate::error::{Error, Result};
+use crate::keys::{EcdsaVerifier, Signer};
+use crate::runlog::{self, LogFiles, record};
+
+#[derive(Debug, clap::Subcommand)]
+pub enum Command {
+    /// Check every record's signature and the hash chain; name the first bad record.
+    Verify {
+        #[command(flatten)]
+        location: Location,
+        /// PEM public key the log was signed with (default: that of `--key`).
+        #[arg(long, value_name = "PEM")]
+        public_key: Option<PathBuf>,
+        /// The signing key whose public key to check with (default: the development key).
+        #[arg(long)]
+        key: Option<PathBuf>,
+        /// Print one JSON object.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print the records (without checking them; `verify` does).
+    Show {
+        #[command(flatten)]
+        location: Location,
+        /// Print the records as a JSON array.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, clap::Args)]
+pub struct Location {
+    /// The cache folder holding `log` (default: `GANTRY_CACHE_DIR`, else `.gantry`).
+    #[arg(long, value_name = "DIR")]
+    cache: Option<PathBuf>,
+}
+
+impl Location {
+    fn files(&self, environment: &Environment) -> LogFiles {
+        let folder = self
+            .cache
+            .clone()
+            .or_else(|| environment.cache_dir.clone())
+            .unwrap_or_else(|| PathBuf::from(".gantry"));
+        LogFiles::in_folder(&folder)
+    }
+}
+
+pub fn run(command: Command, environment: &Environment) -> Result<u8> {
+    match command {
+        Command::Verify {
+            location,
+            public_key,
+            key,
+            json,
+        } => {
+            let files = location.files(environment);
+            let verifier = verifier(public_key.as_deref(), key.as_deref(), environment)?;
+            let (log, head) = files.read().map_err(Error::read(&files.log))?;
+            let outcome = runlog::verify(&log, head.as_deref(), &verifier);
+            print_verdict(&files, &outcome, json);
+            Ok(u8::from(outcome.is_err()))
+        }
+        Command::Show { location, json } => {
+            let files = location.files(environment);
+            let (log, _) = files.read().map_err(Error::read(&files.log))?;
+            let records = record::read_unverified(&log);
+            if json {
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&records)
+                        .map_err(|error| Error::Internal(error.to_string()))?
+                );
+            } else {
+                print_table(&records);
+            }
+            Ok(0)
+        }
+    }
+}
+
+fn verifier(
+    public_key: Option<&Path>,
+    key: Option<&Path>,
+    environment: &Environment,
+) -> Result<EcdsaVerifier> {
+    if let Some(path) = public_key {
+        let pem = std::fs::read_to_string(path).map_err(Error::read(path))?;
+        return EcdsaVerifier::from_pem(&pem).map_err(|message| Error::Key {
+            path: path.to_path_buf(),
+            message,
+        });
+    }
+    let signer = signer(key, environment)?;
+    EcdsaVerifier::from_pem(signer.public_key_pem()).map_err(Error::Internal)
+}
+
+fn print_verdict(
+    files: &LogFiles,
+    outcome: &Result<Vec<record::Record>, runlog::LogProblem>,
+    json: bool,
+) {
+    let log = files.log.display();
+    if json {
+        let value = match outcome {
+            Ok(records) => serde_json::json!({
+                "valid": true,
+                "log": log.to_string(),
+                "records": records.len(),
+                "last": records.last().map(|record| &record.run_id),
+            }),
+            Err(problem) => serde_json::json!({
+                "valid": false,
+                "log": log.to_string(),
+                "problem": problem.to_string(),
+                "first_bad_record": first_bad(problem),
+            }),
+        };
+        println!("{value}");
+        return;
+    }
+    match outcome {
+        Ok(records) => match records.last() {
+            Some(last) => println!(
+                "{log}: {} records, every signature and link verified; the last is run {} ({}, {})",
+                records.len(),
+                last.run_id,
+                last.time,
+                last.result
+            ),
+            None => println!("{log}: empty"),
+        },
+        Err(problem) => eprintln!("{log}: {problem}"),
+    }
+}
+
+/// The 1-based number of the first record the problem makes untrustworthy.
+fn first_bad(problem: &runlog::LogProblem) -> Option<u64> {
+    use runlog::LogProblem as P;
+    match *problem {
+        P::Truncated { line }
+        | P::Damaged { line }
+        | P::Signature { line }
+        | P::Sequence { line, .. }
+        | P::Chain { line, .. }
+        | P::HeadMismatch { line } => Some(line),
+        P::CutOff { records, .. } => Some(records + 1),
+        P::HeadSignature | P::NoHead { .. } => None,
+    }
+}
+
+fn print_table(records: &[Option<record::Record>]) {
+    println!(
+        "{:>5}  {:<20}  {:<26}  {:<11}  steps (run/cached/failed/skipped)",
+        "seq", "time", "run", "result"
+    );
+    for (index, record) in records.iter().enumerate() {
+        match record {
+            Some(record) => println!(
+                "{:>5}  {:<20}  {:<26}  {:<11}  {}/{}/{}/{}",
+                record.seq,
+                record.time,
+                record.run_id,
+                record.result,
+                record.steps.executed,
+                record.steps.cached,
+                record.steps.failed,
+                record.steps.skipped
+            ),
+            None => println!("{:>5}  (line {} does not parse)", "?", index + 1),
+        }
+    }
+}

@@ -1,0 +1,230 @@
+//! A run's SLSA provenance: gathers what it records (final artifacts, git state, sources,
+//! flake.lock inputs, every step attestation) and writes `provenance.intoto.json`, signed.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use crate::attest::provenance::{
+    BUILD_TYPE, BuildDefinition, Builder, ExternalParameters, GitSource, InternalParameters,
+    Metadata, PREDICATE_TYPE, PipelineParameter, Provenance, RunDetails, locked_inputs,
+};
+use crate::attest::{self, PAYLOAD_TYPE, ResourceDescriptor, Statement};
+use crate::digest::Digest;
+use crate::exec::context::Context;
+use crate::pipeline::StepKind;
+use crate::store::atomic;
+
+pub const FILE_NAME: &str = "provenance.intoto.json";
+
+/// When the run started and ended, as Unix seconds.
+pub struct Times {
+    pub started: i64,
+    pub finished: i64,
+}
+
+/// Writes the run's provenance into its folder; returns its path and digest.
+pub fn write(
+    context: &Context,
+    times: &Times,
+    builder_id: &str,
+) -> Result<(PathBuf, Digest), String> {
+    let statement = Statement::new(
+        subjects(context),
+        PREDICATE_TYPE,
+        predicate(context, times, builder_id)?,
+    );
+    let body = serde_json::to_vec(&statement).map_err(|error| error.to_string())?;
+    let envelope = attest::dsse::sign(PAYLOAD_TYPE, &body, context.signer.as_ref());
+    let bytes = serde_json::to_vec_pretty(&envelope).map_err(|error| error.to_string())?;
+    let path = context.run_dir.join(FILE_NAME);
+    atomic::write(&path, &bytes)
+        .map_err(|error| format!("cannot write `{}`: {error}", path.display()))?;
+    Ok((path, Digest::of_bytes(&bytes)))
+}
+
+/// Every final artifact: files by their SHA-256, folders file by file, Nix out-links by the
+/// NAR hash of the store path they point to.
+fn subjects(context: &Context) -> Vec<ResourceDescriptor> {
+    let mut subjects = Vec::new();
+    for (id, output) in context.graph.final_outputs(&context.pipeline) {
+        let Some(result) = context.results[id].get() else {
+            continue;
+        };
+        let Some(record) = result.outputs.get(output) else {
+            continue;
+        };
+        if let Some(tree) = result.trees.get(&output) {
+            subjects.extend(tree.files.iter().map(|file| {
+                ResourceDescriptor::named(format!("{}/{}", record.path, file.path), &file.digest)
+            }));
+        } else {
+            let mut subject = ResourceDescriptor::named(record.path.clone(), &record.digest);
+            if let Some(store_path) = &record.link {
+                subject.annotations = Some(serde_json::Map::from_iter([
+                    ("storePath".to_owned(), store_path.clone().into()),
+                    ("digestOf".to_owned(), "nar".into()),
+                ]));
+            }
+            subjects.push(subject);
+        }
+    }
+    subjects
+}
+
+fn predicate(context: &Context, times: &Times, builder_id: &str) -> Result<Provenance, String> {
+    let pipeline = &context.pipeline;
+    let relative = |path: &Path| {
+        path.strip_prefix(&pipeline.root)
+            .unwrap_or(path)
+            .to_string_lossy()
+            .into_owned()
+    };
+    let steps = pipeline
+        .steps
+        .iter()
+        .enumerate()
+        .filter(|(id, _)| context.attestations[*id].get().is_some())
+        .map(|(_, step)| step.name.clone())
+        .collect();
+    let byproducts = pipeline
+        .steps
+        .iter()
+        .enumerate()
+        .filter_map(|(id, step)| {
+            let digest = context.attestations[id].get()?;
+            let mut descriptor =
+                ResourceDescriptor::named(format!("{}.intoto.json", step.name), digest);
+            descriptor.media_type = Some(attest::provenance::ENVELOPE_MEDIA_TYPE.to_owned());
+            Some(descriptor)
+        })
+        .collect();
+    Ok(Provenance {
+        build_definition: BuildDefinition {
+            build_type: BUILD_TYPE.to_owned(),
+            external_parameters: ExternalParameters {
+                pipeline: PipelineParameter {
+                    name: pipeline.name.clone(),
+                    path: relative(&pipeline.file),
+                    digest: BTreeMap::from([(Digest::ALGORITHM.to_owned(), pipeline.digest.hex())]),
+                },
+                steps,
+                parameters: context.parameters.clone(),
+            },
+            internal_parameters: InternalParameters {
+                sandbox: context.sandbox_settings.clone(),
+                source_date_epoch: context.source_date_epoch,
+            },
+            resolved_dependencies: resolved_dependencies(context)?,
+        },
+        run_details: RunDetails {
+            builder: Builder {
+                id: builder_id.to_owned(),
+                version: BTreeMap::from([(
+                    "gantry".to_owned(),
+                    env!("CARGO_PKG_VERSION").to_owned(),
+                )]),
+            },
+            metadata: Metadata {
+                invocation_id: context.run_id.clone(),
+                started_on: crate::time::rfc3339(times.started),
+                finished_on: crate::time::rfc3339(times.finished),
+            },
+            byproducts,
+        },
+    })
+}
+
+/// The git commit, every source file a step read, and the inputs of local flakes' lock files.
+fn resolved_dependencies(context: &Context) -> Result<Vec<ResourceDescriptor>, String> {
+    let root = &context.pipeline.root;
+    let mut dependencies = Vec::new();
+    let mut generated: Vec<PathBuf> = vec![
+        context.store.root.clone(),
+        context
+            .run_dir
+            .parent()
+            .unwrap_or(&context.run_dir)
+            .to_path_buf(),
+    ];
+    generated.extend(
+        context
+            .pipeline
+            .steps
+            .iter()
+            .flat_map(|step| step.outputs.iter().map(|output| root.join(&output.path))),
+    );
+    if let Some(git) = git_source(root, &generated) {
+        dependencies.push(git.descriptor());
+    }
+    let mut sources: Vec<&String> = context
+        .graph
+        .inputs
+        .iter()
+        .flat_map(|inputs| inputs.sources.iter())
+        .collect();
+    sources.sort();
+    sources.dedup();
+    for source in sources {
+        let digest = context
+            .store
+            .stats
+            .digest(&root.join(source))
+            .map_err(|error| format!("cannot read source `{source}`: {error}"))?;
+        dependencies.push(ResourceDescriptor::named(source.clone(), &digest));
+    }
+    let mut seen = std::collections::BTreeSet::new();
+    for step in &context.pipeline.steps {
+        let StepKind::Nix(nix) = &step.kind else {
+            continue;
+        };
+        let Some(folder) = nix.installable.local_flake() else {
+            continue;
+        };
+        let lock_file = Path::new(folder).join("flake.lock");
+        let lock_path = root.join(&lock_file);
+        let Ok(text) = std::fs::read_to_string(&lock_path) else {
+            continue;
+        };
+        for input in locked_inputs(&lock_file.to_string_lossy(), &text) {
+            if seen.insert(input.uri.clone()) {
+                dependencies.push(input.descriptor());
+            }
+        }
+    }
+    Ok(dependencies)
+}
+
+/// HEAD's commit and whether the work tree differs from it. Ignored files do not count, nor
+/// does what gantry itself writes (`generated`: its cache, attestations, declared outputs).
+fn git_source(root: &Path, generated: &[PathBuf]) -> Option<GitSource> {
+    let repository = git2::Repository::discover(root).ok()?;
+    let head = repository.head().ok()?;
+    let commit = head.peel_to_commit().ok()?;
+    let mut options = git2::StatusOptions::new();
+    options
+        .include_untracked(true)
+        .recurse_untracked_dirs(true)
+        .include_ignored(false);
+    let work_tree = repository.workdir().unwrap_or(root);
+    let generated: Vec<PathBuf> = generated
+        .iter()
+        .filter_map(|path| path.strip_prefix(work_tree).ok().map(Path::to_path_buf))
+        .collect();
+    let dirty = repository
+        .statuses(Some(&mut options))
+        .map_or(true, |statuses| {
+            statuses.iter().any(|entry| {
+                entry.path().is_none_or(|path| {
+                    let path = Path::new(path.trim_end_matches('/'));
+                    !generated.iter().any(|prefix| path.starts_with(prefix))
+                })
+            })
+        });
+    let path = std::fs::canonicalize(work_tree).unwrap_or_else(|_| work_tree.to_path_buf());
+    Some(GitSource {
+        path: path.to_string_lossy().trim_end_matches('/').to_owned(),
+        commit: commit.id().to_string(),
+        reference: head.name().map(str::to_owned),
+        dirty,
+    })
+}

@@ -1,0 +1,128 @@
+//! What a run records after its steps: the provenance (when every step succeeded), Sigstore
+//! bundles of its attestations (when asked), the run folder's `SHA256SUMS`, and its record
+//! in the run log.
+
+use std::fmt::Write as _;
+use std::path::PathBuf;
+
+use crate::attest::{Envelope, bundle};
+use crate::digest::Digest;
+use crate::error::{Error, Result};
+use crate::exec::context::Context;
+use crate::exec::provenance::{self, Times};
+use crate::exec::run::{RunSummary, unix_now};
+use crate::keys;
+use crate::report::Event;
+use crate::runlog::{self, LogFiles, Record, StepCounts};
+use crate::store::atomic;
+
+pub struct RecordOptions<'a> {
+    pub builder_id: &'a str,
+    pub bundles: bool,
+    pub log: LogFiles,
+}
+
+pub const SUMS_FILE: &str = "SHA256SUMS";
+
+/// Writes the run's records; returns the provenance's path when one was written.
+pub fn write(
+    context: &Context,
+    summary: &RunSummary,
+    options: &RecordOptions<'_>,
+    started: i64,
+) -> Result<Option<PathBuf>> {
+    let failed = |message: String| Error::Environment { message };
+    // (file name, digest) of every attestation in the run folder.
+    let mut files: Vec<(String, Digest)> = context
+        .pipeline
+        .steps
+        .iter()
+        .zip(&context.attestations)
+        .filter_map(|(step, digest)| Some((format!("{}.intoto.json", step.name), *digest.get()?)))
+        .collect();
+    let provenance = if summary.success() {
+        let times = Times {
+            started,
+            finished: unix_now(),
+        };
+        let (path, digest) =
+            provenance::write(context, &times, options.builder_id).map_err(failed)?;
+        files.push((provenance::FILE_NAME.to_owned(), digest));
+        Some((path, digest))
+    } else {
+        None
+    };
+    if options.bundles {
+        write_bundles(context, &mut files).map_err(failed)?;
+    }
+    files.sort();
+    let mut sums = String::new();
+    for (name, digest) in &files {
+        let _ = writeln!(sums, "{}  {name}", digest.hex());
+    }
+    let sums_path = context.run_dir.join(SUMS_FILE);
+    atomic::write(&sums_path, sums.as_bytes()).map_err(Error::write(&sums_path))?;
+    let record = Record {
+        seq: 0,
+        run_id: context.run_id.clone(),
+        time: crate::time::rfc3339(unix_now()),
+        pipeline: context.pipeline.file.display().to_string(),
+        pipeline_digest: context.pipeline.digest.hex(),
+        result: if summary.interrupted_by.is_some() {
+            "interrupted"
+        } else if summary.success() {
+            "success"
+        } else {
+            "failed"
+        }
+        .to_owned(),
+        steps: StepCounts {
+            executed: summary.executed,
+            cached: summary.cached,
+            failed: summary.failed,
+            skipped: summary.skipped,
+        },
+        attestations: Digest::of_bytes(sums.as_bytes()).hex(),
+        provenance: provenance.as_ref().map(|(_, digest)| digest.hex()),
+        previous: String::new(),
+    };
+    let appended = runlog::append(&options.log, record, context.signer.as_ref())
+        .map_err(Error::write(&options.log.log))?;
+    if appended.cut_partial > 0 {
+        context.reporter.emit(&Event::Warning {
+            step: None,
+            message: format!(
+                "the run log ended in a record a crash left half-written ({} bytes); cut it off before appending",
+                appended.cut_partial
+            ),
+        });
+    }
+    Ok(provenance.map(|(path, _)| path))
+}
+
+/// `<name>.sigstore.json` beside each `<name>.intoto.json`, added to `files`.
+fn write_bundles(context: &Context, files: &mut Vec<(String, Digest)>) -> Result<(), String> {
+    let hint = keys::public_key_hint(context.signer.public_key_pem())
+        .ok_or("the run's key has no P-256 public key")?;
+    let mut written = Vec::new();
+    for (name, _) in files.iter() {
+        let path = context.run_dir.join(name);
+        let bytes = std::fs::read(&path)
+            .map_err(|error| format!("cannot read `{}`: {error}", path.display()))?;
+        let envelope: Envelope = serde_json::from_slice(&bytes)
+            .map_err(|error| format!("`{}` is not an envelope: {error}", path.display()))?;
+        let mut json = serde_json::to_vec_pretty(&bundle::for_envelope(&envelope, &hint))
+            .map_err(|error| error.to_string())?;
+        json.push(b'\n');
+        let bundle_name = format!(
+            "{}.sigstore.json",
+            name.strip_suffix(".intoto.json").unwrap_or(name)
+        );
+        let target = context.run_dir.join(&bundle_name);
+        atomic::write(&target, &json)
+            .map_err(|error| format!("cannot write `{}`: {error}", target.display()))?;
+        written.push((bundle_name, Digest::of_bytes(&json)));
+    }
+    files.extend(written);
+    Ok(())
+}

@@ -1,0 +1,128 @@
+//! Appending to `.gantry/log` and writing its head; reading both back. The run lock makes one
+//! writer at a time.
+
+use std::fs::{self, File};
+use std::io::{self, Read as _, Seek as _, SeekFrom, Write as _};
+use std::path::{Path, PathBuf};
+
+use crate::digest::Digest;
+use crate::keys::Signer;
+use crate::runlog::record::{self, GENESIS, Head, Record};
+use crate::store::atomic;
+
+/// `<cache>/log` and `<cache>/log.head`.
+#[derive(Clone, Debug)]
+pub struct LogFiles {
+    pub log: PathBuf,
+    pub head: PathBuf,
+}
+
+impl LogFiles {
+    #[must_use]
+    pub fn in_folder(cache_dir: &Path) -> Self {
+        Self {
+            log: cache_dir.join("log"),
+            head: cache_dir.join("log.head"),
+        }
+    }
+
+    /// The log's bytes and the head's, `None` for a file that does not exist.
+    pub fn read(&self) -> io::Result<(Vec<u8>, Option<Vec<u8>>)> {
+        let optional = |path: &Path| match fs::read(path) {
+            Ok(bytes) => Ok(Some(bytes)),
+            Err(error) if error.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(error) => Err(error),
+        };
+        Ok((
+            optional(&self.log)?.unwrap_or_default(),
+            optional(&self.head)?,
+        ))
+    }
+}
+
+/// What appending did.
+#[derive(Debug)]
+pub struct Appended {
+    pub seq: u64,
+    /// Bytes of a record a crash left half-written, cut off before appending.
+    pub cut_partial: usize,
+}
+
+/// Appends `record` (its `seq` and `previous` are filled in here), signed, then rewrites the
+/// head. The line is one `write` on an `O_APPEND` descriptor; a crash can leave at most a
+/// partial last line, which the next append cuts off (the head never named it).
+pub fn append(files: &LogFiles, mut record: Record, signer: &dyn Signer) -> io::Result<Appended> {
+    let mut file = File::options()
+        .read(true)
+        .append(true)
+        .create(true)
+        .open(&files.log)?;
+    let (last, cut_partial) = last_line(&mut file)?;
+    if let Some(line) = last {
+        let last_seq = record::read_unverified(&line)
+            .first()
+            .cloned()
+            .flatten()
+            .map_or_else(|| count_lines(&files.log), |last| last.seq);
+        record.seq = last_seq + 1;
+        record.previous = Digest::of_bytes(&line).hex();
+    } else {
+        record.seq = 1;
+        GENESIS.clone_into(&mut record.previous);
+    }
+    let mut line = record::sign_line(&record, signer);
+    line.push(b'\n');
+    file.write_all(&line)?;
+    let head = Head {
+        records: record.seq,
+        last: Digest::of_bytes(&line[..line.len() - 1]).hex(),
+    };
+    atomic::write(&files.head, &record::sign_head(&head, signer))?;
+    Ok(Appended {
+        seq: record.seq,
+        cut_partial,
+    })
+}
+
+/// The last complete line (without its newline), after cutting off a partial one.
+fn last_line(file: &mut File) -> io::Result<(Option<Vec<u8>>, usize)> {
+    const TAIL: u64 = 64 * 1024;
+    let length = file.seek(SeekFrom::End(0))?;
+    let mut start = length.saturating_sub(TAIL);
+    file.seek(SeekFrom::Start(start))?;
+    let mut tail = Vec::new();
+    file.read_to_end(&mut tail)?;
+    // Records are a few hundred bytes; a tail without two line ends means something odd,
+    // and the whole file is read instead.
+    if start > 0 && tail.split(|&byte| byte == b'\n').nth(2).is_none() {
+        start = 0;
+        file.seek(SeekFrom::Start(0))?;
+        tail.clear();
+        file.read_to_end(&mut tail)?;
+    }
+    let mut cut = 0;
+    if tail.last().is_some_and(|&byte| byte != b'\n') {
+        let keep = tail
+            .iter()
+            .rposition(|&byte| byte == b'\n')
+            .map_or(0, |at| at + 1);
+        cut = tail.len() - keep;
+        file.set_len(start + keep as u64)?;
+        tail.truncate(keep);
+    }
+    if tail.is_empty() {
+        return Ok((None, cut));
+    }
+    let body = &tail[..tail.len() - 1];
+    let begin = body
+        .iter()
+        .rposition(|&byte| byte == b'\n')
+        .map_or(0, |at| at + 1);
+    Ok((Some(body[begin..].to_vec()), cut))
+}
+
+fn count_lines(path: &Path) -> u64 {
+    fs::read(path).map_or(0, |bytes| {
+        bytes.split(|&byte| byte == b'\n').count().saturating_sub(1) as u64
+    })
+}
