@@ -188,6 +188,18 @@ pub fn probe_pipeline(name: &str, script: &str, extra: &str) -> String {
     format!("[steps.{name}]\nrun = '''{script}'''\noutputs = [\"out/{name}.txt\"]\n{extra}\n")
 }
 
+/// Lowercase hex SHA-256 of `bytes`.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::Digest as _;
+    use std::fmt::Write as _;
+    sha2::Sha256::digest(bytes)
+        .iter()
+        .fold(String::new(), |mut text, byte| {
+            let _ = write!(text, "{byte:02x}");
+            text
+        })
+}
+
 /// Fails with the install hint when `program` is missing: CI must not skip tests silently.
 pub fn require_tool(program: &str, version_flag: &str, hint: &str) {
     let found = Command::new(program)
