@@ -526,7 +526,6 @@ fn record_success(
     action: &ExecAction,
     produced: Produced,
 ) -> Result<(), Failure> {
-    let step = &context.pipeline.steps[id];
     let Produced {
         records,
         trees,
@@ -535,14 +534,55 @@ fn record_success(
         truncated,
     } = produced;
     let envelope = link_envelope(context, id, action, &records, &trees, logs, truncated);
-    let envelope_bytes =
-        serde_json::to_vec_pretty(&envelope).map_err(|error| step_failure(error.to_string()))?;
+    commit(
+        context,
+        id,
+        Commit {
+            key: action.key,
+            envelope: &envelope,
+            records,
+            trees,
+            logs,
+            duration,
+        },
+    )
+}
+
+/// A successful execution's result, ready to be made visible.
+pub(crate) struct Commit<'a> {
+    pub key: Digest,
+    pub envelope: &'a attest::Envelope,
+    pub records: Vec<crate::store::OutputRecord>,
+    pub trees: HashMap<usize, Tree>,
+    /// stdout and stderr.
+    pub logs: [Digest; 2],
+    pub duration: Duration,
+}
+
+/// Stores the link, puts outputs into the workspace (out-links, which Nix made, excepted),
+/// places the link in the run folder, records the action result and publishes the outputs,
+/// in that order: a cache entry exists only once everything it names is in place. Every
+/// kind's execution ends here.
+pub(crate) fn commit(context: &Context, id: StepId, commit: Commit<'_>) -> Result<(), Failure> {
+    let Commit {
+        key,
+        envelope,
+        records,
+        trees,
+        logs,
+        duration,
+    } = commit;
+    let bytes =
+        serde_json::to_vec_pretty(envelope).map_err(|error| step_failure(error.to_string()))?;
     let attestation = context
         .store
         .cas
-        .put_bytes(&envelope_bytes)
+        .put_bytes(&bytes)
         .map_err(|error| step_failure(format!("cannot store the attestation: {error}")))?;
     for (index, record) in records.iter().enumerate() {
+        if record.link.is_some() {
+            continue;
+        }
         outputs::materialize(
             &context.output_root,
             record,
@@ -555,8 +595,8 @@ fn record_success(
     place_attestation(context, id, &attestation)
         .map_err(|error| step_failure(format!("cannot write the attestation: {error}")))?;
     let result = ActionResult {
-        key: action.key,
-        step: step.name.clone(),
+        key,
+        step: context.pipeline.steps[id].name.clone(),
         outputs: records.clone(),
         attestation,
         signer: context.signer.key_id().to_owned(),

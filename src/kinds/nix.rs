@@ -14,12 +14,12 @@ use crate::digest::{Digest, DigestBuilder};
 use crate::exec::context::{Context, StepResult};
 use crate::exec::inputs::{self, InputFile};
 use crate::exec::step::{
-    Failure, Ran, place_attestation, place_cached_attestation, step_failure, store_log, tail,
+    Commit, Failure, Ran, commit, place_cached_attestation, step_failure, store_log, tail,
 };
 use crate::nix::{Built, Ended, Installable, Nix, NixError, PathInfo, Settings};
 use crate::pipeline::{Step, StepId, StepKind};
 use crate::report::FailureDetail;
-use crate::store::{ActionResult, Lookup, OutputRecord};
+use crate::store::{Lookup, OutputRecord};
 
 const NO_WRITE_LOCK_FILE: &str = "--no-write-lock-file";
 
@@ -100,30 +100,18 @@ pub(crate) fn execute(context: &Context, id: StepId, action: &NixAction) -> Resu
         &key,
         log,
     );
-    let bytes =
-        serde_json::to_vec_pretty(&envelope).map_err(|error| step_failure(error.to_string()))?;
-    let attestation = context
-        .store
-        .cas
-        .put_bytes(&bytes)
-        .map_err(|error| step_failure(format!("cannot store the attestation: {error}")))?;
-    place_attestation(context, id, &attestation)
-        .map_err(|error| step_failure(format!("cannot write the attestation: {error}")))?;
-    context
-        .store
-        .actions
-        .put(&ActionResult {
+    commit(
+        context,
+        id,
+        Commit {
             key,
-            step: step.name.clone(),
-            outputs: build.records.clone(),
-            attestation,
-            signer: context.signer.key_id().to_owned(),
-            stdout: empty,
-            stderr: log,
-            duration_ms: u64::try_from(duration.as_millis()).unwrap_or(u64::MAX),
-        })
-        .map_err(|error| step_failure(format!("cannot write the action cache: {error}")))?;
-    publish(context, id, build.records);
+            envelope: &envelope,
+            records: build.records,
+            trees: std::collections::HashMap::new(),
+            logs: [empty, log],
+            duration,
+        },
+    )?;
     Ok(Ran::Executed)
 }
 

@@ -14,14 +14,13 @@ use crate::attest::{
     self, LINK_PREDICATE_TYPE, Link, PAYLOAD_TYPE, ResourceDescriptor, Statement, bundle,
 };
 use crate::digest::{Digest, DigestBuilder};
-use crate::exec::context::{Context, StepResult};
+use crate::exec::context::Context;
 use crate::exec::inputs::{self, InputFile};
-use crate::exec::outputs;
-use crate::exec::step::{Failure, place_attestation, step_failure};
+use crate::exec::step::{Commit, Failure, commit, step_failure, store_log};
 use crate::keys::{self, Signer};
 use crate::pipeline::StepId;
 use crate::pipeline::model::SIGNATURE_SUFFIXES;
-use crate::store::{ActionResult, OutputRecord};
+use crate::store::OutputRecord;
 
 /// The keys sign steps sign with, loaded before the run starts (a password may be asked).
 #[derive(Clone, Default)]
@@ -84,7 +83,6 @@ pub fn plan(context: &Context, id: StepId) -> Result<SignAction, String> {
 /// Signs every artifact, stores the signature files and the step's link, and records the
 /// result in the action cache (in that order, as for commands).
 pub(crate) fn execute(context: &Context, id: StepId, action: &SignAction) -> Result<(), Failure> {
-    let step = &context.pipeline.steps[id];
     let started = Instant::now();
     let public_key = action.signer.public_key_pem();
     let hint = keys::public_key_hint(public_key)
@@ -120,49 +118,19 @@ pub(crate) fn execute(context: &Context, id: StepId, action: &SignAction) -> Res
         }
     }
     let envelope = link_envelope(context, id, action, &records, &hint);
-    let envelope_bytes =
-        serde_json::to_vec_pretty(&envelope).map_err(|error| step_failure(error.to_string()))?;
-    let attestation = context
-        .store
-        .cas
-        .put_bytes(&envelope_bytes)
-        .map_err(|error| step_failure(format!("cannot store the attestation: {error}")))?;
-    for record in &records {
-        outputs::materialize(
-            &context.output_root,
-            record,
-            None,
-            &context.store.cas,
-            &context.store.stats,
-        )
-        .map_err(|error| step_failure(format!("cannot write `{}`: {error}", record.path)))?;
-    }
-    place_attestation(context, id, &attestation)
-        .map_err(|error| step_failure(format!("cannot write the attestation: {error}")))?;
-    let empty = context
-        .store
-        .cas
-        .put_bytes(b"")
-        .map_err(|error| step_failure(format!("cannot store the step's log: {error}")))?;
-    context
-        .store
-        .actions
-        .put(&ActionResult {
+    let empty = store_log(context, b"")?;
+    commit(
+        context,
+        id,
+        Commit {
             key: action.key,
-            step: step.name.clone(),
-            outputs: records.clone(),
-            attestation,
-            signer: context.signer.key_id().to_owned(),
-            stdout: empty,
-            stderr: empty,
-            duration_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
-        })
-        .map_err(|error| step_failure(format!("cannot write the action cache: {error}")))?;
-    let _ = context.results[id].set(Arc::new(StepResult {
-        outputs: records,
-        trees: HashMap::new(),
-    }));
-    Ok(())
+            envelope: &envelope,
+            records,
+            trees: HashMap::new(),
+            logs: [empty, empty],
+            duration: started.elapsed(),
+        },
+    )
 }
 
 fn link_envelope(
