@@ -49,6 +49,10 @@ pub struct Args {
     /// varies, since tmpfs lists entries in creation order).
     #[arg(long)]
     scratch: Option<PathBuf>,
+    /// Also write each attestation and the Statement as a Sigstore bundle
+    /// (`<name>.sigstore.json`, with a `dsseEnvelope`).
+    #[arg(long)]
+    bundles: bool,
 }
 
 pub fn run(args: Args, environment: &Environment) -> Result<u8> {
@@ -99,6 +103,7 @@ pub fn run(args: Args, environment: &Environment) -> Result<u8> {
                 std::env::var_os("PATH").as_deref(),
             ),
             artifact_keys,
+            bundles: args.bundles,
         },
     )?;
     let mut stdout = std::io::stdout().lock();

@@ -32,14 +32,7 @@ pub fn write(
     started: i64,
 ) -> Result<Option<PathBuf>> {
     let failed = |message: String| Error::Environment { message };
-    // (file name, digest) of every attestation in the run folder.
-    let mut files: Vec<(String, Digest)> = context
-        .pipeline
-        .steps
-        .iter()
-        .zip(&context.attestations)
-        .filter_map(|(step, digest)| Some((format!("{}.intoto.json", step.name), *digest.get()?)))
-        .collect();
+    let mut files = links(context);
     let provenance = if summary.success() {
         let times = Times {
             started,
@@ -98,6 +91,22 @@ pub fn write(
         });
     }
     Ok(provenance.map(|(path, _)| path))
+}
+
+/// (file name, digest) of every step attestation in the run folder.
+fn links(context: &Context) -> Vec<(String, Digest)> {
+    context
+        .pipeline
+        .steps
+        .iter()
+        .zip(&context.attestations)
+        .filter_map(|(step, digest)| Some((format!("{}.intoto.json", step.name), *digest.get()?)))
+        .collect()
+}
+
+/// A rebuild records nothing but its links; with `--bundles`, their bundles too.
+pub fn write_link_bundles(context: &Context) -> Result<()> {
+    write_bundles(context, &mut links(context)).map_err(|message| Error::Environment { message })
 }
 
 /// `<name>.sigstore.json` beside each `<name>.intoto.json`, added to `files`.

@@ -217,6 +217,8 @@ pub fn run_with_executor(
             log: LogFiles::in_folder(&options.cache_dir),
         };
         summary.provenance = records::write(&context, &summary, &records, started_unix)?;
+    } else if options.bundles {
+        records::write_link_bundles(&context)?;
     }
     context.reporter.emit(&Event::RunFinished {
         run_id: summary.run_id.clone(),

@@ -104,6 +104,7 @@ pub fn attribute(
             reporter: Reporter::quiet(),
             scratch: scratch.clone(),
             nix_check: false,
+            bundles: false,
         });
         if let Some(folder) = scratch {
             remove_folder(&folder);

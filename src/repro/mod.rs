@@ -36,6 +36,8 @@ use rebuild::{Cleanup, Plan, Rebuilder};
 
 /// The file a repro folder's Statement is written to.
 pub const STATEMENT_FILE: &str = "reproducibility.intoto.json";
+/// Its Sigstore bundle, written with `--bundles`.
+pub const STATEMENT_BUNDLE_FILE: &str = "reproducibility.sigstore.json";
 
 pub struct ReproOptions {
     /// The run folder to check; default: the newest under `attestations`.
@@ -57,6 +59,8 @@ pub struct ReproOptions {
     pub diffoscope: Option<PathBuf>,
     /// Sign steps' keys.
     pub artifact_keys: crate::kinds::sign::Keys,
+    /// Also write the rebuild's attestations and the Statement as Sigstore bundles.
+    pub bundles: bool,
 }
 
 /// What `gantry repro` found.
@@ -126,6 +130,7 @@ pub fn repro(
         reporter: options.reporter.sibling(),
         scratch,
         nix_check: true,
+        bundles: options.bundles,
     })?;
     let mut report = ReproReport {
         pipeline: selected.name.clone(),
@@ -148,25 +153,13 @@ pub fn repro(
             .flat_map(|step| step.subjects.iter())
             .filter_map(|subject| subject.rebuilt_at.clone()),
     );
-    let comparisons: Vec<StepComparison> = selected
-        .steps
-        .iter()
-        .map(|step| {
-            let name = &step.name;
-            compare::compare(name, checked.steps.get(name), main.run.steps.get(name))
-        })
-        .collect();
+    let comparisons = compare_all(&selected, &checked, &main.run);
     let copies = Copies {
         root: &selected.root,
         workspace_cas: options.cache_dir.join("cas"),
         rebuild_cas: main.cas.clone(),
     };
-    if options.diffoscope.is_none() && comparisons.iter().any(|step| !step.reproduced()) {
-        report.notes.push(format!(
-            "no diffoscope reports: diffoscope was not found; {}",
-            diffoscope::INSTALL_HINT
-        ));
-    }
+    note_missing_diffoscope(options, &comparisons, &mut report.notes);
     let (explanations, interrupted) = rebuild::interruptible(|cancel| {
         explain_outputs(
             options.diffoscope.as_deref(),
@@ -195,7 +188,15 @@ pub fn repro(
         return Ok(report);
     }
     report.steps = step_reports(&selected, comparisons, explanations, attributions);
-    sign(&mut report, &selected, &checked, &main.run, signer, started)?;
+    sign(
+        &mut report,
+        &selected,
+        &checked,
+        &main.run,
+        signer,
+        started,
+        options.bundles,
+    )?;
     drop(cleanup);
     Ok(report)
 }
@@ -346,6 +347,34 @@ fn producers(
         .collect()
 }
 
+fn compare_all(
+    selected: &Pipeline,
+    checked: &AttestedRun,
+    rebuilt: &AttestedRun,
+) -> Vec<StepComparison> {
+    selected
+        .steps
+        .iter()
+        .map(|step| {
+            let name = &step.name;
+            compare::compare(name, checked.steps.get(name), rebuilt.steps.get(name))
+        })
+        .collect()
+}
+
+fn note_missing_diffoscope(
+    options: &ReproOptions,
+    comparisons: &[StepComparison],
+    notes: &mut Vec<String>,
+) {
+    if options.diffoscope.is_none() && comparisons.iter().any(|step| !step.reproduced()) {
+        notes.push(format!(
+            "no diffoscope reports: diffoscope was not found; {}",
+            diffoscope::INSTALL_HINT
+        ));
+    }
+}
+
 /// Writes the signed reproducibility Statement into the repro folder.
 fn sign(
     report: &mut ReproReport,
@@ -354,6 +383,7 @@ fn sign(
     rebuilt: &AttestedRun,
     signer: &Arc<dyn Signer>,
     started: i64,
+    bundles: bool,
 ) -> Result<()> {
     let statement = predicate::statement(&predicate::Inputs {
         pipeline: &pipeline.name,
@@ -373,6 +403,16 @@ fn sign(
         .map_err(|error| Error::Internal(format!("encoding the envelope: {error}")))?;
     let path = report.folder.join(STATEMENT_FILE);
     crate::store::atomic::write(&path, &bytes).map_err(Error::write(&path))?;
+    if bundles {
+        let hint = crate::keys::public_key_hint(signer.public_key_pem())
+            .ok_or_else(|| Error::Internal("the key has no P-256 public key".to_owned()))?;
+        let mut json =
+            serde_json::to_vec_pretty(&crate::attest::bundle::for_envelope(&envelope, &hint))
+                .map_err(|error| Error::Internal(format!("encoding the bundle: {error}")))?;
+        json.push(b'\n');
+        let path = report.folder.join(STATEMENT_BUNDLE_FILE);
+        crate::store::atomic::write(&path, &json).map_err(Error::write(&path))?;
+    }
     report.statement = Some(path);
     report.predicate = Some(statement.predicate);
     Ok(())

@@ -51,6 +51,8 @@ pub struct Plan<'a> {
     pub scratch: Option<PathBuf>,
     /// Rebuild Nix steps with `nix build --rebuild`.
     pub nix_check: bool,
+    /// Also write each attestation as a Sigstore bundle.
+    pub bundles: bool,
 }
 
 impl Rebuilder<'_> {
@@ -82,7 +84,7 @@ impl Rebuilder<'_> {
                 artifact_keys: self.artifact_keys.clone(),
                 parameters: std::collections::BTreeMap::new(),
                 builder_id: crate::attest::provenance::LOCAL_BUILDER_ID.to_owned(),
-                bundles: false,
+                bundles: plan.bundles,
             },
         )?;
         let own = crate::keys::EcdsaVerifier::from_pem(self.signer.public_key_pem())

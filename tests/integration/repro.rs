@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 
 use crate::attestations::{openssl_verifies, statement};
 use crate::nix::require_nix;
+use crate::signing::sigstore_verifies;
 use crate::support::{Run, Test};
 
 /// Fails with the install hint when diffoscope is missing: CI must not skip these silently.
@@ -212,15 +213,27 @@ fn repro_names_each_irreproducible_exec_output_and_why() {
 fn a_reproducible_pipeline_exits_zero_and_steps_can_be_chosen() {
     let test = exec_test();
     test.gantry_run(&[]).success();
-    let run = repro(&test, &["--step", "same"]).success();
+    let run = repro(&test, &["--step", "same", "--bundles"]).success();
     assert!(
         run.stdout().contains("all 1 outputs reproduced"),
         "{}",
         run.stdout()
     );
     assert!(!run.stdout().contains("out/time.txt"), "{}", run.stdout());
-    let statement = statement(&repro_folder(&test).join("reproducibility.intoto.json"));
+    let folder = repro_folder(&test);
+    let statement = statement(&folder.join("reproducibility.intoto.json"));
     assert_eq!(statement["predicate"]["reproduced"], true);
+    // `--bundles`: the Statement and the rebuild's link, each as a Sigstore bundle with a
+    // `dsseEnvelope` that sigstore-js verifies with the key.
+    let public_key = test.path("public.pem");
+    fs::write(&public_key, test.run(["key", "public"]).success().stdout()).expect("write");
+    for name in ["reproducibility.sigstore.json", "same.sigstore.json"] {
+        let bundle = folder.join(name);
+        assert!(sigstore_verifies(&bundle, &public_key, None), "{name}");
+        let json: serde_json::Value =
+            serde_json::from_str(&fs::read_to_string(&bundle).expect("bundle")).expect("json");
+        assert!(json["dsseEnvelope"].is_object(), "{name}");
+    }
     // `--step package` rebuilds what it depends on too, and blames it.
     let run = repro(&test, &["--step", "package", "--json"]).failure(1);
     let last: serde_json::Value =
