@@ -9,4 +9,4 @@ pub mod statement;
 
 pub use dsse::Envelope;
 pub use link::{LINK_PREDICATE_TYPE, Link};
-pub use statement::{PAYLOAD_TYPE, ResourceDescriptor, Statement};
+pub use statement::{DigestSet, PAYLOAD_TYPE, ResourceDescriptor, Statement};

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::attest::ResourceDescriptor;
+use crate::attest::{DigestSet, ResourceDescriptor};
 
 pub const PREDICATE_TYPE: &str = "https://slsa.dev/provenance/v1";
 /// What `externalParameters` and `internalParameters` mean: see `docs/provenance.md`.
@@ -154,7 +154,7 @@ impl LockedInput {
             digest: self
                 .rev
                 .iter()
-                .map(|rev| ("gitCommit".to_owned(), rev.clone()))
+                .map(|rev| ("gitCommit", rev.clone()))
                 .collect(),
             annotations: Some(annotations),
             ..ResourceDescriptor::default()
@@ -183,7 +183,7 @@ impl GitSource {
         }
         ResourceDescriptor {
             uri: Some(format!("git+file://{}", self.path)),
-            digest: BTreeMap::from([("gitCommit".to_owned(), self.commit.clone())]),
+            digest: DigestSet::one("gitCommit", self.commit.clone()),
             annotations: Some(annotations),
             ..ResourceDescriptor::default()
         }
@@ -211,7 +211,7 @@ mod tests {
         assert_eq!(inputs[0].uri, "github:NixOS/nixpkgs/0123abcd");
         assert_eq!(inputs[1].uri, "git+https://example.org/tools.git?rev=feed");
         let descriptor = inputs[0].descriptor();
-        assert_eq!(descriptor.digest["gitCommit"], "0123abcd");
+        assert_eq!(descriptor.digest.get("gitCommit"), Some("0123abcd"));
         assert_eq!(
             descriptor.annotations.expect("annotations")["narHash"],
             "sha256-abc="

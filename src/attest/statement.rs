@@ -1,5 +1,6 @@
 //! in-toto Statement v1 and `ResourceDescriptor`.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
@@ -37,10 +38,10 @@ pub struct ResourceDescriptor {
     pub name: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub uri: Option<String>,
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub digest: BTreeMap<String, String>,
+    #[serde(default, skip_serializing_if = "DigestSet::is_empty")]
+    pub digest: DigestSet,
     #[serde(default, rename = "mediaType", skip_serializing_if = "Option::is_none")]
-    pub media_type: Option<String>,
+    pub media_type: Option<Cow<'static, str>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub annotations: Option<serde_json::Map<String, serde_json::Value>>,
 }
@@ -50,7 +51,7 @@ impl ResourceDescriptor {
     pub fn named(name: impl Into<String>, digest: &Digest) -> Self {
         Self {
             name: Some(name.into()),
-            digest: BTreeMap::from([(Digest::ALGORITHM.to_owned(), digest.hex())]),
+            digest: DigestSet::sha256(digest),
             ..Self::default()
         }
     }
@@ -60,6 +61,97 @@ impl ResourceDescriptor {
     pub fn sha256(&self) -> Option<Digest> {
         self.digest
             .get(Digest::ALGORITHM)
-            .and_then(|hex| Digest::from_hex(hex))
+            .and_then(Digest::from_hex)
+    }
+}
+
+/// A resource's digests by algorithm, as the spec's `DigestSet` map (`{"sha256": "…"}`).
+/// Nearly always a single entry with a well-known algorithm: a small sorted vector with
+/// static names costs one allocation where a `BTreeMap` cost three and a large node, which a
+/// provenance naming thousands of artifacts paid for each of them.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct DigestSet(Vec<(Cow<'static, str>, String)>);
+
+impl DigestSet {
+    #[must_use]
+    pub fn sha256(digest: &Digest) -> Self {
+        Self::one(Digest::ALGORITHM, digest.hex())
+    }
+
+    #[must_use]
+    pub fn one(algorithm: impl Into<Cow<'static, str>>, value: String) -> Self {
+        Self(vec![(algorithm.into(), value)])
+    }
+
+    #[must_use]
+    pub fn get(&self, algorithm: &str) -> Option<&str> {
+        self.0
+            .iter()
+            .find(|(name, _)| name == algorithm)
+            .map(|(_, value)| value.as_str())
+    }
+
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// (algorithm, value) pairs, sorted by algorithm.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.0
+            .iter()
+            .map(|(name, value)| (name.as_ref(), value.as_str()))
+    }
+}
+
+impl<A: Into<Cow<'static, str>>> FromIterator<(A, String)> for DigestSet {
+    fn from_iter<I: IntoIterator<Item = (A, String)>>(pairs: I) -> Self {
+        let mut entries: Vec<(Cow<'static, str>, String)> = pairs
+            .into_iter()
+            .map(|(name, value)| (name.into(), value))
+            .collect();
+        entries.sort_by(|a, b| a.0.cmp(&b.0));
+        entries.dedup_by(|later, earlier| later.0 == earlier.0);
+        Self(entries)
+    }
+}
+
+impl Serialize for DigestSet {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_map(self.iter())
+    }
+}
+
+impl<'de> Deserialize<'de> for DigestSet {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let map = BTreeMap::<String, String>::deserialize(deserializer)?;
+        Ok(Self(
+            map.into_iter()
+                .map(|(name, value)| (Cow::Owned(name), value))
+                .collect(),
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_digest_set_is_a_sorted_map_in_json() {
+        let set: DigestSet = [("sha512", "b".to_owned()), ("gitCommit", "a".to_owned())]
+            .into_iter()
+            .collect();
+        let json = serde_json::to_string(&set).expect("json");
+        assert_eq!(json, r#"{"gitCommit":"a","sha512":"b"}"#);
+        let back: DigestSet = serde_json::from_str(&json).expect("parse");
+        assert_eq!(back, set);
+        assert_eq!(back.get("sha512"), Some("b"));
+        assert_eq!(back.get("sha256"), None);
+        let descriptor = ResourceDescriptor::named("out/a", &Digest::of_bytes(b""));
+        assert_eq!(
+            serde_json::to_string(&descriptor).expect("json"),
+            r#"{"name":"out/a","digest":{"sha256":"e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"}}"#
+        );
     }
 }

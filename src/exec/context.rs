@@ -37,6 +37,8 @@ pub struct Context {
     pub reporter: Reporter,
     /// The digest of each step's attestation in the run folder, once placed.
     pub attestations: Vec<OnceLock<crate::digest::Digest>>,
+    /// Links the attestations into the run folder.
+    pub placer: crate::exec::placer::Placer,
     /// Each finished step's outputs, for the steps that read them.
     pub results: Vec<OnceLock<Arc<StepResult>>>,
     pub programs: ProgramCache,

@@ -4,6 +4,7 @@ pub mod context;
 pub mod executor;
 pub mod inputs;
 pub mod outputs;
+pub mod placer;
 pub mod provenance;
 pub mod records;
 pub mod run;

@@ -128,16 +128,20 @@ pub fn materialize(
     stats: &StatCache,
 ) -> Result<bool, BlobError> {
     let target = root.join(&record.path);
-    refuse_symlinked_parents(root, &record.path).map_err(|source| BlobError::Io {
-        path: target.clone(),
-        source,
-    })?;
+    let refuse_symlinks = || {
+        refuse_symlinked_parents(root, &record.path).map_err(|source| BlobError::Io {
+            path: target.clone(),
+            source,
+        })
+    };
     if !record.directory {
+        // Reading through a symlinked folder writes nothing; only a write must refuse it.
         if stats.digest_and_mode(&target).is_ok_and(|(digest, mode)| {
             digest == record.digest && (mode & 0o111 != 0) == record.executable
         }) {
             return Ok(false);
         }
+        refuse_symlinks()?;
         remove_folder_in_the_way(&target);
         cas.restore(&record.digest, &target, record.executable)?;
         stats.record(&target, record.digest);
@@ -147,6 +151,7 @@ pub fn materialize(
     if folder_matches(&target, tree, stats) {
         return Ok(false);
     }
+    refuse_symlinks()?;
     let io_error = |source| BlobError::Io {
         path: target.clone(),
         source,

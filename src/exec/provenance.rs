@@ -33,9 +33,14 @@ pub fn write(
         PREDICATE_TYPE,
         predicate(context, times, builder_id)?,
     );
-    let body = serde_json::to_vec(&statement).map_err(|error| error.to_string())?;
+    // Sized up front: a provenance of thousands of artifacts runs to megabytes, and growing
+    // the buffers by doubling copied each of them several times.
+    let mut body =
+        Vec::with_capacity(256 * (statement.subject.len() + context.pipeline.steps.len()) + 4096);
+    serde_json::to_writer(&mut body, &statement).map_err(|error| error.to_string())?;
     let envelope = attest::dsse::sign(PAYLOAD_TYPE, &body, context.signer.as_ref());
-    let bytes = serde_json::to_vec_pretty(&envelope).map_err(|error| error.to_string())?;
+    let mut bytes = Vec::with_capacity(envelope.payload.len() + 1024);
+    serde_json::to_writer_pretty(&mut bytes, &envelope).map_err(|error| error.to_string())?;
     let path = context.run_dir.join(FILE_NAME);
     atomic::write(&path, &bytes)
         .map_err(|error| format!("cannot write `{}`: {error}", path.display()))?;
@@ -94,7 +99,7 @@ fn predicate(context: &Context, times: &Times, builder_id: &str) -> Result<Prove
             let digest = context.attestations[id].get()?;
             let mut descriptor =
                 ResourceDescriptor::named(format!("{}.intoto.json", step.name), digest);
-            descriptor.media_type = Some(attest::provenance::ENVELOPE_MEDIA_TYPE.to_owned());
+            descriptor.media_type = Some(attest::provenance::ENVELOPE_MEDIA_TYPE.into());
             Some(descriptor)
         })
         .collect();

@@ -24,7 +24,8 @@ pub struct RecordOptions<'a> {
 
 pub const SUMS_FILE: &str = "SHA256SUMS";
 
-/// Writes the run's records; returns the provenance's path when one was written.
+/// Writes the run's records; returns the provenance's path when one was written. A rebuild
+/// by `gantry repro` records nothing but its links (and, when asked, their bundles).
 pub fn write(
     context: &Context,
     summary: &RunSummary,
@@ -32,6 +33,13 @@ pub fn write(
     started: i64,
 ) -> Result<Option<PathBuf>> {
     let failed = |message: String| Error::Environment { message };
+    if context.rebuild {
+        finish_placing(context)?;
+        if options.bundles {
+            write_bundles(context, &mut links(context)).map_err(failed)?;
+        }
+        return Ok(None);
+    }
     let mut files = links(context);
     let provenance = if summary.success() {
         let times = Times {
@@ -45,6 +53,8 @@ pub fn write(
     } else {
         None
     };
+    // The links go in while the provenance is made; what follows reads or vouches for them.
+    finish_placing(context)?;
     if options.bundles {
         write_bundles(context, &mut files).map_err(failed)?;
     }
@@ -93,6 +103,14 @@ pub fn write(
     Ok(provenance.map(|(path, _)| path))
 }
 
+/// Waits for the placer: every step attestation is in the run folder after it.
+fn finish_placing(context: &Context) -> Result<()> {
+    context
+        .placer
+        .finish()
+        .map_err(|message| Error::Environment { message })
+}
+
 /// (file name, digest) of every step attestation in the run folder.
 fn links(context: &Context) -> Vec<(String, Digest)> {
     context
@@ -102,11 +120,6 @@ fn links(context: &Context) -> Vec<(String, Digest)> {
         .zip(&context.attestations)
         .filter_map(|(step, digest)| Some((format!("{}.intoto.json", step.name), *digest.get()?)))
         .collect()
-}
-
-/// A rebuild records nothing but its links; with `--bundles`, their bundles too.
-pub fn write_link_bundles(context: &Context) -> Result<()> {
-    write_bundles(context, &mut links(context)).map_err(|message| Error::Environment { message })
 }
 
 /// `<name>.sigstore.json` beside each `<name>.intoto.json`, added to `files`.

@@ -182,6 +182,7 @@ pub fn run_with_executor(
         reporter: options.reporter,
         results: (0..count).map(|_| OnceLock::new()).collect(),
         attestations: (0..count).map(|_| OnceLock::new()).collect(),
+        placer: crate::exec::placer::Placer::start(),
         programs: ProgramCache::default(),
         slots,
         nix_settings: OnceLock::new(),
@@ -210,16 +211,12 @@ pub fn run_with_executor(
     let _ = context.store.actions.save_index(&index);
     let _ = fs::remove_dir_all(&scratch);
     let mut summary = summarise(&finished, run_id, run_dir);
-    if !context.rebuild {
-        let records = RecordOptions {
-            builder_id: &options.builder_id,
-            bundles: options.bundles,
-            log: LogFiles::in_folder(&options.cache_dir),
-        };
-        summary.provenance = records::write(&context, &summary, &records, started_unix)?;
-    } else if options.bundles {
-        records::write_link_bundles(&context)?;
-    }
+    let records = RecordOptions {
+        builder_id: &options.builder_id,
+        bundles: options.bundles,
+        log: LogFiles::in_folder(&options.cache_dir),
+    };
+    summary.provenance = records::write(&context, &summary, &records, started_unix)?;
     context.reporter.emit(&Event::RunFinished {
         run_id: summary.run_id.clone(),
         executed: summary.executed,

@@ -2,7 +2,6 @@
 //! or run the step in the sandbox (with retries), store its outputs, sign its link.
 
 use std::collections::HashMap;
-use std::fs;
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -354,7 +353,8 @@ pub(crate) fn place_cached_attestation(
     Ok(())
 }
 
-/// Writes the attestation blob into the run folder (a hard link when possible).
+/// Has the attestation blob put into the run folder (a hard link when possible), by the
+/// run's placer: the run waits for it before it writes its records.
 pub(crate) fn place_attestation(
     context: &Context,
     step: StepId,
@@ -365,17 +365,13 @@ pub(crate) fn place_attestation(
     let name = &context.pipeline.steps[step].name;
     let target = context.run_dir.join(format!("{name}.intoto.json"));
     let source = context.store.cas.path(digest);
-    let io_error = |source| crate::store::BlobError::Io {
-        path: target.clone(),
-        source,
-    };
-    // A hard link appears whole or not at all, so it needs no temporary name.
-    if fs::hard_link(&source, &target).is_ok() {
-        return Ok(());
-    }
-    let temporary = crate::store::atomic::temporary_path(&target);
-    fs::copy(&source, &temporary).map_err(io_error)?;
-    crate::store::atomic::commit(&temporary, &target).map_err(io_error)
+    context
+        .placer
+        .place(source, target.clone())
+        .map_err(|message| crate::store::BlobError::Io {
+            path: target,
+            source: std::io::Error::other(message),
+        })
 }
 
 pub(crate) enum Failure {

@@ -525,8 +525,7 @@ fn link_envelope(
                 if let Some(again) = rebuilt(name) {
                     // The rebuild's own result; the store keeps the first build's bytes.
                     if let Some(hash) = again.nar_hash {
-                        subject.digest =
-                            BTreeMap::from([(Digest::ALGORITHM.to_owned(), hash.hex())]);
+                        subject.digest = attest::DigestSet::sha256(&hash);
                     }
                     if let Some(check) = &again.check {
                         annotations.insert("rebuiltAt".to_owned(), check.clone().into());

@@ -29,17 +29,20 @@ struct Entry {
     digest: Digest,
 }
 
-/// On disk: a magic line, then per entry the path's length (u32 LE), the path, and the fixed
-/// fields. A small binary format: a no-op run of thousands of steps loads it in about a
-/// millisecond, where JSON took over ten.
-const MAGIC: &[u8] = b"gantry-stat-cache/2\n";
+/// On disk: a magic line, then per entry, sorted by path, the path's length (u32 LE), the
+/// path, and the fixed fields. Loading is one read and one pass that notes where each entry
+/// starts; lookups binary-search the file's bytes. Nothing is decoded or allocated per entry,
+/// so a no-op run pays for the entries it looks at, not for every file the cache knows.
+const MAGIC: &[u8] = b"gantry-stat-cache/3\n";
 const FIXED: usize = 8 + 16 + 16 + 8 + 16 + 32;
 
-fn encode(entries: &HashMap<PathBuf, Entry>) -> Vec<u8> {
-    let mut bytes = Vec::with_capacity(MAGIC.len() + entries.len() * (FIXED + 64));
+fn encode<'a>(entries: impl IntoIterator<Item = (&'a [u8], Entry)>) -> Vec<u8> {
+    let mut sorted: Vec<(&[u8], Entry)> = entries.into_iter().collect();
+    sorted.sort_unstable_by(|left, right| left.0.cmp(right.0));
+    sorted.dedup_by(|later, earlier| later.0 == earlier.0);
+    let mut bytes = Vec::with_capacity(MAGIC.len() + sorted.len() * (FIXED + 68));
     bytes.extend_from_slice(MAGIC);
-    for (path, entry) in entries {
-        let path = path.as_os_str().as_encoded_bytes();
+    for (path, entry) in sorted {
         let Ok(length) = u32::try_from(path.len()) else {
             continue;
         };
@@ -55,39 +58,82 @@ fn encode(entries: &HashMap<PathBuf, Entry>) -> Vec<u8> {
     bytes
 }
 
-/// Decodes [`encode`]'s output; `None` for anything malformed (the cache is then empty).
-fn decode(bytes: &[u8]) -> Option<HashMap<PathBuf, Entry>> {
-    let mut rest = bytes.strip_prefix(MAGIC)?;
-    let mut entries = HashMap::new();
-    let mut take = |count: usize| -> Option<&[u8]> {
-        let (head, tail) = rest.split_at_checked(count)?;
-        rest = tail;
-        Some(head)
-    };
-    while let Some(length) = take(4) {
-        let length = usize::try_from(u32::from_le_bytes(length.try_into().ok()?)).ok()?;
-        let path = take(length)?;
-        let fixed = take(FIXED)?;
+/// The saved cache as read: its bytes and where each entry starts, in path order.
+#[derive(Default)]
+struct Saved {
+    bytes: Vec<u8>,
+    starts: Vec<usize>,
+}
+
+impl Saved {
+    /// Indexes [`encode`]'s output; `None` for anything malformed or out of order (the cache
+    /// is then empty, and every file is hashed once more).
+    fn parse(bytes: Vec<u8>) -> Option<Self> {
+        let mut at = MAGIC.len();
+        if !bytes.starts_with(MAGIC) {
+            return None;
+        }
+        let mut starts = Vec::new();
+        let mut previous: Option<&[u8]> = None;
+        while at < bytes.len() {
+            let length = u32::from_le_bytes(bytes.get(at..at + 4)?.try_into().ok()?);
+            let path_end = (at + 4).checked_add(usize::try_from(length).ok()?)?;
+            let path = bytes.get(at + 4..path_end)?;
+            bytes.get(path_end..path_end + FIXED)?;
+            if previous.is_some_and(|previous| previous >= path) {
+                return None;
+            }
+            previous = Some(path);
+            starts.push(at);
+            at = path_end + FIXED;
+        }
+        Some(Self { bytes, starts })
+    }
+
+    fn path_at(&self, start: usize) -> &[u8] {
+        let length = u32::from_le_bytes(self.bytes[start..start + 4].try_into().unwrap_or_default())
+            as usize;
+        &self.bytes[start + 4..start + 4 + length]
+    }
+
+    fn entry_at(&self, start: usize) -> Entry {
+        let path_end = start + 4 + self.path_at(start).len();
+        let fixed = &self.bytes[path_end..path_end + FIXED];
         let u64_at =
             |at: usize| u64::from_le_bytes(fixed[at..at + 8].try_into().unwrap_or_default());
         let i128_at =
             |at: usize| i128::from_le_bytes(fixed[at..at + 16].try_into().unwrap_or_default());
-        let entry = Entry {
+        let mut digest = [0; 32];
+        digest.copy_from_slice(&fixed[64..96]);
+        Entry {
             size: u64_at(0),
             mtime: i128_at(8),
             ctime: i128_at(24),
             inode: u64_at(40),
             recorded: i128_at(48),
-            digest: Digest::from_raw(fixed[64..96].try_into().ok()?),
-        };
-        let path = PathBuf::from(std::ffi::OsStr::from_bytes(path));
-        entries.insert(path, entry);
+            digest: Digest::from_raw(digest),
+        }
     }
-    Some(entries)
+
+    fn get(&self, path: &[u8]) -> Option<Entry> {
+        let found = self
+            .starts
+            .binary_search_by(|start| self.path_at(*start).cmp(path))
+            .ok()?;
+        Some(self.entry_at(self.starts[found]))
+    }
+
+    fn entries(&self) -> impl Iterator<Item = (&[u8], Entry)> {
+        self.starts
+            .iter()
+            .map(|start| (self.path_at(*start), self.entry_at(*start)))
+    }
 }
 
 pub struct StatCache {
     file: PathBuf,
+    saved: Saved,
+    /// What this run hashed or wrote; it overrides `saved`.
     entries: Mutex<HashMap<PathBuf, Entry>>,
     dirty: AtomicBool,
     /// How many files were actually read and hashed (the rest came from the cache).
@@ -108,13 +154,14 @@ impl StatCache {
     /// Loads the cache; an unreadable or foreign file is treated as empty.
     #[must_use]
     pub fn load(file: PathBuf) -> Self {
-        let entries = fs::read(&file)
+        let saved = fs::read(&file)
             .ok()
-            .and_then(|bytes| decode(&bytes))
+            .and_then(Saved::parse)
             .unwrap_or_default();
         Self {
             file,
-            entries: Mutex::new(entries),
+            saved,
+            entries: Mutex::new(HashMap::new()),
             dirty: AtomicBool::new(false),
             hashed: std::sync::atomic::AtomicU64::new(0),
         }
@@ -154,7 +201,7 @@ impl StatCache {
         let mtime = nanos(metadata.mtime(), metadata.mtime_nsec());
         let ctime = nanos(metadata.ctime(), metadata.ctime_nsec());
         let inode = metadata.ino();
-        if let Some(entry) = self.lock().get(path)
+        if let Some(entry) = self.lookup(path)
             && entry.size == size
             && entry.mtime == mtime
             && (entry.ctime == ctime || !compare_ctime)
@@ -209,9 +256,24 @@ impl StatCache {
         if !self.dirty.swap(false, Ordering::Relaxed) {
             return Ok(());
         }
-        let entries = self.lock().clone();
-        let bytes = encode(&entries);
+        let fresh = self.lock();
+        let bytes = encode(
+            fresh
+                .iter()
+                .map(|(path, entry)| (path.as_os_str().as_bytes(), *entry))
+                .chain(self.saved.entries().filter(|(path, _)| {
+                    !fresh.contains_key(Path::new(std::ffi::OsStr::from_bytes(path)))
+                })),
+        );
+        drop(fresh);
         atomic::write(&self.file, &bytes)
+    }
+
+    fn lookup(&self, path: &Path) -> Option<Entry> {
+        if let Some(entry) = self.lock().get(path) {
+            return Some(*entry);
+        }
+        self.saved.get(path.as_os_str().as_bytes())
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<PathBuf, Entry>> {
@@ -227,7 +289,6 @@ mod tests {
 
     #[test]
     fn the_file_format_round_trips_and_rejects_garbage() {
-        let mut entries = HashMap::new();
         let entry = Entry {
             size: 3,
             mtime: -5,
@@ -236,12 +297,26 @@ mod tests {
             recorded: 1 << 70,
             digest: Digest::of_bytes(b"x"),
         };
-        entries.insert(PathBuf::from("/a/b"), entry);
-        entries.insert(PathBuf::from("/é"), Entry { size: 0, ..entry });
-        let bytes = encode(&entries);
-        assert_eq!(decode(&bytes), Some(entries));
-        assert_eq!(decode(b"garbage"), None);
-        assert_eq!(decode(&bytes[..bytes.len() - 1]), None);
+        let other = Entry { size: 0, ..entry };
+        let paths: [&[u8]; 3] = [b"/z", "/é".as_bytes(), b"/a/b"];
+        let bytes = encode([(paths[0], entry), (paths[1], other), (paths[2], entry)]);
+        let saved = Saved::parse(bytes.clone()).expect("parses");
+        assert_eq!(saved.get(b"/a/b"), Some(entry));
+        assert_eq!(saved.get("/é".as_bytes()), Some(other));
+        assert_eq!(saved.get(b"/z"), Some(entry));
+        assert_eq!(saved.get(b"/a"), None);
+        let listed: Vec<&[u8]> = saved.entries().map(|(path, _)| path).collect();
+        assert_eq!(listed, [b"/a/b".as_slice(), b"/z", "/é".as_bytes()]);
+        assert!(Saved::parse(b"garbage".to_vec()).is_none());
+        assert!(Saved::parse(bytes[..bytes.len() - 1].to_vec()).is_none());
+        // Out of order: not trusted.
+        let mut swapped = MAGIC.to_vec();
+        for path in [b"/b", b"/a"] {
+            swapped.extend_from_slice(&2u32.to_le_bytes());
+            swapped.extend_from_slice(path);
+            swapped.extend_from_slice(&[0; FIXED]);
+        }
+        assert!(Saved::parse(swapped).is_none());
     }
 
     #[test]
