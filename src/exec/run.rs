@@ -135,11 +135,15 @@ pub fn run_with_executor(
 ) -> Result<RunSummary> {
     let started = Instant::now();
     let started_unix = unix_now();
-    let graph = plan(&pipeline, &not_sources(&options))?;
-    let store = Store::open(&options.cache_dir).map_err(Error::write(&options.cache_dir))?;
+    fs::create_dir_all(&options.cache_dir).map_err(Error::write(&options.cache_dir))?;
     let _lock = lock(&options.cache_dir)?;
     let index = index_file(&options.cache_dir, &pipeline.file);
-    store.actions.load_index(&index);
+    let opening = open_store(&options.cache_dir, &index);
+    let graph = plan(&pipeline, &not_sources(&options))?;
+    let store = opening
+        .join()
+        .map_err(|_| Error::Internal("opening the store panicked".to_owned()))?
+        .map_err(Error::write(&options.cache_dir))?;
     let run_id = new_run_id();
     let run_dir = options.attestations.join(&run_id);
     fs::create_dir_all(&run_dir).map_err(Error::write(&run_dir))?;
@@ -217,7 +221,15 @@ pub fn run_with_executor(
         log: LogFiles::in_folder(&options.cache_dir),
     };
     summary.provenance = records::write(&context, &summary, &records, started_unix)?;
-    context.reporter.emit(&Event::RunFinished {
+    context.reporter.emit(&finished_event(&summary, started));
+    // Freeing thousands of steps' results costs milliseconds that nobody needs to wait for:
+    // the command can exit meanwhile. Nothing in the context cleans up on drop.
+    std::thread::spawn(move || drop(context));
+    Ok(summary)
+}
+
+fn finished_event(summary: &RunSummary, started: Instant) -> Event {
+    Event::RunFinished {
         run_id: summary.run_id.clone(),
         executed: summary.executed,
         cached: summary.cached,
@@ -230,8 +242,7 @@ pub fn run_with_executor(
             .map(|path| path.display().to_string()),
         duration_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
         cancelled: summary.interrupted_by.is_some(),
-    });
-    Ok(summary)
+    }
 }
 
 fn summarise(finished: &scheduler::Finished, run_id: String, run_dir: PathBuf) -> RunSummary {
@@ -318,6 +329,17 @@ pub(crate) fn unix_now() -> i64 {
 }
 
 /// `<cache>/index/<digest of the pipeline's path>`: one index per pipeline file.
+/// Opens the store and loads the pipeline's index while the caller scans the workspace: both
+/// are reads, and a no-op run of thousands of steps spends a good part of its time on them.
+fn open_store(cache_dir: &Path, index: &Path) -> std::thread::JoinHandle<std::io::Result<Store>> {
+    let (cache_dir, index) = (cache_dir.to_path_buf(), index.to_path_buf());
+    std::thread::spawn(move || {
+        let store = Store::open(&cache_dir)?;
+        store.actions.load_index(&index);
+        Ok(store)
+    })
+}
+
 fn index_file(cache_dir: &Path, pipeline_file: &Path) -> PathBuf {
     let name = crate::digest::Digest::of_bytes(pipeline_file.as_os_str().as_encoded_bytes()).hex();
     cache_dir.join("index").join(&name[..32])

@@ -136,6 +136,9 @@ pub struct StatCache {
     /// What this run hashed or wrote; it overrides `saved`.
     entries: Mutex<HashMap<PathBuf, Entry>>,
     dirty: AtomicBool,
+    /// Whether `entries` ever held anything: most lookups of a no-op run then skip hashing
+    /// the path for a map that is empty.
+    fresh: AtomicBool,
     /// How many files were actually read and hashed (the rest came from the cache).
     hashed: std::sync::atomic::AtomicU64,
 }
@@ -163,6 +166,7 @@ impl StatCache {
             saved,
             entries: Mutex::new(HashMap::new()),
             dirty: AtomicBool::new(false),
+            fresh: AtomicBool::new(false),
             hashed: std::sync::atomic::AtomicU64::new(0),
         }
     }
@@ -225,6 +229,7 @@ impl StatCache {
             },
         );
         self.dirty.store(true, Ordering::Relaxed);
+        self.fresh.store(true, Ordering::Release);
         Ok((digest, metadata))
     }
 
@@ -243,6 +248,7 @@ impl StatCache {
         };
         self.lock().insert(path.to_path_buf(), entry);
         self.dirty.store(true, Ordering::Relaxed);
+        self.fresh.store(true, Ordering::Release);
     }
 
     /// Files read and hashed so far (not served from the cache).
@@ -270,7 +276,9 @@ impl StatCache {
     }
 
     fn lookup(&self, path: &Path) -> Option<Entry> {
-        if let Some(entry) = self.lock().get(path) {
+        if self.fresh.load(Ordering::Acquire)
+            && let Some(entry) = self.lock().get(path)
+        {
             return Some(*entry);
         }
         self.saved.get(path.as_os_str().as_bytes())
