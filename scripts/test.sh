@@ -9,7 +9,8 @@ cd "$(dirname "$0")/.."
 # /usr; nix (Debian's nix-bin, which brings /etc/nix/nix.conf along with its recommended
 # nix-setup-systemd) builds the Nix steps' test flakes, offline; diffoscope explains the
 # differences `gantry repro` finds (without its recommends, which are hundreds of packages);
-# node and npm run sigstore-js, which verifies the Sigstore bundles gantry writes.
+# node and npm run sigstore-js, which verifies the Sigstore bundles gantry writes; python3's
+# venv holds the SBOM validators (below).
 declare -A package_of=([openssl]=openssl [bash]=bash [tar]=tar [sha256sum]=coreutils [git]=git [unshare]=util-linux [setpriv]=util-linux [script]=bsdutils [nix]=nix-bin [node]=nodejs [npm]=npm)
 declare -A bare_package_of=([diffoscope]=diffoscope)
 missing=() missing_bare=()
@@ -46,6 +47,25 @@ fi
 # sigstore-js (@sigstore/verify), pinned by its lock file, from the npm registry.
 if [ ! -d tests/oracles/sigstore/node_modules/@sigstore/verify ]; then
   npm ci --prefix tests/oracles/sigstore --no-audit --no-fund --loglevel=error
+fi
+
+# The SBOM validators (spdx-tools, jsonschema, cyclonedx-python-lib), pinned, from PyPI, in a
+# venv of their own; rebuilt when requirements.txt changes.
+venv=tests/oracles/sbom/.venv
+if ! cmp -s tests/oracles/sbom/requirements.txt "$venv/requirements.txt" 2>/dev/null; then
+  if ! python3 -c 'import venv, ensurepip' 2>/dev/null; then
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+      apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3 python3-venv
+    else
+      echo "error: the SBOM tests need python3 with venv" >&2
+      echo "hint: sudo apt-get install python3 python3-venv" >&2
+      exit 1
+    fi
+  fi
+  rm -rf "$venv"
+  python3 -m venv "$venv"
+  "$venv/bin/pip" install --quiet --disable-pip-version-check -r tests/oracles/sbom/requirements.txt
+  cp tests/oracles/sbom/requirements.txt "$venv/requirements.txt"
 fi
 
 cargo fmt --check

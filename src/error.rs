@@ -45,6 +45,9 @@ pub enum Error {
     Key { path: PathBuf, message: String },
     #[error("{message}")]
     Environment { message: String },
+    /// An input file gantry reads that is malformed (a Cargo.lock, say).
+    #[error("`{}`: {message}", path.display())]
+    Input { path: PathBuf, message: String },
     /// An attestation that does not verify or does not parse.
     #[error("attestations `{}`: {message}", path.display())]
     Attestation { path: PathBuf, message: String },
@@ -56,7 +59,10 @@ impl Error {
     #[must_use]
     pub fn category(&self) -> Category {
         match self {
-            Self::Pipeline(_) | Self::Key { .. } | Self::Attestation { .. } => Category::UserInput,
+            Self::Pipeline(_)
+            | Self::Key { .. }
+            | Self::Attestation { .. }
+            | Self::Input { .. } => Category::UserInput,
             Self::Usage(_) => Category::Usage,
             Self::Read { .. } | Self::Write { .. } | Self::Environment { .. } => {
                 Category::Environment

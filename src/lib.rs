@@ -13,6 +13,7 @@ pub mod pipeline;
 pub mod report;
 pub mod repro;
 pub mod runlog;
+pub mod sbom;
 pub mod store;
 pub mod time;
 pub mod workspace;

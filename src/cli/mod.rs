@@ -8,6 +8,7 @@ mod log;
 mod password;
 mod repro;
 mod run;
+mod sbom;
 mod schema;
 
 use std::ffi::OsString;
@@ -42,6 +43,9 @@ enum Command {
     Check(check::Args),
     /// Print a pipeline's step graph as Graphviz dot, JSON or Mermaid.
     Graph(graph::Args),
+    /// Write an SBOM (SPDX 2.3 or `CycloneDX` 1.6) of a `Cargo.lock` or a folder, and its signed
+    /// attestation.
+    Sbom(sbom::Args),
     /// Print the JSON Schema of the pipeline language (for editor completion).
     Schema(schema::Args),
     /// The tamper-evident run log (`.gantry/log`): verify it, show it.
@@ -60,6 +64,10 @@ pub struct Environment {
     pub xdg_cache_home: Option<PathBuf>,
     /// Passwords of encrypted keys.
     pub passwords: password::PasswordSource,
+    /// `SOURCE_DATE_EPOCH`, as given.
+    pub source_date_epoch: Option<String>,
+    /// `CARGO_HOME`: where the registry cache with crates' manifests is.
+    pub cargo_home: Option<PathBuf>,
 }
 
 impl Environment {
@@ -80,6 +88,8 @@ impl Environment {
                     .ok()
                     .map(zeroize::Zeroizing::new),
             },
+            source_date_epoch: std::env::var("SOURCE_DATE_EPOCH").ok(),
+            cargo_home: path("CARGO_HOME"),
         }
     }
 }
@@ -116,6 +126,7 @@ pub fn main(args: impl IntoIterator<Item = OsString>) -> ExitCode {
         Command::Repro(args) => repro::run(args, &environment),
         Command::Check(args) => check::run(&args, &environment),
         Command::Graph(args) => graph::run(&args, &environment),
+        Command::Sbom(args) => sbom::run(&args, &environment),
         Command::Schema(args) => schema::run(&args),
         Command::Keys(command) => keys::run(command, &environment),
         Command::Log(command) => log::run(command, &environment),

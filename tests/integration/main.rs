@@ -12,5 +12,6 @@ mod provenance;
 mod repro;
 mod runlog;
 mod sandbox;
+mod sbom;
 mod signing;
 mod support;

@@ -1,0 +1,183 @@
+//! `gantry sbom --from SOURCE --format spdx|cyclonedx [--subject ARTIFACT] -o FILE`: the
+//! document, then its signed attestation beside it (`FILE.intoto.json`).
+
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+
+use crate::cli::Environment;
+use crate::cli::keys::signer;
+use crate::digest::Digest;
+use crate::error::{Error, Result};
+use crate::keys::Signer;
+use crate::sbom::{self, Format, Inventory, Subject};
+use crate::store::atomic;
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// What to describe: a Cargo.lock, or a folder (every file).
+    #[arg(long, value_name = "SOURCE")]
+    from: PathBuf,
+    /// The document format.
+    #[arg(long, value_parser = ["spdx", "cyclonedx"], default_value = "spdx")]
+    format: String,
+    /// The artifact the document is for (default: the source itself).
+    #[arg(long, value_name = "ARTIFACT")]
+    subject: Option<PathBuf>,
+    /// Where to write the document; the attestation goes to `FILE.intoto.json`.
+    #[arg(short, long, value_name = "FILE")]
+    output: PathBuf,
+    /// Signs the attestation (default: the development key).
+    #[arg(long)]
+    key: Option<PathBuf>,
+    /// Also write the attestation as a Sigstore bundle (`FILE.sigstore.json`).
+    #[arg(long)]
+    bundle: bool,
+    /// Print the result as one JSON line.
+    #[arg(long)]
+    json: bool,
+}
+
+pub fn run(args: &Args, environment: &Environment) -> Result<u8> {
+    let format = Format::parse(&args.format)
+        .ok_or_else(|| Error::Usage(format!("unknown format `{}`", args.format)))?;
+    let time = creation_time(environment, &args.from)?;
+    let inventory = read_source(args, environment)?;
+    let document = sbom::render(&inventory, format, time);
+    let signer = signer(args.key.as_deref(), environment)?;
+    let attestation =
+        sbom::attest(&inventory, format, &document, &signer).map_err(Error::Internal)?;
+    atomic::write(&args.output, &document).map_err(Error::write(&args.output))?;
+    let attestation_path = suffixed(&args.output, ".intoto.json");
+    atomic::write(&attestation_path, &attestation).map_err(Error::write(&attestation_path))?;
+    let bundle_path = if args.bundle {
+        let path = suffixed(&args.output, ".sigstore.json");
+        write_bundle(&path, &attestation, &signer)?;
+        Some(path)
+    } else {
+        None
+    };
+    let mut stdout = std::io::stdout().lock();
+    if args.json {
+        let line = serde_json::json!({
+            "event": "sbom_written",
+            "format": format.name(),
+            "document": args.output.display().to_string(),
+            "attestation": attestation_path.display().to_string(),
+            "bundle": bundle_path.map(|path| path.display().to_string()),
+            "subject": inventory.subject.name,
+            "packages": inventory.packages.len(),
+            "files": inventory.files.len(),
+            "created": crate::time::rfc3339(time),
+        });
+        let _ = writeln!(stdout, "{line}");
+    } else {
+        let _ = writeln!(
+            stdout,
+            "wrote {} ({} packages, {} files) and {}",
+            args.output.display(),
+            inventory.packages.len(),
+            inventory.files.len(),
+            attestation_path.display()
+        );
+    }
+    Ok(0)
+}
+
+fn read_source(args: &Args, environment: &Environment) -> Result<Inventory> {
+    let from = &args.from;
+    let metadata = std::fs::metadata(from).map_err(Error::read(from))?;
+    let subject = match &args.subject {
+        Some(path) => Subject {
+            name: path.display().to_string(),
+            digest: Some(Digest::of_file(path).map_err(Error::read(path))?),
+        },
+        None if metadata.is_dir() => Subject {
+            name: from.display().to_string(),
+            digest: None,
+        },
+        None => Subject {
+            name: from.display().to_string(),
+            digest: Some(Digest::of_file(from).map_err(Error::read(from))?),
+        },
+    };
+    if metadata.is_dir() {
+        return sbom::folder::inventory(from, subject).map_err(|message| Error::Input {
+            path: from.clone(),
+            message,
+        });
+    }
+    let text = std::fs::read_to_string(from).map_err(Error::read(from))?;
+    let home = environment
+        .cargo_home
+        .clone()
+        .or_else(|| environment.home.as_ref().map(|home| home.join(".cargo")));
+    let folders = home
+        .as_deref()
+        .map(sbom::cargo::registry_folders)
+        .unwrap_or_default();
+    let licence =
+        |name: &str, version: &str| sbom::cargo::registry_licence(&folders, name, version);
+    sbom::cargo::inventory(&text, subject, &licence).map_err(|message| Error::Input {
+        path: from.clone(),
+        message,
+    })
+}
+
+/// `SOURCE_DATE_EPOCH`, else the commit time of the git repository the source is in, else
+/// the Unix epoch: never the clock, so the same inputs give the same document.
+fn creation_time(environment: &Environment, from: &Path) -> Result<i64> {
+    if let Some(text) = &environment.source_date_epoch {
+        return text
+            .trim()
+            .parse::<i64>()
+            .ok()
+            .filter(|seconds| *seconds >= 0)
+            .ok_or_else(|| {
+                Error::Usage(format!(
+                    "SOURCE_DATE_EPOCH must be a number of seconds since 1970, not `{text}`"
+                ))
+            });
+    }
+    let folder = if from.is_dir() {
+        from
+    } else {
+        from.parent().unwrap_or(Path::new("."))
+    };
+    let folder = if folder.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        folder
+    };
+    Ok(git2::Repository::discover(folder)
+        .ok()
+        .and_then(|repository| {
+            Some(
+                repository
+                    .head()
+                    .ok()?
+                    .peel_to_commit()
+                    .ok()?
+                    .time()
+                    .seconds(),
+            )
+        })
+        .unwrap_or(0))
+}
+
+fn suffixed(path: &Path, suffix: &str) -> PathBuf {
+    let mut name = path.as_os_str().to_owned();
+    name.push(suffix);
+    PathBuf::from(name)
+}
+
+fn write_bundle(path: &Path, attestation: &[u8], signer: &dyn Signer) -> Result<()> {
+    let envelope: crate::attest::Envelope =
+        serde_json::from_slice(attestation).map_err(|error| Error::Internal(error.to_string()))?;
+    let hint = crate::keys::public_key_hint(signer.public_key_pem())
+        .ok_or_else(|| Error::Internal("the key has no P-256 public key".to_owned()))?;
+    let mut json =
+        serde_json::to_vec_pretty(&crate::attest::bundle::for_envelope(&envelope, &hint))
+            .map_err(|error| Error::Internal(error.to_string()))?;
+    json.push(b'\n');
+    atomic::write(path, &json).map_err(Error::write(path))
+}

@@ -1,0 +1,159 @@
+//! Software bills of materials: what an artifact is made of, read from a `Cargo.lock`, a Nix
+//! closure or a folder into one [`Inventory`], then written as SPDX 2.3 or `CycloneDX` 1.6 JSON.
+//!
+//! Documents are byte-for-byte reproducible: the same inventory and time give the same bytes.
+//! Everything is sorted, the time is the caller's (`SOURCE_DATE_EPOCH`), and the identifiers
+//! a format wants to be unique (SPDX's document namespace, `CycloneDX`'s serial number) are
+//! derived from the document's own content.
+
+pub mod cargo;
+pub mod cyclonedx;
+pub mod folder;
+pub mod ids;
+pub mod spdx;
+
+use crate::digest::Digest;
+
+/// The document formats gantry writes.
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum Format {
+    Spdx,
+    Cyclonedx,
+}
+
+impl Format {
+    /// The in-toto predicate type of an SBOM attestation in this format.
+    #[must_use]
+    pub fn predicate_type(self) -> &'static str {
+        match self {
+            Self::Spdx => "https://spdx.dev/Document",
+            Self::Cyclonedx => "https://cyclonedx.org/bom",
+        }
+    }
+
+    #[must_use]
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Spdx => "spdx",
+            Self::Cyclonedx => "cyclonedx",
+        }
+    }
+
+    /// `spdx` or `cyclonedx`; `None` for anything else.
+    #[must_use]
+    pub fn parse(text: &str) -> Option<Self> {
+        match text {
+            "spdx" => Some(Self::Spdx),
+            "cyclonedx" => Some(Self::Cyclonedx),
+            _ => None,
+        }
+    }
+}
+
+/// What one SBOM describes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Inventory {
+    pub subject: Subject,
+    /// Sorted by `id`, each `id` once.
+    pub packages: Vec<Package>,
+    /// Sorted by path.
+    pub files: Vec<File>,
+    /// The packages the subject is made from directly (workspace members, the closure's
+    /// root), sorted.
+    pub roots: Vec<String>,
+}
+
+/// The artifact the document is for.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Subject {
+    /// As the user named it: a workspace-relative path, a store path.
+    pub name: String,
+    /// The SHA-256 of its bytes (of its NAR serialisation for a store path); `None` for a
+    /// folder, which its files describe.
+    pub digest: Option<Digest>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Package {
+    /// What makes it unique in its ecosystem: `cargo:<name>@<version>[#<source>]`, a store
+    /// path. Identifiers in the documents are derived from it.
+    pub id: String,
+    pub name: String,
+    pub version: Option<String>,
+    pub purl: Option<String>,
+    /// The SHA-256 the source vouches for: a crate archive's, a store path's NAR hash.
+    pub sha256: Option<Digest>,
+    /// Where it can be fetched.
+    pub download: Option<String>,
+    /// A licence expression the package declares; `None` when not known (NOASSERTION).
+    pub license: Option<String>,
+    /// Ids of the packages it depends on, sorted.
+    pub depends_on: Vec<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct File {
+    /// Relative to the folder, `/`-separated.
+    pub path: String,
+    pub sha256: Digest,
+    /// SPDX requires a SHA-1 for every file.
+    pub sha1: [u8; 20],
+}
+
+/// Renders the inventory in `format`, created at `time` (Unix seconds).
+#[must_use]
+pub fn render(inventory: &Inventory, format: Format, time: i64) -> Vec<u8> {
+    match format {
+        Format::Spdx => spdx::render(inventory, time),
+        Format::Cyclonedx => cyclonedx::render(inventory, time),
+    }
+}
+
+/// The subjects of an SBOM attestation: the subject itself, or each file of a folder.
+#[must_use]
+pub fn attestation_subjects(inventory: &Inventory) -> Vec<crate::attest::ResourceDescriptor> {
+    match inventory.subject.digest {
+        Some(digest) => vec![crate::attest::ResourceDescriptor::named(
+            inventory.subject.name.clone(),
+            &digest,
+        )],
+        None => inventory
+            .files
+            .iter()
+            .map(|file| {
+                crate::attest::ResourceDescriptor::named(
+                    format!(
+                        "{}/{}",
+                        inventory.subject.name.trim_end_matches('/'),
+                        file.path
+                    ),
+                    &file.sha256,
+                )
+            })
+            .collect(),
+    }
+}
+
+/// A DSSE-signed in-toto Statement v1 whose predicate is the SBOM document itself.
+pub fn attest(
+    inventory: &Inventory,
+    format: Format,
+    document: &[u8],
+    signer: &dyn crate::keys::Signer,
+) -> Result<Vec<u8>, String> {
+    let predicate: serde_json::Value = serde_json::from_slice(document)
+        .map_err(|error| format!("the SBOM is not JSON: {error}"))?;
+    let statement = crate::attest::Statement::new(
+        attestation_subjects(inventory),
+        format.predicate_type(),
+        predicate,
+    );
+    let body = serde_json::to_vec(&statement).map_err(|error| error.to_string())?;
+    let envelope = crate::attest::dsse::sign(crate::attest::PAYLOAD_TYPE, &body, signer);
+    let mut bytes = serde_json::to_vec_pretty(&envelope).map_err(|error| error.to_string())?;
+    bytes.push(b'\n');
+    Ok(bytes)
+}
