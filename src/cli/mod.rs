@@ -43,7 +43,8 @@ enum Command {
     Check(check::Args),
     /// Print a pipeline's step graph as Graphviz dot, JSON or Mermaid.
     Graph(graph::Args),
-    /// Write an SBOM (SPDX 2.3 or `CycloneDX` 1.6) of a `Cargo.lock` or a folder, and its signed
+    /// Write an SBOM (SPDX 2.3 or `CycloneDX` 1.6) of a `Cargo.lock`, a Nix closure or a folder,
+    /// and its signed
     /// attestation.
     Sbom(sbom::Args),
     /// Print the JSON Schema of the pipeline language (for editor completion).

@@ -14,7 +14,8 @@ use crate::store::atomic;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// What to describe: a Cargo.lock, or a folder (every file).
+    /// What to describe: a Cargo.lock, a Nix store path or out-link (its closure), or a
+    /// folder (every file).
     #[arg(long, value_name = "SOURCE")]
     from: PathBuf,
     /// The document format.
@@ -86,6 +87,9 @@ pub fn run(args: &Args, environment: &Environment) -> Result<u8> {
 fn read_source(args: &Args, environment: &Environment) -> Result<Inventory> {
     let from = &args.from;
     let metadata = std::fs::metadata(from).map_err(Error::read(from))?;
+    if let Some(store_path) = sbom::nix::store_path_of(from) {
+        return nix_closure(args, &store_path);
+    }
     let subject = match &args.subject {
         Some(path) => Subject {
             name: path.display().to_string(),
@@ -119,6 +123,35 @@ fn read_source(args: &Args, environment: &Environment) -> Result<Inventory> {
         |name: &str, version: &str| sbom::cargo::registry_licence(&folders, name, version);
     sbom::cargo::inventory(&text, subject, &licence).map_err(|message| Error::Input {
         path: from.clone(),
+        message,
+    })
+}
+
+/// A store path's closure, as Nix reports it.
+fn nix_closure(args: &Args, store_path: &str) -> Result<Inventory> {
+    let cancel = std::sync::atomic::AtomicBool::new(false);
+    let nix_error = |error: crate::nix::NixError| Error::Environment {
+        message: format!("asking Nix for the closure of `{store_path}`: {error}"),
+    };
+    let nix = crate::nix::Nix::locate(Path::new("."), None, &cancel).map_err(nix_error)?;
+    let closure = nix
+        .path_info(&[store_path], false, true)
+        .map_err(nix_error)?;
+    let subject = match &args.subject {
+        Some(path) => Subject {
+            name: path.display().to_string(),
+            digest: Some(Digest::of_file(path).map_err(Error::read(path))?),
+        },
+        None => Subject {
+            name: store_path.to_owned(),
+            digest: closure
+                .iter()
+                .find(|info| info.path == store_path)
+                .map(|info| info.nar_hash),
+        },
+    };
+    sbom::nix::inventory(store_path, &closure, subject).map_err(|message| Error::Input {
+        path: args.from.clone(),
         message,
     })
 }

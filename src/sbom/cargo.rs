@@ -87,6 +87,7 @@ pub fn inventory(
                 .as_ref()
                 .and_then(|_| licence(&package.name, &package.version)),
             depends_on,
+            comment: None,
         });
     }
     packages.sort_by(|left, right| left.id.cmp(&right.id));

@@ -50,6 +50,8 @@ struct Component<'a> {
     name: &'a str,
     #[serde(skip_serializing_if = "Option::is_none")]
     version: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    description: Option<&'static str>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     hashes: Vec<Hash>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
@@ -123,6 +125,7 @@ pub fn render(inventory: &Inventory, time: i64) -> Vec<u8> {
             bom_ref: package.id.clone(),
             name: &package.name,
             version: package.version.as_deref(),
+            description: package.comment,
             hashes: package.sha256.iter().map(sha256).collect(),
             licenses: package
                 .license
@@ -138,6 +141,7 @@ pub fn render(inventory: &Inventory, time: i64) -> Vec<u8> {
         bom_ref: format!("file:{}", file.path),
         name: &file.path,
         version: None,
+        description: None,
         hashes: vec![
             Hash {
                 alg: "SHA-1",
@@ -176,6 +180,7 @@ pub fn render(inventory: &Inventory, time: i64) -> Vec<u8> {
                 bom_ref: SUBJECT_REF.to_owned(),
                 name: &subject.name,
                 version: None,
+                description: None,
                 hashes: subject.digest.iter().map(sha256).collect(),
                 licenses: Vec::new(),
                 purl: None,

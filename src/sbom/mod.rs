@@ -10,6 +10,7 @@ pub mod cargo;
 pub mod cyclonedx;
 pub mod folder;
 pub mod ids;
+pub mod nix;
 pub mod spdx;
 
 use crate::digest::Digest;
@@ -92,6 +93,8 @@ pub struct Package {
     pub license: Option<String>,
     /// Ids of the packages it depends on, sorted.
     pub depends_on: Vec<String>,
+    /// What a reader should know about the fields (what `sha256` is of, say).
+    pub comment: Option<&'static str>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -56,6 +56,8 @@ struct SpdxPackage<'a> {
     copyright_text: &'static str,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     external_refs: Vec<ExternalRef<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    comment: Option<&'static str>,
 }
 
 #[derive(Serialize)]
@@ -142,6 +144,7 @@ pub fn render(inventory: &Inventory, time: i64) -> Vec<u8> {
         license_declared: NOASSERTION,
         copyright_text: NOASSERTION,
         external_refs: Vec::new(),
+        comment: None,
     }];
     packages.extend(
         inventory
@@ -191,6 +194,7 @@ fn spdx_package(package: &Package, spdx_id: String) -> SpdxPackage<'_> {
                 reference_locator: purl,
             })
             .collect(),
+        comment: package.comment,
     }
 }
 

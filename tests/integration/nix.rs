@@ -14,7 +14,7 @@ pub fn require_nix() {
     );
 }
 
-const FLAKE: &str = r#"{
+pub const FLAKE: &str = r#"{
   outputs = { self }: let
     sh = name: script: derivation {
       inherit name; system = "x86_64-linux"; builder = "/bin/sh"; args = [ "-c" script ];
@@ -69,7 +69,7 @@ fn statement(run: &Run, step: &str) -> serde_json::Value {
     serde_json::from_slice(&payload).expect("statement")
 }
 
-fn hex_of_sri(sri: &str) -> String {
+pub fn hex_of_sri(sri: &str) -> String {
     use base64::Engine;
     let bytes = base64::engine::general_purpose::STANDARD
         .decode(sri.strip_prefix("sha256-").expect("sri"))

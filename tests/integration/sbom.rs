@@ -447,3 +447,86 @@ fn bad_sources_get_a_clear_error_and_write_nothing() {
     assert!(!test.path("out.json").exists());
     assert!(!test.path("out.json.intoto.json").exists());
 }
+
+#[test]
+fn a_nix_closure_lists_every_store_path_with_its_nar_hash_and_references() {
+    crate::nix::require_nix();
+    let test = Test::new()
+        .file("nix/flake.nix", crate::nix::FLAKE)
+        .file("nix/greeting.txt", "hello\n");
+    crate::nix::nix(&test, &["build", "./nix#hello", "--out-link", "result"]);
+    let closure: serde_json::Value = serde_json::from_str(&crate::nix::nix(
+        &test,
+        &["path-info", "--json", "--recursive", "./result"],
+    ))
+    .expect("path-info");
+    // Nix 2.8 prints a list; later versions an object by path.
+    let infos: Vec<serde_json::Value> = match closure {
+        serde_json::Value::Array(list) => list,
+        serde_json::Value::Object(map) => map
+            .into_iter()
+            .map(|(path, mut info)| {
+                info["path"] = path.into();
+                info
+            })
+            .collect(),
+        other => panic!("unexpected path-info: {other}"),
+    };
+    let nar = |path: &str| {
+        crate::nix::hex_of_sri(
+            infos
+                .iter()
+                .find(|info| info["path"] == path)
+                .expect("in the closure")["narHash"]
+                .as_str()
+                .expect("narHash"),
+        )
+    };
+    let hello = fs::canonicalize(test.path("result"))
+        .expect("out-link")
+        .display()
+        .to_string();
+    let dep = infos
+        .iter()
+        .map(|info| info["path"].as_str().expect("path").to_owned())
+        .find(|path| path.ends_with("-dep"))
+        .expect("dep is in hello's closure");
+    for format in ["spdx", "cyclonedx"] {
+        let output = format!("closure.{format}.json");
+        sbom(
+            &test,
+            &["--from", "result", "--format", format, "-o", &output],
+        )
+        .success();
+        assert!(valid(format, &test.path(&output)), "{format}");
+        let document = json(&test.path(&output));
+        if format == "cyclonedx" {
+            let components = document["components"].as_array().expect("components");
+            assert_eq!(components.len(), infos.len(), "every store path, no more");
+            let by_ref = |reference: &str| {
+                components
+                    .iter()
+                    .find(|component| component["bom-ref"] == reference)
+                    .expect("component")
+                    .clone()
+            };
+            assert_eq!(by_ref(&hello)["name"], "hello");
+            assert_eq!(by_ref(&hello)["hashes"][0]["content"], nar(&hello).as_str());
+            assert_eq!(by_ref(&dep)["hashes"][0]["content"], nar(&dep).as_str());
+            let hello_dependencies = document["dependencies"]
+                .as_array()
+                .expect("dependencies")
+                .iter()
+                .find(|entry| entry["ref"] == hello.as_str())
+                .expect("hello's entry")["dependsOn"]
+                .clone();
+            assert_eq!(hello_dependencies, serde_json::json!([dep]));
+        }
+        let statement = statement(&test.path(&format!("{output}.intoto.json")));
+        assert_eq!(statement["subject"][0]["name"], hello.as_str());
+        assert_eq!(
+            statement["subject"][0]["digest"]["sha256"],
+            nar(&hello).as_str()
+        );
+    }
+}
