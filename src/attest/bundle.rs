@@ -78,6 +78,17 @@ pub fn for_envelope(envelope: &Envelope, hint: &str) -> Bundle {
     }
 }
 
+/// [`for_envelope`] as the JSON gantry writes (pretty, final newline), the hint taken from
+/// the public key the envelope was signed with.
+pub fn envelope_json(envelope: &Envelope, public_key_pem: &str) -> Result<Vec<u8>, String> {
+    let hint = crate::keys::public_key_hint(public_key_pem)
+        .ok_or("the signing key has no P-256 public key")?;
+    let mut json = serde_json::to_vec_pretty(&for_envelope(envelope, &hint))
+        .map_err(|error| format!("encoding the bundle: {error}"))?;
+    json.push(b'\n');
+    Ok(json)
+}
+
 fn material(hint: &str) -> VerificationMaterial {
     VerificationMaterial {
         public_key: PublicKeyIdentifier {

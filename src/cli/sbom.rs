@@ -91,18 +91,12 @@ fn read_source(args: &Args, environment: &Environment) -> Result<Inventory> {
         return nix_closure(args, &store_path);
     }
     let subject = match &args.subject {
-        Some(path) => Subject {
-            name: path.display().to_string(),
-            digest: Some(Digest::of_file(path).map_err(Error::read(path))?),
-        },
+        Some(path) => artifact(path)?,
         None if metadata.is_dir() => Subject {
             name: from.display().to_string(),
             digest: None,
         },
-        None => Subject {
-            name: from.display().to_string(),
-            digest: Some(Digest::of_file(from).map_err(Error::read(from))?),
-        },
+        None => artifact(from)?,
     };
     if metadata.is_dir() {
         return sbom::folder::inventory(from, subject).map_err(|message| Error::Input {
@@ -127,6 +121,14 @@ fn read_source(args: &Args, environment: &Environment) -> Result<Inventory> {
     })
 }
 
+/// A file as the subject: its path as given and its SHA-256.
+fn artifact(path: &Path) -> Result<Subject> {
+    Ok(Subject {
+        name: path.display().to_string(),
+        digest: Some(Digest::of_file(path).map_err(Error::read(path))?),
+    })
+}
+
 /// A store path's closure, as Nix reports it.
 fn nix_closure(args: &Args, store_path: &str) -> Result<Inventory> {
     let cancel = std::sync::atomic::AtomicBool::new(false);
@@ -138,10 +140,7 @@ fn nix_closure(args: &Args, store_path: &str) -> Result<Inventory> {
         .path_info(&[store_path], false, true)
         .map_err(nix_error)?;
     let subject = match &args.subject {
-        Some(path) => Subject {
-            name: path.display().to_string(),
-            digest: Some(Digest::of_file(path).map_err(Error::read(path))?),
-        },
+        Some(path) => artifact(path)?,
         None => Subject {
             name: store_path.to_owned(),
             digest: closure
@@ -181,20 +180,7 @@ fn creation_time(environment: &Environment, from: &Path) -> Result<i64> {
     } else {
         folder
     };
-    Ok(git2::Repository::discover(folder)
-        .ok()
-        .and_then(|repository| {
-            Some(
-                repository
-                    .head()
-                    .ok()?
-                    .peel_to_commit()
-                    .ok()?
-                    .time()
-                    .seconds(),
-            )
-        })
-        .unwrap_or(0))
+    Ok(crate::exec::run::commit_time(folder).unwrap_or(0))
 }
 
 fn suffixed(path: &Path, suffix: &str) -> PathBuf {
@@ -206,11 +192,7 @@ fn suffixed(path: &Path, suffix: &str) -> PathBuf {
 fn write_bundle(path: &Path, attestation: &[u8], signer: &dyn Signer) -> Result<()> {
     let envelope: crate::attest::Envelope =
         serde_json::from_slice(attestation).map_err(|error| Error::Internal(error.to_string()))?;
-    let hint = crate::keys::public_key_hint(signer.public_key_pem())
-        .ok_or_else(|| Error::Internal("the key has no P-256 public key".to_owned()))?;
-    let mut json =
-        serde_json::to_vec_pretty(&crate::attest::bundle::for_envelope(&envelope, &hint))
-            .map_err(|error| Error::Internal(error.to_string()))?;
-    json.push(b'\n');
+    let json = crate::attest::bundle::envelope_json(&envelope, signer.public_key_pem())
+        .map_err(Error::Internal)?;
     atomic::write(path, &json).map_err(Error::write(path))
 }

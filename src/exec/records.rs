@@ -11,7 +11,6 @@ use crate::error::{Error, Result};
 use crate::exec::context::Context;
 use crate::exec::provenance::{self, Times};
 use crate::exec::run::{RunSummary, unix_now};
-use crate::keys;
 use crate::report::Event;
 use crate::runlog::{self, LogFiles, Record, StepCounts};
 use crate::store::atomic;
@@ -124,8 +123,6 @@ fn links(context: &Context) -> Vec<(String, Digest)> {
 
 /// `<name>.sigstore.json` beside each `<name>.intoto.json`, added to `files`.
 fn write_bundles(context: &Context, files: &mut Vec<(String, Digest)>) -> Result<(), String> {
-    let hint = keys::public_key_hint(context.signer.public_key_pem())
-        .ok_or("the run's key has no P-256 public key")?;
     let mut written = Vec::new();
     for (name, _) in files.iter() {
         let path = context.run_dir.join(name);
@@ -133,9 +130,7 @@ fn write_bundles(context: &Context, files: &mut Vec<(String, Digest)>) -> Result
             .map_err(|error| format!("cannot read `{}`: {error}", path.display()))?;
         let envelope: Envelope = serde_json::from_slice(&bytes)
             .map_err(|error| format!("`{}` is not an envelope: {error}", path.display()))?;
-        let mut json = serde_json::to_vec_pretty(&bundle::for_envelope(&envelope, &hint))
-            .map_err(|error| error.to_string())?;
-        json.push(b'\n');
+        let json = bundle::envelope_json(&envelope, context.signer.public_key_pem())?;
         let bundle_name = format!(
             "{}.sigstore.json",
             name.strip_suffix(".intoto.json").unwrap_or(name)

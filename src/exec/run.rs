@@ -380,7 +380,9 @@ fn new_run_id() -> String {
 }
 
 /// The commit time of HEAD of the repository holding `root`: the `SOURCE_DATE_EPOCH` of steps.
-fn commit_time(root: &Path) -> Option<i64> {
+/// The commit time of HEAD of the git repository `root` is in.
+#[must_use]
+pub fn commit_time(root: &Path) -> Option<i64> {
     let repository = git2::Repository::discover(root).ok()?;
     let commit = repository.head().ok()?.peel_to_commit().ok()?;
     Some(commit.time().seconds())

@@ -404,12 +404,8 @@ fn sign(
     let path = report.folder.join(STATEMENT_FILE);
     crate::store::atomic::write(&path, &bytes).map_err(Error::write(&path))?;
     if bundles {
-        let hint = crate::keys::public_key_hint(signer.public_key_pem())
-            .ok_or_else(|| Error::Internal("the key has no P-256 public key".to_owned()))?;
-        let mut json =
-            serde_json::to_vec_pretty(&crate::attest::bundle::for_envelope(&envelope, &hint))
-                .map_err(|error| Error::Internal(format!("encoding the bundle: {error}")))?;
-        json.push(b'\n');
+        let json = crate::attest::bundle::envelope_json(&envelope, signer.public_key_pem())
+            .map_err(Error::Internal)?;
         let path = report.folder.join(STATEMENT_BUNDLE_FILE);
         crate::store::atomic::write(&path, &json).map_err(Error::write(&path))?;
     }

@@ -1,6 +1,5 @@
 //! A folder as an inventory: every regular file with its SHA-256 (and the SHA-1 SPDX wants).
 
-use std::io::Read;
 use std::path::Path;
 
 use sha1::Digest as _;
@@ -40,23 +39,23 @@ pub fn inventory(folder: &Path, subject: Subject) -> Result<Inventory, String> {
     })
 }
 
+/// Both digests from one read: `io::copy` into a writer feeding the two hashers.
 fn hash(path: &Path) -> std::io::Result<(crate::digest::Digest, [u8; 20])> {
-    let mut file = std::fs::File::open(path)?;
-    let mut sha256 = sha2::Sha256::new();
-    let mut sha1 = sha1::Sha1::new();
-    let mut buffer = vec![0u8; 256 * 1024];
-    loop {
-        let read = match file.read(&mut buffer) {
-            Ok(0) => break,
-            Ok(read) => read,
-            Err(error) if error.kind() == std::io::ErrorKind::Interrupted => continue,
-            Err(error) => return Err(error),
-        };
-        sha256.update(&buffer[..read]);
-        sha1.update(&buffer[..read]);
+    struct Both(sha2::Sha256, sha1::Sha1);
+    impl std::io::Write for Both {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            self.0.update(bytes);
+            self.1.update(bytes);
+            Ok(bytes.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
     }
+    let mut both = Both(sha2::Sha256::new(), sha1::Sha1::new());
+    std::io::copy(&mut std::fs::File::open(path)?, &mut both)?;
     Ok((
-        crate::digest::Digest::from_raw(sha256.finalize().into()),
-        sha1.finalize().into(),
+        crate::digest::Digest::from_raw(both.0.finalize().into()),
+        both.1.finalize().into(),
     ))
 }
