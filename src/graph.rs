@@ -59,13 +59,16 @@ pub struct Graph {
 
 impl Graph {
     /// The run's release artifacts as (step, output index), in file order: outputs no other
-    /// step reads, and every output of a step marked `publish`.
+    /// step makes something of, and every output of a step marked `publish`. Signing an
+    /// artifact or describing it in an SBOM leaves it a release artifact.
     #[must_use]
     pub fn final_outputs(&self, pipeline: &Pipeline) -> Vec<(StepId, usize)> {
         let read: std::collections::HashSet<(StepId, usize)> = self
             .inputs
             .iter()
-            .flat_map(|inputs| inputs.upstream.iter().map(|up| (up.step, up.output)))
+            .enumerate()
+            .filter(|(reader, _)| pipeline.steps[*reader].kind.consumes_inputs())
+            .flat_map(|(_, inputs)| inputs.upstream.iter().map(|up| (up.step, up.output)))
             .collect();
         pipeline
             .steps

@@ -39,6 +39,19 @@ pub fn pae(payload_type: &str, body: &[u8]) -> Vec<u8> {
 #[must_use]
 pub fn sign(payload_type: &str, body: &[u8], signer: &dyn Signer) -> Envelope {
     let signature = signer.sign(&pae(payload_type, body));
+    envelope(payload_type, body, signer, &signature)
+}
+
+/// Like [`sign`], with a deterministic signature (RFC 6979 for file keys): the same statement
+/// and key give the same envelope, byte for byte, so an attestation that is a build output
+/// (an SBOM's) reproduces. The signature is the same ECDSA over SHA-256 of the PAE.
+pub fn sign_deterministic(payload_type: &str, body: &[u8], signer: &dyn Signer) -> Envelope {
+    let digest = crate::digest::Digest::of_bytes(&pae(payload_type, body));
+    let signature = signer.sign_digest(&digest);
+    envelope(payload_type, body, signer, &signature)
+}
+
+fn envelope(payload_type: &str, body: &[u8], signer: &dyn Signer, signature: &[u8]) -> Envelope {
     Envelope {
         payload_type: payload_type.to_owned(),
         payload: STANDARD.encode(body),
@@ -86,6 +99,23 @@ mod tests {
         assert_eq!(
             pae("http://example.com/HelloWorld", b"hello world"),
             b"DSSEv1 29 http://example.com/HelloWorld 11 hello world".to_vec()
+        );
+    }
+
+    #[test]
+    fn deterministic_envelopes_repeat_and_verify_like_any_other() {
+        use p256::ecdsa::SigningKey;
+        let signer = crate::keys::EcdsaSigner::new(&SigningKey::from_slice(&[7; 32]).expect("key"))
+            .expect("signer");
+        let verifier = signer.verifier();
+        let first = sign_deterministic("t", b"body", &signer);
+        assert_eq!(first, sign_deterministic("t", b"body", &signer));
+        assert_ne!(first, sign_deterministic("t", b"other", &signer));
+        assert_eq!(verify(&first, &verifier).expect("verifies"), b"body");
+        assert_ne!(
+            sign("t", b"body", &signer),
+            first,
+            "ring's nonces are random"
         );
     }
 }

@@ -96,6 +96,15 @@ impl Environment {
 }
 
 impl Environment {
+    /// Where cargo keeps its registry cache (read for crates' licences): `CARGO_HOME`, else
+    /// `~/.cargo`.
+    #[must_use]
+    pub fn cargo_folder(&self) -> Option<PathBuf> {
+        self.cargo_home
+            .clone()
+            .or_else(|| self.home.as_ref().map(|home| home.join(".cargo")))
+    }
+
     /// Validated pipelines are kept under `$XDG_CACHE_HOME/gantry/pipelines` (or
     /// `~/.cache/gantry/pipelines`): per user, outside every workspace.
     fn pipeline_cache(&self) -> Option<ModelCache> {

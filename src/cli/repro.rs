@@ -103,6 +103,7 @@ pub fn run(args: Args, environment: &Environment) -> Result<u8> {
                 std::env::var_os("PATH").as_deref(),
             ),
             artifact_keys,
+            cargo_home: environment.cargo_folder(),
             bundles: args.bundles,
         },
     )?;

@@ -106,6 +106,7 @@ pub fn run(args: Args, environment: &Environment) -> Result<u8> {
             reporter,
             rebuild: None,
             artifact_keys,
+            cargo_home: environment.cargo_folder(),
             parameters,
             builder_id: args.builder_id,
             bundles: args.bundles,

@@ -105,11 +105,8 @@ fn read_source(args: &Args, environment: &Environment) -> Result<Inventory> {
         });
     }
     let text = std::fs::read_to_string(from).map_err(Error::read(from))?;
-    let home = environment
-        .cargo_home
-        .clone()
-        .or_else(|| environment.home.as_ref().map(|home| home.join(".cargo")));
-    let folders = home
+    let folders = environment
+        .cargo_folder()
         .as_deref()
         .map(sbom::cargo::registry_folders)
         .unwrap_or_default();

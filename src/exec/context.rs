@@ -24,6 +24,8 @@ pub struct Context {
     pub signer: Box<dyn Signer>,
     /// The keys sign steps sign artifacts with.
     pub artifact_keys: crate::kinds::sign::Keys,
+    /// Where sbom steps look up crates' licences (`CARGO_HOME`, else `~/.cargo`).
+    pub cargo_home: Option<PathBuf>,
     pub run_id: String,
     /// `attestations/<run-id>/`.
     pub run_dir: PathBuf,

@@ -64,6 +64,9 @@ fn subjects(context: &Context) -> Vec<ResourceDescriptor> {
             }));
         } else {
             let mut subject = ResourceDescriptor::named(record.path.clone(), &record.digest);
+            if let StepKind::Sbom(sbom) = &context.pipeline.steps[id].kind {
+                describe_sbom_output(&mut subject, sbom);
+            }
             if let Some(store_path) = &record.link {
                 subject.annotations = Some(serde_json::Map::from_iter([
                     ("storePath".to_owned(), store_path.clone().into()),
@@ -74,6 +77,20 @@ fn subjects(context: &Context) -> Vec<ResourceDescriptor> {
         }
     }
     subjects
+}
+
+/// SBOMs and their attestations say what they are, so that a verifier finds them among the
+/// subjects: the document by its media type, the attestation by its predicate type.
+fn describe_sbom_output(subject: &mut ResourceDescriptor, sbom: &crate::pipeline::model::SbomStep) {
+    if subject.name.as_deref() == Some(sbom.output.as_str()) {
+        subject.media_type = Some(sbom.format.media_type().into());
+    } else {
+        subject.media_type = Some(attest::provenance::ENVELOPE_MEDIA_TYPE.into());
+        subject.annotations = Some(serde_json::Map::from_iter([(
+            "predicateType".to_owned(),
+            sbom.format.predicate_type().into(),
+        )]));
+    }
 }
 
 fn predicate(context: &Context, times: &Times, builder_id: &str) -> Result<Provenance, String> {

@@ -37,6 +37,8 @@ pub struct RunOptions {
     pub rebuild: Option<Rebuild>,
     /// The key of each sign step, loaded by the caller (which may ask for passwords).
     pub artifact_keys: crate::kinds::sign::Keys,
+    /// Where sbom steps look up crates' licences (`CARGO_HOME`, else `~/.cargo`).
+    pub cargo_home: Option<PathBuf>,
     /// `--param NAME=VALUE`: every command sees `GANTRY_PARAM_NAME`; provenance records them.
     pub parameters: std::collections::BTreeMap<String, String>,
     /// The provenance's `builder.id`.
@@ -177,6 +179,7 @@ pub fn run_with_executor(
         executor,
         signer,
         artifact_keys: options.artifact_keys,
+        cargo_home: options.cargo_home,
         run_id: run_id.clone(),
         run_dir: run_dir.clone(),
         scratch: scratch.clone(),

@@ -70,6 +70,7 @@ fn run(root: &Path, failing: Vec<&'static str>, keep_going: bool) -> (RunSummary
         reporter: Reporter::quiet(),
         rebuild: None,
         artifact_keys: crate::kinds::sign::Keys::default(),
+        cargo_home: None,
         parameters: std::collections::BTreeMap::new(),
         builder_id: crate::attest::provenance::LOCAL_BUILDER_ID.to_owned(),
         bundles: false,

@@ -2,4 +2,5 @@
 
 pub mod exec;
 pub mod nix;
+pub mod sbom;
 pub mod sign;

@@ -5,6 +5,7 @@ pub mod cache;
 pub mod diagnostic;
 pub mod model;
 pub mod path;
+mod sbom_step;
 mod sign_step;
 pub mod validate;
 pub mod wire;

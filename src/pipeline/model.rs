@@ -58,11 +58,12 @@ pub enum StepKind {
     Exec(ExecStep),
     Nix(NixStep),
     Sign(SignStep),
+    Sbom(SbomStep),
 }
 
 impl StepKind {
     /// Names accepted by `kind = "..."`.
-    pub const NAMES: &'static [&'static str] = &["exec", "nix", "sign"];
+    pub const NAMES: &'static [&'static str] = &["exec", "nix", "sign", "sbom"];
 
     #[must_use]
     pub fn name(&self) -> &'static str {
@@ -70,7 +71,15 @@ impl StepKind {
             Self::Exec(_) => "exec",
             Self::Nix(_) => "nix",
             Self::Sign(_) => "sign",
+            Self::Sbom(_) => "sbom",
         }
+    }
+
+    /// Whether the step makes something new of its inputs; sign and sbom steps only vouch for
+    /// or describe them, so what they read is still a release artifact.
+    #[must_use]
+    pub fn consumes_inputs(&self) -> bool {
+        matches!(self, Self::Exec(_) | Self::Nix(_))
     }
 }
 
@@ -94,6 +103,22 @@ pub struct SignStep {
     pub key: KeyRef,
     pub key_span: Range<usize>,
 }
+
+/// Describes `from` (a `Cargo.lock`, a folder, a Nix step's out-link) as an SBOM for
+/// `subject`, writing the document to `output` and its signed attestation to
+/// `output` + [`SBOM_ATTESTATION_SUFFIX`] (the step's `outputs`; `from` and `subject` are its
+/// `inputs`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SbomStep {
+    pub from: String,
+    pub format: crate::sbom::Format,
+    /// The artifact the document is for; `None`: `from` itself.
+    pub subject: Option<String>,
+    pub output: String,
+}
+
+/// What a sbom step's attestation is called, beside its document.
+pub const SBOM_ATTESTATION_SUFFIX: &str = ".intoto.json";
 
 /// Where a signing key file is: a path relative to the workspace root, or an environment
 /// variable holding a path (relative to the directory gantry runs in).

@@ -17,7 +17,7 @@ use crate::pipeline::model::{
     ExecStep, InputPattern, Named, NixStep, OutputPath, Pipeline, Retry, Step, StepKind,
 };
 use crate::pipeline::wire::{PipelineFileWire, RetryWire, RunWire, StepWire};
-use crate::pipeline::{path, sign_step};
+use crate::pipeline::{path, sbom_step, sign_step};
 
 /// Variables the sandbox owns; a pipeline may not set them.
 const RESERVED_ENV: &[&str] = &["HOME", "TMPDIR", "PWD"];
@@ -154,14 +154,24 @@ fn convert_step(
         );
     }
     let kind = convert_kind(step_name, wire, name.span(), errors);
-    let inputs: Vec<InputPattern> = wire
-        .inputs
-        .iter()
-        .filter_map(|input| convert_input(input, errors))
-        .collect();
-    let outputs = match &kind {
-        Some(StepKind::Sign(_)) => sign_step::outputs(&inputs),
-        _ => convert_outputs(&wire.outputs, errors),
+    let (kind, (inputs, outputs)) = match kind {
+        Some(Kinded {
+            kind,
+            paths: Some(paths),
+        }) => (Some(kind), paths),
+        kind => {
+            let kind = kind.map(|kinded| kinded.kind);
+            let inputs: Vec<InputPattern> = wire
+                .inputs
+                .iter()
+                .filter_map(|input| convert_input(input, errors))
+                .collect();
+            let outputs = match &kind {
+                Some(StepKind::Sign(_)) => sign_step::outputs(&inputs),
+                _ => convert_outputs(&wire.outputs, errors),
+            };
+            (kind, (inputs, outputs))
+        }
     };
     let mut needs: Vec<Named> = Vec::new();
     for need in &wire.needs {
@@ -225,48 +235,33 @@ fn convert_kind(
     wire: &StepWire,
     name_span: Range<usize>,
     errors: &mut Vec<Diagnostic>,
-) -> Option<StepKind> {
+) -> Option<Kinded> {
     let kind = wire
         .kind
         .as_ref()
         .map_or("exec", |kind| kind.get_ref().as_str());
-    let foreign = |key: &str, span: Option<Range<usize>>, errors: &mut Vec<Diagnostic>| {
-        if let Some(span) = span {
-            errors.push(
-                Diagnostic::at(format!("`{key}` does not apply to {kind} steps"), span).hint(
-                    match key {
-                        "run" => "an exec step runs `run`; a nix step builds `flake`, `expr` or `file`; a sign step signs its `inputs`",
-                        "key" => "`key` belongs to `kind = \"sign\"` steps",
-                        _ => "`flake`, `expr`, `file` and `attr` belong to `kind = \"nix\"` steps",
-                    },
-                ),
-            );
+    if StepKind::NAMES.contains(&kind) {
+        for (key, owner, span) in kind_keys(wire) {
+            if owner != kind
+                && let Some(span) = span
+            {
+                errors.push(
+                    Diagnostic::at(format!("`{key}` does not apply to {kind} steps"), span)
+                        .hint(format!("`{key}` belongs to `kind = \"{owner}\"` steps")),
+                );
+            }
         }
-    };
-    let nix_keys = [
-        ("flake", &wire.flake),
-        ("expr", &wire.expr),
-        ("file", &wire.file),
-        ("attr", &wire.attr),
-    ];
+    }
     match kind {
-        "nix" => {
-            foreign("run", wire.run.as_ref().map(Spanned::span), errors);
-            foreign("key", wire.key.as_ref().map(Spanned::span), errors);
-            convert_nix(step_name, wire, name_span, errors).map(StepKind::Nix)
-        }
-        "sign" => {
-            foreign("run", wire.run.as_ref().map(Spanned::span), errors);
-            for (key, value) in nix_keys {
-                foreign(key, value.as_ref().map(Spanned::span), errors);
-            }
-            sign_step::convert(step_name, wire, name_span, errors).map(StepKind::Sign)
-        }
+        "nix" => convert_nix(step_name, wire, name_span, errors)
+            .map(|nix| Kinded::plain(StepKind::Nix(nix))),
+        "sign" => sign_step::convert(step_name, wire, name_span, errors)
+            .map(|sign| Kinded::plain(StepKind::Sign(sign))),
+        "sbom" => sbom_step::convert(step_name, wire, name_span, errors).map(|converted| Kinded {
+            kind: StepKind::Sbom(converted.step),
+            paths: Some((converted.inputs, converted.outputs)),
+        }),
         "exec" => {
-            foreign("key", wire.key.as_ref().map(Spanned::span), errors);
-            for (key, value) in nix_keys {
-                foreign(key, value.as_ref().map(Spanned::span), errors);
-            }
             let Some(run) = &wire.run else {
                 errors.push(
                     Diagnostic::at(
@@ -294,7 +289,7 @@ fn convert_kind(
                 ));
                 return None;
             }
-            Some(StepKind::Exec(ExecStep { argv }))
+            Some(Kinded::plain(StepKind::Exec(ExecStep { argv })))
         }
         other => {
             let span = wire.kind.as_ref().map_or(name_span, Spanned::span);
@@ -309,6 +304,35 @@ fn convert_kind(
             None
         }
     }
+}
+
+/// A step's kind, and for kinds that derive them from their own keys, its inputs and outputs.
+struct Kinded {
+    kind: StepKind,
+    paths: Option<(Vec<InputPattern>, Vec<OutputPath>)>,
+}
+
+impl Kinded {
+    fn plain(kind: StepKind) -> Self {
+        Self { kind, paths: None }
+    }
+}
+
+/// The keys that belong to one kind only: the key, its kind, and where it is written.
+fn kind_keys(wire: &StepWire) -> [(&'static str, &'static str, Option<Range<usize>>); 10] {
+    let span = |value: Option<&Spanned<String>>| value.map(Spanned::span);
+    [
+        ("run", "exec", wire.run.as_ref().map(Spanned::span)),
+        ("flake", "nix", span(wire.flake.as_ref())),
+        ("expr", "nix", span(wire.expr.as_ref())),
+        ("file", "nix", span(wire.file.as_ref())),
+        ("attr", "nix", span(wire.attr.as_ref())),
+        ("key", "sign", span(wire.key.as_ref())),
+        ("from", "sbom", span(wire.from.as_ref())),
+        ("format", "sbom", span(wire.format.as_ref())),
+        ("subject", "sbom", span(wire.subject.as_ref())),
+        ("output", "sbom", span(wire.output.as_ref())),
+    ]
 }
 
 fn convert_nix(
@@ -737,6 +761,90 @@ retry = { attempts = 3, backoff = "1s" }
                 .unwrap_err();
         assert!(
             error.contains("p.toml:5:9: error: `flake` does not apply to exec steps"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn sbom_steps_read_from_and_subject_and_write_output_and_its_attestation() {
+        let sbom = |body: &str| {
+            parse_text(&format!(
+                "[pipeline]\nname = \"x\"\n[steps.a]\nkind = \"sbom\"\n{body}"
+            ))
+        };
+        let pipeline = sbom(
+            "from = \"./dist/\"\nsubject = \"out/pkg.tar\"\nformat = \"cyclonedx\"\noutput = \"out/bom.json\"\n",
+        )
+        .expect("valid");
+        let step = &pipeline.steps[0];
+        assert_eq!(
+            step.kind,
+            StepKind::Sbom(crate::pipeline::model::SbomStep {
+                from: "dist".to_owned(),
+                format: crate::sbom::Format::Cyclonedx,
+                subject: Some("out/pkg.tar".to_owned()),
+                output: "out/bom.json".to_owned(),
+            })
+        );
+        let inputs: Vec<(&str, bool)> = step
+            .inputs
+            .iter()
+            .map(|input| (input.pattern.as_str(), input.directory))
+            .collect();
+        assert_eq!(inputs, [("dist", true), ("out/pkg.tar", false)]);
+        let outputs: Vec<&str> = step
+            .outputs
+            .iter()
+            .map(|output| output.path.as_str())
+            .collect();
+        assert_eq!(outputs, ["out/bom.json", "out/bom.json.intoto.json"]);
+        let spdx = sbom("from = \"Cargo.lock\"\noutput = \"sbom.json\"\n").expect("valid");
+        assert!(matches!(
+            &spdx.steps[0].kind,
+            StepKind::Sbom(step) if step.format == crate::sbom::Format::Spdx
+        ));
+        for (body, message) in [
+            (
+                "output = \"a.json\"\n",
+                "p.toml:3:8: error: sbom step `a` needs `from`",
+            ),
+            (
+                "from = \"Cargo.lock\"\noutput = \"out/\"\n",
+                "p.toml:6:10: error: `output` must name a file",
+            ),
+            (
+                "from = \"Cargo.lock\"\nsubject = \"dist/\"\noutput = \"a.json\"\n",
+                "leave `subject` out and use `from = \"dist/\"`",
+            ),
+            (
+                "from = \"out/\"\noutput = \"out/a.json\"\n",
+                "p.toml:5:8: error: `from` overlaps what the step writes",
+            ),
+            (
+                "from = \"Cargo.lock\"\noutput = \"a.json\"\nkey = \"k\"\n",
+                "p.toml:7:7: error: `key` does not apply to sbom steps",
+            ),
+            (
+                "from = \"Cargo.lock\"\noutput = \"a.json\"\nenv = { A = \"b\" }\n",
+                "`env` does not apply to sbom steps",
+            ),
+            (
+                "from = \"../Cargo.lock\"\noutput = \"a.json\"\n",
+                "p.toml:5:8: error: invalid `from`",
+            ),
+        ] {
+            let error = sbom(body).unwrap_err();
+            assert!(error.contains(message), "{body:?}: {error}");
+        }
+        let error =
+            parse_text("[pipeline]\nname = \"x\"\n[steps.a]\nrun = \"make\"\nfrom = \"x\"\n")
+                .unwrap_err();
+        assert!(
+            error.contains("p.toml:5:8: error: `from` does not apply to exec steps"),
+            "{error}"
+        );
+        assert!(
+            error.contains("`from` belongs to `kind = \"sbom\"` steps"),
             "{error}"
         );
     }

@@ -43,6 +43,10 @@ pub struct StepWire {
     pub file: Option<Spanned<String>>,
     pub attr: Option<Spanned<String>>,
     pub key: Option<Spanned<String>>,
+    pub from: Option<Spanned<String>>,
+    pub format: Option<Spanned<String>>,
+    pub subject: Option<Spanned<String>>,
+    pub output: Option<Spanned<String>>,
     #[serde(default)]
     pub inputs: Vec<Spanned<String>>,
     #[serde(default)]

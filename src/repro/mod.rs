@@ -59,6 +59,8 @@ pub struct ReproOptions {
     pub diffoscope: Option<PathBuf>,
     /// Sign steps' keys.
     pub artifact_keys: crate::kinds::sign::Keys,
+    /// Where sbom steps look up crates' licences.
+    pub cargo_home: Option<std::path::PathBuf>,
     /// Also write the rebuild's attestations and the Statement as Sigstore bundles.
     pub bundles: bool,
 }
@@ -116,6 +118,7 @@ pub fn repro(
         pipeline: &selected,
         signer,
         artifact_keys: &options.artifact_keys,
+        cargo_home: options.cargo_home.as_deref(),
         skip,
         private: private.clone(),
         jobs: options.jobs,

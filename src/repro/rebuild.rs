@@ -23,6 +23,7 @@ pub struct Rebuilder<'a> {
     pub signer: &'a Arc<dyn Signer>,
     /// Sign steps' keys.
     pub artifact_keys: &'a crate::kinds::sign::Keys,
+    pub cargo_home: Option<&'a std::path::Path>,
     /// Never sources of a rebuild: the workspace's cache and attestation folders, and the
     /// outputs of steps left out by `--step`.
     pub skip: Vec<PathBuf>,
@@ -82,6 +83,7 @@ impl Rebuilder<'_> {
                     nix_check: plan.nix_check,
                 }),
                 artifact_keys: self.artifact_keys.clone(),
+                cargo_home: self.cargo_home.map(std::path::Path::to_path_buf),
                 parameters: std::collections::BTreeMap::new(),
                 builder_id: crate::attest::provenance::LOCAL_BUILDER_ID.to_owned(),
                 bundles: plan.bundles,

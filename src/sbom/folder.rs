@@ -26,9 +26,7 @@ pub fn inventory(folder: &Path, subject: Subject) -> Result<Inventory, String> {
             .to_str()
             .ok_or_else(|| format!("`{}` is not UTF-8", relative.display()))?
             .to_owned();
-        let (sha256, sha1) = hash(entry.path())
-            .map_err(|error| format!("cannot read `{}`: {error}", entry.path().display()))?;
-        files.push(File { path, sha256, sha1 });
+        files.push(file(&path, entry.path())?);
     }
     files.sort_by(|left, right| left.path.cmp(&right.path));
     Ok(Inventory {
@@ -36,6 +34,17 @@ pub fn inventory(folder: &Path, subject: Subject) -> Result<Inventory, String> {
         packages: Vec::new(),
         files,
         roots: Vec::new(),
+    })
+}
+
+/// One file, named `path` in the document, read from `host`.
+pub fn file(path: &str, host: &Path) -> Result<File, String> {
+    let (sha256, sha1) =
+        hash(host).map_err(|error| format!("cannot read `{}`: {error}", host.display()))?;
+    Ok(File {
+        path: path.to_owned(),
+        sha256,
+        sha1,
     })
 }
 

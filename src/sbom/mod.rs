@@ -35,6 +35,15 @@ impl Format {
         }
     }
 
+    /// The IANA media type of a document in this format.
+    #[must_use]
+    pub fn media_type(self) -> &'static str {
+        match self {
+            Self::Spdx => "application/spdx+json",
+            Self::Cyclonedx => "application/vnd.cyclonedx+json",
+        }
+    }
+
     #[must_use]
     pub fn name(self) -> &'static str {
         match self {
@@ -140,7 +149,8 @@ pub fn attestation_subjects(inventory: &Inventory) -> Vec<crate::attest::Resourc
     }
 }
 
-/// A DSSE-signed in-toto Statement v1 whose predicate is the SBOM document itself.
+/// A DSSE-signed in-toto Statement v1 whose predicate is the SBOM document itself, signed
+/// deterministically: the same document and key give the same bytes.
 pub fn attest(
     inventory: &Inventory,
     format: Format,
@@ -155,7 +165,8 @@ pub fn attest(
         predicate,
     );
     let body = serde_json::to_vec(&statement).map_err(|error| error.to_string())?;
-    let envelope = crate::attest::dsse::sign(crate::attest::PAYLOAD_TYPE, &body, signer);
+    let envelope =
+        crate::attest::dsse::sign_deterministic(crate::attest::PAYLOAD_TYPE, &body, signer);
     let mut bytes = serde_json::to_vec_pretty(&envelope).map_err(|error| error.to_string())?;
     bytes.push(b'\n');
     Ok(bytes)

@@ -64,6 +64,10 @@ fn schema_is_json_and_names_every_step_key() {
         "file",
         "attr",
         "key",
+        "from",
+        "format",
+        "subject",
+        "output",
         "inputs",
         "outputs",
         "needs",
@@ -80,7 +84,7 @@ fn schema_is_json_and_names_every_step_key() {
     }
     assert_eq!(
         keys.len(),
-        16,
+        20,
         "the schema and the parser list the same keys"
     );
 }

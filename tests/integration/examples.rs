@@ -84,7 +84,7 @@ fn the_readme_example_runs_and_reruns_from_the_cache() {
         .expect("gantry");
     let repro = crate::support::Run { output }.success();
     assert!(
-        repro.stdout().contains("all 2 outputs reproduced"),
+        repro.stdout().contains("all 4 outputs reproduced"),
         "{}",
         repro.stdout()
     );

@@ -200,6 +200,12 @@ checksum = "34af8d1a0e25924bc5b7c43c079c942339d8f0a8b57c39049bef581b46327404"
             ],
         )
         .success();
+        // The signature is deterministic (RFC 6979): the attestations are the same bytes too.
+        assert_eq!(
+            test.read(&format!("{first}.intoto.json")),
+            test.read(&format!("{second}.intoto.json")),
+            "{format}: the attestation reproduces"
+        );
         let (first, second) = (test.read(&first), test.read(&second));
         // Only the subject's name differs (`one/Cargo.lock` in both): same bytes.
         assert_eq!(
@@ -529,4 +535,253 @@ fn a_nix_closure_lists_every_store_path_with_its_nar_hash_and_references() {
             nar(&hello).as_str()
         );
     }
+}
+
+/// A lock whose crates' licences the test's registry cache may or may not know.
+const SMALL_LOCK: &str = r#"version = 4
+
+[[package]]
+name = "app"
+version = "0.1.0"
+dependencies = ["old", "absent"]
+
+[[package]]
+name = "old"
+version = "1.0.0"
+source = "registry+https://github.com/rust-lang/crates.io-index"
+checksum = "ddc6f9cc94d67c0e21aaf7eda3a010fd3af78ebf6e096aa6e2e13c79749cce4f"
+
+[[package]]
+name = "absent"
+version = "3.0.0"
+source = "registry+https://github.com/rust-lang/crates.io-index"
+checksum = "3779b94aeb87e8bd4e834cee3650289ee9e0d5677f976ecdb6d219e5f4f6cd94"
+"#;
+
+const REGISTRY: &str = "home/.cargo/registry/src/index.crates.io-0000000000000000";
+
+const SBOM_STEPS: &str = r#"
+[steps.build]
+run = "mkdir -p out/dist && cp src/a.txt src/b.txt out/dist/ && tar --sort=name --mtime=@0 --owner=0 --group=0 -cf out/pkg.tar src"
+inputs = ["src/*.txt"]
+outputs = ["out/dist/", "out/pkg.tar"]
+
+[steps.deps]
+kind = "sbom"
+from = "Cargo.lock"
+format = "cyclonedx"
+subject = "out/pkg.tar"
+output = "out/deps.cdx.json"
+
+[steps.files]
+kind = "sbom"
+from = "out/dist/"
+output = "out/files.spdx.json"
+"#;
+
+fn licence_of(bom: &Path, name: &str) -> serde_json::Value {
+    json(bom)["components"]
+        .as_array()
+        .expect("components")
+        .iter()
+        .find(|component| component["name"] == name)
+        .expect("component")["licenses"]
+        .clone()
+}
+
+#[test]
+fn sbom_steps_describe_a_lock_and_a_folder_attested_cached_and_listed_in_provenance() {
+    let test = Test::new()
+        .file("Cargo.lock", SMALL_LOCK)
+        .file("src/a.txt", "a\n")
+        .file("src/b.txt", "b\n")
+        .file(
+            &format!("{REGISTRY}/old-1.0.0/Cargo.toml"),
+            "[package]\nname = \"old\"\nversion = \"1.0.0\"\nlicense = \"MIT\"\n",
+        )
+        .pipeline(SBOM_STEPS);
+    let run = test.gantry_run(&[]).success();
+    assert!(run.statuses().values().all(|status| status == "executed"));
+    let bom = test.path("out/deps.cdx.json");
+    let spdx = test.path("out/files.spdx.json");
+    assert!(valid("cyclonedx", &bom));
+    assert!(valid("spdx", &spdx));
+    assert_eq!(licence_of(&bom, "old")[0]["expression"], "MIT");
+    assert!(licence_of(&bom, "absent").is_null());
+    let names: BTreeSet<String> = json(&bom)["components"]
+        .as_array()
+        .expect("components")
+        .iter()
+        .map(|component| component["name"].as_str().expect("name").to_owned())
+        .collect();
+    assert_eq!(
+        names,
+        BTreeSet::from(["app".into(), "old".into(), "absent".into()]),
+        "exactly the lock's packages"
+    );
+
+    // Each document's attestation names the artifact it describes, signed with the run's key.
+    let key = public_key(&test);
+    let deps = statement(&test.path("out/deps.cdx.json.intoto.json"));
+    assert_eq!(deps["predicateType"], "https://cyclonedx.org/bom");
+    assert_eq!(deps["subject"][0]["name"], "out/pkg.tar");
+    assert_eq!(
+        deps["subject"][0]["digest"]["sha256"],
+        sha256_hex(&fs::read(test.path("out/pkg.tar")).expect("pkg"))
+    );
+    assert_eq!(deps["predicate"], json(&bom));
+    let files = statement(&test.path("out/files.spdx.json.intoto.json"));
+    assert_eq!(files["predicateType"], "https://spdx.dev/Document");
+    let subjects: Vec<&str> = files["subject"]
+        .as_array()
+        .expect("subjects")
+        .iter()
+        .map(|subject| subject["name"].as_str().expect("name"))
+        .collect();
+    assert_eq!(subjects, ["out/dist/a.txt", "out/dist/b.txt"]);
+    for attestation in [
+        "out/deps.cdx.json.intoto.json",
+        "out/files.spdx.json.intoto.json",
+    ] {
+        assert!(openssl_verifies(&test.path(attestation), &key, test.root()));
+    }
+    let link = statement(&run.run_dir().join("deps.intoto.json"));
+    let materials: Vec<&str> = link["predicate"]["materials"]
+        .as_array()
+        .expect("materials")
+        .iter()
+        .map(|material| material["name"].as_str().expect("name"))
+        .collect();
+    assert_eq!(materials, ["Cargo.lock", "out/pkg.tar"]);
+
+    // The provenance lists the described artifacts, the documents by media type and their
+    // attestations by predicate type.
+    let provenance = statement(&run.run_dir().join("provenance.intoto.json"));
+    let subject = |name: &str| {
+        provenance["subject"]
+            .as_array()
+            .expect("subjects")
+            .iter()
+            .find(|subject| subject["name"] == name)
+            .unwrap_or_else(|| panic!("`{name}` is a subject of the provenance"))
+            .clone()
+    };
+    subject("out/pkg.tar");
+    subject("out/dist/a.txt");
+    assert_eq!(
+        subject("out/deps.cdx.json")["mediaType"],
+        "application/vnd.cyclonedx+json"
+    );
+    assert_eq!(
+        subject("out/files.spdx.json.intoto.json")["annotations"]["predicateType"],
+        "https://spdx.dev/Document"
+    );
+
+    // Nothing changed: every step is served from the cache, byte for byte.
+    let before = [fs::read(&bom).expect("bom"), fs::read(&spdx).expect("spdx")];
+    fs::remove_file(&bom).expect("remove");
+    let again = test.gantry_run(&[]).success();
+    assert!(again.statuses().values().all(|status| status == "cached"));
+    assert_eq!(
+        [fs::read(&bom).expect("bom"), fs::read(&spdx).expect("spdx")],
+        before
+    );
+
+    // A licence that appears in the registry cache is a new document; the folder's is not.
+    test.write(
+        &format!("{REGISTRY}/absent-3.0.0/Cargo.toml"),
+        "[package]\nname = \"absent\"\nversion = \"3.0.0\"\nlicense = \"Zlib\"\n",
+    );
+    let statuses = test.gantry_run(&[]).success().statuses();
+    assert_eq!(statuses["deps"], "executed");
+    assert_eq!(statuses["files"], "cached");
+    assert_eq!(licence_of(&bom, "absent")[0]["expression"], "Zlib");
+
+    // A changed source changes the artifacts, and so both documents.
+    test.write("src/a.txt", "a, changed\n");
+    let statuses = test.gantry_run(&[]).success().statuses();
+    assert_eq!(statuses["deps"], "executed");
+    assert_eq!(statuses["files"], "executed");
+}
+
+#[test]
+fn a_sbom_step_describes_a_nix_step_s_closure() {
+    crate::nix::require_nix();
+    let test = Test::new()
+        .file("nix/flake.nix", crate::nix::FLAKE)
+        .file("nix/greeting.txt", "hello\n")
+        .pipeline(
+            r#"
+[steps.hello]
+kind = "nix"
+flake = "./nix#hello"
+outputs = ["result"]
+
+[steps.closure]
+kind = "sbom"
+from = "result"
+output = "out/closure.spdx.json"
+"#,
+        );
+    let run = test.gantry_run(&[]).success();
+    assert_eq!(run.statuses()["closure"], "executed");
+    let document = test.path("out/closure.spdx.json");
+    assert!(valid("spdx", &document));
+    let hello = fs::canonicalize(test.path("result"))
+        .expect("out-link")
+        .display()
+        .to_string();
+    let names: BTreeSet<String> = json(&document)["packages"]
+        .as_array()
+        .expect("packages")
+        .iter()
+        .map(|package| package["name"].as_str().expect("name").to_owned())
+        .collect();
+    assert!(
+        names.contains("hello") && names.contains("dep"),
+        "{names:?}"
+    );
+    let info: serde_json::Value =
+        serde_json::from_str(&crate::nix::nix(&test, &["path-info", "--json", &hello]))
+            .expect("path-info");
+    let nar = match &info {
+        serde_json::Value::Array(list) => list[0]["narHash"].clone(),
+        other => other[&hello]["narHash"].clone(),
+    };
+    let attestation = statement(&test.path("out/closure.spdx.json.intoto.json"));
+    assert_eq!(attestation["subject"][0]["name"], "result");
+    assert_eq!(
+        attestation["subject"][0]["digest"]["sha256"],
+        crate::nix::hex_of_sri(nar.as_str().expect("narHash")).as_str()
+    );
+    let link = statement(&run.run_dir().join("closure.intoto.json"));
+    assert_eq!(
+        link["predicate"]["environment"]["storePath"],
+        hello.as_str()
+    );
+    let again = test.gantry_run(&[]).success();
+    assert_eq!(again.statuses()["closure"], "cached");
+}
+
+#[test]
+fn sbom_step_mistakes_point_at_the_line() {
+    let test = Test::new().file("Cargo.lock", SMALL_LOCK).pipeline(
+        r#"
+[steps.one]
+kind = "sbom"
+from = "Cargo.lock"
+format = "swid"
+output = "out/a.json"
+
+[steps.two]
+kind = "sbom"
+from = "dist/*.tar"
+outputs = ["x"]
+"#,
+    );
+    let run = test.run(["check", "pipeline.toml"]).failure(1);
+    run.stderr_contains("pipeline.toml:9:10: error: unknown SBOM format `swid`")
+        .stderr_contains("pipeline.toml:14:8: error: `from` names one path, not a glob")
+        .stderr_contains("pipeline.toml:15:12: error: `outputs` does not apply to sbom steps")
+        .stderr_contains("error: sbom step `two` needs `output`");
 }

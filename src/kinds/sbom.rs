@@ -1,0 +1,321 @@
+//! The `sbom` step kind: the SBOM of `from` (a `Cargo.lock`, a folder, a Nix step's out-link)
+//! for `subject`, and its signed attestation. Runs in gantry, like `gantry sbom`, and is cached
+//! by an action key that holds everything the document depends on: the inputs' digests, the
+//! format, the creation time, gantry's version and, for a `Cargo.lock`, the licences found in
+//! the local registry cache.
+
+use std::collections::HashMap;
+use std::time::Instant;
+
+use crate::attest::{self, LINK_PREDICATE_TYPE, Link, PAYLOAD_TYPE, ResourceDescriptor, Statement};
+use crate::digest::{Digest, DigestBuilder};
+use crate::exec::context::Context;
+use crate::exec::inputs::{self, InputFile};
+use crate::exec::step::{Commit, Failure, commit, step_failure, store_log};
+use crate::nix::Nix;
+use crate::pipeline::model::{SBOM_ATTESTATION_SUFFIX, SbomStep};
+use crate::pipeline::path::is_within;
+use crate::pipeline::{StepId, StepKind};
+use crate::sbom::{self, Format, Inventory, Subject};
+use crate::store::OutputRecord;
+
+/// Bump when what a sbom step writes changes in a way gantry's version does not capture.
+const FORMAT: &str = "sbom/1";
+
+pub struct SbomAction {
+    pub key: Digest,
+    source: Source,
+    subject: Subject,
+    format: Format,
+    /// The documents' creation time: the run's `SOURCE_DATE_EPOCH`, else 0.
+    time: i64,
+    inputs: Vec<InputFile>,
+}
+
+/// What the document is made from, as far as planning reads it.
+enum Source {
+    /// A `Cargo.lock`, read (licences included) while planning: the key must hold them.
+    Cargo(Inventory),
+    /// A folder's files; their SHA-1s (which SPDX wants) are computed when the step runs.
+    Folder(Vec<InputFile>),
+    /// An out-link: its closure, which the store path decides, is asked of Nix when it runs.
+    Nix { store_path: String },
+}
+
+/// Resolves `from` and `subject` and computes the action key.
+pub fn plan(context: &Context, id: StepId) -> Result<SbomAction, String> {
+    let step = &context.pipeline.steps[id];
+    let StepKind::Sbom(spec) = &step.kind else {
+        return Err(format!("internal: step `{}` is not a sbom step", step.name));
+    };
+    let inputs = inputs::resolve(context, id)?;
+    let exact = inputs.iter().find(|input| input.path == spec.from);
+    let source = match exact {
+        Some(InputFile {
+            link: Some(store_path),
+            ..
+        }) => Source::Nix {
+            store_path: store_path.clone(),
+        },
+        Some(lock) => Source::Cargo(cargo_inventory(context, spec, lock)?),
+        None => Source::Folder(
+            inputs
+                .iter()
+                .filter(|input| is_within(&input.path, &spec.from))
+                .cloned()
+                .collect(),
+        ),
+    };
+    if let Source::Folder(files) = &source {
+        if files.is_empty() {
+            return Err(format!("`{}` holds no files to describe", spec.from));
+        }
+        if let Some(link) = files.iter().find(|file| file.link.is_some()) {
+            return Err(format!(
+                "`{}` is a Nix out-link, which a folder's SBOM cannot list as a file; describe its closure with a sbom step of its own (`from = \"{}\"`)",
+                link.path, link.path
+            ));
+        }
+    }
+    let subject = subject(spec, &inputs, exact)?;
+    let source = match source {
+        Source::Cargo(inventory) => Source::Cargo(Inventory {
+            subject: subject.clone(),
+            ..inventory
+        }),
+        other => other,
+    };
+    let time = context.source_date_epoch.unwrap_or(0);
+    let mut key = DigestBuilder::new("gantry-action/1");
+    key.str(step.kind.name())
+        .str(FORMAT)
+        .str(env!("CARGO_PKG_VERSION"))
+        .str(spec.format.name())
+        .str(&time.to_string())
+        .str(&spec.output)
+        .str(&subject.name)
+        .field(
+            subject
+                .digest
+                .as_ref()
+                .map_or(&[][..], |digest| digest.as_bytes()),
+        );
+    key.str("inputs");
+    for input in &inputs {
+        key.str(&input.path)
+            .field(input.digest.as_bytes())
+            .str(input.link.as_deref().unwrap_or(""));
+    }
+    if let Source::Cargo(inventory) = &source {
+        key.str("licences");
+        for package in &inventory.packages {
+            key.str(&package.id)
+                .str(package.license.as_deref().unwrap_or(""));
+        }
+    }
+    Ok(SbomAction {
+        key: key.finish(),
+        source,
+        subject,
+        format: spec.format,
+        time,
+        inputs,
+    })
+}
+
+fn cargo_inventory(
+    context: &Context,
+    spec: &SbomStep,
+    lock: &InputFile,
+) -> Result<Inventory, String> {
+    let text = std::fs::read_to_string(&lock.host)
+        .map_err(|error| format!("cannot read `{}`: {error}", spec.from))?;
+    if Digest::of_bytes(text.as_bytes()) != lock.digest {
+        return Err(format!("`{}` changed while the run read it", spec.from));
+    }
+    let folders = context
+        .cargo_home
+        .as_deref()
+        .map(sbom::cargo::registry_folders)
+        .unwrap_or_default();
+    let licence =
+        |name: &str, version: &str| sbom::cargo::registry_licence(&folders, name, version);
+    let placeholder = Subject {
+        name: spec.from.clone(),
+        digest: None,
+    };
+    sbom::cargo::inventory(&text, placeholder, &licence).map_err(|message| {
+        format!(
+            "`{}` is not a Cargo.lock gantry can read: {message}",
+            spec.from
+        )
+    })
+}
+
+/// `subject` by its digest; by default `from` itself (a folder: described file by file).
+fn subject(
+    spec: &SbomStep,
+    inputs: &[InputFile],
+    exact: Option<&InputFile>,
+) -> Result<Subject, String> {
+    let named = match &spec.subject {
+        Some(path) => Some(
+            inputs
+                .iter()
+                .find(|input| input.path == *path)
+                .ok_or_else(|| format!("the subject `{path}` is not a file"))?,
+        ),
+        None => exact,
+    };
+    Ok(Subject {
+        name: named.map_or_else(|| spec.from.clone(), |input| input.path.clone()),
+        digest: named.map(|input| input.digest),
+    })
+}
+
+/// Writes the document and its attestation, then the step's link, and records the result.
+pub(crate) fn execute(context: &Context, id: StepId, action: &SbomAction) -> Result<(), Failure> {
+    let step = &context.pipeline.steps[id];
+    let StepKind::Sbom(spec) = &step.kind else {
+        return Err(step_failure("internal: not a sbom step"));
+    };
+    let started = Instant::now();
+    let inventory = inventory(context, id, action).map_err(step_failure)?;
+    let document = sbom::render(&inventory, action.format, action.time);
+    let attestation = sbom::attest(
+        &inventory,
+        action.format,
+        &document,
+        context.signer.as_ref(),
+    )
+    .map_err(step_failure)?;
+    let mut records = Vec::with_capacity(2);
+    for (path, bytes) in [
+        (spec.output.clone(), document),
+        (
+            format!("{}{SBOM_ATTESTATION_SUFFIX}", spec.output),
+            attestation,
+        ),
+    ] {
+        let digest = context
+            .store
+            .cas
+            .put_bytes(&bytes)
+            .map_err(|error| step_failure(format!("cannot store `{path}`: {error}")))?;
+        records.push(OutputRecord {
+            path,
+            digest,
+            directory: false,
+            executable: false,
+            link: None,
+        });
+    }
+    let envelope = link_envelope(context, id, spec, action, &inventory, &records);
+    let empty = store_log(context, b"")?;
+    commit(
+        context,
+        id,
+        Commit {
+            key: action.key,
+            envelope: &envelope,
+            records,
+            trees: HashMap::new(),
+            logs: [empty, empty],
+            duration: started.elapsed(),
+        },
+    )
+}
+
+fn inventory(context: &Context, id: StepId, action: &SbomAction) -> Result<Inventory, String> {
+    let step = &context.pipeline.steps[id];
+    match &action.source {
+        Source::Cargo(inventory) => Ok(inventory.clone()),
+        Source::Folder(inputs) => {
+            let StepKind::Sbom(spec) = &step.kind else {
+                return Err("internal: not a sbom step".to_owned());
+            };
+            let prefix = format!("{}/", spec.from);
+            let mut files = Vec::with_capacity(inputs.len());
+            for input in inputs {
+                let file = sbom::folder::file(
+                    input.path.strip_prefix(&prefix).unwrap_or(&input.path),
+                    &input.host,
+                )?;
+                if file.sha256 != input.digest {
+                    return Err(format!("`{}` changed while the run read it", input.path));
+                }
+                files.push(file);
+            }
+            files.sort_by(|left, right| left.path.cmp(&right.path));
+            Ok(Inventory {
+                subject: action.subject.clone(),
+                packages: Vec::new(),
+                files,
+                roots: Vec::new(),
+            })
+        }
+        Source::Nix { store_path } => {
+            let nix = Nix::locate(&context.pipeline.root, step.timeout, &context.cancel)
+                .map_err(|error| error.to_string())?;
+            let closure = nix
+                .path_info(&[store_path.as_str()], false, true)
+                .map_err(|error| {
+                    format!("asking Nix for the closure of `{store_path}`: {error}")
+                })?;
+            sbom::nix::inventory(store_path, &closure, action.subject.clone())
+        }
+    }
+}
+
+fn link_envelope(
+    context: &Context,
+    id: StepId,
+    spec: &SbomStep,
+    action: &SbomAction,
+    inventory: &Inventory,
+    records: &[OutputRecord],
+) -> attest::Envelope {
+    let step = &context.pipeline.steps[id];
+    let subjects = records
+        .iter()
+        .map(|record| ResourceDescriptor::named(record.path.clone(), &record.digest))
+        .collect();
+    let materials = action
+        .inputs
+        .iter()
+        .map(|input| ResourceDescriptor::named(input.path.clone(), &input.digest))
+        .collect();
+    let mut command: Vec<String> = ["gantry", "sbom", "--from", &spec.from, "--format"]
+        .into_iter()
+        .map(str::to_owned)
+        .collect();
+    command.push(action.format.name().to_owned());
+    if let Some(subject) = &spec.subject {
+        command.extend(["--subject".to_owned(), subject.clone()]);
+    }
+    command.extend(["-o".to_owned(), spec.output.clone()]);
+    let mut environment = serde_json::Map::new();
+    environment.insert("actionKey".to_owned(), action.key.hex().into());
+    environment.insert("sourceDateEpoch".to_owned(), action.time.into());
+    if let Source::Nix { store_path } = &action.source {
+        environment.insert("storePath".to_owned(), store_path.clone().into());
+    }
+    let byproducts = serde_json::Map::from_iter([
+        (
+            "predicateType".to_owned(),
+            action.format.predicate_type().into(),
+        ),
+        ("packages".to_owned(), inventory.packages.len().into()),
+        ("files".to_owned(), inventory.files.len().into()),
+    ]);
+    let link = Link {
+        name: step.name.clone(),
+        command,
+        materials,
+        byproducts,
+        environment,
+    };
+    let statement = Statement::new(subjects, LINK_PREDICATE_TYPE, link);
+    let body = serde_json::to_vec(&statement).unwrap_or_default();
+    attest::dsse::sign(PAYLOAD_TYPE, &body, context.signer.as_ref())
+}

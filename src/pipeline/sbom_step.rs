@@ -1,0 +1,204 @@
+//! Validation of `kind = "sbom"` steps: `from` and `subject` become the step's inputs,
+//! `output` and its attestation its outputs.
+
+use std::ops::Range;
+
+use toml::Spanned;
+
+use crate::pipeline::diagnostic::Diagnostic;
+use crate::pipeline::model::{InputPattern, OutputPath, SBOM_ATTESTATION_SUFFIX, SbomStep};
+use crate::pipeline::path;
+use crate::pipeline::wire::StepWire;
+use crate::sbom::Format;
+
+/// A sbom step and the paths it reads and writes, each with the place it was written.
+pub struct Converted {
+    pub step: SbomStep,
+    pub inputs: Vec<InputPattern>,
+    pub outputs: Vec<OutputPath>,
+}
+
+pub fn convert(
+    step_name: &str,
+    wire: &StepWire,
+    name_span: Range<usize>,
+    errors: &mut Vec<Diagnostic>,
+) -> Option<Converted> {
+    let before = errors.len();
+    not_here(wire, errors);
+    let format = format(wire.format.as_ref(), errors);
+    let mut required = |key: &str, value: Option<&Spanned<String>>, folder: bool, hint: &str| {
+        if let Some(value) = value {
+            return one_path(key, value, folder, errors);
+        }
+        errors.push(
+            Diagnostic::at(
+                format!("sbom step `{step_name}` needs `{key}`"),
+                name_span.clone(),
+            )
+            .hint(hint),
+        );
+        None
+    };
+    let from = required(
+        "from",
+        wire.from.as_ref(),
+        true,
+        "what to describe: `from = \"Cargo.lock\"`, a folder such as `from = \"dist/\"`, or a nix step's out-link such as `from = \"result\"`",
+    );
+    let output = required(
+        "output",
+        wire.output.as_ref(),
+        false,
+        "where to write the document: `output = \"out/sbom.spdx.json\"`",
+    );
+    let subject = wire
+        .subject
+        .as_ref()
+        .map(|subject| one_path("subject", subject, false, errors));
+    if errors.len() > before {
+        return None;
+    }
+    let (from, from_folder, from_span) = from?;
+    let subject = subject.flatten().map(|(path, _, span)| (path, span));
+    let (output, _, output_span) = output?;
+    let attestation = format!("{output}{SBOM_ATTESTATION_SUFFIX}");
+    for (name, (path, span)) in [("from", (&from, &from_span))].into_iter().chain(
+        subject
+            .as_ref()
+            .map(|(path, span)| ("subject", (path, span))),
+    ) {
+        if [&output, &attestation]
+            .iter()
+            .any(|written| path::is_within(written, path) || path::is_within(path, written))
+        {
+            errors.push(Diagnostic::at(
+                format!("`{name}` overlaps what the step writes (`{output}`, `{attestation}`)"),
+                span.clone(),
+            ));
+            return None;
+        }
+    }
+    let mut inputs = vec![InputPattern {
+        pattern: from.clone(),
+        directory: from_folder,
+        is_glob: false,
+        span: from_span,
+    }];
+    if let Some((path, span)) = &subject
+        && *path != from
+    {
+        inputs.push(InputPattern {
+            pattern: path.clone(),
+            directory: false,
+            is_glob: false,
+            span: span.clone(),
+        });
+    }
+    let outputs = [output.clone(), attestation]
+        .into_iter()
+        .map(|path| OutputPath {
+            path,
+            directory: false,
+            span: output_span.clone(),
+        })
+        .collect();
+    Some(Converted {
+        step: SbomStep {
+            from,
+            format: format?,
+            subject: subject.map(|(path, _)| path),
+            output,
+        },
+        inputs,
+        outputs,
+    })
+}
+
+/// `format`, SPDX when not given.
+fn format(format: Option<&Spanned<String>>, errors: &mut Vec<Diagnostic>) -> Option<Format> {
+    let Some(format) = format else {
+        return Some(Format::Spdx);
+    };
+    let parsed = Format::parse(format.get_ref());
+    if parsed.is_none() {
+        errors.push(
+            Diagnostic::at(
+                format!("unknown SBOM format `{}`", format.get_ref()),
+                format.span(),
+            )
+            .hint("`spdx` (SPDX 2.3 JSON) or `cyclonedx` (CycloneDX 1.6 JSON)"),
+        );
+    }
+    parsed
+}
+
+/// The keys sbom steps have no use for.
+fn not_here(wire: &StepWire, errors: &mut Vec<Diagnostic>) {
+    let mut refuse = |key: &str, span: Range<usize>, hint: &str| {
+        errors
+            .push(Diagnostic::at(format!("`{key}` does not apply to sbom steps"), span).hint(hint));
+    };
+    if let Some(first) = wire.inputs.first() {
+        refuse(
+            "inputs",
+            first.span(),
+            "a sbom step reads `from` (and `subject`); name them there",
+        );
+    }
+    if let Some(first) = wire.outputs.first() {
+        refuse(
+            "outputs",
+            first.span(),
+            "a sbom step writes `output` and `OUTPUT.intoto.json`, its signed attestation",
+        );
+    }
+    if let Some(network) = &wire.network {
+        refuse(
+            "network",
+            network.span(),
+            "an SBOM is made from what is on disk",
+        );
+    }
+    if let Some((name, _)) = wire.env.iter().flatten().next() {
+        refuse("env", name.span(), "a sbom step runs no command");
+    }
+}
+
+/// A workspace path naming one thing: no glob; a folder (trailing `/`) only where allowed.
+fn one_path(
+    key: &str,
+    value: &Spanned<String>,
+    folder_allowed: bool,
+    errors: &mut Vec<Diagnostic>,
+) -> Option<(String, bool, Range<usize>)> {
+    match path::normalize(value.get_ref()) {
+        Ok(normal) if path::is_glob(&normal.path) => {
+            errors.push(
+                Diagnostic::at(format!("`{key}` names one path, not a glob"), value.span())
+                    .hint("to describe many files, name their folder: `from = \"dist/\"`"),
+            );
+            None
+        }
+        Ok(normal) if normal.directory && !folder_allowed => {
+            errors.push(
+                Diagnostic::at(format!("`{key}` must name a file"), value.span()).hint(
+                    if key == "subject" {
+                        "a folder is described file by file: leave `subject` out and use `from = \"dist/\"`"
+                    } else {
+                        "name the document's file, like `out/sbom.spdx.json`"
+                    },
+                ),
+            );
+            None
+        }
+        Ok(normal) => Some((normal.path, normal.directory, value.span())),
+        Err(message) => {
+            errors.push(Diagnostic::at(
+                format!("invalid `{key}`: {message}"),
+                value.span(),
+            ));
+            None
+        }
+    }
+}
