@@ -40,6 +40,7 @@ pub fn write(
         return Ok(None);
     }
     let mut files = links(context);
+    files.extend(place_sbom_attestations(context)?);
     let provenance = if summary.success() {
         let times = Times {
             started,
@@ -109,6 +110,37 @@ fn finish_placing(context: &Context) -> Result<()> {
         .finish()
         .map_err(|message| Error::Environment { message })
 }
+
+/// Each sbom step's attestation, also in the run folder as `<step>.sbom.intoto.json`: the folder
+/// holds all the evidence an auditor needs. Returns (file name, digest) of each.
+fn place_sbom_attestations(context: &Context) -> Result<Vec<(String, Digest)>> {
+    let mut placed = Vec::new();
+    for (step, result) in context.pipeline.steps.iter().zip(&context.results) {
+        let (crate::pipeline::StepKind::Sbom(_), Some(result)) = (&step.kind, result.get()) else {
+            continue;
+        };
+        let Some(record) = result.outputs.iter().find(|record| {
+            record
+                .path
+                .ends_with(crate::pipeline::model::SBOM_ATTESTATION_SUFFIX)
+        }) else {
+            continue;
+        };
+        let name = format!("{}{SBOM_FILE_SUFFIX}", step.name);
+        context
+            .placer
+            .place(
+                context.store.cas.path(&record.digest),
+                context.run_dir.join(&name),
+            )
+            .map_err(|message| Error::Environment { message })?;
+        placed.push((name, record.digest));
+    }
+    Ok(placed)
+}
+
+/// What a sbom step's attestation is called in the run folder, after the step's name.
+pub const SBOM_FILE_SUFFIX: &str = ".sbom.intoto.json";
 
 /// (file name, digest) of every step attestation in the run folder.
 fn links(context: &Context) -> Vec<(String, Digest)> {

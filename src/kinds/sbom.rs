@@ -1,8 +1,8 @@
 //! The `sbom` step kind: the SBOM of `from` (a `Cargo.lock`, a folder, a Nix step's out-link)
 //! for `subject`, and its signed attestation. Runs in gantry, like `gantry sbom`, and is cached
-//! by an action key that holds everything the document depends on: the inputs' digests, the
-//! format, the creation time, gantry's version and, for a `Cargo.lock`, the licences found in
-//! the local registry cache.
+//! by an action key that holds everything the document and its attestation depend on: the
+//! inputs' digests, the format, the creation time, gantry's version, the run's signing key
+//! and, for a `Cargo.lock`, the licences found in the local registry cache.
 
 use std::collections::HashMap;
 use std::time::Instant;
@@ -90,8 +90,12 @@ pub fn plan(context: &Context, id: StepId) -> Result<SbomAction, String> {
     key.str(step.kind.name())
         .str(FORMAT)
         .str(env!("CARGO_PKG_VERSION"))
+        // The attestation is an output signed with the run's key: another key, another output.
+        .str(context.signer.key_id())
         .str(spec.format.name())
         .str(&time.to_string())
+        .str(&spec.from)
+        .str(spec.subject.as_deref().unwrap_or(""))
         .str(&spec.output)
         .str(&subject.name)
         .field(
@@ -128,11 +132,17 @@ fn cargo_inventory(
     spec: &SbomStep,
     lock: &InputFile,
 ) -> Result<Inventory, String> {
-    let text = std::fs::read_to_string(&lock.host)
+    let bytes = std::fs::read(&lock.host)
         .map_err(|error| format!("cannot read `{}`: {error}", spec.from))?;
-    if Digest::of_bytes(text.as_bytes()) != lock.digest {
+    if Digest::of_bytes(&bytes) != lock.digest {
         return Err(format!("`{}` changed while the run read it", spec.from));
     }
+    let text = String::from_utf8(bytes).map_err(|_| {
+        format!(
+            "`{}` is not text: `from` names a Cargo.lock, a folder or a Nix out-link",
+            spec.from
+        )
+    })?;
     let folders = context
         .cargo_home
         .as_deref()

@@ -62,6 +62,16 @@ pub fn convert(
     let (from, from_folder, from_span) = from?;
     let subject = subject.flatten().map(|(path, _, span)| (path, span));
     let (output, _, output_span) = output?;
+    if let Some((path, span)) = &subject
+        && from_folder
+        && *path == from
+    {
+        errors.push(
+            Diagnostic::at("the subject is `from`'s folder, not a file", span.clone())
+                .hint("a folder is described file by file: leave `subject` out"),
+        );
+        return None;
+    }
     let attestation = format!("{output}{SBOM_ATTESTATION_SUFFIX}");
     for (name, (path, span)) in [("from", (&from, &from_span))].into_iter().chain(
         subject

@@ -159,6 +159,15 @@ fn convert_step(
             kind,
             paths: Some(paths),
         }) => (Some(kind), paths),
+        // A sbom step whose own keys were wrong: its inputs and outputs are unknown, and
+        // `inputs`/`outputs` were already refused.
+        None if wire
+            .kind
+            .as_ref()
+            .is_some_and(|kind| kind.get_ref() == "sbom") =>
+        {
+            (None, (Vec::new(), Vec::new()))
+        }
         kind => {
             let kind = kind.map(|kinded| kinded.kind);
             let inputs: Vec<InputPattern> = wire
@@ -245,9 +254,14 @@ fn convert_kind(
             if owner != kind
                 && let Some(span) = span
             {
+                let hint = if key == "run" {
+                    "an exec step runs `run`; a nix step builds `flake`, `expr` or `file`; a sign step signs its `inputs`; a sbom step describes `from`".to_owned()
+                } else {
+                    format!("`{key}` belongs to `kind = \"{owner}\"` steps")
+                };
                 errors.push(
                     Diagnostic::at(format!("`{key}` does not apply to {kind} steps"), span)
-                        .hint(format!("`{key}` belongs to `kind = \"{owner}\"` steps")),
+                        .hint(hint),
                 );
             }
         }
@@ -817,6 +831,10 @@ retry = { attempts = 3, backoff = "1s" }
                 "leave `subject` out and use `from = \"dist/\"`",
             ),
             (
+                "from = \"dist/\"\nsubject = \"dist\"\noutput = \"a.json\"\n",
+                "p.toml:6:11: error: the subject is `from`'s folder, not a file",
+            ),
+            (
                 "from = \"out/\"\noutput = \"out/a.json\"\n",
                 "p.toml:5:8: error: `from` overlaps what the step writes",
             ),
@@ -836,6 +854,10 @@ retry = { attempts = 3, backoff = "1s" }
             let error = sbom(body).unwrap_err();
             assert!(error.contains(message), "{body:?}: {error}");
         }
+        // A refused key is reported once, not again as a bad input.
+        let error =
+            sbom("from = \"Cargo.lock\"\noutput = \"a.json\"\ninputs = [\"../x\"]\n").unwrap_err();
+        assert_eq!(error.matches("error:").count(), 1, "{error}");
         let error =
             parse_text("[pipeline]\nname = \"x\"\n[steps.a]\nrun = \"make\"\nfrom = \"x\"\n")
                 .unwrap_err();

@@ -100,7 +100,8 @@ pub fn read_run(folder: &Path, verifier: &dyn Verifier) -> Result<AttestedRun, S
         let Some(step) = name.strip_suffix(SUFFIX) else {
             continue;
         };
-        if name == crate::exec::provenance::FILE_NAME {
+        // Step names have no `.`: `<step>.sbom.intoto.json` is an SBOM attestation, not a link.
+        if name == crate::exec::provenance::FILE_NAME || step.contains('.') {
             continue;
         }
         let path = entry.path();

@@ -27,7 +27,7 @@ pub fn statement(path: &Path) -> serde_json::Value {
 }
 
 /// `openssl genpkey`; true when it worked.
-fn generate_key(path: &Path, algorithm: &str, option: &str) -> bool {
+pub fn generate_key(path: &Path, algorithm: &str, option: &str) -> bool {
     let path = path.to_str().expect("utf8");
     openssl(&[
         "genpkey",

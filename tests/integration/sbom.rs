@@ -6,7 +6,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use crate::attestations::{openssl_verifies, statement};
+use crate::attestations::{generate_key, openssl_verifies, statement};
 use crate::signing::sigstore_verifies;
 use crate::support::{Run, Test, sha256_hex};
 
@@ -589,9 +589,8 @@ fn licence_of(bom: &Path, name: &str) -> serde_json::Value {
         .clone()
 }
 
-#[test]
-fn sbom_steps_describe_a_lock_and_a_folder_attested_cached_and_listed_in_provenance() {
-    let test = Test::new()
+fn sbom_workspace() -> Test {
+    Test::new()
         .file("Cargo.lock", SMALL_LOCK)
         .file("src/a.txt", "a\n")
         .file("src/b.txt", "b\n")
@@ -599,7 +598,12 @@ fn sbom_steps_describe_a_lock_and_a_folder_attested_cached_and_listed_in_provena
             &format!("{REGISTRY}/old-1.0.0/Cargo.toml"),
             "[package]\nname = \"old\"\nversion = \"1.0.0\"\nlicense = \"MIT\"\n",
         )
-        .pipeline(SBOM_STEPS);
+        .pipeline(SBOM_STEPS)
+}
+
+#[test]
+fn sbom_steps_describe_a_lock_and_a_folder_attested_and_listed_in_provenance() {
+    let test = sbom_workspace();
     let run = test.gantry_run(&[]).success();
     assert!(run.statuses().values().all(|status| status == "executed"));
     let bom = test.path("out/deps.cdx.json");
@@ -677,6 +681,24 @@ fn sbom_steps_describe_a_lock_and_a_folder_attested_cached_and_listed_in_provena
         "https://spdx.dev/Document"
     );
 
+    // The run folder holds each SBOM attestation too, listed in SHA256SUMS.
+    assert_eq!(
+        fs::read(run.run_dir().join("deps.sbom.intoto.json")).expect("copy in the run folder"),
+        fs::read(test.path("out/deps.cdx.json.intoto.json")).expect("attestation")
+    );
+    assert!(
+        fs::read_to_string(run.run_dir().join("SHA256SUMS"))
+            .expect("sums")
+            .contains("  deps.sbom.intoto.json\n")
+    );
+}
+
+#[test]
+fn sbom_steps_are_cached_by_everything_their_bytes_depend_on() {
+    let test = sbom_workspace();
+    test.gantry_run(&[]).success();
+    let bom = test.path("out/deps.cdx.json");
+    let spdx = test.path("out/files.spdx.json");
     // Nothing changed: every step is served from the cache, byte for byte.
     let before = [fs::read(&bom).expect("bom"), fs::read(&spdx).expect("spdx")];
     fs::remove_file(&bom).expect("remove");
@@ -686,6 +708,27 @@ fn sbom_steps_describe_a_lock_and_a_folder_attested_cached_and_listed_in_provena
         [fs::read(&bom).expect("bom"), fs::read(&spdx).expect("spdx")],
         before
     );
+
+    // Another run key: the attestations, outputs signed with it, are made again; nothing else.
+    let release = test.path("release.pem");
+    assert!(generate_key(&release, "EC", "ec_paramgen_curve:P-256"));
+    let release = release.to_str().expect("utf-8");
+    let statuses = test.gantry_run(&["--key", release]).success().statuses();
+    assert_eq!(statuses["build"], "cached");
+    assert_eq!(statuses["deps"], "executed");
+    let release_public = test.path("release.pub");
+    fs::write(
+        &release_public,
+        test.run(["key", "public", "--key", release])
+            .success()
+            .stdout(),
+    )
+    .expect("write");
+    assert!(openssl_verifies(
+        &test.path("out/deps.cdx.json.intoto.json"),
+        &release_public,
+        test.root()
+    ));
 
     // A licence that appears in the registry cache is a new document; the folder's is not.
     test.write(
