@@ -41,6 +41,10 @@ pub enum Error {
     Write { path: PathBuf, source: io::Error },
     #[error("{0}")]
     Usage(String),
+    /// A verification policy with mistakes: a usage error of `gantry verify` (exit 2), which
+    /// keeps exit 1 for "the artifact failed verification".
+    #[error("{}", .0.render().trim_end())]
+    Policy(Box<Diagnostics>),
     #[error("signing key `{}`: {message}", path.display())]
     Key { path: PathBuf, message: String },
     #[error("{message}")]
@@ -63,7 +67,7 @@ impl Error {
             | Self::Key { .. }
             | Self::Attestation { .. }
             | Self::Input { .. } => Category::UserInput,
-            Self::Usage(_) => Category::Usage,
+            Self::Usage(_) | Self::Policy(_) => Category::Usage,
             Self::Read { .. } | Self::Write { .. } | Self::Environment { .. } => {
                 Category::Environment
             }

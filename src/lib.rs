@@ -16,4 +16,5 @@ pub mod runlog;
 pub mod sbom;
 pub mod store;
 pub mod time;
+pub mod verify;
 pub mod workspace;

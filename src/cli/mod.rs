@@ -10,6 +10,7 @@ mod repro;
 mod run;
 mod sbom;
 mod schema;
+mod verify;
 
 use std::ffi::OsString;
 use std::io::Write as _;
@@ -47,8 +48,11 @@ enum Command {
     /// and its signed
     /// attestation.
     Sbom(sbom::Args),
-    /// Print the JSON Schema of the pipeline language (for editor completion).
+    /// Print the JSON Schema of the pipeline language or of policies (for editor completion).
     Schema(schema::Args),
+    /// Verify artifacts offline against a policy: signatures, one run, the chain of materials
+    /// back to sources, required steps, SBOM, reproducibility; optionally write a signed VSA.
+    Verify(verify::Args),
     /// The tamper-evident run log (`.gantry/log`): verify it, show it.
     #[command(subcommand)]
     Log(log::Command),
@@ -138,6 +142,7 @@ pub fn main(args: impl IntoIterator<Item = OsString>) -> ExitCode {
         Command::Graph(args) => graph::run(&args, &environment),
         Command::Sbom(args) => sbom::run(&args, &environment),
         Command::Schema(args) => schema::run(&args),
+        Command::Verify(args) => verify::run(&args, &environment),
         Command::Keys(command) => keys::run(command, &environment),
         Command::Log(command) => log::run(command, &environment),
     };

@@ -325,7 +325,8 @@ fn surroundings(
     })
 }
 
-pub(crate) fn unix_now() -> i64 {
+#[must_use]
+pub fn unix_now() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |elapsed| i64::try_from(elapsed.as_secs()).unwrap_or(0))

@@ -1,0 +1,12 @@
+//! `gantry verify`: decides offline whether artifacts came from the pipeline run their
+//! attestations claim, under a policy (docs/verify.md). `policy` and `evidence` read what the
+//! auditor gives, `check` decides (pure), `report` says why, `vsa` signs the verdict.
+
+pub mod check;
+pub mod evidence;
+pub mod policy;
+pub mod report;
+pub mod vsa;
+
+pub use check::{Artifact, Input, verify};
+pub use report::{CheckKind, Reason, Report};

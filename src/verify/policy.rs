@@ -1,0 +1,394 @@
+//! Verification policies (docs/verify.md): which keys may attest which steps and when, and
+//! what an artifact's evidence must hold. Wire structs keep spans so that every mistake is
+//! shown at its line; `parse` is pure, `load_keys` reads the key files through a closure.
+
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+
+use globset::{GlobSet, GlobSetBuilder};
+use serde::Deserialize;
+use toml::Spanned;
+
+use crate::digest::Digest;
+use crate::keys::{EcdsaVerifier, Verifier};
+use crate::pipeline::diagnostic::{Diagnostic, Diagnostics, SourceFile};
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PolicyFileWire {
+    policy: Option<Spanned<SectionWire>>,
+    #[serde(default)]
+    keys: Vec<Spanned<KeyWire>>,
+    require: Option<Spanned<RequireWire>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SectionWire {
+    name: Spanned<String>,
+    #[allow(
+        dead_code,
+        reason = "free text, accepted so that a policy can explain itself"
+    )]
+    description: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct KeyWire {
+    id: Spanned<String>,
+    public: Spanned<String>,
+    steps: Option<Spanned<Vec<Spanned<String>>>>,
+    not_before: Option<Spanned<toml::Value>>,
+    not_after: Option<Spanned<toml::Value>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RequireWire {
+    #[serde(default)]
+    steps: Vec<Spanned<String>>,
+    provenance: Option<bool>,
+    sbom: Option<bool>,
+    reproduced: Option<bool>,
+    #[serde(default)]
+    sources: Vec<Spanned<String>>,
+    tools: Option<Vec<Spanned<String>>>,
+}
+
+/// A validated policy.
+#[derive(Clone, Debug)]
+pub struct Policy {
+    pub name: String,
+    pub source: SourceFile,
+    /// SHA-256 of the policy file's bytes: reports and VSAs name the exact policy.
+    pub digest: Digest,
+    pub keys: Vec<KeySpec>,
+    pub require: Require,
+}
+
+/// A key the policy trusts, before its file is read.
+#[derive(Clone, Debug)]
+pub struct KeySpec {
+    pub id: String,
+    /// The public key's PEM file, resolved against the policy's folder.
+    pub public: PathBuf,
+    pub public_span: Range<usize>,
+    /// Globs over what the key may attest: step names, and `provenance`, `sbom` (an SBOM
+    /// attestation no step's link lists), `reproducibility`.
+    pub steps: GlobSet,
+    pub step_patterns: Vec<String>,
+    /// Unix seconds; the key is valid only inside `[not_before, not_after]`.
+    pub not_before: Option<i64>,
+    pub not_after: Option<i64>,
+}
+
+/// What every artifact's evidence must hold.
+#[derive(Clone, Debug)]
+pub struct Require {
+    /// Steps that must have a valid attestation in the run.
+    pub steps: Vec<String>,
+    pub provenance: bool,
+    pub sbom: bool,
+    pub reproduced: bool,
+    /// Workspace materials allowed without an attesting step.
+    pub sources: GlobSet,
+    pub source_patterns: Vec<String>,
+    /// Materials outside the workspace (tools, Nix store paths) allowed; `None`: any, listed
+    /// in the report.
+    pub tools: Option<GlobSet>,
+    pub tool_patterns: Vec<String>,
+}
+
+/// A trusted key, its file read.
+pub struct TrustedKey {
+    pub spec: KeySpec,
+    pub verifier: EcdsaVerifier,
+}
+
+impl TrustedKey {
+    /// Whether the key may attest `name` (a step, `provenance`, ...).
+    #[must_use]
+    pub fn allows(&self, name: &str) -> bool {
+        self.spec.steps.is_match(name)
+    }
+
+    /// Whether `time` lies in the key's window.
+    #[must_use]
+    pub fn valid_at(&self, time: i64) -> bool {
+        self.spec.not_before.is_none_or(|start| time >= start)
+            && self.spec.not_after.is_none_or(|end| time <= end)
+    }
+
+    #[must_use]
+    pub fn key_id(&self) -> &str {
+        self.verifier.key_id()
+    }
+}
+
+/// Parses and validates a policy file; `source.path` is where it was read from.
+pub fn parse(source: &SourceFile) -> Result<Policy, Diagnostics> {
+    let fail = |items| Diagnostics {
+        file: source.clone(),
+        items,
+    };
+    let wire: PolicyFileWire = toml::from_str(&source.text).map_err(|error| {
+        fail(vec![Diagnostic::new(
+            error.message().trim_end().to_owned(),
+            error.span(),
+        )])
+    })?;
+    let mut errors = Vec::new();
+    let name = if let Some(section) = &wire.policy {
+        let name = section.get_ref().name.get_ref().trim().to_owned();
+        if name.is_empty() {
+            errors.push(Diagnostic::at(
+                "the policy's name must not be empty",
+                section.get_ref().name.span(),
+            ));
+        }
+        name
+    } else {
+        errors.push(
+            Diagnostic::new("missing `[policy]` table", Some(0..0))
+                .hint("start the file with `[policy]` and `name = \"...\"`"),
+        );
+        String::new()
+    };
+    let folder = source.path.parent().unwrap_or(Path::new(""));
+    let keys = convert_keys(&wire.keys, folder, &mut errors);
+    let require = convert_require(wire.require.as_ref(), &mut errors);
+    if !errors.is_empty() {
+        return Err(fail(errors));
+    }
+    Ok(Policy {
+        name,
+        digest: Digest::of_bytes(source.text.as_bytes()),
+        source: source.clone(),
+        keys,
+        require: require.unwrap_or_else(|| Require {
+            steps: Vec::new(),
+            provenance: true,
+            sbom: false,
+            reproduced: false,
+            sources: GlobSet::empty(),
+            source_patterns: Vec::new(),
+            tools: None,
+            tool_patterns: Vec::new(),
+        }),
+    })
+}
+
+fn convert_keys(
+    wire: &[Spanned<KeyWire>],
+    folder: &Path,
+    errors: &mut Vec<Diagnostic>,
+) -> Vec<KeySpec> {
+    if wire.is_empty() {
+        errors.push(
+            Diagnostic::new("the policy trusts no key", Some(0..0)).hint(
+                "add `[[keys]]` with `id`, `public = \"keys/release.pub\"` and `steps = [\"*\"]`",
+            ),
+        );
+    }
+    let mut keys: Vec<KeySpec> = Vec::new();
+    for key in wire {
+        let span = key.span();
+        let key = key.get_ref();
+        let id = key.id.get_ref().trim().to_owned();
+        if id.is_empty() {
+            errors.push(Diagnostic::at(
+                "a key's `id` must not be empty",
+                key.id.span(),
+            ));
+        } else if keys.iter().any(|other| other.id == id) {
+            errors.push(Diagnostic::at(
+                format!("key `{id}` is listed twice"),
+                key.id.span(),
+            ));
+        }
+        if key.public.get_ref().trim().is_empty() {
+            errors.push(
+                Diagnostic::at("`public` must name a PEM file", key.public.span())
+                    .hint("a path relative to the policy file, like `keys/release.pub`"),
+            );
+        }
+        let Some(steps) = &key.steps else {
+            errors.push(
+                Diagnostic::at(format!("key `{id}` does not say what it may attest"), span)
+                    .hint("add `steps = [\"*\"]` (everything) or the step names, like `steps = [\"build\", \"provenance\"]`"),
+            );
+            continue;
+        };
+        let (matcher, patterns) = globs(steps.get_ref(), "step name", errors);
+        let not_before = time(key.not_before.as_ref(), errors);
+        let not_after = time(key.not_after.as_ref(), errors);
+        if let (Some(start), Some(end), Some(wire_end)) = (not_before, not_after, &key.not_after)
+            && end < start
+        {
+            errors.push(Diagnostic::at(
+                "`not_after` is before `not_before`: the key is never valid",
+                wire_end.span(),
+            ));
+        }
+        keys.push(KeySpec {
+            id,
+            public: folder.join(key.public.get_ref()),
+            public_span: key.public.span(),
+            steps: matcher,
+            step_patterns: patterns,
+            not_before,
+            not_after,
+        });
+    }
+    keys
+}
+
+fn convert_require(
+    wire: Option<&Spanned<RequireWire>>,
+    errors: &mut Vec<Diagnostic>,
+) -> Option<Require> {
+    let require = wire?.get_ref();
+    let mut steps = Vec::new();
+    for step in &require.steps {
+        let name = step.get_ref();
+        let valid = name
+            .chars()
+            .next()
+            .is_some_and(|first| first.is_ascii_alphabetic())
+            && name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+        if valid {
+            steps.push(name.clone());
+        } else {
+            errors.push(
+                Diagnostic::at(format!("`{name}` is not a step name"), step.span())
+                    .hint("step names use letters, digits, `-` and `_`, and start with a letter"),
+            );
+        }
+    }
+    for source in &require.sources {
+        if source.get_ref().starts_with('/') {
+            errors.push(
+                Diagnostic::at(
+                    "sources are workspace paths, relative to its root",
+                    source.span(),
+                )
+                .hint("materials outside the workspace (tools, /nix/store) go in `tools`"),
+            );
+        }
+    }
+    let (sources, source_patterns) = globs(&require.sources, "source path", errors);
+    let (tools, tool_patterns) = match &require.tools {
+        Some(tools) => {
+            let (set, patterns) = globs(tools, "tool path", errors);
+            (Some(set), patterns)
+        }
+        None => (None, Vec::new()),
+    };
+    Some(Require {
+        steps,
+        provenance: require.provenance.unwrap_or(true),
+        sbom: require.sbom.unwrap_or(false),
+        reproduced: require.reproduced.unwrap_or(false),
+        sources,
+        source_patterns,
+        tools,
+        tool_patterns,
+    })
+}
+
+fn globs(
+    patterns: &[Spanned<String>],
+    what: &str,
+    errors: &mut Vec<Diagnostic>,
+) -> (GlobSet, Vec<String>) {
+    let mut builder = GlobSetBuilder::new();
+    let mut texts = Vec::with_capacity(patterns.len());
+    for pattern in patterns {
+        let text = pattern.get_ref();
+        // `*` crosses `/` only as `**`, as in pipelines' inputs.
+        match globset::GlobBuilder::new(text)
+            .literal_separator(true)
+            .build()
+        {
+            Ok(glob) if !text.is_empty() => {
+                builder.add(glob);
+                texts.push(text.clone());
+            }
+            Ok(_) => errors.push(Diagnostic::at(
+                format!("an empty {what} pattern"),
+                pattern.span(),
+            )),
+            Err(error) => errors.push(Diagnostic::at(
+                format!("invalid {what} pattern `{text}`: {}", error.kind()),
+                pattern.span(),
+            )),
+        }
+    }
+    let set = builder.build().unwrap_or_else(|_| GlobSet::empty());
+    (set, texts)
+}
+
+/// A `not_before`/`not_after`: an RFC 3339 string or a TOML offset date-time.
+fn time(value: Option<&Spanned<toml::Value>>, errors: &mut Vec<Diagnostic>) -> Option<i64> {
+    let value = value?;
+    let text = match value.get_ref() {
+        toml::Value::String(text) => text.clone(),
+        toml::Value::Datetime(datetime) => datetime.to_string(),
+        _ => String::new(),
+    };
+    let parsed = crate::time::parse_rfc3339(&text);
+    if parsed.is_none() {
+        errors.push(
+            Diagnostic::at("not an RFC 3339 date-time with a time zone", value.span())
+                .hint("like `2026-01-01T00:00:00Z`"),
+        );
+    }
+    parsed
+}
+
+/// Reads every key's PEM through `read`; a missing or wrong file is shown at its `public`.
+pub fn load_keys(
+    policy: &Policy,
+    read: &dyn Fn(&Path) -> std::io::Result<String>,
+) -> Result<Vec<TrustedKey>, Diagnostics> {
+    let mut errors = Vec::new();
+    let mut trusted = Vec::new();
+    for spec in &policy.keys {
+        let pem = match read(&spec.public) {
+            Ok(pem) => pem,
+            Err(error) => {
+                errors.push(Diagnostic::at(
+                    format!("cannot read `{}`: {error}", spec.public.display()),
+                    spec.public_span.clone(),
+                ));
+                continue;
+            }
+        };
+        match EcdsaVerifier::from_pem(&pem) {
+            Ok(verifier) => trusted.push(TrustedKey {
+                spec: spec.clone(),
+                verifier,
+            }),
+            Err(message) => errors.push(
+                Diagnostic::at(
+                    format!("`{}`: {message}", spec.public.display()),
+                    spec.public_span.clone(),
+                )
+                .hint(
+                    "a PKIX `PUBLIC KEY` PEM, as `gantry keys public` or `cosign public-key` print",
+                ),
+            ),
+        }
+    }
+    if errors.is_empty() {
+        Ok(trusted)
+    } else {
+        Err(Diagnostics {
+            file: policy.source.clone(),
+            items: errors,
+        })
+    }
+}
