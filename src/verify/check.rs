@@ -8,6 +8,8 @@ use crate::verify::evidence::{Descriptor, EvidenceFile, Kind, Parsed};
 use crate::verify::policy::{Policy, TrustedKey};
 use crate::verify::report::{ArtifactRef, Check, CheckKind, Finding, PolicyRef, Reason, Report};
 
+const PROVENANCE_FILE: &str = "provenance.intoto.json";
+
 /// How far a run's claimed time may lie ahead of the verifier's clock.
 const CLOCK_SKEW: i64 = 300;
 
@@ -121,6 +123,15 @@ fn parse_check<'a>(input: &Input<'a>, found: &mut Found) -> Vec<Item<'a>> {
     items
 }
 
+/// `1 artifact`, `2 artifacts`.
+fn count(number: usize, noun: &str) -> String {
+    if number == 1 {
+        format!("1 {noun}")
+    } else {
+        format!("{number} {noun}s")
+    }
+}
+
 fn sha(digest: &Digest) -> String {
     digest.hex()
 }
@@ -195,6 +206,7 @@ fn attested_as<'a>(item: &'a Item<'_>, producers: &HashMap<String, &'a str>) -> 
                 .unwrap_or("sbom"),
         ),
         Kind::Reproducibility { .. } => Some("reproducibility"),
+        // Nothing the policy names: it must only be signed by a key of the policy.
         Kind::Other { .. } => None,
     }
 }
@@ -234,11 +246,8 @@ fn signatures(
     let mut valid = HashSet::new();
     let mut checked = 0;
     for item in items {
-        let Some(name) = attested_as(item, &producers) else {
-            continue;
-        };
         checked += 1;
-        match judge(input.keys, item, name, time) {
+        match judge(input.keys, item, attested_as(item, &producers), time) {
             Ok(()) => {
                 valid.insert(item.index);
             }
@@ -259,7 +268,12 @@ fn signatures(
 }
 
 /// Whether a key of the policy signed `item`, may attest `name`, and was valid at `time`.
-fn judge(keys: &[TrustedKey], item: &Item<'_>, name: &str, time: i64) -> Result<(), Finding> {
+fn judge(
+    keys: &[TrustedKey],
+    item: &Item<'_>,
+    name: Option<&str>,
+    time: i64,
+) -> Result<(), Finding> {
     let verifying: Vec<&TrustedKey> = keys
         .iter()
         .filter(|key| crate::attest::dsse::verify(&item.parsed.envelope, &key.verifier).is_ok())
@@ -274,6 +288,9 @@ fn judge(keys: &[TrustedKey], item: &Item<'_>, name: &str, time: i64) -> Result<
         )
         .field("signatures")
         .digest(Some(&sha(&item.file.digest))));
+    };
+    let Some(name) = name else {
+        return Ok(());
     };
     let allowed: Vec<&&TrustedKey> = verifying.iter().filter(|key| key.allows(name)).collect();
     let Some(key) = allowed.first() else {
@@ -389,20 +406,48 @@ fn bound_links<'a, 'b>(
         .copied()
         .filter(|item| is_link(item) && listed.contains(&item.index) && valid.contains(&item.index))
         .collect();
-    let products: HashSet<String> = links
+    // An SBOM attestation belongs to the run as `<step>.sbom.intoto.json` of the step whose
+    // link lists it as a product.
+    let sbom_names: HashMap<String, String> = links
         .iter()
         .flat_map(|item| {
-            item.parsed
-                .subjects
-                .iter()
-                .filter_map(|subject| subject.sha256.clone())
+            let step = match &item.parsed.kind {
+                Kind::Link { name, .. } => name.as_str(),
+                _ => "",
+            };
+            item.parsed.subjects.iter().filter_map(move |subject| {
+                Some((
+                    subject.sha256.clone()?,
+                    format!("{step}.sbom{}", super::evidence::SUFFIX),
+                ))
+            })
         })
         .collect();
+    if run.file.name != PROVENANCE_FILE {
+        found.add(
+            CheckKind::Run,
+            Finding::new(
+                Reason::Misnamed,
+                format!(
+                    "the run's provenance is `{}`, not `{PROVENANCE_FILE}`",
+                    run.file.name
+                ),
+            )
+            .in_file(&run.file.path.display().to_string()),
+        );
+    }
     for item in &in_folder {
         let stray = match item.parsed.kind {
-            Kind::Link { .. } => !listed.contains(&item.index),
-            Kind::Sbom { .. } => !products.contains(&sha(&item.file.digest)),
-            _ => false,
+            // A listed name with other bytes was reported as such.
+            Kind::Link { .. } => {
+                !listed.contains(&item.index)
+                    && !byproducts
+                        .iter()
+                        .any(|byproduct| byproduct.name == item.file.name)
+            }
+            Kind::Sbom { .. } => sbom_names.get(&sha(&item.file.digest)) != Some(&item.file.name),
+            Kind::Provenance { .. } => false,
+            Kind::Reproducibility { .. } | Kind::Other { .. } => true,
         };
         if stray {
             found.add(
@@ -576,20 +621,22 @@ fn subjects_and_chains(
         }
         chain.walk(producers, found);
     }
+    // Every other step of the run is accounted for too: an SBOM's inputs, a required step's.
+    chain.walk((0..links.len()).collect(), found);
     found.summary(
         CheckKind::Subject,
         format!(
-            "{} artifacts, each a product of an attested step",
-            input.artifacts.len()
+            "{}, each a product of an attested step",
+            count(input.artifacts.len(), "artifact")
         ),
     );
     found.summary(
         CheckKind::Chain,
         format!(
-            "{} steps followed back to {} allowed sources and {} tools",
-            chain.walked.len(),
-            chain.sources.len(),
-            chain.tools.len()
+            "{} followed back to {} and {}",
+            count(chain.walked.len(), "step"),
+            count(chain.sources.len(), "allowed source"),
+            count(chain.tools.len(), "tool")
         ),
     );
 }

@@ -392,3 +392,92 @@ pub fn load_keys(
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse_text(text: &str) -> Result<Policy, String> {
+        parse(&SourceFile {
+            path: PathBuf::from("policies/p.toml"),
+            text: std::sync::Arc::from(text),
+        })
+        .map_err(|diagnostics| diagnostics.render())
+    }
+
+    const KEY: &str = "[[keys]]\nid = \"k\"\npublic = \"k.pub\"\nsteps = [\"build\", \"pack*\"]\n";
+
+    #[test]
+    fn defaults_are_strict_and_paths_relative_to_the_policy() {
+        let policy = parse_text(&format!("[policy]\nname = \"p\"\n{KEY}")).expect("valid");
+        assert!(policy.require.provenance);
+        assert!(!policy.require.sbom && !policy.require.reproduced);
+        assert!(
+            !policy.require.sources.is_match("src/a.txt"),
+            "no source allowed by default"
+        );
+        assert!(policy.require.tools.is_none());
+        let key = &policy.keys[0];
+        assert_eq!(key.public, PathBuf::from("policies/k.pub"));
+        assert!(key.steps.is_match("package") && !key.steps.is_match("provenance"));
+    }
+
+    #[test]
+    fn windows_take_strings_and_toml_datetimes() {
+        let policy = parse_text(&format!(
+            "[policy]\nname = \"p\"\n{KEY}not_before = 2026-01-01T00:00:00Z\nnot_after = \"2026-12-31T23:59:59+00:00\"\n[require]\nsources = [\"src/*.txt\"]\n"
+        ))
+        .expect("valid");
+        assert_eq!(policy.keys[0].not_before, Some(1_767_225_600));
+        assert_eq!(policy.keys[0].not_after, Some(1_798_761_599));
+        assert!(policy.require.sources.is_match("src/a.txt"));
+        assert!(
+            !policy.require.sources.is_match("src/deep/a.txt"),
+            "`*` stays in one folder"
+        );
+    }
+
+    #[test]
+    fn mistakes_are_reported_at_their_line() {
+        for (text, message) in [
+            (
+                "[[keys]]\nid = \"k\"\npublic = \"k.pub\"\nsteps = [\"*\"]\n",
+                "missing `[policy]` table",
+            ),
+            ("[policy]\nname = \"p\"\n", "the policy trusts no key"),
+            (
+                "[policy]\nname = \"p\"\n[[keys]]\nid = \"k\"\npublic = \"k.pub\"\n",
+                "p.toml:3:1: error: key `k` does not say what it may attest",
+            ),
+            (
+                &format!("[policy]\nname = \"p\"\n{KEY}{KEY}"),
+                "p.toml:8:6: error: key `k` is listed twice",
+            ),
+            (
+                &format!(
+                    "[policy]\nname = \"p\"\n{KEY}not_before = \"2027-01-01T00:00:00Z\"\nnot_after = \"2026-01-01T00:00:00Z\"\n"
+                ),
+                "`not_after` is before `not_before`",
+            ),
+            (
+                &format!("[policy]\nname = \"p\"\n{KEY}[require]\nsteps = [\"no good\"]\n"),
+                "p.toml:8:10: error: `no good` is not a step name",
+            ),
+            (
+                &format!("[policy]\nname = \"p\"\n{KEY}[require]\nsources = [\"/etc/passwd\"]\n"),
+                "sources are workspace paths",
+            ),
+            (
+                &format!("[policy]\nname = \"p\"\n{KEY}[require]\nsbom = \"yes\"\n"),
+                "invalid type: string \"yes\", expected a boolean",
+            ),
+            (
+                &format!("[policy]\nname = \"p\"\n{KEY}[require]\nfrobnicate = true\n"),
+                "unknown field `frobnicate`",
+            ),
+        ] {
+            let error = parse_text(text).expect_err(text);
+            assert!(error.contains(message), "{text:?}: {error}");
+        }
+    }
+}

@@ -94,6 +94,7 @@ pub enum Reason {
     MixedRuns,
     Missing,
     DigestMismatch,
+    Misnamed,
     NotInRun,
     Duplicate,
     NotASubject,

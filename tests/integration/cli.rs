@@ -90,6 +90,40 @@ fn schema_is_json_and_names_every_step_key() {
 }
 
 #[test]
+fn the_policy_schema_names_every_policy_key() {
+    let schema: serde_json::Value =
+        serde_json::from_str(&Test::new().run(["schema", "policy"]).success().stdout())
+            .expect("schema is JSON");
+    let keys = |pointer: &str| -> Vec<String> {
+        let mut keys: Vec<String> = schema
+            .pointer(pointer)
+            .and_then(serde_json::Value::as_object)
+            .expect(pointer)
+            .keys()
+            .cloned()
+            .collect();
+        keys.sort();
+        keys
+    };
+    assert_eq!(keys("/properties"), ["keys", "policy", "require"]);
+    assert_eq!(
+        keys("/properties/keys/items/properties"),
+        ["id", "not_after", "not_before", "public", "steps"]
+    );
+    assert_eq!(
+        keys("/properties/require/properties"),
+        [
+            "provenance",
+            "reproduced",
+            "sbom",
+            "sources",
+            "steps",
+            "tools"
+        ]
+    );
+}
+
+#[test]
 fn usage_errors_exit_2() {
     Test::new().run(["run"]).failure(2);
     Test::new().run(["frobnicate"]).failure(2);

@@ -37,7 +37,7 @@ fn every_bundled_pipeline_checks() {
 fn example_workspace() -> crate::support::Test {
     let test = crate::support::Test::new();
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    for folder in ["pipelines", "examples"] {
+    for folder in ["pipelines", "examples", "policies"] {
         for entry in walkdir::WalkDir::new(root.join(folder)) {
             let entry = entry.expect("walk");
             let relative = entry.path().strip_prefix(root).expect("prefix");
@@ -88,6 +88,33 @@ fn the_readme_example_runs_and_reruns_from_the_cache() {
         "{}",
         repro.stdout()
     );
+}
+
+#[test]
+fn the_hello_policy_verifies_the_example_s_tarball() {
+    let test = example_workspace();
+    let output = test
+        .command()
+        .args(["run", "pipelines/hello.toml", "--json"])
+        .output()
+        .expect("gantry");
+    let run = crate::support::Run { output }.success();
+    let public = test.run(["keys", "public"]).success().stdout();
+    test.write("policies/dev.pub", &public);
+    let output = test
+        .command()
+        .args([
+            "verify",
+            "--policy",
+            "policies/hello.toml",
+            "--attestations",
+        ])
+        .arg(run.run_dir())
+        .arg("out/hello/pkg.tar")
+        .output()
+        .expect("gantry verify");
+    let verdict = crate::support::Run { output }.success();
+    assert!(verdict.stdout().contains("PASSED"), "{}", verdict.stdout());
 }
 
 #[test]

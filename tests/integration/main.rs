@@ -15,3 +15,4 @@ mod sandbox;
 mod sbom;
 mod signing;
 mod support;
+mod verify;
