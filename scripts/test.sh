@@ -49,7 +49,7 @@ if [ ! -d tests/oracles/sigstore/node_modules/@sigstore/verify ]; then
   npm ci --prefix tests/oracles/sigstore --no-audit --no-fund --loglevel=error
 fi
 
-# The SBOM validators (spdx-tools, jsonschema, cyclonedx-python-lib), pinned, from PyPI, in a
+# The Python oracles (SBOM validators, in-toto-verify), pinned, from PyPI, in a
 # venv of their own; rebuilt when requirements.txt changes.
 venv=tests/oracles/sbom/.venv
 if ! cmp -s tests/oracles/sbom/requirements.txt "$venv/requirements.txt" 2>/dev/null; then

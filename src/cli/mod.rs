@@ -2,6 +2,7 @@
 //! only place that reads the process environment and prints errors.
 
 mod check;
+mod export;
 mod graph;
 mod keys;
 mod log;
@@ -53,6 +54,10 @@ enum Command {
     /// Verify artifacts offline against a policy: signatures, one run, the chain of materials
     /// back to sources, required steps, SBOM, reproducibility; optionally write a signed VSA.
     Verify(verify::Args),
+    /// Export a run's attestations for other tools: `export in-toto` writes legacy in-toto
+    /// links and a signed layout that the reference `in-toto-verify` checks.
+    #[command(subcommand)]
+    Export(export::Command),
     /// The tamper-evident run log (`.gantry/log`): verify it, show it.
     #[command(subcommand)]
     Log(log::Command),
@@ -143,6 +148,7 @@ pub fn main(args: impl IntoIterator<Item = OsString>) -> ExitCode {
         Command::Sbom(args) => sbom::run(&args, &environment),
         Command::Schema(args) => schema::run(&args),
         Command::Verify(args) => verify::run(&args, &environment),
+        Command::Export(command) => export::run(&command, &environment),
         Command::Keys(command) => keys::run(command, &environment),
         Command::Log(command) => log::run(command, &environment),
     };

@@ -905,3 +905,100 @@ fn every_tampering_is_rejected_with_its_reason() {
         wrong.join("\n")
     );
 }
+
+/// The reference verifier (`PyPI` in-toto 3.1), from the test venv.
+fn in_toto_verify(test: &Test, folder: &Path) -> std::process::Output {
+    let program =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/oracles/sbom/.venv/bin/in-toto-verify");
+    assert!(
+        program.exists(),
+        "the export tests need in-toto-verify at {}: bash scripts/test.sh installs it",
+        program.display()
+    );
+    Command::new(program)
+        .current_dir(test.root())
+        .arg("--layout")
+        .arg(folder.join("root.layout"))
+        .arg("--verification-keys")
+        .arg(folder.join("layout.pub"))
+        .arg("--link-dir")
+        .arg(folder)
+        .output()
+        .expect("in-toto-verify")
+}
+
+#[test]
+fn the_exported_chain_passes_the_reference_in_toto_verify_and_a_broken_one_does_not() {
+    let fixture = fixture();
+    let test = &fixture.test;
+    let layout_key = test.path("layout.pem");
+    assert!(generate_key(&layout_key, "EC", "ec_paramgen_curve:P-256"));
+    let export = |out: &str| {
+        test.command()
+            .args(["export", "in-toto", "--attestations"])
+            .arg(&fixture.run)
+            .arg("--layout-key")
+            .arg(&layout_key)
+            .arg("--key")
+            .arg(&fixture.key)
+            .args(["--out", out])
+            .output()
+            .expect("gantry export")
+    };
+    let output = export("intoto");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let folder = test.path("intoto");
+    let links: Vec<String> = fs::read_dir(&folder)
+        .expect("exported")
+        .map(|entry| {
+            entry
+                .expect("entry")
+                .file_name()
+                .to_string_lossy()
+                .into_owned()
+        })
+        .filter(|name| {
+            Path::new(name)
+                .extension()
+                .is_some_and(|extension| extension == "link")
+        })
+        .collect();
+    assert_eq!(links.len(), 4, "{links:?}");
+    let verified = in_toto_verify(test, &folder);
+    assert!(
+        verified.status.success(),
+        "in-toto-verify: {}{}",
+        String::from_utf8_lossy(&verified.stdout),
+        String::from_utf8_lossy(&verified.stderr)
+    );
+
+    // A changed product digest breaks the link's signature; a missing link the layout.
+    let package = links
+        .iter()
+        .find(|name| name.starts_with("package."))
+        .expect("package link");
+    let path = folder.join(package);
+    let text = fs::read_to_string(&path).expect("link");
+    let tar = sha256(&test.path("out/pkg.tar"));
+    fs::write(&path, text.replace(&tar, &"0".repeat(64))).expect("write");
+    assert_eq!(in_toto_verify(test, &folder).status.code(), Some(1));
+    fs::remove_file(&path).expect("remove");
+    assert_eq!(in_toto_verify(test, &folder).status.code(), Some(1));
+
+    // Only what the run's key signed is exported.
+    let output = test
+        .command()
+        .args(["export", "in-toto", "--attestations"])
+        .arg(&fixture.run)
+        .arg("--layout-key")
+        .arg(&layout_key)
+        .args(["--out", "elsewhere"])
+        .output()
+        .expect("gantry export");
+    assert_eq!(output.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("only attestations the run's key"));
+}
