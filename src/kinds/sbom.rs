@@ -4,20 +4,18 @@
 //! inputs' digests, the format, the creation time, gantry's version, the run's signing key
 //! and, for a `Cargo.lock`, the licences found in the local registry cache.
 
-use std::collections::HashMap;
 use std::time::Instant;
 
-use crate::attest::{self, LINK_PREDICATE_TYPE, Link, PAYLOAD_TYPE, ResourceDescriptor, Statement};
 use crate::digest::{Digest, DigestBuilder};
 use crate::exec::context::Context;
 use crate::exec::inputs::{self, InputFile};
-use crate::exec::step::{Commit, Failure, commit, step_failure, store_log};
+use crate::exec::step::{Failure, step_failure};
+use crate::kinds::in_process::{LinkParts, finish, store_file};
 use crate::nix::Nix;
 use crate::pipeline::model::{SBOM_ATTESTATION_SUFFIX, SbomStep};
 use crate::pipeline::path::is_within;
 use crate::pipeline::{StepId, StepKind};
 use crate::sbom::{self, Format, Inventory, Subject};
-use crate::store::OutputRecord;
 
 /// Bump when what a sbom step writes changes in a way gantry's version does not capture.
 const FORMAT: &str = "sbom/1";
@@ -199,40 +197,22 @@ pub(crate) fn execute(context: &Context, id: StepId, action: &SbomAction) -> Res
         context.signer.as_ref(),
     )
     .map_err(step_failure)?;
-    let mut records = Vec::with_capacity(2);
-    for (path, bytes) in [
-        (spec.output.clone(), document),
-        (
+    let records = vec![
+        store_file(context, spec.output.clone(), &document)?,
+        store_file(
+            context,
             format!("{}{SBOM_ATTESTATION_SUFFIX}", spec.output),
-            attestation,
-        ),
-    ] {
-        let digest = context
-            .store
-            .cas
-            .put_bytes(&bytes)
-            .map_err(|error| step_failure(format!("cannot store `{path}`: {error}")))?;
-        records.push(OutputRecord {
-            path,
-            digest,
-            directory: false,
-            executable: false,
-            link: None,
-        });
-    }
-    let envelope = link_envelope(context, id, spec, action, &inventory, &records);
-    let empty = store_log(context, b"")?;
-    commit(
+            &attestation,
+        )?,
+    ];
+    finish(
         context,
         id,
-        Commit {
-            key: action.key,
-            envelope: &envelope,
-            records,
-            trees: HashMap::new(),
-            logs: [empty, empty],
-            duration: started.elapsed(),
-        },
+        action.key,
+        &action.inputs,
+        records,
+        link_parts(spec, action, &inventory),
+        started,
     )
 }
 
@@ -277,24 +257,7 @@ fn inventory(context: &Context, id: StepId, action: &SbomAction) -> Result<Inven
     }
 }
 
-fn link_envelope(
-    context: &Context,
-    id: StepId,
-    spec: &SbomStep,
-    action: &SbomAction,
-    inventory: &Inventory,
-    records: &[OutputRecord],
-) -> attest::Envelope {
-    let step = &context.pipeline.steps[id];
-    let subjects = records
-        .iter()
-        .map(|record| ResourceDescriptor::named(record.path.clone(), &record.digest))
-        .collect();
-    let materials = action
-        .inputs
-        .iter()
-        .map(|input| ResourceDescriptor::named(input.path.clone(), &input.digest))
-        .collect();
+fn link_parts(spec: &SbomStep, action: &SbomAction, inventory: &Inventory) -> LinkParts {
     let mut command: Vec<String> = ["gantry", "sbom", "--from", &spec.from, "--format"]
         .into_iter()
         .map(str::to_owned)
@@ -318,14 +281,9 @@ fn link_envelope(
         ("packages".to_owned(), inventory.packages.len().into()),
         ("files".to_owned(), inventory.files.len().into()),
     ]);
-    let link = Link {
-        name: step.name.clone(),
+    LinkParts {
         command,
-        materials,
         byproducts,
         environment,
-    };
-    let statement = Statement::new(subjects, LINK_PREDICATE_TYPE, link);
-    let body = serde_json::to_vec(&statement).unwrap_or_default();
-    attest::dsse::sign(PAYLOAD_TYPE, &body, context.signer.as_ref())
+    }
 }

@@ -10,17 +10,15 @@ use std::time::Instant;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 
-use crate::attest::{
-    self, LINK_PREDICATE_TYPE, Link, PAYLOAD_TYPE, ResourceDescriptor, Statement, bundle,
-};
+use crate::attest::bundle;
 use crate::digest::{Digest, DigestBuilder};
 use crate::exec::context::Context;
 use crate::exec::inputs::{self, InputFile};
-use crate::exec::step::{Commit, Failure, commit, step_failure, store_log};
+use crate::exec::step::{Failure, step_failure};
 use crate::keys::{self, Signer};
+use crate::kinds::in_process::{LinkParts, finish, store_file};
 use crate::pipeline::StepId;
 use crate::pipeline::model::SIGNATURE_SUFFIXES;
-use crate::store::OutputRecord;
 
 /// The keys sign steps sign with, loaded before the run starts (a password may be asked).
 #[derive(Clone, Default)]
@@ -103,53 +101,25 @@ pub(crate) fn execute(context: &Context, id: StepId, action: &SignAction) -> Res
         // cosign prints the signature as one base64 line without a newline; so does gantry.
         let contents = [STANDARD.encode(&signature).into_bytes(), bundle_bytes];
         for (suffix, bytes) in SIGNATURE_SUFFIXES.iter().zip(contents) {
-            let digest = context
-                .store
-                .cas
-                .put_bytes(&bytes)
-                .map_err(|error| step_failure(format!("cannot store a signature: {error}")))?;
-            records.push(OutputRecord {
-                path: format!("{}{suffix}", input.path),
-                digest,
-                directory: false,
-                executable: false,
-                link: None,
-            });
+            records.push(store_file(
+                context,
+                format!("{}{suffix}", input.path),
+                &bytes,
+            )?);
         }
     }
-    let envelope = link_envelope(context, id, action, &records, &hint);
-    let empty = store_log(context, b"")?;
-    commit(
+    finish(
         context,
         id,
-        Commit {
-            key: action.key,
-            envelope: &envelope,
-            records,
-            trees: HashMap::new(),
-            logs: [empty, empty],
-            duration: started.elapsed(),
-        },
+        action.key,
+        &action.inputs,
+        records,
+        link_parts(action, &hint),
+        started,
     )
 }
 
-fn link_envelope(
-    context: &Context,
-    id: StepId,
-    action: &SignAction,
-    records: &[OutputRecord],
-    hint: &str,
-) -> attest::Envelope {
-    let step = &context.pipeline.steps[id];
-    let subjects = records
-        .iter()
-        .map(|record| ResourceDescriptor::named(record.path.clone(), &record.digest))
-        .collect();
-    let materials = action
-        .inputs
-        .iter()
-        .map(|input| ResourceDescriptor::named(input.path.clone(), &input.digest))
-        .collect();
+fn link_parts(action: &SignAction, hint: &str) -> LinkParts {
     let mut command = vec!["gantry".to_owned(), "sign".to_owned()];
     command.extend(action.inputs.iter().map(|input| input.path.clone()));
     let environment = serde_json::json!({
@@ -161,14 +131,9 @@ fn link_envelope(
         },
         "actionKey": action.key.hex(),
     });
-    let link = Link {
-        name: step.name.clone(),
+    LinkParts {
         command,
-        materials,
         byproducts: serde_json::Map::new(),
         environment: environment.as_object().cloned().unwrap_or_default(),
-    };
-    let statement = Statement::new(subjects, LINK_PREDICATE_TYPE, link);
-    let body = serde_json::to_vec(&statement).unwrap_or_default();
-    attest::dsse::sign(PAYLOAD_TYPE, &body, context.signer.as_ref())
+    }
 }

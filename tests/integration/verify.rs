@@ -202,17 +202,19 @@ fn a_real_run_passes_and_the_vsa_is_signed() {
 fn bad_policies_are_usage_errors_at_their_line() {
     let fixture = fixture();
     let test = &fixture.test;
+    let verify_text = || {
+        test.command()
+            .args(["verify", "--policy", "policy.toml", "--attestations"])
+            .arg(&fixture.run)
+            .arg(test.path("out/pkg.tar"))
+            .output()
+            .expect("gantry verify")
+    };
     test.write(
         "policy.toml",
         "[policy]\nname = \"p\"\n\n[[keys]]\nid = \"k\"\npublic = \"missing.pub\"\nsteps = [\"[\"]\nnot_before = \"soon\"\n",
     );
-    let output = test
-        .command()
-        .args(["verify", "--policy", "policy.toml", "--attestations"])
-        .arg(&fixture.run)
-        .arg(test.path("out/pkg.tar"))
-        .output()
-        .expect("gantry verify");
+    let output = verify_text();
     assert_eq!(output.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(
@@ -227,13 +229,7 @@ fn bad_policies_are_usage_errors_at_their_line() {
         "policy.toml",
         &policy(KEYS, REQUIRE).replace("release.pub", "missing.pub"),
     );
-    let output = test
-        .command()
-        .args(["verify", "--policy", "policy.toml", "--attestations"])
-        .arg(&fixture.run)
-        .arg(test.path("out/pkg.tar"))
-        .output()
-        .expect("gantry verify");
+    let output = verify_text();
     assert_eq!(output.status.code(), Some(2));
     assert!(
         String::from_utf8_lossy(&output.stderr).contains("policy.toml:6:10: error: cannot read")

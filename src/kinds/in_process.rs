@@ -1,0 +1,85 @@
+//! What the kinds that run inside gantry rather than in a sandbox (sign, sbom) share: their
+//! files go into the store, their link names their inputs as materials and their files as
+//! products, and they commit with empty logs (no process ran).
+
+use std::collections::HashMap;
+use std::time::Instant;
+
+use crate::attest::{self, LINK_PREDICATE_TYPE, Link, PAYLOAD_TYPE, ResourceDescriptor, Statement};
+use crate::digest::Digest;
+use crate::exec::context::Context;
+use crate::exec::inputs::InputFile;
+use crate::exec::step::{Commit, Failure, commit, step_failure, store_log};
+use crate::pipeline::StepId;
+use crate::store::OutputRecord;
+
+/// Stores `bytes` as the regular file `path` of the step's outputs.
+pub(crate) fn store_file(
+    context: &Context,
+    path: String,
+    bytes: &[u8],
+) -> Result<OutputRecord, Failure> {
+    let digest = context
+        .store
+        .cas
+        .put_bytes(bytes)
+        .map_err(|error| step_failure(format!("cannot store `{path}`: {error}")))?;
+    Ok(OutputRecord {
+        path,
+        digest,
+        directory: false,
+        executable: false,
+        link: None,
+    })
+}
+
+/// What the step's link says beyond its materials and products.
+pub(crate) struct LinkParts {
+    /// The equivalent command line.
+    pub command: Vec<String>,
+    pub byproducts: serde_json::Map<String, serde_json::Value>,
+    pub environment: serde_json::Map<String, serde_json::Value>,
+}
+
+/// Signs the step's link and commits its files under the action `key`.
+pub(crate) fn finish(
+    context: &Context,
+    id: StepId,
+    key: Digest,
+    inputs: &[InputFile],
+    records: Vec<OutputRecord>,
+    parts: LinkParts,
+    started: Instant,
+) -> Result<(), Failure> {
+    let subjects = records
+        .iter()
+        .map(|record| ResourceDescriptor::named(record.path.clone(), &record.digest))
+        .collect();
+    let materials = inputs
+        .iter()
+        .map(|input| ResourceDescriptor::named(input.path.clone(), &input.digest))
+        .collect();
+    let link = Link {
+        name: context.pipeline.steps[id].name.clone(),
+        command: parts.command,
+        materials,
+        byproducts: parts.byproducts,
+        environment: parts.environment,
+    };
+    let statement = Statement::new(subjects, LINK_PREDICATE_TYPE, link);
+    let body = serde_json::to_vec(&statement).map_err(|error| step_failure(error.to_string()))?;
+    let envelope = attest::dsse::sign(PAYLOAD_TYPE, &body, context.signer.as_ref());
+    let empty = store_log(context, b"")?;
+    commit(
+        context,
+        id,
+        Commit {
+            key,
+            envelope: &envelope,
+            records,
+            trees: HashMap::new(),
+            logs: [empty, empty],
+            duration: started.elapsed(),
+        },
+    )
+}
