@@ -9,6 +9,7 @@ pub mod hex;
 pub mod keys;
 pub mod kinds;
 pub mod nix;
+pub mod parallel;
 pub mod pipeline;
 pub mod report;
 pub mod repro;

@@ -49,18 +49,19 @@ pub fn run(command: &Command, environment: &Environment) -> Result<u8> {
         None => crate::exec::run::unix_now() + 365 * 86_400,
     };
     let verifier = functionary.verifier();
-    let files = evidence::read_folder(&args.attestations).map_err(|error| {
+    let files = evidence::list_folder(&args.attestations).map_err(|error| {
         Error::Usage(format!(
             "cannot read attestations `{}`: {error}",
             args.attestations.display()
         ))
     })?;
     let mut links = Vec::new();
-    for (path, bytes) in files {
+    for path in files {
         let failed = |message: String| Error::Attestation {
             path: path.clone(),
             message,
         };
+        let bytes = std::fs::read(&path).map_err(|error| failed(error.to_string()))?;
         let envelope: crate::attest::Envelope = serde_json::from_slice(&bytes)
             .map_err(|error| failed(format!("not a DSSE envelope: {error}")))?;
         let body = crate::attest::dsse::verify(&envelope, &verifier).map_err(|error| {

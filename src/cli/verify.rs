@@ -40,20 +40,28 @@ pub fn run(args: &Args, environment: &Environment) -> Result<u8> {
     let policy = load_policy(&args.policy)?;
     let keys = policy::load_keys(&policy, &|path: &Path| std::fs::read_to_string(path))
         .map_err(|diagnostics| Error::Policy(Box::new(diagnostics)))?;
-    let mut files = Vec::new();
+    let mut listed = Vec::new();
     for (folder, path) in args.attestations.iter().enumerate() {
-        let found = evidence::read_folder(path).map_err(|error| {
+        let found = evidence::list_folder(path).map_err(|error| {
             Error::Usage(format!(
                 "cannot read attestations `{}`: {error}",
                 path.display()
             ))
         })?;
-        files.extend(
-            found
-                .into_iter()
-                .map(|(path, bytes)| evidence::parse(path, folder, &bytes)),
-        );
+        listed.extend(found.into_iter().map(|file| (file, folder)));
     }
+    let files = crate::parallel::map(&listed, |(path, folder)| {
+        std::fs::read(path)
+            .map(|bytes| evidence::parse(path.clone(), *folder, &bytes, &keys))
+            .map_err(|error| {
+                Error::Usage(format!(
+                    "cannot read attestation `{}`: {error}",
+                    path.display()
+                ))
+            })
+    })
+    .into_iter()
+    .collect::<Result<Vec<_>>>()?;
     let mut artifacts = Vec::with_capacity(args.artifacts.len());
     for path in &args.artifacts {
         let digest = Digest::of_file(path).map_err(|error| {

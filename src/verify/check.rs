@@ -247,7 +247,10 @@ fn signatures(
     let mut checked = 0;
     for item in items {
         checked += 1;
-        match judge(input.keys, item, attested_as(item, &producers), time) {
+        let verifying: Vec<&TrustedKey> = (item.parsed.signed_by.iter())
+            .filter_map(|&index| input.keys.get(index))
+            .collect();
+        match judge(&verifying, item, attested_as(item, &producers), time) {
             Ok(()) => {
                 valid.insert(item.index);
             }
@@ -269,15 +272,11 @@ fn signatures(
 
 /// Whether a key of the policy signed `item`, may attest `name`, and was valid at `time`.
 fn judge(
-    keys: &[TrustedKey],
+    verifying: &[&TrustedKey],
     item: &Item<'_>,
     name: Option<&str>,
     time: i64,
 ) -> Result<(), Finding> {
-    let verifying: Vec<&TrustedKey> = keys
-        .iter()
-        .filter(|key| crate::attest::dsse::verify(&item.parsed.envelope, &key.verifier).is_ok())
-        .collect();
     let Some(first) = verifying.first() else {
         return Err(Finding::new(
             Reason::BadSignature,
@@ -482,13 +481,14 @@ fn listed(
     found: &mut Found,
 ) -> HashSet<usize> {
     let provenance_file = run.file.path.display().to_string();
+    let mut by_name: HashMap<&str, &Item<'_>> = HashMap::with_capacity(in_folder.len());
+    for item in in_folder {
+        by_name.entry(item.file.name.as_str()).or_insert(item);
+    }
     let mut listed = HashSet::new();
     for (position, byproduct) in byproducts.iter().enumerate() {
-        let field = format!("predicate.runDetails.byproducts[{position}]");
-        let Some(item) = in_folder
-            .iter()
-            .find(|item| item.file.name == byproduct.name)
-        else {
+        let field = || format!("predicate.runDetails.byproducts[{position}]");
+        let Some(item) = by_name.get(byproduct.name.as_str()) else {
             found.add(
                 CheckKind::Run,
                 Finding::new(
@@ -499,7 +499,7 @@ fn listed(
                     ),
                 )
                 .in_file(&provenance_file)
-                .field(field)
+                .field(field())
                 .digest(byproduct.sha256.as_deref()),
             );
             continue;
@@ -519,7 +519,7 @@ fn listed(
                 ),
             )
             .in_file(&item.file.path.display().to_string())
-            .field(format!("{field}.digest.sha256 of {provenance_file}"))
+            .field(format!("{}.digest.sha256 of {provenance_file}", field()))
             .digest(Some(&sha(&item.file.digest))),
         );
     }

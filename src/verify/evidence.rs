@@ -1,13 +1,16 @@
 //! The attestations an auditor hands to `gantry verify`: every `*.intoto.json` of the given
-//! folders, parsed into what the checks read. Parsing is pure; `read_folder` reads the files.
+//! folders, parsed into what the checks read, with who signed them. Parsing is pure;
+//! `list_folder` finds the files.
 
 use std::path::{Path, PathBuf};
 
 use base64::Engine as _;
-use serde_json::Value;
 
-use crate::attest::{Envelope, LINK_PREDICATE_TYPE, PAYLOAD_TYPE};
+use crate::attest::{LINK_PREDICATE_TYPE, PAYLOAD_TYPE};
 use crate::digest::Digest;
+use crate::keys::Verifier as _;
+use crate::verify::policy::TrustedKey;
+use crate::verify::statement;
 
 /// One attestation file.
 #[derive(Clone, Debug)]
@@ -25,7 +28,8 @@ pub struct EvidenceFile {
 /// An envelope whose payload is an in-toto Statement v1.
 #[derive(Clone, Debug)]
 pub struct Parsed {
-    pub envelope: Envelope,
+    /// Indices of the keys `parse` was given that made one of the envelope's signatures.
+    pub signed_by: Vec<usize>,
     pub subjects: Vec<Descriptor>,
     pub kind: Kind,
 }
@@ -71,41 +75,40 @@ pub const SUFFIX: &str = ".intoto.json";
 pub const SPDX_PREDICATE: &str = "https://spdx.dev/Document";
 pub const CYCLONEDX_PREDICATE: &str = "https://cyclonedx.org/bom";
 
-/// `(path, bytes)` of every `*.intoto.json` directly in `folder`, sorted by name.
-pub fn read_folder(folder: &Path) -> std::io::Result<Vec<(PathBuf, Vec<u8>)>> {
-    let mut files = Vec::new();
+/// Every `*.intoto.json` directly in `folder`, sorted by name.
+pub fn list_folder(folder: &Path) -> std::io::Result<Vec<PathBuf>> {
+    let mut paths = Vec::new();
     for entry in std::fs::read_dir(folder)? {
         let entry = entry?;
         let name = entry.file_name();
         if name.to_string_lossy().ends_with(SUFFIX) && entry.file_type()?.is_file() {
-            let path = entry.path();
-            let bytes = std::fs::read(&path)?;
-            files.push((path, bytes));
+            paths.push(entry.path());
         }
     }
-    files.sort();
-    Ok(files)
+    paths.sort();
+    Ok(paths)
 }
 
-/// Parses one file's bytes; a file that is not an envelope around a Statement is kept, with
-/// why, so that the report names it.
+/// Parses one file's bytes and checks its signatures against `keys`, the bulk of a
+/// verification's work (which is why it happens here, file by file, on every core). A file
+/// that is not an envelope around a Statement is kept, with why, so that the report names it.
 #[must_use]
-pub fn parse(path: PathBuf, folder: usize, bytes: &[u8]) -> EvidenceFile {
+pub fn parse(path: PathBuf, folder: usize, bytes: &[u8], keys: &[TrustedKey]) -> EvidenceFile {
     let name = path
         .file_name()
         .map(|name| name.to_string_lossy().into_owned())
         .unwrap_or_default();
     EvidenceFile {
         digest: Digest::of_bytes(bytes),
-        content: parse_envelope(bytes),
+        content: parse_envelope(bytes, keys),
         path,
         folder,
         name,
     }
 }
 
-fn parse_envelope(bytes: &[u8]) -> Result<Parsed, String> {
-    let envelope: Envelope =
+fn parse_envelope(bytes: &[u8], keys: &[TrustedKey]) -> Result<Parsed, String> {
+    let envelope: statement::Envelope =
         serde_json::from_slice(bytes).map_err(|error| format!("not a DSSE envelope: {error}"))?;
     if envelope.payload_type != PAYLOAD_TYPE {
         return Err(format!(
@@ -113,74 +116,117 @@ fn parse_envelope(bytes: &[u8]) -> Result<Parsed, String> {
             envelope.payload_type
         ));
     }
-    let body = base64::engine::general_purpose::STANDARD
-        .decode(&envelope.payload)
-        .map_err(|_| "payload is not base64".to_owned())?;
-    let statement: Value =
-        serde_json::from_slice(&body).map_err(|error| format!("payload is not JSON: {error}"))?;
-    if statement["_type"] != "https://in-toto.io/Statement/v1" {
+    let base64 = base64::engine::general_purpose::STANDARD;
+    let (message, body_start) = pae_of(&envelope.payload)?;
+    let body = &message[body_start..];
+    let statement: statement::Statement = serde_json::from_slice(body)
+        .map_err(|error| format!("payload is not a Statement: {error}"))?;
+    if statement.kind != "https://in-toto.io/Statement/v1" {
         return Err("payload is not an in-toto Statement v1".to_owned());
     }
-    let subjects = descriptors(&statement["subject"]);
-    let predicate = &statement["predicate"];
-    let predicate_type = statement["predicateType"].as_str().unwrap_or_default();
-    let text = |value: &Value| value.as_str().unwrap_or_default().to_owned();
+    let subjects = descriptors(statement.subject);
+    let predicate_type = statement.predicate_type.as_ref();
     let kind = match predicate_type {
-        LINK_PREDICATE_TYPE => Kind::Link {
-            name: text(&predicate["name"]),
-            materials: descriptors(&predicate["materials"]),
-        },
-        crate::attest::provenance::PREDICATE_TYPE => Kind::Provenance {
-            invocation_id: text(&predicate["runDetails"]["metadata"]["invocationId"]),
-            finished_on: predicate["runDetails"]["metadata"]["finishedOn"]
-                .as_str()
-                .and_then(crate::time::parse_rfc3339),
-            byproducts: descriptors(&predicate["runDetails"]["byproducts"]),
-            resolved: descriptors(&predicate["buildDefinition"]["resolvedDependencies"]),
-        },
+        LINK_PREDICATE_TYPE => {
+            let link: statement::Link = predicate(statement.predicate)?;
+            Kind::Link {
+                name: link.name,
+                materials: descriptors(link.materials),
+            }
+        }
+        crate::attest::provenance::PREDICATE_TYPE => {
+            let provenance: statement::Provenance = predicate(statement.predicate)?;
+            let run = provenance.run_details;
+            Kind::Provenance {
+                invocation_id: run.metadata.invocation_id,
+                finished_on: (run.metadata.finished_on.as_deref())
+                    .and_then(crate::time::parse_rfc3339),
+                byproducts: descriptors(run.byproducts),
+                resolved: descriptors(provenance.build_definition.resolved_dependencies),
+            }
+        }
         SPDX_PREDICATE | CYCLONEDX_PREDICATE => Kind::Sbom {
             predicate_type: predicate_type.to_owned(),
         },
-        crate::repro::predicate::PREDICATE_TYPE => Kind::Reproducibility {
-            run_id: text(&predicate["checked"]["runId"]),
-            results: predicate["results"]
-                .as_array()
-                .map(|results| {
-                    results
-                        .iter()
-                        .map(|result| {
-                            (
-                                text(&result["name"]),
-                                result["attested"]["sha256"].as_str().map(str::to_owned),
-                                result["reproduced"] == true,
-                            )
-                        })
-                        .collect()
-                })
-                .unwrap_or_default(),
-        },
+        crate::repro::predicate::PREDICATE_TYPE => {
+            let check: statement::Reproducibility = predicate(statement.predicate)?;
+            Kind::Reproducibility {
+                run_id: check.checked.run_id,
+                results: (check.results.into_iter())
+                    .map(|result| (result.name, result.attested.sha256, result.reproduced))
+                    .collect(),
+            }
+        }
         other => Kind::Other {
             predicate_type: other.to_owned(),
         },
     };
+    let signatures: Vec<Vec<u8>> = envelope
+        .signatures
+        .iter()
+        .filter_map(|signature| base64.decode(signature.sig.as_bytes()).ok())
+        .collect();
+    let signed_by = keys
+        .iter()
+        .enumerate()
+        .filter(|(_, key)| {
+            signatures
+                .iter()
+                .any(|signature| key.verifier.verify(&message, signature))
+        })
+        .map(|(index, _)| index)
+        .collect();
     Ok(Parsed {
-        envelope,
+        signed_by,
         subjects,
         kind,
     })
 }
 
-fn descriptors(value: &Value) -> Vec<Descriptor> {
-    value
-        .as_array()
-        .map(|list| {
-            list.iter()
-                .map(|item| Descriptor {
-                    name: item["name"].as_str().unwrap_or_default().to_owned(),
-                    sha256: item["digest"]["sha256"].as_str().map(str::to_owned),
-                    out_link: item["annotations"]["outLink"].as_str().map(str::to_owned),
-                })
-                .collect()
+/// DSSE's pre-authentication encoding of the base64 `payload`, which is what the signatures
+/// sign, decoded straight after its header; and where the payload starts in it.
+fn pae_of(payload: &str) -> Result<(Vec<u8>, usize), String> {
+    let not_base64 = || "payload is not base64".to_owned();
+    let padding = payload
+        .bytes()
+        .rev()
+        .take_while(|&byte| byte == b'=')
+        .count();
+    let length = (payload.len() / 4 * 3)
+        .checked_sub(padding)
+        .ok_or_else(not_base64)?;
+    let mut message =
+        format!("DSSEv1 {} {PAYLOAD_TYPE} {length} ", PAYLOAD_TYPE.len()).into_bytes();
+    let start = message.len();
+    message.reserve(length);
+    base64::engine::general_purpose::STANDARD
+        .decode_vec(payload, &mut message)
+        .map_err(|_| not_base64())?;
+    if message.len() - start == length {
+        Ok((message, start))
+    } else {
+        Err(not_base64())
+    }
+}
+
+fn predicate<'a, T: serde::Deserialize<'a> + Default>(
+    raw: Option<&'a serde_json::value::RawValue>,
+) -> Result<T, String> {
+    raw.map_or_else(
+        || Ok(T::default()),
+        |raw| {
+            serde_json::from_str(raw.get())
+                .map_err(|error| format!("payload's predicate is not readable: {error}"))
+        },
+    )
+}
+
+fn descriptors(list: Vec<statement::Descriptor>) -> Vec<Descriptor> {
+    list.into_iter()
+        .map(|item| Descriptor {
+            name: item.name,
+            sha256: item.digest.sha256,
+            out_link: item.annotations.out_link,
         })
-        .unwrap_or_default()
+        .collect()
 }

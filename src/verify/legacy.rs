@@ -126,6 +126,7 @@ fn public_key(signer: &dyn Signer) -> Value {
 
 /// A layout step: each material made by another step must match that step's product; other
 /// materials (sources, tools) are allowed by name; products are allowed by name; nothing else.
+/// The expected command is the one the link records, so in-toto-verify has no mismatch to warn of.
 fn step(link: &LegacyLink, links: &[LegacyLink], keyid: &str) -> Value {
     let mut materials: Vec<Value> = Vec::new();
     for (name, hex) in &link.materials {
@@ -152,7 +153,7 @@ fn step(link: &LegacyLink, links: &[LegacyLink], keyid: &str) -> Value {
         "name": link.name,
         "threshold": 1,
         "pubkeys": [keyid],
-        "expected_command": [],
+        "expected_command": link.command,
         "expected_materials": materials,
         "expected_products": products,
     })

@@ -7,6 +7,7 @@ pub mod evidence;
 pub mod legacy;
 pub mod policy;
 pub mod report;
+mod statement;
 pub mod vsa;
 
 pub use check::{Artifact, Input, verify};

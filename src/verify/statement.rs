@@ -1,0 +1,124 @@
+//! The parts of an in-toto Statement that `gantry verify` reads, typed: parsing straight into
+//! these skips every other field without building it, which is most of a link's bytes
+//! (environment, byproducts, command). A field of the wrong type makes the file "not a
+//! Statement", with serde's message.
+
+use std::borrow::Cow;
+
+use serde::Deserialize;
+use serde_json::value::RawValue;
+
+#[derive(Deserialize)]
+pub struct Envelope<'a> {
+    #[serde(rename = "payloadType", borrow)]
+    pub payload_type: Cow<'a, str>,
+    #[serde(borrow)]
+    pub payload: Cow<'a, str>,
+    #[serde(borrow)]
+    pub signatures: Vec<Signature<'a>>,
+}
+
+#[derive(Deserialize)]
+pub struct Signature<'a> {
+    #[serde(borrow)]
+    pub sig: Cow<'a, str>,
+}
+
+#[derive(Deserialize)]
+pub struct Statement<'a> {
+    #[serde(rename = "_type", default, borrow)]
+    pub kind: Cow<'a, str>,
+    #[serde(default)]
+    pub subject: Vec<Descriptor>,
+    #[serde(rename = "predicateType", default, borrow)]
+    pub predicate_type: Cow<'a, str>,
+    /// Read once the type is known.
+    #[serde(borrow)]
+    pub predicate: Option<&'a RawValue>,
+}
+
+#[derive(Deserialize)]
+pub struct Descriptor {
+    #[serde(default)]
+    pub name: String,
+    #[serde(default)]
+    pub digest: Digests,
+    #[serde(default)]
+    pub annotations: Annotations,
+}
+
+#[derive(Default, Deserialize)]
+pub struct Digests {
+    pub sha256: Option<String>,
+}
+
+#[derive(Default, Deserialize)]
+pub struct Annotations {
+    #[serde(rename = "outLink")]
+    pub out_link: Option<String>,
+}
+
+#[derive(Default, Deserialize)]
+pub struct Link {
+    #[serde(default)]
+    pub name: String,
+    #[serde(default)]
+    pub materials: Vec<Descriptor>,
+}
+
+#[derive(Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Provenance {
+    #[serde(default)]
+    pub run_details: RunDetails,
+    #[serde(default)]
+    pub build_definition: BuildDefinition,
+}
+
+#[derive(Default, Deserialize)]
+pub struct RunDetails {
+    #[serde(default)]
+    pub metadata: Metadata,
+    #[serde(default)]
+    pub byproducts: Vec<Descriptor>,
+}
+
+#[derive(Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Metadata {
+    #[serde(default)]
+    pub invocation_id: String,
+    pub finished_on: Option<String>,
+}
+
+#[derive(Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BuildDefinition {
+    #[serde(default)]
+    pub resolved_dependencies: Vec<Descriptor>,
+}
+
+#[derive(Default, Deserialize)]
+pub struct Reproducibility {
+    #[serde(default)]
+    pub checked: Checked,
+    #[serde(default)]
+    pub results: Vec<Outcome>,
+}
+
+#[derive(Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Checked {
+    #[serde(default)]
+    pub run_id: String,
+}
+
+#[derive(Deserialize)]
+pub struct Outcome {
+    #[serde(default)]
+    pub name: String,
+    #[serde(default)]
+    pub attested: Digests,
+    #[serde(default)]
+    pub reproduced: bool,
+}
