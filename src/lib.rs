@@ -4,6 +4,7 @@ pub mod digest;
 pub mod duration;
 pub mod error;
 pub mod exec;
+pub mod gauntlet;
 pub mod graph;
 pub mod hex;
 pub mod keys;

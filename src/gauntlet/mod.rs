@@ -1,0 +1,208 @@
+//! The gauntlet: quality and safety gates. Evidence readers turn a tool's report into named
+//! numbers (a [`Reading`]); a gate's thresholds are checked against them. Pure: the step kind
+//! (`kinds/gate.rs`) reads the files and signs the verdict.
+
+pub mod coverage;
+pub mod junit;
+pub mod metrics;
+pub mod sarif;
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+/// The evidence formats a gate reads.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum EvidenceKind {
+    Junit,
+    Lcov,
+    Cobertura,
+    Sarif,
+    Metrics,
+}
+
+impl EvidenceKind {
+    pub const ALL: [Self; 5] = [
+        Self::Junit,
+        Self::Lcov,
+        Self::Cobertura,
+        Self::Sarif,
+        Self::Metrics,
+    ];
+
+    #[must_use]
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Junit => "junit",
+            Self::Lcov => "lcov",
+            Self::Cobertura => "cobertura",
+            Self::Sarif => "sarif",
+            Self::Metrics => "metrics",
+        }
+    }
+
+    #[must_use]
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|kind| kind.name() == name)
+    }
+
+    /// The metrics a gate on this evidence may name; `None`: any JSON pointer (`metrics`).
+    #[must_use]
+    pub fn metrics(self) -> Option<&'static [&'static str]> {
+        match self {
+            Self::Junit => Some(&[
+                "tests",
+                "passed",
+                "failures",
+                "errors",
+                "skipped",
+                "pass_rate",
+            ]),
+            Self::Lcov => Some(&[
+                "line_coverage",
+                "branch_coverage",
+                "function_coverage",
+                "lines",
+                "lines_covered",
+                "branches",
+                "branches_covered",
+                "functions",
+                "functions_covered",
+            ]),
+            Self::Cobertura => Some(&[
+                "line_coverage",
+                "branch_coverage",
+                "lines",
+                "lines_covered",
+                "branches",
+                "branches_covered",
+            ]),
+            Self::Sarif => Some(&["errors", "warnings", "notes", "findings", "suppressed"]),
+            Self::Metrics => None,
+        }
+    }
+
+    /// Reads `text` and measures what `metrics` name (a metrics file is read only there).
+    pub fn read(self, text: &str, metrics: &[&str]) -> Result<Reading, String> {
+        match self {
+            Self::Junit => junit::read(text).map(|cases| junit::measure(&cases)),
+            Self::Lcov => coverage::lcov(text).map(|found| coverage::measure(&found)),
+            Self::Cobertura => coverage::cobertura(text).map(|found| coverage::measure(&found)),
+            Self::Sarif => sarif::read(text).map(|found| sarif::measure(&found)),
+            Self::Metrics => metrics::measure(text, metrics),
+        }
+    }
+}
+
+/// Named numbers read from evidence, and the names of the tests that failed (JUnit).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Reading {
+    pub values: BTreeMap<String, f64>,
+    pub failed: Vec<String>,
+}
+
+impl Reading {
+    /// A count (exact up to 2^53, far beyond any report).
+    #[allow(clippy::cast_precision_loss)]
+    pub fn set(&mut self, name: &str, count: usize) {
+        self.values.insert(name.to_owned(), count as f64);
+    }
+
+    #[allow(clippy::cast_precision_loss)]
+    pub fn ratio(&mut self, name: &str, part: usize, whole: usize) {
+        self.values
+            .insert(name.to_owned(), part as f64 / whole as f64);
+    }
+}
+
+/// Which side of the limit passes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Bound {
+    /// The value must be at least the limit.
+    Min,
+    /// The value must be at most the limit.
+    Max,
+}
+
+impl Bound {
+    #[must_use]
+    pub fn symbol(self) -> &'static str {
+        match self {
+            Self::Min => ">=",
+            Self::Max => "<=",
+        }
+    }
+}
+
+/// One requirement of a gate: `metric` against `limit`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Threshold {
+    pub metric: String,
+    pub bound: Bound,
+    pub limit: f64,
+}
+
+/// A threshold with what was measured and whether it holds.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Verdict {
+    pub metric: String,
+    pub bound: Bound,
+    pub limit: f64,
+    /// `None`: the evidence does not have this value (nothing coverable, nothing ran): fails.
+    pub measured: Option<f64>,
+    pub passed: bool,
+}
+
+impl Verdict {
+    /// `line_coverage >= 0.95: 0.9712`.
+    #[must_use]
+    pub fn sentence(&self) -> String {
+        let measured = self
+            .measured
+            .map_or_else(|| "not measured".to_owned(), number);
+        format!(
+            "{} {} {}: {measured}",
+            self.metric,
+            self.bound.symbol(),
+            number(self.limit)
+        )
+    }
+}
+
+/// Checks every threshold against the reading.
+#[must_use]
+pub fn judge(reading: &Reading, thresholds: &[Threshold]) -> Vec<Verdict> {
+    thresholds
+        .iter()
+        .map(|threshold| {
+            let measured = reading.values.get(&threshold.metric).copied();
+            let passed = measured.is_some_and(|value| match threshold.bound {
+                Bound::Min => value >= threshold.limit,
+                Bound::Max => value <= threshold.limit,
+            });
+            Verdict {
+                metric: threshold.metric.clone(),
+                bound: threshold.bound,
+                limit: threshold.limit,
+                measured,
+                passed,
+            }
+        })
+        .collect()
+}
+
+/// A number as people write it: integers without a fraction, others to four places.
+#[must_use]
+pub fn number(value: f64) -> String {
+    if value.fract() == 0.0 && value.abs() < 1e15 {
+        format!("{value:.0}")
+    } else {
+        let text = format!("{value:.4}");
+        text.trim_end_matches('0').trim_end_matches('.').to_owned()
+    }
+}
+
+#[cfg(test)]
+mod tests;
