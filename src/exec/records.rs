@@ -40,7 +40,7 @@ pub fn write(
         return Ok(None);
     }
     let mut files = links(context);
-    files.extend(place_sbom_attestations(context)?);
+    files.extend(place_step_attestations(context)?);
     let provenance = if summary.success() {
         let times = Times {
             started,
@@ -111,22 +111,38 @@ fn finish_placing(context: &Context) -> Result<()> {
         .map_err(|message| Error::Environment { message })
 }
 
-/// Each sbom step's attestation, also in the run folder as `<step>.sbom.intoto.json`: the folder
-/// holds all the evidence an auditor needs. Returns (file name, digest) of each.
-fn place_sbom_attestations(context: &Context) -> Result<Vec<(String, Digest)>> {
+/// Each sbom step's attestation, also in the run folder as `<step>.sbom.intoto.json`, and
+/// each gate's as `<step>.gate.intoto.json`: the folder holds all the evidence an auditor
+/// needs. A failed gate wrote its own there (it has no outputs). Returns (file name, digest)
+/// of each.
+fn place_step_attestations(context: &Context) -> Result<Vec<(String, Digest)>> {
+    use crate::pipeline::StepKind;
     let mut placed = Vec::new();
     for (step, result) in context.pipeline.steps.iter().zip(&context.results) {
-        let (crate::pipeline::StepKind::Sbom(_), Some(result)) = (&step.kind, result.get()) else {
+        let (suffix, output) = match &step.kind {
+            StepKind::Sbom(sbom) => (
+                SBOM_FILE_SUFFIX,
+                format!(
+                    "{}{}",
+                    sbom.output,
+                    crate::pipeline::model::SBOM_ATTESTATION_SUFFIX
+                ),
+            ),
+            StepKind::Gate(gate) => (crate::kinds::gate::RUN_FILE_SUFFIX, gate.output.clone()),
+            _ => continue,
+        };
+        let name = format!("{}{suffix}", step.name);
+        let record = result
+            .get()
+            .and_then(|result| result.outputs.iter().find(|record| record.path == output));
+        let Some(record) = record else {
+            if let StepKind::Gate(_) = &step.kind
+                && let Ok(digest) = Digest::of_file(&context.run_dir.join(&name))
+            {
+                placed.push((name, digest));
+            }
             continue;
         };
-        let Some(record) = result.outputs.iter().find(|record| {
-            record
-                .path
-                .ends_with(crate::pipeline::model::SBOM_ATTESTATION_SUFFIX)
-        }) else {
-            continue;
-        };
-        let name = format!("{}{SBOM_FILE_SUFFIX}", step.name);
         context
             .placer
             .place(

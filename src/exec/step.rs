@@ -16,6 +16,7 @@ use crate::exec::inputs::{self, InputFile};
 use crate::exec::outputs;
 use crate::exec::sandbox::{self, Termination};
 use crate::kinds::exec::{self as exec_kind, Program};
+use crate::kinds::gate as gate_kind;
 use crate::kinds::nix as nix_kind;
 use crate::kinds::sbom as sbom_kind;
 use crate::kinds::sign as sign_kind;
@@ -44,6 +45,7 @@ pub enum Action {
     Nix(nix_kind::NixAction),
     Sign(sign_kind::SignAction),
     Sbom(sbom_kind::SbomAction),
+    Gate(gate_kind::GateAction),
 }
 
 /// How an execution ended well: it ran, or (a Nix step, whose build Nix itself caches) it
@@ -101,7 +103,8 @@ pub fn plan(context: &Context, id: StepId) -> Planned {
     let action = match &context.pipeline.steps[id].kind {
         StepKind::Sign(_) => sign_kind::plan(context, id).map(Action::Sign),
         StepKind::Sbom(_) => sbom_kind::plan(context, id).map(Action::Sbom),
-        _ => prepare(context, id).map(Action::Exec),
+        StepKind::Gate(_) => gate_kind::plan(context, id).map(Action::Gate),
+        StepKind::Exec(_) | StepKind::Nix(_) => prepare(context, id).map(Action::Exec),
     };
     let action = match action {
         Ok(action) => action,
@@ -118,6 +121,7 @@ pub fn plan(context: &Context, id: StepId) -> Planned {
         Action::Exec(action) => action.key,
         Action::Sign(action) => *action.key(),
         Action::Sbom(action) => action.key,
+        Action::Gate(action) => action.key,
         Action::Nix(_) => unreachable!("nix steps are planned above"),
     };
     // A rebuild proves what a step makes now; it never takes a result on trust.
@@ -142,6 +146,7 @@ pub fn execute_with_retries(context: &Context, id: StepId, action: &Action) -> O
             Action::Nix(action) => nix_kind::execute(context, id, action),
             Action::Sign(action) => sign_kind::execute(context, id, action).map(|()| Ran::Executed),
             Action::Sbom(action) => sbom_kind::execute(context, id, action).map(|()| Ran::Executed),
+            Action::Gate(action) => gate_kind::execute(context, id, action).map(|()| Ran::Executed),
         };
         match ran {
             Ok(Ran::Executed) => return Outcome::Executed { attempts: attempt },

@@ -3,6 +3,7 @@
 
 pub mod cache;
 pub mod diagnostic;
+mod gate_step;
 pub mod model;
 pub mod path;
 mod sbom_step;

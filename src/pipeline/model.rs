@@ -53,17 +53,18 @@ pub struct Step {
 }
 
 /// The closed set of step kinds. Each later capability adds a variant and a file in `kinds/`.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub enum StepKind {
     Exec(ExecStep),
     Nix(NixStep),
     Sign(SignStep),
     Sbom(SbomStep),
+    Gate(GateStep),
 }
 
 impl StepKind {
     /// Names accepted by `kind = "..."`.
-    pub const NAMES: &'static [&'static str] = &["exec", "nix", "sign", "sbom"];
+    pub const NAMES: &'static [&'static str] = &["exec", "nix", "sign", "sbom", "gate"];
 
     #[must_use]
     pub fn name(&self) -> &'static str {
@@ -72,6 +73,7 @@ impl StepKind {
             Self::Nix(_) => "nix",
             Self::Sign(_) => "sign",
             Self::Sbom(_) => "sbom",
+            Self::Gate(_) => "gate",
         }
     }
 
@@ -116,6 +118,24 @@ pub struct SbomStep {
     pub subject: Option<String>,
     pub output: String,
 }
+
+/// Checks `evidence` (a tool's report) against `thresholds` and writes the signed verdict, a
+/// test-result attestation about `subject`, to `output` (the step's only output; the evidence
+/// and the subject are its inputs). A failed threshold fails the step.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct GateStep {
+    /// Groups gates in the gauntlet report; `gauntlet` when not given.
+    pub stage: String,
+    pub evidence: crate::gauntlet::EvidenceKind,
+    pub evidence_path: String,
+    pub thresholds: Vec<crate::gauntlet::Threshold>,
+    /// The release candidate the verdict is about; `None`: the evidence itself.
+    pub subject: Option<String>,
+    pub output: String,
+}
+
+/// Where a gate's attestation goes when `output` is not given: `gauntlet/<step>.intoto.json`.
+pub const GATE_FOLDER: &str = "gauntlet";
 
 /// What a sbom step's attestation is called, beside its document.
 pub const SBOM_ATTESTATION_SUFFIX: &str = ".intoto.json";

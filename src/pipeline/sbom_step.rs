@@ -18,6 +18,13 @@ pub struct Converted {
     pub outputs: Vec<OutputPath>,
 }
 
+const SBOM_NOT_HERE: NotHere = NotHere {
+    kind: "sbom",
+    inputs: "a sbom step reads `from` (and `subject`); name them there",
+    outputs: "a sbom step writes `output` and `OUTPUT.intoto.json`, its signed attestation",
+    network: "an SBOM is made from what is on disk",
+};
+
 pub fn convert(
     step_name: &str,
     wire: &StepWire,
@@ -25,7 +32,7 @@ pub fn convert(
     errors: &mut Vec<Diagnostic>,
 ) -> Option<Converted> {
     let before = errors.len();
-    not_here(wire, errors);
+    not_here(wire, &SBOM_NOT_HERE, errors);
     let format = format(wire.format.as_ref(), errors);
     let mut required = |key: &str, value: Option<&Spanned<String>>, folder: bool, hint: &str| {
         if let Some(value) = value {
@@ -143,35 +150,37 @@ fn format(format: Option<&Spanned<String>>, errors: &mut Vec<Diagnostic>) -> Opt
     parsed
 }
 
-/// The keys sbom steps have no use for.
-fn not_here(wire: &StepWire, errors: &mut Vec<Diagnostic>) {
+/// Why a kind that runs in gantry (sbom, gate) has no use for `inputs`, `outputs` and
+/// `network`; `env` it refuses because it runs no command.
+pub struct NotHere {
+    pub kind: &'static str,
+    pub inputs: &'static str,
+    pub outputs: &'static str,
+    pub network: &'static str,
+}
+
+pub fn not_here(wire: &StepWire, why: &NotHere, errors: &mut Vec<Diagnostic>) {
     let mut refuse = |key: &str, span: Range<usize>, hint: &str| {
-        errors
-            .push(Diagnostic::at(format!("`{key}` does not apply to sbom steps"), span).hint(hint));
+        errors.push(
+            Diagnostic::at(
+                format!("`{key}` does not apply to {} steps", why.kind),
+                span,
+            )
+            .hint(hint),
+        );
     };
     if let Some(first) = wire.inputs.first() {
-        refuse(
-            "inputs",
-            first.span(),
-            "a sbom step reads `from` (and `subject`); name them there",
-        );
+        refuse("inputs", first.span(), why.inputs);
     }
     if let Some(first) = wire.outputs.first() {
-        refuse(
-            "outputs",
-            first.span(),
-            "a sbom step writes `output` and `OUTPUT.intoto.json`, its signed attestation",
-        );
+        refuse("outputs", first.span(), why.outputs);
     }
     if let Some(network) = &wire.network {
-        refuse(
-            "network",
-            network.span(),
-            "an SBOM is made from what is on disk",
-        );
+        refuse("network", network.span(), why.network);
     }
     if let Some((name, _)) = wire.env.iter().flatten().next() {
-        refuse("env", name.span(), "a sbom step runs no command");
+        let hint = format!("a {} step runs no command", why.kind);
+        refuse("env", name.span(), &hint);
     }
 }
 

@@ -17,7 +17,7 @@ use crate::pipeline::model::{
     ExecStep, InputPattern, Named, NixStep, OutputPath, Pipeline, Retry, Step, StepKind,
 };
 use crate::pipeline::wire::{PipelineFileWire, RetryWire, RunWire, StepWire};
-use crate::pipeline::{path, sbom_step, sign_step};
+use crate::pipeline::{gate_step, path, sbom_step, sign_step};
 
 /// Variables the sandbox owns; a pipeline may not set them.
 const RESERVED_ENV: &[&str] = &["HOME", "TMPDIR", "PWD"];
@@ -250,14 +250,17 @@ fn convert_kind(
         .as_ref()
         .map_or("exec", |kind| kind.get_ref().as_str());
     if StepKind::NAMES.contains(&kind) {
-        for (key, owner, span) in kind_keys(wire) {
-            if owner != kind
+        for (key, owners, span) in kind_keys(wire) {
+            if !owners.contains(&kind)
                 && let Some(span) = span
             {
                 let hint = if key == "run" {
-                    "an exec step runs `run`; a nix step builds `flake`, `expr` or `file`; a sign step signs its `inputs`; a sbom step describes `from`".to_owned()
+                    "an exec step runs `run`; a nix step builds `flake`, `expr` or `file`; a sign step signs its `inputs`; a sbom step describes `from`; a gate judges its `evidence`".to_owned()
                 } else {
-                    format!("`{key}` belongs to `kind = \"{owner}\"` steps")
+                    let owners: Vec<String> = (owners.iter())
+                        .map(|owner| format!("`kind = \"{owner}\"`"))
+                        .collect();
+                    format!("`{key}` belongs to {} steps", owners.join(" and "))
                 };
                 errors.push(
                     Diagnostic::at(format!("`{key}` does not apply to {kind} steps"), span)
@@ -273,6 +276,10 @@ fn convert_kind(
             .map(|sign| Kinded::plain(StepKind::Sign(sign))),
         "sbom" => sbom_step::convert(step_name, wire, name_span, errors).map(|converted| Kinded {
             kind: StepKind::Sbom(converted.step),
+            paths: Some((converted.inputs, converted.outputs)),
+        }),
+        "gate" => gate_step::convert(step_name, wire, name_span, errors).map(|converted| Kinded {
+            kind: StepKind::Gate(converted.step),
             paths: Some((converted.inputs, converted.outputs)),
         }),
         "exec" => {
@@ -332,20 +339,33 @@ impl Kinded {
     }
 }
 
-/// The keys that belong to one kind only: the key, its kind, and where it is written.
-fn kind_keys(wire: &StepWire) -> [(&'static str, &'static str, Option<Range<usize>>); 10] {
+/// A key that belongs to some kinds only: the key, its kinds, and where it is written.
+type KindKey = (&'static str, &'static [&'static str], Option<Range<usize>>);
+
+fn kind_keys(wire: &StepWire) -> [KindKey; 13] {
     let span = |value: Option<&Spanned<String>>| value.map(Spanned::span);
     [
-        ("run", "exec", wire.run.as_ref().map(Spanned::span)),
-        ("flake", "nix", span(wire.flake.as_ref())),
-        ("expr", "nix", span(wire.expr.as_ref())),
-        ("file", "nix", span(wire.file.as_ref())),
-        ("attr", "nix", span(wire.attr.as_ref())),
-        ("key", "sign", span(wire.key.as_ref())),
-        ("from", "sbom", span(wire.from.as_ref())),
-        ("format", "sbom", span(wire.format.as_ref())),
-        ("subject", "sbom", span(wire.subject.as_ref())),
-        ("output", "sbom", span(wire.output.as_ref())),
+        ("run", &["exec"], wire.run.as_ref().map(Spanned::span)),
+        ("flake", &["nix"], span(wire.flake.as_ref())),
+        ("expr", &["nix"], span(wire.expr.as_ref())),
+        ("file", &["nix"], span(wire.file.as_ref())),
+        ("attr", &["nix"], span(wire.attr.as_ref())),
+        ("key", &["sign"], span(wire.key.as_ref())),
+        ("from", &["sbom"], span(wire.from.as_ref())),
+        ("format", &["sbom"], span(wire.format.as_ref())),
+        ("subject", &["sbom", "gate"], span(wire.subject.as_ref())),
+        ("output", &["sbom", "gate"], span(wire.output.as_ref())),
+        ("stage", &["gate"], span(wire.stage.as_ref())),
+        (
+            "evidence",
+            &["gate"],
+            wire.evidence.as_ref().map(Spanned::span),
+        ),
+        (
+            "require",
+            &["gate"],
+            wire.require.as_ref().map(Spanned::span),
+        ),
     ]
 }
 

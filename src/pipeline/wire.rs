@@ -47,6 +47,9 @@ pub struct StepWire {
     pub format: Option<Spanned<String>>,
     pub subject: Option<Spanned<String>>,
     pub output: Option<Spanned<String>>,
+    pub stage: Option<Spanned<String>>,
+    pub evidence: Option<Spanned<IndexMap<Spanned<String>, Spanned<String>>>>,
+    pub require: Option<Spanned<IndexMap<Spanned<String>, Spanned<toml::Value>>>>,
     #[serde(default)]
     pub inputs: Vec<Spanned<String>>,
     #[serde(default)]

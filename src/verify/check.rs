@@ -205,6 +205,12 @@ fn attested_as<'a>(item: &'a Item<'_>, producers: &HashMap<String, &'a str>) -> 
                 .copied()
                 .unwrap_or("sbom"),
         ),
+        Kind::TestResult { .. } => Some(
+            producers
+                .get(&sha(&item.file.digest))
+                .copied()
+                .unwrap_or("gate"),
+        ),
         Kind::Reproducibility { .. } => Some("reproducibility"),
         // Nothing the policy names: it must only be signed by a key of the policy.
         Kind::Other { .. } => None,
@@ -405,23 +411,24 @@ fn bound_links<'a, 'b>(
         .copied()
         .filter(|item| is_link(item) && listed.contains(&item.index) && valid.contains(&item.index))
         .collect();
-    // An SBOM attestation belongs to the run as `<step>.sbom.intoto.json` of the step whose
-    // link lists it as a product.
-    let sbom_names: HashMap<String, String> = links
+    // An SBOM or a gate's attestation belongs to the run as `<step>.sbom.intoto.json` or
+    // `<step>.gate.intoto.json` of the step whose link lists it as a product.
+    let made_by: HashMap<String, &str> = links
         .iter()
         .flat_map(|item| {
             let step = match &item.parsed.kind {
                 Kind::Link { name, .. } => name.as_str(),
                 _ => "",
             };
-            item.parsed.subjects.iter().filter_map(move |subject| {
-                Some((
-                    subject.sha256.clone()?,
-                    format!("{step}.sbom{}", super::evidence::SUFFIX),
-                ))
-            })
+            (item.parsed.subjects.iter())
+                .filter_map(move |subject| Some((subject.sha256.clone()?, step)))
         })
         .collect();
+    let named_for_its_step = |item: &Item<'_>, kind: &str| {
+        made_by.get(&sha(&item.file.digest)).is_some_and(|step| {
+            item.file.name == format!("{step}.{kind}{}", super::evidence::SUFFIX)
+        })
+    };
     if run.file.name != PROVENANCE_FILE {
         found.add(
             CheckKind::Run,
@@ -444,7 +451,8 @@ fn bound_links<'a, 'b>(
                         .iter()
                         .any(|byproduct| byproduct.name == item.file.name)
             }
-            Kind::Sbom { .. } => sbom_names.get(&sha(&item.file.digest)) != Some(&item.file.name),
+            Kind::Sbom { .. } => !named_for_its_step(item, "sbom"),
+            Kind::TestResult { .. } => !named_for_its_step(item, "gate"),
             Kind::Provenance { .. } => false,
             Kind::Reproducibility { .. } | Kind::Other { .. } => true,
         };

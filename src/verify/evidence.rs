@@ -51,6 +51,10 @@ pub enum Kind {
     Sbom {
         predicate_type: String,
     },
+    /// A gate's verdict (in-toto test-result).
+    TestResult {
+        result: String,
+    },
     Reproducibility {
         run_id: String,
         /// (output name, attested sha256, reproduced).
@@ -143,6 +147,12 @@ fn parse_envelope(bytes: &[u8], keys: &[TrustedKey]) -> Result<Parsed, String> {
                     .and_then(crate::time::parse_rfc3339),
                 byproducts: descriptors(run.byproducts),
                 resolved: descriptors(provenance.build_definition.resolved_dependencies),
+            }
+        }
+        crate::kinds::gate::PREDICATE_TYPE => {
+            let verdict: statement::TestResult = predicate(statement.predicate)?;
+            Kind::TestResult {
+                result: verdict.result,
             }
         }
         SPDX_PREDICATE | CYCLONEDX_PREDICATE => Kind::Sbom {

@@ -122,3 +122,9 @@ pub struct Outcome {
     #[serde(default)]
     pub reproduced: bool,
 }
+
+#[derive(Default, Deserialize)]
+pub struct TestResult {
+    #[serde(default)]
+    pub result: String,
+}

@@ -7,6 +7,7 @@ mod cli;
 mod errors;
 mod examples;
 mod execution;
+mod gates;
 mod nix;
 mod provenance;
 mod repro;

@@ -1,0 +1,256 @@
+//! `kind = "gate"` steps on real reports: pytest's JUnit XML, coverage.py's LCOV and
+//! Cobertura, Bandit's SARIF, all produced here by the tools themselves; each gate passing and
+//! failing, its signed test-result attestation, and a failed gate blocking what needs it.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use crate::attestations::statement;
+use crate::support::Test;
+
+fn venv(program: &str) -> PathBuf {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/oracles/sbom/.venv/bin")
+        .join(program);
+    assert!(
+        path.exists(),
+        "the gate tests need {} (pytest, coverage, bandit): bash scripts/test.sh installs them",
+        path.display()
+    );
+    path
+}
+
+fn tool(test: &Test, program: &str, args: &[&str]) {
+    let output = Command::new(venv(program))
+        .current_dir(test.root())
+        .args(args)
+        .output()
+        .expect("run the tool");
+    // pytest exits 1 when a test fails, which one here does on purpose.
+    assert!(
+        output.status.code().is_some_and(|code| code <= 1),
+        "{program}: {}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+/// A small Python project with three passing tests, one failing, one skipped, an untested
+/// branch and a `shell=True` call for Bandit; its reports in `reports/`.
+fn reports() -> Test {
+    let test = Test::new()
+        .file(
+            "calc.py",
+            "import subprocess\n\ndef add(a, b):\n    return a + b\n\ndef div(a, b):\n    if b == 0:\n        raise ZeroDivisionError('b')\n    return a / b\n\ndef run(cmd):\n    return subprocess.call(cmd, shell=True)\n",
+        )
+        .file(
+            "test_calc.py",
+            "import pytest\nfrom calc import add, div\n\ndef test_add():\n    assert add(1, 2) == 3\n\ndef test_div():\n    assert div(4, 2) == 2\n\ndef test_more():\n    assert add(2, 2) == 4\n\ndef test_fails():\n    assert add(1, 1) == 3\n\n@pytest.mark.skip(reason='later')\ndef test_skipped():\n    pass\n",
+        );
+    std::fs::create_dir_all(test.path("reports")).expect("reports");
+    tool(
+        &test,
+        "coverage",
+        &[
+            "run",
+            "--branch",
+            "-m",
+            "pytest",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            "--junitxml=reports/junit.xml",
+            "test_calc.py",
+        ],
+    );
+    tool(&test, "coverage", &["lcov", "-o", "reports/lcov.info"]);
+    tool(&test, "coverage", &["xml", "-o", "reports/cobertura.xml"]);
+    tool(
+        &test,
+        "bandit",
+        &["-q", "-f", "sarif", "-o", "reports/bandit.sarif", "calc.py"],
+    );
+    test
+}
+
+const PACKAGE: &str = "[steps.package]\nrun = \"mkdir -p out && echo release > out/pkg.tar\"\noutputs = [\"out/pkg.tar\"]\n\n";
+
+fn gate(name: &str, evidence: &str, require: &str) -> String {
+    format!(
+        "[steps.{name}]\nkind = \"gate\"\nstage = \"qualification\"\nsubject = \"out/pkg.tar\"\nevidence = {{ {evidence} }}\nrequire = {{ {require} }}\n\n"
+    )
+}
+
+#[test]
+fn gates_judge_real_reports_and_sign_their_verdicts() {
+    let test = reports();
+    let pipeline = [
+        PACKAGE.to_owned(),
+        gate(
+            "tests",
+            "junit = \"reports/junit.xml\"",
+            "failures = 1, tests_min = 5, pass_rate_min = 0.75",
+        ),
+        gate(
+            "lines",
+            "lcov = \"reports/lcov.info\"",
+            "line_coverage_min = 0.8, branch_coverage_min = 0.5",
+        ),
+        gate(
+            "cobertura",
+            "cobertura = \"reports/cobertura.xml\"",
+            "line_coverage_min = 0.8",
+        ),
+        gate(
+            "security",
+            "sarif = \"reports/bandit.sarif\"",
+            "errors_max = 1, findings_max = 2",
+        ),
+        "[steps.release]\nrun = \"cp out/pkg.tar out/release.tar\"\ninputs = [\"out/pkg.tar\"]\noutputs = [\"out/release.tar\"]\nneeds = [\"tests\", \"lines\", \"cobertura\", \"security\"]\n".to_owned(),
+    ]
+    .concat();
+    let test = test.pipeline(&pipeline);
+    let run = test.gantry_run(&[]).success();
+    let folder = run.run_dir();
+    let tests = statement(&folder.join("tests.gate.intoto.json"));
+    assert_eq!(
+        tests["predicateType"],
+        "https://in-toto.io/attestation/test-result/v0.1"
+    );
+    assert_eq!(tests["subject"][0]["name"], "out/pkg.tar");
+    assert_eq!(tests["predicate"]["result"], "pass");
+    // pytest ran 5 tests: 3 passed, 1 failed, 1 skipped.
+    assert_eq!(
+        tests["predicate"]["passedTests"],
+        serde_json::json!([
+            "failures <= 1: 1",
+            "tests >= 5: 5",
+            "pass_rate >= 0.75: 0.75"
+        ])
+    );
+    let evidence = &tests["predicate"]["configuration"][1];
+    assert_eq!(evidence["name"], "reports/junit.xml");
+    assert_eq!(evidence["annotations"]["stage"], "qualification");
+    // The same bytes in the workspace and the run folder, listed in SHA256SUMS.
+    assert_eq!(
+        std::fs::read(test.path("gauntlet/tests.intoto.json")).expect("output"),
+        std::fs::read(folder.join("tests.gate.intoto.json")).expect("placed")
+    );
+    let sums = std::fs::read_to_string(folder.join("SHA256SUMS")).expect("sums");
+    for name in ["tests", "lines", "cobertura", "security"] {
+        assert!(
+            sums.contains(&format!("  {name}.gate.intoto.json")),
+            "{sums}"
+        );
+    }
+    let security = statement(&folder.join("security.gate.intoto.json"));
+    // Bandit: `shell=True` is high severity (error), `import subprocess` low (note).
+    assert_eq!(
+        security["predicate"]["passedTests"],
+        serde_json::json!(["errors <= 1: 1", "findings <= 2: 2"])
+    );
+    // The gates' verdicts belong to the run: `gantry verify` accepts it.
+    let public = test.run(["keys", "public"]).success().stdout();
+    test.write("dev.pub", &public);
+    test.write(
+        "policy.toml",
+        "[policy]\nname = \"gates\"\n[[keys]]\nid = \"dev\"\npublic = \"dev.pub\"\nsteps = [\"*\"]\n[require]\nsteps = [\"package\", \"release\"]\nprovenance = true\n# The reports came from outside the pipeline (made by the test).\nsources = [\"reports/*\"]\n",
+    );
+    let folder_text = folder.to_str().expect("utf8");
+    let verified = test.run([
+        "verify",
+        "--policy",
+        "policy.toml",
+        "--attestations",
+        folder_text,
+        "out/release.tar",
+    ]);
+    assert_eq!(verified.code(), 0, "{}", verified.stdout());
+    // Nothing changed: every gate is a cache hit.
+    let again = test.gantry_run(&[]).success();
+    assert!(
+        again.statuses().values().all(|status| status == "cached"),
+        "{:?}",
+        again.statuses()
+    );
+}
+
+#[test]
+fn a_failed_gate_fails_the_run_blocks_what_needs_it_and_signs_its_failure() {
+    let test = reports();
+    let pipeline = [
+        PACKAGE.to_owned(),
+        gate(
+            "tests",
+            "junit = \"reports/junit.xml\"",
+            "failures = 0, tests_min = 1",
+        ),
+        gate("lines", "lcov = \"reports/lcov.info\"", "line_coverage_min = 0.99"),
+        "[steps.release]\nrun = \"cp out/pkg.tar out/release.tar\"\ninputs = [\"out/pkg.tar\"]\noutputs = [\"out/release.tar\"]\nneeds = [\"tests\", \"lines\"]\n".to_owned(),
+    ]
+    .concat();
+    let test = test.pipeline(&pipeline);
+    let run = test.gantry_run(&["--keep-going"]).failure(1);
+    let statuses = run.statuses();
+    assert_eq!(statuses["tests"], "failed", "{statuses:?}");
+    assert_eq!(statuses["lines"], "failed", "{statuses:?}");
+    assert_ne!(
+        statuses.get("release").map(String::as_str),
+        Some("executed")
+    );
+    assert!(!test.path("out/release.tar").exists());
+    assert!(
+        run.stdout().contains("failures <= 0: 1"),
+        "{}",
+        run.stdout()
+    );
+    let folder = run.run_dir();
+    let failed = statement(&folder.join("tests.gate.intoto.json"));
+    assert_eq!(failed["predicate"]["result"], "fail");
+    assert_eq!(
+        failed["predicate"]["failedTests"],
+        serde_json::json!(["failures <= 0: 1"])
+    );
+    assert!(
+        failed["predicate"]["configuration"][1]["annotations"]["thresholds"][0]["passed"] == false
+    );
+    assert!(!test.path("gauntlet/tests.intoto.json").exists());
+}
+
+#[test]
+fn gate_mistakes_are_reported_at_their_line() {
+    let cases = [
+        (
+            "evidence = { junit = \"r.xml\" }\nrequire = { failure = 0 }",
+            "unknown threshold `failure`",
+        ),
+        (
+            "evidence = { lcov = \"r.info\" }\nrequire = { line_coverage_min = 95 }",
+            "is a fraction from 0 to 1",
+        ),
+        ("evidence = { junit = \"r.xml\" }", "requires nothing"),
+        (
+            "evidence = { xunit = \"r.xml\" }\nrequire = { failures = 0 }",
+            "unknown evidence `xunit`",
+        ),
+        (
+            "evidence = { metrics = \"m.json\" }\nrequire = { latency = { max = 1 } }",
+            "is not a JSON pointer",
+        ),
+        (
+            "evidence = { junit = \"r.xml\", lcov = \"l.info\" }\nrequire = { failures = 0 }",
+            "a gate judges one report",
+        ),
+        (
+            "evidence = { junit = \"r.xml\" }\nrequire = { failures = \"none\" }",
+            "a threshold is a number",
+        ),
+    ];
+    for (body, expected) in cases {
+        let test = Test::new().pipeline(&format!("[steps.g]\nkind = \"gate\"\n{body}\n"));
+        let run = test.run(["check", "pipeline.toml"]);
+        assert_eq!(run.code(), 1, "{body}: {}", run.stderr());
+        assert!(run.stderr().contains(expected), "{body}: {}", run.stderr());
+        assert!(run.stderr().contains("pipeline.toml:"), "{}", run.stderr());
+    }
+}
