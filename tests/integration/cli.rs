@@ -87,7 +87,7 @@ fn schema_is_json_and_names_every_step_key() {
     }
     assert_eq!(
         keys.len(),
-        20,
+        23,
         "the schema and the parser list the same keys"
     );
 }
