@@ -75,12 +75,19 @@ pub fn run(args: &Args, environment: &Environment) -> Result<u8> {
             digest,
         });
     }
+    let approved = policy
+        .require
+        .pipeline
+        .as_deref()
+        .map(approved_pipeline)
+        .transpose()?;
     let now = crate::exec::run::unix_now();
     let report = verify::verify(&verify::Input {
         policy: &policy,
         keys: &keys,
         evidence: &files,
         artifacts: &artifacts,
+        approved: approved.as_ref(),
         now,
     });
     if let Some(path) = &args.vsa {
@@ -111,4 +118,23 @@ fn load_policy(path: &Path) -> Result<policy::Policy> {
         text: Arc::from(text),
     };
     policy::parse(&source).map_err(|diagnostics| Error::Policy(Box::new(diagnostics)))
+}
+
+/// The policy's approved pipeline: its digest and each gate's thresholds. A pipeline that
+/// does not validate is a usage error, shown at its line.
+fn approved_pipeline(path: &Path) -> Result<verify::ApprovedPipeline> {
+    let pipeline = crate::pipeline::load(path)?;
+    let gates = (pipeline.steps.iter())
+        .filter_map(|step| match &step.kind {
+            crate::pipeline::StepKind::Gate(gate) => {
+                Some((step.name.clone(), gate.thresholds.clone()))
+            }
+            _ => None,
+        })
+        .collect();
+    Ok(verify::ApprovedPipeline {
+        path: path.display().to_string(),
+        digest: pipeline.digest,
+        gates,
+    })
 }

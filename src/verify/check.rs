@@ -3,6 +3,10 @@
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 
+mod gates;
+
+pub use gates::ApprovedPipeline;
+
 use crate::digest::Digest;
 use crate::verify::evidence::{Descriptor, EvidenceFile, Kind, Parsed};
 use crate::verify::policy::{Policy, TrustedKey};
@@ -25,6 +29,8 @@ pub struct Input<'a> {
     pub keys: &'a [TrustedKey],
     pub evidence: &'a [EvidenceFile],
     pub artifacts: &'a [Artifact],
+    /// The policy's approved pipeline, read.
+    pub approved: Option<&'a ApprovedPipeline>,
     /// The verifier's clock (Unix seconds): the time keys are checked at when there is no
     /// provenance, and a bound on the time a provenance claims.
     pub now: i64,
@@ -76,6 +82,7 @@ pub fn verify(input: &Input<'_>) -> Report {
     let products = Products::new(&run_links);
     subjects_and_chains(input, run, &run_links, &products, &mut found);
     required_steps(input, &run_links, &mut found);
+    gates::check(input, &items, run, &valid, &run_links, &mut found);
     sboms(input, &items, &valid, &products, &mut found);
     reproduced(input, &items, run, &valid, &mut found);
     report(input, run, time, found)
@@ -205,7 +212,7 @@ fn attested_as<'a>(item: &'a Item<'_>, producers: &HashMap<String, &'a str>) -> 
                 .copied()
                 .unwrap_or("sbom"),
         ),
-        Kind::TestResult { .. } => Some(
+        Kind::TestResult(_) => Some(
             producers
                 .get(&sha(&item.file.digest))
                 .copied()
@@ -452,7 +459,7 @@ fn bound_links<'a, 'b>(
                         .any(|byproduct| byproduct.name == item.file.name)
             }
             Kind::Sbom { .. } => !named_for_its_step(item, "sbom"),
-            Kind::TestResult { .. } => !named_for_its_step(item, "gate"),
+            Kind::TestResult(_) => !named_for_its_step(item, "gate"),
             Kind::Provenance { .. } => false,
             Kind::Reproducibility { .. } | Kind::Other { .. } => true,
         };
@@ -949,6 +956,7 @@ fn report(input: &Input<'_>, run: Option<&Item<'_>>, time: i64, mut found: Found
             let required = match kind {
                 CheckKind::Sbom => require.sbom,
                 CheckKind::Reproduced => require.reproduced,
+                CheckKind::Gates => !require.gates.is_empty() || require.pipeline.is_some(),
                 _ => true,
             };
             Check {

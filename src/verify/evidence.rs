@@ -45,6 +45,8 @@ pub enum Kind {
         invocation_id: String,
         /// `runDetails.metadata.finishedOn`, as Unix seconds.
         finished_on: Option<i64>,
+        /// SHA-256 of the pipeline file the run executed.
+        pipeline: Option<String>,
         byproducts: Vec<Descriptor>,
         resolved: Vec<Descriptor>,
     },
@@ -52,9 +54,7 @@ pub enum Kind {
         predicate_type: String,
     },
     /// A gate's verdict (in-toto test-result).
-    TestResult {
-        result: String,
-    },
+    TestResult(Box<GateVerdict>),
     Reproducibility {
         run_id: String,
         /// (output name, attested sha256, reproduced).
@@ -63,6 +63,21 @@ pub enum Kind {
     Other {
         predicate_type: String,
     },
+}
+
+/// What a gate's signed verdict says.
+#[derive(Clone, Debug, Default)]
+pub struct GateVerdict {
+    /// `pass` or `fail`.
+    pub result: String,
+    /// The gate's step, as its pipeline annotation names it.
+    pub step: Option<String>,
+    pub stage: Option<String>,
+    /// SHA-256 of the pipeline whose thresholds were judged.
+    pub pipeline: Option<String>,
+    /// The thresholds with what was measured.
+    pub thresholds: Vec<crate::gauntlet::Verdict>,
+    pub failed: Vec<String>,
 }
 
 /// A resource descriptor, reduced to what the checks compare.
@@ -145,15 +160,15 @@ fn parse_envelope(bytes: &[u8], keys: &[TrustedKey]) -> Result<Parsed, String> {
                 invocation_id: run.metadata.invocation_id,
                 finished_on: (run.metadata.finished_on.as_deref())
                     .and_then(crate::time::parse_rfc3339),
+                pipeline: (provenance.build_definition.external_parameters.pipeline)
+                    .and_then(|pipeline| pipeline.digest.sha256),
                 byproducts: descriptors(run.byproducts),
                 resolved: descriptors(provenance.build_definition.resolved_dependencies),
             }
         }
         crate::kinds::gate::PREDICATE_TYPE => {
             let verdict: statement::TestResult = predicate(statement.predicate)?;
-            Kind::TestResult {
-                result: verdict.result,
-            }
+            Kind::TestResult(Box::new(gate_verdict(verdict)))
         }
         SPDX_PREDICATE | CYCLONEDX_PREDICATE => Kind::Sbom {
             predicate_type: predicate_type.to_owned(),
@@ -239,4 +254,26 @@ fn descriptors(list: Vec<statement::Descriptor>) -> Vec<Descriptor> {
             out_link: item.annotations.out_link,
         })
         .collect()
+}
+
+/// The gate's fields from its configuration: the entry annotated with `step` is the pipeline,
+/// the one with `thresholds` the report.
+fn gate_verdict(verdict: statement::TestResult) -> GateVerdict {
+    let mut gate = GateVerdict {
+        result: verdict.result,
+        failed: verdict.failed_tests,
+        ..GateVerdict::default()
+    };
+    for entry in verdict.configuration {
+        let annotations = entry.annotations;
+        if let Some(step) = annotations.step {
+            gate.step = Some(step);
+            gate.pipeline = entry.digest.sha256;
+        }
+        if let Some(thresholds) = annotations.thresholds {
+            gate.thresholds = thresholds;
+            gate.stage = annotations.stage;
+        }
+    }
+    gate
 }

@@ -10,5 +10,5 @@ pub mod report;
 mod statement;
 pub mod vsa;
 
-pub use check::{Artifact, Input, verify};
+pub use check::{ApprovedPipeline, Artifact, Input, verify};
 pub use report::{CheckKind, Reason, Report};

@@ -54,6 +54,9 @@ struct RequireWire {
     #[serde(default)]
     sources: Vec<Spanned<String>>,
     tools: Option<Vec<Spanned<String>>>,
+    #[serde(default)]
+    gates: Vec<Spanned<String>>,
+    pipeline: Option<Spanned<String>>,
 }
 
 /// A validated policy.
@@ -98,6 +101,13 @@ pub struct Require {
     /// in the report.
     pub tools: Option<GlobSet>,
     pub tool_patterns: Vec<String>,
+    /// Gates that must have passed in the run, under the run's pipeline; `*`: every gate of
+    /// the approved pipeline.
+    pub gates: Vec<String>,
+    /// The approved pipeline file (resolved against the policy's folder): the run must have
+    /// executed exactly it, and each gate judged its thresholds.
+    pub pipeline: Option<PathBuf>,
+    pub pipeline_span: Option<Range<usize>>,
 }
 
 /// A trusted key, its file read.
@@ -157,7 +167,7 @@ pub fn parse(source: &SourceFile) -> Result<Policy, Diagnostics> {
     };
     let folder = source.path.parent().unwrap_or(Path::new(""));
     let keys = convert_keys(&wire.keys, folder, &mut errors);
-    let require = convert_require(wire.require.as_ref(), &mut errors);
+    let require = convert_require(wire.require.as_ref(), folder, &mut errors);
     if !errors.is_empty() {
         return Err(fail(errors));
     }
@@ -175,6 +185,9 @@ pub fn parse(source: &SourceFile) -> Result<Policy, Diagnostics> {
             source_patterns: Vec::new(),
             tools: None,
             tool_patterns: Vec::new(),
+            gates: Vec::new(),
+            pipeline: None,
+            pipeline_span: None,
         }),
     })
 }
@@ -246,28 +259,35 @@ fn convert_keys(
 
 fn convert_require(
     wire: Option<&Spanned<RequireWire>>,
+    folder: &Path,
     errors: &mut Vec<Diagnostic>,
 ) -> Option<Require> {
     let require = wire?.get_ref();
-    let mut steps = Vec::new();
-    for step in &require.steps {
-        let name = step.get_ref();
-        let valid = name
-            .chars()
-            .next()
-            .is_some_and(|first| first.is_ascii_alphabetic())
-            && name
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
-        if valid {
-            steps.push(name.clone());
-        } else {
-            errors.push(
-                Diagnostic::at(format!("`{name}` is not a step name"), step.span())
-                    .hint("step names use letters, digits, `-` and `_`, and start with a letter"),
-            );
-        }
+    let steps = step_names(&require.steps, false, errors);
+    let gates = step_names(&require.gates, true, errors);
+    if let Some(all) = require.gates.iter().find(|gate| gate.get_ref() == "*")
+        && require.pipeline.is_none()
+    {
+        errors.push(
+            Diagnostic::at(
+                "`*` means every gate of the approved pipeline, and there is none",
+                all.span(),
+            )
+            .hint(
+                "add `pipeline = \"gantry.toml\"` (the reviewed pipeline file), or name the gates",
+            ),
+        );
     }
+    let pipeline = require.pipeline.as_ref().and_then(|pipeline| {
+        if pipeline.get_ref().trim().is_empty() {
+            errors.push(Diagnostic::at(
+                "`pipeline` must name the approved pipeline file",
+                pipeline.span(),
+            ));
+            return None;
+        }
+        Some(folder.join(pipeline.get_ref()))
+    });
     for source in &require.sources {
         if source.get_ref().starts_with('/') {
             errors.push(
@@ -296,7 +316,35 @@ fn convert_require(
         source_patterns,
         tools,
         tool_patterns,
+        gates,
+        pipeline,
+        pipeline_span: require.pipeline.as_ref().map(Spanned::span),
     })
+}
+
+/// Step names as a pipeline allows them (and `*` where `all` may stand for every one).
+fn step_names(names: &[Spanned<String>], all: bool, errors: &mut Vec<Diagnostic>) -> Vec<String> {
+    let mut valid_names = Vec::new();
+    for step in names {
+        let name = step.get_ref();
+        let valid = (all && name == "*")
+            || name
+                .chars()
+                .next()
+                .is_some_and(|first| first.is_ascii_alphabetic())
+                && name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+        if valid {
+            valid_names.push(name.clone());
+        } else {
+            errors.push(
+                Diagnostic::at(format!("`{name}` is not a step name"), step.span())
+                    .hint("step names use letters, digits, `-` and `_`, and start with a letter"),
+            );
+        }
+    }
+    valid_names
 }
 
 fn globs(
@@ -470,6 +518,14 @@ mod tests {
             (
                 &format!("[policy]\nname = \"p\"\n{KEY}[require]\nsbom = \"yes\"\n"),
                 "invalid type: string \"yes\", expected a boolean",
+            ),
+            (
+                &format!("[policy]\nname = \"p\"\n{KEY}[require]\ngates = [\"*\"]\n"),
+                "p.toml:8:10: error: `*` means every gate of the approved pipeline, and there is none",
+            ),
+            (
+                &format!("[policy]\nname = \"p\"\n{KEY}[require]\ngates = [\"a b\"]\n"),
+                "p.toml:8:10: error: `a b` is not a step name",
             ),
             (
                 &format!("[policy]\nname = \"p\"\n{KEY}[require]\nfrobnicate = true\n"),

@@ -48,6 +48,9 @@ pub enum CheckKind {
     Chain,
     /// Every required step has a valid attestation in the run.
     Steps,
+    /// Every required gate passed, judging the thresholds of the (approved) pipeline the
+    /// run executed.
+    Gates,
     /// An SBOM attestation of the run has the artifact as its subject.
     Sbom,
     /// A reproducibility attestation says the artifact reproduced.
@@ -55,13 +58,14 @@ pub enum CheckKind {
 }
 
 impl CheckKind {
-    pub const ALL: [Self; 8] = [
+    pub const ALL: [Self; 9] = [
         Self::Format,
         Self::Signatures,
         Self::Run,
         Self::Subject,
         Self::Chain,
         Self::Steps,
+        Self::Gates,
         Self::Sbom,
         Self::Reproduced,
     ];
@@ -75,6 +79,7 @@ impl CheckKind {
             Self::Subject => "subject",
             Self::Chain => "chain",
             Self::Steps => "steps",
+            Self::Gates => "gates",
             Self::Sbom => "sbom",
             Self::Reproduced => "reproduced",
         }
@@ -106,6 +111,11 @@ pub enum Reason {
     StepMissing,
     SbomMissing,
     NotReproduced,
+    GateMissing,
+    GateFailed,
+    PipelineMismatch,
+    PipelineNotApproved,
+    ThresholdChanged,
 }
 
 #[derive(Clone, Debug, Serialize)]

@@ -96,6 +96,14 @@ pub struct Metadata {
 pub struct BuildDefinition {
     #[serde(default)]
     pub resolved_dependencies: Vec<Descriptor>,
+    #[serde(default)]
+    pub external_parameters: ExternalParameters,
+}
+
+#[derive(Default, Deserialize)]
+pub struct ExternalParameters {
+    /// The pipeline file the run executed, with its digest (which fixes gate thresholds).
+    pub pipeline: Option<Descriptor>,
 }
 
 #[derive(Default, Deserialize)]
@@ -124,7 +132,29 @@ pub struct Outcome {
 }
 
 #[derive(Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct TestResult {
     #[serde(default)]
     pub result: String,
+    #[serde(default)]
+    pub configuration: Vec<Configuration>,
+    #[serde(default)]
+    pub failed_tests: Vec<String>,
+}
+
+/// A gate's configuration entry: the pipeline (annotated with the gate's step) or the report
+/// (annotated with the stage, the evidence kind and the judged thresholds).
+#[derive(Default, Deserialize)]
+pub struct Configuration {
+    #[serde(default)]
+    pub digest: Digests,
+    #[serde(default)]
+    pub annotations: GateAnnotations,
+}
+
+#[derive(Default, Deserialize)]
+pub struct GateAnnotations {
+    pub step: Option<String>,
+    pub stage: Option<String>,
+    pub thresholds: Option<Vec<crate::gauntlet::Verdict>>,
 }

@@ -116,6 +116,8 @@ fn the_policy_schema_names_every_policy_key() {
     assert_eq!(
         keys("/properties/require/properties"),
         [
+            "gates",
+            "pipeline",
             "provenance",
             "reproduced",
             "sbom",

@@ -182,6 +182,147 @@ fn gates_judge_real_reports_and_sign_their_verdicts() {
     );
 }
 
+/// A policy trusting the test's development key; `require` is appended.
+fn policy(test: &Test, require: &str) {
+    let public = test.run(["keys", "public"]).success().stdout();
+    test.write("dev.pub", &public);
+    test.write(
+        "policy.toml",
+        &format!(
+            "[policy]\nname = \"gates\"\n[[keys]]\nid = \"dev\"\npublic = \"dev.pub\"\nsteps = [\"*\"]\n[require]\nsources = [\"reports/*\"]\n{require}"
+        ),
+    );
+}
+
+fn verify_json(test: &Test, folder: &Path) -> (i32, serde_json::Value) {
+    let run = test.run([
+        "verify",
+        "--policy",
+        "policy.toml",
+        "--attestations",
+        folder.to_str().expect("utf8"),
+        "--json",
+        "out/release.tar",
+    ]);
+    let report = serde_json::from_str(&run.stdout()).expect("json report");
+    (run.code(), report)
+}
+
+/// The `gates` check's findings, as (reason, message).
+fn gate_findings(report: &serde_json::Value) -> Vec<(String, String)> {
+    let check = (report["checks"].as_array().expect("checks").iter())
+        .find(|check| check["check"] == "gates")
+        .expect("a gates check");
+    (check["failures"].as_array().expect("failures").iter())
+        .map(|finding| {
+            (
+                finding["reason"].as_str().unwrap_or_default().to_owned(),
+                finding["message"].as_str().unwrap_or_default().to_owned(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn verify_requires_passed_gates_under_the_approved_pipeline_and_catches_a_lowered_threshold() {
+    let test = reports();
+    let approved = [
+        PACKAGE.to_owned(),
+        gate(
+            "tests",
+            "junit = \"reports/junit.xml\"",
+            "failures = 1, tests_min = 5",
+        ),
+        gate(
+            "lines",
+            "lcov = \"reports/lcov.info\"",
+            "line_coverage_min = 0.8",
+        ),
+        release(&["tests", "lines"]),
+    ]
+    .concat();
+    let test = test.pipeline(&approved);
+    let first = test.gantry_run(&[]).success();
+    // The reviewed pipeline, kept apart from the one a run may execute.
+    test.write(
+        "approved.toml",
+        &std::fs::read_to_string(test.path("pipeline.toml")).expect("pipeline"),
+    );
+    policy(&test, "gates = [\"*\"]\npipeline = \"approved.toml\"\n");
+    let (code, report) = verify_json(&test, &first.run_dir());
+    assert_eq!(code, 0, "{report:#}");
+    let check = (report["checks"].as_array().expect("checks").iter())
+        .find(|check| check["check"] == "gates")
+        .expect("gates");
+    assert_eq!(check["required"], true);
+    assert!(
+        check["summary"]
+            .as_str()
+            .is_some_and(|summary| summary.starts_with("2 of 2 required gates passed")),
+        "{check}"
+    );
+
+    // Someone lowers the coverage bar and runs again: the run is valid on its own terms, but
+    // not under the approved pipeline.
+    let lowered = std::fs::read_to_string(test.path("pipeline.toml"))
+        .expect("pipeline")
+        .replace("line_coverage_min = 0.8", "line_coverage_min = 0.5");
+    test.write("pipeline.toml", &lowered);
+    let second = test.gantry_run(&[]).success();
+    let (code, report) = verify_json(&test, &second.run_dir());
+    assert_eq!(code, 1, "{report:#}");
+    let findings = gate_findings(&report);
+    assert!(
+        findings
+            .iter()
+            .any(|(reason, _)| reason == "pipeline-not-approved"),
+        "{findings:?}"
+    );
+    assert!(
+        findings
+            .iter()
+            .any(|(reason, message)| reason == "threshold-changed"
+                && message.contains("`line_coverage >= 0.5` instead of `line_coverage >= 0.8`")),
+        "{findings:?}"
+    );
+    // Only the lowered gate is at fault.
+    assert!(
+        !findings
+            .iter()
+            .any(|(_, message)| message.contains("gate `tests`")),
+        "{findings:?}"
+    );
+
+    // A verdict spliced in from the other run does not count as this run's.
+    let folder = first.run_dir();
+    std::fs::copy(
+        second.run_dir().join("lines.gate.intoto.json"),
+        folder.join("lines.gate.intoto.json"),
+    )
+    .expect("splice");
+    let (code, report) = verify_json(&test, &folder);
+    assert_eq!(code, 1, "{report:#}");
+    assert!(
+        gate_findings(&report)
+            .iter()
+            .any(|(reason, message)| reason == "gate-missing"
+                && message.contains("is not the verdict the link of gate `lines` lists")),
+        "{report:#}"
+    );
+
+    // Without an approved pipeline, naming the gates still requires their signed pass.
+    policy(&test, "gates = [\"tests\", \"lines\", \"smoke\"]\n");
+    let (code, report) = verify_json(&test, &second.run_dir());
+    assert_eq!(code, 1, "{report:#}");
+    assert_eq!(
+        gate_findings(&report),
+        vec![(
+            "gate-missing".to_owned(),
+            "no verdict of gate `smoke` in the run: its link lists none".to_owned()
+        )]
+    );
+}
+
 #[test]
 fn a_failed_gate_fails_the_run_blocks_what_needs_it_and_signs_its_failure() {
     let test = reports();

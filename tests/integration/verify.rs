@@ -152,6 +152,7 @@ fn a_real_run_passes_and_the_vsa_is_signed() {
             "subject",
             "chain",
             "steps",
+            "gates",
             "sbom",
             "reproduced"
         ]
