@@ -57,7 +57,7 @@ pub enum Ran {
 
 /// Everything about a command's action that decides its result.
 pub struct ExecAction {
-    key: Digest,
+    pub(crate) key: Digest,
     argv: Vec<String>,
     program: Program,
     env: Vec<(String, String)>,
@@ -124,8 +124,10 @@ pub fn plan(context: &Context, id: StepId) -> Planned {
         Action::Gate(action) => action.key,
         Action::Nix(_) => unreachable!("nix steps are planned above"),
     };
-    // A rebuild proves what a step makes now; it never takes a result on trust.
-    let cached = if context.rebuild {
+    // A rebuild proves what a step makes now; it never takes a result on trust. A drill
+    // measures how long something takes now.
+    let drill = matches!(&action, Action::Gate(gate) if gate.is_drill());
+    let cached = if context.rebuild || drill {
         None
     } else {
         try_cache(context, id, &key)
@@ -204,10 +206,21 @@ fn sleep_unless_cancelled(context: &Context, delay: Duration) -> bool {
 
 fn prepare(context: &Context, id: StepId) -> Result<ExecAction, String> {
     let step = &context.pipeline.steps[id];
-    let inputs = inputs::resolve(context, id)?;
     let StepKind::Exec(exec) = &step.kind else {
         return Err(format!("internal: step `{}` is not a command", step.name));
     };
+    prepare_command(context, id, exec)
+}
+
+/// Plans `exec` as step `id`'s command: its program, environment and inputs, and the key
+/// they decide. Exec steps and drills share it.
+pub(crate) fn prepare_command(
+    context: &Context,
+    id: StepId,
+    exec: &crate::pipeline::ExecStep,
+) -> Result<ExecAction, String> {
+    let step = &context.pipeline.steps[id];
+    let inputs = inputs::resolve(context, id)?;
     let env = exec_kind::environment(
         &step.env,
         &context.parameters,
@@ -402,6 +415,16 @@ pub(crate) fn step_failure(error: impl Into<String>) -> Failure {
 }
 
 fn execute(context: &Context, id: StepId, action: &ExecAction) -> Result<(), Failure> {
+    let slot = take_slot(context, id, action)?;
+    execute_in(context, id, action, &slot.path)
+}
+
+/// A scratch folder with the action's inputs in place and its outputs' folders made.
+fn take_slot<'a>(
+    context: &'a Context,
+    id: StepId,
+    action: &ExecAction,
+) -> Result<crate::exec::scratch::Slot<'a>, Failure> {
     let step = &context.pipeline.steps[id];
     let files: Vec<&str> = action
         .inputs
@@ -425,23 +448,30 @@ fn execute(context: &Context, id: StepId, action: &ExecAction) -> Result<(), Fai
             }
         })
         .collect();
-    let slot = context
+    context
         .slots
         .take(&files, &folders, &links)
-        .map_err(|error| {
-            step_failure(format!("cannot prepare the step's scratch folder: {error}"))
-        })?;
-    execute_in(context, id, action, &slot.path)
+        .map_err(|error| step_failure(format!("cannot prepare the step's scratch folder: {error}")))
 }
 
-fn execute_in(
+/// Runs the action's command in the sandbox, in a scratch folder of its own, and says how it
+/// ended and how long it took; nothing it writes is kept (a drill).
+pub(crate) fn run_command(
     context: &Context,
     id: StepId,
     action: &ExecAction,
-    scratch: &Path,
-) -> Result<(), Failure> {
+) -> Result<(sandbox::Finished, Duration), Failure> {
+    let slot = take_slot(context, id, action)?;
+    sandboxed(context, id, action, &slot.path)
+}
+
+fn sandboxed(
+    context: &Context,
+    id: StepId,
+    action: &ExecAction,
+    work: &Path,
+) -> Result<(sandbox::Finished, Duration), Failure> {
     let step = &context.pipeline.steps[id];
-    let work = scratch;
     let mounts: Vec<_> = action
         .inputs
         .iter()
@@ -466,6 +496,18 @@ fn execute_in(
         .execute(&request);
     let duration = started.elapsed();
     let finished = finished.map_err(|error| step_failure(error.to_string()))?;
+    Ok((finished, duration))
+}
+
+fn execute_in(
+    context: &Context,
+    id: StepId,
+    action: &ExecAction,
+    scratch: &Path,
+) -> Result<(), Failure> {
+    let step = &context.pipeline.steps[id];
+    let work = scratch;
+    let (finished, duration) = sandboxed(context, id, action, work)?;
     let failure = |error: String, exit_code| Failure::Step {
         error,
         exit_code,

@@ -3,6 +3,8 @@
 //! (`kinds/gate.rs`) reads the files and signs the verdict.
 
 pub mod coverage;
+pub mod criterion;
+pub mod drill;
 pub mod junit;
 pub mod metrics;
 pub mod sarif;
@@ -20,15 +22,21 @@ pub enum EvidenceKind {
     Cobertura,
     Sarif,
     Metrics,
+    /// Criterion's folder: the last run against a saved baseline.
+    Criterion,
+    /// A command, timed.
+    Drill,
 }
 
 impl EvidenceKind {
-    pub const ALL: [Self; 5] = [
+    pub const ALL: [Self; 7] = [
         Self::Junit,
         Self::Lcov,
         Self::Cobertura,
         Self::Sarif,
         Self::Metrics,
+        Self::Criterion,
+        Self::Drill,
     ];
 
     #[must_use]
@@ -39,6 +47,8 @@ impl EvidenceKind {
             Self::Cobertura => "cobertura",
             Self::Sarif => "sarif",
             Self::Metrics => "metrics",
+            Self::Criterion => "criterion",
+            Self::Drill => "drill",
         }
     }
 
@@ -80,10 +90,13 @@ impl EvidenceKind {
             ]),
             Self::Sarif => Some(&["errors", "warnings", "notes", "findings", "suppressed"]),
             Self::Metrics => None,
+            Self::Criterion => Some(&["regression", "benchmarks", "unmatched"]),
+            Self::Drill => Some(&["seconds", "exit_code"]),
         }
     }
 
-    /// Reads `text` and measures what `metrics` name (a metrics file is read only there).
+    /// Reads a report file's `text` and measures what `metrics` name (a metrics file is read
+    /// only there). Criterion's folder and drills are measured by their own modules.
     pub fn read(self, text: &str, metrics: &[&str]) -> Result<Reading, String> {
         match self {
             Self::Junit => junit::read(text).map(|cases| junit::measure(&cases)),
@@ -91,6 +104,7 @@ impl EvidenceKind {
             Self::Cobertura => coverage::cobertura(text).map(|found| coverage::measure(&found)),
             Self::Sarif => sarif::read(text).map(|found| sarif::measure(&found)),
             Self::Metrics => metrics::measure(text, metrics),
+            Self::Criterion | Self::Drill => Err(format!("a {} is not one file", self.name())),
         }
     }
 }

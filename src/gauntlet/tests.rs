@@ -199,6 +199,82 @@ fn every_kind_lists_the_metrics_its_reader_measures() {
     }
 }
 
+/// Criterion 0.5.1's own output (tests/fixtures/criterion/README.md says how it was made).
+fn criterion_files() -> Vec<(&'static str, &'static str)> {
+    macro_rules! fixture {
+        ($path:literal) => {
+            (
+                $path,
+                include_str!(concat!("../../tests/fixtures/criterion/", $path)),
+            )
+        };
+    }
+    vec![
+        fixture!("sum/small/new/estimates.json"),
+        fixture!("sum/small/main/estimates.json"),
+        fixture!("sum/small/change/estimates.json"),
+        fixture!("sum/large/new/estimates.json"),
+        fixture!("sum/large/main/estimates.json"),
+        fixture!("sum/large/new/benchmark.json"),
+    ]
+}
+
+#[test]
+fn criterion_regression_is_the_change_criterion_printed() {
+    let found = criterion::read(&criterion_files(), "main").expect("criterion");
+    assert_eq!(found.compared.len(), 2);
+    assert!(found.unmatched.is_empty());
+    let reading = criterion::measure(&found);
+    // Criterion printed `change: [+43.961% +44.861% +45.932%]` for sum/small.
+    assert!(
+        (reading.values["regression"] - 0.448_61).abs() < 1e-4,
+        "{reading:?}"
+    );
+    assert!((reading.values["benchmarks"] - 2.0).abs() < f64::EPSILON);
+    assert_eq!(reading.failed[0], "sum/small +44.86%");
+    // Against a baseline that was never saved, nothing is compared: the regression is
+    // unmeasured (and fails its threshold), each benchmark unmatched.
+    let found = criterion::read(&criterion_files(), "base").expect("new only");
+    assert_eq!(found.unmatched, ["sum/large", "sum/small"]);
+    assert!(!criterion::measure(&found).values.contains_key("regression"));
+    assert!(criterion::read(&[("x/new/estimates.json", "{}")], "base").is_err());
+    assert!(criterion::read(&[("x/new/sample.json", "{}")], "base").is_err());
+}
+
+#[test]
+fn a_drill_measures_seconds_and_its_exit() {
+    let reading = drill::measure(drill::Timing {
+        seconds: 1.5,
+        exit_code: Some(0),
+    });
+    assert_eq!(
+        judge(
+            &reading,
+            &[
+                Threshold {
+                    metric: "seconds".into(),
+                    bound: Bound::Max,
+                    limit: 2.0,
+                },
+                Threshold {
+                    metric: "exit_code".into(),
+                    bound: Bound::Max,
+                    limit: 0.0,
+                },
+            ],
+        )
+        .iter()
+        .map(|verdict| verdict.passed)
+        .collect::<Vec<_>>(),
+        [true, true]
+    );
+    let timed_out = drill::measure(drill::Timing {
+        seconds: 30.0,
+        exit_code: None,
+    });
+    assert!(!timed_out.values.contains_key("exit_code"));
+}
+
 mod fuzz {
     use proptest::prelude::*;
 

@@ -3,6 +3,7 @@
 //! A failed threshold fails the step (so every step that needs it is skipped), and its
 //! signed `fail` verdict still goes into the run folder for the report.
 
+use std::fmt::Write as _;
 use std::time::Instant;
 
 use serde_json::json;
@@ -11,11 +12,12 @@ use crate::attest::{ResourceDescriptor, Statement};
 use crate::digest::{Digest, DigestBuilder};
 use crate::exec::context::Context;
 use crate::exec::inputs::{self, InputFile};
-use crate::exec::step::{Failure, step_failure};
-use crate::gauntlet::{self, Verdict};
+use crate::exec::sandbox::Termination;
+use crate::exec::step::{ExecAction, Failure, prepare_command, run_command, step_failure, tail};
+use crate::gauntlet::{self, Reading, Verdict};
 use crate::kinds::in_process::{LinkParts, finish, store_file};
-use crate::pipeline::model::GateStep;
-use crate::pipeline::{StepId, StepKind};
+use crate::pipeline::model::{Evidence, GateStep};
+use crate::pipeline::{ExecStep, StepId, StepKind};
 use crate::store::atomic;
 
 /// <https://github.com/in-toto/attestation/blob/main/spec/predicates/test-results.md>
@@ -30,12 +32,30 @@ const FORMAT: &str = "gate/1";
 pub struct GateAction {
     pub key: Digest,
     inputs: Vec<InputFile>,
+    /// A drill's command.
+    drill: Option<ExecAction>,
+}
+
+impl GateAction {
+    /// A drill measures time now: it is never served from the cache.
+    #[must_use]
+    pub fn is_drill(&self) -> bool {
+        self.drill.is_some()
+    }
 }
 
 pub fn plan(context: &Context, id: StepId) -> Result<GateAction, String> {
     let step = &context.pipeline.steps[id];
     let StepKind::Gate(spec) = &step.kind else {
         return Err(format!("internal: step `{}` is not a gate", step.name));
+    };
+    let drill = match &spec.evidence {
+        Evidence::Drill { argv } => Some(prepare_command(
+            context,
+            id,
+            &ExecStep { argv: argv.clone() },
+        )?),
+        _ => None,
     };
     let inputs = inputs::resolve(context, id)?;
     let mut key = DigestBuilder::new("gantry-action/1");
@@ -49,10 +69,20 @@ pub fn plan(context: &Context, id: StepId) -> Result<GateAction, String> {
     for input in &inputs {
         key.str(&input.path).field(input.digest.as_bytes());
     }
+    if let Some(drill) = &drill {
+        key.str("drill").field(drill.key.as_bytes());
+    }
     Ok(GateAction {
         key: key.finish(),
         inputs,
+        drill,
     })
+}
+
+/// What a gate measured, and the evidence it measured, as the verdict names it.
+struct Measured {
+    reading: Reading,
+    report: ResourceDescriptor,
 }
 
 pub(crate) fn execute(context: &Context, id: StepId, action: &GateAction) -> Result<(), Failure> {
@@ -61,22 +91,21 @@ pub(crate) fn execute(context: &Context, id: StepId, action: &GateAction) -> Res
         return Err(step_failure("internal: not a gate"));
     };
     let started = Instant::now();
-    let find = |path: &str| {
-        action
-            .inputs
-            .iter()
-            .find(|input| input.path == path)
-            .ok_or_else(|| step_failure(format!("`{path}` is not a file")))
-    };
-    let evidence = find(&spec.evidence_path)?;
-    let subject = match &spec.subject {
-        Some(path) => find(path)?,
-        None => evidence,
-    };
-    let verdicts = judge(spec, evidence).map_err(step_failure)?;
+    let measured = measure(context, id, spec, action)?;
+    let verdicts = gauntlet::judge(&measured.reading, &spec.thresholds);
     let passed = verdicts.iter().all(|verdict| verdict.passed);
+    let subject = match &spec.subject {
+        Some(path) => {
+            let input = find(&action.inputs, path)?;
+            ResourceDescriptor::named(input.path.clone(), &input.digest)
+        }
+        None => ResourceDescriptor {
+            annotations: None,
+            ..measured.report.clone()
+        },
+    };
     let attestation =
-        attest(context, spec, &step.name, evidence, subject, &verdicts).map_err(step_failure)?;
+        attest(context, spec, &step.name, &measured, subject, &verdicts).map_err(step_failure)?;
     if !passed {
         let path = context
             .run_dir
@@ -87,19 +116,24 @@ pub(crate) fn execute(context: &Context, id: StepId, action: &GateAction) -> Res
             .filter(|verdict| !verdict.passed)
             .map(Verdict::sentence)
             .collect();
-        return Err(step_failure(format!(
+        let mut message = format!(
             "gate failed on `{}`: {}",
-            spec.evidence_path,
+            spec.evidence.describe(),
             failed.join("; ")
-        )));
+        );
+        if let Some(names) = shown(&measured.reading.failed) {
+            let _ = write!(message, " ({names})");
+        }
+        return Err(step_failure(message));
     }
     let records = vec![store_file(context, spec.output.clone(), &attestation)?];
+    let kind = spec.evidence.kind();
     let parts = LinkParts {
         command: vec![
             "gantry".to_owned(),
             "gate".to_owned(),
-            format!("--{}", spec.evidence.name()),
-            spec.evidence_path.clone(),
+            format!("--{}", kind.name()),
+            spec.evidence.describe(),
         ],
         byproducts: serde_json::Map::from_iter([("result".to_owned(), "pass".into())]),
         environment: serde_json::Map::from_iter([(
@@ -118,26 +152,179 @@ pub(crate) fn execute(context: &Context, id: StepId, action: &GateAction) -> Res
     )
 }
 
-/// Reads the evidence (checking it is what was planned) and judges every threshold.
-fn judge(spec: &GateStep, evidence: &InputFile) -> Result<Vec<Verdict>, String> {
-    let bytes = std::fs::read(&evidence.host)
-        .map_err(|error| format!("cannot read `{}`: {error}", evidence.path))?;
-    if Digest::of_bytes(&bytes) != evidence.digest {
-        return Err(format!("`{}` changed while the run read it", evidence.path));
+/// The first few names behind a failing number (failed tests, slower benchmarks).
+fn shown(names: &[String]) -> Option<String> {
+    const SHOWN: usize = 3;
+    let (first, rest) = names.split_at(names.len().min(SHOWN));
+    if first.is_empty() {
+        return None;
     }
-    let text =
-        String::from_utf8(bytes).map_err(|_| format!("`{}` is not UTF-8 text", evidence.path))?;
-    let metrics: Vec<&str> = (spec.thresholds.iter())
-        .map(|threshold| threshold.metric.as_str())
+    let mut text = first.join(", ");
+    if !rest.is_empty() {
+        let _ = write!(text, " and {} more", rest.len());
+    }
+    Some(text)
+}
+
+fn find<'a>(inputs: &'a [InputFile], path: &str) -> Result<&'a InputFile, Failure> {
+    inputs
+        .iter()
+        .find(|input| input.path == path)
+        .ok_or_else(|| step_failure(format!("`{path}` is not a file")))
+}
+
+/// Reads the evidence (checking it is what was planned) or runs the drill, and measures.
+fn measure(
+    context: &Context,
+    id: StepId,
+    spec: &GateStep,
+    action: &GateAction,
+) -> Result<Measured, Failure> {
+    match &spec.evidence {
+        Evidence::Report { kind, path } => {
+            let evidence = find(&action.inputs, path)?;
+            let text = read_text(evidence).map_err(step_failure)?;
+            let metrics: Vec<&str> = (spec.thresholds.iter())
+                .map(|threshold| threshold.metric.as_str())
+                .collect();
+            let reading = kind.read(&text, &metrics).map_err(|message| {
+                step_failure(format!(
+                    "`{path}` is not a {} report gantry can read: {message}",
+                    kind.name()
+                ))
+            })?;
+            Ok(Measured {
+                reading,
+                report: ResourceDescriptor::named(path.clone(), &evidence.digest),
+            })
+        }
+        Evidence::Criterion { folder, baseline } => {
+            criterion(folder, baseline, &action.inputs).map_err(step_failure)
+        }
+        Evidence::Drill { argv } => {
+            let Some(command) = &action.drill else {
+                return Err(step_failure("internal: a drill without its command"));
+            };
+            drill(context, id, argv, command)
+        }
+    }
+}
+
+fn read_text(input: &InputFile) -> Result<String, String> {
+    let bytes = std::fs::read(&input.host)
+        .map_err(|error| format!("cannot read `{}`: {error}", input.path))?;
+    if Digest::of_bytes(&bytes) != input.digest {
+        return Err(format!("`{}` changed while the run read it", input.path));
+    }
+    String::from_utf8(bytes).map_err(|_| format!("`{}` is not UTF-8 text", input.path))
+}
+
+/// Every `estimates.json` under the folder; the verdict names the folder by the SHA-256 of a
+/// `SHA256SUMS` listing of the files read, which it carries.
+fn criterion(folder: &str, baseline: &str, inputs: &[InputFile]) -> Result<Measured, String> {
+    let prefix = format!("{folder}/");
+    let sides = [
+        "/new/estimates.json".to_owned(),
+        format!("/{baseline}/estimates.json"),
+    ];
+    let read: Vec<&InputFile> = (inputs.iter())
+        .filter(|input| {
+            let path = format!("/{}", input.path);
+            input.path.starts_with(&prefix) && sides.iter().any(|side| path.ends_with(side))
+        })
         .collect();
-    let reading = spec.evidence.read(&text, &metrics).map_err(|message| {
-        format!(
-            "`{}` is not a {} report gantry can read: {message}",
-            evidence.path,
-            spec.evidence.name()
-        )
-    })?;
-    Ok(gauntlet::judge(&reading, &spec.thresholds))
+    let texts = read
+        .iter()
+        .map(|input| read_text(input))
+        .collect::<Result<Vec<String>, String>>()?;
+    let files: Vec<(&str, &str)> = read
+        .iter()
+        .zip(&texts)
+        .map(|(input, text)| (&input.path[prefix.len()..], text.as_str()))
+        .collect();
+    let mut found = gauntlet::criterion::read(&files, baseline)
+        .map_err(|message| format!("`{folder}` is not criterion's output: {message}"))?;
+    // One benchmark's own folder: name it as criterion does, by its folder.
+    let own = folder.rsplit('/').next().unwrap_or(folder);
+    for name in (found
+        .compared
+        .iter_mut()
+        .map(|comparison| &mut comparison.benchmark))
+    .chain(found.unmatched.iter_mut())
+    {
+        if name == "." {
+            own.clone_into(name);
+        }
+    }
+    let mut listing = String::new();
+    for input in &read {
+        let _ = writeln!(listing, "{}  {}", input.digest.hex(), input.path);
+    }
+    let mut report = ResourceDescriptor::named(folder, &Digest::of_bytes(listing.as_bytes()));
+    report.annotations = Some(serde_json::Map::from_iter([
+        ("baseline".to_owned(), baseline.into()),
+        ("listing".to_owned(), listing.into()),
+        (
+            "benchmarks".to_owned(),
+            (found.compared.iter())
+                .map(|comparison| {
+                    json!({
+                        "name": comparison.benchmark,
+                        "baselineNs": comparison.baseline,
+                        "newNs": comparison.new,
+                        "change": comparison.change(),
+                    })
+                })
+                .collect(),
+        ),
+    ]));
+    Ok(Measured {
+        reading: gauntlet::criterion::measure(&found),
+        report,
+    })
+}
+
+/// Runs the drill in the sandbox and times it; its output is kept only as a digest (and the
+/// tail of stderr when it fails).
+fn drill(
+    context: &Context,
+    id: StepId,
+    argv: &[String],
+    command: &ExecAction,
+) -> Result<Measured, Failure> {
+    let (finished, duration) = run_command(context, id, command)?;
+    let exit_code = match finished.termination {
+        Termination::Exited(code) => Some(code),
+        Termination::Signaled(signal) => Some(128 + signal),
+        Termination::TimedOut => None,
+        Termination::Cancelled => return Err(Failure::Cancelled),
+    };
+    let timing = gauntlet::drill::Timing {
+        seconds: duration.as_secs_f64(),
+        exit_code,
+    };
+    let mut output = finished.stdout.bytes.clone();
+    output.extend_from_slice(&finished.stderr.bytes);
+    let mut report = ResourceDescriptor::named(
+        crate::pipeline::model::Evidence::Drill {
+            argv: argv.to_vec(),
+        }
+        .describe(),
+        &Digest::of_bytes(&output),
+    );
+    report.annotations = Some(serde_json::Map::from_iter([
+        ("command".to_owned(), argv.into()),
+        ("seconds".to_owned(), timing.seconds.into()),
+        ("exitCode".to_owned(), exit_code.into()),
+    ]));
+    let mut reading = gauntlet::drill::measure(timing);
+    if exit_code != Some(0) {
+        let tail = tail(&finished.stderr.bytes, 5, 1024);
+        if !tail.trim().is_empty() {
+            reading.failed.push(format!("stderr: {}", tail.trim()));
+        }
+    }
+    Ok(Measured { reading, report })
 }
 
 /// The signed test-result Statement: each threshold is a test, named by its sentence; the
@@ -147,8 +334,8 @@ fn attest(
     context: &Context,
     spec: &GateStep,
     step: &str,
-    evidence: &InputFile,
-    subject: &InputFile,
+    measured: &Measured,
+    subject: ResourceDescriptor,
     verdicts: &[Verdict],
 ) -> Result<Vec<u8>, String> {
     let pipeline = &context.pipeline;
@@ -164,15 +351,22 @@ fn attest(
         "step".to_owned(),
         step.into(),
     )]));
-    let mut report = ResourceDescriptor::named(evidence.path.clone(), &evidence.digest);
-    report.annotations = Some(serde_json::Map::from_iter([
-        ("evidence".to_owned(), spec.evidence.name().into()),
-        ("stage".to_owned(), spec.stage.clone().into()),
-        (
-            "thresholds".to_owned(),
-            serde_json::to_value(verdicts).map_err(|error| error.to_string())?,
-        ),
-    ]));
+    let mut report = measured.report.clone();
+    let annotations = report.annotations.get_or_insert_with(serde_json::Map::new);
+    annotations.insert("evidence".to_owned(), spec.evidence.kind().name().into());
+    annotations.insert("stage".to_owned(), spec.stage.clone().into());
+    annotations.insert(
+        "thresholds".to_owned(),
+        serde_json::to_value(verdicts).map_err(|error| error.to_string())?,
+    );
+    if !measured.reading.failed.is_empty() {
+        const KEPT: usize = 50;
+        let failing = &measured.reading.failed;
+        annotations.insert(
+            "failing".to_owned(),
+            failing[..failing.len().min(KEPT)].into(),
+        );
+    }
     let sentences = |passed: bool| -> Vec<String> {
         (verdicts.iter())
             .filter(|verdict| verdict.passed == passed)
@@ -187,14 +381,7 @@ fn attest(
         "warnedTests": [],
         "failedTests": failed,
     });
-    let statement = Statement::new(
-        vec![ResourceDescriptor::named(
-            subject.path.clone(),
-            &subject.digest,
-        )],
-        PREDICATE_TYPE,
-        predicate,
-    );
+    let statement = Statement::new(vec![subject], PREDICATE_TYPE, predicate);
     let body = serde_json::to_vec(&statement).map_err(|error| error.to_string())?;
     let envelope = crate::attest::dsse::sign_deterministic(
         crate::attest::PAYLOAD_TYPE,

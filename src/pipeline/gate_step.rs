@@ -8,7 +8,7 @@ use toml::Spanned;
 
 use crate::gauntlet::{Bound, EvidenceKind, Threshold};
 use crate::pipeline::diagnostic::Diagnostic;
-use crate::pipeline::model::{GATE_FOLDER, GateStep, InputPattern, OutputPath};
+use crate::pipeline::model::{Evidence, GATE_FOLDER, GateStep, InputPattern, OutputPath};
 use crate::pipeline::path;
 use crate::pipeline::sbom_step::{NotHere, not_here};
 use crate::pipeline::wire::StepWire;
@@ -26,19 +26,17 @@ pub fn convert(
     errors: &mut Vec<Diagnostic>,
 ) -> Option<Converted> {
     let before = errors.len();
-    not_here(
-        wire,
-        &NotHere {
-            kind: "gate",
-            inputs: "a gate reads its `evidence` (and `subject`); name them there",
-            outputs: "a gate writes its signed verdict to `output` (default `gauntlet/STEP.intoto.json`)",
-            network: "a gate judges what is on disk",
-        },
-        errors,
-    );
     let evidence = evidence(step_name, wire, &name_span, errors);
-    let thresholds = evidence.as_ref().and_then(|(kind, _, _)| {
-        thresholds(step_name, *kind, wire.require.as_ref(), &name_span, errors)
+    let is_drill = matches!(evidence, Some((Evidence::Drill { .. }, _)));
+    refuse_keys(wire, is_drill, errors);
+    let thresholds = evidence.as_ref().and_then(|(evidence, _)| {
+        thresholds(
+            step_name,
+            evidence.kind(),
+            wire.require.as_ref(),
+            &name_span,
+            errors,
+        )
     });
     let subject = wire
         .subject
@@ -51,19 +49,21 @@ pub fn convert(
             name_span.clone(),
         )),
     };
+    let mut inputs: Vec<InputPattern> = if is_drill {
+        (wire.inputs.iter())
+            .filter_map(|input| super::validate::convert_input(input, errors))
+            .collect()
+    } else {
+        Vec::new()
+    };
     if errors.len() > before {
         return None;
     }
-    let (kind, evidence_path, evidence_span) = evidence?;
+    let (evidence, evidence_input) = evidence?;
     let (output, output_span) = output?;
-    let mut inputs = vec![InputPattern {
-        pattern: evidence_path.clone(),
-        directory: false,
-        is_glob: false,
-        span: evidence_span,
-    }];
+    inputs.extend(evidence_input);
     if let Some((path, span)) = &subject
-        && *path != evidence_path
+        && !inputs.iter().any(|input| input.pattern == *path)
     {
         inputs.push(InputPattern {
             pattern: path.clone(),
@@ -81,15 +81,27 @@ pub fn convert(
             return None;
         }
     }
+    let mut thresholds = thresholds?;
+    // A drill that does not finish well has not rehearsed anything, whatever its time.
+    if is_drill
+        && !thresholds
+            .iter()
+            .any(|threshold| threshold.metric == "exit_code")
+    {
+        thresholds.push(Threshold {
+            metric: "exit_code".to_owned(),
+            bound: Bound::Max,
+            limit: 0.0,
+        });
+    }
     Some(Converted {
         step: GateStep {
             stage: wire
                 .stage
                 .as_ref()
                 .map_or_else(|| "gauntlet".to_owned(), |stage| stage.get_ref().clone()),
-            evidence: kind,
-            evidence_path,
-            thresholds: thresholds?,
+            evidence,
+            thresholds,
             subject: subject.map(|(path, _)| path),
             output: output.clone(),
         },
@@ -102,13 +114,37 @@ pub fn convert(
     })
 }
 
-/// `evidence = { junit = "out/junit.xml" }`: exactly one report, of a known kind.
+/// A drill runs a command, so it has `inputs`, `network` and `env`; other gates only read.
+fn refuse_keys(wire: &StepWire, is_drill: bool, errors: &mut Vec<Diagnostic>) {
+    if is_drill {
+        if let Some(first) = wire.outputs.first() {
+            errors.push(
+                Diagnostic::at("`outputs` does not apply to gate steps", first.span())
+                    .hint("a drill is judged by its time and exit code; its files are not kept"),
+            );
+        }
+    } else {
+        not_here(
+            wire,
+            &NotHere {
+                kind: "gate",
+                inputs: "a gate reads its `evidence` (and `subject`); name them there (only a drill has `inputs`)",
+                outputs: "a gate writes its signed verdict to `output` (default `gauntlet/STEP.intoto.json`)",
+                network: "a gate judges what is on disk (only a drill runs a command)",
+            },
+            errors,
+        );
+    }
+}
+
+/// `evidence = { junit = "out/junit.xml" }`: exactly one report, of a known kind, and the
+/// input that reads it (none for a drill).
 fn evidence(
     step_name: &str,
     wire: &StepWire,
     name_span: &Range<usize>,
     errors: &mut Vec<Diagnostic>,
-) -> Option<(EvidenceKind, String, Range<usize>)> {
+) -> Option<(Evidence, Option<InputPattern>)> {
     let kinds = EvidenceKind::ALL.map(EvidenceKind::name).join(", ");
     let Some(table) = &wire.evidence else {
         errors.push(
@@ -135,7 +171,7 @@ fn evidence(
         );
         return None;
     }
-    let Some(evidence) = EvidenceKind::from_name(kind.get_ref()) else {
+    let Some(kind) = EvidenceKind::from_name(kind.get_ref()) else {
         errors.push(
             Diagnostic::at(
                 format!("unknown evidence `{}`", kind.get_ref()),
@@ -145,8 +181,100 @@ fn evidence(
         );
         return None;
     };
-    let (path, span) = file("evidence", report, errors)?;
-    Some((evidence, path, span))
+    if let Some(baseline) = &wire.baseline
+        && kind != EvidenceKind::Criterion
+    {
+        errors.push(
+            Diagnostic::at("`baseline` goes with criterion evidence", baseline.span()).hint(
+                "like `evidence = { criterion = \"target/criterion\" }` and `baseline = \"main\"`",
+            ),
+        );
+        return None;
+    }
+    match kind {
+        EvidenceKind::Drill => drill(report, errors).map(|argv| (Evidence::Drill { argv }, None)),
+        EvidenceKind::Criterion => {
+            let folder = folder(report, errors)?;
+            let baseline = criterion_baseline(wire.baseline.as_ref(), errors)?;
+            let input = InputPattern {
+                pattern: folder.clone(),
+                directory: true,
+                is_glob: false,
+                span: report.span(),
+            };
+            Some((Evidence::Criterion { folder, baseline }, Some(input)))
+        }
+        _ => {
+            let (path, span) = file("evidence", report, errors)?;
+            let input = InputPattern {
+                pattern: path.clone(),
+                directory: false,
+                is_glob: false,
+                span,
+            };
+            Some((Evidence::Report { kind, path }, Some(input)))
+        }
+    }
+}
+
+/// `drill = "scripts/restore.sh"`: run by `/bin/sh -c`, like a string `run`.
+fn drill(command: &Spanned<String>, errors: &mut Vec<Diagnostic>) -> Option<Vec<String>> {
+    let text = command.get_ref();
+    if text.trim().is_empty() || text.contains('\0') {
+        errors.push(
+            Diagnostic::at("a drill is a command", command.span())
+                .hint("like `evidence = { drill = \"sh scripts/restore.sh\" }`, run by /bin/sh -c with the gate's `inputs`"),
+        );
+        return None;
+    }
+    Some(vec!["/bin/sh".to_owned(), "-c".to_owned(), text.clone()])
+}
+
+/// Criterion's output folder (`target/criterion`, or one benchmark's folder in it).
+fn folder(value: &Spanned<String>, errors: &mut Vec<Diagnostic>) -> Option<String> {
+    match path::normalize(value.get_ref()) {
+        Ok(normal) if path::is_glob(&normal.path) => {
+            errors.push(Diagnostic::at(
+                "criterion evidence names a folder, not a glob",
+                value.span(),
+            ));
+            None
+        }
+        Ok(normal) => Some(normal.path),
+        Err(message) => {
+            errors.push(Diagnostic::at(
+                format!("invalid criterion folder: {message}"),
+                value.span(),
+            ));
+            None
+        }
+    }
+}
+
+/// The saved baseline the last run is compared with: criterion's `base` (the run before)
+/// unless named (`--save-baseline NAME`).
+fn criterion_baseline(
+    value: Option<&Spanned<String>>,
+    errors: &mut Vec<Diagnostic>,
+) -> Option<String> {
+    let Some(value) = value else {
+        return Some("base".to_owned());
+    };
+    let name = value.get_ref();
+    let valid = !name.is_empty()
+        && name != "new"
+        && name != "change"
+        && !name.starts_with('.')
+        && !name.contains('/');
+    if valid {
+        Some(name.clone())
+    } else {
+        errors.push(
+            Diagnostic::at(format!("`{name}` is not a baseline name"), value.span())
+                .hint("the NAME of `cargo bench -- --save-baseline NAME` (a folder beside `new`)"),
+        );
+        None
+    }
 }
 
 /// `require = { failures = 0, tests_min = 1 }`: `METRIC_min`, `METRIC_max`, or `METRIC` (an
@@ -213,6 +341,13 @@ fn named(
         return None;
     }
     let limit = number(value, errors)?;
+    if metric == "regression" && !(-1.0..=1.0).contains(&limit) {
+        errors.push(
+            Diagnostic::at(format!("`{text}` is a fraction"), value.span())
+                .hint(format!("a {limit}% slowdown is written {}", limit / 100.0)),
+        );
+        return None;
+    }
     if (metric.ends_with("_coverage") || metric.ends_with("_rate")) && !(0.0..=1.0).contains(&limit)
     {
         errors.push(

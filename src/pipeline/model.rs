@@ -126,12 +126,49 @@ pub struct SbomStep {
 pub struct GateStep {
     /// Groups gates in the gauntlet report; `gauntlet` when not given.
     pub stage: String,
-    pub evidence: crate::gauntlet::EvidenceKind,
-    pub evidence_path: String,
+    pub evidence: Evidence,
     pub thresholds: Vec<crate::gauntlet::Threshold>,
     /// The release candidate the verdict is about; `None`: the evidence itself.
     pub subject: Option<String>,
     pub output: String,
+}
+
+/// What a gate judges.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Evidence {
+    /// A tool's report file.
+    Report {
+        kind: crate::gauntlet::EvidenceKind,
+        path: String,
+    },
+    /// Criterion's folder: each benchmark's last run against the `baseline` it saved.
+    Criterion { folder: String, baseline: String },
+    /// A command run in the sandbox (with the gate's inputs), timed.
+    Drill { argv: Vec<String> },
+}
+
+impl Evidence {
+    #[must_use]
+    pub fn kind(&self) -> crate::gauntlet::EvidenceKind {
+        match self {
+            Self::Report { kind, .. } => *kind,
+            Self::Criterion { .. } => crate::gauntlet::EvidenceKind::Criterion,
+            Self::Drill { .. } => crate::gauntlet::EvidenceKind::Drill,
+        }
+    }
+
+    /// The report, the folder or the command, as the pipeline gives it.
+    #[must_use]
+    pub fn describe(&self) -> String {
+        match self {
+            Self::Report { path, .. } => path.clone(),
+            Self::Criterion { folder, baseline } => format!("{folder} (baseline {baseline})"),
+            Self::Drill { argv } => match argv.as_slice() {
+                [shell, flag, script] if shell == "/bin/sh" && flag == "-c" => script.clone(),
+                _ => argv.join(" "),
+            },
+        }
+    }
 }
 
 /// Where a gate's attestation goes when `output` is not given: `gauntlet/<step>.intoto.json`.

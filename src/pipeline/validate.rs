@@ -342,7 +342,7 @@ impl Kinded {
 /// A key that belongs to some kinds only: the key, its kinds, and where it is written.
 type KindKey = (&'static str, &'static [&'static str], Option<Range<usize>>);
 
-fn kind_keys(wire: &StepWire) -> [KindKey; 13] {
+fn kind_keys(wire: &StepWire) -> [KindKey; 14] {
     let span = |value: Option<&Spanned<String>>| value.map(Spanned::span);
     [
         ("run", &["exec"], wire.run.as_ref().map(Spanned::span)),
@@ -356,6 +356,7 @@ fn kind_keys(wire: &StepWire) -> [KindKey; 13] {
         ("subject", &["sbom", "gate"], span(wire.subject.as_ref())),
         ("output", &["sbom", "gate"], span(wire.output.as_ref())),
         ("stage", &["gate"], span(wire.stage.as_ref())),
+        ("baseline", &["gate"], span(wire.baseline.as_ref())),
         (
             "evidence",
             &["gate"],
@@ -465,7 +466,10 @@ fn convert_nix(
     (errors.len() == before).then_some(NixStep { installable })
 }
 
-fn convert_input(input: &Spanned<String>, errors: &mut Vec<Diagnostic>) -> Option<InputPattern> {
+pub(super) fn convert_input(
+    input: &Spanned<String>,
+    errors: &mut Vec<Diagnostic>,
+) -> Option<InputPattern> {
     let text = input.get_ref();
     match path::normalize(text) {
         Ok(normal) => {

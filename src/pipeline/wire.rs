@@ -48,6 +48,7 @@ pub struct StepWire {
     pub subject: Option<Spanned<String>>,
     pub output: Option<Spanned<String>>,
     pub stage: Option<Spanned<String>>,
+    pub baseline: Option<Spanned<String>>,
     pub evidence: Option<Spanned<IndexMap<Spanned<String>, Spanned<String>>>>,
     pub require: Option<Spanned<IndexMap<Spanned<String>, Spanned<toml::Value>>>>,
     #[serde(default)]

@@ -69,6 +69,7 @@ fn schema_is_json_and_names_every_step_key() {
         "subject",
         "output",
         "stage",
+        "baseline",
         "evidence",
         "require",
         "inputs",
@@ -87,7 +88,7 @@ fn schema_is_json_and_names_every_step_key() {
     }
     assert_eq!(
         keys.len(),
-        23,
+        24,
         "the schema and the parser list the same keys"
     );
 }

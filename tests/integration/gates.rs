@@ -397,6 +397,30 @@ fn gate_mistakes_are_reported_at_their_line() {
             "evidence = { junit = \"r.xml\" }\nrequire = { failures = \"none\" }",
             "a threshold is a number",
         ),
+        (
+            "evidence = { junit = \"r.xml\" }\nbaseline = \"main\"\nrequire = { failures = 0 }",
+            "`baseline` goes with criterion evidence",
+        ),
+        (
+            "evidence = { criterion = \"target/criterion\" }\nrequire = { regression_max = 5 }",
+            "`regression_max` is a fraction",
+        ),
+        (
+            "evidence = { criterion = \"target/criterion\" }\nbaseline = \"new\"\nrequire = { regression_max = 0.05 }",
+            "`new` is not a baseline name",
+        ),
+        (
+            "evidence = { junit = \"r.xml\" }\ninputs = [\"x\"]\nrequire = { failures = 0 }",
+            "only a drill has `inputs`",
+        ),
+        (
+            "evidence = { drill = \"true\" }\noutputs = [\"x\"]\nrequire = { seconds_max = 1 }",
+            "a drill is judged by its time and exit code",
+        ),
+        (
+            "evidence = { drill = \" \" }\nrequire = { seconds_max = 1 }",
+            "a drill is a command",
+        ),
     ];
     for (body, expected) in cases {
         let test = Test::new().pipeline(&format!("[steps.g]\nkind = \"gate\"\n{body}\n"));
@@ -405,4 +429,92 @@ fn gate_mistakes_are_reported_at_their_line() {
         assert!(run.stderr().contains(expected), "{body}: {}", run.stderr());
         assert!(run.stderr().contains("pipeline.toml:"), "{}", run.stderr());
     }
+}
+
+/// Criterion's real output (tests/fixtures/criterion) under `criterion/` of the workspace.
+fn with_criterion(mut test: Test) -> Test {
+    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/criterion");
+    for side in ["new", "main", "change"] {
+        for bench in ["small", "large"] {
+            let relative = format!("sum/{bench}/{side}/estimates.json");
+            let text = std::fs::read_to_string(fixtures.join(&relative)).expect("fixture");
+            test = test.file(&format!("criterion/{relative}"), &text);
+        }
+    }
+    test
+}
+
+#[test]
+fn a_criterion_gate_judges_the_regression_against_a_saved_baseline() {
+    let test = with_criterion(Test::new()).pipeline(
+        "[steps.speed]\nkind = \"gate\"\nstage = \"performance\"\nevidence = { criterion = \"criterion\" }\nbaseline = \"main\"\nrequire = { regression_max = 0.5, benchmarks_min = 2 }\n\n[steps.strict]\nkind = \"gate\"\nevidence = { criterion = \"criterion/sum/large\" }\nbaseline = \"main\"\nrequire = { regression_max = 0.05 }\n",
+    );
+    let run = test.gantry_run(&["--keep-going"]).failure(1);
+    let statuses = run.statuses();
+    assert_eq!(statuses["speed"], "executed", "{statuses:?}");
+    assert_eq!(statuses["strict"], "failed", "{statuses:?}");
+    // Criterion printed +41.400% for sum/large.
+    assert!(
+        run.stdout()
+            .contains("gate failed on `criterion/sum/large (baseline main)`: regression <= 0.05: 0.414 (large +41.40%)"),
+        "{}",
+        run.stdout()
+    );
+    let speed = statement(&run.run_dir().join("speed.gate.intoto.json"));
+    assert_eq!(
+        speed["predicate"]["passedTests"],
+        serde_json::json!(["regression <= 0.5: 0.4486", "benchmarks >= 2: 2"])
+    );
+    let report = &speed["predicate"]["configuration"][1];
+    assert_eq!(report["name"], "criterion");
+    assert_eq!(report["annotations"]["baseline"], "main");
+    assert_eq!(report["annotations"]["benchmarks"][0]["name"], "sum/large");
+    // The folder's digest is the SHA-256 of the listing it carries.
+    let listing = report["annotations"]["listing"].as_str().expect("listing");
+    assert_eq!(listing.lines().count(), 4, "new and main of two benchmarks");
+    assert_eq!(
+        report["digest"]["sha256"],
+        crate::support::sha256_hex(listing.as_bytes())
+    );
+}
+
+#[test]
+fn a_drill_is_timed_against_its_budget_every_run() {
+    let test = Test::new()
+        .file("drills/restore.sh", "#!/bin/sh\ncat backup.txt > /dev/null && sleep 0.2\n")
+        .file("backup.txt", "rows\n")
+        .pipeline(
+            "[steps.restore]\nkind = \"gate\"\nstage = \"resilience\"\nevidence = { drill = \"sh drills/restore.sh\" }\ninputs = [\"drills/restore.sh\", \"backup.txt\"]\nrequire = { seconds_max = 60 }\n\n[steps.rto]\nkind = \"gate\"\nevidence = { drill = \"sleep 0.5\" }\nrequire = { seconds_max = 0.1 }\n\n[steps.broken]\nkind = \"gate\"\nevidence = { drill = \"echo no backup >&2; exit 3\" }\nrequire = { seconds_max = 60 }\n",
+        );
+    let run = test.gantry_run(&["--keep-going"]).failure(1);
+    let statuses = run.statuses();
+    assert_eq!(statuses["restore"], "executed", "{statuses:?}");
+    assert_eq!(statuses["rto"], "failed", "{statuses:?}");
+    assert_eq!(statuses["broken"], "failed", "{statuses:?}");
+    let stdout = run.stdout();
+    assert!(
+        stdout.contains("gate failed on `sleep 0.5`: seconds <= 0.1: 0.5"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("exit_code <= 0: 3 (stderr: no backup)"),
+        "{stdout}"
+    );
+    let restore = statement(&run.run_dir().join("restore.gate.intoto.json"));
+    let passed = restore["predicate"]["passedTests"]
+        .as_array()
+        .expect("passed");
+    assert!(
+        passed[0]
+            .as_str()
+            .is_some_and(|text| text.starts_with("seconds <= 60: 0.2")),
+        "{passed:?}"
+    );
+    assert_eq!(passed[1], "exit_code <= 0: 0");
+    let report = &restore["predicate"]["configuration"][1];
+    assert_eq!(report["name"], "sh drills/restore.sh");
+    assert_eq!(report["annotations"]["exitCode"], 0);
+    // A drill measures now: it runs again, where a report's gate would be cached.
+    let again = test.gantry_run(&["--keep-going"]).failure(1);
+    assert_eq!(again.statuses()["restore"], "executed");
 }
