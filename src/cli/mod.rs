@@ -3,6 +3,7 @@
 
 mod check;
 mod export;
+mod gauntlet;
 mod graph;
 mod keys;
 mod log;
@@ -58,6 +59,10 @@ enum Command {
     /// links and a signed layout that the reference `in-toto-verify` checks.
     #[command(subcommand)]
     Export(export::Command),
+    /// The gauntlet: `gauntlet report` renders a run's gate verdicts by stage (table, JSON,
+    /// HTML).
+    #[command(subcommand)]
+    Gauntlet(gauntlet::Command),
     /// The tamper-evident run log (`.gantry/log`): verify it, show it.
     #[command(subcommand)]
     Log(log::Command),
@@ -151,6 +156,7 @@ pub fn main(args: impl IntoIterator<Item = OsString>) -> ExitCode {
         Command::Export(command) => export::run(&command, &environment),
         Command::Keys(command) => keys::run(command, &environment),
         Command::Log(command) => log::run(command, &environment),
+        Command::Gauntlet(command) => gauntlet::run(&command),
     };
     match result {
         Ok(code) => ExitCode::from(code),

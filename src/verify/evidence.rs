@@ -73,6 +73,11 @@ pub struct GateVerdict {
     /// The gate's step, as its pipeline annotation names it.
     pub step: Option<String>,
     pub stage: Option<String>,
+    /// The evidence's kind (`junit`, `drill`, ...) and name (a path, a command).
+    pub evidence: Option<String>,
+    pub report: String,
+    /// The names behind a failing number (failed tests, slower benchmarks).
+    pub failing: Vec<String>,
     /// SHA-256 of the pipeline whose thresholds were judged.
     pub pipeline: Option<String>,
     /// The thresholds with what was measured.
@@ -273,6 +278,9 @@ fn gate_verdict(verdict: statement::TestResult) -> GateVerdict {
         if let Some(thresholds) = annotations.thresholds {
             gate.thresholds = thresholds;
             gate.stage = annotations.stage;
+            gate.evidence = annotations.evidence;
+            gate.report = entry.name;
+            gate.failing = annotations.failing;
         }
     }
     gate

@@ -147,6 +147,8 @@ pub struct TestResult {
 #[derive(Default, Deserialize)]
 pub struct Configuration {
     #[serde(default)]
+    pub name: String,
+    #[serde(default)]
     pub digest: Digests,
     #[serde(default)]
     pub annotations: GateAnnotations,
@@ -156,5 +158,8 @@ pub struct Configuration {
 pub struct GateAnnotations {
     pub step: Option<String>,
     pub stage: Option<String>,
+    pub evidence: Option<String>,
+    #[serde(default)]
+    pub failing: Vec<String>,
     pub thresholds: Option<Vec<crate::gauntlet::Verdict>>,
 }

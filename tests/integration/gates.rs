@@ -517,4 +517,42 @@ fn a_drill_is_timed_against_its_budget_every_run() {
     // A drill measures now: it runs again, where a report's gate would be cached.
     let again = test.gantry_run(&["--keep-going"]).failure(1);
     assert_eq!(again.statuses()["restore"], "executed");
+
+    // The gauntlet report of the run: by stage, as a table, JSON and one HTML page.
+    let folder = run.run_dir();
+    let folder_text = folder.to_str().expect("utf8");
+    let table = test.run(["gauntlet", "report", folder_text, "--html", "gauntlet.html"]);
+    assert_eq!(table.code(), 1, "a gate failed: {}", table.stdout());
+    let text = table.stdout();
+    for expected in [
+        "gauntlet (0 of 2 passed)",
+        "resilience (1 of 1 passed)",
+        "  FAIL broken   drill echo no backup >&2; exit 3",
+        "       FAIL exit_code <= 0  measured 3",
+        "            stderr: no backup",
+        "FAILED: 2 of 3 gates",
+    ] {
+        assert!(text.contains(expected), "{expected:?} in\n{text}");
+    }
+    let json = test.run(["gauntlet", "report", folder_text, "--json"]);
+    let report: serde_json::Value = serde_json::from_str(&json.stdout()).expect("json");
+    assert_eq!(report["gates"], 3);
+    assert_eq!(report["failed"], 2);
+    assert_eq!(report["stages"][1]["name"], "resilience");
+    assert_eq!(
+        report["stages"][1]["gates"][0]["thresholds"][1]["measured"],
+        0.0
+    );
+    let html = std::fs::read_to_string(test.path("gauntlet.html")).expect("html");
+    assert!(html.starts_with("<!DOCTYPE html>"));
+    assert!(html.contains("<a class=\"tile fail\" href=\"#gate-rto\">rto</a>"));
+    // Escaped, and self-contained: nothing to fetch, nothing to run.
+    assert!(html.contains("echo no backup &gt;&amp;2; exit 3"));
+    for outside in ["<script", "src=", "http:", "https:", "@import"] {
+        assert!(!html.contains(outside), "{outside}");
+    }
+    // A folder without verdicts is a failed report, not an empty pass.
+    let empty = test.run(["gauntlet", "report", "drills"]);
+    assert_eq!(empty.code(), 1);
+    assert!(empty.stdout().contains("FAILED: no gate verdicts"));
 }
