@@ -7,6 +7,7 @@ pub mod criterion;
 pub mod drill;
 pub mod junit;
 pub mod metrics;
+pub mod perturb;
 pub mod report;
 pub mod sarif;
 

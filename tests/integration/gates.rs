@@ -173,6 +173,34 @@ fn gates_judge_real_reports_and_sign_their_verdicts() {
         "out/release.tar",
     ]);
     assert_eq!(verified.code(), 0, "{}", verified.stdout());
+    // The mutation check: every gate answers each perturbation of its real report as it
+    // must, and the same seed gives the same report.
+    let perturb = |seed: &str| {
+        test.run([
+            "gauntlet",
+            "perturb",
+            "pipeline.toml",
+            "--seed",
+            seed,
+            "--cases",
+            "400",
+            "--json",
+        ])
+    };
+    let checked = perturb("7");
+    assert_eq!(checked.code(), 0, "{}", checked.stdout());
+    assert_eq!(checked.stdout(), perturb("7").stdout());
+    assert_ne!(checked.stdout(), perturb("8").stdout());
+    let report: serde_json::Value = serde_json::from_str(&checked.stdout()).expect("json");
+    assert_eq!(report["cases"], 400);
+    assert_eq!(report["holes"], serde_json::json!([]));
+    for gate in ["tests", "lines", "cobertura", "security"] {
+        let score = &report["gates"][gate];
+        assert!(score["should_flip"].as_u64() > Some(0), "{gate}: {score}");
+        assert_eq!(score["score"], 1.0, "{gate}: {score}");
+    }
+    assert!(report["gates"]["tests"]["caught_by"]["failure-injected"].as_u64() > Some(0));
+    assert!(report["gates"]["security"]["caught_by"]["metric-noise"].as_u64() > Some(0));
     // Nothing changed: every gate is a cache hit.
     let again = test.gantry_run(&[]).success();
     assert!(
@@ -476,6 +504,24 @@ fn a_criterion_gate_judges_the_regression_against_a_saved_baseline() {
         report["digest"]["sha256"],
         crate::support::sha256_hex(listing.as_bytes())
     );
+    // Benchmark times moved up and down: each gate answers as it must.
+    let checked = test.run([
+        "gauntlet",
+        "perturb",
+        "pipeline.toml",
+        "--seed",
+        "3",
+        "--cases",
+        "100",
+    ]);
+    assert_eq!(checked.code(), 0, "{}", checked.stdout());
+    assert!(
+        checked
+            .stdout()
+            .contains("PASSED: every gate answered every perturbation as it must"),
+        "{}",
+        checked.stdout()
+    );
 }
 
 #[test]
@@ -551,6 +597,15 @@ fn a_drill_is_timed_against_its_budget_every_run() {
     for outside in ["<script", "src=", "http:", "https:", "@import"] {
         assert!(!html.contains(outside), "{outside}");
     }
+    // Only the drill that passed left a verdict (its last measurement) to perturb.
+    let checked = test.run(["gauntlet", "perturb", "pipeline.toml", "--cases", "60"]);
+    assert_eq!(checked.code(), 0, "{}", checked.stdout());
+    let text = checked.stdout();
+    assert!(text.contains("  restore "), "{text}");
+    assert!(
+        text.contains("skipped rto: cannot read `gauntlet/rto.intoto.json`"),
+        "{text}"
+    );
     // A folder without verdicts is a failed report, not an empty pass.
     let empty = test.run(["gauntlet", "report", "drills"]);
     assert_eq!(empty.code(), 1);
