@@ -3,6 +3,7 @@
 //! `gantry gauntlet perturb PIPELINE --seed N --cases M`: the mutation check of the gates;
 //! exit 1 when a gate did not answer a perturbation as it must. Usage errors exit 2.
 
+use std::fmt::Write as _;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
@@ -78,14 +79,7 @@ fn run_perturb(args: &PerturbArgs) -> Result<u8> {
         }
     }
     let report = perturb::run(&gates, args.seed, args.cases, &perturb::read, skipped);
-    let mut stdout = std::io::stdout().lock();
-    if args.json {
-        let text =
-            serde_json::to_string(&report).map_err(|error| Error::Internal(error.to_string()))?;
-        let _ = writeln!(stdout, "{text}");
-    } else {
-        let _ = write!(stdout, "{}", report.render());
-    }
+    print(args.json, &report, &report.render())?;
     Ok(u8::from(!report.holes.is_empty() || report.cases == 0))
 }
 
@@ -157,16 +151,23 @@ fn run_report(args: &ReportArgs) -> Result<u8> {
     if let Some(path) = &args.html {
         atomic::write(path, report.html().as_bytes()).map_err(Error::write(path))?;
     }
-    let mut stdout = std::io::stdout().lock();
-    if args.json {
-        let text =
-            serde_json::to_string(&report).map_err(|error| Error::Internal(error.to_string()))?;
-        let _ = writeln!(stdout, "{text}");
-    } else {
-        let _ = write!(stdout, "{}", report.render());
-        if let Some(path) = &args.html {
-            let _ = writeln!(stdout, "html: {}", path.display());
-        }
+    let mut text = report.render();
+    if let Some(path) = &args.html {
+        let _ = writeln!(text, "html: {}", path.display());
     }
+    print(args.json, &report, &text)?;
     Ok(u8::from(!report.passed))
+}
+
+/// One JSON object with `--json`, else the rendered text.
+fn print(json: bool, value: &impl serde::Serialize, text: &str) -> Result<()> {
+    let mut stdout = std::io::stdout().lock();
+    if json {
+        let line =
+            serde_json::to_string(value).map_err(|error| Error::Internal(error.to_string()))?;
+        let _ = writeln!(stdout, "{line}");
+    } else {
+        let _ = write!(stdout, "{text}");
+    }
+    Ok(())
 }

@@ -88,6 +88,37 @@ fn release(needs: &[&str]) -> String {
     )
 }
 
+/// The mutation check: every gate answers each perturbation of its real report as it must,
+/// and the same seed gives the same report.
+fn perturb_holds(test: &Test) {
+    let perturb = |seed: &str| {
+        test.run([
+            "gauntlet",
+            "perturb",
+            "pipeline.toml",
+            "--seed",
+            seed,
+            "--cases",
+            "400",
+            "--json",
+        ])
+    };
+    let checked = perturb("7");
+    assert_eq!(checked.code(), 0, "{}", checked.stdout());
+    assert_eq!(checked.stdout(), perturb("7").stdout());
+    assert_ne!(checked.stdout(), perturb("8").stdout());
+    let report: serde_json::Value = serde_json::from_str(&checked.stdout()).expect("json");
+    assert_eq!(report["cases"], 400);
+    assert_eq!(report["holes"], serde_json::json!([]));
+    for gate in ["tests", "lines", "cobertura", "security"] {
+        let score = &report["gates"][gate];
+        assert!(score["should_flip"].as_u64() > Some(0), "{gate}: {score}");
+        assert_eq!(score["score"], 1.0, "{gate}: {score}");
+    }
+    assert!(report["gates"]["tests"]["caught_by"]["failure-injected"].as_u64() > Some(0));
+    assert!(report["gates"]["security"]["caught_by"]["metric-noise"].as_u64() > Some(0));
+}
+
 #[test]
 fn gates_judge_real_reports_and_sign_their_verdicts() {
     let test = reports();
@@ -157,50 +188,13 @@ fn gates_judge_real_reports_and_sign_their_verdicts() {
         serde_json::json!(["errors <= 1: 1", "findings <= 2: 2"])
     );
     // The gates' verdicts belong to the run: `gantry verify` accepts it.
-    let public = test.run(["keys", "public"]).success().stdout();
-    test.write("dev.pub", &public);
-    test.write(
-        "policy.toml",
-        "[policy]\nname = \"gates\"\n[[keys]]\nid = \"dev\"\npublic = \"dev.pub\"\nsteps = [\"*\"]\n[require]\nsteps = [\"package\", \"release\"]\nprovenance = true\n# The reports came from outside the pipeline (made by the test).\nsources = [\"reports/*\"]\n",
+    policy(
+        &test,
+        "steps = [\"package\", \"release\"]\nprovenance = true\n",
     );
-    let folder_text = folder.to_str().expect("utf8");
-    let verified = test.run([
-        "verify",
-        "--policy",
-        "policy.toml",
-        "--attestations",
-        folder_text,
-        "out/release.tar",
-    ]);
-    assert_eq!(verified.code(), 0, "{}", verified.stdout());
-    // The mutation check: every gate answers each perturbation of its real report as it
-    // must, and the same seed gives the same report.
-    let perturb = |seed: &str| {
-        test.run([
-            "gauntlet",
-            "perturb",
-            "pipeline.toml",
-            "--seed",
-            seed,
-            "--cases",
-            "400",
-            "--json",
-        ])
-    };
-    let checked = perturb("7");
-    assert_eq!(checked.code(), 0, "{}", checked.stdout());
-    assert_eq!(checked.stdout(), perturb("7").stdout());
-    assert_ne!(checked.stdout(), perturb("8").stdout());
-    let report: serde_json::Value = serde_json::from_str(&checked.stdout()).expect("json");
-    assert_eq!(report["cases"], 400);
-    assert_eq!(report["holes"], serde_json::json!([]));
-    for gate in ["tests", "lines", "cobertura", "security"] {
-        let score = &report["gates"][gate];
-        assert!(score["should_flip"].as_u64() > Some(0), "{gate}: {score}");
-        assert_eq!(score["score"], 1.0, "{gate}: {score}");
-    }
-    assert!(report["gates"]["tests"]["caught_by"]["failure-injected"].as_u64() > Some(0));
-    assert!(report["gates"]["security"]["caught_by"]["metric-noise"].as_u64() > Some(0));
+    let (code, report) = verify_json(&test, &folder);
+    assert_eq!(code, 0, "{report:#}");
+    perturb_holds(&test);
     // Nothing changed: every gate is a cache hit.
     let again = test.gantry_run(&[]).success();
     assert!(
