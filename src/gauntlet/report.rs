@@ -46,8 +46,9 @@ pub struct Gate {
     pub file: String,
 }
 
-/// Builds the report from a run folder's parsed attestations; stages in the order their first
-/// gate's name sorts, gates by name.
+/// Builds the report from a run folder's parsed attestations; stages and the gates in each
+/// by name (a verdict does not know where its gate stood in the pipeline; number the stages,
+/// `01 unit`, to order them).
 #[must_use]
 pub fn build(files: &[EvidenceFile]) -> Report {
     let mut run = None;
@@ -84,7 +85,7 @@ pub fn build(files: &[EvidenceFile]) -> Report {
             _ => {}
         }
     }
-    gates.sort_by(|a, b| (&a.1.step, &a.1.file).cmp(&(&b.1.step, &b.1.file)));
+    gates.sort_by(|a, b| (&a.0, &a.1.step, &a.1.file).cmp(&(&b.0, &b.1.step, &b.1.file)));
     let mut stages: Vec<Stage> = Vec::new();
     for (stage, gate) in gates {
         match stages.iter_mut().find(|known| known.name == stage) {

@@ -194,3 +194,111 @@ fn the_flake_parses_and_its_lock_is_consistent() {
         Some(true)
     );
 }
+
+/// The bundled gauntlet: its steps write real reports offline, the 12 gates pass and sign,
+/// `release` runs, the report and the mutation check hold, and the policy verifies it.
+#[test]
+fn the_gauntlet_example_passes_its_12_stages_and_its_policy() {
+    let test = example_workspace();
+    let run = test
+        .run(["run", "pipelines/gauntlet.toml", "--json"])
+        .success();
+    let statuses = run.statuses();
+    assert_eq!(statuses.len(), 24);
+    assert!(
+        statuses.values().all(|status| status == "executed"),
+        "{statuses:?}"
+    );
+    assert_eq!(
+        test.read("out/gauntlet/release/calc.tar"),
+        test.read("out/gauntlet/calc.tar")
+    );
+
+    let folder = run.run_dir();
+    let folder = folder.to_str().expect("utf-8");
+    let report = test.run(["gauntlet", "report", folder, "--json"]).success();
+    let report: serde_json::Value = serde_json::from_str(&report.stdout()).expect("json");
+    assert_eq!(
+        (&report["gates"], &report["failed"]),
+        (&12.into(), &0.into())
+    );
+    let stages: Vec<&str> = (report["stages"].as_array().expect("stages").iter())
+        .map(|stage| stage["name"].as_str().expect("name"))
+        .collect();
+    assert_eq!(stages.len(), 12);
+    assert_eq!(
+        (stages[0], stages[11]),
+        ("01 unit tests", "12 restore drill")
+    );
+
+    let perturb = test.run([
+        "gauntlet",
+        "perturb",
+        "pipelines/gauntlet.toml",
+        "--seed",
+        "1",
+        "--cases",
+        "600",
+        "--json",
+    ]);
+    assert_eq!(perturb.code(), 0, "{}", perturb.stdout());
+    let perturb: serde_json::Value = serde_json::from_str(&perturb.stdout()).expect("json");
+    assert_eq!(perturb["holes"], serde_json::json!([]));
+    assert_eq!(perturb["score"], 1.0);
+
+    let public = test.run(["keys", "public"]).success().stdout();
+    test.write("policies/dev.pub", &public);
+    let verify = |folder: &str| {
+        test.command()
+            .args([
+                "verify",
+                "--policy",
+                "policies/gauntlet.toml",
+                "--attestations",
+            ])
+            .arg(folder)
+            .arg("out/gauntlet/release/calc.tar")
+            .output()
+            .expect("gantry verify")
+    };
+    let verdict = crate::support::Run {
+        output: verify(folder),
+    }
+    .success();
+    assert!(verdict.stdout().contains("PASSED"), "{}", verdict.stdout());
+
+    // Again: every report's gate from the cache, the two drills measured anew.
+    let again = test
+        .run(["run", "pipelines/gauntlet.toml", "--json"])
+        .success();
+    let executed: Vec<String> = (again.statuses().into_iter())
+        .filter(|(_, status)| status == "executed")
+        .map(|(step, _)| step)
+        .collect();
+    assert_eq!(executed, ["gate-restore", "gate-rollback"]);
+}
+
+/// A bug in the library: the unit and integration gates fail on the tests' real failures,
+/// and `release` does not run.
+#[test]
+fn the_gauntlet_example_blocks_a_broken_release() {
+    let test = example_workspace();
+    let library = test.read("examples/gauntlet/src/calc.sh");
+    let broken = library.replace("echo $(($1 * $2))", "echo $(($1 + $2))");
+    assert_ne!(broken, library);
+    test.write("examples/gauntlet/src/calc.sh", &broken);
+    let run = test
+        .run(["run", "pipelines/gauntlet.toml", "--keep-going", "--json"])
+        .failure(1);
+    let statuses = run.statuses();
+    for gate in ["gate-unit", "gate-integration"] {
+        assert_eq!(statuses[gate], "failed", "{statuses:?}");
+    }
+    assert_eq!(statuses["gate-coverage"], "executed");
+    assert_eq!(statuses["release"], "skipped");
+    assert!(
+        run.stdout().contains("failures <= 0: 1"),
+        "{}",
+        run.stdout()
+    );
+}
