@@ -10,9 +10,10 @@ cd "$(dirname "$0")/.."
 # nix-setup-systemd) builds the Nix steps' test flakes, offline; diffoscope explains the
 # differences `gantry repro` finds (without its recommends, which are hundreds of packages);
 # node and npm run sigstore-js, which verifies the Sigstore bundles gantry writes; python3's
-# venv holds the SBOM validators (below).
+# venv holds the SBOM validators (below); haproxy and nginx serve the rollout tests' traffic on
+# loopback, under load from wrk.
 declare -A package_of=([openssl]=openssl [bash]=bash [tar]=tar [sha256sum]=coreutils [git]=git [unshare]=util-linux [setpriv]=util-linux [script]=bsdutils [nix]=nix-bin [node]=nodejs [npm]=npm)
-declare -A bare_package_of=([diffoscope]=diffoscope)
+declare -A bare_package_of=([diffoscope]=diffoscope [haproxy]=haproxy [nginx]=nginx-light [wrk]=wrk)
 missing=() missing_bare=()
 for tool in "${!package_of[@]}"; do
   command -v "$tool" >/dev/null 2>&1 || missing+=("${package_of[$tool]}")

@@ -14,6 +14,7 @@ pub mod parallel;
 pub mod pipeline;
 pub mod report;
 pub mod repro;
+pub mod rollout;
 pub mod runlog;
 pub mod sbom;
 pub mod store;

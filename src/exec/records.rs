@@ -112,8 +112,9 @@ fn finish_placing(context: &Context) -> Result<()> {
 }
 
 /// Each sbom step's attestation, also in the run folder as `<step>.sbom.intoto.json`, and
-/// each gate's as `<step>.gate.intoto.json`: the folder holds all the evidence an auditor
-/// needs. A failed gate wrote its own there (it has no outputs). Returns (file name, digest)
+/// each gate's as `<step>.gate.intoto.json`, each rollout's as `<step>.rollout.intoto.json`:
+/// the folder holds all the evidence an auditor needs. A failed gate or rollout wrote its own
+/// there (it has no outputs). Returns (file name, digest)
 /// of each.
 fn place_step_attestations(context: &Context) -> Result<Vec<(String, Digest)>> {
     use crate::pipeline::StepKind;
@@ -129,6 +130,10 @@ fn place_step_attestations(context: &Context) -> Result<Vec<(String, Digest)>> {
                 ),
             ),
             StepKind::Gate(gate) => (crate::kinds::gate::RUN_FILE_SUFFIX, gate.output.clone()),
+            StepKind::Rollout(rollout) => (
+                crate::kinds::rollout::RUN_FILE_SUFFIX,
+                rollout.output.clone(),
+            ),
             _ => continue,
         };
         let name = format!("{}{suffix}", step.name);
@@ -136,7 +141,7 @@ fn place_step_attestations(context: &Context) -> Result<Vec<(String, Digest)>> {
             .get()
             .and_then(|result| result.outputs.iter().find(|record| record.path == output));
         let Some(record) = record else {
-            if let StepKind::Gate(_) = &step.kind
+            if let StepKind::Gate(_) | StepKind::Rollout(_) = &step.kind
                 && let Ok(digest) = Digest::of_file(&context.run_dir.join(&name))
             {
                 placed.push((name, digest));

@@ -18,6 +18,7 @@ use crate::exec::sandbox::{self, Termination};
 use crate::kinds::exec::{self as exec_kind, Program};
 use crate::kinds::gate as gate_kind;
 use crate::kinds::nix as nix_kind;
+use crate::kinds::rollout as rollout_kind;
 use crate::kinds::sbom as sbom_kind;
 use crate::kinds::sign as sign_kind;
 use crate::pipeline::{StepId, StepKind};
@@ -46,6 +47,7 @@ pub enum Action {
     Sign(sign_kind::SignAction),
     Sbom(sbom_kind::SbomAction),
     Gate(gate_kind::GateAction),
+    Rollout(rollout_kind::RolloutAction),
 }
 
 /// How an execution ended well: it ran, or (a Nix step, whose build Nix itself caches) it
@@ -104,6 +106,7 @@ pub fn plan(context: &Context, id: StepId) -> Planned {
         StepKind::Sign(_) => sign_kind::plan(context, id).map(Action::Sign),
         StepKind::Sbom(_) => sbom_kind::plan(context, id).map(Action::Sbom),
         StepKind::Gate(_) => gate_kind::plan(context, id).map(Action::Gate),
+        StepKind::Rollout(_) => rollout_kind::plan(context, id).map(Action::Rollout),
         StepKind::Exec(_) | StepKind::Nix(_) => prepare(context, id).map(Action::Exec),
     };
     let action = match action {
@@ -122,12 +125,14 @@ pub fn plan(context: &Context, id: StepId) -> Planned {
         Action::Sign(action) => *action.key(),
         Action::Sbom(action) => action.key,
         Action::Gate(action) => action.key,
+        Action::Rollout(action) => action.key,
         Action::Nix(_) => unreachable!("nix steps are planned above"),
     };
     // A rebuild proves what a step makes now; it never takes a result on trust. A drill
-    // measures how long something takes now.
-    let drill = matches!(&action, Action::Gate(gate) if gate.is_drill());
-    let cached = if context.rebuild || drill {
+    // measures how long something takes now; a rollout acts on the world now.
+    let now = matches!(&action, Action::Gate(gate) if gate.is_drill())
+        || matches!(&action, Action::Rollout(_));
+    let cached = if context.rebuild || now {
         None
     } else {
         try_cache(context, id, &key)
@@ -149,6 +154,9 @@ pub fn execute_with_retries(context: &Context, id: StepId, action: &Action) -> O
             Action::Sign(action) => sign_kind::execute(context, id, action).map(|()| Ran::Executed),
             Action::Sbom(action) => sbom_kind::execute(context, id, action).map(|()| Ran::Executed),
             Action::Gate(action) => gate_kind::execute(context, id, action).map(|()| Ran::Executed),
+            Action::Rollout(action) => {
+                rollout_kind::execute(context, id, action).map(|()| Ran::Executed)
+            }
         };
         match ran {
             Ok(Ran::Executed) => return Outcome::Executed { attempts: attempt },

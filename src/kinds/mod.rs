@@ -4,5 +4,6 @@ pub mod exec;
 pub mod gate;
 mod in_process;
 pub mod nix;
+pub mod rollout;
 pub mod sbom;
 pub mod sign;

@@ -431,7 +431,7 @@ fn number(value: &Spanned<toml::Value>, errors: &mut Vec<Diagnostic>) -> Option<
 }
 
 /// A workspace path naming one file.
-fn file(
+pub(super) fn file(
     key: &str,
     value: &Spanned<String>,
     errors: &mut Vec<Diagnostic>,

@@ -6,6 +6,7 @@ pub mod diagnostic;
 mod gate_step;
 pub mod model;
 pub mod path;
+pub mod rollout_step;
 mod sbom_step;
 mod sign_step;
 pub mod validate;

@@ -60,11 +60,12 @@ pub enum StepKind {
     Sign(SignStep),
     Sbom(SbomStep),
     Gate(GateStep),
+    Rollout(Box<crate::rollout::plan::RolloutStep>),
 }
 
 impl StepKind {
     /// Names accepted by `kind = "..."`.
-    pub const NAMES: &'static [&'static str] = &["exec", "nix", "sign", "sbom", "gate"];
+    pub const NAMES: &'static [&'static str] = &["exec", "nix", "sign", "sbom", "gate", "rollout"];
 
     #[must_use]
     pub fn name(&self) -> &'static str {
@@ -74,6 +75,7 @@ impl StepKind {
             Self::Sign(_) => "sign",
             Self::Sbom(_) => "sbom",
             Self::Gate(_) => "gate",
+            Self::Rollout(_) => "rollout",
         }
     }
 

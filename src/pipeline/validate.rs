@@ -17,7 +17,7 @@ use crate::pipeline::model::{
     ExecStep, InputPattern, Named, NixStep, OutputPath, Pipeline, Retry, Step, StepKind,
 };
 use crate::pipeline::wire::{PipelineFileWire, RetryWire, RunWire, StepWire};
-use crate::pipeline::{gate_step, path, sbom_step, sign_step};
+use crate::pipeline::{gate_step, path, rollout_step, sbom_step, sign_step};
 
 /// Variables the sandbox owns; a pipeline may not set them.
 const RESERVED_ENV: &[&str] = &["HOME", "TMPDIR", "PWD"];
@@ -282,6 +282,12 @@ fn convert_kind(
             kind: StepKind::Gate(converted.step),
             paths: Some((converted.inputs, converted.outputs)),
         }),
+        "rollout" => {
+            rollout_step::convert(step_name, wire, &name_span, errors).map(|converted| Kinded {
+                kind: StepKind::Rollout(Box::new(converted.step)),
+                paths: Some((converted.inputs, converted.outputs)),
+            })
+        }
         "exec" => {
             let Some(run) = &wire.run else {
                 errors.push(
@@ -342,7 +348,7 @@ impl Kinded {
 /// A key that belongs to some kinds only: the key, its kinds, and where it is written.
 type KindKey = (&'static str, &'static [&'static str], Option<Range<usize>>);
 
-fn kind_keys(wire: &StepWire) -> [KindKey; 14] {
+fn kind_keys(wire: &StepWire) -> [KindKey; 21] {
     let span = |value: Option<&Spanned<String>>| value.map(Spanned::span);
     [
         ("run", &["exec"], wire.run.as_ref().map(Spanned::span)),
@@ -353,8 +359,16 @@ fn kind_keys(wire: &StepWire) -> [KindKey; 14] {
         ("key", &["sign"], span(wire.key.as_ref())),
         ("from", &["sbom"], span(wire.from.as_ref())),
         ("format", &["sbom"], span(wire.format.as_ref())),
-        ("subject", &["sbom", "gate"], span(wire.subject.as_ref())),
-        ("output", &["sbom", "gate"], span(wire.output.as_ref())),
+        (
+            "subject",
+            &["sbom", "gate", "rollout"],
+            span(wire.subject.as_ref()),
+        ),
+        (
+            "output",
+            &["sbom", "gate", "rollout"],
+            span(wire.output.as_ref()),
+        ),
         ("stage", &["gate"], span(wire.stage.as_ref())),
         ("baseline", &["gate"], span(wire.baseline.as_ref())),
         (
@@ -366,6 +380,37 @@ fn kind_keys(wire: &StepWire) -> [KindKey; 14] {
             "require",
             &["gate"],
             wire.require.as_ref().map(Spanned::span),
+        ),
+        ("strategy", &["rollout"], span(wire.strategy.as_ref())),
+        (
+            "traffic",
+            &["rollout"],
+            wire.traffic.as_ref().map(Spanned::span),
+        ),
+        (
+            "health",
+            &["rollout"],
+            wire.health.as_ref().map(Spanned::span),
+        ),
+        (
+            "canary",
+            &["rollout"],
+            wire.canary.as_ref().map(Spanned::span),
+        ),
+        (
+            "analysis",
+            &["rollout"],
+            wire.analysis.as_ref().map(Spanned::span),
+        ),
+        (
+            "rollback_window",
+            &["rollout"],
+            span(wire.rollback_window.as_ref()),
+        ),
+        (
+            "rehearse",
+            &["rollout"],
+            wire.rehearse.as_ref().map(Spanned::span),
         ),
     ]
 }

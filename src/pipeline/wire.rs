@@ -51,6 +51,13 @@ pub struct StepWire {
     pub baseline: Option<Spanned<String>>,
     pub evidence: Option<Spanned<IndexMap<Spanned<String>, Spanned<String>>>>,
     pub require: Option<Spanned<IndexMap<Spanned<String>, Spanned<toml::Value>>>>,
+    pub strategy: Option<Spanned<String>>,
+    pub traffic: Option<Spanned<TrafficWire>>,
+    pub health: Option<Spanned<HealthWire>>,
+    pub canary: Option<Spanned<CanaryWire>>,
+    pub analysis: Option<Spanned<AnalysisWire>>,
+    pub rollback_window: Option<Spanned<String>>,
+    pub rehearse: Option<Spanned<bool>>,
     #[serde(default)]
     pub inputs: Vec<Spanned<String>>,
     #[serde(default)]
@@ -76,4 +83,48 @@ pub enum RunWire {
 pub struct RetryWire {
     pub attempts: Spanned<i64>,
     pub backoff: Option<Spanned<String>>,
+}
+
+/// `traffic = { haproxy = { ... } }`: one backend.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrafficWire {
+    pub haproxy: Option<Spanned<HaproxyWire>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HaproxyWire {
+    pub socket: Spanned<String>,
+    pub backend: Spanned<String>,
+    pub stable: Spanned<String>,
+    pub canary: Spanned<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HealthWire {
+    pub url: Spanned<String>,
+    pub interval: Option<Spanned<String>>,
+    pub healthy_after: Option<Spanned<i64>>,
+    pub timeout: Option<Spanned<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CanaryWire {
+    pub steps: Option<Spanned<Vec<Spanned<i64>>>>,
+    pub min_requests: Option<Spanned<i64>>,
+    pub interval: Option<Spanned<String>>,
+    pub max_wait: Option<Spanned<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AnalysisWire {
+    pub method: Option<Spanned<String>>,
+    pub alpha: Option<Spanned<f64>>,
+    pub beta: Option<Spanned<f64>>,
+    pub baseline_error_rate: Option<Spanned<f64>>,
+    pub delta: Option<Spanned<f64>>,
 }

@@ -80,6 +80,13 @@ fn schema_is_json_and_names_every_step_key() {
         "timeout",
         "retry",
         "publish",
+        "strategy",
+        "traffic",
+        "health",
+        "canary",
+        "analysis",
+        "rollback_window",
+        "rehearse",
     ] {
         assert!(
             keys.iter().any(|known| *known == key),
@@ -88,7 +95,7 @@ fn schema_is_json_and_names_every_step_key() {
     }
     assert_eq!(
         keys.len(),
-        24,
+        31,
         "the schema and the parser list the same keys"
     );
 }

@@ -11,6 +11,7 @@ mod gates;
 mod nix;
 mod provenance;
 mod repro;
+mod rollout;
 mod runlog;
 mod sandbox;
 mod sbom;

@@ -1,0 +1,417 @@
+//! Validation of `kind = "rollout"` steps: the strategy, the traffic backend, the health
+//! probe, the canary's steps and the sequential test. The `subject` (the artifact rolled
+//! out) is the step's input, the signed rollout attestation its output.
+
+use std::ops::Range;
+use std::time::Duration;
+
+use toml::Spanned;
+
+use crate::duration;
+use crate::pipeline::diagnostic::Diagnostic;
+use crate::pipeline::gate_step::file;
+use crate::pipeline::model::{InputPattern, OutputPath};
+use crate::pipeline::path;
+use crate::pipeline::sbom_step::{NotHere, not_here};
+use crate::pipeline::wire::{AnalysisWire, CanaryWire, HealthWire, StepWire, TrafficWire};
+use crate::rollout::health::HttpUrl;
+use crate::rollout::plan::{CanarySpec, HealthSpec, RolloutStep, Strategy, TrafficSpec};
+use crate::rollout::sprt::Sprt;
+
+/// Where a rollout's attestation goes when `output` is not given.
+pub const ROLLOUT_FOLDER: &str = "rollout";
+
+pub struct Converted {
+    pub step: RolloutStep,
+    pub inputs: Vec<InputPattern>,
+    pub outputs: Vec<OutputPath>,
+}
+
+pub fn convert(
+    step_name: &str,
+    wire: &StepWire,
+    name_span: &Range<usize>,
+    errors: &mut Vec<Diagnostic>,
+) -> Option<Converted> {
+    let before = errors.len();
+    not_here(
+        wire,
+        &NotHere {
+            kind: "rollout",
+            inputs: "a rollout's input is the artifact it rolls out: name it in `subject`",
+            outputs: "a rollout writes its signed record to `output` (default `rollout/STEP.intoto.json`)",
+            network: "a rollout talks to its traffic backend and health URL, nothing else",
+        },
+        errors,
+    );
+    let strategy = strategy(wire, name_span, errors);
+    let traffic = required(
+        step_name,
+        "traffic",
+        wire.traffic.as_ref(),
+        name_span,
+        errors,
+    )
+    .and_then(|traffic| self::traffic(traffic, errors));
+    let health = required(step_name, "health", wire.health.as_ref(), name_span, errors)
+        .and_then(|health| self::health(health, errors));
+    let canary = canary(strategy, wire.canary.as_ref(), name_span, errors);
+    let analysis = analysis(wire.analysis.as_ref(), errors);
+    let rollback_window = wire
+        .rollback_window
+        .as_ref()
+        .map_or(Some(Duration::from_secs(30)), |window| {
+            parse_duration("rollback_window", window, errors)
+        });
+    let subject = if let Some(subject) = &wire.subject {
+        file("subject", subject, errors)
+    } else {
+        errors.push(
+            Diagnostic::at(format!("rollout `{step_name}` needs a `subject`"), name_span.clone())
+                .hint("the artifact being rolled out, like `subject = \"out/app.tar\"`: the signed record is about it"),
+        );
+        None
+    };
+    let output = match &wire.output {
+        Some(output) => file("output", output, errors),
+        None => Some((
+            format!("{ROLLOUT_FOLDER}/{step_name}.intoto.json"),
+            name_span.clone(),
+        )),
+    };
+    if errors.len() > before {
+        return None;
+    }
+    let (subject, subject_span) = subject?;
+    let (output, output_span) = output?;
+    if path::is_within(&output, &subject) || path::is_within(&subject, &output) {
+        errors.push(Diagnostic::at(
+            format!("`{subject}` overlaps the rollout's output `{output}`"),
+            subject_span,
+        ));
+        return None;
+    }
+    Some(Converted {
+        step: RolloutStep {
+            strategy: strategy?,
+            traffic: traffic?,
+            health: health?,
+            canary: canary?,
+            analysis: analysis?,
+            rollback_window: rollback_window?,
+            rehearse: wire.rehearse.as_ref().is_some_and(|value| *value.get_ref()),
+            subject: subject.clone(),
+            output: output.clone(),
+        },
+        inputs: vec![InputPattern {
+            pattern: subject,
+            directory: false,
+            is_glob: false,
+            span: subject_span,
+        }],
+        outputs: vec![OutputPath {
+            path: output,
+            directory: false,
+            span: output_span,
+        }],
+    })
+}
+
+fn required<'a, T>(
+    step_name: &str,
+    key: &str,
+    value: Option<&'a Spanned<T>>,
+    name_span: &Range<usize>,
+    errors: &mut Vec<Diagnostic>,
+) -> Option<&'a Spanned<T>> {
+    if value.is_none() {
+        let hint = match key {
+            "traffic" => {
+                "the proxy that moves the traffic, like `traffic = { haproxy = { socket = \"run/haproxy.sock\", backend = \"app\", stable = \"blue\", canary = \"green\" } }`"
+            }
+            _ => {
+                "the new pool's health URL, like `health = { url = \"http://127.0.0.1:8081/healthz\" }`"
+            }
+        };
+        errors.push(
+            Diagnostic::at(
+                format!("rollout `{step_name}` needs `{key}`"),
+                name_span.clone(),
+            )
+            .hint(hint),
+        );
+    }
+    value
+}
+
+fn strategy(
+    wire: &StepWire,
+    name_span: &Range<usize>,
+    errors: &mut Vec<Diagnostic>,
+) -> Option<Strategy> {
+    let Some(strategy) = &wire.strategy else {
+        errors.push(
+            Diagnostic::at("a rollout needs a `strategy`", name_span.clone())
+                .hint("`strategy = \"canary\"` or `strategy = \"blue-green\"`"),
+        );
+        return None;
+    };
+    match strategy.get_ref().as_str() {
+        "canary" => Some(Strategy::Canary),
+        "blue-green" => Some(Strategy::BlueGreen),
+        other => {
+            errors.push(
+                Diagnostic::at(format!("unknown strategy `{other}`"), strategy.span())
+                    .hint(format!("one of: {}", Strategy::NAMES.join(", "))),
+            );
+            None
+        }
+    }
+}
+
+fn traffic(traffic: &Spanned<TrafficWire>, errors: &mut Vec<Diagnostic>) -> Option<TrafficSpec> {
+    let Some(haproxy) = &traffic.get_ref().haproxy else {
+        errors.push(
+            Diagnostic::at("`traffic` names no backend", traffic.span())
+                .hint("like `traffic = { haproxy = { socket = \"run/haproxy.sock\", backend = \"app\", stable = \"blue\", canary = \"green\" } }`"),
+        );
+        return None;
+    };
+    let haproxy = haproxy.get_ref();
+    let before = errors.len();
+    let socket = haproxy.socket.get_ref();
+    if socket.is_empty() || socket.contains('\0') {
+        errors.push(Diagnostic::at(
+            "`socket` is HAProxy's runtime API socket, a path",
+            haproxy.socket.span(),
+        ));
+    }
+    for (key, name) in [
+        ("backend", &haproxy.backend),
+        ("stable", &haproxy.stable),
+        ("canary", &haproxy.canary),
+    ] {
+        let text = name.get_ref();
+        let valid = !text.is_empty()
+            && text
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | ':'));
+        if !valid {
+            errors.push(
+                Diagnostic::at(format!("`{text}` is not a HAProxy {key} name"), name.span())
+                    .hint("letters, digits, `-`, `_`, `.` and `:`, as in haproxy.cfg"),
+            );
+        }
+    }
+    if haproxy.stable.get_ref() == haproxy.canary.get_ref() {
+        errors.push(Diagnostic::at(
+            "the canary must be another server than the stable",
+            haproxy.canary.span(),
+        ));
+    }
+    (errors.len() == before).then(|| TrafficSpec::Haproxy {
+        socket: socket.clone(),
+        backend: haproxy.backend.get_ref().clone(),
+        stable: haproxy.stable.get_ref().clone(),
+        canary: haproxy.canary.get_ref().clone(),
+    })
+}
+
+fn health(health: &Spanned<HealthWire>, errors: &mut Vec<Diagnostic>) -> Option<HealthSpec> {
+    let health = health.get_ref();
+    let url = HttpUrl::parse(health.url.get_ref())
+        .map_err(|message| errors.push(Diagnostic::at(message, health.url.span())))
+        .ok();
+    let interval = optional_duration(
+        "interval",
+        health.interval.as_ref(),
+        Duration::from_secs(1),
+        errors,
+    );
+    let timeout = optional_duration(
+        "timeout",
+        health.timeout.as_ref(),
+        Duration::from_secs(60),
+        errors,
+    );
+    let healthy_after = match &health.healthy_after {
+        None => Some(3),
+        Some(count) => match u32::try_from(*count.get_ref()) {
+            Ok(count) if (1..=1000).contains(&count) => Some(count),
+            _ => {
+                errors.push(
+                    Diagnostic::at(
+                        "`healthy_after` is a count of probes, 1 to 1000",
+                        count.span(),
+                    )
+                    .hint("consecutive 2xx answers before the new pool takes traffic"),
+                );
+                None
+            }
+        },
+    };
+    Some(HealthSpec {
+        url: url?,
+        interval: interval?,
+        healthy_after: healthy_after?,
+        timeout: timeout?,
+    })
+}
+
+fn canary(
+    strategy: Option<Strategy>,
+    canary: Option<&Spanned<CanaryWire>>,
+    name_span: &Range<usize>,
+    errors: &mut Vec<Diagnostic>,
+) -> Option<CanarySpec> {
+    let steps = match canary.and_then(|canary| canary.get_ref().steps.as_ref()) {
+        Some(steps) => canary_steps(steps, errors)?,
+        None if strategy == Some(Strategy::Canary) => {
+            errors.push(
+                Diagnostic::at(
+                    "a canary rollout needs its steps",
+                    canary.map_or_else(|| name_span.clone(), Spanned::span),
+                )
+                .hint("the canary's share of traffic at each step, like `canary = { steps = [1, 10, 50, 100] }`"),
+            );
+            return None;
+        }
+        None => vec![100],
+    };
+    let canary = canary.map(Spanned::get_ref);
+    let min_requests = match canary.and_then(|canary| canary.min_requests.as_ref()) {
+        None => Some(500),
+        Some(count) => u64::try_from(*count.get_ref()).ok().or_else(|| {
+            errors.push(Diagnostic::at("`min_requests` is a count", count.span()));
+            None
+        }),
+    };
+    let interval = optional_duration(
+        "interval",
+        canary.and_then(|canary| canary.interval.as_ref()),
+        Duration::from_secs(1),
+        errors,
+    );
+    let max_wait = optional_duration(
+        "max_wait",
+        canary.and_then(|canary| canary.max_wait.as_ref()),
+        Duration::from_secs(600),
+        errors,
+    );
+    Some(CanarySpec {
+        steps,
+        min_requests: min_requests?,
+        interval: interval?,
+        max_wait: max_wait?,
+    })
+}
+
+/// `[1, 10, 50, 100]`: rising percentages that end at 100.
+fn canary_steps(
+    steps: &Spanned<Vec<Spanned<i64>>>,
+    errors: &mut Vec<Diagnostic>,
+) -> Option<Vec<u32>> {
+    let mut out: Vec<u32> = Vec::new();
+    for step in steps.get_ref() {
+        let value = *step.get_ref();
+        let last = out.last().copied().unwrap_or(0);
+        match u32::try_from(value) {
+            Ok(percent) if (1..=100).contains(&percent) && percent > last => out.push(percent),
+            _ => {
+                errors.push(
+                    Diagnostic::at(format!("`{value}` is not a next canary step"), step.span())
+                        .hint("percentages of traffic from 1 to 100, each above the one before"),
+                );
+                return None;
+            }
+        }
+    }
+    if out.last() != Some(&100) {
+        errors.push(
+            Diagnostic::at("the canary's last step must be 100", steps.span())
+                .hint("a rollout that stops short of 100% has not promoted anything"),
+        );
+        return None;
+    }
+    Some(out)
+}
+
+fn analysis(
+    analysis: Option<&Spanned<AnalysisWire>>,
+    errors: &mut Vec<Diagnostic>,
+) -> Option<Sprt> {
+    let defaults = Sprt {
+        alpha: 0.05,
+        beta: 0.05,
+        baseline_error_rate: 0.01,
+        delta: 0.03,
+    };
+    let Some(analysis) = analysis else {
+        return Some(defaults);
+    };
+    let wire = analysis.get_ref();
+    if let Some(method) = &wire.method
+        && method.get_ref() != "sprt"
+    {
+        errors.push(
+            Diagnostic::at(
+                format!("unknown analysis `{}`", method.get_ref()),
+                method.span(),
+            )
+            .hint("`method = \"sprt\"`: Wald's sequential probability ratio test"),
+        );
+        return None;
+    }
+    let value = |given: Option<&Spanned<f64>>, default: f64| {
+        given.map_or(default, |value| *value.get_ref())
+    };
+    let sprt = Sprt {
+        alpha: value(wire.alpha.as_ref(), defaults.alpha),
+        beta: value(wire.beta.as_ref(), defaults.beta),
+        baseline_error_rate: value(
+            wire.baseline_error_rate.as_ref(),
+            defaults.baseline_error_rate,
+        ),
+        delta: value(wire.delta.as_ref(), defaults.delta),
+    };
+    match sprt.check() {
+        Ok(()) => Some(sprt),
+        Err(message) => {
+            errors.push(Diagnostic::at(message, analysis.span()));
+            None
+        }
+    }
+}
+
+fn optional_duration(
+    key: &str,
+    value: Option<&Spanned<String>>,
+    default: Duration,
+    errors: &mut Vec<Diagnostic>,
+) -> Option<Duration> {
+    value.map_or(Some(default), |value| parse_duration(key, value, errors))
+}
+
+fn parse_duration(
+    key: &str,
+    value: &Spanned<String>,
+    errors: &mut Vec<Diagnostic>,
+) -> Option<Duration> {
+    match duration::parse(value.get_ref()) {
+        Ok(duration) if !duration.is_zero() => Some(duration),
+        Ok(_) => {
+            errors.push(Diagnostic::at(
+                format!("`{key}` must be longer than zero"),
+                value.span(),
+            ));
+            None
+        }
+        Err(message) => {
+            errors.push(Diagnostic::at(
+                format!("invalid `{key}`: {message}"),
+                value.span(),
+            ));
+            None
+        }
+    }
+}

@@ -1,0 +1,359 @@
+//! The rollout's decisions: health first, then weights step by step with the sequential test
+//! at each, and a rollback to the weights it found as soon as anything is wrong. Effects come
+//! in through [`Traffic`], a probe and a [`Clock`], so the decisions are tested without a
+//! proxy or a clock; every decision is recorded for the signed attestation.
+
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+
+use crate::rollout::health::HttpUrl;
+use crate::rollout::plan::{RolloutStep, Strategy};
+use crate::rollout::sprt::{Counts, Evaluation, Outcome};
+use crate::rollout::traffic::{Pools, Traffic};
+
+pub trait Clock {
+    fn elapsed(&self) -> Duration;
+    fn sleep(&self, duration: Duration);
+}
+
+/// The real clock, from the rollout's start.
+pub struct Wall(pub Instant);
+
+impl Clock for Wall {
+    fn elapsed(&self) -> Duration {
+        self.0.elapsed()
+    }
+    fn sleep(&self, duration: Duration) {
+        std::thread::sleep(duration);
+    }
+}
+
+pub type Probe<'a> = &'a dyn Fn(&HttpUrl, Duration) -> Result<u16, String>;
+
+/// One decision, when it was taken (milliseconds from the start).
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Record {
+    pub at_ms: u64,
+    #[serde(flatten)]
+    pub event: Event,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(tag = "action", rename_all = "kebab-case")]
+pub enum Event {
+    /// What the backend said before anything changed.
+    Found {
+        stable_weight: u32,
+        canary_weight: u32,
+        stable_up: bool,
+        canary_up: bool,
+    },
+    Healthy {
+        probes: u32,
+    },
+    Weights {
+        stable: u32,
+        canary: u32,
+        why: String,
+    },
+    Analysis {
+        weight: u32,
+        canary: Counts,
+        stable: Counts,
+        #[serde(flatten)]
+        evaluation: Evaluation,
+    },
+    Rehearsed {
+        restored: bool,
+    },
+    Promoted,
+    RolledBack {
+        reason: String,
+        stable: u32,
+        canary: u32,
+    },
+}
+
+/// How the rollout ended.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Report {
+    pub promoted: bool,
+    /// Why it rolled back (or could not).
+    pub reason: Option<String>,
+    /// Canary requests between its first weight and the decision.
+    pub canary_requests: u64,
+    pub records: Vec<Record>,
+}
+
+pub struct Controller<'a> {
+    spec: &'a RolloutStep,
+    traffic: &'a mut dyn Traffic,
+    probe: Probe<'a>,
+    clock: &'a dyn Clock,
+    records: Vec<Record>,
+    /// The weights found, which a rollback restores.
+    initial: (u32, u32),
+    /// The canary's counters when it first got weight.
+    canary_start: Option<Counts>,
+    canary_last: Counts,
+}
+
+/// Why the rollout stops short of a promotion.
+struct Stop(String);
+
+impl<'a> Controller<'a> {
+    pub fn new(
+        spec: &'a RolloutStep,
+        traffic: &'a mut dyn Traffic,
+        probe: Probe<'a>,
+        clock: &'a dyn Clock,
+    ) -> Self {
+        Self {
+            spec,
+            traffic,
+            probe,
+            clock,
+            records: Vec::new(),
+            initial: (0, 0),
+            canary_start: None,
+            canary_last: Counts::default(),
+        }
+    }
+
+    /// Runs the rollout. `Err`: the backend could not be read, and nothing was changed.
+    pub fn run(mut self) -> Result<Report, String> {
+        let found = self
+            .traffic
+            .read()
+            .map_err(|error| format!("{error}; nothing was changed"))?;
+        self.initial = (found.stable.weight, found.canary.weight);
+        self.record(Event::Found {
+            stable_weight: found.stable.weight,
+            canary_weight: found.canary.weight,
+            stable_up: found.stable.up,
+            canary_up: found.canary.up,
+        });
+        let ended = self.stages();
+        let (promoted, reason) = match ended {
+            Ok(()) => {
+                self.record(Event::Promoted);
+                (true, None)
+            }
+            Err(Stop(reason)) => (false, Some(self.roll_back(&reason))),
+        };
+        Ok(Report {
+            promoted,
+            reason,
+            canary_requests: self
+                .canary_start
+                .map_or(0, |start| self.canary_last.since(start).requests),
+            records: self.records,
+        })
+    }
+
+    fn stages(&mut self) -> Result<(), Stop> {
+        self.wait_healthy()?;
+        self.traffic.admit_canary().map_err(Stop)?;
+        if self.spec.rehearse {
+            self.rehearse()?;
+        }
+        match self.spec.strategy {
+            Strategy::Canary => self.canary()?,
+            Strategy::BlueGreen => self.blue_green()?,
+        }
+        // The old pool keeps the connections it has and takes no new ones.
+        self.traffic.drain_stable().map_err(Stop)
+    }
+
+    fn record(&mut self, event: Event) {
+        let at_ms = u64::try_from(self.clock.elapsed().as_millis()).unwrap_or(u64::MAX);
+        self.records.push(Record { at_ms, event });
+    }
+
+    fn wait_healthy(&mut self) -> Result<(), Stop> {
+        let health = &self.spec.health;
+        let mut streak = 0;
+        let mut probes = 0;
+        let mut last = String::from("no probe yet");
+        loop {
+            probes += 1;
+            match (self.probe)(&health.url, health.interval.max(Duration::from_secs(1))) {
+                Ok(status) if (200..300).contains(&status) => streak += 1,
+                Ok(status) => {
+                    streak = 0;
+                    last = format!("answered {status}");
+                }
+                Err(error) => {
+                    streak = 0;
+                    last = error;
+                }
+            }
+            if streak >= health.healthy_after {
+                self.record(Event::Healthy { probes });
+                return Ok(());
+            }
+            if self.clock.elapsed() >= health.timeout {
+                return Err(Stop(format!(
+                    "the new pool never became healthy: {} did not answer 2xx {} times in a row within {:?} (last: {last})",
+                    health.url, health.healthy_after, health.timeout
+                )));
+            }
+            self.clock.sleep(health.interval);
+        }
+    }
+
+    fn set(&mut self, stable: u32, canary: u32, why: &str) -> Result<Pools, Stop> {
+        self.traffic.set_weights(stable, canary).map_err(Stop)?;
+        self.record(Event::Weights {
+            stable,
+            canary,
+            why: why.to_owned(),
+        });
+        let pools = self.read()?;
+        if canary > 0 && self.canary_start.is_none() {
+            self.canary_start = Some(pools.canary.counts);
+        }
+        Ok(pools)
+    }
+
+    fn read(&mut self) -> Result<Pools, Stop> {
+        let pools = self
+            .traffic
+            .read()
+            .map_err(|error| Stop(format!("lost the traffic backend: {error}")))?;
+        self.canary_last = pools.canary.counts;
+        Ok(pools)
+    }
+
+    /// A deliberate rollback from the first step, before the real one: the rollback path
+    /// works, and gives back the weights it found.
+    fn rehearse(&mut self) -> Result<(), Stop> {
+        let first = match self.spec.strategy {
+            Strategy::Canary => self.spec.canary.steps.first().copied().unwrap_or(100),
+            Strategy::BlueGreen => 100,
+        };
+        self.set(100 - first, first, "rehearsal")?;
+        self.clock.sleep(self.spec.canary.interval);
+        let (stable, canary) = self.initial;
+        self.traffic.set_weights(stable, canary).map_err(Stop)?;
+        let back = self.read()?;
+        let restored = (back.stable.weight, back.canary.weight) == self.initial;
+        self.record(Event::Rehearsed { restored });
+        if restored {
+            Ok(())
+        } else {
+            Err(Stop(format!(
+                "the rollback rehearsal left weights {}/{}, not the {stable}/{canary} it found",
+                back.stable.weight, back.canary.weight
+            )))
+        }
+    }
+
+    fn canary(&mut self) -> Result<(), Stop> {
+        let steps = self.spec.canary.steps.clone();
+        for weight in steps {
+            let start = self.set(100 - weight, weight, "canary step")?;
+            if weight < 100 {
+                self.analyse(weight, start, None)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn blue_green(&mut self) -> Result<(), Stop> {
+        let start = self.set(0, 100, "switch")?;
+        self.analyse(100, start, Some(self.spec.rollback_window))
+    }
+
+    /// Watches the canary from `start`: until the test accepts with enough requests (or,
+    /// with `window`, until the window ends), rolling back when it rejects, when the canary
+    /// goes down, or when it stays undecided too long.
+    fn analyse(&mut self, weight: u32, start: Pools, window: Option<Duration>) -> Result<(), Stop> {
+        let began = self.clock.elapsed();
+        let mut last = None;
+        loop {
+            self.clock.sleep(self.spec.canary.interval);
+            let now = self.read()?;
+            if !now.canary.up {
+                return Err(Stop(format!(
+                    "the new pool went down at {weight}% (the traffic backend's health check)"
+                )));
+            }
+            let canary = now.canary.counts.since(start.canary.counts);
+            let stable = now.stable.counts.since(start.stable.counts);
+            let evaluation = self.spec.analysis.evaluate(canary, stable);
+            if last != Some((canary, stable)) {
+                self.record(Event::Analysis {
+                    weight,
+                    canary,
+                    stable,
+                    evaluation,
+                });
+                last = Some((canary, stable));
+            }
+            let waited = self.clock.elapsed().saturating_sub(began);
+            match (evaluation.outcome, window) {
+                (Outcome::Reject, _) => {
+                    return Err(Stop(format!(
+                        "the canary is worse than the stable at {weight}%: {} errors in {} requests against {} in {}; the SPRT's log-likelihood ratio {:.3} crossed {:.3} (p0 {:.4}, p1 {:.4})",
+                        canary.errors,
+                        canary.requests,
+                        stable.errors,
+                        stable.requests,
+                        evaluation.llr,
+                        evaluation.upper,
+                        evaluation.p0,
+                        evaluation.p1
+                    )));
+                }
+                (_, Some(window)) if waited >= window => return Ok(()),
+                (Outcome::Accept, None) if canary.requests >= self.spec.canary.min_requests => {
+                    return Ok(());
+                }
+                _ if waited >= self.spec.canary.max_wait && window.is_none() => {
+                    return Err(Stop(format!(
+                        "undecided at {weight}% after {:?}: {} canary requests ({} needed), log-likelihood ratio {:.3} between {:.3} and {:.3}",
+                        self.spec.canary.max_wait,
+                        canary.requests,
+                        self.spec.canary.min_requests,
+                        evaluation.llr,
+                        evaluation.lower,
+                        evaluation.upper
+                    )));
+                }
+                _ => {}
+            }
+        }
+    }
+
+    /// Gives back the weights found at the start, and says whether that worked.
+    fn roll_back(&mut self, reason: &str) -> String {
+        let (stable, canary) = self.initial;
+        let restored = self
+            .traffic
+            .set_weights(stable, canary)
+            .and_then(|()| self.traffic.read())
+            .and_then(|pools| {
+                let now = (pools.stable.weight, pools.canary.weight);
+                if now == self.initial {
+                    Ok(())
+                } else {
+                    Err(format!("the backend reports weights {}/{}", now.0, now.1))
+                }
+            });
+        self.record(Event::RolledBack {
+            reason: reason.to_owned(),
+            stable,
+            canary,
+        });
+        match restored {
+            Ok(()) => format!("rolled back to weights {stable}/{canary}: {reason}"),
+            Err(error) => format!(
+                "ROLLBACK FAILED ({error}) after: {reason}; restore weights {stable}/{canary} by hand"
+            ),
+        }
+    }
+}

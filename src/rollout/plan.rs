@@ -1,0 +1,77 @@
+//! A validated rollout: what the pipeline asks for, in the domain's types.
+
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::rollout::health::HttpUrl;
+use crate::rollout::sprt::Sprt;
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RolloutStep {
+    pub strategy: Strategy,
+    pub traffic: TrafficSpec,
+    pub health: HealthSpec,
+    pub canary: CanarySpec,
+    pub analysis: Sprt,
+    /// Blue-green: how long the old pool stays warm (and the new one watched) after the switch.
+    pub rollback_window: Duration,
+    /// Roll back once on purpose, and check the weights came back, before the real rollout.
+    pub rehearse: bool,
+    /// The artifact being rolled out: the attestation's subject.
+    pub subject: String,
+    pub output: String,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Strategy {
+    Canary,
+    BlueGreen,
+}
+
+impl Strategy {
+    pub const NAMES: [&'static str; 2] = ["canary", "blue-green"];
+
+    #[must_use]
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Canary => "canary",
+            Self::BlueGreen => "blue-green",
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum TrafficSpec {
+    /// HAProxy's runtime API socket (relative to the workspace root, or absolute), the
+    /// backend and its two servers.
+    Haproxy {
+        socket: String,
+        backend: String,
+        stable: String,
+        canary: String,
+    },
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HealthSpec {
+    pub url: HttpUrl,
+    pub interval: Duration,
+    /// Consecutive 2xx answers before the new pool counts as healthy.
+    pub healthy_after: u32,
+    /// How long it may take to become healthy.
+    pub timeout: Duration,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CanarySpec {
+    /// Percentages of traffic to the canary, rising, the last 100.
+    pub steps: Vec<u32>,
+    /// Canary requests at a step before it may be accepted (a rejection needs none).
+    pub min_requests: u64,
+    /// How often the counts are read and the test evaluated.
+    pub interval: Duration,
+    /// How long a step may stay undecided before the rollout gives up and rolls back.
+    pub max_wait: Duration,
+}
