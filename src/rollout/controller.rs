@@ -357,3 +357,206 @@ impl<'a> Controller<'a> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::cell::Cell;
+
+    use super::*;
+    use crate::rollout::plan::{CanarySpec, HealthSpec, TrafficSpec};
+    use crate::rollout::sprt::Sprt;
+
+    /// A proxy double: each read serves 1000 requests split by the weights; the canary fails
+    /// one in `canary_fails_every` (0: never).
+    struct Simulated {
+        weights: (u32, u32),
+        pools: Pools,
+        canary_fails_every: u64,
+        canary_up: bool,
+        weight_changes: u32,
+    }
+
+    impl Simulated {
+        fn new(canary_fails_every: u64) -> Self {
+            Self {
+                weights: (100, 0),
+                pools: Pools::default(),
+                canary_fails_every,
+                canary_up: true,
+                weight_changes: 0,
+            }
+        }
+    }
+
+    impl Traffic for Simulated {
+        fn describe(&self) -> String {
+            "simulated".to_owned()
+        }
+        fn read(&mut self) -> Result<Pools, String> {
+            let (stable, canary) = self.weights;
+            let total = u64::from(stable + canary).max(1);
+            self.pools.stable.counts.requests += 1000 * u64::from(stable) / total;
+            let served = 1000 * u64::from(canary) / total;
+            self.pools.canary.counts.requests += served;
+            self.pools.canary.counts.errors +=
+                served.checked_div(self.canary_fails_every).unwrap_or(0);
+            self.pools.stable.weight = stable;
+            self.pools.canary.weight = canary;
+            self.pools.stable.up = true;
+            self.pools.canary.up = self.canary_up;
+            Ok(self.pools)
+        }
+        fn set_weights(&mut self, stable: u32, canary: u32) -> Result<(), String> {
+            self.weights = (stable, canary);
+            self.weight_changes += 1;
+            Ok(())
+        }
+        fn admit_canary(&mut self) -> Result<(), String> {
+            Ok(())
+        }
+        fn drain_stable(&mut self) -> Result<(), String> {
+            Ok(())
+        }
+    }
+
+    /// A clock that moves only when slept on.
+    struct Fake(Cell<Duration>);
+
+    impl Clock for Fake {
+        fn elapsed(&self) -> Duration {
+            self.0.get()
+        }
+        fn sleep(&self, duration: Duration) {
+            self.0.set(self.0.get() + duration);
+        }
+    }
+
+    fn spec(strategy: Strategy) -> RolloutStep {
+        RolloutStep {
+            strategy,
+            traffic: TrafficSpec::Haproxy {
+                socket: "s".into(),
+                backend: "app".into(),
+                stable: "blue".into(),
+                canary: "green".into(),
+            },
+            health: HealthSpec {
+                url: HttpUrl::parse("http://127.0.0.1:1/healthz").expect("url"),
+                interval: Duration::from_secs(1),
+                healthy_after: 2,
+                timeout: Duration::from_secs(10),
+            },
+            canary: CanarySpec {
+                steps: vec![10, 50, 100],
+                min_requests: 200,
+                interval: Duration::from_secs(1),
+                max_wait: Duration::from_secs(30),
+            },
+            analysis: Sprt {
+                alpha: 0.05,
+                beta: 0.05,
+                baseline_error_rate: 0.01,
+                delta: 0.03,
+            },
+            rollback_window: Duration::from_secs(5),
+            rehearse: false,
+            subject: "app.tar".into(),
+            output: "rollout/deploy.intoto.json".into(),
+        }
+    }
+
+    #[expect(clippy::unnecessary_wraps, reason = "a probe's signature")]
+    fn healthy(_: &HttpUrl, _: Duration) -> Result<u16, String> {
+        Ok(200)
+    }
+
+    fn run(spec: &RolloutStep, traffic: &mut Simulated, probe: Probe<'_>) -> Report {
+        let clock = Fake(Cell::new(Duration::ZERO));
+        Controller::new(spec, traffic, probe, &clock)
+            .run()
+            .expect("the backend answers")
+    }
+
+    #[test]
+    fn a_good_canary_climbs_every_step() {
+        let mut traffic = Simulated::new(0);
+        let report = run(&spec(Strategy::Canary), &mut traffic, &healthy);
+        assert!(report.promoted, "{:?}", report.reason);
+        assert_eq!(traffic.weights, (0, 100));
+        let steps: Vec<u32> = (report.records.iter())
+            .filter_map(|record| match &record.event {
+                Event::Weights { canary, .. } => Some(*canary),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(steps, [10, 50, 100]);
+    }
+
+    #[test]
+    fn a_bad_canary_is_rolled_back_to_the_weights_found() {
+        let mut traffic = Simulated::new(10);
+        let report = run(&spec(Strategy::Canary), &mut traffic, &healthy);
+        assert!(!report.promoted);
+        assert_eq!(traffic.weights, (100, 0));
+        let reason = report.reason.expect("reason");
+        assert!(reason.contains("worse than the stable at 10%"), "{reason}");
+        assert_eq!(report.canary_requests, 100, "decided at the first reading");
+    }
+
+    #[test]
+    fn an_undecided_step_rolls_back_after_max_wait() {
+        let mut spec = spec(Strategy::Canary);
+        spec.canary.min_requests = u64::MAX;
+        let mut traffic = Simulated::new(0);
+        let report = run(&spec, &mut traffic, &healthy);
+        assert!(
+            report
+                .reason
+                .expect("reason")
+                .contains("undecided at 10% after 30s")
+        );
+        assert_eq!(traffic.weights, (100, 0));
+    }
+
+    #[test]
+    fn an_unhealthy_pool_never_gets_traffic() {
+        let mut traffic = Simulated::new(0);
+        let report = run(&spec(Strategy::BlueGreen), &mut traffic, &|_, _| Ok(503));
+        let reason = report.reason.expect("reason");
+        assert!(
+            reason.contains("never became healthy") && reason.contains("answered 503"),
+            "{reason}"
+        );
+        // Only the rollback's restoring write: no weight ever went to the new pool.
+        assert_eq!(traffic.weight_changes, 1);
+        assert_eq!(traffic.weights, (100, 0));
+    }
+
+    #[test]
+    fn blue_green_watches_the_whole_window_and_a_down_pool_rolls_back() {
+        let mut traffic = Simulated::new(0);
+        let report = run(&spec(Strategy::BlueGreen), &mut traffic, &healthy);
+        assert!(report.promoted);
+        assert!(report.records.last().expect("records").at_ms >= 5000);
+        let mut traffic = Simulated::new(0);
+        traffic.canary_up = false;
+        let report = run(&spec(Strategy::BlueGreen), &mut traffic, &healthy);
+        assert!(report.reason.expect("reason").contains("went down at 100%"));
+        assert_eq!(traffic.weights, (100, 0));
+    }
+
+    #[test]
+    fn a_rehearsal_rolls_back_first() {
+        let mut spec = spec(Strategy::Canary);
+        spec.rehearse = true;
+        let mut traffic = Simulated::new(0);
+        let report = run(&spec, &mut traffic, &healthy);
+        assert!(report.promoted);
+        assert!(
+            report
+                .records
+                .iter()
+                .any(|record| record.event == Event::Rehearsed { restored: true })
+        );
+    }
+}
