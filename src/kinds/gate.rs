@@ -15,10 +15,11 @@ use crate::exec::inputs::{self, InputFile};
 use crate::exec::sandbox::Termination;
 use crate::exec::step::{ExecAction, Failure, prepare_command, run_command, step_failure, tail};
 use crate::gauntlet::{self, Reading, Verdict};
-use crate::kinds::in_process::{LinkParts, finish, store_file};
+use crate::kinds::in_process::{
+    LinkParts, action_environment, finish, keep_in_run_folder, pipeline_descriptor, store_file,
+};
 use crate::pipeline::model::{Evidence, GateStep};
 use crate::pipeline::{ExecStep, StepId, StepKind};
-use crate::store::atomic;
 
 /// <https://github.com/in-toto/attestation/blob/main/spec/predicates/test-results.md>
 pub const PREDICATE_TYPE: &str = "https://in-toto.io/attestation/test-result/v0.1";
@@ -107,11 +108,7 @@ pub(crate) fn execute(context: &Context, id: StepId, action: &GateAction) -> Res
     let attestation =
         attest(context, spec, &step.name, &measured, subject, &verdicts).map_err(step_failure)?;
     if !passed {
-        let path = context
-            .run_dir
-            .join(format!("{}{RUN_FILE_SUFFIX}", step.name));
-        atomic::write(&path, &attestation)
-            .map_err(|error| step_failure(format!("cannot write `{}`: {error}", path.display())))?;
+        keep_in_run_folder(context, &step.name, RUN_FILE_SUFFIX, &attestation)?;
         let failed: Vec<String> = (verdicts.iter())
             .filter(|verdict| !verdict.passed)
             .map(Verdict::sentence)
@@ -136,10 +133,7 @@ pub(crate) fn execute(context: &Context, id: StepId, action: &GateAction) -> Res
             spec.evidence.describe(),
         ],
         byproducts: serde_json::Map::from_iter([("result".to_owned(), "pass".into())]),
-        environment: serde_json::Map::from_iter([(
-            "actionKey".to_owned(),
-            action.key.hex().into(),
-        )]),
+        environment: action_environment(&action.key),
     };
     finish(
         context,
@@ -338,15 +332,7 @@ fn attest(
     subject: ResourceDescriptor,
     verdicts: &[Verdict],
 ) -> Result<Vec<u8>, String> {
-    let pipeline = &context.pipeline;
-    let mut pipeline_file = ResourceDescriptor::named(
-        pipeline
-            .file
-            .strip_prefix(&pipeline.root)
-            .unwrap_or(&pipeline.file)
-            .to_string_lossy(),
-        &pipeline.digest,
-    );
+    let mut pipeline_file = pipeline_descriptor(context);
     pipeline_file.annotations = Some(serde_json::Map::from_iter([(
         "step".to_owned(),
         step.into(),

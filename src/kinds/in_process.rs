@@ -83,3 +83,35 @@ pub(crate) fn finish(
         },
     )
 }
+
+/// The pipeline file, by its path in the workspace and its digest: what a verdict or a
+/// rollout record names as the plan it followed.
+pub(crate) fn pipeline_descriptor(context: &Context) -> ResourceDescriptor {
+    let pipeline = &context.pipeline;
+    ResourceDescriptor::named(
+        pipeline
+            .file
+            .strip_prefix(&pipeline.root)
+            .unwrap_or(&pipeline.file)
+            .to_string_lossy(),
+        &pipeline.digest,
+    )
+}
+
+/// A failed gate's verdict or a rolled-back rollout's record: it is not an output (the step
+/// failed), but the run folder keeps it as `STEP` + `suffix` for the report and the auditor.
+pub(crate) fn keep_in_run_folder(
+    context: &Context,
+    step: &str,
+    suffix: &str,
+    bytes: &[u8],
+) -> Result<(), Failure> {
+    let path = context.run_dir.join(format!("{step}{suffix}"));
+    crate::store::atomic::write(&path, bytes)
+        .map_err(|error| step_failure(format!("cannot write `{}`: {error}", path.display())))
+}
+
+/// The link's `environment` of an in-process step: the action key it ran under.
+pub(crate) fn action_environment(key: &Digest) -> serde_json::Map<String, serde_json::Value> {
+    serde_json::Map::from_iter([("actionKey".to_owned(), key.hex().into())])
+}

@@ -13,13 +13,14 @@ use crate::digest::{Digest, DigestBuilder};
 use crate::exec::context::Context;
 use crate::exec::inputs::{self, InputFile};
 use crate::exec::step::{Failure, step_failure};
-use crate::kinds::in_process::{LinkParts, finish, store_file};
+use crate::kinds::in_process::{
+    LinkParts, action_environment, finish, keep_in_run_folder, pipeline_descriptor, store_file,
+};
 use crate::pipeline::{StepId, StepKind};
 use crate::rollout::controller::{Controller, Report, Wall};
 use crate::rollout::haproxy::Haproxy;
 use crate::rollout::health;
 use crate::rollout::plan::{RolloutStep, TrafficSpec};
-use crate::store::atomic;
 
 pub const PREDICATE_TYPE: &str = "https://gantry.dev/attestation/rollout/v0.1";
 
@@ -86,11 +87,7 @@ pub(crate) fn execute(
         .map_err(|error| step_failure(format!("cannot start the rollout: {error}")))?;
     let attestation = attest(context, spec, &step.name, subject, &report).map_err(step_failure)?;
     if !report.promoted {
-        let path = context
-            .run_dir
-            .join(format!("{}{RUN_FILE_SUFFIX}", step.name));
-        atomic::write(&path, &attestation)
-            .map_err(|error| step_failure(format!("cannot write `{}`: {error}", path.display())))?;
+        keep_in_run_folder(context, &step.name, RUN_FILE_SUFFIX, &attestation)?;
         return Err(step_failure(
             report.reason.unwrap_or_else(|| "rolled back".to_owned()),
         ));
@@ -107,10 +104,7 @@ pub(crate) fn execute(
             ("result".to_owned(), "promoted".into()),
             ("canaryRequests".to_owned(), report.canary_requests.into()),
         ]),
-        environment: serde_json::Map::from_iter([(
-            "actionKey".to_owned(),
-            action.key.hex().into(),
-        )]),
+        environment: action_environment(&action.key),
     };
     finish(
         context,
@@ -131,15 +125,7 @@ fn attest(
     subject: ResourceDescriptor,
     report: &Report,
 ) -> Result<Vec<u8>, String> {
-    let pipeline = &context.pipeline;
-    let pipeline_file = ResourceDescriptor::named(
-        pipeline
-            .file
-            .strip_prefix(&pipeline.root)
-            .unwrap_or(&pipeline.file)
-            .to_string_lossy(),
-        &pipeline.digest,
-    );
+    let pipeline_file = pipeline_descriptor(context);
     let (lower, upper) = spec.analysis.bounds();
     let TrafficSpec::Haproxy {
         socket,

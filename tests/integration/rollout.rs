@@ -238,6 +238,9 @@ fn pipeline(site: &Site, strategy: &str, extra: &str) -> String {
     )
 }
 
+/// Canary steps paced for wrk's traffic: a decision takes a few 200 ms readings.
+const CANARY: &str = "canary = { steps = [10, 50, 100], min_requests = 300, interval = \"200ms\", max_wait = \"20s\" }\n";
+
 fn record(run: &crate::support::Run) -> serde_json::Value {
     crate::attestations::statement(&run.run_dir().join("deploy.rollout.intoto.json"))
 }
@@ -271,11 +274,7 @@ fn a_healthy_canary_is_promoted_step_by_step_without_a_failed_request() {
     let site = site(0);
     site.test.write(
         "pipeline.toml",
-        &pipeline(
-            &site,
-            "canary",
-            "canary = { steps = [10, 50, 100], min_requests = 300, interval = \"200ms\", max_wait = \"20s\" }\nrehearse = true\n",
-        ),
+        &pipeline(&site, "canary", &format!("{CANARY}rehearse = true\n")),
     );
     let (run, load) = run_under_load(&site, 6, true);
     assert_eq!(run.statuses()["deploy"], "executed");
@@ -350,14 +349,8 @@ fn a_healthy_blue_green_switch_drops_no_request() {
 fn a_canary_failing_5_percent_is_rolled_back_by_the_sequential_test() {
     let _serial = serial();
     let site = site(5);
-    site.test.write(
-        "pipeline.toml",
-        &pipeline(
-            &site,
-            "canary",
-            "canary = { steps = [10, 50, 100], min_requests = 300, interval = \"200ms\", max_wait = \"20s\" }\n",
-        ),
-    );
+    site.test
+        .write("pipeline.toml", &pipeline(&site, "canary", CANARY));
     let (run, load) = run_under_load(&site, 4, false);
     assert_eq!(run.statuses()["deploy"], "failed");
     assert_eq!(run.statuses()["announce"], "skipped");
@@ -399,7 +392,7 @@ fn a_pool_killed_mid_rollout_is_rolled_back() {
         ),
     );
     let traffic = load(site.proxy.port, 4);
-    let mut rollout = site
+    let rollout = site
         .test
         .command()
         .args(["run", "pipeline.toml", "--json"])
@@ -411,7 +404,7 @@ fn a_pool_killed_mid_rollout_is_rolled_back() {
     wait_for("the canary step", || site.proxy.weights().1 == 10);
     std::thread::sleep(Duration::from_millis(300));
     site.green.kill();
-    let output = wait_output(&mut rollout);
+    let output = rollout.wait_with_output().expect("gantry");
     let run = crate::support::Run { output }.failure(1);
     let _ = traffic.join();
     assert!(
@@ -421,29 +414,6 @@ fn a_pool_killed_mid_rollout_is_rolled_back() {
     );
     assert_eq!(site.proxy.weights(), (100, 0));
     assert_eq!(record(&run)["predicate"]["result"], "rolled-back");
-}
-
-fn wait_output(child: &mut Child) -> std::process::Output {
-    let mut stdout = String::new();
-    let mut stderr = String::new();
-    child
-        .stdout
-        .take()
-        .expect("stdout")
-        .read_to_string(&mut stdout)
-        .expect("read");
-    child
-        .stderr
-        .take()
-        .expect("stderr")
-        .read_to_string(&mut stderr)
-        .expect("read");
-    let status = child.wait().expect("wait");
-    std::process::Output {
-        status,
-        stdout: stdout.into_bytes(),
-        stderr: stderr.into_bytes(),
-    }
 }
 
 #[test]
