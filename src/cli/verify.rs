@@ -3,16 +3,13 @@
 //! Exit 0 when every check holds, 1 when one fails, 2 on a usage error (a bad policy too).
 
 use std::io::Write as _;
-use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::path::PathBuf;
 
 use crate::cli::Environment;
 use crate::cli::keys::signer;
-use crate::digest::Digest;
 use crate::error::{Error, Result};
-use crate::pipeline::diagnostic::SourceFile;
 use crate::store::atomic;
-use crate::verify::{self, Artifact, evidence, policy};
+use crate::verify::{self, gather};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -37,59 +34,11 @@ pub struct Args {
 }
 
 pub fn run(args: &Args, environment: &Environment) -> Result<u8> {
-    let policy = load_policy(&args.policy)?;
-    let keys = policy::load_keys(&policy, &|path: &Path| std::fs::read_to_string(path))
-        .map_err(|diagnostics| Error::Policy(Box::new(diagnostics)))?;
-    let mut listed = Vec::new();
-    for (folder, path) in args.attestations.iter().enumerate() {
-        let found = evidence::list_folder(path).map_err(|error| {
-            Error::Usage(format!(
-                "cannot read attestations `{}`: {error}",
-                path.display()
-            ))
-        })?;
-        listed.extend(found.into_iter().map(|file| (file, folder)));
-    }
-    let files = crate::parallel::map(&listed, |(path, folder)| {
-        std::fs::read(path)
-            .map(|bytes| evidence::parse(path.clone(), *folder, &bytes, &keys))
-            .map_err(|error| {
-                Error::Usage(format!(
-                    "cannot read attestation `{}`: {error}",
-                    path.display()
-                ))
-            })
-    })
-    .into_iter()
-    .collect::<Result<Vec<_>>>()?;
-    let mut artifacts = Vec::with_capacity(args.artifacts.len());
-    for path in &args.artifacts {
-        let digest = Digest::of_file(path).map_err(|error| {
-            Error::Usage(format!(
-                "cannot read artifact `{}`: {error}",
-                path.display()
-            ))
-        })?;
-        artifacts.push(Artifact {
-            name: path.display().to_string(),
-            digest,
-        });
-    }
-    let approved = policy
-        .require
-        .pipeline
-        .as_deref()
-        .map(approved_pipeline)
-        .transpose()?;
+    let artifacts = (args.artifacts.iter())
+        .map(|path| gather::artifact(path))
+        .collect::<Result<Vec<_>>>()?;
     let now = crate::exec::run::unix_now();
-    let report = verify::verify(&verify::Input {
-        policy: &policy,
-        keys: &keys,
-        evidence: &files,
-        artifacts: &artifacts,
-        approved: approved.as_ref(),
-        now,
-    });
+    let report = gather::verify_files(&args.policy, &args.attestations, &artifacts, now)?;
     if let Some(path) = &args.vsa {
         let signer = signer(args.key.as_deref(), environment)?;
         let bytes = verify::vsa::write(&report, now, &signer).map_err(Error::Internal)?;
@@ -107,34 +56,4 @@ pub fn run(args: &Args, environment: &Environment) -> Result<u8> {
         }
     }
     Ok(u8::from(!report.passed))
-}
-
-fn load_policy(path: &Path) -> Result<policy::Policy> {
-    let text = std::fs::read_to_string(path).map_err(|error| {
-        Error::Usage(format!("cannot read policy `{}`: {error}", path.display()))
-    })?;
-    let source = SourceFile {
-        path: path.to_path_buf(),
-        text: Arc::from(text),
-    };
-    policy::parse(&source).map_err(|diagnostics| Error::Policy(Box::new(diagnostics)))
-}
-
-/// The policy's approved pipeline: its digest and each gate's thresholds. A pipeline that
-/// does not validate is a usage error, shown at its line.
-fn approved_pipeline(path: &Path) -> Result<verify::ApprovedPipeline> {
-    let pipeline = crate::pipeline::load(path)?;
-    let gates = (pipeline.steps.iter())
-        .filter_map(|step| match &step.kind {
-            crate::pipeline::StepKind::Gate(gate) => {
-                Some((step.name.clone(), gate.thresholds.clone()))
-            }
-            _ => None,
-        })
-        .collect();
-    Ok(verify::ApprovedPipeline {
-        path: path.display().to_string(),
-        digest: pipeline.digest,
-        gates,
-    })
 }

@@ -23,6 +23,8 @@ pub struct Placer {
     sender: Mutex<Option<Sender<Job>>>,
     /// Returns the placements that failed, as messages.
     thread: Mutex<Option<JoinHandle<Vec<String>>>>,
+    /// Failures a [`flush`](Self::flush) collected, for `finish` to report.
+    failed: Mutex<Vec<String>>,
 }
 
 impl Placer {
@@ -41,6 +43,7 @@ impl Placer {
         Self {
             sender: Mutex::new(thread.is_some().then_some(sender)),
             thread: Mutex::new(thread),
+            failed: Mutex::new(Vec::new()),
         }
     }
 
@@ -60,17 +63,24 @@ impl Placer {
     /// Waits until every placement is done; the first failure, if any. Later calls (and
     /// placements after it) work inline.
     pub fn finish(&self) -> Result<(), String> {
+        self.flush();
+        match lock(&self.failed).drain(..).next() {
+            Some(first) => Err(first),
+            None => Ok(()),
+        }
+    }
+
+    /// Waits until every placement queued so far is done, for a step that reads the run
+    /// folder (a rollout verifying this run); later placements work inline.
+    pub fn flush(&self) {
         drop(lock(&self.sender).take());
         let Some(thread) = lock(&self.thread).take() else {
-            return Ok(());
+            return;
         };
         let failures = thread
             .join()
             .unwrap_or_else(|_| vec!["the thread placing attestations stopped".to_owned()]);
-        match failures.into_iter().next() {
-            Some(first) => Err(first),
-            None => Ok(()),
-        }
+        lock(&self.failed).extend(failures);
     }
 }
 

@@ -7,6 +7,7 @@ mod gate_step;
 pub mod model;
 pub mod path;
 pub mod rollout_step;
+pub mod rollout_traffic;
 mod sbom_step;
 mod sign_step;
 pub mod validate;

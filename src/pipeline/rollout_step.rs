@@ -12,10 +12,11 @@ use crate::pipeline::diagnostic::Diagnostic;
 use crate::pipeline::gate_step::file;
 use crate::pipeline::model::{InputPattern, OutputPath};
 use crate::pipeline::path;
+use crate::pipeline::rollout_traffic;
 use crate::pipeline::sbom_step::{NotHere, not_here};
-use crate::pipeline::wire::{AnalysisWire, CanaryWire, HealthWire, StepWire, TrafficWire};
+use crate::pipeline::wire::{AnalysisWire, CanaryWire, HealthWire, StepWire};
 use crate::rollout::health::HttpUrl;
-use crate::rollout::plan::{CanarySpec, HealthSpec, RolloutStep, Strategy, TrafficSpec};
+use crate::rollout::plan::{CanarySpec, HealthSpec, RolloutStep, Strategy};
 use crate::rollout::sprt::Sprt;
 
 /// Where a rollout's attestation goes when `output` is not given.
@@ -52,11 +53,15 @@ pub fn convert(
         name_span,
         errors,
     )
-    .and_then(|traffic| self::traffic(traffic, errors));
+    .and_then(|traffic| rollout_traffic::traffic(traffic, errors));
     let health = required(step_name, "health", wire.health.as_ref(), name_span, errors)
         .and_then(|health| self::health(health, errors));
     let canary = canary(strategy, wire.canary.as_ref(), name_span, errors);
     let analysis = analysis(wire.analysis.as_ref(), errors);
+    let metrics = (wire.analysis.as_ref())
+        .and_then(|analysis| analysis.get_ref().prometheus.as_ref())
+        .map(|prometheus| rollout_traffic::prometheus(prometheus, errors));
+    let verify = (wire.verify.as_ref()).map(|verify| rollout_traffic::verify(verify, errors));
     let rollback_window = wire
         .rollback_window
         .as_ref()
@@ -84,12 +89,18 @@ pub fn convert(
     }
     let (subject, subject_span) = subject?;
     let (output, output_span) = output?;
-    if path::is_within(&output, &subject) || path::is_within(&subject, &output) {
-        errors.push(Diagnostic::at(
-            format!("`{subject}` overlaps the rollout's output `{output}`"),
-            subject_span,
-        ));
-        return None;
+    // An inner `None` was an error, and errors returned above.
+    let (verify, metrics) = (verify.flatten(), metrics.flatten());
+    let mut read = vec![(subject.clone(), subject_span.clone())];
+    read.extend((verify.iter()).map(|(spec, span)| (spec.policy.clone(), span.clone())));
+    for (path, span) in &read {
+        if path::is_within(&output, path) || path::is_within(path, &output) {
+            errors.push(Diagnostic::at(
+                format!("`{path}` overlaps the rollout's output `{output}`"),
+                span.clone(),
+            ));
+            return None;
+        }
     }
     Some(Converted {
         step: RolloutStep {
@@ -100,15 +111,19 @@ pub fn convert(
             analysis: analysis?,
             rollback_window: rollback_window?,
             rehearse: wire.rehearse.as_ref().is_some_and(|value| *value.get_ref()),
-            subject: subject.clone(),
+            metrics,
+            verify: verify.map(|(spec, _)| spec),
+            subject,
             output: output.clone(),
         },
-        inputs: vec![InputPattern {
-            pattern: subject,
-            directory: false,
-            is_glob: false,
-            span: subject_span,
-        }],
+        inputs: (read.into_iter())
+            .map(|(pattern, span)| InputPattern {
+                pattern,
+                directory: false,
+                is_glob: false,
+                span,
+            })
+            .collect(),
         outputs: vec![OutputPath {
             path: output,
             directory: false,
@@ -167,54 +182,6 @@ fn strategy(
             None
         }
     }
-}
-
-fn traffic(traffic: &Spanned<TrafficWire>, errors: &mut Vec<Diagnostic>) -> Option<TrafficSpec> {
-    let Some(haproxy) = &traffic.get_ref().haproxy else {
-        errors.push(
-            Diagnostic::at("`traffic` names no backend", traffic.span())
-                .hint("like `traffic = { haproxy = { socket = \"run/haproxy.sock\", backend = \"app\", stable = \"blue\", canary = \"green\" } }`"),
-        );
-        return None;
-    };
-    let haproxy = haproxy.get_ref();
-    let before = errors.len();
-    let socket = haproxy.socket.get_ref();
-    if socket.is_empty() || socket.contains('\0') {
-        errors.push(Diagnostic::at(
-            "`socket` is HAProxy's runtime API socket, a path",
-            haproxy.socket.span(),
-        ));
-    }
-    for (key, name) in [
-        ("backend", &haproxy.backend),
-        ("stable", &haproxy.stable),
-        ("canary", &haproxy.canary),
-    ] {
-        let text = name.get_ref();
-        let valid = !text.is_empty()
-            && text
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | ':'));
-        if !valid {
-            errors.push(
-                Diagnostic::at(format!("`{text}` is not a HAProxy {key} name"), name.span())
-                    .hint("letters, digits, `-`, `_`, `.` and `:`, as in haproxy.cfg"),
-            );
-        }
-    }
-    if haproxy.stable.get_ref() == haproxy.canary.get_ref() {
-        errors.push(Diagnostic::at(
-            "the canary must be another server than the stable",
-            haproxy.canary.span(),
-        ));
-    }
-    (errors.len() == before).then(|| TrafficSpec::Haproxy {
-        socket: socket.clone(),
-        backend: haproxy.backend.get_ref().clone(),
-        stable: haproxy.stable.get_ref().clone(),
-        canary: haproxy.canary.get_ref().clone(),
-    })
 }
 
 fn health(health: &Spanned<HealthWire>, errors: &mut Vec<Diagnostic>) -> Option<HealthSpec> {

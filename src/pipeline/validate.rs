@@ -348,7 +348,7 @@ impl Kinded {
 /// A key that belongs to some kinds only: the key, its kinds, and where it is written.
 type KindKey = (&'static str, &'static [&'static str], Option<Range<usize>>);
 
-fn kind_keys(wire: &StepWire) -> [KindKey; 21] {
+fn kind_keys(wire: &StepWire) -> [KindKey; 22] {
     let span = |value: Option<&Spanned<String>>| value.map(Spanned::span);
     [
         ("run", &["exec"], wire.run.as_ref().map(Spanned::span)),
@@ -411,6 +411,11 @@ fn kind_keys(wire: &StepWire) -> [KindKey; 21] {
             "rehearse",
             &["rollout"],
             wire.rehearse.as_ref().map(Spanned::span),
+        ),
+        (
+            "verify",
+            &["rollout"],
+            wire.verify.as_ref().map(Spanned::span),
         ),
     ]
 }

@@ -58,6 +58,7 @@ pub struct StepWire {
     pub analysis: Option<Spanned<AnalysisWire>>,
     pub rollback_window: Option<Spanned<String>>,
     pub rehearse: Option<Spanned<bool>>,
+    pub verify: Option<Spanned<VerifyWire>>,
     #[serde(default)]
     pub inputs: Vec<Spanned<String>>,
     #[serde(default)]
@@ -90,6 +91,42 @@ pub struct RetryWire {
 #[serde(deny_unknown_fields)]
 pub struct TrafficWire {
     pub haproxy: Option<Spanned<HaproxyWire>>,
+    pub nginx: Option<Spanned<NginxWire>>,
+    pub command: Option<Spanned<CommandWire>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NginxWire {
+    pub upstream: Spanned<String>,
+    pub stable: Spanned<String>,
+    pub canary: Spanned<String>,
+    pub access_log: Spanned<String>,
+    pub reload: Option<Spanned<Vec<Spanned<String>>>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CommandWire {
+    pub run: Spanned<Vec<Spanned<String>>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PrometheusWire {
+    pub url: Spanned<String>,
+    pub requests: Spanned<String>,
+    pub errors: Spanned<String>,
+    pub latency: Option<Spanned<String>>,
+    pub max_latency: Option<Spanned<String>>,
+}
+
+/// `verify = { policy = "...", attestations = [...] }`: the subject passes the policy first.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VerifyWire {
+    pub policy: Spanned<String>,
+    pub attestations: Option<Spanned<Vec<Spanned<String>>>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -127,4 +164,5 @@ pub struct AnalysisWire {
     pub beta: Option<Spanned<f64>>,
     pub baseline_error_rate: Option<Spanned<f64>>,
     pub delta: Option<Spanned<f64>>,
+    pub prometheus: Option<Spanned<PrometheusWire>>,
 }

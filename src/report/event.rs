@@ -47,6 +47,11 @@ pub enum Event {
         step: Option<String>,
         message: String,
     },
+    /// What a long step is doing now (a rollout moving weights, judging the canary).
+    Progress {
+        step: String,
+        message: String,
+    },
     /// Progress of work around runs (`gantry repro` explaining a difference).
     Note {
         message: String,

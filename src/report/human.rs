@@ -249,6 +249,7 @@ fn render(event: &Event) -> Option<String> {
             Some(text)
         }
         Event::Note { message } => Some(format!("gantry: {message}\n")),
+        Event::Progress { step, message } => Some(format!("  {step}: {message}\n")),
         Event::Warning { step, message } => Some(match step {
             Some(step) => format!("warning: step `{step}`: {message}\n"),
             None => format!("warning: {message}\n"),

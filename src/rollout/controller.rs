@@ -64,6 +64,9 @@ pub enum Event {
         stable: Counts,
         #[serde(flatten)]
         evaluation: Evaluation,
+        /// The canary's latency, where the metrics source gives one.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        canary_latency_ms: Option<f64>,
     },
     Rehearsed {
         restored: bool,
@@ -74,6 +77,73 @@ pub enum Event {
         stable: u32,
         canary: u32,
     },
+}
+
+impl Event {
+    /// The decision as a progress line.
+    #[must_use]
+    pub fn describe(&self) -> String {
+        match self {
+            Self::Found {
+                stable_weight,
+                canary_weight,
+                stable_up,
+                canary_up,
+            } => {
+                let state = |up: bool| if up { "up" } else { "down" };
+                format!(
+                    "found weights {stable_weight}/{canary_weight} (stable {}, canary {})",
+                    state(*stable_up),
+                    state(*canary_up)
+                )
+            }
+            Self::Healthy { probes } => format!("the new pool is healthy ({probes} probes)"),
+            Self::Weights {
+                stable,
+                canary,
+                why,
+            } => format!("weights {stable}/{canary} ({why})"),
+            Self::Analysis {
+                weight,
+                canary,
+                stable,
+                evaluation,
+                canary_latency_ms,
+            } => {
+                let latency = canary_latency_ms
+                    .map(|ms| format!(", latency {ms:.1} ms"))
+                    .unwrap_or_default();
+                format!(
+                    "at {weight}%: canary {} errors in {} requests, stable {} in {}{latency}; LLR {:.3} in ({:.3}, {:.3}): {}",
+                    canary.errors,
+                    canary.requests,
+                    stable.errors,
+                    stable.requests,
+                    evaluation.llr,
+                    evaluation.lower,
+                    evaluation.upper,
+                    match evaluation.outcome {
+                        Outcome::Accept => "accept",
+                        Outcome::Reject => "reject",
+                        Outcome::Continue => "continue",
+                    }
+                )
+            }
+            Self::Rehearsed { restored } => {
+                if *restored {
+                    "rehearsed a rollback: the weights came back".to_owned()
+                } else {
+                    "rehearsed a rollback: the weights did NOT come back".to_owned()
+                }
+            }
+            Self::Promoted => "promoted".to_owned(),
+            Self::RolledBack {
+                reason,
+                stable,
+                canary,
+            } => format!("rolling back to weights {stable}/{canary}: {reason}"),
+        }
+    }
 }
 
 /// How the rollout ended.
@@ -88,8 +158,12 @@ pub struct Report {
     pub records: Vec<Record>,
 }
 
+/// Told of every decision as it is taken: the run's progress lines.
+pub type Progress<'a> = &'a dyn Fn(&Record);
+
 pub struct Controller<'a> {
     spec: &'a RolloutStep,
+    progress: Option<Progress<'a>>,
     traffic: &'a mut dyn Traffic,
     probe: Probe<'a>,
     clock: &'a dyn Clock,
@@ -113,6 +187,7 @@ impl<'a> Controller<'a> {
     ) -> Self {
         Self {
             spec,
+            progress: None,
             traffic,
             probe,
             clock,
@@ -121,6 +196,12 @@ impl<'a> Controller<'a> {
             canary_start: None,
             canary_last: Counts::default(),
         }
+    }
+
+    #[must_use]
+    pub fn with_progress(mut self, progress: Progress<'a>) -> Self {
+        self.progress = Some(progress);
+        self
     }
 
     /// Runs the rollout. `Err`: the backend could not be read, and nothing was changed.
@@ -170,7 +251,11 @@ impl<'a> Controller<'a> {
 
     fn record(&mut self, event: Event) {
         let at_ms = u64::try_from(self.clock.elapsed().as_millis()).unwrap_or(u64::MAX);
-        self.records.push(Record { at_ms, event });
+        let record = Record { at_ms, event };
+        if let Some(progress) = self.progress {
+            progress(&record);
+        }
+        self.records.push(record);
     }
 
     fn wait_healthy(&mut self) -> Result<(), Stop> {
@@ -285,14 +370,26 @@ impl<'a> Controller<'a> {
             let canary = now.canary.counts.since(start.canary.counts);
             let stable = now.stable.counts.since(start.stable.counts);
             let evaluation = self.spec.analysis.evaluate(canary, stable);
-            if last != Some((canary, stable)) {
+            let latency = now.canary.latency;
+            if last != Some((canary, stable, latency)) {
                 self.record(Event::Analysis {
                     weight,
                     canary,
                     stable,
                     evaluation,
+                    canary_latency_ms: latency.map(|latency| latency.as_secs_f64() * 1000.0),
                 });
-                last = Some((canary, stable));
+                last = Some((canary, stable, latency));
+            }
+            let ceiling = (self.spec.metrics.as_ref()).and_then(|metrics| metrics.max_latency);
+            if let (Some(ceiling), Some(latency)) = (ceiling, latency)
+                && latency > ceiling
+            {
+                return Err(Stop(format!(
+                    "the canary's latency {:.1} ms is above max_latency {:.1} ms at {weight}% (Prometheus)",
+                    latency.as_secs_f64() * 1000.0,
+                    ceiling.as_secs_f64() * 1000.0
+                )));
             }
             let waited = self.clock.elapsed().saturating_sub(began);
             match (evaluation.outcome, window) {
@@ -373,6 +470,7 @@ mod tests {
         pools: Pools,
         canary_fails_every: u64,
         canary_up: bool,
+        canary_latency: Option<Duration>,
         weight_changes: u32,
     }
 
@@ -383,6 +481,7 @@ mod tests {
                 pools: Pools::default(),
                 canary_fails_every,
                 canary_up: true,
+                canary_latency: None,
                 weight_changes: 0,
             }
         }
@@ -404,6 +503,7 @@ mod tests {
             self.pools.canary.weight = canary;
             self.pools.stable.up = true;
             self.pools.canary.up = self.canary_up;
+            self.pools.canary.latency = self.canary_latency;
             Ok(self.pools)
         }
         fn set_weights(&mut self, stable: u32, canary: u32) -> Result<(), String> {
@@ -460,6 +560,8 @@ mod tests {
             },
             rollback_window: Duration::from_secs(5),
             rehearse: false,
+            metrics: None,
+            verify: None,
             subject: "app.tar".into(),
             output: "rollout/deploy.intoto.json".into(),
         }
@@ -542,6 +644,30 @@ mod tests {
         traffic.canary_up = false;
         let report = run(&spec(Strategy::BlueGreen), &mut traffic, &healthy);
         assert!(report.reason.expect("reason").contains("went down at 100%"));
+        assert_eq!(traffic.weights, (100, 0));
+    }
+
+    #[test]
+    fn a_slow_canary_is_rolled_back_when_metrics_set_a_ceiling() {
+        let mut spec = spec(Strategy::Canary);
+        spec.metrics = Some(crate::rollout::plan::PrometheusSpec {
+            url: HttpUrl::parse("http://127.0.0.1:9090").expect("url"),
+            requests: "r".into(),
+            errors: "e".into(),
+            latency: Some("l".into()),
+            max_latency: Some(Duration::from_millis(250)),
+        });
+        let mut traffic = Simulated::new(0);
+        traffic.canary_latency = Some(Duration::from_millis(100));
+        assert!(run(&spec, &mut traffic, &healthy).promoted);
+        let mut traffic = Simulated::new(0);
+        traffic.canary_latency = Some(Duration::from_millis(300));
+        let report = run(&spec, &mut traffic, &healthy);
+        let reason = report.reason.expect("reason");
+        assert!(
+            reason.contains("latency 300.0 ms is above max_latency 250.0 ms at 10%"),
+            "{reason}"
+        );
         assert_eq!(traffic.weights, (100, 0));
     }
 

@@ -183,6 +183,7 @@ fn parse_stat(table: &str) -> Result<Vec<Row>, String> {
                 },
                 weight: u32::try_from(number(weight)).unwrap_or(u32::MAX),
                 up: field(status).starts_with("UP") || field(status) == "no check",
+                latency: None,
             },
         });
     }
@@ -218,7 +219,8 @@ app,BACKEND,0,0,0,1,410,1,82,127,0,0,,0,0,0,0,UP,100,1,0,,0,1,0,,1,3,0,,1,,1,1,,
                     errors: 43
                 },
                 weight: 90,
-                up: true
+                up: true,
+                latency: None,
             }
         );
         let green = rows

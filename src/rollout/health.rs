@@ -1,5 +1,6 @@
-//! The health probe: an HTTP/1.1 GET of the new pool's health URL, straight to it (not
-//! through the traffic backend), healthy on a 2xx answer.
+//! Plain HTTP for the rollout: the health probe (a GET of the new pool's health URL, straight
+//! to it, not through the traffic backend; healthy on a 2xx answer) and the GET that reads
+//! Prometheus's query API.
 
 use std::io::{Read, Write};
 use std::net::{TcpStream, ToSocketAddrs};
@@ -56,19 +57,24 @@ impl std::fmt::Display for HttpUrl {
     }
 }
 
-/// One probe: the status code, or why there was none.
-pub fn probe(url: &HttpUrl, timeout: Duration) -> Result<u16, String> {
+fn connect(url: &HttpUrl, timeout: Duration) -> Result<TcpStream, String> {
     let address = (url.host.trim_matches(['[', ']']), url.port)
         .to_socket_addrs()
         .map_err(|error| format!("{url}: {error}"))?
         .next()
         .ok_or_else(|| format!("{url}: no address"))?;
-    let mut stream =
+    let stream =
         TcpStream::connect_timeout(&address, timeout).map_err(|error| format!("{url}: {error}"))?;
     stream
         .set_read_timeout(Some(timeout))
         .and_then(|()| stream.set_write_timeout(Some(timeout)))
         .map_err(|error| format!("{url}: {error}"))?;
+    Ok(stream)
+}
+
+/// One probe: the status code, or why there was none.
+pub fn probe(url: &HttpUrl, timeout: Duration) -> Result<u16, String> {
+    let mut stream = connect(url, timeout)?;
     let request = format!(
         "GET {} HTTP/1.1\r\nHost: {}:{}\r\nUser-Agent: gantry-rollout\r\nConnection: close\r\n\r\n",
         url.path, url.host, url.port
@@ -86,6 +92,30 @@ pub fn probe(url: &HttpUrl, timeout: Duration) -> Result<u16, String> {
         }
     }
     status(&head[..read]).ok_or_else(|| format!("{url}: not an HTTP answer"))
+}
+
+/// A GET of `target` (a path and query) on `url`'s server: the status and the body, at most
+/// `MAX_BODY` bytes. HTTP/1.0, so the body is never chunked and ends where the stream does.
+pub fn get(url: &HttpUrl, target: &str, timeout: Duration) -> Result<(u16, Vec<u8>), String> {
+    const MAX_BODY: u64 = 16 << 20;
+    let mut stream = connect(url, timeout)?;
+    let request = format!(
+        "GET {target} HTTP/1.0\r\nHost: {}:{}\r\nUser-Agent: gantry-rollout\r\n\r\n",
+        url.host, url.port
+    );
+    stream
+        .write_all(request.as_bytes())
+        .map_err(|error| format!("{url}: {error}"))?;
+    let mut answer = Vec::new();
+    (&mut stream)
+        .take(MAX_BODY)
+        .read_to_end(&mut answer)
+        .map_err(|error| format!("{url}: {error}"))?;
+    let code = status(&answer).ok_or_else(|| format!("{url}: not an HTTP answer"))?;
+    let body = (answer.windows(4))
+        .position(|window| window == b"\r\n\r\n")
+        .map_or_else(Vec::new, |end| answer[end + 4..].to_vec());
+    Ok((code, body))
 }
 
 /// `HTTP/1.1 200 OK` → 200.
@@ -149,5 +179,28 @@ mod tests {
         assert_eq!(probe(&url, Duration::from_secs(2)), Ok(204));
         server.join().expect("server");
         assert!(probe(&url, Duration::from_secs(2)).is_err());
+    }
+
+    #[test]
+    fn a_get_returns_the_body() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let port = listener.local_addr().expect("addr").port();
+        let server = std::thread::spawn(move || {
+            let (mut stream, _) = listener.accept().expect("accept");
+            let mut request = [0u8; 256];
+            let read = stream.read(&mut request).expect("read");
+            stream
+                .write_all(b"HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\n\r\n{\"a\": 1}")
+                .expect("write");
+            String::from_utf8_lossy(&request[..read]).into_owned()
+        });
+        let url = HttpUrl::parse(&format!("http://127.0.0.1:{port}")).expect("url");
+        let answer = get(&url, "/api?query=x%20y", Duration::from_secs(2)).expect("get");
+        assert_eq!(answer, (200, b"{\"a\": 1}".to_vec()));
+        let request = server.join().expect("server");
+        assert!(
+            request.starts_with("GET /api?query=x%20y HTTP/1.0\r\n"),
+            "{request}"
+        );
     }
 }

@@ -1,5 +1,5 @@
-//! The traffic backends a rollout moves weight with: the extension point (HAProxy now; nginx
-//! and a command are the others the design names).
+//! The traffic backends a rollout moves weight with: the extension point (HAProxy, nginx and
+//! a command; Prometheus wraps any of them as the source of the counts).
 
 use crate::rollout::sprt::Counts;
 
@@ -12,6 +12,8 @@ pub struct Pool {
     pub weight: u32,
     /// Whether the backend's own health check thinks it is up.
     pub up: bool,
+    /// The pool's response time, where a metrics source reports one.
+    pub latency: Option<std::time::Duration>,
 }
 
 /// The stable and the canary pools, read together.

@@ -4,6 +4,7 @@
 
 pub mod check;
 pub mod evidence;
+pub mod gather;
 pub mod legacy;
 pub mod policy;
 pub mod report;

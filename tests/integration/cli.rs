@@ -87,6 +87,7 @@ fn schema_is_json_and_names_every_step_key() {
         "analysis",
         "rollback_window",
         "rehearse",
+        "verify",
     ] {
         assert!(
             keys.iter().any(|known| *known == key),
@@ -95,7 +96,7 @@ fn schema_is_json_and_names_every_step_key() {
     }
     assert_eq!(
         keys.len(),
-        31,
+        32,
         "the schema and the parser list the same keys"
     );
 }

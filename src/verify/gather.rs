@@ -1,0 +1,105 @@
+//! What an offline verification reads from disk: the policy and its keys, every attestation
+//! in the folders given, the approved pipeline and the artifacts' digests; then the pure
+//! check. `gantry verify` and a rollout's `verify` both come through here.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use crate::digest::Digest;
+use crate::error::{Error, Result};
+use crate::pipeline::diagnostic::SourceFile;
+use crate::verify::{self, Artifact, Report, evidence, policy};
+
+/// Verifies `artifacts` against the policy at `policy_path` with the attestations in
+/// `folders`, at `now`. A policy, folder or pipeline that cannot be read is an error; a
+/// failed check is a report that did not pass.
+pub fn verify_files(
+    policy_path: &Path,
+    folders: &[PathBuf],
+    artifacts: &[Artifact],
+    now: i64,
+) -> Result<Report> {
+    let policy = load_policy(policy_path)?;
+    let keys = policy::load_keys(&policy, &|path: &Path| std::fs::read_to_string(path))
+        .map_err(|diagnostics| Error::Policy(Box::new(diagnostics)))?;
+    let mut listed = Vec::new();
+    for (folder, path) in folders.iter().enumerate() {
+        let found = evidence::list_folder(path).map_err(|error| {
+            Error::Usage(format!(
+                "cannot read attestations `{}`: {error}",
+                path.display()
+            ))
+        })?;
+        listed.extend(found.into_iter().map(|file| (file, folder)));
+    }
+    let files = crate::parallel::map(&listed, |(path, folder)| {
+        std::fs::read(path)
+            .map(|bytes| evidence::parse(path.clone(), *folder, &bytes, &keys))
+            .map_err(|error| {
+                Error::Usage(format!(
+                    "cannot read attestation `{}`: {error}",
+                    path.display()
+                ))
+            })
+    })
+    .into_iter()
+    .collect::<Result<Vec<_>>>()?;
+    let approved = policy
+        .require
+        .pipeline
+        .as_deref()
+        .map(approved_pipeline)
+        .transpose()?;
+    Ok(verify::verify(&verify::Input {
+        policy: &policy,
+        keys: &keys,
+        evidence: &files,
+        artifacts,
+        approved: approved.as_ref(),
+        now,
+    }))
+}
+
+/// An artifact on disk, named as given.
+pub fn artifact(path: &Path) -> Result<Artifact> {
+    let digest = Digest::of_file(path).map_err(|error| {
+        Error::Usage(format!(
+            "cannot read artifact `{}`: {error}",
+            path.display()
+        ))
+    })?;
+    Ok(Artifact {
+        name: path.display().to_string(),
+        digest,
+    })
+}
+
+fn load_policy(path: &Path) -> Result<policy::Policy> {
+    let text = std::fs::read_to_string(path).map_err(|error| {
+        Error::Usage(format!("cannot read policy `{}`: {error}", path.display()))
+    })?;
+    let source = SourceFile {
+        path: path.to_path_buf(),
+        text: Arc::from(text),
+    };
+    policy::parse(&source).map_err(|diagnostics| Error::Policy(Box::new(diagnostics)))
+}
+
+/// The policy's approved pipeline: its digest and each gate's thresholds. A pipeline that
+/// does not validate is a usage error, shown at its line.
+fn approved_pipeline(path: &Path) -> Result<verify::ApprovedPipeline> {
+    let pipeline = crate::pipeline::load(path)?;
+    let gates = (pipeline.steps.iter())
+        .filter_map(|step| match &step.kind {
+            crate::pipeline::StepKind::Gate(gate) => {
+                Some((step.name.clone(), gate.thresholds.clone()))
+            }
+            _ => None,
+        })
+        .collect();
+    Ok(verify::ApprovedPipeline {
+        path: path.display().to_string(),
+        digest: pipeline.digest,
+        gates,
+    })
+}

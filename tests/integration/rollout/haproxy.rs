@@ -1,0 +1,206 @@
+//! Through a real HAProxy (its runtime API) under load from wrk: healthy canary and
+//! blue-green rollouts drop no request, a canary failing 5% of requests is rolled back by the
+//! sequential test, and a pool killed mid-rollout, a pool that never turns healthy and a
+//! missing socket end cleanly.
+
+use std::process::Stdio;
+use std::time::Duration;
+
+use super::site::{
+    CANARY, Front as _, load, pipeline, record, run_under_load, serial, site, wait_for,
+};
+
+#[test]
+fn a_healthy_canary_is_promoted_step_by_step_without_a_failed_request() {
+    let _serial = serial();
+    let site = site(0);
+    site.test.write(
+        "pipeline.toml",
+        &pipeline(&site, "canary", &format!("{CANARY}rehearse = true\n")),
+    );
+    let (run, load) = run_under_load(&site, 6, true);
+    assert_eq!(run.statuses()["deploy"], "executed");
+    assert_eq!(run.statuses()["announce"], "executed");
+    assert_eq!(load.failed, 0, "{}", load.text);
+    assert!(load.per_second >= 1000.0, "{}", load.text);
+    assert_eq!(site.front.weights(), (0, 100));
+    let record = record(&run);
+    let predicate = &record["predicate"];
+    assert_eq!(
+        record["predicateType"],
+        "https://gantry.dev/attestation/rollout/v0.1"
+    );
+    assert_eq!(record["subject"][0]["name"], "app.tar");
+    assert_eq!(predicate["result"], "promoted");
+    let decisions = predicate["decisions"].as_array().expect("decisions");
+    let weights: Vec<u64> = (decisions.iter())
+        .filter(|decision| decision["action"] == "weights")
+        .map(|decision| decision["canary"].as_u64().expect("weight"))
+        .collect();
+    assert_eq!(
+        weights,
+        [10, 10, 50, 100],
+        "a rehearsal at 10%, then each step"
+    );
+    assert!(
+        decisions
+            .iter()
+            .any(|decision| decision["action"] == "rehearsed" && decision["restored"] == true)
+    );
+    let accepted: Vec<&serde_json::Value> = (decisions.iter())
+        .filter(|decision| decision["outcome"] == "accept")
+        .collect();
+    assert!(accepted.iter().any(|decision| decision["weight"] == 10));
+    assert!(accepted.iter().any(|decision| decision["weight"] == 50));
+    eprintln!(
+        "healthy canary: {} requests at {:.0}/s, none failed; {} served by the canary before 100%",
+        load.requests, load.per_second, predicate["canaryRequests"]
+    );
+}
+
+#[test]
+fn a_healthy_blue_green_switch_drops_no_request() {
+    let _serial = serial();
+    let site = site(0);
+    site.test.write(
+        "pipeline.toml",
+        &pipeline(
+            &site,
+            "blue-green",
+            "rollback_window = \"1500ms\"\ncanary = { interval = \"200ms\" }\n",
+        ),
+    );
+    let (run, load) = run_under_load(&site, 4, true);
+    assert_eq!(run.statuses()["deploy"], "executed");
+    assert_eq!(load.failed, 0, "{}", load.text);
+    assert!(load.per_second >= 1000.0, "{}", load.text);
+    assert_eq!(site.front.weights(), (0, 100));
+    // Blue was kept warm through the window, then drained.
+    let stat = site.front.command("show stat");
+    assert!(
+        stat.lines()
+            .any(|line| line.starts_with("app,blue,") && line.contains(",DRAIN,")),
+        "{stat}"
+    );
+    let record = record(&run);
+    assert_eq!(record["predicate"]["result"], "promoted");
+    assert_eq!(record["predicate"]["strategy"], "blue-green");
+}
+
+#[test]
+fn a_canary_failing_5_percent_is_rolled_back_by_the_sequential_test() {
+    let _serial = serial();
+    let site = site(5);
+    site.test
+        .write("pipeline.toml", &pipeline(&site, "canary", CANARY));
+    let (run, load) = run_under_load(&site, 4, false);
+    assert_eq!(run.statuses()["deploy"], "failed");
+    assert_eq!(run.statuses()["announce"], "skipped");
+    assert!(
+        run.stdout()
+            .contains("rolled back to weights 100/0: the canary is worse than the stable at 10%"),
+        "{}",
+        run.stdout()
+    );
+    // The stable pool is back to all of the traffic.
+    assert_eq!(site.front.weights(), (100, 0));
+    let record = record(&run);
+    let predicate = &record["predicate"];
+    assert_eq!(predicate["result"], "rolled-back");
+    let served = predicate["canaryRequests"].as_u64().expect("count");
+    let decisions = predicate["decisions"].as_array().expect("decisions");
+    let rejected = decisions
+        .iter()
+        .find(|decision| decision["outcome"] == "reject")
+        .expect("a rejection");
+    assert!(rejected["llr"].as_f64() >= rejected["upper"].as_f64());
+    assert!(served > 0 && served < 5000, "{served}");
+    eprintln!(
+        "failing canary: rolled back after it served {served} requests ({} errors); {} requests in all, {} failed",
+        rejected["canary"]["errors"], load.requests, load.failed
+    );
+}
+
+#[test]
+fn a_pool_killed_mid_rollout_is_rolled_back() {
+    let _serial = serial();
+    let mut site = site(0);
+    site.test.write(
+        "pipeline.toml",
+        &pipeline(
+            &site,
+            "canary",
+            "canary = { steps = [10, 100], min_requests = 100000000, interval = \"100ms\", max_wait = \"20s\" }\n",
+        ),
+    );
+    let traffic = load(site.front.port(), 4);
+    let rollout = site
+        .test
+        .command()
+        .args(["run", "pipeline.toml", "--json"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("gantry");
+    // Wait for the canary to take traffic, then kill it.
+    wait_for("the canary step", || site.front.weights().1 == 10);
+    std::thread::sleep(Duration::from_millis(300));
+    site.green.kill();
+    let output = rollout.wait_with_output().expect("gantry");
+    let run = crate::support::Run { output }.failure(1);
+    let _ = traffic.join();
+    assert!(
+        run.stdout().contains("the new pool went down at 10%"),
+        "{}",
+        run.stdout()
+    );
+    assert_eq!(site.front.weights(), (100, 0));
+    assert_eq!(record(&run)["predicate"]["result"], "rolled-back");
+}
+
+#[test]
+fn a_pool_that_never_turns_healthy_changes_nothing() {
+    let _serial = serial();
+    let mut site = site(0);
+    site.green.kill();
+    site.test.write(
+        "pipeline.toml",
+        &pipeline(&site, "blue-green", "").replace("timeout = \"3s\"", "timeout = \"1s\""),
+    );
+    let run = site.test.run(["run", "pipeline.toml", "--json"]).failure(1);
+    assert!(
+        run.stdout().contains("the new pool never became healthy"),
+        "{}",
+        run.stdout()
+    );
+    assert_eq!(site.front.weights(), (100, 0));
+    let record = record(&run);
+    assert_eq!(record["predicate"]["result"], "rolled-back");
+    assert!(
+        !(record["predicate"]["decisions"]
+            .as_array()
+            .expect("decisions")
+            .iter())
+        .any(|decision| decision["action"] == "weights"),
+        "no weight was changed"
+    );
+}
+
+#[test]
+fn a_missing_socket_refuses_to_start() {
+    let _serial = serial();
+    let site = site(0);
+    site.test.write(
+        "pipeline.toml",
+        &pipeline(&site, "blue-green", "").replace("haproxy.sock", "missing.sock"),
+    );
+    let run = site.test.run(["run", "pipeline.toml", "--json"]).failure(1);
+    let stdout = run.stdout();
+    assert!(
+        stdout.contains("cannot start the rollout: HAProxy's runtime API at")
+            && stdout.contains("missing.sock")
+            && stdout.contains("nothing was changed"),
+        "{stdout}"
+    );
+    assert_eq!(site.front.weights(), (100, 0));
+}
