@@ -11,9 +11,9 @@ cd "$(dirname "$0")/.."
 # differences `gantry repro` finds (without its recommends, which are hundreds of packages);
 # node and npm run sigstore-js, which verifies the Sigstore bundles gantry writes; python3's
 # venv holds the SBOM validators (below); haproxy and nginx serve the rollout tests' traffic on
-# loopback, under load from wrk.
+# loopback, under load from wrk, and prometheus scrapes HAProxy's exporter for them.
 declare -A package_of=([openssl]=openssl [bash]=bash [tar]=tar [sha256sum]=coreutils [git]=git [unshare]=util-linux [setpriv]=util-linux [script]=bsdutils [nix]=nix-bin [node]=nodejs [npm]=npm)
-declare -A bare_package_of=([diffoscope]=diffoscope [haproxy]=haproxy [nginx]=nginx-light [wrk]=wrk)
+declare -A bare_package_of=([diffoscope]=diffoscope [haproxy]=haproxy [nginx]=nginx-light [wrk]=wrk [prometheus]=prometheus)
 missing=() missing_bare=()
 for tool in "${!package_of[@]}"; do
   command -v "$tool" >/dev/null 2>&1 || missing+=("${package_of[$tool]}")
@@ -29,7 +29,13 @@ if ((${#missing[@]} + ${#missing_bare[@]})); then
       DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}"
     fi
     if ((${#missing_bare[@]})); then
+      # Packages with a service (prometheus) must not start it: the tests run their own.
+      no_services=
+      if [ ! -e /usr/sbin/policy-rc.d ]; then
+        printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d && no_services=1
+      fi
       DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing_bare[@]}"
+      [ -z "$no_services" ] || rm -f /usr/sbin/policy-rc.d
     fi
   else
     echo "error: the tests need: ${missing[*]} ${missing_bare[*]}" >&2

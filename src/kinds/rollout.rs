@@ -75,6 +75,10 @@ pub(crate) fn execute(
         return Err(step_failure("internal: not a rollout"));
     };
     let started = Instant::now();
+    // Probes, Prometheus and the backend's commands need the host's network, and this thread
+    // may have spawned an offline sandbox last.
+    crate::exec::sandbox::use_host_network()
+        .map_err(|error| step_failure(format!("cannot use the host's network: {error}")))?;
     let subject = (action.inputs.iter())
         .find(|input| input.path == spec.subject)
         .ok_or_else(|| step_failure(format!("`{}` is not a file", spec.subject)))?;

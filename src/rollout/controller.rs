@@ -41,7 +41,11 @@ pub struct Record {
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize)]
-#[serde(tag = "action", rename_all = "kebab-case")]
+#[serde(
+    tag = "action",
+    rename_all = "kebab-case",
+    rename_all_fields = "camelCase"
+)]
 pub enum Event {
     /// What the backend said before anything changed.
     Found {

@@ -4,6 +4,7 @@
 use std::collections::{BTreeSet, HashMap, HashSet};
 
 mod gates;
+mod rollout;
 
 pub use gates::ApprovedPipeline;
 
@@ -85,6 +86,7 @@ pub fn verify(input: &Input<'_>) -> Report {
     gates::check(input, &items, run, &valid, &run_links, &mut found);
     sboms(input, &items, &valid, &products, &mut found);
     reproduced(input, &items, run, &valid, &mut found);
+    rollout::check(input, &items, &valid, &products, &mut found);
     report(input, run, time, found)
 }
 
@@ -219,6 +221,12 @@ fn attested_as<'a>(item: &'a Item<'_>, producers: &HashMap<String, &'a str>) -> 
                 .unwrap_or("gate"),
         ),
         Kind::Reproducibility { .. } => Some("reproducibility"),
+        Kind::Rollout { step, .. } => Some(
+            producers
+                .get(&sha(&item.file.digest))
+                .copied()
+                .unwrap_or(step),
+        ),
         // Nothing the policy names: it must only be signed by a key of the policy.
         Kind::Other { .. } => None,
     }
@@ -460,6 +468,7 @@ fn bound_links<'a, 'b>(
             }
             Kind::Sbom { .. } => !named_for_its_step(item, "sbom"),
             Kind::TestResult(_) => !named_for_its_step(item, "gate"),
+            Kind::Rollout { .. } => !named_for_its_step(item, "rollout"),
             Kind::Provenance { .. } => false,
             Kind::Reproducibility { .. } | Kind::Other { .. } => true,
         };
@@ -956,6 +965,7 @@ fn report(input: &Input<'_>, run: Option<&Item<'_>>, time: i64, mut found: Found
             let required = match kind {
                 CheckKind::Sbom => require.sbom,
                 CheckKind::Reproduced => require.reproduced,
+                CheckKind::Rollout => require.rollout,
                 CheckKind::Gates => !require.gates.is_empty() || require.pipeline.is_some(),
                 _ => true,
             };

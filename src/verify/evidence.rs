@@ -55,6 +55,12 @@ pub enum Kind {
     },
     /// A gate's verdict (in-toto test-result).
     TestResult(Box<GateVerdict>),
+    /// A rollout's signed record: its step, `promoted` or `rolled-back`, and why.
+    Rollout {
+        step: String,
+        result: String,
+        reason: Option<String>,
+    },
     Reproducibility {
         run_id: String,
         /// (output name, attested sha256, reproduced).
@@ -174,6 +180,14 @@ fn parse_envelope(bytes: &[u8], keys: &[TrustedKey]) -> Result<Parsed, String> {
         crate::kinds::gate::PREDICATE_TYPE => {
             let verdict: statement::TestResult = predicate(statement.predicate)?;
             Kind::TestResult(Box::new(gate_verdict(verdict)))
+        }
+        crate::kinds::rollout::PREDICATE_TYPE => {
+            let record: statement::Rollout = predicate(statement.predicate)?;
+            Kind::Rollout {
+                step: record.step,
+                result: record.result,
+                reason: record.reason,
+            }
         }
         SPDX_PREDICATE | CYCLONEDX_PREDICATE => Kind::Sbom {
             predicate_type: predicate_type.to_owned(),

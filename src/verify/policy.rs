@@ -51,6 +51,7 @@ struct RequireWire {
     provenance: Option<bool>,
     sbom: Option<bool>,
     reproduced: Option<bool>,
+    rollout: Option<bool>,
     #[serde(default)]
     sources: Vec<Spanned<String>>,
     tools: Option<Vec<Spanned<String>>>,
@@ -88,12 +89,18 @@ pub struct KeySpec {
 
 /// What every artifact's evidence must hold.
 #[derive(Clone, Debug)]
+#[expect(
+    clippy::struct_excessive_bools,
+    reason = "independent switches of the policy file, one per `require` key"
+)]
 pub struct Require {
     /// Steps that must have a valid attestation in the run.
     pub steps: Vec<String>,
     pub provenance: bool,
     pub sbom: bool,
     pub reproduced: bool,
+    /// A signed rollout record of the run promoted the artifact.
+    pub rollout: bool,
     /// Workspace materials allowed without an attesting step.
     pub sources: GlobSet,
     pub source_patterns: Vec<String>,
@@ -181,6 +188,7 @@ pub fn parse(source: &SourceFile) -> Result<Policy, Diagnostics> {
             provenance: true,
             sbom: false,
             reproduced: false,
+            rollout: false,
             sources: GlobSet::empty(),
             source_patterns: Vec::new(),
             tools: None,
@@ -312,6 +320,7 @@ fn convert_require(
         provenance: require.provenance.unwrap_or(true),
         sbom: require.sbom.unwrap_or(false),
         reproduced: require.reproduced.unwrap_or(false),
+        rollout: require.rollout.unwrap_or(false),
         sources,
         source_patterns,
         tools,

@@ -55,10 +55,12 @@ pub enum CheckKind {
     Sbom,
     /// A reproducibility attestation says the artifact reproduced.
     Reproduced,
+    /// A rollout record of the run promoted the artifact.
+    Rollout,
 }
 
 impl CheckKind {
-    pub const ALL: [Self; 9] = [
+    pub const ALL: [Self; 10] = [
         Self::Format,
         Self::Signatures,
         Self::Run,
@@ -68,6 +70,7 @@ impl CheckKind {
         Self::Gates,
         Self::Sbom,
         Self::Reproduced,
+        Self::Rollout,
     ];
 
     #[must_use]
@@ -82,6 +85,7 @@ impl CheckKind {
             Self::Gates => "gates",
             Self::Sbom => "sbom",
             Self::Reproduced => "reproduced",
+            Self::Rollout => "rollout",
         }
     }
 }
@@ -111,6 +115,8 @@ pub enum Reason {
     StepMissing,
     SbomMissing,
     NotReproduced,
+    NotRolledOut,
+    RolledBack,
     GateMissing,
     GateFailed,
     PipelineMismatch,

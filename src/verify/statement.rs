@@ -131,6 +131,18 @@ pub struct Outcome {
     pub reproduced: bool,
 }
 
+/// A rollout's record (`kinds::rollout`): which step, and how it ended.
+#[derive(Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Rollout {
+    #[serde(default)]
+    pub step: String,
+    #[serde(default)]
+    pub result: String,
+    #[serde(default)]
+    pub reason: Option<String>,
+}
+
 #[derive(Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct TestResult {

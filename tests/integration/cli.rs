@@ -129,6 +129,7 @@ fn the_policy_schema_names_every_policy_key() {
             "pipeline",
             "provenance",
             "reproduced",
+            "rollout",
             "sbom",
             "sources",
             "steps",

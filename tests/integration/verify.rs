@@ -154,7 +154,8 @@ fn a_real_run_passes_and_the_vsa_is_signed() {
             "steps",
             "gates",
             "sbom",
-            "reproduced"
+            "reproduced",
+            "rollout"
         ]
     );
 

@@ -14,6 +14,8 @@ mod child;
 mod layout;
 mod spawner;
 
+pub use spawner::use_host_network;
+
 use std::ffi::CString;
 use std::fmt::Write as _;
 use std::fs::File;

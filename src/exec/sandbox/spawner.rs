@@ -31,6 +31,28 @@ pub struct Spawner {
     offline: Option<OwnedFd>,
 }
 
+/// The host's network namespace, kept from the first spawner for [`use_host_network`].
+static HOST_NETWORK: std::sync::OnceLock<OwnedFd> = std::sync::OnceLock::new();
+
+/// Puts this thread back into the host's network namespace if a sandbox spawn left it in
+/// the offline one. Work that runs on the same threads as the steps and talks to the network
+/// itself (a rollout's probes, a host tool such as `nix` or a command backend, whose children
+/// inherit the thread's namespace) calls this first.
+pub fn use_host_network() -> io::Result<()> {
+    if OFFLINE.get() != Some(true) {
+        return Ok(());
+    }
+    let Some(host) = HOST_NETWORK.get() else {
+        return Ok(());
+    };
+    // SAFETY: setns on a namespace descriptor we own; affects only this thread.
+    if unsafe { libc::setns(host.as_raw_fd(), libc::CLONE_NEWNET) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    OFFLINE.set(Some(false));
+    Ok(())
+}
+
 thread_local! {
     /// Which namespace this thread is in: `Some(true)` offline, `Some(false)` host.
     static OFFLINE: Cell<Option<bool>> = const { Cell::new(None) };
@@ -39,7 +61,12 @@ thread_local! {
 
 impl Spawner {
     pub fn start() -> io::Result<Self> {
-        let host = File::open("/proc/thread-self/ns/net")?.into();
+        let host: OwnedFd = File::open("/proc/thread-self/ns/net")?.into();
+        if HOST_NETWORK.get().is_none()
+            && let Ok(copy) = host.try_clone()
+        {
+            let _ = HOST_NETWORK.set(copy);
+        }
         let offline = thread::Builder::new()
             .name("gantry-netns".to_owned())
             .spawn(|| {
@@ -158,4 +185,28 @@ fn clone_child(
         pid,
         pidfd: unsafe { OwnedFd::from_raw_fd(pidfd) },
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_thread_left_offline_comes_back_to_the_host_network() {
+        let spawner = Spawner::start().expect("spawner");
+        if spawner.needs_private_network_namespace() {
+            eprintln!("not root: no shared offline namespace to leave");
+            return;
+        }
+        let here = || std::fs::read_link("/proc/thread-self/ns/net").expect("namespace");
+        thread::spawn(move || {
+            let host = here();
+            spawner.enter(true).expect("offline");
+            assert_ne!(here(), host);
+            use_host_network().expect("back");
+            assert_eq!(here(), host);
+        })
+        .join()
+        .expect("thread");
+    }
 }

@@ -5,5 +5,7 @@
 mod command;
 mod haproxy;
 mod nginx;
+mod prometheus;
 mod site;
 mod validation;
+mod verify;

@@ -67,3 +67,77 @@ fn rollout_mistakes_are_reported_at_their_line() {
         );
     }
 }
+
+#[test]
+fn backend_metrics_and_verify_mistakes_are_reported_at_their_line() {
+    let health = "health = { url = \"http://127.0.0.1:8081/healthz\" }\n";
+    let haproxy = "traffic = { haproxy = { socket = \"h.sock\", backend = \"app\", stable = \"blue\", canary = \"green\" } }\n";
+    let cases = [
+        (
+            "traffic = { haproxy = { socket = \"h.sock\", backend = \"app\", stable = \"blue\", canary = \"green\" }, command = { run = [\"x\"] } }\n".to_owned(),
+            "names more than one backend",
+        ),
+        (
+            "traffic = { nginx = { upstream = \"u.conf\", stable = \"127.0.0.1:8081;\", canary = \"127.0.0.1:8082\", access_log = \"a.log\" } }\n".to_owned(),
+            "is not an nginx server address",
+        ),
+        (
+            "traffic = { nginx = { upstream = \"u.conf\", stable = \"127.0.0.1:8081\", canary = \"127.0.0.1:8081\", access_log = \"a.log\" } }\n".to_owned(),
+            "the canary must be another server than the stable",
+        ),
+        (
+            "traffic = { nginx = { upstream = \"u.conf\", stable = \"a:1\", canary = \"b:1\" } }\n".to_owned(),
+            "access_log",
+        ),
+        (
+            "traffic = { command = { run = [] } }\n".to_owned(),
+            "`run` is a program and its arguments",
+        ),
+        (
+            format!("{haproxy}analysis = {{ prometheus = {{ url = \"http://127.0.0.1:9090\", requests = \"r\", errors = \"e\", max_latency = \"1s\" }} }}\n"),
+            "`max_latency` needs a `latency` query",
+        ),
+        (
+            format!("{haproxy}analysis = {{ prometheus = {{ url = \"https://prometheus\", requests = \"r\", errors = \" \" }} }}\n"),
+            "is not an http:// URL",
+        ),
+        (
+            format!("{haproxy}analysis = {{ prometheus = {{ url = \"http://p:9090\", requests = \"r\", errors = \" \" }} }}\n"),
+            "`errors` is an empty query",
+        ),
+        (
+            format!("{haproxy}verify = {{ policy = \"policies/\" }}\n"),
+            "`policy` names one file",
+        ),
+        (
+            format!("{haproxy}verify = {{ policy = \"p.toml\", attestations = [\"\"] }}\n"),
+            "`attestations` is a path",
+        ),
+        (
+            format!("{haproxy}verify = {{ policy = \"rollout/deploy.intoto.json\" }}\n"),
+            "overlaps the rollout's output",
+        ),
+    ];
+    for (traffic, expected) in cases {
+        let test = Test::new().pipeline(&format!(
+            "[steps.deploy]\nkind = \"rollout\"\nstrategy = \"blue-green\"\nsubject = \"app.tar\"\n{health}{traffic}"
+        ));
+        let run = test.run(["check", "pipeline.toml"]);
+        assert_eq!(run.code(), 1, "{traffic}: {}", run.stderr());
+        assert!(
+            run.stderr().contains(expected),
+            "{traffic}: {}",
+            run.stderr()
+        );
+        assert!(run.stderr().contains("pipeline.toml:"), "{}", run.stderr());
+    }
+    let test =
+        Test::new().pipeline("[steps.build]\nrun = \"true\"\nverify = { policy = \"p.toml\" }\n");
+    let run = test.run(["check", "pipeline.toml"]);
+    assert!(
+        run.stderr()
+            .contains("`verify` does not apply to exec steps"),
+        "{}",
+        run.stderr()
+    );
+}
