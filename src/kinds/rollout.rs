@@ -103,8 +103,22 @@ pub(crate) fn execute(
     };
     let progress = progress_lines(context, &step.name);
     let clock = Wall(started);
-    let report = Controller::new(spec, traffic, &health::probe, &clock)
-        .with_progress(&progress)
+    let start = || {
+        let argv = spec.start.as_deref().unwrap_or_default();
+        let tool = Tool {
+            argv,
+            root,
+            cancel: &context.cancel,
+        };
+        tool.run(&[])
+            .map(|said| said.lines().last().unwrap_or_default().trim().to_owned())
+    };
+    let mut controller =
+        Controller::new(spec, traffic, &health::probe, &clock).with_progress(&progress);
+    if spec.start.is_some() {
+        controller = controller.with_start(&start);
+    }
+    let report = controller
         .run()
         .map_err(|error| step_failure(format!("cannot start the rollout: {error}")))?;
     let attestation = attest(
@@ -342,6 +356,7 @@ fn attest(
             "upper": upper,
         },
         "rehearsed": spec.rehearse,
+        "start": spec.start,
         "result": if report.promoted { "promoted" } else { "rolled-back" },
         "reason": report.reason,
         "canaryRequests": report.canary_requests,

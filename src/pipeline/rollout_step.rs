@@ -62,6 +62,7 @@ pub fn convert(
         .and_then(|analysis| analysis.get_ref().prometheus.as_ref())
         .map(|prometheus| rollout_traffic::prometheus(prometheus, errors));
     let verify = (wire.verify.as_ref()).map(|verify| rollout_traffic::verify(verify, errors));
+    let start = (wire.start.as_ref()).map(|start| rollout_traffic::argv("start", start, errors));
     let rollback_window = wire
         .rollback_window
         .as_ref()
@@ -113,6 +114,7 @@ pub fn convert(
             rehearse: wire.rehearse.as_ref().is_some_and(|value| *value.get_ref()),
             metrics,
             verify: verify.map(|(spec, _)| spec),
+            start: start.flatten(),
             subject,
             output: output.clone(),
         },

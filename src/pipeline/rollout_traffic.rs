@@ -134,7 +134,7 @@ fn command_spec(command: &CommandWire, errors: &mut Vec<Diagnostic>) -> Option<T
     argv("run", &command.run, errors).map(|run| TrafficSpec::Command { run })
 }
 
-fn argv(
+pub fn argv(
     key: &str,
     words: &Spanned<Vec<Spanned<String>>>,
     errors: &mut Vec<Diagnostic>,

@@ -348,7 +348,7 @@ impl Kinded {
 /// A key that belongs to some kinds only: the key, its kinds, and where it is written.
 type KindKey = (&'static str, &'static [&'static str], Option<Range<usize>>);
 
-fn kind_keys(wire: &StepWire) -> [KindKey; 22] {
+fn kind_keys(wire: &StepWire) -> [KindKey; 23] {
     let span = |value: Option<&Spanned<String>>| value.map(Spanned::span);
     [
         ("run", &["exec"], wire.run.as_ref().map(Spanned::span)),
@@ -416,6 +416,11 @@ fn kind_keys(wire: &StepWire) -> [KindKey; 22] {
             "verify",
             &["rollout"],
             wire.verify.as_ref().map(Spanned::span),
+        ),
+        (
+            "start",
+            &["rollout"],
+            wire.start.as_ref().map(Spanned::span),
         ),
     ]
 }

@@ -59,6 +59,7 @@ pub struct StepWire {
     pub rollback_window: Option<Spanned<String>>,
     pub rehearse: Option<Spanned<bool>>,
     pub verify: Option<Spanned<VerifyWire>>,
+    pub start: Option<Spanned<Vec<Spanned<String>>>>,
     #[serde(default)]
     pub inputs: Vec<Spanned<String>>,
     #[serde(default)]

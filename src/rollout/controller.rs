@@ -54,6 +54,10 @@ pub enum Event {
         stable_up: bool,
         canary_up: bool,
     },
+    /// The `start` command ran (its last output line, if any).
+    Started {
+        said: String,
+    },
     Healthy {
         probes: u32,
     },
@@ -101,6 +105,8 @@ impl Event {
                     state(*canary_up)
                 )
             }
+            Self::Started { said } if said.is_empty() => "started the new pool".to_owned(),
+            Self::Started { said } => format!("started the new pool: {said}"),
             Self::Healthy { probes } => format!("the new pool is healthy ({probes} probes)"),
             Self::Weights {
                 stable,
@@ -165,9 +171,13 @@ pub struct Report {
 /// Told of every decision as it is taken: the run's progress lines.
 pub type Progress<'a> = &'a dyn Fn(&Record);
 
+/// Starts the new pool (the step's `start` command); what it said last.
+pub type Start<'a> = &'a dyn Fn() -> Result<String, String>;
+
 pub struct Controller<'a> {
     spec: &'a RolloutStep,
     progress: Option<Progress<'a>>,
+    start: Option<Start<'a>>,
     traffic: &'a mut dyn Traffic,
     probe: Probe<'a>,
     clock: &'a dyn Clock,
@@ -192,6 +202,7 @@ impl<'a> Controller<'a> {
         Self {
             spec,
             progress: None,
+            start: None,
             traffic,
             probe,
             clock,
@@ -205,6 +216,13 @@ impl<'a> Controller<'a> {
     #[must_use]
     pub fn with_progress(mut self, progress: Progress<'a>) -> Self {
         self.progress = Some(progress);
+        self
+    }
+
+    /// Runs `start` after reading the backend and before the health probes.
+    #[must_use]
+    pub fn with_start(mut self, start: Start<'a>) -> Self {
+        self.start = Some(start);
         self
     }
 
@@ -240,6 +258,11 @@ impl<'a> Controller<'a> {
     }
 
     fn stages(&mut self) -> Result<(), Stop> {
+        if let Some(start) = self.start {
+            let said =
+                start().map_err(|error| Stop(format!("cannot start the new pool: {error}")))?;
+            self.record(Event::Started { said });
+        }
         self.wait_healthy()?;
         self.traffic.admit_canary().map_err(Stop)?;
         if self.spec.rehearse {
@@ -566,6 +589,7 @@ mod tests {
             rehearse: false,
             metrics: None,
             verify: None,
+            start: None,
             subject: "app.tar".into(),
             output: "rollout/deploy.intoto.json".into(),
         }

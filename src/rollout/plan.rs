@@ -23,6 +23,8 @@ pub struct RolloutStep {
     pub metrics: Option<PrometheusSpec>,
     /// The policy the subject must pass before any traffic moves.
     pub verify: Option<VerifySpec>,
+    /// The command that starts the new pool, run before its health is probed.
+    pub start: Option<Vec<String>>,
     /// The artifact being rolled out: the attestation's subject.
     pub subject: String,
     pub output: String,

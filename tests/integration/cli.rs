@@ -88,6 +88,7 @@ fn schema_is_json_and_names_every_step_key() {
         "rollback_window",
         "rehearse",
         "verify",
+        "start",
     ] {
         assert!(
             keys.iter().any(|known| *known == key),
@@ -96,7 +97,7 @@ fn schema_is_json_and_names_every_step_key() {
     }
     assert_eq!(
         keys.len(),
-        32,
+        33,
         "the schema and the parser list the same keys"
     );
 }

@@ -204,3 +204,40 @@ fn a_missing_socket_refuses_to_start() {
     );
     assert_eq!(site.front.weights(), (100, 0));
 }
+
+#[test]
+fn blue_green_starts_the_green_pool_itself_then_switches() {
+    let _serial = serial();
+    let mut site = site(0);
+    // Green is stopped; the rollout's `start` brings it up (as a daemon) before probing it.
+    site.green.kill();
+    let mut green = super::site::Pool::configure(&site.test, "green-2", 0);
+    let pipeline = pipeline(
+        &site,
+        "blue-green",
+        &format!(
+            "rollback_window = \"1s\"\ncanary = {{ interval = \"200ms\" }}\nstart = {}\n",
+            green.start_command()
+        ),
+    )
+    .replace(
+        &format!("127.0.0.1:{}/healthz", site.green.port),
+        &format!("127.0.0.1:{}/healthz", green.port),
+    );
+    site.test.write("pipeline.toml", &pipeline);
+    site.front.command(&format!(
+        "set server app/green addr 127.0.0.1 port {}",
+        green.port
+    ));
+    let (run, load) = run_under_load(&site, 3, true);
+    assert_eq!(load.failed, 0, "{}", load.text);
+    assert!(
+        run.stdout().contains("started the new pool"),
+        "{}",
+        run.stdout()
+    );
+    assert_eq!(site.front.weights(), (0, 100));
+    let predicate = &record(&run)["predicate"];
+    assert_eq!(predicate["decisions"][1]["action"], "started");
+    green.kill();
+}

@@ -29,13 +29,31 @@ pub fn wait_for(what: &str, mut ready: impl FnMut() -> bool) {
 
 /// A pool: an nginx serving `/` and `/healthz`, failing `fail_percent`% of `/` with a 500.
 pub struct Pool {
-    child: Child,
+    /// `None` for a pool something else starts (a rollout's `start`), as a daemon.
+    child: Option<Child>,
     pub port: u16,
+    dir: std::path::PathBuf,
     stopped: bool,
 }
 
 impl Pool {
     pub fn start(test: &Test, name: &str, fail_percent: u32) -> Self {
+        let mut pool = Self::configure(test, name, fail_percent);
+        let child = Command::new("nginx")
+            .args(pool.arguments())
+            .args(["-g", "daemon off;"])
+            .stdin(Stdio::null())
+            .spawn()
+            .expect("nginx");
+        pool.child = Some(child);
+        wait_for("nginx", || {
+            TcpStream::connect(("127.0.0.1", pool.port)).is_ok()
+        });
+        pool
+    }
+
+    /// Writes the pool's nginx.conf, and starts nothing.
+    pub fn configure(test: &Test, name: &str, fail_percent: u32) -> Self {
         let port = free_port();
         let dir = test.path(&format!("nginx-{name}"));
         std::fs::create_dir_all(dir.join("tmp")).expect("nginx folder");
@@ -54,23 +72,32 @@ impl Pool {
             "worker_processes 1;\npid {d}/nginx.pid;\nevents {{ worker_connections 1024; }}\nhttp {{\n    access_log off;\n    client_body_temp_path {d}/tmp; proxy_temp_path {d}/tmp; fastcgi_temp_path {d}/tmp; uwsgi_temp_path {d}/tmp; scgi_temp_path {d}/tmp;\n    {failing}server {{\n        listen 127.0.0.1:{port};\n        location = /healthz {{ return 200 \"ok\\n\"; }}\n        location / {{ {check}return 200 \"{name}\\n\"; }}\n    }}\n}}\n"
         );
         std::fs::write(dir.join("nginx.conf"), conf).expect("nginx.conf");
-        let child = Command::new("nginx")
-            .arg("-p")
-            .arg(&dir)
-            .arg("-e")
-            .arg(dir.join("error.log"))
-            .arg("-c")
-            .arg(dir.join("nginx.conf"))
-            .args(["-g", "daemon off;"])
-            .stdin(Stdio::null())
-            .spawn()
-            .expect("nginx");
-        wait_for("nginx", || TcpStream::connect(("127.0.0.1", port)).is_ok());
         Self {
-            child,
+            child: None,
             port,
+            dir,
             stopped: false,
         }
+    }
+
+    fn arguments(&self) -> Vec<String> {
+        let d = self.dir.display();
+        [
+            "-p".to_owned(),
+            d.to_string(),
+            "-e".to_owned(),
+            format!("{d}/error.log"),
+            "-c".to_owned(),
+            format!("{d}/nginx.conf"),
+        ]
+        .to_vec()
+    }
+
+    /// The TOML array that starts the pool as a daemon.
+    pub fn start_command(&self) -> String {
+        let mut words = vec!["\"nginx\"".to_owned()];
+        words.extend(self.arguments().iter().map(|word| format!("{word:?}")));
+        format!("[{}]", words.join(", "))
     }
 
     pub fn kill(&mut self) {
@@ -78,10 +105,24 @@ impl Pool {
             return;
         }
         // nginx's workers are its children: SIGTERM to the master takes them down with it.
-        let _ = Command::new("kill")
-            .arg(self.child.id().to_string())
-            .status();
-        let _ = self.child.wait();
+        let pid = match &self.child {
+            Some(child) => Some(child.id().to_string()),
+            None => std::fs::read_to_string(self.dir.join("nginx.pid"))
+                .ok()
+                .map(|pid| pid.trim().to_owned()),
+        };
+        if let Some(pid) = pid {
+            let _ = Command::new("kill").arg(pid).status();
+        }
+        if let Some(child) = &mut self.child {
+            let _ = child.wait();
+        } else {
+            let deadline = Instant::now() + Duration::from_secs(5);
+            while TcpStream::connect(("127.0.0.1", self.port)).is_ok() && Instant::now() < deadline
+            {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
     }
 }
 

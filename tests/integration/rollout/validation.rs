@@ -114,6 +114,10 @@ fn backend_metrics_and_verify_mistakes_are_reported_at_their_line() {
             "`attestations` is a path",
         ),
         (
+            format!("{haproxy}start = []\n"),
+            "`start` is a program and its arguments",
+        ),
+        (
             format!("{haproxy}verify = {{ policy = \"rollout/deploy.intoto.json\" }}\n"),
             "overlaps the rollout's output",
         ),
