@@ -3,7 +3,10 @@
 //! switch through it drops no request. A program that fails stops the rollout before
 //! anything changed, quoting what it said.
 
-use super::site::{Front, Proxy, Site, pipeline, record, run_under_load, serial, site_with};
+use super::site::{
+    BLUE_GREEN, Front, Proxy, Site, assert_blue_drained, pipeline, promoted_cleanly,
+    run_under_load, serial, site_with,
+};
 use crate::support::require_tool;
 
 const SCRIPT: &str = r##"#!/usr/bin/env python3
@@ -77,27 +80,12 @@ fn scripted_site() -> Site<Scripted> {
 fn a_blue_green_switch_through_a_command_drops_no_request() {
     let _serial = serial();
     let site = scripted_site();
-    site.test.write(
-        "pipeline.toml",
-        &pipeline(
-            &site,
-            "blue-green",
-            "rollback_window = \"1500ms\"\ncanary = { interval = \"200ms\" }\n",
-        ),
-    );
+    site.test
+        .write("pipeline.toml", &pipeline(&site, "blue-green", BLUE_GREEN));
     let (run, load) = run_under_load(&site, 4, true);
-    assert_eq!(run.statuses()["deploy"], "executed");
-    assert_eq!(load.failed, 0, "{}", load.text);
-    assert!(load.per_second >= 1000.0, "{}", load.text);
-    assert_eq!(site.front.weights(), (0, 100));
-    let stat = site.front.0.command("show stat");
-    assert!(
-        stat.lines()
-            .any(|line| line.starts_with("app,blue,") && line.contains(",DRAIN,")),
-        "the script drained blue: {stat}"
-    );
-    let predicate = &record(&run)["predicate"];
-    assert_eq!(predicate["result"], "promoted");
+    let predicate = promoted_cleanly(&site, &run, &load);
+    // The script drained blue.
+    assert_blue_drained(&site.front.0);
     assert_eq!(
         predicate["traffic"]["command"]["run"],
         serde_json::json!(["python3", "traffic.py"])

@@ -7,7 +7,8 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use super::site::{
-    CANARY, Front as _, load, pipeline, record, run_under_load, serial, site, wait_for,
+    BLUE_GREEN, CANARY, Front as _, assert_blue_drained, load, pipeline, promoted_cleanly, record,
+    rolled_back_by_the_test, run_under_load, serial, site, wait_for,
 };
 
 #[test]
@@ -19,19 +20,14 @@ fn a_healthy_canary_is_promoted_step_by_step_without_a_failed_request() {
         &pipeline(&site, "canary", &format!("{CANARY}rehearse = true\n")),
     );
     let (run, load) = run_under_load(&site, 6, true);
-    assert_eq!(run.statuses()["deploy"], "executed");
+    let predicate = &promoted_cleanly(&site, &run, &load);
     assert_eq!(run.statuses()["announce"], "executed");
-    assert_eq!(load.failed, 0, "{}", load.text);
-    assert!(load.per_second >= 1000.0, "{}", load.text);
-    assert_eq!(site.front.weights(), (0, 100));
     let record = record(&run);
-    let predicate = &record["predicate"];
     assert_eq!(
         record["predicateType"],
         "https://gantry.dev/attestation/rollout/v0.1"
     );
     assert_eq!(record["subject"][0]["name"], "app.tar");
-    assert_eq!(predicate["result"], "promoted");
     let decisions = predicate["decisions"].as_array().expect("decisions");
     let weights: Vec<u64> = (decisions.iter())
         .filter(|decision| decision["action"] == "weights")
@@ -62,29 +58,12 @@ fn a_healthy_canary_is_promoted_step_by_step_without_a_failed_request() {
 fn a_healthy_blue_green_switch_drops_no_request() {
     let _serial = serial();
     let site = site(0);
-    site.test.write(
-        "pipeline.toml",
-        &pipeline(
-            &site,
-            "blue-green",
-            "rollback_window = \"1500ms\"\ncanary = { interval = \"200ms\" }\n",
-        ),
-    );
+    site.test
+        .write("pipeline.toml", &pipeline(&site, "blue-green", BLUE_GREEN));
     let (run, load) = run_under_load(&site, 4, true);
-    assert_eq!(run.statuses()["deploy"], "executed");
-    assert_eq!(load.failed, 0, "{}", load.text);
-    assert!(load.per_second >= 1000.0, "{}", load.text);
-    assert_eq!(site.front.weights(), (0, 100));
-    // Blue was kept warm through the window, then drained.
-    let stat = site.front.command("show stat");
-    assert!(
-        stat.lines()
-            .any(|line| line.starts_with("app,blue,") && line.contains(",DRAIN,")),
-        "{stat}"
-    );
-    let record = record(&run);
-    assert_eq!(record["predicate"]["result"], "promoted");
-    assert_eq!(record["predicate"]["strategy"], "blue-green");
+    let predicate = promoted_cleanly(&site, &run, &load);
+    assert_blue_drained(&site.front);
+    assert_eq!(predicate["strategy"], "blue-green");
 }
 
 #[test]
@@ -94,19 +73,8 @@ fn a_canary_failing_5_percent_is_rolled_back_by_the_sequential_test() {
     site.test
         .write("pipeline.toml", &pipeline(&site, "canary", CANARY));
     let (run, load) = run_under_load(&site, 4, false);
-    assert_eq!(run.statuses()["deploy"], "failed");
+    let predicate = &rolled_back_by_the_test(&site, &run);
     assert_eq!(run.statuses()["announce"], "skipped");
-    assert!(
-        run.stdout()
-            .contains("rolled back to weights 100/0: the canary is worse than the stable at 10%"),
-        "{}",
-        run.stdout()
-    );
-    // The stable pool is back to all of the traffic.
-    assert_eq!(site.front.weights(), (100, 0));
-    let record = record(&run);
-    let predicate = &record["predicate"];
-    assert_eq!(predicate["result"], "rolled-back");
     let served = predicate["canaryRequests"].as_u64().expect("count");
     let decisions = predicate["decisions"].as_array().expect("decisions");
     let rejected = decisions

@@ -437,6 +437,54 @@ pub fn record(run: &crate::support::Run) -> serde_json::Value {
     crate::attestations::statement(&run.run_dir().join("deploy.rollout.intoto.json"))
 }
 
+/// Blue-green paced for the tests: a 1.5 s window, read every 200 ms.
+pub const BLUE_GREEN: &str = "rollback_window = \"1500ms\"\ncanary = { interval = \"200ms\" }\n";
+
+/// A run that promoted under wrk's load without a failed request, the front left at 0/100:
+/// its record's predicate.
+pub fn promoted_cleanly<F: Front>(
+    site: &Site<F>,
+    run: &crate::support::Run,
+    load: &Load,
+) -> serde_json::Value {
+    assert_eq!(run.statuses()["deploy"], "executed");
+    assert_eq!(load.failed, 0, "{}", load.text);
+    assert!(load.per_second >= 1000.0, "{}", load.text);
+    assert_eq!(site.front.weights(), (0, 100));
+    let predicate = record(run)["predicate"].clone();
+    assert_eq!(predicate["result"], "promoted");
+    predicate
+}
+
+/// A run the sequential test rolled back at the first canary step, the front back at
+/// 100/0: its record's predicate.
+pub fn rolled_back_by_the_test<F: Front>(
+    site: &Site<F>,
+    run: &crate::support::Run,
+) -> serde_json::Value {
+    assert_eq!(run.statuses()["deploy"], "failed");
+    assert!(
+        run.stdout()
+            .contains("rolled back to weights 100/0: the canary is worse than the stable at 10%"),
+        "{}",
+        run.stdout()
+    );
+    assert_eq!(site.front.weights(), (100, 0));
+    let predicate = record(run)["predicate"].clone();
+    assert_eq!(predicate["result"], "rolled-back");
+    predicate
+}
+
+/// HAProxy kept blue through the window, then set it to drain.
+pub fn assert_blue_drained(proxy: &Proxy) {
+    let stat = proxy.command("show stat");
+    assert!(
+        stat.lines()
+            .any(|line| line.starts_with("app,blue,") && line.contains(",DRAIN,")),
+        "{stat}"
+    );
+}
+
 /// Rollouts drive one shared kind of load; running two at once on two cores would measure
 /// the machine, not the rollout.
 static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
