@@ -104,6 +104,7 @@ pub fn run(args: Args, environment: &Environment) -> Result<u8> {
             ),
             artifact_keys,
             cargo_home: environment.cargo_folder(),
+            home: environment.home.clone(),
             bundles: args.bundles,
         },
     )?;

@@ -110,6 +110,7 @@ pub fn run(args: Args, environment: &Environment) -> Result<u8> {
             parameters,
             builder_id: args.builder_id,
             bundles: args.bundles,
+            home: environment.home.clone(),
         },
     )?;
     Ok(match summary.interrupted_by {

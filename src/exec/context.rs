@@ -44,6 +44,8 @@ pub struct Context {
     /// Each finished step's outputs, for the steps that read them.
     pub results: Vec<OnceLock<Arc<StepResult>>>,
     pub programs: ProgramCache,
+    /// `[tools]`, resolved and digested on first use.
+    pub tools: crate::exec::tools::Tools,
     /// Scratch folders steps run in, reused from step to step.
     pub slots: Slots,
     /// The Nix settings attestations record, read once per run by the first Nix step.

@@ -12,6 +12,7 @@ pub mod sandbox;
 pub mod scheduler;
 pub mod scratch;
 pub mod step;
+pub mod tools;
 pub mod variation;
 
 pub use executor::Executor;

@@ -45,6 +45,8 @@ pub struct RunOptions {
     pub builder_id: String,
     /// Also write each attestation as a Sigstore bundle (`<name>.sigstore.json`).
     pub bundles: bool,
+    /// The caller's home folder, for `[tools]` written as `~/...`.
+    pub home: Option<PathBuf>,
 }
 
 /// A rebuild for `gantry repro`: its cache (`cache_dir`) starts empty, its outputs go to
@@ -172,6 +174,7 @@ pub fn run_with_executor(
         steps: count,
         jobs,
     });
+    let pipeline_tools = pipeline.tools.clone();
     let context = Arc::new(Context {
         pipeline,
         graph,
@@ -191,6 +194,7 @@ pub fn run_with_executor(
         attestations: (0..count).map(|_| OnceLock::new()).collect(),
         placer: crate::exec::placer::Placer::start(),
         programs: ProgramCache::default(),
+        tools: crate::exec::tools::Tools::new(&pipeline_tools, options.home),
         slots,
         nix_settings: OnceLock::new(),
         output_root,

@@ -74,6 +74,7 @@ fn run(root: &Path, failing: Vec<&'static str>, keep_going: bool) -> (RunSummary
         parameters: std::collections::BTreeMap::new(),
         builder_id: crate::attest::provenance::LOCAL_BUILDER_ID.to_owned(),
         bundles: false,
+        home: None,
     };
     let log = Arc::new(Mutex::new(Vec::new()));
     let recorder = Recorder {

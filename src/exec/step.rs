@@ -65,6 +65,8 @@ pub struct ExecAction {
     env: Vec<(String, String)>,
     inputs: Vec<InputFile>,
     tool: Option<(String, Digest)>,
+    /// The step's `[tools]`, mounted read-only at their mount points.
+    tools: Vec<crate::exec::tools::Resolved>,
 }
 
 /// The first half of a step: settled without running anything, or an action to run.
@@ -229,14 +231,25 @@ pub(crate) fn prepare_command(
 ) -> Result<ExecAction, String> {
     let step = &context.pipeline.steps[id];
     let inputs = inputs::resolve(context, id)?;
-    let env = exec_kind::environment(
+    let mut env = exec_kind::environment(
         &step.env,
         &context.parameters,
         context.source_date_epoch,
         &context.variation,
     );
+    let tools = (step.tools.iter())
+        .map(|name| context.tools.get(name, &context.store.stats))
+        .collect::<Result<Vec<_>, _>>()?;
+    if !step.env.contains_key("PATH") {
+        exec_kind::put_tools_on_path(&mut env, &tools);
+    }
+    let mounts: Vec<exec_kind::ToolMount> = (tools.iter())
+        .map(|tool| (tool.mount_point.clone(), tool.host.clone()))
+        .collect();
     let input_paths: Vec<String> = inputs.iter().map(|input| input.path.clone()).collect();
-    let program = context.programs.resolve(exec, &env, &input_paths)?;
+    let program = context
+        .programs
+        .resolve(exec, &env, &input_paths, &mounts)?;
     let tool = match &program {
         Program::System { resolved, .. } => {
             let digest = context
@@ -247,7 +260,7 @@ pub(crate) fn prepare_command(
                 })?;
             Some((resolved.to_string_lossy().into_owned(), digest))
         }
-        Program::Input { .. } => None,
+        Program::Input { .. } | Program::Tool { .. } => None,
     };
     let mut key = DigestBuilder::new("gantry-action/1");
     key.str(step.kind.name())
@@ -269,6 +282,10 @@ pub(crate) fn prepare_command(
     if let Some((path, digest)) = &tool {
         key.str(path).field(digest.as_bytes());
     }
+    key.str("tools");
+    for tool in &tools {
+        key.str(&tool.mount_point).field(tool.digest.as_bytes());
+    }
     key.str("outputs");
     for output in &step.outputs {
         key.str(&output.path)
@@ -281,6 +298,7 @@ pub(crate) fn prepare_command(
         env,
         inputs,
         tool,
+        tools,
     })
 }
 
@@ -486,12 +504,16 @@ fn sandboxed(
         .filter(|input| input.link.is_none())
         .map(|input| (input.host.clone(), input.path.clone()))
         .collect();
+    let tools: Vec<_> = (action.tools.iter())
+        .map(|tool| (tool.host.clone(), tool.mount_point.clone()))
+        .collect();
     let request = sandbox::Request {
         argv: &action.argv,
         program: action.program.exec_path(),
         env: &action.env,
         work_dir: work,
         inputs: &mounts,
+        tools: &tools,
         network: step.network,
         timeout: step.timeout,
         cancel: &context.cancel,
@@ -707,6 +729,15 @@ fn link_envelope(
             serde_json::Value::from("tool"),
         )]));
         materials.push(tool);
+    }
+    for tool in &action.tools {
+        let mut material = ResourceDescriptor::named(tool.mount_point.clone(), &tool.digest);
+        material.uri = Some(format!("file://{}", tool.host.display()));
+        material.annotations = Some(serde_json::Map::from_iter([
+            ("role".to_owned(), serde_json::Value::from("toolchain")),
+            ("digestOf".to_owned(), serde_json::Value::from("tree")),
+        ]));
+        materials.push(material);
     }
     let variables: serde_json::Map<String, serde_json::Value> = action
         .env

@@ -64,6 +64,20 @@ pub fn environment(
     env.into_iter().collect()
 }
 
+/// Puts each tool's `bin` first on PATH, in the order the step lists them.
+pub fn put_tools_on_path(env: &mut [(String, String)], tools: &[crate::exec::tools::Resolved]) {
+    if tools.is_empty() {
+        return;
+    }
+    if let Some((_, path)) = env.iter_mut().find(|(name, _)| name == "PATH") {
+        let mut folders: Vec<String> = (tools.iter())
+            .map(|tool| format!("{}/bin", tool.mount_point))
+            .collect();
+        folders.push(std::mem::take(path));
+        *path = folders.join(":");
+    }
+}
+
 /// The program a step starts.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Program {
@@ -75,13 +89,33 @@ pub enum Program {
     },
     /// A declared input of the step, run by its workspace-relative path.
     Input { path: String },
+    /// A program of one of the step's `[tools]`, by its path in the sandbox; the tool's
+    /// digest covers it.
+    Tool { exec_path: String },
+}
+
+/// A tool's folder in the sandbox and on the host, for finding programs in it.
+pub type ToolMount = (String, PathBuf);
+
+/// The host file behind `path` (absolute, in the sandbox) when it is inside a tool's folder.
+fn in_tool(path: &str, tools: &[ToolMount]) -> Option<PathBuf> {
+    tools.iter().find_map(|(mount_point, host)| {
+        let rest = path.strip_prefix(mount_point.as_str())?;
+        let rest = rest.strip_prefix('/')?;
+        Some(host.join(rest))
+    })
+}
+
+fn is_executable(path: &Path) -> bool {
+    std::fs::metadata(path)
+        .is_ok_and(|metadata| metadata.is_file() && metadata.permissions().mode() & 0o111 != 0)
 }
 
 impl Program {
     #[must_use]
     pub fn exec_path(&self) -> &str {
         match self {
-            Self::System { exec_path, .. } => exec_path,
+            Self::System { exec_path, .. } | Self::Tool { exec_path } => exec_path,
             Self::Input { path } => path,
         }
     }
@@ -118,10 +152,11 @@ impl ProgramCache {
         step: &ExecStep,
         env: &[(String, String)],
         inputs: &[String],
+        tools: &[ToolMount],
     ) -> Result<Program, String> {
         let name = &step.argv[0];
         if name.contains('/') && !name.starts_with('/') {
-            return resolve_program(step, env, inputs);
+            return resolve_program(step, env, inputs, tools);
         }
         let path = env
             .iter()
@@ -134,7 +169,7 @@ impl ProgramCache {
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         found
             .entry(key)
-            .or_insert_with(|| resolve_program(step, env, inputs))
+            .or_insert_with(|| resolve_program(step, env, inputs, tools))
             .clone()
     }
 }
@@ -144,8 +179,20 @@ pub fn resolve_program(
     step: &ExecStep,
     env: &[(String, String)],
     inputs: &[String],
+    tools: &[ToolMount],
 ) -> Result<Program, String> {
     let name = &step.argv[0];
+    if let Some(host) = in_tool(name, tools) {
+        return if is_executable(&host) {
+            Ok(Program::Tool {
+                exec_path: name.clone(),
+            })
+        } else {
+            Err(format!(
+                "program `{name}` is not an executable file of the tool"
+            ))
+        };
+    }
     if name.starts_with('/') {
         let resolved =
             std::fs::canonicalize(name).map_err(|_| format!("program `{name}` does not exist"))?;
@@ -179,9 +226,15 @@ pub fn resolve_program(
         .map_or(DEFAULT_PATH, |(_, value)| value.as_str());
     for folder in path.split(':').filter(|folder| folder.starts_with('/')) {
         let candidate = Path::new(folder).join(name);
-        let executable = std::fs::metadata(&candidate)
-            .is_ok_and(|metadata| metadata.is_file() && metadata.permissions().mode() & 0o111 != 0);
-        if executable {
+        if let Some(host) = in_tool(&candidate.to_string_lossy(), tools) {
+            if is_executable(&host) {
+                return Ok(Program::Tool {
+                    exec_path: candidate.to_string_lossy().into_owned(),
+                });
+            }
+            continue;
+        }
+        if is_executable(&candidate) {
             let resolved = std::fs::canonicalize(&candidate)
                 .map_err(|error| format!("program `{name}`: {error}"))?;
             return Ok(Program::System {
@@ -249,6 +302,7 @@ mod tests {
             },
             &env,
             &[],
+            &[],
         )
         .unwrap();
         assert!(matches!(shell, Program::System { .. }));
@@ -258,6 +312,7 @@ mod tests {
             },
             &env,
             &["build.sh".into()],
+            &[],
         )
         .unwrap();
         assert_eq!(
@@ -272,6 +327,7 @@ mod tests {
                     argv: vec!["./other.sh".into()]
                 },
                 &env,
+                &[],
                 &[]
             )
             .is_err()
@@ -282,6 +338,7 @@ mod tests {
                     argv: vec!["no-such-program-xyz".into()]
                 },
                 &env,
+                &[],
                 &[]
             )
             .is_err()

@@ -23,7 +23,38 @@ pub struct Pipeline {
     pub digest: Digest,
     /// Absolute workspace root; every input and output path is relative to it.
     pub root: PathBuf,
+    /// `[tools]`: host toolchains by name, in file order.
+    pub tools: Vec<Tool>,
     pub steps: Vec<Step>,
+}
+
+/// A host toolchain (a folder outside the system folders, such as a Rust toolchain) that the
+/// steps listing it see read-only at `/tools/NAME`, with `/tools/NAME/bin` first on PATH. Its
+/// whole tree's digest is a material of those steps and part of their action keys.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Tool {
+    pub name: String,
+    /// As written: absolute, or `~/...` for the caller's home folder.
+    pub path: String,
+}
+
+impl Tool {
+    /// Where the sandbox shows a tool.
+    pub const MOUNT_FOLDER: &'static str = "/tools";
+
+    #[must_use]
+    pub fn mount_point(&self) -> String {
+        format!("{}/{}", Self::MOUNT_FOLDER, self.name)
+    }
+
+    /// The host path, `~/` resolved against `home`; `None` when it needs a home and has none.
+    #[must_use]
+    pub fn host_path(&self, home: Option<&std::path::Path>) -> Option<PathBuf> {
+        match self.path.strip_prefix("~/") {
+            Some(rest) => home.map(|home| home.join(rest)),
+            None => Some(PathBuf::from(&self.path)),
+        }
+    }
 }
 
 impl Pipeline {
@@ -44,6 +75,8 @@ pub struct Step {
     pub needs: Vec<Named>,
     /// Declared environment, defaults merged in; the sandbox adds its fixed variables.
     pub env: BTreeMap<String, String>,
+    /// Names of the `[tools]` the step sees (exec steps and drills), defaults merged in.
+    pub tools: Vec<String>,
     pub network: bool,
     pub timeout: Option<Duration>,
     pub retry: Retry,

@@ -14,7 +14,7 @@ use crate::duration;
 use crate::nix::Installable;
 use crate::pipeline::diagnostic::{Diagnostic, Diagnostics, SourceFile};
 use crate::pipeline::model::{
-    ExecStep, InputPattern, Named, NixStep, OutputPath, Pipeline, Retry, Step, StepKind,
+    ExecStep, InputPattern, Named, NixStep, OutputPath, Pipeline, Retry, Step, StepKind, Tool,
 };
 use crate::pipeline::wire::{PipelineFileWire, RetryWire, RunWire, StepWire};
 use crate::pipeline::{gate_step, path, rollout_step, sbom_step, sign_step};
@@ -75,14 +75,23 @@ fn convert(
         None => location.default_root.to_path_buf(),
     };
 
+    let tools = convert_tools(wire.tools.as_ref(), errors);
     let defaults = wire.defaults.map(Spanned::into_inner).unwrap_or_default();
     let default_env = convert_env(defaults.env.as_ref(), errors);
     let default_timeout = convert_timeout(defaults.timeout.as_ref(), errors);
     let default_retry = convert_retry(defaults.retry.as_ref(), errors);
+    let declared_tools: Vec<String> = tools.iter().map(|tool| tool.name.clone()).collect();
+    let default_tools = step_tools(
+        defaults.tools.as_deref().unwrap_or_default(),
+        &declared_tools,
+        errors,
+    );
     let defaults = Defaults {
         env: default_env,
         timeout: default_timeout,
         retry: default_retry,
+        tools: default_tools,
+        declared_tools,
     };
 
     if wire.steps.is_empty() {
@@ -108,8 +117,82 @@ fn convert(
         file: location.file.to_path_buf(),
         digest: Digest::of_bytes(source.text.as_bytes()),
         root,
+        tools,
         steps,
     })
+}
+
+/// `[tools]`: names as step names, paths absolute or `~/...`.
+fn convert_tools(
+    wire: Option<&Spanned<IndexMap<Spanned<String>, Spanned<String>>>>,
+    errors: &mut Vec<Diagnostic>,
+) -> Vec<Tool> {
+    let Some(wire) = wire else {
+        return Vec::new();
+    };
+    let mut tools = Vec::new();
+    for (name, path) in wire.get_ref() {
+        if !valid_step_name(name.get_ref()) {
+            errors.push(
+                Diagnostic::at(
+                    format!("invalid tool name `{}`", name.get_ref()),
+                    name.span(),
+                )
+                .hint("tool names use letters, digits, `-` and `_`, and start with a letter"),
+            );
+            continue;
+        }
+        let text = path.get_ref();
+        let absolute = text.starts_with('/') || text.starts_with("~/");
+        let normal =
+            !text.split('/').any(|part| part == ".." || part == ".") && !text.contains('\0');
+        if !absolute || !normal || text == "/" {
+            errors.push(
+                Diagnostic::at(
+                    format!(
+                        "tool `{}`: `{text}` is not an absolute folder",
+                        name.get_ref()
+                    ),
+                    path.span(),
+                )
+                .hint("write the toolchain's folder as `/opt/...` or `~/...`, without `.` or `..`"),
+            );
+            continue;
+        }
+        tools.push(Tool {
+            name: name.get_ref().clone(),
+            path: text.clone(),
+        });
+    }
+    tools
+}
+
+/// A step's (or `[defaults]`') `tools`: each a name from `[tools]`, once.
+fn step_tools(
+    wire: &[Spanned<String>],
+    declared: &[String],
+    errors: &mut Vec<Diagnostic>,
+) -> Vec<String> {
+    let mut names: Vec<String> = Vec::new();
+    for name in wire {
+        let text = name.get_ref();
+        if !declared.contains(text) {
+            let mut diagnostic = Diagnostic::at(
+                format!("`tools` names `{text}`, which `[tools]` does not declare"),
+                name.span(),
+            );
+            diagnostic = match closest(text, declared.iter().map(String::as_str)) {
+                Some(close) => diagnostic.hint(format!("did you mean `{close}`?")),
+                None => diagnostic.hint(format!(
+                    "declare it: `[tools]` with `{text} = \"/path/to/the/toolchain\"`"
+                )),
+            };
+            errors.push(diagnostic);
+        } else if !names.contains(text) {
+            names.push(text.clone());
+        }
+    }
+    names
 }
 
 fn normalize_root(file_dir: &Path, root: &str) -> PathBuf {
@@ -131,6 +214,8 @@ struct Defaults {
     env: BTreeMap<String, String>,
     timeout: Option<Duration>,
     retry: Retry,
+    tools: Vec<String>,
+    declared_tools: Vec<String>,
 }
 
 fn convert_step(
@@ -218,6 +303,7 @@ fn convert_step(
         .network
         .as_ref()
         .is_some_and(|network| *network.get_ref());
+    let tools = merged_tools(kind.as_ref(), wire, defaults, errors);
     if errors.len() > before {
         return None;
     }
@@ -229,6 +315,7 @@ fn convert_step(
         outputs,
         needs,
         env,
+        tools,
         network,
         timeout,
         retry,
@@ -237,6 +324,30 @@ fn convert_step(
             .as_ref()
             .is_some_and(|publish| *publish.get_ref()),
     })
+}
+
+/// The defaults' tools (for the kinds that run commands), then the step's own.
+fn merged_tools(
+    kind: Option<&StepKind>,
+    wire: &StepWire,
+    defaults: &Defaults,
+    errors: &mut Vec<Diagnostic>,
+) -> Vec<String> {
+    let runs_commands =
+        kind.is_some_and(|kind| matches!(kind, StepKind::Exec(_) | StepKind::Gate(_)));
+    let mut tools = if runs_commands {
+        defaults.tools.clone()
+    } else {
+        Vec::new()
+    };
+    if let Some(wire_tools) = &wire.tools {
+        for name in step_tools(wire_tools.get_ref(), &defaults.declared_tools, errors) {
+            if !tools.contains(&name) {
+                tools.push(name);
+            }
+        }
+    }
+    tools
 }
 
 fn convert_kind(
@@ -348,7 +459,7 @@ impl Kinded {
 /// A key that belongs to some kinds only: the key, its kinds, and where it is written.
 type KindKey = (&'static str, &'static [&'static str], Option<Range<usize>>);
 
-fn kind_keys(wire: &StepWire) -> [KindKey; 23] {
+fn kind_keys(wire: &StepWire) -> [KindKey; 24] {
     let span = |value: Option<&Spanned<String>>| value.map(Spanned::span);
     [
         ("run", &["exec"], wire.run.as_ref().map(Spanned::span)),
@@ -421,6 +532,11 @@ fn kind_keys(wire: &StepWire) -> [KindKey; 23] {
             "start",
             &["rollout"],
             wire.start.as_ref().map(Spanned::span),
+        ),
+        (
+            "tools",
+            &["exec", "gate"],
+            wire.tools.as_ref().map(Spanned::span),
         ),
     ]
 }

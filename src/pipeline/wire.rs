@@ -10,6 +10,8 @@ use toml::Spanned;
 pub struct PipelineFileWire {
     pub pipeline: Option<Spanned<PipelineSectionWire>>,
     pub defaults: Option<Spanned<DefaultsWire>>,
+    /// Host toolchains by name, shown read-only at `/tools/NAME` to the steps that list them.
+    pub tools: Option<Spanned<IndexMap<Spanned<String>, Spanned<String>>>>,
     #[serde(default)]
     pub steps: IndexMap<Spanned<String>, Spanned<StepWire>>,
 }
@@ -28,6 +30,7 @@ pub struct DefaultsWire {
     pub env: Option<IndexMap<Spanned<String>, Spanned<String>>>,
     pub timeout: Option<Spanned<String>>,
     pub retry: Option<Spanned<RetryWire>>,
+    pub tools: Option<Vec<Spanned<String>>>,
 }
 
 /// Every key any step kind accepts. Kind-specific keys are checked against the kind during
@@ -60,6 +63,7 @@ pub struct StepWire {
     pub rehearse: Option<Spanned<bool>>,
     pub verify: Option<Spanned<VerifyWire>>,
     pub start: Option<Spanned<Vec<Spanned<String>>>>,
+    pub tools: Option<Spanned<Vec<Spanned<String>>>>,
     #[serde(default)]
     pub inputs: Vec<Spanned<String>>,
     #[serde(default)]

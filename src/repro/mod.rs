@@ -61,6 +61,8 @@ pub struct ReproOptions {
     pub artifact_keys: crate::kinds::sign::Keys,
     /// Where sbom steps look up crates' licences.
     pub cargo_home: Option<std::path::PathBuf>,
+    /// The caller's home, for `[tools]` written as `~/...`.
+    pub home: Option<std::path::PathBuf>,
     /// Also write the rebuild's attestations and the Statement as Sigstore bundles.
     pub bundles: bool,
 }
@@ -119,6 +121,7 @@ pub fn repro(
         signer,
         artifact_keys: &options.artifact_keys,
         cargo_home: options.cargo_home.as_deref(),
+        home: options.home.as_deref(),
         skip,
         private: private.clone(),
         jobs: options.jobs,

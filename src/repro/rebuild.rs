@@ -24,6 +24,7 @@ pub struct Rebuilder<'a> {
     /// Sign steps' keys.
     pub artifact_keys: &'a crate::kinds::sign::Keys,
     pub cargo_home: Option<&'a std::path::Path>,
+    pub home: Option<&'a std::path::Path>,
     /// Never sources of a rebuild: the workspace's cache and attestation folders, and the
     /// outputs of steps left out by `--step`.
     pub skip: Vec<PathBuf>,
@@ -87,6 +88,7 @@ impl Rebuilder<'_> {
                 parameters: std::collections::BTreeMap::new(),
                 builder_id: crate::attest::provenance::LOCAL_BUILDER_ID.to_owned(),
                 bundles: plan.bundles,
+                home: self.home.map(std::path::Path::to_path_buf),
             },
         )?;
         let own = crate::keys::EcdsaVerifier::from_pem(self.signer.public_key_pem())

@@ -89,6 +89,7 @@ fn schema_is_json_and_names_every_step_key() {
         "rehearse",
         "verify",
         "start",
+        "tools",
     ] {
         assert!(
             keys.iter().any(|known| *known == key),
@@ -97,9 +98,11 @@ fn schema_is_json_and_names_every_step_key() {
     }
     assert_eq!(
         keys.len(),
-        33,
+        34,
         "the schema and the parser list the same keys"
     );
+    assert!(schema["properties"]["tools"].is_object());
+    assert!(schema["properties"]["defaults"]["properties"]["tools"].is_object());
 }
 
 #[test]

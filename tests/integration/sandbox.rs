@@ -295,3 +295,105 @@ fn works_for_an_unprivileged_user() {
         "uid 1000 inside, loopback only"
     );
 }
+
+/// A `[tools]` folder outside the system folders: seen read-only at `/tools/NAME` by the steps
+/// that list it (its `bin` first on PATH, programs runnable by name), invisible to the others,
+/// recorded by tree digest, and a change inside it re-runs the steps that use it.
+#[test]
+fn declared_tools_are_mounted_read_only_recorded_and_keyed() {
+    let test = Test::new();
+    let toolchain = tempfile::tempdir().expect("tool folder");
+    let greet = toolchain.path().join("bin/greet");
+    std::fs::create_dir_all(greet.parent().expect("bin")).expect("mkdir");
+    std::fs::write(&greet, "#!/bin/sh\necho \"hello from $0\"\n").expect("write");
+    std::fs::set_permissions(&greet, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+        .expect("chmod");
+    let pipeline = format!(
+        r#"[tools]
+greeter = "{}"
+
+[steps.use]
+tools = ["greeter"]
+run = "greet > out/use.txt; echo $PATH >> out/use.txt; (echo x > /tools/greeter/bin/greet) 2>/dev/null && echo WROTE >> out/use.txt; true"
+outputs = ["out/use.txt"]
+
+[steps.direct]
+tools = ["greeter"]
+run = ["greet"]
+outputs = []
+
+[steps.other]
+run = "test -e /tools && echo LEAK > out/other.txt || echo absent > out/other.txt"
+outputs = ["out/other.txt"]
+"#,
+        toolchain.path().display()
+    );
+    let test = test.pipeline(&pipeline);
+    let run = test.gantry_run(&[]).success();
+    assert_eq!(
+        test.read("out/use.txt"),
+        "hello from /tools/greeter/bin/greet\n/tools/greeter/bin:/usr/local/bin:/usr/bin:/bin:/usr/local/sbin:/usr/sbin:/sbin\n"
+    );
+    assert_eq!(test.read("out/other.txt"), "absent\n");
+    let link = crate::attestations::statement(&run.run_dir().join("use.intoto.json"));
+    let material = (link["predicate"]["materials"]
+        .as_array()
+        .expect("materials")
+        .iter())
+    .find(|material| material["name"] == "/tools/greeter")
+    .expect("the tool is a material")
+    .clone();
+    assert_eq!(material["annotations"]["role"], "toolchain");
+    let canonical = std::fs::canonicalize(toolchain.path()).expect("canonical");
+    assert_eq!(material["uri"], format!("file://{}", canonical.display()));
+
+    let again = test.gantry_run(&[]).success();
+    assert_eq!(again.statuses()["use"], "cached");
+    std::fs::write(&greet, "#!/bin/sh\necho \"hi from $0\"\n").expect("edit the tool");
+    let changed = test.gantry_run(&[]).success();
+    assert_eq!(changed.statuses()["use"], "executed");
+    assert_eq!(changed.statuses()["direct"], "executed");
+    assert_eq!(changed.statuses()["other"], "cached");
+    let relinked = crate::attestations::statement(&changed.run_dir().join("use.intoto.json"));
+    let digest = |statement: &serde_json::Value| {
+        (statement["predicate"]["materials"]
+            .as_array()
+            .expect("materials")
+            .iter())
+        .find(|material| material["name"] == "/tools/greeter")
+        .map(|material| material["digest"]["sha256"].clone())
+    };
+    assert_ne!(digest(&link), digest(&relinked));
+}
+
+#[test]
+fn tool_mistakes_are_shown_at_their_line() {
+    let test = Test::new().pipeline(
+        r#"[tools]
+rust = "relative/path"
+
+[steps.build]
+tools = ["rustc"]
+run = "true"
+outputs = []
+"#,
+    );
+    test.run(["check", "pipeline.toml"])
+        .failure(1)
+        .stderr_contains(
+            "pipeline.toml:6:8: error: tool `rust`: `relative/path` is not an absolute folder",
+        )
+        .stderr_contains(
+            "pipeline.toml:9:10: error: `tools` names `rustc`, which `[tools]` does not declare",
+        );
+    let missing = Test::new().pipeline(
+        "[tools]\nrust = \"/nonexistent/toolchain\"\n\n[steps.build]\ntools = [\"rust\"]\nrun = \"true\"\noutputs = []\n",
+    );
+    let run = missing.gantry_run(&[]).failure(1);
+    assert!(
+        run.stdout()
+            .contains("tool `rust`: `/nonexistent/toolchain`"),
+        "{}",
+        run.stdout()
+    );
+}

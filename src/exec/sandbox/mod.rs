@@ -107,6 +107,8 @@ pub struct Request<'a> {
     /// (host file, path relative to the build folder): each shown read-only. The placeholder file at
     /// that path in `work_dir` must exist.
     pub inputs: &'a [(PathBuf, String)],
+    /// (host folder, absolute path in the sandbox): toolchains, each shown read-only.
+    pub tools: &'a [(PathBuf, String)],
     pub network: bool,
     pub timeout: Option<Duration>,
     pub cancel: &'a AtomicBool,
@@ -279,6 +281,11 @@ impl Sandbox {
                 let target = c_path(&build_dir.join(relative))?;
                 push_read_only_bind(&mut operations, c_path(host)?, target, flags);
             }
+        }
+        for (host, mount_point) in request.tools {
+            layout::make_folders(root, mount_point, &mut operations)?;
+            let target = c_path(&root.join(mount_point.trim_start_matches('/')))?;
+            push_read_only_bind(&mut operations, c_path(host)?, target, locked_flags(host)?);
         }
         operations.push(Operation::PivotRoot {
             new_root: self.root_mount_point.clone(),
