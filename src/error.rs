@@ -55,6 +55,10 @@ pub enum Error {
     /// An attestation that does not verify or does not parse.
     #[error("attestations `{}`: {message}", path.display())]
     Attestation { path: PathBuf, message: String },
+    /// A release gantry will not cut (a dirty tree, a version that does not move forward, a
+    /// tag that exists), or a release that does not check out.
+    #[error("{0}")]
+    Release(String),
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -66,7 +70,8 @@ impl Error {
             Self::Pipeline(_)
             | Self::Key { .. }
             | Self::Attestation { .. }
-            | Self::Input { .. } => Category::UserInput,
+            | Self::Input { .. }
+            | Self::Release(_) => Category::UserInput,
             Self::Usage(_) | Self::Policy(_) => Category::Usage,
             Self::Read { .. } | Self::Write { .. } | Self::Environment { .. } => {
                 Category::Environment

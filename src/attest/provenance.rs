@@ -40,6 +40,19 @@ pub struct ExternalParameters {
     pub steps: Vec<String>,
     /// `--param NAME=VALUE` values the run was started with.
     pub parameters: BTreeMap<String, String>,
+    /// The release this run was cut for (`gantry release`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub release: Option<ReleaseParameter>,
+}
+
+/// What `gantry release VERSION` ran for: the version, its tag, and whether a work tree
+/// that differs from the commit was allowed (`--allow-dirty`).
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct ReleaseParameter {
+    pub version: String,
+    pub tag: String,
+    pub allow_dirty: bool,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]

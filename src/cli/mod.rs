@@ -8,6 +8,7 @@ mod graph;
 mod keys;
 mod log;
 mod password;
+mod release;
 mod repro;
 mod run;
 mod sbom;
@@ -39,6 +40,9 @@ struct Cli {
 enum Command {
     /// Run a pipeline: every step hermetically, cached by content, each signed as an in-toto link.
     Run(run::Args),
+    /// Cut a tagged release: git checks, the release pipeline, a signed manifest, notes, an
+    /// annotated tag. `release verify VERSION` checks one.
+    Release(release::Args),
     /// Rebuild from scratch in varied surroundings and check every output against a run's
     /// attestations; sign the result.
     Repro(repro::Args),
@@ -146,7 +150,8 @@ pub fn main(args: impl IntoIterator<Item = OsString>) -> ExitCode {
     };
     let environment = Environment::from_process();
     let result = match cli.command {
-        Command::Run(args) => run::run(args, &environment),
+        Command::Run(args) => run::run(&args, &environment),
+        Command::Release(args) => release::run(args, &environment),
         Command::Repro(args) => repro::run(args, &environment),
         Command::Check(args) => check::run(&args, &environment),
         Command::Graph(args) => graph::run(&args, &environment),

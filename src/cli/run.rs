@@ -13,32 +13,59 @@ use crate::report::Reporter;
 pub struct Args {
     /// The pipeline file.
     file: PathBuf,
-    /// Steps to run at once (default: the number of cores).
-    #[arg(long, short)]
-    jobs: Option<usize>,
     /// After a failure, go on with every step that does not depend on it.
     #[arg(long)]
     keep_going: bool,
-    /// Print one JSON object per line (see docs/json-output.md).
-    #[arg(long)]
-    json: bool,
-    /// Where to write `<run-id>/<step>.intoto.json` (default: `attestations/` in the root).
-    #[arg(long)]
-    attestations: Option<PathBuf>,
-    /// Signing key for attestations: a cosign key (password from `COSIGN_PASSWORD` or asked) or
-    /// a PKCS#8 PEM P-256 key (default: a development key gantry makes once).
-    #[arg(long)]
-    key: Option<PathBuf>,
     /// A build parameter: every command sees `GANTRY_PARAM_NAME=VALUE`, and the provenance
     /// records it (repeatable).
     #[arg(long = "param", value_name = "NAME=VALUE")]
     parameters: Vec<String>,
+    #[command(flatten)]
+    flags: RunFlags,
+}
+
+/// What `gantry run` and `gantry release` share.
+#[derive(Debug, clap::Args)]
+pub struct RunFlags {
+    /// Steps to run at once (default: the number of cores).
+    #[arg(long, short)]
+    pub jobs: Option<usize>,
+    /// Print one JSON object per line (see docs/json-output.md).
+    #[arg(long)]
+    pub json: bool,
+    /// Where to write `<run-id>/<step>.intoto.json` (default: `attestations/` in the root).
+    #[arg(long)]
+    pub attestations: Option<PathBuf>,
+    /// Signing key for attestations: a cosign key (password from `COSIGN_PASSWORD` or asked) or
+    /// a PKCS#8 PEM P-256 key (default: a development key gantry makes once).
+    #[arg(long)]
+    pub key: Option<PathBuf>,
     /// The provenance's `builder.id`: who ran the build (a CI workflow's URI, say).
     #[arg(long, default_value = crate::attest::provenance::LOCAL_BUILDER_ID)]
-    builder_id: String,
+    pub builder_id: String,
     /// Also write every attestation as a Sigstore bundle v0.3 (`<name>.sigstore.json`).
     #[arg(long)]
-    bundles: bool,
+    pub bundles: bool,
+}
+
+impl RunFlags {
+    /// The folder holding run folders.
+    #[must_use]
+    pub fn attestations(&self, pipeline: &crate::pipeline::Pipeline) -> PathBuf {
+        match &self.attestations {
+            Some(path) => std::path::absolute(path).unwrap_or_else(|_| path.clone()),
+            None => pipeline.root.join(exec::run::DEFAULT_ATTESTATIONS),
+        }
+    }
+}
+
+/// The store's folder: `GANTRY_CACHE_DIR`, else `.gantry` in the root.
+#[must_use]
+pub fn cache_dir(environment: &Environment, pipeline: &crate::pipeline::Pipeline) -> PathBuf {
+    match &environment.cache_dir {
+        Some(path) => std::path::absolute(path).unwrap_or_else(|_| path.clone()),
+        None => pipeline.root.join(".gantry"),
+    }
 }
 
 /// `NAME=VALUE` pairs; names as environment variable names.
@@ -73,49 +100,78 @@ fn parameters(given: &[String]) -> Result<std::collections::BTreeMap<String, Str
     Ok(parameters)
 }
 
-pub fn run(args: Args, environment: &Environment) -> Result<u8> {
+pub fn run(args: &Args, environment: &Environment) -> Result<u8> {
     let parameters = parameters(&args.parameters)?;
     let pipeline = environment.load(&args.file)?;
-    let signer = signer(args.key.as_deref(), environment)?;
+    let signer = signer(args.flags.key.as_deref(), environment)?;
+    let summary = execute(
+        pipeline,
+        &args.flags,
+        environment,
+        Execution {
+            signer: Box::new(signer),
+            keep_going: args.keep_going,
+            parameters,
+            release: None,
+        },
+    )?;
+    Ok(exit_code(&summary))
+}
+
+/// How a run ended, as gantry's exit code: 128 + the signal that stopped it, 1 on a failure.
+#[must_use]
+pub fn exit_code(summary: &exec::run::RunSummary) -> u8 {
+    match summary.interrupted_by {
+        Some(signal) => u8::try_from(128 + signal).unwrap_or(130),
+        None if summary.success() => 0,
+        None => 1,
+    }
+}
+
+/// What differs between `run` and `release` runs.
+pub struct Execution {
+    pub signer: Box<dyn crate::keys::Signer>,
+    pub keep_going: bool,
+    pub parameters: std::collections::BTreeMap<String, String>,
+    pub release: Option<crate::attest::provenance::ReleaseParameter>,
+}
+
+/// Runs `pipeline` with the shared flags.
+pub fn execute(
+    pipeline: crate::pipeline::Pipeline,
+    flags: &RunFlags,
+    environment: &Environment,
+    execution: Execution,
+) -> Result<exec::run::RunSummary> {
     let mut artifact_keys = step_keys(&pipeline, environment)?;
-    if let Some(key) = &args.key {
+    if let Some(key) = &flags.key {
         artifact_keys
             .files
             .push(std::path::absolute(key).unwrap_or_else(|_| key.clone()));
     }
-    let jobs = args
+    let jobs = flags
         .jobs
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, std::num::NonZero::get));
-    let attestations = match args.attestations {
-        Some(path) => std::path::absolute(&path).unwrap_or(path),
-        None => pipeline.root.join(exec::run::DEFAULT_ATTESTATIONS),
-    };
-    let cache_dir = match &environment.cache_dir {
-        Some(path) => std::path::absolute(path).unwrap_or_else(|_| path.clone()),
-        None => pipeline.root.join(".gantry"),
-    };
-    let reporter = Reporter::new(args.json, std::io::stderr().is_terminal());
-    let summary = exec::run(
+    let attestations = flags.attestations(&pipeline);
+    let cache_dir = cache_dir(environment, &pipeline);
+    let reporter = Reporter::new(flags.json, std::io::stderr().is_terminal());
+    exec::run(
         pipeline,
-        Box::new(signer),
+        execution.signer,
         RunOptions {
             jobs,
-            keep_going: args.keep_going,
+            keep_going: execution.keep_going,
             attestations,
             cache_dir,
             reporter,
             rebuild: None,
             artifact_keys,
             cargo_home: environment.cargo_folder(),
-            parameters,
-            builder_id: args.builder_id,
-            bundles: args.bundles,
+            parameters: execution.parameters,
+            builder_id: flags.builder_id.clone(),
+            bundles: flags.bundles,
             home: environment.home.clone(),
+            release: execution.release,
         },
-    )?;
-    Ok(match summary.interrupted_by {
-        Some(signal) => u8::try_from(128 + signal).unwrap_or(130),
-        None if summary.success() => 0,
-        None => 1,
-    })
+    )
 }

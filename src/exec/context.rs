@@ -34,6 +34,8 @@ pub struct Context {
     pub source_date_epoch: Option<i64>,
     /// `--param NAME=VALUE`: given to every command as `GANTRY_PARAM_NAME`.
     pub parameters: std::collections::BTreeMap<String, String>,
+    /// `gantry release`: recorded in the provenance.
+    pub release: Option<crate::attest::provenance::ReleaseParameter>,
     /// Set on Ctrl-C / SIGTERM: running sandboxes are killed, nothing new starts.
     pub cancel: AtomicBool,
     pub reporter: Reporter,

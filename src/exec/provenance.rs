@@ -131,6 +131,7 @@ fn predicate(context: &Context, times: &Times, builder_id: &str) -> Result<Prove
                 },
                 steps,
                 parameters: context.parameters.clone(),
+                release: context.release.clone(),
             },
             internal_parameters: InternalParameters {
                 sandbox: context.sandbox_settings.clone(),
@@ -160,20 +161,10 @@ fn predicate(context: &Context, times: &Times, builder_id: &str) -> Result<Prove
 fn resolved_dependencies(context: &Context) -> Result<Vec<ResourceDescriptor>, String> {
     let root = &context.pipeline.root;
     let mut dependencies = Vec::new();
-    let mut generated: Vec<PathBuf> = vec![
-        context.store.root.clone(),
-        context
-            .run_dir
-            .parent()
-            .unwrap_or(&context.run_dir)
-            .to_path_buf(),
-    ];
-    generated.extend(
-        context
-            .pipeline
-            .steps
-            .iter()
-            .flat_map(|step| step.outputs.iter().map(|output| root.join(&output.path))),
+    let generated = crate::git::generated(
+        &context.pipeline,
+        &context.store.root,
+        context.run_dir.parent().unwrap_or(&context.run_dir),
     );
     if let Some(git) = git_source(root, &generated) {
         dependencies.push(git.descriptor());
@@ -222,26 +213,9 @@ fn git_source(root: &Path, generated: &[PathBuf]) -> Option<GitSource> {
     let repository = git2::Repository::discover(root).ok()?;
     let head = repository.head().ok()?;
     let commit = head.peel_to_commit().ok()?;
-    let mut options = git2::StatusOptions::new();
-    options
-        .include_untracked(true)
-        .recurse_untracked_dirs(true)
-        .include_ignored(false);
     let work_tree = repository.workdir().unwrap_or(root);
-    let generated: Vec<PathBuf> = generated
-        .iter()
-        .filter_map(|path| path.strip_prefix(work_tree).ok().map(Path::to_path_buf))
-        .collect();
-    let dirty = repository
-        .statuses(Some(&mut options))
-        .map_or(true, |statuses| {
-            statuses.iter().any(|entry| {
-                entry.path().is_none_or(|path| {
-                    let path = Path::new(path.trim_end_matches('/'));
-                    !generated.iter().any(|prefix| path.starts_with(prefix))
-                })
-            })
-        });
+    let dirty = crate::git::changed_paths(&repository, root, generated)
+        .map_or(true, |paths| !paths.is_empty());
     let path = std::fs::canonicalize(work_tree).unwrap_or_else(|_| work_tree.to_path_buf());
     Some(GitSource {
         path: path.to_string_lossy().trim_end_matches('/').to_owned(),

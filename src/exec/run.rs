@@ -47,6 +47,8 @@ pub struct RunOptions {
     pub bundles: bool,
     /// The caller's home folder, for `[tools]` written as `~/...`.
     pub home: Option<PathBuf>,
+    /// `gantry release`: what the provenance records of the release.
+    pub release: Option<crate::attest::provenance::ReleaseParameter>,
 }
 
 /// A rebuild for `gantry repro`: its cache (`cache_dir`) starts empty, its outputs go to
@@ -188,6 +190,7 @@ pub fn run_with_executor(
         scratch: scratch.clone(),
         source_date_epoch,
         parameters: options.parameters,
+        release: options.release,
         cancel: AtomicBool::new(false),
         reporter: options.reporter,
         results: (0..count).map(|_| OnceLock::new()).collect(),

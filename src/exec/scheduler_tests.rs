@@ -75,6 +75,7 @@ fn run(root: &Path, failing: Vec<&'static str>, keep_going: bool) -> (RunSummary
         builder_id: crate::attest::provenance::LOCAL_BUILDER_ID.to_owned(),
         bundles: false,
         home: None,
+        release: None,
     };
     let log = Arc::new(Mutex::new(Vec::new()));
     let recorder = Recorder {

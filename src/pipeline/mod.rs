@@ -58,7 +58,8 @@ pub fn load(file: &Path) -> Result<Pipeline> {
 }
 
 /// The work tree of the git repository containing `directory`, if any.
-fn git_root(directory: &Path) -> Option<PathBuf> {
+#[must_use]
+pub fn git_root(directory: &Path) -> Option<PathBuf> {
     let repository = git2::Repository::discover(directory).ok()?;
     let workdir = repository.workdir()?;
     std::fs::canonicalize(workdir).ok()

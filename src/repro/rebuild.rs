@@ -89,6 +89,7 @@ impl Rebuilder<'_> {
                 builder_id: crate::attest::provenance::LOCAL_BUILDER_ID.to_owned(),
                 bundles: plan.bundles,
                 home: self.home.map(std::path::Path::to_path_buf),
+                release: None,
             },
         )?;
         let own = crate::keys::EcdsaVerifier::from_pem(self.signer.public_key_pem())

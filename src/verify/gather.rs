@@ -19,9 +19,7 @@ pub fn verify_files(
     artifacts: &[Artifact],
     now: i64,
 ) -> Result<Report> {
-    let policy = load_policy(policy_path)?;
-    let keys = policy::load_keys(&policy, &|path: &Path| std::fs::read_to_string(path))
-        .map_err(|diagnostics| Error::Policy(Box::new(diagnostics)))?;
+    let (policy, keys) = policy_and_keys(policy_path)?;
     let mut listed = Vec::new();
     for (folder, path) in folders.iter().enumerate() {
         let found = evidence::list_folder(path).map_err(|error| {
@@ -58,6 +56,14 @@ pub fn verify_files(
         approved: approved.as_ref(),
         now,
     }))
+}
+
+/// The policy at `path` and the public keys it names.
+pub fn policy_and_keys(path: &Path) -> Result<(policy::Policy, Vec<policy::TrustedKey>)> {
+    let policy = load_policy(path)?;
+    let keys = policy::load_keys(&policy, &|path: &Path| std::fs::read_to_string(path))
+        .map_err(|diagnostics| Error::Policy(Box::new(diagnostics)))?;
+    Ok((policy, keys))
 }
 
 /// An artifact on disk, named as given.

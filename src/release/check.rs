@@ -1,0 +1,375 @@
+//! `gantry release verify VERSION`: the tag, the signed manifest it names, every document the
+//! manifest names, the artifacts in the workspace, and then the verify engine's verdict on the
+//! release's run against the policy. Every check is reported, passing or not.
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+use base64::Engine as _;
+use serde::{Deserialize, Serialize};
+
+use crate::attest::ResourceDescriptor;
+use crate::digest::Digest;
+use crate::error::{Error, Result};
+use crate::release::cut::manifest_of_tag;
+use crate::release::git::Repository;
+use crate::release::manifest::{PREDICATE_TYPE, Release};
+use crate::release::{FOLDER, MANIFEST, version};
+use crate::verify::{self, evidence, gather};
+
+/// What `release verify` reads.
+pub struct Request<'a> {
+    pub root: &'a Path,
+    pub attestations: &'a Path,
+    pub version: &'a str,
+    pub policy: &'a Path,
+    pub now: i64,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ReleaseReport {
+    pub passed: bool,
+    pub version: String,
+    pub tag: String,
+    pub manifest: String,
+    pub checks: Vec<ReleaseCheck>,
+    /// The verify engine's report on the release's run, when the manifest could be read.
+    pub verification: Option<verify::Report>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ReleaseCheck {
+    pub name: &'static str,
+    pub passed: bool,
+    /// What was found: on success a summary, on failure each fault.
+    pub findings: Vec<String>,
+}
+
+impl ReleaseCheck {
+    fn new(name: &'static str, findings: Vec<String>, summary: String) -> Self {
+        if findings.is_empty() {
+            Self {
+                name,
+                passed: true,
+                findings: vec![summary],
+            }
+        } else {
+            Self {
+                name,
+                passed: false,
+                findings,
+            }
+        }
+    }
+}
+
+#[derive(Deserialize)]
+struct ManifestStatement {
+    #[serde(rename = "predicateType")]
+    predicate_type: String,
+    subject: Vec<ResourceDescriptor>,
+    predicate: Release,
+}
+
+/// Checks the release `request.version`. A version that is not one, or a policy that does
+/// not load, is an error; everything else is a check in the report.
+pub fn check(request: &Request<'_>) -> Result<ReleaseReport> {
+    let version = version::parse(request.version).map_err(Error::Usage)?;
+    let tag_name = version::tag_name(&version);
+    let manifest_path = (request.attestations)
+        .join(FOLDER)
+        .join(version.to_string())
+        .join(MANIFEST);
+    let (_, keys) = gather::policy_and_keys(request.policy)?;
+    let mut report = ReleaseReport {
+        passed: false,
+        version: version.to_string(),
+        tag: tag_name.clone(),
+        manifest: manifest_path.display().to_string(),
+        checks: Vec::new(),
+        verification: None,
+    };
+    let bytes = match std::fs::read(&manifest_path) {
+        Ok(bytes) => bytes,
+        Err(error) => {
+            report.checks.push(ReleaseCheck::new(
+                "manifest",
+                vec![format!(
+                    "cannot read `{}`: {error}",
+                    manifest_path.display()
+                )],
+                String::new(),
+            ));
+            return Ok(report);
+        }
+    };
+    let manifest_digest = Digest::of_bytes(&bytes);
+    let release = manifest_check(&mut report, &bytes, &manifest_path, &keys, &version);
+    report.checks.push(tag_check(
+        request.root,
+        &tag_name,
+        &manifest_digest,
+        release.as_ref(),
+    ));
+    if let Some(release) = &release {
+        report.checks.push(documents_check(release, request));
+        let (check, artifacts) = artifacts_check(release, request.root);
+        report.checks.push(check);
+        let run_folder = request.attestations.join(&release.run_id);
+        let verification = gather::verify_files(
+            request.policy,
+            std::slice::from_ref(&run_folder),
+            &artifacts,
+            request.now,
+        )?;
+        report.checks.push(ReleaseCheck {
+            name: "policy",
+            passed: verification.passed,
+            findings: vec![format!(
+                "gantry verify of {} artifact(s) with policy `{}` against run {}: {}",
+                artifacts.len(),
+                verification.policy.name,
+                release.run_id,
+                if verification.passed {
+                    "passed"
+                } else {
+                    "FAILED"
+                }
+            )],
+        });
+        report.verification = Some(verification);
+    }
+    report.passed = !report.checks.is_empty() && report.checks.iter().all(|check| check.passed);
+    Ok(report)
+}
+
+/// The manifest: signed by a policy key that may attest `release`, a release Statement for
+/// this version whose subjects are its artifacts.
+fn manifest_check(
+    report: &mut ReleaseReport,
+    bytes: &[u8],
+    path: &Path,
+    keys: &[verify::policy::TrustedKey],
+    version: &semver::Version,
+) -> Option<Release> {
+    let mut findings = Vec::new();
+    let parsed = evidence::parse(path.to_path_buf(), 0, bytes, keys);
+    let signers: Vec<&str> = match &parsed.content {
+        Ok(content) => (content.signed_by.iter())
+            .filter(|index| keys[**index].allows("release"))
+            .map(|index| keys[*index].spec.id.as_str())
+            .collect(),
+        Err(error) => {
+            findings.push(format!("`{}`: {error}", path.display()));
+            Vec::new()
+        }
+    };
+    if parsed.content.is_ok() && signers.is_empty() {
+        findings.push(
+            "no signature by a policy key that may attest `release` (the key that signed the run)"
+                .to_owned(),
+        );
+    }
+    let statement = decode(bytes);
+    let release = match statement {
+        Ok(statement) => {
+            if statement.predicate_type != PREDICATE_TYPE {
+                findings.push(format!(
+                    "predicateType is `{}`, not `{PREDICATE_TYPE}`",
+                    statement.predicate_type
+                ));
+            }
+            if statement.predicate.version != version.to_string() {
+                findings.push(format!(
+                    "the manifest is for {}, not {version}",
+                    statement.predicate.version
+                ));
+            }
+            if statement.subject != statement.predicate.subjects() {
+                findings
+                    .push("the subjects differ from the artifacts the predicate lists".to_owned());
+            }
+            Some(statement.predicate)
+        }
+        Err(error) => {
+            findings.push(error);
+            None
+        }
+    };
+    let summary = format!(
+        "{} signed by {}, {} artifact(s)",
+        path.display(),
+        signers.join(", "),
+        release
+            .as_ref()
+            .map_or(0, |release| release.artifacts.len())
+    );
+    report
+        .checks
+        .push(ReleaseCheck::new("manifest", findings, summary));
+    release
+}
+
+fn decode(bytes: &[u8]) -> std::result::Result<ManifestStatement, String> {
+    #[derive(Deserialize)]
+    struct Envelope {
+        payload: String,
+    }
+    let envelope: Envelope =
+        serde_json::from_slice(bytes).map_err(|error| format!("not a DSSE envelope: {error}"))?;
+    let payload = base64::engine::general_purpose::STANDARD
+        .decode(envelope.payload)
+        .map_err(|error| format!("payload is not base64: {error}"))?;
+    serde_json::from_slice(&payload)
+        .map_err(|error| format!("payload is not a release Statement: {error}"))
+}
+
+/// The tag: it exists, is annotated, names this manifest's digest, and points at the commit
+/// the manifest says was built.
+fn tag_check(
+    root: &Path,
+    name: &str,
+    manifest: &Digest,
+    release: Option<&Release>,
+) -> ReleaseCheck {
+    let mut findings = Vec::new();
+    let tag = Repository::open(root).and_then(|repository| repository.tag(name));
+    let summary = match tag {
+        Err(error) => {
+            findings.push(error);
+            String::new()
+        }
+        Ok(None) => {
+            findings.push(format!(
+                "there is no tag `{name}` (a --dry-run release is not tagged)"
+            ));
+            String::new()
+        }
+        Ok(Some(tag)) => {
+            match tag.message.as_deref().map(manifest_of_tag) {
+                None => findings.push(format!(
+                    "`{name}` is a lightweight tag; a release tag is annotated"
+                )),
+                Some(None) => {
+                    findings.push(format!("tag `{name}`'s message names no manifest digest"));
+                }
+                Some(Some(named)) if named != *manifest => findings.push(format!(
+                    "tag `{name}` names manifest sha256:{}, but the manifest is sha256:{}",
+                    named.hex(),
+                    manifest.hex()
+                )),
+                Some(Some(_)) => {}
+            }
+            if let Some(release) = release
+                && release.commit != tag.commit
+            {
+                findings.push(format!(
+                    "tag `{name}` points at {}, but the release was built from {}",
+                    tag.commit, release.commit
+                ));
+            }
+            format!(
+                "{name} on {}, naming manifest sha256:{}",
+                tag.commit,
+                manifest.hex()
+            )
+        }
+    };
+    ReleaseCheck::new("tag", findings, summary)
+}
+
+/// Every document the manifest names, byte for byte.
+fn documents_check(release: &Release, request: &Request<'_>) -> ReleaseCheck {
+    let mut findings = Vec::new();
+    let documents = release.documents();
+    for (document, in_attestations) in &documents {
+        let name = document.name.as_deref().unwrap_or_default();
+        let base = if *in_attestations {
+            request.attestations
+        } else {
+            request.root
+        };
+        findings.extend(digest_finding(&base.join(name), name, document.sha256()));
+    }
+    ReleaseCheck::new(
+        "documents",
+        findings,
+        format!("{} documents match their digests", documents.len()),
+    )
+}
+
+fn digest_finding(path: &Path, name: &str, expected: Option<Digest>) -> Option<String> {
+    let Some(expected) = expected else {
+        return Some(format!("`{name}` has no sha256 in the manifest"));
+    };
+    match Digest::of_file(path) {
+        Ok(found) if found == expected => None,
+        Ok(found) => Some(format!(
+            "`{name}` is sha256:{}, the manifest names sha256:{}",
+            found.hex(),
+            expected.hex()
+        )),
+        Err(error) => Some(format!(
+            "`{name}`: cannot read `{}`: {error}",
+            path.display()
+        )),
+    }
+}
+
+/// The artifacts in the workspace, as the manifest names them.
+fn artifacts_check(release: &Release, root: &Path) -> (ReleaseCheck, Vec<verify::Artifact>) {
+    let mut findings = Vec::new();
+    let mut artifacts = Vec::new();
+    for artifact in &release.artifacts {
+        let path: PathBuf = root.join(&artifact.name);
+        let expected = Digest::from_hex(&artifact.sha256);
+        if let Some(finding) = digest_finding(&path, &artifact.name, expected) {
+            findings.push(finding);
+        }
+        if let Ok(digest) = Digest::of_file(&path) {
+            artifacts.push(verify::Artifact {
+                name: artifact.name.clone(),
+                digest,
+            });
+        }
+    }
+    let check = ReleaseCheck::new(
+        "artifacts",
+        findings,
+        format!(
+            "{} artifact(s) in the workspace match the manifest",
+            release.artifacts.len()
+        ),
+    );
+    (check, artifacts)
+}
+
+impl ReleaseReport {
+    /// The report for people: each check, then the verify engine's report.
+    #[must_use]
+    pub fn render(&self) -> String {
+        let mut text = format!("release {} ({})\n", self.version, self.tag);
+        for check in &self.checks {
+            let mark = if check.passed { "ok  " } else { "FAIL" };
+            let _ = writeln!(text, "  {mark} {}", check.name);
+            for finding in &check.findings {
+                let _ = writeln!(text, "         {finding}");
+            }
+        }
+        if let Some(verification) = &self.verification {
+            text.push('\n');
+            text.push_str(&verification.render());
+        }
+        let _ = writeln!(
+            text,
+            "\nrelease {}: {}",
+            self.version,
+            if self.passed {
+                "VERIFIED"
+            } else {
+                "NOT VERIFIED"
+            }
+        );
+        text
+    }
+}
