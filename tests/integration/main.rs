@@ -10,6 +10,7 @@ mod execution;
 mod gates;
 mod nix;
 mod provenance;
+mod release;
 mod repro;
 mod rollout;
 mod runlog;

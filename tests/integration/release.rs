@@ -1,0 +1,473 @@
+//! `gantry release`: the sample project (`examples/release`, a Rust crate built with the
+//! declared toolchain) goes build → tests and smoke gates → SBOMs → signature → provenance →
+//! release, in a git repository of its own; `gantry release verify` and `gantry verify` with
+//! its policy pass, and a tampered artifact fails both.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use crate::attestations::{generate_key, statement};
+use crate::support::{Run, Test};
+
+const SAMPLE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/release");
+/// The toolchain the sample's pipeline names under `~/.rustup/toolchains/`.
+const TOOLCHAIN: &str = "1.95.0-x86_64-unknown-linux-gnu";
+
+/// The Rust toolchain these tests run with (its sysroot).
+fn sysroot() -> PathBuf {
+    let output = Command::new("rustc")
+        .args(["--print", "sysroot"])
+        .output()
+        .expect("rustc is on PATH (the Rust toolchain gantry is built with)");
+    PathBuf::from(String::from_utf8_lossy(&output.stdout).trim())
+}
+
+fn git(root: &Path, args: &[&str]) -> String {
+    let output = Command::new("git")
+        .current_dir(root)
+        .args([
+            "-c",
+            "user.name=Release Engineer",
+            "-c",
+            "user.email=release@example.org",
+        ])
+        .args(["-c", "commit.gpgsign=false", "-c", "tag.gpgsign=false"])
+        .args(args)
+        .env("GIT_AUTHOR_DATE", "2026-11-01T12:00:00Z")
+        .env("GIT_COMMITTER_DATE", "2026-11-01T12:00:00Z")
+        .output()
+        .expect("git runs");
+    assert!(
+        output.status.success(),
+        "git {args:?}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout).trim().to_owned()
+}
+
+fn copy_tree(from: &Path, to: &Path) {
+    for entry in walkdir::WalkDir::new(from) {
+        let entry = entry.expect("walk");
+        let target = to.join(entry.path().strip_prefix(from).expect("inside"));
+        if entry.file_type().is_dir() {
+            std::fs::create_dir_all(&target).expect("mkdir");
+        } else {
+            std::fs::copy(entry.path(), &target).expect("copy");
+        }
+    }
+}
+
+/// The sample in a fresh repository: a release key (its public half in the policy), the
+/// toolchain where the pipeline looks for it, `v0.1.0` tagged, then a fix and a doc commit.
+fn sample() -> Test {
+    let test = Test::new();
+    copy_tree(Path::new(SAMPLE), test.root());
+    std::fs::create_dir_all(test.path("home/.rustup/toolchains")).expect("toolchains");
+    std::os::unix::fs::symlink(
+        sysroot(),
+        test.path(&format!("home/.rustup/toolchains/{TOOLCHAIN}")),
+    )
+    .expect("toolchain link");
+    std::fs::create_dir_all(test.path("keys")).expect("keys");
+    assert!(generate_key(
+        &test.path("keys/release.key"),
+        "EC",
+        "ec_paramgen_curve:P-256"
+    ));
+    std::fs::set_permissions(
+        test.path("keys/release.key"),
+        std::os::unix::fs::PermissionsExt::from_mode(0o600),
+    )
+    .expect("chmod");
+    let public = test
+        .run(["keys", "public", "--key", "keys/release.key"])
+        .success();
+    test.write("policies/release.pub", &public.stdout());
+    test.write(
+        ".gitignore",
+        "/out/\n/target/\n/.gantry/\n/attestations/\n/keys/\n/home/\n",
+    );
+    git(test.root(), &["init", "-q", "-b", "main", "."]);
+    git(test.root(), &["add", "-A"]);
+    git(
+        test.root(),
+        &["commit", "-q", "-m", "feat: greet the world"],
+    );
+    git(test.root(), &["tag", "-a", "v0.1.0", "-m", "Release 0.1.0"]);
+    test.write(
+        "src/main.rs",
+        &(test.read("src/main.rs") + "\n// Names are trimmed.\n"),
+    );
+    git(
+        test.root(),
+        &[
+            "commit",
+            "-q",
+            "-am",
+            "fix(cli): trim names before greeting",
+        ],
+    );
+    test.write("README.md", "greeter\n");
+    git(test.root(), &["add", "README.md"]);
+    git(test.root(), &["commit", "-q", "-m", "docs: a readme"]);
+    test
+}
+
+fn release(test: &Test, args: &[&str]) -> Run {
+    let output = test
+        .command()
+        .env("GREETER_SIGNING_KEY", "keys/release.key")
+        .arg("release")
+        .args(args)
+        .args(["--key", "keys/release.key"])
+        .output()
+        .expect("run gantry");
+    Run { output }
+}
+
+fn release_verify(test: &Test, version: &str) -> Run {
+    test.run(["release", "verify", version, "--json"])
+}
+
+fn check<'a>(report: &'a serde_json::Value, name: &str) -> &'a serde_json::Value {
+    (report["checks"].as_array().expect("checks").iter())
+        .find(|check| check["name"] == name)
+        .unwrap_or_else(|| panic!("no check `{name}` in {report:#}"))
+}
+
+fn manifest(test: &Test, version: &str) -> serde_json::Value {
+    statement(&test.path(&format!(
+        "attestations/releases/{version}/manifest.intoto.json"
+    )))
+}
+
+#[test]
+fn a_release_is_cut_tagged_and_verified_and_a_tampered_artifact_fails() {
+    let test = sample();
+    let head = git(test.root(), &["rev-parse", "HEAD"]);
+    let cut = release(&test, &["0.2.0", "--json"]).success();
+    let finished: serde_json::Value = (cut.stdout().lines())
+        .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+        .find(|event| event["event"] == "release_finished")
+        .expect("a release_finished event");
+    assert_eq!(finished["tag"], "v0.2.0");
+    assert_eq!(finished["tagged"], true);
+    assert_eq!(finished["commit"], head.as_str());
+    assert_eq!(finished["previous"], "v0.1.0");
+
+    // The manifest: the release predicate, the artifact, and everything that vouches for it.
+    let manifest = manifest(&test, "0.2.0");
+    assert_eq!(
+        manifest["predicateType"],
+        "https://in-toto.io/attestation/release/v0.1"
+    );
+    let predicate = &manifest["predicate"];
+    assert_eq!(predicate["purl"], "pkg:generic/greeter@0.2.0");
+    assert_eq!(predicate["commit"], head.as_str());
+    assert_eq!(predicate["dirty"], false);
+    let artifacts = predicate["artifacts"].as_array().expect("artifacts");
+    assert_eq!(
+        artifacts.len(),
+        1,
+        "the evidence files are not artifacts: {artifacts:#?}"
+    );
+    let artifact = &artifacts[0];
+    let binary = std::fs::read(test.path("out/dist/greeter")).expect("binary");
+    assert_eq!(artifact["name"], "out/dist/greeter");
+    assert_eq!(artifact["sha256"], crate::support::sha256_hex(&binary));
+    assert_eq!(
+        manifest["subject"][0]["digest"]["sha256"],
+        artifact["sha256"]
+    );
+    assert_eq!(artifact["step"], "build");
+    assert_eq!(artifact["sboms"].as_array().expect("sboms").len(), 2);
+    let signatures: Vec<&str> = (artifact["signatures"]
+        .as_array()
+        .expect("signatures")
+        .iter())
+    .filter_map(|signature| signature["name"].as_str())
+    .collect();
+    assert_eq!(
+        signatures,
+        ["out/dist/greeter.sig", "out/dist/greeter.sigstore.json"]
+    );
+    let stages: Vec<&str> = (artifact["gates"].as_array().expect("gates").iter())
+        .filter_map(|gate| gate["stage"].as_str())
+        .collect();
+    assert_eq!(stages, ["smoke", "tests"]);
+    let run_id = predicate["runId"].as_str().expect("run id");
+    let provenance =
+        statement(&test.path(&format!("attestations/{run_id}/provenance.intoto.json")));
+    assert_eq!(
+        provenance["predicate"]["buildDefinition"]["externalParameters"]["release"],
+        serde_json::json!({"version": "0.2.0", "tag": "v0.2.0", "allowDirty": false})
+    );
+
+    // The notes and the annotated tag, which names the manifest's digest.
+    let notes = test.read("attestations/releases/0.2.0/NOTES.md");
+    assert!(
+        notes.starts_with("# 0.2.0\n\n2 commits since v0.1.0.\n"),
+        "{notes}"
+    );
+    assert!(
+        notes.contains("## Bug fixes\n\n- **cli:** trim names before greeting"),
+        "{notes}"
+    );
+    assert!(notes.contains("## Documentation\n\n- a readme"), "{notes}");
+    assert!(
+        !notes.contains("greet the world"),
+        "commits of the last release stay out: {notes}"
+    );
+    let manifest_bytes =
+        std::fs::read(test.path("attestations/releases/0.2.0/manifest.intoto.json"))
+            .expect("manifest");
+    let message = git(
+        test.root(),
+        &["tag", "-l", "--format=%(contents)", "v0.2.0"],
+    );
+    assert!(
+        message.contains(&format!(
+            "Manifest: sha256:{}",
+            crate::support::sha256_hex(&manifest_bytes)
+        )),
+        "{message}"
+    );
+    assert_eq!(git(test.root(), &["rev-parse", "v0.2.0^{commit}"]), head);
+    assert_eq!(git(test.root(), &["cat-file", "-t", "v0.2.0"]), "tag");
+
+    // Verified: the release as a whole, and the artifact with the verify engine directly.
+    let verified = release_verify(&test, "0.2.0").success();
+    let report: serde_json::Value = serde_json::from_str(&verified.stdout()).expect("JSON report");
+    assert_eq!(report["passed"], true, "{report:#}");
+    for name in ["manifest", "tag", "documents", "artifacts", "policy"] {
+        assert_eq!(check(&report, name)["passed"], true, "{name}: {report:#}");
+    }
+    let folder = format!("attestations/{run_id}");
+    test.run([
+        "verify",
+        "--policy",
+        "policies/release.toml",
+        "--attestations",
+        &folder,
+        "out/dist/greeter",
+    ])
+    .success();
+
+    // A tampered artifact fails both.
+    let mut tampered = binary.clone();
+    let middle = tampered.len() / 2;
+    tampered[middle] ^= 1;
+    std::fs::write(test.path("out/dist/greeter"), &tampered).expect("tamper");
+    let failed = release_verify(&test, "0.2.0").failure(1);
+    let report: serde_json::Value = serde_json::from_str(&failed.stdout()).expect("JSON report");
+    assert_eq!(report["passed"], false);
+    let artifacts = check(&report, "artifacts");
+    assert_eq!(artifacts["passed"], false);
+    assert!(
+        artifacts["findings"][0]
+            .as_str()
+            .expect("finding")
+            .contains("out/dist/greeter")
+    );
+    test.run([
+        "verify",
+        "--policy",
+        "policies/release.toml",
+        "--attestations",
+        &folder,
+        "out/dist/greeter",
+    ])
+    .failure(1);
+    std::fs::write(test.path("out/dist/greeter"), &binary).expect("restore");
+
+    // A manifest edited after the tag no longer matches the digest the tag names.
+    let path = test.path("attestations/releases/0.2.0/manifest.intoto.json");
+    let edited = String::from_utf8(manifest_bytes.clone())
+        .expect("utf8")
+        .replacen("\n", "\n ", 1);
+    std::fs::write(&path, edited).expect("edit manifest");
+    let report: serde_json::Value =
+        serde_json::from_str(&release_verify(&test, "0.2.0").failure(1).stdout()).expect("JSON");
+    let tag = check(&report, "tag");
+    assert_eq!(tag["passed"], false);
+    assert!(
+        tag["findings"][0]
+            .as_str()
+            .expect("finding")
+            .contains("names manifest sha256:"),
+        "{tag:#}"
+    );
+    std::fs::write(&path, &manifest_bytes).expect("restore manifest");
+
+    // A document the manifest names, changed: the SBOM.
+    let sbom = test.path("out/dist/greeter.spdx.json");
+    let original = std::fs::read_to_string(&sbom).expect("sbom");
+    std::fs::write(&sbom, original.replacen("greeter", "greeter2", 1)).expect("edit sbom");
+    let report: serde_json::Value =
+        serde_json::from_str(&release_verify(&test, "0.2.0").failure(1).stdout()).expect("JSON");
+    let documents = check(&report, "documents");
+    assert!(
+        documents["findings"][0]
+            .as_str()
+            .expect("finding")
+            .contains("out/dist/greeter.spdx.json")
+    );
+    std::fs::write(&sbom, original).expect("restore sbom");
+    release_verify(&test, "0.2.0").success();
+}
+
+#[test]
+fn a_release_is_refused_unless_clean_forward_and_new_and_dry_runs_record_dirt() {
+    let test = sample();
+    for (version, expected) in [
+        ("0.1.0", "tag `v0.1.0` exists already"),
+        ("0.0.9", "0.0.9 is not greater than the last release, 0.1.0"),
+        ("0.1.0+build.1", "not greater than the last release"),
+    ] {
+        release(&test, &[version])
+            .failure(1)
+            .stderr_contains(expected);
+    }
+    release(&test, &["one.two"])
+        .failure(2)
+        .stderr_contains("is not a semantic version");
+
+    test.write(
+        "src/main.rs",
+        &(test.read("src/main.rs") + "// uncommitted\n"),
+    );
+    release(&test, &["0.2.0"])
+        .failure(1)
+        .stderr_contains("the work tree differs from commit")
+        .stderr_contains("src/main.rs")
+        .stderr_contains("--allow-dirty");
+    assert!(
+        !test.path("attestations").exists(),
+        "a refused release runs nothing"
+    );
+
+    let dry = release(&test, &["0.2.0", "--allow-dirty", "--dry-run"]).success();
+    assert!(
+        dry.stdout().contains("dry run: tag v0.2.0 not created"),
+        "{}",
+        dry.stdout()
+    );
+    assert_eq!(git(test.root(), &["tag", "-l", "v0.2.0"]), "");
+    let predicate = manifest(&test, "0.2.0")["predicate"].clone();
+    assert_eq!(predicate["dirty"], true);
+    assert_eq!(predicate["allowDirty"], true);
+    let run_id = predicate["runId"].as_str().expect("run id");
+    let provenance =
+        statement(&test.path(&format!("attestations/{run_id}/provenance.intoto.json")));
+    assert_eq!(
+        provenance["predicate"]["buildDefinition"]["externalParameters"]["release"]["allowDirty"],
+        true
+    );
+    let git_dependency = &provenance["predicate"]["buildDefinition"]["resolvedDependencies"][0];
+    assert_eq!(git_dependency["annotations"]["dirty"], true);
+    let report: serde_json::Value =
+        serde_json::from_str(&release_verify(&test, "0.2.0").failure(1).stdout()).expect("JSON");
+    let tag = check(&report, "tag");
+    assert!(
+        tag["findings"][0]
+            .as_str()
+            .expect("finding")
+            .contains("there is no tag `v0.2.0`")
+    );
+}
+
+/// Two clones of one commit, in different folders, built at different times by different
+/// users (root, and uid 65534 with its own home and its own copy of the toolchain), give
+/// byte-identical artifacts, SBOMs and signatures, and the same subject digests.
+#[test]
+fn two_clones_built_by_two_users_release_identical_bytes() {
+    use std::os::unix::fs::chown;
+    // SAFETY: trivial getter.
+    assert!(
+        unsafe { libc::geteuid() } == 0,
+        "this test runs gantry as another user: run it as root"
+    );
+    let first = sample();
+    release(&first, &["0.2.0", "--dry-run"]).success();
+
+    let second = Test::new();
+    let clone = second.path("elsewhere/greeter");
+    git(
+        second.root(),
+        &[
+            "clone",
+            "-q",
+            first.root().to_str().expect("utf8"),
+            clone.to_str().expect("utf8"),
+        ],
+    );
+    std::fs::create_dir_all(clone.join("keys")).expect("keys");
+    std::fs::copy(
+        first.path("keys/release.key"),
+        clone.join("keys/release.key"),
+    )
+    .expect("key");
+    // The other user's own toolchain: the same files, hard-linked into their home.
+    let home = second.path("home");
+    std::fs::create_dir_all(home.join(".rustup/toolchains")).expect("toolchains");
+    let copied = Command::new("cp")
+        .arg("-al")
+        .arg(sysroot())
+        .arg(home.join(format!(".rustup/toolchains/{TOOLCHAIN}")))
+        .status()
+        .expect("cp");
+    assert!(copied.success());
+    for entry in walkdir::WalkDir::new(second.root())
+        .into_iter()
+        .filter_entry(|entry| !entry.path().starts_with(home.join(".rustup")))
+    {
+        let entry = entry.expect("walk");
+        chown(entry.path(), Some(65534), Some(65534)).expect("chown");
+    }
+    let output = second
+        .command_for("setpriv")
+        .current_dir(&clone)
+        .env("HOME", &home)
+        .env("GREETER_SIGNING_KEY", "keys/release.key")
+        .args([
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+            crate::support::GANTRY,
+        ])
+        .args(["release", "0.2.0", "--dry-run", "--key", "keys/release.key"])
+        .output()
+        .expect("setpriv runs gantry");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+
+    for file in [
+        "out/dist/greeter",
+        "out/dist/greeter.spdx.json",
+        "out/dist/greeter.cdx.json",
+        "out/dist/greeter.sig",
+        "out/dist/greeter.sigstore.json",
+    ] {
+        let one = std::fs::read(first.path(file)).expect("first");
+        let other = std::fs::read(clone.join(file)).expect("second");
+        assert!(one == other, "{file} differs between the two clones");
+    }
+    let subjects = |manifest: &serde_json::Value| manifest["subject"].clone();
+    let other = statement(&clone.join("attestations/releases/0.2.0/manifest.intoto.json"));
+    assert_eq!(subjects(&manifest(&first, "0.2.0")), subjects(&other));
+    let provenance_subjects = |root: &Path, manifest: &serde_json::Value| {
+        let run_id = manifest["predicate"]["runId"]
+            .as_str()
+            .expect("run id")
+            .to_owned();
+        statement(&root.join(format!("attestations/{run_id}/provenance.intoto.json")))["subject"]
+            .clone()
+    };
+    assert_eq!(
+        provenance_subjects(first.root(), &manifest(&first, "0.2.0")),
+        provenance_subjects(&clone, &other)
+    );
+}
