@@ -155,15 +155,40 @@ fn a_release_is_cut_tagged_and_verified_and_a_tampered_artifact_fails() {
     assert_eq!(finished["commit"], head.as_str());
     assert_eq!(finished["previous"], "v0.1.0");
 
-    // The manifest: the release predicate, the artifact, and everything that vouches for it.
-    let manifest = manifest(&test, "0.2.0");
+    let (run_id, binary) = assert_manifest(&test, &head);
+    let manifest_bytes = assert_notes_and_tag(&test, &head);
+    // Verified: the release as a whole, and the artifact with the verify engine directly.
+    let verified = release_verify(&test, "0.2.0").success();
+    let report: serde_json::Value = serde_json::from_str(&verified.stdout()).expect("JSON report");
+    assert_eq!(report["passed"], true, "{report:#}");
+    for name in ["manifest", "tag", "documents", "artifacts", "policy"] {
+        assert_eq!(check(&report, name)["passed"], true, "{name}: {report:#}");
+    }
+    let folder = format!("attestations/{run_id}");
+    test.run([
+        "verify",
+        "--policy",
+        "policies/release.toml",
+        "--attestations",
+        &folder,
+        "out/dist/greeter",
+    ])
+    .success();
+
+    assert_tampering_fails(&test, &folder, &binary, &manifest_bytes);
+}
+
+/// The manifest: the release predicate, the artifact, and everything that vouches for it.
+/// Returns the run's id and the artifact's bytes.
+fn assert_manifest(test: &Test, head: &str) -> (String, Vec<u8>) {
+    let manifest = manifest(test, "0.2.0");
     assert_eq!(
         manifest["predicateType"],
         "https://in-toto.io/attestation/release/v0.1"
     );
     let predicate = &manifest["predicate"];
     assert_eq!(predicate["purl"], "pkg:generic/greeter@0.2.0");
-    assert_eq!(predicate["commit"], head.as_str());
+    assert_eq!(predicate["commit"], head);
     assert_eq!(predicate["dirty"], false);
     let artifacts = predicate["artifacts"].as_array().expect("artifacts");
     assert_eq!(
@@ -203,7 +228,11 @@ fn a_release_is_cut_tagged_and_verified_and_a_tampered_artifact_fails() {
         serde_json::json!({"version": "0.2.0", "tag": "v0.2.0", "allowDirty": false})
     );
 
-    // The notes and the annotated tag, which names the manifest's digest.
+    (run_id.to_owned(), binary)
+}
+
+/// The notes and the annotated tag, which names the manifest's digest; returns the manifest.
+fn assert_notes_and_tag(test: &Test, head: &str) -> Vec<u8> {
     let notes = test.read("attestations/releases/0.2.0/NOTES.md");
     assert!(
         notes.starts_with("# 0.2.0\n\n2 commits since v0.1.0.\n"),
@@ -235,30 +264,16 @@ fn a_release_is_cut_tagged_and_verified_and_a_tampered_artifact_fails() {
     assert_eq!(git(test.root(), &["rev-parse", "v0.2.0^{commit}"]), head);
     assert_eq!(git(test.root(), &["cat-file", "-t", "v0.2.0"]), "tag");
 
-    // Verified: the release as a whole, and the artifact with the verify engine directly.
-    let verified = release_verify(&test, "0.2.0").success();
-    let report: serde_json::Value = serde_json::from_str(&verified.stdout()).expect("JSON report");
-    assert_eq!(report["passed"], true, "{report:#}");
-    for name in ["manifest", "tag", "documents", "artifacts", "policy"] {
-        assert_eq!(check(&report, name)["passed"], true, "{name}: {report:#}");
-    }
-    let folder = format!("attestations/{run_id}");
-    test.run([
-        "verify",
-        "--policy",
-        "policies/release.toml",
-        "--attestations",
-        &folder,
-        "out/dist/greeter",
-    ])
-    .success();
+    manifest_bytes
+}
 
-    // A tampered artifact fails both.
-    let mut tampered = binary.clone();
+/// A tampered artifact fails both verifications; an edited manifest or SBOM fails the release's.
+fn assert_tampering_fails(test: &Test, folder: &str, binary: &[u8], manifest_bytes: &[u8]) {
+    let mut tampered = binary.to_vec();
     let middle = tampered.len() / 2;
     tampered[middle] ^= 1;
     std::fs::write(test.path("out/dist/greeter"), &tampered).expect("tamper");
-    let failed = release_verify(&test, "0.2.0").failure(1);
+    let failed = release_verify(test, "0.2.0").failure(1);
     let report: serde_json::Value = serde_json::from_str(&failed.stdout()).expect("JSON report");
     assert_eq!(report["passed"], false);
     let artifacts = check(&report, "artifacts");
@@ -274,20 +289,20 @@ fn a_release_is_cut_tagged_and_verified_and_a_tampered_artifact_fails() {
         "--policy",
         "policies/release.toml",
         "--attestations",
-        &folder,
+        folder,
         "out/dist/greeter",
     ])
     .failure(1);
-    std::fs::write(test.path("out/dist/greeter"), &binary).expect("restore");
+    std::fs::write(test.path("out/dist/greeter"), binary).expect("restore");
 
     // A manifest edited after the tag no longer matches the digest the tag names.
     let path = test.path("attestations/releases/0.2.0/manifest.intoto.json");
-    let edited = String::from_utf8(manifest_bytes.clone())
+    let edited = String::from_utf8(manifest_bytes.to_vec())
         .expect("utf8")
-        .replacen("\n", "\n ", 1);
+        .replacen('\n', "\n ", 1);
     std::fs::write(&path, edited).expect("edit manifest");
     let report: serde_json::Value =
-        serde_json::from_str(&release_verify(&test, "0.2.0").failure(1).stdout()).expect("JSON");
+        serde_json::from_str(&release_verify(test, "0.2.0").failure(1).stdout()).expect("JSON");
     let tag = check(&report, "tag");
     assert_eq!(tag["passed"], false);
     assert!(
@@ -297,14 +312,14 @@ fn a_release_is_cut_tagged_and_verified_and_a_tampered_artifact_fails() {
             .contains("names manifest sha256:"),
         "{tag:#}"
     );
-    std::fs::write(&path, &manifest_bytes).expect("restore manifest");
+    std::fs::write(&path, manifest_bytes).expect("restore manifest");
 
     // A document the manifest names, changed: the SBOM.
     let sbom = test.path("out/dist/greeter.spdx.json");
     let original = std::fs::read_to_string(&sbom).expect("sbom");
     std::fs::write(&sbom, original.replacen("greeter", "greeter2", 1)).expect("edit sbom");
     let report: serde_json::Value =
-        serde_json::from_str(&release_verify(&test, "0.2.0").failure(1).stdout()).expect("JSON");
+        serde_json::from_str(&release_verify(test, "0.2.0").failure(1).stdout()).expect("JSON");
     let documents = check(&report, "documents");
     assert!(
         documents["findings"][0]
@@ -313,7 +328,7 @@ fn a_release_is_cut_tagged_and_verified_and_a_tampered_artifact_fails() {
             .contains("out/dist/greeter.spdx.json")
     );
     std::fs::write(&sbom, original).expect("restore sbom");
-    release_verify(&test, "0.2.0").success();
+    release_verify(test, "0.2.0").success();
 }
 
 #[test]
