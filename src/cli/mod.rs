@@ -139,6 +139,14 @@ impl Environment {
     }
 }
 
+/// Whether gantry accepts `args` (what follows `gantry`) as a command line, and if not, clap's
+/// message: for tests that check the commands documentation and CI examples name.
+pub fn accepts(args: &[&str]) -> Result<(), String> {
+    Cli::try_parse_from(std::iter::once("gantry").chain(args.iter().copied()))
+        .map(|_| ())
+        .map_err(|error| error.to_string())
+}
+
 /// Runs gantry with `args`; returns the process exit code.
 pub fn main(args: impl IntoIterator<Item = OsString>) -> ExitCode {
     let cli = match Cli::try_parse_from(args) {

@@ -486,3 +486,126 @@ fn two_clones_built_by_two_users_release_identical_bytes() {
         provenance_subjects(&clone, &other)
     );
 }
+
+/// Splits a shell command line into words: quotes and backslashes as sh reads them, enough
+/// for the CI examples (no expansions; `$VAR` stays as written).
+fn shell_words(line: &str) -> Vec<String> {
+    let mut words = Vec::new();
+    let mut word: Option<String> = None;
+    let mut quote: Option<char> = None;
+    let mut characters = line.chars();
+    while let Some(character) = characters.next() {
+        match (quote, character) {
+            (None, ' ' | '\t' | '\n') => words.extend(word.take()),
+            (None, '\'' | '"') => {
+                quote = Some(character);
+                word.get_or_insert_with(String::new);
+            }
+            (Some(open), _) if open == character => quote = None,
+            (None | Some('"'), '\\') => {
+                if let Some(next) = characters.next().filter(|next| *next != '\n') {
+                    word.get_or_insert_with(String::new).push(next);
+                }
+            }
+            _ => word.get_or_insert_with(String::new).push(character),
+        }
+    }
+    words.extend(word);
+    words
+}
+
+/// Every string under `run` (GitHub Actions steps) or `script` (GitLab jobs), anywhere.
+fn commands(value: &serde_json::Value, found: &mut Vec<String>) {
+    match value {
+        serde_json::Value::Object(map) => {
+            for (key, value) in map {
+                match (key.as_str(), value) {
+                    ("run" | "script" | "before_script", serde_json::Value::String(text)) => {
+                        found.push(text.clone());
+                    }
+                    ("script" | "before_script", serde_json::Value::Array(lines)) => {
+                        found.extend(
+                            lines
+                                .iter()
+                                .filter_map(|line| line.as_str().map(str::to_owned)),
+                        );
+                    }
+                    _ => commands(value, found),
+                }
+            }
+        }
+        serde_json::Value::Array(items) => items.iter().for_each(|item| commands(item, found)),
+        _ => {}
+    }
+}
+
+/// The CI examples in docs/ci parse as YAML, run gantry through the flake (`nix run .# --`),
+/// and every gantry command line in them is one gantry accepts: a release and its check.
+#[test]
+fn the_ci_examples_parse_and_run_real_gantry_commands() {
+    let folder = Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/ci");
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&folder)
+        .expect("docs/ci")
+        .map(|entry| entry.expect("entry").path())
+        .collect();
+    files.sort();
+    let names: Vec<String> = (files.iter())
+        .filter_map(|path| {
+            path.file_name()
+                .map(|name| name.to_string_lossy().into_owned())
+        })
+        .collect();
+    assert_eq!(names, ["github-release.yml", "gitlab-release.yml"]);
+    for file in &files {
+        let text = std::fs::read_to_string(file).expect("read");
+        let document: serde_json::Value = serde_norway::from_str(&text)
+            .unwrap_or_else(|error| panic!("{}: not YAML: {error}", file.display()));
+        let mut found = Vec::new();
+        commands(&document, &mut found);
+        let mut invocations = Vec::new();
+        for command in &found {
+            // GitHub's expressions are filled in before the shell sees the line; GitLab's
+            // variable stands for the same version.
+            let mut line = command.replace("$RELEASE_VERSION", "1.4.0");
+            while let Some(start) = line.find("${{") {
+                let end = line[start..]
+                    .find("}}")
+                    .map_or(line.len(), |end| start + end + 2);
+                line.replace_range(start..end, "1.4.0");
+            }
+            let words = shell_words(&line);
+            let Some(flake) = words.iter().position(|word| word == ".#") else {
+                continue;
+            };
+            assert_eq!(
+                words[0],
+                "nix",
+                "{}: `{line}` runs gantry through nix",
+                file.display()
+            );
+            assert!(words[..flake].contains(&"run".to_owned()), "{line}");
+            assert_eq!(
+                words.get(flake + 1).map(String::as_str),
+                Some("--"),
+                "{line}"
+            );
+            let args: Vec<&str> = words[flake + 2..].iter().map(String::as_str).collect();
+            gantry::cli::accepts(&args).unwrap_or_else(|error| {
+                panic!("{}: `gantry {}`: {error}", file.display(), args.join(" "))
+            });
+            invocations.push(
+                args.iter()
+                    .take(2)
+                    .map(|word| (*word).to_owned())
+                    .collect::<Vec<_>>(),
+            );
+        }
+        assert_eq!(
+            invocations,
+            [["release", "1.4.0"], ["release", "verify"]],
+            "{}",
+            file.display()
+        );
+    }
+    assert!(gantry::cli::accepts(&["release", "verify", "1.4.0", "--no-such-flag"]).is_err());
+}
