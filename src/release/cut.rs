@@ -18,7 +18,6 @@ use crate::release::git::Repository;
 use crate::release::manifest::{self, Release};
 use crate::release::{FOLDER, MANIFEST, NOTES, TAG_MANIFEST_LINE, notes, version};
 use crate::store::atomic;
-use crate::verify::evidence;
 
 /// What was checked before the run, and what the release will be.
 pub struct Plan {
@@ -138,7 +137,9 @@ pub fn finish(
             plan.commit
         )));
     }
-    let run_files = read_run_folder(&summary.run_dir)?;
+    // Parsed only: `gantry release verify` checks signatures against a policy.
+    let run_files =
+        crate::verify::gather::read_folders(std::slice::from_ref(&summary.run_dir), &[])?;
     let provenance = (run_files.iter())
         .find(|file| file.name == crate::exec::provenance::FILE_NAME)
         .ok_or_else(|| Error::Release(format!("run {} has no provenance", summary.run_id)))?;
@@ -218,19 +219,6 @@ pub fn finish(
             .collect(),
         previous: previous_tag,
     })
-}
-
-/// Every attestation of a run folder, parsed (their signatures are checked by `gantry
-/// release verify` against a policy, not here).
-fn read_run_folder(folder: &Path) -> Result<Vec<evidence::EvidenceFile>> {
-    let paths = evidence::list_folder(folder).map_err(Error::read(folder))?;
-    paths
-        .into_iter()
-        .map(|path| {
-            let bytes = std::fs::read(&path).map_err(Error::read(&path))?;
-            Ok(evidence::parse(path, 0, &bytes, &[]))
-        })
-        .collect()
 }
 
 /// The annotated tag's message: the notes, then the manifest's digest and the run.

@@ -20,28 +20,7 @@ pub fn verify_files(
     now: i64,
 ) -> Result<Report> {
     let (policy, keys) = policy_and_keys(policy_path)?;
-    let mut listed = Vec::new();
-    for (folder, path) in folders.iter().enumerate() {
-        let found = evidence::list_folder(path).map_err(|error| {
-            Error::Usage(format!(
-                "cannot read attestations `{}`: {error}",
-                path.display()
-            ))
-        })?;
-        listed.extend(found.into_iter().map(|file| (file, folder)));
-    }
-    let files = crate::parallel::map(&listed, |(path, folder)| {
-        std::fs::read(path)
-            .map(|bytes| evidence::parse(path.clone(), *folder, &bytes, &keys))
-            .map_err(|error| {
-                Error::Usage(format!(
-                    "cannot read attestation `{}`: {error}",
-                    path.display()
-                ))
-            })
-    })
-    .into_iter()
-    .collect::<Result<Vec<_>>>()?;
+    let files = read_folders(folders, &keys)?;
     let approved = policy
         .require
         .pipeline
@@ -56,6 +35,36 @@ pub fn verify_files(
         approved: approved.as_ref(),
         now,
     }))
+}
+
+/// Every attestation in `folders`, read and parsed on every core, signatures checked against
+/// `keys` (none: parsed only).
+pub fn read_folders(
+    folders: &[PathBuf],
+    keys: &[policy::TrustedKey],
+) -> Result<Vec<evidence::EvidenceFile>> {
+    let mut listed = Vec::new();
+    for (folder, path) in folders.iter().enumerate() {
+        let found = evidence::list_folder(path).map_err(|error| {
+            Error::Usage(format!(
+                "cannot read attestations `{}`: {error}",
+                path.display()
+            ))
+        })?;
+        listed.extend(found.into_iter().map(|file| (file, folder)));
+    }
+    crate::parallel::map(&listed, |(path, folder)| {
+        std::fs::read(path)
+            .map(|bytes| evidence::parse(path.clone(), *folder, &bytes, keys))
+            .map_err(|error| {
+                Error::Usage(format!(
+                    "cannot read attestation `{}`: {error}",
+                    path.display()
+                ))
+            })
+    })
+    .into_iter()
+    .collect()
 }
 
 /// The policy at `path` and the public keys it names.

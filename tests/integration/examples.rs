@@ -38,16 +38,7 @@ fn example_workspace() -> crate::support::Test {
     let test = crate::support::Test::new();
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     for folder in ["pipelines", "examples", "policies"] {
-        for entry in walkdir::WalkDir::new(root.join(folder)) {
-            let entry = entry.expect("walk");
-            let relative = entry.path().strip_prefix(root).expect("prefix");
-            if entry.file_type().is_file() {
-                test.write(
-                    relative.to_str().expect("utf-8"),
-                    &std::fs::read_to_string(entry.path()).expect("read"),
-                );
-            }
-        }
+        crate::support::copy_tree(&root.join(folder), &test.path(folder));
     }
     let git = test
         .command_for("git")

@@ -45,23 +45,11 @@ fn git(root: &Path, args: &[&str]) -> String {
     String::from_utf8_lossy(&output.stdout).trim().to_owned()
 }
 
-fn copy_tree(from: &Path, to: &Path) {
-    for entry in walkdir::WalkDir::new(from) {
-        let entry = entry.expect("walk");
-        let target = to.join(entry.path().strip_prefix(from).expect("inside"));
-        if entry.file_type().is_dir() {
-            std::fs::create_dir_all(&target).expect("mkdir");
-        } else {
-            std::fs::copy(entry.path(), &target).expect("copy");
-        }
-    }
-}
-
 /// The sample in a fresh repository: a release key (its public half in the policy), the
 /// toolchain where the pipeline looks for it, `v0.1.0` tagged, then a fix and a doc commit.
 fn sample() -> Test {
     let test = Test::new();
-    copy_tree(Path::new(SAMPLE), test.root());
+    crate::support::copy_tree(Path::new(SAMPLE), test.root());
     std::fs::create_dir_all(test.path("home/.rustup/toolchains")).expect("toolchains");
     std::os::unix::fs::symlink(
         sysroot(),

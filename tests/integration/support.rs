@@ -208,3 +208,16 @@ pub fn require_tool(program: &str, version_flag: &str, hint: &str) {
         .is_ok_and(|output| output.status.success());
     assert!(found, "these tests need {program}: {hint}");
 }
+
+/// Copies every file under `from` into `to` (modes kept), making folders as needed.
+pub fn copy_tree(from: &Path, to: &Path) {
+    for entry in walkdir::WalkDir::new(from) {
+        let entry = entry.expect("walk");
+        let target = to.join(entry.path().strip_prefix(from).expect("inside"));
+        if entry.file_type().is_dir() {
+            fs::create_dir_all(&target).expect("mkdir");
+        } else {
+            fs::copy(entry.path(), &target).expect("copy");
+        }
+    }
+}
