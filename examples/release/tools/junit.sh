@@ -5,7 +5,8 @@ set -eu
 out=$1
 log=$TMPDIR/test.log
 status=0
-cargo test --release --locked --offline --target-dir "$TMPDIR/target" > "$log" 2>&1 || status=$?
+# One thread: the harness prints results as they finish, and the report must not vary.
+cargo test --release --locked --offline --target-dir "$TMPDIR/target" -- --test-threads=1 > "$log" 2>&1 || status=$?
 awk -v status="$status" '
   /^test .* \.\.\. (ok|FAILED|ignored)$/ {
     name = $2; result = $NF; n++
