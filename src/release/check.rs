@@ -289,7 +289,7 @@ fn documents_check(release: &Release, request: &Request<'_>) -> ReleaseCheck {
         } else {
             request.root
         };
-        findings.extend(digest_finding(&base.join(name), name, document.sha256()));
+        findings.extend(compare(&base.join(name), name, document.sha256()).1);
     }
     ReleaseCheck::new(
         "documents",
@@ -298,22 +298,23 @@ fn documents_check(release: &Release, request: &Request<'_>) -> ReleaseCheck {
     )
 }
 
-fn digest_finding(path: &Path, name: &str, expected: Option<Digest>) -> Option<String> {
-    let Some(expected) = expected else {
-        return Some(format!("`{name}` has no sha256 in the manifest"));
-    };
-    match Digest::of_file(path) {
-        Ok(found) if found == expected => None,
-        Ok(found) => Some(format!(
+/// The file's digest, when it can be read, and what is wrong with it, if anything.
+fn compare(path: &Path, name: &str, expected: Option<Digest>) -> (Option<Digest>, Option<String>) {
+    let found = Digest::of_file(path);
+    let finding = match (&found, expected) {
+        (_, None) => Some(format!("`{name}` has no sha256 in the manifest")),
+        (Ok(found), Some(expected)) if *found == expected => None,
+        (Ok(found), Some(expected)) => Some(format!(
             "`{name}` is sha256:{}, the manifest names sha256:{}",
             found.hex(),
             expected.hex()
         )),
-        Err(error) => Some(format!(
+        (Err(error), Some(_)) => Some(format!(
             "`{name}`: cannot read `{}`: {error}",
             path.display()
         )),
-    }
+    };
+    (found.ok(), finding)
 }
 
 /// The artifacts in the workspace, as the manifest names them.
@@ -323,10 +324,9 @@ fn artifacts_check(release: &Release, root: &Path) -> (ReleaseCheck, Vec<verify:
     for artifact in &release.artifacts {
         let path: PathBuf = root.join(&artifact.name);
         let expected = Digest::from_hex(&artifact.sha256);
-        if let Some(finding) = digest_finding(&path, &artifact.name, expected) {
-            findings.push(finding);
-        }
-        if let Ok(digest) = Digest::of_file(&path) {
+        let (found, finding) = compare(&path, &artifact.name, expected);
+        findings.extend(finding);
+        if let Some(digest) = found {
             artifacts.push(verify::Artifact {
                 name: artifact.name.clone(),
                 digest,
