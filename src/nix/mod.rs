@@ -4,6 +4,7 @@
 //! interface Nix keeps stable; see ARCHITECTURE.md.
 
 pub mod hash;
+pub mod nar;
 pub mod process;
 
 use std::collections::BTreeMap;

@@ -289,7 +289,7 @@ fn documents_check(release: &Release, request: &Request<'_>) -> ReleaseCheck {
         } else {
             request.root
         };
-        findings.extend(compare(&base.join(name), name, document.sha256()).1);
+        findings.extend(compare(&base.join(name), name, document.sha256(), Digest::of_file).1);
     }
     ReleaseCheck::new(
         "documents",
@@ -299,8 +299,13 @@ fn documents_check(release: &Release, request: &Request<'_>) -> ReleaseCheck {
 }
 
 /// The file's digest, when it can be read, and what is wrong with it, if anything.
-fn compare(path: &Path, name: &str, expected: Option<Digest>) -> (Option<Digest>, Option<String>) {
-    let found = Digest::of_file(path);
+fn compare(
+    path: &Path,
+    name: &str,
+    expected: Option<Digest>,
+    digest: fn(&Path) -> std::io::Result<Digest>,
+) -> (Option<Digest>, Option<String>) {
+    let found = digest(path);
     let finding = match (&found, expected) {
         (_, None) => Some(format!("`{name}` has no sha256 in the manifest")),
         (Ok(found), Some(expected)) if *found == expected => None,
@@ -317,14 +322,26 @@ fn compare(path: &Path, name: &str, expected: Option<Digest>) -> (Option<Digest>
     (found.ok(), finding)
 }
 
-/// The artifacts in the workspace, as the manifest names them.
+/// The artifacts in the workspace, as the manifest names them: files by their bytes, Nix
+/// outputs by their NAR hash (computed here, without Nix), reached through their out-links.
 fn artifacts_check(release: &Release, root: &Path) -> (ReleaseCheck, Vec<verify::Artifact>) {
     let mut findings = Vec::new();
     let mut artifacts = Vec::new();
     for artifact in &release.artifacts {
         let path: PathBuf = root.join(&artifact.name);
+        if let Some(store_path) = &artifact.store_path {
+            match std::fs::read_link(&path) {
+                Ok(target) if target == Path::new(store_path) => {}
+                Ok(target) => findings.push(format!(
+                    "out-link `{}` points at `{}`, not at the released `{store_path}`",
+                    artifact.name,
+                    target.display(),
+                )),
+                Err(error) => findings.push(format!("out-link `{}`: {error}", artifact.name)),
+            }
+        }
         let expected = Digest::from_hex(&artifact.sha256);
-        let (found, finding) = compare(&path, &artifact.name, expected);
+        let (found, finding) = compare(&path, &artifact.name, expected, gather::artifact_digest);
         findings.extend(finding);
         if let Some(digest) = found {
             artifacts.push(verify::Artifact {

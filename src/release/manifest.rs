@@ -48,6 +48,9 @@ pub struct Release {
 pub struct Artifact {
     pub name: String,
     pub sha256: String,
+    /// A Nix output (named by its out-link, digested by its NAR hash): the store path.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub store_path: Option<String>,
     /// The step that made it, and that step's link.
     pub step: String,
     pub link: ResourceDescriptor,
@@ -173,13 +176,14 @@ pub fn artifacts(
             let Kind::Link { name, .. } = &content.kind else {
                 return None;
             };
-            let makes = content
-                .subjects
-                .iter()
-                .any(|made| made.name == subject.name && made.sha256.as_deref() == Some(&sha256));
-            makes.then_some((name, file))
+            // A nix step's link names the store path, with the out-link as an annotation.
+            let made = content.subjects.iter().find(|made| {
+                (made.name == subject.name || made.out_link.as_ref() == Some(&subject.name))
+                    && made.sha256.as_deref() == Some(&sha256)
+            })?;
+            Some((name, file, made))
         });
-        let Some((step, link)) = maker else {
+        let Some((step, link, made)) = maker else {
             return Err(format!(
                 "no link in the run folder made `{}` (sha256 {sha256})",
                 subject.name
@@ -192,6 +196,7 @@ pub fn artifacts(
         }
         artifacts.push(Artifact {
             name: subject.name.clone(),
+            store_path: (made.name != subject.name).then(|| made.name.clone()),
             step: step.clone(),
             link: in_run(run_id, link),
             sboms: sboms(pipeline, run_id, evidence, &sha256),

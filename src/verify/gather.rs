@@ -77,7 +77,7 @@ pub fn policy_and_keys(path: &Path) -> Result<(policy::Policy, Vec<policy::Trust
 
 /// An artifact on disk, named as given.
 pub fn artifact(path: &Path) -> Result<Artifact> {
-    let digest = Digest::of_file(path).map_err(|error| {
+    let digest = artifact_digest(path).map_err(|error| {
         Error::Usage(format!(
             "cannot read artifact `{}`: {error}",
             path.display()
@@ -88,6 +88,24 @@ pub fn artifact(path: &Path) -> Result<Artifact> {
         digest,
     })
 }
+
+/// What an artifact is attested by: a Nix output (a store path, or an out-link to one) by
+/// its NAR hash, as the nix step recorded it; anything else by the SHA-256 of its bytes.
+pub fn artifact_digest(path: &Path) -> std::io::Result<Digest> {
+    let store_path = if path.starts_with(STORE) {
+        Some(path.to_path_buf())
+    } else {
+        std::fs::read_link(path)
+            .ok()
+            .filter(|target| target.starts_with(STORE))
+    };
+    match store_path {
+        Some(store_path) => crate::nix::nar::hash_path(&store_path),
+        None => Digest::of_file(path),
+    }
+}
+
+const STORE: &str = "/nix/store/";
 
 fn load_policy(path: &Path) -> Result<policy::Policy> {
     let text = std::fs::read_to_string(path).map_err(|error| {

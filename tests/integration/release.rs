@@ -56,6 +56,30 @@ fn sample() -> Test {
         test.path(&format!("home/.rustup/toolchains/{TOOLCHAIN}")),
     )
     .expect("toolchain link");
+    repository(&test, "feat: greet the world");
+    git(test.root(), &["tag", "-a", "v0.1.0", "-m", "Release 0.1.0"]);
+    test.write(
+        "src/main.rs",
+        &(test.read("src/main.rs") + "\n// Names are trimmed.\n"),
+    );
+    git(
+        test.root(),
+        &[
+            "commit",
+            "-q",
+            "-am",
+            "fix(cli): trim names before greeting",
+        ],
+    );
+    test.write("README.md", "greeter\n");
+    git(test.root(), &["add", "README.md"]);
+    git(test.root(), &["commit", "-q", "-m", "docs: a readme"]);
+    test
+}
+
+/// The test's folder as a repository with one commit: a release key (its public half next to
+/// the policy) and what a run writes ignored.
+fn repository(test: &Test, message: &str) {
     std::fs::create_dir_all(test.path("keys")).expect("keys");
     assert!(generate_key(
         &test.path("keys/release.key"),
@@ -77,28 +101,7 @@ fn sample() -> Test {
     );
     git(test.root(), &["init", "-q", "-b", "main", "."]);
     git(test.root(), &["add", "-A"]);
-    git(
-        test.root(),
-        &["commit", "-q", "-m", "feat: greet the world"],
-    );
-    git(test.root(), &["tag", "-a", "v0.1.0", "-m", "Release 0.1.0"]);
-    test.write(
-        "src/main.rs",
-        &(test.read("src/main.rs") + "\n// Names are trimmed.\n"),
-    );
-    git(
-        test.root(),
-        &[
-            "commit",
-            "-q",
-            "-am",
-            "fix(cli): trim names before greeting",
-        ],
-    );
-    test.write("README.md", "greeter\n");
-    git(test.root(), &["add", "README.md"]);
-    git(test.root(), &["commit", "-q", "-m", "docs: a readme"]);
-    test
+    git(test.root(), &["commit", "-q", "-m", message]);
 }
 
 fn release(test: &Test, args: &[&str]) -> Run {
@@ -376,6 +379,89 @@ fn a_release_is_refused_unless_clean_forward_and_new_and_dry_runs_record_dirt() 
             .as_str()
             .expect("finding")
             .contains("there is no tag `v0.2.0`")
+    );
+}
+
+/// A Nix output is released by its out-link and NAR hash, with its store path; `release
+/// verify` recomputes that NAR hash itself (equal to Nix's `narHash`, for a tree with folders,
+/// an executable, a symlink and files of every padding) and follows the out-link.
+#[test]
+fn a_nix_output_is_released_and_verified_by_its_nar_hash() {
+    crate::nix::require_nix();
+    let test = Test::new()
+        .file(
+            "nix/flake.nix",
+            r#"{
+  outputs = { self }: {
+    packages.x86_64-linux.tree = derivation {
+      name = "tree"; system = "x86_64-linux"; builder = "/bin/sh";
+      args = [ "-c" "/bin/mkdir -p $out/bin $out/share/empty; echo data > $out/data; printf 12345678 > $out/eight; printf '#!/bin/sh\\necho hi\\n' > $out/bin/hi; /bin/chmod +x $out/bin/hi; /bin/ln -s ../data $out/bin/data-link" ];
+    };
+  };
+}
+"#,
+        )
+        .file(
+            "pipelines/release.toml",
+            "[pipeline]\nname = \"tree\"\n\n[steps.tree]\nkind = \"nix\"\nflake = \"./nix#tree\"\noutputs = [\"result-tree\"]\n",
+        )
+        .file(
+            "policies/release.toml",
+            "[policy]\nname = \"tree\"\n\n[[keys]]\nid = \"release\"\npublic = \"release.pub\"\nsteps = [\"*\"]\n\n[require]\nsteps = [\"tree\"]\nprovenance = true\nsources = [\"nix/*\"]\n",
+        );
+    // Nix writes the lock of a flake without inputs on its first evaluation: commit it.
+    crate::nix::nix(&test, &["flake", "lock", "./nix"]);
+    repository(&test, "feat: a tree");
+    test.write(".gitignore", &(test.read(".gitignore") + "/result-*\n"));
+    git(
+        test.root(),
+        &["commit", "-q", "-am", "chore: ignore out-links"],
+    );
+
+    release(&test, &["1.0.0"]).success();
+    let store_path = std::fs::read_link(test.path("result-tree")).expect("out-link");
+    let store_path = store_path.to_str().expect("utf8");
+    let hashed = crate::nix::nix(
+        &test,
+        &["hash", "path", "--type", "sha256", "--base16", store_path],
+    );
+    let manifest = manifest(&test, "1.0.0");
+    let artifact = &manifest["predicate"]["artifacts"][0];
+    assert_eq!(artifact["name"], "result-tree");
+    assert_eq!(artifact["storePath"], store_path);
+    assert_eq!(artifact["sha256"], hashed.trim());
+
+    let report: serde_json::Value =
+        serde_json::from_str(&release_verify(&test, "1.0.0").success().stdout()).expect("JSON");
+    assert_eq!(check(&report, "artifacts")["passed"], true, "{report:#}");
+    let run_id = manifest["predicate"]["runId"].as_str().expect("run id");
+    test.run([
+        "verify",
+        "--policy",
+        "policies/release.toml",
+        "--attestations",
+        &format!("attestations/{run_id}"),
+        "result-tree",
+    ])
+    .success();
+
+    // The out-link turned to a copy of the tree: the release names the store path, so the
+    // digest still holds, but the workspace no longer holds what was released.
+    let copy = test.path("copy");
+    let copied = Command::new("cp")
+        .args(["-a", store_path])
+        .arg(&copy)
+        .status()
+        .expect("cp");
+    assert!(copied.success());
+    std::fs::remove_file(test.path("result-tree")).expect("unlink");
+    std::os::unix::fs::symlink(&copy, test.path("result-tree")).expect("relink");
+    let report: serde_json::Value =
+        serde_json::from_str(&release_verify(&test, "1.0.0").failure(1).stdout()).expect("JSON");
+    let findings = check(&report, "artifacts")["findings"].to_string();
+    assert!(
+        findings.contains("out-link `result-tree` points at"),
+        "{findings}"
     );
 }
 
