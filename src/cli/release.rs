@@ -9,8 +9,10 @@ use std::sync::Arc;
 
 use crate::cli::Environment;
 use crate::cli::keys::signer;
+use crate::cli::repro;
 use crate::cli::run::{Execution, RunFlags, cache_dir, execute, exit_code};
 use crate::error::{Error, Result};
+use crate::keys::{EcdsaVerifier, Signer};
 use crate::release::{check, cut};
 
 #[derive(Debug, clap::Args)]
@@ -31,6 +33,14 @@ pub struct Args {
     /// Do everything but create the tag.
     #[arg(long)]
     dry_run: bool,
+    /// Rebuild the steps that made the artifacts from scratch in varied surroundings (as
+    /// `gantry repro` does) and name the signed reproducibility Statement in the manifest; an
+    /// artifact that does not reproduce refuses the release.
+    #[arg(long)]
+    reproduce: bool,
+    /// With `--reproduce`: what to vary (as `gantry repro --vary`).
+    #[arg(long, default_value = "all", requires = "reproduce")]
+    vary: String,
     #[command(flatten)]
     flags: RunFlags,
 }
@@ -71,6 +81,7 @@ pub fn run(args: Args, environment: &Environment) -> Result<u8> {
 
 fn run_cut(args: Args, environment: &Environment) -> Result<u8> {
     let version = args.version.unwrap_or_default();
+    let aspects = crate::exec::variation::parse_aspects(&args.vary).map_err(Error::Usage)?;
     let pipeline = environment.load(&args.pipeline)?;
     let attestations = args.flags.attestations(&pipeline);
     let plan = cut::plan(
@@ -114,10 +125,27 @@ fn run_cut(args: Args, environment: &Environment) -> Result<u8> {
     if summary.interrupted_by.is_some() {
         return Ok(exit_code(&summary));
     }
+    let mut built = cut::built(&pipeline, &summary)?;
+    if args.reproduce {
+        let request = repro::Request {
+            against: Some(summary.run_dir.clone()),
+            steps: built.steps(),
+            aspects,
+            attestations: attestations.clone(),
+            scratch: None,
+            jobs: args.flags.jobs,
+            json: args.flags.json,
+            bundles: args.flags.bundles,
+        };
+        if let Some(code) = reproduce(&pipeline, environment, request, &signer, &mut built)? {
+            return Ok(code);
+        }
+    }
     let cut = cut::finish(
         &plan,
         &pipeline,
         &summary,
+        built,
         &attestations,
         signer.as_ref(),
         args.dry_run,
@@ -129,28 +157,68 @@ fn run_cut(args: Args, environment: &Environment) -> Result<u8> {
         event["event"] = "release_finished".into();
         let _ = writeln!(stdout, "{event}");
     } else {
-        let _ = writeln!(stdout, "release {} ({})", cut.version, cut.commit);
-        for (name, sha256) in &cut.artifacts {
-            let _ = writeln!(stdout, "  {name}  sha256:{sha256}");
-        }
-        let _ = writeln!(
-            stdout,
-            "manifest {} (sha256:{})\nnotes    {}",
-            cut.manifest.display(),
-            cut.manifest_sha256,
-            cut.notes.display()
-        );
-        if cut.tagged {
-            let _ = writeln!(
-                stdout,
-                "tagged   {} (push it: git push origin {})",
-                cut.tag, cut.tag
-            );
-        } else {
-            let _ = writeln!(stdout, "dry run: tag {} not created", cut.tag);
-        }
+        let _ = write!(stdout, "{}", render(&cut));
     }
     Ok(0)
+}
+
+/// The cut release for people: its artifacts, the manifest, the notes and the tag.
+fn render(cut: &cut::Cut) -> String {
+    use std::fmt::Write as _;
+    let mut text = format!("release {} ({})\n", cut.version, cut.commit);
+    for (name, sha256) in &cut.artifacts {
+        let _ = writeln!(text, "  {name}  sha256:{sha256}");
+    }
+    if let Some(statement) = &cut.reproducibility {
+        let _ = writeln!(text, "reproduced, see {statement}");
+    }
+    let _ = writeln!(
+        text,
+        "manifest {} (sha256:{})\nnotes    {}",
+        cut.manifest.display(),
+        cut.manifest_sha256,
+        cut.notes.display()
+    );
+    if cut.tagged {
+        let _ = writeln!(
+            text,
+            "tagged   {} (push it: git push origin {})",
+            cut.tag, cut.tag
+        );
+    } else {
+        let _ = writeln!(text, "dry run: tag {} not created", cut.tag);
+    }
+    text
+}
+
+/// `--reproduce`: rebuilds what made the artifacts and names the signed Statement in
+/// `built`; an exit code when interrupted.
+fn reproduce(
+    pipeline: &crate::pipeline::Pipeline,
+    environment: &Environment,
+    request: repro::Request,
+    signer: &Arc<crate::keys::EcdsaSigner>,
+    built: &mut cut::Built,
+) -> Result<Option<u8>> {
+    let json = request.json;
+    let attestations = request.attestations.clone();
+    let verifier = EcdsaVerifier::from_pem(signer.public_key_pem()).map_err(Error::Internal)?;
+    let options = repro::options(pipeline, environment, request, Box::new(verifier))?;
+    let shared: Arc<dyn Signer> = Arc::clone(signer) as Arc<dyn Signer>;
+    let report = crate::repro::repro(pipeline, &shared, &options)?;
+    if let Some(signal) = report.interrupted_by {
+        return Ok(Some(u8::try_from(128 + signal).unwrap_or(130)));
+    }
+    if !json {
+        eprint!("{}", repro::render(&report, &pipeline.root));
+    }
+    let (Some(statement), Some(predicate)) = (&report.statement, &report.predicate) else {
+        return Err(Error::Internal(
+            "the reproduction signed no Statement".to_owned(),
+        ));
+    };
+    built.attach_reproducibility(statement, predicate, &attestations)?;
+    Ok(None)
 }
 
 fn run_verify(args: &VerifyArgs) -> Result<u8> {

@@ -59,7 +59,6 @@ pub fn run(args: Args, environment: &Environment) -> Result<u8> {
     let pipeline = environment.load(&args.file)?;
     let aspects = parse_aspects(&args.vary).map_err(Error::Usage)?;
     let signer: Arc<dyn Signer> = Arc::new(signer(args.key.as_deref(), environment)?);
-    let artifact_keys = step_keys(&pipeline, environment)?;
     let verifier: Box<dyn Verifier> = match &args.public_key {
         Some(path) => {
             let pem = std::fs::read_to_string(path).map_err(Error::read(path))?;
@@ -72,42 +71,28 @@ pub fn run(args: Args, environment: &Environment) -> Result<u8> {
             Box::new(EcdsaVerifier::from_pem(signer.public_key_pem()).map_err(Error::Internal)?)
         }
     };
-    let jobs = args
-        .jobs
-        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, std::num::NonZero::get));
     let absolute = |path: PathBuf| std::path::absolute(&path).unwrap_or(path);
     let attestations = args.attestations.map_or_else(
         || pipeline.root.join(exec::run::DEFAULT_ATTESTATIONS),
         absolute,
     );
-    let cache_dir = environment
-        .cache_dir
-        .clone()
-        .map_or_else(|| pipeline.root.join(".gantry"), absolute);
     let root = pipeline.root.clone();
-    let report = repro::repro(
+    let options = options(
         &pipeline,
-        &signer,
-        &ReproOptions {
+        environment,
+        Request {
             against: args.against.map(absolute),
             steps: args.steps,
             aspects,
             attestations,
-            cache_dir,
             scratch: args.scratch.map(absolute),
-            jobs,
-            reporter: Reporter::new(args.json, std::io::stderr().is_terminal()),
-            verifier,
-            diffoscope: repro::diffoscope::locate(
-                std::env::var_os("GANTRY_DIFFOSCOPE").as_deref(),
-                std::env::var_os("PATH").as_deref(),
-            ),
-            artifact_keys,
-            cargo_home: environment.cargo_folder(),
-            home: environment.home.clone(),
+            jobs: args.jobs,
+            json: args.json,
             bundles: args.bundles,
         },
+        verifier,
     )?;
+    let report = repro::repro(&pipeline, &signer, &options)?;
     let mut stdout = std::io::stdout().lock();
     if args.json {
         let line = serde_json::json!({
@@ -130,6 +115,49 @@ pub fn run(args: Args, environment: &Environment) -> Result<u8> {
     })
 }
 
+/// What a command asks of a reproduction; the rest comes from the environment.
+pub struct Request {
+    pub against: Option<PathBuf>,
+    pub steps: Vec<String>,
+    pub aspects: std::collections::BTreeSet<crate::exec::variation::Aspect>,
+    pub attestations: PathBuf,
+    pub scratch: Option<PathBuf>,
+    pub jobs: Option<usize>,
+    pub json: bool,
+    pub bundles: bool,
+}
+
+/// A reproduction's options: the request, and from the environment the cache, diffoscope,
+/// the sign steps' keys, the Cargo registry and the home folder.
+pub fn options(
+    pipeline: &crate::pipeline::Pipeline,
+    environment: &Environment,
+    request: Request,
+    verifier: Box<dyn Verifier>,
+) -> Result<ReproOptions> {
+    Ok(ReproOptions {
+        against: request.against,
+        steps: request.steps,
+        aspects: request.aspects,
+        attestations: request.attestations,
+        cache_dir: crate::cli::run::cache_dir(environment, pipeline),
+        scratch: request.scratch,
+        jobs: request.jobs.unwrap_or_else(|| {
+            std::thread::available_parallelism().map_or(1, std::num::NonZero::get)
+        }),
+        reporter: Reporter::new(request.json, std::io::stderr().is_terminal()),
+        verifier,
+        diffoscope: repro::diffoscope::locate(
+            std::env::var_os("GANTRY_DIFFOSCOPE").as_deref(),
+            std::env::var_os("PATH").as_deref(),
+        ),
+        artifact_keys: step_keys(pipeline, environment)?,
+        cargo_home: environment.cargo_folder(),
+        home: environment.home.clone(),
+        bundles: request.bundles,
+    })
+}
+
 fn shown(path: &Path, root: &Path) -> String {
     path.strip_prefix(root)
         .unwrap_or(path)
@@ -145,7 +173,7 @@ fn short(digest: Option<&crate::digest::Digest>) -> String {
 }
 
 /// The plain-text summary: one line per output, and under each that differs, why.
-fn render(report: &ReproReport, root: &Path) -> String {
+pub fn render(report: &ReproReport, root: &Path) -> String {
     let mut text = String::new();
     let _ = writeln!(
         text,

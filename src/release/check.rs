@@ -104,7 +104,7 @@ pub fn check(request: &Request<'_>) -> Result<ReleaseReport> {
         }
     };
     let manifest_digest = Digest::of_bytes(&bytes);
-    let release = manifest_check(&mut report, &bytes, &manifest_path, &keys, &version);
+    let (release, signers) = manifest_check(&mut report, &bytes, &manifest_path, &keys, &version);
     report.checks.push(tag_check(
         request.root,
         &tag_name,
@@ -115,13 +115,11 @@ pub fn check(request: &Request<'_>) -> Result<ReleaseReport> {
         report.checks.push(documents_check(release, request));
         let (check, artifacts) = artifacts_check(release, request.root);
         report.checks.push(check);
-        let run_folder = request.attestations.join(&release.run_id);
-        let verification = gather::verify_files(
-            request.policy,
-            std::slice::from_ref(&run_folder),
-            &artifacts,
-            request.now,
-        )?;
+        let (check, reproductions) = reproducibility_check(release, request.attestations, &keys);
+        report.checks.push(check);
+        let mut folders = vec![request.attestations.join(&release.run_id)];
+        folders.extend(reproductions);
+        let verification = gather::verify_files(request.policy, &folders, &artifacts, request.now)?;
         report.checks.push(ReleaseCheck {
             name: "policy",
             passed: verification.passed,
@@ -137,6 +135,26 @@ pub fn check(request: &Request<'_>) -> Result<ReleaseReport> {
                 }
             )],
         });
+        // The manifest is signed as the run ends: its key must be valid at the run's time, the
+        // time the verify engine checked the run's own signatures at.
+        let time = crate::time::parse_rfc3339(&verification.time).unwrap_or(request.now);
+        if !signers.is_empty() && !signers.iter().any(|index| keys[*index].valid_at(time)) {
+            let names: Vec<&str> = (signers.iter())
+                .map(|index| keys[*index].spec.id.as_str())
+                .collect();
+            if let Some(check) = report
+                .checks
+                .iter_mut()
+                .find(|check| check.name == "manifest")
+            {
+                check.passed = false;
+                check.findings = vec![format!(
+                    "signed by key {}, which is not valid at the run's time, {} (see its not_before and not_after)",
+                    names.join(", "),
+                    verification.time
+                )];
+            }
+        }
         report.verification = Some(verification);
     }
     report.passed = !report.checks.is_empty() && report.checks.iter().all(|check| check.passed);
@@ -151,13 +169,13 @@ fn manifest_check(
     path: &Path,
     keys: &[verify::policy::TrustedKey],
     version: &semver::Version,
-) -> Option<Release> {
+) -> (Option<Release>, Vec<usize>) {
     let mut findings = Vec::new();
     let parsed = evidence::parse(path.to_path_buf(), 0, bytes, keys);
-    let signers: Vec<&str> = match &parsed.content {
+    let signers: Vec<usize> = match &parsed.content {
         Ok(content) => (content.signed_by.iter())
-            .filter(|index| keys[**index].allows("release"))
-            .map(|index| keys[*index].spec.id.as_str())
+            .copied()
+            .filter(|index| keys[*index].allows("release"))
             .collect(),
         Err(error) => {
             findings.push(format!("`{}`: {error}", path.display()));
@@ -199,7 +217,10 @@ fn manifest_check(
     let summary = format!(
         "{} signed by {}, {} artifact(s)",
         path.display(),
-        signers.join(", "),
+        (signers.iter())
+            .map(|index| keys[*index].spec.id.as_str())
+            .collect::<Vec<_>>()
+            .join(", "),
         release
             .as_ref()
             .map_or(0, |release| release.artifacts.len())
@@ -207,7 +228,7 @@ fn manifest_check(
     report
         .checks
         .push(ReleaseCheck::new("manifest", findings, summary));
-    release
+    (release, signers)
 }
 
 fn decode(bytes: &[u8]) -> std::result::Result<ManifestStatement, String> {
@@ -359,6 +380,116 @@ fn artifacts_check(release: &Release, root: &Path) -> (ReleaseCheck, Vec<verify:
         ),
     );
     (check, artifacts)
+}
+
+/// The reproducibility Statements the manifest names (a release cut with `--reproduce`):
+/// each signed by a policy key that may attest `reproducibility`, about the release's run, and
+/// saying its artifact reproduced. Returns their folders, for the policy's `reproduced`.
+fn reproducibility_check(
+    release: &Release,
+    attestations: &Path,
+    keys: &[verify::policy::TrustedKey],
+) -> (ReleaseCheck, Vec<PathBuf>) {
+    let mut folders: Vec<PathBuf> = Vec::new();
+    if release
+        .artifacts
+        .iter()
+        .all(|artifact| artifact.reproducibility.is_none())
+    {
+        let check = ReleaseCheck::new(
+            "reproducibility",
+            Vec::new(),
+            "not asked: the release was cut without --reproduce".to_owned(),
+        );
+        return (check, folders);
+    }
+    let mut findings = Vec::new();
+    for artifact in &release.artifacts {
+        let Some(descriptor) = &artifact.reproducibility else {
+            findings.push(format!(
+                "`{}` has no reproducibility attestation, though the release's others do",
+                artifact.name
+            ));
+            continue;
+        };
+        let name = descriptor.name.as_deref().unwrap_or_default();
+        let path = attestations.join(name);
+        let bytes = match std::fs::read(&path) {
+            Ok(bytes) => bytes,
+            Err(error) => {
+                findings.push(format!("cannot read `{}`: {error}", path.display()));
+                continue;
+            }
+        };
+        findings.extend(reproduced(
+            &evidence::parse(path.clone(), 0, &bytes, keys),
+            name,
+            artifact,
+            &release.run_id,
+            keys,
+        ));
+        if let Some(folder) = path.parent()
+            && !folders.iter().any(|known| known == folder)
+        {
+            folders.push(folder.to_path_buf());
+        }
+    }
+    let check = ReleaseCheck::new(
+        "reproducibility",
+        findings,
+        format!(
+            "a rebuild reproduced each of the {} artifact(s): {}",
+            release.artifacts.len(),
+            (folders.iter())
+                .map(|folder| folder.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    );
+    (check, folders)
+}
+
+/// What is wrong with a reproducibility Statement as evidence for `artifact`, if anything.
+fn reproduced(
+    file: &evidence::EvidenceFile,
+    name: &str,
+    artifact: &crate::release::manifest::Artifact,
+    run_id: &str,
+    keys: &[verify::policy::TrustedKey],
+) -> Vec<String> {
+    let content = match &file.content {
+        Ok(content) => content,
+        Err(error) => return vec![format!("`{name}`: {error}")],
+    };
+    let mut findings = Vec::new();
+    if !(content.signed_by.iter()).any(|index| keys[*index].allows("reproducibility")) {
+        findings.push(format!(
+            "`{name}` has no signature by a policy key that may attest `reproducibility`"
+        ));
+    }
+    match &content.kind {
+        evidence::Kind::Reproducibility {
+            run_id: checked,
+            results,
+        } => {
+            if checked != run_id {
+                findings.push(format!(
+                    "`{name}` checks run {checked}, not the release's run {run_id}"
+                ));
+            }
+            let says = (results.iter()).any(|(_, attested, reproduced)| {
+                *reproduced && attested.as_deref() == Some(artifact.sha256.as_str())
+            });
+            if !says {
+                findings.push(format!(
+                    "`{name}` does not say that `{}` (sha256:{}) reproduced",
+                    artifact.name, artifact.sha256
+                ));
+            }
+        }
+        _ => findings.push(format!("`{name}` is not a reproducibility Statement")),
+    }
+    findings
 }
 
 impl ReleaseReport {

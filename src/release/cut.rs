@@ -112,29 +112,87 @@ pub struct Cut {
     pub notes: PathBuf,
     /// (name, sha256) of each artifact.
     pub artifacts: Vec<(String, String)>,
+    /// With `--reproduce`: the reproducibility Statement, under the attestations folder.
+    pub reproducibility: Option<String>,
     pub previous: Option<String>,
 }
 
-/// After a successful run: the manifest, the notes, then the tag.
-pub fn finish(
-    plan: &Plan,
-    pipeline: &Pipeline,
-    summary: &RunSummary,
-    attestations: &Path,
-    signer: &dyn Signer,
-    dry_run: bool,
-) -> Result<Cut> {
+/// What a successful release run made: its provenance and the artifacts the manifest will
+/// name, with what vouches for each.
+pub struct Built {
+    pub provenance: ResourceDescriptor,
+    pub artifacts: Vec<manifest::Artifact>,
+}
+
+impl Built {
+    /// The steps that made the artifacts: what `--reproduce` rebuilds (with what they need).
+    #[must_use]
+    pub fn steps(&self) -> Vec<String> {
+        let mut steps: Vec<String> = (self.artifacts.iter())
+            .map(|artifact| artifact.step.clone())
+            .collect();
+        steps.sort();
+        steps.dedup();
+        steps
+    }
+
+    /// Names the reproducibility Statement `statement` (a path under `attestations`) for each
+    /// artifact it says reproduced. An artifact it does not cover, or says differs, refuses
+    /// the release: `--reproduce` asked for proof.
+    pub fn attach_reproducibility(
+        &mut self,
+        statement: &Path,
+        predicate: &crate::repro::predicate::Predicate,
+        attestations: &Path,
+    ) -> Result<()> {
+        let bytes = std::fs::read(statement).map_err(Error::read(statement))?;
+        let name = (statement.strip_prefix(attestations))
+            .unwrap_or(statement)
+            .to_string_lossy()
+            .into_owned();
+        let descriptor = ResourceDescriptor::named(name, &Digest::of_bytes(&bytes));
+        let mut failures = Vec::new();
+        for artifact in &mut self.artifacts {
+            let result = (predicate.results.iter()).find(|result| {
+                result
+                    .attested
+                    .as_ref()
+                    .map(|digests| digests.sha256.as_str())
+                    == Some(artifact.sha256.as_str())
+            });
+            match result {
+                Some(result) if result.reproduced => {
+                    artifact.reproducibility = Some(descriptor.clone());
+                }
+                Some(result) => failures.push(format!(
+                    "`{}` did not reproduce: {}",
+                    artifact.name,
+                    result.cause.as_deref().unwrap_or("its rebuild differs")
+                )),
+                None => failures.push(format!(
+                    "`{}` was not rebuilt by the reproduction",
+                    artifact.name
+                )),
+            }
+        }
+        if failures.is_empty() {
+            Ok(())
+        } else {
+            Err(Error::Release(format!(
+                "{}; see `{}`. No manifest was written and no tag made",
+                failures.join("; "),
+                statement.display()
+            )))
+        }
+    }
+}
+
+/// After the release run: whether it succeeded, and what it made.
+pub fn built(pipeline: &Pipeline, summary: &RunSummary) -> Result<Built> {
     if !summary.success() {
         return Err(Error::Release(format!(
             "the release pipeline failed (run {}): no manifest was written and no tag made",
             summary.run_id
-        )));
-    }
-    let head = plan.repository.head().map_err(Error::Release)?;
-    if head != plan.commit {
-        return Err(Error::Release(format!(
-            "HEAD moved from {} to {head} while the release ran: nothing was tagged; start again",
-            plan.commit
         )));
     }
     // Parsed only: `gantry release verify` checks signatures against a policy.
@@ -145,7 +203,33 @@ pub fn finish(
         .ok_or_else(|| Error::Release(format!("run {} has no provenance", summary.run_id)))?;
     let artifacts = manifest::artifacts(pipeline, &summary.run_id, &run_files, provenance)
         .map_err(Error::Release)?;
+    Ok(Built {
+        provenance: ResourceDescriptor::named(
+            format!("{}/{}", summary.run_id, provenance.name),
+            &provenance.digest,
+        ),
+        artifacts,
+    })
+}
 
+/// After a successful run (and its reproduction, if asked): the manifest, the notes, then the
+/// tag.
+pub fn finish(
+    plan: &Plan,
+    pipeline: &Pipeline,
+    summary: &RunSummary,
+    built: Built,
+    attestations: &Path,
+    signer: &dyn Signer,
+    dry_run: bool,
+) -> Result<Cut> {
+    let head = plan.repository.head().map_err(Error::Release)?;
+    if head != plan.commit {
+        return Err(Error::Release(format!(
+            "HEAD moved from {} to {head} while the release ran: nothing was tagged; start again",
+            plan.commit
+        )));
+    }
     let folder = attestations.join(FOLDER).join(plan.version.to_string());
     let commits = (plan.repository)
         .commits_since(
@@ -174,15 +258,12 @@ pub fn finish(
         allow_dirty: plan.allow_dirty,
         pipeline: ResourceDescriptor::named(relative_pipeline, &pipeline.digest),
         run_id: summary.run_id.clone(),
-        provenance: ResourceDescriptor::named(
-            format!("{}/{}", summary.run_id, provenance.name),
-            &provenance.digest,
-        ),
+        provenance: built.provenance,
         notes: ResourceDescriptor::named(
             format!("{FOLDER}/{}/{NOTES}", plan.version),
             &Digest::of_bytes(notes_text.as_bytes()),
         ),
-        artifacts,
+        artifacts: built.artifacts,
     };
     let statement = Statement::new(release.subjects(), manifest::PREDICATE_TYPE, &release);
     let body =
@@ -217,6 +298,9 @@ pub fn finish(
         artifacts: (release.artifacts.iter())
             .map(|artifact| (artifact.name.clone(), artifact.sha256.clone()))
             .collect(),
+        reproducibility: (release.artifacts.iter())
+            .find_map(|artifact| artifact.reproducibility.as_ref())
+            .and_then(|descriptor| descriptor.name.clone()),
         previous: previous_tag,
     })
 }

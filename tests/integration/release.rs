@@ -136,7 +136,7 @@ fn manifest(test: &Test, version: &str) -> serde_json::Value {
 fn a_release_is_cut_tagged_and_verified_and_a_tampered_artifact_fails() {
     let test = sample();
     let head = git(test.root(), &["rev-parse", "HEAD"]);
-    let cut = release(&test, &["0.2.0", "--json"]).success();
+    let cut = release(&test, &["0.2.0", "--reproduce", "--json"]).success();
     let finished: serde_json::Value = (cut.stdout().lines())
         .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
         .find(|event| event["event"] == "release_finished")
@@ -152,9 +152,36 @@ fn a_release_is_cut_tagged_and_verified_and_a_tampered_artifact_fails() {
     let verified = release_verify(&test, "0.2.0").success();
     let report: serde_json::Value = serde_json::from_str(&verified.stdout()).expect("JSON report");
     assert_eq!(report["passed"], true, "{report:#}");
-    for name in ["manifest", "tag", "documents", "artifacts", "policy"] {
+    for name in [
+        "manifest",
+        "tag",
+        "documents",
+        "artifacts",
+        "reproducibility",
+        "policy",
+    ] {
         assert_eq!(check(&report, name)["passed"], true, "{name}: {report:#}");
     }
+    // The reproduction: a rebuild of `build` in varied surroundings, signed, named in the
+    // manifest, and what the policy's `reproduced = true` reads.
+    let statement_name = finished["reproducibility"]
+        .as_str()
+        .expect("reproducibility");
+    assert!(
+        statement_name.starts_with("repro/")
+            && statement_name.ends_with("/reproducibility.intoto.json"),
+        "{statement_name}"
+    );
+    let reproduction = statement(&test.path(&format!("attestations/{statement_name}")));
+    assert_eq!(
+        reproduction["predicate"]["checked"]["runId"],
+        run_id.as_str()
+    );
+    assert_eq!(reproduction["predicate"]["reproduced"], true);
+    let repro_folder = format!(
+        "attestations/{}",
+        statement_name.trim_end_matches("/reproducibility.intoto.json")
+    );
     let folder = format!("attestations/{run_id}");
     test.run([
         "verify",
@@ -162,6 +189,8 @@ fn a_release_is_cut_tagged_and_verified_and_a_tampered_artifact_fails() {
         "policies/release.toml",
         "--attestations",
         &folder,
+        "--attestations",
+        &repro_folder,
         "out/dist/greeter",
     ])
     .success();
@@ -196,6 +225,12 @@ fn assert_manifest(test: &Test, head: &str) -> (String, Vec<u8>) {
         artifact["sha256"]
     );
     assert_eq!(artifact["step"], "build");
+    assert!(
+        artifact["reproducibility"]["name"]
+            .as_str()
+            .is_some_and(|name| name.starts_with("repro/")),
+        "{artifact:#}"
+    );
     assert_eq!(artifact["sboms"].as_array().expect("sboms").len(), 2);
     let signatures: Vec<&str> = (artifact["signatures"]
         .as_array()
@@ -320,6 +355,39 @@ fn assert_tampering_fails(test: &Test, folder: &str, binary: &[u8], manifest_byt
     );
     std::fs::write(&sbom, original).expect("restore sbom");
     release_verify(test, "0.2.0").success();
+
+    // The release key retired before the run: the manifest's signature no longer counts.
+    let policy = test.read("policies/release.toml");
+    test.write(
+        "policies/retired.toml",
+        &policy.replace(
+            "steps = [\"*\"]\n",
+            "steps = [\"*\"]\nnot_after = \"2020-01-01T00:00:00Z\"\n",
+        ),
+    );
+    let report: serde_json::Value = serde_json::from_str(
+        &test
+            .run([
+                "release",
+                "verify",
+                "0.2.0",
+                "--policy",
+                "policies/retired.toml",
+                "--json",
+            ])
+            .failure(1)
+            .stdout(),
+    )
+    .expect("JSON");
+    let manifest = check(&report, "manifest");
+    assert_eq!(manifest["passed"], false);
+    assert!(
+        manifest["findings"][0]
+            .as_str()
+            .expect("finding")
+            .contains("signed by key release, which is not valid at the run's time"),
+        "{manifest:#}"
+    );
 }
 
 #[test]
@@ -380,6 +448,37 @@ fn a_release_is_refused_unless_clean_forward_and_new_and_dry_runs_record_dirt() 
             .expect("finding")
             .contains("there is no tag `v0.2.0`")
     );
+}
+
+/// `--reproduce` asks for proof: an artifact whose rebuild differs refuses the release, and
+/// says why, with nothing written or tagged.
+#[test]
+fn an_artifact_that_does_not_reproduce_refuses_the_release() {
+    let test = sample();
+    let pipeline = test.read("pipelines/release.toml");
+    let copy = r#"cp \"$TMPDIR/target/release/greeter\" out/dist/greeter"#;
+    assert!(pipeline.contains(copy));
+    test.write(
+        "pipelines/release.toml",
+        &pipeline.replace(
+            copy,
+            &format!("{copy} && cat /proc/sys/kernel/random/uuid >> out/dist/greeter"),
+        ),
+    );
+    git(
+        test.root(),
+        &["commit", "-q", "-am", "build: stamp the binary"],
+    );
+    release(&test, &["0.2.0", "--reproduce", "--vary", "none"])
+        .failure(1)
+        .stderr_contains("DIFFERS")
+        .stderr_contains("`out/dist/greeter` did not reproduce")
+        .stderr_contains("No manifest was written and no tag made");
+    assert!(!test.path("attestations/releases/0.2.0").exists());
+    assert_eq!(git(test.root(), &["tag", "-l", "v0.2.0"]), "");
+    release(&test, &["0.2.0", "--vary", "umask"])
+        .failure(2)
+        .stderr_contains("--reproduce");
 }
 
 /// A Nix output is released by its out-link and NAR hash, with its store path; `release
