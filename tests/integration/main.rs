@@ -16,6 +16,7 @@ mod rollout;
 mod runlog;
 mod sandbox;
 mod sbom;
+mod self_release;
 mod signing;
 mod support;
 mod verify;

@@ -11,10 +11,10 @@ use crate::support::{Run, Test};
 
 const SAMPLE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/release");
 /// The toolchain the sample's pipeline names under `~/.rustup/toolchains/`.
-const TOOLCHAIN: &str = "1.95.0-x86_64-unknown-linux-gnu";
+pub const TOOLCHAIN: &str = "1.95.0-x86_64-unknown-linux-gnu";
 
 /// The Rust toolchain these tests run with (its sysroot).
-fn sysroot() -> PathBuf {
+pub fn sysroot() -> PathBuf {
     let output = Command::new("rustc")
         .args(["--print", "sysroot"])
         .output()
@@ -22,7 +22,7 @@ fn sysroot() -> PathBuf {
     PathBuf::from(String::from_utf8_lossy(&output.stdout).trim())
 }
 
-fn git(root: &Path, args: &[&str]) -> String {
+pub fn git(root: &Path, args: &[&str]) -> String {
     let output = Command::new("git")
         .current_dir(root)
         .args([
