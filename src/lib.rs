@@ -14,6 +14,7 @@ pub mod nix;
 pub mod parallel;
 pub mod pipeline;
 pub mod release;
+pub mod remote;
 pub mod report;
 pub mod repro;
 pub mod rollout;

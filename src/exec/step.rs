@@ -507,7 +507,11 @@ fn sandboxed(
     let tools: Vec<_> = (action.tools.iter())
         .map(|tool| (tool.host.clone(), tool.mount_point.clone()))
         .collect();
+    let outputs: Vec<String> = (step.outputs.iter())
+        .map(|output| output.path.clone())
+        .collect();
     let request = sandbox::Request {
+        outputs: &outputs,
         argv: &action.argv,
         program: action.program.exec_path(),
         env: &action.env,

@@ -112,6 +112,9 @@ pub struct Request<'a> {
     pub network: bool,
     pub timeout: Option<Duration>,
     pub cancel: &'a AtomicBool,
+    /// The declared outputs, relative to the build folder: what a remote executor brings back
+    /// (the local sandbox leaves them where the command wrote them).
+    pub outputs: &'a [String],
 }
 
 /// How the process ended and what it printed.
