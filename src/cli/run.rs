@@ -46,6 +46,13 @@ pub struct RunFlags {
     /// Also write every attestation as a Sigstore bundle v0.3 (`<name>.sigstore.json`).
     #[arg(long)]
     pub bundles: bool,
+    /// Run exec steps on this Remote Execution API server (`grpc://HOST:PORT`) instead of the
+    /// pipeline's `[executor]`.
+    #[arg(long, value_name = "URL")]
+    pub remote: Option<String>,
+    /// The remote's instance name (with `--remote`).
+    #[arg(long, value_name = "NAME", requires = "remote", default_value = "")]
+    pub instance: String,
 }
 
 impl RunFlags {
@@ -149,6 +156,9 @@ pub fn execute(
             .files
             .push(std::path::absolute(key).unwrap_or_else(|_| key.clone()));
     }
+    if let Some(url) = &flags.remote {
+        crate::pipeline::executor_config::check_url(url).map_err(Error::Usage)?;
+    }
     let jobs = flags
         .jobs
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, std::num::NonZero::get));
@@ -159,6 +169,13 @@ pub fn execute(
         pipeline,
         execution.signer,
         RunOptions {
+            remote: flags
+                .remote
+                .as_ref()
+                .map(|url| crate::pipeline::model::Remote {
+                    url: url.clone(),
+                    instance: flags.instance.clone(),
+                }),
             jobs,
             keep_going: execution.keep_going,
             attestations,

@@ -20,6 +20,8 @@ pub struct Context {
     pub graph: Graph,
     pub store: Store,
     pub executor: LazyExecutor,
+    /// The REAPI executor, when the run has a remote (`[executor]` or `--remote`).
+    pub remote: Option<LazyExecutor>,
     /// Signs the run's attestations.
     pub signer: Box<dyn Signer>,
     /// The keys sign steps sign artifacts with.

@@ -49,6 +49,8 @@ pub struct RunOptions {
     pub home: Option<PathBuf>,
     /// `gantry release`: what the provenance records of the release.
     pub release: Option<crate::attest::provenance::ReleaseParameter>,
+    /// `--remote`: the REAPI server steps run on, instead of the pipeline's `[executor]`.
+    pub remote: Option<crate::pipeline::model::Remote>,
 }
 
 /// A rebuild for `gantry repro`: its cache (`cache_dir`) starts empty, its outputs go to
@@ -132,6 +134,17 @@ pub fn run(pipeline: Pipeline, signer: Box<dyn Signer>, options: RunOptions) -> 
     })
 }
 
+/// The REAPI executor, made on first use, when the run has a remote.
+fn remote_executor(remote: Option<crate::pipeline::model::Remote>) -> Option<LazyExecutor> {
+    remote.map(|remote| {
+        LazyExecutor::new(move || {
+            crate::remote::executor::RemoteExecutor::new(&remote.url, &remote.instance)
+                .map(|executor| Box::new(executor) as Box<dyn Executor>)
+                .map_err(std::io::Error::other)
+        })
+    })
+}
+
 /// Runs the pipeline on the executor `make_executor` builds (given a scratch folder of its own).
 pub fn run_with_executor(
     pipeline: Pipeline,
@@ -159,6 +172,7 @@ pub fn run_with_executor(
     fs::create_dir_all(&scratch_base).map_err(Error::write(&scratch_base))?;
     let executor_scratch = scratch_base.clone();
     let executor = LazyExecutor::new(move || make_executor(&executor_scratch));
+    let remote = remote_executor(options.remote.clone().or_else(|| pipeline.remote.clone()));
     let Surroundings {
         scratch,
         slots,
@@ -182,6 +196,7 @@ pub fn run_with_executor(
         graph,
         store,
         executor,
+        remote,
         signer,
         artifact_keys: options.artifact_keys,
         cargo_home: options.cargo_home,

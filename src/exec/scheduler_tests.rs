@@ -63,6 +63,7 @@ fn run(root: &Path, failing: Vec<&'static str>, keep_going: bool) -> (RunSummary
     let pipeline = validate::parse(&source, &location).expect("valid");
     let signer = EcdsaSigner::new(&SigningKey::random(&mut OsRng)).expect("signer");
     let options = RunOptions {
+        remote: None,
         jobs: 1,
         keep_going,
         attestations: root.join("attestations"),

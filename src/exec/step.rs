@@ -491,6 +491,30 @@ pub(crate) fn run_command(
     sandboxed(context, id, action, &slot.path)
 }
 
+/// Where the step runs: its `executor`, else the remote when the run has one, else here.
+fn executor_for<'a>(
+    context: &'a Context,
+    step: &crate::pipeline::Step,
+) -> Result<&'a dyn crate::exec::executor::Executor, Failure> {
+    use crate::pipeline::model::Placement;
+    // Only exec steps may run elsewhere: gates' drills measure this machine.
+    let default =
+        matches!(step.kind, crate::pipeline::StepKind::Exec(_)) && context.remote.is_some();
+    let placement = step.executor.unwrap_or(if default {
+        Placement::Remote
+    } else {
+        Placement::Local
+    });
+    match (placement, &context.remote) {
+        (Placement::Local, _) => context.executor.get().map_err(step_failure),
+        (Placement::Remote, Some(remote)) => remote.get().map_err(step_failure),
+        (Placement::Remote, None) => Err(step_failure(format!(
+            "step `{}` runs on the remote (`executor = \"remote\"`), but the run has none: add `[executor] remote = \"grpc://HOST:PORT\"` to the pipeline or pass --remote",
+            step.name
+        ))),
+    }
+}
+
 fn sandboxed(
     context: &Context,
     id: StepId,
@@ -523,11 +547,7 @@ fn sandboxed(
         cancel: &context.cancel,
     };
     let started = Instant::now();
-    let finished = context
-        .executor
-        .get()
-        .map_err(step_failure)?
-        .execute(&request);
+    let finished = executor_for(context, step)?.execute(&request);
     let duration = started.elapsed();
     let finished = finished.map_err(|error| step_failure(error.to_string()))?;
     Ok((finished, duration))
@@ -753,7 +773,7 @@ fn link_envelope(
         "sandbox": {
             "settings": context.sandbox_settings,
             "network": step.network,
-            "executor": context.executor.get().map_or("local", |executor| executor.name()),
+            "executor": executor_for(context, step).map_or("local", |executor| executor.name()),
         },
         "actionKey": action.key.hex(),
     });

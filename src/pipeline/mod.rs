@@ -3,6 +3,7 @@
 
 pub mod cache;
 pub mod diagnostic;
+pub mod executor_config;
 mod gate_step;
 pub mod model;
 pub mod path;

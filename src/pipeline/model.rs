@@ -25,6 +25,8 @@ pub struct Pipeline {
     pub root: PathBuf,
     /// `[tools]`: host toolchains by name, in file order.
     pub tools: Vec<Tool>,
+    /// `[executor]`: the REAPI server steps run on (`--remote` overrides it).
+    pub remote: Option<Remote>,
     pub steps: Vec<Step>,
 }
 
@@ -78,11 +80,28 @@ pub struct Step {
     /// Names of the `[tools]` the step sees (exec steps and drills), defaults merged in.
     pub tools: Vec<String>,
     pub network: bool,
+    /// `executor = "local" | "remote"`; unset: remote when the run has a remote.
+    pub executor: Option<Placement>,
     pub timeout: Option<Duration>,
     pub retry: Retry,
     /// The step's outputs are release artifacts: subjects of the run's provenance even when
     /// another step reads them (outputs nothing reads always are).
     pub publish: bool,
+}
+
+/// A REAPI server and instance.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Remote {
+    /// `grpc://HOST:PORT`.
+    pub url: String,
+    pub instance: String,
+}
+
+/// Where a step's command runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Placement {
+    Local,
+    Remote,
 }
 
 /// The closed set of step kinds. Each later capability adds a variant and a file in `kinds/`.

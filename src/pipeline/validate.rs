@@ -76,6 +76,7 @@ fn convert(
     };
 
     let tools = convert_tools(wire.tools.as_ref(), errors);
+    let remote = super::executor_config::convert_remote(wire.executor.as_ref(), errors);
     let defaults = wire.defaults.map(Spanned::into_inner).unwrap_or_default();
     let default_env = convert_env(defaults.env.as_ref(), errors);
     let default_timeout = convert_timeout(defaults.timeout.as_ref(), errors);
@@ -118,6 +119,7 @@ fn convert(
         digest: Digest::of_bytes(source.text.as_bytes()),
         root,
         tools,
+        remote,
         steps,
     })
 }
@@ -304,6 +306,7 @@ fn convert_step(
         .as_ref()
         .is_some_and(|network| *network.get_ref());
     let tools = merged_tools(kind.as_ref(), wire, defaults, errors);
+    let executor = super::executor_config::convert_placement(wire.executor.as_ref(), errors);
     if errors.len() > before {
         return None;
     }
@@ -317,6 +320,7 @@ fn convert_step(
         env,
         tools,
         network,
+        executor,
         timeout,
         retry,
         publish: wire
@@ -459,7 +463,7 @@ impl Kinded {
 /// A key that belongs to some kinds only: the key, its kinds, and where it is written.
 type KindKey = (&'static str, &'static [&'static str], Option<Range<usize>>);
 
-fn kind_keys(wire: &StepWire) -> [KindKey; 24] {
+fn kind_keys(wire: &StepWire) -> [KindKey; 25] {
     let span = |value: Option<&Spanned<String>>| value.map(Spanned::span);
     [
         ("run", &["exec"], wire.run.as_ref().map(Spanned::span)),
@@ -537,6 +541,11 @@ fn kind_keys(wire: &StepWire) -> [KindKey; 24] {
             "tools",
             &["exec", "gate"],
             wire.tools.as_ref().map(Spanned::span),
+        ),
+        (
+            "executor",
+            &["exec"],
+            wire.executor.as_ref().map(Spanned::span),
         ),
     ]
 }

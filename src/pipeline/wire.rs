@@ -12,8 +12,17 @@ pub struct PipelineFileWire {
     pub defaults: Option<Spanned<DefaultsWire>>,
     /// Host toolchains by name, shown read-only at `/tools/NAME` to the steps that list them.
     pub tools: Option<Spanned<IndexMap<Spanned<String>, Spanned<String>>>>,
+    /// The REAPI server steps run on.
+    pub executor: Option<Spanned<ExecutorWire>>,
     #[serde(default)]
     pub steps: IndexMap<Spanned<String>, Spanned<StepWire>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExecutorWire {
+    pub remote: Option<Spanned<String>>,
+    pub instance: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -64,6 +73,7 @@ pub struct StepWire {
     pub verify: Option<Spanned<VerifyWire>>,
     pub start: Option<Spanned<Vec<Spanned<String>>>>,
     pub tools: Option<Spanned<Vec<Spanned<String>>>>,
+    pub executor: Option<Spanned<String>>,
     #[serde(default)]
     pub inputs: Vec<Spanned<String>>,
     #[serde(default)]

@@ -6,6 +6,7 @@
 pub mod action;
 pub mod blob;
 pub mod cas;
+pub mod executor;
 pub mod tree;
 
 pub use bazel_remote_apis::build::bazel::remote::execution::v2 as reapi;

@@ -71,6 +71,7 @@ impl Rebuilder<'_> {
             pipeline,
             Box::new(Arc::clone(self.signer)),
             RunOptions {
+                remote: None,
                 jobs: self.jobs,
                 keep_going: true,
                 attestations: plan.attestations,

@@ -90,6 +90,7 @@ fn schema_is_json_and_names_every_step_key() {
         "verify",
         "start",
         "tools",
+        "executor",
     ] {
         assert!(
             keys.iter().any(|known| *known == key),
@@ -98,10 +99,11 @@ fn schema_is_json_and_names_every_step_key() {
     }
     assert_eq!(
         keys.len(),
-        34,
+        35,
         "the schema and the parser list the same keys"
     );
     assert!(schema["properties"]["tools"].is_object());
+    assert!(schema["properties"]["executor"]["properties"]["remote"].is_object());
     assert!(schema["properties"]["defaults"]["properties"]["tools"].is_object());
 }
 

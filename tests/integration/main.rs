@@ -11,6 +11,7 @@ mod gates;
 mod nix;
 mod provenance;
 mod release;
+mod remote;
 mod repro;
 mod rollout;
 mod runlog;

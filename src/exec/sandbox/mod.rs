@@ -160,6 +160,8 @@ pub enum SandboxError {
     Exec { program: String, source: io::Error },
     #[error("sandbox I/O: {0}")]
     Io(#[from] io::Error),
+    #[error("remote execution: {0}")]
+    Remote(String),
 }
 
 pub struct Sandbox {

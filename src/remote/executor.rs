@@ -1,0 +1,375 @@
+//! The remote executor: one sandbox request as an REAPI action. The input root is built from
+//! the step's scratch folder (inputs by content, the folders its outputs go into), the remote
+//! action cache is asked first, only missing blobs are uploaded, `Execute` is followed to the
+//! end, and the outputs are written back into the scratch folder, each checked against its
+//! digest, where the engine collects them as it does after a local run.
+
+use std::collections::HashMap;
+use std::os::unix::fs::PermissionsExt as _;
+use std::path::Path;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use bazel_remote_apis::google::longrunning::operation;
+use bazel_remote_apis::google::longrunning::operations_client::OperationsClient;
+use bazel_remote_apis::google::longrunning::{CancelOperationRequest, Operation};
+use prost::Message as _;
+use tonic::codegen::tokio_stream::StreamExt as _;
+use tonic::transport::Channel;
+
+use super::cas::{Cas, Source, failed};
+use super::reapi::action_cache_client::ActionCacheClient;
+use super::reapi::execution_client::ExecutionClient;
+use super::reapi::{self, ActionResult, ExecuteRequest, ExecuteResponse, GetActionResultRequest};
+use super::tree::{self, Entry};
+use super::{action, blob};
+use crate::digest::Digest;
+use crate::exec::executor::Executor;
+use crate::exec::sandbox::{Finished, Log, Request, SandboxError, Termination};
+
+/// How often a waiting step looks at its cancel flag.
+const CANCEL_POLL: Duration = Duration::from_millis(100);
+
+pub struct RemoteExecutor {
+    runtime: tokio::runtime::Runtime,
+    channel: Channel,
+    cas: Cas,
+    instance: String,
+}
+
+impl RemoteExecutor {
+    /// An executor sending actions to `url` (`grpc://HOST:PORT`) for `instance`.
+    pub fn new(url: &str, instance: &str) -> Result<Self, String> {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .thread_name("gantry-remote")
+            .enable_all()
+            .build()
+            .map_err(|error| format!("cannot start the remote client: {error}"))?;
+        let channel = {
+            let _entered = runtime.enter();
+            super::cas::channel(url)?
+        };
+        Ok(Self {
+            cas: Cas::new(channel.clone(), instance),
+            runtime,
+            channel,
+            instance: instance.to_owned(),
+        })
+    }
+
+    async fn run(&self, request: &Request<'_>) -> Result<Finished, String> {
+        let (entries, files) = input_entries(request)?;
+        let input_root = tree::build(
+            entries
+                .iter()
+                .map(|(path, entry)| (path.as_str(), entry.clone())),
+        )?;
+        let (action_digest, action_blobs) = action::encode(request, &input_root.root);
+
+        let cached = self.cached(&action_digest).await?;
+        let result = if let Some(result) = cached {
+            result
+        } else {
+            let mut blobs: Vec<(reapi::Digest, Source)> = (input_root.folders.into_values())
+                .map(|(digest, bytes)| (digest, Source::Bytes(bytes)))
+                .collect();
+            blobs.extend(files);
+            blobs.extend(
+                action_blobs
+                    .into_iter()
+                    .map(|(digest, bytes)| (digest, Source::Bytes(bytes))),
+            );
+            self.cas.upload_missing(blobs).await?;
+            match self.execute(&action_digest, request).await? {
+                Executed::Done(response) => {
+                    let status = response.status.unwrap_or_default();
+                    let result = response.result;
+                    if status.code == tonic::Code::DeadlineExceeded as i32 {
+                        return Ok(self.finished(result.as_ref(), Termination::TimedOut).await);
+                    }
+                    if status.code != 0 {
+                        return Err(format!(
+                            "the remote could not run the action: {:?}: {}",
+                            tonic::Code::from_i32(status.code),
+                            status.message
+                        ));
+                    }
+                    result.ok_or_else(|| "the remote's answer holds no result".to_owned())?
+                }
+                Executed::Cancelled => {
+                    return Ok(self.finished(None, Termination::Cancelled).await);
+                }
+            }
+        };
+        self.write_outputs(&result, request.work_dir).await?;
+        Ok(self
+            .finished(Some(&result), Termination::Exited(result.exit_code))
+            .await)
+    }
+
+    /// The remote action cache's result for the action, if it has one.
+    async fn cached(&self, action_digest: &reapi::Digest) -> Result<Option<ActionResult>, String> {
+        let answer = ActionCacheClient::new(self.channel.clone())
+            .get_action_result(GetActionResultRequest {
+                instance_name: self.instance.clone(),
+                action_digest: Some(action_digest.clone()),
+                inline_stdout: true,
+                inline_stderr: true,
+                ..GetActionResultRequest::default()
+            })
+            .await;
+        match answer {
+            Ok(result) => Ok(Some(result.into_inner())),
+            Err(status) if status.code() == tonic::Code::NotFound => Ok(None),
+            Err(status) => Err(failed("asking the remote action cache", &status)),
+        }
+    }
+
+    /// Executes the action and follows its operation until it is done, or the step is
+    /// cancelled (then the operation is cancelled too).
+    async fn execute(
+        &self,
+        action_digest: &reapi::Digest,
+        request: &Request<'_>,
+    ) -> Result<Executed, String> {
+        let mut stream = ExecutionClient::new(self.channel.clone())
+            .max_decoding_message_size(64 << 20)
+            .execute(ExecuteRequest {
+                instance_name: self.instance.clone(),
+                action_digest: Some(action_digest.clone()),
+                skip_cache_lookup: false,
+                ..ExecuteRequest::default()
+            })
+            .await
+            .map_err(|status| failed("asking the remote to execute", &status))?
+            .into_inner();
+        let mut name = String::new();
+        loop {
+            let next = tokio::select! {
+                next = stream.next() => next,
+                () = tokio::time::sleep(CANCEL_POLL) => {
+                    if request.cancel.load(Ordering::Relaxed) {
+                        self.cancel(&name).await;
+                        return Ok(Executed::Cancelled);
+                    }
+                    continue;
+                }
+            };
+            let Some(operation) = next else {
+                return Err(format!(
+                    "the remote ended operation `{name}` before it was done"
+                ));
+            };
+            let operation: Operation =
+                operation.map_err(|status| failed("following the remote execution", &status))?;
+            name.clone_from(&operation.name);
+            if !operation.done {
+                continue;
+            }
+            return match operation.result {
+                Some(operation::Result::Response(any)) => {
+                    ExecuteResponse::decode(any.value.as_slice())
+                        .map(|response| Executed::Done(Box::new(response)))
+                        .map_err(|error| {
+                            format!("the remote's ExecuteResponse does not decode: {error}")
+                        })
+                }
+                Some(operation::Result::Error(status)) => {
+                    Err(format!("the remote execution failed: {}", status.message))
+                }
+                None => Err("the remote's operation is done but holds no result".to_owned()),
+            };
+        }
+    }
+
+    async fn cancel(&self, name: &str) {
+        if name.is_empty() {
+            return;
+        }
+        let _ = OperationsClient::new(self.channel.clone())
+            .cancel_operation(CancelOperationRequest {
+                name: name.to_owned(),
+            })
+            .await;
+    }
+
+    /// Writes the result's outputs into the scratch folder, each checked against its digest.
+    async fn write_outputs(&self, result: &ActionResult, work: &Path) -> Result<(), String> {
+        for file in &result.output_files {
+            let path = inside(work, &file.path)?;
+            let digest = file
+                .digest
+                .as_ref()
+                .ok_or_else(|| format!("output `{}` has no digest", file.path))?;
+            self.cas
+                .download_to(digest, &path, file.is_executable)
+                .await?;
+        }
+        for link in &result.output_symlinks {
+            symlink(&link.target, &inside(work, &link.path)?)?;
+        }
+        for folder in &result.output_directories {
+            let root = inside(work, &folder.path)?;
+            let digest = folder
+                .tree_digest
+                .as_ref()
+                .ok_or_else(|| format!("output folder `{}` has no tree", folder.path))?;
+            let tree = reapi::Tree::decode(self.cas.download(digest).await?.as_slice())
+                .map_err(|error| format!("output folder `{}`: {error}", folder.path))?;
+            std::fs::create_dir_all(&root)
+                .map_err(|error| format!("cannot make `{}`: {error}", root.display()))?;
+            for (path, entry) in tree::flatten(&tree)? {
+                let target = root.join(&path);
+                match entry {
+                    Entry::Folder => std::fs::create_dir_all(&target)
+                        .map_err(|error| format!("cannot make `{}`: {error}", target.display()))?,
+                    Entry::Symlink { target: to } => symlink(&to, &target)?,
+                    Entry::File { digest, executable } => {
+                        self.cas.download_to(&digest, &target, executable).await?;
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// What the engine sees: how it ended and what it printed (inline, else from the CAS).
+    async fn finished(&self, result: Option<&ActionResult>, termination: Termination) -> Finished {
+        let Some(result) = result else {
+            return Finished {
+                termination,
+                stdout: Log::default(),
+                stderr: Log::default(),
+            };
+        };
+        let stdout = self
+            .log(&result.stdout_raw, result.stdout_digest.as_ref())
+            .await;
+        let stderr = self
+            .log(&result.stderr_raw, result.stderr_digest.as_ref())
+            .await;
+        Finished {
+            termination,
+            stdout,
+            stderr,
+        }
+    }
+
+    async fn log(&self, raw: &[u8], digest: Option<&reapi::Digest>) -> Log {
+        let bytes = match digest {
+            Some(digest) if raw.is_empty() && digest.size_bytes > 0 => {
+                self.cas.download(digest).await.unwrap_or_else(|error| {
+                    format!("(the log could not be fetched: {error})").into_bytes()
+                })
+            }
+            _ => raw.to_vec(),
+        };
+        Log {
+            bytes,
+            truncated: false,
+        }
+    }
+}
+
+enum Executed {
+    Done(Box<ExecuteResponse>),
+    Cancelled,
+}
+
+impl Executor for RemoteExecutor {
+    fn execute(&self, request: &Request<'_>) -> Result<Finished, SandboxError> {
+        if !request.tools.is_empty() {
+            return Err(SandboxError::Remote(
+                "a step with `tools` cannot run remotely yet: a worker has no copy of the host's toolchain".to_owned(),
+            ));
+        }
+        self.runtime
+            .block_on(self.run(request))
+            .map_err(SandboxError::Remote)
+    }
+
+    fn name(&self) -> &'static str {
+        "remote"
+    }
+}
+
+/// The input root's entries, from the scratch folder: each input placeholder as its host
+/// file's content, symlinks as they are, folders (the outputs' among them) as folders. And
+/// the files to upload, by digest.
+#[allow(clippy::type_complexity)]
+fn input_entries(
+    request: &Request<'_>,
+) -> Result<(Vec<(String, Entry)>, Vec<(reapi::Digest, Source)>), String> {
+    let hosts: HashMap<&str, &Path> = (request.inputs.iter())
+        .map(|(host, path)| (path.as_str(), host.as_path()))
+        .collect();
+    let mut entries = Vec::new();
+    let mut files = Vec::new();
+    for entry in walkdir::WalkDir::new(request.work_dir).min_depth(1) {
+        let entry = entry.map_err(|error| format!("reading the scratch folder: {error}"))?;
+        let relative = entry
+            .path()
+            .strip_prefix(request.work_dir)
+            .map_err(|error| error.to_string())?
+            .to_string_lossy()
+            .into_owned();
+        let kind = entry.file_type();
+        if kind.is_dir() {
+            entries.push((relative, Entry::Folder));
+        } else if kind.is_symlink() {
+            let target = std::fs::read_link(entry.path())
+                .map_err(|error| format!("cannot read link `{relative}`: {error}"))?;
+            entries.push((
+                relative,
+                Entry::Symlink {
+                    target: target.to_string_lossy().into_owned(),
+                },
+            ));
+        } else {
+            let source = hosts
+                .get(relative.as_str())
+                .copied()
+                .unwrap_or(entry.path());
+            let metadata = std::fs::metadata(source)
+                .map_err(|error| format!("cannot read input `{relative}`: {error}"))?;
+            let digest = Digest::of_file(source)
+                .map_err(|error| format!("cannot read input `{relative}`: {error}"))?;
+            let digest = blob::from(&digest, metadata.len());
+            files.push((digest.clone(), Source::File(source.to_path_buf())));
+            entries.push((
+                relative,
+                Entry::File {
+                    digest,
+                    executable: metadata.permissions().mode() & 0o100 != 0,
+                },
+            ));
+        }
+    }
+    Ok((entries, files))
+}
+
+/// `path` under `work`, refusing anything that would leave it.
+fn inside(work: &Path, path: &str) -> Result<std::path::PathBuf, String> {
+    let relative = Path::new(path);
+    let escapes = relative.is_absolute()
+        || relative
+            .components()
+            .any(|part| !matches!(part, std::path::Component::Normal(_)));
+    if escapes || path.is_empty() {
+        return Err(format!(
+            "the remote named output `{path}`, outside the build folder"
+        ));
+    }
+    Ok(work.join(relative))
+}
+
+fn symlink(target: &str, path: &Path) -> Result<(), String> {
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent)
+            .map_err(|error| format!("cannot make `{}`: {error}", parent.display()))?;
+    }
+    let _ = std::fs::remove_file(path);
+    std::os::unix::fs::symlink(target, path)
+        .map_err(|error| format!("cannot make link `{}`: {error}", path.display()))
+}
