@@ -157,7 +157,13 @@ as_pg_owner() {
   fi
 }
 
-pid_alive() { [ -n "${1:-}" ] && kill -0 "$1" 2>/dev/null; }
+# A zombie (exited, not yet reaped by whoever inherited it) counts as gone.
+pid_alive() {
+  [ -n "${1:-}" ] && kill -0 "$1" 2>/dev/null || return 1
+  local stat
+  stat=$(cat "/proc/$1/stat" 2>/dev/null) || return 1
+  [ "$(echo "${stat##*) }" | cut -d' ' -f1)" != Z ]
+}
 
 write_config() {
   local keepalive=${BUILDGRID_BOT_KEEPALIVE_TIMEOUT:-10} key match='' wildcard=''
@@ -342,10 +348,15 @@ start() {
       break
     fi
     kill -TERM -- "-$bgd_pid" 2>/dev/null || true
+    wait_gone "$bgd_pid" 150 || kill -KILL -- "-$bgd_pid" 2>/dev/null || true
     wait "$bgd_pid" 2>/dev/null || true
     bgd_pid=''
-    [ "$rc" != 1 ] || { tail -n 30 "$DIR/bgd.log" >&2; die "bgd server did not answer, see $DIR/bgd.log"; }
-    log "bgd server did not keep port $GRPC_PORT (attempt $attempt), retrying"
+    # Only a lost race for the port is worth another try (rc 0: another server answered there).
+    if [ "$rc" = 0 ] || { [ "$rc" = 2 ] && grep -q "Failed to bind" "$DIR/bgd.log"; }; then
+      log "bgd server could not have port $GRPC_PORT (attempt $attempt), retrying"
+      continue
+    fi
+    break
   done
   if [ -z "$bgd_pid" ]; then
     tail -n 30 "$DIR/bgd.log" >&2
