@@ -250,8 +250,10 @@ from buildgrid._protos.build.bazel.remote.execution.v2 import remote_execution_p
 address, pid, deadline = sys.argv[1], int(sys.argv[2]), time.monotonic() + float(sys.argv[3])
 while True:
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
+        with open(f"/proc/{pid}/stat") as stat:
+            if stat.read().rsplit(") ", 1)[1].startswith("Z"):
+                sys.exit(2)
+    except FileNotFoundError:
         sys.exit(2)
     try:
         with grpc.insecure_channel(address) as channel:
@@ -276,8 +278,9 @@ start() {
   DIR=$(cd "$DIR" && pwd)
   if [ -f "$DIR/env" ]; then
     # shellcheck disable=SC1091
-    (. "$DIR/env" && { pid_alive "$BUILDGRID_PID" || pid_alive "$POSTGRES_PID"; }) &&
+    (. "$DIR/env" && { pid_alive "${BUILDGRID_PID:-}" || pid_alive "${POSTGRES_PID:-}"; }) &&
       die "$DIR already has a running server: stop it first"
+    rm -f "$DIR/env"
   fi
   ensure_venv
   local pg_bin started
