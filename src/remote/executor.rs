@@ -279,6 +279,11 @@ enum Executed {
 
 impl Executor for RemoteExecutor {
     fn execute(&self, request: &Request<'_>) -> Result<Finished, SandboxError> {
+        if request.network {
+            return Err(SandboxError::Remote(
+                "a step with `network = true` cannot run remotely: a worker gives actions no network; give it `executor = \"local\"`".to_owned(),
+            ));
+        }
         if !request.tools.is_empty() {
             return Err(SandboxError::Remote(
                 "a step with `tools` cannot run remotely yet: a worker has no copy of the host's toolchain".to_owned(),

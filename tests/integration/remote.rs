@@ -36,6 +36,16 @@ fn an_unreachable_remote_is_a_clear_error_and_local_steps_still_run() {
     assert_eq!(test.read("out/here"), "here\n");
     assert!(!test.path("out/there").exists());
 
+    // A networked step is refused by the remote executor, before any connection.
+    let test = Test::new().pipeline(
+        "[executor]\nremote = \"grpc://127.0.0.1:1\"\n\n[steps.fetch]\nrun = \"true\"\nnetwork = true\n",
+    );
+    let text = test.gantry_run(&[]).failure(1).stdout();
+    assert!(
+        text.contains("`network = true` cannot run remotely"),
+        "{text}"
+    );
+
     // A step that asks for the remote when the run has none.
     let test = Test::new().pipeline("[steps.there]\nrun = \"true\"\nexecutor = \"remote\"\n");
     let text = test.gantry_run(&[]).failure(1).stdout();
