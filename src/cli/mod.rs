@@ -14,6 +14,7 @@ mod run;
 mod sbom;
 mod schema;
 mod verify;
+mod worker;
 
 use std::ffi::OsString;
 use std::io::Write as _;
@@ -73,6 +74,9 @@ enum Command {
     /// Signing keys: make a cosign-compatible pair, print a public key.
     #[command(subcommand, alias = "key")]
     Keys(keys::Command),
+    /// Serve a Remote Execution API server as a worker (Remote Workers API): run the actions
+    /// it leases in gantry's sandbox, upload their outputs, report their results.
+    Worker(worker::Args),
 }
 
 /// What the CLI reads from the environment, read once.
@@ -170,6 +174,7 @@ pub fn main(args: impl IntoIterator<Item = OsString>) -> ExitCode {
         Command::Keys(command) => keys::run(command, &environment),
         Command::Log(command) => log::run(command, &environment),
         Command::Gauntlet(command) => gauntlet::run(&command),
+        Command::Worker(args) => worker::run(&args, &environment),
     };
     match result {
         Ok(code) => ExitCode::from(code),

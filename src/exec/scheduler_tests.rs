@@ -28,6 +28,7 @@ impl Executor for Recorder {
             termination: Termination::Exited(code),
             stdout: Log::default(),
             stderr: Log::default(),
+            remote: None,
         })
     }
 

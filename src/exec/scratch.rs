@@ -195,6 +195,12 @@ fn trim(
     Ok(())
 }
 
+/// Removes `folder` and everything in it, read-only folders a step left included.
+pub fn remove(folder: &Path) -> io::Result<()> {
+    make_writable(folder);
+    fs::remove_dir_all(folder)
+}
+
 /// A step may leave read-only folders behind; make them removable.
 fn make_writable(folder: &Path) {
     use std::os::unix::fs::PermissionsExt;

@@ -597,6 +597,7 @@ fn execute_in(
         logs,
         truncated: [finished.stdout.truncated, finished.stderr.truncated],
         duration,
+        remote: finished.remote,
     };
     record_success(context, id, action, result)
 }
@@ -618,6 +619,8 @@ struct Produced {
     /// Whether stdout and stderr passed the capture limit (the digests cover what was kept).
     truncated: [bool; 2],
     duration: Duration,
+    /// Set when a remote executor ran it.
+    remote: Option<sandbox::RemoteRun>,
 }
 
 /// Signs the link, puts outputs into the workspace and the result into the action cache, in
@@ -628,14 +631,14 @@ fn record_success(
     action: &ExecAction,
     produced: Produced,
 ) -> Result<(), Failure> {
+    let envelope = link_envelope(context, id, action, &produced);
     let Produced {
         records,
         trees,
         logs,
         duration,
-        truncated,
+        ..
     } = produced;
-    let envelope = link_envelope(context, id, action, &records, &trees, logs, truncated);
     commit(
         context,
         id,
@@ -722,11 +725,16 @@ fn link_envelope(
     context: &Context,
     id: StepId,
     action: &ExecAction,
-    records: &[crate::store::OutputRecord],
-    trees: &HashMap<usize, Tree>,
-    [stdout, stderr]: [Digest; 2],
-    truncated: [bool; 2],
+    produced: &Produced,
 ) -> attest::Envelope {
+    let Produced {
+        records,
+        trees,
+        logs: [stdout, stderr],
+        truncated,
+        remote,
+        ..
+    } = produced;
     let step = &context.pipeline.steps[id];
     let mut subjects = Vec::new();
     for (index, record) in records.iter().enumerate() {
@@ -777,6 +785,11 @@ fn link_envelope(
         },
         "actionKey": action.key.hex(),
     });
+    if let Some(remote) = remote {
+        environment["sandbox"]["worker"] = remote.worker.clone().into();
+        environment["sandbox"]["remoteAction"] = remote.action.clone().into();
+        environment["sandbox"]["remoteCacheHit"] = remote.cached.into();
+    }
     if !context.variation.aspects.is_empty() {
         environment["varied"] = context
             .variation
@@ -791,7 +804,7 @@ fn link_envelope(
         "stdout": { "sha256": stdout.hex() },
         "stderr": { "sha256": stderr.hex() },
     });
-    for (stream, truncated) in ["stdout", "stderr"].into_iter().zip(truncated) {
+    for (stream, truncated) in ["stdout", "stderr"].into_iter().zip(*truncated) {
         if truncated {
             byproducts[stream]["truncatedAt"] = sandbox::LOG_LIMIT.into();
         }

@@ -322,6 +322,79 @@ impl Cas {
         Ok(data)
     }
 
+    /// Many blobs at once, by digest hash, each checked: small ones in batches, large ones
+    /// streamed. The same digest asked twice is fetched once.
+    pub async fn download_many(
+        &self,
+        digests: &[reapi::Digest],
+    ) -> Result<std::collections::HashMap<String, Vec<u8>>, String> {
+        let mut found = std::collections::HashMap::new();
+        let mut batch: Vec<reapi::Digest> = Vec::new();
+        let mut batch_bytes = 0u64;
+        let mut asked = std::collections::HashSet::new();
+        for digest in digests {
+            if !asked.insert(digest.hash.as_str()) {
+                continue;
+            }
+            let size = u64::try_from(digest.size_bytes).unwrap_or(u64::MAX);
+            if size == 0 || size > BATCH_BYTES {
+                found.insert(digest.hash.clone(), self.download(digest).await?);
+                continue;
+            }
+            if batch_bytes + size > BATCH_BYTES {
+                self.read_batch(std::mem::take(&mut batch), &mut found)
+                    .await?;
+                batch_bytes = 0;
+            }
+            batch_bytes += size;
+            batch.push(digest.clone());
+        }
+        if !batch.is_empty() {
+            self.read_batch(batch, &mut found).await?;
+        }
+        Ok(found)
+    }
+
+    async fn read_batch(
+        &self,
+        digests: Vec<reapi::Digest>,
+        found: &mut std::collections::HashMap<String, Vec<u8>>,
+    ) -> Result<(), String> {
+        let response = self
+            .client()
+            .batch_read_blobs(BatchReadBlobsRequest {
+                instance_name: self.instance.clone(),
+                digests: digests.clone(),
+                acceptable_compressors: Vec::new(),
+                digest_function: 0,
+            })
+            .await
+            .map_err(|status| failed("downloading from the remote CAS", &status))?;
+        for answer in response.into_inner().responses {
+            let digest = answer.digest.unwrap_or_default();
+            if let Some(status) = answer.status
+                && status.code != 0
+            {
+                return Err(format!(
+                    "the remote CAS has no blob {}: {}",
+                    blob::display(&digest),
+                    status.message
+                ));
+            }
+            check(&digest, &answer.data)?;
+            found.insert(digest.hash, answer.data);
+        }
+        for digest in &digests {
+            if !found.contains_key(&digest.hash) {
+                return Err(format!(
+                    "the remote CAS did not answer for blob {}",
+                    blob::display(digest)
+                ));
+            }
+        }
+        Ok(())
+    }
+
     async fn stream_down(&self, digest: &reapi::Digest) -> Result<Vec<u8>, String> {
         let resource = format!("{}blobs/{}", self.resource_prefix(), blob::display(digest));
         let mut stream = ByteStreamClient::new(self.channel.clone())

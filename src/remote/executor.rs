@@ -25,7 +25,7 @@ use super::tree::{self, Entry};
 use super::{action, blob};
 use crate::digest::Digest;
 use crate::exec::executor::Executor;
-use crate::exec::sandbox::{Finished, Log, Request, SandboxError, Termination};
+use crate::exec::sandbox::{Finished, Log, RemoteRun, Request, SandboxError, Termination};
 
 /// How often a waiting step looks at its cancel flag.
 const CANCEL_POLL: Duration = Duration::from_millis(100);
@@ -68,6 +68,7 @@ impl RemoteExecutor {
         let (action_digest, action_blobs) = action::encode(request, &input_root.root);
 
         let cached = self.cached(&action_digest).await?;
+        let from_cache = cached.is_some();
         let result = if let Some(result) = cached {
             result
         } else {
@@ -86,7 +87,10 @@ impl RemoteExecutor {
                     let status = response.status.unwrap_or_default();
                     let result = response.result;
                     if status.code == tonic::Code::DeadlineExceeded as i32 {
-                        return Ok(self.finished(result.as_ref(), Termination::TimedOut).await);
+                        let mut finished =
+                            self.finished(result.as_ref(), Termination::TimedOut).await;
+                        finished.remote = Some(ran(&action_digest, result.as_ref(), false));
+                        return Ok(finished);
                     }
                     if status.code != 0 {
                         return Err(format!(
@@ -103,9 +107,11 @@ impl RemoteExecutor {
             }
         };
         self.write_outputs(&result, request.work_dir).await?;
-        Ok(self
+        let mut finished = self
             .finished(Some(&result), Termination::Exited(result.exit_code))
-            .await)
+            .await;
+        finished.remote = Some(ran(&action_digest, Some(&result), from_cache));
+        Ok(finished)
     }
 
     /// The remote action cache's result for the action, if it has one.
@@ -241,6 +247,7 @@ impl RemoteExecutor {
                 termination,
                 stdout: Log::default(),
                 stderr: Log::default(),
+                remote: None,
             };
         };
         let stdout = self
@@ -253,6 +260,7 @@ impl RemoteExecutor {
             termination,
             stdout,
             stderr,
+            remote: None,
         }
     }
 
@@ -269,6 +277,17 @@ impl RemoteExecutor {
             bytes,
             truncated: false,
         }
+    }
+}
+
+/// The action and the worker its result names.
+fn ran(action: &reapi::Digest, result: Option<&ActionResult>, cached: bool) -> RemoteRun {
+    RemoteRun {
+        action: blob::display(action),
+        worker: (result.and_then(|result| result.execution_metadata.as_ref()))
+            .map(|metadata| metadata.worker.clone())
+            .unwrap_or_default(),
+        cached,
     }
 }
 

@@ -5,8 +5,12 @@
 
 pub mod action;
 pub mod blob;
+pub mod bots;
 pub mod cas;
 pub mod executor;
+pub mod job;
+pub mod stash;
 pub mod tree;
+pub mod worker;
 
 pub use bazel_remote_apis::build::bazel::remote::execution::v2 as reapi;

@@ -4,6 +4,8 @@
 
 use std::collections::BTreeMap;
 
+use prost::Message as _;
+
 use super::blob;
 use super::reapi::{self, Directory, DirectoryNode, FileNode, SymlinkNode};
 
@@ -140,9 +142,39 @@ pub fn flatten(tree: &reapi::Tree) -> Result<Vec<(String, Entry)>, String> {
         .root
         .as_ref()
         .ok_or_else(|| "an output folder's tree has no root".to_owned())?;
+    entries(root, &children)
+}
+
+/// Every entry under `root`, whose folders are looked up in `children` by digest hash: an
+/// input root a worker fetched, or a `Tree`'s folders. Checked as [`flatten`] checks.
+pub fn entries(
+    root: &Directory,
+    children: &BTreeMap<String, &Directory>,
+) -> Result<Vec<(String, Entry)>, String> {
     let mut entries = Vec::new();
-    walk(root, "", &children, &mut entries, 0)?;
+    walk(root, "", children, &mut entries, 0)?;
     Ok(entries)
+}
+
+/// The `Tree` of a built folder: its root and every other folder once.
+pub fn to_tree(built: &InputRoot) -> Result<reapi::Tree, String> {
+    let decode = |bytes: &[u8]| {
+        Directory::decode(bytes).map_err(|error| format!("a folder does not decode: {error}"))
+    };
+    let root = built
+        .folders
+        .get(&built.root.hash)
+        .ok_or_else(|| "a built folder lacks its root".to_owned())?;
+    let mut children = Vec::new();
+    for (hash, (_, bytes)) in &built.folders {
+        if *hash != built.root.hash {
+            children.push(decode(bytes)?);
+        }
+    }
+    Ok(reapi::Tree {
+        root: Some(decode(&root.1)?),
+        children,
+    })
 }
 
 /// Deeper than this is a loop or an attack.
@@ -254,14 +286,8 @@ mod tests {
             ("bin/deep/empty", Entry::Folder),
         ])
         .unwrap();
-        let decode = |hash: &str| Directory::decode(built.folders[hash].1.as_slice()).unwrap();
-        let tree = reapi::Tree {
-            root: Some(decode(&built.root.hash)),
-            children: (built.folders.keys())
-                .filter(|hash| **hash != built.root.hash)
-                .map(|hash| decode(hash))
-                .collect(),
-        };
+        let tree = to_tree(&built).unwrap();
+        assert_eq!(tree.children.len(), 3, "bin, bin/deep, bin/deep/empty");
         let paths: Vec<String> = flatten(&tree)
             .unwrap()
             .into_iter()

@@ -123,6 +123,19 @@ pub struct Finished {
     pub termination: Termination,
     pub stdout: Log,
     pub stderr: Log,
+    /// Where a remote executor ran it; `None` for a local run.
+    pub remote: Option<RemoteRun>,
+}
+
+/// Which remote action a step was, and who ran it: recorded in the step's link.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RemoteRun {
+    /// The REAPI action digest, `hash/size`.
+    pub action: String,
+    /// The worker the result names (`ExecutedActionMetadata.worker`).
+    pub worker: String,
+    /// Whether the remote action cache answered (the worker ran it for an earlier request).
+    pub cached: bool,
 }
 
 /// Captured output of one stream: up to [`LOG_LIMIT`] bytes, and whether more was dropped.
@@ -259,6 +272,7 @@ impl Sandbox {
             termination,
             stdout,
             stderr,
+            remote: None,
         })
     }
 
