@@ -2,6 +2,7 @@
 # A private BuildGrid 0.9.1 server (REAPI v2 + Remote Workers "Bots" API) for gantry's remote
 # execution integration tests: its own PostgreSQL cluster, disk CAS, SQL scheduler, on loopback.
 #
+#   bash scripts/buildgrid.sh install     # the venv and PostgreSQL, when missing (scripts/test.sh)
 #   bash scripts/buildgrid.sh start DIR   # venv if missing, initdb, postgres, migrate, bgd server
 #   bash scripts/buildgrid.sh stop DIR    # stops both servers; removes nothing
 #
@@ -419,11 +420,16 @@ stop() {
   echo "stopped BuildGrid in $DIR"
 }
 
-[ $# = 2 ] || die "usage: $0 start|stop DIR"
+if [ "${1:-}" = install ]; then
+  ensure_venv
+  log "postgresql in $(find_pg_bin); bgd in $VENV/bin"
+  exit 0
+fi
+[ $# = 2 ] || die "usage: $0 install | start DIR | stop DIR"
 DIR=$2
 start_done=
 case $1 in
   start) start ;;
   stop) stop ;;
-  *) die "usage: $0 start|stop DIR" ;;
+  *) die "usage: $0 install | start DIR | stop DIR" ;;
 esac

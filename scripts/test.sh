@@ -75,6 +75,13 @@ if ! cmp -s tests/oracles/sbom/requirements.txt "$venv/requirements.txt" 2>/dev/
   cp tests/oracles/sbom/requirements.txt "$venv/requirements.txt"
 fi
 
+# BuildGrid 0.9.1 (the remote execution tests' REAPI server): a venv on Python >= 3.13 from
+# PyPI and Debian's PostgreSQL, when missing.
+bash scripts/buildgrid.sh install || {
+  echo "hint: BuildGrid needs Python >= 3.13 (pyenv install 3.13.0, or set BUILDGRID_PYTHON) and PostgreSQL (apt-get install postgresql)" >&2
+  exit 1
+}
+
 cargo fmt --check
 cargo clippy --locked --all-targets -- -D warnings
 cargo test --locked

@@ -8,6 +8,7 @@ mod errors;
 mod examples;
 mod execution;
 mod gates;
+mod grid;
 mod nix;
 mod provenance;
 mod release;

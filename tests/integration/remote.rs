@@ -1,6 +1,12 @@
 //! Remote execution (REAPI v2): the pipeline's `[executor]`, a step's `executor`, `--remote`,
 //! and what happens when the remote cannot be reached.
 
+use std::collections::BTreeMap;
+use std::process::Command;
+use std::time::Duration;
+
+use crate::attestations::statement;
+use crate::grid::Grid;
 use crate::support::Test;
 
 fn check_fails(toml: &str) -> String {
@@ -55,4 +61,236 @@ fn an_unreachable_remote_is_a_clear_error_and_local_steps_still_run() {
     test.gantry_run(&["--remote", "grpcs://example.org:443"])
         .failure(2)
         .stderr_contains("not a remote's address");
+}
+
+/// Steps that make files, an executable, a folder, and read each other's outputs; four of
+/// them can run at once, so that both workers get work.
+const SPREAD: &str = r#"[steps.gen]
+run = "printf 'one\n' > out/gen.txt; printf '#!/bin/sh\necho tool\n' > out/tool; chmod 755 out/tool; sleep 1"
+outputs = ["out/gen.txt", "out/tool"]
+
+[steps.tree]
+run = "mkdir -p out/tree/deep; cat src/in.txt > out/tree/deep/copy; id -u > out/tree/uid; echo $HOME $PWD $(hostname) > out/tree/env; sleep 1"
+inputs = ["src/in.txt"]
+outputs = ["out/tree/"]
+
+[steps.use]
+run = "out/tool > out/use.txt; cat out/gen.txt out/tree/deep/copy >> out/use.txt; find out | sort >> out/use.txt"
+inputs = ["out/tool", "out/gen.txt", "out/tree/"]
+outputs = ["out/use.txt"]
+
+[steps.p1]
+run = "sleep 1; echo p1 > out/p1"
+outputs = ["out/p1"]
+
+[steps.p2]
+run = "sleep 1; echo p2 > out/p2"
+outputs = ["out/p2"]
+"#;
+
+const SPREAD_OUTPUTS: [&str; 8] = [
+    "out/gen.txt",
+    "out/tool",
+    "out/tree/deep/copy",
+    "out/tree/uid",
+    "out/tree/env",
+    "out/use.txt",
+    "out/p1",
+    "out/p2",
+];
+
+/// step → (subjects, the link's `environment.sandbox`).
+fn links(run_dir: &std::path::Path) -> BTreeMap<String, (serde_json::Value, serde_json::Value)> {
+    let mut links = BTreeMap::new();
+    for entry in std::fs::read_dir(run_dir).expect("run folder") {
+        let path = entry.expect("entry").path();
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        let Some(step) = name.strip_suffix(".intoto.json") else {
+            continue;
+        };
+        if step == "provenance" {
+            continue;
+        }
+        let statement = statement(&path);
+        links.insert(
+            step.to_owned(),
+            (
+                statement["subject"].clone(),
+                statement["predicate"]["environment"]["sandbox"].clone(),
+            ),
+        );
+    }
+    links
+}
+
+#[test]
+fn two_workers_give_a_local_runs_bytes_and_a_second_run_comes_from_the_remote_cache() {
+    let grid = Grid::start(10);
+    let one = grid.worker("w1", 1);
+    let two = grid.worker("w2", 2);
+    let workspace = || Test::new().file("src/in.txt", "input\n").pipeline(SPREAD);
+
+    let local = workspace();
+    let local_run = local.gantry_run(&["-j", "4"]).success();
+    let local_links = links(&local_run.run_dir());
+
+    let remote = workspace();
+    let remote_run = remote
+        .gantry_run(&["-j", "4", "--remote", grid.url()])
+        .success();
+    for output in SPREAD_OUTPUTS {
+        assert_eq!(
+            std::fs::read(remote.path(output)).unwrap(),
+            std::fs::read(local.path(output)).unwrap(),
+            "{output} differs"
+        );
+    }
+    let mode = |test: &Test| {
+        use std::os::unix::fs::PermissionsExt as _;
+        std::fs::metadata(test.path("out/tool"))
+            .unwrap()
+            .permissions()
+            .mode()
+            & 0o777
+    };
+    assert_eq!(mode(&remote), mode(&local));
+    let remote_links = links(&remote_run.run_dir());
+    assert_eq!(local_links.len(), 5);
+    let mut workers = std::collections::BTreeSet::new();
+    for (step, (subjects, sandbox)) in &remote_links {
+        assert_eq!(
+            *subjects, local_links[step].0,
+            "step {step}: subjects differ"
+        );
+        assert_eq!(local_links[step].1["executor"], "local");
+        assert_eq!(sandbox["executor"], "remote", "{sandbox}");
+        assert_eq!(sandbox["remoteCacheHit"], false, "{sandbox}");
+        workers.insert(sandbox["worker"].as_str().unwrap().to_owned());
+    }
+    assert_eq!(
+        workers.into_iter().collect::<Vec<_>>(),
+        ["w1", "w2"],
+        "both workers ran actions"
+    );
+    let leases = one.started().len() + two.started().len();
+    assert_eq!(leases, 5);
+
+    // A new workspace (no local cache) is served by the remote action cache: no lease.
+    let again = workspace();
+    let again_run = again
+        .gantry_run(&["-j", "4", "--remote", grid.url()])
+        .success();
+    assert_eq!(one.started().len() + two.started().len(), leases);
+    for (step, (subjects, sandbox)) in links(&again_run.run_dir()) {
+        assert_eq!(subjects, local_links[&step].0, "step {step}");
+        assert_eq!(sandbox["remoteCacheHit"], true, "{sandbox}");
+    }
+    for output in SPREAD_OUTPUTS {
+        assert_eq!(again.read(output), local.read(output), "{output}");
+    }
+}
+
+#[test]
+fn an_action_sent_by_buildgrids_own_client_runs_on_a_gantry_worker() {
+    let grid = Grid::start(10);
+    let worker = grid.worker("interop", 1);
+    let test = Test::new().file("input/x.txt", "from bgd\n");
+    let output = Command::new(grid.bgd())
+        .current_dir(test.root())
+        .args(["execute", "--remote", &grid.http(), "command"])
+        .args([
+            "--output-file",
+            "out/copy.txt",
+            "--output-directory",
+            "fetched",
+        ])
+        .arg(test.path("input"))
+        .args([
+            "--",
+            "/bin/sh",
+            "-c",
+            "cat x.txt x.txt > out/copy.txt; echo ran",
+        ])
+        .output()
+        .expect("bgd execute");
+    assert!(
+        output.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_eq!(test.read("fetched/out/copy.txt"), "from bgd\nfrom bgd\n");
+    let completed = worker.wait_for("completed", Duration::from_secs(5));
+    assert_eq!(completed["outcome"], "exit code 0", "{completed}");
+}
+
+#[test]
+fn a_worker_lost_mid_action_loses_nothing() {
+    // Bots are counted lost 5 s after their last call.
+    let grid = Grid::start(5);
+    let first = grid.worker("first", 1);
+    let test = Test::new().pipeline(
+        "[steps.slow]\nrun = \"sleep 4; echo slow > out/slow\"\noutputs = [\"out/slow\"]\n",
+    );
+    let run = test
+        .command()
+        .args(["run", "pipeline.toml", "--json", "--remote", grid.url()])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("gantry run");
+    first.wait_for("started", Duration::from_secs(30));
+    let second = grid.worker("second", 1);
+    first.signal(libc::SIGKILL);
+    let output = run.wait_with_output().expect("gantry run");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stdout)
+    );
+    assert_eq!(test.read("out/slow"), "slow\n");
+    assert_eq!(
+        second.started(),
+        first.started(),
+        "the lease went to the other worker"
+    );
+
+    // A worker that is stopped hands its action back at once.
+    let test = Test::new().pipeline(
+        "[steps.slow]\nrun = \"sleep 3; echo again > out/slow\"\noutputs = [\"out/slow\"]\n",
+    );
+    let third = grid.worker("third", 1);
+    let run = test
+        .command()
+        .args(["run", "pipeline.toml", "--json", "--remote", grid.url()])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("gantry run");
+    let start = std::time::Instant::now();
+    let (running, waiting) = loop {
+        if !second.started().is_empty() && second.started().len() > 1 {
+            break (&second, &third);
+        }
+        if !third.started().is_empty() {
+            break (&third, &second);
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "no worker took the action"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    running.signal(libc::SIGTERM);
+    let stopping = running.wait_for("stopping", Duration::from_secs(10));
+    assert_eq!(stopping["handed_back"], 1, "{stopping}");
+    let output = run.wait_with_output().expect("gantry run");
+    assert!(output.status.success());
+    assert_eq!(test.read("out/slow"), "again\n");
+    assert!(
+        waiting
+            .events()
+            .iter()
+            .any(|event| event["event"] == "completed"),
+        "the other worker ran it"
+    );
 }
