@@ -17,6 +17,7 @@ use crate::exec::step::{
     Commit, Failure, Ran, commit, place_cached_attestation, step_failure, store_log, tail,
 };
 use crate::nix::{Built, Ended, Installable, Nix, NixError, PathInfo, Settings};
+use crate::pipeline::model::NixStep;
 use crate::pipeline::{Step, StepId, StepKind};
 use crate::report::FailureDetail;
 use crate::store::{Lookup, OutputRecord};
@@ -63,9 +64,9 @@ pub(crate) fn execute(context: &Context, id: StepId, action: &NixAction) -> Resu
         .map_err(|error| step_failure(error.to_string()))?;
     let started = Instant::now();
     let build = if context.rebuild {
-        rebuild(context, step, &spec.installable, &nix)?
+        rebuild(context, step, spec, &nix)?
     } else {
-        build(context, step, &spec.installable, &nix)?
+        build(context, step, spec, &nix)?
     };
     let duration = started.elapsed();
     let key = action_key(step, action, &build);
@@ -90,15 +91,7 @@ pub(crate) fn execute(context: &Context, id: StepId, action: &NixAction) -> Resu
     let log = store_log(context, &build.log)?;
     let empty = store_log(context, b"")?;
     let envelope = link_envelope(
-        context,
-        step,
-        &spec.installable,
-        action,
-        &build,
-        &closure,
-        &settings,
-        &key,
-        log,
+        context, step, spec, action, &build, &closure, &settings, &key, log,
     );
     commit(
         context,
@@ -123,15 +116,39 @@ fn publish(context: &Context, id: StepId, outputs: Vec<OutputRecord>) {
 }
 
 /// The `nix build` command line gantry runs, for attestations and error messages.
-fn command_line(installable: &Installable, out_link: Option<&str>) -> Vec<String> {
+fn command_line(spec: &NixStep, out_link: Option<&str>) -> Vec<String> {
     let mut command = vec!["nix".to_owned(), "build".to_owned(), "--json".to_owned()];
     match out_link {
         Some(link) => command.extend(["--out-link".to_owned(), link.to_owned()]),
         None => command.push("--no-link".to_owned()),
     }
-    command.push(NO_WRITE_LOCK_FILE.to_owned());
-    command.extend(installable.arguments());
+    command.extend(options(spec));
+    command.extend(spec.installable.arguments());
     command
+}
+
+/// What every `nix build` of the step is given besides the installable: never a lock file
+/// written into the sources, and the step's remote builders.
+fn options(spec: &NixStep) -> Vec<String> {
+    let mut options = vec![NO_WRITE_LOCK_FILE.to_owned()];
+    if !spec.builders.is_empty() {
+        options.push("--builders".to_owned());
+        options.push(spec.builders.join(" ; "));
+    }
+    options
+}
+
+/// The derivations Nix built on a remote builder, from its log (`building 'DRV' on 'URI'`).
+fn built_on(log: &[u8]) -> BTreeMap<String, String> {
+    String::from_utf8_lossy(log)
+        .lines()
+        .filter_map(|line| {
+            let rest = line.trim().strip_prefix("building '")?;
+            let (drv, rest) = rest.split_once("' on '")?;
+            let (uri, _) = rest.split_once('\'')?;
+            Some((drv.to_owned(), uri.to_owned()))
+        })
+        .collect()
 }
 
 fn nix_failure(error: NixError, command: Vec<String>) -> Failure {
@@ -159,12 +176,8 @@ fn nix_failure(error: NixError, command: Vec<String>) -> Failure {
     }
 }
 
-fn build(
-    context: &Context,
-    step: &Step,
-    installable: &Installable,
-    nix: &Nix<'_>,
-) -> Result<Build, Failure> {
+fn build(context: &Context, step: &Step, spec: &NixStep, nix: &Nix<'_>) -> Result<Build, Failure> {
+    let installable = &spec.installable;
     let root = &context.pipeline.root;
     let out_link = step.outputs.first().map(|output| root.join(&output.path));
     if let Some(parent) = out_link.as_deref().and_then(Path::parent) {
@@ -173,13 +186,15 @@ fn build(
         })?;
     }
     let command = command_line(
-        installable,
+        spec,
         step.outputs.first().map(|output| output.path.as_str()),
     );
     // gantry never writes into sources: a missing or stale flake.lock is Nix's to report and
     // the user's to commit (`nix flake lock`).
+    let options = options(spec);
+    let options: Vec<&str> = options.iter().map(String::as_str).collect();
     let (built, captured) = nix
-        .build(installable, out_link.as_deref(), &[NO_WRITE_LOCK_FILE])
+        .build(installable, out_link.as_deref(), &options)
         .map_err(|error| nix_failure(error, command.clone()))?;
     let built = exactly_one(built)?;
     let outputs = output_infos(nix, &built)?;
@@ -222,12 +237,15 @@ fn flake_lock(
 fn rebuild(
     context: &Context,
     step: &Step,
-    installable: &Installable,
+    spec: &NixStep,
     nix: &Nix<'_>,
 ) -> Result<Build, Failure> {
-    let command = rebuild_command_line(installable);
+    let installable = &spec.installable;
+    let command = rebuild_command_line(spec);
+    let options = options(spec);
+    let mut options: Vec<&str> = options.iter().map(String::as_str).collect();
     let (built, mut captured) = nix
-        .build(installable, None, &[NO_WRITE_LOCK_FILE])
+        .build(installable, None, &options)
         .map_err(|error| nix_failure(error, command.clone()))?;
     let built = exactly_one(built)?;
     // Only the main rebuild of `gantry repro` checks; the rebuilds that attribute a difference
@@ -236,11 +254,8 @@ fn rebuild(
         for path in built.outputs.values() {
             remove_store_copy(&format!("{path}.check"));
         }
-        let checked = nix.build(
-            installable,
-            None,
-            &[NO_WRITE_LOCK_FILE, "--rebuild", "--keep-failed"],
-        );
+        options.extend(["--rebuild", "--keep-failed"]);
+        let checked = nix.build(installable, None, &options);
         match checked {
             Ok((_, more)) => {
                 captured.stderr.extend(more.stderr);
@@ -348,8 +363,8 @@ fn rebuild_links(
     Ok(records)
 }
 
-fn rebuild_command_line(installable: &Installable) -> Vec<String> {
-    let mut command = command_line(installable, None);
+fn rebuild_command_line(spec: &NixStep) -> Vec<String> {
+    let mut command = command_line(spec, None);
     command.extend(["--rebuild".to_owned(), "--keep-failed".to_owned()]);
     command
 }
@@ -494,11 +509,50 @@ fn store_path_descriptor(info: &PathInfo, role: &str) -> ResourceDescriptor {
     descriptor
 }
 
+/// The link's `environment`: Nix's settings, the derivation, the builders and where Nix
+/// built, and for a rebuild, what it could not compare.
+fn environment(
+    spec: &NixStep,
+    build: &Build,
+    settings: &Settings,
+    key: &Digest,
+) -> serde_json::Value {
+    let mut environment = serde_json::json!({
+        "nix": settings,
+        "drvPath": build.built.drv_path,
+        "actionKey": key.hex(),
+    });
+    if !spec.builders.is_empty() {
+        environment["builders"] = spec.builders.clone().into();
+        let remote = built_on(&build.log);
+        if !remote.is_empty() {
+            environment["builtOn"] = serde_json::to_value(remote).unwrap_or_default();
+        }
+    }
+    if let Some(rebuilt) = &build.rebuilt {
+        environment["rebuild"] = true.into();
+        let unknown: Vec<&str> = build
+            .outputs
+            .iter()
+            .filter(|(name, _)| {
+                rebuilt
+                    .get(*name)
+                    .is_some_and(|again| again.nar_hash.is_none())
+            })
+            .map(|(_, info)| info.path.as_str())
+            .collect();
+        if !unknown.is_empty() {
+            environment["differedWithoutCopy"] = unknown.into();
+        }
+    }
+    environment
+}
+
 #[allow(clippy::too_many_arguments)]
 fn link_envelope(
     context: &Context,
     step: &Step,
-    installable: &Installable,
+    spec: &NixStep,
     action: &NixAction,
     build: &Build,
     closure: &[PathInfo],
@@ -560,27 +614,7 @@ fn link_envelope(
             .iter()
             .map(|input| ResourceDescriptor::named(input.path.clone(), &input.digest)),
     );
-    let mut environment = serde_json::json!({
-        "nix": settings,
-        "drvPath": build.built.drv_path,
-        "actionKey": key.hex(),
-    });
-    if let Some(rebuilt) = &build.rebuilt {
-        environment["rebuild"] = true.into();
-        let unknown: Vec<&str> = build
-            .outputs
-            .iter()
-            .filter(|(name, _)| {
-                rebuilt
-                    .get(*name)
-                    .is_some_and(|again| again.nar_hash.is_none())
-            })
-            .map(|(_, info)| info.path.as_str())
-            .collect();
-        if !unknown.is_empty() {
-            environment["differedWithoutCopy"] = unknown.into();
-        }
-    }
+    let environment = environment(spec, build, settings, key);
     let byproducts = serde_json::json!({
         "return-value": 0,
         "stderr": { "sha256": log.hex() },
@@ -588,10 +622,10 @@ fn link_envelope(
     let link = Link {
         name: step.name.clone(),
         command: if build.rebuilt.is_some() {
-            rebuild_command_line(installable)
+            rebuild_command_line(spec)
         } else {
             command_line(
-                installable,
+                spec,
                 step.outputs.first().map(|output| output.path.as_str()),
             )
         },

@@ -150,6 +150,8 @@ pub struct ExecStep {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NixStep {
     pub installable: crate::nix::Installable,
+    /// Nix machine specifications for distributed builds (`--builders`); empty for none.
+    pub builders: Vec<String>,
 }
 
 /// Signs each input artifact, writing `ARTIFACT.sig` and `ARTIFACT.sigstore.json` beside it

@@ -463,7 +463,7 @@ impl Kinded {
 /// A key that belongs to some kinds only: the key, its kinds, and where it is written.
 type KindKey = (&'static str, &'static [&'static str], Option<Range<usize>>);
 
-fn kind_keys(wire: &StepWire) -> [KindKey; 25] {
+fn kind_keys(wire: &StepWire) -> [KindKey; 26] {
     let span = |value: Option<&Spanned<String>>| value.map(Spanned::span);
     [
         ("run", &["exec"], wire.run.as_ref().map(Spanned::span)),
@@ -471,6 +471,11 @@ fn kind_keys(wire: &StepWire) -> [KindKey; 25] {
         ("expr", &["nix"], span(wire.expr.as_ref())),
         ("file", &["nix"], span(wire.file.as_ref())),
         ("attr", &["nix"], span(wire.attr.as_ref())),
+        (
+            "builders",
+            &["nix"],
+            wire.builders.as_ref().map(Spanned::span),
+        ),
         ("key", &["sign"], span(wire.key.as_ref())),
         ("from", &["sbom"], span(wire.from.as_ref())),
         ("format", &["sbom"], span(wire.format.as_ref())),
@@ -643,7 +648,41 @@ fn convert_nix(
             .hint("write it relative to the workspace root, like `./nix#hello`"),
         );
     }
-    (errors.len() == before).then_some(NixStep { installable })
+    let builders = convert_builders(wire.builders.as_ref(), errors);
+    (errors.len() == before).then_some(NixStep {
+        installable,
+        builders,
+    })
+}
+
+/// Nix machine specifications (`URI SYSTEM KEY JOBS ...`), one per builder; they are joined
+/// with `;` for `--builders`, so none may hold one.
+fn convert_builders(
+    wire: Option<&Spanned<Vec<Spanned<String>>>>,
+    errors: &mut Vec<Diagnostic>,
+) -> Vec<String> {
+    let mut builders = Vec::new();
+    for builder in wire.map(Spanned::get_ref).into_iter().flatten() {
+        let text = builder.get_ref().trim();
+        let uri = text.split_whitespace().next().unwrap_or_default();
+        if text.contains([';', '\n']) {
+            errors.push(
+                Diagnostic::at("one builder per string", builder.span())
+                    .hint("list each machine as its own string: `builders = [\"ssh://a x86_64-linux\", \"ssh://b\"]`"),
+            );
+        } else if !(uri.starts_with("ssh://") || uri.starts_with("ssh-ng://")) {
+            errors.push(
+                Diagnostic::at(
+                    format!("`{uri}` is not a Nix remote builder"),
+                    builder.span(),
+                )
+                .hint("a builder is `ssh://USER@HOST` or `ssh-ng://USER@HOST`, then optionally its system, SSH key, jobs, speed factor and features, as in Nix's `builders`"),
+            );
+        } else {
+            builders.push(text.to_owned());
+        }
+    }
+    builders
 }
 
 pub(super) fn convert_input(
@@ -932,7 +971,8 @@ retry = { attempts = 3, backoff = "1s" }
         assert_eq!(
             pipeline.steps[0].kind,
             StepKind::Nix(NixStep {
-                installable: Installable::Flake("./nix#hello".to_owned())
+                installable: Installable::Flake("./nix#hello".to_owned()),
+                builders: Vec::new(),
             })
         );
         let file = nix("file = \"./nix/default.nix\"\nattr = \"hello\"\n").expect("valid");
@@ -942,7 +982,8 @@ retry = { attempts = 3, backoff = "1s" }
                 installable: Installable::File {
                     file: "nix/default.nix".to_owned(),
                     attr: Some("hello".to_owned())
-                }
+                },
+                builders: Vec::new(),
             })
         );
         for (body, message) in [
@@ -958,6 +999,14 @@ retry = { attempts = 3, backoff = "1s" }
             (
                 "flake = \".#a\"\nnetwork = true\n",
                 "`network` does not apply to nix steps",
+            ),
+            (
+                "flake = \".#a\"\nbuilders = [\"ssh://a x86_64-linux; ssh://b\"]\n",
+                "p.toml:6:13: error: one builder per string",
+            ),
+            (
+                "flake = \".#a\"\nbuilders = [\"root@b\"]\n",
+                "`root@b` is not a Nix remote builder",
             ),
             (
                 "flake = \".#a\"\noutputs = [\"out/\"]\n",

@@ -54,6 +54,7 @@ pub struct StepWire {
     pub expr: Option<Spanned<String>>,
     pub file: Option<Spanned<String>>,
     pub attr: Option<Spanned<String>>,
+    pub builders: Option<Spanned<Vec<Spanned<String>>>>,
     pub key: Option<Spanned<String>>,
     pub from: Option<Spanned<String>>,
     pub format: Option<Spanned<String>>,

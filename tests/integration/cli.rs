@@ -91,6 +91,7 @@ fn schema_is_json_and_names_every_step_key() {
         "start",
         "tools",
         "executor",
+        "builders",
     ] {
         assert!(
             keys.iter().any(|known| *known == key),
@@ -99,7 +100,7 @@ fn schema_is_json_and_names_every_step_key() {
     }
     assert_eq!(
         keys.len(),
-        35,
+        36,
         "the schema and the parser list the same keys"
     );
     assert!(schema["properties"]["tools"].is_object());

@@ -20,5 +20,6 @@ mod sandbox;
 mod sbom;
 mod self_release;
 mod signing;
+mod sshd;
 mod support;
 mod verify;

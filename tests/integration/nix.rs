@@ -355,3 +355,53 @@ timeout = "1s"
         String::from_utf8_lossy(&left.stdout)
     );
 }
+
+#[test]
+fn a_nix_step_builds_on_a_remote_builder_and_gets_the_output_back() {
+    require_nix();
+    let sshd = crate::sshd::Sshd::start();
+    // A derivation no other run has built: else Nix would find it in the local store.
+    let nonce = format!("{:?}", std::time::SystemTime::now());
+    let flake = r#"{
+  outputs = { self }: {
+    packages.x86_64-linux.far = derivation {
+      name = "far"; system = "x86_64-linux"; builder = "/bin/sh";
+      nonce = ./nonce.txt;
+      args = [ "-c" "echo built far away > $out" ];
+    };
+  };
+}
+"#;
+    let test = Test::new()
+        .file("nix/flake.nix", flake)
+        .file("nix/nonce.txt", &nonce)
+        .pipeline(&format!(
+            "[steps.far]\nkind = \"nix\"\nflake = \"./nix#far\"\noutputs = [\"result-far\"]\nbuilders = [\"{}\"]\n",
+            sshd.builder()
+        ));
+    let output = test
+        .command()
+        .args(["run", "pipeline.toml", "--json"])
+        .env("NIX_SSHOPTS", sshd.ssh_options())
+        .output()
+        .expect("gantry run");
+    let run = Run { output }.success();
+    assert_eq!(test.read("result-far"), "built far away\n");
+    let out = std::fs::read_link(test.path("result-far")).expect("out-link");
+    let name = out.file_name().expect("store name");
+    assert!(
+        sshd.store().join(name).exists(),
+        "the output was built in the builder's store ({})",
+        sshd.store().display()
+    );
+    let link = statement(&run, "far");
+    let environment = &link["predicate"]["environment"];
+    assert_eq!(environment["builders"][0], sshd.builder());
+    let drv = environment["drvPath"].as_str().expect("drvPath");
+    assert!(
+        environment["builtOn"][drv]
+            .as_str()
+            .is_some_and(|uri| uri.starts_with("ssh://root@127.0.0.1")),
+        "{environment}"
+    );
+}
