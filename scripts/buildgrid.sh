@@ -200,7 +200,7 @@ storages:
 caches:
   - !lru-action-cache &ac
     storage: *cas
-    max-cached-refs: 1024
+    max-cached-refs: 100000
     allow-updates: true
     cache-failed-actions: false
 schedulers:
@@ -220,9 +220,13 @@ schedulers:
       match-property-keys:$match
       wildcard-property-keys:$wildcard
     assigners:
+      # Jobs are assigned by a thread that sleeps interval + up to jitter-factor seconds
+      # between rounds (defaults 1 s + up to 1 s): that sleep, not the work, was a remote
+      # action's latency. 50 ms without jitter.
       - !priority-age-assigner
         count: 1
-        interval: 0.2
+        interval: 0.05
+        jitter-factor: 0
         priority-assignment-percentage: 100
 instances:
   - name: ""
