@@ -63,6 +63,42 @@ fn an_unreachable_remote_is_a_clear_error_and_local_steps_still_run() {
         .stderr_contains("not a remote's address");
 }
 
+#[test]
+fn a_worker_whose_server_is_unreachable_says_so_and_keeps_trying() {
+    let test = Test::new();
+    test.run(["worker", "--server", "grpcs://example.org:443"])
+        .failure(2)
+        .stderr_contains("a server is written grpc://HOST:PORT");
+    let mut worker = test
+        .command()
+        .args([
+            "worker",
+            "--json",
+            "--server",
+            "grpc://127.0.0.1:1",
+            "--dir",
+            "w",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("gantry worker");
+    let stdout = worker.stdout.take().expect("stdout");
+    let first = std::io::BufRead::lines(std::io::BufReader::new(stdout))
+        .next()
+        .expect("an event")
+        .expect("a line");
+    let _ = worker.kill();
+    let _ = worker.wait();
+    let event: serde_json::Value = serde_json::from_str(&first).expect("JSON");
+    assert_eq!(event["event"], "retrying", "{event}");
+    assert!(
+        event["error"]
+            .as_str()
+            .is_some_and(|error| error.contains("the remote is unreachable")),
+        "{event}"
+    );
+}
+
 /// Steps that make files, an executable, a folder, and read each other's outputs; four of
 /// them can run at once, so that both workers get work.
 const SPREAD: &str = r#"[steps.gen]
