@@ -9,6 +9,7 @@
 #   RUNS  hyperfine runs per command (default 3)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+repo=$PWD
 N=${N:-1000} SHAPE=${SHAPE:-wide} RUNS=${RUNS:-3}
 command -v hyperfine >/dev/null || { apt-get update -qq && apt-get install -y -qq hyperfine >/dev/null; }
 cargo build --release --locked -q
@@ -19,7 +20,7 @@ mkdir -p "$HOME"
 workers=()
 cleanup() {
   for pid in "${workers[@]}"; do kill "$pid" 2>/dev/null || true; done
-  bash scripts/buildgrid.sh stop "$work/grid" >/dev/null 2>&1 || true
+  bash "$repo/scripts/buildgrid.sh" stop "$work/grid" >/dev/null 2>&1 || true
   rm -rf "$work"
 }
 trap cleanup EXIT
