@@ -316,6 +316,7 @@ fn a_worker_lost_mid_action_loses_nothing() {
         );
         std::thread::sleep(Duration::from_millis(50));
     };
+    let handed = running.started().last().cloned().expect("a lease");
     running.signal(libc::SIGTERM);
     let stopping = running.wait_for("stopping", Duration::from_secs(10));
     assert_eq!(stopping["handed_back"], 1, "{stopping}");
@@ -326,7 +327,8 @@ fn a_worker_lost_mid_action_loses_nothing() {
         waiting
             .events()
             .iter()
-            .any(|event| event["event"] == "completed"),
-        "the other worker ran it"
+            .any(|event| event["event"] == "completed" && event["lease"] == handed.as_str()),
+        "the other worker ran the handed-back lease {handed}: {:?}",
+        waiting.events()
     );
 }
