@@ -53,6 +53,8 @@ TOML
   hyperfine -N --warmup 2 --runs "$RUNS" --style basic --export-markdown "$work/$size.md" \
     -n "gantry verify" \
     "$gantry verify --policy $folder/policy.toml --attestations $run $folder/$last" \
+    -n "gantry verify --every-signature" \
+    "$gantry verify --every-signature --policy $folder/policy.toml --attestations $run $folder/$last" \
     -n "gantry verify, one core" \
     "taskset -c 0 $gantry verify --policy $folder/policy.toml --attestations $run $folder/$last" \
     -n "in-toto-verify" \

@@ -113,7 +113,7 @@ fn perturb_source(root: &Path, spec: &GateStep) -> std::result::Result<perturb::
         Evidence::Drill { .. } => {
             let bytes = std::fs::read(root.join(&spec.output))
                 .map_err(|error| missing(&spec.output, error))?;
-            let file = evidence::parse(root.join(&spec.output), 0, &bytes, &[]);
+            let file = evidence::parse(root.join(&spec.output), 0, &bytes);
             let measured = |metric: &str| {
                 (file.content.as_ref().ok()).and_then(|parsed| match &parsed.kind {
                     evidence::Kind::TestResult(verdict) => (verdict.thresholds.iter())
@@ -145,7 +145,7 @@ fn run_report(args: &ReportArgs) -> Result<u8> {
     for path in paths {
         let bytes = std::fs::read(&path)
             .map_err(|error| Error::Usage(format!("cannot read `{}`: {error}", path.display())))?;
-        files.push(evidence::parse(path, 0, &bytes, &[]));
+        files.push(evidence::parse(path, 0, &bytes));
     }
     let report = report::build(&files);
     if let Some(path) = &args.html {

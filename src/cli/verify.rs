@@ -25,6 +25,10 @@ pub struct Args {
     /// Signs the VSA (default: the development key).
     #[arg(long)]
     key: Option<PathBuf>,
+    /// Check every attestation's own signature, also of the files that a verified
+    /// provenance lists byte for byte and that name its key (slower; the same verdict).
+    #[arg(long)]
+    every_signature: bool,
     /// Print the report as one JSON object.
     #[arg(long)]
     json: bool,
@@ -38,7 +42,18 @@ pub fn run(args: &Args, environment: &Environment) -> Result<u8> {
         .map(|path| gather::artifact(path))
         .collect::<Result<Vec<_>>>()?;
     let now = crate::exec::run::unix_now();
-    let report = gather::verify_files(&args.policy, &args.attestations, &artifacts, now)?;
+    let signatures = if args.every_signature {
+        verify::Signatures::Every
+    } else {
+        verify::Signatures::ThroughProvenance
+    };
+    let report = gather::verify_files(
+        &args.policy,
+        &args.attestations,
+        &artifacts,
+        now,
+        signatures,
+    )?;
     if let Some(path) = &args.vsa {
         let signer = signer(args.key.as_deref(), environment)?;
         let bytes = verify::vsa::write(&report, now, &signer).map_err(Error::Internal)?;

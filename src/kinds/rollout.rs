@@ -263,6 +263,7 @@ fn verify_first(
         &folders,
         std::slice::from_ref(&artifact),
         crate::exec::run::unix_now(),
+        crate::verify::Signatures::default(),
     )
     .map_err(|error| {
         step_failure(format!(

@@ -119,7 +119,13 @@ pub fn check(request: &Request<'_>) -> Result<ReleaseReport> {
         report.checks.push(check);
         let mut folders = vec![request.attestations.join(&release.run_id)];
         folders.extend(reproductions);
-        let verification = gather::verify_files(request.policy, &folders, &artifacts, request.now)?;
+        let verification = gather::verify_files(
+            request.policy,
+            &folders,
+            &artifacts,
+            request.now,
+            verify::Signatures::default(),
+        )?;
         report.checks.push(ReleaseCheck {
             name: "policy",
             passed: verification.passed,
@@ -171,7 +177,7 @@ fn manifest_check(
     version: &semver::Version,
 ) -> (Option<Release>, Vec<usize>) {
     let mut findings = Vec::new();
-    let parsed = evidence::parse(path.to_path_buf(), 0, bytes, keys);
+    let parsed = evidence::parse_signed(path.to_path_buf(), 0, bytes, keys);
     let signers: Vec<usize> = match &parsed.content {
         Ok(content) => (content.signed_by.iter())
             .copied()
@@ -422,7 +428,7 @@ fn reproducibility_check(
             }
         };
         findings.extend(reproduced(
-            &evidence::parse(path.clone(), 0, &bytes, keys),
+            &evidence::parse_signed(path.clone(), 0, &bytes, keys),
             name,
             artifact,
             &release.run_id,

@@ -196,8 +196,11 @@ pub fn built(pipeline: &Pipeline, summary: &RunSummary) -> Result<Built> {
         )));
     }
     // Parsed only: `gantry release verify` checks signatures against a policy.
-    let run_files =
-        crate::verify::gather::read_folders(std::slice::from_ref(&summary.run_dir), &[])?;
+    let run_files = crate::verify::gather::read_folders(
+        std::slice::from_ref(&summary.run_dir),
+        &[],
+        crate::verify::Signatures::default(),
+    )?;
     let provenance = (run_files.iter())
         .find(|file| file.name == crate::exec::provenance::FILE_NAME)
         .ok_or_else(|| Error::Release(format!("run {} has no provenance", summary.run_id)))?;

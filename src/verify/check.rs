@@ -281,10 +281,18 @@ fn signatures(
             ),
         }
     }
+    let vouched = (items.iter())
+        .filter(|item| item.parsed.vouched && valid.contains(&item.index))
+        .count();
+    let through = if vouched > 0 {
+        format!(" ({vouched} of them by the signed provenance that lists their bytes)")
+    } else {
+        String::new()
+    };
     found.summary(
         CheckKind::Signatures,
         format!(
-            "{} of {checked} attestations signed by a key the policy allows for them",
+            "{} of {checked} attestations signed by a key the policy allows for them{through}",
             valid.len()
         ),
     );

@@ -28,8 +28,14 @@ pub struct EvidenceFile {
 /// An envelope whose payload is an in-toto Statement v1.
 #[derive(Clone, Debug)]
 pub struct Parsed {
-    /// Indices of the keys `parse` was given that made one of the envelope's signatures.
+    /// Indices of the policy's keys that signed the envelope (empty until
+    /// [`super::signed::check`] has run).
     pub signed_by: Vec<usize>,
+    /// `signed_by` was established through a verified provenance that lists this file's
+    /// exact bytes, not by checking the file's own signatures.
+    pub vouched: bool,
+    /// What the signatures sign and the signatures, until they are checked.
+    pub unchecked: Option<Box<Signed>>,
     pub subjects: Vec<Descriptor>,
     pub kind: Kind,
 }
@@ -91,6 +97,28 @@ pub struct GateVerdict {
     pub failed: Vec<String>,
 }
 
+/// An envelope's pre-authentication encoding and its signatures, each with its `keyid` hint.
+#[derive(Clone, Debug)]
+pub struct Signed {
+    pub message: Vec<u8>,
+    pub signatures: Vec<(String, Vec<u8>)>,
+}
+
+impl Signed {
+    /// Whether one of the signatures verifies with `key`.
+    #[must_use]
+    pub fn verifies(&self, key: &TrustedKey) -> bool {
+        (self.signatures.iter()).any(|(_, signature)| key.verifier.verify(&self.message, signature))
+    }
+
+    /// Whether a signature names `key` as its signer.
+    #[must_use]
+    pub fn names(&self, key: &TrustedKey) -> bool {
+        let id = key.verifier.key_id();
+        self.signatures.iter().any(|(keyid, _)| keyid == id)
+    }
+}
+
 /// A resource descriptor, reduced to what the checks compare.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Descriptor {
@@ -119,25 +147,42 @@ pub fn list_folder(folder: &Path) -> std::io::Result<Vec<PathBuf>> {
     Ok(paths)
 }
 
-/// Parses one file's bytes and checks its signatures against `keys`, the bulk of a
-/// verification's work (which is why it happens here, file by file, on every core). A file
-/// that is not an envelope around a Statement is kept, with why, so that the report names it.
+/// Parses one file's bytes; its signatures are checked later, by [`super::signed::check`]. A
+/// file that is not an envelope around a Statement is kept, with why, so that the report names
+/// it.
 #[must_use]
-pub fn parse(path: PathBuf, folder: usize, bytes: &[u8], keys: &[TrustedKey]) -> EvidenceFile {
+pub fn parse(path: PathBuf, folder: usize, bytes: &[u8]) -> EvidenceFile {
     let name = path
         .file_name()
         .map(|name| name.to_string_lossy().into_owned())
         .unwrap_or_default();
     EvidenceFile {
         digest: Digest::of_bytes(bytes),
-        content: parse_envelope(bytes, keys),
+        content: parse_envelope(bytes),
         path,
         folder,
         name,
     }
 }
 
-fn parse_envelope(bytes: &[u8], keys: &[TrustedKey]) -> Result<Parsed, String> {
+/// [`parse`], with every signature checked against `keys`: for a file read on its own.
+#[must_use]
+pub fn parse_signed(
+    path: PathBuf,
+    folder: usize,
+    bytes: &[u8],
+    keys: &[TrustedKey],
+) -> EvidenceFile {
+    let mut file = parse(path, folder, bytes);
+    super::signed::check(
+        std::slice::from_mut(&mut file),
+        keys,
+        super::Signatures::Every,
+    );
+    file
+}
+
+fn parse_envelope(bytes: &[u8]) -> Result<Parsed, String> {
     let envelope: statement::Envelope =
         serde_json::from_slice(bytes).map_err(|error| format!("not a DSSE envelope: {error}"))?;
     if envelope.payload_type != PAYLOAD_TYPE {
@@ -205,23 +250,19 @@ fn parse_envelope(bytes: &[u8], keys: &[TrustedKey]) -> Result<Parsed, String> {
             predicate_type: other.to_owned(),
         },
     };
-    let signatures: Vec<Vec<u8>> = envelope
-        .signatures
-        .iter()
-        .filter_map(|signature| base64.decode(signature.sig.as_bytes()).ok())
-        .collect();
-    let signed_by = keys
-        .iter()
-        .enumerate()
-        .filter(|(_, key)| {
-            signatures
-                .iter()
-                .any(|signature| key.verifier.verify(&message, signature))
+    let signatures: Vec<(String, Vec<u8>)> = (envelope.signatures.iter())
+        .filter_map(|signature| {
+            let bytes = base64.decode(signature.sig.as_bytes()).ok()?;
+            Some((signature.keyid.clone().into_owned(), bytes))
         })
-        .map(|(index, _)| index)
         .collect();
     Ok(Parsed {
-        signed_by,
+        signed_by: Vec::new(),
+        vouched: false,
+        unchecked: Some(Box::new(Signed {
+            message,
+            signatures,
+        })),
         subjects,
         kind,
     })

@@ -18,9 +18,10 @@ pub fn verify_files(
     folders: &[PathBuf],
     artifacts: &[Artifact],
     now: i64,
+    signatures: verify::Signatures,
 ) -> Result<Report> {
     let (policy, keys) = policy_and_keys(policy_path)?;
-    let files = read_folders(folders, &keys)?;
+    let files = read_folders(folders, &keys, signatures)?;
     let approved = policy
         .require
         .pipeline
@@ -42,6 +43,7 @@ pub fn verify_files(
 pub fn read_folders(
     folders: &[PathBuf],
     keys: &[policy::TrustedKey],
+    signatures: verify::Signatures,
 ) -> Result<Vec<evidence::EvidenceFile>> {
     let mut listed = Vec::new();
     for (folder, path) in folders.iter().enumerate() {
@@ -53,9 +55,9 @@ pub fn read_folders(
         })?;
         listed.extend(found.into_iter().map(|file| (file, folder)));
     }
-    crate::parallel::map(&listed, |(path, folder)| {
+    let mut files = crate::parallel::map(&listed, |(path, folder)| {
         std::fs::read(path)
-            .map(|bytes| evidence::parse(path.clone(), *folder, &bytes, keys))
+            .map(|bytes| evidence::parse(path.clone(), *folder, &bytes))
             .map_err(|error| {
                 Error::Usage(format!(
                     "cannot read attestation `{}`: {error}",
@@ -64,7 +66,9 @@ pub fn read_folders(
             })
     })
     .into_iter()
-    .collect()
+    .collect::<Result<Vec<_>>>()?;
+    verify::signed::check(&mut files, keys, signatures);
+    Ok(files)
 }
 
 /// The policy at `path` and the public keys it names.

@@ -8,8 +8,10 @@ pub mod gather;
 pub mod legacy;
 pub mod policy;
 pub mod report;
+pub mod signed;
 mod statement;
 pub mod vsa;
 
 pub use check::{ApprovedPipeline, Artifact, Input, verify};
 pub use report::{CheckKind, Reason, Report};
+pub use signed::Signatures;

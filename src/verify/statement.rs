@@ -22,6 +22,9 @@ pub struct Envelope<'a> {
 pub struct Signature<'a> {
     #[serde(borrow)]
     pub sig: Cow<'a, str>,
+    /// DSSE's unauthenticated hint of who signed.
+    #[serde(default, borrow)]
+    pub keyid: Cow<'a, str>,
 }
 
 #[derive(Deserialize)]

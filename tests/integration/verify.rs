@@ -105,6 +105,16 @@ impl Verdict {
 }
 
 fn verify(test: &Test, folder: &Path, policy_text: &str, artifact: &Path) -> Verdict {
+    verify_with(test, folder, policy_text, artifact, &[])
+}
+
+fn verify_with(
+    test: &Test,
+    folder: &Path,
+    policy_text: &str,
+    artifact: &Path,
+    extra: &[&str],
+) -> Verdict {
     fs::write(test.path("policy.toml"), policy_text).expect("policy");
     let output = test
         .command()
@@ -117,6 +127,7 @@ fn verify(test: &Test, folder: &Path, policy_text: &str, artifact: &Path) -> Ver
         ])
         .arg(folder)
         .arg(artifact)
+        .args(extra)
         .output()
         .expect("gantry verify");
     let code = output.status.code().unwrap_or(-1);
@@ -880,8 +891,19 @@ fn every_tampering_is_rejected_with_its_reason() {
     );
     assert_eq!(pristine.code, 0, "{:#}", pristine.report);
     let mut wrong = Vec::new();
-    for case in &cases {
-        let verdict = verify(&fixture.test, &case.folder, &case.policy, &case.artifact);
+    // By default a file the verified provenance lists is signed through it; with
+    // `--every-signature` each file's own signature is checked. Both reject every case.
+    for (case, extra) in cases
+        .iter()
+        .flat_map(|case| [(case, &[][..]), (case, &["--every-signature"][..])])
+    {
+        let verdict = verify_with(
+            &fixture.test,
+            &case.folder,
+            &case.policy,
+            &case.artifact,
+            extra,
+        );
         let reasons = verdict.reasons();
         if verdict.code != 1
             || !case
@@ -890,7 +912,7 @@ fn every_tampering_is_rejected_with_its_reason() {
                 .any(|reason| reasons.iter().any(|got| got == reason))
         {
             wrong.push(format!(
-                "{}: exit {}, reasons {reasons:?}, expected one of {:?}",
+                "{} {extra:?}: exit {}, reasons {reasons:?}, expected one of {:?}",
                 case.name, verdict.code, case.expect
             ));
         }
@@ -901,6 +923,73 @@ fn every_tampering_is_rejected_with_its_reason() {
         wrong.len(),
         cases.len(),
         wrong.join("\n")
+    );
+}
+
+fn signatures_summary(verdict: &Verdict) -> String {
+    let checks = verdict.report["checks"].as_array().expect("checks");
+    let check = (checks.iter())
+        .find(|check| check["check"] == "signatures")
+        .expect("signatures check");
+    check.to_string()
+}
+
+/// A link's own signature is not checked when the verified provenance lists its exact bytes
+/// and it names the provenance's key: the key signed those bytes through the provenance. A
+/// key holder who vouches for a file with a broken signature of its own is believed by
+/// default and caught by `--every-signature`; anyone else's change to the file breaks the
+/// binding, and then its own signature is checked.
+#[test]
+fn a_file_the_signed_provenance_lists_is_signed_through_it() {
+    let fixture = fixture();
+    let test = &fixture.test;
+    let artifact = test.path("out/pkg.tar");
+    let pristine = verify(test, &fixture.run, &policy(KEYS, REQUIRE), &artifact);
+    assert_eq!(pristine.code, 0, "{:#}", pristine.report);
+    // The step links; the SBOM's own attestation is a product of a link, and the
+    // provenance is checked itself.
+    let summary = signatures_summary(&pristine);
+    assert!(
+        summary.contains("6 of 6 attestations signed")
+            && summary.contains("4 of them by the signed provenance"),
+        "{summary}"
+    );
+
+    let folder = test.path("vouched");
+    fs::create_dir_all(&folder).expect("mkdir");
+    for file in FILES {
+        fs::copy(fixture.run.join(file), folder.join(file)).expect("copy");
+    }
+    let path = folder.join("build.intoto.json");
+    let mut envelope = envelope_of(&path);
+    let sig = envelope["signatures"][0]["sig"]
+        .as_str()
+        .expect("sig")
+        .to_owned();
+    envelope["signatures"][0]["sig"] = flip_char(&sig, 20).into();
+    assert!(envelope["signatures"][0]["keyid"].is_string());
+    fs::write(&path, serde_json::to_vec(&envelope).expect("json")).expect("write");
+    let unbound = verify(test, &folder, &policy(KEYS, REQUIRE), &artifact);
+    assert!(
+        unbound.code == 1 && unbound.reasons().contains(&"bad-signature".to_owned()),
+        "{:#}",
+        unbound.report
+    );
+
+    rebind(&folder, &fixture.key, test.root(), &|_| {});
+    let vouched = verify(test, &folder, &policy(KEYS, REQUIRE), &artifact);
+    assert_eq!(vouched.code, 0, "{:#}", vouched.report);
+    let every = verify_with(
+        test,
+        &folder,
+        &policy(KEYS, REQUIRE),
+        &artifact,
+        &["--every-signature"],
+    );
+    assert!(
+        every.code == 1 && every.reasons().contains(&"bad-signature".to_owned()),
+        "{:#}",
+        every.report
     );
 }
 
