@@ -838,12 +838,23 @@ fn required_steps(input: &Input<'_>, links: &[&Item<'_>], found: &mut Found) {
     }
     found.summary(
         CheckKind::Steps,
-        if input.policy.require.steps.is_empty() {
-            "no steps required".to_owned()
-        } else {
-            format!("required: {}", input.policy.require.steps.join(", "))
-        },
+        required_summary(&input.policy.require.steps),
     );
+}
+
+/// The required steps by name; a long list by its count and its ends, so that the line stays
+/// readable (the JSON report's failures still name each missing step).
+fn required_summary(steps: &[String]) -> String {
+    const SHOWN: usize = 8;
+    match steps {
+        [] => "no steps required".to_owned(),
+        [first @ .., last] if steps.len() > SHOWN => format!(
+            "required: {} steps ({}, …, {last})",
+            steps.len(),
+            first[..SHOWN - 2].join(", ")
+        ),
+        _ => format!("required: {}", steps.join(", ")),
+    }
 }
 
 fn sboms(
@@ -1015,5 +1026,23 @@ fn report(input: &Input<'_>, run: Option<&Item<'_>>, time: i64, mut found: Found
                 sha256: file.digest.hex(),
             })
             .collect(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_long_list_of_required_steps_is_summarised_by_count_and_ends() {
+        let names = |count: usize| (0..count).map(|i| format!("s{i}")).collect::<Vec<_>>();
+        assert_eq!(super::required_summary(&[]), "no steps required");
+        assert_eq!(super::required_summary(&names(3)), "required: s0, s1, s2");
+        assert_eq!(
+            super::required_summary(&names(8)),
+            "required: s0, s1, s2, s3, s4, s5, s6, s7"
+        );
+        assert_eq!(
+            super::required_summary(&names(1000)),
+            "required: 1000 steps (s0, s1, s2, s3, s4, s5, …, s999)"
+        );
     }
 }
