@@ -135,6 +135,10 @@ const QUEUED_ACTIONS: usize = 2 * BATCH;
 
 pub async fn schedule(context: Arc<Context>, jobs: usize, keep_going: bool) -> Finished {
     let jobs = jobs.max(1);
+    // One core is left to the attestation placer (`exec/placer.rs`), which is the no-op run's
+    // critical path: with every core planning, it waited for CPU (A/B on 2 cores, 5,000 cached
+    // steps: 102.6 → 95.4 ms mean over 30 alternating runs; full builds unchanged).
+    let planners = jobs.saturating_sub(1).max(1);
     let mut state = State::new(&context);
     let mut tasks = JoinSet::new();
     let (mut executing, mut planning) = (0usize, 0usize);
@@ -148,7 +152,7 @@ pub async fn schedule(context: Arc<Context>, jobs: usize, keep_going: bool) -> F
         // environment, and 50,000 of them waiting would cost memory for nothing.
         if !state.stopping && to_execute.len() < QUEUED_ACTIONS {
             if state.ready.len() >= INLINE_BELOW {
-                while planning < jobs && !state.ready.is_empty() {
+                while planning < planners && !state.ready.is_empty() {
                     let count = state.ready.len().min(BATCH);
                     let batch: Vec<StepId> = state.ready.drain(..count).collect();
                     let task_context = Arc::clone(&context);
