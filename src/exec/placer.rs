@@ -8,8 +8,9 @@
 
 use std::fs;
 use std::path::PathBuf;
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{Sender, channel};
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
 use crate::store::atomic;
@@ -25,18 +26,25 @@ pub struct Placer {
     thread: Mutex<Option<JoinHandle<Vec<String>>>>,
     /// Failures a [`flush`](Self::flush) collected, for `finish` to report.
     failed: Mutex<Vec<String>>,
+    /// Placements queued and not yet done.
+    backlog: Arc<AtomicUsize>,
 }
 
 impl Placer {
     #[must_use]
     pub fn start() -> Self {
         let (sender, receiver) = channel::<Job>();
+        let backlog = Arc::new(AtomicUsize::new(0));
+        let done = Arc::clone(&backlog);
         let thread = std::thread::Builder::new()
             .name("gantry-placer".to_owned())
             .spawn(move || {
-                receiver
-                    .into_iter()
-                    .filter_map(|job| place(&job).err())
+                (receiver.into_iter())
+                    .filter_map(|job| {
+                        let placed = place(&job);
+                        done.fetch_sub(1, Ordering::Relaxed);
+                        placed.err()
+                    })
                     .collect()
             })
             .ok();
@@ -44,17 +52,31 @@ impl Placer {
             sender: Mutex::new(thread.is_some().then_some(sender)),
             thread: Mutex::new(thread),
             failed: Mutex::new(Vec::new()),
+            backlog,
         }
+    }
+
+    /// How many placements wait for the thread: when it falls behind (ext4, where each link
+    /// is slow), the scheduler plans on one core fewer and leaves that core to it.
+    #[must_use]
+    pub fn backlog(&self) -> usize {
+        self.backlog.load(Ordering::Relaxed)
     }
 
     /// Places `source` at `target`, now or soon; [`finish`](Self::finish) waits for it.
     pub fn place(&self, source: PathBuf, target: PathBuf) -> Result<(), String> {
         let job = Job { source, target };
         let job = match lock(&self.sender).as_ref() {
-            Some(sender) => match sender.send(job) {
-                Ok(()) => return Ok(()),
-                Err(returned) => returned.0,
-            },
+            Some(sender) => {
+                self.backlog.fetch_add(1, Ordering::Relaxed);
+                match sender.send(job) {
+                    Ok(()) => return Ok(()),
+                    Err(returned) => {
+                        self.backlog.fetch_sub(1, Ordering::Relaxed);
+                        returned.0
+                    }
+                }
+            }
             None => job,
         };
         place(&job)

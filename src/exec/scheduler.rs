@@ -135,10 +135,6 @@ const QUEUED_ACTIONS: usize = 2 * BATCH;
 
 pub async fn schedule(context: Arc<Context>, jobs: usize, keep_going: bool) -> Finished {
     let jobs = jobs.max(1);
-    // One core is left to the attestation placer (`exec/placer.rs`), which is the no-op run's
-    // critical path: with every core planning, it waited for CPU (A/B on 2 cores, 5,000 cached
-    // steps: 102.6 → 95.4 ms mean over 30 alternating runs; full builds unchanged).
-    let planners = jobs.saturating_sub(1).max(1);
     let mut state = State::new(&context);
     let mut tasks = JoinSet::new();
     let (mut executing, mut planning) = (0usize, 0usize);
@@ -152,6 +148,15 @@ pub async fn schedule(context: Arc<Context>, jobs: usize, keep_going: bool) -> F
         // environment, and 50,000 of them waiting would cost memory for nothing.
         if !state.stopping && to_execute.len() < QUEUED_ACTIONS {
             if state.ready.len() >= INLINE_BELOW {
+                // When the attestation placer falls behind (`exec/placer.rs`), it is the
+                // no-op run's critical path and gets a core of its own: with every core
+                // planning it waited for CPU (ext4, 2 cores, 5,000 cached steps: 102.6 → 95.4
+                // ms). Where links are cheap (tmpfs) it keeps up and every core plans.
+                let planners = if context.placer.backlog() > BATCH {
+                    jobs.saturating_sub(1).max(1)
+                } else {
+                    jobs
+                };
                 while planning < planners && !state.ready.is_empty() {
                     let count = state.ready.len().min(BATCH);
                     let batch: Vec<StepId> = state.ready.drain(..count).collect();
