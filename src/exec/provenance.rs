@@ -95,7 +95,9 @@ impl<W: std::io::Write> std::io::Write for Hashing<W> {
 /// Every final artifact: files by their SHA-256, folders file by file, Nix out-links by the
 /// NAR hash of the store path they point to.
 fn subjects(context: &Context) -> Vec<ResourceDescriptor> {
-    let mut subjects = Vec::new();
+    // Sized for one artifact a step, the common case: growing by doubling held two copies of
+    // a 50,000-step run's list at once.
+    let mut subjects = Vec::with_capacity(context.pipeline.steps.len());
     for (id, output) in context.graph.final_outputs(&context.pipeline) {
         let Some(result) = context.results[id].get() else {
             continue;
@@ -153,18 +155,14 @@ fn predicate(context: &Context, times: &Times, builder_id: &str) -> Result<Prove
         .filter(|(id, _)| context.attestations[*id].get().is_some())
         .map(|(_, step)| step.name.clone())
         .collect();
-    let byproducts = pipeline
-        .steps
-        .iter()
-        .enumerate()
-        .filter_map(|(id, step)| {
-            let digest = context.attestations[id].get()?;
-            let mut descriptor =
-                ResourceDescriptor::named(format!("{}.intoto.json", step.name), digest);
-            descriptor.media_type = Some(attest::provenance::ENVELOPE_MEDIA_TYPE.into());
-            Some(descriptor)
-        })
-        .collect();
+    let mut byproducts = Vec::with_capacity(pipeline.steps.len());
+    byproducts.extend(pipeline.steps.iter().enumerate().filter_map(|(id, step)| {
+        let digest = context.attestations[id].get()?;
+        let mut descriptor =
+            ResourceDescriptor::named(format!("{}.intoto.json", step.name), digest);
+        descriptor.media_type = Some(attest::provenance::ENVELOPE_MEDIA_TYPE.into());
+        Some(descriptor)
+    }));
     Ok(Provenance {
         build_definition: BuildDefinition {
             build_type: BUILD_TYPE.to_owned(),
