@@ -54,8 +54,11 @@ impl Sshd {
         );
         std::fs::write(path("sshd_config"), config).expect("sshd_config");
         std::fs::create_dir_all(path("remote-nix")).expect("remote nix");
+        // No build users: this store keeps its own pool of them, so it would take `nixbld1`
+        // while a test building in the host's store has it too, and Nix kills every process
+        // of a build user it takes (a concurrent test's builder died of SIGKILL that way).
         let store = format!(
-            "#!/bin/sh\nexec unshare --mount --propagation private /bin/sh -c 'mount --bind \"$0\" /nix && NIX_CONFIG=\"sandbox = false\nsubstituters =\" exec nix-store \"$@\"' {} \"$@\"\n",
+            "#!/bin/sh\nexec unshare --mount --propagation private /bin/sh -c 'mount --bind \"$0\" /nix && NIX_CONFIG=\"sandbox = false\nsubstituters =\nbuild-users-group =\" exec nix-store \"$@\"' {} \"$@\"\n",
             path("remote-nix").display()
         );
         std::fs::write(path("remote-store"), store).expect("remote-store");
