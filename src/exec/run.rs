@@ -236,11 +236,10 @@ pub fn run_with_executor(
         options.keep_going,
     ));
     runtime.shutdown_background();
+    // Saving the stat cache also frees its map (lookups then read what was written); the
+    // action index is not needed again: the provenance of a large run needs the memory.
     let _ = context.store.stats.save();
     let _ = context.store.actions.save_index(&index);
-    // Both are saved and nothing below needs them: the provenance of a large run needs the
-    // memory.
-    context.store.stats.forget();
     context.store.actions.forget();
     let _ = fs::remove_dir_all(&scratch);
     let mut summary = summarise(&finished, run_id, run_dir);

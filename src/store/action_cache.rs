@@ -72,6 +72,8 @@ pub struct ActionCache {
     used: Mutex<HashSet<Digest>>,
     /// Whether the next index differs from the one loaded.
     changed: Mutex<bool>,
+    /// Set by [`forget`](Self::forget): the index was saved and must not be overwritten.
+    forgotten: std::sync::atomic::AtomicBool,
 }
 
 /// Why a cache entry could not be used.
@@ -91,6 +93,7 @@ impl ActionCache {
             recent: Mutex::default(),
             used: Mutex::default(),
             changed: Mutex::new(false),
+            forgotten: std::sync::atomic::AtomicBool::new(false),
         })
     }
 
@@ -114,15 +117,19 @@ impl ActionCache {
 
     /// Frees what this run keeps in memory, once its index is saved: a run of 50,000 steps
     /// holds 16 MB here while it writes its provenance. Later lookups go to the entries on
-    /// disk, and saving again writes nothing.
+    /// disk, and the index is not saved again (what is left would be a fraction of it).
     pub fn forget(&self) {
+        self.forgotten
+            .store(true, std::sync::atomic::Ordering::Relaxed);
         *lock(&self.recent) = HashMap::new();
         *lock(&self.used) = HashSet::new();
-        *lock(&self.changed) = false;
     }
 
     /// Writes the results this run used, for the next run of the same pipeline.
     pub fn save_index(&self, file: &Path) -> io::Result<()> {
+        if self.forgotten.load(std::sync::atomic::Ordering::Relaxed) {
+            return Ok(());
+        }
         let used = lock(&self.used);
         let recent = lock(&self.recent);
         if !*lock(&self.changed) && used.len() == recent.len() {
