@@ -102,6 +102,8 @@ impl Placer {
         let failures = thread
             .join()
             .unwrap_or_else(|_| vec!["the thread placing attestations stopped".to_owned()]);
+        // Nothing waits any more, even if the thread stopped with jobs queued.
+        self.backlog.store(0, Ordering::Relaxed);
         lock(&self.failed).extend(failures);
     }
 }
