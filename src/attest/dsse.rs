@@ -25,14 +25,17 @@ pub struct Signature {
 /// `"DSSEv1" SP LEN(type) SP type SP LEN(body) SP body`, lengths in ASCII decimal.
 #[must_use]
 pub fn pae(payload_type: &str, body: &[u8]) -> Vec<u8> {
-    let mut message = format!(
-        "DSSEv1 {} {payload_type} {} ",
-        payload_type.len(),
-        body.len()
-    )
-    .into_bytes();
+    let mut message = pae_header(payload_type, body.len()).into_bytes();
     message.extend_from_slice(body);
     message
+}
+
+/// The PAE up to the body.
+fn pae_header(payload_type: &str, body_length: usize) -> String {
+    format!(
+        "DSSEv1 {} {payload_type} {body_length} ",
+        payload_type.len()
+    )
 }
 
 /// Signs `body` and wraps it in an envelope.
@@ -74,11 +77,7 @@ pub fn write_signed(
 ) -> std::io::Result<()> {
     use sha2::Digest as _;
     let mut pae = sha2::Sha256::new();
-    pae.update(format!(
-        "DSSEv1 {} {payload_type} {} ",
-        payload_type.len(),
-        body.len()
-    ));
+    pae.update(pae_header(payload_type, body.len()));
     pae.update(body);
     let digest = crate::digest::Digest::from_raw(pae.finalize().into());
     let signature = STANDARD.encode(signer.sign_digest(&digest));
