@@ -2,6 +2,7 @@
 //! workspace atomically (a folder output is built beside its target, then swapped in).
 
 use std::collections::HashMap;
+use std::ffi::OsStr;
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
@@ -10,29 +11,61 @@ use walkdir::WalkDir;
 
 use crate::digest::Digest;
 use crate::pipeline::Step;
+use crate::store::beneath::{Folder, Kind, Refusal};
 use crate::store::{BlobError, Cas, OutputRecord, StatCache, Tree, TreeFile, atomic};
 
 /// Hashes each declared output found in `work`, moves it into the CAS and returns the
-/// records (and folder listings by output index).
+/// records (and folder listings by output index). The slot was written by the step and is
+/// read as hostile: every path is walked by descriptor, and a symbolic link anywhere on an
+/// output's path fails the step without anything being read, changed or moved through it.
 pub fn collect(
     step: &Step,
     work: &Path,
     cas: &Cas,
 ) -> Result<(Vec<OutputRecord>, HashMap<usize, Tree>), String> {
+    let slot = Folder::open(work).map_err(|error| format!("cannot open the step's folder: {error}"))?;
     let mut records = Vec::with_capacity(step.outputs.len());
     let mut trees = HashMap::new();
     for (index, output) in step.outputs.iter().enumerate() {
-        let path = work.join(&output.path);
-        let metadata = fs::symlink_metadata(&path)
-            .map_err(|_| format!("the step did not produce its output `{}`", output.path))?;
-        if output.directory {
-            if !metadata.is_dir() {
-                return Err(format!(
-                    "output `{}/` was declared as a folder but the step made a file",
-                    output.path
-                ));
+        let (parent, name) = match output.path.rsplit_once('/') {
+            Some((parent, name)) => (parent, name),
+            None => ("", output.path.as_str()),
+        };
+        let refused = |refusal: Refusal| match refusal {
+            Refusal::Link { path } => format!(
+                "output `{}`: the step made `{path}` a symbolic link; gantry follows no link when it collects outputs, so nothing was read or moved through it",
+                output.path
+            ),
+            Refusal::Missing { .. } => {
+                format!("the step did not produce its output `{}`", output.path)
             }
-            let tree = collect_tree(&output.path, &path, cas)?;
+            other => format!("output `{}`: {other}", output.path),
+        };
+        let folder = slot.folder(parent).map_err(refused)?;
+        let kind = folder
+            .kind(OsStr::new(name))
+            .map_err(|error| format!("cannot read output `{}`: {error}", output.path))?
+            .ok_or_else(|| format!("the step did not produce its output `{}`", output.path))?;
+        if output.directory {
+            match kind {
+                Kind::Folder => {}
+                Kind::Link => {
+                    return Err(refused(Refusal::Link {
+                        path: output.path.clone(),
+                    }));
+                }
+                _ => {
+                    return Err(format!(
+                        "output `{}/` was declared as a folder but the step made a file",
+                        output.path
+                    ));
+                }
+            }
+            let inside = folder.folder(name).map_err(refused)?;
+            let mut files = Vec::new();
+            collect_tree(&output.path, &inside, "", cas, &mut files)?;
+            files.sort_by(|left, right| left.path.cmp(&right.path));
+            let tree = Tree { files };
             let bytes = serde_json::to_vec(&tree).map_err(|error| error.to_string())?;
             let digest = cas
                 .put_bytes(&bytes)
@@ -46,20 +79,22 @@ pub fn collect(
             });
             trees.insert(index, tree);
         } else {
-            if metadata.is_dir() {
-                return Err(format!(
-                    "output `{}` is a folder; declare it with a trailing `/`",
-                    output.path
-                ));
-            }
-            if !metadata.is_file() {
-                return Err(format!(
-                    "output `{}` is not a regular file (symlinks and devices are not outputs)",
-                    output.path
-                ));
-            }
-            let executable = metadata.permissions().mode() & 0o111 != 0;
-            let digest = adopt(&path, cas)?;
+            let executable = match kind {
+                Kind::File { executable } => executable,
+                Kind::Folder => {
+                    return Err(format!(
+                        "output `{}` is a folder; declare it with a trailing `/`",
+                        output.path
+                    ));
+                }
+                Kind::Link | Kind::Other => {
+                    return Err(format!(
+                        "output `{}` is not a regular file (symlinks and devices are not outputs)",
+                        output.path
+                    ));
+                }
+            };
+            let digest = adopt(&folder, name, &output.path, cas)?;
             records.push(OutputRecord {
                 path: output.path.clone(),
                 digest,
@@ -72,50 +107,57 @@ pub fn collect(
     Ok((records, trees))
 }
 
-fn adopt(path: &Path, cas: &Cas) -> Result<Digest, String> {
-    let digest = Digest::of_file(path)
-        .map_err(|error| format!("cannot read output `{}`: {error}", path.display()))?;
-    cas.adopt(path, &digest)
-        .map_err(|error| format!("cannot store output: {error}"))?;
+/// Hashes the file `name` of `folder` through one descriptor and moves that very file into
+/// the CAS.
+fn adopt(folder: &Folder, name: &str, shown: &str, cas: &Cas) -> Result<Digest, String> {
+    let read_error = |error: std::io::Error| format!("cannot read output `{shown}`: {error}");
+    let file = folder.open_file(OsStr::new(name)).map_err(read_error)?;
+    let digest = Digest::of_reader(&file).map_err(read_error)?;
+    cas.adopt_from(&file, folder, OsStr::new(name), &digest)
+        .map_err(|error| format!("cannot store output `{shown}`: {error}"))?;
     Ok(digest)
 }
 
-fn collect_tree(name: &str, folder: &Path, cas: &Cas) -> Result<Tree, String> {
-    let mut files = Vec::new();
-    for entry in WalkDir::new(folder).sort_by_file_name() {
-        let entry =
-            entry.map_err(|error| format!("cannot read output folder `{name}`: {error}"))?;
-        let relative = entry.path().strip_prefix(folder).unwrap_or(entry.path());
-        let Some(relative) = relative.to_str() else {
+/// Every regular file under `folder` (whose path in the output is `prefix`), in name order.
+fn collect_tree(
+    output: &str,
+    folder: &Folder,
+    prefix: &str,
+    cas: &Cas,
+    files: &mut Vec<TreeFile>,
+) -> Result<(), String> {
+    let read_error = |error: std::io::Error| format!("cannot read output folder `{output}`: {error}");
+    for name in folder.entries().map_err(read_error)? {
+        let Some(name) = name.to_str() else {
             return Err(format!(
-                "output folder `{name}` holds a file whose name is not UTF-8"
+                "output folder `{output}` holds a file whose name is not UTF-8"
             ));
         };
-        let file_type = entry.file_type();
-        if file_type.is_dir() {
-            continue;
+        let relative = format!("{prefix}{name}");
+        match folder.kind(OsStr::new(name)).map_err(read_error)? {
+            Some(Kind::Folder) => {
+                let inside = folder
+                    .folder(name)
+                    .map_err(|refusal| format!("output folder `{output}`: {refusal}"))?;
+                collect_tree(output, &inside, &format!("{relative}/"), cas, files)?;
+            }
+            Some(Kind::File { executable }) => {
+                let digest = adopt(folder, name, &format!("{output}/{relative}"), cas)?;
+                files.push(TreeFile {
+                    path: relative,
+                    digest,
+                    executable,
+                });
+            }
+            Some(Kind::Link | Kind::Other) => {
+                return Err(format!(
+                    "output folder `{output}` holds `{relative}`, which is not a regular file"
+                ));
+            }
+            None => {}
         }
-        if !file_type.is_file() {
-            return Err(format!(
-                "output folder `{name}` holds `{relative}`, which is not a regular file"
-            ));
-        }
-        let executable = entry
-            .metadata()
-            .map_err(|error| error.to_string())?
-            .permissions()
-            .mode()
-            & 0o111
-            != 0;
-        let digest = adopt(entry.path(), cas)?;
-        files.push(TreeFile {
-            path: relative.to_owned(),
-            digest,
-            executable,
-        });
     }
-    files.sort_by(|left, right| left.path.cmp(&right.path));
-    Ok(Tree { files })
+    Ok(())
 }
 
 /// Makes the workspace hold exactly `record` at its path, restoring from the CAS what

@@ -323,13 +323,28 @@ fn try_cache(context: &Context, id: StepId, key: &Digest) -> Option<CachedStep> 
             return None;
         }
     };
+    // The store is untrusted storage: an entry must name exactly the step's declared outputs,
+    // and a folder listing only plain paths inside its folder, before anything is written.
+    let declared = cached.outputs.len() == step.outputs.len()
+        && (cached.outputs.iter().zip(&step.outputs)).all(|(record, output)| {
+            record.path == output.path && record.directory == output.directory
+        });
+    if !declared {
+        warn(format!(
+            "its action cache entry {} names other outputs than the step declares; ignored it and running the step",
+            key.hex()
+        ));
+        return None;
+    }
     let restored = (|| {
         let mut trees = HashMap::new();
         for (index, record) in cached.outputs.iter().enumerate() {
             if record.directory {
                 let bytes = context.store.cas.read(&record.digest)?;
                 let tree: Tree = serde_json::from_slice(&bytes)
-                    .map_err(|_| crate::store::BlobError::Missing(record.digest))?;
+                    .ok()
+                    .filter(Tree::is_plain)
+                    .ok_or(crate::store::BlobError::Missing(record.digest))?;
                 trees.insert(index, tree);
             }
         }

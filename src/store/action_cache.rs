@@ -50,6 +50,27 @@ pub struct Tree {
     pub files: Vec<TreeFile>,
 }
 
+impl Tree {
+    /// Whether every path is a plain relative path (no `.`, `..`, empty or absolute parts),
+    /// sorted and unique: a listing read back from the store is untrusted, and restoring one
+    /// that names `../x` would write outside its folder.
+    #[must_use]
+    pub fn is_plain(&self) -> bool {
+        let plain = |path: &str| {
+            !path.is_empty()
+                && !path.contains('\0')
+                && path
+                    .split('/')
+                    .all(|part| !part.is_empty() && part != "." && part != "..")
+        };
+        self.files.iter().all(|file| plain(&file.path))
+            && self
+                .files
+                .windows(2)
+                .all(|pair| pair[0].path < pair[1].path && !pair[1].path.starts_with(&format!("{}/", pair[0].path)))
+    }
+}
+
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
 pub struct TreeFile {
     /// Path inside the folder, `/`-separated.

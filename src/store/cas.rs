@@ -111,6 +111,59 @@ impl Cas {
         }
     }
 
+    /// Moves the open regular file `name` of `folder`, already hashed to `digest`, into the
+    /// store: made read-only and gantry's own (a root gantry's steps run as another user),
+    /// then renamed relative to the folder's descriptor, never through a path a step could
+    /// have redirected. The blob is checked to be the very file that was hashed.
+    pub fn adopt_from(
+        &self,
+        file: &fs::File,
+        folder: &super::beneath::Folder,
+        name: &std::ffi::OsStr,
+        digest: &Digest,
+    ) -> io::Result<()> {
+        use std::os::unix::fs::MetadataExt;
+        let path = self.path(digest);
+        if path.is_file() {
+            return Ok(());
+        }
+        file.set_permissions(fs::Permissions::from_mode(0o444))?;
+        let metadata = file.metadata()?;
+        // SAFETY: trivial getters.
+        let (euid, egid) = unsafe { (libc::geteuid(), libc::getegid()) };
+        if metadata.uid() != euid || metadata.gid() != egid {
+            std::os::unix::fs::fchown(file, Some(euid), Some(egid))?;
+        }
+        match folder.rename_to(name, &path) {
+            Ok(()) => {
+                let placed = fs::symlink_metadata(&path)?;
+                if placed.ino() != metadata.ino() || placed.dev() != metadata.dev() {
+                    let _ = fs::remove_file(&path);
+                    return Err(io::Error::other("the file changed while it was stored"));
+                }
+                Ok(())
+            }
+            // Another filesystem (GANTRY_CACHE_DIR elsewhere): copy what was hashed, checked.
+            Err(error) if error.raw_os_error() == Some(libc::EXDEV) => {
+                let (mut temporary_file, temporary) = atomic::create_temporary(&path)?;
+                let mut source = file;
+                std::io::Seek::seek(&mut source, std::io::SeekFrom::Start(0))?;
+                let copied = Digest::of_reader(TeeReader {
+                    inner: source,
+                    copy: &mut temporary_file,
+                })?;
+                drop(temporary_file);
+                if copied != *digest {
+                    let _ = fs::remove_file(&temporary);
+                    return Err(io::Error::other("the file changed while it was stored"));
+                }
+                fs::set_permissions(&temporary, fs::Permissions::from_mode(0o444))?;
+                atomic::commit(&temporary, &path)
+            }
+            Err(error) => Err(error),
+        }
+    }
+
     /// Reads a blob and checks its digest; a corrupt blob is deleted.
     pub fn read(&self, digest: &Digest) -> Result<Vec<u8>, BlobError> {
         let path = self.path(digest);
@@ -164,5 +217,19 @@ impl Cas {
         let mode = if executable { 0o755 } else { 0o644 };
         fs::set_permissions(&temporary, fs::Permissions::from_mode(mode)).map_err(io_error)?;
         atomic::commit(&temporary, target).map_err(io_error)
+    }
+}
+
+/// Reads from `inner` and writes what it read to `copy`.
+struct TeeReader<'a, R> {
+    inner: R,
+    copy: &'a mut fs::File,
+}
+
+impl<R: io::Read> io::Read for TeeReader<'_, R> {
+    fn read(&mut self, buffer: &mut [u8]) -> io::Result<usize> {
+        let read = self.inner.read(buffer)?;
+        io::Write::write_all(self.copy, &buffer[..read])?;
+        Ok(read)
     }
 }

@@ -46,11 +46,31 @@ pub enum Operation {
     Chdir {
         path: CString,
     },
-    /// `unshare(flags)`: a time namespace, entered by the program at `execve`.
+    /// `unshare(flags)`: a time namespace, entered by the program at `execve`, or (after
+    /// [`Operation::DropPrivileges`]) the user namespace that shows the step its own ids.
     Unshare {
         flags: c_int,
     },
+    /// `lchown`: a folder the step must own (its HOME) when gantry runs as root.
+    Chown {
+        path: CString,
+        uid: u32,
+        gid: u32,
+    },
+    /// Becomes `uid`/`gid` of the host with no supplementary groups and no capabilities (a
+    /// root gantry's child, after its mounts). Raw system calls: glibc's `setresuid` would try
+    /// to change every thread of the parent, whose memory this child shares.
+    DropPrivileges {
+        uid: u32,
+        gid: u32,
+    },
 }
+
+/// Stages after the operations, reported as `operations.len() + stage`.
+pub const STAGE_NO_NEW_PRIVILEGES: usize = 0;
+pub const STAGE_DESCRIPTORS: usize = 1;
+pub const STAGE_SECCOMP: usize = 2;
+pub const STAGE_EXEC: usize = 3;
 
 impl Operation {
     /// A short description for error messages.
@@ -80,6 +100,8 @@ impl Operation {
             Self::PivotRoot { .. } => "pivot_root".to_owned(),
             Self::Chdir { path } => format!("chdir {}", show(path)),
             Self::Unshare { .. } => "unshare".to_owned(),
+            Self::Chown { path, .. } => format!("chown {}", show(path)),
+            Self::DropPrivileges { uid, gid } => format!("become uid {uid} gid {gid}"),
         }
     }
 }
@@ -98,9 +120,12 @@ pub struct ChildPlan {
     pub stderr: RawFd,
     pub error_pipe: RawFd,
     pub umask: libc::mode_t,
+    /// The system-call filter (`seccomp.rs`), installed last; `filter_program` points into it.
+    _filter: Vec<libc::sock_filter>,
+    filter_program: libc::sock_fprog,
 }
 
-// The raw pointers point into `argv`/`envp`, owned by the same plan and never moved after
+// The raw pointers point into `argv`/`envp`/`filter`, owned by the same plan and never moved after
 // construction (their heap buffers stay put when the plan moves).
 unsafe impl Send for ChildPlan {}
 
@@ -114,6 +139,7 @@ impl ChildPlan {
         stdio: [RawFd; 3],
         error_pipe: RawFd,
         umask: libc::mode_t,
+        mut filter: Vec<libc::sock_filter>,
     ) -> Self {
         let pointers = |strings: &[CString]| {
             strings
@@ -124,6 +150,10 @@ impl ChildPlan {
         };
         let argv_pointers = pointers(&argv);
         let envp_pointers = pointers(&envp);
+        let filter_program = libc::sock_fprog {
+            len: u16::try_from(filter.len()).unwrap_or(0),
+            filter: filter.as_mut_ptr(),
+        };
         Self {
             operations,
             program,
@@ -136,6 +166,8 @@ impl ChildPlan {
             stderr: stdio[2],
             error_pipe,
             umask,
+            _filter: filter,
+            filter_program,
         }
     }
 }
@@ -172,22 +204,37 @@ unsafe fn run(plan: &ChildPlan) -> ! {
                 fail(plan.error_pipe, index);
             }
         }
+        let stage = |offset| plan.operations.len() + offset;
         if libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0 {
-            fail(plan.error_pipe, plan.operations.len());
+            fail(plan.error_pipe, stage(STAGE_NO_NEW_PRIVILEGES));
         }
+        // Only 0, 1 and 2 reach the program: every other descriptor gantry holds or inherited
+        // (an open folder, a CI runner's pipe) closes at execve; the error pipe stays usable
+        // until then.
         if libc::dup2(plan.stdin, 0) < 0
             || libc::dup2(plan.stdout, 1) < 0
             || libc::dup2(plan.stderr, 2) < 0
+            || libc::syscall(libc::SYS_close_range, 3, u32::MAX, libc::CLOSE_RANGE_CLOEXEC) < 0
         {
-            fail(plan.error_pipe, plan.operations.len());
+            fail(plan.error_pipe, stage(STAGE_DESCRIPTORS));
         }
         libc::umask(plan.umask);
+        if plan.filter_program.len > 0
+            && libc::syscall(
+                libc::SYS_seccomp,
+                libc::SECCOMP_SET_MODE_FILTER,
+                0,
+                &raw const plan.filter_program,
+            ) < 0
+        {
+            fail(plan.error_pipe, stage(STAGE_SECCOMP));
+        }
         libc::execve(
             plan.program.as_ptr(),
             plan.argv_pointers.as_ptr(),
             plan.envp_pointers.as_ptr(),
         );
-        fail(plan.error_pipe, plan.operations.len() + 1)
+        fail(plan.error_pipe, stage(STAGE_EXEC))
     }
 }
 
@@ -269,7 +316,23 @@ unsafe fn apply(operation: &Operation) -> c_int {
             }
             Operation::Chdir { path } => libc::chdir(path.as_ptr()),
             Operation::Unshare { flags } => libc::unshare(*flags),
+            Operation::Chown { path, uid, gid } => libc::lchown(path.as_ptr(), *uid, *gid),
+            Operation::DropPrivileges { uid, gid } => drop_privileges(*uid, *gid),
         }
+    }
+}
+
+/// setgroups, setresgid, setresuid as raw system calls (see [`Operation::DropPrivileges`]),
+/// then dumpable again: a change of uid clears it, which would leave `/proc/self/uid_map`
+/// owned by root and unwritable for the user namespace that follows.
+unsafe fn drop_privileges(uid: u32, gid: u32) -> c_int {
+    // SAFETY: raw credential system calls on plain integers.
+    unsafe {
+        let ok = libc::syscall(libc::SYS_setgroups, 0, ptr::null::<libc::gid_t>()) == 0
+            && libc::syscall(libc::SYS_setresgid, gid, gid, gid) == 0
+            && libc::syscall(libc::SYS_setresuid, uid, uid, uid) == 0
+            && libc::prctl(libc::PR_SET_DUMPABLE, 1, 0, 0, 0) == 0;
+        if ok { 0 } else { -1 }
     }
 }
 

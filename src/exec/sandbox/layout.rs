@@ -6,7 +6,7 @@ use std::io;
 use std::path::Path;
 
 use crate::exec::sandbox::child::Operation;
-use crate::exec::sandbox::{Profile, c_path, locked_flags, push_read_only_bind};
+use crate::exec::sandbox::{Identity, Profile, c_path, locked_flags, push_read_only_bind};
 
 /// Host folders shown read-only when they exist. `/bin`, `/lib` and the like are symlinks
 /// into `/usr` on merged-usr systems and are recreated as such.
@@ -15,18 +15,76 @@ const SYSTEM_FOLDERS: &[&str] = &[
 ];
 const DEVICES: &[&str] = &["null", "zero", "full", "random", "urandom"];
 
+/// Kernel interfaces hidden from steps, as runc and Docker hide them: files become
+/// `/dev/null`, folders an empty read-only tmpfs. Each is masked when the host's `/proc` has it.
+const MASKED: &[&str] = &[
+    "/proc/acpi",
+    "/proc/asound",
+    "/proc/interrupts",
+    "/proc/kcore",
+    "/proc/keys",
+    "/proc/latency_stats",
+    "/proc/sched_debug",
+    "/proc/scsi",
+    "/proc/timer_list",
+    "/proc/timer_stats",
+];
+
+/// Kernel interfaces shown read-only (runc's and Docker's list).
+const READ_ONLY: &[&str] = &[
+    "/proc/bus",
+    "/proc/fs",
+    "/proc/irq",
+    "/proc/sys",
+    "/proc/sysrq-trigger",
+];
+
 /// Operations up to (not including) the step's own `/build` mount.
 pub fn base_operations(
     root: &Path,
-    euid: u32,
-    egid: u32,
+    identity: Identity,
     profile: &Profile,
 ) -> io::Result<Vec<Operation>> {
-    let mut operations = identity(root, euid, egid, profile)?;
+    let mut operations = namespaces(root, identity, profile)?;
     system_folders(root, &mut operations)?;
     devices(root, &mut operations)?;
     private_folders(root, &mut operations, profile)?;
+    kernel_interfaces(root, &mut operations)?;
+    if let Identity::Dropped { uid, gid } = identity {
+        operations.push(Operation::Chown {
+            path: inside(root, &profile.home_dir)?,
+            uid,
+            gid,
+        });
+    }
     Ok(operations)
+}
+
+/// The last operations of a root gantry's child, after its mounts and `chdir`: become the
+/// unprivileged host user, then enter a user namespace of that user's own (a single mapping of
+/// one's own id needs no privilege) that shows the step the profile's uid and gid.
+pub fn become_step_user(identity: Identity, profile: &Profile) -> Vec<Operation> {
+    let Identity::Dropped { uid, gid } = identity else {
+        return Vec::new();
+    };
+    vec![
+        Operation::DropPrivileges { uid, gid },
+        Operation::Unshare {
+            flags: libc::CLONE_NEWUSER,
+        },
+        Operation::WriteFile {
+            path: c"/proc/self/setgroups".into(),
+            bytes: b"deny".to_vec(),
+        },
+        Operation::WriteFile {
+            path: c"/proc/self/uid_map".into(),
+            bytes: format!("{} {uid} 1", profile.uid).into_bytes(),
+        },
+        Operation::WriteFile {
+            path: c"/proc/self/gid_map".into(),
+            bytes: format!("{} {gid} 1", profile.gid).into_bytes(),
+        },
+    ]
 }
 
 fn inside(root: &Path, path: &str) -> io::Result<CString> {
@@ -47,20 +105,27 @@ pub fn make_folders(root: &Path, folder: &str, operations: &mut Vec<Operation>) 
     Ok(())
 }
 
-fn identity(root: &Path, euid: u32, egid: u32, profile: &Profile) -> io::Result<Vec<Operation>> {
-    Ok(vec![
-        Operation::WriteFile {
-            path: c"/proc/self/setgroups".into(),
-            bytes: b"deny".to_vec(),
-        },
-        Operation::WriteFile {
-            path: c"/proc/self/uid_map".into(),
-            bytes: format!("{} {euid} 1", profile.uid).into_bytes(),
-        },
-        Operation::WriteFile {
-            path: c"/proc/self/gid_map".into(),
-            bytes: format!("{} {egid} 1", profile.gid).into_bytes(),
-        },
+/// An unprivileged gantry's child starts in a new user namespace and maps its own ids there; a
+/// root gantry's child keeps the host's until [`become_step_user`].
+fn namespaces(root: &Path, identity: Identity, profile: &Profile) -> io::Result<Vec<Operation>> {
+    let mut operations = Vec::new();
+    if let Identity::Own { uid, gid } = identity {
+        operations.extend([
+            Operation::WriteFile {
+                path: c"/proc/self/setgroups".into(),
+                bytes: b"deny".to_vec(),
+            },
+            Operation::WriteFile {
+                path: c"/proc/self/uid_map".into(),
+                bytes: format!("{} {uid} 1", profile.uid).into_bytes(),
+            },
+            Operation::WriteFile {
+                path: c"/proc/self/gid_map".into(),
+                bytes: format!("{} {gid} 1", profile.gid).into_bytes(),
+            },
+        ]);
+    }
+    operations.extend([
         Operation::SetHostname {
             name: profile.hostname.as_bytes().to_vec(),
         },
@@ -79,7 +144,44 @@ fn identity(root: &Path, euid: u32, egid: u32, profile: &Profile) -> io::Result<
             flags: libc::MS_NOSUID | libc::MS_NODEV,
             data: Some(c"mode=0755".into()),
         },
-    ])
+    ]);
+    Ok(operations)
+}
+
+/// [`MASKED`] and [`READ_ONLY`], after the fresh `/proc` is mounted.
+fn kernel_interfaces(root: &Path, operations: &mut Vec<Operation>) -> io::Result<()> {
+    let proc_flags = libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC;
+    for path in MASKED {
+        let Ok(metadata) = std::fs::symlink_metadata(path) else {
+            continue;
+        };
+        let target = inside(root, path)?;
+        operations.push(if metadata.is_dir() {
+            Operation::Mount {
+                source: Some(c"tmpfs".into()),
+                target,
+                fstype: Some(c"tmpfs".into()),
+                flags: libc::MS_RDONLY | proc_flags,
+                data: Some(c"size=4k,mode=0555".into()),
+            }
+        } else {
+            Operation::Mount {
+                source: Some(c"/dev/null".into()),
+                target,
+                fstype: None,
+                flags: libc::MS_BIND,
+                data: None,
+            }
+        });
+    }
+    for path in READ_ONLY {
+        if std::fs::symlink_metadata(path).is_err() {
+            continue;
+        }
+        let target = inside(root, path)?;
+        push_read_only_bind(operations, target.clone(), target, proc_flags);
+    }
+    Ok(())
 }
 
 fn system_folders(root: &Path, operations: &mut Vec<Operation>) -> io::Result<()> {

@@ -12,6 +12,7 @@
 
 mod child;
 mod layout;
+pub mod seccomp;
 mod spawner;
 
 pub use spawner::use_host_network;
@@ -38,6 +39,13 @@ pub const HOSTNAME: &str = "gantry";
 /// capabilities once it runs its program.
 pub const SANDBOX_UID: u32 = 1000;
 pub const SANDBOX_GID: u32 = 1000;
+/// The host uid and gid a step runs as when gantry runs as root: 2^31 - 2. No account has it
+/// (`Sandbox::new` checks /etc/passwd, /etc/group, /etc/subuid and /etc/subgid), it lies above
+/// every range that useradd, systemd or subordinate ids hand out and below the ids that
+/// signed 32-bit code misreads, and gantry gives every file a step leaves in the store back to
+/// itself. So a step owns nothing on the host once it ends, and while it runs it is nobody
+/// that a file, a socket peer check or a local service trusts.
+pub const SANDBOX_HOST_ID: u32 = 0x7FFF_FFFE;
 /// Default PATH inside the sandbox.
 pub const DEFAULT_PATH: &str = "/usr/local/bin:/usr/bin:/bin:/usr/local/sbin:/usr/sbin:/sbin";
 
@@ -177,28 +185,74 @@ pub enum SandboxError {
     Remote(String),
 }
 
+/// Who a step is on the host.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Identity {
+    /// gantry runs as root: the child sets the sandbox up as root, then becomes
+    /// [`SANDBOX_HOST_ID`] with no capabilities before the step's program runs.
+    Dropped { uid: u32, gid: u32 },
+    /// gantry runs unprivileged: the step is gantry's own user, shown as the profile's ids
+    /// through a user namespace.
+    Own { uid: u32, gid: u32 },
+}
+
+impl Identity {
+    /// The identity for this process: dropped when it is root.
+    #[must_use]
+    pub fn current() -> Self {
+        // SAFETY: trivial getters.
+        let (euid, egid) = unsafe { (libc::geteuid(), libc::getegid()) };
+        if euid == 0 {
+            Self::Dropped {
+                uid: SANDBOX_HOST_ID,
+                gid: SANDBOX_HOST_ID,
+            }
+        } else {
+            Self::Own {
+                uid: euid,
+                gid: egid,
+            }
+        }
+    }
+}
+
 pub struct Sandbox {
     spawner: Spawner,
     root_mount_point: CString,
     /// The setup every step shares (see `layout.rs`), computed once.
     base: Vec<Operation>,
     profile: Profile,
+    identity: Identity,
+    /// The system-call filter, built once.
+    filter: Vec<libc::sock_filter>,
 }
 
 impl Sandbox {
     /// Prepares the sandbox; `scratch` is a folder gantry owns where an empty mount point is
-    /// made.
+    /// made. `scratch` becomes private (0700): steps' slots live under it.
     pub fn new(scratch: &Path, profile: Profile) -> io::Result<Self> {
+        use std::os::unix::fs::PermissionsExt;
         let mount_point = scratch.join("sandbox-root");
         std::fs::create_dir_all(&mount_point)?;
-        // SAFETY: trivial getters.
-        let (euid, egid) = unsafe { (libc::geteuid(), libc::getegid()) };
+        std::fs::set_permissions(scratch, std::fs::Permissions::from_mode(0o700))?;
+        let identity = Identity::current();
+        if let Identity::Dropped { uid, .. } = identity {
+            check_unused(uid)?;
+        }
         Ok(Self {
             spawner: Spawner::start()?,
             root_mount_point: c_path(&mount_point)?,
-            base: layout::base_operations(&mount_point, euid, egid, &profile)?,
+            base: layout::base_operations(&mount_point, identity, &profile)?,
             profile,
+            identity,
+            filter: seccomp::program(),
         })
+    }
+
+    /// Who steps are on the host.
+    #[must_use]
+    pub fn identity(&self) -> Identity {
+        self.identity
     }
 
     /// Runs one process to completion (or timeout, or cancellation), capturing its stdout
@@ -208,6 +262,7 @@ impl Sandbox {
         let (stdout_read, stdout_write) = pipe()?;
         let (stderr_read, stderr_write) = pipe()?;
         let stdin = File::open("/dev/null")?;
+        self.hand_over(request)?;
         let operations = self.operations(request)?;
         let plan = ChildPlan::new(
             operations,
@@ -231,49 +286,45 @@ impl Sandbox {
             ],
             error_write.as_raw_fd(),
             self.profile.umask,
+            self.filter.clone(),
         );
-        let extra_flags = if !request.network && self.spawner.needs_private_network_namespace() {
+        let mut extra_flags = if !request.network && self.spawner.needs_private_network_namespace() {
             libc::CLONE_NEWNET
         } else {
             0
         };
-        let descriptions: Vec<String> = plan.operations.iter().map(Operation::describe).collect();
-        let spawned = self.spawner.spawn(&plan, extra_flags, request.network)?;
-        drop((error_write, stdout_write, stderr_write, stdin));
-        let mut report = Vec::new();
-        File::from(error_read).read_to_end(&mut report)?;
-        let mut streams = [Stream::new(stdout_read)?, Stream::new(stderr_read)?];
-        if report.len() >= 12 {
-            wait(&spawned, None, &AtomicBool::new(false), &mut streams)?;
-            let index = usize::try_from(u64::from_le_bytes(
-                report[..8].try_into().unwrap_or_default(),
-            ))
-            .unwrap_or(usize::MAX);
-            let errno = i32::from_le_bytes(report[8..12].try_into().unwrap_or_default());
-            let source = io::Error::from_raw_os_error(errno);
-            return Err(match descriptions.get(index) {
-                Some(stage) => SandboxError::Setup {
-                    stage: stage.clone(),
-                    source,
-                },
-                None if index == descriptions.len() => SandboxError::Setup {
-                    stage: "process setup".to_owned(),
-                    source,
-                },
-                None => SandboxError::Exec {
-                    program: request.program.to_owned(),
-                    source,
-                },
-            });
+        if let Identity::Own { .. } = self.identity {
+            extra_flags |= libc::CLONE_NEWUSER;
         }
-        let termination = wait(&spawned, request.timeout, request.cancel, &mut streams)?;
-        let [stdout, stderr] = streams.map(|stream| stream.log);
-        Ok(Finished {
-            termination,
-            stdout,
-            stderr,
-            remote: None,
-        })
+        let descriptions: Vec<String> = plan.operations.iter().map(Operation::describe).collect();
+        // Held until the step's processes are gone, so no other step shares its loopback.
+        let offline = if request.network {
+            None
+        } else {
+            self.spawner.take_offline()?
+        };
+        let network = match (&offline, request.network) {
+            (_, true) => spawner::Network::Host,
+            (Some(namespace), false) => spawner::Network::Offline(namespace),
+            (None, false) => spawner::Network::Private,
+        };
+        let spawned = self.spawner.spawn(&plan, extra_flags, &network);
+        let give_back = || {
+            if let Some(namespace) = offline {
+                self.spawner.give_back(namespace);
+            }
+        };
+        let spawned = match spawned {
+            Ok(spawned) => spawned,
+            Err(error) => {
+                give_back();
+                return Err(error.into());
+            }
+        };
+        drop((error_write, stdout_write, stderr_write, stdin));
+        let ended = finish(request, &spawned, error_read, [stdout_read, stderr_read], &descriptions);
+        give_back();
+        ended
     }
 
     fn operations(&self, request: &Request<'_>) -> io::Result<Vec<Operation>> {
@@ -289,9 +340,21 @@ impl Sandbox {
         let build = c_path(&build_dir)?;
         operations.push(Operation::Mount {
             source: Some(c_path(request.work_dir)?),
-            target: build,
+            target: build.clone(),
             fstype: None,
             flags: libc::MS_BIND,
+            data: None,
+        });
+        // A setuid file or a device node a step makes in its slot gives nobody anything.
+        operations.push(Operation::Mount {
+            source: None,
+            target: build,
+            fstype: None,
+            flags: libc::MS_BIND
+                | libc::MS_REMOUNT
+                | libc::MS_NOSUID
+                | libc::MS_NODEV
+                | locked_flags(request.work_dir)?,
             data: None,
         });
         if let Some((first, _)) = request.inputs.first() {
@@ -323,8 +386,125 @@ impl Sandbox {
         operations.push(Operation::Chdir {
             path: CString::new(self.profile.build_dir.as_str())?,
         });
+        operations.extend(layout::become_step_user(self.identity, &self.profile));
         Ok(operations)
     }
+
+    /// Makes the slot private to the step: mode 0700 and, when the step runs as another host
+    /// user, that user's (with every folder gantry made in it), so it can write its outputs
+    /// there and nobody else can reach what it makes.
+    fn hand_over(&self, request: &Request<'_>) -> io::Result<()> {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(request.work_dir, std::fs::Permissions::from_mode(0o700))?;
+        let Identity::Dropped { uid, gid } = self.identity else {
+            return Ok(());
+        };
+        let mut folders: std::collections::BTreeSet<&str> = std::collections::BTreeSet::new();
+        folders.insert("");
+        let paths = (request.inputs.iter().map(|(_, relative)| relative.as_str()))
+            .chain(request.outputs.iter().map(String::as_str));
+        for path in paths {
+            let mut end = 0;
+            while let Some(slash) = path[end..].find('/') {
+                end += slash;
+                folders.insert(&path[..end]);
+                end += 1;
+            }
+            folders.insert(path);
+        }
+        for folder in folders {
+            let path = request.work_dir.join(folder);
+            // Only real folders gantry made: never a file, never through a link.
+            if std::fs::symlink_metadata(&path).is_ok_and(|metadata| metadata.is_dir()) {
+                std::os::unix::fs::lchown(&path, Some(uid), Some(gid))?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Refuses to run steps as a host id that some account, group or subordinate range has.
+fn check_unused(id: u32) -> io::Result<()> {
+    let text = id.to_string();
+    for file in ["/etc/passwd", "/etc/group"] {
+        let Ok(contents) = std::fs::read_to_string(file) else {
+            continue;
+        };
+        let taken = contents.lines().any(|line| {
+            let fields: Vec<&str> = line.split(':').collect();
+            fields.get(2) == Some(&text.as_str()) || fields.get(3) == Some(&text.as_str())
+        });
+        if taken {
+            return Err(io::Error::other(format!(
+                "{file} gives id {id} to an account; gantry runs steps as that id when it runs as root and will not share it"
+            )));
+        }
+    }
+    for file in ["/etc/subuid", "/etc/subgid"] {
+        let Ok(contents) = std::fs::read_to_string(file) else {
+            continue;
+        };
+        for line in contents.lines() {
+            let fields: Vec<&str> = line.split(':').collect();
+            if let (Some(Ok(start)), Some(Ok(count))) = (
+                fields.get(1).map(|start| start.parse::<u64>()),
+                fields.get(2).map(|count| count.parse::<u64>()),
+            ) && (start..start.saturating_add(count)).contains(&u64::from(id))
+            {
+                return Err(io::Error::other(format!(
+                    "{file} gives id {id} to `{}`; gantry runs steps as that id when it runs as root and will not share it",
+                    fields[0]
+                )));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Reads the child's setup report, then waits for it and collects its output.
+fn finish(
+    request: &Request<'_>,
+    spawned: &spawner::Spawned,
+    error_read: OwnedFd,
+    [stdout_read, stderr_read]: [OwnedFd; 2],
+    descriptions: &[String],
+) -> Result<Finished, SandboxError> {
+        let mut report = Vec::new();
+        File::from(error_read).read_to_end(&mut report)?;
+        let mut streams = [Stream::new(stdout_read)?, Stream::new(stderr_read)?];
+        if report.len() >= 12 {
+            wait(spawned, None, &AtomicBool::new(false), &mut streams)?;
+            let index = usize::try_from(u64::from_le_bytes(
+                report[..8].try_into().unwrap_or_default(),
+            ))
+            .unwrap_or(usize::MAX);
+            let errno = i32::from_le_bytes(report[8..12].try_into().unwrap_or_default());
+            let source = io::Error::from_raw_os_error(errno);
+            let stage = |stage: &str| SandboxError::Setup {
+                stage: stage.to_owned(),
+                source: io::Error::from_raw_os_error(errno),
+            };
+            return Err(match descriptions.get(index) {
+                Some(description) => stage(description),
+                None => match index - descriptions.len() {
+                    child::STAGE_NO_NEW_PRIVILEGES => stage("no_new_privs"),
+                    child::STAGE_DESCRIPTORS => stage("closing inherited descriptors"),
+                    child::STAGE_SECCOMP => stage("installing the system-call filter"),
+                    _ => SandboxError::Exec {
+                        program: request.program.to_owned(),
+                        source,
+                    },
+                },
+            });
+        }
+        let termination = wait(spawned, request.timeout, request.cancel, &mut streams)?;
+        let [stdout, stderr] = streams.map(|stream| stream.log);
+        Ok(Finished {
+            termination,
+            stdout,
+            stderr,
+            remote: None,
+        })
 }
 
 pub(crate) fn push_read_only_bind(

@@ -26,48 +26,31 @@ pub struct Spawned {
 }
 
 pub struct Spawner {
-    host: OwnedFd,
-    /// The empty namespace offline steps share; `None` when it could not be made.
-    offline: Option<OwnedFd>,
+    /// Empty namespaces for offline steps, each used by one step at a time and reused;
+    /// `None` when gantry may not make them (not root).
+    offline: Option<std::sync::Mutex<Vec<Namespace>>>,
 }
 
-/// The host's network namespace, kept from the first spawner for [`use_host_network`].
-static HOST_NETWORK: std::sync::OnceLock<OwnedFd> = std::sync::OnceLock::new();
+/// A network namespace: its descriptor and its inode, which names it.
+pub struct Namespace {
+    fd: OwnedFd,
+    inode: u64,
+}
 
-/// Puts this thread back into the host's network namespace if a sandbox spawn left it in
-/// the offline one. Work that runs on the same threads as the steps and talks to the network
-/// itself (a rollout's probes, a host tool such as `nix` or a command backend, whose children
-/// inherit the thread's namespace) calls this first.
-pub fn use_host_network() -> io::Result<()> {
-    if OFFLINE.get() != Some(true) {
-        return Ok(());
+impl Namespace {
+    fn open_own() -> io::Result<Self> {
+        use std::os::unix::fs::MetadataExt;
+        let file = File::open("/proc/thread-self/ns/net")?;
+        let inode = file.metadata()?.ino();
+        Ok(Self {
+            fd: file.into(),
+            inode,
+        })
     }
-    let Some(host) = HOST_NETWORK.get() else {
-        return Ok(());
-    };
-    // SAFETY: setns on a namespace descriptor we own; affects only this thread.
-    if unsafe { libc::setns(host.as_raw_fd(), libc::CLONE_NEWNET) } != 0 {
-        return Err(io::Error::last_os_error());
-    }
-    OFFLINE.set(Some(false));
-    Ok(())
-}
 
-thread_local! {
-    /// Which namespace this thread is in: `Some(true)` offline, `Some(false)` host.
-    static OFFLINE: Cell<Option<bool>> = const { Cell::new(None) };
-    static STACK: std::cell::RefCell<Vec<u8>> = std::cell::RefCell::new(vec![0u8; STACK_SIZE]);
-}
-
-impl Spawner {
-    pub fn start() -> io::Result<Self> {
-        let host: OwnedFd = File::open("/proc/thread-self/ns/net")?.into();
-        if HOST_NETWORK.get().is_none()
-            && let Ok(copy) = host.try_clone()
-        {
-            let _ = HOST_NETWORK.set(copy);
-        }
-        let offline = thread::Builder::new()
+    /// A new empty namespace with its loopback up, made on a thread of its own.
+    fn make() -> io::Result<Self> {
+        thread::Builder::new()
             .name("gantry-netns".to_owned())
             .spawn(|| {
                 // SAFETY: unshare of the network namespace affects only this thread, which
@@ -75,16 +58,72 @@ impl Spawner {
                 if unsafe { libc::unshare(libc::CLONE_NEWNET) } != 0
                     || unsafe { loopback_up() } != 0
                 {
-                    return None;
+                    return Err(io::Error::last_os_error());
                 }
-                File::open("/proc/thread-self/ns/net")
-                    .ok()
-                    .map(OwnedFd::from)
+                Self::open_own()
             })?
             .join()
+            .map_err(|_| io::Error::other("making a network namespace panicked"))?
+    }
+}
+
+/// The host's network namespace, kept from the first spawner for [`use_host_network`].
+static HOST_NETWORK: std::sync::OnceLock<Namespace> = std::sync::OnceLock::new();
+
+/// Puts this thread back into the host's network namespace if a sandbox spawn left it in
+/// an offline one. Work that runs on the same threads as the steps and talks to the network
+/// itself (a rollout's probes, a host tool such as `nix` or a command backend, whose children
+/// inherit the thread's namespace) calls this first.
+pub fn use_host_network() -> io::Result<()> {
+    let Some(host) = HOST_NETWORK.get() else {
+        return Ok(());
+    };
+    if CURRENT.get().is_none_or(|inode| inode == host.inode) {
+        return Ok(());
+    }
+    enter(host)
+}
+
+/// Moves this thread into `namespace` (a no-op when it is there).
+fn enter(namespace: &Namespace) -> io::Result<()> {
+    if CURRENT.get() == Some(namespace.inode) {
+        return Ok(());
+    }
+    // SAFETY: setns on a namespace descriptor we own; affects only this thread.
+    if unsafe { libc::setns(namespace.fd.as_raw_fd(), libc::CLONE_NEWNET) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    CURRENT.set(Some(namespace.inode));
+    Ok(())
+}
+
+thread_local! {
+    /// The inode of the network namespace this thread is in, once a spawn has moved it.
+    static CURRENT: Cell<Option<u64>> = const { Cell::new(None) };
+    static STACK: std::cell::RefCell<Vec<u8>> = std::cell::RefCell::new(vec![0u8; STACK_SIZE]);
+}
+
+/// Where a child's network comes from.
+pub enum Network<'a> {
+    Host,
+    /// One of the spawner's offline namespaces, held by the step.
+    Offline(&'a Namespace),
+    /// A namespace of its own (`CLONE_NEWNET` in the flags), when gantry may not make them.
+    Private,
+}
+
+impl Spawner {
+    pub fn start() -> io::Result<Self> {
+        // The first spawner's thread is in the host's namespace; a later one (`gantry repro`
+        // runs several runs) may be on a thread an earlier run left offline.
+        if HOST_NETWORK.get().is_none() {
+            let _ = HOST_NETWORK.set(Namespace::open_own()?);
+        }
+        // Whether this process may make namespaces: try one now, keep it for the first step.
+        let offline = Namespace::make()
             .ok()
-            .flatten();
-        Ok(Self { host, offline })
+            .map(|first| std::sync::Mutex::new(vec![first]));
+        Ok(Self { offline })
     }
 
     /// Whether offline children need `CLONE_NEWNET` (and a loopback) of their own.
@@ -93,36 +132,44 @@ impl Spawner {
         self.offline.is_none()
     }
 
+    /// An offline namespace no running step uses (a new one when all are in use): steps that
+    /// run at the same time never share a loopback. Give it back with [`Spawner::give_back`]
+    /// once the step's processes are gone.
+    pub fn take_offline(&self) -> io::Result<Option<Namespace>> {
+        let Some(pool) = &self.offline else {
+            return Ok(None);
+        };
+        let free = pool
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .pop();
+        match free {
+            Some(namespace) => Ok(Some(namespace)),
+            None => Namespace::make().map(Some),
+        }
+    }
+
+    pub fn give_back(&self, namespace: Namespace) {
+        if let Some(pool) = &self.offline {
+            pool.lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .push(namespace);
+        }
+    }
+
     /// Clones a child that runs `plan`; returns once it has exec'd or failed.
     pub fn spawn(
         &self,
         plan: &ChildPlan,
         extra_flags: libc::c_int,
-        network: bool,
+        network: &Network<'_>,
     ) -> io::Result<Spawned> {
-        self.enter(!network)?;
+        match network {
+            Network::Offline(namespace) => enter(namespace)?,
+            Network::Host | Network::Private => use_host_network()?,
+        }
         // One stack per thread, reused: the child runs on it only while this thread sleeps.
         STACK.with_borrow_mut(|stack| clone_child(plan, extra_flags, stack))
-    }
-
-    fn enter(&self, offline: bool) -> io::Result<()> {
-        let Some(offline_namespace) = &self.offline else {
-            return Ok(());
-        };
-        if OFFLINE.get() == Some(offline) || (OFFLINE.get().is_none() && !offline) {
-            return Ok(());
-        }
-        let target = if offline {
-            offline_namespace
-        } else {
-            &self.host
-        };
-        // SAFETY: setns on a namespace descriptor we own; affects only this thread.
-        if unsafe { libc::setns(target.as_raw_fd(), libc::CLONE_NEWNET) } != 0 {
-            return Err(io::Error::last_os_error());
-        }
-        OFFLINE.set(Some(offline));
-        Ok(())
     }
 }
 
@@ -133,7 +180,6 @@ fn clone_child(
 ) -> io::Result<Spawned> {
     let flags = libc::CLONE_VM
         | libc::CLONE_VFORK
-        | libc::CLONE_NEWUSER
         | libc::CLONE_NEWNS
         | libc::CLONE_NEWPID
         | libc::CLONE_NEWIPC
@@ -195,16 +241,21 @@ mod tests {
     fn a_thread_left_offline_comes_back_to_the_host_network() {
         let spawner = Spawner::start().expect("spawner");
         if spawner.needs_private_network_namespace() {
-            eprintln!("not root: no shared offline namespace to leave");
+            eprintln!("not root: no offline namespaces to leave");
             return;
         }
         let here = || std::fs::read_link("/proc/thread-self/ns/net").expect("namespace");
         thread::spawn(move || {
             let host = here();
-            spawner.enter(true).expect("offline");
+            let first = spawner.take_offline().expect("take").expect("namespace");
+            let second = spawner.take_offline().expect("take").expect("namespace");
+            assert_ne!(first.inode, second.inode, "two steps at once get two namespaces");
+            enter(&first).expect("offline");
             assert_ne!(here(), host);
             use_host_network().expect("back");
             assert_eq!(here(), host);
+            spawner.give_back(first);
+            spawner.give_back(second);
         })
         .join()
         .expect("thread");
