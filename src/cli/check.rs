@@ -14,6 +14,13 @@ pub struct Args {
 pub fn run(args: &Args, environment: &crate::cli::Environment) -> Result<u8> {
     let pipeline = environment.load(&args.file)?;
     let graph = exec::plan(&pipeline, &[])?;
+    let keys = crate::cli::keys::key_files(&pipeline, environment);
+    exec::tools::Tools::new(&pipeline.tools, environment.home.clone(), keys)
+        .check()
+        .map_err(|message| crate::error::Error::Input {
+            path: args.file.clone(),
+            message,
+        })?;
     eprintln!(
         "{}: ok: pipeline `{}`, {} steps, {} edges",
         args.file.display(),

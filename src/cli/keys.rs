@@ -124,6 +124,26 @@ pub fn signer(key: Option<&Path>, environment: &Environment) -> Result<EcdsaSign
 }
 
 /// Loads the key of every sign step, each file once (one password prompt per key).
+/// The signing key files a run of `pipeline` would use without `--key`: its sign steps' key
+/// paths and the development key. No tool may hold one.
+#[must_use]
+pub fn key_files(pipeline: &Pipeline, environment: &Environment) -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = (pipeline.steps.iter())
+        .filter_map(|step| match &step.kind {
+            StepKind::Sign(sign) => match &sign.key {
+                KeyRef::Path(path) => Some(pipeline.root.join(path)),
+                KeyRef::Env(_) => None,
+            },
+            _ => None,
+        })
+        .collect();
+    files.extend(crate::keys::default_key_path(
+        environment.xdg_data_home.as_deref(),
+        environment.home.as_deref(),
+    ));
+    files
+}
+
 pub fn step_keys(pipeline: &Pipeline, environment: &Environment) -> Result<Keys> {
     let mut loaded: HashMap<PathBuf, Arc<dyn Signer>> = HashMap::new();
     let mut keys = Keys::default();

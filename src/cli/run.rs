@@ -155,6 +155,12 @@ pub fn execute(
         artifact_keys
             .files
             .push(std::path::absolute(key).unwrap_or_else(|_| key.clone()));
+    } else {
+        // The development key signs this run: no tool may hold it either.
+        artifact_keys.files.extend(crate::keys::default_key_path(
+            environment.xdg_data_home.as_deref(),
+            environment.home.as_deref(),
+        ));
     }
     if let Some(url) = &flags.remote {
         crate::pipeline::executor_config::check_url(url).map_err(Error::Usage)?;

@@ -23,7 +23,8 @@ pub fn collect(
     work: &Path,
     cas: &Cas,
 ) -> Result<(Vec<OutputRecord>, HashMap<usize, Tree>), String> {
-    let slot = Folder::open(work).map_err(|error| format!("cannot open the step's folder: {error}"))?;
+    let slot =
+        Folder::open(work).map_err(|error| format!("cannot open the step's folder: {error}"))?;
     let mut records = Vec::with_capacity(step.outputs.len());
     let mut trees = HashMap::new();
     for (index, output) in step.outputs.iter().enumerate() {
@@ -126,7 +127,8 @@ fn collect_tree(
     cas: &Cas,
     files: &mut Vec<TreeFile>,
 ) -> Result<(), String> {
-    let read_error = |error: std::io::Error| format!("cannot read output folder `{output}`: {error}");
+    let read_error =
+        |error: std::io::Error| format!("cannot read output folder `{output}`: {error}");
     for name in folder.entries().map_err(read_error)? {
         let Some(name) = name.to_str() else {
             return Err(format!(

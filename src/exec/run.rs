@@ -92,7 +92,7 @@ impl RunSummary {
 /// Scans the workspace and builds the graph; what `check`, `graph` and `run` share.
 /// The default attestation folder, relative to the root; never a source, whatever the run's
 /// `--attestations` says.
-pub const DEFAULT_ATTESTATIONS: &str = "attestations";
+pub const DEFAULT_ATTESTATIONS: &str = crate::pipeline::model::ATTESTATIONS;
 
 pub fn plan(pipeline: &Pipeline, extra_skips: &[&Path]) -> Result<Graph> {
     let mut skip: Vec<String> = pipeline
@@ -190,7 +190,8 @@ pub fn run_with_executor(
         steps: count,
         jobs,
     });
-    let pipeline_tools = pipeline.tools.clone();
+    let tools = checked_tools(&pipeline, options.home, &options.artifact_keys);
+    let tools = tools?;
     let context = Arc::new(Context {
         pipeline,
         graph,
@@ -212,7 +213,7 @@ pub fn run_with_executor(
         attestations: (0..count).map(|_| OnceLock::new()).collect(),
         placer: crate::exec::placer::Placer::start(),
         programs: ProgramCache::default(),
-        tools: crate::exec::tools::Tools::new(&pipeline_tools, options.home),
+        tools,
         slots,
         nix_settings: OnceLock::new(),
         output_root,
@@ -301,6 +302,21 @@ fn not_sources(options: &RunOptions) -> Vec<&Path> {
         skips.extend(rebuild.skip.iter().map(PathBuf::as_path));
     }
     skips
+}
+
+/// `[tools]` for the run, refused before any step when one would show a step a home folder,
+/// a key or the whole system.
+fn checked_tools(
+    pipeline: &Pipeline,
+    home: Option<PathBuf>,
+    keys: &crate::kinds::sign::Keys,
+) -> Result<crate::exec::tools::Tools> {
+    let tools = crate::exec::tools::Tools::new(&pipeline.tools, home, keys.files.clone());
+    tools.check().map_err(|message| Error::Input {
+        path: pipeline.file.clone(),
+        message,
+    })?;
+    Ok(tools)
 }
 
 /// Where a run's steps work and what they see.

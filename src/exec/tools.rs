@@ -28,17 +28,34 @@ pub struct Resolved {
 pub struct Tools {
     entries: BTreeMap<String, (Tool, OnceLock<Result<Resolved, String>>)>,
     home: Option<PathBuf>,
+    /// Signing key files in use: no tool may hold one.
+    keys: Vec<PathBuf>,
 }
 
 impl Tools {
     #[must_use]
-    pub fn new(tools: &[Tool], home: Option<PathBuf>) -> Self {
+    pub fn new(tools: &[Tool], home: Option<PathBuf>, keys: Vec<PathBuf>) -> Self {
         Self {
             entries: (tools.iter())
                 .map(|tool| (tool.name.clone(), (tool.clone(), OnceLock::new())))
                 .collect(),
             home,
+            keys,
         }
+    }
+
+    /// Checks every tool's real folder against [`refuse_protected`] without digesting it
+    /// (`gantry check`, and a run before its first step).
+    pub fn check(&self) -> Result<(), String> {
+        for (tool, _) in self.entries.values() {
+            let Some(path) = tool.host_path(self.home.as_deref()) else {
+                continue;
+            };
+            if let Ok(host) = std::fs::canonicalize(&path) {
+                refuse_protected(tool, &host, self.home.as_deref(), &self.keys)?;
+            }
+        }
+        Ok(())
     }
 
     /// The tool called `name`, digested on first use (later calls wait for the first).
@@ -48,12 +65,17 @@ impl Tools {
             .get(name)
             .ok_or_else(|| format!("internal: tool `{name}` is not declared"))?;
         resolved
-            .get_or_init(|| resolve(tool, self.home.as_deref(), stats))
+            .get_or_init(|| resolve(tool, self.home.as_deref(), &self.keys, stats))
             .clone()
     }
 }
 
-fn resolve(tool: &Tool, home: Option<&Path>, stats: &StatCache) -> Result<Resolved, String> {
+fn resolve(
+    tool: &Tool,
+    home: Option<&Path>,
+    keys: &[PathBuf],
+    stats: &StatCache,
+) -> Result<Resolved, String> {
     let written = &tool.path;
     let path = tool.host_path(home).ok_or_else(|| {
         format!(
@@ -70,6 +92,7 @@ fn resolve(tool: &Tool, home: Option<&Path>, stats: &StatCache) -> Result<Resolv
             host.display()
         ));
     }
+    refuse_protected(tool, &host, home, keys)?;
     let digest = tree_digest(&host, stats).map_err(|error| {
         format!(
             "tool `{}`: cannot read `{}`: {error}",
@@ -83,6 +106,56 @@ fn resolve(tool: &Tool, home: Option<&Path>, stats: &StatCache) -> Result<Resolv
         host,
         digest,
     })
+}
+
+/// Refuses a tool whose real folder (links resolved) is `/`, is or holds a home folder, is
+/// or holds or sits inside `.ssh`, `.gnupg` or gantry's key folder of a home, or holds a
+/// signing key in use: steps see a tool whole.
+pub fn refuse_protected(
+    tool: &Tool,
+    host: &Path,
+    home: Option<&Path>,
+    keys: &[PathBuf],
+) -> Result<(), String> {
+    let canonical =
+        |path: &Path| std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
+    let refuse = |what: String| {
+        Err(format!(
+            "tool `{}`: `{}` {what}; a tool is shown whole to steps, so name the toolchain's own folder",
+            tool.name,
+            host.display()
+        ))
+    };
+    if host == Path::new("/") {
+        return refuse("is the whole file system".to_owned());
+    }
+    let mut homes = vec![PathBuf::from("/root"), PathBuf::from("/home")];
+    homes.extend(home.map(canonical));
+    if host.parent() == Some(Path::new("/home")) {
+        return refuse("is a home folder".to_owned());
+    }
+    for folder in &homes {
+        if folder.starts_with(host) {
+            return refuse(format!(
+                "is or holds the home folder `{}`",
+                folder.display()
+            ));
+        }
+    }
+    let secrets = homes.iter().flat_map(|folder| {
+        [".ssh", ".gnupg", ".local/share/gantry"].map(|inside| canonical(&folder.join(inside)))
+    });
+    for secret in secrets {
+        if host.starts_with(&secret) || secret.starts_with(host) {
+            return refuse(format!("is, holds or sits inside `{}`", secret.display()));
+        }
+    }
+    for key in keys {
+        if canonical(key).starts_with(host) {
+            return refuse(format!("holds the signing key `{}`", key.display()));
+        }
+    }
+    Ok(())
 }
 
 /// Every entry below `root` by relative path, in name order: folders, symlinks by target,
@@ -187,11 +260,11 @@ mod tests {
             name: "rust".into(),
             path: "~/.rustup/toolchains/stable".into(),
         };
-        let tools = Tools::new(std::slice::from_ref(&tool), None);
+        let tools = Tools::new(std::slice::from_ref(&tool), None, Vec::new());
         let stats = StatCache::load(PathBuf::from("/nonexistent/stat-cache"));
         let error = tools.get("rust", &stats).unwrap_err();
         assert!(error.contains("HOME is not set"), "{error}");
-        let missing = Tools::new(&[tool], Some(PathBuf::from("/nonexistent")));
+        let missing = Tools::new(&[tool], Some(PathBuf::from("/nonexistent")), Vec::new());
         let error = missing.get("rust", &stats).unwrap_err();
         assert!(error.contains("/nonexistent/.rustup"), "{error}");
     }

@@ -227,6 +227,9 @@ impl Evidence {
     }
 }
 
+/// The workspace folder that holds run folders, unless `--attestations` names another.
+pub const ATTESTATIONS: &str = "attestations";
+
 /// Where a gate's attestation goes when `output` is not given: `gauntlet/<step>.intoto.json`.
 pub const GATE_FOLDER: &str = "gauntlet";
 

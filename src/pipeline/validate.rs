@@ -71,7 +71,26 @@ fn convert(
     }
     let file_dir = location.file.parent().unwrap_or(Path::new("/"));
     let root = match &section.root {
-        Some(root) => normalize_root(file_dir, root.get_ref()),
+        Some(root) => {
+            let normal = normalize_root(file_dir, root.get_ref());
+            if !normal.starts_with(location.default_root) {
+                errors.push(
+                    Diagnostic::at(
+                        format!(
+                            "`root = \"{}\"` leads to `{}`, outside {}",
+                            root.get_ref(),
+                            normal.display(),
+                            confinement(location)
+                        ),
+                        root.span(),
+                    )
+                    .hint(
+                        "a pipeline reads and writes only inside its own repository: move the file, or point `root` at a folder inside it",
+                    ),
+                );
+            }
+            normal
+        }
         None => location.default_root.to_path_buf(),
     };
 
@@ -112,6 +131,7 @@ fn convert(
             steps.push(step);
         }
     }
+    check_reserved_outputs(&steps, &root, location.file, errors);
     Some(Pipeline {
         name,
         source: source.clone(),
@@ -148,7 +168,7 @@ fn convert_tools(
         let absolute = text.starts_with('/') || text.starts_with("~/");
         let normal =
             !text.split('/').any(|part| part == ".." || part == ".") && !text.contains('\0');
-        if !absolute || !normal || text == "/" {
+        if !absolute || !normal {
             errors.push(
                 Diagnostic::at(
                     format!(
@@ -161,12 +181,54 @@ fn convert_tools(
             );
             continue;
         }
+        if let Some(reason) = protected_tool(text) {
+            errors.push(
+                Diagnostic::at(
+                    format!("tool `{}`: `{text}` {reason}", name.get_ref()),
+                    path.span(),
+                )
+                .hint("name the toolchain's own folder, such as `~/.rustup/toolchains/stable-x86_64-unknown-linux-gnu`"),
+            );
+            continue;
+        }
         tools.push(Tool {
             name: name.get_ref().clone(),
             path: text.clone(),
         });
     }
     tools
+}
+
+/// Why a `[tools]` folder may not be mounted into steps, read from its text (`exec::tools`
+/// checks the real folder again once links are resolved): the whole file system, a home
+/// folder or what holds one, `.ssh` or `.gnupg`, or gantry's own key folder.
+pub(crate) fn protected_tool(text: &str) -> Option<&'static str> {
+    let (home, rest) = match text.strip_prefix('~') {
+        Some(rest) => (true, rest),
+        None => (false, text),
+    };
+    let parts: Vec<&str> = rest.split('/').filter(|part| !part.is_empty()).collect();
+    if parts
+        .iter()
+        .any(|part| *part == ".ssh" || *part == ".gnupg")
+    {
+        return Some("holds SSH or GnuPG keys, which no step may see");
+    }
+    if home {
+        if parts.is_empty() {
+            return Some("is the home folder itself, which holds keys and credentials");
+        }
+        let key_folder = [".local", "share", "gantry"];
+        if key_folder.starts_with(&parts) || parts.starts_with(&key_folder) {
+            return Some("is or holds gantry's signing key folder");
+        }
+        return None;
+    }
+    match parts.as_slice() {
+        [] => Some("is the whole file system"),
+        ["root" | "home"] | ["home", _] => Some("is a home folder or holds them"),
+        _ => None,
+    }
 }
 
 /// A step's (or `[defaults]`') `tools`: each a name from `[tools]`, once.
@@ -195,6 +257,58 @@ fn step_tools(
         }
     }
     names
+}
+
+/// What `root` must stay inside, in words.
+fn confinement(location: &Location<'_>) -> String {
+    format!(
+        "`{}` (the repository, or the pipeline's folder when it is in none)",
+        location.default_root.display()
+    )
+}
+
+/// The attestation folder, never a step's to write (`path::normalize` keeps `.git` and
+/// `.gantry` out of every path).
+const RESERVED: &[&str] = &[crate::pipeline::model::ATTESTATIONS];
+
+/// An output may not be, hold or sit inside `.git`, `.gantry` or the attestation folder, nor be
+/// the pipeline file itself: a step would overwrite what vouches for it.
+fn check_reserved_outputs(steps: &[Step], root: &Path, file: &Path, errors: &mut Vec<Diagnostic>) {
+    let pipeline_file = file
+        .strip_prefix(root)
+        .ok()
+        .and_then(Path::to_str)
+        .map(str::to_owned);
+    for step in steps {
+        for output in &step.outputs {
+            let reserved = RESERVED.iter().find(|reserved| {
+                path::is_within(&output.path, reserved) || path::is_within(reserved, &output.path)
+            });
+            if let Some(reserved) = reserved {
+                errors.push(
+                    Diagnostic::at(
+                        format!(
+                            "output `{}` of step `{}` would write into `{reserved}`, where gantry keeps the signed records of runs",
+                            output.path, step.name
+                        ),
+                        output.span.clone(),
+                    )
+                    .hint("write outputs to a folder of their own, such as `out/`"),
+                );
+            } else if pipeline_file
+                .as_deref()
+                .is_some_and(|file| path::is_within(file, &output.path))
+            {
+                errors.push(Diagnostic::at(
+                    format!(
+                        "output `{}` of step `{}` would overwrite the pipeline file itself",
+                        output.path, step.name
+                    ),
+                    output.span.clone(),
+                ));
+            }
+        }
+    }
 }
 
 fn normalize_root(file_dir: &Path, root: &str) -> PathBuf {

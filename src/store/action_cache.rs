@@ -64,10 +64,10 @@ impl Tree {
                     .all(|part| !part.is_empty() && part != "." && part != "..")
         };
         self.files.iter().all(|file| plain(&file.path))
-            && self
-                .files
-                .windows(2)
-                .all(|pair| pair[0].path < pair[1].path && !pair[1].path.starts_with(&format!("{}/", pair[0].path)))
+            && self.files.windows(2).all(|pair| {
+                pair[0].path < pair[1].path
+                    && !pair[1].path.starts_with(&format!("{}/", pair[0].path))
+            })
     }
 }
 

@@ -231,11 +231,20 @@ mod tests {
             root.folder("a/link/deeper"),
             Err(Refusal::Link { path }) if path == "a/link"
         ));
-        assert!(matches!(root.folder("a/missing"), Err(Refusal::Missing { .. })));
-        assert!(matches!(root.folder("a/.."), Err(Refusal::NotFolder { .. })));
+        assert!(matches!(
+            root.folder("a/missing"),
+            Err(Refusal::Missing { .. })
+        ));
+        assert!(matches!(
+            root.folder("a/.."),
+            Err(Refusal::NotFolder { .. })
+        ));
         let b = root.folder("a/b").expect("b");
         assert_eq!(b.kind(OsStr::new("file")).expect("kind"), Some(Kind::Link));
-        assert!(b.open_file(OsStr::new("file")).is_err(), "a link is not opened");
+        assert!(
+            b.open_file(OsStr::new("file")).is_err(),
+            "a link is not opened"
+        );
         assert!(Folder::open(&base.path().join("a/link")).is_err());
         assert_eq!(
             root.folder("a").expect("a").entries().expect("entries"),

@@ -9,6 +9,7 @@ mod examples;
 mod execution;
 mod gates;
 mod grid;
+mod hostile;
 mod nix;
 mod provenance;
 mod release;

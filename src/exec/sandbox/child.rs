@@ -121,7 +121,7 @@ pub struct ChildPlan {
     pub error_pipe: RawFd,
     pub umask: libc::mode_t,
     /// The system-call filter (`seccomp.rs`), installed last; `filter_program` points into it.
-    _filter: Vec<libc::sock_filter>,
+    filter: Vec<libc::sock_filter>,
     filter_program: libc::sock_fprog,
 }
 
@@ -139,7 +139,6 @@ impl ChildPlan {
         stdio: [RawFd; 3],
         error_pipe: RawFd,
         umask: libc::mode_t,
-        mut filter: Vec<libc::sock_filter>,
     ) -> Self {
         let pointers = |strings: &[CString]| {
             strings
@@ -150,10 +149,6 @@ impl ChildPlan {
         };
         let argv_pointers = pointers(&argv);
         let envp_pointers = pointers(&envp);
-        let filter_program = libc::sock_fprog {
-            len: u16::try_from(filter.len()).unwrap_or(0),
-            filter: filter.as_mut_ptr(),
-        };
         Self {
             operations,
             program,
@@ -166,9 +161,23 @@ impl ChildPlan {
             stderr: stdio[2],
             error_pipe,
             umask,
-            _filter: filter,
-            filter_program,
+            filter: Vec::new(),
+            filter_program: libc::sock_fprog {
+                len: 0,
+                filter: ptr::null_mut(),
+            },
         }
+    }
+
+    /// The system-call filter to install just before `execve`.
+    #[must_use]
+    pub fn with_filter(mut self, mut filter: Vec<libc::sock_filter>) -> Self {
+        self.filter_program = libc::sock_fprog {
+            len: u16::try_from(filter.len()).unwrap_or(0),
+            filter: filter.as_mut_ptr(),
+        };
+        self.filter = filter;
+        self
     }
 }
 
@@ -214,7 +223,12 @@ unsafe fn run(plan: &ChildPlan) -> ! {
         if libc::dup2(plan.stdin, 0) < 0
             || libc::dup2(plan.stdout, 1) < 0
             || libc::dup2(plan.stderr, 2) < 0
-            || libc::syscall(libc::SYS_close_range, 3, u32::MAX, libc::CLOSE_RANGE_CLOEXEC) < 0
+            || libc::syscall(
+                libc::SYS_close_range,
+                3,
+                u32::MAX,
+                libc::CLOSE_RANGE_CLOEXEC,
+            ) < 0
         {
             fail(plan.error_pipe, stage(STAGE_DESCRIPTORS));
         }
@@ -322,16 +336,18 @@ unsafe fn apply(operation: &Operation) -> c_int {
     }
 }
 
-/// setgroups, setresgid, setresuid as raw system calls (see [`Operation::DropPrivileges`]),
-/// then dumpable again: a change of uid clears it, which would leave `/proc/self/uid_map`
-/// owned by root and unwritable for the user namespace that follows.
+/// setgroups, setresgid, setresuid as raw system calls (see [`Operation::DropPrivileges`]).
+/// A change of uid clears two settings that must hold: dumpable (without it
+/// `/proc/self/uid_map` stays root's and the user namespace that follows cannot be mapped)
+/// and the parent-death signal (without it a step outlives a gantry killed by SIGKILL).
 unsafe fn drop_privileges(uid: u32, gid: u32) -> c_int {
     // SAFETY: raw credential system calls on plain integers.
     unsafe {
         let ok = libc::syscall(libc::SYS_setgroups, 0, ptr::null::<libc::gid_t>()) == 0
             && libc::syscall(libc::SYS_setresgid, gid, gid, gid) == 0
             && libc::syscall(libc::SYS_setresuid, uid, uid, uid) == 0
-            && libc::prctl(libc::PR_SET_DUMPABLE, 1, 0, 0, 0) == 0;
+            && libc::prctl(libc::PR_SET_DUMPABLE, 1, 0, 0, 0) == 0
+            && libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) == 0;
         if ok { 0 } else { -1 }
     }
 }

@@ -286,9 +286,10 @@ impl Sandbox {
             ],
             error_write.as_raw_fd(),
             self.profile.umask,
-            self.filter.clone(),
-        );
-        let mut extra_flags = if !request.network && self.spawner.needs_private_network_namespace() {
+        )
+        .with_filter(self.filter.clone());
+        let mut extra_flags = if !request.network && self.spawner.needs_private_network_namespace()
+        {
             libc::CLONE_NEWNET
         } else {
             0
@@ -308,7 +309,7 @@ impl Sandbox {
             (Some(namespace), false) => spawner::Network::Offline(namespace),
             (None, false) => spawner::Network::Private,
         };
-        let spawned = self.spawner.spawn(&plan, extra_flags, &network);
+        let spawned = Spawner::spawn(&plan, extra_flags, &network);
         let give_back = || {
             if let Some(namespace) = offline {
                 self.spawner.give_back(namespace);
@@ -322,7 +323,13 @@ impl Sandbox {
             }
         };
         drop((error_write, stdout_write, stderr_write, stdin));
-        let ended = finish(request, &spawned, error_read, [stdout_read, stderr_read], &descriptions);
+        let ended = finish(
+            request,
+            &spawned,
+            error_read,
+            [stdout_read, stderr_read],
+            &descriptions,
+        );
         give_back();
         ended
     }
@@ -469,42 +476,42 @@ fn finish(
     [stdout_read, stderr_read]: [OwnedFd; 2],
     descriptions: &[String],
 ) -> Result<Finished, SandboxError> {
-        let mut report = Vec::new();
-        File::from(error_read).read_to_end(&mut report)?;
-        let mut streams = [Stream::new(stdout_read)?, Stream::new(stderr_read)?];
-        if report.len() >= 12 {
-            wait(spawned, None, &AtomicBool::new(false), &mut streams)?;
-            let index = usize::try_from(u64::from_le_bytes(
-                report[..8].try_into().unwrap_or_default(),
-            ))
-            .unwrap_or(usize::MAX);
-            let errno = i32::from_le_bytes(report[8..12].try_into().unwrap_or_default());
-            let source = io::Error::from_raw_os_error(errno);
-            let stage = |stage: &str| SandboxError::Setup {
-                stage: stage.to_owned(),
-                source: io::Error::from_raw_os_error(errno),
-            };
-            return Err(match descriptions.get(index) {
-                Some(description) => stage(description),
-                None => match index - descriptions.len() {
-                    child::STAGE_NO_NEW_PRIVILEGES => stage("no_new_privs"),
-                    child::STAGE_DESCRIPTORS => stage("closing inherited descriptors"),
-                    child::STAGE_SECCOMP => stage("installing the system-call filter"),
-                    _ => SandboxError::Exec {
-                        program: request.program.to_owned(),
-                        source,
-                    },
+    let mut report = Vec::new();
+    File::from(error_read).read_to_end(&mut report)?;
+    let mut streams = [Stream::new(stdout_read)?, Stream::new(stderr_read)?];
+    if report.len() >= 12 {
+        wait(spawned, None, &AtomicBool::new(false), &mut streams)?;
+        let index = usize::try_from(u64::from_le_bytes(
+            report[..8].try_into().unwrap_or_default(),
+        ))
+        .unwrap_or(usize::MAX);
+        let errno = i32::from_le_bytes(report[8..12].try_into().unwrap_or_default());
+        let source = io::Error::from_raw_os_error(errno);
+        let stage = |stage: &str| SandboxError::Setup {
+            stage: stage.to_owned(),
+            source: io::Error::from_raw_os_error(errno),
+        };
+        return Err(match descriptions.get(index) {
+            Some(description) => stage(description),
+            None => match index - descriptions.len() {
+                child::STAGE_NO_NEW_PRIVILEGES => stage("no_new_privs"),
+                child::STAGE_DESCRIPTORS => stage("closing inherited descriptors"),
+                child::STAGE_SECCOMP => stage("installing the system-call filter"),
+                _ => SandboxError::Exec {
+                    program: request.program.to_owned(),
+                    source,
                 },
-            });
-        }
-        let termination = wait(spawned, request.timeout, request.cancel, &mut streams)?;
-        let [stdout, stderr] = streams.map(|stream| stream.log);
-        Ok(Finished {
-            termination,
-            stdout,
-            stderr,
-            remote: None,
-        })
+            },
+        });
+    }
+    let termination = wait(spawned, request.timeout, request.cancel, &mut streams)?;
+    let [stdout, stderr] = streams.map(|stream| stream.log);
+    Ok(Finished {
+        termination,
+        stdout,
+        stderr,
+        remote: None,
+    })
 }
 
 pub(crate) fn push_read_only_bind(

@@ -159,7 +159,12 @@ pub fn program() -> Vec<sock_filter> {
     ];
     #[cfg(target_arch = "x86_64")]
     {
-        program.push(jump(libc::BPF_JMP | libc::BPF_JGE | libc::BPF_K, X32_BIT, 0, 1));
+        program.push(jump(
+            libc::BPF_JMP | libc::BPF_JGE | libc::BPF_K,
+            X32_BIT,
+            0,
+            1,
+        ));
         program.push(ret(errno(libc::EPERM)));
     }
     // Each denied number: equal → the EPERM return at the end of the list.
@@ -212,7 +217,11 @@ mod tests {
                     0x40 => accumulator & instruction.k != 0,
                     other => panic!("jump {other:#x}"),
                 };
-                pc += usize::from(if taken { instruction.jt } else { instruction.jf });
+                pc += usize::from(if taken {
+                    instruction.jt
+                } else {
+                    instruction.jf
+                });
             }
         }
     }
@@ -237,7 +246,10 @@ mod tests {
             assert_eq!(run(&program, ARCH, number(syscall), 0), allow);
         }
         let fork_flags = u32::try_from(libc::CLONE_CHILD_SETTID | libc::SIGCHLD).expect("flags");
-        assert_eq!(run(&program, ARCH, number(libc::SYS_clone), fork_flags), allow);
+        assert_eq!(
+            run(&program, ARCH, number(libc::SYS_clone), fork_flags),
+            allow
+        );
         let user = u32::try_from(libc::CLONE_NEWUSER).expect("flag");
         assert_eq!(run(&program, ARCH, number(libc::SYS_clone), user), eperm);
         assert_eq!(
@@ -250,6 +262,6 @@ mod tests {
             "another architecture's calls are refused"
         );
         #[cfg(target_arch = "x86_64")]
-        assert_eq!(run(&program, ARCH, X32_BIT | 0, 0), eperm);
+        assert_eq!(run(&program, ARCH, X32_BIT, 0), eperm);
     }
 }

@@ -159,7 +159,6 @@ impl Spawner {
 
     /// Clones a child that runs `plan`; returns once it has exec'd or failed.
     pub fn spawn(
-        &self,
         plan: &ChildPlan,
         extra_flags: libc::c_int,
         network: &Network<'_>,
@@ -249,7 +248,10 @@ mod tests {
             let host = here();
             let first = spawner.take_offline().expect("take").expect("namespace");
             let second = spawner.take_offline().expect("take").expect("namespace");
-            assert_ne!(first.inode, second.inode, "two steps at once get two namespaces");
+            assert_ne!(
+                first.inode, second.inode,
+                "two steps at once get two namespaces"
+            );
             enter(&first).expect("offline");
             assert_ne!(here(), host);
             use_host_network().expect("back");

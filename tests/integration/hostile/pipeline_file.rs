@@ -1,0 +1,132 @@
+//! Property 5: the pipeline file stays in its repository. `root` cannot leave it, outputs never
+//! name git's, gantry's or the attestations' folders or the pipeline file, and `[tools]` never
+//! mounts a home, `.ssh` or `.gnupg`, gantry's key folder or a signing key. Each is refused by
+//! `gantry check`, at its line.
+
+use crate::support::Test;
+
+fn check(test: &Test) -> crate::support::Run {
+    test.run(["check", "pipeline.toml"])
+}
+
+#[test]
+fn root_cannot_leave_the_pipelines_folder_or_repository() {
+    let test = Test::new().file(
+        "pipeline.toml",
+        "[pipeline]\nname = \"t\"\nroot = \"../elsewhere\"\n\n[steps.a]\nrun = \"true\"\n",
+    );
+    let run = check(&test).failure(1);
+    let stderr = run.stderr();
+    assert!(stderr.contains("pipeline.toml:3:8"), "{stderr}");
+    assert!(stderr.contains("outside"), "{stderr}");
+
+    // Inside a repository, a pipeline in a sub-folder may name the repository's root.
+    let inside = Test::new()
+        .file("pipelines/build.toml", "[pipeline]\nname = \"t\"\nroot = \"..\"\n\n[steps.a]\nrun = \"echo > out/a\"\noutputs = [\"out/a\"]\n")
+        .file("README", "x");
+    let status = std::process::Command::new("git")
+        .args(["init", "-q"])
+        .current_dir(inside.root())
+        .status()
+        .expect("git");
+    assert!(status.success());
+    inside.run(["check", "pipelines/build.toml"]).success();
+    let escape = Test::new().file(
+        "repo/pipelines/build.toml",
+        "[pipeline]\nname = \"t\"\nroot = \"../..\"\n\n[steps.a]\nrun = \"true\"\n",
+    );
+    std::process::Command::new("git")
+        .args(["init", "-q"])
+        .current_dir(escape.path("repo"))
+        .status()
+        .expect("git");
+    escape
+        .run(["check", "repo/pipelines/build.toml"])
+        .failure(1)
+        .stderr_contains("outside");
+}
+
+#[test]
+fn outputs_cannot_name_git_gantry_attestations_or_the_pipeline_file() {
+    for (output, words) in [
+        (".git/hooks/pre-commit", "`.git`"),
+        (".gantry/", "`.gantry`"),
+        (".git/", "`.git`"),
+        (".gantry/ac/forged", "`.gantry`"),
+        ("attestations/run/provenance.intoto.json", "`attestations`"),
+        ("pipeline.toml", "the pipeline file itself"),
+    ] {
+        let test = Test::new().pipeline(&format!(
+            "[steps.ok]\nrun = \"echo > out/ok\"\noutputs = [\"out/ok\"]\n\n[steps.evil]\nrun = \"true\"\noutputs = [\"{output}\"]\n"
+        ));
+        let run = check(&test).failure(1);
+        let stderr = run.stderr();
+        assert!(stderr.contains(words), "{output}: {stderr}");
+        assert!(
+            stderr.contains("pipeline.toml:11:"),
+            "{output}: at its line: {stderr}"
+        );
+    }
+}
+
+#[test]
+fn tools_cannot_mount_homes_keys_or_the_whole_system() {
+    for (path, words) in [
+        ("/", "the whole file system"),
+        ("~/", "home folder itself"),
+        ("~/.", "not an absolute folder"),
+        ("~/.ssh", "SSH or GnuPG"),
+        ("~/.gnupg/private", "SSH or GnuPG"),
+        ("/home/alice/.ssh", "SSH or GnuPG"),
+        ("~/.local", "gantry's signing key folder"),
+        ("~/.local/share/gantry", "gantry's signing key folder"),
+        ("/root", "home folder"),
+        ("/home", "home folder"),
+        ("/home/alice", "home folder"),
+    ] {
+        let test = Test::new().pipeline(&format!(
+            "[tools]\nevil = \"{path}\"\n\n[steps.a]\nrun = \"true\"\ntools = [\"evil\"]\n"
+        ));
+        let run = check(&test).failure(1);
+        let stderr = run.stderr();
+        assert!(stderr.contains(words), "{path}: {stderr}");
+        assert!(
+            stderr.contains("pipeline.toml:6:8"),
+            "{path}: at its line: {stderr}"
+        );
+    }
+    // A real toolchain folder is fine.
+    let test = Test::new().pipeline(
+        "[tools]\nrust = \"~/.rustup/toolchains/stable\"\n\n[steps.a]\nrun = \"true\"\ntools = [\"rust\"]\n",
+    );
+    check(&test).success();
+}
+
+/// A link that leads a tool to the caller's home, or a tool folder that holds the signing key
+/// in use, is caught once the real folder is known.
+#[test]
+fn a_tool_that_leads_to_a_home_or_a_key_is_refused() {
+    let test = Test::new();
+    std::os::unix::fs::symlink(test.path("home"), test.path("innocent")).expect("link");
+    let innocent = test.path("innocent");
+    let test = test.pipeline(&format!(
+        "[tools]\nevil = \"{}\"\n\n[steps.a]\nrun = \"true\"\ntools = [\"evil\"]\n",
+        innocent.display()
+    ));
+    check(&test)
+        .failure(1)
+        .stderr_contains("is or holds the home folder");
+    test.gantry_run(&[])
+        .failure(1)
+        .stderr_contains("is or holds the home folder");
+
+    let keys = Test::new().file("keys/cosign.key", "not a real key");
+    let folder = keys.path("keys");
+    let keys = keys.pipeline(&format!(
+        "[tools]\nevil = \"{}\"\n\n[steps.look]\nrun = \"echo > out/a\"\noutputs = [\"out/a\"]\ntools = [\"evil\"]\n\n[steps.sign]\nkind = \"sign\"\ninputs = [\"out/a\"]\nkey = \"keys/cosign.key\"\n",
+        folder.display()
+    ));
+    check(&keys)
+        .failure(1)
+        .stderr_contains("holds the signing key");
+}
