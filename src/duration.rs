@@ -2,7 +2,12 @@
 
 use std::time::Duration;
 
-/// Parses a sequence of `<integer><unit>` parts, unit one of `ms`, `s`, `m`, `h`.
+/// The longest duration a pipeline may write: a year. Longer ones are typing mistakes, and
+/// adding one to the clock overflowed (`timeout = "18446744073709551615h"` panicked).
+pub const MAX: Duration = Duration::from_secs(365 * 24 * 3600);
+
+/// Parses a sequence of `<integer><unit>` parts, unit one of `ms`, `s`, `m`, `h`; at most
+/// [`MAX`].
 pub fn parse(text: &str) -> Result<Duration, String> {
     let text = text.trim();
     if text.is_empty() {
@@ -28,11 +33,13 @@ pub fn parse(text: &str) -> Result<Duration, String> {
             .unwrap_or(rest.len());
         let unit = &rest[..unit_length];
         rest = &rest[unit_length..];
+        let too_long =
+            || format!("`{text}` is longer than a year, the longest duration gantry takes");
         let part = match unit {
             "ms" => Duration::from_millis(number),
             "s" => Duration::from_secs(number),
-            "m" => Duration::from_secs(number.saturating_mul(60)),
-            "h" => Duration::from_secs(number.saturating_mul(3600)),
+            "m" => Duration::from_secs(number.checked_mul(60).ok_or_else(too_long)?),
+            "h" => Duration::from_secs(number.checked_mul(3600).ok_or_else(too_long)?),
             "" => return Err(format!("`{text}` needs a unit: `ms`, `s`, `m` or `h`")),
             other => {
                 return Err(format!(
@@ -41,6 +48,9 @@ pub fn parse(text: &str) -> Result<Duration, String> {
             }
         };
         total = total.saturating_add(part);
+        if total > MAX {
+            return Err(too_long());
+        }
     }
     Ok(total)
 }
@@ -54,6 +64,14 @@ mod tests {
         assert_eq!(parse("10m"), Ok(Duration::from_secs(600)));
         assert_eq!(parse("1h30m"), Ok(Duration::from_secs(5400)));
         assert_eq!(parse("250ms"), Ok(Duration::from_millis(250)));
+    }
+
+    #[test]
+    fn durations_past_a_year_are_refused_not_saturated() {
+        assert!(parse("18446744073709551615h").is_err());
+        assert!(parse("366d").is_err());
+        assert!(parse("8761h").is_err());
+        assert_eq!(parse("8760h"), Ok(MAX));
     }
 
     #[test]

@@ -1,4 +1,5 @@
 pub mod attest;
+pub mod bounded;
 pub mod cli;
 pub mod digest;
 pub mod duration;

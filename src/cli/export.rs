@@ -61,7 +61,8 @@ pub fn run(command: &Command, environment: &Environment) -> Result<u8> {
             path: path.clone(),
             message,
         };
-        let bytes = std::fs::read(&path).map_err(|error| failed(error.to_string()))?;
+        let bytes = crate::bounded::read(&path, crate::bounded::Kind::Attestation)
+            .map_err(|error| failed(error.to_string()))?;
         let envelope: crate::attest::Envelope = serde_json::from_slice(&bytes)
             .map_err(|error| failed(format!("not a DSSE envelope: {error}")))?;
         let body = crate::attest::dsse::verify(&envelope, &verifier).map_err(|error| {

@@ -90,9 +90,11 @@ fn perturb_source(root: &Path, spec: &GateStep) -> std::result::Result<perturb::
         format!("cannot read `{path}` ({error}); run the pipeline first")
     };
     match &spec.evidence {
-        Evidence::Report { path, .. } => std::fs::read_to_string(root.join(path))
-            .map(perturb::Source::Text)
-            .map_err(|error| missing(path, error)),
+        Evidence::Report { path, .. } => {
+            { crate::bounded::read_to_string(&root.join(path), crate::bounded::Kind::Evidence) }
+                .map(perturb::Source::Text)
+                .map_err(|error| missing(path, error))
+        }
         Evidence::Criterion { folder, baseline } => {
             let base = root.join(folder);
             let mut files = Vec::new();
@@ -100,8 +102,11 @@ fn perturb_source(root: &Path, spec: &GateStep) -> std::result::Result<perturb::
                 let entry = entry.map_err(|error| format!("cannot read `{folder}`: {error}"))?;
                 if entry.file_type().is_file() && entry.file_name() == "estimates.json" {
                     let relative = entry.path().strip_prefix(&base).unwrap_or(entry.path());
-                    let text = std::fs::read_to_string(entry.path())
-                        .map_err(|error| missing(&relative.to_string_lossy(), error))?;
+                    let text = crate::bounded::read_to_string(
+                        entry.path(),
+                        crate::bounded::Kind::Evidence,
+                    )
+                    .map_err(|error| missing(&relative.to_string_lossy(), error))?;
                     files.push((relative.to_string_lossy().into_owned(), text));
                 }
             }
@@ -111,8 +116,9 @@ fn perturb_source(root: &Path, spec: &GateStep) -> std::result::Result<perturb::
             })
         }
         Evidence::Drill { .. } => {
-            let bytes = std::fs::read(root.join(&spec.output))
-                .map_err(|error| missing(&spec.output, error))?;
+            let bytes =
+                crate::bounded::read(&root.join(&spec.output), crate::bounded::Kind::Attestation)
+                    .map_err(|error| missing(&spec.output, error))?;
             let file = evidence::parse(root.join(&spec.output), 0, &bytes);
             let measured = |metric: &str| {
                 (file.content.as_ref().ok()).and_then(|parsed| match &parsed.kind {
@@ -143,7 +149,7 @@ fn run_report(args: &ReportArgs) -> Result<u8> {
     })?;
     let mut files = Vec::with_capacity(paths.len());
     for path in paths {
-        let bytes = std::fs::read(&path)
+        let bytes = crate::bounded::read(&path, crate::bounded::Kind::Attestation)
             .map_err(|error| Error::Usage(format!("cannot read `{}`: {error}", path.display())))?;
         files.push(evidence::parse(path, 0, &bytes));
     }

@@ -20,6 +20,10 @@ pub enum Command {
         /// The signing key whose public key to check with (default: the development key).
         #[arg(long)]
         key: Option<PathBuf>,
+        /// The run folders whose provenances must each have a record in the log (default:
+        /// `attestations`, when it exists).
+        #[arg(long, value_name = "DIR")]
+        attestations: Option<PathBuf>,
         /// Print one JSON object.
         #[arg(long)]
         json: bool,
@@ -58,12 +62,18 @@ pub fn run(command: Command, environment: &Environment) -> Result<u8> {
             location,
             public_key,
             key,
+            attestations,
             json,
         } => {
             let files = location.files(environment);
             let verifier = verifier(public_key.as_deref(), key.as_deref(), environment)?;
             let (log, head) = files.read().map_err(Error::read(&files.log))?;
-            let outcome = runlog::verify(&log, head.as_deref(), &verifier);
+            let folder = attestations.unwrap_or_else(|| PathBuf::from("attestations"));
+            let runs = provenances(&folder).map_err(Error::read(&folder))?;
+            let outcome = runlog::verify(&log, head.as_deref(), &verifier).and_then(|records| {
+                record::check_runs(&records, &runs)?;
+                Ok(records)
+            });
             print_verdict(&files, &outcome, json);
             Ok(u8::from(outcome.is_err()))
         }
@@ -85,13 +95,38 @@ pub fn run(command: Command, environment: &Environment) -> Result<u8> {
     }
 }
 
+/// (run id, SHA-256 of its provenance) for every run folder under `folder` that has one.
+fn provenances(folder: &Path) -> std::io::Result<Vec<(String, String)>> {
+    let entries = match std::fs::read_dir(folder) {
+        Ok(entries) => entries,
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(error) => return Err(error),
+    };
+    let mut runs = Vec::new();
+    for entry in entries {
+        let entry = entry?;
+        let provenance = entry.path().join(crate::exec::provenance::FILE_NAME);
+        if !entry.file_type()?.is_dir() || !provenance.is_file() {
+            continue;
+        }
+        let digest = crate::digest::Digest::of_file(&provenance)?;
+        runs.push((
+            entry.file_name().to_string_lossy().into_owned(),
+            digest.hex(),
+        ));
+    }
+    runs.sort();
+    Ok(runs)
+}
+
 fn verifier(
     public_key: Option<&Path>,
     key: Option<&Path>,
     environment: &Environment,
 ) -> Result<EcdsaVerifier> {
     if let Some(path) = public_key {
-        let pem = std::fs::read_to_string(path).map_err(Error::read(path))?;
+        let pem = crate::bounded::read_to_string(path, crate::bounded::Kind::Policy)
+            .map_err(Error::read(path))?;
         return EcdsaVerifier::from_pem(&pem).map_err(|message| Error::Key {
             path: path.to_path_buf(),
             message,
@@ -151,7 +186,7 @@ fn first_bad(problem: &runlog::LogProblem) -> Option<u64> {
         | P::Chain { line, .. }
         | P::HeadMismatch { line } => Some(line),
         P::CutOff { records, .. } => Some(records + 1),
-        P::HeadSignature | P::NoHead { .. } => None,
+        P::HeadSignature | P::NoHead { .. } | P::Unlogged { .. } => None,
     }
 }
 

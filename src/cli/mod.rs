@@ -187,12 +187,9 @@ pub fn main(args: impl IntoIterator<Item = OsString>) -> ExitCode {
 
 fn render_error(error: &Error) {
     let mut stderr = std::io::stderr().lock();
-    match error {
-        Error::Pipeline(diagnostics) => {
-            let _ = write!(stderr, "{}", diagnostics.render());
-        }
-        other => {
-            let _ = writeln!(stderr, "error: {other}");
-        }
-    }
+    let text = match error {
+        Error::Pipeline(diagnostics) => diagnostics.render(),
+        other => format!("error: {other}\n"),
+    };
+    let _ = write!(stderr, "{}", crate::report::escape::controls(&text));
 }

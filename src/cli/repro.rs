@@ -61,7 +61,8 @@ pub fn run(args: Args, environment: &Environment) -> Result<u8> {
     let signer: Arc<dyn Signer> = Arc::new(signer(args.key.as_deref(), environment)?);
     let verifier: Box<dyn Verifier> = match &args.public_key {
         Some(path) => {
-            let pem = std::fs::read_to_string(path).map_err(Error::read(path))?;
+            let pem = crate::bounded::read_to_string(path, crate::bounded::Kind::Policy)
+                .map_err(Error::read(path))?;
             Box::new(EcdsaVerifier::from_pem(&pem).map_err(|message| Error::Key {
                 path: path.clone(),
                 message,

@@ -104,7 +104,8 @@ fn read_source(args: &Args, environment: &Environment) -> Result<Inventory> {
             message,
         });
     }
-    let text = std::fs::read_to_string(from).map_err(Error::read(from))?;
+    let text = crate::bounded::read_to_string(from, crate::bounded::Kind::Lock)
+        .map_err(Error::read(from))?;
     let folders = environment
         .cargo_folder()
         .as_deref()

@@ -238,7 +238,8 @@ fn resolved_dependencies(context: &Context) -> Result<Vec<ResourceDescriptor>, S
         };
         let lock_file = Path::new(folder).join("flake.lock");
         let lock_path = root.join(&lock_file);
-        let Ok(text) = std::fs::read_to_string(&lock_path) else {
+        let Ok(text) = crate::bounded::read_to_string(&lock_path, crate::bounded::Kind::Lock)
+        else {
             continue;
         };
         for input in locked_inputs(&lock_file.to_string_lossy(), &text) {

@@ -181,6 +181,7 @@ pub fn run_with_executor(
         rebuild,
         nix_check,
     } = surroundings(options.rebuild, &pipeline.root, &scratch_base, &run_id)?;
+    let _workspace = lock_workspace(&output_root)?;
     let source_date_epoch = commit_time(&pipeline.root);
     let count = pipeline.steps.len();
     let jobs = options.jobs.max(1);
@@ -409,6 +410,23 @@ fn lock(cache_dir: &Path) -> Result<File> {
         });
     }
     Ok(file)
+}
+
+/// One run at a time writes a workspace, whatever cache each uses (`GANTRY_CACHE_DIR`): two
+/// runs with different caches once mixed their outputs, and one of them passed `gantry
+/// verify`. The lock is on the folder itself, so nothing is written to take it.
+fn lock_workspace(root: &Path) -> Result<File> {
+    let folder = File::open(root).map_err(Error::read(root))?;
+    // SAFETY: flock on a descriptor we own.
+    if unsafe { libc::flock(folder.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
+        return Err(Error::Environment {
+            message: format!(
+                "another gantry run is writing the workspace `{}`; one run at a time writes a workspace, whatever cache it uses",
+                root.display()
+            ),
+        });
+    }
+    Ok(folder)
 }
 
 /// `YYYYMMDDTHHMMSSZ-<8 hex>`: sorts by time, unique without coordination.

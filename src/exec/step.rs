@@ -194,15 +194,22 @@ pub fn execute_with_retries(context: &Context, id: StepId, action: &Action) -> O
     }
 }
 
-/// Exponential backoff with ±50% jitter, so retries of many steps do not move in lockstep.
+/// The longest wait between two attempts, whatever the backoff and the attempt.
+const LONGEST_BACKOFF: Duration = Duration::from_secs(3600);
+
+/// Exponential backoff with ±50% jitter, so retries of many steps do not move in lockstep;
+/// never more than [`LONGEST_BACKOFF`].
 fn backoff(base: Duration, attempt: u32) -> Duration {
-    let exponential = base.saturating_mul(1 << (attempt - 1).min(16));
+    let exponential = base
+        .saturating_mul(1 << attempt.saturating_sub(1).min(16))
+        .min(LONGEST_BACKOFF);
     let jitter = 0.5 + f64::from(rand_core::OsRng.next_u32()) / f64::from(u32::MAX);
     exponential.mul_f64(jitter)
 }
 
 fn sleep_unless_cancelled(context: &Context, delay: Duration) -> bool {
-    let until = Instant::now() + delay;
+    let now = Instant::now();
+    let until = now.checked_add(delay).unwrap_or(now);
     while Instant::now() < until {
         if context.cancel.load(Ordering::Relaxed) {
             return true;
@@ -600,6 +607,14 @@ fn execute_in(
         }
         Termination::Cancelled => return Err(Failure::Cancelled),
     }
+    if let Some(changed) = changed_input(context, action) {
+        return Err(failure(
+            format!(
+                "input `{changed}` changed while the step ran; nothing of this run of the step is kept (run again once the file is settled)"
+            ),
+            Some(0),
+        ));
+    }
     let (records, trees) = outputs::collect(step, work, &context.store.cas)
         .map_err(|error| failure(error, Some(0)))?;
     let logs = [
@@ -615,6 +630,19 @@ fn execute_in(
         remote: finished.remote,
     };
     record_success(context, id, action, result)
+}
+
+/// The first input whose bytes may no longer be those hashed into the action key: its stat
+/// data moved since it was hashed and its content hashes differently now. The step read the
+/// file live (a bind mount), so what it made cannot be vouched for by the recorded digest.
+fn changed_input(context: &Context, action: &ExecAction) -> Option<String> {
+    let stats = &context.store.stats;
+    (action.inputs.iter())
+        .filter(|input| input.link.is_none())
+        .find(|input| {
+            !stats.unchanged(&input.host) && Digest::of_file(&input.host).ok() != Some(input.digest)
+        })
+        .map(|input| input.path.clone())
 }
 
 pub(crate) fn store_log(context: &Context, bytes: &[u8]) -> Result<Digest, Failure> {

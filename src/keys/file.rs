@@ -50,7 +50,7 @@ pub fn load_private_key(path: &Path, password: Password<'_>) -> Result<EcdsaSign
         ));
     }
     let text = Zeroizing::new(
-        fs::read_to_string(path)
+        crate::bounded::read_to_string(path, crate::bounded::Kind::Policy)
             .map_err(|error| key_error(path, format!("cannot read it: {error}"), None))?,
     );
     parse_private_key(&text, password)

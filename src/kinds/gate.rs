@@ -205,7 +205,7 @@ fn measure(
 }
 
 fn read_text(input: &InputFile) -> Result<String, String> {
-    let bytes = std::fs::read(&input.host)
+    let bytes = crate::bounded::read(&input.host, crate::bounded::Kind::Evidence)
         .map_err(|error| format!("cannot read `{}`: {error}", input.path))?;
     if Digest::of_bytes(&bytes) != input.digest {
         return Err(format!("`{}` changed while the run read it", input.path));

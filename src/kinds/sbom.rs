@@ -130,7 +130,7 @@ fn cargo_inventory(
     spec: &SbomStep,
     lock: &InputFile,
 ) -> Result<Inventory, String> {
-    let bytes = std::fs::read(&lock.host)
+    let bytes = crate::bounded::read(&lock.host, crate::bounded::Kind::Lock)
         .map_err(|error| format!("cannot read `{}`: {error}", spec.from))?;
     if Digest::of_bytes(&bytes) != lock.digest {
         return Err(format!("`{}` changed while the run read it", spec.from));

@@ -25,7 +25,8 @@ use crate::error::{Error, Result};
 /// Reads and validates a pipeline file, reusing a validated copy from `cache` when the file
 /// is unchanged.
 pub fn load_cached(file: &Path, cache: Option<&cache::ModelCache>) -> Result<Pipeline> {
-    let text = std::fs::read_to_string(file).map_err(Error::read(file))?;
+    let text = crate::bounded::read_to_string(file, crate::bounded::Kind::Pipeline)
+        .map_err(Error::read(file))?;
     let absolute = std::path::absolute(file).map_err(Error::read(file))?;
     let directory = absolute
         .parent()

@@ -19,6 +19,9 @@ use crate::pipeline::model::{
 use crate::pipeline::wire::{PipelineFileWire, RetryWire, RunWire, StepWire};
 use crate::pipeline::{gate_step, path, rollout_step, sbom_step, sign_step};
 
+/// The longest first wait between attempts a pipeline may ask for.
+const LONGEST_BACKOFF: Duration = Duration::from_secs(3600);
+
 /// Variables the sandbox owns; a pipeline may not set them.
 const RESERVED_ENV: &[&str] = &["HOME", "TMPDIR", "PWD"];
 
@@ -949,13 +952,29 @@ fn convert_retry(wire: Option<&Spanned<RetryWire>>, errors: &mut Vec<Diagnostic>
     };
     let backoff = match &retry.backoff {
         None => Retry::default().backoff,
-        Some(backoff) => duration::parse(backoff.get_ref()).unwrap_or_else(|message| {
-            errors.push(Diagnostic::at(
-                format!("invalid backoff: {message}"),
-                backoff.span(),
-            ));
-            Duration::ZERO
-        }),
+        Some(backoff) => match duration::parse(backoff.get_ref()) {
+            Ok(parsed) if parsed > LONGEST_BACKOFF => {
+                errors.push(
+                    Diagnostic::at(
+                        format!(
+                            "a backoff of `{}` would leave the run waiting; the longest is `1h`",
+                            backoff.get_ref()
+                        ),
+                        backoff.span(),
+                    )
+                    .hint("the wait doubles with each attempt from this value: start small, such as `1s`"),
+                );
+                Duration::ZERO
+            }
+            Ok(parsed) => parsed,
+            Err(message) => {
+                errors.push(Diagnostic::at(
+                    format!("invalid backoff: {message}"),
+                    backoff.span(),
+                ));
+                Duration::ZERO
+            }
+        },
     };
     Retry { attempts, backoff }
 }

@@ -89,7 +89,7 @@ pub fn check(request: &Request<'_>) -> Result<ReleaseReport> {
         checks: Vec::new(),
         verification: None,
     };
-    let bytes = match std::fs::read(&manifest_path) {
+    let bytes = match crate::bounded::read(&manifest_path, crate::bounded::Kind::Attestation) {
         Ok(bytes) => bytes,
         Err(error) => {
             report.checks.push(ReleaseCheck::new(
@@ -420,7 +420,7 @@ fn reproducibility_check(
         };
         let name = descriptor.name.as_deref().unwrap_or_default();
         let path = attestations.join(name);
-        let bytes = match std::fs::read(&path) {
+        let bytes = match crate::bounded::read(&path, crate::bounded::Kind::Attestation) {
             Ok(bytes) => bytes,
             Err(error) => {
                 findings.push(format!("cannot read `{}`: {error}", path.display()));

@@ -145,7 +145,8 @@ impl Built {
         predicate: &crate::repro::predicate::Predicate,
         attestations: &Path,
     ) -> Result<()> {
-        let bytes = std::fs::read(statement).map_err(Error::read(statement))?;
+        let bytes = crate::bounded::read(statement, crate::bounded::Kind::Attestation)
+            .map_err(Error::read(statement))?;
         let name = (statement.strip_prefix(attestations))
             .unwrap_or(statement)
             .to_string_lossy()

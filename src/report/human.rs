@@ -137,7 +137,7 @@ impl Reporter {
             state.status_shown = false;
         }
         if let Some(text) = text {
-            let _ = write!(stderr, "{text}");
+            let _ = write!(stderr, "{}", super::escape::controls(&text));
         }
         if redraw {
             let _ = write!(stderr, "{}", status_line(&state));

@@ -98,6 +98,43 @@ pub enum LogProblem {
     HeadMismatch { line: u64 },
     #[error("the log has {records} records but no head file (deleted?)")]
     NoHead { records: u64 },
+    #[error(
+        "run {run_id} wrote a signed provenance, but the log has no record of it (the log was deleted, cut or replaced)"
+    )]
+    Unlogged { run_id: String },
+}
+
+/// The head's fields without checking its signature (for appending, which must not sign over
+/// a log that no longer ends where its head says; `verify` checks the signature).
+#[must_use]
+pub fn read_head_unverified(bytes: &[u8]) -> Option<Head> {
+    let envelope: Envelope = serde_json::from_slice(bytes).ok()?;
+    if envelope.payload_type != HEAD_TYPE {
+        return None;
+    }
+    let body = base64::Engine::decode(
+        &base64::engine::general_purpose::STANDARD,
+        &envelope.payload,
+    )
+    .ok()?;
+    serde_json::from_slice(&body).ok()
+}
+
+/// Every run folder that wrote a provenance must have its record in the log, with that
+/// provenance's digest: a deleted or replaced log (head and all) then does not pass as empty.
+/// `runs` holds (run id, the provenance file's SHA-256).
+pub fn check_runs(records: &[Record], runs: &[(String, String)]) -> Result<(), LogProblem> {
+    for (run_id, digest) in runs {
+        let logged = records.iter().any(|record| {
+            &record.run_id == run_id && record.provenance.as_deref() == Some(digest.as_str())
+        });
+        if !logged {
+            return Err(LogProblem::Unlogged {
+                run_id: run_id.clone(),
+            });
+        }
+    }
+    Ok(())
 }
 
 /// Reads every record of `log` (the file's bytes) and checks the chain, the signatures and

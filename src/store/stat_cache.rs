@@ -238,6 +238,22 @@ impl StatCache {
         Ok((digest, metadata))
     }
 
+    /// Whether `path` is still what was hashed: its size, times and inode are those recorded
+    /// when its digest was taken (a file hashed this run, or vouched for by the saved cache).
+    /// A file whose stat data moved, or that was never hashed, is not.
+    #[must_use]
+    pub fn unchanged(&self, path: &Path) -> bool {
+        let Ok(metadata) = fs::metadata(path) else {
+            return false;
+        };
+        self.lookup(path).is_some_and(|entry| {
+            entry.size == metadata.size()
+                && entry.mtime == nanos(metadata.mtime(), metadata.mtime_nsec())
+                && entry.ctime == nanos(metadata.ctime(), metadata.ctime_nsec())
+                && entry.inode == metadata.ino()
+        })
+    }
+
     /// Records the digest of a file gantry has just written itself.
     pub fn record(&self, path: &Path, digest: Digest) {
         let Ok(metadata) = fs::metadata(path) else {

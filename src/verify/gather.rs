@@ -56,7 +56,7 @@ pub fn read_folders(
         listed.extend(found.into_iter().map(|file| (file, folder)));
     }
     let mut files = crate::parallel::map(&listed, |(path, folder)| {
-        std::fs::read(path)
+        crate::bounded::read(path, crate::bounded::Kind::Attestation)
             .map(|bytes| evidence::parse(path.clone(), *folder, &bytes))
             .map_err(|error| {
                 Error::Usage(format!(
@@ -74,8 +74,10 @@ pub fn read_folders(
 /// The policy at `path` and the public keys it names.
 pub fn policy_and_keys(path: &Path) -> Result<(policy::Policy, Vec<policy::TrustedKey>)> {
     let policy = load_policy(path)?;
-    let keys = policy::load_keys(&policy, &|path: &Path| std::fs::read_to_string(path))
-        .map_err(|diagnostics| Error::Policy(Box::new(diagnostics)))?;
+    let keys = policy::load_keys(&policy, &|path: &Path| {
+        crate::bounded::read_to_string(path, crate::bounded::Kind::Policy)
+    })
+    .map_err(|diagnostics| Error::Policy(Box::new(diagnostics)))?;
     Ok((policy, keys))
 }
 
@@ -105,16 +107,17 @@ pub fn artifact_digest(path: &Path) -> std::io::Result<Digest> {
     };
     match store_path {
         Some(store_path) => crate::nix::nar::hash_path(&store_path),
-        None => Digest::of_file(path),
+        None => Digest::of_reader(crate::bounded::open_regular(path, "an artifact")?.0),
     }
 }
 
 const STORE: &str = "/nix/store/";
 
 fn load_policy(path: &Path) -> Result<policy::Policy> {
-    let text = std::fs::read_to_string(path).map_err(|error| {
-        Error::Usage(format!("cannot read policy `{}`: {error}", path.display()))
-    })?;
+    let text =
+        crate::bounded::read_to_string(path, crate::bounded::Kind::Policy).map_err(|error| {
+            Error::Usage(format!("cannot read policy `{}`: {error}", path.display()))
+        })?;
     let source = SourceFile {
         path: path.to_path_buf(),
         text: Arc::from(text),

@@ -628,7 +628,7 @@ fn wait(
     cancel: &AtomicBool,
     streams: &mut [Stream; 2],
 ) -> io::Result<Termination> {
-    let deadline = timeout.map(|timeout| Instant::now() + timeout);
+    let deadline = timeout.and_then(|timeout| Instant::now().checked_add(timeout));
     let mut forced = None;
     loop {
         let descriptor = |fd: Option<&OwnedFd>| libc::pollfd {

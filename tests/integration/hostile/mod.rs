@@ -6,8 +6,11 @@
 mod cache;
 mod descriptors;
 mod identity;
+mod inputs;
 mod network;
 mod pipeline_file;
+mod reading;
+mod runlog;
 mod slots;
 mod symlinks;
 

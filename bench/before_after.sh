@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# gantry at another revision (BEFORE, default: the parent of the first commit of issue 28's
+# hardening) against the work tree, side by side with hyperfine on the same generated work in
+# one run: the full build and the no-op of N trivial sandboxed steps, and a single-step run
+# for the sandbox's fixed cost. Prints markdown tables; docs/PERFORMANCE.md records results.
+#   BEFORE  git revision to compare with
+#   N       independent trivial steps (default 5000)
+#   RUNS    hyperfine runs of the full build (default 5)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+BEFORE=${BEFORE:?set BEFORE to a git revision} N=${N:-5000} RUNS=${RUNS:-5}
+command -v hyperfine >/dev/null || { apt-get update -qq && apt-get install -y -qq hyperfine >/dev/null; }
+work=$(mktemp -d /tmp/gantry-before-after.XXXXXX)
+trap 'git worktree remove --force "$work/tree" >/dev/null 2>&1 || true; rm -rf "$work"' EXIT
+git worktree add --detach -q "$work/tree" "$BEFORE"
+cargo build --release --locked -q --manifest-path "$work/tree/Cargo.toml" --target-dir "$work/target"
+cargo build --release --locked -q
+before=$work/target/release/gantry
+after=$PWD/target/release/gantry
+export HOME=$work/home
+mkdir -p "$HOME"
+echo "# before $(git rev-parse --short "$BEFORE"), after $(git rev-parse --short HEAD)$(git diff --quiet || echo '+changes'), $(nproc) cores, $(uname -r), uid $(id -u)"
+
+for side in before after; do
+  python3 bench/generate.py wide "$N" "$work/$side"
+done
+echo; echo "## $N steps, full build (--jobs 2)"
+hyperfine --runs "$RUNS" --style basic --export-markdown "$work/full.md" \
+  --prepare "rm -rf $work/before/out $work/before/.gantry $work/before/attestations" \
+  -n before "cd $work/before && $before run pipeline.toml --jobs 2 --json >/dev/null" \
+  --prepare "rm -rf $work/after/out $work/after/.gantry $work/after/attestations" \
+  -n after "cd $work/after && $after run pipeline.toml --jobs 2 --json >/dev/null" >/dev/null
+cat "$work/full.md"
+echo; echo "## $N steps, no-op"
+hyperfine --warmup 2 --runs 20 --style basic --export-markdown "$work/noop.md" \
+  -n before "cd $work/before && $before run pipeline.toml --jobs 2 --json >/dev/null" \
+  -n after "cd $work/after && $after run pipeline.toml --jobs 2 --json >/dev/null" >/dev/null
+cat "$work/noop.md"
+echo; echo "## 200 steps one at a time (--jobs 1): the sandbox's cost per step"
+for side in before after; do
+  python3 bench/generate.py wide 200 "$work/$side-200"
+done
+hyperfine --runs 10 --style basic --export-markdown "$work/serial.md" \
+  --prepare "rm -rf $work/before-200/out $work/before-200/.gantry $work/before-200/attestations" \
+  -n before "cd $work/before-200 && $before run pipeline.toml --jobs 1 --json >/dev/null" \
+  --prepare "rm -rf $work/after-200/out $work/after-200/.gantry $work/after-200/attestations" \
+  -n after "cd $work/after-200 && $after run pipeline.toml --jobs 1 --json >/dev/null" >/dev/null
+cat "$work/serial.md"
