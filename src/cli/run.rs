@@ -53,6 +53,11 @@ pub struct RunFlags {
     /// The remote's instance name (with `--remote`).
     #[arg(long, value_name = "NAME", requires = "remote", default_value = "")]
     pub instance: String,
+    /// A public key (PEM) whose links also vouch for cached results, besides the run's own
+    /// key: for a key rotated out. Its results are signed again with the run's key. Without
+    /// it, results another key signed are built again.
+    #[arg(long, value_name = "PEM")]
+    pub trust_cache_key: Vec<PathBuf>,
 }
 
 impl RunFlags {
@@ -165,6 +170,16 @@ pub fn execute(
     if let Some(url) = &flags.remote {
         crate::pipeline::executor_config::check_url(url).map_err(Error::Usage)?;
     }
+    let mut trusted_cache_keys: Vec<Box<dyn crate::keys::Verifier>> = Vec::new();
+    for path in &flags.trust_cache_key {
+        let pem = crate::bounded::read_to_string(path, crate::bounded::Kind::Policy)
+            .map_err(Error::read(path))?;
+        let key = crate::keys::EcdsaVerifier::from_pem(&pem).map_err(|message| Error::Key {
+            path: path.clone(),
+            message,
+        })?;
+        trusted_cache_keys.push(Box::new(key));
+    }
     let jobs = flags
         .jobs
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, std::num::NonZero::get));
@@ -195,6 +210,7 @@ pub fn execute(
             bundles: flags.bundles,
             home: environment.home.clone(),
             release: execution.release,
+            trusted_cache_keys,
         },
     )
 }

@@ -24,6 +24,9 @@ pub struct Context {
     pub remote: Option<LazyExecutor>,
     /// Signs the run's attestations.
     pub signer: Box<dyn Signer>,
+    /// The keys whose links vouch for a cached result: the run's own, then any given with
+    /// `--trust-cache-key` ([`crate::exec::vouch`]).
+    pub cache_verifiers: Vec<Box<dyn crate::keys::Verifier>>,
     /// The keys sign steps sign artifacts with.
     pub artifact_keys: crate::kinds::sign::Keys,
     /// Where sbom steps look up crates' licences (`CARGO_HOME`, else `~/.cargo`).

@@ -14,6 +14,7 @@ pub mod scratch;
 pub mod step;
 pub mod tools;
 pub mod variation;
+pub mod vouch;
 
 pub use executor::Executor;
 pub use run::{Rebuild, RunOptions, RunSummary, plan, run, run_with_executor};

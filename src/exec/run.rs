@@ -51,6 +51,9 @@ pub struct RunOptions {
     pub release: Option<crate::attest::provenance::ReleaseParameter>,
     /// `--remote`: the REAPI server steps run on, instead of the pipeline's `[executor]`.
     pub remote: Option<crate::pipeline::model::Remote>,
+    /// `--trust-cache-key`: public keys besides the run's whose links vouch for cached
+    /// results (a key rotated out); their links are signed again with the run's key.
+    pub trusted_cache_keys: Vec<Box<dyn crate::keys::Verifier>>,
 }
 
 /// A rebuild for `gantry repro`: its cache (`cache_dir`) starts empty, its outputs go to
@@ -157,19 +160,14 @@ pub fn run_with_executor(
     fs::create_dir_all(&options.cache_dir).map_err(Error::write(&options.cache_dir))?;
     let _lock = lock(&options.cache_dir)?;
     let index = index_file(&options.cache_dir, &pipeline.file);
-    let opening = open_store(&options.cache_dir, &index);
+    let own_key = || crate::keys::EcdsaVerifier::from_pem(signer.public_key_pem()).ok();
+    let opening = open_store(&options.cache_dir, &index, own_key());
     let graph = plan(&pipeline, &not_sources(&options))?;
-    let store = opening
-        .join()
-        .map_err(|_| Error::Internal("opening the store panicked".to_owned()))?
-        .map_err(Error::write(&options.cache_dir))?;
+    let store = joined(opening, &options.cache_dir)?;
     let run_id = new_run_id();
     let run_dir = options.attestations.join(&run_id);
     fs::create_dir_all(&run_dir).map_err(Error::write(&run_dir))?;
-    let scratch_base = store.scratch();
-    // Left over from a run that was killed: nothing in it is valid.
-    let _ = fs::remove_dir_all(&scratch_base);
-    fs::create_dir_all(&scratch_base).map_err(Error::write(&scratch_base))?;
+    let scratch_base = fresh_scratch(&store)?;
     let executor_scratch = scratch_base.clone();
     let executor = LazyExecutor::new(move || make_executor(&executor_scratch));
     let remote = remote_executor(options.remote.clone().or_else(|| pipeline.remote.clone()));
@@ -191,8 +189,8 @@ pub fn run_with_executor(
         steps: count,
         jobs,
     });
-    let tools = checked_tools(&pipeline, options.home, &options.artifact_keys);
-    let tools = tools?;
+    let tools = checked_tools(&pipeline, options.home, &options.artifact_keys)?;
+    let cache_verifiers = cache_verifiers(own_key(), options.trusted_cache_keys);
     let context = Arc::new(Context {
         pipeline,
         graph,
@@ -200,6 +198,7 @@ pub fn run_with_executor(
         executor,
         remote,
         signer,
+        cache_verifiers,
         artifact_keys: options.artifact_keys,
         cargo_home: options.cargo_home,
         run_id: run_id.clone(),
@@ -241,7 +240,10 @@ pub fn run_with_executor(
     // Saving the stat cache also frees its map (lookups then read what was written); the
     // action index is not needed again: the provenance of a large run needs the memory.
     let _ = context.store.stats.save();
-    let _ = context.store.actions.save_index(&index);
+    let _ = context
+        .store
+        .actions
+        .save_index(&index, context.signer.as_ref());
     context.store.actions.forget();
     let _ = fs::remove_dir_all(&scratch);
     let mut summary = summarise(&finished, run_id, run_dir);
@@ -303,6 +305,36 @@ fn not_sources(options: &RunOptions) -> Vec<&Path> {
         skips.extend(rebuild.skip.iter().map(PathBuf::as_path));
     }
     skips
+}
+
+/// The store [`open_store`] opened.
+fn joined(
+    opening: std::thread::JoinHandle<std::io::Result<Store>>,
+    cache_dir: &Path,
+) -> Result<Store> {
+    opening
+        .join()
+        .map_err(|_| Error::Internal("opening the store panicked".to_owned()))?
+        .map_err(Error::write(cache_dir))
+}
+
+/// The store's scratch folder, emptied: what a killed run left there is not valid.
+fn fresh_scratch(store: &Store) -> Result<PathBuf> {
+    let scratch = store.scratch();
+    let _ = fs::remove_dir_all(&scratch);
+    fs::create_dir_all(&scratch).map_err(Error::write(&scratch))?;
+    Ok(scratch)
+}
+
+/// The keys whose links vouch for cached results: the run's own first.
+fn cache_verifiers(
+    own: Option<crate::keys::EcdsaVerifier>,
+    trusted: Vec<Box<dyn crate::keys::Verifier>>,
+) -> Vec<Box<dyn crate::keys::Verifier>> {
+    let mut verifiers: Vec<Box<dyn crate::keys::Verifier>> = Vec::new();
+    verifiers.extend(own.map(|key| Box::new(key) as Box<dyn crate::keys::Verifier>));
+    verifiers.extend(trusted);
+    verifiers
 }
 
 /// `[tools]` for the run, refused before any step when one would show a step a home folder,
@@ -377,11 +409,20 @@ pub fn unix_now() -> i64 {
 /// `<cache>/index/<digest of the pipeline's path>`: one index per pipeline file.
 /// Opens the store and loads the pipeline's index while the caller scans the workspace: both
 /// are reads, and a no-op run of thousands of steps spends a good part of its time on them.
-fn open_store(cache_dir: &Path, index: &Path) -> std::thread::JoinHandle<std::io::Result<Store>> {
+fn open_store(
+    cache_dir: &Path,
+    index: &Path,
+    own_key: Option<crate::keys::EcdsaVerifier>,
+) -> std::thread::JoinHandle<std::io::Result<Store>> {
     let (cache_dir, index) = (cache_dir.to_path_buf(), index.to_path_buf());
     std::thread::spawn(move || {
         let store = Store::open(&cache_dir)?;
-        store.actions.load_index(&index);
+        store.actions.load_index(
+            &index,
+            own_key
+                .as_ref()
+                .map(|key| key as &dyn crate::keys::Verifier),
+        );
         Ok(store)
     })
 }
@@ -416,6 +457,8 @@ fn lock(cache_dir: &Path) -> Result<File> {
 /// runs with different caches once mixed their outputs, and one of them passed `gantry
 /// verify`. The lock is on the folder itself, so nothing is written to take it.
 fn lock_workspace(root: &Path) -> Result<File> {
+    // A rebuild's output folder is made by its first output; it must exist to be locked.
+    fs::create_dir_all(root).map_err(Error::write(root))?;
     let folder = File::open(root).map_err(Error::read(root))?;
     // SAFETY: flock on a descriptor we own.
     if unsafe { libc::flock(folder.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {

@@ -65,6 +65,7 @@ fn run(root: &Path, failing: Vec<&'static str>, keep_going: bool) -> (RunSummary
     let signer = EcdsaSigner::new(&SigningKey::random(&mut OsRng)).expect("signer");
     let options = RunOptions {
         remote: None,
+        trusted_cache_keys: Vec::new(),
         jobs: 1,
         keep_going,
         attestations: root.join("attestations"),

@@ -355,6 +355,9 @@ fn try_cache(context: &Context, id: StepId, key: &Digest) -> Option<CachedStep> 
                 trees.insert(index, tree);
             }
         }
+        if let Err(reason) = crate::exec::vouch::check(context, key, &cached, &trees) {
+            return Ok(Err(reason));
+        }
         for (index, record) in cached.outputs.iter().enumerate() {
             outputs::materialize(
                 &context.pipeline.root,
@@ -365,10 +368,18 @@ fn try_cache(context: &Context, id: StepId, key: &Digest) -> Option<CachedStep> 
             )?;
         }
         place_cached_attestation(context, id, &cached)?;
-        Ok::<_, crate::store::BlobError>(trees)
+        Ok::<_, crate::store::BlobError>(Ok(trees))
     })();
     match restored {
-        Ok(trees) => Some(CachedStep {
+        Ok(Err(reason)) => {
+            warn(format!(
+                "its action cache entry {} is not vouched for: {reason}; ignored it and running the step",
+                key.hex()
+            ));
+            context.store.actions.remove(key);
+            None
+        }
+        Ok(Ok(trees)) => Some(CachedStep {
             result: StepResult {
                 outputs: cached.outputs.clone(),
                 trees,

@@ -73,6 +73,7 @@ pub(crate) fn execute(context: &Context, id: StepId, action: &NixAction) -> Resu
     if !context.rebuild
         && let Lookup::Hit(cached) = context.store.actions.get(&key)
         && cached.outputs == build.records
+        && vouched(context, &key, &cached)
         && place_cached_attestation(context, id, &cached).is_ok()
     {
         publish(context, id, build.records);
@@ -498,6 +499,23 @@ fn action_key(step: &Step, action: &NixAction, build: &Build) -> Digest {
         key.str(&output.path);
     }
     key.finish()
+}
+
+/// Whether a cached link for this build may be used ([`crate::exec::vouch`]); says why not.
+fn vouched(context: &Context, key: &Digest, cached: &crate::store::ActionResult) -> bool {
+    match crate::exec::vouch::check(context, key, cached, &std::collections::HashMap::new()) {
+        Ok(()) => true,
+        Err(reason) => {
+            context.reporter.emit(&crate::report::Event::Warning {
+                step: Some(cached.step.clone()),
+                message: format!(
+                    "its action cache entry {} is not vouched for: {reason}; attesting the build anew",
+                    key.hex()
+                ),
+            });
+            false
+        }
+    }
 }
 
 fn store_path_descriptor(info: &PathInfo, role: &str) -> ResourceDescriptor {

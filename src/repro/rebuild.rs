@@ -72,6 +72,7 @@ impl Rebuilder<'_> {
             Box::new(Arc::clone(self.signer)),
             RunOptions {
                 remote: None,
+                trusted_cache_keys: Vec::new(),
                 jobs: self.jobs,
                 keep_going: true,
                 attestations: plan.attestations,

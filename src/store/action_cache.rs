@@ -10,6 +10,7 @@ use std::sync::Mutex;
 use serde::{Deserialize, Serialize};
 
 use crate::digest::Digest;
+use crate::keys::{Signer, Verifier};
 use crate::store::atomic;
 
 /// The remembered result of one action.
@@ -95,6 +96,10 @@ pub struct ActionCache {
     changed: Mutex<bool>,
     /// Set by [`forget`](Self::forget): the index was saved and must not be overwritten.
     forgotten: std::sync::atomic::AtomicBool,
+    /// Keys whose results are vouched for: stored by this run, listed in an index the run's
+    /// key signed, or checked against a link a trusted key signed. The store is untrusted
+    /// storage; only these may be used.
+    vouched: Mutex<HashSet<Digest>>,
 }
 
 /// Why a cache entry could not be used.
@@ -115,6 +120,7 @@ impl ActionCache {
             used: Mutex::default(),
             changed: Mutex::new(false),
             forgotten: std::sync::atomic::AtomicBool::new(false),
+            vouched: Mutex::default(),
         })
     }
 
@@ -123,17 +129,41 @@ impl ActionCache {
     }
 
     /// Loads an index written by [`save_index`](Self::save_index); a missing or unreadable
-    /// one is ignored.
-    pub fn load_index(&self, file: &Path) {
-        let Ok(bytes) = fs::read(file) else { return };
-        let Some(entries) = crate::store::index_file::decode(&bytes) else {
-            return;
+    /// one is ignored. Its results are vouched for when `verifier` checks its signature;
+    /// otherwise (another key, or an edited index) they are only candidates, each checked
+    /// against its link before use. Returns whether the index verified.
+    pub fn load_index(&self, file: &Path, verifier: Option<&dyn Verifier>) -> bool {
+        let Ok(bytes) = fs::read(file) else {
+            return false;
         };
+        let Some((body, signature)) = crate::store::index_file::unseal(&bytes) else {
+            return false;
+        };
+        let Some(entries) = crate::store::index_file::decode(body) else {
+            return false;
+        };
+        let signed = verifier.is_some_and(|verifier| verifier.verify(body, signature));
         let mut recent = lock(&self.recent);
         recent.reserve(entries.len());
+        let mut vouched = lock(&self.vouched);
         for entry in entries {
+            if signed {
+                vouched.insert(entry.key);
+            }
             recent.insert(entry.key, entry);
         }
+        signed
+    }
+
+    /// Whether the result stored under `key` may be used as it is.
+    #[must_use]
+    pub fn vouched(&self, key: &Digest) -> bool {
+        lock(&self.vouched).contains(key)
+    }
+
+    /// Marks `key`'s result as checked against a trusted link.
+    pub fn vouch(&self, key: &Digest) {
+        lock(&self.vouched).insert(*key);
     }
 
     /// Frees what this run keeps in memory, once its index is saved: a run of 50,000 steps
@@ -146,8 +176,9 @@ impl ActionCache {
         *lock(&self.used) = HashSet::new();
     }
 
-    /// Writes the results this run used, for the next run of the same pipeline.
-    pub fn save_index(&self, file: &Path) -> io::Result<()> {
+    /// Writes the results this run used, for the next run of the same pipeline, signed by
+    /// the run's key: only results the run vouched for are in it.
+    pub fn save_index(&self, file: &Path, signer: &dyn Signer) -> io::Result<()> {
         if self.forgotten.load(std::sync::atomic::Ordering::Relaxed) {
             return Ok(());
         }
@@ -156,10 +187,16 @@ impl ActionCache {
         if !*lock(&self.changed) && used.len() == recent.len() {
             return Ok(());
         }
-        let mut entries: Vec<&ActionResult> =
-            used.iter().filter_map(|key| recent.get(key)).collect();
+        let vouched = lock(&self.vouched);
+        let mut entries: Vec<&ActionResult> = used
+            .iter()
+            .filter(|key| vouched.contains(key))
+            .filter_map(|key| recent.get(key))
+            .collect();
         entries.sort_by(|left, right| left.step.cmp(&right.step));
-        let bytes = crate::store::index_file::encode(entries);
+        let body = crate::store::index_file::encode(entries);
+        let signature = signer.sign(&body);
+        let bytes = crate::store::index_file::seal(body, &signature);
         if let Some(parent) = file.parent() {
             fs::create_dir_all(parent)?;
         }
@@ -193,6 +230,7 @@ impl ActionCache {
     pub fn put(&self, result: &ActionResult) -> io::Result<()> {
         let bytes = serde_json::to_vec(result).map_err(io::Error::other)?;
         atomic::write(&self.path(&result.key), &bytes)?;
+        lock(&self.vouched).insert(result.key);
         lock(&self.used).insert(result.key);
         lock(&self.recent).insert(result.key, result.clone());
         *lock(&self.changed) = true;
@@ -201,6 +239,7 @@ impl ActionCache {
 
     /// Drops an entry that turned out to be unusable (a blob it names is gone or corrupt).
     pub fn remove(&self, key: &Digest) {
+        lock(&self.vouched).remove(key);
         lock(&self.recent).remove(key);
         lock(&self.used).remove(key);
         *lock(&self.changed) = true;

@@ -157,7 +157,9 @@ fn openssl_verifies_signatures_made_with_a_given_key() {
     fs::write(&tampered_path, serde_json::to_vec(&envelope).expect("json")).expect("write");
     assert!(!openssl_verifies(&tampered_path, &public, test.root()));
 
-    // With another key the step is not run again, but its link is signed by that key.
+    // With another key the step runs again (a result another key signed is not trusted),
+    // and its link is signed by that key; trusting the other key with `--trust-cache-key`,
+    // the original key takes the other's result without running the step and signs it anew.
     let other = test.path("keys/other.pem");
     assert!(generate_key(&other, "EC", "ec_paramgen_curve:P-256"));
     fs::set_permissions(&other, fs::Permissions::from_mode(0o600)).expect("chmod");
@@ -171,15 +173,29 @@ fn openssl_verifies_signatures_made_with_a_given_key() {
         other_public.to_str().expect("utf8"),
     ]);
     assert!(derived.status.success());
-    for _ in 0..2 {
-        let again = test
-            .gantry_run(&["--key", other.to_str().expect("utf8")])
-            .success();
-        assert_eq!(again.statuses()["build"], "cached");
-        let link = again.run_dir().join("build.intoto.json");
-        assert!(openssl_verifies(&link, &other_public, test.root()));
-        assert!(!openssl_verifies(&link, &public, test.root()));
-    }
+    let again = test
+        .gantry_run(&["--key", other.to_str().expect("utf8")])
+        .success();
+    assert_eq!(again.statuses()["build"], "executed");
+    let link = again.run_dir().join("build.intoto.json");
+    assert!(openssl_verifies(&link, &other_public, test.root()));
+    assert!(!openssl_verifies(&link, &public, test.root()));
+    let again = test
+        .gantry_run(&["--key", other.to_str().expect("utf8")])
+        .success();
+    assert_eq!(again.statuses()["build"], "cached");
+    let trusted = test
+        .gantry_run(&[
+            "--key",
+            key.to_str().expect("utf8"),
+            "--trust-cache-key",
+            other_public.to_str().expect("utf8"),
+        ])
+        .success();
+    assert_eq!(trusted.statuses()["build"], "cached");
+    let link = trusted.run_dir().join("build.intoto.json");
+    assert!(openssl_verifies(&link, &public, test.root()));
+    assert!(!openssl_verifies(&link, &other_public, test.root()));
 }
 
 #[test]

@@ -94,3 +94,93 @@ fn a_folder_listing_with_a_path_out_of_its_folder_is_never_restored() {
     );
     assert_eq!(test.read("out/d/f"), "real\n");
 }
+
+/// The forgery that once passed: a new blob, the entry pointed at it, and the index edited to
+/// match. The entry's link does not list the forged bytes, so the step runs again and the
+/// provenance names what it really made.
+#[test]
+fn a_consistent_forgery_of_blob_entry_and_index_is_not_restored() {
+    let test =
+        Test::new().pipeline("[steps.a]\nrun = \"echo real > out/a\"\noutputs = [\"out/a\"]\n");
+    test.gantry_run(&[]).success();
+    let real = crate::support::sha256_hex(b"real\n");
+    let forged_bytes = b"forged\n";
+    let forged = crate::support::sha256_hex(forged_bytes);
+    std::fs::write(
+        test.path(&format!(".gantry/cas/{}/{forged}", &forged[..2])),
+        forged_bytes,
+    )
+    .expect("plant");
+    let path = entry(&test);
+    let text = std::fs::read_to_string(&path)
+        .expect("entry")
+        .replace(&real, &forged);
+    std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o644))
+        .expect("mode");
+    std::fs::write(&path, text).expect("forge entry");
+    let index = walkdir::WalkDir::new(test.path(".gantry/index"))
+        .into_iter()
+        .flatten()
+        .find(|entry| entry.file_type().is_file())
+        .expect("index")
+        .into_path();
+    let mut bytes = std::fs::read(&index).expect("index");
+    let (from, to) = (hex(&real), hex(&forged));
+    let at = bytes
+        .windows(32)
+        .position(|window| window == from.as_slice())
+        .expect("the output's digest is in the index");
+    bytes[at..at + 32].copy_from_slice(&to);
+    std::fs::write(&index, bytes).expect("forge index");
+    std::fs::remove_file(test.path("out/a")).expect("remove");
+
+    let run = test.gantry_run(&[]).success();
+    assert_eq!(run.finished()["executed"], 1, "the step ran again");
+    super::says(&run, "is not vouched for");
+    assert_eq!(test.read("out/a"), "real\n");
+    let provenance =
+        std::fs::read_to_string(run.run_dir().join("provenance.intoto.json")).expect("provenance");
+    assert!(!provenance.contains(&forged));
+}
+
+/// Results signed by another key (an attacker's, or a key rotated out) are built again, unless
+/// that key is trusted with `--trust-cache-key`.
+#[test]
+fn a_result_another_key_signed_is_built_again() {
+    let test = Test::new().pipeline(
+        "[steps.a]\nrun = \"head -c 16 /dev/urandom | od -x > out/a\"\noutputs = [\"out/a\"]\n",
+    );
+    let other = test.path("other.pem");
+    let generated = std::process::Command::new("openssl")
+        .args([
+            "genpkey",
+            "-algorithm",
+            "EC",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-out",
+        ])
+        .arg(&other)
+        .status()
+        .expect("openssl");
+    assert!(generated.success());
+    std::fs::set_permissions(&other, std::os::unix::fs::PermissionsExt::from_mode(0o600))
+        .expect("mode");
+    let other = other.to_str().expect("utf-8").to_owned();
+    test.gantry_run(&["--key", &other]).success();
+    let planted = test.read("out/a");
+    let run = test.gantry_run(&[]).success();
+    assert_eq!(
+        run.finished()["executed"],
+        1,
+        "the other key's result was not taken"
+    );
+    assert_ne!(test.read("out/a"), planted);
+}
+
+fn hex(text: &str) -> Vec<u8> {
+    (0..text.len())
+        .step_by(2)
+        .map(|at| u8::from_str_radix(&text[at..at + 2], 16).expect("hex"))
+        .collect()
+}
