@@ -11,6 +11,14 @@ pub trait Executor: Send + Sync {
 
     /// Recorded in each link's environment (`local`, later `remote`).
     fn name(&self) -> &'static str;
+
+    /// What enforces a step's memory and process limits, recorded in its link.
+    fn limits_by(&self) -> &'static str {
+        "the executor"
+    }
+
+    /// Gives back what the executor holds on the host (cgroups) once the run's steps are over.
+    fn release(&self) {}
 }
 
 impl Executor for Sandbox {
@@ -20,6 +28,14 @@ impl Executor for Sandbox {
 
     fn name(&self) -> &'static str {
         "local"
+    }
+
+    fn limits_by(&self) -> &'static str {
+        Sandbox::limits_by(self)
+    }
+
+    fn release(&self) {
+        Sandbox::release(self);
     }
 }
 
@@ -37,6 +53,13 @@ impl LazyExecutor {
         Self {
             make: std::sync::Mutex::new(Some(Box::new(make))),
             made: std::sync::OnceLock::new(),
+        }
+    }
+
+    /// [`Executor::release`], when the executor was made.
+    pub fn release(&self) {
+        if let Some(Ok(executor)) = self.made.get() {
+            executor.release();
         }
     }
 

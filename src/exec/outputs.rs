@@ -27,6 +27,10 @@ pub fn collect(
         Folder::open(work).map_err(|error| format!("cannot open the step's folder: {error}"))?;
     let mut records = Vec::with_capacity(step.outputs.len());
     let mut trees = HashMap::new();
+    let mut budget = Budget {
+        left: step.limits.output,
+        limit: step.limits.output,
+    };
     for (index, output) in step.outputs.iter().enumerate() {
         let (parent, name) = match output.path.rsplit_once('/') {
             Some((parent, name)) => (parent, name),
@@ -64,7 +68,7 @@ pub fn collect(
             }
             let inside = folder.folder(name).map_err(refused)?;
             let mut files = Vec::new();
-            collect_tree(&output.path, &inside, "", cas, &mut files)?;
+            collect_tree(&output.path, &inside, "", cas, &mut budget, &mut files)?;
             files.sort_by(|left, right| left.path.cmp(&right.path));
             let tree = Tree { files };
             let bytes = serde_json::to_vec(&tree).map_err(|error| error.to_string())?;
@@ -95,7 +99,7 @@ pub fn collect(
                     ));
                 }
             };
-            let digest = adopt(&folder, name, &output.path, cas)?;
+            let digest = adopt(&folder, name, &output.path, cas, &mut budget)?;
             records.push(OutputRecord {
                 path: output.path.clone(),
                 digest,
@@ -108,11 +112,30 @@ pub fn collect(
     Ok((records, trees))
 }
 
+/// What the step's outputs may still add up to (`limits.output`).
+struct Budget {
+    left: u64,
+    limit: u64,
+}
+
 /// Hashes the file `name` of `folder` through one descriptor and moves that very file into
 /// the CAS.
-fn adopt(folder: &Folder, name: &str, shown: &str, cas: &Cas) -> Result<Digest, String> {
+fn adopt(
+    folder: &Folder,
+    name: &str,
+    shown: &str,
+    cas: &Cas,
+    budget: &mut Budget,
+) -> Result<Digest, String> {
     let read_error = |error: std::io::Error| format!("cannot read output `{shown}`: {error}");
     let file = folder.open_file(OsStr::new(name)).map_err(read_error)?;
+    let size = file.metadata().map_err(read_error)?.len();
+    budget.left = budget.left.checked_sub(size).ok_or_else(|| {
+        format!(
+            "the step's outputs add up to more than its limit of {} (`limits.output`); `{shown}` alone is {size} bytes",
+            crate::pipeline::limits::show_size(budget.limit)
+        )
+    })?;
     let digest = Digest::of_reader(&file).map_err(read_error)?;
     cas.adopt_from(&file, folder, OsStr::new(name), &digest)
         .map_err(|error| format!("cannot store output `{shown}`: {error}"))?;
@@ -125,6 +148,7 @@ fn collect_tree(
     folder: &Folder,
     prefix: &str,
     cas: &Cas,
+    budget: &mut Budget,
     files: &mut Vec<TreeFile>,
 ) -> Result<(), String> {
     let read_error =
@@ -141,10 +165,10 @@ fn collect_tree(
                 let inside = folder
                     .folder(name)
                     .map_err(|refusal| format!("output folder `{output}`: {refusal}"))?;
-                collect_tree(output, &inside, &format!("{relative}/"), cas, files)?;
+                collect_tree(output, &inside, &format!("{relative}/"), cas, budget, files)?;
             }
             Some(Kind::File { executable }) => {
-                let digest = adopt(folder, name, &format!("{output}/{relative}"), cas)?;
+                let digest = adopt(folder, name, &format!("{output}/{relative}"), cas, budget)?;
                 files.push(TreeFile {
                     path: relative,
                     digest,

@@ -255,7 +255,8 @@ pub fn run_with_executor(
     summary.provenance = records::write(&context, &summary, &records, started_unix)?;
     context.reporter.emit(&finished_event(&summary, started));
     // Freeing thousands of steps' results costs milliseconds that nobody needs to wait for:
-    // the command can exit meanwhile. Nothing in the context cleans up on drop.
+    // the command can exit meanwhile. What lives on the host (cgroups) goes now.
+    context.executor.release();
     std::thread::spawn(move || drop(context));
     Ok(summary)
 }

@@ -29,6 +29,7 @@ impl Executor for Recorder {
             stdout: Log::default(),
             stderr: Log::default(),
             remote: None,
+            reached: None,
         })
     }
 

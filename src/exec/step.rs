@@ -578,6 +578,7 @@ fn sandboxed(
         network: step.network,
         timeout: step.timeout,
         cancel: &context.cancel,
+        limits: step.limits,
     };
     let started = Instant::now();
     let finished = executor_for(context, step)?.execute(&request);
@@ -603,16 +604,30 @@ fn execute_in(
             stderr_tail: tail(&finished.stderr.bytes, 20, 4096),
         }),
     };
+    let mut reached = limit_reached(step, finished.reached);
+    let file_too_large = libc::SIGXFSZ;
+    if finished.termination == Termination::Signaled(file_too_large)
+        || finished.termination == Termination::Exited(128 + file_too_large)
+    {
+        use std::fmt::Write as _;
+        let _ = write!(
+            reached,
+            " (SIGXFSZ: a file reached the output limit of {}, `limits.output`)",
+            crate::pipeline::limits::show_size(step.limits.output)
+        );
+    }
     match finished.termination {
         Termination::Exited(0) => {}
-        Termination::Exited(code) => return Err(failure(format!("exit code {code}"), Some(code))),
+        Termination::Exited(code) => {
+            return Err(failure(format!("exit code {code}{reached}"), Some(code)));
+        }
         Termination::Signaled(signal) => {
-            return Err(failure(format!("killed by signal {signal}"), None));
+            return Err(failure(format!("killed by signal {signal}{reached}"), None));
         }
         Termination::TimedOut => {
             let limit = step.timeout.unwrap_or_default();
             return Err(failure(
-                format!("timed out after {}", humanize(limit)),
+                format!("timed out after {}{reached}", humanize(limit)),
                 None,
             ));
         }
@@ -654,6 +669,26 @@ fn changed_input(context: &Context, action: &ExecAction) -> Option<String> {
             !stats.unchanged(&input.host) && Digest::of_file(&input.host).ok() != Some(input.digest)
         })
         .map(|input| input.path.clone())
+}
+
+/// `, after it reached its memory limit of 8GiB (limits.memory)`, or nothing.
+fn limit_reached(
+    step: &crate::pipeline::Step,
+    reached: Option<sandbox::cgroup::Reached>,
+) -> String {
+    use crate::pipeline::limits::show_size;
+    use sandbox::cgroup::Reached;
+    match reached {
+        Some(Reached::Memory) => format!(
+            ", after it reached its memory limit of {} (`limits.memory`)",
+            show_size(step.limits.memory)
+        ),
+        Some(Reached::Processes) => format!(
+            ", after it reached its limit of {} processes (`limits.processes`)",
+            step.limits.processes
+        ),
+        None => String::new(),
+    }
 }
 
 pub(crate) fn store_log(context: &Context, bytes: &[u8]) -> Result<Digest, Failure> {
@@ -836,6 +871,13 @@ fn link_envelope(
             "settings": context.sandbox_settings,
             "network": step.network,
             "executor": executor_for(context, step).map_or("local", |executor| executor.name()),
+            "limits": {
+                "processes": step.limits.processes,
+                "memory": step.limits.memory,
+                "tmp": step.limits.tmp,
+                "output": step.limits.output,
+                "enforcedBy": executor_for(context, step).map_or("rlimits", |executor| executor.limits_by()),
+            },
         },
         "actionKey": action.key.hex(),
     });

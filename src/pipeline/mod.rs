@@ -5,6 +5,7 @@ pub mod cache;
 pub mod diagnostic;
 pub mod executor_config;
 mod gate_step;
+pub mod limits;
 pub mod model;
 pub mod path;
 pub mod rollout_step;

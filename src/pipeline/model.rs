@@ -87,6 +87,35 @@ pub struct Step {
     /// The step's outputs are release artifacts: subjects of the run's provenance even when
     /// another step reads them (outputs nothing reads always are).
     pub publish: bool,
+    /// What the step may use; not part of its action key (a limit decides whether a step
+    /// succeeds, not what it makes).
+    pub limits: Limits,
+}
+
+/// Per-step resource limits (`limits = { ... }`; docs/security.md, property 7).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Limits {
+    /// Processes and threads at once.
+    pub processes: u64,
+    /// Bytes of memory, its `/tmp` and HOME included.
+    pub memory: u64,
+    /// Bytes of `/tmp` and HOME (a tmpfs).
+    pub tmp: u64,
+    /// Bytes of outputs, together; also the largest single file the step may write.
+    pub output: u64,
+}
+
+impl Default for Limits {
+    /// Generous enough for a large Rust or C++ build, small enough that a fork or memory bomb
+    /// stops at the step.
+    fn default() -> Self {
+        Self {
+            processes: 4096,
+            memory: 8 << 30,
+            tmp: 2 << 30,
+            output: 16 << 30,
+        }
+    }
 }
 
 /// A REAPI server and instance.

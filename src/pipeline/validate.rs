@@ -14,10 +14,11 @@ use crate::duration;
 use crate::nix::Installable;
 use crate::pipeline::diagnostic::{Diagnostic, Diagnostics, SourceFile};
 use crate::pipeline::model::{
-    ExecStep, InputPattern, Named, NixStep, OutputPath, Pipeline, Retry, Step, StepKind, Tool,
+    ExecStep, InputPattern, Limits, Named, NixStep, OutputPath, Pipeline, Retry, Step, StepKind,
+    Tool,
 };
 use crate::pipeline::wire::{PipelineFileWire, RetryWire, RunWire, StepWire};
-use crate::pipeline::{gate_step, path, rollout_step, sbom_step, sign_step};
+use crate::pipeline::{gate_step, limits, path, rollout_step, sbom_step, sign_step};
 
 /// The longest first wait between attempts a pipeline may ask for.
 const LONGEST_BACKOFF: Duration = Duration::from_secs(3600);
@@ -103,6 +104,7 @@ fn convert(
     let default_env = convert_env(defaults.env.as_ref(), errors);
     let default_timeout = convert_timeout(defaults.timeout.as_ref(), errors);
     let default_retry = convert_retry(defaults.retry.as_ref(), errors);
+    let default_limits = limits::convert(defaults.limits.as_ref(), Limits::default(), errors);
     let declared_tools: Vec<String> = tools.iter().map(|tool| tool.name.clone()).collect();
     let default_tools = step_tools(
         defaults.tools.as_deref().unwrap_or_default(),
@@ -115,6 +117,7 @@ fn convert(
         retry: default_retry,
         tools: default_tools,
         declared_tools,
+        limits: default_limits,
     };
 
     if wire.steps.is_empty() {
@@ -335,6 +338,7 @@ struct Defaults {
     retry: Retry,
     tools: Vec<String>,
     declared_tools: Vec<String>,
+    limits: Limits,
 }
 
 fn convert_step(
@@ -418,12 +422,10 @@ fn convert_step(
     } else {
         defaults.retry
     };
-    let network = wire
-        .network
-        .as_ref()
-        .is_some_and(|network| *network.get_ref());
+    let network = wire.network.as_ref().is_some_and(|set| *set.get_ref());
     let tools = merged_tools(kind.as_ref(), wire, defaults, errors);
     let executor = super::executor_config::convert_placement(wire.executor.as_ref(), errors);
+    let limits = limits::convert(wire.limits.as_ref(), defaults.limits, errors);
     if errors.len() > before {
         return None;
     }
@@ -444,6 +446,7 @@ fn convert_step(
             .publish
             .as_ref()
             .is_some_and(|publish| *publish.get_ref()),
+        limits,
     })
 }
 

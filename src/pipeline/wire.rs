@@ -40,6 +40,17 @@ pub struct DefaultsWire {
     pub timeout: Option<Spanned<String>>,
     pub retry: Option<Spanned<RetryWire>>,
     pub tools: Option<Vec<Spanned<String>>>,
+    pub limits: Option<Spanned<LimitsWire>>,
+}
+
+/// `limits = { processes, memory, tmp, output }`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LimitsWire {
+    pub processes: Option<Spanned<i64>>,
+    pub memory: Option<Spanned<String>>,
+    pub tmp: Option<Spanned<String>>,
+    pub output: Option<Spanned<String>>,
 }
 
 /// Every key any step kind accepts. Kind-specific keys are checked against the kind during
@@ -89,6 +100,7 @@ pub struct StepWire {
     pub timeout: Option<Spanned<String>>,
     pub retry: Option<Spanned<RetryWire>>,
     pub publish: Option<Spanned<bool>>,
+    pub limits: Option<Spanned<LimitsWire>>,
 }
 
 #[derive(Debug, Deserialize)]

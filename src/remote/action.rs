@@ -102,6 +102,7 @@ mod tests {
             timeout: Some(Duration::from_secs(90)),
             cancel: &cancel,
             outputs: &outputs,
+            limits: crate::pipeline::model::Limits::default(),
         };
         let command = command(&request);
         assert_eq!(command.arguments, ["/bin/sh", "-c", "echo hi > out/a"]);

@@ -248,6 +248,7 @@ impl RemoteExecutor {
                 stdout: Log::default(),
                 stderr: Log::default(),
                 remote: None,
+                reached: None,
             };
         };
         let stdout = self
@@ -261,6 +262,7 @@ impl RemoteExecutor {
             stdout,
             stderr,
             remote: None,
+            reached: None,
         }
     }
 

@@ -325,6 +325,7 @@ impl Runner {
             timeout,
             cancel,
             outputs: &layout.outputs,
+            limits: crate::pipeline::model::Limits::default(),
         };
         let finished = self.sandbox.run(&request).map_err(|error| match error {
             SandboxError::Exec { .. } => invalid(error.to_string()),

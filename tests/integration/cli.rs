@@ -92,6 +92,7 @@ fn schema_is_json_and_names_every_step_key() {
         "tools",
         "executor",
         "builders",
+        "limits",
     ] {
         assert!(
             keys.iter().any(|known| *known == key),
@@ -100,12 +101,13 @@ fn schema_is_json_and_names_every_step_key() {
     }
     assert_eq!(
         keys.len(),
-        36,
+        37,
         "the schema and the parser list the same keys"
     );
     assert!(schema["properties"]["tools"].is_object());
     assert!(schema["properties"]["executor"]["properties"]["remote"].is_object());
     assert!(schema["properties"]["defaults"]["properties"]["tools"].is_object());
+    assert!(schema["properties"]["defaults"]["properties"]["limits"].is_object());
 }
 
 #[test]

@@ -64,6 +64,11 @@ pub enum Operation {
         uid: u32,
         gid: u32,
     },
+    /// `setrlimit(resource, value, value)`.
+    SetLimit {
+        resource: libc::__rlimit_resource_t,
+        value: u64,
+    },
 }
 
 /// Stages after the operations, reported as `operations.len() + stage`.
@@ -102,6 +107,7 @@ impl Operation {
             Self::Unshare { .. } => "unshare".to_owned(),
             Self::Chown { path, .. } => format!("chown {}", show(path)),
             Self::DropPrivileges { uid, gid } => format!("become uid {uid} gid {gid}"),
+            Self::SetLimit { resource, value } => format!("limit resource {resource} to {value}"),
         }
     }
 }
@@ -332,6 +338,13 @@ unsafe fn apply(operation: &Operation) -> c_int {
             Operation::Unshare { flags } => libc::unshare(*flags),
             Operation::Chown { path, uid, gid } => libc::lchown(path.as_ptr(), *uid, *gid),
             Operation::DropPrivileges { uid, gid } => drop_privileges(*uid, *gid),
+            Operation::SetLimit { resource, value } => {
+                let limit = libc::rlimit {
+                    rlim_cur: *value,
+                    rlim_max: *value,
+                };
+                libc::setrlimit(*resource, &raw const limit)
+            }
         }
     }
 }

@@ -10,6 +10,7 @@
 //!   input is bind-mounted read-only at its workspace-relative path;
 //! - `/tmp` and `/home/build` (HOME) empty and writable; a fresh `/proc`; a minimal `/dev`.
 
+pub mod cgroup;
 mod child;
 mod layout;
 pub mod seccomp;
@@ -123,6 +124,8 @@ pub struct Request<'a> {
     /// The declared outputs, relative to the build folder: what a remote executor brings back
     /// (the local sandbox leaves them where the command wrote them).
     pub outputs: &'a [String],
+    /// What the process may use.
+    pub limits: crate::pipeline::model::Limits,
 }
 
 /// How the process ended and what it printed.
@@ -133,6 +136,8 @@ pub struct Finished {
     pub stderr: Log,
     /// Where a remote executor ran it; `None` for a local run.
     pub remote: Option<RemoteRun>,
+    /// The limit the process reached, when the sandbox could tell.
+    pub reached: Option<cgroup::Reached>,
 }
 
 /// Which remote action a step was, and who ran it: recorded in the step's link.
@@ -225,6 +230,8 @@ pub struct Sandbox {
     identity: Identity,
     /// The system-call filter, built once.
     filter: Vec<libc::sock_filter>,
+    /// Per-step cgroups (a root gantry); rlimits alone otherwise.
+    cgroups: Option<cgroup::Cgroups>,
 }
 
 impl Sandbox {
@@ -246,7 +253,23 @@ impl Sandbox {
             profile,
             identity,
             filter: seccomp::program(),
+            cgroups: cgroup::Cgroups::detect(),
         })
+    }
+
+    /// Removes the per-step cgroups: every step is over.
+    pub fn release(&self) {
+        if let Some(cgroups) = &self.cgroups {
+            cgroups.release();
+        }
+    }
+
+    /// What enforces memory and process limits: `cgroup v1`, `cgroup v2` or `rlimits`.
+    #[must_use]
+    pub fn limits_by(&self) -> &'static str {
+        self.cgroups
+            .as_ref()
+            .map_or("rlimits", |cgroups| cgroups.version().name())
     }
 
     /// Who steps are on the host.
@@ -263,7 +286,20 @@ impl Sandbox {
         let (stderr_read, stderr_write) = pipe()?;
         let stdin = File::open("/dev/null")?;
         self.hand_over(request)?;
-        let operations = self.operations(request)?;
+        let group = match &self.cgroups {
+            Some(cgroups) => Some(cgroups.take(request.limits.memory, request.limits.processes)?),
+            None => None,
+        };
+        let mut operations = Vec::new();
+        if let Some(group) = &group {
+            for file in group.procs_files()? {
+                operations.push(Operation::WriteFile {
+                    path: file,
+                    bytes: b"0".to_vec(),
+                });
+            }
+        }
+        operations.extend(self.operations(request)?);
         let plan = ChildPlan::new(
             operations,
             CString::new(request.program).map_err(io::Error::other)?,
@@ -315,10 +351,18 @@ impl Sandbox {
                 self.spawner.give_back(namespace);
             }
         };
+        let give_back_group = |group: Option<cgroup::Group>| {
+            let reached = group.as_ref().and_then(cgroup::Group::reached);
+            if let (Some(cgroups), Some(group)) = (&self.cgroups, group) {
+                cgroups.give_back(group);
+            }
+            reached
+        };
         let spawned = match spawned {
             Ok(spawned) => spawned,
             Err(error) => {
                 give_back();
+                give_back_group(group);
                 return Err(error.into());
             }
         };
@@ -331,7 +375,11 @@ impl Sandbox {
             &descriptions,
         );
         give_back();
-        ended
+        let reached = give_back_group(group);
+        ended.map(|finished| Finished {
+            reached,
+            ..finished
+        })
     }
 
     fn operations(&self, request: &Request<'_>) -> io::Result<Vec<Operation>> {
@@ -339,6 +387,21 @@ impl Sandbox {
             self.root_mount_point.as_bytes(),
         ));
         let mut operations = self.base.clone();
+        // The root tmpfs holds `/tmp` and HOME: its size is the step's `tmp` limit.
+        let tmpfs_data = CString::new(format!("mode=0755,size={}", request.limits.tmp))?;
+        for operation in &mut operations {
+            if let Operation::Mount {
+                target,
+                fstype: Some(fstype),
+                data,
+                ..
+            } = operation
+                && *target == self.root_mount_point
+                && fstype.as_bytes() == b"tmpfs"
+            {
+                *data = Some(tmpfs_data.clone());
+            }
+        }
         if !request.network && self.spawner.needs_private_network_namespace() {
             operations.push(Operation::LoopbackUp);
         }
@@ -394,6 +457,23 @@ impl Sandbox {
             path: CString::new(self.profile.build_dir.as_str())?,
         });
         operations.extend(layout::become_step_user(self.identity, &self.profile));
+        // Set once the step's user namespace exists, so that the process count is the step's
+        // own, not that of every step running as the same host user.
+        let limit = |resource, value: u64| Operation::SetLimit { resource, value };
+        // A pids cgroup counts and reports; RLIMIT_NPROC would refuse the fork first, unseen.
+        if !self
+            .cgroups
+            .as_ref()
+            .is_some_and(cgroup::Cgroups::counts_processes)
+        {
+            operations.push(limit(libc::RLIMIT_NPROC, request.limits.processes));
+        }
+        operations.push(limit(libc::RLIMIT_FSIZE, request.limits.output));
+        if self.cgroups.is_none() {
+            // Without a memory cgroup, the nearest rlimit: private writable memory (a
+            // reservation a runtime never touches is not counted, unlike RLIMIT_AS).
+            operations.push(limit(libc::RLIMIT_DATA, request.limits.memory));
+        }
         Ok(operations)
     }
 
@@ -511,6 +591,7 @@ fn finish(
         stdout,
         stderr,
         remote: None,
+        reached: None,
     })
 }
 

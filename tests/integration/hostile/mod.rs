@@ -7,6 +7,7 @@ mod cache;
 mod descriptors;
 mod identity;
 mod inputs;
+mod limits;
 mod network;
 mod pipeline_file;
 mod reading;

@@ -1,0 +1,285 @@
+//! Per-step memory and process limits through cgroups, and what hit them. A root gantry makes a
+//! folder of its own under the cgroup it runs in (so a CI runner's limits still bind every
+//! step), and in it one cgroup per step running at a time, reused by later steps like the
+//! network namespaces. cgroup v2 (`memory.max`, `pids.max`, `*.events`) where the unified
+//! hierarchy has the memory controller; v1 (`memory.limit_in_bytes`, `pids.max`,
+//! `memory.oom_control`) otherwise. Without either (an unprivileged gantry), the sandbox falls
+//! back on rlimits and says so.
+//!
+//! A step's child joins its cgroup by writing `0` to `cgroup.procs` before it leaves the host's
+//! mount namespace view, so everything it starts is counted from its first instruction.
+
+use std::ffi::CString;
+use std::fs;
+use std::io;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+/// Which cgroup hierarchy enforces the limits.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Version {
+    V1,
+    V2,
+}
+
+impl Version {
+    #[must_use]
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::V1 => "cgroup v1",
+            Self::V2 => "cgroup v2",
+        }
+    }
+}
+
+/// gantry's own cgroup folders and the step cgroups made in them.
+pub struct Cgroups {
+    version: Version,
+    /// `memory` (v1) or the unified folder (v2).
+    memory: PathBuf,
+    /// `pids` (v1); the same folder as `memory` on v2; `None` when v1 has no pids controller.
+    pids: Option<PathBuf>,
+    free: Mutex<Vec<Group>>,
+    made: Mutex<usize>,
+}
+
+/// One step's cgroup, with the event counts it had when the step took it.
+pub struct Group {
+    memory: PathBuf,
+    pids: Option<PathBuf>,
+    version: Version,
+    oom_kills: u64,
+    process_refusals: u64,
+}
+
+/// A limit a step reached.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Reached {
+    Memory,
+    Processes,
+}
+
+impl Cgroups {
+    /// gantry's cgroup folders, made now; `None` when this process may not make cgroups.
+    #[must_use]
+    pub fn detect() -> Option<Self> {
+        // SAFETY: trivial getter.
+        if unsafe { libc::geteuid() } != 0 {
+            return None;
+        }
+        let own = fs::read_to_string("/proc/self/cgroup").ok()?;
+        let name = format!("gantry.{}", std::process::id());
+        let unified = Path::new("/sys/fs/cgroup");
+        let v2_memory = fs::read_to_string(unified.join("cgroup.controllers"))
+            .is_ok_and(|controllers| controllers.split_whitespace().any(|name| name == "memory"));
+        if v2_memory {
+            let relative = own.lines().find_map(|line| line.strip_prefix("0::"))?;
+            let parent = unified.join(relative.trim_start_matches('/'));
+            let folder = parent.join(&name);
+            sweep(&parent);
+            fs::create_dir_all(&folder).ok()?;
+            // Children get the controllers; gantry's own folder holds no process.
+            fs::write(folder.join("cgroup.subtree_control"), "+memory +pids").ok()?;
+            return Some(Self::new(Version::V2, folder.clone(), Some(folder)));
+        }
+        let place = |controller: &str| -> Option<PathBuf> {
+            let relative = own.lines().find_map(|line| {
+                let mut fields = line.splitn(3, ':');
+                let (_, controllers, path) = (fields.next()?, fields.next()?, fields.next()?);
+                controllers
+                    .split(',')
+                    .any(|name| name == controller)
+                    .then(|| path.trim_start_matches('/').to_owned())
+            })?;
+            let parent = Path::new("/sys/fs/cgroup").join(controller).join(relative);
+            sweep(&parent);
+            let folder = parent.join(&name);
+            fs::create_dir_all(&folder).ok()?;
+            Some(folder)
+        };
+        let memory = place("memory")?;
+        Some(Self::new(Version::V1, memory, place("pids")))
+    }
+
+    fn new(version: Version, memory: PathBuf, pids: Option<PathBuf>) -> Self {
+        Self {
+            version,
+            memory,
+            pids,
+            free: Mutex::default(),
+            made: Mutex::new(0),
+        }
+    }
+
+    #[must_use]
+    pub fn version(&self) -> Version {
+        self.version
+    }
+
+    /// Whether a pids controller counts the steps' processes (v2 always has one).
+    #[must_use]
+    pub fn counts_processes(&self) -> bool {
+        self.pids.is_some()
+    }
+
+    /// A cgroup no running step uses, its limits set to `memory` bytes and `processes`.
+    pub fn take(&self, memory: u64, processes: u64) -> io::Result<Group> {
+        let reused = lock(&self.free).pop();
+        let mut group = if let Some(group) = reused {
+            group
+        } else {
+            let mut made = lock(&self.made);
+            *made += 1;
+            let name = made.to_string();
+            let group = Group {
+                memory: self.memory.join(&name),
+                pids: self.pids.as_ref().map(|pids| pids.join(&name)),
+                version: self.version,
+                oom_kills: 0,
+                process_refusals: 0,
+            };
+            fs::create_dir_all(&group.memory)?;
+            if let Some(pids) = &group.pids {
+                fs::create_dir_all(pids)?;
+            }
+            group
+        };
+        group.set(memory, processes)?;
+        group.oom_kills = group.oom_kills_now();
+        group.process_refusals = group.process_refusals_now();
+        Ok(group)
+    }
+
+    /// Takes a group back once its step's processes are gone.
+    pub fn give_back(&self, group: Group) {
+        lock(&self.free).push(group);
+    }
+}
+
+impl Drop for Cgroups {
+    fn drop(&mut self) {
+        self.release();
+    }
+}
+
+impl Cgroups {
+    /// Removes every cgroup made (all steps are over) and gantry's folders.
+    pub fn release(&self) {
+        let groups = std::mem::take(&mut *lock(&self.free));
+        for group in groups {
+            let _ = fs::remove_dir(&group.memory);
+            if let Some(pids) = &group.pids {
+                let _ = fs::remove_dir(pids);
+            }
+        }
+        let _ = fs::remove_dir(&self.memory);
+        if let Some(pids) = &self.pids {
+            let _ = fs::remove_dir(pids);
+        }
+    }
+}
+
+impl Group {
+    fn set(&self, memory: u64, processes: u64) -> io::Result<()> {
+        match self.version {
+            Version::V2 => {
+                fs::write(self.memory.join("memory.max"), memory.to_string())?;
+                // Swap would let a step use more than its limit, slowly.
+                let _ = fs::write(self.memory.join("memory.swap.max"), "0");
+                fs::write(self.memory.join("pids.max"), processes.to_string())
+            }
+            Version::V1 => {
+                fs::write(
+                    self.memory.join("memory.limit_in_bytes"),
+                    memory.to_string(),
+                )?;
+                if let Some(pids) = &self.pids {
+                    fs::write(pids.join("pids.max"), processes.to_string())?;
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// The `cgroup.procs` files the child writes `0` to, joining this group.
+    pub fn procs_files(&self) -> io::Result<Vec<CString>> {
+        let mut files = vec![self.memory.join("cgroup.procs")];
+        if self.version == Version::V1
+            && let Some(pids) = &self.pids
+        {
+            files.push(pids.join("cgroup.procs"));
+        }
+        files
+            .iter()
+            .map(|file| CString::new(file.as_os_str().as_encoded_bytes()).map_err(io::Error::other))
+            .collect()
+    }
+
+    fn oom_kills_now(&self) -> u64 {
+        let file = match self.version {
+            Version::V2 => "memory.events",
+            Version::V1 => "memory.oom_control",
+        };
+        counter(&self.memory.join(file), "oom_kill")
+    }
+
+    fn process_refusals_now(&self) -> u64 {
+        self.pids
+            .as_ref()
+            .map_or(0, |pids| counter(&pids.join("pids.events"), "max"))
+    }
+
+    /// Which limit, if any, the step reached while it held this group.
+    #[must_use]
+    pub fn reached(&self) -> Option<Reached> {
+        if self.oom_kills_now() > self.oom_kills {
+            Some(Reached::Memory)
+        } else if self.process_refusals_now() > self.process_refusals {
+            Some(Reached::Processes)
+        } else {
+            None
+        }
+    }
+}
+
+/// `name N` from a cgroup's flat-keyed file; 0 when absent.
+fn counter(file: &Path, name: &str) -> u64 {
+    fs::read_to_string(file).ok().map_or(0, |text| {
+        text.lines()
+            .find_map(|line| {
+                let (key, value) = line.split_once(' ')?;
+                (key == name).then(|| value.trim().parse().ok())?
+            })
+            .unwrap_or(0)
+    })
+}
+
+/// Removes what a killed gantry left: `gantry.PID` folders whose process is gone.
+fn sweep(parent: &Path) {
+    let Ok(entries) = fs::read_dir(parent) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(pid) = name.to_str().and_then(|name| name.strip_prefix("gantry.")) else {
+            continue;
+        };
+        if Path::new("/proc").join(pid).exists() {
+            continue;
+        }
+        if let Ok(children) = fs::read_dir(entry.path()) {
+            for child in children.flatten() {
+                if child.file_type().is_ok_and(|kind| kind.is_dir()) {
+                    let _ = fs::remove_dir(child.path());
+                }
+            }
+        }
+        let _ = fs::remove_dir(entry.path());
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
