@@ -3,7 +3,8 @@
 # hardening) against the work tree, side by side with hyperfine on the same generated work in
 # one run: the full build and the no-op of N trivial sandboxed steps, and a single-step run
 # for the sandbox's fixed cost. Prints markdown tables; docs/PERFORMANCE.md records results.
-#   BEFORE  git revision to compare with
+#   BEFORE      git revision to compare with
+#   BEFORE_BIN  an already built release binary of BEFORE (skips building it)
 #   N       independent trivial steps (default 5000)
 #   RUNS    hyperfine runs of the full build (default 5)
 set -euo pipefail
@@ -12,10 +13,14 @@ BEFORE=${BEFORE:?set BEFORE to a git revision} N=${N:-5000} RUNS=${RUNS:-5}
 command -v hyperfine >/dev/null || { apt-get update -qq && apt-get install -y -qq hyperfine >/dev/null; }
 work=$(mktemp -d /tmp/gantry-before-after.XXXXXX)
 trap 'git worktree remove --force "$work/tree" >/dev/null 2>&1 || true; rm -rf "$work"' EXIT
-git worktree add --detach -q "$work/tree" "$BEFORE"
-cargo build --release --locked -q --manifest-path "$work/tree/Cargo.toml" --target-dir "$work/target"
+if [ -n "${BEFORE_BIN:-}" ]; then
+  before=$BEFORE_BIN
+else
+  git worktree add --detach -q "$work/tree" "$BEFORE"
+  cargo build --release --locked -q --manifest-path "$work/tree/Cargo.toml" --target-dir "$work/target"
+  before=$work/target/release/gantry
+fi
 cargo build --release --locked -q
-before=$work/target/release/gantry
 after=$PWD/target/release/gantry
 export HOME=$work/home
 mkdir -p "$HOME"

@@ -5,6 +5,7 @@ pub mod digest;
 pub mod duration;
 pub mod error;
 pub mod exec;
+pub mod fuzz;
 pub mod gauntlet;
 pub mod git;
 pub mod graph;

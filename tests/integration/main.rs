@@ -7,6 +7,7 @@ mod cli;
 mod errors;
 mod examples;
 mod execution;
+mod fuzz_corpora;
 mod gates;
 mod grid;
 mod hostile;

@@ -6,8 +6,14 @@
 //! `memory.oom_control`) otherwise. Without either (an unprivileged gantry), the sandbox falls
 //! back on rlimits and says so.
 //!
-//! A step's child joins its cgroup by writing `0` to `cgroup.procs` before it leaves the host's
-//! mount namespace view, so everything it starts is counted from its first instruction.
+//! Joining a cgroup is a migration, and on v1 every migration waits for an RCU grace period
+//! while forks run elsewhere (the threadgroup rwsem): two per step cost 0.5 ms a step at two
+//! jobs, a quarter of a trivial step. So on v1, where single threads may be placed, each
+//! spawning thread of gantry is placed once in a cgroup of its own and its children are born
+//! in it; the thread's own memory is charged to gantry (memory follows the address space's
+//! owner), and it counts as one process. On v2, whose cgroups hold whole processes, a step's
+//! child joins its cgroup by writing `0` to `cgroup.procs` before it leaves the host's mount
+//! namespace view. Either way everything a step starts is counted from its first instruction.
 
 use std::ffi::CString;
 use std::fs;
@@ -39,7 +45,8 @@ pub struct Cgroups {
     memory: PathBuf,
     /// `pids` (v1); the same folder as `memory` on v2; `None` when v1 has no pids controller.
     pids: Option<PathBuf>,
-    free: Mutex<Vec<Group>>,
+    /// v2: groups no running step uses; v1: each spawning thread's group, by thread id.
+    free: Mutex<Vec<(libc::pid_t, Group)>>,
     made: Mutex<usize>,
 }
 
@@ -50,6 +57,8 @@ pub struct Group {
     version: Version,
     oom_kills: u64,
     process_refusals: u64,
+    /// The limits last written, so a reused group with the same limits is not written again.
+    set: Option<(u64, u64)>,
 }
 
 /// A limit a step reached.
@@ -122,9 +131,20 @@ impl Cgroups {
         self.pids.is_some()
     }
 
-    /// A cgroup no running step uses, its limits set to `memory` bytes and `processes`.
+    /// A cgroup for a step spawned by this thread, its limits set to `memory` bytes and
+    /// `processes`: on v1 the thread's own (made, and the thread moved into it, the first
+    /// time), on v2 one no running step uses.
     pub fn take(&self, memory: u64, processes: u64) -> io::Result<Group> {
-        let reused = lock(&self.free).pop();
+        // SAFETY: trivial getter.
+        let thread = unsafe { libc::gettid() };
+        let reused = {
+            let mut free = lock(&self.free);
+            let found = match self.version {
+                Version::V1 => free.iter().position(|(owner, _)| *owner == thread),
+                Version::V2 => free.len().checked_sub(1),
+            };
+            found.map(|index| free.swap_remove(index).1)
+        };
         let mut group = if let Some(group) = reused {
             group
         } else {
@@ -137,22 +157,33 @@ impl Cgroups {
                 version: self.version,
                 oom_kills: 0,
                 process_refusals: 0,
+                set: None,
             };
             fs::create_dir_all(&group.memory)?;
             if let Some(pids) = &group.pids {
                 fs::create_dir_all(pids)?;
             }
+            if self.version == Version::V1 {
+                for folder in std::iter::once(&group.memory).chain(&group.pids) {
+                    fs::write(folder.join("tasks"), thread.to_string())?;
+                }
+            }
             group
         };
-        group.set(memory, processes)?;
-        group.oom_kills = group.oom_kills_now();
-        group.process_refusals = group.process_refusals_now();
+        if group.set != Some((memory, processes)) {
+            group.set(memory, processes)?;
+            group.set = Some((memory, processes));
+            group.oom_kills = group.oom_kills_now();
+            group.process_refusals = group.process_refusals_now();
+        }
         Ok(group)
     }
 
     /// Takes a group back once its step's processes are gone.
     pub fn give_back(&self, group: Group) {
-        lock(&self.free).push(group);
+        // SAFETY: trivial getter.
+        let thread = unsafe { libc::gettid() };
+        lock(&self.free).push((thread, group));
     }
 }
 
@@ -163,10 +194,18 @@ impl Drop for Cgroups {
 }
 
 impl Cgroups {
-    /// Removes every cgroup made (all steps are over) and gantry's folders.
+    /// Removes every cgroup made (all steps are over) and gantry's folders; on v1 the threads
+    /// placed in them go back to gantry's own cgroup first.
     pub fn release(&self) {
         let groups = std::mem::take(&mut *lock(&self.free));
-        for group in groups {
+        for (thread, group) in groups {
+            if self.version == Version::V1 {
+                for folder in std::iter::once(&self.memory).chain(&self.pids) {
+                    if let Some(home) = folder.parent() {
+                        let _ = fs::write(home.join("tasks"), thread.to_string());
+                    }
+                }
+            }
             let _ = fs::remove_dir(&group.memory);
             if let Some(pids) = &group.pids {
                 let _ = fs::remove_dir(pids);
@@ -194,25 +233,24 @@ impl Group {
                     memory.to_string(),
                 )?;
                 if let Some(pids) = &self.pids {
-                    fs::write(pids.join("pids.max"), processes.to_string())?;
+                    // The spawning thread lives in the group too.
+                    fs::write(pids.join("pids.max"), (processes + 1).to_string())?;
                 }
                 Ok(())
             }
         }
     }
 
-    /// The `cgroup.procs` files the child writes `0` to, joining this group.
+    /// The `cgroup.procs` files the child writes `0` to, joining this group (v2; on v1 the
+    /// child is born in its spawning thread's group).
     pub fn procs_files(&self) -> io::Result<Vec<CString>> {
-        let mut files = vec![self.memory.join("cgroup.procs")];
-        if self.version == Version::V1
-            && let Some(pids) = &self.pids
-        {
-            files.push(pids.join("cgroup.procs"));
+        if self.version == Version::V1 {
+            return Ok(Vec::new());
         }
-        files
-            .iter()
-            .map(|file| CString::new(file.as_os_str().as_encoded_bytes()).map_err(io::Error::other))
-            .collect()
+        let file = self.memory.join("cgroup.procs");
+        Ok(vec![
+            CString::new(file.as_os_str().as_encoded_bytes()).map_err(io::Error::other)?,
+        ])
     }
 
     fn oom_kills_now(&self) -> u64 {
@@ -229,16 +267,19 @@ impl Group {
             .map_or(0, |pids| counter(&pids.join("pids.events"), "max"))
     }
 
-    /// Which limit, if any, the step reached while it held this group.
-    #[must_use]
-    pub fn reached(&self) -> Option<Reached> {
-        if self.oom_kills_now() > self.oom_kills {
+    /// Which limit, if any, the step reached while it held this group (asked only of a step
+    /// that failed: the counters are read, and remembered for the group's next step).
+    pub fn reached(&mut self) -> Option<Reached> {
+        let (oom_kills, process_refusals) = (self.oom_kills_now(), self.process_refusals_now());
+        let reached = if oom_kills > self.oom_kills {
             Some(Reached::Memory)
-        } else if self.process_refusals_now() > self.process_refusals {
+        } else if process_refusals > self.process_refusals {
             Some(Reached::Processes)
         } else {
             None
-        }
+        };
+        (self.oom_kills, self.process_refusals) = (oom_kills, process_refusals);
+        reached
     }
 }
 

@@ -6,6 +6,7 @@
 use std::ffi::{CString, c_char, c_int, c_ulong, c_void};
 use std::os::fd::RawFd;
 use std::ptr;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 /// One setup operation, applied in order.
 #[derive(Clone)]
@@ -58,11 +59,13 @@ pub enum Operation {
         gid: u32,
     },
     /// Becomes `uid`/`gid` of the host with no supplementary groups and no capabilities (a
-    /// root gantry's child, after its mounts). Raw system calls: glibc's `setresuid` would try
-    /// to change every thread of the parent, whose memory this child shares.
-    DropPrivileges {
+    /// root gantry's child, after its mounts), then enters a user namespace of its own with
+    /// those maps ([`become_step_user`]).
+    BecomeStepUser {
         uid: u32,
         gid: u32,
+        uid_map: Vec<u8>,
+        gid_map: Vec<u8>,
     },
     /// `setrlimit(resource, value, value)`.
     SetLimit {
@@ -106,7 +109,9 @@ impl Operation {
             Self::Chdir { path } => format!("chdir {}", show(path)),
             Self::Unshare { .. } => "unshare".to_owned(),
             Self::Chown { path, .. } => format!("chown {}", show(path)),
-            Self::DropPrivileges { uid, gid } => format!("become uid {uid} gid {gid}"),
+            Self::BecomeStepUser { uid, gid, .. } => {
+                format!("become uid {uid} gid {gid} in a user namespace of its own")
+            }
             Self::SetLimit { resource, value } => format!("limit resource {resource} to {value}"),
         }
     }
@@ -310,15 +315,7 @@ unsafe fn apply(operation: &Operation) -> c_int {
                 );
                 if fd < 0 { fd } else { libc::close(fd) }
             }
-            Operation::WriteFile { path, bytes } => {
-                let fd = libc::open(path.as_ptr(), libc::O_WRONLY | libc::O_CLOEXEC);
-                if fd < 0 {
-                    return fd;
-                }
-                let written = libc::write(fd, bytes.as_ptr().cast(), bytes.len());
-                libc::close(fd);
-                if written < 0 { -1 } else { 0 }
-            }
+            Operation::WriteFile { path, bytes } => write_file(path, bytes),
             Operation::SetHostname { name } => libc::sethostname(name.as_ptr().cast(), name.len()),
             Operation::LoopbackUp => loopback_up(),
             Operation::PivotRoot { new_root } => {
@@ -337,7 +334,12 @@ unsafe fn apply(operation: &Operation) -> c_int {
             Operation::Chdir { path } => libc::chdir(path.as_ptr()),
             Operation::Unshare { flags } => libc::unshare(*flags),
             Operation::Chown { path, uid, gid } => libc::lchown(path.as_ptr(), *uid, *gid),
-            Operation::DropPrivileges { uid, gid } => drop_privileges(*uid, *gid),
+            Operation::BecomeStepUser {
+                uid,
+                gid,
+                uid_map,
+                gid_map,
+            } => become_step_user(*uid, *gid, uid_map, gid_map),
             Operation::SetLimit { resource, value } => {
                 let limit = libc::rlimit {
                     rlim_cur: *value,
@@ -349,19 +351,59 @@ unsafe fn apply(operation: &Operation) -> c_int {
     }
 }
 
-/// setgroups, setresgid, setresuid as raw system calls (see [`Operation::DropPrivileges`]).
-/// A change of uid clears two settings that must hold: dumpable (without it
-/// `/proc/self/uid_map` stays root's and the user namespace that follows cannot be mapped)
-/// and the parent-death signal (without it a step outlives a gantry killed by SIGKILL).
-unsafe fn drop_privileges(uid: u32, gid: u32) -> c_int {
-    // SAFETY: raw credential system calls on plain integers.
-    unsafe {
+/// Held by a child between its change of uid and the writing of its maps.
+static BECOMING: AtomicBool = AtomicBool::new(false);
+
+/// setgroups, setresgid, setresuid as raw system calls (glibc's `setresuid` would try to change
+/// every thread of the parent, whose memory this child shares), then `unshare(CLONE_NEWUSER)`
+/// and the namespace's maps.
+///
+/// A change of uid clears two settings that must hold: the parent-death signal (without it a
+/// step outlives a gantry killed by SIGKILL) and dumpable, without which `/proc/self/uid_map`
+/// is root's and cannot be opened. Dumpable belongs to the memory, which every child of
+/// `CLONE_VM` shares with gantry: one child's `setresuid` clears it for a sibling between that
+/// sibling's `PR_SET_DUMPABLE` and its `open`. So the whole sequence runs under a lock that
+/// lives in that shared memory (steps spawned at once on two threads failed 1 in ~150).
+unsafe fn become_step_user(uid: u32, gid: u32, uid_map: &[u8], gid_map: &[u8]) -> c_int {
+    // A child killed inside the section would hold the lock forever: give up waiting after
+    // about a second and go on (at worst, the old race).
+    let mut spins = 0u32;
+    while BECOMING
+        .compare_exchange_weak(false, true, Ordering::Acquire, Ordering::Relaxed)
+        .is_err()
+        && spins < 1_000_000
+    {
+        spins += 1;
+        std::hint::spin_loop();
+    }
+    // SAFETY: raw system calls on plain integers and data owned by the plan.
+    let result = unsafe {
         let ok = libc::syscall(libc::SYS_setgroups, 0, ptr::null::<libc::gid_t>()) == 0
             && libc::syscall(libc::SYS_setresgid, gid, gid, gid) == 0
             && libc::syscall(libc::SYS_setresuid, uid, uid, uid) == 0
+            && libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) == 0
             && libc::prctl(libc::PR_SET_DUMPABLE, 1, 0, 0, 0) == 0
-            && libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) == 0;
+            && libc::unshare(libc::CLONE_NEWUSER) == 0
+            && write_file(c"/proc/self/setgroups", b"deny") == 0
+            && write_file(c"/proc/self/uid_map", uid_map) == 0
+            && write_file(c"/proc/self/gid_map", gid_map) == 0;
         if ok { 0 } else { -1 }
+    };
+    BECOMING.store(false, Ordering::Release);
+    result
+}
+
+/// Writes `bytes` to the existing file `path`.
+unsafe fn write_file(path: &std::ffi::CStr, bytes: &[u8]) -> c_int {
+    // SAFETY: open, write and close on a valid path and buffer.
+    unsafe {
+        let fd = libc::open(path.as_ptr(), libc::O_WRONLY | libc::O_CLOEXEC);
+        if fd < 0 {
+            return fd;
+        }
+        let written = libc::write(fd, bytes.as_ptr().cast(), bytes.len());
+        libc::close(fd);
+        if written < 0 { -1 } else { 0 }
     }
 }
 

@@ -67,24 +67,12 @@ pub fn become_step_user(identity: Identity, profile: &Profile) -> Vec<Operation>
     let Identity::Dropped { uid, gid } = identity else {
         return Vec::new();
     };
-    vec![
-        Operation::DropPrivileges { uid, gid },
-        Operation::Unshare {
-            flags: libc::CLONE_NEWUSER,
-        },
-        Operation::WriteFile {
-            path: c"/proc/self/setgroups".into(),
-            bytes: b"deny".to_vec(),
-        },
-        Operation::WriteFile {
-            path: c"/proc/self/uid_map".into(),
-            bytes: format!("{} {uid} 1", profile.uid).into_bytes(),
-        },
-        Operation::WriteFile {
-            path: c"/proc/self/gid_map".into(),
-            bytes: format!("{} {gid} 1", profile.gid).into_bytes(),
-        },
-    ]
+    vec![Operation::BecomeStepUser {
+        uid,
+        gid,
+        uid_map: format!("{} {uid} 1", profile.uid).into_bytes(),
+        gid_map: format!("{} {gid} 1", profile.gid).into_bytes(),
+    }]
 }
 
 fn inside(root: &Path, path: &str) -> io::Result<CString> {

@@ -351,9 +351,10 @@ impl Sandbox {
                 self.spawner.give_back(namespace);
             }
         };
-        let give_back_group = |group: Option<cgroup::Group>| {
-            let reached = group.as_ref().and_then(cgroup::Group::reached);
-            if let (Some(cgroups), Some(group)) = (&self.cgroups, group) {
+        let give_back_group = |group: Option<cgroup::Group>, failed: bool| {
+            let mut group = group?;
+            let reached = if failed { group.reached() } else { None };
+            if let Some(cgroups) = &self.cgroups {
                 cgroups.give_back(group);
             }
             reached
@@ -362,7 +363,7 @@ impl Sandbox {
             Ok(spawned) => spawned,
             Err(error) => {
                 give_back();
-                give_back_group(group);
+                give_back_group(group, true);
                 return Err(error.into());
             }
         };
@@ -375,7 +376,8 @@ impl Sandbox {
             &descriptions,
         );
         give_back();
-        let reached = give_back_group(group);
+        let failed = !matches!(&ended, Ok(finished) if finished.termination.success());
+        let reached = give_back_group(group, failed);
         ended.map(|finished| Finished {
             reached,
             ..finished
