@@ -52,6 +52,8 @@ needs = ["b"]
 run = "d"
 "#;
 
+static KEY: std::sync::OnceLock<SigningKey> = std::sync::OnceLock::new();
+
 fn run(root: &Path, failing: Vec<&'static str>, keep_going: bool) -> (RunSummary, Vec<String>) {
     let file = root.join("p.toml");
     let source = SourceFile {
@@ -63,7 +65,9 @@ fn run(root: &Path, failing: Vec<&'static str>, keep_going: bool) -> (RunSummary
         default_root: root,
     };
     let pipeline = validate::parse(&source, &location).expect("valid");
-    let signer = EcdsaSigner::new(&SigningKey::random(&mut OsRng)).expect("signer");
+    // One key for every run of a test: a cached result is used only when this key vouches for it.
+    let key = KEY.get_or_init(|| SigningKey::random(&mut OsRng));
+    let signer = EcdsaSigner::new(key).expect("signer");
     let options = RunOptions {
         remote: None,
         trusted_cache_keys: Vec::new(),

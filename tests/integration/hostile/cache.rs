@@ -151,19 +151,11 @@ fn a_result_another_key_signed_is_built_again() {
         "[steps.a]\nrun = \"head -c 16 /dev/urandom | od -x > out/a\"\noutputs = [\"out/a\"]\n",
     );
     let other = test.path("other.pem");
-    let generated = std::process::Command::new("openssl")
-        .args([
-            "genpkey",
-            "-algorithm",
-            "EC",
-            "-pkeyopt",
-            "ec_paramgen_curve:P-256",
-            "-out",
-        ])
-        .arg(&other)
-        .status()
-        .expect("openssl");
-    assert!(generated.success());
+    assert!(crate::attestations::generate_key(
+        &other,
+        "EC",
+        "ec_paramgen_curve:P-256"
+    ));
     std::fs::set_permissions(&other, std::os::unix::fs::PermissionsExt::from_mode(0o600))
         .expect("mode");
     let other = other.to_str().expect("utf-8").to_owned();

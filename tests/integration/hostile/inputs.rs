@@ -3,22 +3,9 @@
 //! whatever cache each run uses.
 
 use std::process::Stdio;
-use std::time::{Duration, Instant};
 
-use super::says;
+use super::{says, wait_for_file_in};
 use crate::support::{Run, Test};
-
-fn wait_for_file(path: &std::path::Path) {
-    let started = Instant::now();
-    while !path.exists() {
-        assert!(
-            started.elapsed() < Duration::from_secs(20),
-            "{} never appeared",
-            path.display()
-        );
-        std::thread::sleep(Duration::from_millis(10));
-    }
-}
 
 #[test]
 fn a_source_edited_while_its_step_runs_fails_the_step_and_is_not_cached() {
@@ -34,21 +21,7 @@ fn a_source_edited_while_its_step_runs_fails_the_step_and_is_not_cached() {
         .spawn()
         .expect("run");
     // The step has started once its slot holds `out/started`.
-    let started = Instant::now();
-    loop {
-        let found = walkdir::WalkDir::new(&marker)
-            .into_iter()
-            .flatten()
-            .any(|entry| entry.file_name() == "started");
-        if found {
-            break;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(20),
-            "the step never started"
-        );
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    wait_for_file_in(&marker, "started");
     std::fs::write(test.path("src/a.txt"), "after!\n").expect("edit");
     let run = Run {
         output: child.wait_with_output().expect("wait"),
@@ -80,18 +53,7 @@ fn two_runs_with_different_caches_never_share_a_workspace() {
         .stderr(Stdio::null())
         .spawn()
         .expect("run");
-    let started = Instant::now();
-    while !walkdir::WalkDir::new(first_cache.join("tmp"))
-        .into_iter()
-        .flatten()
-        .any(|entry| entry.file_name() == "started")
-    {
-        assert!(
-            started.elapsed() < Duration::from_secs(20),
-            "the first run never started"
-        );
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    wait_for_file_in(&first_cache.join("tmp"), "started");
     let second = test
         .command()
         .env("GANTRY_CACHE_DIR", &second_cache)
@@ -109,6 +71,5 @@ fn two_runs_with_different_caches_never_share_a_workspace() {
     );
     let mut child = child;
     assert!(child.wait().expect("wait").success());
-    wait_for_file(&test.path("out/slow"));
     assert_eq!(test.read("out/slow"), "slow\n");
 }

@@ -76,6 +76,27 @@ pub fn nobody(program: &str) -> Command {
     command
 }
 
+/// Waits (up to 20 s) until a file called `name` appears under `folder` (a step's slot: the
+/// step is running), and returns its path.
+pub fn wait_for_file_in(folder: &std::path::Path, name: &str) -> std::path::PathBuf {
+    let started = std::time::Instant::now();
+    loop {
+        let found = walkdir::WalkDir::new(folder)
+            .into_iter()
+            .flatten()
+            .find(|entry| entry.file_name() == name);
+        if let Some(entry) = found {
+            return entry.into_path();
+        }
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(20),
+            "no `{name}` appeared under {}",
+            folder.display()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+}
+
 /// Whether a run's stderr or its JSON events say `text`.
 #[track_caller]
 pub fn says(run: &crate::support::Run, text: &str) {

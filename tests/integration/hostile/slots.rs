@@ -2,18 +2,9 @@
 //! nodev, so a setuid file a step makes gives nobody anything.
 
 use std::os::unix::fs::{MetadataExt as _, PermissionsExt as _};
-use std::time::{Duration, Instant};
 
-use super::{SANDBOX_HOST_ID, is_root, nobody};
+use super::{SANDBOX_HOST_ID, is_root, nobody, wait_for_file_in};
 use crate::support::Test;
-
-fn find(root: &std::path::Path, name: &str) -> Option<std::path::PathBuf> {
-    walkdir::WalkDir::new(root)
-        .into_iter()
-        .flatten()
-        .find(|entry| entry.file_name() == name)
-        .map(walkdir::DirEntry::into_path)
-}
 
 #[test]
 fn a_setuid_file_in_a_running_slot_is_useless_to_other_users() {
@@ -27,17 +18,7 @@ fn a_setuid_file_in_a_running_slot_is_useless_to_other_users() {
         .stderr(std::process::Stdio::null())
         .spawn()
         .expect("run");
-    let started = Instant::now();
-    let planted = loop {
-        if let Some(path) = find(&test.path(".gantry/tmp"), "planted") {
-            break path;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(20),
-            "the step never planted"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    };
+    let planted = wait_for_file_in(&test.path(".gantry/tmp"), "planted");
     let slot = planted.parent().expect("slot").to_path_buf();
     let metadata = std::fs::metadata(&slot).expect("slot");
     assert_eq!(
