@@ -709,11 +709,19 @@ fn sbom_steps_are_cached_by_everything_their_bytes_depend_on() {
         before
     );
 
-    // Another run key: the attestations, outputs signed with it, are made again; nothing else.
+    // Another run key that trusts the old one's results: the attestations, outputs signed
+    // with the new key, are made again; nothing else. (Without `--trust-cache-key`, every
+    // step would run again: a result another key signed is not taken on trust.)
     let release = test.path("release.pem");
     assert!(generate_key(&release, "EC", "ec_paramgen_curve:P-256"));
     let release = release.to_str().expect("utf-8");
-    let statuses = test.gantry_run(&["--key", release]).success().statuses();
+    let development = test.path("development.pub");
+    fs::write(&development, test.run(["key", "public"]).success().stdout()).expect("write");
+    let development = development.to_str().expect("utf-8");
+    let statuses = test
+        .gantry_run(&["--key", release, "--trust-cache-key", development])
+        .success()
+        .statuses();
     assert_eq!(statuses["build"], "cached");
     assert_eq!(statuses["deps"], "executed");
     let release_public = test.path("release.pub");
@@ -735,14 +743,14 @@ fn sbom_steps_are_cached_by_everything_their_bytes_depend_on() {
         &format!("{REGISTRY}/absent-3.0.0/Cargo.toml"),
         "[package]\nname = \"absent\"\nversion = \"3.0.0\"\nlicense = \"Zlib\"\n",
     );
-    let statuses = test.gantry_run(&[]).success().statuses();
+    let statuses = test.gantry_run(&["--key", release]).success().statuses();
     assert_eq!(statuses["deps"], "executed");
     assert_eq!(statuses["files"], "cached");
     assert_eq!(licence_of(&bom, "absent")[0]["expression"], "Zlib");
 
     // A changed source changes the artifacts, and so both documents.
     test.write("src/a.txt", "a, changed\n");
-    let statuses = test.gantry_run(&[]).success().statuses();
+    let statuses = test.gantry_run(&["--key", release]).success().statuses();
     assert_eq!(statuses["deps"], "executed");
     assert_eq!(statuses["files"], "executed");
 }
