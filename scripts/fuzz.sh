@@ -39,7 +39,7 @@ while (($#)); do
     executions=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)
     speed=$(sed -n 's/^stat::average_exec_per_sec: *//p' "$log" | tail -1)
     coverage=$(grep -o 'cov: [0-9]*' "$log" | tail -1 | cut -d' ' -f2)
-    found=$(grep -c -E '^==[0-9]+== ?ERROR|deadly signal|timeout|out-of-memory' "$log" || true)
+    found=$(find "artifacts/$target" -type f 2>/dev/null | wc -l)
     echo "| $target | ${executions:-?} | ${speed:-?} | ${coverage:-?} | $(ls "corpus/$target" | wc -l) | $found |"
   done
   shift; (($#)) && shift

@@ -104,8 +104,11 @@ pub fn metrics(data: &[u8]) {
 /// criterion's `estimates.json`, as the new and the baseline side of one benchmark.
 pub fn criterion(data: &[u8]) {
     let Some(text) = text(data) else { return };
-    let (new, base) = text.split_at(text.len() / 2);
-    let (new, base) = (new.trim_end_matches(|c: char| !c.is_ascii()), base);
+    let middle = (0..=text.len() / 2)
+        .rev()
+        .find(|&at| text.is_char_boundary(at))
+        .unwrap_or(0);
+    let (new, base) = text.split_at(middle);
     let files = [
         ("bench/new/estimates.json", new),
         ("bench/main/estimates.json", base),
