@@ -1,6 +1,7 @@
 //! Property 1: no step runs as host uid 0 or holds a capability over the host; the kernel's
 //! sensitive interfaces are masked or read-only; `no_new_privs` and a system-call filter.
 
+use std::fmt::Write as _;
 use std::io::Read as _;
 use std::os::unix::net::UnixListener;
 
@@ -194,4 +195,23 @@ fn a_local_service_sees_the_sandbox_user_not_root() {
         assert_eq!(uid, SANDBOX_HOST_ID, "the peer is the sandbox user");
     }
     assert_ne!(uid, 0, "a step looked like root to a local service");
+}
+
+/// Regression: becoming the sandbox user raced between steps spawned at once (the address
+/// space's dumpable flag, shared with gantry, was cleared by one child's `setresuid` between a
+/// sibling's `PR_SET_DUMPABLE` and its `open` of `uid_map`): about one step in 150 failed with
+/// `write /proc/self/uid_map failed: Permission denied` at two jobs.
+#[test]
+fn many_steps_spawned_at_once_all_become_the_sandbox_user() {
+    let mut toml = String::new();
+    for index in 0..400 {
+        let _ = writeln!(
+            toml,
+            "[steps.s{index}]\nrun = \"id -u > out/s{index}\"\noutputs = [\"out/s{index}\"]"
+        );
+    }
+    let test = Test::new().pipeline(&toml);
+    let run = test.gantry_run(&["--jobs", "2"]).success();
+    assert_eq!(run.finished()["executed"], 400);
+    assert_eq!(test.read("out/s399"), "1000\n");
 }
