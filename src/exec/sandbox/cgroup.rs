@@ -45,8 +45,8 @@ pub struct Cgroups {
     memory: PathBuf,
     /// `pids` (v1); the same folder as `memory` on v2; `None` when v1 has no pids controller.
     pids: Option<PathBuf>,
-    /// v2: groups no running step uses; v1: each spawning thread's group, by thread id.
-    free: Mutex<Vec<(libc::pid_t, Group)>>,
+    /// v2: groups no running step uses; v1: each spawning thread's group, by its owner.
+    free: Mutex<Vec<(Owner, Group)>>,
     made: Mutex<usize>,
 }
 
@@ -135,12 +135,13 @@ impl Cgroups {
     /// `processes`: on v1 the thread's own (made, and the thread moved into it, the first
     /// time), on v2 one no running step uses.
     pub fn take(&self, memory: u64, processes: u64) -> io::Result<Group> {
-        // SAFETY: trivial getter.
-        let thread = unsafe { libc::gettid() };
+        let thread = Owner::current();
         let reused = {
             let mut free = lock(&self.free);
             let found = match self.version {
-                Version::V1 => free.iter().position(|(owner, _)| *owner == thread),
+                Version::V1 => free
+                    .iter()
+                    .position(|(owner, _)| owner.token == thread.token),
                 Version::V2 => free.len().checked_sub(1),
             };
             found.map(|index| free.swap_remove(index).1)
@@ -165,7 +166,7 @@ impl Cgroups {
             }
             if self.version == Version::V1 {
                 for folder in std::iter::once(&group.memory).chain(&group.pids) {
-                    fs::write(folder.join("tasks"), thread.to_string())?;
+                    fs::write(folder.join("tasks"), thread.id.to_string())?;
                 }
             }
             group
@@ -181,9 +182,29 @@ impl Cgroups {
 
     /// Takes a group back once its step's processes are gone.
     pub fn give_back(&self, group: Group) {
-        // SAFETY: trivial getter.
-        let thread = unsafe { libc::gettid() };
-        lock(&self.free).push((thread, group));
+        lock(&self.free).push((Owner::current(), group));
+    }
+}
+
+/// The thread a v1 group holds: its id (to move it back) and a token that, unlike the id, no
+/// later thread reuses (a new thread with an old id was never placed).
+#[derive(Clone, Copy)]
+struct Owner {
+    id: libc::pid_t,
+    token: u64,
+}
+
+impl Owner {
+    fn current() -> Self {
+        static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+        thread_local! {
+            static TOKEN: u64 = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
+        Self {
+            // SAFETY: trivial getter.
+            id: unsafe { libc::gettid() },
+            token: TOKEN.with(|token| *token),
+        }
     }
 }
 
@@ -202,7 +223,7 @@ impl Cgroups {
             if self.version == Version::V1 {
                 for folder in std::iter::once(&self.memory).chain(&self.pids) {
                     if let Some(home) = folder.parent() {
-                        let _ = fs::write(home.join("tasks"), thread.to_string());
+                        let _ = fs::write(home.join("tasks"), thread.id.to_string());
                     }
                 }
             }

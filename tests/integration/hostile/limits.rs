@@ -129,3 +129,31 @@ fn limits_mistakes_are_shown_at_their_line() {
             "unknown field `disk`, expected one of `processes`, `memory`, `tmp`, `output`",
         );
 }
+
+/// A step's link says what it was allowed and what held it to that.
+#[test]
+fn the_link_records_the_limits_and_what_enforced_them() {
+    let test = Test::new().pipeline(
+        "[steps.a]\nrun = \"echo > out/a\"\noutputs = [\"out/a\"]\nlimits = { memory = \"1GiB\" }\n",
+    );
+    let run = test.gantry_run(&[]).success();
+    let envelope: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(run.run_dir().join("a.intoto.json")).expect("link"),
+    )
+    .expect("json");
+    let payload = base64::Engine::decode(
+        &base64::engine::general_purpose::STANDARD,
+        envelope["payload"].as_str().expect("payload"),
+    )
+    .expect("base64");
+    let statement: serde_json::Value = serde_json::from_slice(&payload).expect("statement");
+    let limits = &statement["predicate"]["environment"]["sandbox"]["limits"];
+    assert_eq!(limits["memory"], 1u64 << 30);
+    assert_eq!(limits["processes"], 4096);
+    let enforced = limits["enforcedBy"].as_str().expect("enforcedBy");
+    if is_root() {
+        assert!(enforced.starts_with("cgroup v"), "{enforced}");
+    } else {
+        assert_eq!(enforced, "rlimits");
+    }
+}
