@@ -2,7 +2,7 @@
 //! namespace sandbox is the executor today; the REAPI issue adds a remote one behind the same
 //! trait; tests use a recording one that runs nothing.
 
-use crate::exec::sandbox::{Finished, Request, Sandbox, SandboxError};
+use crate::exec::sandbox::{Finished, RemoteRun, Request, Sandbox, SandboxError};
 
 pub trait Executor: Send + Sync {
     /// Runs one action to completion (or timeout, or cancellation) and reports what happened,
@@ -19,6 +19,14 @@ pub trait Executor: Send + Sync {
 
     /// Gives back what the executor holds on the host (cgroups) once the run's steps are over.
     fn release(&self) {}
+
+    /// Keeps the link gantry signed for an action this executor ran where a later run (on any
+    /// machine) finds it beside the executor's cached result: a remote executor's action
+    /// cache is untrusted storage, used only for what such a link vouches for.
+    /// `key_id` names the key that signed it.
+    fn keep_link(&self, _run: &RemoteRun, _link: &[u8], _key_id: &str) -> Result<(), String> {
+        Ok(())
+    }
 }
 
 impl Executor for Sandbox {

@@ -579,6 +579,10 @@ fn sandboxed(
         timeout: step.timeout,
         cancel: &context.cancel,
         limits: step.limits,
+        cache: (!context.rebuild).then_some(sandbox::CacheTrust {
+            key: &action.key,
+            verifiers: &context.cache_verifiers,
+        }),
     };
     let started = Instant::now();
     let finished = executor_for(context, step)?.execute(&request);
@@ -596,6 +600,12 @@ fn execute_in(
     let step = &context.pipeline.steps[id];
     let work = scratch;
     let (finished, duration) = sandboxed(context, id, action, work)?;
+    if let Some(refused) = (finished.remote.as_ref()).and_then(|remote| remote.refused.clone()) {
+        context.reporter.emit(&Event::Warning {
+            step: Some(step.name.clone()),
+            message: refused,
+        });
+    }
     let failure = |error: String, exit_code| Failure::Step {
         error,
         exit_code,
@@ -721,6 +731,7 @@ fn record_success(
     produced: Produced,
 ) -> Result<(), Failure> {
     let envelope = link_envelope(context, id, action, &produced);
+    let ran_remotely = (produced.remote.clone()).filter(|remote| !remote.cached);
     let Produced {
         records,
         trees,
@@ -739,7 +750,38 @@ fn record_success(
             logs,
             duration,
         },
-    )
+    )?;
+    if let Some(remote) = ran_remotely {
+        keep_link_remotely(context, id, &remote, &envelope);
+    }
+    Ok(())
+}
+
+/// Has the executor that ran the step keep its link beside its cached result; without it,
+/// another machine runs the action again (it is told why).
+fn keep_link_remotely(
+    context: &Context,
+    id: StepId,
+    remote: &sandbox::RemoteRun,
+    envelope: &attest::Envelope,
+) {
+    let step = &context.pipeline.steps[id];
+    let kept = match (
+        serde_json::to_vec_pretty(envelope),
+        executor_for(context, step),
+    ) {
+        (Ok(bytes), Ok(executor)) => executor.keep_link(remote, &bytes, context.signer.key_id()),
+        (Err(error), _) => Err(error.to_string()),
+        (_, Err(_)) => Err("the run has no remote executor".to_owned()),
+    };
+    if let Err(error) = kept {
+        context.reporter.emit(&Event::Warning {
+            step: Some(step.name.clone()),
+            message: format!(
+                "could not keep the step's link in the remote ({error}); another machine will run the action again instead of taking the remote's cached result"
+            ),
+        });
+    }
 }
 
 /// A successful execution's result, ready to be made visible.

@@ -29,10 +29,27 @@ pub fn check<S: std::hash::BuildHasher>(
         .cas
         .read(&cached.attestation)
         .map_err(|error| format!("its link is unreadable ({error})"))?;
+    let subjects = link_subjects(&bytes, &context.cache_verifiers, key, None)?;
+    if subjects != expected_subjects(cached, trees) {
+        return Err("its outputs are not the subjects of its link".to_owned());
+    }
+    context.store.actions.vouch(key);
+    Ok(())
+}
+
+/// What a link vouches for, as (subject name, sha256): checked to be a DSSE envelope one of
+/// `verifiers` signed, whose Statement names action `key` (and, when given, was made from
+/// remote action `remote`, `hash/size`). The caller compares the subjects with the outputs
+/// it was offered.
+pub fn link_subjects(
+    bytes: &[u8],
+    verifiers: &[Box<dyn crate::keys::Verifier>],
+    key: &Digest,
+    remote: Option<&str>,
+) -> Result<BTreeSet<(String, String)>, String> {
     let envelope: attest::Envelope =
-        serde_json::from_slice(&bytes).map_err(|_| "its link is not a DSSE envelope".to_owned())?;
-    let body = context
-        .cache_verifiers
+        serde_json::from_slice(bytes).map_err(|_| "its link is not a DSSE envelope".to_owned())?;
+    let body = verifiers
         .iter()
         .find_map(|verifier| attest::dsse::verify(&envelope, verifier.as_ref()).ok())
         .ok_or_else(|| {
@@ -41,13 +58,22 @@ pub fn check<S: std::hash::BuildHasher>(
         })?;
     let statement: serde_json::Value =
         serde_json::from_slice(&body).map_err(|_| "its link holds no Statement".to_owned())?;
-    let named_key = statement
-        .pointer("/predicate/environment/actionKey")
+    let environment = statement.pointer("/predicate/environment");
+    let named_key = environment
+        .and_then(|environment| environment.get("actionKey"))
         .and_then(serde_json::Value::as_str);
     if named_key != Some(key.hex().as_str()) {
         return Err("its link was made for another action".to_owned());
     }
-    let subjects: BTreeSet<(String, String)> = statement["subject"]
+    if let Some(remote) = remote {
+        let named = environment
+            .and_then(|environment| environment.pointer("/sandbox/remoteAction"))
+            .and_then(serde_json::Value::as_str);
+        if named != Some(remote) {
+            return Err("its link was made for another remote action".to_owned());
+        }
+    }
+    Ok(statement["subject"]
         .as_array()
         .map(|subjects| {
             subjects
@@ -60,12 +86,7 @@ pub fn check<S: std::hash::BuildHasher>(
                 })
                 .collect()
         })
-        .unwrap_or_default();
-    if subjects != expected_subjects(cached, trees) {
-        return Err("its outputs are not the subjects of its link".to_owned());
-    }
-    context.store.actions.vouch(key);
-    Ok(())
+        .unwrap_or_default())
 }
 
 /// The (name, sha256) pairs a link lists for these outputs: a file by its path (a Nix

@@ -103,6 +103,7 @@ mod tests {
             cancel: &cancel,
             outputs: &outputs,
             limits: crate::pipeline::model::Limits::default(),
+            cache: None,
         };
         let command = command(&request);
         assert_eq!(command.arguments, ["/bin/sh", "-c", "echo hi > out/a"]);

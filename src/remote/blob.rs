@@ -34,6 +34,17 @@ pub fn parse(digest: &reapi::Digest) -> Option<(Digest, u64)> {
     Some((Digest::from_hex(&digest.hash)?, size))
 }
 
+/// A digest from its `hash/size` form.
+#[must_use]
+pub fn parse_display(text: &str) -> Option<reapi::Digest> {
+    let (hash, size) = text.split_once('/')?;
+    let digest = reapi::Digest {
+        hash: hash.to_owned(),
+        size_bytes: size.parse().ok()?,
+    };
+    parse(&digest).map(|_| digest)
+}
+
 /// `hash/size`, as `ByteStream` resource names and messages write a digest.
 #[must_use]
 pub fn display(digest: &reapi::Digest) -> String {

@@ -20,12 +20,18 @@ use tonic::transport::Channel;
 use super::cas::{Cas, Source, failed};
 use super::reapi::action_cache_client::ActionCacheClient;
 use super::reapi::execution_client::ExecutionClient;
-use super::reapi::{self, ActionResult, ExecuteRequest, ExecuteResponse, GetActionResultRequest};
+use super::reapi::{
+    self, ActionResult, ExecuteRequest, ExecuteResponse, GetActionResultRequest,
+    UpdateActionResultRequest,
+};
 use super::tree::{self, Entry};
 use super::{action, blob};
 use crate::digest::Digest;
 use crate::exec::executor::Executor;
-use crate::exec::sandbox::{Finished, Log, RemoteRun, Request, SandboxError, Termination};
+use crate::exec::sandbox::{
+    CacheTrust, Finished, Log, RemoteRun, Request, SandboxError, Termination,
+};
+use crate::exec::vouch;
 
 /// How often a waiting step looks at its cancel flag.
 const CANCEL_POLL: Duration = Duration::from_millis(100);
@@ -67,7 +73,22 @@ impl RemoteExecutor {
         )?;
         let (action_digest, action_blobs) = action::encode(request, &input_root.root);
 
-        let cached = self.cached(&action_digest).await?;
+        // The action cache is untrusted storage: its result is used only when gantry's own
+        // link for the action, kept beside it, vouches for it.
+        let mut refused = None;
+        let cached = match request.cache {
+            Some(trust) => match self.cached(&action_digest).await? {
+                Some(result) => match self.vouched(&action_digest, &result, trust).await {
+                    Ok(()) => Some(result),
+                    Err(reason) => {
+                        refused = Some(reason);
+                        None
+                    }
+                },
+                None => None,
+            },
+            None => None,
+        };
         let from_cache = cached.is_some();
         let result = if let Some(result) = cached {
             result
@@ -99,7 +120,18 @@ impl RemoteExecutor {
                             status.message
                         ));
                     }
-                    result.ok_or_else(|| "the remote's answer holds no result".to_owned())?
+                    let result =
+                        result.ok_or_else(|| "the remote's answer holds no result".to_owned())?;
+                    if response.cached_result {
+                        // Asked to skip its cache, the server answered from it anyway.
+                        let trust = request.cache.ok_or_else(|| {
+                            "the remote answered from its action cache though asked to run the action".to_owned()
+                        })?;
+                        self.vouched(&action_digest, &result, trust).await.map_err(|reason| {
+                            format!("the remote answered from its action cache though asked to run the action, and {reason}")
+                        })?;
+                    }
+                    result
                 }
                 Executed::Cancelled => {
                     return Ok(self.finished(None, Termination::Cancelled).await);
@@ -110,8 +142,131 @@ impl RemoteExecutor {
         let mut finished = self
             .finished(Some(&result), Termination::Exited(result.exit_code))
             .await;
-        finished.remote = Some(ran(&action_digest, Some(&result), from_cache));
+        let mut remote = ran(&action_digest, Some(&result), from_cache);
+        remote.refused = refused.map(|reason| {
+            format!(
+                "the remote action cache's result for action {} is not vouched for: {reason}; ran the action again",
+                blob::display(&action_digest)
+            )
+        });
+        finished.remote = Some(remote);
         Ok(finished)
+    }
+
+    /// Whether `result`, the action cache's answer for `action`, is vouched for: the link
+    /// kept beside it ([`link_entry`]) verifies with a trusted key, names this step's action
+    /// key and this remote action, and lists exactly the result's outputs.
+    async fn vouched(
+        &self,
+        action: &reapi::Digest,
+        result: &ActionResult,
+        trust: CacheTrust<'_>,
+    ) -> Result<(), String> {
+        // One entry per key: machines with different keys sharing a remote keep their own.
+        let mut kept = None;
+        for verifier in trust.verifiers {
+            let (entry, _) = link_entry(action, verifier.key_id());
+            if let Some(found) = self.cached(&entry).await? {
+                kept = Some(found);
+                break;
+            }
+        }
+        let kept = kept.ok_or("no link signed by a trusted key is kept beside it")?;
+        let link = (kept.output_files.iter())
+            .find(|file| file.path == LINK_FILE)
+            .and_then(|file| file.digest.clone())
+            .ok_or("the entry for its link names no link")?;
+        if u64::try_from(link.size_bytes).map_or(true, |size| size > LINK_CAP) {
+            return Err(format!(
+                "its link is {} bytes, over the {LINK_CAP} a link may have",
+                link.size_bytes
+            ));
+        }
+        let bytes = (self.cas.download(&link).await)
+            .map_err(|error| format!("its link cannot be fetched ({error})"))?;
+        let vouched = vouch::link_subjects(
+            &bytes,
+            trust.verifiers,
+            trust.key,
+            Some(&blob::display(action)),
+        )?;
+        if vouched != self.subjects(result).await? {
+            return Err("its outputs are not the subjects of its link".to_owned());
+        }
+        Ok(())
+    }
+
+    /// The (name, sha256) pairs a link lists for the result's outputs: a file by its path, a
+    /// folder by each of its files. gantry never makes a symbolic link an output.
+    async fn subjects(
+        &self,
+        result: &ActionResult,
+    ) -> Result<std::collections::BTreeSet<(String, String)>, String> {
+        if !result.output_symlinks.is_empty() {
+            return Err("it holds symbolic links, which no step of gantry's outputs".to_owned());
+        }
+        let mut subjects: std::collections::BTreeSet<(String, String)> =
+            (result.output_files.iter())
+                .map(|file| {
+                    let hash = file.digest.as_ref().map(|digest| digest.hash.clone());
+                    (file.path.clone(), hash.unwrap_or_default())
+                })
+                .collect();
+        for folder in &result.output_directories {
+            let digest = (folder.tree_digest.as_ref())
+                .ok_or_else(|| format!("its output folder `{}` has no tree", folder.path))?;
+            let tree = reapi::Tree::decode(self.cas.download(digest).await?.as_slice())
+                .map_err(|error| format!("its output folder `{}`: {error}", folder.path))?;
+            for (path, entry) in tree::flatten(&tree)? {
+                match entry {
+                    Entry::Folder => {}
+                    Entry::Symlink { .. } => {
+                        return Err(format!(
+                            "its output folder `{}` holds a symbolic link",
+                            folder.path
+                        ));
+                    }
+                    Entry::File { digest, .. } => {
+                        subjects.insert((format!("{}/{path}", folder.path), digest.hash));
+                    }
+                }
+            }
+        }
+        Ok(subjects)
+    }
+
+    /// Keeps the link gantry signed for a fresh run of `action` in the remote, under
+    /// [`link_entry`], so that another machine can vouch for the action cache's result.
+    async fn store_link(
+        &self,
+        action: &reapi::Digest,
+        link: &[u8],
+        key_id: &str,
+    ) -> Result<(), String> {
+        let (entry, blobs) = link_entry(action, key_id);
+        let link_digest = blob::of_bytes(link);
+        let mut blobs: Vec<(reapi::Digest, Source)> = (blobs.into_iter())
+            .map(|(digest, bytes)| (digest, Source::Bytes(bytes)))
+            .collect();
+        blobs.push((link_digest.clone(), Source::Bytes(link.to_vec())));
+        self.cas.upload_missing(blobs).await?;
+        ActionCacheClient::new(self.channel.clone())
+            .update_action_result(UpdateActionResultRequest {
+                instance_name: self.instance.clone(),
+                action_digest: Some(entry),
+                action_result: Some(ActionResult {
+                    output_files: vec![reapi::OutputFile {
+                        path: LINK_FILE.to_owned(),
+                        digest: Some(link_digest),
+                        ..reapi::OutputFile::default()
+                    }],
+                    ..ActionResult::default()
+                }),
+                ..UpdateActionResultRequest::default()
+            })
+            .await
+            .map_err(|status| failed("keeping the link in the remote action cache", &status))?;
+        Ok(())
     }
 
     /// The remote action cache's result for the action, if it has one.
@@ -144,7 +299,8 @@ impl RemoteExecutor {
             .execute(ExecuteRequest {
                 instance_name: self.instance.clone(),
                 action_digest: Some(action_digest.clone()),
-                skip_cache_lookup: false,
+                // Its cache was asked first, and its answer vouched for or refused.
+                skip_cache_lookup: true,
                 ..ExecuteRequest::default()
             })
             .await
@@ -290,7 +446,47 @@ fn ran(action: &reapi::Digest, result: Option<&ActionResult>, cached: bool) -> R
             .map(|metadata| metadata.worker.clone())
             .unwrap_or_default(),
         cached,
+        refused: None,
     }
+}
+
+/// The name of the link in its action cache entry.
+const LINK_FILE: &str = "link.intoto.json";
+
+/// The most bytes a kept link may have (a link lists a step's inputs and outputs).
+const LINK_CAP: u64 = 16 << 20;
+
+/// Where gantry keeps the link that key `key_id` signed for `action` in the remote action
+/// cache: the entry of a made-up action (its blobs, also stored, returned second) that does
+/// nothing and whose salt names the real action and the key. REAPI has no place for a
+/// client's signature beside a result; the action cache takes any action, and servers check
+/// that its blobs exist.
+fn link_entry(
+    action: &reapi::Digest,
+    key_id: &str,
+) -> (reapi::Digest, Vec<(reapi::Digest, Vec<u8>)>) {
+    let (command, command_bytes) = blob::encoded(&reapi::Command {
+        arguments: vec!["true".to_owned()],
+        ..reapi::Command::default()
+    });
+    let (root, root_bytes) = blob::encoded(&reapi::Directory::default());
+    let (entry, entry_bytes) = blob::encoded(&reapi::Action {
+        command_digest: Some(command.clone()),
+        input_root_digest: Some(root.clone()),
+        do_not_cache: false,
+        salt: format!(
+            "gantry link for action {} signed by key {key_id}",
+            blob::display(action)
+        )
+        .into_bytes(),
+        ..reapi::Action::default()
+    });
+    let blobs = vec![
+        (command, command_bytes),
+        (root, root_bytes),
+        (entry.clone(), entry_bytes),
+    ];
+    (entry, blobs)
 }
 
 enum Executed {
@@ -317,6 +513,13 @@ impl Executor for RemoteExecutor {
 
     fn name(&self) -> &'static str {
         "remote"
+    }
+
+    fn keep_link(&self, run: &RemoteRun, link: &[u8], key_id: &str) -> Result<(), String> {
+        let action = blob::parse_display(&run.action)
+            .ok_or_else(|| format!("`{}` is not a remote action digest", run.action))?;
+        self.runtime
+            .block_on(self.store_link(&action, link, key_id))
     }
 }
 

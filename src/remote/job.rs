@@ -326,6 +326,8 @@ impl Runner {
             cancel,
             outputs: &layout.outputs,
             limits: crate::pipeline::model::Limits::default(),
+            // The local sandbox has no cache to consult.
+            cache: None,
         };
         let finished = self.sandbox.run(&request).map_err(|error| match error {
             SandboxError::Exec { .. } => invalid(error.to_string()),

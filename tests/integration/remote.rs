@@ -170,9 +170,12 @@ fn two_workers_give_a_local_runs_bytes_and_a_second_run_comes_from_the_remote_ca
     let local_run = local.gantry_run(&["-j", "4"]).success();
     let local_links = links(&local_run.run_dir());
 
+    // Two machines that share a signing key (a remote cache's result is used only when a link
+    // signed by a trusted key vouches for it: tests/integration/hostile/remote_cache.rs).
     let remote = workspace();
+    let key = crate::hostile::shared_key(&remote);
     let remote_run = remote
-        .gantry_run(&["-j", "4", "--remote", grid.url()])
+        .gantry_run(&["-j", "4", "--remote", grid.url(), "--key", &key])
         .success();
     for output in SPREAD_OUTPUTS {
         assert_eq!(
@@ -214,7 +217,7 @@ fn two_workers_give_a_local_runs_bytes_and_a_second_run_comes_from_the_remote_ca
     // A new workspace (no local cache) is served by the remote action cache: no lease.
     let again = workspace();
     let again_run = again
-        .gantry_run(&["-j", "4", "--remote", grid.url()])
+        .gantry_run(&["-j", "4", "--remote", grid.url(), "--key", &key])
         .success();
     assert_eq!(one.started().len() + two.started().len(), leases);
     for (step, (subjects, sandbox)) in links(&again_run.run_dir()) {

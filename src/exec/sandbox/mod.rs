@@ -126,6 +126,17 @@ pub struct Request<'a> {
     pub outputs: &'a [String],
     /// What the process may use.
     pub limits: crate::pipeline::model::Limits,
+    /// What a result from a remote executor's action cache must show to be used; `None` (a
+    /// rebuild) takes none.
+    pub cache: Option<CacheTrust<'a>>,
+}
+
+/// A remote action cache is untrusted storage: a result found there is used only when a link
+/// that one of `verifiers` signed names action `key` and lists exactly the result's outputs.
+#[derive(Clone, Copy)]
+pub struct CacheTrust<'a> {
+    pub key: &'a crate::digest::Digest,
+    pub verifiers: &'a [Box<dyn crate::keys::Verifier>],
 }
 
 /// How the process ended and what it printed.
@@ -149,6 +160,9 @@ pub struct RemoteRun {
     pub worker: String,
     /// Whether the remote action cache answered (the worker ran it for an earlier request).
     pub cached: bool,
+    /// Why the remote action cache's result was not used, when it had one that no trusted
+    /// link vouches for (the action ran again).
+    pub refused: Option<String>,
 }
 
 /// Captured output of one stream: up to [`LOG_LIMIT`] bytes, and whether more was dropped.

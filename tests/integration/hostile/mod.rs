@@ -11,6 +11,7 @@ mod limits;
 mod network;
 mod pipeline_file;
 mod reading;
+mod remote_cache;
 mod runlog;
 mod slots;
 mod symlinks;
@@ -106,4 +107,18 @@ pub fn says(run: &crate::support::Run, text: &str) {
         run.stdout(),
         run.stderr()
     );
+}
+
+/// A new P-256 signing key in `test`'s folder (mode 0600), by its path: for runs in other
+/// workspaces that sign with the same key.
+pub fn shared_key(test: &Test) -> String {
+    let key = test.path("shared-key.pem");
+    assert!(crate::attestations::generate_key(
+        &key,
+        "EC",
+        "ec_paramgen_curve:P-256"
+    ));
+    std::fs::set_permissions(&key, std::os::unix::fs::PermissionsExt::from_mode(0o600))
+        .expect("mode");
+    key.to_str().expect("utf-8").to_owned()
 }
