@@ -6,6 +6,7 @@
 # figures (executions, coverage, crashes) are printed as a markdown table.
 #   SECONDS_PER  seconds per target (default 300)    RUNS  executions per target instead (e.g. 10000000)
 #   TARGETS  space-separated subset (default: every target in fuzz/Cargo.toml)
+#   AT_ONCE  targets run at the same time, 1 or 2 (default 2)
 set -euo pipefail
 cd "$(dirname "$0")/../fuzz"
 SECONDS_PER=${SECONDS_PER:-300}
@@ -17,24 +18,30 @@ cargo +nightly fuzz build --release >/dev/null
 limit=(-max_total_time="$SECONDS_PER")
 [ -n "${RUNS:-}" ] && limit=(-runs="$RUNS")
 mkdir -p logs
+# The targets run as the binaries the build made (not through `cargo fuzz run`, which would
+# rebuild them whenever gantry's sources change during a long round).
+bin=target/x86_64-unknown-linux-gnu/release
 run() {
-  local target=$1 grown
-  grown=$(mktemp -d)
-  cargo +nightly fuzz run --release "$target" "$grown" "corpus/$target" -- \
-    "${limit[@]}" -rss_limit_mb=2048 -timeout=10 -print_final_stats=1 >"logs/$target.log" 2>&1 || true
-  cargo +nightly fuzz cmin --release "$target" "corpus/$target" >/dev/null 2>&1 || true
-  # cmin leaves the minimal set in corpus/<target>; merge what the run grew into it.
-  cargo +nightly fuzz run --release "$target" "corpus/$target" "$grown" -- -merge=1 >/dev/null 2>&1 || true
-  rm -rf "$grown"
+  local target=$1 grown merged
+  grown=$(mktemp -d) merged=$(mktemp -d)
+  mkdir -p "artifacts/$target"
+  "$bin/$target" "$grown" "corpus/$target" "${limit[@]}" -rss_limit_mb=2048 -timeout=10 \
+    -print_final_stats=1 -artifact_prefix="artifacts/$target/" >"logs/$target.log" 2>&1 || true
+  # Keep the smallest set of inputs that covers what the old corpus and the run's finds cover.
+  if "$bin/$target" -merge=1 "$merged" "corpus/$target" "$grown" >/dev/null 2>&1; then
+    rm -rf "corpus/$target" && mv "$merged" "corpus/$target" && merged=
+  fi
+  rm -rf "$grown" ${merged:+"$merged"}
 }
 echo "| target | executions | exec/s | coverage (edges) | corpus files | crashes, hangs, OOMs |"
 echo "|---|---:|---:|---:|---:|---:|"
 set -- $targets
 while (($#)); do
   run "$1" & first=$!
-  if (($# > 1)); then run "$2" & second=$!; wait "$second"; fi
+  pair=()
+  if ((${AT_ONCE:-2} > 1 && $# > 1)); then run "$2" & second=$!; pair=("$2"); wait "$second"; fi
   wait "$first"
-  for target in "$1" ${2:+"$2"}; do
+  for target in "$1" "${pair[@]}"; do
     log="logs/$target.log"
     executions=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)
     speed=$(sed -n 's/^stat::average_exec_per_sec: *//p' "$log" | tail -1)
@@ -42,5 +49,5 @@ while (($#)); do
     found=$(find "artifacts/$target" -type f 2>/dev/null | wc -l)
     echo "| $target | ${executions:-?} | ${speed:-?} | ${coverage:-?} | $(ls "corpus/$target" | wc -l) | $found |"
   done
-  shift; (($#)) && shift
+  shift; ((${#pair[@]})) && shift
 done
