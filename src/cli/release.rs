@@ -41,6 +41,14 @@ pub struct Args {
     /// With `--reproduce`: what to vary (as `gantry repro --vary`).
     #[arg(long, default_value = "all", requires = "reproduce")]
     vary: String,
+    /// The policy `gantry release verify` will check the release against: checked before the
+    /// tag is made, and nothing is tagged that would fail it.
+    #[arg(long, default_value = "policies/release.toml")]
+    policy: PathBuf,
+    /// A build parameter, as for `gantry run`: every command sees `GANTRY_PARAM_NAME=VALUE`
+    /// (and always `GANTRY_RELEASE_VERSION`), and the provenance records it.
+    #[arg(long = "param", value_name = "NAME=VALUE")]
+    parameters: Vec<String>,
     #[command(flatten)]
     flags: RunFlags,
 }
@@ -118,7 +126,7 @@ fn run_cut(args: Args, environment: &Environment) -> Result<u8> {
         Execution {
             signer: Box::new(Arc::clone(&signer)),
             keep_going: false,
-            parameters: std::collections::BTreeMap::new(),
+            parameters: crate::cli::run::parameters(&args.parameters)?,
             release: Some(plan.parameter()),
         },
     )?;
@@ -141,6 +149,15 @@ fn run_cut(args: Args, environment: &Environment) -> Result<u8> {
             return Ok(code);
         }
     }
+    let will_pass = |version: &str| {
+        will_pass(
+            &pipeline,
+            &attestations,
+            &args.policy,
+            version,
+            args.flags.json,
+        )
+    };
     let cut = cut::finish(
         &plan,
         &pipeline,
@@ -149,6 +166,7 @@ fn run_cut(args: Args, environment: &Environment) -> Result<u8> {
         &attestations,
         signer.as_ref(),
         args.dry_run,
+        &will_pass,
     )?;
     let mut stdout = std::io::stdout().lock();
     if args.flags.json {
@@ -160,6 +178,54 @@ fn run_cut(args: Args, environment: &Environment) -> Result<u8> {
         let _ = write!(stdout, "{}", render(&cut));
     }
     Ok(0)
+}
+
+/// The check `gantry release verify` will make (the tag aside), before the tag is made: the
+/// failures, when there are any, as one error.
+fn will_pass(
+    pipeline: &crate::pipeline::Pipeline,
+    attestations: &std::path::Path,
+    policy_given: &std::path::Path,
+    version: &str,
+    json: bool,
+) -> Result<()> {
+    let policy = std::path::absolute(policy_given).unwrap_or_else(|_| policy_given.to_owned());
+    let root = crate::pipeline::git_root(&pipeline.root).unwrap_or_else(|| pipeline.root.clone());
+    let report = check::check(&check::Request {
+        root: &root,
+        attestations,
+        version,
+        policy: &policy,
+        now: crate::exec::run::unix_now(),
+        tagged: false,
+    })?;
+    if report.passed {
+        return Ok(());
+    }
+    if !json {
+        eprint!("{}", report.render());
+    }
+    let mut failed: Vec<String> = (report.checks.iter())
+        .filter(|check| !check.passed && check.name != "policy")
+        .map(|check| format!("{}: {}", check.name, check.findings.join("; ")))
+        .collect();
+    if let Some(verification) = &report.verification {
+        failed.extend(
+            (verification.checks.iter())
+                .flat_map(|check| &check.failures)
+                .take(5)
+                .map(|finding| finding.message.clone()),
+        );
+    }
+    Err(Error::Release(format!(
+        "the release would not pass `gantry release verify` with policy `{}`: {}. No tag was made; the manifest and notes are in `{}` for a look",
+        policy_given.display(),
+        failed.join("; "),
+        attestations
+            .join(crate::release::FOLDER)
+            .join(version)
+            .display()
+    )))
 }
 
 /// The cut release for people: its artifacts, the manifest, the notes and the tag.
@@ -240,6 +306,7 @@ fn run_verify(args: &VerifyArgs) -> Result<u8> {
         version: &args.version,
         policy: &args.policy,
         now: crate::exec::run::unix_now(),
+        tagged: true,
     })?;
     let mut stdout = std::io::stdout().lock();
     if args.json {

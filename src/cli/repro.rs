@@ -30,7 +30,7 @@ pub struct Args {
     #[arg(long, default_value = "all")]
     vary: String,
     /// Steps to rebuild at once (default: the number of cores).
-    #[arg(long, short)]
+    #[arg(long, short, value_parser = crate::cli::run::jobs)]
     jobs: Option<usize>,
     /// Print the run's events and the result as JSON lines.
     #[arg(long)]

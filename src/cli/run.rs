@@ -24,11 +24,20 @@ pub struct Args {
     flags: RunFlags,
 }
 
+/// `--jobs N`: at least one.
+pub(crate) fn jobs(text: &str) -> std::result::Result<usize, String> {
+    match text.parse::<usize>() {
+        Ok(0) => Err("give at least 1: the number of steps to run at once".to_owned()),
+        Ok(jobs) => Ok(jobs),
+        Err(_) => Err(format!("`{text}` is not a number of steps to run at once")),
+    }
+}
+
 /// What `gantry run` and `gantry release` share.
 #[derive(Debug, clap::Args)]
 pub struct RunFlags {
     /// Steps to run at once (default: the number of cores).
-    #[arg(long, short)]
+    #[arg(long, short, value_parser = jobs)]
     pub jobs: Option<usize>,
     /// Print one JSON object per line (see docs/json-output.md).
     #[arg(long)]
@@ -81,7 +90,7 @@ pub fn cache_dir(environment: &Environment, pipeline: &crate::pipeline::Pipeline
 }
 
 /// `NAME=VALUE` pairs; names as environment variable names.
-fn parameters(given: &[String]) -> Result<std::collections::BTreeMap<String, String>> {
+pub(crate) fn parameters(given: &[String]) -> Result<std::collections::BTreeMap<String, String>> {
     let mut parameters = std::collections::BTreeMap::new();
     for text in given {
         let (name, value) = text

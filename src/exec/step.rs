@@ -241,6 +241,10 @@ pub(crate) fn prepare_command(
     let mut env = exec_kind::environment(
         &step.env,
         &context.parameters,
+        context
+            .release
+            .as_ref()
+            .map(|release| release.version.as_str()),
         context.source_date_epoch,
         &context.variation,
     );

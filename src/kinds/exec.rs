@@ -23,13 +23,18 @@ const SYSTEM_PREFIXES: &[&str] = &[
 /// `gantry run --param NAME=VALUE` reaches every command as `GANTRY_PARAM_NAME=VALUE`.
 pub const PARAMETER_PREFIX: &str = "GANTRY_PARAM_";
 
+/// In a `gantry release` run, the version being released (`1.4.0`).
+pub const RELEASE_VERSION: &str = "GANTRY_RELEASE_VERSION";
+
 /// The variables every step gets, before its declared ones. An explicit allowlist: nothing of
 /// the caller's environment reaches a step. `variation` (`gantry repro`) changes the locale
-/// and time zone a step did not declare, HOME and TMPDIR. Run parameters come last.
+/// and time zone a step did not declare, HOME and TMPDIR. Run parameters and the version being
+/// released (`GANTRY_RELEASE_VERSION`, in a `gantry release` run) come last.
 #[must_use]
 pub fn environment(
     declared: &BTreeMap<String, String>,
     parameters: &BTreeMap<String, String>,
+    release_version: Option<&str>,
     source_date_epoch: Option<i64>,
     variation: &Variation,
 ) -> Vec<(String, String)> {
@@ -54,6 +59,9 @@ pub fn environment(
     // After the declared variables, so a pipeline cannot shadow what the run was given.
     for (name, value) in parameters {
         env.insert(format!("{PARAMETER_PREFIX}{name}"), value.clone());
+    }
+    if let Some(version) = release_version {
+        env.insert(RELEASE_VERSION.into(), version.into());
     }
     if !declared.contains_key("LC_ALL") {
         let lang = env.get("LANG").cloned().unwrap_or_default();
@@ -258,10 +266,15 @@ mod tests {
             ("MODE".to_owned(), "release".to_owned()),
             ("LANG".to_owned(), "de_DE.UTF-8".to_owned()),
         ]);
-        let env: BTreeMap<_, _> =
-            environment(&declared, &BTreeMap::new(), Some(42), &Variation::none())
-                .into_iter()
-                .collect();
+        let env: BTreeMap<_, _> = environment(
+            &declared,
+            &BTreeMap::new(),
+            None,
+            Some(42),
+            &Variation::none(),
+        )
+        .into_iter()
+        .collect();
         assert_eq!(env["MODE"], "release");
         assert_eq!(env["LC_ALL"], "de_DE.UTF-8");
         assert_eq!(env["SOURCE_DATE_EPOCH"], "42");
@@ -277,7 +290,7 @@ mod tests {
                 .iter()
                 .map(|(name, value)| ((*name).to_owned(), (*value).to_owned()))
                 .collect();
-            environment(&declared, &BTreeMap::new(), None, &all)
+            environment(&declared, &BTreeMap::new(), None, None, &all)
                 .into_iter()
                 .collect()
         };
@@ -295,7 +308,13 @@ mod tests {
 
     #[test]
     fn resolves_programs_from_path_and_inputs() {
-        let env = environment(&BTreeMap::new(), &BTreeMap::new(), None, &Variation::none());
+        let env = environment(
+            &BTreeMap::new(),
+            &BTreeMap::new(),
+            None,
+            None,
+            &Variation::none(),
+        );
         let shell = resolve_program(
             &ExecStep {
                 argv: vec!["sh".into()],

@@ -28,6 +28,9 @@ pub struct Pipeline {
     /// `[executor]`: the REAPI server steps run on (`--remote` overrides it).
     pub remote: Option<Remote>,
     pub steps: Vec<Step>,
+    /// `[pipeline] artifacts`: the outputs (files, or folders by each of their files) that a
+    /// release ships; `None` ships every exec and nix output gates do not judge.
+    pub artifacts: Option<Vec<String>>,
 }
 
 /// A host toolchain (a folder outside the system folders, such as a Rust toolchain) that the
@@ -60,6 +63,14 @@ impl Tool {
 }
 
 impl Pipeline {
+    /// Whether a release ships the output (or folder output's file) `name`.
+    #[must_use]
+    pub fn is_artifact(&self, name: &str) -> bool {
+        self.artifacts.as_ref().is_none_or(|declared| {
+            (declared.iter()).any(|artifact| super::path::is_within(name, artifact))
+        })
+    }
+
     #[must_use]
     pub fn step_id(&self, name: &str) -> Option<StepId> {
         self.steps.iter().position(|step| step.name == name)

@@ -41,8 +41,10 @@ pub fn parse(source: &SourceFile, location: &Location<'_>) -> Result<Pipeline, D
         items,
     };
     let wire: PipelineFileWire = toml::from_str(&source.text).map_err(|error| {
-        let message = error.message().trim_end().to_owned();
-        fail(vec![Diagnostic::new(message, error.span())])
+        fail(vec![syntax_diagnostic(
+            error.message().trim_end(),
+            error.span(),
+        )])
     })?;
     let mut errors = Vec::new();
     let pipeline = convert(wire, source, location, &mut errors);
@@ -138,6 +140,10 @@ fn convert(
         }
     }
     check_reserved_outputs(&steps, &root, location.file, errors);
+    let artifacts = section
+        .artifacts
+        .as_ref()
+        .map(|artifacts| convert_artifacts(artifacts, &steps, errors));
     Some(Pipeline {
         name,
         source: source.clone(),
@@ -147,7 +153,58 @@ fn convert(
         tools,
         remote,
         steps,
+        artifacts,
     })
+}
+
+/// `[pipeline] artifacts`: each an output of an exec or nix step, or a path inside a folder
+/// output of one.
+fn convert_artifacts(
+    wire: &Spanned<Vec<Spanned<String>>>,
+    steps: &[Step],
+    errors: &mut Vec<Diagnostic>,
+) -> Vec<String> {
+    if wire.get_ref().is_empty() {
+        errors.push(
+            Diagnostic::at("`artifacts` is empty: a release would ship nothing", wire.span())
+                .hint("name the outputs a release ships, such as `artifacts = [\"out/dist/app\"]`, or leave `artifacts` out to ship every output"),
+        );
+    }
+    let made: Vec<&super::model::OutputPath> = (steps.iter())
+        .filter(|step| step.kind.consumes_inputs())
+        .flat_map(|step| &step.outputs)
+        .collect();
+    let mut artifacts = Vec::new();
+    for artifact in wire.get_ref() {
+        let text = artifact.get_ref().trim_end_matches('/');
+        let made_here = made.iter().any(|output| {
+            output.path == text || (output.directory && path::is_within(text, &output.path))
+        });
+        if made_here {
+            artifacts.push(text.to_owned());
+        } else {
+            let outputs: Vec<&str> = made
+                .iter()
+                .take(6)
+                .map(|output| output.path.as_str())
+                .collect();
+            errors.push(
+                Diagnostic::at(
+                    format!(
+                        "artifact `{}` is no output of an exec or nix step",
+                        artifact.get_ref()
+                    ),
+                    artifact.span(),
+                )
+                .hint(if outputs.is_empty() {
+                    "no exec or nix step declares outputs".to_owned()
+                } else {
+                    format!("the steps' outputs: {}", outputs.join(", "))
+                }),
+            );
+        }
+    }
+    artifacts
 }
 
 /// `[tools]`: names as step names, paths absolute or `~/...`.
@@ -999,6 +1056,24 @@ fn valid_env_name(name: &str) -> bool {
         && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
+/// A TOML or shape error; an unknown key gets the nearest known one as a hint.
+pub(crate) fn syntax_diagnostic(message: &str, span: Option<std::ops::Range<usize>>) -> Diagnostic {
+    let unknown = message
+        .strip_prefix("unknown field `")
+        .and_then(|rest| rest.split_once("`, expected one of "));
+    let Some((key, expected)) = unknown else {
+        return Diagnostic::new(message.to_owned(), span);
+    };
+    let known: Vec<&str> = (expected.split(", "))
+        .map(|name| name.trim_matches('`'))
+        .collect();
+    let diagnostic = Diagnostic::new(format!("unknown key `{key}`"), span);
+    match closest(key, known.iter().copied()) {
+        Some(close) => diagnostic.hint(format!("did you mean `{close}`?")),
+        None => diagnostic.hint(format!("the keys allowed here: {}", known.join(", "))),
+    }
+}
+
 /// The candidate nearest to `target` by edit distance, when it is close enough to be a typo.
 fn closest<'a>(target: &str, candidates: impl Iterator<Item = &'a str>) -> Option<&'a str> {
     candidates
@@ -1008,20 +1083,32 @@ fn closest<'a>(target: &str, candidates: impl Iterator<Item = &'a str>) -> Optio
         .map(|(_, candidate)| candidate)
 }
 
+/// Edit distance with transpositions (optimal string alignment): `outptus` is one edit from
+/// `outputs`, as a typist sees it.
 fn edit_distance(left: &str, right: &str) -> usize {
+    let left: Vec<char> = left.chars().collect();
     let right: Vec<char> = right.chars().collect();
-    let mut previous: Vec<usize> = (0..=right.len()).collect();
-    for (row, left_char) in left.chars().enumerate() {
-        let mut current = vec![row + 1; right.len() + 1];
-        for (column, right_char) in right.iter().enumerate() {
-            let substitution = previous[column] + usize::from(left_char != *right_char);
-            current[column + 1] = substitution
-                .min(previous[column + 1] + 1)
-                .min(current[column] + 1);
+    let mut rows = vec![(0..=right.len()).collect::<Vec<usize>>()];
+    for row in 1..=left.len() {
+        let mut current = vec![row; right.len() + 1];
+        for column in 1..=right.len() {
+            let cost = usize::from(left[row - 1] != right[column - 1]);
+            let above = &rows[row - 1];
+            let mut best = (above[column - 1] + cost)
+                .min(above[column] + 1)
+                .min(current[column - 1] + 1);
+            if row > 1
+                && column > 1
+                && left[row - 1] == right[column - 2]
+                && left[row - 2] == right[column - 1]
+            {
+                best = best.min(rows[row - 2][column - 2] + 1);
+            }
+            current[column] = best;
         }
-        previous = current;
+        rows.push(current);
     }
-    previous[right.len()]
+    rows[left.len()][right.len()]
 }
 
 /// Parses `text` as `p.toml` in the workspace `/w` (for tests of this and later stages).
@@ -1091,9 +1178,10 @@ retry = { attempts = 3, backoff = "1s" }
         let error = parse_text("[pipeline]\nname = \"x\"\n[steps.a]\nrun = \"true\"\nrnu = 1\n")
             .unwrap_err();
         assert!(
-            error.starts_with("p.toml:5:1: error: unknown field `rnu`"),
+            error.starts_with("p.toml:5:1: error: unknown key `rnu`"),
             "{error}"
         );
+        assert!(error.contains("did you mean `run`?"), "{error}");
     }
 
     #[test]
@@ -1281,6 +1369,26 @@ retry = { attempts = 3, backoff = "1s" }
             "{error}"
         );
         assert!(error.contains("did you mean `build`?"), "{error}");
+    }
+
+    #[test]
+    fn an_unknown_key_names_the_nearest_known_one() {
+        let error = parse_test_text(
+            "[pipeline]\nname = \"p\"\n[steps.a]\nrun = \"true\"\noutptus = [\"a\"]\n",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(error.contains("unknown key `outptus`"), "{error}");
+        assert!(error.contains("did you mean `outputs`?"), "{error}");
+        let error = parse_test_text(
+            "[pipeline]\nname = \"p\"\nzzzzzzzzzz = 1\n[steps.a]\nrun = \"true\"\n",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            error.contains("the keys allowed here: name, root"),
+            "{error}"
+        );
     }
 
     #[test]

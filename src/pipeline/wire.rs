@@ -31,6 +31,7 @@ pub struct PipelineSectionWire {
     pub name: Spanned<String>,
     pub root: Option<Spanned<String>>,
     pub description: Option<String>,
+    pub artifacts: Option<Spanned<Vec<Spanned<String>>>>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -216,8 +216,10 @@ pub fn built(pipeline: &Pipeline, summary: &RunSummary) -> Result<Built> {
     })
 }
 
-/// After a successful run (and its reproduction, if asked): the manifest, the notes, then the
-/// tag.
+/// After a successful run (and its reproduction, if asked): the manifest, the notes, then
+/// `will_pass` (given the version: the check `release verify` will make, minus the tag), then
+/// the tag.
+#[allow(clippy::too_many_arguments)]
 pub fn finish(
     plan: &Plan,
     pipeline: &Pipeline,
@@ -226,6 +228,7 @@ pub fn finish(
     attestations: &Path,
     signer: &dyn Signer,
     dry_run: bool,
+    will_pass: &dyn Fn(&str) -> Result<()>,
 ) -> Result<Cut> {
     let head = plan.repository.head().map_err(Error::Release)?;
     if head != plan.commit {
@@ -278,6 +281,7 @@ pub fn finish(
     let manifest_path = folder.join(MANIFEST);
     atomic::write(&manifest_path, &bytes).map_err(Error::write(&manifest_path))?;
     let manifest_digest = Digest::of_bytes(&bytes);
+    will_pass(&plan.version.to_string())?;
 
     if !dry_run {
         let message = tag_message(

@@ -191,6 +191,7 @@ pub fn artifacts(
         };
         if !kind_of(step).is_some_and(StepKind::consumes_inputs)
             || is_gate_evidence(pipeline, &subject.name)
+            || !pipeline.is_artifact(&subject.name)
         {
             continue;
         }
@@ -205,6 +206,15 @@ pub fn artifacts(
             reproducibility: None,
             sha256,
         });
+    }
+    for declared in pipeline.artifacts.iter().flatten() {
+        let found = (artifacts.iter())
+            .any(|artifact| crate::pipeline::path::is_within(&artifact.name, declared));
+        if !found {
+            return Err(format!(
+                "`{declared}` is an artifact (`[pipeline] artifacts`), but the run made no such output"
+            ));
+        }
     }
     if artifacts.is_empty() {
         return Err(

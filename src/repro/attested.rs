@@ -18,6 +18,16 @@ pub const SUFFIX: &str = ".intoto.json";
 pub struct AttestedRun {
     pub folder: PathBuf,
     pub steps: BTreeMap<String, AttestedStep>,
+    /// What the run was started with, from its provenance.
+    pub started_with: StartedWith,
+}
+
+/// A run's `--param` values and the release it was cut for: both reach every step's
+/// environment, so a rebuild needs them.
+#[derive(Clone, Debug, Default)]
+pub struct StartedWith {
+    pub parameters: BTreeMap<String, String>,
+    pub release: Option<crate::attest::provenance::ReleaseParameter>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -93,7 +103,7 @@ pub fn read_run(folder: &Path, verifier: &dyn Verifier) -> Result<AttestedRun, S
         .map_err(|error| format!("cannot read `{}`: {error}", folder.display()))?;
     let mut run = AttestedRun {
         folder: folder.to_path_buf(),
-        steps: BTreeMap::new(),
+        ..AttestedRun::default()
     };
     for entry in entries.flatten() {
         let name = entry.file_name().to_string_lossy().into_owned();
@@ -118,10 +128,46 @@ pub fn read_run(folder: &Path, verifier: &dyn Verifier) -> Result<AttestedRun, S
         }
         run.steps.insert(step.to_owned(), attested);
     }
+    let provenance = folder.join(crate::exec::provenance::FILE_NAME);
+    if provenance.exists() {
+        let bytes = crate::bounded::read(&provenance, crate::bounded::Kind::Attestation)
+            .map_err(|error| format!("cannot read `{}`: {error}", provenance.display()))?;
+        let external = read_parameters(&bytes, verifier)
+            .map_err(|error| format!("attestation `{}`: {error}", provenance.display()))?;
+        run.started_with = StartedWith {
+            parameters: external.parameters,
+            release: external.release,
+        };
+    }
     Ok(run)
 }
 
 /// Parses and verifies one envelope holding a link Statement.
+/// What a run was started with, from its provenance (`externalParameters`), checked against
+/// `verifier`.
+fn read_parameters(bytes: &[u8], verifier: &dyn Verifier) -> Result<External, String> {
+    let envelope: Envelope =
+        serde_json::from_slice(bytes).map_err(|error| format!("not a DSSE envelope: {error}"))?;
+    let body = attest::dsse::verify(&envelope, verifier)
+        .map_err(|error| format!("{error} (key {})", verifier.key_id()))?;
+    let statement: serde_json::Value = serde_json::from_slice(&body)
+        .map_err(|error| format!("not an in-toto Statement: {error}"))?;
+    let external = statement
+        .pointer("/predicate/buildDefinition/externalParameters")
+        .cloned()
+        .unwrap_or_default();
+    serde_json::from_value(external)
+        .map_err(|error| format!("its external parameters do not read: {error}"))
+}
+
+#[derive(serde::Deserialize)]
+struct External {
+    #[serde(default)]
+    parameters: BTreeMap<String, String>,
+    #[serde(default)]
+    release: Option<crate::attest::provenance::ReleaseParameter>,
+}
+
 pub fn read_step(bytes: &[u8], verifier: &dyn Verifier) -> Result<AttestedStep, String> {
     let envelope: Envelope =
         serde_json::from_slice(bytes).map_err(|error| format!("not a DSSE envelope: {error}"))?;

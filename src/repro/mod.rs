@@ -125,6 +125,7 @@ pub fn repro(
         skip,
         private: private.clone(),
         jobs: options.jobs,
+        started_with: checked.started_with.clone(),
     };
     let mut notes = Vec::new();
     let variation = Variation::of(&supported(&options.aspects, &mut notes));

@@ -31,6 +31,9 @@ pub struct Rebuilder<'a> {
     /// Private to this `gantry repro`: caches, outputs, throwaway attestations.
     pub private: PathBuf,
     pub jobs: usize,
+    /// The checked run's `--param` values and release: the rebuild's steps see what the
+    /// original's saw.
+    pub started_with: super::attested::StartedWith,
 }
 
 /// One finished rebuild.
@@ -87,11 +90,11 @@ impl Rebuilder<'_> {
                 }),
                 artifact_keys: self.artifact_keys.clone(),
                 cargo_home: self.cargo_home.map(std::path::Path::to_path_buf),
-                parameters: std::collections::BTreeMap::new(),
+                parameters: self.started_with.parameters.clone(),
                 builder_id: crate::attest::provenance::LOCAL_BUILDER_ID.to_owned(),
                 bundles: plan.bundles,
                 home: self.home.map(std::path::Path::to_path_buf),
-                release: None,
+                release: self.started_with.release.clone(),
             },
         )?;
         let own = crate::keys::EcdsaVerifier::from_pem(self.signer.public_key_pem())

@@ -150,8 +150,8 @@ pub fn parse(source: &SourceFile) -> Result<Policy, Diagnostics> {
         items,
     };
     let wire: PolicyFileWire = toml::from_str(&source.text).map_err(|error| {
-        fail(vec![Diagnostic::new(
-            error.message().trim_end().to_owned(),
+        fail(vec![crate::pipeline::validate::syntax_diagnostic(
+            error.message().trim_end(),
             error.span(),
         )])
     })?;
@@ -538,7 +538,7 @@ mod tests {
             ),
             (
                 &format!("[policy]\nname = \"p\"\n{KEY}[require]\nfrobnicate = true\n"),
-                "unknown field `frobnicate`",
+                "unknown key `frobnicate`",
             ),
         ] {
             let error = parse_text(text).expect_err(text);

@@ -151,6 +151,20 @@ fn the_policy_schema_names_every_policy_key() {
 fn usage_errors_exit_2() {
     Test::new().run(["run"]).failure(2);
     Test::new().run(["frobnicate"]).failure(2);
+    // Zero steps at once would run nothing (it used to print "1 jobs").
+    for command in [
+        &["run", "pipeline.toml"][..],
+        &["repro", "pipeline.toml"][..],
+    ] {
+        let output = Test::new()
+            .command()
+            .args(command)
+            .args(["--jobs", "0"])
+            .output()
+            .expect("gantry");
+        assert_eq!(output.status.code(), Some(2));
+        assert!(String::from_utf8_lossy(&output.stderr).contains("give at least 1"));
+    }
 }
 
 #[test]

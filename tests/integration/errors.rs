@@ -12,9 +12,10 @@ fn check_fails(toml: &str) -> String {
 fn unknown_key() {
     let stderr = check_fails("[steps.a]\nrun = \"true\"\ninptus = [\"src/a.txt\"]\n");
     assert!(
-        stderr.starts_with("pipeline.toml:7:1: error: unknown field `inptus`"),
+        stderr.starts_with("pipeline.toml:7:1: error: unknown key `inptus`"),
         "{stderr}"
     );
+    assert!(stderr.contains("did you mean `inputs`?"), "{stderr}");
     assert!(
         stderr.contains("7 | inptus = [\"src/a.txt\"]\n  | ^^^^^^"),
         "{stderr}"

@@ -116,6 +116,23 @@ fn release(test: &Test, args: &[&str]) -> Run {
     Run { output }
 }
 
+/// The sample's policy without `reproduced = true`, outside the repository (`home/` is
+/// ignored), for releases cut without `--reproduce`: `gantry release` checks the policy
+/// before it tags.
+fn without_reproduction(test: &Test) -> &'static str {
+    let policy = test.read("policies/release.toml");
+    assert!(policy.contains("reproduced = true"));
+    test.write(
+        "home/relaxed.toml",
+        &(policy.lines())
+            .filter(|line| !line.starts_with("reproduced"))
+            .collect::<Vec<_>>()
+            .join("\n")
+            .replace("\"release.pub\"", "\"../policies/release.pub\""),
+    );
+    "home/relaxed.toml"
+}
+
 fn release_verify(test: &Test, version: &str) -> Run {
     test.run(["release", "verify", version, "--json"])
 }
@@ -420,7 +437,12 @@ fn a_release_is_refused_unless_clean_forward_and_new_and_dry_runs_record_dirt() 
         "a refused release runs nothing"
     );
 
-    let dry = release(&test, &["0.2.0", "--allow-dirty", "--dry-run"]).success();
+    let policy = without_reproduction(&test);
+    let dry = release(
+        &test,
+        &["0.2.0", "--allow-dirty", "--dry-run", "--policy", policy],
+    )
+    .success();
     assert!(
         dry.stdout().contains("dry run: tag v0.2.0 not created"),
         "{}",
@@ -447,6 +469,116 @@ fn a_release_is_refused_unless_clean_forward_and_new_and_dry_runs_record_dirt() 
             .as_str()
             .expect("finding")
             .contains("there is no tag `v0.2.0`")
+    );
+}
+
+/// A tiny release project: `build` makes the artifact (stamped with the version and a
+/// parameter) and an internal file, an SBOM describes the artifact only; its policy asks
+/// for an SBOM of every artifact.
+fn tiny(artifacts: &str) -> Test {
+    let test = Test::new()
+        .file("src.txt", "source\n")
+        .file(
+            "Cargo.lock",
+            "version = 3\n\n[[package]]\nname = \"tiny\"\nversion = \"0.1.0\"\n",
+        )
+        .file(
+            "pipelines/release.toml",
+            &format!(
+                r#"[pipeline]
+name = "tiny"
+{artifacts}
+
+[steps.build]
+run = "mkdir -p out && printf 'tiny %s %s\n' \"$GANTRY_RELEASE_VERSION\" \"$GANTRY_PARAM_CHANNEL\" > out/app && cat src.txt > out/internal.txt"
+inputs = ["src.txt"]
+outputs = ["out/app", "out/internal.txt"]
+
+[steps.sbom]
+kind = "sbom"
+from = "Cargo.lock"
+format = "spdx"
+subject = "out/app"
+output = "out/app.spdx.json"
+"#
+            ),
+        )
+        .file(
+            "policies/release.toml",
+            "[policy]\nname = \"tiny\"\n\n[[keys]]\nid = \"release\"\npublic = \"release.pub\"\nsteps = [\"*\"]\n\n[require]\nsteps = [\"build\", \"sbom\"]\nprovenance = true\nsbom = true\nsources = [\"src.txt\", \"Cargo.lock\"]\n",
+        );
+    repository(&test, "feat: tiny");
+    test
+}
+
+/// `gantry release` checks the policy `release verify` will check before it tags: an output
+/// no SBOM describes, shipped because nothing said it was internal, refuses the release.
+/// `[pipeline] artifacts` says what ships; steps see the version being released and the
+/// release's `--param`s, and a reproduction of the release run gives them the same.
+#[test]
+fn a_release_that_release_verify_would_refuse_is_not_tagged() {
+    let test = tiny("");
+    release(&test, &["0.2.0", "--param", "CHANNEL=beta"])
+        .failure(1)
+        .stderr_contains("the release would not pass `gantry release verify`")
+        .stderr_contains("out/internal.txt")
+        .stderr_contains("No tag was made");
+    assert_eq!(git(test.root(), &["tag", "-l", "v0.2.0"]), "");
+
+    // A declared artifact that no step makes is refused by `check`, at its line.
+    test.write(
+        "pipelines/release.toml",
+        &test.read("pipelines/release.toml").replace(
+            "name = \"tiny\"\n",
+            "name = \"tiny\"\nartifacts = [\"out/ap\"]\n",
+        ),
+    );
+    test.run(["check", "pipelines/release.toml"])
+        .failure(1)
+        .stderr_contains("artifact `out/ap` is no output of an exec or nix step")
+        .stderr_contains("release.toml:3");
+
+    test.write(
+        "pipelines/release.toml",
+        &test
+            .read("pipelines/release.toml")
+            .replace("out/ap\"", "out/app\""),
+    );
+    git(
+        test.root(),
+        &["commit", "-q", "-am", "build: only the app ships"],
+    );
+    let cut = release(&test, &["0.2.0", "--param", "CHANNEL=beta", "--json"]).success();
+    assert!(
+        cut.stdout().contains("release_finished"),
+        "{}",
+        cut.stdout()
+    );
+    assert_eq!(git(test.root(), &["tag", "-l", "v0.2.0"]), "v0.2.0");
+    assert_eq!(test.read("out/app"), "tiny 0.2.0 beta\n");
+    let manifest = manifest(&test, "0.2.0");
+    let names: Vec<&str> = (manifest["predicate"]["artifacts"].as_array())
+        .expect("artifacts")
+        .iter()
+        .map(|artifact| artifact["name"].as_str().expect("name"))
+        .collect();
+    assert_eq!(names, ["out/app"]);
+    release_verify(&test, "0.2.0").success();
+
+    // A reproduction of the release run gives the steps the same version and parameters.
+    let repro = test
+        .run([
+            "repro",
+            "pipelines/release.toml",
+            "--key",
+            "keys/release.key",
+            "--json",
+        ])
+        .success();
+    assert!(
+        repro.stdout().contains("\"reproduced\":true"),
+        "{}",
+        repro.stdout()
     );
 }
 
@@ -576,7 +708,8 @@ fn two_clones_built_by_two_users_release_identical_bytes() {
         "this test runs gantry as another user: run it as root"
     );
     let first = sample();
-    release(&first, &["0.2.0", "--dry-run"]).success();
+    let policy = without_reproduction(&first);
+    release(&first, &["0.2.0", "--dry-run", "--policy", policy]).success();
 
     let second = Test::new();
     let clone = second.path("elsewhere/greeter");
@@ -605,6 +738,8 @@ fn two_clones_built_by_two_users_release_identical_bytes() {
         .status()
         .expect("cp");
     assert!(copied.success());
+    std::fs::create_dir_all(clone.join("home")).expect("home");
+    std::fs::copy(first.path(policy), clone.join(policy)).expect("policy");
     for entry in walkdir::WalkDir::new(second.root())
         .into_iter()
         .filter_entry(|entry| !entry.path().starts_with(home.join(".rustup")))
@@ -624,6 +759,7 @@ fn two_clones_built_by_two_users_release_identical_bytes() {
             crate::support::GANTRY,
         ])
         .args(["release", "0.2.0", "--dry-run", "--key", "keys/release.key"])
+        .args(["--policy", policy])
         .output()
         .expect("setpriv runs gantry");
     assert!(

@@ -125,9 +125,8 @@ fn limits_mistakes_are_shown_at_their_line() {
     unknown
         .run(["check", "pipeline.toml"])
         .failure(1)
-        .stderr_contains(
-            "unknown field `disk`, expected one of `processes`, `memory`, `tmp`, `output`",
-        );
+        .stderr_contains("unknown key `disk`")
+        .stderr_contains("the keys allowed here: processes, memory, tmp, output");
 }
 
 /// A step's link says what it was allowed and what held it to that.
