@@ -7,6 +7,7 @@
 #   SECONDS_PER  seconds per target (default 300)    RUNS  executions per target instead (e.g. 10000000)
 #   TARGETS  space-separated subset (default: every target in fuzz/Cargo.toml)
 #   AT_ONCE  targets run at the same time, 1 or 2 (default 2)
+#   SKIP_BUILD  use the binaries built before (another round is running with them)
 set -euo pipefail
 cd "$(dirname "$0")/../fuzz"
 SECONDS_PER=${SECONDS_PER:-300}
@@ -14,7 +15,7 @@ if ! cargo +nightly fuzz --version >/dev/null 2>&1; then
   cargo +nightly install cargo-fuzz --locked
 fi
 targets=${TARGETS:-$(sed -n 's/^name = "\(.*\)"$/\1/p' Cargo.toml | grep -v gantry-fuzz)}
-cargo +nightly fuzz build --release >/dev/null
+[ -n "${SKIP_BUILD:-}" ] || cargo +nightly fuzz build --release >/dev/null
 limit=(-max_total_time="$SECONDS_PER")
 [ -n "${RUNS:-}" ] && limit=(-runs="$RUNS")
 mkdir -p logs

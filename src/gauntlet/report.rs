@@ -128,7 +128,7 @@ fn gate(
     Gate {
         step,
         // A verdict is a pass only when it says so and every threshold it lists held.
-        passed: verdict.result == "pass" && verdict.thresholds.iter().all(|t| t.passed),
+        passed: verdict.says_passed() && verdict.thresholds.iter().all(|t| t.passed),
         evidence: verdict.evidence.clone().unwrap_or_default(),
         report: verdict.report.clone(),
         subject: subject

@@ -361,7 +361,7 @@ fn attest(
     };
     let failed = sentences(false);
     let predicate = json!({
-        "result": if failed.is_empty() { "pass" } else { "fail" },
+        "result": if failed.is_empty() { "PASSED" } else { "FAILED" },
         "configuration": [pipeline_file, report],
         "passedTests": sentences(true),
         "warnedTests": [],

@@ -80,7 +80,7 @@ pub enum Kind {
 /// What a gate's signed verdict says.
 #[derive(Clone, Debug, Default)]
 pub struct GateVerdict {
-    /// `pass` or `fail`.
+    /// `PASSED` or `FAILED` (`pass` or `fail` before 2026-12).
     pub result: String,
     /// The gate's step, as its pipeline annotation names it.
     pub step: Option<String>,
@@ -95,6 +95,15 @@ pub struct GateVerdict {
     /// The thresholds with what was measured.
     pub thresholds: Vec<crate::gauntlet::Verdict>,
     pub failed: Vec<String>,
+}
+
+impl GateVerdict {
+    /// Whether the test-result says the gate passed: `PASSED` or `WARNED`, as the in-toto
+    /// test-result predicate writes it (and `pass`, as gantry wrote it before 2026-12).
+    #[must_use]
+    pub fn says_passed(&self) -> bool {
+        matches!(self.result.as_str(), "PASSED" | "WARNED" | "pass")
+    }
 }
 
 /// An envelope's pre-authentication encoding and its signatures, each with its `keyid` hint.

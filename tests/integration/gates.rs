@@ -156,7 +156,7 @@ fn gates_judge_real_reports_and_sign_their_verdicts() {
         "https://in-toto.io/attestation/test-result/v0.1"
     );
     assert_eq!(tests["subject"][0]["name"], "out/pkg.tar");
-    assert_eq!(tests["predicate"]["result"], "pass");
+    assert_eq!(tests["predicate"]["result"], "PASSED");
     // pytest ran 5 tests: 3 passed, 1 failed, 1 skipped.
     assert_eq!(
         tests["predicate"]["passedTests"],
@@ -380,7 +380,7 @@ fn a_failed_gate_fails_the_run_blocks_what_needs_it_and_signs_its_failure() {
     );
     let folder = run.run_dir();
     let failed = statement(&folder.join("tests.gate.intoto.json"));
-    assert_eq!(failed["predicate"]["result"], "fail");
+    assert_eq!(failed["predicate"]["result"], "FAILED");
     assert_eq!(
         failed["predicate"]["failedTests"],
         serde_json::json!(["failures <= 0: 1"])

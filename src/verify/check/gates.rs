@@ -166,7 +166,7 @@ fn judge(
             "predicate.configuration[0].annotations.step",
         );
     }
-    if verdict.result != "pass" {
+    if !verdict.says_passed() {
         add(
             Reason::GateFailed,
             format!("gate `{name}` failed: {}", verdict.failed.join("; ")),
@@ -283,7 +283,7 @@ fn missing(
         Some((item, verdict))
             if valid.contains(&item.index)
                 && verdict.step.as_deref() == Some(name)
-                && verdict.result != "pass" =>
+                && !verdict.says_passed() =>
         {
             Finding::new(
                 Reason::GateFailed,
