@@ -5,7 +5,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::ops::Bound;
 
-use globset::{Glob, GlobSet, GlobSetBuilder};
+use globset::{GlobSet, GlobSetBuilder};
 use petgraph::algo::{tarjan_scc, toposort};
 use petgraph::graph::{DiGraph, NodeIndex};
 use serde::Serialize;
@@ -201,7 +201,7 @@ impl Globs {
         for (id, step) in pipeline.steps.iter().enumerate() {
             for (index, pattern) in step.inputs.iter().enumerate() {
                 if pattern.is_glob
-                    && let Ok(glob) = Glob::new(&pattern.pattern)
+                    && let Ok(glob) = crate::pipeline::path::glob(&pattern.pattern)
                 {
                     builder.add(glob);
                     owners.push((id, index));
@@ -372,10 +372,8 @@ fn glob_producers_in_folders<'a>(
             .enumerate()
             .filter(|(_, pattern)| pattern.is_glob)
         {
-            let prefix = literal_prefix(&pattern.pattern);
             for &(path, owner, output) in &folders {
-                let overlaps = path.starts_with(prefix) || prefix.starts_with(&format!("{path}/"));
-                if overlaps
+                if crate::pipeline::path::could_match_inside(&pattern.pattern, path)
                     && !producers[id][index]
                         .iter()
                         .any(|&(known, known_output, _)| (known, known_output) == (owner, output))
@@ -393,7 +391,7 @@ fn unmatched(
     pattern: &crate::pipeline::InputPattern,
     escaping: &[String],
 ) -> Diagnostic {
-    let matcher = Glob::new(&pattern.pattern)
+    let matcher = crate::pipeline::path::glob(&pattern.pattern)
         .map(|glob| glob.compile_matcher())
         .ok();
     let refused = escaping.iter().find(|link| {
@@ -415,14 +413,6 @@ fn unmatched(
         )),
         None => diagnostic.hint(format!("paths are relative to the workspace root `{}`", pipeline.root.display())),
     }
-}
-
-/// The part of a glob before its first special character, cut back to a folder boundary.
-fn literal_prefix(pattern: &str) -> &str {
-    let end = pattern.find(['*', '?', '[', '{']).unwrap_or(pattern.len());
-    pattern[..end]
-        .rfind('/')
-        .map_or("", |slash| &pattern[..=slash])
 }
 
 fn cycle_diagnostic(pipeline: &Pipeline, dag: &DiGraph<StepId, ()>, edges: &[Edge]) -> Diagnostic {

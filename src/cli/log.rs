@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use crate::cli::Environment;
 use crate::cli::keys::signer;
 use crate::error::{Error, Result};
-use crate::keys::{EcdsaVerifier, Signer};
+use crate::keys::{AnyKey, EcdsaVerifier, Signer, Verifier};
 use crate::runlog::{self, LogFiles, record};
 
 #[derive(Debug, clap::Subcommand)]
@@ -14,14 +14,15 @@ pub enum Command {
     Verify {
         #[command(flatten)]
         location: Location,
-        /// PEM public key the log was signed with (default: that of `--key`).
+        /// PEM public key the log was signed with (default: that of `--key`); repeat it for a
+        /// log whose runs were signed with different keys.
         #[arg(long, value_name = "PEM")]
-        public_key: Option<PathBuf>,
+        public_key: Vec<PathBuf>,
         /// The signing key whose public key to check with (default: the development key).
         #[arg(long)]
         key: Option<PathBuf>,
         /// The run folders whose provenances must each have a record in the log (default:
-        /// `attestations`, when it exists).
+        /// `attestations` in the workspace's root, when it exists).
         #[arg(long, value_name = "DIR")]
         attestations: Option<PathBuf>,
         /// Print one JSON object.
@@ -40,7 +41,8 @@ pub enum Command {
 
 #[derive(Debug, clap::Args)]
 pub struct Location {
-    /// The cache folder holding `log` (default: `GANTRY_CACHE_DIR`, else `.gantry`).
+    /// The cache folder holding `log` (default: `GANTRY_CACHE_DIR`, else `.gantry` in the root
+    /// of the git work tree holding the current folder, else in the current folder).
     #[arg(long, value_name = "DIR")]
     cache: Option<PathBuf>,
 }
@@ -51,9 +53,16 @@ impl Location {
             .cache
             .clone()
             .or_else(|| environment.cache_dir.clone())
-            .unwrap_or_else(|| PathBuf::from(".gantry"));
+            .unwrap_or_else(|| workspace_root().join(".gantry"));
         LogFiles::in_folder(&folder)
     }
+}
+
+/// The workspace a command run in one of its subfolders is about: the git work tree holding
+/// the current folder, else the current folder.
+fn workspace_root() -> PathBuf {
+    let here = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."));
+    crate::pipeline::git_root(&here).unwrap_or(here)
 }
 
 pub fn run(command: Command, environment: &Environment) -> Result<u8> {
@@ -66,9 +75,9 @@ pub fn run(command: Command, environment: &Environment) -> Result<u8> {
             json,
         } => {
             let files = location.files(environment);
-            let verifier = verifier(public_key.as_deref(), key.as_deref(), environment)?;
+            let verifier = verifier(&public_key, key.as_deref(), environment)?;
             let (log, head) = files.read().map_err(Error::read(&files.log))?;
-            let folder = attestations.unwrap_or_else(|| PathBuf::from("attestations"));
+            let folder = attestations.unwrap_or_else(|| workspace_root().join("attestations"));
             let runs = provenances(&folder).map_err(Error::read(&folder))?;
             let outcome = runlog::verify(&log, head.as_deref(), &verifier).and_then(|records| {
                 record::check_runs(&records, &runs)?;
@@ -120,20 +129,28 @@ fn provenances(folder: &Path) -> std::io::Result<Vec<(String, String)>> {
 }
 
 fn verifier(
-    public_key: Option<&Path>,
+    public_keys: &[PathBuf],
     key: Option<&Path>,
     environment: &Environment,
-) -> Result<EcdsaVerifier> {
-    if let Some(path) = public_key {
+) -> Result<AnyKey> {
+    let mut keys: Vec<Box<dyn Verifier>> = Vec::new();
+    for path in public_keys {
         let pem = crate::bounded::read_to_string(path, crate::bounded::Kind::Policy)
             .map_err(Error::read(path))?;
-        return EcdsaVerifier::from_pem(&pem).map_err(|message| Error::Key {
-            path: path.to_path_buf(),
-            message,
-        });
+        keys.push(Box::new(EcdsaVerifier::from_pem(&pem).map_err(
+            |message| Error::Key {
+                path: path.clone(),
+                message,
+            },
+        )?));
     }
-    let signer = signer(key, environment)?;
-    EcdsaVerifier::from_pem(signer.public_key_pem()).map_err(Error::Internal)
+    if keys.is_empty() {
+        let signer = signer(key, environment)?;
+        keys.push(Box::new(
+            EcdsaVerifier::from_pem(signer.public_key_pem()).map_err(Error::Internal)?,
+        ));
+    }
+    Ok(AnyKey(keys))
 }
 
 fn print_verdict(

@@ -4,8 +4,6 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-use globset::Glob;
-
 use crate::digest::Digest;
 use crate::exec::context::Context;
 use crate::pipeline::StepId;
@@ -56,7 +54,7 @@ pub fn resolve(context: &Context, id: StepId) -> Result<Vec<InputFile>, String> 
         let output = &result.outputs[upstream.output];
         let pattern = &step.inputs[upstream.pattern];
         let glob = if pattern.is_glob {
-            Glob::new(&pattern.pattern)
+            crate::pipeline::path::glob(&pattern.pattern)
                 .ok()
                 .map(|glob| glob.compile_matcher())
         } else {

@@ -48,3 +48,17 @@ pub trait Verifier: Send + Sync {
     fn key_id(&self) -> &str;
     fn verify(&self, message: &[u8], signature: &[u8]) -> bool;
 }
+
+/// Checks signatures made by any of several keys (a log whose runs were signed by a rotated
+/// key, say). Its key id is the first key's.
+pub struct AnyKey(pub Vec<Box<dyn Verifier>>);
+
+impl Verifier for AnyKey {
+    fn key_id(&self) -> &str {
+        self.0.first().map_or("", |key| key.key_id())
+    }
+
+    fn verify(&self, message: &[u8], signature: &[u8]) -> bool {
+        self.0.iter().any(|key| key.verify(message, signature))
+    }
+}

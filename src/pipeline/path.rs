@@ -71,9 +71,58 @@ pub fn is_within(inner: &str, outer: &str) -> bool {
             && inner.as_bytes()[outer.len()] == b'/')
 }
 
+/// An input glob: `*`, `?` and `[...]` stay within one path component, `**` crosses folders,
+/// as in a shell or `.gitignore`.
+pub fn glob(pattern: &str) -> Result<globset::Glob, globset::Error> {
+    globset::GlobBuilder::new(pattern)
+        .literal_separator(true)
+        .build()
+}
+
+/// Whether glob `pattern` could match a file inside `folder` (a path whose files are not
+/// known before its step runs): each of the folder's components is matched by the pattern's
+/// component at its place, and the pattern goes deeper (or a `**` takes the rest).
+#[must_use]
+pub fn could_match_inside(pattern: &str, folder: &str) -> bool {
+    let parts: Vec<&str> = pattern.split('/').collect();
+    for (index, component) in folder.split('/').enumerate() {
+        let Some(part) = parts.get(index) else {
+            return false;
+        };
+        if *part == "**" {
+            return true;
+        }
+        let matches = glob(part).map_or(true, |part| part.compile_matcher().is_match(component));
+        if !matches {
+            return false;
+        }
+    }
+    parts.len() > folder.split('/').count()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_star_stays_in_its_folder() {
+        let matcher = glob("*.c").unwrap().compile_matcher();
+        assert!(matcher.is_match("a.c"));
+        assert!(!matcher.is_match("out/a.c"));
+        assert!(
+            glob("src/**/*.rs")
+                .unwrap()
+                .compile_matcher()
+                .is_match("src/a/b/c.rs")
+        );
+        assert!(!could_match_inside("*.c", "out"));
+        assert!(could_match_inside("out/*.o", "out"));
+        assert!(could_match_inside("*/lib/*.a", "build/lib"));
+        assert!(!could_match_inside("*/lib/*.a", "build/bin"));
+        assert!(could_match_inside("**/*.h", "install/include"));
+        assert!(!could_match_inside("out/*", "out/deep"));
+        assert!(could_match_inside("out/**", "out/deep"));
+    }
 
     #[test]
     fn normalises_dots_and_slashes() {

@@ -2,6 +2,7 @@
 //! what it read (materials), each with its digest. Used for the run `gantry repro` checks and
 //! for the rebuild it makes.
 
+use base64::Engine as _;
 use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -55,7 +56,7 @@ pub struct Resource {
 
 /// The newest run folder under `attestations` (run ids sort by time); folders of `gantry
 /// repro` live under `repro/` and are not runs.
-pub fn latest_run(attestations: &Path) -> Result<PathBuf, String> {
+pub fn latest_run(attestations: &Path, pipeline: &str) -> Result<PathBuf, String> {
     let entries = fs::read_dir(attestations).map_err(|error| {
         format!(
             "cannot read the attestation folder `{}`: {error}; run the pipeline first or pass \
@@ -67,14 +68,37 @@ pub fn latest_run(attestations: &Path) -> Result<PathBuf, String> {
         .flatten()
         .filter(|entry| entry.file_type().is_ok_and(|kind| kind.is_dir()))
         .filter_map(|entry| Some((entry.file_name().into_string().ok()?, entry.path())))
-        .filter(|(name, path)| looks_like_run_id(name) && holds_attestations(path))
+        .filter(|(name, path)| {
+            looks_like_run_id(name) && holds_attestations(path) && ran(path, pipeline)
+        })
         .collect();
     runs.sort();
     runs.pop().map(|(_, path)| path).ok_or_else(|| {
         format!(
-            "no run with attestations in `{}`; run the pipeline first or pass `--against`",
+            "no finished run of `{pipeline}` in `{}`; run the pipeline first or pass `--against`",
             attestations.display()
         )
+    })
+}
+
+/// Whether the run in `folder` ran the pipeline file `pipeline` (relative to the workspace
+/// root), as its provenance says. Only a choice of folder: `read_run` verifies what it reads.
+fn ran(folder: &Path, pipeline: &str) -> bool {
+    let provenance = folder.join(crate::exec::provenance::FILE_NAME);
+    let Ok(bytes) = crate::bounded::read(&provenance, crate::bounded::Kind::Attestation) else {
+        return false;
+    };
+    let Ok(envelope) = serde_json::from_slice::<Envelope>(&bytes) else {
+        return false;
+    };
+    let Ok(payload) = base64::engine::general_purpose::STANDARD.decode(&envelope.payload) else {
+        return false;
+    };
+    serde_json::from_slice::<serde_json::Value>(&payload).is_ok_and(|statement| {
+        statement
+            .pointer("/predicate/buildDefinition/externalParameters/pipeline/path")
+            .and_then(serde_json::Value::as_str)
+            == Some(pipeline)
     })
 }
 

@@ -40,7 +40,7 @@ pub const STATEMENT_FILE: &str = "reproducibility.intoto.json";
 pub const STATEMENT_BUNDLE_FILE: &str = "reproducibility.sigstore.json";
 
 pub struct ReproOptions {
-    /// The run folder to check; default: the newest under `attestations`.
+    /// The run folder to check; default: the newest run of this pipeline under `attestations`.
     pub against: Option<PathBuf>,
     /// Only these steps (and the steps they depend on); default: all.
     pub steps: Vec<String>,
@@ -106,7 +106,7 @@ pub fn repro(
     options: &ReproOptions,
 ) -> Result<ReproReport> {
     let started = now();
-    let (against, checked) = checked_run(options)?;
+    let (against, checked) = checked_run(pipeline, options)?;
     let (selected, skip) = selection(pipeline, options)?;
     let private = options
         .cache_dir
@@ -240,10 +240,15 @@ fn step_reports(
 }
 
 /// The run folder to check (`--against`, else the newest) and its verified links.
-fn checked_run(options: &ReproOptions) -> Result<(PathBuf, AttestedRun)> {
-    let against = match &options.against {
-        Some(folder) => folder.clone(),
-        None => attested::latest_run(&options.attestations).map_err(Error::Usage)?,
+fn checked_run(pipeline: &Pipeline, options: &ReproOptions) -> Result<(PathBuf, AttestedRun)> {
+    let against = if let Some(folder) = &options.against {
+        folder.clone()
+    } else {
+        let relative = (pipeline.file.strip_prefix(&pipeline.root))
+            .unwrap_or(&pipeline.file)
+            .to_string_lossy()
+            .into_owned();
+        attested::latest_run(&options.attestations, &relative).map_err(Error::Usage)?
     };
     let checked = attested::read_run(&against, options.verifier.as_ref()).map_err(|message| {
         Error::Attestation {

@@ -134,3 +134,39 @@ fn missing_file_is_an_environment_error() {
         .failure(3)
         .stderr_contains("error: cannot read `nope.toml`");
 }
+
+/// `*` stays within one folder: `*.c` beside a folder output is neither a read of that output
+/// nor an edge to it (zlib's Makefile build, where every top-level source had to be listed by
+/// name), while `out/*.o` in another step is.
+#[test]
+fn a_star_glob_beside_a_folder_output_reads_only_its_own_folder() {
+    let test = Test::new()
+        .file("a.c", "int a;\n")
+        .file("b.c", "int b;\n")
+        .file("sub/c.c", "int c;\n")
+        .pipeline(
+            r#"[steps.compile]
+run = "mkdir -p out; for f in *.c; do cp $f out/${f%.c}.o; done"
+inputs = ["*.c"]
+outputs = ["out/"]
+
+[steps.link]
+run = "cat out/*.o > lib.a"
+inputs = ["out/*.o"]
+outputs = ["lib.a"]
+"#,
+        );
+    test.run(["check", "pipeline.toml"]).success();
+    let run = test.gantry_run(&[]).success();
+    assert_eq!(run.finished()["executed"], 2);
+    assert_eq!(test.read("lib.a"), "int a;\nint b;\n");
+    let link = crate::attestations::statement(&run.run_dir().join("compile.intoto.json"));
+    let materials: Vec<&str> = (link["predicate"]["materials"]
+        .as_array()
+        .expect("materials"))
+    .iter()
+    .filter_map(|material| material["name"].as_str())
+    .filter(|name| !name.starts_with('/'))
+    .collect();
+    assert_eq!(materials, ["a.c", "b.c"]);
+}

@@ -455,3 +455,30 @@ fn repro_rebuilds_nix_derivations_and_explains_the_irreproducible_one() {
         "the workspace's out-link is untouched"
     );
 }
+
+/// Without `--against`, `gantry repro FILE` checks the newest run of FILE, not the newest run
+/// of whatever pipeline ran last in the workspace.
+#[test]
+fn repro_checks_the_newest_run_of_its_own_pipeline() {
+    let pipeline = |name: &str, step: &str| {
+        format!(
+            "[pipeline]\nname = \"{name}\"\nroot = \".\"\n\n[steps.{step}]\nrun = \"echo {step} > out/{step}\"\noutputs = [\"out/{step}\"]\n"
+        )
+    };
+    let test = Test::new()
+        .file("one.toml", &pipeline("one", "a"))
+        .file("two.toml", &pipeline("two", "b"));
+    let one = test.run(["run", "one.toml", "--json"]).success();
+    test.run(["run", "two.toml", "--json"]).success();
+    let repro = test
+        .run(["repro", "one.toml", "--vary", "none", "--json"])
+        .success();
+    let last: serde_json::Value =
+        serde_json::from_str(repro.stdout().lines().last().expect("a line")).expect("JSON");
+    assert_eq!(
+        last["against"],
+        one.run_dir().display().to_string(),
+        "{last}"
+    );
+    assert_eq!(last["reproduced"], true);
+}

@@ -165,3 +165,67 @@ fn a_record_a_crash_left_half_written_is_cut_off_by_the_next_run() {
         serde_json::from_str(&verify(&test).success().stdout()).expect("json");
     assert_eq!(verdict["records"], 4);
 }
+
+/// `log verify` in a subfolder of the workspace checks the workspace's log and attestations
+/// (it used to find nothing there and pass).
+#[test]
+fn log_verify_from_a_subfolder_checks_the_workspace_s_log() {
+    let test = three_runs();
+    let init = std::process::Command::new("git")
+        .current_dir(test.root())
+        .args(["init", "-q"])
+        .status()
+        .expect("git");
+    assert!(init.success());
+    let from_src = || {
+        let output = test
+            .command()
+            .current_dir(test.path("src"))
+            .args(["log", "verify", "--json"])
+            .output()
+            .expect("gantry");
+        Run { output }
+    };
+    let verdict: serde_json::Value =
+        serde_json::from_str(&from_src().success().stdout()).expect("json");
+    assert_eq!(verdict["records"], 3, "{verdict}");
+    fs::remove_file(test.path(".gantry/log")).expect("remove the log");
+    from_src().failure(1);
+}
+
+/// Runs signed by two keys (a key rotated mid-log) verify with both public keys given, and
+/// with either alone do not.
+#[test]
+fn a_log_signed_by_two_keys_verifies_with_both() {
+    let test = three_runs();
+    fs::create_dir_all(test.path("keys")).expect("mkdir");
+    let generated = test
+        .command()
+        .env("COSIGN_PASSWORD", "")
+        .args(["keys", "generate", "--output-dir", "keys"])
+        .output()
+        .expect("generate");
+    assert!(generated.status.success());
+    test.write("src/a.txt", "b\n");
+    test.command()
+        .env("COSIGN_PASSWORD", "")
+        .args(["run", "pipeline.toml", "--key", "keys/cosign.key"])
+        .status()
+        .expect("run");
+    let development = test.run(["keys", "public"]).success().stdout();
+    test.write("keys/development.pub", &development);
+    let verify = |keys: &[&str]| {
+        let mut command = test.command();
+        command.args(["log", "verify", "--json"]);
+        for key in keys {
+            command.args(["--public-key", key]);
+        }
+        Run {
+            output: command.output().expect("verify"),
+        }
+    };
+    let both = verify(&["keys/development.pub", "keys/cosign.pub"]).success();
+    assert!(both.stdout().contains("\"records\":4"), "{}", both.stdout());
+    verify(&["keys/development.pub"]).failure(1);
+    verify(&["keys/cosign.pub"]).failure(1);
+}
