@@ -36,7 +36,14 @@ pub struct Context {
     pub run_dir: PathBuf,
     /// `<cache>/tmp/<run-id>/`: scratch folders of steps in flight.
     pub scratch: PathBuf,
+    /// HEAD's commit time, recorded in the provenance.
     pub source_date_epoch: Option<i64>,
+    /// The host system exec steps see (`exec::host`): in their action keys and links.
+    pub host: crate::exec::host::HostSystem,
+    /// When each tracked file last changed; `None` outside git.
+    pub last_changes: Option<crate::git::last_change::LastChanges>,
+    /// Each step's `SOURCE_DATE_EPOCH`, once asked (`exec::epoch`).
+    pub epochs: Vec<OnceLock<Option<i64>>>,
     /// `--param NAME=VALUE`: given to every command as `GANTRY_PARAM_NAME`.
     pub parameters: std::collections::BTreeMap<String, String>,
     /// `gantry release`: recorded in the provenance.

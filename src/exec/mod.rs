@@ -1,7 +1,9 @@
 //! Effects of running a pipeline: the scheduler, one step's execution, the sandbox.
 
 pub mod context;
+pub mod epoch;
 pub mod executor;
+pub mod host;
 pub mod inputs;
 pub mod outputs;
 pub mod placer;

@@ -228,6 +228,9 @@ fn resolved_dependencies(context: &Context) -> Result<Vec<ResourceDescriptor>, S
             .map_err(|error| format!("cannot read source `{source}`: {error}"))?;
         dependencies.push(ResourceDescriptor::named(source.clone(), &digest));
     }
+    if (context.pipeline.steps.iter()).any(|step| matches!(step.kind, StepKind::Exec(_))) {
+        dependencies.push(context.host.dependency());
+    }
     let mut seen = std::collections::BTreeSet::new();
     for step in &context.pipeline.steps {
         let StepKind::Nix(nix) = &step.kind else {

@@ -137,6 +137,38 @@ pub fn run(pipeline: Pipeline, signer: Box<dyn Signer>, options: RunOptions) -> 
     })
 }
 
+fn announce(
+    reporter: &crate::report::Reporter,
+    run_id: &str,
+    pipeline: &str,
+    steps: usize,
+    jobs: usize,
+) {
+    reporter.emit(&Event::RunStarted {
+        run_id: run_id.to_owned(),
+        pipeline: pipeline.to_owned(),
+        steps,
+        jobs,
+    });
+}
+
+/// HEAD's commit time, when each file last changed (`git::last_change`, kept in the store)
+/// and the host system exec steps see.
+fn history_and_host(
+    root: &Path,
+    store: &crate::store::Store,
+) -> (
+    Option<i64>,
+    Option<crate::git::last_change::LastChanges>,
+    crate::exec::host::HostSystem,
+) {
+    (
+        commit_time(root),
+        crate::git::last_change::load(root, &store.root.join("last-change")),
+        crate::exec::host::HostSystem::identify(&store.stats),
+    )
+}
+
 /// The REAPI executor, made on first use, when the run has a remote.
 fn remote_executor(remote: Option<crate::pipeline::model::Remote>) -> Option<LazyExecutor> {
     remote.map(|remote| {
@@ -180,15 +212,10 @@ pub fn run_with_executor(
         nix_check,
     } = surroundings(options.rebuild, &pipeline.root, &scratch_base, &run_id)?;
     let _workspace = lock_workspace(&output_root)?;
-    let source_date_epoch = commit_time(&pipeline.root);
+    let (source_date_epoch, last_changes, host) = history_and_host(&pipeline.root, &store);
     let count = pipeline.steps.len();
     let jobs = options.jobs.max(1);
-    options.reporter.emit(&Event::RunStarted {
-        run_id: run_id.clone(),
-        pipeline: pipeline.name.clone(),
-        steps: count,
-        jobs,
-    });
+    announce(&options.reporter, &run_id, &pipeline.name, count, jobs);
     let tools = checked_tools(&pipeline, options.home, &options.artifact_keys)?;
     let cache_verifiers = cache_verifiers(own_key(), options.trusted_cache_keys);
     let context = Arc::new(Context {
@@ -205,6 +232,9 @@ pub fn run_with_executor(
         run_dir: run_dir.clone(),
         scratch: scratch.clone(),
         source_date_epoch,
+        last_changes,
+        host,
+        epochs: (0..count).map(|_| OnceLock::new()).collect(),
         parameters: options.parameters,
         release: options.release,
         cancel: AtomicBool::new(false),

@@ -245,7 +245,7 @@ pub(crate) fn prepare_command(
             .release
             .as_ref()
             .map(|release| release.version.as_str()),
-        context.source_date_epoch,
+        crate::exec::epoch::of_step(context, id),
         &context.variation,
     );
     let tools = (step.tools.iter())
@@ -297,6 +297,7 @@ pub(crate) fn prepare_command(
     for tool in &tools {
         key.str(&tool.mount_point).field(tool.digest.as_bytes());
     }
+    key.str("host").field(context.host.digest.as_bytes());
     key.str("outputs");
     for output in &step.outputs {
         key.str(&output.path)
@@ -897,6 +898,7 @@ fn link_envelope(
         )]));
         materials.push(tool);
     }
+    materials.push(context.host.material());
     for tool in &action.tools {
         let mut material = ResourceDescriptor::named(tool.mount_point.clone(), &tool.digest);
         material.uri = Some(format!("file://{}", tool.host.display()));

@@ -83,7 +83,7 @@ pub fn plan(context: &Context, id: StepId) -> Result<SbomAction, String> {
         }),
         other => other,
     };
-    let time = context.source_date_epoch.unwrap_or(0);
+    let time = crate::exec::epoch::of_step(context, id).unwrap_or(0);
     let mut key = DigestBuilder::new("gantry-action/1");
     key.str(step.kind.name())
         .str(FORMAT)

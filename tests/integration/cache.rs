@@ -206,3 +206,175 @@ fn the_cache_dir_can_be_moved() {
     let second = run(&test);
     assert!(String::from_utf8_lossy(&second.stdout).contains("\"executed\":0"));
 }
+
+/// `git commit` in `test` with this commit time.
+fn commit_at(test: &Test, message: &str, date: &str) {
+    for args in [&["add", "-A"][..], &["commit", "-q", "-m", message][..]] {
+        let output = std::process::Command::new("git")
+            .current_dir(test.root())
+            .args(["-c", "user.name=Dev", "-c", "user.email=dev@example.org"])
+            .args(["-c", "commit.gpgsign=false"])
+            .args(args)
+            .env("GIT_AUTHOR_DATE", date)
+            .env("GIT_COMMITTER_DATE", date)
+            .output()
+            .expect("git");
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+}
+
+/// A step's `SOURCE_DATE_EPOCH` is when what it reads last changed, not HEAD's time: a commit
+/// that touches nothing a step reads (a CI file) re-runs nothing, and a commit that changes a
+/// source re-runs the steps that read it and their dependents, which see the new time.
+#[test]
+fn a_commit_that_touches_nothing_a_step_reads_reruns_nothing() {
+    let test = Test::new()
+        .file("src/a.c", "int a;\n")
+        .file("src/b.c", "int b;\n")
+        .file(".gitignore", "/out/\n/.gantry/\n/attestations/\n/home/\n")
+        .pipeline(
+            r#"[steps.a]
+run = "echo $SOURCE_DATE_EPOCH > out/a.epoch; cat src/a.c > out/a"
+inputs = ["src/a.c"]
+outputs = ["out/a", "out/a.epoch"]
+
+[steps.b]
+run = "echo $SOURCE_DATE_EPOCH > out/b.epoch; cat src/b.c > out/b"
+inputs = ["src/b.c"]
+outputs = ["out/b", "out/b.epoch"]
+
+[steps.both]
+run = "echo $SOURCE_DATE_EPOCH > out/both.epoch; cat out/a out/b > out/both"
+inputs = ["out/a", "out/b"]
+outputs = ["out/both", "out/both.epoch"]
+"#,
+        );
+    let git = std::process::Command::new("git")
+        .current_dir(test.root())
+        .args(["init", "-q", "-b", "main"])
+        .status()
+        .expect("git init");
+    assert!(git.success());
+    // 2026-11-01 and -03 at noon, UTC.
+    let (first, third) = (1_793_534_400_i64, 1_793_707_200_i64);
+    commit_at(&test, "first", "2026-11-01T12:00:00Z");
+    let epoch = |step: &str| -> i64 {
+        test.read(&format!("out/{step}.epoch"))
+            .trim()
+            .parse()
+            .expect("epoch")
+    };
+    assert_eq!(test.gantry_run(&[]).success().finished()["executed"], 3);
+    assert_eq!([epoch("a"), epoch("b"), epoch("both")], [first; 3]);
+
+    test.write(".ci.yml", "jobs: {}\n");
+    commit_at(&test, "ci: a workflow", "2026-11-02T12:00:00Z");
+    let run = test.gantry_run(&[]).success();
+    assert_eq!(run.finished()["executed"], 0, "{}", run.stdout());
+    assert_eq!(run.finished()["cached"], 3);
+
+    test.write("src/b.c", "int b = 2;\n");
+    commit_at(&test, "b: two", "2026-11-03T12:00:00Z");
+    let run = test.gantry_run(&[]).success();
+    assert_eq!(
+        run.statuses(),
+        statuses(&[("a", "cached"), ("b", "executed"), ("both", "executed")])
+    );
+    assert_eq!(
+        [epoch("a"), epoch("b"), epoch("both")],
+        [first, third, third]
+    );
+}
+
+/// The host system is in an exec step's key: the same run with one package's version changed
+/// in dpkg's database (shown to gantry alone, through a bind mount in a mount namespace of its
+/// own) runs the step again, and the link and provenance name the new version.
+#[test]
+fn a_new_compiler_on_the_host_reruns_exec_steps() {
+    // SAFETY: trivial getter.
+    assert!(
+        unsafe { libc::geteuid() } == 0,
+        "this test shows gantry another dpkg database through a mount namespace: run it as root"
+    );
+    let test = Test::new()
+        .file("src/a.c", "int a;\n")
+        .pipeline("[steps.cc]\nrun = \"cat src/a.c > out/a.o\"\ninputs = [\"src/a.c\"]\noutputs = [\"out/a.o\"]\n");
+    let first = test.gantry_run(&[]).success();
+    assert_eq!(first.finished()["executed"], 1);
+    assert_eq!(test.gantry_run(&[]).success().finished()["cached"], 1);
+    let host = |run: &crate::support::Run| -> (serde_json::Value, serde_json::Value) {
+        let link = crate::attestations::statement(&run.run_dir().join("cc.intoto.json"));
+        let material = (link["predicate"]["materials"]
+            .as_array()
+            .expect("materials")
+            .iter())
+        .find(|material| material["name"] == "/usr")
+        .cloned()
+        .expect("the link names the host system");
+        let provenance =
+            crate::attestations::statement(&run.run_dir().join("provenance.intoto.json"));
+        let dependency = (provenance["predicate"]["buildDefinition"]["resolvedDependencies"]
+            .as_array()
+            .expect("dependencies")
+            .iter())
+        .find(|dependency| dependency["name"] == "/usr")
+        .cloned()
+        .expect("the provenance names the host system");
+        (material, dependency)
+    };
+    let (material, dependency) = host(&first);
+    assert_eq!(material["annotations"]["role"], "host-system");
+    let packages = dependency["annotations"]["packages"].to_string();
+    let bash = packages
+        .split('"')
+        .find(|package| package.starts_with("bash="))
+        .expect("bash is installed")
+        .to_owned();
+
+    // bash "upgraded": only the Version line of its stanza changes.
+    let status = std::fs::read_to_string("/var/lib/dpkg/status").expect("dpkg status");
+    let upgraded: String = status
+        .split("\n\n")
+        .map(|stanza| {
+            if stanza.starts_with("Package: bash\n") {
+                (stanza.lines())
+                    .map(|line| {
+                        if line.starts_with("Version: ") {
+                            "Version: 99.0-1".to_owned()
+                        } else {
+                            line.to_owned()
+                        }
+                    })
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            } else {
+                stanza.to_owned()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n\n");
+    test.write("home/status", &upgraded);
+    let script = format!(
+        "mount --bind {} /var/lib/dpkg/status && exec {} run pipeline.toml --json",
+        test.path("home/status").display(),
+        crate::support::GANTRY
+    );
+    let output = test
+        .command_for("unshare")
+        .args(["--mount", "--propagation", "private", "sh", "-c", &script])
+        .output()
+        .expect("unshare");
+    let again = crate::support::Run { output }.success();
+    assert_eq!(again.finished()["executed"], 1, "{}", again.stdout());
+    let (new_material, new_dependency) = host(&again);
+    assert_ne!(new_material["digest"], material["digest"]);
+    let listed = new_dependency["annotations"]["packages"].to_string();
+    assert!(listed.contains("\"bash=99.0-1 amd64\""), "{listed}");
+    assert!(!listed.contains(&format!("\"{bash}\"")));
+    // The real host again: the first result is still in the cache.
+    assert_eq!(test.gantry_run(&[]).success().finished()["cached"], 1);
+}

@@ -9,7 +9,7 @@ const BUILD: &str = "[steps.package]\nrun = \"mkdir -p out && echo release 2 > o
 /// A policy over the run's steps, with `require` lines added.
 fn policy(require: &str) -> String {
     format!(
-        "[policy]\nname = \"deploy\"\n\n[[keys]]\nid = \"dev\"\npublic = \"dev.pub\"\nsteps = [\"*\"]\n\n[require]\n{require}tools = [\"/usr/bin/*\", \"/bin/*\"]\n"
+        "[policy]\nname = \"deploy\"\n\n[[keys]]\nid = \"dev\"\npublic = \"dev.pub\"\nsteps = [\"*\"]\n\n[require]\n{require}tools = [\"/usr\", \"/usr/bin/*\", \"/bin/*\"]\n"
     )
 }
 

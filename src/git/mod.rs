@@ -1,6 +1,8 @@
 //! The workspace's git state through libgit2, shared by provenance (is the tree dirty?) and
 //! releases (which paths, before anything runs).
 
+pub mod last_change;
+
 use std::path::{Path, PathBuf};
 
 /// Paths of the work tree that differ from HEAD, untracked files included, ignored files and

@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# What per-step SOURCE_DATE_EPOCH (git::last_change) and the host-system identity
+# (exec::host) cost, on real histories: a clone of a public repository with one step per
+# tracked source file (`cat FILE > out/N`), committed, then hyperfine of the no-op run with
+# gantry at BEFORE (HEAD's time for every step, no host identity) and the work tree, and of
+# the first run after a new commit, when the history is walked (the step results all cached).
+#   REPOS       git repositories or URLs to clone (default: zlib and hexyl from /work/.mirror)
+#   BEFORE      git revision to compare with (required);  BEFORE_BIN  its release binary
+#   RUNS        hyperfine runs (default 20)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+BEFORE=${BEFORE:?set BEFORE to a git revision} RUNS=${RUNS:-20}
+REPOS=${REPOS:-"/work/.mirror/madler+zlib/repo /work/.mirror/sharkdp+hexyl/repo"}
+command -v hyperfine >/dev/null || { apt-get update -qq && apt-get install -y -qq hyperfine >/dev/null; }
+work=$(mktemp -d /tmp/gantry-history.XXXXXX)
+trap 'git worktree remove --force "$work/tree" >/dev/null 2>&1 || true; rm -rf "$work"' EXIT
+if [ -n "${BEFORE_BIN:-}" ]; then
+  before=$BEFORE_BIN
+else
+  git worktree add --detach -q "$work/tree" "$BEFORE"
+  cargo build --release --locked -q --manifest-path "$work/tree/Cargo.toml" --target-dir "$work/target"
+  before=$work/target/release/gantry
+fi
+cargo build --release --locked -q
+after=$PWD/target/release/gantry
+export HOME=$work/home GIT_AUTHOR_NAME=b GIT_AUTHOR_EMAIL=b@example.org GIT_COMMITTER_NAME=b GIT_COMMITTER_EMAIL=b@example.org
+mkdir -p "$HOME"
+echo "# before $(git rev-parse --short "$BEFORE"), after $(git rev-parse --short HEAD)$(git diff --quiet || echo '+changes'), $(nproc) cores, $(uname -r)"
+for repo in $REPOS; do
+  name=$(basename "$(dirname "$repo")")
+  clone=$work/$name
+  git clone -q "$repo" "$clone"
+  (
+    cd "$clone"
+    commits=$(git rev-list --count HEAD)
+    printf '[pipeline]\nname = "history"\n' > pipeline.toml
+    n=0
+    git ls-files | grep -v '^pipeline.toml$' | grep -v '"' | grep -v ' ' | while read -r file; do
+      [ -f "$file" ] || continue
+      n=$((n + 1))
+      printf '\n[steps.s%d]\nrun = "cat %s > out/s%d"\ninputs = ["%s"]\noutputs = ["out/s%d"]\n' "$n" "$file" "$n" "$file" "$n" >> pipeline.toml
+    done
+    printf '/out/\n/.gantry/\n/attestations/\n' >> .gitignore
+    git add pipeline.toml .gitignore && git commit -q -m "a pipeline"
+    steps=$(grep -c '^\[steps' pipeline.toml)
+    echo; echo "## $name: $commits commits, $steps steps (one per tracked file)"
+    "$before" run pipeline.toml --json >/dev/null
+    "$after" run pipeline.toml --json >/dev/null
+    hyperfine --warmup 2 --runs "$RUNS" --style basic --export-markdown "$work/$name-noop.md" \
+      -n "no-op, before" "$before run pipeline.toml --json >/dev/null" \
+      -n "no-op, after" "$after run pipeline.toml --json >/dev/null" \
+      -n "no-op, after, history walked (no kept walk)" --prepare "rm -rf .gantry/last-change" "$after run pipeline.toml --json >/dev/null" >/dev/null
+    cat "$work/$name-noop.md"
+    echo "README touch" >> README* 2>/dev/null || echo x > NEWFILE
+    git add -A && git commit -q -m "docs: touch"
+    executed() { "$1" run pipeline.toml --json | sed -n 's/.*"event":"run_finished".*"executed":\([0-9]*\).*/\1/p'; }
+    echo; echo "after a commit that changes one file: before $(executed "$before") step(s) executed, after $(executed "$after")"
+  )
+done
