@@ -17,8 +17,12 @@ pub struct InputFile {
     pub host: PathBuf,
     pub digest: Digest,
     /// A Nix step's out-link: the store path it points to, shown to the step as a symlink
-    /// (the sandbox has `/nix` read-only) instead of a bind-mounted copy.
+    /// (the sandbox has `/nix` read-only) instead of a bind-mounted copy. Or a symbolic link
+    /// inside a folder output, shown as the same link.
     pub link: Option<String>,
+    /// Whether the step's link lists it as a material: not a link inside a folder output,
+    /// whose target (a file of the folder) is listed itself.
+    pub material: bool,
 }
 
 /// Resolves every input of `id`; upstream steps must have finished.
@@ -41,6 +45,7 @@ pub fn resolve(context: &Context, id: StepId) -> Result<Vec<InputFile>, String> 
                 host,
                 digest,
                 link: None,
+                material: true,
             },
         );
     }
@@ -78,7 +83,8 @@ pub fn resolve(context: &Context, id: StepId) -> Result<Vec<InputFile>, String> 
                             host: context.output_root.join(&path),
                             path,
                             digest: file.digest,
-                            link: None,
+                            link: file.link.clone(),
+                            material: file.link.is_none(),
                         },
                     );
                 }
@@ -91,6 +97,7 @@ pub fn resolve(context: &Context, id: StepId) -> Result<Vec<InputFile>, String> 
                     host: context.output_root.join(&output.path),
                     digest: output.digest,
                     link: output.link.clone(),
+                    material: true,
                 },
             );
         }

@@ -173,9 +173,27 @@ fn collect_tree(
                     path: relative,
                     digest,
                     executable,
+                    link: None,
                 });
             }
-            Some(Kind::Link | Kind::Other) => {
+            Some(Kind::Link) => {
+                let target = folder.read_link(OsStr::new(name)).map_err(read_error)?;
+                let target = target.to_str().ok_or_else(|| {
+                    format!("output folder `{output}` holds `{relative}`, a link whose target is not UTF-8")
+                })?;
+                if !crate::store::action_cache::link_stays_inside(&relative, target) {
+                    return Err(format!(
+                        "output folder `{output}` holds `{relative}`, a symbolic link to `{target}`, outside the folder; only links that stay inside it are outputs"
+                    ));
+                }
+                files.push(TreeFile {
+                    path: relative,
+                    digest: crate::digest::Digest::of_bytes(target.as_bytes()),
+                    executable: false,
+                    link: Some(target.to_owned()),
+                });
+            }
+            Some(Kind::Other) => {
                 return Err(format!(
                     "output folder `{output}` holds `{relative}`, which is not a regular file"
                 ));
@@ -227,7 +245,19 @@ pub fn materialize(
     let staging = atomic::temporary_path(&target);
     fs::create_dir_all(&staging).map_err(io_error)?;
     for file in &tree.files {
-        if let Err(error) = cas.restore(&file.digest, &staging.join(&file.path), file.executable) {
+        let place = staging.join(&file.path);
+        let restored = match &file.link {
+            Some(target) => place
+                .parent()
+                .map_or(Ok(()), fs::create_dir_all)
+                .and_then(|()| std::os::unix::fs::symlink(target, &place))
+                .map_err(|source| BlobError::Io {
+                    path: place.clone(),
+                    source,
+                }),
+            None => cas.restore(&file.digest, &place, file.executable),
+        };
+        if let Err(error) = restored {
             let _ = fs::remove_dir_all(&staging);
             return Err(error);
         }
@@ -242,7 +272,7 @@ pub fn materialize(
     if had_old {
         let _ = fs::remove_dir_all(&old).or_else(|_| fs::remove_file(&old));
     }
-    for file in &tree.files {
+    for file in tree.files.iter().filter(|file| file.link.is_none()) {
         stats.record(&target.join(&file.path), file.digest);
     }
     Ok(true)
@@ -304,6 +334,12 @@ fn folder_matches(folder: &Path, tree: &Tree, stats: &StatCache) -> bool {
         let Some(file) = expected.remove(relative) else {
             return false;
         };
+        if let Some(target) = &file.link {
+            if fs::read_link(entry.path()).ok().as_deref() != Some(Path::new(target)) {
+                return false;
+            }
+            continue;
+        }
         if !entry.file_type().is_file()
             || !stats
                 .digest(entry.path())

@@ -857,36 +857,41 @@ pub(crate) fn commit(context: &Context, id: StepId, commit: Commit<'_>) -> Resul
     Ok(())
 }
 
-fn link_envelope(
-    context: &Context,
-    id: StepId,
-    action: &ExecAction,
-    produced: &Produced,
-) -> attest::Envelope {
-    let Produced {
-        records,
-        trees,
-        logs: [stdout, stderr],
-        truncated,
-        remote,
-        ..
-    } = produced;
-    let step = &context.pipeline.steps[id];
+/// What a link lists as made: each file output, each file of a folder output (its links
+/// aside: what they point to is listed itself).
+fn subjects(
+    records: &[crate::store::OutputRecord],
+    trees: &HashMap<usize, Tree>,
+) -> Vec<ResourceDescriptor> {
     let mut subjects = Vec::new();
     for (index, record) in records.iter().enumerate() {
         match trees.get(&index) {
-            Some(tree) => subjects.extend(tree.files.iter().map(|file| {
-                ResourceDescriptor::named(format!("{}/{}", record.path, file.path), &file.digest)
-            })),
+            Some(tree) => subjects.extend(
+                tree.files
+                    .iter()
+                    .filter(|file| file.link.is_none())
+                    .map(|file| {
+                        ResourceDescriptor::named(
+                            format!("{}/{}", record.path, file.path),
+                            &file.digest,
+                        )
+                    }),
+            ),
             None => subjects.push(ResourceDescriptor::named(
                 record.path.clone(),
                 &record.digest,
             )),
         }
     }
+    subjects
+}
+
+/// What a link lists as read: the inputs, the program, the host system, the toolchains.
+fn materials(context: &Context, action: &ExecAction) -> Vec<ResourceDescriptor> {
     let mut materials: Vec<ResourceDescriptor> = action
         .inputs
         .iter()
+        .filter(|input| input.material)
         .map(|input| ResourceDescriptor::named(input.path.clone(), &input.digest))
         .collect();
     if let Some((path, digest)) = &action.tool {
@@ -908,6 +913,26 @@ fn link_envelope(
         ]));
         materials.push(material);
     }
+    materials
+}
+
+fn link_envelope(
+    context: &Context,
+    id: StepId,
+    action: &ExecAction,
+    produced: &Produced,
+) -> attest::Envelope {
+    let Produced {
+        records,
+        trees,
+        logs: [stdout, stderr],
+        truncated,
+        remote,
+        ..
+    } = produced;
+    let step = &context.pipeline.steps[id];
+    let subjects = subjects(records, trees);
+    let materials = materials(context, action);
     let variables: serde_json::Map<String, serde_json::Value> = action
         .env
         .iter()

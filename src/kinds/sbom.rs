@@ -59,7 +59,8 @@ pub fn plan(context: &Context, id: StepId) -> Result<SbomAction, String> {
         None => Source::Folder(
             inputs
                 .iter()
-                .filter(|input| is_within(&input.path, &spec.from))
+                // A link inside a folder output is no file of its own: its target is listed.
+                .filter(|input| input.material && is_within(&input.path, &spec.from))
                 .cloned()
                 .collect(),
         ),

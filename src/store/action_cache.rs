@@ -64,11 +64,15 @@ impl Tree {
                     .split('/')
                     .all(|part| !part.is_empty() && part != "." && part != "..")
         };
-        self.files.iter().all(|file| plain(&file.path))
-            && self.files.windows(2).all(|pair| {
-                pair[0].path < pair[1].path
-                    && !pair[1].path.starts_with(&format!("{}/", pair[0].path))
-            })
+        self.files.iter().all(|file| {
+            plain(&file.path)
+                && file
+                    .link
+                    .as_deref()
+                    .is_none_or(|target| link_stays_inside(&file.path, target))
+        }) && self.files.windows(2).all(|pair| {
+            pair[0].path < pair[1].path && !pair[1].path.starts_with(&format!("{}/", pair[0].path))
+        })
     }
 }
 
@@ -79,6 +83,31 @@ pub struct TreeFile {
     pub digest: Digest,
     #[serde(default)]
     pub executable: bool,
+    /// A symbolic link's target (relative, inside the folder); `digest` is then the target's
+    /// bytes'. A `make install` tree has them (`libz.so -> libz.so.1`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub link: Option<String>,
+}
+
+/// Whether a link at `path` (inside a folder) pointing at `target` stays inside that folder:
+/// relative, and never above the folder's root however its `..` fall.
+#[must_use]
+pub fn link_stays_inside(path: &str, target: &str) -> bool {
+    if target.is_empty() || target.starts_with('/') || target.contains('\0') {
+        return false;
+    }
+    let mut depth = path.matches('/').count();
+    for part in target.split('/') {
+        match part {
+            "" | "." => {}
+            ".." => match depth.checked_sub(1) {
+                Some(up) => depth = up,
+                None => return false,
+            },
+            _ => depth += 1,
+        }
+    }
+    true
 }
 
 /// The action cache. Beside the one-file-per-key entries it keeps an index of the results a
@@ -251,4 +280,19 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     mutex
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+#[cfg(test)]
+mod link_tests {
+    use super::link_stays_inside;
+
+    #[test]
+    fn a_link_stays_inside_its_folder_or_is_refused() {
+        assert!(link_stays_inside("lib/libz.so", "libz.so.1"));
+        assert!(link_stays_inside("lib/libz.so", "../include/zlib.h"));
+        assert!(!link_stays_inside("libz.so", "../etc/passwd"));
+        assert!(!link_stays_inside("lib/a", "../../x"));
+        assert!(!link_stays_inside("a", "/etc/passwd"));
+        assert!(!link_stays_inside("a", ""));
+    }
 }

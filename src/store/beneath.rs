@@ -10,6 +10,7 @@ use std::fs::File;
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
+use std::os::unix::ffi::OsStringExt as _;
 use std::path::Path;
 
 /// An open folder.
@@ -171,6 +172,24 @@ impl Folder {
             )));
         }
         Ok(file)
+    }
+
+    /// Where the symbolic link `name` points (not followed).
+    pub fn read_link(&self, name: &OsStr) -> io::Result<OsString> {
+        let c_name = c_name(name)?;
+        let mut buffer = vec![0_u8; libc::PATH_MAX as usize];
+        // SAFETY: readlinkat into a buffer of the length given, relative to our descriptor.
+        let length = unsafe {
+            libc::readlinkat(
+                self.fd.as_raw_fd(),
+                c_name.as_ptr(),
+                buffer.as_mut_ptr().cast(),
+                buffer.len(),
+            )
+        };
+        let length = usize::try_from(length).map_err(|_| io::Error::last_os_error())?;
+        buffer.truncate(length);
+        Ok(OsString::from_vec(buffer))
     }
 
     /// The folder's entries (not `.` or `..`), sorted by name.

@@ -378,3 +378,44 @@ fn a_new_compiler_on_the_host_reruns_exec_steps() {
     // The real host again: the first result is still in the cache.
     assert_eq!(test.gantry_run(&[]).success().finished()["cached"], 1);
 }
+
+/// A folder output may hold symbolic links that stay inside it, as a `make install` tree does
+/// (`libz.so -> libz.so.1`): they are kept as links, restored as links from the cache, shown
+/// as links to the steps that read the folder, and left out of the subjects (what they point
+/// to is listed itself).
+#[test]
+fn a_folder_output_keeps_its_links() {
+    let test = Test::new().pipeline(
+        r#"[steps.install]
+run = "mkdir -p out/lib out/include && echo lib > out/lib/libz.so.1.3 && ln -s libz.so.1.3 out/lib/libz.so.1 && ln -s libz.so.1 out/lib/libz.so && echo h > out/include/zlib.h && ln -s ../include/zlib.h out/lib/zlib.h"
+outputs = ["out/"]
+
+[steps.use]
+run = "readlink out/lib/libz.so > use.txt && cat out/lib/libz.so out/lib/zlib.h >> use.txt"
+inputs = ["out/lib/", "out/include/"]
+outputs = ["use.txt"]
+"#,
+    );
+    let run = test.gantry_run(&[]).success();
+    assert_eq!(test.read("use.txt"), "libz.so.1\nlib\nh\n");
+    let link = |path: &str| std::fs::read_link(test.path(path)).expect("a link");
+    assert_eq!(link("out/lib/libz.so"), std::path::Path::new("libz.so.1"));
+    let statement = crate::attestations::statement(&run.run_dir().join("install.intoto.json"));
+    let subjects: Vec<&str> = (statement["subject"].as_array().expect("subjects").iter())
+        .filter_map(|subject| subject["name"].as_str())
+        .collect();
+    assert_eq!(subjects, ["out/include/zlib.h", "out/lib/libz.so.1.3"]);
+
+    fs::remove_dir_all(test.path("out")).expect("remove");
+    let again = test.gantry_run(&[]).success();
+    assert_eq!(again.finished()["executed"], 0);
+    assert_eq!(
+        link("out/lib/libz.so.1"),
+        std::path::Path::new("libz.so.1.3")
+    );
+    assert_eq!(
+        link("out/lib/zlib.h"),
+        std::path::Path::new("../include/zlib.h")
+    );
+    assert_eq!(test.read("out/lib/libz.so"), "lib\n");
+}
