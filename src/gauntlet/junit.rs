@@ -20,8 +20,27 @@ pub struct Case {
     pub outcome: Outcome,
 }
 
-/// Every test case of the report.
+/// Every test case of the report. A file may hold several documents one after another, each
+/// with its XML declaration, as `cargo test -- --format junit` writes one per test binary.
 pub fn read(text: &str) -> Result<Vec<Case>, String> {
+    let starts: Vec<usize> = text.match_indices("<?xml").map(|(at, _)| at).collect();
+    if starts.len() < 2 {
+        return read_document(text);
+    }
+    let mut cases = Vec::new();
+    let ends = starts.iter().skip(1).copied().chain([text.len()]);
+    for (number, (start, end)) in starts.iter().copied().zip(ends).enumerate() {
+        if !text[..starts[0]].trim().is_empty() {
+            return Err("text before the first XML declaration".to_owned());
+        }
+        let document = read_document(&text[start..end])
+            .map_err(|error| format!("document {} of {}: {error}", number + 1, starts.len()))?;
+        cases.extend(document);
+    }
+    Ok(cases)
+}
+
+fn read_document(text: &str) -> Result<Vec<Case>, String> {
     let options = roxmltree::ParsingOptions {
         allow_dtd: false,
         ..roxmltree::ParsingOptions::default()

@@ -6,6 +6,38 @@ use super::*;
 const PYTEST: &str = r#"<?xml version="1.0" encoding="utf-8"?><testsuites name="pytest tests"><testsuite name="pytest" errors="0" failures="1" skipped="1" tests="4" time="0.064"><testcase classname="test_calc" name="test_add" time="0.001" /><testcase classname="test_calc" name="test_div" time="0.000" /><testcase classname="test_calc" name="test_fails" time="0.001"><failure message="assert 2 == 3">def test_fails():
 &gt;       assert add(1, 1) == 3</failure></testcase><testcase classname="test_calc" name="test_skipped" time="0.000"><skipped type="pytest.skip" message="later">later</skipped></testcase></testsuite></testsuites>"#;
 
+/// What `cargo +nightly test -- -Z unstable-options --format junit` printed for a crate with
+/// a library test, an integration test file and doc tests: one document per test binary.
+const LIBTEST: &str = include_str!("../../tests/fixtures/junit/libtest-three-binaries.xml");
+
+#[test]
+fn junit_reads_every_document_libtest_writes() {
+    let reading = EvidenceKind::Junit
+        .read(LIBTEST, &[])
+        .expect("three documents");
+    assert_eq!(
+        (
+            reading.values["tests"],
+            reading.values["passed"],
+            reading.values["failures"]
+        ),
+        (3.0, 2.0, 1.0)
+    );
+    assert_eq!(reading.failed, vec!["integration.fails".to_owned()]);
+    let second = LIBTEST
+        .match_indices("<?xml")
+        .nth(1)
+        .expect("a second document")
+        .0;
+    let broken = format!(
+        "{}{}",
+        &LIBTEST[..second],
+        LIBTEST[second..].replacen("</testsuites>", "", 1)
+    );
+    let error = EvidenceKind::Junit.read(&broken, &[]).unwrap_err();
+    assert!(error.contains("document 2 of 3"), "{error}");
+}
+
 #[test]
 fn junit_counts_cases_by_outcome() {
     let reading = EvidenceKind::Junit.read(PYTEST, &[]).expect("junit");

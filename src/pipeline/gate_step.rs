@@ -129,7 +129,7 @@ fn refuse_keys(wire: &StepWire, is_drill: bool, errors: &mut Vec<Diagnostic>) {
             &NotHere {
                 kind: "gate",
                 inputs: "a gate reads its `evidence` (and `subject`); name them there (only a drill has `inputs`)",
-                outputs: "a gate writes its signed verdict to `output` (default `gauntlet/STEP.intoto.json`)",
+                outputs: "a gate writes its signed verdict to `output` (default `out/gauntlet/STEP.intoto.json`)",
                 network: "a gate judges what is on disk (only a drill runs a command)",
             },
             errors,

@@ -270,8 +270,8 @@ impl Evidence {
 /// The workspace folder that holds run folders, unless `--attestations` names another.
 pub const ATTESTATIONS: &str = "attestations";
 
-/// Where a gate's attestation goes when `output` is not given: `gauntlet/<step>.intoto.json`.
-pub const GATE_FOLDER: &str = "gauntlet";
+/// Where a gate's attestation goes when `output` is not given: `out/gauntlet/<step>.intoto.json` (with the outputs, not at the repository's root).
+pub const GATE_FOLDER: &str = "out/gauntlet";
 
 /// What a sbom step's attestation is called, beside its document.
 pub const SBOM_ATTESTATION_SUFFIX: &str = ".intoto.json";

@@ -171,7 +171,7 @@ fn gates_judge_real_reports_and_sign_their_verdicts() {
     assert_eq!(evidence["annotations"]["stage"], "qualification");
     // The same bytes in the workspace and the run folder, listed in SHA256SUMS.
     assert_eq!(
-        std::fs::read(test.path("gauntlet/tests.intoto.json")).expect("output"),
+        std::fs::read(test.path("out/gauntlet/tests.intoto.json")).expect("output"),
         std::fs::read(folder.join("tests.gate.intoto.json")).expect("placed")
     );
     let sums = std::fs::read_to_string(folder.join("SHA256SUMS")).expect("sums");
@@ -388,7 +388,7 @@ fn a_failed_gate_fails_the_run_blocks_what_needs_it_and_signs_its_failure() {
     assert!(
         failed["predicate"]["configuration"][1]["annotations"]["thresholds"][0]["passed"] == false
     );
-    assert!(!test.path("gauntlet/tests.intoto.json").exists());
+    assert!(!test.path("out/gauntlet/tests.intoto.json").exists());
 }
 
 #[test]
@@ -597,7 +597,7 @@ fn a_drill_is_timed_against_its_budget_every_run() {
     let text = checked.stdout();
     assert!(text.contains("  restore "), "{text}");
     assert!(
-        text.contains("skipped rto: cannot read `gauntlet/rto.intoto.json`"),
+        text.contains("skipped rto: cannot read `out/gauntlet/rto.intoto.json`"),
         "{text}"
     );
     // A folder without verdicts is a failed report, not an empty pass.
