@@ -188,7 +188,7 @@ pub fn main(args: impl IntoIterator<Item = OsString>) -> ExitCode {
 fn render_error(error: &Error) {
     let mut stderr = std::io::stderr().lock();
     let text = match error {
-        Error::Pipeline(diagnostics) => diagnostics.render(),
+        Error::Pipeline(diagnostics) | Error::Policy(diagnostics) => diagnostics.render(),
         other => format!("error: {other}\n"),
     };
     let _ = write!(stderr, "{}", crate::report::escape::controls(&text));

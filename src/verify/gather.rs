@@ -53,6 +53,9 @@ pub fn read_folders(
                 path.display()
             ))
         })?;
+        if found.is_empty() {
+            return Err(Error::Usage(empty_folder(path)));
+        }
         listed.extend(found.into_iter().map(|file| (file, folder)));
     }
     let mut files = crate::parallel::map(&listed, |(path, folder)| {
@@ -69,6 +72,35 @@ pub fn read_folders(
     .collect::<Result<Vec<_>>>()?;
     verify::signed::check(&mut files, keys, signatures);
     Ok(files)
+}
+
+/// Why a folder given as attestations holds none: it holds run folders (the attestations
+/// folder itself was given), or nothing at all.
+fn empty_folder(path: &Path) -> String {
+    let mut runs: Vec<String> = std::fs::read_dir(path)
+        .map(|entries| {
+            entries
+                .flatten()
+                .filter(|entry| {
+                    entry
+                        .path()
+                        .join(crate::exec::provenance::FILE_NAME)
+                        .is_file()
+                })
+                .map(|entry| entry.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    runs.sort();
+    match runs.last() {
+        Some(newest) => format!(
+            "`{}` holds no attestations but {} run folder(s): pass one run's folder, such as `{}`",
+            path.display(),
+            runs.len(),
+            path.join(newest).display()
+        ),
+        None => format!("`{}` holds no attestations", path.display()),
+    }
 }
 
 /// The policy at `path` and the public keys it names.

@@ -417,10 +417,17 @@ pub fn load_keys(
         let pem = match read(&spec.public) {
             Ok(pem) => pem,
             Err(error) => {
-                errors.push(Diagnostic::at(
+                let mut diagnostic = Diagnostic::at(
                     format!("cannot read `{}`: {error}", spec.public.display()),
                     spec.public_span.clone(),
-                ));
+                );
+                if error.kind() == std::io::ErrorKind::NotFound {
+                    diagnostic = diagnostic.hint(format!(
+                        "write the public half of the key that signs the runs there: `gantry keys public [--key FILE] > {}`",
+                        spec.public.display()
+                    ));
+                }
+                errors.push(diagnostic);
                 continue;
             }
         };

@@ -244,8 +244,31 @@ fn bad_policies_are_usage_errors_at_their_line() {
     );
     let output = verify_text();
     assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(
-        String::from_utf8_lossy(&output.stderr).contains("policy.toml:6:10: error: cannot read")
+        stderr.starts_with("policy.toml:6:10: error: cannot read"),
+        "one `error:`, at the line: {stderr}"
+    );
+    assert!(
+        stderr.contains("hint: write the public half of the key that signs the runs there: `gantry keys public [--key FILE] > missing.pub`"),
+        "{stderr}"
+    );
+
+    // The attestations folder itself, instead of a run's folder: said, not read as empty.
+    test.write("policy.toml", &policy(KEYS, REQUIRE));
+    let parent = fixture.run.parent().expect("the attestations folder");
+    let output = test
+        .command()
+        .args(["verify", "--policy", "policy.toml", "--attestations"])
+        .arg(parent)
+        .arg(test.path("out/pkg.tar"))
+        .output()
+        .expect("gantry verify");
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("holds no attestations but") && stderr.contains("pass one run's folder"),
+        "{stderr}"
     );
 }
 
