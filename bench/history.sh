@@ -28,11 +28,13 @@ mkdir -p "$HOME"
 echo "# before $(git rev-parse --short "$BEFORE"), after $(git rev-parse --short HEAD)$(git diff --quiet || echo '+changes'), $(nproc) cores, $(uname -r)"
 for repo in $REPOS; do
   name=$(basename "$(dirname "$repo")")
-  clone=$work/$name
+  # One clone per binary: their action keys differ, and sharing a cache would have each
+  # binary's run find the other's index.
+  for side in before after; do
+  clone=$work/$name-$side
   git clone -q "$repo" "$clone"
   (
     cd "$clone"
-    commits=$(git rev-list --count HEAD)
     printf '[pipeline]\nname = "history"\n' > pipeline.toml
     n=0
     git ls-files | grep -v '^pipeline.toml$' | grep -v '"' | grep -v ' ' | while read -r file; do
@@ -42,18 +44,17 @@ for repo in $REPOS; do
     done
     printf '/out/\n/.gantry/\n/attestations/\n' >> .gitignore
     git add pipeline.toml .gitignore && git commit -q -m "a pipeline"
-    steps=$(grep -c '^\[steps' pipeline.toml)
-    echo; echo "## $name: $commits commits, $steps steps (one per tracked file)"
-    "$before" run pipeline.toml --json >/dev/null
-    "$after" run pipeline.toml --json >/dev/null
-    hyperfine --warmup 2 --runs "$RUNS" --style basic --export-markdown "$work/$name-noop.md" \
-      -n "no-op, before" "$before run pipeline.toml --json >/dev/null" \
-      -n "no-op, after" "$after run pipeline.toml --json >/dev/null" \
-      -n "no-op, after, history walked (no kept walk)" --prepare "rm -rf .gantry/last-change" "$after run pipeline.toml --json >/dev/null" >/dev/null
-    cat "$work/$name-noop.md"
-    echo "README touch" >> README* 2>/dev/null || echo x > NEWFILE
-    git add -A && git commit -q -m "docs: touch"
-    executed() { "$1" run pipeline.toml --json | sed -n 's/.*"event":"run_finished".*"executed":\([0-9]*\).*/\1/p'; }
-    echo; echo "after a commit that changes one file: before $(executed "$before") step(s) executed, after $(executed "$after")"
+    binary=$before; [ "$side" = after ] && binary=$after
+    "$binary" run pipeline.toml --json >/dev/null
   )
+  done
+  steps=$(grep -c '^\[steps' "$work/$name-after/pipeline.toml")
+  echo; echo "## $name: $(git -C "$work/$name-after" rev-list --count HEAD) commits, $steps steps (one per tracked file)"
+  hyperfine --warmup 2 --runs "$RUNS" --style basic --export-markdown "$work/$name-noop.md" \
+    -n "no-op, before" "cd $work/$name-before && $before run pipeline.toml --json >/dev/null" \
+    -n "no-op, after" "cd $work/$name-after && $after run pipeline.toml --json >/dev/null" \
+    -n "no-op, after, history walked (no kept walk)" --prepare "rm -rf $work/$name-after/.gantry/last-change" "cd $work/$name-after && $after run pipeline.toml --json >/dev/null" >/dev/null
+  cat "$work/$name-noop.md"
+  executed() { (cd "$work/$name-$1" && { echo "README touch" >> README.md 2>/dev/null || echo x > NEWFILE; } && git add -A && git commit -q -m "docs: touch" && "$2" run pipeline.toml --json | sed -n 's/.*"event":"run_finished".*"executed":\([0-9]*\).*/\1/p'); }
+  echo; echo "after a commit that adds or changes README.md: before $(executed before "$before") step(s) executed, after $(executed after "$after")"
 done

@@ -941,12 +941,15 @@ fn reproduced(
                 else {
                     return None;
                 };
-                if run_id.is_some_and(|run_id| run_id != checked) {
-                    return None;
-                }
+                // A rebuild of another run (an earlier one, before a no-op run made a new run
+                // id) holds for the same output path with the same bytes.
+                let same_run = run_id.is_none_or(|run_id| run_id == checked);
                 results
                     .iter()
-                    .find(|(_, attested, _)| attested.as_deref() == Some(hex.as_str()))
+                    .find(|(name, attested, _)| {
+                        attested.as_deref() == Some(hex.as_str())
+                            && (same_run || *name == artifact.name)
+                    })
                     .map(|(_, _, reproduced)| (item, *reproduced))
             });
         let verdicts: Vec<_> = verdicts.by_ref().collect();
@@ -965,7 +968,7 @@ fn reproduced(
             None => Finding::new(
                 Reason::NotReproduced,
                 format!(
-                    "no valid reproducibility attestation of this run covers `{}` (run `gantry repro` and pass its folder)",
+                    "no valid reproducibility attestation covers `{}` with these bytes (run `gantry repro` and pass its folder)",
                     artifact.name
                 ),
             ),

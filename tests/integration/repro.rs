@@ -482,3 +482,47 @@ fn repro_checks_the_newest_run_of_its_own_pipeline() {
     );
     assert_eq!(last["reproduced"], true);
 }
+
+/// A reproduction holds for the bytes it rebuilt: a later no-op run (a new run id, the same
+/// outputs) still passes a policy that wants `reproduced = true`; an output with other bytes
+/// does not.
+#[test]
+fn a_reproduction_holds_for_a_later_run_with_the_same_bytes() {
+    let test = Test::new()
+        .file("src/a.txt", "a\n")
+        .pipeline("[steps.copy]\nrun = \"cp src/a.txt out/a\"\ninputs = [\"src/a.txt\"]\noutputs = [\"out/a\"]\n");
+    let first = test.gantry_run(&[]).success();
+    repro(&test, &["--vary", "none", "--json"]).success();
+    let reproduction = repro_folder(&test);
+    let later = test.gantry_run(&[]).success();
+    assert_ne!(later.run_dir(), first.run_dir());
+    let public = test.run(["keys", "public"]).success().stdout();
+    test.write("dev.pub", &public);
+    test.write(
+        "policy.toml",
+        "[policy]\nname = \"p\"\n\n[[keys]]\nid = \"dev\"\npublic = \"dev.pub\"\nsteps = [\"*\"]\n\n[require]\nsteps = [\"copy\"]\nprovenance = true\nreproduced = true\nsources = [\"src/*\"]\ntools = [\"/usr\", \"/usr/bin/*\", \"/bin/*\"]\n",
+    );
+    let verify = |run: &Run| {
+        let output = test
+            .command()
+            .args(["verify", "--policy", "policy.toml", "--attestations"])
+            .arg(run.run_dir())
+            .arg("--attestations")
+            .arg(&reproduction)
+            .arg("out/a")
+            .output()
+            .expect("verify");
+        Run { output }
+    };
+    verify(&later).success();
+    test.write("src/a.txt", "changed\n");
+    let changed = test.gantry_run(&[]).success();
+    let refused = verify(&changed).failure(1);
+    assert!(
+        refused
+            .stdout()
+            .contains("no valid reproducibility attestation covers `out/a` with these bytes"),
+        "{}",
+        refused.stdout()
+    );
+}
