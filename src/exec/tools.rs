@@ -83,8 +83,14 @@ fn resolve(
             tool.name
         )
     })?;
-    let host = std::fs::canonicalize(&path)
-        .map_err(|error| format!("tool `{}`: `{}`: {error}", tool.name, path.display()))?;
+    let host = std::fs::canonicalize(&path).map_err(|error| {
+        let mut message = format!("tool `{}`: `{}`: {error}", tool.name, path.display());
+        if let Some(hint) = install_hint(written) {
+            message.push_str("; ");
+            message.push_str(&hint);
+        }
+        message
+    })?;
     if !host.is_dir() {
         return Err(format!(
             "tool `{}`: `{}` is not a folder",
@@ -106,6 +112,15 @@ fn resolve(
         host,
         digest,
     })
+}
+
+/// How to get a toolchain the pipeline names by its usual place, when it is missing.
+fn install_hint(written: &str) -> Option<String> {
+    let (_, rest) = written.split_once(".rustup/toolchains/")?;
+    let toolchain = rest.split('/').next().filter(|name| !name.is_empty())?;
+    Some(format!(
+        "install it with `rustup toolchain install {toolchain}` (or point `[tools]` at the toolchain you have: `rustc --print sysroot`)"
+    ))
 }
 
 /// Refuses a tool whose real folder (links resolved) is `/`, is or holds a home folder, is
@@ -252,6 +267,17 @@ mod tests {
         std::fs::remove_file(root.join("cc")).unwrap();
         std::os::unix::fs::symlink("bin/cd", root.join("cc")).unwrap();
         assert_ne!(edited, digest());
+    }
+
+    #[test]
+    fn a_missing_rustup_toolchain_says_how_to_install_it() {
+        assert_eq!(
+            install_hint("~/.rustup/toolchains/1.95.0-x86_64-unknown-linux-gnu").as_deref(),
+            Some(
+                "install it with `rustup toolchain install 1.95.0-x86_64-unknown-linux-gnu` (or point `[tools]` at the toolchain you have: `rustc --print sysroot`)"
+            )
+        );
+        assert_eq!(install_hint("/opt/cross"), None);
     }
 
     #[test]

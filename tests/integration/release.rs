@@ -915,6 +915,24 @@ fn the_ci_examples_parse_and_run_real_gantry_commands() {
             "{}",
             file.display()
         );
+        // What the job keeps is what gantry's own release pipeline writes.
+        let pipeline = std::fs::read_to_string(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("pipelines/release.toml"),
+        )
+        .expect("pipelines/release.toml");
+        for line in text.lines().map(str::trim) {
+            let Some(path) = line
+                .strip_prefix("- out/")
+                .or_else(|| line.strip_prefix("out/"))
+            else {
+                continue;
+            };
+            assert!(
+                pipeline.contains(&format!("\"out/{path}")),
+                "{}: uploads `out/{path}`, which pipelines/release.toml does not write",
+                file.display()
+            );
+        }
     }
     assert!(gantry::cli::accepts(&["release", "verify", "1.4.0", "--no-such-flag"]).is_err());
 }
