@@ -161,6 +161,7 @@ pub fn repro(
             .filter_map(|subject| subject.rebuilt_at.clone()),
     );
     let comparisons = compare_all(&selected, &checked, &main.run);
+    note_drills(&selected, &mut report.notes);
     let copies = Copies {
         root: &selected.root,
         workspace_cas: options.cache_dir.join("cas"),
@@ -359,6 +360,25 @@ fn producers(
         .collect()
 }
 
+/// A drill gate measures now (how long a restore takes): its verdict holds the seconds it
+/// measured, which no rebuild gives again, and it proves nothing about the artifact's bytes.
+fn is_drill(step: &crate::pipeline::Step) -> bool {
+    matches!(
+        &step.kind,
+        crate::pipeline::StepKind::Gate(gate)
+            if matches!(gate.evidence, crate::pipeline::model::Evidence::Drill { .. })
+    )
+}
+
+fn note_drills(selected: &Pipeline, notes: &mut Vec<String>) {
+    for step in selected.steps.iter().filter(|step| is_drill(step)) {
+        notes.push(format!(
+            "gate `{}` is a drill: it measured time again in the rebuild, and its verdict (which holds the seconds measured) is not compared",
+            step.name
+        ));
+    }
+}
+
 fn compare_all(
     selected: &Pipeline,
     checked: &AttestedRun,
@@ -367,6 +387,7 @@ fn compare_all(
     selected
         .steps
         .iter()
+        .filter(|step| !is_drill(step))
         .map(|step| {
             let name = &step.name;
             compare::compare(name, checked.steps.get(name), rebuilt.steps.get(name))

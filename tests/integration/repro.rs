@@ -526,3 +526,19 @@ fn a_reproduction_holds_for_a_later_run_with_the_same_bytes() {
         refused.stdout()
     );
 }
+
+/// A drill gate's verdict holds the seconds it measured: `gantry repro` runs it again but does
+/// not compare it (it said so), and a pipeline with one can reproduce.
+#[test]
+fn a_drill_gate_does_not_stop_a_reproduction() {
+    let test = Test::new()
+        .file("src/a.txt", "a\n")
+        .pipeline("[steps.copy]\nrun = \"cp src/a.txt out/a\"\ninputs = [\"src/a.txt\"]\noutputs = [\"out/a\"]\n\n[steps.restore]\nkind = \"gate\"\nevidence = { drill = \"cat out/a > /dev/null\" }\ninputs = [\"out/a\"]\nrequire = { seconds_max = 60 }\n");
+    test.gantry_run(&[]).success();
+    let checked = repro(&test, &["--vary", "none", "--json"]).success();
+    assert!(
+        checked.stdout().contains("gate `restore` is a drill"),
+        "{}",
+        checked.stdout()
+    );
+}
