@@ -160,8 +160,7 @@ pub fn repro(
             .flat_map(|step| step.subjects.iter())
             .filter_map(|subject| subject.rebuilt_at.clone()),
     );
-    let comparisons = compare_all(&selected, &checked, &main.run);
-    note_drills(&selected, &mut report.notes);
+    let comparisons = compare_all(&selected, &checked, &main.run, &mut report.notes);
     let copies = Copies {
         root: &selected.root,
         workspace_cas: options.cache_dir.join("cas"),
@@ -379,11 +378,14 @@ fn note_drills(selected: &Pipeline, notes: &mut Vec<String>) {
     }
 }
 
+/// Every step's comparison but drills' (`notes` says which were left out).
 fn compare_all(
     selected: &Pipeline,
     checked: &AttestedRun,
     rebuilt: &AttestedRun,
+    notes: &mut Vec<String>,
 ) -> Vec<StepComparison> {
+    note_drills(selected, notes);
     selected
         .steps
         .iter()
