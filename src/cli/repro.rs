@@ -174,6 +174,9 @@ fn short(digest: Option<&crate::digest::Digest>) -> String {
 }
 
 /// The plain-text summary: one line per output, and under each that differs, why.
+/// A step with more outputs than this lists only those that differ, one by one.
+const LISTED_OUTPUTS: usize = 10;
+
 pub fn render(report: &ReproReport, root: &Path) -> String {
     let mut text = String::new();
     let _ = writeln!(
@@ -219,6 +222,10 @@ pub fn render(report: &ReproReport, root: &Path) -> String {
             }
             continue;
         }
+        // A folder of thousands of files (vendored crates) is one line when it reproduced:
+        // only what differs is listed one by one (`--json` has every output).
+        let many = comparison.outputs.len() > LISTED_OUTPUTS;
+        let mut folded = 0;
         for output in &comparison.outputs {
             total += 1;
             let reproduced = comparison.attested && comparison.rebuilt && output.reproduced();
@@ -227,7 +234,18 @@ pub fn render(report: &ReproReport, root: &Path) -> String {
             } else if differing_steps.last() != Some(&comparison.step.as_str()) {
                 differing_steps.push(comparison.step.as_str());
             }
-            render_output(&mut text, report, step, output, reproduced, width, root);
+            if reproduced && many {
+                folded += 1;
+            } else {
+                render_output(&mut text, report, step, output, reproduced, width, root);
+            }
+        }
+        if folded > 0 {
+            let _ = writeln!(
+                text,
+                "  {:<width$}  {folded} outputs reproduced",
+                comparison.step
+            );
         }
     }
     let _ = writeln!(text);

@@ -542,3 +542,17 @@ fn a_drill_gate_does_not_stop_a_reproduction() {
         checked.stdout()
     );
 }
+
+/// A folder of many files that reproduced is one line of the summary (a vendored crates
+/// folder printed 3,250 lines); what differs is still listed one by one.
+#[test]
+fn a_reproduced_folder_of_many_files_is_one_line() {
+    let test = Test::new().pipeline(
+        "[steps.vendor]\nrun = \"mkdir -p out/vendor && for i in $(seq 1 40); do echo $i > out/vendor/f$i; done\"\noutputs = [\"out/vendor/\"]\n",
+    );
+    test.gantry_run(&[]).success();
+    let checked = repro(&test, &["--vary", "none"]).success();
+    let text = checked.stdout();
+    assert!(text.contains("40 outputs reproduced"), "{text}");
+    assert!(text.lines().count() < 20, "{text}");
+}
