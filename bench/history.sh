@@ -50,10 +50,12 @@ for repo in $REPOS; do
   done
   steps=$(grep -c '^\[steps' "$work/$name-after/pipeline.toml")
   echo; echo "## $name: $(git -C "$work/$name-after" rev-list --count HEAD) commits, $steps steps (one per tracked file)"
+  # One --prepare per command: a single one would run before every command's runs.
   hyperfine --warmup 2 --runs "$RUNS" --style basic --export-markdown "$work/$name-noop.md" \
+    --prepare true --prepare true --prepare "rm -rf $work/$name-after/.gantry/last-change" \
     -n "no-op, before" "cd $work/$name-before && $before run pipeline.toml --json >/dev/null" \
     -n "no-op, after" "cd $work/$name-after && $after run pipeline.toml --json >/dev/null" \
-    -n "no-op, after, history walked (no kept walk)" --prepare "rm -rf $work/$name-after/.gantry/last-change" "cd $work/$name-after && $after run pipeline.toml --json >/dev/null" >/dev/null
+    -n "no-op, after, history walked (no kept walk)" "cd $work/$name-after && $after run pipeline.toml --json >/dev/null" >/dev/null
   cat "$work/$name-noop.md"
   executed() { (cd "$work/$name-$1" && { echo "README touch" >> README.md 2>/dev/null || echo x > NEWFILE; } && git add -A && git commit -q -m "docs: touch" && "$2" run pipeline.toml --json | sed -n 's/.*"event":"run_finished".*"executed":\([0-9]*\).*/\1/p'); }
   echo; echo "after a commit that adds or changes README.md: before $(executed before "$before") step(s) executed, after $(executed after "$after")"
