@@ -6,13 +6,13 @@
 //!
 //! What identifies it: the installed Debian packages with their versions and architectures
 //! (`/var/lib/dpkg/status`), where `/etc/alternatives` points (which compiler `cc` is), and
-//! the content of `/usr/local` (what was installed by hand), all read once per run. A host
-//! without dpkg is identified by `/usr/local` and the alternatives alone, and says so.
+//! the listing of `/usr/local` (what was installed by hand: paths, sizes, times, modes), all
+//! read once per run. A host without dpkg is identified by `/usr/local` and the alternatives
+//! alone, and says so.
 
 use std::path::Path;
 
 use crate::digest::{Digest, DigestBuilder};
-use crate::store::StatCache;
 
 /// The name of the host system's material in links and provenance.
 pub const MATERIAL: &str = "/usr";
@@ -27,16 +27,16 @@ pub struct HostSystem {
     pub packages: Vec<String>,
     /// `/etc/alternatives`: (name, target), sorted.
     pub alternatives: Vec<(String, String)>,
-    /// The tree digest of `/usr/local`, when it exists.
+    /// The listing digest of `/usr/local` (no content read), when it exists.
     pub local: Option<Digest>,
     /// Whether the package list came from dpkg.
     pub dpkg: bool,
 }
 
 impl HostSystem {
-    /// Reads this machine's (each file through the stat cache, so a no-op run hashes nothing).
+    /// Reads this machine's: no file's content, so a run pays a few milliseconds.
     #[must_use]
-    pub fn identify(stats: &StatCache) -> Self {
+    pub fn identify() -> Self {
         let status =
             crate::bounded::read_to_string(Path::new(DPKG_STATUS), crate::bounded::Kind::Lock);
         let dpkg = status.is_ok();
@@ -44,7 +44,7 @@ impl HostSystem {
         let alternatives = alternatives(Path::new("/etc/alternatives"));
         let local = Path::new("/usr/local")
             .is_dir()
-            .then(|| crate::exec::tools::tree_digest(Path::new("/usr/local"), stats).ok())
+            .then(|| listing_digest(Path::new("/usr/local")))
             .flatten();
         Self::from_parts(packages, alternatives, local, dpkg)
     }
@@ -121,6 +121,36 @@ impl HostSystem {
             "/etc/alternatives, /usr/local (no dpkg: packages unknown)"
         }
     }
+}
+
+/// `/usr/local` by each entry's path, kind, size, modification time and mode (a link by its
+/// target): what a hand install or a rebuilt tool changes, read without reading any content
+/// (it can hold hundreds of megabytes, and every fresh workspace would hash them again).
+fn listing_digest(root: &Path) -> Option<Digest> {
+    use std::os::unix::fs::MetadataExt as _;
+    let mut builder = DigestBuilder::new("gantry-host-listing/1");
+    for entry in walkdir::WalkDir::new(root)
+        .min_depth(1)
+        .follow_links(false)
+        .sort_by_file_name()
+    {
+        let entry = entry.ok()?;
+        let metadata = entry.metadata().ok()?;
+        builder.str(&entry.path().strip_prefix(root).ok()?.to_string_lossy());
+        if entry.file_type().is_symlink() {
+            builder
+                .str("link")
+                .str(&std::fs::read_link(entry.path()).ok()?.to_string_lossy());
+        } else {
+            builder
+                .str(if metadata.is_dir() { "dir" } else { "file" })
+                .str(&metadata.len().to_string())
+                .str(&metadata.mtime().to_string())
+                .str(&metadata.mtime_nsec().to_string())
+                .str(&(metadata.mode() & 0o7777).to_string());
+        }
+    }
+    Some(builder.finish())
 }
 
 /// `name=version arch` of each package dpkg's status calls installed, sorted.

@@ -165,7 +165,7 @@ fn history_and_host(
     (
         commit_time(root),
         crate::git::last_change::load(root, &store.root.join("last-change")),
-        crate::exec::host::HostSystem::identify(&store.stats),
+        crate::exec::host::HostSystem::identify(),
     )
 }
 
