@@ -50,5 +50,6 @@ while (($#)); do
     found=$(find "artifacts/$target" -type f 2>/dev/null | wc -l)
     echo "| $target | ${executions:-?} | ${speed:-?} | ${coverage:-?} | $(ls "corpus/$target" | wc -l) | $found |"
   done
-  shift; ((${#pair[@]})) && shift
+  shift
+  if ((${#pair[@]})); then shift; fi
 done
