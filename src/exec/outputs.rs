@@ -272,7 +272,7 @@ pub fn materialize(
     if had_old {
         let _ = fs::remove_dir_all(&old).or_else(|_| fs::remove_file(&old));
     }
-    for file in tree.files.iter().filter(|file| file.link.is_none()) {
+    for file in tree.regular_files() {
         stats.record(&target.join(&file.path), file.digest);
     }
     Ok(true)

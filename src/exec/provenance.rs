@@ -107,17 +107,9 @@ fn subjects(context: &Context) -> Vec<ResourceDescriptor> {
         };
         if let Some(tree) = result.trees.get(&output) {
             // A link inside a folder is no artifact: what it points to is listed itself.
-            subjects.extend(
-                tree.files
-                    .iter()
-                    .filter(|file| file.link.is_none())
-                    .map(|file| {
-                        ResourceDescriptor::named(
-                            format!("{}/{}", record.path, file.path),
-                            &file.digest,
-                        )
-                    }),
-            );
+            subjects.extend(tree.regular_files().map(|file| {
+                ResourceDescriptor::named(format!("{}/{}", record.path, file.path), &file.digest)
+            }));
         } else {
             let mut subject = ResourceDescriptor::named(record.path.clone(), &record.digest);
             if let StepKind::Sbom(sbom) = &context.pipeline.steps[id].kind {

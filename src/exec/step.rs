@@ -866,17 +866,9 @@ fn subjects(
     let mut subjects = Vec::new();
     for (index, record) in records.iter().enumerate() {
         match trees.get(&index) {
-            Some(tree) => subjects.extend(
-                tree.files
-                    .iter()
-                    .filter(|file| file.link.is_none())
-                    .map(|file| {
-                        ResourceDescriptor::named(
-                            format!("{}/{}", record.path, file.path),
-                            &file.digest,
-                        )
-                    }),
-            ),
+            Some(tree) => subjects.extend(tree.regular_files().map(|file| {
+                ResourceDescriptor::named(format!("{}/{}", record.path, file.path), &file.digest)
+            })),
             None => subjects.push(ResourceDescriptor::named(
                 record.path.clone(),
                 &record.digest,

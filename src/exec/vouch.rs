@@ -98,7 +98,7 @@ fn expected_subjects<S: std::hash::BuildHasher>(
     let mut expected = BTreeSet::new();
     for (index, record) in cached.outputs.iter().enumerate() {
         if let (true, Some(tree)) = (record.directory, trees.get(&index)) {
-            for file in tree.files.iter().filter(|file| file.link.is_none()) {
+            for file in tree.regular_files() {
                 expected.insert((format!("{}/{}", record.path, file.path), file.digest.hex()));
             }
         } else {

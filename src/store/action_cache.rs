@@ -52,6 +52,12 @@ pub struct Tree {
 }
 
 impl Tree {
+    /// The folder's files, its links aside: what a link lists as subjects (a link's target is
+    /// listed itself) and what the stat cache records.
+    pub fn regular_files(&self) -> impl Iterator<Item = &TreeFile> {
+        self.files.iter().filter(|file| file.link.is_none())
+    }
+
     /// Whether every path is a plain relative path (no `.`, `..`, empty or absolute parts),
     /// sorted and unique: a listing read back from the store is untrusted, and restoring one
     /// that names `../x` would write outside its folder.
