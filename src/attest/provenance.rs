@@ -72,6 +72,10 @@ pub struct InternalParameters {
     /// `SOURCE_DATE_EPOCH` given to steps: the commit time of HEAD.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub source_date_epoch: Option<i64>,
+    /// Each step's warm folders (`warm = [...]`): state kept between runs, in no action key;
+    /// the step links say which runs used them, and `gantry repro` rebuilds without them.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub warm_folders: BTreeMap<String, Vec<String>>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]

@@ -17,6 +17,7 @@ pub mod step;
 pub mod tools;
 pub mod variation;
 pub mod vouch;
+pub mod warm;
 
 pub use executor::Executor;
 pub use run::{Rebuild, RunOptions, RunSummary, plan, run, run_with_executor};

@@ -180,6 +180,15 @@ fn predicate(context: &Context, times: &Times, builder_id: &str) -> Result<Prove
             internal_parameters: InternalParameters {
                 sandbox: context.sandbox_settings.clone(),
                 source_date_epoch: context.source_date_epoch,
+                warm_folders: (pipeline.steps.iter().enumerate())
+                    .filter(|(id, _)| context.attestations[*id].get().is_some())
+                    .filter_map(|(_, step)| match &step.kind {
+                        crate::pipeline::StepKind::Exec(exec) if !exec.warm.is_empty() => {
+                            Some((step.name.clone(), exec.warm.clone()))
+                        }
+                        _ => None,
+                    })
+                    .collect(),
             },
             resolved_dependencies: resolved_dependencies(context)?,
         },

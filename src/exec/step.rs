@@ -15,12 +15,14 @@ use crate::exec::context::{Context, StepResult};
 use crate::exec::inputs::{self, InputFile};
 use crate::exec::outputs;
 use crate::exec::sandbox::{self, Termination};
+use crate::exec::warm::{self, Lease};
 use crate::kinds::exec::{self as exec_kind, Program};
 use crate::kinds::gate as gate_kind;
 use crate::kinds::nix as nix_kind;
 use crate::kinds::rollout as rollout_kind;
 use crate::kinds::sbom as sbom_kind;
 use crate::kinds::sign as sign_kind;
+use crate::pipeline::model::Placement;
 use crate::pipeline::{StepId, StepKind};
 use crate::report::{Event, FailureDetail};
 use crate::store::{ActionResult, Lookup, Tree};
@@ -67,6 +69,8 @@ pub struct ExecAction {
     tool: Option<(String, Digest)>,
     /// The step's `[tools]`, mounted read-only at their mount points.
     tools: Vec<crate::exec::tools::Resolved>,
+    /// The step's warm folders (`warm = [...]`), relative to the build folder.
+    warm: Vec<String>,
 }
 
 /// The first half of a step: settled without running anything, or an action to run.
@@ -311,6 +315,7 @@ pub(crate) fn prepare_command(
         inputs,
         tool,
         tools,
+        warm: exec.warm.clone(),
     })
 }
 
@@ -480,7 +485,42 @@ pub(crate) fn step_failure(error: impl Into<String>) -> Failure {
 
 fn execute(context: &Context, id: StepId, action: &ExecAction) -> Result<(), Failure> {
     let slot = take_slot(context, id, action)?;
-    execute_in(context, id, action, &slot.path)
+    // Declared after the slot, so dropped first: the warm folders leave the slot before it
+    // goes back to the pool.
+    let warm = take_warm(context, id, action, &slot.path)?;
+    let uses = warm.as_ref().map(Lease::uses).unwrap_or_default();
+    execute_in(context, id, action, &slot.path, &uses)
+}
+
+/// The step's warm folders moved into its slot: for local runs only, never for a rebuild
+/// (`gantry repro` shows the result does not depend on them).
+fn take_warm(
+    context: &Context,
+    id: StepId,
+    action: &ExecAction,
+    slot: &Path,
+) -> Result<Option<Lease>, Failure> {
+    let step = &context.pipeline.steps[id];
+    if action.warm.is_empty() || context.rebuild || placement(context, step) != Placement::Local {
+        return Ok(None);
+    }
+    if let Some(input) = (action.inputs.iter()).find(|input| {
+        (action.warm.iter()).any(|warm| crate::pipeline::path::is_within(&input.path, warm))
+    }) {
+        return Err(step_failure(format!(
+            "input `{}` lies in a warm folder; a warm folder is the step's own state, not a source: narrow the step's `inputs`",
+            input.path
+        )));
+    }
+    Lease::take(
+        &context.store.root,
+        &context.pipeline.file,
+        &step.name,
+        &action.warm,
+        slot,
+    )
+    .map(Some)
+    .map_err(|error| step_failure(format!("cannot bring in the step's warm folders: {error}")))
 }
 
 /// A scratch folder with the action's inputs in place and its outputs' folders made.
@@ -526,24 +566,26 @@ pub(crate) fn run_command(
     action: &ExecAction,
 ) -> Result<(sandbox::Finished, Duration), Failure> {
     let slot = take_slot(context, id, action)?;
-    sandboxed(context, id, action, &slot.path)
+    sandboxed(context, id, action, &slot.path, &[])
 }
 
 /// Where the step runs: its `executor`, else the remote when the run has one, else here.
+fn placement(context: &Context, step: &crate::pipeline::Step) -> Placement {
+    // Only exec steps may run elsewhere: gates' drills measure this machine.
+    let default =
+        matches!(step.kind, crate::pipeline::StepKind::Exec(_)) && context.remote.is_some();
+    step.executor.unwrap_or(if default {
+        Placement::Remote
+    } else {
+        Placement::Local
+    })
+}
+
 fn executor_for<'a>(
     context: &'a Context,
     step: &crate::pipeline::Step,
 ) -> Result<&'a dyn crate::exec::executor::Executor, Failure> {
-    use crate::pipeline::model::Placement;
-    // Only exec steps may run elsewhere: gates' drills measure this machine.
-    let default =
-        matches!(step.kind, crate::pipeline::StepKind::Exec(_)) && context.remote.is_some();
-    let placement = step.executor.unwrap_or(if default {
-        Placement::Remote
-    } else {
-        Placement::Local
-    });
-    match (placement, &context.remote) {
+    match (placement(context, step), &context.remote) {
         (Placement::Local, _) => context.executor.get().map_err(step_failure),
         (Placement::Remote, Some(remote)) => remote.get().map_err(step_failure),
         (Placement::Remote, None) => Err(step_failure(format!(
@@ -558,6 +600,7 @@ fn sandboxed(
     id: StepId,
     action: &ExecAction,
     work: &Path,
+    warm: &[warm::Use],
 ) -> Result<(sandbox::Finished, Duration), Failure> {
     let step = &context.pipeline.steps[id];
     let mounts: Vec<_> = action
@@ -572,8 +615,10 @@ fn sandboxed(
     let outputs: Vec<String> = (step.outputs.iter())
         .map(|output| output.path.clone())
         .collect();
+    let warm: Vec<String> = warm.iter().map(|used| used.path.clone()).collect();
     let request = sandbox::Request {
         outputs: &outputs,
+        warm: &warm,
         argv: &action.argv,
         program: action.program.exec_path(),
         env: &action.env,
@@ -601,10 +646,11 @@ fn execute_in(
     id: StepId,
     action: &ExecAction,
     scratch: &Path,
+    warm: &[warm::Use],
 ) -> Result<(), Failure> {
     let step = &context.pipeline.steps[id];
     let work = scratch;
-    let (finished, duration) = sandboxed(context, id, action, work)?;
+    let (finished, duration) = sandboxed(context, id, action, work, warm)?;
     if let Some(refused) = (finished.remote.as_ref()).and_then(|remote| remote.refused.clone()) {
         context.reporter.emit(&Event::Warning {
             step: Some(step.name.clone()),
@@ -669,6 +715,7 @@ fn execute_in(
         truncated: [finished.stdout.truncated, finished.stderr.truncated],
         duration,
         remote: finished.remote,
+        warm: warm.to_vec(),
     };
     record_success(context, id, action, result)
 }
@@ -725,6 +772,8 @@ struct Produced {
     duration: Duration,
     /// Set when a remote executor ran it.
     remote: Option<sandbox::RemoteRun>,
+    /// The warm folders it ran with.
+    warm: Vec<warm::Use>,
 }
 
 /// Signs the link, puts outputs into the workspace and the result into the action cache, in
@@ -920,6 +969,7 @@ fn link_envelope(
         logs: [stdout, stderr],
         truncated,
         remote,
+        warm,
         ..
     } = produced;
     let step = &context.pipeline.steps[id];
@@ -950,6 +1000,12 @@ fn link_envelope(
         environment["sandbox"]["worker"] = remote.worker.clone().into();
         environment["sandbox"]["remoteAction"] = remote.action.clone().into();
         environment["sandbox"]["remoteCacheHit"] = remote.cached.into();
+    }
+    if !warm.is_empty() {
+        environment["warm"] = (warm.iter())
+            .map(|used| serde_json::json!({ "path": used.path, "runsBefore": used.runs_before }))
+            .collect::<Vec<_>>()
+            .into();
     }
     if !context.variation.aspects.is_empty() {
         environment["varied"] = context

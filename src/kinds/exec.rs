@@ -318,6 +318,7 @@ mod tests {
         let shell = resolve_program(
             &ExecStep {
                 argv: vec!["sh".into()],
+                warm: Vec::new(),
             },
             &env,
             &[],
@@ -328,6 +329,7 @@ mod tests {
         let script = resolve_program(
             &ExecStep {
                 argv: vec!["./build.sh".into()],
+                warm: Vec::new(),
             },
             &env,
             &["build.sh".into()],
@@ -343,7 +345,8 @@ mod tests {
         assert!(
             resolve_program(
                 &ExecStep {
-                    argv: vec!["./other.sh".into()]
+                    argv: vec!["./other.sh".into()],
+                    warm: Vec::new(),
                 },
                 &env,
                 &[],
@@ -354,7 +357,8 @@ mod tests {
         assert!(
             resolve_program(
                 &ExecStep {
-                    argv: vec!["no-such-program-xyz".into()]
+                    argv: vec!["no-such-program-xyz".into()],
+                    warm: Vec::new(),
                 },
                 &env,
                 &[],

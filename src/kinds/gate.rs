@@ -54,7 +54,10 @@ pub fn plan(context: &Context, id: StepId) -> Result<GateAction, String> {
         Evidence::Drill { argv } => Some(prepare_command(
             context,
             id,
-            &ExecStep { argv: argv.clone() },
+            &ExecStep {
+                argv: argv.clone(),
+                warm: Vec::new(),
+            },
         )?),
         _ => None,
     };

@@ -184,6 +184,9 @@ impl StepKind {
 pub struct ExecStep {
     /// The argument vector; a string `run` becomes `["/bin/sh", "-c", string]`.
     pub argv: Vec<String>,
+    /// Warm folders (`warm = ["target"]`): kept from one run of the step to the next, never
+    /// materials nor part of the action key; `gantry repro` rebuilds without them.
+    pub warm: Vec<String>,
 }
 
 /// A Nix build, run by the `nix` command; its `outputs` are out-links to the built paths.

@@ -447,30 +447,10 @@ fn convert_step(
             (kind, (inputs, outputs))
         }
     };
-    let mut needs: Vec<Named> = Vec::new();
-    for need in &wire.needs {
-        let target = need.get_ref();
-        if target == step_name {
-            errors.push(Diagnostic::at(
-                format!("step `{step_name}` needs itself"),
-                need.span(),
-            ));
-        } else if !names.contains(target.as_str()) {
-            let mut diagnostic = Diagnostic::at(
-                format!("`needs` names `{target}`, which is not a step"),
-                need.span(),
-            );
-            if let Some(close) = closest(target, names.iter().copied()) {
-                diagnostic = diagnostic.hint(format!("did you mean `{close}`?"));
-            }
-            errors.push(diagnostic);
-        } else if !needs.iter().any(|existing| existing.name == *target) {
-            needs.push(Named {
-                name: target.clone(),
-                span: need.span(),
-            });
-        }
+    if let (Some(StepKind::Exec(exec)), Some(warm)) = (&kind, &wire.warm) {
+        check_warm_overlaps(&exec.warm, warm, &inputs, &outputs, errors);
     }
+    let needs = convert_needs(step_name, &wire.needs, names, errors);
     let mut env = defaults.env.clone();
     env.extend(convert_env(wire.env.as_ref(), errors));
     let timeout = convert_timeout(wire.timeout.as_ref(), errors).or(defaults.timeout);
@@ -505,6 +485,40 @@ fn convert_step(
             .is_some_and(|publish| *publish.get_ref()),
         limits,
     })
+}
+
+/// `needs = [...]`: other steps, each once.
+fn convert_needs(
+    step_name: &str,
+    wire: &[Spanned<String>],
+    names: &HashSet<&str>,
+    errors: &mut Vec<Diagnostic>,
+) -> Vec<Named> {
+    let mut needs: Vec<Named> = Vec::new();
+    for need in wire {
+        let target = need.get_ref();
+        if target == step_name {
+            errors.push(Diagnostic::at(
+                format!("step `{step_name}` needs itself"),
+                need.span(),
+            ));
+        } else if !names.contains(target.as_str()) {
+            let mut diagnostic = Diagnostic::at(
+                format!("`needs` names `{target}`, which is not a step"),
+                need.span(),
+            );
+            if let Some(close) = closest(target, names.iter().copied()) {
+                diagnostic = diagnostic.hint(format!("did you mean `{close}`?"));
+            }
+            errors.push(diagnostic);
+        } else if !needs.iter().any(|existing| existing.name == *target) {
+            needs.push(Named {
+                name: target.clone(),
+                span: need.span(),
+            });
+        }
+    }
+    needs
 }
 
 /// The defaults' tools (for the kinds that run commands), then the step's own.
@@ -608,7 +622,8 @@ fn convert_kind(
                 ));
                 return None;
             }
-            Some(Kinded::plain(StepKind::Exec(ExecStep { argv })))
+            let warm = convert_warm(wire.warm.as_ref(), errors);
+            Some(Kinded::plain(StepKind::Exec(ExecStep { argv, warm })))
         }
         other => {
             let span = wire.kind.as_ref().map_or(name_span, Spanned::span);
@@ -640,7 +655,7 @@ impl Kinded {
 /// A key that belongs to some kinds only: the key, its kinds, and where it is written.
 type KindKey = (&'static str, &'static [&'static str], Option<Range<usize>>);
 
-fn kind_keys(wire: &StepWire) -> [KindKey; 26] {
+fn kind_keys(wire: &StepWire) -> [KindKey; 27] {
     let span = |value: Option<&Spanned<String>>| value.map(Spanned::span);
     [
         ("run", &["exec"], wire.run.as_ref().map(Spanned::span)),
@@ -729,6 +744,7 @@ fn kind_keys(wire: &StepWire) -> [KindKey; 26] {
             &["exec"],
             wire.executor.as_ref().map(Spanned::span),
         ),
+        ("warm", &["exec"], wire.warm.as_ref().map(Spanned::span)),
     ]
 }
 
@@ -890,6 +906,87 @@ pub(super) fn convert_input(
                 input.span(),
             ));
             None
+        }
+    }
+}
+
+/// `warm = ["target"]`: folders in the step's build folder kept from one run to the next.
+fn convert_warm(
+    wire: Option<&Spanned<Vec<Spanned<String>>>>,
+    errors: &mut Vec<Diagnostic>,
+) -> Vec<String> {
+    let mut warm: Vec<String> = Vec::new();
+    for entry in wire.map(Spanned::get_ref).into_iter().flatten() {
+        let text = entry.get_ref();
+        let normal = match path::normalize(text) {
+            Ok(normal) => normal,
+            Err(message) => {
+                errors.push(Diagnostic::at(
+                    format!("invalid warm folder: {message}"),
+                    entry.span(),
+                ));
+                continue;
+            }
+        };
+        if path::is_glob(&normal.path) {
+            errors.push(Diagnostic::at(
+                format!("warm folder `{text}` is a glob; name the folder itself"),
+                entry.span(),
+            ));
+        } else if let Some(other) = warm.iter().find(|other| {
+            path::is_within(&normal.path, other) || path::is_within(other, &normal.path)
+        }) {
+            errors.push(Diagnostic::at(
+                format!("warm folder `{text}` overlaps warm folder `{other}`"),
+                entry.span(),
+            ));
+        } else {
+            warm.push(normal.path);
+        }
+    }
+    warm
+}
+
+/// A warm folder is the step's own state: no input is read from it (inputs come from the
+/// workspace, checked by digest) and no output is it or holds it; an output inside one (a
+/// binary in `target/release/`) is collected like any other.
+fn check_warm_overlaps(
+    warm: &[String],
+    wire: &Spanned<Vec<Spanned<String>>>,
+    inputs: &[InputPattern],
+    outputs: &[OutputPath],
+    errors: &mut Vec<Diagnostic>,
+) {
+    for folder in warm {
+        let span = (wire.get_ref().iter())
+            .find(|entry| {
+                path::normalize(entry.get_ref()).is_ok_and(|normal| &normal.path == folder)
+            })
+            .map_or_else(|| wire.span(), Spanned::span);
+        if let Some(input) = inputs.iter().find(|input| {
+            path::is_within(&input.pattern, folder) || path::is_within(folder, &input.pattern)
+        }) {
+            errors.push(
+                Diagnostic::at(
+                    format!("warm folder `{folder}` overlaps input `{}`", input.pattern),
+                    span.clone(),
+                )
+                .hint("a warm folder is the step's own state, not a source: keep inputs out of it"),
+            );
+        }
+        if let Some(output) = outputs
+            .iter()
+            .find(|output| path::is_within(folder, &output.path))
+        {
+            errors.push(
+                Diagnostic::at(
+                    format!("warm folder `{folder}` lies in output `{}`", output.path),
+                    span,
+                )
+                .hint(
+                    "an output may lie inside a warm folder (`target/release/app`), not hold one",
+                ),
+            );
         }
     }
 }

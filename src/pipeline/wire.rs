@@ -90,6 +90,7 @@ pub struct StepWire {
     pub start: Option<Spanned<Vec<Spanned<String>>>>,
     pub tools: Option<Spanned<Vec<Spanned<String>>>>,
     pub executor: Option<Spanned<String>>,
+    pub warm: Option<Spanned<Vec<Spanned<String>>>>,
     #[serde(default)]
     pub inputs: Vec<Spanned<String>>,
     #[serde(default)]

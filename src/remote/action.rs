@@ -101,6 +101,7 @@ mod tests {
             network: false,
             timeout: Some(Duration::from_secs(90)),
             cancel: &cancel,
+            warm: &[],
             outputs: &outputs,
             limits: crate::pipeline::model::Limits::default(),
             cache: None,

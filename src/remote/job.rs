@@ -324,6 +324,7 @@ impl Runner {
             network: false,
             timeout,
             cancel,
+            warm: &[],
             outputs: &layout.outputs,
             limits: crate::pipeline::model::Limits::default(),
             // The local sandbox has no cache to consult.

@@ -72,7 +72,19 @@ pub fn latest_run(attestations: &Path, pipeline: &str) -> Result<PathBuf, String
             looks_like_run_id(name) && holds_attestations(path) && ran(path, pipeline)
         })
         .collect();
-    runs.sort();
+    // A run id tells the second a run started, then random letters: runs within one second
+    // are told apart by when their provenance was written.
+    let finished = |path: &Path| {
+        fs::metadata(path.join(crate::exec::provenance::FILE_NAME))
+            .and_then(|metadata| metadata.modified())
+            .ok()
+    };
+    runs.sort_by_cached_key(|(name, path)| {
+        (
+            name.split('-').next().unwrap_or_default().to_owned(),
+            finished(path),
+        )
+    });
     runs.pop().map(|(_, path)| path).ok_or_else(|| {
         format!(
             "no finished run of `{pipeline}` in `{}`; run the pipeline first or pass `--against`",

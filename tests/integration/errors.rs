@@ -170,3 +170,22 @@ outputs = ["lib.a"]
     .collect();
     assert_eq!(materials, ["a.c", "b.c"]);
 }
+
+/// `warm`: exec steps only; a folder of the build folder that no input comes from and no output
+/// holds (an output may lie inside it); each problem at its line.
+#[test]
+fn warm_folders_are_checked_at_their_line() {
+    let stderr = check_fails(
+        "[steps.a]\nrun = \"true\"\ninputs = [\"target/x.rs\"]\noutputs = [\"out/\", \"target/release/app\"]\nwarm = [\"target\", \"out/cache\", \"../up\", \"*.o\", \".\"]\n\n[steps.b]\nkind = \"sign\"\ninputs = [\"out/a\"]\nkey = \"dev\"\nwarm = [\"x\"]\n",
+    );
+    for expected in [
+        "pipeline.toml:9:9: error: warm folder `target` overlaps input `target/x.rs`",
+        "pipeline.toml:9:19: error: warm folder `out/cache` lies in output `out`",
+        "pipeline.toml:9:32: error: invalid warm folder: `../up` leaves the workspace",
+        "pipeline.toml:9:41: error: warm folder `*.o` is a glob",
+        "pipeline.toml:9:48: error: invalid warm folder: `.` names the workspace root itself",
+        "pipeline.toml:15:8: error: `warm` does not apply to sign steps",
+    ] {
+        assert!(stderr.contains(expected), "{expected}\n{stderr}");
+    }
+}

@@ -556,3 +556,59 @@ fn a_reproduced_folder_of_many_files_is_one_line() {
     assert!(text.contains("40 outputs reproduced"), "{text}");
     assert!(text.lines().count() < 20, "{text}");
 }
+
+/// A warm folder (`warm = ["state"]`) is kept from one run of its step to the next and named in
+/// the link, but it is no material: `gantry repro` rebuilds without it. A step whose output does
+/// not depend on it reproduces; one whose output does is caught.
+#[test]
+fn a_warm_folder_is_kept_between_runs_and_repro_rebuilds_without_it() {
+    require_diffoscope();
+    let test = Test::new().file("in.txt", "hello\n").pipeline(
+        r#"[steps.honest]
+run = "n=$(cat state/runs 2>/dev/null || echo 0); echo $((n+1)) > state/runs; echo warm=$n >&2; mkdir -p state/bin; tr a-z A-Z < in.txt > state/bin/out"
+inputs = ["in.txt"]
+outputs = ["state/bin/out"]
+warm = ["state"]
+
+[steps.liar]
+run = "n=$(cat state/runs 2>/dev/null || echo 0); echo $((n+1)) > state/runs; cat in.txt state/runs > lie.txt"
+inputs = ["in.txt"]
+outputs = ["lie.txt"]
+warm = ["state"]
+"#,
+    );
+    let first = test.gantry_run(&[]).success();
+    let link = statement(&first.run_dir().join("honest.intoto.json"));
+    assert_eq!(
+        link["predicate"]["environment"]["warm"],
+        serde_json::json!([{ "path": "state", "runsBefore": 0 }])
+    );
+    assert_eq!(test.read("state/bin/out"), "HELLO\n");
+    test.write("in.txt", "hello again\n");
+    let second = test.gantry_run(&[]).success();
+    assert_eq!(second.finished()["executed"], 2);
+    let link = statement(&second.run_dir().join("honest.intoto.json"));
+    assert_eq!(
+        link["predicate"]["environment"]["warm"],
+        serde_json::json!([{ "path": "state", "runsBefore": 1 }])
+    );
+    assert_eq!(test.read("lie.txt"), "hello again\n2\n");
+    let provenance = statement(&second.run_dir().join("provenance.intoto.json"));
+    assert_eq!(
+        provenance["predicate"]["buildDefinition"]["internalParameters"]["warmFolders"],
+        serde_json::json!({ "honest": ["state"], "liar": ["state"] })
+    );
+    // The warm folder is no workspace file and no source of any step.
+    assert!(!test.path("state/runs").exists());
+
+    let run = repro(&test, &["--step", "honest"]).success();
+    assert!(
+        run.stdout().contains("all 1 outputs reproduced"),
+        "{}",
+        run.stdout()
+    );
+    let rebuilt = statement(&repro_folder(&test).join("honest.intoto.json"));
+    assert!(rebuilt["predicate"]["environment"]["warm"].is_null());
+    let run = repro(&test, &["--step", "liar"]).failure(1);
+    assert!(run.stdout().contains("lie.txt"), "{}", run.stdout());
+}

@@ -124,6 +124,9 @@ pub struct Request<'a> {
     /// The declared outputs, relative to the build folder: what a remote executor brings back
     /// (the local sandbox leaves them where the command wrote them).
     pub outputs: &'a [String],
+    /// Warm folders in the build folder (`warm = [...]`), relative to it: the step's own from
+    /// earlier runs, so gantry hands over the folder itself and nothing in it.
+    pub warm: &'a [String],
     /// What the process may use.
     pub limits: crate::pipeline::model::Limits,
     /// What a result from a remote executor's action cache must show to be used; `None` (a
@@ -505,7 +508,8 @@ impl Sandbox {
         let mut folders: std::collections::BTreeSet<&str> = std::collections::BTreeSet::new();
         folders.insert("");
         let paths = (request.inputs.iter().map(|(_, relative)| relative.as_str()))
-            .chain(request.outputs.iter().map(String::as_str));
+            .chain(request.outputs.iter().map(String::as_str))
+            .chain(request.warm.iter().map(String::as_str));
         for path in paths {
             let mut end = 0;
             while let Some(slash) = path[end..].find('/') {
@@ -515,7 +519,16 @@ impl Sandbox {
             }
             folders.insert(path);
         }
+        let in_warm = |folder: &str| {
+            (request.warm.iter())
+                .any(|warm| folder != warm && crate::pipeline::path::is_within(folder, warm))
+        };
         for folder in folders {
+            // Parts of a warm folder were made by an earlier run of the step: one may be a
+            // link by now, and a path through it would reach the host.
+            if in_warm(folder) {
+                continue;
+            }
             let path = request.work_dir.join(folder);
             // Only real folders gantry made: never a file, never through a link.
             if std::fs::symlink_metadata(&path).is_ok_and(|metadata| metadata.is_dir()) {

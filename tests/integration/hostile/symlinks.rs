@@ -108,3 +108,37 @@ fn an_unprivileged_gantry_keeps_its_signing_key() {
     );
     assert_eq!(std::fs::read(&key).expect("still there"), before);
 }
+
+/// A warm folder (`warm = [...]`) is the step's own from one run to the next, so a link it
+/// planted there last time must lead gantry nowhere this time: no folder inside it is handed
+/// to the sandbox user (a `chown` through the link would give the step a host folder), nothing
+/// is collected or moved through it, and the run says what the step did.
+#[test]
+fn a_link_left_in_a_warm_folder_leads_nowhere() {
+    use std::os::unix::fs::MetadataExt as _;
+    let (folder, file) = victim();
+    let inner = folder.path().join("y");
+    std::fs::create_dir(&inner).expect("mkdir");
+    std::fs::set_permissions(&inner, std::fs::Permissions::from_mode(0o755)).expect("mode");
+    let owner = std::fs::metadata(&inner).expect("stat").uid();
+    let test = Test::new().pipeline(&format!(
+        "[steps.evil]\nrun = \"[ -L state/x ] || {{ rm -rf state/x; ln -s {} state/x; }}\"\noutputs = [\"state/x/y/\"]\nwarm = [\"state\"]\n",
+        folder.path().display()
+    ));
+    says(&test.gantry_run(&[]).failure(1), "symbolic link");
+    let kept: Vec<_> = std::fs::read_dir(test.path(".gantry/warm"))
+        .expect("warm folders")
+        .flatten()
+        .map(|entry| entry.path().join("folder/x"))
+        .collect();
+    assert!(kept[0].is_symlink(), "the link is kept for the next run");
+    says(&test.gantry_run(&[]).failure(1), "symbolic link");
+    untouched(&file);
+    let inner_now = std::fs::metadata(&inner).expect("stat");
+    assert_eq!(
+        inner_now.uid(),
+        owner,
+        "a host folder was handed to the step"
+    );
+    assert_eq!(inner_now.permissions().mode() & 0o777, 0o755);
+}
