@@ -10,6 +10,7 @@ pub mod gauntlet;
 pub mod git;
 pub mod graph;
 pub mod hex;
+pub mod init;
 pub mod keys;
 pub mod kinds;
 pub mod nix;

@@ -5,6 +5,7 @@ mod check;
 mod export;
 mod gauntlet;
 mod graph;
+mod init;
 mod keys;
 mod log;
 mod password;
@@ -47,6 +48,9 @@ enum Command {
     /// Rebuild from scratch in varied surroundings and check every output against a run's
     /// attestations; sign the result.
     Repro(repro::Args),
+    /// Write a pipeline, a policy and `.gitignore` lines for the project in a folder (Cargo,
+    /// configure/CMake/make, npm, Python, Go, a Nix flake).
+    Init(init::Args),
     /// Validate a pipeline file (exit 0 when valid, 1 with diagnostics when not).
     Check(check::Args),
     /// Print a pipeline's step graph as Graphviz dot, JSON or Mermaid.
@@ -165,6 +169,7 @@ pub fn main(args: impl IntoIterator<Item = OsString>) -> ExitCode {
         Command::Run(args) => run::run(&args, &environment),
         Command::Release(args) => release::run(args, &environment),
         Command::Repro(args) => repro::run(args, &environment),
+        Command::Init(args) => init::run(&args, &environment),
         Command::Check(args) => check::run(&args, &environment),
         Command::Graph(args) => graph::run(&args, &environment),
         Command::Sbom(args) => sbom::run(&args, &environment),

@@ -4,7 +4,7 @@
 //! a usage error.
 
 use std::io::Write as _;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use crate::cli::Environment;
@@ -23,9 +23,10 @@ pub struct Args {
     /// The version to release: semver, such as 1.4.0 or 2.0.0-rc.1 (tagged `v1.4.0`).
     #[arg(required = true)]
     version: Option<String>,
-    /// The release pipeline.
-    #[arg(long, default_value = "pipelines/release.toml")]
-    pipeline: PathBuf,
+    /// The release pipeline (default: `pipelines/release.toml`, or `pipeline.toml` when there is
+    /// none, as `gantry init` writes).
+    #[arg(long)]
+    pipeline: Option<PathBuf>,
     /// Release from a work tree that differs from HEAD (recorded in the provenance and the
     /// manifest).
     #[arg(long)]
@@ -90,7 +91,15 @@ pub fn run(args: Args, environment: &Environment) -> Result<u8> {
 fn run_cut(args: Args, environment: &Environment) -> Result<u8> {
     let version = args.version.unwrap_or_default();
     let aspects = crate::exec::variation::parse_aspects(&args.vary).map_err(Error::Usage)?;
-    let pipeline = environment.load(&args.pipeline)?;
+    let pipeline_file = args.pipeline.clone().unwrap_or_else(|| {
+        let release = PathBuf::from("pipelines/release.toml");
+        if !release.exists() && Path::new("pipeline.toml").exists() {
+            PathBuf::from("pipeline.toml")
+        } else {
+            release
+        }
+    });
+    let pipeline = environment.load(&pipeline_file)?;
     let attestations = args.flags.attestations(&pipeline);
     let plan = cut::plan(
         &pipeline,

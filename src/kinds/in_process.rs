@@ -55,8 +55,10 @@ pub(crate) fn finish(
         .iter()
         .map(|record| ResourceDescriptor::named(record.path.clone(), &record.digest))
         .collect();
+    // A link inside a folder output is no material (what it points to is listed itself).
     let materials = inputs
         .iter()
+        .filter(|input| input.material)
         .map(|input| ResourceDescriptor::named(input.path.clone(), &input.digest))
         .collect();
     let link = Link {

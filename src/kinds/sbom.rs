@@ -4,6 +4,8 @@
 //! inputs' digests, the format, the creation time, gantry's version, the run's signing key
 //! and, for a `Cargo.lock`, the licences found in the local registry cache.
 
+use std::collections::HashMap;
+use std::path::Path;
 use std::time::Instant;
 
 use crate::digest::{Digest, DigestBuilder};
@@ -55,7 +57,7 @@ pub fn plan(context: &Context, id: StepId) -> Result<SbomAction, String> {
         }) => Source::Nix {
             store_path: store_path.clone(),
         },
-        Some(lock) => Source::Cargo(cargo_inventory(context, spec, lock)?),
+        Some(lock) => Source::Cargo(cargo_inventory(context, spec, lock, &inputs)?),
         None => Source::Folder(
             inputs
                 .iter()
@@ -130,6 +132,7 @@ fn cargo_inventory(
     context: &Context,
     spec: &SbomStep,
     lock: &InputFile,
+    inputs: &[InputFile],
 ) -> Result<Inventory, String> {
     let bytes = crate::bounded::read(&lock.host, crate::bounded::Kind::Lock)
         .map_err(|error| format!("cannot read `{}`: {error}", spec.from))?;
@@ -147,8 +150,18 @@ fn cargo_inventory(
         .as_deref()
         .map(sbom::cargo::registry_folders)
         .unwrap_or_default();
-    let licence =
-        |name: &str, version: &str| sbom::cargo::registry_licence(&folders, name, version);
+    // The vendored crates are inputs, digested into the key: their manifests are read by
+    // the files the run resolved, and the host's registry is not asked.
+    let vendored: HashMap<&str, &Path> = (inputs.iter())
+        .filter(|input| input.material)
+        .map(|input| (input.path.as_str(), input.host.as_path()))
+        .collect();
+    let licence = |name: &str, version: &str| match &spec.vendored {
+        Some(folder) => vendored
+            .get(format!("{folder}/{name}-{version}/Cargo.toml").as_str())
+            .and_then(|manifest| sbom::cargo::manifest_licence(manifest)),
+        None => sbom::cargo::registry_licence(&folders, name, version),
+    };
     let placeholder = Subject {
         name: spec.from.clone(),
         digest: None,

@@ -216,6 +216,9 @@ pub struct SbomStep {
     /// The artifact the document is for; `None`: `from` itself.
     pub subject: Option<String>,
     pub output: String,
+    /// A `cargo vendor --versioned-dirs` folder the lock's crates come from: their licences are
+    /// read there (`NAME-VERSION/Cargo.toml`), never from the host's registry cache.
+    pub vendored: Option<String>,
 }
 
 /// Checks `evidence` (a tool's report) against `thresholds` and writes the signed verdict, a

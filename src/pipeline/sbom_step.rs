@@ -63,6 +63,10 @@ pub fn convert(
         .subject
         .as_ref()
         .map(|subject| one_path("subject", subject, false, errors));
+    let vendored = wire
+        .vendored
+        .as_ref()
+        .map(|vendored| one_path("vendored", vendored, true, errors));
     if errors.len() > before {
         return None;
     }
@@ -80,38 +84,32 @@ pub fn convert(
         return None;
     }
     let attestation = format!("{output}{SBOM_ATTESTATION_SUFFIX}");
-    for (name, (path, span)) in [("from", (&from, &from_span))].into_iter().chain(
-        subject
-            .as_ref()
-            .map(|(path, span)| ("subject", (path, span))),
-    ) {
-        if [&output, &attestation]
-            .iter()
-            .any(|written| path::is_within(written, path) || path::is_within(path, written))
-        {
-            errors.push(Diagnostic::at(
-                format!("`{name}` overlaps what the step writes (`{output}`, `{attestation}`)"),
-                span.clone(),
-            ));
+    let vendored = vendored.flatten().map(|(path, _, span)| (path, span));
+    let read = [("from", Some((&from, &from_span)))].into_iter().chain([
+        ("subject", subject.as_ref().map(|(path, span)| (path, span))),
+        (
+            "vendored",
+            vendored.as_ref().map(|(path, span)| (path, span)),
+        ),
+    ]);
+    for (name, (path, span)) in read.filter_map(|(name, read)| Some((name, read?))) {
+        if overlaps_written(name, path, span, [&output, &attestation], errors) {
             return None;
         }
     }
-    let mut inputs = vec![InputPattern {
-        pattern: from.clone(),
-        directory: from_folder,
+    let exact = |pattern: &String, directory: bool, span: &Range<usize>| InputPattern {
+        pattern: pattern.clone(),
+        directory,
         is_glob: false,
-        span: from_span,
-    }];
-    if let Some((path, span)) = &subject
-        && *path != from
-    {
-        inputs.push(InputPattern {
-            pattern: path.clone(),
-            directory: false,
-            is_glob: false,
-            span: span.clone(),
-        });
-    }
+        span: span.clone(),
+    };
+    let mut inputs = vec![exact(&from, from_folder, &from_span)];
+    inputs.extend(
+        (subject.iter())
+            .filter(|(path, _)| *path != from)
+            .map(|(path, span)| exact(path, false, span)),
+    );
+    inputs.extend(vendored.iter().map(|(path, span)| exact(path, true, span)));
     let outputs = [output.clone(), attestation]
         .into_iter()
         .map(|path| OutputPath {
@@ -126,10 +124,33 @@ pub fn convert(
             format: format?,
             subject: subject.map(|(path, _)| path),
             output,
+            vendored: vendored.map(|(path, _)| path),
         },
         inputs,
         outputs,
     })
+}
+
+/// Whether `path` (the step's `name` key) overlaps a file the step writes; says so if it does.
+fn overlaps_written(
+    name: &str,
+    path: &str,
+    span: &Range<usize>,
+    written: [&String; 2],
+    errors: &mut Vec<Diagnostic>,
+) -> bool {
+    let overlaps = (written.iter())
+        .any(|written| path::is_within(written, path) || path::is_within(path, written));
+    if overlaps {
+        errors.push(Diagnostic::at(
+            format!(
+                "`{name}` overlaps what the step writes (`{}`, `{}`)",
+                written[0], written[1]
+            ),
+            span.clone(),
+        ));
+    }
+    overlaps
 }
 
 /// `format`, SPDX when not given.

@@ -655,7 +655,7 @@ impl Kinded {
 /// A key that belongs to some kinds only: the key, its kinds, and where it is written.
 type KindKey = (&'static str, &'static [&'static str], Option<Range<usize>>);
 
-fn kind_keys(wire: &StepWire) -> [KindKey; 27] {
+fn kind_keys(wire: &StepWire) -> [KindKey; 28] {
     let span = |value: Option<&Spanned<String>>| value.map(Spanned::span);
     [
         ("run", &["exec"], wire.run.as_ref().map(Spanned::span)),
@@ -671,6 +671,7 @@ fn kind_keys(wire: &StepWire) -> [KindKey; 27] {
         ("key", &["sign"], span(wire.key.as_ref())),
         ("from", &["sbom"], span(wire.from.as_ref())),
         ("format", &["sbom"], span(wire.format.as_ref())),
+        ("vendored", &["sbom"], span(wire.vendored.as_ref())),
         (
             "subject",
             &["sbom", "gate", "rollout"],
@@ -1372,6 +1373,7 @@ retry = { attempts = 3, backoff = "1s" }
                 format: crate::sbom::Format::Cyclonedx,
                 subject: Some("out/pkg.tar".to_owned()),
                 output: "out/bom.json".to_owned(),
+                vendored: None,
             })
         );
         let inputs: Vec<(&str, bool)> = step

@@ -74,6 +74,7 @@ pub struct StepWire {
     pub from: Option<Spanned<String>>,
     pub format: Option<Spanned<String>>,
     pub subject: Option<Spanned<String>>,
+    pub vendored: Option<Spanned<String>>,
     pub output: Option<Spanned<String>>,
     pub stage: Option<Spanned<String>>,
     pub baseline: Option<Spanned<String>>,

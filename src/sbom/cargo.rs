@@ -226,6 +226,14 @@ pub fn registry_folders(cargo_home: &Path) -> Vec<PathBuf> {
 /// registry folders; the old `MIT/Apache-2.0` form is read as `MIT OR Apache-2.0`.
 #[must_use]
 pub fn registry_licence(folders: &[PathBuf], name: &str, version: &str) -> Option<String> {
+    folders.iter().find_map(|folder| {
+        manifest_licence(&folder.join(format!("{name}-{version}")).join("Cargo.toml"))
+    })
+}
+
+/// The licence a crate's `Cargo.toml` declares, as an SPDX expression.
+#[must_use]
+pub fn manifest_licence(manifest: &std::path::Path) -> Option<String> {
     #[derive(Deserialize)]
     struct Manifest {
         package: ManifestPackage,
@@ -234,14 +242,9 @@ pub fn registry_licence(folders: &[PathBuf], name: &str, version: &str) -> Optio
     struct ManifestPackage {
         license: Option<String>,
     }
-    folders.iter().find_map(|folder| {
-        let text =
-            std::fs::read_to_string(folder.join(format!("{name}-{version}")).join("Cargo.toml"))
-                .ok()?;
-        let manifest: Manifest = toml::from_str(&text).ok()?;
-        let licence = manifest.package.license?;
-        normalise_licence(&licence)
-    })
+    let text = crate::bounded::read_to_string(manifest, crate::bounded::Kind::Lock).ok()?;
+    let manifest: Manifest = toml::from_str(&text).ok()?;
+    normalise_licence(&manifest.package.license?)
 }
 
 /// An SPDX licence expression from a Cargo `license` field, or `None` when it is not one.

@@ -77,6 +77,8 @@ fn schema_is_json_and_names_every_step_key() {
         "needs",
         "env",
         "network",
+        "warm",
+        "vendored",
         "timeout",
         "retry",
         "publish",

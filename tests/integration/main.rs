@@ -13,6 +13,7 @@ mod grid;
 mod hostile;
 mod nix;
 mod provenance;
+mod real_projects;
 mod release;
 mod remote;
 mod repro;

@@ -1,0 +1,191 @@
+//! A C or C++ project built by autotools' `configure`, `CMake`, or a Makefile with an `install`
+//! target: built in a copy of its sources, installed into `out/install/`, tested, packed into
+//! a reproducible tarball with an SBOM of the installed files.
+
+use super::{Plan, Tree, array, ignore, name_of_folder, policy, quoted};
+
+enum System {
+    Configure,
+    Cmake,
+    Make,
+}
+
+/// Whether a Makefile (or its template) defines `target:`.
+fn defines(text: &str, target: &str) -> bool {
+    text.lines().any(|line| {
+        line.strip_prefix(target)
+            .is_some_and(|rest| rest.starts_with(':') && !rest.starts_with(":="))
+    })
+}
+
+pub fn plan(tree: &Tree<'_>) -> Option<Plan> {
+    let makefile = ["Makefile.in", "Makefile"]
+        .iter()
+        .find_map(|file| (tree.read)(file))
+        .unwrap_or_default();
+    let system = if tree.has("configure") {
+        System::Configure
+    } else if tree.has("CMakeLists.txt") {
+        System::Cmake
+    } else if defines(&makefile, "install") {
+        System::Make
+    } else {
+        return None;
+    };
+    let name = name_of_folder(&tree.folder_name);
+    let inputs = tree.top_level(&[
+        "pipeline.toml",
+        "policies/",
+        "out/",
+        "attestations/",
+        "pipelines/",
+    ]);
+    let sources: Vec<String> = (inputs.iter())
+        .map(|entry| match entry.strip_suffix('/') {
+            Some(folder) => format!("{folder}/**"),
+            None => entry.clone(),
+        })
+        .collect();
+    let copy = r#"top=$PWD
+cp -R . "$TMPDIR/src" && cd "$TMPDIR/src""#;
+    let test_target = ["check", "test"]
+        .into_iter()
+        .find(|target| defines(&makefile, target));
+    let (kind, build, test) = match system {
+        System::Configure => (
+            "C (configure and make)",
+            format!(
+                "set -e\n{copy}\n./configure --prefix=/usr\nmake -j\"$(nproc)\"\nmake install DESTDIR=\"$top/out/install\"\n"
+            ),
+            test_target.map(|target| {
+                format!("set -e\n{copy}\n./configure --prefix=/usr\nmake -j\"$(nproc)\"\nmake {target}")
+            }),
+        ),
+        System::Cmake => (
+            "C/C++ (CMake)",
+            "set -e\ncmake -S . -B \"$TMPDIR/build\" -DCMAKE_BUILD_TYPE=Release -DCMAKE_INSTALL_PREFIX=/usr\ncmake --build \"$TMPDIR/build\" -j \"$(nproc)\"\nDESTDIR=\"$PWD/out/install\" cmake --install \"$TMPDIR/build\"".to_owned(),
+            Some("set -e\ncmake -S . -B \"$TMPDIR/build\" -DCMAKE_BUILD_TYPE=Release\ncmake --build \"$TMPDIR/build\" -j \"$(nproc)\"\nctest --test-dir \"$TMPDIR/build\" --output-on-failure".to_owned()),
+        ),
+        System::Make => (
+            "C (make)",
+            format!("set -e\n{copy}\nmake -j\"$(nproc)\"\nmake install DESTDIR=\"$top/out/install\" PREFIX=/usr\n"),
+            test_target.map(|target| format!("set -e\n{copy}\nmake -j\"$(nproc)\"\nmake {target}")),
+        ),
+    };
+    let artifact = format!("out/dist/{name}.tar.gz");
+    let test_step = test.as_ref().map_or_else(
+        || "# No `check` or `test` target found: add a test step here.\n".to_owned(),
+        |test| {
+            format!(
+                "[steps.test]\nrun = \"\"\"{test}\"\"\"\ninputs = {inputs}\n",
+                inputs = array(&inputs)
+            )
+        },
+    );
+    let pipeline = format!(
+        r#"# {name}: written by `gantry init` (docs/pipeline.md). Check it with `gantry check pipeline.toml`.
+# The host's compiler, make and headers are recorded and keyed (the `/usr` material): a new
+# compiler builds again.
+[pipeline]
+name = {name_quoted}
+artifacts = [{artifact_quoted}]          # what a release ships; everything else is internal
+
+[defaults]
+env = {{ LANG = "C.UTF-8" }}
+timeout = "60m"
+
+# Built in a copy of the sources (the inputs are read-only) and installed into out/install/.
+# Narrow `inputs` to what the build reads: an edit elsewhere then builds nothing.
+[steps.build]
+run = """{build}"""
+inputs = {inputs}
+outputs = ["out/install/"]
+
+{test_step}
+# A tarball whose bytes depend only on the installed files.
+[steps.package]
+run = """mkdir -p out/dist && tar --sort=name --mtime="@${{SOURCE_DATE_EPOCH:-0}}" --owner=0 --group=0 --numeric-owner --mode='u+rwX,go+rX,go-w' -C out/install -cf - . | gzip -9n > {artifact}"""
+inputs = ["out/install/"]
+outputs = [{artifact_quoted}]
+
+[steps.sbom-spdx]
+kind = "sbom"
+from = "out/install/"
+format = "spdx"
+subject = {artifact_quoted}
+output = "out/sbom/{name}.spdx.json"
+
+[steps.sbom-cyclonedx]
+kind = "sbom"
+from = "out/install/"
+format = "cyclonedx"
+subject = {artifact_quoted}
+output = "out/sbom/{name}.cdx.json"
+"#,
+        name_quoted = quoted(&name),
+        artifact_quoted = quoted(&artifact),
+        inputs = array(&inputs),
+    );
+    let mut steps = vec!["build", "package"];
+    if test.is_some() {
+        steps.push("test");
+    }
+    Some(Plan {
+        kind: kind.to_owned(),
+        pipeline,
+        policy: policy(&name, &steps, &sources, &["/usr", "/usr/bin/*", "/bin/*"]),
+        ignore: ignore(&[]),
+        artifacts: vec![artifact],
+        notes: Vec::new(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_configure_project_is_built_tested_packed_and_described() {
+        let read = |path: &str| {
+            (path == "Makefile.in").then(|| "all: x\ninstall: x\ntest: all\nX := 1\n".to_owned())
+        };
+        let tree = Tree {
+            files: [
+                "configure",
+                "Makefile.in",
+                "zlib.h",
+                "adler32.c",
+                "contrib/minizip/unzip.c",
+                ".github/workflows/c.yml",
+            ]
+            .iter()
+            .map(|file| (*file).to_owned())
+            .collect(),
+            read: &read,
+            folder_name: "zlib-1.2.13.dfsg".into(),
+        };
+        let plan = plan(&tree).expect("a plan");
+        assert_eq!(plan.artifacts, ["out/dist/zlib.tar.gz"]);
+        assert!(plan.pipeline.contains("make test"), "{}", plan.pipeline);
+        assert!(
+            plan.pipeline.contains(
+                r#"inputs = ["Makefile.in", "adler32.c", "configure", "contrib/", "zlib.h"]"#
+            ),
+            "{}",
+            plan.pipeline
+        );
+        let pipeline = super::super::tests::checks(&plan);
+        assert_eq!(pipeline.steps.len(), 5);
+    }
+
+    #[test]
+    fn a_makefile_without_install_is_not_taken() {
+        let read = |_: &str| Some("all:\n\tcc x.c\n".to_owned());
+        let tree = Tree {
+            files: ["Makefile".to_owned()].into(),
+            read: &read,
+            folder_name: "x".into(),
+        };
+        assert!(plan(&tree).is_none());
+    }
+}
