@@ -8,6 +8,16 @@ pub const MAX: Duration = Duration::from_secs(365 * 24 * 3600);
 
 /// Parses a sequence of `<integer><unit>` parts, unit one of `ms`, `s`, `m`, `h`; at most
 /// [`MAX`].
+/// `12s`, or `250ms` under a second.
+#[must_use]
+pub fn humanize(duration: Duration) -> String {
+    if duration.as_secs() >= 1 {
+        format!("{}s", duration.as_secs())
+    } else {
+        format!("{}ms", duration.as_millis())
+    }
+}
+
 pub fn parse(text: &str) -> Result<Duration, String> {
     let text = text.trim();
     if text.is_empty() {

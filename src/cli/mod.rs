@@ -4,10 +4,12 @@
 mod check;
 mod export;
 mod gauntlet;
+mod gc;
 mod graph;
 mod init;
 mod keys;
 mod log;
+mod logs;
 mod password;
 mod release;
 mod repro;
@@ -72,6 +74,10 @@ enum Command {
     /// HTML).
     #[command(subcommand)]
     Gauntlet(gauntlet::Command),
+    /// Remove old runs and what only they needed from the store and the attestation folder.
+    Gc(gc::Args),
+    /// Print what a step wrote to stdout and stderr in a run (the newest, by default).
+    Logs(logs::Args),
     /// The tamper-evident run log (`.gantry/log`): verify it, show it.
     #[command(subcommand)]
     Log(log::Command),
@@ -178,6 +184,8 @@ pub fn main(args: impl IntoIterator<Item = OsString>) -> ExitCode {
         Command::Export(command) => export::run(&command, &environment),
         Command::Keys(command) => keys::run(command, &environment),
         Command::Log(command) => log::run(command, &environment),
+        Command::Logs(args) => logs::run(&args, &environment),
+        Command::Gc(args) => gc::run(&args, &environment),
         Command::Gauntlet(command) => gauntlet::run(&command),
         Command::Worker(args) => worker::run(&args, &environment),
     };

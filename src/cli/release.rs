@@ -153,6 +153,7 @@ fn run_cut(args: Args, environment: &Environment) -> Result<u8> {
             jobs: args.flags.jobs,
             json: args.flags.json,
             bundles: args.flags.bundles,
+            explain_budget: None,
         };
         if let Some(code) = reproduce(&pipeline, environment, request, &signer, &mut built)? {
             return Ok(code);

@@ -53,6 +53,15 @@ pub struct Args {
     /// (`<name>.sigstore.json`, with a `dsseEnvelope`).
     #[arg(long)]
     bundles: bool,
+    /// How long the extra rebuilds that explain a difference (standard surroundings, then one
+    /// variation at a time) may take in all, such as `10m`; `0s` explains none (default: twice
+    /// the first rebuild, at least a minute).
+    #[arg(long, value_name = "DURATION", value_parser = budget)]
+    explain_budget: Option<std::time::Duration>,
+}
+
+fn budget(text: &str) -> std::result::Result<std::time::Duration, String> {
+    crate::duration::parse(text)
 }
 
 pub fn run(args: Args, environment: &Environment) -> Result<u8> {
@@ -90,6 +99,7 @@ pub fn run(args: Args, environment: &Environment) -> Result<u8> {
             jobs: args.jobs,
             json: args.json,
             bundles: args.bundles,
+            explain_budget: args.explain_budget,
         },
         verifier,
     )?;
@@ -126,6 +136,7 @@ pub struct Request {
     pub jobs: Option<usize>,
     pub json: bool,
     pub bundles: bool,
+    pub explain_budget: Option<std::time::Duration>,
 }
 
 /// A reproduction's options: the request, and from the environment the cache, diffoscope,
@@ -156,6 +167,7 @@ pub fn options(
         cargo_home: environment.cargo_folder(),
         home: environment.home.clone(),
         bundles: request.bundles,
+        explain_budget: request.explain_budget,
     })
 }
 

@@ -241,6 +241,23 @@ fn resolved_dependencies(context: &Context) -> Result<Vec<ResourceDescriptor>, S
     if (context.pipeline.steps.iter()).any(|step| matches!(step.kind, StepKind::Exec(_))) {
         dependencies.push(context.host.dependency());
     }
+    // What a step with the network made is what it fetched (crates, modules, packages): named
+    // here, with the step, since no source vouches for it.
+    for (id, step) in context.pipeline.steps.iter().enumerate() {
+        let Some(result) = context.results[id].get().filter(|_| step.network) else {
+            continue;
+        };
+        for output in &result.outputs {
+            let mut descriptor = ResourceDescriptor::named(output.path.clone(), &output.digest);
+            descriptor.annotations = serde_json::json!({
+                "fetchedBy": step.name,
+                "network": true,
+            })
+            .as_object()
+            .cloned();
+            dependencies.push(descriptor);
+        }
+    }
     let mut seen = std::collections::BTreeSet::new();
     for step in &context.pipeline.steps {
         let StepKind::Nix(nix) = &step.kind else {

@@ -464,7 +464,7 @@ fn index_file(cache_dir: &Path, pipeline_file: &Path) -> PathBuf {
 }
 
 /// One run at a time per cache: a second gantry waits for nothing and fails clearly.
-fn lock(cache_dir: &Path) -> Result<File> {
+pub(crate) fn lock(cache_dir: &Path) -> Result<File> {
     let path = cache_dir.join("lock");
     let file = File::options()
         .create(true)

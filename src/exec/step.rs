@@ -688,7 +688,10 @@ fn execute_in(
         Termination::TimedOut => {
             let limit = step.timeout.unwrap_or_default();
             return Err(failure(
-                format!("timed out after {}{reached}", humanize(limit)),
+                format!(
+                    "timed out after {}{reached}",
+                    crate::duration::humanize(limit)
+                ),
                 None,
             ));
         }
@@ -1043,12 +1046,4 @@ pub(crate) fn tail(log: &[u8], lines: usize, bytes: usize) -> String {
     let text = String::from_utf8_lossy(&log[log.len().saturating_sub(bytes)..]);
     let all: Vec<&str> = text.lines().collect();
     all[all.len().saturating_sub(lines)..].join("\n")
-}
-
-fn humanize(duration: Duration) -> String {
-    if duration.as_secs() >= 1 {
-        format!("{}s", duration.as_secs())
-    } else {
-        format!("{}ms", duration.as_millis())
-    }
 }

@@ -133,7 +133,13 @@ output = "out/sbom/{name}.cdx.json"
     Some(Plan {
         kind: kind.to_owned(),
         pipeline,
-        policy: policy(&name, &steps, &sources, &["/usr", "/usr/bin/*", "/bin/*"]),
+        policy: policy(
+            &name,
+            &steps,
+            &sources,
+            &["/usr", "/usr/bin/*", "/bin/*"],
+            &[],
+        ),
         ignore: ignore(&[]),
         artifacts: vec![artifact],
         notes: Vec::new(),

@@ -149,8 +149,15 @@ fn array(items: &[String]) -> String {
 
 /// The policy every kind writes: the required steps, provenance and SBOM, from these sources
 /// with the host system and these tools, all signed by the key in `dev.pub`.
-fn policy(name: &str, steps: &[&str], sources: &[String], tools: &[&str]) -> String {
+fn policy(
+    name: &str,
+    steps: &[&str],
+    sources: &[String],
+    tools: &[&str],
+    network: &[&str],
+) -> String {
     let steps: Vec<String> = steps.iter().map(|step| (*step).to_owned()).collect();
+    let network: Vec<String> = network.iter().map(|step| (*step).to_owned()).collect();
     let tools: Vec<String> = tools.iter().map(|tool| (*tool).to_owned()).collect();
     format!(
         r#"# What a release of {name} must show (docs/verify.md), written by `gantry init`.
@@ -176,11 +183,14 @@ reproduced = false
 pipeline = "../pipeline.toml"
 sources = {sources}
 tools = {tools}
+# The steps that may have had the network; what they made is named in the provenance.
+network = {network}
 "#,
         policy_name = quoted(&format!("{name}-release")),
         steps = array(&steps),
         sources = array(sources),
         tools = array(&tools),
+        network = array(&network),
     )
 }
 

@@ -84,7 +84,13 @@ fn untried(kind: &str, name: &str, pipeline: String, sources: &[String], artifac
     Plan {
         kind: kind.to_owned(),
         pipeline,
-        policy: policy(name, &["build"], sources, &["/usr", "/usr/bin/*", "/bin/*"]),
+        policy: policy(
+            name,
+            &["build"],
+            sources,
+            &["/usr", "/usr/bin/*", "/bin/*"],
+            &["build"],
+        ),
         ignore: ignore(&[]),
         artifacts: vec![artifact],
         notes: vec![UNTRIED.to_owned()],
@@ -205,6 +211,7 @@ output = "out/sbom/{name}.cdx.json"
             &["build"],
             &sources,
             &["/usr", "/usr/bin/*", "/bin/*", "/nix/store/*"],
+            &[],
         ),
         ignore: ignore(&[]),
         artifacts: vec!["out/result".to_owned()],

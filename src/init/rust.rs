@@ -158,6 +158,10 @@ fn packages(tree: &Tree<'_>, root: toml::Table) -> Vec<Package> {
     packages
 }
 
+/// rustc writes the paths of what it compiles into the binary (panic messages, debug info):
+/// the build folder's, which `gantry repro` varies, is written as `/build` wherever it is.
+const REMAP: &str = r#"RUSTFLAGS=\"--remap-path-prefix=$PWD=/build\" "#;
+
 pub fn plan(tree: &Tree<'_>, host: &Host) -> Result<Plan, String> {
     let text = (tree.read)("Cargo.toml").ok_or("cannot read Cargo.toml")?;
     let root: toml::Table = text
@@ -251,7 +255,9 @@ pub fn plan(tree: &Tree<'_>, host: &Host) -> Result<Plan, String> {
         notes.push("no binary found (src/main.rs, [[bin]]): the build step checks the library; declare the release artifacts in `[pipeline] artifacts`".to_owned());
         (
             Vec::new(),
-            "cargo build --release --locked --offline --config out/vendor.toml && mkdir -p out/build && cargo metadata --locked --offline --format-version 1 --no-deps --config out/vendor.toml > out/build/metadata.json".to_owned(),
+            format!(
+                "{REMAP}cargo build --release --locked --offline --config out/vendor.toml && mkdir -p out/build && cargo metadata --locked --offline --format-version 1 --no-deps --config out/vendor.toml > out/build/metadata.json"
+            ),
             vec!["out/build/metadata.json".to_owned()],
             "out/build/metadata.json".to_owned(),
         )
@@ -267,7 +273,7 @@ pub fn plan(tree: &Tree<'_>, host: &Host) -> Result<Plan, String> {
         (
             outputs.clone(),
             format!(
-                "cargo build --release --locked --offline --config out/vendor.toml --bins && mkdir -p out/bin && cp {} out/bin/",
+                "{REMAP}cargo build --release --locked --offline --config out/vendor.toml --bins && mkdir -p out/bin && cp {} out/bin/",
                 copies.join(" ")
             ),
             outputs.clone(),
@@ -318,7 +324,7 @@ outputs = {build_outputs}
 warm = ["target"]
 
 [steps.test]
-run = "cargo test --release --locked --offline --config out/vendor.toml"
+run = "{remap}cargo test --release --locked --offline --config out/vendor.toml"
 inputs = {test_inputs}
 warm = ["target"]
 
@@ -340,6 +346,7 @@ subject = {subject}
 output = "out/sbom/{name}.cdx.json"
 "#,
         name_quoted = quoted(&name),
+        remap = REMAP,
         toolchain = quoted(&toolchain),
         lock_inputs = array(&lock_inputs),
         build_inputs = array(&build_inputs),
@@ -360,6 +367,7 @@ output = "out/sbom/{name}.cdx.json"
             &["vendor", "build", "test"],
             &sources,
             &["/usr", "/usr/bin/*", "/bin/*", "/tools/rust"],
+            &["vendor"],
         ),
         ignore: ignore(&["/target"]),
         artifacts,

@@ -298,7 +298,10 @@ fn signatures(
         let Ok(content) = &file.content else {
             continue;
         };
-        let Kind::Link { name, materials } = &content.kind else {
+        let Kind::Link {
+            name, materials, ..
+        } = &content.kind
+        else {
             continue;
         };
         let signs = matches!(

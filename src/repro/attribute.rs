@@ -21,6 +21,8 @@ pub enum Attribution {
     Surroundings(Vec<Aspect>),
     /// It reproduces with each variation alone: only their combination changes it.
     Combination,
+    /// The explanation budget ran out before its rebuilds did (`--explain-budget`).
+    Unexplained { budget: std::time::Duration },
 }
 
 impl Attribution {
@@ -44,6 +46,11 @@ impl Attribution {
                                   surroundings and with each variation alone, and differs only \
                                   when they vary together"
                 .to_owned(),
+            Self::Unexplained { budget } => format!(
+                "same inputs and command; not explained: the explanation budget of {} ran out \
+                 before its rebuilds did (`--explain-budget` gives more, `--step` fewer steps)",
+                crate::duration::humanize(*budget)
+            ),
         }
     }
 }
@@ -57,18 +64,11 @@ pub fn attribute(
     comparisons: &[StepComparison],
     variation: &Variation,
     reporter: &Reporter,
+    budget: std::time::Duration,
 ) -> Result<(BTreeMap<String, Attribution>, Option<i32>)> {
-    let candidates: BTreeSet<String> = comparisons
-        .iter()
-        .filter(|comparison| {
-            !comparison.reproduced()
-                && comparison.attested
-                && comparison.rebuilt
-                && comparison.changed_inputs.is_empty()
-                && !comparison.nix
-        })
-        .map(|comparison| comparison.step.clone())
-        .collect();
+    let started = std::time::Instant::now();
+    let spent = || started.elapsed() >= budget;
+    let candidates = same_input_differences(comparisons);
     let mut found = BTreeMap::new();
     if candidates.is_empty() {
         return Ok((found, None));
@@ -78,6 +78,10 @@ pub fn attribute(
         for step in candidates {
             found.insert(step, Attribution::Nondeterministic);
         }
+        return Ok((found, None));
+    }
+    if spent() {
+        found.extend(unexplained(candidates, budget));
         return Ok((found, None));
     }
     note(
@@ -135,6 +139,10 @@ pub fn attribute(
     }
     let mut culprits: BTreeMap<String, Vec<Aspect>> = BTreeMap::new();
     for &aspect in &variation.aspects {
+        if spent() {
+            found.extend(unexplained(sensitive, budget));
+            return Ok((found, None));
+        }
         match differing(&Variation::of(&BTreeSet::from([aspect])), &sensitive)? {
             Ok(steps) => {
                 for step in steps {
@@ -152,6 +160,30 @@ pub fn attribute(
         found.insert(step, attribution);
     }
     Ok((found, None))
+}
+
+/// The gantry-run steps that differ although their inputs were the same.
+fn same_input_differences(comparisons: &[StepComparison]) -> BTreeSet<String> {
+    comparisons
+        .iter()
+        .filter(|comparison| {
+            !comparison.reproduced()
+                && comparison.attested
+                && comparison.rebuilt
+                && comparison.changed_inputs.is_empty()
+                && !comparison.nix
+        })
+        .map(|comparison| comparison.step.clone())
+        .collect()
+}
+
+fn unexplained(
+    steps: BTreeSet<String>,
+    budget: std::time::Duration,
+) -> impl Iterator<Item = (String, Attribution)> {
+    steps
+        .into_iter()
+        .map(move |step| (step, Attribution::Unexplained { budget }))
 }
 
 fn list(steps: &BTreeSet<String>) -> String {

@@ -65,6 +65,17 @@ pub struct ReproOptions {
     pub home: Option<std::path::PathBuf>,
     /// Also write the rebuild's attestations and the Statement as Sigstore bundles.
     pub bundles: bool,
+    /// How long the rebuilds that explain differences may take in all; `None`: twice the
+    /// first rebuild, at least a minute.
+    pub explain_budget: Option<std::time::Duration>,
+}
+
+impl ReproOptions {
+    /// `--explain-budget`, else twice the first rebuild, at least a minute.
+    fn explain_budget(&self, rebuilt_in: std::time::Duration) -> std::time::Duration {
+        (self.explain_budget)
+            .unwrap_or_else(|| (rebuilt_in * 2).max(std::time::Duration::from_secs(60)))
+    }
 }
 
 /// What `gantry repro` found.
@@ -108,10 +119,7 @@ pub fn repro(
     let started = now();
     let (against, checked) = checked_run(pipeline, options)?;
     let (selected, skip) = selection(pipeline, options)?;
-    let private = options
-        .cache_dir
-        .join("repro")
-        .join(format!("{:016x}", rand_core::OsRng.next_u64()));
+    let private = private_folder(options);
     let mut cleanup = Cleanup {
         folders: vec![private.clone()],
         store_copies: Vec::new(),
@@ -130,6 +138,7 @@ pub fn repro(
     let mut notes = Vec::new();
     let variation = Variation::of(&supported(&options.aspects, &mut notes));
     let scratch = scratch_folder(options, &variation, &mut cleanup, &mut notes);
+    let rebuild_started = std::time::Instant::now();
     let main = rebuilder.rebuild(Plan {
         variation: &variation,
         only: None,
@@ -160,6 +169,7 @@ pub fn repro(
             .flat_map(|step| step.subjects.iter())
             .filter_map(|subject| subject.rebuilt_at.clone()),
     );
+    let rebuilt_in = rebuild_started.elapsed();
     let comparisons = compare_all(&selected, &checked, &main.run, &mut report.notes);
     let copies = Copies {
         root: &selected.root,
@@ -189,6 +199,7 @@ pub fn repro(
         &comparisons,
         &report.variation,
         &options.reporter,
+        options.explain_budget(rebuilt_in),
     )?;
     if interrupted.is_some() {
         report.interrupted_by = interrupted;
@@ -237,6 +248,11 @@ fn step_reports(
             }
         })
         .collect()
+}
+
+/// The rebuild's own store and outputs: a fresh folder under the cache's `repro/`.
+fn private_folder(options: &ReproOptions) -> PathBuf {
+    (options.cache_dir.join("repro")).join(format!("{:016x}", rand_core::OsRng.next_u64()))
 }
 
 /// The run folder to check (`--against`, else the newest) and its verified links.

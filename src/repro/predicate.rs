@@ -114,6 +114,10 @@ impl From<&Attribution> for AttributionRef {
                 kind: "combination",
                 variations: Vec::new(),
             },
+            Attribution::Unexplained { .. } => Self {
+                kind: "unexplained",
+                variations: Vec::new(),
+            },
         }
     }
 }

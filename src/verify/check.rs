@@ -606,6 +606,7 @@ fn subjects_and_chains(
         walked: BTreeSet::new(),
         sources: BTreeSet::new(),
         tools: BTreeSet::new(),
+        networked: BTreeSet::new(),
     };
     for artifact in input.artifacts {
         let hex = sha(&artifact.digest);
@@ -662,10 +663,20 @@ fn subjects_and_chains(
             count(input.artifacts.len(), "artifact")
         ),
     );
+    let networked = if chain.networked.is_empty() {
+        String::new()
+    } else {
+        let names: Vec<String> = chain
+            .networked
+            .iter()
+            .map(|step| format!("`{step}`"))
+            .collect();
+        format!("; with the network: {}", names.join(", "))
+    };
     found.summary(
         CheckKind::Chain,
         format!(
-            "{} followed back to {} and {}",
+            "{} followed back to {} and {}{networked}",
             count(chain.walked.len(), "step"),
             count(chain.sources.len(), "allowed source"),
             count(chain.tools.len(), "tool")
@@ -684,6 +695,8 @@ struct Chain<'a, 'b> {
     walked: BTreeSet<usize>,
     sources: BTreeSet<String>,
     tools: BTreeSet<String>,
+    /// Steps on the chain that had the network.
+    networked: BTreeSet<String>,
 }
 
 impl Chain<'_, '_> {
@@ -696,11 +709,30 @@ impl Chain<'_, '_> {
             let Kind::Link {
                 name: step,
                 materials,
+                network,
             } = &link.parsed.kind
             else {
                 continue;
             };
             let file = link.file.path.display().to_string();
+            if *network {
+                self.networked.insert(step.clone());
+                if let Some(allowed) = &self.input.policy.require.network
+                    && !allowed.is_match(step)
+                {
+                    found.add(
+                        CheckKind::Chain,
+                        Finding::new(
+                            Reason::NetworkNotAllowed,
+                            format!(
+                                "step `{step}` had the network, which the policy's `network` does not allow: what it fetched is vouched for by nothing but the step itself"
+                            ),
+                        )
+                        .in_file(&file)
+                        .field("predicate.environment.sandbox.network"),
+                    );
+                }
+            }
             for (index, material) in materials.iter().enumerate() {
                 match self.material(step, material) {
                     Ok(Some(producer)) => queue.push(producer),

@@ -46,6 +46,9 @@ pub enum Kind {
     Link {
         name: String,
         materials: Vec<Descriptor>,
+        /// The step had the host's network (`network = true`): what it fetched is vouched for
+        /// by nothing but its own checks.
+        network: bool,
     },
     Provenance {
         invocation_id: String,
@@ -216,6 +219,7 @@ fn parse_envelope(bytes: &[u8]) -> Result<Parsed, String> {
             Kind::Link {
                 name: link.name,
                 materials: descriptors(link.materials),
+                network: link.environment.sandbox.network,
             }
         }
         crate::attest::provenance::PREDICATE_TYPE => {

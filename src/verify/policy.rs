@@ -55,6 +55,7 @@ struct RequireWire {
     #[serde(default)]
     sources: Vec<Spanned<String>>,
     tools: Option<Vec<Spanned<String>>>,
+    network: Option<Vec<Spanned<String>>>,
     #[serde(default)]
     gates: Vec<Spanned<String>>,
     pipeline: Option<Spanned<String>>,
@@ -108,6 +109,10 @@ pub struct Require {
     /// in the report.
     pub tools: Option<GlobSet>,
     pub tool_patterns: Vec<String>,
+    /// Steps allowed to have had the network (globs over step names); `None`: any, listed in
+    /// the report.
+    pub network: Option<GlobSet>,
+    pub network_patterns: Vec<String>,
     /// Gates that must have passed in the run, under the run's pipeline; `*`: every gate of
     /// the approved pipeline.
     pub gates: Vec<String>,
@@ -193,6 +198,8 @@ pub fn parse(source: &SourceFile) -> Result<Policy, Diagnostics> {
             source_patterns: Vec::new(),
             tools: None,
             tool_patterns: Vec::new(),
+            network: None,
+            network_patterns: Vec::new(),
             gates: Vec::new(),
             pipeline: None,
             pipeline_span: None,
@@ -315,6 +322,13 @@ fn convert_require(
         }
         None => (None, Vec::new()),
     };
+    let (network, network_patterns) = match &require.network {
+        Some(steps) => {
+            let (set, patterns) = globs(steps, "step name", errors);
+            (Some(set), patterns)
+        }
+        None => (None, Vec::new()),
+    };
     Some(Require {
         steps,
         provenance: require.provenance.unwrap_or(true),
@@ -325,6 +339,8 @@ fn convert_require(
         source_patterns,
         tools,
         tool_patterns,
+        network,
+        network_patterns,
         gates,
         pipeline,
         pipeline_span: require.pipeline.as_ref().map(Spanned::span),

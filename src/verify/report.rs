@@ -112,6 +112,7 @@ pub enum Reason {
     UnattestedMaterial,
     SourceMismatch,
     ToolNotAllowed,
+    NetworkNotAllowed,
     StepMissing,
     SbomMissing,
     NotReproduced,

@@ -67,6 +67,21 @@ pub struct Link {
     pub name: String,
     #[serde(default)]
     pub materials: Vec<Descriptor>,
+    #[serde(default)]
+    pub environment: LinkEnvironment,
+}
+
+/// What a gantry link says of where its step ran: only whether it had the network is read.
+#[derive(Default, Deserialize)]
+pub struct LinkEnvironment {
+    #[serde(default)]
+    pub sandbox: LinkSandbox,
+}
+
+#[derive(Default, Deserialize)]
+pub struct LinkSandbox {
+    #[serde(default)]
+    pub network: bool,
 }
 
 #[derive(Default, Deserialize)]

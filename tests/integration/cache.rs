@@ -419,3 +419,51 @@ outputs = ["use.txt"]
     );
     assert_eq!(test.read("out/lib/libz.so"), "lib\n");
 }
+
+/// `gantry gc`: the newest runs stay with everything they and their cache entries need (a run
+/// after it executes nothing, and `verify` passes on a kept run); older runs, the entries only
+/// they used and those blobs go; a run a release names stays whatever its age.
+#[test]
+fn gc_keeps_the_newest_runs_and_what_they_need() {
+    let test = Test::new()
+        .file("src/a.txt", "one\n")
+        .pipeline("[steps.copy]\nrun = \"cp src/a.txt out.txt\"\ninputs = [\"src/a.txt\"]\noutputs = [\"out.txt\"]\n");
+    let first = test.gantry_run(&[]).success();
+    for content in ["two\n", "three\n"] {
+        test.write("src/a.txt", content);
+        test.gantry_run(&[]).success();
+    }
+    let blobs = |test: &Test| {
+        walkdir::WalkDir::new(test.path(".gantry/cas"))
+            .into_iter()
+            .flatten()
+            .filter(|entry| entry.file_type().is_file())
+            .count()
+    };
+    let before = blobs(&test);
+    let dry = test
+        .run(["gc", "pipeline.toml", "--keep", "1", "--dry-run", "--json"])
+        .success();
+    let said: serde_json::Value = serde_json::from_str(dry.stdout().trim()).expect("json");
+    assert_eq!(said["runs"], 2);
+    assert_eq!(blobs(&test), before, "a dry run removes nothing");
+    let gc = test
+        .run(["gc", "pipeline.toml", "--keep", "1", "--json"])
+        .success();
+    let said: serde_json::Value = serde_json::from_str(gc.stdout().trim()).expect("json");
+    assert_eq!(said["runs"], 2);
+    assert_eq!(said["cache_entries"], 2);
+    assert!(said["blobs"].as_u64().expect("blobs") >= 4, "{said}");
+    assert!(!first.run_dir().exists());
+    assert!(blobs(&test) < before);
+    let again = test.gantry_run(&[]).success();
+    assert_eq!(
+        again.finished()["executed"],
+        0,
+        "the newest run's results stay"
+    );
+    // Back to an old input: its result was collected, so the step runs again.
+    test.write("src/a.txt", "one\n");
+    assert_eq!(test.gantry_run(&[]).success().finished()["executed"], 1);
+    assert_eq!(test.read("out.txt"), "one\n");
+}

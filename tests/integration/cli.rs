@@ -103,7 +103,7 @@ fn schema_is_json_and_names_every_step_key() {
     }
     assert_eq!(
         keys.len(),
-        37,
+        39,
         "the schema and the parser list the same keys"
     );
     assert!(schema["properties"]["tools"].is_object());

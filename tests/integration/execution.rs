@@ -281,3 +281,25 @@ fn a_terminal_gets_a_live_status_line() {
     );
     assert!(screen.contains("gantry: 2 executed"), "{screen:?}");
 }
+
+/// `gantry logs`: what a step printed, from the newest run (or `--run`), each stream where it
+/// came from; a cached step's is its earlier run's.
+#[test]
+fn logs_print_what_a_step_wrote() {
+    let test = crate::support::Test::new().pipeline(
+        "[steps.talk]\nrun = \"echo to-stdout; echo to-stderr >&2; echo x > out.txt\"\noutputs = [\"out.txt\"]\n",
+    );
+    test.gantry_run(&[]).success();
+    let logs = test.run(["logs", "pipeline.toml", "talk"]).success();
+    assert_eq!(logs.stdout(), "to-stdout\n");
+    assert_eq!(logs.stderr(), "to-stderr\n");
+    test.gantry_run(&[]).success();
+    let only = test
+        .run(["logs", "pipeline.toml", "talk", "--only", "stderr"])
+        .success();
+    assert_eq!(only.stdout(), "");
+    assert_eq!(only.stderr(), "to-stderr\n");
+    test.run(["logs", "pipeline.toml", "nope"])
+        .failure(2)
+        .stderr_contains("has no step `nope`");
+}

@@ -59,8 +59,10 @@ impl Download {
         );
         let bytes = std::fs::read(&archive).expect("archive");
         assert_eq!(sha256_hex(&bytes), self.sha256, "{} changed", self.url);
+        // Owned by whoever unpacks it (git refuses a repository someone else owns).
         let unpacked = Command::new("tar")
-            .arg(self.unpack)
+            .arg("--no-same-owner")
+            .arg(format!("-{}", self.unpack))
             .arg(&archive)
             .current_dir(dir.path())
             .status()

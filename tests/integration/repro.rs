@@ -612,3 +612,34 @@ warm = ["state"]
     let run = repro(&test, &["--step", "liar"]).failure(1);
     assert!(run.stdout().contains("lie.txt"), "{}", run.stdout());
 }
+
+/// The rebuilds that explain a difference stop at `--explain-budget`: the difference is still
+/// reported, its cause says it was not explained and why, and the Statement says `unexplained`.
+#[test]
+fn the_explanation_of_a_difference_stops_at_its_budget() {
+    let test = exec_test();
+    test.gantry_run(&[]).success();
+    let run = repro(&test, &["--step", "stamp", "--explain-budget", "0s"]).failure(1);
+    let stamp = block(&run.stdout(), "out/time.txt").join("\n");
+    assert!(stamp.contains("DIFFERS"), "{stamp}");
+    assert!(
+        stamp.contains("not explained: the explanation budget of 0ms ran out"),
+        "{stamp}"
+    );
+    assert!(
+        !run.stderr()
+            .contains("rebuilding in the standard surroundings")
+    );
+    let statement = statement(&repro_folder(&test).join("reproducibility.intoto.json"));
+    let kinds: Vec<&serde_json::Value> = (statement["predicate"]["results"].as_array())
+        .expect("results")
+        .iter()
+        .map(|result| &result["attribution"]["kind"])
+        .collect();
+    assert!(
+        kinds.iter().any(|kind| *kind == "unexplained"),
+        "{statement}"
+    );
+    let explained = repro(&test, &["--step", "stamp", "--json"]).failure(1);
+    assert!(!explained.stdout().contains("unexplained"));
+}

@@ -1112,3 +1112,55 @@ fn the_exported_chain_passes_the_reference_in_toto_verify_and_a_broken_one_does_
     assert_eq!(output.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&output.stderr).contains("only attestations the run's key"));
 }
+
+/// A step with the network is visible to a policy: `network = [...]` names the steps allowed
+/// to have had it (`[]`: none), the report lists them either way, and the provenance names what
+/// such a step made as fetched (`resolvedDependencies`, `fetchedBy`).
+#[test]
+fn networked_steps_are_named_and_a_policy_can_refuse_them() {
+    let test = Test::new().file("src/a.txt", "a\n").pipeline(
+        "[steps.fetch]\nrun = \"mkdir -p out && echo fetched > out/fetched.txt\"\noutputs = [\"out/fetched.txt\"]\nnetwork = true\n\n[steps.build]\nrun = \"cat src/a.txt out/fetched.txt > out/app\"\ninputs = [\"src/a.txt\", \"out/fetched.txt\"]\noutputs = [\"out/app\"]\n",
+    );
+    let key = test.path("release.pem");
+    assert!(generate_key(&key, "EC", "ec_paramgen_curve:P-256"));
+    let key_arg = key.to_str().expect("utf-8");
+    fs::write(
+        test.path("release.pub"),
+        test.run(["keys", "public", "--key", key_arg])
+            .success()
+            .stdout(),
+    )
+    .expect("public key");
+    let run = test.gantry_run(&["--key", key_arg]).success().run_dir();
+    let provenance = crate::attestations::statement(&run.join("provenance.intoto.json"));
+    let fetched: Vec<&serde_json::Value> =
+        (provenance["predicate"]["buildDefinition"]["resolvedDependencies"].as_array())
+            .expect("dependencies")
+            .iter()
+            .filter(|dependency| dependency["annotations"]["fetchedBy"] == "fetch")
+            .collect();
+    assert_eq!(fetched.len(), 1, "{provenance}");
+    assert_eq!(fetched[0]["name"], "out/fetched.txt");
+
+    let require = |network: &str| {
+        policy(
+            KEYS,
+            &format!("steps = [\"build\"]\nsources = [\"src/*.txt\"]\n{network}"),
+        )
+    };
+    let artifact = test.path("out/app");
+    let open = verify(&test, &run, &require(""), &artifact);
+    assert_eq!(open.code, 0, "{}", open.report);
+    assert!(
+        open.report
+            .to_string()
+            .contains("with the network: `fetch`"),
+        "{}",
+        open.report
+    );
+    let allowed = verify(&test, &run, &require("network = [\"fetch\"]"), &artifact);
+    assert_eq!(allowed.code, 0, "{}", allowed.report);
+    let refused = verify(&test, &run, &require("network = []"), &artifact);
+    assert_eq!(refused.code, 1);
+    assert_eq!(refused.reasons(), ["network-not-allowed"]);
+}
