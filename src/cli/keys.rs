@@ -89,8 +89,21 @@ fn generate(prefix: &str, folder: &Path, force: bool, environment: &Environment)
 
 /// Reads a key file, asking for its password only if it is encrypted.
 pub fn load(path: &Path, environment: &Environment) -> Result<EcdsaSigner> {
-    let mut password = || environment.passwords.get(&path.display().to_string());
-    keys::load_private_key(path, &mut password).map_err(key_error)
+    let unasked = std::cell::RefCell::new(None);
+    let mut password = || {
+        let got = environment.passwords.get(&path.display().to_string());
+        if let Err(message) = &got {
+            unasked.replace(Some(message.clone()));
+        }
+        got
+    };
+    keys::load_private_key(path, &mut password).map_err(|error| {
+        // No password to be had is how gantry was called (exit 2), not a bad key file.
+        match unasked.take() {
+            Some(message) => Error::Usage(format!("signing key `{}`: {message}", path.display())),
+            None => key_error(error),
+        }
+    })
 }
 
 fn key_error(error: keys::KeyError) -> Error {

@@ -100,6 +100,10 @@ fn generated_keys_sign_artifacts_that_openssl_and_sigstore_verify() {
         test.read("keys/cosign.pub")
             .starts_with("-----BEGIN PUBLIC KEY-----\n")
     );
+    // No password and no terminal to ask: a usage error (2), naming what to set.
+    test.run(["keys", "public", "--key", "keys/cosign.key"])
+        .failure(2)
+        .stderr_contains("set COSIGN_PASSWORD");
     let run = |test: &Test| {
         let output = test
             .command()
@@ -209,7 +213,7 @@ fn keys_that_cosign_wrote_are_read_and_bad_ones_get_a_clear_error() {
         .failure(1)
         .stderr_contains("wrong password");
     public(None, &key)
-        .failure(1)
+        .failure(2)
         .stderr_contains("set COSIGN_PASSWORD");
     let text = fs::read_to_string(&key).expect("key");
     let truncated = test.path("truncated.key");
