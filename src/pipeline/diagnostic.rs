@@ -80,7 +80,10 @@ impl Diagnostics {
     #[must_use]
     pub fn render(&self) -> String {
         let mut out = String::new();
-        for (index, item) in self.items.iter().enumerate() {
+        // In the file's order, whichever check found them first; the file-wide ones first.
+        let mut items: Vec<&Diagnostic> = self.items.iter().collect();
+        items.sort_by_key(|item| item.span.as_ref().map(|span| span.start));
+        for (index, item) in items.into_iter().enumerate() {
             if index > 0 {
                 out.push('\n');
             }

@@ -12,6 +12,7 @@ pub mod rollout_step;
 pub mod rollout_traffic;
 mod sbom_step;
 mod sign_step;
+mod unknown_keys;
 pub mod validate;
 pub mod wire;
 
@@ -20,6 +21,7 @@ use std::sync::Arc;
 
 pub use diagnostic::{Diagnostic, Diagnostics, SourceFile};
 pub use model::{ExecStep, InputPattern, OutputPath, Pipeline, Retry, Step, StepId, StepKind};
+pub use unknown_keys::read as read_reporting_unknown;
 
 use crate::error::{Error, Result};
 

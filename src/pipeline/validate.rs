@@ -40,13 +40,10 @@ pub fn parse(source: &SourceFile, location: &Location<'_>) -> Result<Pipeline, D
         file: source.clone(),
         items,
     };
-    let wire: PipelineFileWire = toml::from_str(&source.text).map_err(|error| {
-        fail(vec![syntax_diagnostic(
-            error.message().trim_end(),
-            error.span(),
-        )])
-    })?;
-    let mut errors = Vec::new();
+    let (wire, mut errors) = super::unknown_keys::read::<PipelineFileWire>(&source.text);
+    let Some(wire) = wire else {
+        return Err(fail(errors));
+    };
     let pipeline = convert(wire, source, location, &mut errors);
     match pipeline {
         Some(pipeline) if errors.is_empty() => Ok(pipeline),

@@ -154,13 +154,11 @@ pub fn parse(source: &SourceFile) -> Result<Policy, Diagnostics> {
         file: source.clone(),
         items,
     };
-    let wire: PolicyFileWire = toml::from_str(&source.text).map_err(|error| {
-        fail(vec![crate::pipeline::validate::syntax_diagnostic(
-            error.message().trim_end(),
-            error.span(),
-        )])
-    })?;
-    let mut errors = Vec::new();
+    let (wire, mut errors) =
+        crate::pipeline::read_reporting_unknown::<PolicyFileWire>(&source.text);
+    let Some(wire) = wire else {
+        return Err(fail(errors));
+    };
     let name = if let Some(section) = &wire.policy {
         let name = section.get_ref().name.get_ref().trim().to_owned();
         if name.is_empty() {

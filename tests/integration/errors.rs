@@ -189,3 +189,25 @@ fn warm_folders_are_checked_at_their_line() {
         assert!(stderr.contains(expected), "{expected}\n{stderr}");
     }
 }
+
+/// Unknown keys do not hide the other mistakes: every one is reported, with the rest of the
+/// file's errors, in the file's order.
+#[test]
+fn every_unknown_key_and_every_other_mistake_at_once() {
+    let stderr = check_fails(
+        "[steps.a]\nrun = \"true\"\ninptus = [\"x\"]\n\n[steps.b]\nrun = \"true\"\nneeds = [\"zz\"]\noutputs = [\"/abs\"]\nlimits = { memroy = \"1GiB\" }\n",
+    );
+    let errors: Vec<&str> = stderr
+        .lines()
+        .filter(|line| line.contains(": error: "))
+        .collect();
+    assert_eq!(errors.len(), 4, "{stderr}");
+    assert!(
+        errors[0].starts_with("pipeline.toml:7:1: error: unknown key `inptus`"),
+        "{stderr}"
+    );
+    assert!(errors[1].contains("`needs` names `zz`"), "{stderr}");
+    assert!(errors[2].contains("`/abs` is absolute"), "{stderr}");
+    assert!(errors[3].contains("unknown key `memroy`"), "{stderr}");
+    assert!(stderr.contains("did you mean `memory`?"), "{stderr}");
+}
