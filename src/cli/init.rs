@@ -102,7 +102,7 @@ pub fn run(args: &Args, environment: &Environment) -> Result<u8> {
     let _ = writeln!(out, "  gantry run pipeline.toml");
     let _ = writeln!(
         out,
-        "  gantry verify --policy policies/release.toml --attestations attestations/<run-id> {artifact}"
+        "  gantry verify --policy policies/release.toml {artifact}"
     );
     let _ = writeln!(out, "  gantry repro pipeline.toml");
     let commit = if in_git {

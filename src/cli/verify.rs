@@ -16,8 +16,9 @@ pub struct Args {
     /// The policy (TOML; `gantry schema policy` prints its schema).
     #[arg(long, value_name = "FILE")]
     policy: PathBuf,
-    /// A folder of attestations: a run's folder, a `gantry repro` folder. Repeatable.
-    #[arg(long = "attestations", value_name = "DIR", required = true)]
+    /// A folder of attestations: a run's folder, a `gantry repro` folder. Repeatable. Default:
+    /// the newest run of the pipeline the policy approves (`[require] pipeline`).
+    #[arg(long = "attestations", value_name = "DIR")]
     attestations: Vec<PathBuf>,
     /// Write a signed SLSA Verification Summary Attestation (passing or not).
     #[arg(long, value_name = "FILE")]
@@ -47,13 +48,12 @@ pub fn run(args: &Args, environment: &Environment) -> Result<u8> {
     } else {
         verify::Signatures::ThroughProvenance
     };
-    let report = gather::verify_files(
-        &args.policy,
-        &args.attestations,
-        &artifacts,
-        now,
-        signatures,
-    )?;
+    let folders = if args.attestations.is_empty() {
+        vec![newest_run(&args.policy, environment)?]
+    } else {
+        args.attestations.clone()
+    };
+    let report = gather::verify_files(&args.policy, &folders, &artifacts, now, signatures)?;
     if let Some(path) = &args.vsa {
         let signer = signer(args.key.as_deref(), environment)?;
         let bytes = verify::vsa::write(&report, now, &signer).map_err(Error::Internal)?;
@@ -71,4 +71,45 @@ pub fn run(args: &Args, environment: &Environment) -> Result<u8> {
         }
     }
     Ok(u8::from(!report.passed))
+}
+
+/// The newest run of the pipeline `policy` approves, in its root's `attestations/`.
+fn newest_run(policy: &std::path::Path, environment: &Environment) -> Result<PathBuf> {
+    let text = crate::bounded::read_to_string(policy, crate::bounded::Kind::Policy)
+        .map_err(Error::read(policy))?;
+    let source = crate::pipeline::SourceFile {
+        path: policy.to_owned(),
+        text: std::sync::Arc::from(text),
+    };
+    let parsed = crate::verify::policy::parse(&source)
+        .map_err(|diagnostics| Error::Policy(Box::new(diagnostics)))?;
+    let Some(file) = parsed.require.pipeline else {
+        return Err(Error::Usage(format!(
+            "`{}` approves no pipeline (`[require] pipeline`), so there is no newest run to take: pass --attestations attestations/<run-id>",
+            policy.display()
+        )));
+    };
+    // `policies/../pipeline.toml` is the run's `pipeline.toml`.
+    let file = file.canonicalize().map_err(Error::read(&file))?;
+    let pipeline = environment.load(&file)?;
+    let root = pipeline
+        .root
+        .canonicalize()
+        .unwrap_or_else(|_| pipeline.root.clone());
+    let relative = (file.strip_prefix(&root))
+        .unwrap_or(&file)
+        .to_string_lossy()
+        .into_owned();
+    let attestations = pipeline.root.join(crate::exec::run::DEFAULT_ATTESTATIONS);
+    let run = crate::repro::attested::latest_run(&attestations, &relative).map_err(|_| {
+        Error::Usage(format!(
+            "no finished run of `{relative}` in `{}`: run it first, or pass --attestations DIR",
+            attestations.display()
+        ))
+    })?;
+    eprintln!(
+        "gantry: verifying {} (the newest run of {relative})",
+        run.display()
+    );
+    Ok(run)
 }

@@ -161,7 +161,7 @@ fn policy(
     let tools: Vec<String> = tools.iter().map(|tool| (*tool).to_owned()).collect();
     format!(
         r#"# What a release of {name} must show (docs/verify.md), written by `gantry init`.
-#   gantry verify --policy policies/release.toml --attestations attestations/<run-id> ARTIFACT
+#   gantry verify --policy policies/release.toml ARTIFACT    (the newest run of ../pipeline.toml)
 #   gantry release 0.1.0 --dry-run          (checks this policy before it would tag)
 [policy]
 name = {policy_name}

@@ -328,11 +328,13 @@ run = "{remap}cargo test --release --locked --offline --config out/vendor.toml"
 inputs = {test_inputs}
 warm = ["target"]
 
-# SBOMs of the lock; each crate's licence is read from the vendored copy the build used.
+# SBOMs of the lock; each crate's licence is read from the vendored copy the build used, the
+# project's own from its manifests.
 [steps.sbom-spdx]
 kind = "sbom"
 from = "Cargo.lock"
 vendored = "out/vendor/"
+manifests = {manifests}
 format = "spdx"
 subject = {subject}
 output = "out/sbom/{name}.spdx.json"
@@ -341,6 +343,7 @@ output = "out/sbom/{name}.spdx.json"
 kind = "sbom"
 from = "Cargo.lock"
 vendored = "out/vendor/"
+manifests = {manifests}
 format = "cyclonedx"
 subject = {subject}
 output = "out/sbom/{name}.cdx.json"
@@ -349,6 +352,7 @@ output = "out/sbom/{name}.cdx.json"
         remap = REMAP,
         toolchain = quoted(&toolchain),
         lock_inputs = array(&lock_inputs),
+        manifests = array(&manifests),
         build_inputs = array(&build_inputs),
         build_outputs = array(&build_outputs),
         test_inputs = array(&test_inputs),

@@ -152,15 +152,21 @@ fn cargo_inventory(
         .unwrap_or_default();
     // The vendored crates are inputs, digested into the key: their manifests are read by
     // the files the run resolved, and the host's registry is not asked.
-    let vendored: HashMap<&str, &Path> = (inputs.iter())
+    let files: HashMap<&str, &Path> = (inputs.iter())
         .filter(|input| input.material)
         .map(|input| (input.path.as_str(), input.host.as_path()))
         .collect();
-    let licence = |name: &str, version: &str| match &spec.vendored {
-        Some(folder) => vendored
-            .get(format!("{folder}/{name}-{version}/Cargo.toml").as_str())
-            .and_then(|manifest| sbom::cargo::manifest_licence(manifest)),
-        None => sbom::cargo::registry_licence(&folders, name, version),
+    let own = own_licences(spec, &files);
+    let licence = |name: &str, version: &str| {
+        if let Some(licence) = own.get(&(name.to_owned(), version.to_owned())) {
+            return Some(licence.clone());
+        }
+        match &spec.vendored {
+            Some(folder) => files
+                .get(format!("{folder}/{name}-{version}/Cargo.toml").as_str())
+                .and_then(|manifest| sbom::cargo::manifest_licence(manifest)),
+            None => sbom::cargo::registry_licence(&folders, name, version),
+        }
     };
     let placeholder = Subject {
         name: spec.from.clone(),
@@ -172,6 +178,19 @@ fn cargo_inventory(
             spec.from
         )
     })
+}
+
+/// (name, version) → licence of the workspace's own packages, from the `manifests` the step
+/// names (inputs, read through the files the run resolved).
+fn own_licences(
+    spec: &SbomStep,
+    inputs: &HashMap<&str, &Path>,
+) -> HashMap<(String, String), String> {
+    (spec.manifests.iter())
+        .filter_map(|manifest| inputs.get(manifest.as_str()))
+        .filter_map(|path| sbom::cargo::manifest_package(path))
+        .filter_map(|(name, version, licence)| Some(((name, version?), licence?)))
+        .collect()
 }
 
 /// `subject` by its digest; by default `from` itself (a folder: described file by file).

@@ -219,6 +219,8 @@ pub struct SbomStep {
     /// A `cargo vendor --versioned-dirs` folder the lock's crates come from: their licences are
     /// read there (`NAME-VERSION/Cargo.toml`), never from the host's registry cache.
     pub vendored: Option<String>,
+    /// The workspace's own `Cargo.toml` files: its packages' licences are read there.
+    pub manifests: Vec<String>,
 }
 
 /// Checks `evidence` (a tool's report) against `thresholds` and writes the signed verdict, a

@@ -59,19 +59,15 @@ pub fn convert(
         false,
         "where to write the document: `output = \"out/sbom.spdx.json\"`",
     );
-    let subject = wire
-        .subject
-        .as_ref()
-        .map(|subject| one_path("subject", subject, false, errors));
-    let vendored = wire
-        .vendored
-        .as_ref()
-        .map(|vendored| one_path("vendored", vendored, true, errors));
+    let Extra {
+        subject,
+        vendored,
+        manifests,
+    } = extra(wire, errors);
     if errors.len() > before {
         return None;
     }
     let (from, from_folder, from_span) = from?;
-    let subject = subject.flatten().map(|(path, _, span)| (path, span));
     let (output, _, output_span) = output?;
     if let Some((path, span)) = &subject
         && from_folder
@@ -84,7 +80,6 @@ pub fn convert(
         return None;
     }
     let attestation = format!("{output}{SBOM_ATTESTATION_SUFFIX}");
-    let vendored = vendored.flatten().map(|(path, _, span)| (path, span));
     let read = [("from", Some((&from, &from_span)))].into_iter().chain([
         ("subject", subject.as_ref().map(|(path, span)| (path, span))),
         (
@@ -110,6 +105,11 @@ pub fn convert(
             .map(|(path, span)| exact(path, false, span)),
     );
     inputs.extend(vendored.iter().map(|(path, span)| exact(path, true, span)));
+    inputs.extend(
+        (manifests.iter())
+            .filter(|(path, _)| *path != from)
+            .map(|(path, span)| exact(path, false, span)),
+    );
     let outputs = [output.clone(), attestation]
         .into_iter()
         .map(|path| OutputPath {
@@ -125,10 +125,32 @@ pub fn convert(
             subject: subject.map(|(path, _)| path),
             output,
             vendored: vendored.map(|(path, _)| path),
+            manifests: manifests.into_iter().map(|(path, _)| path).collect(),
         },
         inputs,
         outputs,
     })
+}
+
+/// The paths a sbom step may name besides `from` and `output`, each with where it is written.
+struct Extra {
+    subject: Option<(String, Range<usize>)>,
+    vendored: Option<(String, Range<usize>)>,
+    manifests: Vec<(String, Range<usize>)>,
+}
+
+fn extra(wire: &StepWire, errors: &mut Vec<Diagnostic>) -> Extra {
+    let mut path = |key: &str, value: &Spanned<String>, folder: bool| {
+        one_path(key, value, folder, errors).map(|(path, _, span)| (path, span))
+    };
+    Extra {
+        subject: (wire.subject.as_ref()).and_then(|subject| path("subject", subject, false)),
+        vendored: (wire.vendored.as_ref()).and_then(|vendored| path("vendored", vendored, true)),
+        manifests: (wire.manifests.iter())
+            .flat_map(Spanned::get_ref)
+            .filter_map(|manifest| path("manifests", manifest, false))
+            .collect(),
+    }
 }
 
 /// Whether `path` (the step's `name` key) overlaps a file the step writes; says so if it does.

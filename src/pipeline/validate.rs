@@ -652,7 +652,7 @@ impl Kinded {
 /// A key that belongs to some kinds only: the key, its kinds, and where it is written.
 type KindKey = (&'static str, &'static [&'static str], Option<Range<usize>>);
 
-fn kind_keys(wire: &StepWire) -> [KindKey; 28] {
+fn kind_keys(wire: &StepWire) -> [KindKey; 29] {
     let span = |value: Option<&Spanned<String>>| value.map(Spanned::span);
     [
         ("run", &["exec"], wire.run.as_ref().map(Spanned::span)),
@@ -669,6 +669,11 @@ fn kind_keys(wire: &StepWire) -> [KindKey; 28] {
         ("from", &["sbom"], span(wire.from.as_ref())),
         ("format", &["sbom"], span(wire.format.as_ref())),
         ("vendored", &["sbom"], span(wire.vendored.as_ref())),
+        (
+            "manifests",
+            &["sbom"],
+            wire.manifests.as_ref().map(Spanned::span),
+        ),
         (
             "subject",
             &["sbom", "gate", "rollout"],
@@ -1371,6 +1376,7 @@ retry = { attempts = 3, backoff = "1s" }
                 subject: Some("out/pkg.tar".to_owned()),
                 output: "out/bom.json".to_owned(),
                 vendored: None,
+                manifests: Vec::new(),
             })
         );
         let inputs: Vec<(&str, bool)> = step

@@ -75,6 +75,7 @@ pub struct StepWire {
     pub format: Option<Spanned<String>>,
     pub subject: Option<Spanned<String>>,
     pub vendored: Option<Spanned<String>>,
+    pub manifests: Option<Spanned<Vec<Spanned<String>>>>,
     pub output: Option<Spanned<String>>,
     pub stage: Option<Spanned<String>>,
     pub baseline: Option<Spanned<String>>,

@@ -33,7 +33,7 @@ struct LockPackage {
 }
 
 /// Reads a lock file's text. `subject` is what the document is for; `licence` looks up a
-/// package's declared licence by name and version.
+/// package's declared licence by name and version (the workspace's own packages included).
 pub fn inventory(
     text: &str,
     subject: Subject,
@@ -82,10 +82,8 @@ pub fn inventory(
             purl: Some(purl(package)),
             sha256,
             download: download(package),
-            license: package
-                .source
-                .as_ref()
-                .and_then(|_| licence(&package.name, &package.version)),
+            // The workspace's own packages too: the lookup knows their manifests when given.
+            license: licence(&package.name, &package.version),
             depends_on,
             comment: None,
         });
@@ -234,17 +232,35 @@ pub fn registry_licence(folders: &[PathBuf], name: &str, version: &str) -> Optio
 /// The licence a crate's `Cargo.toml` declares, as an SPDX expression.
 #[must_use]
 pub fn manifest_licence(manifest: &std::path::Path) -> Option<String> {
+    manifest_package(manifest).and_then(|(_, _, licence)| licence)
+}
+
+/// A `Cargo.toml`'s package: name, version (absent when inherited from the workspace) and
+/// licence as an SPDX expression.
+#[must_use]
+pub fn manifest_package(
+    manifest: &std::path::Path,
+) -> Option<(String, Option<String>, Option<String>)> {
     #[derive(Deserialize)]
     struct Manifest {
         package: ManifestPackage,
     }
     #[derive(Deserialize)]
     struct ManifestPackage {
-        license: Option<String>,
+        name: String,
+        version: Option<toml::Value>,
+        license: Option<toml::Value>,
     }
     let text = crate::bounded::read_to_string(manifest, crate::bounded::Kind::Lock).ok()?;
     let manifest: Manifest = toml::from_str(&text).ok()?;
-    normalise_licence(&manifest.package.license?)
+    let package = manifest.package;
+    let text =
+        |value: Option<toml::Value>| value.and_then(|value| value.as_str().map(str::to_owned));
+    Some((
+        package.name,
+        text(package.version),
+        text(package.license).and_then(|licence| normalise_licence(&licence)),
+    ))
 }
 
 /// An SPDX licence expression from a Cargo `license` field, or `None` when it is not one.

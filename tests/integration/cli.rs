@@ -79,6 +79,7 @@ fn schema_is_json_and_names_every_step_key() {
         "network",
         "warm",
         "vendored",
+        "manifests",
         "timeout",
         "retry",
         "publish",
@@ -103,7 +104,7 @@ fn schema_is_json_and_names_every_step_key() {
     }
     assert_eq!(
         keys.len(),
-        39,
+        40,
         "the schema and the parser list the same keys"
     );
     assert!(schema["properties"]["tools"].is_object());
@@ -137,6 +138,7 @@ fn the_policy_schema_names_every_policy_key() {
         keys("/properties/require/properties"),
         [
             "gates",
+            "network",
             "pipeline",
             "provenance",
             "reproduced",
