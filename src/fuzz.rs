@@ -124,6 +124,7 @@ pub fn cargo_lock(data: &[u8]) {
     let subject = crate::sbom::Subject {
         name: "out/app".to_owned(),
         digest: None,
+        about: None,
     };
     let _ = crate::sbom::cargo::inventory(text, subject, &|_, _| None);
 }

@@ -95,6 +95,7 @@ fn read_source(args: &Args, environment: &Environment) -> Result<Inventory> {
         None if metadata.is_dir() => Subject {
             name: from.display().to_string(),
             digest: None,
+            about: None,
         },
         None => artifact(from)?,
     };
@@ -124,6 +125,7 @@ fn artifact(path: &Path) -> Result<Subject> {
     Ok(Subject {
         name: path.display().to_string(),
         digest: Some(Digest::of_file(path).map_err(Error::read(path))?),
+        about: None,
     })
 }
 
@@ -145,6 +147,7 @@ fn nix_closure(args: &Args, store_path: &str) -> Result<Inventory> {
                 .iter()
                 .find(|info| info.path == store_path)
                 .map(|info| info.nar_hash),
+            about: None,
         },
     };
     sbom::nix::inventory(store_path, &closure, subject).map_err(|message| Error::Input {

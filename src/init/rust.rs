@@ -113,6 +113,34 @@ fn is_rust(file: &str) -> bool {
         .is_some_and(|extension| extension == "rs")
 }
 
+/// `about = { ... }` for the SBOMs: what the first package's manifest says of it.
+fn about(package: Option<&Package>) -> String {
+    let field = |key: &str| {
+        package
+            .and_then(|package| package.manifest.get("package"))
+            .and_then(|fields| fields.get(key))
+            .and_then(toml::Value::as_str)
+    };
+    let mut fields = Vec::new();
+    if let Some(name) = field("name") {
+        fields.push(format!("name = {}", quoted(name)));
+        if let Some(version) = field("version") {
+            fields.push(format!("version = {}", quoted(version)));
+            fields.push(format!(
+                "purl = {}",
+                quoted(&format!("pkg:cargo/{name}@{version}"))
+            ));
+        }
+    }
+    if let Some(licence) = field("license").and_then(crate::sbom::cargo::normalise_licence) {
+        fields.push(format!("license = {}", quoted(&licence)));
+    }
+    format!(
+        "about = {{ {} }}          # add supplier = \"Organization: ...\"",
+        fields.join(", ")
+    )
+}
+
 /// The root package and the workspace members (literal paths, or `dir/*`).
 fn packages(tree: &Tree<'_>, root: toml::Table) -> Vec<Package> {
     let members: Vec<String> = (root.get("workspace"))
@@ -179,6 +207,7 @@ pub fn plan(tree: &Tree<'_>, host: &Host) -> Result<Plan, String> {
             .find_map(Package::name)
             .map_or_else(|| name_of_folder(&tree.folder_name), str::to_owned),
     );
+    let about = about(packages.iter().find(|package| package.name().is_some()));
     let binaries: Vec<String> = packages
         .iter()
         .flat_map(|package| package.binaries(tree))
@@ -335,6 +364,7 @@ kind = "sbom"
 from = "Cargo.lock"
 vendored = "out/vendor/"
 manifests = {manifests}
+{about}
 format = "spdx"
 subject = {subject}
 output = "out/sbom/{name}.spdx.json"
@@ -344,6 +374,7 @@ kind = "sbom"
 from = "Cargo.lock"
 vendored = "out/vendor/"
 manifests = {manifests}
+{about}
 format = "cyclonedx"
 subject = {subject}
 output = "out/sbom/{name}.cdx.json"
@@ -353,6 +384,7 @@ output = "out/sbom/{name}.cdx.json"
         toolchain = quoted(&toolchain),
         lock_inputs = array(&lock_inputs),
         manifests = array(&manifests),
+        about = about,
         build_inputs = array(&build_inputs),
         build_outputs = array(&build_outputs),
         test_inputs = array(&test_inputs),

@@ -35,7 +35,7 @@ pub struct SbomAction {
 /// What the document is made from, as far as planning reads it.
 enum Source {
     /// A `Cargo.lock`, read (licences included) while planning: the key must hold them.
-    Cargo(Inventory),
+    Cargo(Box<Inventory>),
     /// A folder's files; their SHA-1s (which SPDX wants) are computed when the step runs.
     Folder(Vec<InputFile>),
     /// An out-link: its closure, which the store path decides, is asked of Nix when it runs.
@@ -57,7 +57,7 @@ pub fn plan(context: &Context, id: StepId) -> Result<SbomAction, String> {
         }) => Source::Nix {
             store_path: store_path.clone(),
         },
-        Some(lock) => Source::Cargo(cargo_inventory(context, spec, lock, &inputs)?),
+        Some(lock) => Source::Cargo(Box::new(cargo_inventory(context, spec, lock, &inputs)?)),
         None => Source::Folder(
             inputs
                 .iter()
@@ -80,10 +80,10 @@ pub fn plan(context: &Context, id: StepId) -> Result<SbomAction, String> {
     }
     let subject = subject(spec, &inputs, exact)?;
     let source = match source {
-        Source::Cargo(inventory) => Source::Cargo(Inventory {
+        Source::Cargo(inventory) => Source::Cargo(Box::new(Inventory {
             subject: subject.clone(),
-            ..inventory
-        }),
+            ..*inventory
+        })),
         other => other,
     };
     let time = crate::exec::epoch::of_step(context, id).unwrap_or(0);
@@ -98,6 +98,7 @@ pub fn plan(context: &Context, id: StepId) -> Result<SbomAction, String> {
         .str(&spec.from)
         .str(spec.subject.as_deref().unwrap_or(""))
         .str(&spec.output)
+        .str(&serde_json::to_string(&spec.about).unwrap_or_default())
         .str(&subject.name)
         .field(
             subject
@@ -171,6 +172,7 @@ fn cargo_inventory(
     let placeholder = Subject {
         name: spec.from.clone(),
         digest: None,
+        about: None,
     };
     sbom::cargo::inventory(&text, placeholder, &licence).map_err(|message| {
         format!(
@@ -211,6 +213,7 @@ fn subject(
     Ok(Subject {
         name: named.map_or_else(|| spec.from.clone(), |input| input.path.clone()),
         digest: named.map(|input| input.digest),
+        about: spec.about.clone(),
     })
 }
 
@@ -252,7 +255,7 @@ pub(crate) fn execute(context: &Context, id: StepId, action: &SbomAction) -> Res
 fn inventory(context: &Context, id: StepId, action: &SbomAction) -> Result<Inventory, String> {
     let step = &context.pipeline.steps[id];
     match &action.source {
-        Source::Cargo(inventory) => Ok(inventory.clone()),
+        Source::Cargo(inventory) => Ok((**inventory).clone()),
         Source::Folder(inputs) => {
             let StepKind::Sbom(spec) = &step.kind else {
                 return Err("internal: not a sbom step".to_owned());

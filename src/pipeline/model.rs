@@ -221,6 +221,8 @@ pub struct SbomStep {
     pub vendored: Option<String>,
     /// The workspace's own `Cargo.toml` files: its packages' licences are read there.
     pub manifests: Vec<String>,
+    /// What the subject is (`about = { ... }`): name, version, supplier, licence, purl.
+    pub about: Option<crate::sbom::About>,
 }
 
 /// Checks `evidence` (a tool's report) against `thresholds` and writes the signed verdict, a

@@ -63,6 +63,7 @@ pub fn convert(
         subject,
         vendored,
         manifests,
+        about,
     } = extra(wire, errors);
     if errors.len() > before {
         return None;
@@ -99,17 +100,11 @@ pub fn convert(
         span: span.clone(),
     };
     let mut inputs = vec![exact(&from, from_folder, &from_span)];
+    let files = subject.iter().chain(&manifests);
     inputs.extend(
-        (subject.iter())
-            .filter(|(path, _)| *path != from)
-            .map(|(path, span)| exact(path, false, span)),
+        (files.filter(|(path, _)| *path != from)).map(|(path, span)| exact(path, false, span)),
     );
     inputs.extend(vendored.iter().map(|(path, span)| exact(path, true, span)));
-    inputs.extend(
-        (manifests.iter())
-            .filter(|(path, _)| *path != from)
-            .map(|(path, span)| exact(path, false, span)),
-    );
     let outputs = [output.clone(), attestation]
         .into_iter()
         .map(|path| OutputPath {
@@ -126,10 +121,55 @@ pub fn convert(
             output,
             vendored: vendored.map(|(path, _)| path),
             manifests: manifests.into_iter().map(|(path, _)| path).collect(),
+            about,
         },
         inputs,
         outputs,
     })
+}
+
+/// `about = { ... }`: each field checked at its line (an SPDX licence expression, SPDX's
+/// supplier form, a package URL).
+fn convert_about(
+    wire: &Spanned<crate::pipeline::wire::AboutWire>,
+    errors: &mut Vec<Diagnostic>,
+) -> Option<crate::sbom::About> {
+    let about = wire.get_ref();
+    let before = errors.len();
+    let mut text = |value: &Option<Spanned<String>>, check: &dyn Fn(&str) -> Option<String>| {
+        let value = value.as_ref()?;
+        let text = value.get_ref().trim();
+        if text.is_empty() || text.contains(['\n', '\0']) {
+            errors.push(Diagnostic::at("must be one line of text", value.span()));
+            return None;
+        }
+        match check(text) {
+            Some(problem) => {
+                errors.push(Diagnostic::at(problem, value.span()));
+                None
+            }
+            None => Some(text.to_owned()),
+        }
+    };
+    let fine = |_: &str| None;
+    let converted = crate::sbom::About {
+        name: text(&about.name, &fine),
+        version: text(&about.version, &fine),
+        supplier: text(&about.supplier, &|supplier| {
+            (!supplier.starts_with("Organization: ") && !supplier.starts_with("Person: ")).then(
+                || format!("`{supplier}` is not a supplier as SPDX writes one: `Organization: NAME` or `Person: NAME`"),
+            )
+        }),
+        license: text(&about.license, &|licence| {
+            (crate::sbom::cargo::normalise_licence(licence).as_deref() != Some(licence))
+                .then(|| format!("`{licence}` is not an SPDX licence expression (such as `MIT OR Apache-2.0`)"))
+        }),
+        purl: text(&about.purl, &|purl| {
+            (!purl.starts_with("pkg:") || !purl[4..].contains('/'))
+                .then(|| format!("`{purl}` is not a package URL (`pkg:TYPE/NAME@VERSION`)"))
+        }),
+    };
+    (errors.len() == before).then_some(converted)
 }
 
 /// The paths a sbom step may name besides `from` and `output`, each with where it is written.
@@ -137,13 +177,16 @@ struct Extra {
     subject: Option<(String, Range<usize>)>,
     vendored: Option<(String, Range<usize>)>,
     manifests: Vec<(String, Range<usize>)>,
+    about: Option<crate::sbom::About>,
 }
 
 fn extra(wire: &StepWire, errors: &mut Vec<Diagnostic>) -> Extra {
+    let about = (wire.about.as_ref()).and_then(|about| convert_about(about, errors));
     let mut path = |key: &str, value: &Spanned<String>, folder: bool| {
         one_path(key, value, folder, errors).map(|(path, _, span)| (path, span))
     };
     Extra {
+        about,
         subject: (wire.subject.as_ref()).and_then(|subject| path("subject", subject, false)),
         vendored: (wire.vendored.as_ref()).and_then(|vendored| path("vendored", vendored, true)),
         manifests: (wire.manifests.iter())

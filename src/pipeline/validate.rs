@@ -652,7 +652,7 @@ impl Kinded {
 /// A key that belongs to some kinds only: the key, its kinds, and where it is written.
 type KindKey = (&'static str, &'static [&'static str], Option<Range<usize>>);
 
-fn kind_keys(wire: &StepWire) -> [KindKey; 29] {
+fn kind_keys(wire: &StepWire) -> [KindKey; 30] {
     let span = |value: Option<&Spanned<String>>| value.map(Spanned::span);
     [
         ("run", &["exec"], wire.run.as_ref().map(Spanned::span)),
@@ -674,6 +674,7 @@ fn kind_keys(wire: &StepWire) -> [KindKey; 29] {
             &["sbom"],
             wire.manifests.as_ref().map(Spanned::span),
         ),
+        ("about", &["sbom"], wire.about.as_ref().map(Spanned::span)),
         (
             "subject",
             &["sbom", "gate", "rollout"],
@@ -1377,6 +1378,7 @@ retry = { attempts = 3, backoff = "1s" }
                 output: "out/bom.json".to_owned(),
                 vendored: None,
                 manifests: Vec::new(),
+                about: None,
             })
         );
         let inputs: Vec<(&str, bool)> = step

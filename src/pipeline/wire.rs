@@ -76,6 +76,7 @@ pub struct StepWire {
     pub subject: Option<Spanned<String>>,
     pub vendored: Option<Spanned<String>>,
     pub manifests: Option<Spanned<Vec<Spanned<String>>>>,
+    pub about: Option<Spanned<AboutWire>>,
     pub output: Option<Spanned<String>>,
     pub stage: Option<Spanned<String>>,
     pub baseline: Option<Spanned<String>>,
@@ -112,6 +113,17 @@ pub struct StepWire {
 pub enum RunWire {
     Shell(String),
     Argv(Vec<String>),
+}
+
+/// `about = { name, version, supplier, license, purl }` of a sbom step.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AboutWire {
+    pub name: Option<Spanned<String>>,
+    pub version: Option<Spanned<String>>,
+    pub supplier: Option<Spanned<String>>,
+    pub license: Option<Spanned<String>>,
+    pub purl: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize)]

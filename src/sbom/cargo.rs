@@ -349,6 +349,7 @@ source = "git+https://github.com/example/forked?branch=main#0123456789abcdef0123
         Subject {
             name: "Cargo.lock".to_owned(),
             digest: Some(Digest::of_bytes(LOCK.as_bytes())),
+            about: None,
         }
     }
 

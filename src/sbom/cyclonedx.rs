@@ -58,8 +58,15 @@ struct Component<'a> {
     licenses: Vec<Licence<'a>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     purl: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    supplier: Option<Supplier<'a>>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     external_references: Vec<Reference>,
+}
+
+#[derive(Serialize)]
+struct Supplier<'a> {
+    name: &'a str,
 }
 
 #[derive(Serialize)]
@@ -134,6 +141,7 @@ pub fn render(inventory: &Inventory, time: i64) -> Vec<u8> {
                 .collect(),
             purl: package.purl.as_deref(),
             external_references: references(package),
+            supplier: None,
         })
         .collect();
     components.extend(inventory.files.iter().map(|file| Component {
@@ -151,6 +159,7 @@ pub fn render(inventory: &Inventory, time: i64) -> Vec<u8> {
         ],
         licenses: Vec::new(),
         purl: None,
+        supplier: None,
         external_references: Vec::new(),
     }));
     let mut dependencies = vec![Dependency {
@@ -175,17 +184,7 @@ pub fn render(inventory: &Inventory, time: i64) -> Vec<u8> {
                     version: env!("CARGO_PKG_VERSION"),
                 }],
             },
-            component: Component {
-                kind: "file",
-                bom_ref: SUBJECT_REF.to_owned(),
-                name: &subject.name,
-                version: None,
-                description: None,
-                hashes: subject.digest.iter().map(sha256).collect(),
-                licenses: Vec::new(),
-                purl: None,
-                external_references: Vec::new(),
-            },
+            component: subject_component(subject),
         },
         components,
         dependencies,
@@ -194,6 +193,29 @@ pub fn render(inventory: &Inventory, time: i64) -> Vec<u8> {
     let content = crate::digest::Digest::of_bytes(&to_json(&bom));
     bom.serial_number = format!("urn:uuid:{}", content_uuid(&content));
     to_json(&bom)
+}
+
+/// The document's subject: the artifact, named as the product when the pipeline says what it
+/// is (`about`), its bytes by their hashes.
+fn subject_component(subject: &crate::sbom::Subject) -> Component<'_> {
+    let about = subject.about.as_ref();
+    Component {
+        kind: "file",
+        bom_ref: SUBJECT_REF.to_owned(),
+        name: about
+            .and_then(|about| about.name.as_deref())
+            .unwrap_or(&subject.name),
+        version: about.and_then(|about| about.version.as_deref()),
+        description: None,
+        hashes: subject.digest.iter().map(sha256).collect(),
+        licenses: (about.and_then(|about| about.license.as_deref()))
+            .map(|expression| Licence { expression })
+            .into_iter()
+            .collect(),
+        purl: about.and_then(|about| about.purl.as_deref()),
+        supplier: (about.and_then(crate::sbom::About::supplier_name)).map(|name| Supplier { name }),
+        external_references: Vec::new(),
+    }
 }
 
 fn to_json(bom: &Bom<'_>) -> Vec<u8> {

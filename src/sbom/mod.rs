@@ -84,6 +84,35 @@ pub struct Subject {
     /// The SHA-256 of its bytes (of its NAR serialisation for a store path); `None` for a
     /// folder, which its files describe.
     pub digest: Option<Digest>,
+    /// What the artifact is, as the pipeline says (`about = { ... }`).
+    pub about: Option<About>,
+}
+
+/// The product an artifact is: its name, version, supplier, licence and package URL, as the
+/// pipeline declares them (a file or folder says none of it by itself).
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct About {
+    pub name: Option<String>,
+    pub version: Option<String>,
+    /// SPDX's form: `Organization: NAME` or `Person: NAME`.
+    pub supplier: Option<String>,
+    /// An SPDX licence expression.
+    pub license: Option<String>,
+    pub purl: Option<String>,
+}
+
+impl About {
+    /// The supplier's name without SPDX's `Organization: ` or `Person: `.
+    #[must_use]
+    pub fn supplier_name(&self) -> Option<&str> {
+        let supplier = self.supplier.as_deref()?;
+        Some(
+            supplier
+                .strip_prefix("Organization: ")
+                .or_else(|| supplier.strip_prefix("Person: "))
+                .unwrap_or(supplier),
+        )
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]

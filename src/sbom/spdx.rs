@@ -43,6 +43,11 @@ struct SpdxPackage<'a> {
     name: &'a str,
     #[serde(skip_serializing_if = "Option::is_none")]
     version_info: Option<&'a str>,
+    /// The artifact's path when `name` is the product's (`about`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    package_file_name: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    supplier: Option<&'a str>,
     download_location: &'a str,
     files_analyzed: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -129,10 +134,17 @@ pub fn render(inventory: &Inventory, time: i64) -> Vec<u8> {
         .collect();
     let files = files(inventory);
     let relationships = relationships(inventory, &subject_id, &ids, &files);
+    let about = subject.about.as_ref();
     let mut packages = vec![SpdxPackage {
         spdx_id: subject_id,
-        name: &subject.name,
-        version_info: None,
+        name: about
+            .and_then(|about| about.name.as_deref())
+            .unwrap_or(&subject.name),
+        version_info: about.and_then(|about| about.version.as_deref()),
+        package_file_name: about
+            .and_then(|about| about.name.as_ref())
+            .map(|_| subject.name.as_str()),
+        supplier: about.and_then(|about| about.supplier.as_deref()),
         download_location: NOASSERTION,
         files_analyzed: !files.is_empty(),
         package_verification_code: (!files.is_empty()).then(|| VerificationCode {
@@ -141,9 +153,18 @@ pub fn render(inventory: &Inventory, time: i64) -> Vec<u8> {
         has_files: files.iter().map(|file| file.spdx_id.clone()).collect(),
         checksums: subject.digest.iter().map(sha256).collect(),
         license_concluded: NOASSERTION,
-        license_declared: NOASSERTION,
+        license_declared: about
+            .and_then(|about| about.license.as_deref())
+            .unwrap_or(NOASSERTION),
         copyright_text: NOASSERTION,
-        external_refs: Vec::new(),
+        external_refs: (about.and_then(|about| about.purl.as_deref()))
+            .map(|purl| ExternalRef {
+                reference_category: "PACKAGE-MANAGER",
+                reference_type: "purl",
+                reference_locator: purl,
+            })
+            .into_iter()
+            .collect(),
         comment: None,
     }];
     packages.extend(
@@ -177,6 +198,8 @@ fn spdx_package(package: &Package, spdx_id: String) -> SpdxPackage<'_> {
         spdx_id,
         name: &package.name,
         version_info: package.version.as_deref(),
+        package_file_name: None,
+        supplier: None,
         download_location: package.download.as_deref().unwrap_or(NOASSERTION),
         files_analyzed: false,
         package_verification_code: None,

@@ -80,6 +80,7 @@ fn schema_is_json_and_names_every_step_key() {
         "warm",
         "vendored",
         "manifests",
+        "about",
         "timeout",
         "retry",
         "publish",
@@ -104,7 +105,7 @@ fn schema_is_json_and_names_every_step_key() {
     }
     assert_eq!(
         keys.len(),
-        40,
+        41,
         "the schema and the parser list the same keys"
     );
     assert!(schema["properties"]["tools"].is_object());

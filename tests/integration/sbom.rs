@@ -836,3 +836,48 @@ outputs = ["x"]
         .stderr_contains("pipeline.toml:15:12: error: `outputs` does not apply to sbom steps")
         .stderr_contains("error: sbom step `two` needs `output`");
 }
+
+/// `about = { ... }`: a folder's SBOM says what product its subject is (name, version,
+/// supplier, licence, purl) in both formats, which the validators accept; each field is
+/// checked at its line.
+#[test]
+fn a_folder_sbom_says_what_its_subject_is() {
+    let about = r#"about = { name = "zlib", version = "1.2.13", supplier = "Organization: zlib", license = "Zlib", purl = "pkg:generic/zlib@1.2.13" }"#;
+    let test = Test::new().file("src/a.txt", "a\n").pipeline(&format!(
+        "[steps.dist]\nrun = \"mkdir -p out/dist && cp src/a.txt out/dist/a.txt && tar --mtime=@0 -cf out/zlib.tar out/dist\"\ninputs = [\"src/a.txt\"]\noutputs = [\"out/dist/\", \"out/zlib.tar\"]\n\n[steps.spdx]\nkind = \"sbom\"\nfrom = \"out/dist/\"\nsubject = \"out/zlib.tar\"\noutput = \"out/zlib.spdx.json\"\n{about}\n\n[steps.cdx]\nkind = \"sbom\"\nfrom = \"out/dist/\"\nformat = \"cyclonedx\"\nsubject = \"out/zlib.tar\"\noutput = \"out/zlib.cdx.json\"\n{about}\n"
+    ));
+    test.gantry_run(&[]).success();
+    let spdx = test.path("out/zlib.spdx.json");
+    let cdx = test.path("out/zlib.cdx.json");
+    assert!(valid("spdx", &spdx));
+    assert!(valid("cyclonedx", &cdx));
+    let document = json(&spdx);
+    let package = &document["packages"][0];
+    assert_eq!(package["name"], "zlib");
+    assert_eq!(package["versionInfo"], "1.2.13");
+    assert_eq!(package["packageFileName"], "out/zlib.tar");
+    assert_eq!(package["supplier"], "Organization: zlib");
+    assert_eq!(package["licenseDeclared"], "Zlib");
+    assert_eq!(
+        package["externalRefs"][0]["referenceLocator"],
+        "pkg:generic/zlib@1.2.13"
+    );
+    let component = &json(&cdx)["metadata"]["component"];
+    assert_eq!(component["name"], "zlib");
+    assert_eq!(component["version"], "1.2.13");
+    assert_eq!(component["supplier"]["name"], "zlib");
+    assert_eq!(component["licenses"][0]["expression"], "Zlib");
+    assert_eq!(component["purl"], "pkg:generic/zlib@1.2.13");
+
+    let wrong = Test::new().file("src/a.txt", "a\n").pipeline(
+        "[steps.spdx]\nkind = \"sbom\"\nfrom = \"src/\"\noutput = \"out/a.spdx.json\"\nabout = { supplier = \"zlib\", license = \"zlib licence\", purl = \"zlib\" }\n",
+    );
+    let stderr = wrong.run(["check", "pipeline.toml"]).failure(1).stderr();
+    for expected in [
+        "is not a supplier as SPDX writes one",
+        "is not an SPDX licence expression",
+        "is not a package URL",
+    ] {
+        assert!(stderr.contains(expected), "{expected}\n{stderr}");
+    }
+}
