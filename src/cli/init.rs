@@ -42,8 +42,15 @@ pub fn run(args: &Args, environment: &Environment) -> Result<u8> {
         )));
     }
     let (files, in_git) = list(&folder)?;
+    // A manifest that is a link is not followed: a repository's `Cargo.toml -> /etc/shadow`
+    // would otherwise be read, and a parse error would quote it. (A file under a linked
+    // folder is never listed: git lists the link, the walk does not enter it.)
     let read = |path: &str| {
-        crate::bounded::read_to_string(&folder.join(path), crate::bounded::Kind::Pipeline).ok()
+        let path = folder.join(path);
+        let link = std::fs::symlink_metadata(&path).is_ok_and(|metadata| metadata.is_symlink());
+        (!link)
+            .then(|| crate::bounded::read_to_string(&path, crate::bounded::Kind::Pipeline).ok())
+            .flatten()
     };
     let tree = Tree {
         files,

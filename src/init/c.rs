@@ -21,7 +21,7 @@ fn defines(text: &str, target: &str) -> bool {
 pub fn plan(tree: &Tree<'_>) -> Option<Plan> {
     let makefile = ["Makefile.in", "Makefile"]
         .iter()
-        .find_map(|file| (tree.read)(file))
+        .find_map(|file| tree.text(file))
         .unwrap_or_default();
     let system = if tree.has("configure") {
         System::Configure

@@ -25,6 +25,16 @@ impl Tree<'_> {
         self.files.contains(path)
     }
 
+    /// A listed file's text; nothing for a path the folder does not list (a workspace member
+    /// named `../../elsewhere` in a manifest is not read).
+    fn text(&self, path: &str) -> Option<String> {
+        if self.has(path) {
+            (self.read)(path)
+        } else {
+            None
+        }
+    }
+
     /// Top-level entries: files by name, folders with a trailing `/`; without dot-entries and
     /// `skip`.
     fn top_level(&self, skip: &[&str]) -> Vec<String> {

@@ -98,7 +98,7 @@ fn untried(kind: &str, name: &str, pipeline: String, sources: &[String], artifac
 }
 
 fn npm(tree: &Tree<'_>) -> Option<Plan> {
-    let manifest: serde_json::Value = serde_json::from_str(&(tree.read)("package.json")?).ok()?;
+    let manifest: serde_json::Value = serde_json::from_str(&tree.text("package.json")?).ok()?;
     let package = manifest["name"].as_str().unwrap_or("package");
     let version = manifest["version"].as_str().unwrap_or("0.0.0");
     let name = safe_name(package.trim_start_matches('@'));
@@ -123,8 +123,9 @@ fn npm(tree: &Tree<'_>) -> Option<Plan> {
 }
 
 fn python(tree: &Tree<'_>) -> Plan {
-    let manifest: Option<toml::Table> =
-        (tree.read)("pyproject.toml").and_then(|text| text.parse().ok());
+    let manifest: Option<toml::Table> = tree
+        .text("pyproject.toml")
+        .and_then(|text| text.parse().ok());
     let name = manifest
         .as_ref()
         .and_then(|table| table.get("project")?.get("name")?.as_str().map(safe_name))
@@ -147,7 +148,8 @@ fn python(tree: &Tree<'_>) -> Plan {
 }
 
 fn go(tree: &Tree<'_>) -> Plan {
-    let module = (tree.read)("go.mod")
+    let module = tree
+        .text("go.mod")
         .and_then(|text| {
             text.lines().find_map(|line| {
                 line.strip_prefix("module ")

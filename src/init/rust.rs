@@ -177,7 +177,8 @@ fn packages(tree: &Tree<'_>, root: toml::Table) -> Vec<Package> {
         }
     }
     for folder in folders {
-        let manifest = (tree.read)(&format!("{folder}/Cargo.toml"))
+        let manifest = tree
+            .text(&format!("{folder}/Cargo.toml"))
             .and_then(|text| text.parse::<toml::Table>().ok());
         if let Some(manifest) = manifest {
             packages.push(Package { folder, manifest });
@@ -191,7 +192,7 @@ fn packages(tree: &Tree<'_>, root: toml::Table) -> Vec<Package> {
 const REMAP: &str = r#"RUSTFLAGS=\"--remap-path-prefix=$PWD=/build\" "#;
 
 pub fn plan(tree: &Tree<'_>, host: &Host) -> Result<Plan, String> {
-    let text = (tree.read)("Cargo.toml").ok_or("cannot read Cargo.toml")?;
+    let text = tree.text("Cargo.toml").ok_or("cannot read Cargo.toml")?;
     let root: toml::Table = text
         .parse()
         .map_err(|error| format!("Cargo.toml is not valid TOML: {error}"))?;

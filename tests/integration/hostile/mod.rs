@@ -6,6 +6,7 @@
 mod cache;
 mod descriptors;
 mod identity;
+mod init;
 mod inputs;
 mod limits;
 mod network;
