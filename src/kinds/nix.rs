@@ -41,7 +41,8 @@ struct Build {
     /// Output name → its path-info (NAR hash and size).
     outputs: BTreeMap<String, PathInfo>,
     records: Vec<OutputRecord>,
-    flake_lock: Option<(String, Digest)>,
+    /// A local flake's `flake.lock`: a material by its SHA-256.
+    source_file: Option<(String, Digest)>,
     log: Vec<u8>,
     /// A rebuild (`gantry repro`): each output's NAR hash as built again, and where Nix kept
     /// a differing copy (`<output>.check`).
@@ -204,23 +205,21 @@ fn build(context: &Context, step: &Step, spec: &NixStep, nix: &Nix<'_>) -> Resul
         built,
         outputs,
         records,
-        flake_lock: flake_lock(context, installable)?,
+        source_file: source_file(context, installable)?,
         log: captured.stderr,
         rebuilt: None,
     })
 }
 
-fn flake_lock(
+fn source_file(
     context: &Context,
     installable: &Installable,
 ) -> Result<Option<(String, Digest)>, Failure> {
-    let Some(folder) = installable.local_flake() else {
-        return Ok(None);
-    };
-    let relative = if folder == "." {
-        "flake.lock".to_owned()
-    } else {
-        format!("{folder}/flake.lock")
+    // A `file = ...` build's file is an input of the step (validation adds it).
+    let relative = match installable.local_flake() {
+        Some(".") => "flake.lock".to_owned(),
+        Some(folder) => format!("{folder}/flake.lock"),
+        None => return Ok(None),
     };
     let path = context.pipeline.root.join(&relative);
     match context.store.stats.digest(&path) {
@@ -309,7 +308,7 @@ fn rebuild(
         built,
         outputs,
         records,
-        flake_lock: flake_lock(context, installable)?,
+        source_file: source_file(context, installable)?,
         log: captured.stderr,
         rebuilt: context.nix_check.then_some(rebuilt),
     })
@@ -486,8 +485,8 @@ fn action_key(step: &Step, action: &NixAction, build: &Build) -> Digest {
             .str(&info.path)
             .field(info.nar_hash.as_bytes());
     }
-    key.str("flake.lock");
-    if let Some((path, digest)) = &build.flake_lock {
+    key.str("source");
+    if let Some((path, digest)) = &build.source_file {
         key.str(path).field(digest.as_bytes());
     }
     key.str("inputs");
@@ -623,7 +622,7 @@ fn link_envelope(
             store_path_descriptor(info, role)
         })
         .collect();
-    if let Some((path, digest)) = &build.flake_lock {
+    if let Some((path, digest)) = &build.source_file {
         materials.push(ResourceDescriptor::named(path.clone(), digest));
     }
     materials.extend(

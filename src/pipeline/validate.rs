@@ -573,8 +573,26 @@ fn convert_kind(
         }
     }
     match kind {
-        "nix" => convert_nix(step_name, wire, name_span, errors)
-            .map(|nix| Kinded::plain(StepKind::Nix(nix))),
+        "nix" => convert_nix(step_name, wire, name_span, errors).map(|nix| {
+            // The Nix file a `file = ...` build evaluates is a source it reads, like any input.
+            let mut inputs: Vec<InputPattern> = (wire.inputs.iter())
+                .filter_map(|input| convert_input(input, errors))
+                .collect();
+            if let (Installable::File { file, .. }, Some(written)) = (&nix.installable, &wire.file)
+                && !inputs.iter().any(|input| input.pattern == *file)
+            {
+                inputs.push(InputPattern {
+                    pattern: file.clone(),
+                    directory: false,
+                    is_glob: false,
+                    span: written.span(),
+                });
+            }
+            Kinded {
+                paths: Some((inputs, convert_outputs(&wire.outputs, errors))),
+                kind: StepKind::Nix(nix),
+            }
+        }),
         "sign" => sign_step::convert(step_name, wire, name_span, errors)
             .map(|sign| Kinded::plain(StepKind::Sign(sign))),
         "sbom" => sbom_step::convert(step_name, wire, name_span, errors).map(|converted| Kinded {

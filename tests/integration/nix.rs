@@ -303,9 +303,30 @@ attr = "greeting"
 outputs = ["result-file"]
 "#,
         );
-    test.gantry_run(&[]).success();
+    let run = test.gantry_run(&[]).success();
     assert_eq!(test.read("result-expr"), "from-expr\n");
     assert_eq!(test.read("result-file"), "from-file\n");
+    // The Nix file is a source the step read, by its SHA-256 (not only a store path a policy
+    // must allow as a tool), and the provenance resolves it.
+    let link = statement(&run, "from-file");
+    let file = (link["predicate"]["materials"]
+        .as_array()
+        .expect("materials")
+        .iter())
+    .find(|material| material["name"] == "default.nix")
+    .expect("default.nix is a material");
+    assert_eq!(
+        file["digest"]["sha256"],
+        crate::support::sha256_hex(test.read("default.nix").as_bytes())
+    );
+    let provenance = statement(&run, "provenance");
+    assert!(
+        (provenance["predicate"]["buildDefinition"]["resolvedDependencies"].as_array())
+            .expect("dependencies")
+            .iter()
+            .any(|dependency| dependency["name"] == "default.nix"),
+        "{provenance}"
+    );
 }
 
 #[test]
