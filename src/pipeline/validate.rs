@@ -573,26 +573,7 @@ fn convert_kind(
         }
     }
     match kind {
-        "nix" => convert_nix(step_name, wire, name_span, errors).map(|nix| {
-            // The Nix file a `file = ...` build evaluates is a source it reads, like any input.
-            let mut inputs: Vec<InputPattern> = (wire.inputs.iter())
-                .filter_map(|input| convert_input(input, errors))
-                .collect();
-            if let (Installable::File { file, .. }, Some(written)) = (&nix.installable, &wire.file)
-                && !inputs.iter().any(|input| input.pattern == *file)
-            {
-                inputs.push(InputPattern {
-                    pattern: file.clone(),
-                    directory: false,
-                    is_glob: false,
-                    span: written.span(),
-                });
-            }
-            Kinded {
-                paths: Some((inputs, convert_outputs(&wire.outputs, errors))),
-                kind: StepKind::Nix(nix),
-            }
-        }),
+        "nix" => nix_kind(step_name, wire, name_span, errors),
         "sign" => sign_step::convert(step_name, wire, name_span, errors)
             .map(|sign| Kinded::plain(StepKind::Sign(sign))),
         "sbom" => sbom_step::convert(step_name, wire, name_span, errors).map(|converted| Kinded {
@@ -653,6 +634,36 @@ fn convert_kind(
             None
         }
     }
+}
+
+/// A nix step, with its inputs: the declared ones and the Nix file a `file = ...` build
+/// evaluates.
+fn nix_kind(
+    step_name: &str,
+    wire: &StepWire,
+    name_span: Range<usize>,
+    errors: &mut Vec<Diagnostic>,
+) -> Option<Kinded> {
+    convert_nix(step_name, wire, name_span, errors).map(|nix| {
+        // The Nix file a `file = ...` build evaluates is a source it reads, like any input.
+        let mut inputs: Vec<InputPattern> = (wire.inputs.iter())
+            .filter_map(|input| convert_input(input, errors))
+            .collect();
+        if let (Installable::File { file, .. }, Some(written)) = (&nix.installable, &wire.file)
+            && !inputs.iter().any(|input| input.pattern == *file)
+        {
+            inputs.push(InputPattern {
+                pattern: file.clone(),
+                directory: false,
+                is_glob: false,
+                span: written.span(),
+            });
+        }
+        Kinded {
+            paths: Some((inputs, convert_outputs(&wire.outputs, errors))),
+            kind: StepKind::Nix(nix),
+        }
+    })
 }
 
 /// A step's kind, and for kinds that derive them from their own keys, its inputs and outputs.
