@@ -5,6 +5,7 @@
 
 mod cache;
 mod descriptors;
+mod gc;
 mod identity;
 mod init;
 mod inputs;
