@@ -38,6 +38,8 @@ enum Source {
     Cargo(Box<Inventory>),
     /// A folder's files; their SHA-1s (which SPDX wants) are computed when the step runs.
     Folder(Vec<InputFile>),
+    /// A document another tool wrote (`import = true`), read while planning, and its format.
+    Imported(Vec<u8>),
     /// An out-link: its closure, which the store path decides, is asked of Nix when it runs.
     Nix { store_path: String },
 }
@@ -50,7 +52,13 @@ pub fn plan(context: &Context, id: StepId) -> Result<SbomAction, String> {
     };
     let inputs = inputs::resolve(context, id)?;
     let exact = inputs.iter().find(|input| input.path == spec.from);
+    let mut format = spec.format;
     let source = match exact {
+        Some(document) if spec.import => {
+            let (bytes, read) = imported(spec, document)?;
+            format = read;
+            Source::Imported(bytes)
+        }
         Some(InputFile {
             link: Some(store_path),
             ..
@@ -93,7 +101,7 @@ pub fn plan(context: &Context, id: StepId) -> Result<SbomAction, String> {
         .str(env!("CARGO_PKG_VERSION"))
         // The attestation is an output signed with the run's key: another key, another output.
         .str(context.signer.key_id())
-        .str(spec.format.name())
+        .str(format.name())
         .str(&time.to_string())
         .str(&spec.from)
         .str(spec.subject.as_deref().unwrap_or(""))
@@ -123,7 +131,7 @@ pub fn plan(context: &Context, id: StepId) -> Result<SbomAction, String> {
         key: key.finish(),
         source,
         subject,
-        format: spec.format,
+        format,
         time,
         inputs,
     })
@@ -182,6 +190,36 @@ fn cargo_inventory(
     })
 }
 
+/// An imported document's bytes (checked against the digest the run resolved) and its
+/// format, read from it: SPDX (`spdxVersion`) or `CycloneDX` (`bomFormat`).
+fn imported(spec: &SbomStep, document: &InputFile) -> Result<(Vec<u8>, Format), String> {
+    let bytes = crate::bounded::read(&document.host, crate::bounded::Kind::Attestation)
+        .map_err(|error| format!("cannot read `{}`: {error}", spec.from))?;
+    if Digest::of_bytes(&bytes) != document.digest {
+        return Err(format!("`{}` changed while the run read it", spec.from));
+    }
+    let json: serde_json::Value = serde_json::from_slice(&bytes).map_err(|error| {
+        format!(
+            "`{}` is not a JSON SBOM ({error}); gantry imports SPDX and CycloneDX JSON",
+            spec.from
+        )
+    })?;
+    let format = if json["spdxVersion"]
+        .as_str()
+        .is_some_and(|version| version.starts_with("SPDX-"))
+    {
+        Format::Spdx
+    } else if json["bomFormat"] == "CycloneDX" {
+        Format::Cyclonedx
+    } else {
+        return Err(format!(
+            "`{}` is neither an SPDX document (`spdxVersion`) nor a CycloneDX BOM (`bomFormat`)",
+            spec.from
+        ));
+    };
+    Ok((bytes, format))
+}
+
 /// (name, version) → licence of the workspace's own packages, from the `manifests` the step
 /// names (inputs, read through the files the run resolved).
 fn own_licences(
@@ -225,7 +263,10 @@ pub(crate) fn execute(context: &Context, id: StepId, action: &SbomAction) -> Res
     };
     let started = Instant::now();
     let inventory = inventory(context, id, action).map_err(step_failure)?;
-    let document = sbom::render(&inventory, action.format, action.time);
+    let document = match &action.source {
+        Source::Imported(bytes) => bytes.clone(),
+        _ => sbom::render(&inventory, action.format, action.time),
+    };
     let attestation = sbom::attest(
         &inventory,
         action.format,
@@ -256,6 +297,13 @@ fn inventory(context: &Context, id: StepId, action: &SbomAction) -> Result<Inven
     let step = &context.pipeline.steps[id];
     match &action.source {
         Source::Cargo(inventory) => Ok((**inventory).clone()),
+        // The document is another tool's; the inventory is only what the attestation names.
+        Source::Imported(_) => Ok(Inventory {
+            subject: action.subject.clone(),
+            packages: Vec::new(),
+            files: Vec::new(),
+            roots: Vec::new(),
+        }),
         Source::Folder(inputs) => {
             let StepKind::Sbom(spec) = &step.kind else {
                 return Err("internal: not a sbom step".to_owned());
@@ -303,7 +351,17 @@ fn link_parts(spec: &SbomStep, action: &SbomAction, inventory: &Inventory) -> Li
         command.extend(["--subject".to_owned(), subject.clone()]);
     }
     command.extend(["-o".to_owned(), spec.output.clone()]);
+    if spec.import {
+        // Not a document gantry wrote: the step copied another tool's and attested it.
+        command = ["import", &spec.from, "-o", &spec.output]
+            .into_iter()
+            .map(str::to_owned)
+            .collect();
+    }
     let mut environment = serde_json::Map::new();
+    if spec.import {
+        environment.insert("imported".to_owned(), true.into());
+    }
     environment.insert("actionKey".to_owned(), action.key.hex().into());
     environment.insert("sourceDateEpoch".to_owned(), action.time.into());
     if let Source::Nix { store_path } = &action.source {

@@ -223,6 +223,9 @@ pub struct SbomStep {
     pub manifests: Vec<String>,
     /// What the subject is (`about = { ... }`): name, version, supplier, licence, purl.
     pub about: Option<crate::sbom::About>,
+    /// `from` is an SBOM another tool wrote (`import = true`): attested as it is, its format
+    /// read from it.
+    pub import: bool,
 }
 
 /// Checks `evidence` (a tool's report) against `thresholds` and writes the signed verdict, a

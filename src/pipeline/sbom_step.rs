@@ -69,6 +69,7 @@ pub fn convert(
         return None;
     }
     let (from, from_folder, from_span) = from?;
+    let import = check_import(wire, from_folder, errors)?;
     let (output, _, output_span) = output?;
     if let Some((path, span)) = &subject
         && from_folder
@@ -122,10 +123,46 @@ pub fn convert(
             vendored: vendored.map(|(path, _)| path),
             manifests: manifests.into_iter().map(|(path, _)| path).collect(),
             about,
+            import,
         },
         inputs,
         outputs,
     })
+}
+
+/// `import = true`: `from` is one document another tool wrote, about `subject`; what gantry
+/// would otherwise write into a document does not apply.
+fn check_import(wire: &StepWire, from_folder: bool, errors: &mut Vec<Diagnostic>) -> Option<bool> {
+    let Some(import) = wire.import.as_ref().filter(|import| *import.get_ref()) else {
+        return Some(false);
+    };
+    let before = errors.len();
+    if from_folder {
+        errors.push(Diagnostic::at(
+            "an imported SBOM is one file: `from` names a folder",
+            import.span(),
+        ));
+    }
+    if wire.subject.is_none() {
+        errors.push(
+            Diagnostic::at("an imported SBOM needs the `subject` it is about", import.span())
+                .hint("`subject = \"out/app\"`: the attestation binds the document to that artifact's digest"),
+        );
+    }
+    for (key, span) in [
+        ("format", wire.format.as_ref().map(Spanned::span)),
+        ("vendored", wire.vendored.as_ref().map(Spanned::span)),
+        ("manifests", wire.manifests.as_ref().map(Spanned::span)),
+        ("about", wire.about.as_ref().map(Spanned::span)),
+    ] {
+        if let Some(span) = span {
+            errors.push(
+                Diagnostic::at(format!("`{key}` does not apply to an imported SBOM"), span)
+                    .hint("the document is attested as it is; its format is read from it"),
+            );
+        }
+    }
+    (errors.len() == before).then_some(true)
 }
 
 /// `about = { ... }`: each field checked at its line (an SPDX licence expression, SPDX's

@@ -681,7 +681,7 @@ impl Kinded {
 /// A key that belongs to some kinds only: the key, its kinds, and where it is written.
 type KindKey = (&'static str, &'static [&'static str], Option<Range<usize>>);
 
-fn kind_keys(wire: &StepWire) -> [KindKey; 30] {
+fn kind_keys(wire: &StepWire) -> [KindKey; 31] {
     let span = |value: Option<&Spanned<String>>| value.map(Spanned::span);
     [
         ("run", &["exec"], wire.run.as_ref().map(Spanned::span)),
@@ -704,6 +704,7 @@ fn kind_keys(wire: &StepWire) -> [KindKey; 30] {
             wire.manifests.as_ref().map(Spanned::span),
         ),
         ("about", &["sbom"], wire.about.as_ref().map(Spanned::span)),
+        ("import", &["sbom"], wire.import.as_ref().map(Spanned::span)),
         (
             "subject",
             &["sbom", "gate", "rollout"],
@@ -1408,6 +1409,7 @@ retry = { attempts = 3, backoff = "1s" }
                 vendored: None,
                 manifests: Vec::new(),
                 about: None,
+                import: false,
             })
         );
         let inputs: Vec<(&str, bool)> = step

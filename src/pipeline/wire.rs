@@ -77,6 +77,7 @@ pub struct StepWire {
     pub vendored: Option<Spanned<String>>,
     pub manifests: Option<Spanned<Vec<Spanned<String>>>>,
     pub about: Option<Spanned<AboutWire>>,
+    pub import: Option<Spanned<bool>>,
     pub output: Option<Spanned<String>>,
     pub stage: Option<Spanned<String>>,
     pub baseline: Option<Spanned<String>>,

@@ -81,6 +81,7 @@ fn schema_is_json_and_names_every_step_key() {
         "vendored",
         "manifests",
         "about",
+        "import",
         "timeout",
         "retry",
         "publish",
@@ -105,7 +106,7 @@ fn schema_is_json_and_names_every_step_key() {
     }
     assert_eq!(
         keys.len(),
-        41,
+        42,
         "the schema and the parser list the same keys"
     );
     assert!(schema["properties"]["tools"].is_object());

@@ -881,3 +881,61 @@ fn a_folder_sbom_says_what_its_subject_is() {
         assert!(stderr.contains(expected), "{expected}\n{stderr}");
     }
 }
+
+/// `import = true`: another tool's SBOM becomes an attested one, byte for byte, about the
+/// subject, its format read from it; what is not an SBOM is refused.
+#[test]
+fn another_tool_s_sbom_is_imported_and_attested() {
+    let document = r#"{
+  "bomFormat": "CycloneDX",
+  "specVersion": "1.6",
+  "serialNumber": "urn:uuid:3e671687-395b-41f5-a30f-a58921a69b79",
+  "version": 1,
+  "components": [{ "type": "library", "name": "left-pad", "version": "1.3.0", "purl": "pkg:npm/left-pad@1.3.0" }]
+}
+"#;
+    let test = Test::new()
+        .file("third_party/left-pad.cdx.json", document)
+        .file("src/a.txt", "a\n")
+        .pipeline("[steps.build]\nrun = \"cp src/a.txt out.bin\"\ninputs = [\"src/a.txt\"]\noutputs = [\"out.bin\"]\n\n[steps.sbom]\nkind = \"sbom\"\nfrom = \"third_party/left-pad.cdx.json\"\nimport = true\nsubject = \"out.bin\"\noutput = \"out/left-pad.cdx.json\"\n");
+    let run = test.gantry_run(&[]).success();
+    assert_eq!(
+        test.read("out/left-pad.cdx.json"),
+        document,
+        "byte for byte"
+    );
+    assert!(valid("cyclonedx", &test.path("out/left-pad.cdx.json")));
+    let attestation = statement(&test.path("out/left-pad.cdx.json.intoto.json"));
+    assert_eq!(attestation["predicateType"], "https://cyclonedx.org/bom");
+    assert_eq!(attestation["subject"][0]["name"], "out.bin");
+    assert_eq!(
+        attestation["subject"][0]["digest"]["sha256"],
+        sha256_hex(b"a\n")
+    );
+    assert_eq!(
+        attestation["predicate"]["components"][0]["name"],
+        "left-pad"
+    );
+    let link = statement(&run.run_dir().join("sbom.intoto.json"));
+    assert_eq!(link["predicate"]["environment"]["imported"], true);
+
+    test.write("third_party/left-pad.cdx.json", "{\"hello\": 1}\n");
+    let refused = test.gantry_run(&[]).failure(1);
+    assert!(
+        refused.stdout().contains("is neither an SPDX document"),
+        "{}",
+        refused.stdout()
+    );
+    let wrong = Test::new().file("a.json", "{}").pipeline(
+        "[steps.sbom]\nkind = \"sbom\"\nfrom = \"a.json\"\nimport = true\nformat = \"spdx\"\noutput = \"out/a.json\"\n",
+    );
+    let stderr = wrong.run(["check", "pipeline.toml"]).failure(1).stderr();
+    assert!(
+        stderr.contains("needs the `subject` it is about"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("`format` does not apply to an imported SBOM"),
+        "{stderr}"
+    );
+}
