@@ -114,8 +114,8 @@ fn ran(folder: &Path, pipeline: &str) -> bool {
     })
 }
 
-/// `YYYYMMDDTHHMMSSZ-<hex>`.
-fn looks_like_run_id(name: &str) -> bool {
+/// `YYYYMMDDTHHMMSSZ-<hex>`: a run folder's name.
+pub(crate) fn looks_like_run_id(name: &str) -> bool {
     let bytes = name.as_bytes();
     bytes.len() > 17
         && bytes[..8].iter().all(u8::is_ascii_digit)

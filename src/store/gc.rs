@@ -34,15 +34,6 @@ pub struct Freed {
     pub kept_runs: usize,
 }
 
-fn is_run_id(name: &str) -> bool {
-    let bytes = name.as_bytes();
-    bytes.len() > 17
-        && bytes[..8].iter().all(u8::is_ascii_digit)
-        && bytes[8] == b'T'
-        && bytes[15] == b'Z'
-        && bytes[16] == b'-'
-}
-
 /// Run folders under `folder`, oldest first: by the second in their id, then (runs of one
 /// second) by when their provenance, or the folder, was last written.
 fn runs(folder: &Path) -> Vec<PathBuf> {
@@ -51,7 +42,9 @@ fn runs(folder: &Path) -> Vec<PathBuf> {
         .flatten()
         .flatten()
         .filter(|entry| entry.file_type().is_ok_and(|kind| kind.is_dir()))
-        .filter(|entry| entry.file_name().to_str().is_some_and(is_run_id))
+        .filter(|entry| {
+            (entry.file_name().to_str()).is_some_and(crate::repro::attested::looks_like_run_id)
+        })
         .map(|entry| entry.path())
         .collect();
     let written = |run: &Path| {
