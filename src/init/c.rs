@@ -2,7 +2,7 @@
 //! target: built in a copy of its sources, installed into `out/install/`, tested, packed into
 //! a reproducible tarball with an SBOM of the installed files.
 
-use super::{Plan, Tree, array, ignore, name_of_folder, policy, quoted};
+use super::{Plan, Tree, array, ignore, name_of_folder, policy, quoted, sbom_steps};
 
 enum System {
     Configure,
@@ -108,21 +108,13 @@ run = """mkdir -p out/dist && tar --sort=name --mtime="@${{SOURCE_DATE_EPOCH:-0}
 inputs = ["out/install/"]
 outputs = [{artifact_quoted}]
 
-[steps.sbom-spdx]
-kind = "sbom"
-from = "out/install/"
-format = "spdx"
-subject = {artifact_quoted}
-output = "out/sbom/{name}.spdx.json"
-
-[steps.sbom-cyclonedx]
-kind = "sbom"
-from = "out/install/"
-format = "cyclonedx"
-subject = {artifact_quoted}
-output = "out/sbom/{name}.cdx.json"
-"#,
+{sboms}"#,
         name_quoted = quoted(&name),
+        sboms = sbom_steps(
+            &name,
+            "out/install/",
+            &[format!("subject = {}", quoted(&artifact))]
+        ),
         artifact_quoted = quoted(&artifact),
         inputs = array(&inputs),
     );

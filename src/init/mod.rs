@@ -204,6 +204,25 @@ network = {network}
     )
 }
 
+/// The SPDX and `CycloneDX` sbom steps every kind writes: of `from`, with `extra` (lines such
+/// as the subject, where licences come from, what the subject is) in each.
+fn sbom_steps(name: &str, from: &str, extra: &[String]) -> String {
+    let extra: String = extra
+        .iter()
+        .flat_map(|line| [line.as_str(), "\n"])
+        .collect();
+    [("spdx", "spdx"), ("cyclonedx", "cdx")]
+        .iter()
+        .map(|(format, suffix)| {
+            format!(
+                "[steps.sbom-{format}]\nkind = \"sbom\"\nfrom = {from}\n{extra}format = \"{format}\"\noutput = \"out/sbom/{name}.{suffix}.json\"\n",
+                from = quoted(from),
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
 /// The `.gitignore` lines every kind needs: gantry's store, the attestations, the outputs.
 fn ignore(extra: &[&str]) -> Vec<String> {
     ["/.gantry/", "/attestations/", "/out/"]

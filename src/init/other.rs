@@ -2,7 +2,7 @@
 //! managers fetch what the lock file pins), or a Nix build. These pass `gantry check`; unlike
 //! Cargo and C projects they have not been taken through a release here (the notes say so).
 
-use super::{Plan, Tree, array, ignore, name_of_folder, policy, quoted, safe_name};
+use super::{Plan, Tree, array, ignore, name_of_folder, policy, quoted, safe_name, sbom_steps};
 
 const UNTRIED: &str = "this kind has passed `gantry check` but has not been taken through run, repro and release by gantry's tests yet: tell us what breaks";
 
@@ -62,20 +62,10 @@ inputs = {inputs}
 outputs = [{output_quoted}]
 network = true
 
-[steps.sbom-spdx]
-kind = "sbom"
-from = {output_quoted}
-format = "spdx"
-output = "out/sbom/{name}.spdx.json"
-
-[steps.sbom-cyclonedx]
-kind = "sbom"
-from = {output_quoted}
-format = "cyclonedx"
-output = "out/sbom/{name}.cdx.json"
-"#,
+{sboms}"#,
         name_quoted = quoted(name),
         output_quoted = quoted(output),
+        sboms = sbom_steps(name, output, &[]),
         inputs = array(inputs),
     )
 }
@@ -190,19 +180,9 @@ kind = "nix"
 flake = ".#default"
 outputs = ["out/result"]
 
-[steps.sbom-spdx]
-kind = "sbom"
-from = "out/result"
-format = "spdx"
-output = "out/sbom/{name}.spdx.json"
-
-[steps.sbom-cyclonedx]
-kind = "sbom"
-from = "out/result"
-format = "cyclonedx"
-output = "out/sbom/{name}.cdx.json"
-"#,
+{sboms}"#,
         name_quoted = quoted(&name),
+        sboms = sbom_steps(&name, "out/result", &[]),
     );
     let (_, sources) = inputs(tree, &[]);
     Plan {

@@ -4,7 +4,9 @@
 use std::collections::BTreeSet;
 use std::fmt::Write as _;
 
-use super::{Host, Plan, Tree, array, ignore, name_of_folder, policy, quoted, safe_name};
+use super::{
+    Host, Plan, Tree, array, ignore, name_of_folder, policy, quoted, safe_name, sbom_steps,
+};
 
 /// One package of the workspace: its folder (`""` for the root) and manifest.
 struct Package {
@@ -360,36 +362,24 @@ warm = ["target"]
 
 # SBOMs of the lock; each crate's licence is read from the vendored copy the build used, the
 # project's own from its manifests.
-[steps.sbom-spdx]
-kind = "sbom"
-from = "Cargo.lock"
-vendored = "out/vendor/"
-manifests = {manifests}
-{about}
-format = "spdx"
-subject = {subject}
-output = "out/sbom/{name}.spdx.json"
-
-[steps.sbom-cyclonedx]
-kind = "sbom"
-from = "Cargo.lock"
-vendored = "out/vendor/"
-manifests = {manifests}
-{about}
-format = "cyclonedx"
-subject = {subject}
-output = "out/sbom/{name}.cdx.json"
-"#,
+{sboms}"#,
         name_quoted = quoted(&name),
         remap = REMAP,
         toolchain = quoted(&toolchain),
         lock_inputs = array(&lock_inputs),
-        manifests = array(&manifests),
-        about = about,
+        sboms = sbom_steps(
+            &name,
+            "Cargo.lock",
+            &[
+                "vendored = \"out/vendor/\"".to_owned(),
+                format!("manifests = {}", array(&manifests)),
+                about,
+                format!("subject = {}", quoted(&subject)),
+            ],
+        ),
         build_inputs = array(&build_inputs),
         build_outputs = array(&build_outputs),
         test_inputs = array(&test_inputs),
-        subject = quoted(&subject),
     );
     let kind = if binaries.is_empty() {
         format!("Rust (Cargo), {} package(s), no binary", packages.len())

@@ -59,12 +59,9 @@ struct Fixture {
     key: PathBuf,
 }
 
-fn fixture() -> Fixture {
-    let test = Test::new()
-        .file("src/a.txt", "a\n")
-        .file("src/b.txt", "b\n")
-        .file("Cargo.lock", LOCK)
-        .pipeline(PIPELINE);
+/// A new P-256 release key in `test`'s folder (`release.pem`) with its public half beside it
+/// (`release.pub`, as the policies name it).
+fn release_key(test: &Test) -> PathBuf {
     let key = test.path("release.pem");
     assert!(generate_key(&key, "EC", "ec_paramgen_curve:P-256"));
     let key_arg = key.to_str().expect("utf-8");
@@ -75,6 +72,17 @@ fn fixture() -> Fixture {
             .stdout(),
     )
     .expect("public key");
+    key
+}
+
+fn fixture() -> Fixture {
+    let test = Test::new()
+        .file("src/a.txt", "a\n")
+        .file("src/b.txt", "b\n")
+        .file("Cargo.lock", LOCK)
+        .pipeline(PIPELINE);
+    let key = release_key(&test);
+    let key_arg = key.to_str().expect("utf-8");
     let old_run = test.gantry_run(&["--key", key_arg]).success().run_dir();
     fs::copy(test.path("out/pkg.tar"), test.path("old-pkg.tar")).expect("keep");
     test.write("src/b.txt", "b, changed\n");
@@ -1121,16 +1129,8 @@ fn networked_steps_are_named_and_a_policy_can_refuse_them() {
     let test = Test::new().file("src/a.txt", "a\n").pipeline(
         "[steps.fetch]\nrun = \"mkdir -p out && echo fetched > out/fetched.txt\"\noutputs = [\"out/fetched.txt\"]\nnetwork = true\n\n[steps.build]\nrun = \"cat src/a.txt out/fetched.txt > out/app\"\ninputs = [\"src/a.txt\", \"out/fetched.txt\"]\noutputs = [\"out/app\"]\n",
     );
-    let key = test.path("release.pem");
-    assert!(generate_key(&key, "EC", "ec_paramgen_curve:P-256"));
+    let key = release_key(&test);
     let key_arg = key.to_str().expect("utf-8");
-    fs::write(
-        test.path("release.pub"),
-        test.run(["keys", "public", "--key", key_arg])
-            .success()
-            .stdout(),
-    )
-    .expect("public key");
     let run = test.gantry_run(&["--key", key_arg]).success().run_dir();
     let provenance = crate::attestations::statement(&run.join("provenance.intoto.json"));
     let fetched: Vec<&serde_json::Value> =
