@@ -68,7 +68,7 @@ pub struct Plan {
     pub policy: String,
     /// Lines `.gitignore` must hold (added when missing).
     pub ignore: Vec<String>,
-    /// The release artifacts, for the next-steps message.
+    /// A release artifact's file, for the next-steps message (`verify` takes a file).
     pub artifacts: Vec<String>,
     /// Things the user must know (a missing lock file, a kind not tried end to end).
     pub notes: Vec<String>,

@@ -1,9 +1,12 @@
-//! Two real public projects nobody here wrote, brought from the package registries at test
-//! time and pinned by digest (nothing of them is kept in this repository): zlib 1.2.13 (C,
-//! configure and make), Debian's source archive of it, and hexyl 0.16.0 (a Rust CLI, 68 crates
-//! from crates.io). Each goes the way a new user's project does: `gantry init` → run → verify
-//! → repro → an edit and a commit → a commit that touches nothing a step reads →
-//! `release --reproduce` → `release verify`, with the number of steps each run executed.
+//! Real public projects nobody here wrote, brought from the package registries at test time
+//! and pinned by digest (nothing of them is kept in this repository): zlib 1.2.13 (C,
+//! configure and make), Debian's source archive of it; hexyl 0.16.0 (a Rust CLI, 68 crates
+//! from crates.io); proto-list 1.2.4 (npm, its tests on 122 packages); tomli 2.0.1 (Python,
+//! flit); Google's uuid 1.6.0 (a Go library, Debian's source archive). Each goes the way a
+//! new user's project does: `gantry init` → run → verify → repro → an edit and a commit → a
+//! commit that touches nothing a step reads → `release --reproduce` → `release verify`, with
+//! the steps each run executed. A Nix flake goes the same way, but it is one of ours: nixpkgs
+//! cannot be fetched here, so the only flakes that build offline are `/bin/sh` derivations.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -21,6 +24,27 @@ const HEXYL: Download = Download {
     url: "https://static.crates.io/crates/hexyl/hexyl-0.16.0.crate",
     sha256: "43d56dd04872b6c6d429f18d2e03df95f853feb618c7cd8bf22d0e6851ce5ef8",
     folder: "hexyl-0.16.0",
+    unpack: "xzf",
+};
+
+const PROTO_LIST: Download = Download {
+    url: "https://registry.npmjs.org/proto-list/-/proto-list-1.2.4.tgz",
+    sha256: "dc8ad2a9d6ea9f2fc4714cc1ccab04c50ec0b0d824cb3656cfe00405f4f895fe",
+    folder: "package",
+    unpack: "xzf",
+};
+
+const TOMLI: Download = Download {
+    url: "https://files.pythonhosted.org/packages/c0/3f/d7af728f075fb08564c5949a9c95e44352e23dee646869fa104a3b2060a3/tomli-2.0.1.tar.gz",
+    sha256: "de526c12914f0c550d15924c62d72abc48d6fe7364aa87328337a31007fe8a4f",
+    folder: "tomli-2.0.1",
+    unpack: "xzf",
+};
+
+const UUID: Download = Download {
+    url: "http://deb.debian.org/debian/pool/main/g/golang-github-google-uuid/golang-github-google-uuid_1.6.0.orig.tar.gz",
+    sha256: "ee63376b5675376c60e055ed66e5f3651ccc703bd580c022b8ad00cea309252d",
+    folder: "uuid-1.6.0",
     unpack: "xzf",
 };
 
@@ -54,7 +78,7 @@ impl Download {
             .expect("curl");
         assert!(
             fetched.success(),
-            "cannot download {}: these tests need the package registries (deb.debian.org, static.crates.io), as `bash scripts/test.sh` has",
+            "cannot download {}: these tests need the package registries (deb.debian.org, static.crates.io, the npm registry, PyPI), as `bash scripts/test.sh` has",
             self.url
         );
         let bytes = std::fs::read(&archive).expect("archive");
@@ -69,6 +93,28 @@ impl Download {
             .expect("tar");
         assert!(unpacked.success());
         let root = dir.path().join(self.folder);
+        Project::in_folder(dir, root)
+    }
+}
+
+impl Project {
+    /// A project of these files, written here.
+    fn written(folder: &str, files: &[(&str, &str)]) -> Project {
+        let dir = tempfile::Builder::new()
+            .prefix("gantry-real-")
+            .tempdir()
+            .expect("tempdir");
+        let root = dir.path().join(folder);
+        for (file, text) in files {
+            let path = root.join(file);
+            std::fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
+            std::fs::write(path, text).expect("write");
+        }
+        Project::in_folder(dir, root)
+    }
+
+    /// The sources in `root`, committed, with a HOME of their own.
+    fn in_folder(dir: tempfile::TempDir, root: PathBuf) -> Project {
         let home = dir.path().join("home");
         std::fs::create_dir_all(&home).expect("home");
         let project = Project {
@@ -80,9 +126,7 @@ impl Download {
         project.commit("the sources as released");
         project
     }
-}
 
-impl Project {
     fn git(&self, args: &[&str]) {
         let status = Command::new("git")
             .args(["-c", "user.name=Real", "-c", "user.email=real@example.org"])
@@ -129,6 +173,25 @@ impl Project {
         executed
     }
 
+    /// `gantry init`, which must have found `kind`, and a commit of what it wrote.
+    fn init(&self, kind: &str) {
+        let init = self.gantry(&["init"]).success();
+        assert!(
+            init.stdout().contains(&format!("found: {kind}\n")),
+            "{}",
+            init.stdout()
+        );
+        self.commit("gantry pipeline");
+    }
+
+    /// A commit of a CI file, which no step reads: the run after it executes nothing.
+    fn commits_nothing_a_step_reads(&self) {
+        std::fs::create_dir_all(self.root.join(".github")).expect("mkdir");
+        std::fs::write(self.root.join(".github/ci.yml"), "on: push\n").expect("write");
+        self.commit("ci");
+        assert_eq!(self.run(), Vec::<String>::new());
+    }
+
     fn append(&self, file: &str, text: &str) {
         let path = self.root.join(file);
         let mut contents = std::fs::read_to_string(&path).expect("read");
@@ -171,13 +234,7 @@ fn path(root: &Path, relative: &str) -> PathBuf {
 #[test]
 fn zlib_from_init_to_a_verified_reproduced_release() {
     let zlib = ZLIB.project();
-    let init = zlib.gantry(&["init"]).success();
-    assert!(
-        init.stdout().contains("found: C (configure and make)"),
-        "{}",
-        init.stdout()
-    );
-    zlib.commit("gantry pipeline");
+    zlib.init("C (configure and make)");
     assert_eq!(
         zlib.run(),
         names(&["build", "package", "sbom-cyclonedx", "sbom-spdx", "test"])
@@ -192,10 +249,7 @@ fn zlib_from_init_to_a_verified_reproduced_release() {
     zlib.commit("an edit");
     assert_eq!(zlib.run(), names(&["build", "test"]));
     // A commit that touches nothing a step reads (a CI file) runs nothing.
-    std::fs::create_dir_all(zlib.root.join(".github")).expect("mkdir");
-    std::fs::write(zlib.root.join(".github/ci.yml"), "on: push\n").expect("write");
-    zlib.commit("ci");
-    assert_eq!(zlib.run(), Vec::<String>::new());
+    zlib.commits_nothing_a_step_reads();
     zlib.verifies("out/dist/zlib.tar.gz");
     zlib.releases("1.2.13");
 }
@@ -203,14 +257,7 @@ fn zlib_from_init_to_a_verified_reproduced_release() {
 #[test]
 fn hexyl_from_init_to_a_verified_reproduced_release() {
     let hexyl = HEXYL.project();
-    let init = hexyl.gantry(&["init"]).success();
-    assert!(
-        init.stdout()
-            .contains("found: Rust (Cargo), binaries: hexyl"),
-        "{}",
-        init.stdout()
-    );
-    hexyl.commit("gantry pipeline");
+    hexyl.init("Rust (Cargo), binaries: hexyl");
     assert_eq!(
         hexyl.run(),
         names(&["build", "sbom-cyclonedx", "sbom-spdx", "test", "vendor"])
@@ -240,4 +287,131 @@ fn hexyl_from_init_to_a_verified_reproduced_release() {
     assert_eq!(hexyl.run(), Vec::<String>::new());
     hexyl.verifies("out/bin/hexyl");
     hexyl.releases("0.16.1");
+}
+
+#[test]
+fn an_npm_package_from_init_to_a_verified_reproduced_release() {
+    let package = PROTO_LIST.project();
+    // The registry's tarball has no lock file; a project commits one (npm resolves it).
+    let locked = Command::new("npm")
+        .args(["install", "--package-lock-only", "--ignore-scripts"])
+        .args(["--no-audit", "--no-fund", "--loglevel=error"])
+        .current_dir(&package.root)
+        .env("HOME", &package.home)
+        .status()
+        .expect("npm");
+    assert!(locked.success(), "npm cannot reach the npm registry");
+    package.commit("lock");
+    package.init("npm (package.json)");
+    assert_eq!(
+        package.run(),
+        names(&["build", "deps", "sbom-cyclonedx", "sbom-spdx"])
+    );
+    let tarball = "out/dist/proto-list-1.2.4.tgz";
+    assert!(path(&package.root, tarball).is_file());
+    package.verifies(tarball);
+    package.gantry(&["repro", "pipeline.toml"]).success();
+
+    // An edit tests and packs again, offline: the packages are keyed on the lock alone.
+    package.append("proto-list.js", "// an edit\n");
+    package.commit("an edit");
+    assert_eq!(
+        package.run(),
+        names(&["build", "sbom-cyclonedx", "sbom-spdx"])
+    );
+    package.commits_nothing_a_step_reads();
+    package.verifies(tarball);
+    package.releases("1.2.5");
+}
+
+#[test]
+fn a_python_package_from_init_to_a_verified_reproduced_release() {
+    let tomli = TOMLI.project();
+    tomli.init("Python (pyproject.toml)");
+    assert_eq!(
+        tomli.run(),
+        names(&["build", "deps", "sbom-cyclonedx", "sbom-spdx"])
+    );
+    let wheel = "out/dist/tomli-2.0.1-py3-none-any.whl";
+    assert!(path(&tomli.root, wheel).is_file());
+    tomli.verifies(wheel);
+    tomli.gantry(&["repro", "pipeline.toml"]).success();
+
+    tomli.append("src/tomli/_parser.py", "# an edit\n");
+    tomli.commit("an edit");
+    assert_eq!(
+        tomli.run(),
+        names(&["build", "sbom-cyclonedx", "sbom-spdx"])
+    );
+    tomli.commits_nothing_a_step_reads();
+    tomli.verifies(wheel);
+    tomli.releases("2.0.2");
+}
+
+#[test]
+fn a_go_library_from_init_to_a_verified_reproduced_release() {
+    let uuid = UUID.project();
+    uuid.init("Go (go.mod), a library");
+    // No go.sum: nothing to fetch, so no step has the network.
+    assert!(
+        !std::fs::read_to_string(uuid.root.join("pipeline.toml"))
+            .expect("pipeline")
+            .contains("network = true")
+    );
+    assert_eq!(
+        uuid.run(),
+        names(&["build", "sbom-cyclonedx", "sbom-spdx", "test"])
+    );
+    let archive = "out/dist/uuid-src.tar.gz";
+    uuid.verifies(archive);
+    uuid.gantry(&["repro", "pipeline.toml"]).success();
+
+    uuid.append("uuid.go", "// an edit\n");
+    uuid.commit("an edit");
+    assert_eq!(
+        uuid.run(),
+        names(&["build", "sbom-cyclonedx", "sbom-spdx", "test"])
+    );
+    uuid.commits_nothing_a_step_reads();
+    uuid.verifies(archive);
+    uuid.releases("1.6.1");
+}
+
+#[test]
+fn a_nix_flake_from_init_to_a_verified_reproduced_release() {
+    let flake = Project::written(
+        "greeting",
+        &[
+            (
+                "flake.nix",
+                r#"{
+  outputs = { self }: {
+    packages.x86_64-linux.default = derivation {
+      name = "greeting";
+      system = "x86_64-linux";
+      builder = "/bin/sh";
+      args = [ "-c" "read -r line < ${./greeting.txt}; echo \"$line\" > $out" ];
+    };
+  };
+}
+"#,
+            ),
+            ("greeting.txt", "hello\n"),
+        ],
+    );
+    flake.init("Nix (flake.nix)");
+    assert_eq!(
+        flake.run(),
+        names(&["build", "sbom-cyclonedx", "sbom-spdx"])
+    );
+    flake.verifies("out/result");
+    flake.gantry(&["repro", "pipeline.toml"]).success();
+    flake.append("greeting.txt", "again\n");
+    flake.commit("an edit");
+    assert_eq!(
+        flake.run(),
+        names(&["build", "sbom-cyclonedx", "sbom-spdx"])
+    );
+    flake.verifies("out/result");
+    flake.releases("1.0.1");
 }
