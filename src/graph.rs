@@ -83,9 +83,30 @@ impl Graph {
 
 /// Builds and checks the graph.
 pub fn build(pipeline: &Pipeline, sources: &SourceFiles) -> Result<Graph, Diagnostics> {
+    analyse(pipeline, sources, Whole::Yes)
+}
+
+/// The graph's mistakes in a pipeline some of whose steps were left out for mistakes of
+/// their own (`gantry check` reports both at once). An input that matches nothing is not
+/// reported here: it may be the output of a step that was left out.
+#[must_use]
+pub fn mistakes_of_partial(pipeline: &Pipeline, sources: &SourceFiles) -> Vec<Diagnostic> {
+    analyse(pipeline, sources, Whole::No)
+        .err()
+        .map_or_else(Vec::new, |diagnostics| diagnostics.items)
+}
+
+/// Whether the pipeline holds every step its file declares.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Whole {
+    Yes,
+    No,
+}
+
+fn analyse(pipeline: &Pipeline, sources: &SourceFiles, whole: Whole) -> Result<Graph, Diagnostics> {
     let mut errors = Vec::new();
     let owners = claim_outputs(pipeline, &mut errors);
-    let (inputs, mut edges) = resolve_inputs(pipeline, sources, &owners, &mut errors);
+    let (inputs, mut edges) = resolve_inputs(pipeline, sources, &owners, whole, &mut errors);
     for (to, step) in pipeline.steps.iter().enumerate() {
         for need in &step.needs {
             if let Some(from) = pipeline.step_id(&need.name) {
@@ -227,6 +248,7 @@ fn resolve_inputs(
     pipeline: &Pipeline,
     sources: &SourceFiles,
     owners: &HashMap<String, (StepId, usize)>,
+    whole: Whole,
     errors: &mut Vec<Diagnostic>,
 ) -> (Vec<StepInputs>, Vec<Edge>) {
     let mut inputs = vec![StepInputs::default(); pipeline.steps.len()];
@@ -299,7 +321,7 @@ fn resolve_inputs(
     let edges = connect(pipeline, &producers, &mut matched, &mut inputs, errors);
     for (id, step) in pipeline.steps.iter().enumerate() {
         for (index, pattern) in step.inputs.iter().enumerate() {
-            if !matched[id][index] {
+            if !matched[id][index] && whole == Whole::Yes {
                 errors.push(unmatched(pipeline, pattern, &sources.escaping));
             }
         }

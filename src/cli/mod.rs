@@ -148,8 +148,24 @@ impl Environment {
         Some(ModelCache::new(base.join("gantry").join("pipelines")))
     }
 
+    /// Reads and validates a pipeline file (through the model cache).
+    ///
+    /// A file with mistakes reports the graph's mistakes among its valid steps with them, so
+    /// that one pass shows them all.
     pub fn load(&self, file: &std::path::Path) -> crate::error::Result<crate::pipeline::Pipeline> {
-        crate::pipeline::load_cached(file, self.pipeline_cache().as_ref())
+        match crate::pipeline::load_cached(file, self.pipeline_cache().as_ref()) {
+            Err(crate::error::Error::Pipeline(mut diagnostics)) => {
+                if let Ok(parsed) = crate::pipeline::load_partial(file)
+                    && let Some(partial) = parsed.pipeline
+                {
+                    diagnostics.items.extend(
+                        crate::exec::plan_mistakes(&partial, parsed.whole).unwrap_or_default(),
+                    );
+                }
+                Err(crate::error::Error::Pipeline(diagnostics))
+            }
+            loaded => loaded,
+        }
     }
 }
 

@@ -20,7 +20,7 @@ pub mod vouch;
 pub mod warm;
 
 pub use executor::Executor;
-pub use run::{Rebuild, RunOptions, RunSummary, plan, run, run_with_executor};
+pub use run::{Rebuild, RunOptions, RunSummary, plan, plan_mistakes, run, run_with_executor};
 
 #[cfg(test)]
 mod scheduler_tests;

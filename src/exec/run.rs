@@ -98,6 +98,25 @@ impl RunSummary {
 pub const DEFAULT_ATTESTATIONS: &str = crate::pipeline::model::ATTESTATIONS;
 
 pub fn plan(pipeline: &Pipeline, extra_skips: &[&Path]) -> Result<Graph> {
+    let sources = scan_sources(pipeline, extra_skips)?;
+    graph::build(pipeline, &sources).map_err(|diagnostics| Error::Pipeline(Box::new(diagnostics)))
+}
+
+/// The graph's mistakes in a pipeline whose file had mistakes of its own (`whole`: no step
+/// was left out for one), for `gantry check` to report them all at once.
+pub fn plan_mistakes(pipeline: &Pipeline, whole: bool) -> Result<Vec<crate::pipeline::Diagnostic>> {
+    let sources = scan_sources(pipeline, &[])?;
+    Ok(if whole {
+        graph::build(pipeline, &sources)
+            .err()
+            .map_or_else(Vec::new, |diagnostics| diagnostics.items)
+    } else {
+        graph::mistakes_of_partial(pipeline, &sources)
+    })
+}
+
+/// The work tree's files a step may read: none of the outputs, attestations or key files.
+fn scan_sources(pipeline: &Pipeline, extra_skips: &[&Path]) -> Result<workspace::SourceFiles> {
     let mut skip: Vec<String> = pipeline
         .steps
         .iter()
@@ -120,8 +139,7 @@ pub fn plan(pipeline: &Pipeline, extra_skips: &[&Path]) -> Result<Graph> {
             skip.push(path.clone());
         }
     }
-    let sources = workspace::scan(&pipeline.root, &skip)?;
-    graph::build(pipeline, &sources).map_err(|diagnostics| Error::Pipeline(Box::new(diagnostics)))
+    workspace::scan(&pipeline.root, &skip)
 }
 
 /// Runs the pipeline in the local sandbox.

@@ -28,33 +28,62 @@ use crate::error::{Error, Result};
 /// Reads and validates a pipeline file, reusing a validated copy from `cache` when the file
 /// is unchanged.
 pub fn load_cached(file: &Path, cache: Option<&cache::ModelCache>) -> Result<Pipeline> {
-    let text = crate::bounded::read_to_string(file, crate::bounded::Kind::Pipeline)
-        .map_err(Error::read(file))?;
-    let absolute = std::path::absolute(file).map_err(Error::read(file))?;
-    let directory = absolute
-        .parent()
-        .map_or_else(|| PathBuf::from("/"), Path::to_path_buf);
-    let default_root = git_root(&directory).unwrap_or_else(|| directory.clone());
-    let key = cache.map(|_| cache::ModelCache::key(file, &absolute, &default_root, &text));
+    let read = Read::new(file)?;
+    let key = cache.map(|_| {
+        cache::ModelCache::key(file, &read.absolute, &read.default_root, &read.source.text)
+    });
     if let (Some(cache), Some(key)) = (cache, &key)
         && let Some(pipeline) = cache.read(key)
     {
         return Ok(pipeline);
     }
-    let source = SourceFile {
-        path: file.to_path_buf(),
-        text: Arc::from(text),
-    };
-    let location = validate::Location {
-        file: &absolute,
-        default_root: &default_root,
-    };
-    let pipeline = validate::parse(&source, &location)
+    let pipeline = validate::parse(&read.source, &read.location())
         .map_err(|diagnostics| Error::Pipeline(Box::new(diagnostics)))?;
     if let (Some(cache), Some(key)) = (cache, &key) {
         cache.write(key, &pipeline);
     }
     Ok(pipeline)
+}
+
+/// Reads a pipeline file and validates what it can, mistakes and all (`gantry check`).
+pub fn load_partial(file: &Path) -> Result<validate::Parsed> {
+    let read = Read::new(file)?;
+    Ok(validate::parse_partial(&read.source, &read.location()))
+}
+
+/// A pipeline file's text and where it lies.
+struct Read {
+    source: SourceFile,
+    absolute: PathBuf,
+    /// The git root above it, else its folder.
+    default_root: PathBuf,
+}
+
+impl Read {
+    fn new(file: &Path) -> Result<Self> {
+        let text = crate::bounded::read_to_string(file, crate::bounded::Kind::Pipeline)
+            .map_err(Error::read(file))?;
+        let absolute = std::path::absolute(file).map_err(Error::read(file))?;
+        let directory = absolute
+            .parent()
+            .map_or_else(|| PathBuf::from("/"), Path::to_path_buf);
+        let default_root = git_root(&directory).unwrap_or_else(|| directory.clone());
+        Ok(Self {
+            source: SourceFile {
+                path: file.to_path_buf(),
+                text: Arc::from(text),
+            },
+            absolute,
+            default_root,
+        })
+    }
+
+    fn location(&self) -> validate::Location<'_> {
+        validate::Location {
+            file: &self.absolute,
+            default_root: &self.default_root,
+        }
+    }
 }
 
 /// Reads and validates a pipeline file.

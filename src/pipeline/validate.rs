@@ -36,18 +36,48 @@ pub struct Location<'a> {
 
 /// Parses and validates one pipeline file.
 pub fn parse(source: &SourceFile, location: &Location<'_>) -> Result<Pipeline, Diagnostics> {
-    let fail = |items| Diagnostics {
-        file: source.clone(),
-        items,
-    };
+    let parsed = parse_partial(source, location);
+    match parsed.pipeline {
+        Some(pipeline) if parsed.errors.is_empty() => Ok(pipeline),
+        _ => Err(Diagnostics {
+            file: source.clone(),
+            items: parsed.errors,
+        }),
+    }
+}
+
+/// What a file with mistakes still yields: the steps that validated, so that `gantry check`
+/// can look for the graph's mistakes (clashing outputs, cycles) in the same pass.
+pub struct Parsed {
+    /// `None` when the file is no TOML table or has no `[pipeline]`.
+    pub pipeline: Option<Pipeline>,
+    pub errors: Vec<Diagnostic>,
+    /// Every step of the file is in `pipeline` (none was left out for a mistake).
+    pub whole: bool,
+}
+
+/// Parses and validates one pipeline file, keeping what validated.
+#[must_use]
+pub fn parse_partial(source: &SourceFile, location: &Location<'_>) -> Parsed {
     let (wire, mut errors) = super::unknown_keys::read::<PipelineFileWire>(&source.text);
     let Some(wire) = wire else {
-        return Err(fail(errors));
+        return Parsed {
+            pipeline: None,
+            errors,
+            whole: false,
+        };
     };
-    let pipeline = convert(wire, source, location, &mut errors);
-    match pipeline {
-        Some(pipeline) if errors.is_empty() => Ok(pipeline),
-        _ => Err(fail(errors)),
+    let declared = wire.steps.len();
+    // A root outside the repository is a mistake already reported; nothing there is read.
+    let pipeline = convert(wire, source, location, &mut errors)
+        .filter(|pipeline| pipeline.root.starts_with(location.default_root));
+    let whole = pipeline
+        .as_ref()
+        .is_some_and(|pipeline| pipeline.steps.len() == declared);
+    Parsed {
+        pipeline,
+        errors,
+        whole,
     }
 }
 

@@ -211,3 +211,36 @@ fn every_unknown_key_and_every_other_mistake_at_once() {
     assert!(errors[3].contains("unknown key `memroy`"), "{stderr}");
     assert!(stderr.contains("did you mean `memory`?"), "{stderr}");
 }
+
+#[test]
+fn the_graphs_mistakes_come_with_the_files_other_mistakes() {
+    // Step `a` has a mistake of its own (left out of the graph); `b` and `c` claim one output
+    // and `c` reads the output of `a`: the clash is reported with the timeout, and the input
+    // that only `a` would provide is not (it is no mistake once `a` is right).
+    let stderr = check_fails(
+        "[pipeline]\nname = \"p\"\n\n[steps.a]\nrun = \"true\"\noutputs = [\"out/a\"]\ntimeout = \"soon\"\n\n[steps.b]\nrun = \"true\"\noutputs = [\"out/b\"]\n\n[steps.c]\nrun = \"true\"\ninputs = [\"out/a\"]\noutputs = [\"out/b\"]\n",
+    );
+    let errors: Vec<&str> = stderr
+        .lines()
+        .filter(|line| line.contains(": error: "))
+        .collect();
+    assert_eq!(errors.len(), 2, "{stderr}");
+    assert!(errors[0].contains("invalid timeout"), "{stderr}");
+    assert!(
+        errors[1].starts_with("pipeline.toml:16:")
+            && errors[1].contains("output `out/b` is also produced by step `b`"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn a_cycle_comes_with_a_mistake_elsewhere_in_a_whole_file() {
+    let stderr = check_fails(
+        "[pipeline]\nname = \"p\"\nartifacts = [\"out/none\"]\n\n[steps.a]\nrun = \"true\"\ninputs = [\"out/b\"]\noutputs = [\"out/a\"]\n\n[steps.b]\nrun = \"true\"\ninputs = [\"out/a\"]\noutputs = [\"out/b\"]\n",
+    );
+    assert!(
+        stderr.contains("artifact `out/none` is no output"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("cycle"), "{stderr}");
+}
