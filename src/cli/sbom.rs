@@ -1,5 +1,7 @@
-//! `gantry sbom --from SOURCE --format spdx|cyclonedx [--subject ARTIFACT] -o FILE`: the
-//! document, then its signed attestation beside it (`FILE.intoto.json`).
+//! `gantry sbom --from SOURCE --format spdx|cyclonedx [--subject ARTIFACT]... -o FILE`: the
+//! document, then its signed attestation beside it (`FILE.intoto.json`). The options of a
+//! pipeline's sbom step, on the command line: `--vendored`, `--manifest`, `--about-*`,
+//! `--import`.
 
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
@@ -21,9 +23,36 @@ pub struct Args {
     /// The document format.
     #[arg(long, value_parser = ["spdx", "cyclonedx"], default_value = "spdx")]
     format: String,
-    /// The artifact the document is for (default: the source itself).
+    /// The artifact the document is for (default: the source itself); again for each other
+    /// artifact it is for (several binaries of one lock).
     #[arg(long, value_name = "ARTIFACT")]
-    subject: Option<PathBuf>,
+    subject: Vec<PathBuf>,
+    /// A `cargo vendor --versioned-dirs` folder: each crate's licence is read there, not in
+    /// the host's registry cache.
+    #[arg(long, value_name = "FOLDER")]
+    vendored: Option<PathBuf>,
+    /// A workspace's own `Cargo.toml`, whose package licence the document takes (repeat it).
+    #[arg(long = "manifest", value_name = "CARGO_TOML")]
+    manifests: Vec<PathBuf>,
+    /// The product the subject is: its name.
+    #[arg(long, value_name = "NAME")]
+    about_name: Option<String>,
+    /// Its version.
+    #[arg(long, value_name = "VERSION")]
+    about_version: Option<String>,
+    /// Its supplier, as SPDX writes one: `Organization: NAME` or `Person: NAME`.
+    #[arg(long, value_name = "SUPPLIER")]
+    about_supplier: Option<String>,
+    /// Its licence, an SPDX expression (`MIT OR Apache-2.0`).
+    #[arg(long, value_name = "EXPRESSION")]
+    about_license: Option<String>,
+    /// Its package URL (`pkg:cargo/hexyl@0.16.0`).
+    #[arg(long, value_name = "PURL")]
+    about_purl: Option<String>,
+    /// `--from` is an SBOM another tool wrote (SPDX or `CycloneDX` JSON): attest it as it is,
+    /// about `--subject`.
+    #[arg(long, requires = "subject", conflicts_with_all = ["vendored", "manifests", "about_name", "about_version", "about_supplier", "about_license", "about_purl"])]
+    import: bool,
     /// Where to write the document; the attestation goes to `FILE.intoto.json`.
     #[arg(short, long, value_name = "FILE")]
     output: PathBuf,
@@ -39,11 +68,30 @@ pub struct Args {
 }
 
 pub fn run(args: &Args, environment: &Environment) -> Result<u8> {
-    let format = Format::parse(&args.format)
+    let mut format = Format::parse(&args.format)
         .ok_or_else(|| Error::Usage(format!("unknown format `{}`", args.format)))?;
     let time = creation_time(environment, &args.from)?;
-    let inventory = read_source(args, environment)?;
-    let document = sbom::render(&inventory, format, time);
+    let about = about(args)?;
+    let (document, inventory) = if args.import {
+        let bytes = crate::bounded::read(&args.from, crate::bounded::Kind::Attestation)
+            .map_err(Error::read(&args.from))?;
+        format = sbom::format_of_document(&bytes).map_err(|problem| Error::Input {
+            path: args.from.clone(),
+            message: format!("`{}` {problem}", args.from.display()),
+        })?;
+        let (subject, also) = subjects(&args.subject, about)?;
+        let inventory = Inventory {
+            subject,
+            also,
+            packages: Vec::new(),
+            files: Vec::new(),
+            roots: Vec::new(),
+        };
+        (bytes, inventory)
+    } else {
+        let inventory = read_source(args, environment, about)?;
+        (sbom::render(&inventory, format, time), inventory)
+    };
     let signer = signer(args.key.as_deref(), environment)?;
     let attestation =
         sbom::attest(&inventory, format, &document, &signer).map_err(Error::Internal)?;
@@ -84,26 +132,85 @@ pub fn run(args: &Args, environment: &Environment) -> Result<u8> {
     Ok(0)
 }
 
-fn read_source(args: &Args, environment: &Environment) -> Result<Inventory> {
+/// `--about-*`, each checked as the pipeline's `about` is; `None` when none is given.
+fn about(args: &Args) -> Result<Option<sbom::About>> {
+    let check = |flag: &str, value: &Option<String>, problem: &dyn Fn(&str) -> Option<String>| {
+        let Some(value) = value else {
+            return Ok(None);
+        };
+        let text = value.trim();
+        if text.is_empty() || text.contains(['\n', '\0']) {
+            return Err(Error::Usage(format!("`--{flag}` must be one line of text")));
+        }
+        match problem(text) {
+            Some(problem) => Err(Error::Usage(format!("`--{flag}`: {problem}"))),
+            None => Ok(Some(text.to_owned())),
+        }
+    };
+    let fine = |_: &str| None;
+    let about = sbom::About {
+        name: check("about-name", &args.about_name, &fine)?,
+        version: check("about-version", &args.about_version, &fine)?,
+        supplier: check(
+            "about-supplier",
+            &args.about_supplier,
+            &sbom::About::supplier_problem,
+        )?,
+        license: check(
+            "about-license",
+            &args.about_license,
+            &sbom::About::license_problem,
+        )?,
+        purl: check("about-purl", &args.about_purl, &sbom::About::purl_problem)?,
+    };
+    Ok((about != sbom::About::default()).then_some(about))
+}
+
+/// The named subjects by their digests, the first carrying `about`.
+fn subjects(paths: &[PathBuf], about: Option<sbom::About>) -> Result<(Subject, Vec<Subject>)> {
+    let mut named = paths
+        .iter()
+        .map(|path| artifact(path))
+        .collect::<Result<Vec<_>>>()?;
+    if named.is_empty() {
+        return Err(Error::Usage(
+            "name the artifact with `--subject`".to_owned(),
+        ));
+    }
+    let also = named.split_off(1);
+    let mut subject = named.remove(0);
+    subject.about = about;
+    Ok((subject, also))
+}
+
+fn read_source(
+    args: &Args,
+    environment: &Environment,
+    about: Option<sbom::About>,
+) -> Result<Inventory> {
     let from = &args.from;
     let metadata = std::fs::metadata(from).map_err(Error::read(from))?;
     if let Some(store_path) = sbom::nix::store_path_of(from) {
-        return nix_closure(args, &store_path);
+        return nix_closure(args, &store_path, about);
     }
-    let subject = match &args.subject {
-        Some(path) => artifact(path)?,
-        None if metadata.is_dir() => Subject {
+    let (subject, also) = if !args.subject.is_empty() {
+        subjects(&args.subject, about)?
+    } else if metadata.is_dir() {
+        let subject = Subject {
             name: from.display().to_string(),
             digest: None,
-            about: None,
-        },
-        None => artifact(from)?,
+            about,
+        };
+        (subject, Vec::new())
+    } else {
+        subjects(std::slice::from_ref(from), about)?
     };
     if metadata.is_dir() {
-        return sbom::folder::inventory(from, subject).map_err(|message| Error::Input {
+        let inventory = sbom::folder::inventory(from, subject).map_err(|message| Error::Input {
             path: from.clone(),
             message,
-        });
+        })?;
+        return Ok(Inventory { also, ..inventory });
     }
     let text = crate::bounded::read_to_string(from, crate::bounded::Kind::Lock)
         .map_err(Error::read(from))?;
@@ -112,12 +219,27 @@ fn read_source(args: &Args, environment: &Environment) -> Result<Inventory> {
         .as_deref()
         .map(sbom::cargo::registry_folders)
         .unwrap_or_default();
-    let licence =
-        |name: &str, version: &str| sbom::cargo::registry_licence(&folders, name, version);
-    sbom::cargo::inventory(&text, subject, &licence).map_err(|message| Error::Input {
-        path: from.clone(),
-        message,
-    })
+    let own: std::collections::HashMap<(String, String), String> = (args.manifests.iter())
+        .filter_map(|manifest| sbom::cargo::manifest_package(manifest))
+        .filter_map(|(name, version, licence)| Some(((name, version?), licence?)))
+        .collect();
+    let licence = |name: &str, version: &str| {
+        if let Some(licence) = own.get(&(name.to_owned(), version.to_owned())) {
+            return Some(licence.clone());
+        }
+        match &args.vendored {
+            Some(folder) => sbom::cargo::manifest_licence(
+                &folder.join(format!("{name}-{version}")).join("Cargo.toml"),
+            ),
+            None => sbom::cargo::registry_licence(&folders, name, version),
+        }
+    };
+    let inventory =
+        sbom::cargo::inventory(&text, subject, &licence).map_err(|message| Error::Input {
+            path: from.clone(),
+            message,
+        })?;
+    Ok(Inventory { also, ..inventory })
 }
 
 /// A file as the subject: its path as given and its SHA-256.
@@ -130,7 +252,7 @@ fn artifact(path: &Path) -> Result<Subject> {
 }
 
 /// A store path's closure, as Nix reports it.
-fn nix_closure(args: &Args, store_path: &str) -> Result<Inventory> {
+fn nix_closure(args: &Args, store_path: &str, about: Option<sbom::About>) -> Result<Inventory> {
     let cancel = std::sync::atomic::AtomicBool::new(false);
     let nix_error = |error: crate::nix::NixError| Error::Environment {
         message: format!("asking Nix for the closure of `{store_path}`: {error}"),
@@ -139,21 +261,25 @@ fn nix_closure(args: &Args, store_path: &str) -> Result<Inventory> {
     let closure = nix
         .path_info(&[store_path], false, true)
         .map_err(nix_error)?;
-    let subject = match &args.subject {
-        Some(path) => artifact(path)?,
-        None => Subject {
+    let (subject, also) = if args.subject.is_empty() {
+        let subject = Subject {
             name: store_path.to_owned(),
             digest: closure
                 .iter()
                 .find(|info| info.path == store_path)
                 .map(|info| info.nar_hash),
-            about: None,
-        },
+            about,
+        };
+        (subject, Vec::new())
+    } else {
+        subjects(&args.subject, about)?
     };
-    sbom::nix::inventory(store_path, &closure, subject).map_err(|message| Error::Input {
-        path: args.from.clone(),
-        message,
-    })
+    let inventory =
+        sbom::nix::inventory(store_path, &closure, subject).map_err(|message| Error::Input {
+            path: args.from.clone(),
+            message,
+        })?;
+    Ok(Inventory { also, ..inventory })
 }
 
 /// `SOURCE_DATE_EPOCH`, else the commit time of the git repository the source is in, else

@@ -291,7 +291,7 @@ pub fn plan(tree: &Tree<'_>, host: &Host) -> Result<Plan, String> {
                 "{REMAP}cargo build --release --locked --offline --config out/vendor.toml && mkdir -p out/build && cargo metadata --locked --offline --format-version 1 --no-deps --config out/vendor.toml > out/build/metadata.json"
             ),
             vec!["out/build/metadata.json".to_owned()],
-            "out/build/metadata.json".to_owned(),
+            vec!["out/build/metadata.json".to_owned()],
         )
     } else {
         let copies: Vec<String> = binaries
@@ -309,7 +309,7 @@ pub fn plan(tree: &Tree<'_>, host: &Host) -> Result<Plan, String> {
                 copies.join(" ")
             ),
             outputs.clone(),
-            outputs[0].clone(),
+            outputs,
         )
     };
     let artifacts_line = if artifacts.is_empty() {
@@ -374,7 +374,12 @@ warm = ["target"]
                 "vendored = \"out/vendor/\"".to_owned(),
                 format!("manifests = {}", array(&manifests)),
                 about,
-                format!("subject = {}", quoted(&subject)),
+                // One document for every binary: the first is the product `about` names.
+                if subject.len() == 1 {
+                    format!("subject = {}", quoted(&subject[0]))
+                } else {
+                    format!("subject = {}", array(&subject))
+                },
             ],
         ),
         build_inputs = array(&build_inputs),

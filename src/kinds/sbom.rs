@@ -26,6 +26,8 @@ pub struct SbomAction {
     pub key: Digest,
     source: Source,
     subject: Subject,
+    /// The other subjects the step names.
+    also: Vec<Subject>,
     format: Format,
     /// The documents' creation time: the run's `SOURCE_DATE_EPOCH`, else 0.
     time: i64,
@@ -86,10 +88,11 @@ pub fn plan(context: &Context, id: StepId) -> Result<SbomAction, String> {
             ));
         }
     }
-    let subject = subject(spec, &inputs, exact)?;
+    let (subject, also) = subjects(spec, &inputs, exact)?;
     let source = match source {
         Source::Cargo(inventory) => Source::Cargo(Box::new(Inventory {
             subject: subject.clone(),
+            also: also.clone(),
             ..*inventory
         })),
         other => other,
@@ -104,7 +107,7 @@ pub fn plan(context: &Context, id: StepId) -> Result<SbomAction, String> {
         .str(format.name())
         .str(&time.to_string())
         .str(&spec.from)
-        .str(spec.subject.as_deref().unwrap_or(""))
+        .str(&spec.subjects.join("\n"))
         .str(&spec.output)
         .str(&serde_json::to_string(&spec.about).unwrap_or_default())
         .str(&subject.name)
@@ -114,6 +117,13 @@ pub fn plan(context: &Context, id: StepId) -> Result<SbomAction, String> {
                 .as_ref()
                 .map_or(&[][..], |digest| digest.as_bytes()),
         );
+    for also in &also {
+        key.str(&also.name).field(
+            also.digest
+                .as_ref()
+                .map_or(&[][..], |digest| digest.as_bytes()),
+        );
+    }
     key.str("inputs");
     for input in &inputs {
         key.str(&input.path)
@@ -131,6 +141,7 @@ pub fn plan(context: &Context, id: StepId) -> Result<SbomAction, String> {
         key: key.finish(),
         source,
         subject,
+        also,
         format,
         time,
         inputs,
@@ -198,25 +209,8 @@ fn imported(spec: &SbomStep, document: &InputFile) -> Result<(Vec<u8>, Format), 
     if Digest::of_bytes(&bytes) != document.digest {
         return Err(format!("`{}` changed while the run read it", spec.from));
     }
-    let json: serde_json::Value = serde_json::from_slice(&bytes).map_err(|error| {
-        format!(
-            "`{}` is not a JSON SBOM ({error}); gantry imports SPDX and CycloneDX JSON",
-            spec.from
-        )
-    })?;
-    let format = if json["spdxVersion"]
-        .as_str()
-        .is_some_and(|version| version.starts_with("SPDX-"))
-    {
-        Format::Spdx
-    } else if json["bomFormat"] == "CycloneDX" {
-        Format::Cyclonedx
-    } else {
-        return Err(format!(
-            "`{}` is neither an SPDX document (`spdxVersion`) nor a CycloneDX BOM (`bomFormat`)",
-            spec.from
-        ));
-    };
+    let format =
+        sbom::format_of_document(&bytes).map_err(|problem| format!("`{}` {problem}", spec.from))?;
     Ok((bytes, format))
 }
 
@@ -233,26 +227,35 @@ fn own_licences(
         .collect()
 }
 
-/// `subject` by its digest; by default `from` itself (a folder: described file by file).
-fn subject(
+/// The subjects by their digests, the first apart (`about` describes it); by default `from`
+/// itself (a folder: described file by file).
+fn subjects(
     spec: &SbomStep,
     inputs: &[InputFile],
     exact: Option<&InputFile>,
-) -> Result<Subject, String> {
-    let named = match &spec.subject {
-        Some(path) => Some(
-            inputs
-                .iter()
-                .find(|input| input.path == *path)
-                .ok_or_else(|| format!("the subject `{path}` is not a file"))?,
-        ),
-        None => exact,
-    };
-    Ok(Subject {
-        name: named.map_or_else(|| spec.from.clone(), |input| input.path.clone()),
-        digest: named.map(|input| input.digest),
-        about: spec.about.clone(),
-    })
+) -> Result<(Subject, Vec<Subject>), String> {
+    let mut named = Vec::with_capacity(spec.subjects.len());
+    for path in &spec.subjects {
+        let input = (inputs.iter())
+            .find(|input| input.path == *path)
+            .ok_or_else(|| format!("the subject `{path}` is not a file"))?;
+        named.push(Subject {
+            name: input.path.clone(),
+            digest: Some(input.digest),
+            about: None,
+        });
+    }
+    if named.is_empty() {
+        named.push(Subject {
+            name: exact.map_or_else(|| spec.from.clone(), |input| input.path.clone()),
+            digest: exact.map(|input| input.digest),
+            about: None,
+        });
+    }
+    let also = named.split_off(1);
+    let mut subject = named.remove(0);
+    subject.about.clone_from(&spec.about);
+    Ok((subject, also))
 }
 
 /// Writes the document and its attestation, then the step's link, and records the result.
@@ -300,6 +303,7 @@ fn inventory(context: &Context, id: StepId, action: &SbomAction) -> Result<Inven
         // The document is another tool's; the inventory is only what the attestation names.
         Source::Imported(_) => Ok(Inventory {
             subject: action.subject.clone(),
+            also: action.also.clone(),
             packages: Vec::new(),
             files: Vec::new(),
             roots: Vec::new(),
@@ -323,6 +327,7 @@ fn inventory(context: &Context, id: StepId, action: &SbomAction) -> Result<Inven
             files.sort_by(|left, right| left.path.cmp(&right.path));
             Ok(Inventory {
                 subject: action.subject.clone(),
+                also: action.also.clone(),
                 packages: Vec::new(),
                 files,
                 roots: Vec::new(),
@@ -336,7 +341,12 @@ fn inventory(context: &Context, id: StepId, action: &SbomAction) -> Result<Inven
                 .map_err(|error| {
                     format!("asking Nix for the closure of `{store_path}`: {error}")
                 })?;
-            sbom::nix::inventory(store_path, &closure, action.subject.clone())
+            sbom::nix::inventory(store_path, &closure, action.subject.clone()).map(|inventory| {
+                Inventory {
+                    also: action.also.clone(),
+                    ..inventory
+                }
+            })
         }
     }
 }
@@ -347,7 +357,7 @@ fn link_parts(spec: &SbomStep, action: &SbomAction, inventory: &Inventory) -> Li
         .map(str::to_owned)
         .collect();
     command.push(action.format.name().to_owned());
-    if let Some(subject) = &spec.subject {
+    for subject in &spec.subjects {
         command.extend(["--subject".to_owned(), subject.clone()]);
     }
     command.extend(["-o".to_owned(), spec.output.clone()]);

@@ -11,7 +11,7 @@ use crate::pipeline::diagnostic::Diagnostic;
 use crate::pipeline::model::{Evidence, GATE_FOLDER, GateStep, InputPattern, OutputPath};
 use crate::pipeline::path;
 use crate::pipeline::sbom_step::{NotHere, not_here};
-use crate::pipeline::wire::StepWire;
+use crate::pipeline::wire::{StepWire, SubjectWire};
 
 pub struct Converted {
     pub step: GateStep,
@@ -38,10 +38,9 @@ pub fn convert(
             errors,
         )
     });
-    let subject = wire
-        .subject
-        .as_ref()
-        .and_then(|subject| file("subject", subject, errors));
+    let subject = (wire.subject.as_ref())
+        .and_then(|subject| SubjectWire::one(subject, "gate", errors))
+        .and_then(|subject| file("subject", &subject, errors));
     let output = match &wire.output {
         Some(output) => file("output", output, errors),
         None => Some((

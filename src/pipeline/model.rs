@@ -213,8 +213,9 @@ pub struct SignStep {
 pub struct SbomStep {
     pub from: String,
     pub format: crate::sbom::Format,
-    /// The artifact the document is for; `None`: `from` itself.
-    pub subject: Option<String>,
+    /// The artifacts the document is for (the first is the product `about` describes); none:
+    /// `from` itself.
+    pub subjects: Vec<String>,
     pub output: String,
     /// A `cargo vendor --versioned-dirs` folder the lock's crates come from: their licences are
     /// read there (`NAME-VERSION/Cargo.toml`), never from the host's registry cache.

@@ -14,7 +14,7 @@ use crate::pipeline::model::{InputPattern, OutputPath};
 use crate::pipeline::path;
 use crate::pipeline::rollout_traffic;
 use crate::pipeline::sbom_step::{NotHere, not_here};
-use crate::pipeline::wire::{AnalysisWire, CanaryWire, HealthWire, StepWire};
+use crate::pipeline::wire::{AnalysisWire, CanaryWire, HealthWire, StepWire, SubjectWire};
 use crate::rollout::health::HttpUrl;
 use crate::rollout::plan::{CanarySpec, HealthSpec, RolloutStep, Strategy};
 use crate::rollout::sprt::Sprt;
@@ -70,7 +70,8 @@ pub fn convert(
             parse_duration("rollback_window", window, errors)
         });
     let subject = if let Some(subject) = &wire.subject {
-        file("subject", subject, errors)
+        SubjectWire::one(subject, "rollout", errors)
+            .and_then(|subject| file("subject", &subject, errors))
     } else {
         errors.push(
             Diagnostic::at(format!("rollout `{step_name}` needs a `subject`"), name_span.clone())

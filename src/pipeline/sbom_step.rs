@@ -8,8 +8,8 @@ use toml::Spanned;
 use crate::pipeline::diagnostic::Diagnostic;
 use crate::pipeline::model::{InputPattern, OutputPath, SBOM_ATTESTATION_SUFFIX, SbomStep};
 use crate::pipeline::path;
-use crate::pipeline::wire::StepWire;
-use crate::sbom::Format;
+use crate::pipeline::wire::{StepWire, SubjectWire};
+use crate::sbom::{About, Format};
 
 /// A sbom step and the paths it reads and writes, each with the place it was written.
 pub struct Converted {
@@ -60,7 +60,7 @@ pub fn convert(
         "where to write the document: `output = \"out/sbom.spdx.json\"`",
     );
     let Extra {
-        subject,
+        subjects,
         vendored,
         manifests,
         about,
@@ -71,24 +71,21 @@ pub fn convert(
     let (from, from_folder, from_span) = from?;
     let import = check_import(wire, from_folder, errors)?;
     let (output, _, output_span) = output?;
-    if let Some((path, span)) = &subject
-        && from_folder
-        && *path == from
-    {
-        errors.push(
-            Diagnostic::at("the subject is `from`'s folder, not a file", span.clone())
-                .hint("a folder is described file by file: leave `subject` out"),
-        );
+    if !subjects_are_right(&subjects, &from, from_folder, errors) {
         return None;
     }
     let attestation = format!("{output}{SBOM_ATTESTATION_SUFFIX}");
-    let read = [("from", Some((&from, &from_span)))].into_iter().chain([
-        ("subject", subject.as_ref().map(|(path, span)| (path, span))),
-        (
+    let read = [("from", Some((&from, &from_span)))]
+        .into_iter()
+        .chain(
+            subjects
+                .iter()
+                .map(|(path, span)| ("subject", Some((path, span)))),
+        )
+        .chain([(
             "vendored",
             vendored.as_ref().map(|(path, span)| (path, span)),
-        ),
-    ]);
+        )]);
     for (name, (path, span)) in read.filter_map(|(name, read)| Some((name, read?))) {
         if overlaps_written(name, path, span, [&output, &attestation], errors) {
             return None;
@@ -101,7 +98,7 @@ pub fn convert(
         span: span.clone(),
     };
     let mut inputs = vec![exact(&from, from_folder, &from_span)];
-    let files = subject.iter().chain(&manifests);
+    let files = subjects.iter().chain(&manifests);
     inputs.extend(
         (files.filter(|(path, _)| *path != from)).map(|(path, span)| exact(path, false, span)),
     );
@@ -118,7 +115,7 @@ pub fn convert(
         step: SbomStep {
             from,
             format: format?,
-            subject: subject.map(|(path, _)| path),
+            subjects: subjects.into_iter().map(|(path, _)| path).collect(),
             output,
             vendored: vendored.map(|(path, _)| path),
             manifests: manifests.into_iter().map(|(path, _)| path).collect(),
@@ -128,6 +125,40 @@ pub fn convert(
         inputs,
         outputs,
     })
+}
+
+/// No subject named twice, and none that is `from`'s folder.
+fn subjects_are_right(
+    subjects: &[(String, Range<usize>)],
+    from: &str,
+    from_folder: bool,
+    errors: &mut Vec<Diagnostic>,
+) -> bool {
+    if let Some((path, span)) = (subjects.iter().enumerate())
+        .find(|(index, (path, _))| {
+            subjects[..*index]
+                .iter()
+                .any(|(earlier, _)| earlier == path)
+        })
+        .map(|(_, subject)| subject)
+    {
+        errors.push(Diagnostic::at(
+            format!("the subject `{path}` is named twice"),
+            span.clone(),
+        ));
+        return false;
+    }
+    if let Some((_, span)) = subjects
+        .iter()
+        .find(|(path, _)| from_folder && *path == from)
+    {
+        errors.push(
+            Diagnostic::at("the subject is `from`'s folder, not a file", span.clone())
+                .hint("a folder is described file by file: leave `subject` out"),
+        );
+        return false;
+    }
+    true
 }
 
 /// `import = true`: `from` is one document another tool wrote, about `subject`; what gantry
@@ -189,29 +220,19 @@ fn convert_about(
         }
     };
     let fine = |_: &str| None;
-    let converted = crate::sbom::About {
+    let converted = About {
         name: text(&about.name, &fine),
         version: text(&about.version, &fine),
-        supplier: text(&about.supplier, &|supplier| {
-            (!supplier.starts_with("Organization: ") && !supplier.starts_with("Person: ")).then(
-                || format!("`{supplier}` is not a supplier as SPDX writes one: `Organization: NAME` or `Person: NAME`"),
-            )
-        }),
-        license: text(&about.license, &|licence| {
-            (crate::sbom::cargo::normalise_licence(licence).as_deref() != Some(licence))
-                .then(|| format!("`{licence}` is not an SPDX licence expression (such as `MIT OR Apache-2.0`)"))
-        }),
-        purl: text(&about.purl, &|purl| {
-            (!purl.starts_with("pkg:") || !purl[4..].contains('/'))
-                .then(|| format!("`{purl}` is not a package URL (`pkg:TYPE/NAME@VERSION`)"))
-        }),
+        supplier: text(&about.supplier, &About::supplier_problem),
+        license: text(&about.license, &About::license_problem),
+        purl: text(&about.purl, &About::purl_problem),
     };
     (errors.len() == before).then_some(converted)
 }
 
 /// The paths a sbom step may name besides `from` and `output`, each with where it is written.
 struct Extra {
-    subject: Option<(String, Range<usize>)>,
+    subjects: Vec<(String, Range<usize>)>,
     vendored: Option<(String, Range<usize>)>,
     manifests: Vec<(String, Range<usize>)>,
     about: Option<crate::sbom::About>,
@@ -224,7 +245,10 @@ fn extra(wire: &StepWire, errors: &mut Vec<Diagnostic>) -> Extra {
     };
     Extra {
         about,
-        subject: (wire.subject.as_ref()).and_then(|subject| path("subject", subject, false)),
+        subjects: (wire.subject.iter())
+            .flat_map(SubjectWire::each)
+            .filter_map(|subject| path("subject", &subject, false))
+            .collect(),
         vendored: (wire.vendored.as_ref()).and_then(|vendored| path("vendored", vendored, true)),
         manifests: (wire.manifests.iter())
             .flat_map(Spanned::get_ref)

@@ -738,7 +738,7 @@ fn kind_keys(wire: &StepWire) -> [KindKey; 31] {
         (
             "subject",
             &["sbom", "gate", "rollout"],
-            span(wire.subject.as_ref()),
+            wire.subject.as_ref().map(Spanned::span),
         ),
         (
             "output",
@@ -1434,7 +1434,7 @@ retry = { attempts = 3, backoff = "1s" }
             StepKind::Sbom(crate::pipeline::model::SbomStep {
                 from: "dist".to_owned(),
                 format: crate::sbom::Format::Cyclonedx,
-                subject: Some("out/pkg.tar".to_owned()),
+                subjects: vec!["out/pkg.tar".to_owned()],
                 output: "out/bom.json".to_owned(),
                 vendored: None,
                 manifests: Vec::new(),

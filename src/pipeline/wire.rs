@@ -73,7 +73,7 @@ pub struct StepWire {
     pub key: Option<Spanned<String>>,
     pub from: Option<Spanned<String>>,
     pub format: Option<Spanned<String>>,
-    pub subject: Option<Spanned<String>>,
+    pub subject: Option<Spanned<SubjectWire>>,
     pub vendored: Option<Spanned<String>>,
     pub manifests: Option<Spanned<Vec<Spanned<String>>>>,
     pub about: Option<Spanned<AboutWire>>,
@@ -107,6 +107,49 @@ pub struct StepWire {
     pub retry: Option<Spanned<RetryWire>>,
     pub publish: Option<Spanned<bool>>,
     pub limits: Option<Spanned<LimitsWire>>,
+}
+
+/// `subject = "out/app"`, or for a sbom step several: `subject = ["out/a", "out/b"]`.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub enum SubjectWire {
+    One(String),
+    Many(Vec<String>),
+}
+
+impl SubjectWire {
+    /// The one subject a gate or a rollout is about; an array is a mistake at its line.
+    pub fn one(
+        subject: &Spanned<SubjectWire>,
+        kind: &str,
+        errors: &mut Vec<super::Diagnostic>,
+    ) -> Option<Spanned<String>> {
+        match subject.get_ref() {
+            SubjectWire::One(path) => Some(Spanned::new(subject.span(), path.clone())),
+            SubjectWire::Many(_) => {
+                errors.push(
+                    super::Diagnostic::at(
+                        format!("a {kind} step is about one subject"),
+                        subject.span(),
+                    )
+                    .hint("name one artifact: `subject = \"out/app\"`"),
+                );
+                None
+            }
+        }
+    }
+
+    /// Each subject named, with the span of the whole value.
+    #[must_use]
+    pub fn each(subject: &Spanned<SubjectWire>) -> Vec<Spanned<String>> {
+        let paths = match subject.get_ref() {
+            SubjectWire::One(path) => std::slice::from_ref(path),
+            SubjectWire::Many(paths) => paths.as_slice(),
+        };
+        (paths.iter())
+            .map(|path| Spanned::new(subject.span(), path.clone()))
+            .collect()
+    }
 }
 
 #[derive(Debug, Deserialize)]

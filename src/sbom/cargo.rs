@@ -100,6 +100,7 @@ pub fn inventory(
         .collect();
     Ok(Inventory {
         subject,
+        also: Vec::new(),
         packages,
         files: Vec::new(),
         roots,

@@ -62,6 +62,9 @@ struct Component<'a> {
     supplier: Option<Supplier<'a>>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     external_references: Vec<Reference>,
+    /// The other artifacts a BOM is for, inside its subject (`metadata.component`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    components: Vec<Component<'a>>,
 }
 
 #[derive(Serialize)]
@@ -141,6 +144,7 @@ pub fn render(inventory: &Inventory, time: i64) -> Vec<u8> {
                 .collect(),
             purl: package.purl.as_deref(),
             external_references: references(package),
+            components: Vec::new(),
             supplier: None,
         })
         .collect();
@@ -161,11 +165,18 @@ pub fn render(inventory: &Inventory, time: i64) -> Vec<u8> {
         purl: None,
         supplier: None,
         external_references: Vec::new(),
+        components: Vec::new(),
     }));
-    let mut dependencies = vec![Dependency {
-        reference: SUBJECT_REF,
-        depends_on: inventory.roots.iter().map(String::as_str).collect(),
-    }];
+    let also_refs: Vec<String> = (inventory.also.iter())
+        .map(|also| format!("{SUBJECT_REF}:{}", also.name))
+        .collect();
+    let mut dependencies: Vec<Dependency<'_>> = std::iter::once(SUBJECT_REF)
+        .chain(also_refs.iter().map(String::as_str))
+        .map(|reference| Dependency {
+            reference,
+            depends_on: inventory.roots.iter().map(String::as_str).collect(),
+        })
+        .collect();
     dependencies.extend(inventory.packages.iter().map(|package| Dependency {
         reference: &package.id,
         depends_on: package.depends_on.iter().map(String::as_str).collect(),
@@ -184,7 +195,25 @@ pub fn render(inventory: &Inventory, time: i64) -> Vec<u8> {
                     version: env!("CARGO_PKG_VERSION"),
                 }],
             },
-            component: subject_component(subject),
+            component: Component {
+                components: (inventory.also.iter())
+                    .zip(&also_refs)
+                    .map(|(also, reference)| Component {
+                        kind: "file",
+                        bom_ref: reference.clone(),
+                        name: &also.name,
+                        version: None,
+                        description: None,
+                        hashes: also.digest.iter().map(sha256).collect(),
+                        licenses: Vec::new(),
+                        purl: None,
+                        supplier: None,
+                        external_references: Vec::new(),
+                        components: Vec::new(),
+                    })
+                    .collect(),
+                ..subject_component(subject)
+            },
         },
         components,
         dependencies,
@@ -215,6 +244,7 @@ fn subject_component(subject: &crate::sbom::Subject) -> Component<'_> {
         purl: about.and_then(|about| about.purl.as_deref()),
         supplier: (about.and_then(crate::sbom::About::supplier_name)).map(|name| Supplier { name }),
         external_references: Vec::new(),
+        components: Vec::new(),
     }
 }
 

@@ -31,6 +31,7 @@ pub fn inventory(folder: &Path, subject: Subject) -> Result<Inventory, String> {
     files.sort_by(|left, right| left.path.cmp(&right.path));
     Ok(Inventory {
         subject,
+        also: Vec::new(),
         packages: Vec::new(),
         files,
         roots: Vec::new(),

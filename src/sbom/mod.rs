@@ -67,6 +67,9 @@ impl Format {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Inventory {
     pub subject: Subject,
+    /// Other artifacts the same document is for (several binaries of one lock), each a file
+    /// by its digest; `about` belongs to `subject`, the product.
+    pub also: Vec<Subject>,
     /// Sorted by `id`, each `id` once.
     pub packages: Vec<Package>,
     /// Sorted by path.
@@ -102,6 +105,29 @@ pub struct About {
 }
 
 impl About {
+    /// Why `supplier` is not a supplier as SPDX writes one, if it is not.
+    #[must_use]
+    pub fn supplier_problem(supplier: &str) -> Option<String> {
+        (!supplier.starts_with("Organization: ") && !supplier.starts_with("Person: ")).then(|| {
+            format!("`{supplier}` is not a supplier as SPDX writes one: `Organization: NAME` or `Person: NAME`")
+        })
+    }
+
+    /// Why `licence` is not an SPDX licence expression, if it is not.
+    #[must_use]
+    pub fn license_problem(licence: &str) -> Option<String> {
+        (cargo::normalise_licence(licence).as_deref() != Some(licence)).then(|| {
+            format!("`{licence}` is not an SPDX licence expression (such as `MIT OR Apache-2.0`)")
+        })
+    }
+
+    /// Why `purl` is not a package URL, if it is not.
+    #[must_use]
+    pub fn purl_problem(purl: &str) -> Option<String> {
+        (!purl.starts_with("pkg:") || !purl[4..].contains('/'))
+            .then(|| format!("`{purl}` is not a package URL (`pkg:TYPE/NAME@VERSION`)"))
+    }
+
     /// The supplier's name without SPDX's `Organization: ` or `Person: `.
     #[must_use]
     pub fn supplier_name(&self) -> Option<&str> {
@@ -144,6 +170,27 @@ pub struct File {
     pub sha1: [u8; 20],
 }
 
+/// The format of a document another tool wrote: SPDX (`spdxVersion`) or `CycloneDX`
+/// (`bomFormat`); else what it is not, to follow its name in a message.
+pub fn format_of_document(bytes: &[u8]) -> Result<Format, String> {
+    let json: serde_json::Value = serde_json::from_slice(bytes).map_err(|error| {
+        format!("is not a JSON SBOM ({error}); gantry imports SPDX and CycloneDX JSON")
+    })?;
+    if json["spdxVersion"]
+        .as_str()
+        .is_some_and(|version| version.starts_with("SPDX-"))
+    {
+        Ok(Format::Spdx)
+    } else if json["bomFormat"] == "CycloneDX" {
+        Ok(Format::Cyclonedx)
+    } else {
+        Err(
+            "is neither an SPDX document (`spdxVersion`) nor a CycloneDX BOM (`bomFormat`)"
+                .to_owned(),
+        )
+    }
+}
+
 /// Renders the inventory in `format`, created at `time` (Unix seconds).
 #[must_use]
 pub fn render(inventory: &Inventory, format: Format, time: i64) -> Vec<u8> {
@@ -153,14 +200,15 @@ pub fn render(inventory: &Inventory, format: Format, time: i64) -> Vec<u8> {
     }
 }
 
-/// The subjects of an SBOM attestation: the subject itself, or each file of a folder.
+/// The subjects of an SBOM attestation: the subject itself (and the others it names), or each
+/// file of a folder.
 #[must_use]
 pub fn attestation_subjects(inventory: &Inventory) -> Vec<crate::attest::ResourceDescriptor> {
     match inventory.subject.digest {
-        Some(digest) => vec![crate::attest::ResourceDescriptor::named(
-            inventory.subject.name.clone(),
-            &digest,
-        )],
+        Some(digest) => std::iter::once((&inventory.subject.name, digest))
+            .chain((inventory.also.iter()).filter_map(|also| Some((&also.name, also.digest?))))
+            .map(|(name, digest)| crate::attest::ResourceDescriptor::named(name.clone(), &digest))
+            .collect(),
         None => inventory
             .files
             .iter()

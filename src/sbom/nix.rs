@@ -42,6 +42,7 @@ pub fn inventory(root: &str, closure: &[PathInfo], subject: Subject) -> Result<I
     packages.dedup_by(|later, earlier| later.id == earlier.id);
     Ok(Inventory {
         subject,
+        also: Vec::new(),
         packages,
         files: Vec::new(),
         roots: vec![root.to_owned()],

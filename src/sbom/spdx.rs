@@ -133,7 +133,10 @@ pub fn render(inventory: &Inventory, time: i64) -> Vec<u8> {
         .map(|package| (package.id.as_str(), package_id(package)))
         .collect();
     let files = files(inventory);
-    let relationships = relationships(inventory, &subject_id, &ids, &files);
+    let also_ids: Vec<String> = (inventory.also.iter())
+        .map(|also| spdx_id("Subject", &also.name, &also.name))
+        .collect();
+    let relationships = relationships(inventory, &subject_id, &also_ids, &ids, &files);
     let about = subject.about.as_ref();
     let mut packages = vec![SpdxPackage {
         spdx_id: subject_id,
@@ -168,6 +171,11 @@ pub fn render(inventory: &Inventory, time: i64) -> Vec<u8> {
         comment: None,
     }];
     packages.extend(
+        (inventory.also.iter())
+            .zip(&also_ids)
+            .map(|(also, id)| also_package(also, id.clone())),
+    );
+    packages.extend(
         inventory
             .packages
             .iter()
@@ -191,6 +199,27 @@ pub fn render(inventory: &Inventory, time: i64) -> Vec<u8> {
     let content = crate::digest::Digest::of_bytes(&to_json(&document));
     document.document_namespace = format!("https://gantry.dev/spdx/{}", content_uuid(&content));
     to_json(&document)
+}
+
+/// Another artifact the document is for: a file by its name and digest.
+fn also_package(also: &crate::sbom::Subject, spdx_id: String) -> SpdxPackage<'_> {
+    SpdxPackage {
+        spdx_id,
+        name: &also.name,
+        version_info: None,
+        package_file_name: None,
+        supplier: None,
+        download_location: NOASSERTION,
+        files_analyzed: false,
+        package_verification_code: None,
+        has_files: Vec::new(),
+        checksums: also.digest.iter().map(sha256).collect(),
+        license_concluded: NOASSERTION,
+        license_declared: NOASSERTION,
+        copyright_text: NOASSERTION,
+        external_refs: Vec::new(),
+        comment: None,
+    }
 }
 
 fn spdx_package(package: &Package, spdx_id: String) -> SpdxPackage<'_> {
@@ -241,11 +270,12 @@ fn files(inventory: &Inventory) -> Vec<SpdxFile> {
         .collect()
 }
 
-/// The document describes the subject; the subject depends on the roots and contains the
-/// files; each package depends on what the source says. Sorted after the first.
+/// The document describes the subjects; each depends on the roots, and the subject contains
+/// the files; each package depends on what the source says. Sorted after the first.
 fn relationships(
     inventory: &Inventory,
     subject_id: &str,
+    also_ids: &[String],
     ids: &BTreeMap<&str, String>,
     files: &[SpdxFile],
 ) -> Vec<Relationship> {
@@ -261,9 +291,14 @@ fn relationships(
             related_spdx_element: to.to_owned(),
         });
     };
-    for root in &inventory.roots {
-        if let Some(id) = ids.get(root.as_str()) {
-            related(subject_id, "DEPENDS_ON", id);
+    for also in also_ids {
+        related("SPDXRef-DOCUMENT", "DESCRIBES", also);
+    }
+    for subject in std::iter::once(subject_id).chain(also_ids.iter().map(String::as_str)) {
+        for root in &inventory.roots {
+            if let Some(id) = ids.get(root.as_str()) {
+                related(subject, "DEPENDS_ON", id);
+            }
         }
     }
     for file in files {

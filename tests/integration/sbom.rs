@@ -939,3 +939,185 @@ fn another_tool_s_sbom_is_imported_and_attested() {
         "{stderr}"
     );
 }
+
+/// `subject = [...]`: one document for several artifacts made from one source (two binaries
+/// of one lock), each an attestation subject by its digest, each described in both formats.
+#[test]
+fn one_sbom_is_for_several_artifacts() {
+    let lock = "version = 3\n\n[[package]]\nname = \"tool\"\nversion = \"1.0.0\"\n";
+    let test = Test::new()
+        .file("Cargo.lock", lock)
+        .file("src/a.txt", "a\n")
+        .pipeline("[steps.build]\nrun = \"mkdir -p out/bin && cp src/a.txt out/bin/one && echo b > out/bin/two\"\ninputs = [\"src/a.txt\"]\noutputs = [\"out/bin/\"]\n\n[steps.spdx]\nkind = \"sbom\"\nfrom = \"Cargo.lock\"\nsubject = [\"out/bin/one\", \"out/bin/two\"]\noutput = \"out/tool.spdx.json\"\nabout = { name = \"tool\", version = \"1.0.0\" }\n\n[steps.cdx]\nkind = \"sbom\"\nfrom = \"Cargo.lock\"\nformat = \"cyclonedx\"\nsubject = [\"out/bin/one\", \"out/bin/two\"]\noutput = \"out/tool.cdx.json\"\n");
+    test.gantry_run(&[]).success();
+    let expected = [
+        ("out/bin/one", sha256_hex(b"a\n")),
+        ("out/bin/two", sha256_hex(b"b\n")),
+    ];
+    for document in ["out/tool.spdx.json", "out/tool.cdx.json"] {
+        let attestation = statement(&test.path(&format!("{document}.intoto.json")));
+        let subjects: Vec<(String, String)> =
+            (attestation["subject"].as_array().expect("subjects"))
+                .iter()
+                .map(|subject| {
+                    (
+                        subject["name"].as_str().expect("name").to_owned(),
+                        subject["digest"]["sha256"]
+                            .as_str()
+                            .expect("digest")
+                            .to_owned(),
+                    )
+                })
+                .collect();
+        let expected: Vec<(String, String)> = (expected.iter())
+            .map(|(name, digest)| ((*name).to_owned(), digest.clone()))
+            .collect();
+        assert_eq!(subjects, expected, "{document}");
+    }
+    let spdx = test.path("out/tool.spdx.json");
+    assert!(valid("spdx", &spdx));
+    let document = json(&spdx);
+    let describes: Vec<&str> = (document["relationships"].as_array().expect("relationships"))
+        .iter()
+        .filter(|relationship| relationship["relationshipType"] == "DESCRIBES")
+        .map(|relationship| relationship["relatedSpdxElement"].as_str().expect("id"))
+        .collect();
+    assert_eq!(describes.len(), 2, "{document}");
+    let two = (document["packages"].as_array().expect("packages"))
+        .iter()
+        .find(|package| package["name"] == "out/bin/two")
+        .expect("the second subject is a package");
+    assert_eq!(two["checksums"][0]["checksumValue"], sha256_hex(b"b\n"));
+    let cdx = test.path("out/tool.cdx.json");
+    assert!(valid("cyclonedx", &cdx));
+    let component = &json(&cdx)["metadata"]["component"];
+    assert_eq!(component["name"], "out/bin/one");
+    assert_eq!(component["components"][0]["name"], "out/bin/two");
+
+    let twice = Test::new().file("Cargo.lock", lock).pipeline(
+        "[steps.spdx]\nkind = \"sbom\"\nfrom = \"Cargo.lock\"\nsubject = [\"Cargo.lock\", \"Cargo.lock\"]\noutput = \"out/a.json\"\n\n[steps.gate]\nkind = \"gate\"\nevidence = { junit = \"Cargo.lock\" }\nrequire = { failures = 0 }\nsubject = [\"a\", \"b\"]\n",
+    );
+    let stderr = twice.run(["check", "pipeline.toml"]).failure(1).stderr();
+    assert!(
+        stderr.contains("the subject `Cargo.lock` is named twice"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("a gate step is about one subject"),
+        "{stderr}"
+    );
+}
+
+/// `gantry sbom` takes what a sbom step takes: several subjects, licences from a vendored
+/// folder and the workspace's manifests, what the product is, and another tool's document.
+#[test]
+fn the_command_line_takes_what_a_sbom_step_takes() {
+    let lock = "version = 3\n\n[[package]]\nname = \"tool\"\nversion = \"1.0.0\"\ndependencies = [\"dep\"]\n\n[[package]]\nname = \"dep\"\nversion = \"2.0.0\"\nsource = \"registry+https://github.com/rust-lang/crates.io-index\"\nchecksum = \"0000000000000000000000000000000000000000000000000000000000000000\"\n";
+    let test = Test::new()
+        .file("Cargo.lock", lock)
+        .file(
+            "Cargo.toml",
+            "[package]\nname = \"tool\"\nversion = \"1.0.0\"\nlicense = \"MIT\"\n",
+        )
+        .file(
+            "vendor/dep-2.0.0/Cargo.toml",
+            "[package]\nname = \"dep\"\nversion = \"2.0.0\"\nlicense = \"Apache-2.0\"\n",
+        )
+        .file("bin/one", "1\n")
+        .file("bin/two", "2\n");
+    sbom(
+        &test,
+        &[
+            "--from",
+            "Cargo.lock",
+            "--format",
+            "cyclonedx",
+            "--subject",
+            "bin/one",
+            "--subject",
+            "bin/two",
+            "--vendored",
+            "vendor",
+            "--manifest",
+            "Cargo.toml",
+            "--about-name",
+            "tool",
+            "--about-version",
+            "1.0.0",
+            "--about-license",
+            "MIT",
+            "--about-purl",
+            "pkg:cargo/tool@1.0.0",
+            "-o",
+            "tool.cdx.json",
+        ],
+    )
+    .success();
+    let bom_path = test.path("tool.cdx.json");
+    assert!(valid("cyclonedx", &bom_path));
+    assert_eq!(licence_of(&bom_path, "dep")[0]["expression"], "Apache-2.0");
+    assert_eq!(licence_of(&bom_path, "tool")[0]["expression"], "MIT");
+    let bom = json(&bom_path);
+    assert_eq!(bom["metadata"]["component"]["name"], "tool");
+    assert_eq!(bom["metadata"]["component"]["purl"], "pkg:cargo/tool@1.0.0");
+    assert_eq!(
+        bom["metadata"]["component"]["components"][0]["name"],
+        "bin/two"
+    );
+    let attestation = statement(&test.path("tool.cdx.json.intoto.json"));
+    assert_eq!(attestation["subject"].as_array().map(Vec::len), Some(2));
+
+    let refused = sbom(
+        &test,
+        &[
+            "--from",
+            "Cargo.lock",
+            "--about-purl",
+            "tool",
+            "-o",
+            "x.json",
+        ],
+    )
+    .failure(2);
+    assert!(
+        refused.stderr().contains("is not a package URL"),
+        "{}",
+        refused.stderr()
+    );
+    assert!(!test.path("x.json").exists());
+}
+
+#[test]
+fn the_command_line_imports_another_tool_s_sbom() {
+    let test = Test::new().file("bin/one", "1\n").file(
+        "other.spdx.json",
+        "{\"spdxVersion\": \"SPDX-2.3\", \"name\": \"theirs\"}\n",
+    );
+    sbom(
+        &test,
+        &[
+            "--from",
+            "other.spdx.json",
+            "--import",
+            "--subject",
+            "bin/one",
+            "-o",
+            "imported.json",
+        ],
+    )
+    .success();
+    assert_eq!(test.read("imported.json"), test.read("other.spdx.json"));
+    let imported = statement(&test.path("imported.json.intoto.json"));
+    assert_eq!(imported["predicateType"], "https://spdx.dev/Document");
+    assert_eq!(imported["subject"][0]["name"], "bin/one");
+    let without = sbom(
+        &test,
+        &["--from", "other.spdx.json", "--import", "-o", "y.json"],
+    )
+    .failure(2);
+    assert!(
+        without.stderr().contains("--subject"),
+        "{}",
+        without.stderr()
+    );
+}
