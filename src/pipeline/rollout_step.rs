@@ -8,7 +8,7 @@ use std::time::Duration;
 use toml::Spanned;
 
 use crate::duration;
-use crate::pipeline::diagnostic::Diagnostic;
+use crate::diagnostic::Diagnostic;
 use crate::pipeline::gate_step::file;
 use crate::pipeline::model::{InputPattern, OutputPath};
 use crate::pipeline::path;
@@ -20,7 +20,7 @@ use crate::rollout::plan::{CanarySpec, HealthSpec, RolloutStep, Strategy};
 use crate::rollout::sprt::Sprt;
 
 /// Where a rollout's attestation goes when `output` is not given.
-pub const ROLLOUT_FOLDER: &str = "rollout";
+pub const ROLLOUT_FOLDER: &str = "out/rollout";
 
 pub struct Converted {
     pub step: RolloutStep,
@@ -40,7 +40,7 @@ pub fn convert(
         &NotHere {
             kind: "rollout",
             inputs: "a rollout's input is the artifact it rolls out: name it in `subject`",
-            outputs: "a rollout writes its signed record to `output` (default `rollout/STEP.intoto.json`)",
+            outputs: "a rollout writes its signed record to `output` (default `out/rollout/STEP.intoto.json`)",
             network: "a rollout talks to its traffic backend and health URL, nothing else",
         },
         errors,

@@ -424,7 +424,7 @@ pub fn site(green_fail_percent: u32) -> Site<Proxy> {
 
 pub fn pipeline<F: Front>(site: &Site<F>, strategy: &str, extra: &str) -> String {
     format!(
-        "[pipeline]\nname = \"rollout\"\nroot = \".\"\n\n[steps.deploy]\nkind = \"rollout\"\nsubject = \"app.tar\"\nstrategy = \"{strategy}\"\ntraffic = {}\nhealth = {{ url = \"http://127.0.0.1:{}/healthz\", interval = \"100ms\", healthy_after = 3, timeout = \"3s\" }}\nanalysis = {{ method = \"sprt\", alpha = 0.05, beta = 0.05, baseline_error_rate = 0.01, delta = 0.03 }}\n{extra}\n[steps.announce]\nrun = \"echo promoted > announced.txt\"\ninputs = [\"rollout/deploy.intoto.json\"]\noutputs = [\"announced.txt\"]\n",
+        "[pipeline]\nname = \"rollout\"\nroot = \".\"\n\n[steps.deploy]\nkind = \"rollout\"\nsubject = \"app.tar\"\nstrategy = \"{strategy}\"\ntraffic = {}\nhealth = {{ url = \"http://127.0.0.1:{}/healthz\", interval = \"100ms\", healthy_after = 3, timeout = \"3s\" }}\nanalysis = {{ method = \"sprt\", alpha = 0.05, beta = 0.05, baseline_error_rate = 0.01, delta = 0.03 }}\n{extra}\n[steps.announce]\nrun = \"echo promoted > announced.txt\"\ninputs = [\"out/rollout/deploy.intoto.json\"]\noutputs = [\"announced.txt\"]\n",
         site.front.traffic(),
         site.green.port
     )

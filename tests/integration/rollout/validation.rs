@@ -118,7 +118,7 @@ fn backend_metrics_and_verify_mistakes_are_reported_at_their_line() {
             "`start` is a program and its arguments",
         ),
         (
-            format!("{haproxy}verify = {{ policy = \"rollout/deploy.intoto.json\" }}\n"),
+            format!("{haproxy}verify = {{ policy = \"out/rollout/deploy.intoto.json\" }}\n"),
             "overlaps the rollout's output",
         ),
     ];
