@@ -4,7 +4,7 @@
 use std::io;
 use std::path::PathBuf;
 
-use crate::pipeline::diagnostic::Diagnostics;
+use crate::diagnostic::Diagnostics;
 
 /// What kind of failure an error is; decides the process exit code.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -8,8 +8,8 @@ use std::sync::Arc;
 
 use prost::Message as _;
 
+use crate::diagnostic::SourceFile;
 use crate::keys::Verifier;
-use crate::pipeline::diagnostic::SourceFile;
 
 /// A fuzz target: untrusted bytes in, nothing out.
 pub type Target = fn(&[u8]);

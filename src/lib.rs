@@ -1,6 +1,7 @@
 pub mod attest;
 pub mod bounded;
 pub mod cli;
+pub mod diagnostic;
 pub mod digest;
 pub mod duration;
 pub mod error;
@@ -21,6 +22,7 @@ pub mod remote;
 pub mod report;
 pub mod repro;
 pub mod rollout;
+pub mod run;
 pub mod runlog;
 pub mod sbom;
 pub mod store;

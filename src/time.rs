@@ -119,6 +119,14 @@ fn days_from_civil(year: i64, month: u32, day: i64) -> i64 {
     era * 146_097 + day_of_era - 719_468
 }
 
+/// The clock: seconds since 1970 (0 before it).
+#[must_use]
+pub fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |elapsed| i64::try_from(elapsed.as_secs()).unwrap_or(0))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

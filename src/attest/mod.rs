@@ -4,7 +4,9 @@
 pub mod bundle;
 pub mod dsse;
 pub mod link;
+pub mod predicate;
 pub mod provenance;
+pub mod run_folder;
 pub mod statement;
 
 pub use dsse::Envelope;

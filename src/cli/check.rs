@@ -13,7 +13,7 @@ pub struct Args {
 
 pub fn run(args: &Args, environment: &crate::cli::Environment) -> Result<u8> {
     let pipeline = environment.load(&args.file)?;
-    let graph = exec::plan(&pipeline, &[])?;
+    let graph = crate::run::plan(&pipeline, &[])?;
     let keys = crate::cli::keys::key_files(&pipeline, environment);
     exec::tools::Tools::new(&pipeline.tools, environment.home.clone(), keys)
         .check()

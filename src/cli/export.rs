@@ -46,7 +46,7 @@ pub fn run(command: &Command, environment: &Environment) -> Result<u8> {
         Some(text) => crate::time::parse_rfc3339(text).ok_or_else(|| {
             Error::Usage(format!("`--expires {text}` is not an RFC 3339 date-time"))
         })?,
-        None => crate::exec::run::unix_now() + 365 * 86_400,
+        None => crate::time::unix_now() + 365 * 86_400,
     };
     let verifier = functionary.verifier();
     let files = evidence::list_folder(&args.attestations).map_err(|error| {

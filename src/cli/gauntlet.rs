@@ -8,10 +8,11 @@ use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
-use crate::gauntlet::{perturb, report};
+use crate::gauntlet::perturb;
 use crate::pipeline::model::{Evidence, GateStep};
 use crate::store::atomic;
 use crate::verify::evidence;
+use crate::verify::gauntlet_report as report;
 
 #[derive(Debug, clap::Subcommand)]
 pub enum Command {

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use crate::cli::Environment;
 use crate::error::{Error, Result};
-use crate::store::gc;
+use crate::run::gc;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -32,7 +32,7 @@ pub fn run(args: &Args, environment: &Environment) -> Result<u8> {
     let pipeline = environment.load(&args.file)?;
     let store = crate::cli::run::cache_dir(environment, &pipeline);
     let attestations = args.attestations.clone().map_or_else(
-        || pipeline.root.join(crate::exec::run::DEFAULT_ATTESTATIONS),
+        || pipeline.root.join(crate::run::DEFAULT_ATTESTATIONS),
         |path| std::path::absolute(&path).unwrap_or(path),
     );
     if !store.is_dir() {
@@ -42,7 +42,7 @@ pub fn run(args: &Args, environment: &Environment) -> Result<u8> {
         )));
     }
     // No run may add to the store while its unused part is removed.
-    let _lock = crate::exec::run::lock(&store)?;
+    let _lock = crate::run::lock(&store)?;
     let options = gc::Options {
         keep_runs: args.keep,
         warm: args.warm,

@@ -6,7 +6,6 @@ use std::path::PathBuf;
 use serde::Serialize;
 
 use crate::error::Result;
-use crate::exec;
 use crate::graph::EdgeReason;
 
 #[derive(Clone, Copy, Debug, clap::ValueEnum)]
@@ -49,7 +48,7 @@ struct JsonEdge<'a> {
 
 pub fn run(args: &Args, environment: &crate::cli::Environment) -> Result<u8> {
     let pipeline = environment.load(&args.file)?;
-    let graph = exec::plan(&pipeline, &[])?;
+    let graph = crate::run::plan(&pipeline, &[])?;
     let name = |id: usize| pipeline.steps[id].name.as_str();
     let mut edges: Vec<_> = graph.edges.iter().collect();
     edges.sort_by_key(|edge| (edge.from, edge.to));

@@ -114,7 +114,7 @@ fn provenances(folder: &Path) -> std::io::Result<Vec<(String, String)>> {
     let mut runs = Vec::new();
     for entry in entries {
         let entry = entry?;
-        let provenance = entry.path().join(crate::exec::provenance::FILE_NAME);
+        let provenance = entry.path().join(crate::attest::run_folder::PROVENANCE);
         if !entry.file_type()?.is_dir() || !provenance.is_file() {
             continue;
         }

@@ -39,14 +39,14 @@ pub fn run(args: &Args, environment: &Environment) -> Result<u8> {
         let attestations = args
             .attestations
             .clone()
-            .unwrap_or_else(|| pipeline.root.join(crate::exec::run::DEFAULT_ATTESTATIONS));
+            .unwrap_or_else(|| pipeline.root.join(crate::run::DEFAULT_ATTESTATIONS));
         let relative = (pipeline.file.strip_prefix(&pipeline.root))
             .unwrap_or(&pipeline.file)
             .to_string_lossy()
             .into_owned();
         crate::repro::attested::latest_run(&attestations, &relative).map_err(Error::Usage)?
     };
-    let link = run.join(format!("{}.intoto.json", args.step));
+    let link = run.join(crate::attest::run_folder::StepFile::Link.name(&args.step));
     let statement = read_statement(&link)?;
     let cas = crate::cli::run::cache_dir(environment, &pipeline).join("cas");
     let streams: Vec<&str> = match args.only.as_deref() {

@@ -159,7 +159,7 @@ impl Environment {
                     && let Some(partial) = parsed.pipeline
                 {
                     diagnostics.items.extend(
-                        crate::exec::plan_mistakes(&partial, parsed.whole).unwrap_or_default(),
+                        crate::run::plan_mistakes(&partial, parsed.whole).unwrap_or_default(),
                     );
                 }
                 Err(crate::error::Error::Pipeline(diagnostics))

@@ -206,7 +206,7 @@ fn will_pass(
         attestations,
         version,
         policy: &policy,
-        now: crate::exec::run::unix_now(),
+        now: crate::time::unix_now(),
         tagged: false,
     })?;
     if report.passed {
@@ -308,14 +308,14 @@ fn run_verify(args: &VerifyArgs) -> Result<u8> {
     };
     let attestations = match &args.attestations {
         Some(path) => std::path::absolute(path).unwrap_or_else(|_| path.clone()),
-        None => root.join(crate::exec::run::DEFAULT_ATTESTATIONS),
+        None => root.join(crate::run::DEFAULT_ATTESTATIONS),
     };
     let report = check::check(&check::Request {
         root: &root,
         attestations: &attestations,
         version: &args.version,
         policy: &args.policy,
-        now: crate::exec::run::unix_now(),
+        now: crate::time::unix_now(),
         tagged: true,
     })?;
     let mut stdout = std::io::stdout().lock();

@@ -9,7 +9,6 @@ use std::sync::Arc;
 use crate::cli::Environment;
 use crate::cli::keys::{signer, step_keys};
 use crate::error::{Error, Result};
-use crate::exec;
 use crate::exec::variation::parse_aspects;
 use crate::keys::{EcdsaVerifier, Signer, Verifier};
 use crate::report::Reporter;
@@ -83,7 +82,7 @@ pub fn run(args: Args, environment: &Environment) -> Result<u8> {
     };
     let absolute = |path: PathBuf| std::path::absolute(&path).unwrap_or(path);
     let attestations = args.attestations.map_or_else(
-        || pipeline.root.join(exec::run::DEFAULT_ATTESTATIONS),
+        || pipeline.root.join(crate::run::DEFAULT_ATTESTATIONS),
         absolute,
     );
     let root = pipeline.root.clone();

@@ -6,8 +6,8 @@ use std::path::PathBuf;
 use crate::cli::Environment;
 use crate::cli::keys::{signer, step_keys};
 use crate::error::{Error, Result};
-use crate::exec::{self, RunOptions};
 use crate::report::Reporter;
+use crate::run::RunOptions;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -75,7 +75,7 @@ impl RunFlags {
     pub fn attestations(&self, pipeline: &crate::pipeline::Pipeline) -> PathBuf {
         match &self.attestations {
             Some(path) => std::path::absolute(path).unwrap_or_else(|_| path.clone()),
-            None => pipeline.root.join(exec::run::DEFAULT_ATTESTATIONS),
+            None => pipeline.root.join(crate::run::DEFAULT_ATTESTATIONS),
         }
     }
 }
@@ -141,7 +141,7 @@ pub fn run(args: &Args, environment: &Environment) -> Result<u8> {
 
 /// How a run ended, as gantry's exit code: 128 + the signal that stopped it, 1 on a failure.
 #[must_use]
-pub fn exit_code(summary: &exec::run::RunSummary) -> u8 {
+pub fn exit_code(summary: &crate::run::RunSummary) -> u8 {
     match summary.interrupted_by {
         Some(signal) => u8::try_from(128 + signal).unwrap_or(130),
         None if summary.success() => 0,
@@ -163,7 +163,7 @@ pub fn execute(
     flags: &RunFlags,
     environment: &Environment,
     execution: Execution,
-) -> Result<exec::run::RunSummary> {
+) -> Result<crate::run::RunSummary> {
     let mut artifact_keys = step_keys(&pipeline, environment)?;
     if let Some(key) = &flags.key {
         artifact_keys
@@ -195,7 +195,7 @@ pub fn execute(
     let attestations = flags.attestations(&pipeline);
     let cache_dir = cache_dir(environment, &pipeline);
     let reporter = Reporter::new(flags.json, std::io::stderr().is_terminal());
-    exec::run(
+    crate::run::run(
         pipeline,
         execution.signer,
         RunOptions {

@@ -307,7 +307,7 @@ fn creation_time(environment: &Environment, from: &Path) -> Result<i64> {
     } else {
         folder
     };
-    Ok(crate::exec::run::commit_time(folder).unwrap_or(0))
+    Ok(crate::git::commit_time(folder).unwrap_or(0))
 }
 
 fn suffixed(path: &Path, suffix: &str) -> PathBuf {

@@ -42,7 +42,7 @@ pub fn run(args: &Args, environment: &Environment) -> Result<u8> {
     let artifacts = (args.artifacts.iter())
         .map(|path| gather::artifact(path))
         .collect::<Result<Vec<_>>>()?;
-    let now = crate::exec::run::unix_now();
+    let now = crate::time::unix_now();
     let signatures = if args.every_signature {
         verify::Signatures::Every
     } else {
@@ -100,7 +100,7 @@ fn newest_run(policy: &std::path::Path, environment: &Environment) -> Result<Pat
         .unwrap_or(&file)
         .to_string_lossy()
         .into_owned();
-    let attestations = pipeline.root.join(crate::exec::run::DEFAULT_ATTESTATIONS);
+    let attestations = pipeline.root.join(crate::run::DEFAULT_ATTESTATIONS);
     let run = crate::repro::attested::latest_run(&attestations, &relative).map_err(|_| {
         Error::Usage(format!(
             "no finished run of `{relative}` in `{}`: run it first, or pass --attestations DIR",

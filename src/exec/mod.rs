@@ -1,4 +1,5 @@
-//! Effects of running a pipeline: the scheduler, one step's execution, the sandbox.
+//! The engine below the kinds: one step's execution, the sandbox, the inputs and outputs it
+//! moves, host tools, warm folders. The run layer (`crate::run`) drives it.
 
 pub mod context;
 pub mod epoch;
@@ -7,11 +8,7 @@ pub mod host;
 pub mod inputs;
 pub mod outputs;
 pub mod placer;
-pub mod provenance;
-pub mod records;
-pub mod run;
 pub mod sandbox;
-pub mod scheduler;
 pub mod scratch;
 pub mod step;
 pub mod tools;
@@ -20,7 +17,3 @@ pub mod vouch;
 pub mod warm;
 
 pub use executor::Executor;
-pub use run::{Rebuild, RunOptions, RunSummary, plan, plan_mistakes, run, run_with_executor};
-
-#[cfg(test)]
-mod scheduler_tests;

@@ -455,7 +455,9 @@ pub(crate) fn place_attestation(
     context.store.check(digest)?;
     let _ = context.attestations[step].set(*digest);
     let name = &context.pipeline.steps[step].name;
-    let target = context.run_dir.join(format!("{name}.intoto.json"));
+    let target = context
+        .run_dir
+        .join(crate::attest::run_folder::StepFile::Link.name(name));
     let source = context.store.cas.path(digest);
     context
         .placer

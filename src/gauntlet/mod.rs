@@ -8,7 +8,6 @@ pub mod drill;
 pub mod junit;
 pub mod metrics;
 pub mod perturb;
-pub mod report;
 pub mod sarif;
 
 use std::collections::BTreeMap;

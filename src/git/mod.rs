@@ -51,3 +51,11 @@ pub fn generated(
     }));
     generated
 }
+
+/// The commit time of HEAD of the git repository `root` is in.
+#[must_use]
+pub fn commit_time(root: &std::path::Path) -> Option<i64> {
+    let repository = git2::Repository::discover(root).ok()?;
+    let commit = repository.head().ok()?.peel_to_commit().ok()?;
+    Some(commit.time().seconds())
+}

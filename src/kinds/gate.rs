@@ -8,7 +8,8 @@ use std::time::Instant;
 
 use serde_json::json;
 
-use crate::attest::{ResourceDescriptor, Statement};
+use crate::attest::run_folder::StepFile;
+use crate::attest::{ResourceDescriptor, Statement, predicate};
 use crate::digest::{Digest, DigestBuilder};
 use crate::exec::context::Context;
 use crate::exec::inputs::{self, InputFile};
@@ -20,12 +21,6 @@ use crate::kinds::in_process::{
 };
 use crate::pipeline::model::{Evidence, GateStep};
 use crate::pipeline::{ExecStep, StepId, StepKind};
-
-/// <https://github.com/in-toto/attestation/blob/main/spec/predicates/test-results.md>
-pub const PREDICATE_TYPE: &str = "https://in-toto.io/attestation/test-result/v0.1";
-
-/// What a gate's attestation is called in the run folder, after the step's name.
-pub const RUN_FILE_SUFFIX: &str = ".gate.intoto.json";
 
 /// Bump when what a gate writes changes in a way gantry's version does not capture.
 const FORMAT: &str = "gate/1";
@@ -111,7 +106,7 @@ pub(crate) fn execute(context: &Context, id: StepId, action: &GateAction) -> Res
     let attestation =
         attest(context, spec, &step.name, &measured, subject, &verdicts).map_err(step_failure)?;
     if !passed {
-        keep_in_run_folder(context, &step.name, RUN_FILE_SUFFIX, &attestation)?;
+        keep_in_run_folder(context, &step.name, StepFile::Gate, &attestation)?;
         let failed: Vec<String> = (verdicts.iter())
             .filter(|verdict| !verdict.passed)
             .map(Verdict::sentence)
@@ -370,7 +365,7 @@ fn attest(
         "warnedTests": [],
         "failedTests": failed,
     });
-    let statement = Statement::new(vec![subject], PREDICATE_TYPE, predicate);
+    let statement = Statement::new(vec![subject], predicate::TEST_RESULT, predicate);
     let body = serde_json::to_vec(&statement).map_err(|error| error.to_string())?;
     let envelope = crate::attest::dsse::sign_deterministic(
         crate::attest::PAYLOAD_TYPE,

@@ -105,10 +105,10 @@ pub(crate) fn pipeline_descriptor(context: &Context) -> ResourceDescriptor {
 pub(crate) fn keep_in_run_folder(
     context: &Context,
     step: &str,
-    suffix: &str,
+    file: crate::attest::run_folder::StepFile,
     bytes: &[u8],
 ) -> Result<(), Failure> {
-    let path = context.run_dir.join(format!("{step}{suffix}"));
+    let path = context.run_dir.join(file.name(step));
     crate::store::atomic::write(&path, bytes)
         .map_err(|error| step_failure(format!("cannot write `{}`: {error}", path.display())))
 }

@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 
+use crate::attest::run_folder::StepFile;
 use crate::attest::{ResourceDescriptor, Statement};
 use crate::digest::{Digest, DigestBuilder};
 use crate::exec::context::Context;
@@ -32,11 +33,6 @@ use crate::rollout::sprt::Outcome;
 use crate::rollout::tool::Tool;
 use crate::rollout::traffic::Traffic;
 use crate::verify::{Artifact, gather};
-
-pub const PREDICATE_TYPE: &str = "https://gantry.dev/attestation/rollout/v0.1";
-
-/// What a rollout's attestation is called in the run folder, after the step's name.
-pub const RUN_FILE_SUFFIX: &str = ".rollout.intoto.json";
 
 pub struct RolloutAction {
     pub key: Digest,
@@ -75,10 +71,6 @@ pub(crate) fn execute(
         return Err(step_failure("internal: not a rollout"));
     };
     let started = Instant::now();
-    // Probes, Prometheus and the backend's commands need the host's network, and this thread
-    // may have spawned an offline sandbox last.
-    crate::exec::sandbox::use_host_network()
-        .map_err(|error| step_failure(format!("cannot use the host's network: {error}")))?;
     let subject = (action.inputs.iter())
         .find(|input| input.path == spec.subject)
         .ok_or_else(|| step_failure(format!("`{}` is not a file", spec.subject)))?;
@@ -131,7 +123,7 @@ pub(crate) fn execute(
     )
     .map_err(step_failure)?;
     if !report.promoted {
-        keep_in_run_folder(context, &step.name, RUN_FILE_SUFFIX, &attestation)?;
+        keep_in_run_folder(context, &step.name, StepFile::Rollout, &attestation)?;
         return Err(step_failure(
             report.reason.unwrap_or_else(|| "rolled back".to_owned()),
         ));
@@ -262,7 +254,7 @@ fn verify_first(
         &root.join(&verify.policy),
         &folders,
         std::slice::from_ref(&artifact),
-        crate::exec::run::unix_now(),
+        crate::time::unix_now(),
         crate::verify::Signatures::default(),
     )
     .map_err(|error| {
@@ -363,7 +355,7 @@ fn attest(
         "canaryRequests": report.canary_requests,
         "decisions": report.records,
     });
-    let statement = Statement::new(vec![subject], PREDICATE_TYPE, predicate);
+    let statement = Statement::new(vec![subject], crate::attest::predicate::ROLLOUT, predicate);
     let body = serde_json::to_vec(&statement).map_err(|error| error.to_string())?;
     let envelope =
         crate::attest::dsse::sign(crate::attest::PAYLOAD_TYPE, &body, context.signer.as_ref());

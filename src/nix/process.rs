@@ -64,9 +64,6 @@ pub fn run(
     timeout: Option<Duration>,
     cancel: &AtomicBool,
 ) -> io::Result<Captured> {
-    // The tool (and whatever it runs) inherits this thread's network namespace, which a
-    // sandbox spawn may have left offline.
-    crate::exec::sandbox::use_host_network()?;
     let mut command = Command::new(program);
     command
         .args(arguments)

@@ -2,7 +2,7 @@
 
 use toml::Spanned;
 
-use crate::pipeline::diagnostic::Diagnostic;
+use crate::diagnostic::Diagnostic;
 use crate::pipeline::model::{Placement, Remote};
 use crate::pipeline::wire::ExecutorWire;
 

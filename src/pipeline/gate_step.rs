@@ -6,8 +6,8 @@ use std::ops::Range;
 use indexmap::IndexMap;
 use toml::Spanned;
 
+use crate::diagnostic::Diagnostic;
 use crate::gauntlet::{Bound, EvidenceKind, Threshold};
-use crate::pipeline::diagnostic::Diagnostic;
 use crate::pipeline::model::{Evidence, GATE_FOLDER, GateStep, InputPattern, OutputPath};
 use crate::pipeline::path;
 use crate::pipeline::sbom_step::{NotHere, not_here};

@@ -4,7 +4,7 @@
 
 use toml::Spanned;
 
-use crate::pipeline::diagnostic::Diagnostic;
+use crate::diagnostic::Diagnostic;
 use crate::pipeline::model::Limits;
 use crate::pipeline::wire::LimitsWire;
 

@@ -2,7 +2,6 @@
 //! point at the offending line. `load` is the only part that touches the filesystem.
 
 pub mod cache;
-pub mod diagnostic;
 pub mod executor_config;
 mod gate_step;
 pub mod limits;
@@ -19,7 +18,7 @@ pub mod wire;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-pub use diagnostic::{Diagnostic, Diagnostics, SourceFile};
+pub use crate::diagnostic::{Diagnostic, Diagnostics, SourceFile};
 pub use model::{ExecStep, InputPattern, OutputPath, Pipeline, Retry, Step, StepId, StepKind};
 pub use unknown_keys::read as read_reporting_unknown;
 

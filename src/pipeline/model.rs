@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use crate::diagnostic::SourceFile;
 use crate::digest::Digest;
-use crate::pipeline::diagnostic::SourceFile;
 
 /// Index of a step in [`Pipeline::steps`] (file order).
 pub type StepId = usize;

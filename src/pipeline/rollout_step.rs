@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use toml::Spanned;
 
-use crate::duration;
 use crate::diagnostic::Diagnostic;
+use crate::duration;
 use crate::pipeline::gate_step::file;
 use crate::pipeline::model::{InputPattern, OutputPath};
 use crate::pipeline::path;

@@ -5,8 +5,8 @@ use std::ops::Range;
 
 use toml::Spanned;
 
+use crate::diagnostic::Diagnostic;
 use crate::duration;
-use crate::pipeline::diagnostic::Diagnostic;
 use crate::pipeline::gate_step::file;
 use crate::pipeline::wire::{
     CommandWire, HaproxyWire, NginxWire, PrometheusWire, TrafficWire, VerifyWire,

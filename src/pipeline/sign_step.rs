@@ -5,7 +5,7 @@ use std::ops::Range;
 
 use toml::Spanned;
 
-use crate::pipeline::diagnostic::Diagnostic;
+use crate::diagnostic::Diagnostic;
 use crate::pipeline::model::{InputPattern, KeyRef, OutputPath, SIGNATURE_SUFFIXES, SignStep};
 use crate::pipeline::path;
 use crate::pipeline::wire::StepWire;

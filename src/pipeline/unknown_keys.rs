@@ -9,7 +9,7 @@ use serde::de::DeserializeOwned;
 use toml::Spanned;
 use toml::de::{DeTable, DeValue};
 
-use crate::pipeline::diagnostic::Diagnostic;
+use crate::diagnostic::Diagnostic;
 use crate::pipeline::validate::syntax_diagnostic;
 
 /// Unknown keys reported in one file; a file over a MiB gets only its first (each one more

@@ -9,10 +9,10 @@ use std::time::Duration;
 use indexmap::IndexMap;
 use toml::Spanned;
 
+use crate::diagnostic::{Diagnostic, Diagnostics, SourceFile};
 use crate::digest::Digest;
 use crate::duration;
 use crate::nix::Installable;
-use crate::pipeline::diagnostic::{Diagnostic, Diagnostics, SourceFile};
 use crate::pipeline::model::{
     ExecStep, InputPattern, Limits, Named, NixStep, OutputPath, Pipeline, Retry, Step, StepKind,
     Tool,

@@ -9,11 +9,12 @@ use base64::Engine as _;
 use serde::{Deserialize, Serialize};
 
 use crate::attest::ResourceDescriptor;
+use crate::attest::predicate::RELEASE as PREDICATE_TYPE;
 use crate::digest::Digest;
 use crate::error::{Error, Result};
 use crate::release::cut::manifest_of_tag;
 use crate::release::git::Repository;
-use crate::release::manifest::{PREDICATE_TYPE, Release};
+use crate::release::manifest::Release;
 use crate::release::{FOLDER, MANIFEST, version};
 use crate::verify::{self, evidence, gather};
 

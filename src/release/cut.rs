@@ -11,12 +11,12 @@ use crate::attest::provenance::ReleaseParameter;
 use crate::attest::{self, PAYLOAD_TYPE, ResourceDescriptor, Statement};
 use crate::digest::Digest;
 use crate::error::{Error, Result};
-use crate::exec::run::RunSummary;
 use crate::keys::Signer;
 use crate::pipeline::Pipeline;
 use crate::release::git::Repository;
 use crate::release::manifest::{self, Release};
 use crate::release::{FOLDER, MANIFEST, NOTES, TAG_MANIFEST_LINE, notes, version};
+use crate::run::RunSummary;
 use crate::store::atomic;
 
 /// What was checked before the run, and what the release will be.
@@ -203,7 +203,7 @@ pub fn built(pipeline: &Pipeline, summary: &RunSummary) -> Result<Built> {
         crate::verify::Signatures::default(),
     )?;
     let provenance = (run_files.iter())
-        .find(|file| file.name == crate::exec::provenance::FILE_NAME)
+        .find(|file| file.name == crate::attest::run_folder::PROVENANCE)
         .ok_or_else(|| Error::Release(format!("run {} has no provenance", summary.run_id)))?;
     let artifacts = manifest::artifacts(pipeline, &summary.run_id, &run_files, provenance)
         .map_err(Error::Release)?;
@@ -272,7 +272,11 @@ pub fn finish(
         ),
         artifacts: built.artifacts,
     };
-    let statement = Statement::new(release.subjects(), manifest::PREDICATE_TYPE, &release);
+    let statement = Statement::new(
+        release.subjects(),
+        crate::attest::predicate::RELEASE,
+        &release,
+    );
     let body =
         serde_json::to_vec(&statement).map_err(|error| Error::Internal(error.to_string()))?;
     let envelope = attest::dsse::sign_deterministic(PAYLOAD_TYPE, &body, signer);

@@ -13,8 +13,6 @@ use crate::digest::Digest;
 use crate::pipeline::{Pipeline, StepKind};
 use crate::verify::evidence::{EvidenceFile, Kind};
 
-pub const PREDICATE_TYPE: &str = "https://in-toto.io/attestation/release/v0.1";
-
 /// Names in a manifest: workspace files (artifacts, SBOM documents, signatures, the
 /// pipeline) relative to the workspace root; attestations (links, verdicts, provenance,
 /// notes) relative to the attestations folder, such as `<run-id>/build.intoto.json`.
@@ -248,7 +246,7 @@ fn about(file: &EvidenceFile, sha256: &str) -> bool {
 
 /// SBOM attestations about the artifact, with the document their step wrote.
 fn sboms(pipeline: &Pipeline, run_id: &str, evidence: &[EvidenceFile], sha256: &str) -> Vec<Sbom> {
-    let suffix = crate::exec::records::SBOM_FILE_SUFFIX;
+    let suffix = crate::attest::run_folder::StepFile::Sbom.suffix();
     (evidence.iter())
         .filter(|file| {
             about(file, sha256)

@@ -11,8 +11,7 @@ use crate::attest::{self, Envelope, LINK_PREDICATE_TYPE, Link, Statement};
 use crate::digest::Digest;
 use crate::keys::Verifier;
 
-/// The file name of a step's attestation in a run folder.
-pub const SUFFIX: &str = ".intoto.json";
+use crate::attest::run_folder::{self, StepFile};
 
 /// One run folder's attestations, by step name.
 #[derive(Clone, Debug, Default)]
@@ -69,13 +68,13 @@ pub fn latest_run(attestations: &Path, pipeline: &str) -> Result<PathBuf, String
         .filter(|entry| entry.file_type().is_ok_and(|kind| kind.is_dir()))
         .filter_map(|entry| Some((entry.file_name().into_string().ok()?, entry.path())))
         .filter(|(name, path)| {
-            looks_like_run_id(name) && holds_attestations(path) && ran(path, pipeline)
+            run_folder::looks_like_run_id(name) && holds_attestations(path) && ran(path, pipeline)
         })
         .collect();
     // A run id tells the second a run started, then random letters: runs within one second
     // are told apart by when their provenance was written.
     let finished = |path: &Path| {
-        fs::metadata(path.join(crate::exec::provenance::FILE_NAME))
+        fs::metadata(path.join(crate::attest::run_folder::PROVENANCE))
             .and_then(|metadata| metadata.modified())
             .ok()
     };
@@ -96,7 +95,7 @@ pub fn latest_run(attestations: &Path, pipeline: &str) -> Result<PathBuf, String
 /// Whether the run in `folder` ran the pipeline file `pipeline` (relative to the workspace
 /// root), as its provenance says. Only a choice of folder: `read_run` verifies what it reads.
 fn ran(folder: &Path, pipeline: &str) -> bool {
-    let provenance = folder.join(crate::exec::provenance::FILE_NAME);
+    let provenance = folder.join(crate::attest::run_folder::PROVENANCE);
     let Ok(bytes) = crate::bounded::read(&provenance, crate::bounded::Kind::Attestation) else {
         return false;
     };
@@ -114,21 +113,14 @@ fn ran(folder: &Path, pipeline: &str) -> bool {
     })
 }
 
-/// `YYYYMMDDTHHMMSSZ-<hex>`: a run folder's name.
-pub(crate) fn looks_like_run_id(name: &str) -> bool {
-    let bytes = name.as_bytes();
-    bytes.len() > 17
-        && bytes[..8].iter().all(u8::is_ascii_digit)
-        && bytes[8] == b'T'
-        && bytes[15] == b'Z'
-        && bytes[16] == b'-'
-}
-
 fn holds_attestations(folder: &Path) -> bool {
     fs::read_dir(folder).is_ok_and(|entries| {
-        entries
-            .flatten()
-            .any(|entry| entry.file_name().to_string_lossy().ends_with(SUFFIX))
+        entries.flatten().any(|entry| {
+            entry
+                .file_name()
+                .to_string_lossy()
+                .ends_with(run_folder::SUFFIX)
+        })
     })
 }
 
@@ -143,13 +135,9 @@ pub fn read_run(folder: &Path, verifier: &dyn Verifier) -> Result<AttestedRun, S
     };
     for entry in entries.flatten() {
         let name = entry.file_name().to_string_lossy().into_owned();
-        let Some(step) = name.strip_suffix(SUFFIX) else {
+        let Some((StepFile::Link, step)) = StepFile::parse(&name) else {
             continue;
         };
-        // Step names have no `.`: `<step>.sbom.intoto.json` is an SBOM attestation, not a link.
-        if name == crate::exec::provenance::FILE_NAME || step.contains('.') {
-            continue;
-        }
         let path = entry.path();
         let bytes = fs::read(&path)
             .map_err(|error| format!("cannot read `{}`: {error}", path.display()))?;
@@ -164,7 +152,7 @@ pub fn read_run(folder: &Path, verifier: &dyn Verifier) -> Result<AttestedRun, S
         }
         run.steps.insert(step.to_owned(), attested);
     }
-    let provenance = folder.join(crate::exec::provenance::FILE_NAME);
+    let provenance = folder.join(crate::attest::run_folder::PROVENANCE);
     if provenance.exists() {
         let bytes = crate::bounded::read(&provenance, crate::bounded::Kind::Attestation)
             .map_err(|error| format!("cannot read `{}`: {error}", provenance.display()))?;
@@ -319,8 +307,8 @@ mod tests {
 
     #[test]
     fn run_ids_are_recognised() {
-        assert!(looks_like_run_id("20261123T101010Z-0a1b2c3d"));
-        assert!(!looks_like_run_id("repro"));
-        assert!(!looks_like_run_id("README.md"));
+        assert!(run_folder::looks_like_run_id("20261123T101010Z-0a1b2c3d"));
+        assert!(!run_folder::looks_like_run_id("repro"));
+        assert!(!run_folder::looks_like_run_id("README.md"));
     }
 }

@@ -34,8 +34,6 @@ use compare::StepComparison;
 use explain::{Copies, Explanation};
 use rebuild::{Cleanup, Plan, Rebuilder};
 
-/// The file a repro folder's Statement is written to.
-pub const STATEMENT_FILE: &str = "reproducibility.intoto.json";
 /// Its Sigstore bundle, written with `--bundles`.
 pub const STATEMENT_BUNDLE_FILE: &str = "reproducibility.sigstore.json";
 
@@ -452,7 +450,9 @@ fn sign(
     let envelope = crate::attest::dsse::sign(crate::attest::PAYLOAD_TYPE, &body, signer.as_ref());
     let bytes = serde_json::to_vec_pretty(&envelope)
         .map_err(|error| Error::Internal(format!("encoding the envelope: {error}")))?;
-    let path = report.folder.join(STATEMENT_FILE);
+    let path = report
+        .folder
+        .join(crate::attest::run_folder::REPRODUCIBILITY);
     crate::store::atomic::write(&path, &bytes).map_err(Error::write(&path))?;
     if bundles {
         let json = crate::attest::bundle::envelope_json(&envelope, signer.public_key_pem())

@@ -12,8 +12,6 @@ use crate::repro::ReproReport;
 use crate::repro::attested::AttestedRun;
 use crate::repro::attribute::Attribution;
 
-pub const PREDICATE_TYPE: &str = "https://gantry.dev/attestation/reproducibility/v1";
-
 #[derive(Clone, Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Predicate {
@@ -159,7 +157,7 @@ fn run_ref(run: &AttestedRun) -> RunRef {
             .iter()
             .map(|(step, attested)| {
                 ResourceDescriptor::named(
-                    format!("{step}{}", crate::repro::attested::SUFFIX),
+                    crate::attest::run_folder::StepFile::Link.name(step),
                     &attested.envelope,
                 )
             })
@@ -259,5 +257,9 @@ pub fn statement(inputs: &Inputs<'_>) -> Statement<Predicate> {
         reproduced: inputs.report.reproduced(),
         results,
     };
-    Statement::new(subjects, PREDICATE_TYPE, predicate)
+    Statement::new(
+        subjects,
+        crate::attest::predicate::REPRODUCIBILITY,
+        predicate,
+    )
 }

@@ -11,11 +11,11 @@ use rand_core::RngCore;
 
 use crate::error::{Error, Result};
 use crate::exec::variation::Variation;
-use crate::exec::{self, Rebuild, RunOptions, RunSummary};
 use crate::keys::Signer;
 use crate::pipeline::Pipeline;
 use crate::report::Reporter;
 use crate::repro::attested::{self, AttestedRun};
+use crate::run::{Rebuild, RunOptions, RunSummary};
 
 /// Runs rebuilds of one (selected) pipeline.
 pub struct Rebuilder<'a> {
@@ -70,7 +70,7 @@ impl Rebuilder<'_> {
         let private = self
             .private
             .join(format!("{:08x}", rand_core::OsRng.next_u32()));
-        let summary = exec::run(
+        let summary = crate::run::run(
             pipeline,
             Box::new(Arc::clone(self.signer)),
             RunOptions {
@@ -121,7 +121,7 @@ pub fn select(
     skip: &[PathBuf],
 ) -> Result<(Pipeline, Vec<PathBuf>)> {
     let skips: Vec<&Path> = skip.iter().map(PathBuf::as_path).collect();
-    let graph = exec::plan(pipeline, &skips)?;
+    let graph = crate::run::plan(pipeline, &skips)?;
     let mut wanted = BTreeSet::new();
     let mut stack = Vec::new();
     for name in names {

@@ -30,8 +30,8 @@ impl Format {
     #[must_use]
     pub fn predicate_type(self) -> &'static str {
         match self {
-            Self::Spdx => "https://spdx.dev/Document",
-            Self::Cyclonedx => "https://cyclonedx.org/bom",
+            Self::Spdx => crate::attest::predicate::SPDX,
+            Self::Cyclonedx => crate::attest::predicate::CYCLONEDX,
         }
     }
 

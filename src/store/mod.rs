@@ -6,7 +6,6 @@ pub mod action_cache;
 pub mod atomic;
 pub mod beneath;
 pub mod cas;
-pub mod gc;
 pub mod index_file;
 pub mod stat_cache;
 

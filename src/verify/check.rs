@@ -13,7 +13,7 @@ use crate::verify::evidence::{Descriptor, EvidenceFile, Kind, Parsed};
 use crate::verify::policy::{Policy, TrustedKey};
 use crate::verify::report::{ArtifactRef, Check, CheckKind, Finding, PolicyRef, Reason, Report};
 
-const PROVENANCE_FILE: &str = "provenance.intoto.json";
+use crate::attest::run_folder::{PROVENANCE as PROVENANCE_FILE, StepFile};
 
 /// How far a run's claimed time may lie ahead of the verifier's clock.
 const CLOCK_SKEW: i64 = 300;
@@ -447,10 +447,8 @@ fn bound_links<'a, 'b>(
                 .filter_map(move |subject| Some((subject.sha256.clone()?, step)))
         })
         .collect();
-    let named_for_its_step = |item: &Item<'_>, kind: &str| {
-        made_by.get(&sha(&item.file.digest)).is_some_and(|step| {
-            item.file.name == format!("{step}.{kind}{}", super::evidence::SUFFIX)
-        })
+    let named_for_its_step = |item: &Item<'_>, kind: StepFile| {
+        (made_by.get(&sha(&item.file.digest))).is_some_and(|step| item.file.name == kind.name(step))
     };
     if run.file.name != PROVENANCE_FILE {
         found.add(
@@ -474,9 +472,9 @@ fn bound_links<'a, 'b>(
                         .iter()
                         .any(|byproduct| byproduct.name == item.file.name)
             }
-            Kind::Sbom { .. } => !named_for_its_step(item, "sbom"),
-            Kind::TestResult(_) => !named_for_its_step(item, "gate"),
-            Kind::Rollout { .. } => !named_for_its_step(item, "rollout"),
+            Kind::Sbom { .. } => !named_for_its_step(item, StepFile::Sbom),
+            Kind::TestResult(_) => !named_for_its_step(item, StepFile::Gate),
+            Kind::Rollout { .. } => !named_for_its_step(item, StepFile::Rollout),
             Kind::Provenance { .. } => false,
             Kind::Reproducibility { .. } | Kind::Other { .. } => true,
         };

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use base64::Engine as _;
 
-use crate::attest::{LINK_PREDICATE_TYPE, PAYLOAD_TYPE};
+use crate::attest::{LINK_PREDICATE_TYPE, PAYLOAD_TYPE, predicate};
 use crate::digest::Digest;
 use crate::keys::Verifier as _;
 use crate::verify::policy::TrustedKey;
@@ -140,18 +140,17 @@ pub struct Descriptor {
     pub out_link: Option<String>,
 }
 
-pub const SUFFIX: &str = ".intoto.json";
-
-pub const SPDX_PREDICATE: &str = "https://spdx.dev/Document";
-pub const CYCLONEDX_PREDICATE: &str = "https://cyclonedx.org/bom";
-
 /// Every `*.intoto.json` directly in `folder`, sorted by name.
 pub fn list_folder(folder: &Path) -> std::io::Result<Vec<PathBuf>> {
     let mut paths = Vec::new();
     for entry in std::fs::read_dir(folder)? {
         let entry = entry?;
         let name = entry.file_name();
-        if name.to_string_lossy().ends_with(SUFFIX) && entry.file_type()?.is_file() {
+        if name
+            .to_string_lossy()
+            .ends_with(crate::attest::run_folder::SUFFIX)
+            && entry.file_type()?.is_file()
+        {
             paths.push(entry.path());
         }
     }
@@ -222,7 +221,7 @@ fn parse_envelope(bytes: &[u8]) -> Result<Parsed, String> {
                 network: link.environment.sandbox.network,
             }
         }
-        crate::attest::provenance::PREDICATE_TYPE => {
+        predicate::PROVENANCE => {
             let provenance: statement::Provenance = predicate(statement.predicate)?;
             let run = provenance.run_details;
             Kind::Provenance {
@@ -235,11 +234,11 @@ fn parse_envelope(bytes: &[u8]) -> Result<Parsed, String> {
                 resolved: descriptors(provenance.build_definition.resolved_dependencies),
             }
         }
-        crate::kinds::gate::PREDICATE_TYPE => {
+        predicate::TEST_RESULT => {
             let verdict: statement::TestResult = predicate(statement.predicate)?;
             Kind::TestResult(Box::new(gate_verdict(verdict)))
         }
-        crate::kinds::rollout::PREDICATE_TYPE => {
+        predicate::ROLLOUT => {
             let record: statement::Rollout = predicate(statement.predicate)?;
             Kind::Rollout {
                 step: record.step,
@@ -247,10 +246,10 @@ fn parse_envelope(bytes: &[u8]) -> Result<Parsed, String> {
                 reason: record.reason,
             }
         }
-        SPDX_PREDICATE | CYCLONEDX_PREDICATE => Kind::Sbom {
+        predicate::SPDX | predicate::CYCLONEDX => Kind::Sbom {
             predicate_type: predicate_type.to_owned(),
         },
-        crate::repro::predicate::PREDICATE_TYPE => {
+        predicate::REPRODUCIBILITY => {
             let check: statement::Reproducibility = predicate(statement.predicate)?;
             Kind::Reproducibility {
                 run_id: check.checked.run_id,

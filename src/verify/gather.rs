@@ -5,9 +5,9 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use crate::diagnostic::SourceFile;
 use crate::digest::Digest;
 use crate::error::{Error, Result};
-use crate::pipeline::diagnostic::SourceFile;
 use crate::verify::{self, Artifact, Report, evidence, policy};
 
 /// Verifies `artifacts` against the policy at `policy_path` with the attestations in
@@ -84,7 +84,7 @@ fn empty_folder(path: &Path) -> String {
                 .filter(|entry| {
                     entry
                         .path()
-                        .join(crate::exec::provenance::FILE_NAME)
+                        .join(crate::attest::run_folder::PROVENANCE)
                         .is_file()
                 })
                 .map(|entry| entry.file_name().to_string_lossy().into_owned())

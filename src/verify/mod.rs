@@ -5,6 +5,7 @@
 pub mod check;
 pub mod evidence;
 pub mod gather;
+pub mod gauntlet_report;
 pub mod legacy;
 pub mod policy;
 pub mod report;

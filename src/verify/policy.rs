@@ -9,9 +9,9 @@ use globset::{GlobSet, GlobSetBuilder};
 use serde::Deserialize;
 use toml::Spanned;
 
+use crate::diagnostic::{Diagnostic, Diagnostics, SourceFile};
 use crate::digest::Digest;
 use crate::keys::{EcdsaVerifier, Verifier};
-use crate::pipeline::diagnostic::{Diagnostic, Diagnostics, SourceFile};
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]

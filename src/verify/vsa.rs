@@ -10,7 +10,6 @@ use crate::attest::{PAYLOAD_TYPE, ResourceDescriptor, Statement};
 use crate::keys::Signer;
 use crate::verify::report::Report;
 
-pub const PREDICATE_TYPE: &str = "https://slsa.dev/verification_summary/v1";
 pub const VERIFIER_ID: &str = "https://gantry.dev/verifier/v1";
 
 #[derive(Serialize)]
@@ -86,7 +85,7 @@ pub fn write(report: &Report, time: i64, signer: &dyn Signer) -> Result<Vec<u8>,
         dependency_levels: BTreeMap::new(),
         slsa_version: "1.0",
     };
-    let statement = Statement::new(subjects, PREDICATE_TYPE, predicate);
+    let statement = Statement::new(subjects, crate::attest::predicate::VSA, predicate);
     let body = serde_json::to_vec(&statement).map_err(|error| error.to_string())?;
     let envelope = crate::attest::dsse::sign(PAYLOAD_TYPE, &body, signer);
     let mut bytes = serde_json::to_vec_pretty(&envelope).map_err(|error| error.to_string())?;

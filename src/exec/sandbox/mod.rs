@@ -16,7 +16,6 @@ mod layout;
 pub mod seccomp;
 mod spawner;
 
-pub use spawner::use_host_network;
 
 use std::ffi::CString;
 use std::fmt::Write as _;

@@ -70,11 +70,11 @@ impl Namespace {
 /// The host's network namespace, kept from the first spawner for [`use_host_network`].
 static HOST_NETWORK: std::sync::OnceLock<Namespace> = std::sync::OnceLock::new();
 
-/// Puts this thread back into the host's network namespace if a sandbox spawn left it in
-/// an offline one. Work that runs on the same threads as the steps and talks to the network
-/// itself (a rollout's probes, a host tool such as `nix` or a command backend, whose children
-/// inherit the thread's namespace) calls this first.
-pub fn use_host_network() -> io::Result<()> {
+/// Puts this thread back into the host's network namespace. A spawn into an offline
+/// namespace enters it only for the `clone` and comes straight back here, so no other code
+/// on the thread (a rollout's probes, a host tool such as `nix`, whose children inherit the
+/// thread's namespace) ever finds itself offline.
+fn use_host_network() -> io::Result<()> {
     let Some(host) = HOST_NETWORK.get() else {
         return Ok(());
     };
@@ -163,12 +163,21 @@ impl Spawner {
         extra_flags: libc::c_int,
         network: &Network<'_>,
     ) -> io::Result<Spawned> {
-        match network {
-            Network::Offline(namespace) => enter(namespace)?,
-            Network::Host | Network::Private => use_host_network()?,
-        }
         // One stack per thread, reused: the child runs on it only while this thread sleeps.
-        STACK.with_borrow_mut(|stack| clone_child(plan, extra_flags, stack))
+        let clone = || STACK.with_borrow_mut(|stack| clone_child(plan, extra_flags, stack));
+        match network {
+            Network::Offline(namespace) => {
+                enter(namespace)?;
+                let spawned = clone();
+                // Back at once, whatever happened: the thread runs other work after this.
+                use_host_network()?;
+                spawned
+            }
+            Network::Host | Network::Private => {
+                use_host_network()?;
+                clone()
+            }
+        }
     }
 }
 

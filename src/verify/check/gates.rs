@@ -269,7 +269,7 @@ fn missing(
     name: &str,
     found: &mut Found,
 ) {
-    let file_name = format!("{name}{}", crate::kinds::gate::RUN_FILE_SUFFIX);
+    let file_name = crate::attest::run_folder::StepFile::Gate.name(name);
     let in_folder = items.iter().find_map(|item| match &item.parsed.kind {
         Kind::TestResult(verdict)
             if item.file.name == file_name

@@ -290,7 +290,7 @@ fn finish(context: &Context, id: StepId, outcome: Outcome, elapsed: Duration) ->
     let attestation = Some(
         context
             .run_dir
-            .join(format!("{step}.intoto.json"))
+            .join(crate::attest::run_folder::StepFile::Link.name(step))
             .display()
             .to_string(),
     );

@@ -14,8 +14,6 @@ use crate::exec::context::Context;
 use crate::pipeline::StepKind;
 use crate::store::atomic;
 
-pub const FILE_NAME: &str = "provenance.intoto.json";
-
 /// When the run started and ended, as Unix seconds.
 pub struct Times {
     pub started: i64,
@@ -39,7 +37,7 @@ pub fn write(
         Vec::with_capacity(256 * (statement.subject.len() + context.pipeline.steps.len()) + 4096);
     serde_json::to_writer(&mut body, &statement).map_err(|error| error.to_string())?;
     drop(statement);
-    let path = context.run_dir.join(FILE_NAME);
+    let path = context.run_dir.join(crate::attest::run_folder::PROVENANCE);
     let written = (|| {
         let (file, temporary) = atomic::create_temporary(&path)?;
         let mut writer = Hashing::new(std::io::BufWriter::with_capacity(1 << 16, file));
@@ -159,8 +157,10 @@ fn predicate(context: &Context, times: &Times, builder_id: &str) -> Result<Prove
     let mut byproducts = Vec::with_capacity(pipeline.steps.len());
     byproducts.extend(pipeline.steps.iter().enumerate().filter_map(|(id, step)| {
         let digest = context.attestations[id].get()?;
-        let mut descriptor =
-            ResourceDescriptor::named(format!("{}.intoto.json", step.name), digest);
+        let mut descriptor = ResourceDescriptor::named(
+            crate::attest::run_folder::StepFile::Link.name(&step.name),
+            digest,
+        );
         descriptor.media_type = Some(attest::provenance::ENVELOPE_MEDIA_TYPE.into());
         Some(descriptor)
     }));

@@ -43,12 +43,12 @@ fn runs(folder: &Path) -> Vec<PathBuf> {
         .flatten()
         .filter(|entry| entry.file_type().is_ok_and(|kind| kind.is_dir()))
         .filter(|entry| {
-            (entry.file_name().to_str()).is_some_and(crate::repro::attested::looks_like_run_id)
+            (entry.file_name().to_str()).is_some_and(crate::attest::run_folder::looks_like_run_id)
         })
         .map(|entry| entry.path())
         .collect();
     let written = |run: &Path| {
-        fs::metadata(run.join(crate::exec::provenance::FILE_NAME))
+        fs::metadata(run.join(crate::attest::run_folder::PROVENANCE))
             .or_else(|_| fs::metadata(run))
             .and_then(|metadata| metadata.modified())
             .ok()

@@ -6,22 +6,22 @@ use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, OnceLock};
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::Instant;
 
 use rand_core::RngCore;
 
 use crate::error::{Error, Result};
 use crate::exec::context::{Context, ProgramCache};
 use crate::exec::executor::{Executor, LazyExecutor};
-use crate::exec::records::{self, RecordOptions};
 use crate::exec::sandbox::Sandbox;
-use crate::exec::scheduler;
 use crate::exec::scratch::Slots;
 use crate::exec::variation::Variation;
 use crate::graph::{self, Graph};
 use crate::keys::Signer;
 use crate::pipeline::Pipeline;
 use crate::report::{Event, Reporter, StepStatus};
+use crate::run::records::{self, RecordOptions};
+use crate::run::scheduler;
 use crate::runlog::LogFiles;
 use crate::store::Store;
 use crate::workspace;
@@ -181,7 +181,7 @@ fn history_and_host(
     crate::exec::host::HostSystem,
 ) {
     (
-        commit_time(root),
+        crate::git::commit_time(root),
         crate::git::last_change::load(root, &store.root.join("last-change")),
         crate::exec::host::HostSystem::identify(),
     )
@@ -206,7 +206,7 @@ pub fn run_with_executor(
     make_executor: impl FnOnce(&Path) -> std::io::Result<Box<dyn Executor>> + Send + 'static,
 ) -> Result<RunSummary> {
     let started = Instant::now();
-    let started_unix = unix_now();
+    let started_unix = crate::time::unix_now();
     fs::create_dir_all(&options.cache_dir).map_err(Error::write(&options.cache_dir))?;
     let _lock = lock(&options.cache_dir)?;
     let index = index_file(&options.cache_dir, &pipeline.file);
@@ -448,13 +448,6 @@ fn surroundings(
     })
 }
 
-#[must_use]
-pub fn unix_now() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |elapsed| i64::try_from(elapsed.as_secs()).unwrap_or(0))
-}
-
 /// `<cache>/index/<digest of the pipeline's path>`: one index per pipeline file.
 /// Opens the store and loads the pipeline's index while the caller scans the workspace: both
 /// are reads, and a no-op run of thousands of steps spends a good part of its time on them.
@@ -482,7 +475,7 @@ fn index_file(cache_dir: &Path, pipeline_file: &Path) -> PathBuf {
 }
 
 /// One run at a time per cache: a second gantry waits for nothing and fails clearly.
-pub(crate) fn lock(cache_dir: &Path) -> Result<File> {
+pub fn lock(cache_dir: &Path) -> Result<File> {
     let path = cache_dir.join("lock");
     let file = File::options()
         .create(true)
@@ -521,24 +514,7 @@ fn lock_workspace(root: &Path) -> Result<File> {
     Ok(folder)
 }
 
-/// `YYYYMMDDTHHMMSSZ-<8 hex>`: sorts by time, unique without coordination.
+/// A new run's id: now, and 32 random bits.
 fn new_run_id() -> String {
-    let seconds = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |elapsed| elapsed.as_secs());
-    let (year, month, day, hour, minute, second) =
-        crate::time::civil(i64::try_from(seconds).unwrap_or(0));
-    format!(
-        "{year:04}{month:02}{day:02}T{hour:02}{minute:02}{second:02}Z-{:08x}",
-        rand_core::OsRng.next_u32()
-    )
-}
-
-/// The commit time of HEAD of the repository holding `root`: the `SOURCE_DATE_EPOCH` of steps.
-/// The commit time of HEAD of the git repository `root` is in.
-#[must_use]
-pub fn commit_time(root: &Path) -> Option<i64> {
-    let repository = git2::Repository::discover(root).ok()?;
-    let commit = repository.head().ok()?.peel_to_commit().ok()?;
-    Some(commit.time().seconds())
+    crate::attest::run_folder::run_id(crate::time::unix_now(), rand_core::OsRng.next_u32())
 }

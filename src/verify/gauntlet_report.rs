@@ -6,8 +6,9 @@ use std::fmt::Write as _;
 
 use serde::Serialize;
 
-use super::{Bound, Verdict, number};
-use crate::verify::evidence::{EvidenceFile, GateVerdict, Kind};
+use super::evidence::{EvidenceFile, GateVerdict, Kind};
+use crate::attest::run_folder::StepFile;
+use crate::gauntlet::{Bound, Verdict, number};
 
 #[derive(Clone, Debug, Serialize)]
 pub struct Report {
@@ -59,7 +60,7 @@ pub fn build(files: &[EvidenceFile]) -> Report {
         let parsed = match &file.content {
             Ok(parsed) => parsed,
             Err(message) => {
-                if file.name.ends_with(crate::kinds::gate::RUN_FILE_SUFFIX) {
+                if file.name.ends_with(StepFile::Gate.suffix()) {
                     unreadable.push(format!("{}: {message}", file.name));
                 }
                 continue;
@@ -121,7 +122,7 @@ fn gate(
     subject: Option<&crate::verify::evidence::Descriptor>,
 ) -> Gate {
     let step = verdict.step.clone().unwrap_or_else(|| {
-        (file.name.strip_suffix(crate::kinds::gate::RUN_FILE_SUFFIX))
+        (file.name.strip_suffix(StepFile::Gate.suffix()))
             .unwrap_or(&file.name)
             .to_owned()
     });

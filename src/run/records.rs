@@ -5,15 +5,17 @@
 use std::fmt::Write as _;
 use std::path::PathBuf;
 
+use crate::attest::run_folder::{self, StepFile};
 use crate::attest::{Envelope, bundle};
 use crate::digest::Digest;
 use crate::error::{Error, Result};
 use crate::exec::context::Context;
-use crate::exec::provenance::{self, Times};
-use crate::exec::run::{RunSummary, unix_now};
 use crate::report::Event;
+use crate::run::RunSummary;
+use crate::run::provenance::{self, Times};
 use crate::runlog::{self, LogFiles, Record, StepCounts};
 use crate::store::atomic;
+use crate::time::unix_now;
 
 pub struct RecordOptions<'a> {
     pub builder_id: &'a str,
@@ -48,7 +50,7 @@ pub fn write(
         };
         let (path, digest) =
             provenance::write(context, &times, options.builder_id).map_err(failed)?;
-        files.push((provenance::FILE_NAME.to_owned(), digest));
+        files.push((run_folder::PROVENANCE.to_owned(), digest));
         Some((path, digest))
     } else {
         None
@@ -122,21 +124,18 @@ fn place_step_attestations(context: &Context) -> Result<Vec<(String, Digest)>> {
     for (step, result) in context.pipeline.steps.iter().zip(&context.results) {
         let (suffix, output) = match &step.kind {
             StepKind::Sbom(sbom) => (
-                SBOM_FILE_SUFFIX,
+                StepFile::Sbom,
                 format!(
                     "{}{}",
                     sbom.output,
                     crate::pipeline::model::SBOM_ATTESTATION_SUFFIX
                 ),
             ),
-            StepKind::Gate(gate) => (crate::kinds::gate::RUN_FILE_SUFFIX, gate.output.clone()),
-            StepKind::Rollout(rollout) => (
-                crate::kinds::rollout::RUN_FILE_SUFFIX,
-                rollout.output.clone(),
-            ),
+            StepKind::Gate(gate) => (StepFile::Gate, gate.output.clone()),
+            StepKind::Rollout(rollout) => (StepFile::Rollout, rollout.output.clone()),
             _ => continue,
         };
-        let name = format!("{}{suffix}", step.name);
+        let name = suffix.name(&step.name);
         let record = result
             .get()
             .and_then(|result| result.outputs.iter().find(|record| record.path == output));
@@ -160,9 +159,6 @@ fn place_step_attestations(context: &Context) -> Result<Vec<(String, Digest)>> {
     Ok(placed)
 }
 
-/// What a sbom step's attestation is called in the run folder, after the step's name.
-pub const SBOM_FILE_SUFFIX: &str = ".sbom.intoto.json";
-
 /// (file name, digest) of every step attestation in the run folder.
 fn links(context: &Context) -> Vec<(String, Digest)> {
     context
@@ -170,7 +166,7 @@ fn links(context: &Context) -> Vec<(String, Digest)> {
         .steps
         .iter()
         .zip(&context.attestations)
-        .filter_map(|(step, digest)| Some((format!("{}.intoto.json", step.name), *digest.get()?)))
+        .filter_map(|(step, digest)| Some((StepFile::Link.name(&step.name), *digest.get()?)))
         .collect()
 }
 

@@ -7,11 +7,11 @@ use p256::ecdsa::SigningKey;
 use rand_core::OsRng;
 
 use crate::exec::executor::Executor;
-use crate::exec::run::{RunOptions, RunSummary, run_with_executor};
 use crate::exec::sandbox::{Finished, Log, Request, SandboxError, Termination};
 use crate::keys::EcdsaSigner;
 use crate::pipeline::{SourceFile, validate};
 use crate::report::Reporter;
+use crate::run::{RunOptions, RunSummary, run_with_executor};
 
 /// Records the shell command of every action it is given; "runs" none of them.
 struct Recorder {
