@@ -1,3 +1,19 @@
+//! gantry: a declarative build and release orchestrator. The crate is layered; a module
+//! imports only from its own layer or a lower one (`tests/integration/layers.rs` holds it,
+//! ARCHITECTURE.md explains it):
+//!
+//! 1. base: `hex`, `digest`, `bounded`, `duration`, `time`, `parallel`, `diagnostic`, `error`,
+//!    `atomic`;
+//! 2. keys and the store: `keys`, `store`;
+//! 3. documents and domains: `attest`, `nix`, `gauntlet`, `rollout`, `sbom`, `runlog`, `report`;
+//! 4. the model and the auditor: `pipeline`, `git`, `workspace`, `graph`, `verify`, `init`;
+//! 5. the engine: `exec`, `remote`;
+//! 6. the kinds: `kinds`;
+//! 7. the run: `run`;
+//! 8. flows: `repro`, `release`;
+//! 9. the edge: `cli`, `fuzz`.
+
+pub mod atomic;
 pub mod attest;
 pub mod bounded;
 pub mod cli;

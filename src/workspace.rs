@@ -6,9 +6,9 @@ use std::path::Path;
 
 use walkdir::WalkDir;
 
+use crate::atomic;
 use crate::error::{Error, Result};
 use crate::pipeline::path::RESERVED;
-use crate::store::atomic;
 
 /// Sorted, `/`-separated paths of the workspace's source files, relative to the root.
 #[derive(Clone, Debug, Default)]

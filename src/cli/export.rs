@@ -3,11 +3,11 @@
 
 use std::path::PathBuf;
 
+use crate::atomic;
 use crate::cli::Environment;
 use crate::cli::keys::{load, signer};
 use crate::error::{Error, Result};
 use crate::keys::Signer as _;
-use crate::store::atomic;
 use crate::verify::evidence;
 use crate::verify::legacy::{self, LegacyLink};
 

@@ -7,10 +7,10 @@ use std::fmt::Write as _;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
+use crate::atomic;
 use crate::error::{Error, Result};
 use crate::gauntlet::perturb;
 use crate::pipeline::model::{Evidence, GateStep};
-use crate::store::atomic;
 use crate::verify::evidence;
 use crate::verify::gauntlet_report as report;
 

@@ -4,10 +4,10 @@
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
+use crate::atomic;
 use crate::cli::Environment;
 use crate::error::{Error, Result};
 use crate::init::{Host, Tree};
-use crate::store::atomic;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {

@@ -4,13 +4,13 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use crate::atomic;
 use crate::cli::Environment;
 use crate::error::{Error, Result};
+use crate::exec::context::Keys;
 use crate::keys::{self, EcdsaSigner, Signer};
-use crate::kinds::sign::Keys;
 use crate::pipeline::model::KeyRef;
 use crate::pipeline::{Diagnostic, Diagnostics, Pipeline, StepKind};
-use crate::store::atomic;
 
 #[derive(Debug, clap::Subcommand)]
 pub enum Command {

@@ -6,13 +6,13 @@
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
+use crate::atomic;
 use crate::cli::Environment;
 use crate::cli::keys::signer;
 use crate::digest::Digest;
 use crate::error::{Error, Result};
 use crate::keys::Signer;
 use crate::sbom::{self, Format, Inventory, Subject};
-use crate::store::atomic;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {

@@ -5,10 +5,10 @@
 use std::io::Write as _;
 use std::path::PathBuf;
 
+use crate::atomic;
 use crate::cli::Environment;
 use crate::cli::keys::signer;
 use crate::error::{Error, Result};
-use crate::store::atomic;
 use crate::verify::{self, gather};
 
 #[derive(Debug, clap::Args)]

@@ -6,11 +6,11 @@ use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, OnceLock};
 
 use crate::exec::executor::LazyExecutor;
+pub use crate::exec::program::ProgramCache;
 use crate::exec::scratch::Slots;
 use crate::exec::variation::Variation;
 use crate::graph::Graph;
 use crate::keys::Signer;
-pub use crate::kinds::exec::ProgramCache;
 use crate::pipeline::Pipeline;
 use crate::report::Reporter;
 use crate::store::{OutputRecord, Store, Tree};
@@ -28,7 +28,7 @@ pub struct Context {
     /// `--trust-cache-key` ([`crate::exec::vouch`]).
     pub cache_verifiers: Vec<Box<dyn crate::keys::Verifier>>,
     /// The keys sign steps sign artifacts with.
-    pub artifact_keys: crate::kinds::sign::Keys,
+    pub artifact_keys: Keys,
     /// Where sbom steps look up crates' licences (`CARGO_HOME`, else `~/.cargo`).
     pub cargo_home: Option<PathBuf>,
     pub run_id: String,
@@ -83,4 +83,13 @@ pub struct StepResult {
     pub outputs: Vec<OutputRecord>,
     /// Listings of folder outputs, by output index.
     pub trees: HashMap<usize, Tree>,
+}
+
+/// The keys sign steps sign with, loaded before the run starts (a password may be asked).
+#[derive(Clone, Default)]
+pub struct Keys {
+    /// By step name (a `gantry repro --step` selection renumbers steps).
+    pub by_step: std::collections::HashMap<String, std::sync::Arc<dyn crate::keys::Signer>>,
+    /// The key files, absolute: never sources, so no step's sandbox ever holds one.
+    pub files: Vec<std::path::PathBuf>,
 }

@@ -9,10 +9,11 @@ use std::path::Path;
 
 use walkdir::WalkDir;
 
+use crate::atomic;
 use crate::digest::Digest;
 use crate::pipeline::Step;
 use crate::store::beneath::{Folder, Kind, Refusal};
-use crate::store::{BlobError, Cas, OutputRecord, StatCache, Tree, TreeFile, atomic};
+use crate::store::{BlobError, Cas, OutputRecord, StatCache, Tree, TreeFile};
 
 /// Hashes each declared output found in `work`, moves it into the CAS and returns the
 /// records (and folder listings by output index). The slot was written by the step and is

@@ -13,7 +13,7 @@ use std::sync::mpsc::{Sender, channel};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
-use crate::store::atomic;
+use crate::atomic;
 
 struct Job {
     source: PathBuf,

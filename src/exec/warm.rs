@@ -126,7 +126,7 @@ impl Lease {
             crate::exec::scratch::remove(&kept)?;
         }
         folder.rename_to(name, &kept)?;
-        crate::store::atomic::write(
+        crate::atomic::write(
             &held.home.join("runs"),
             (held.runs_before + 1).to_string().as_bytes(),
         )

@@ -56,7 +56,7 @@ pub fn load(root: &Path, cache: &Path) -> Option<LastChanges> {
     changes.work_tree = work_tree;
     // Only a shortcut for the next run: failing to keep it costs one more walk.
     if let Ok(bytes) = serde_json::to_vec(&changes) {
-        let _ = crate::store::atomic::write_creating_parents(&file, &bytes);
+        let _ = crate::atomic::write_creating_parents(&file, &bytes);
     }
     Some(changes)
 }

@@ -9,8 +9,8 @@ use p256::pkcs8::{DecodePrivateKey, EncodePrivateKey, EncodePublicKey, LineEndin
 use rand_core::{OsRng, RngCore};
 use zeroize::Zeroizing;
 
+use crate::atomic;
 use crate::keys::{EcdsaSigner, cosign, pem};
-use crate::store::atomic;
 
 /// A key file that cannot be used. Messages never include key material.
 #[derive(Debug, thiserror::Error)]

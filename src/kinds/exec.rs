@@ -1,370 +1,340 @@
-//! `kind = "exec"`: a command run in the sandbox. This file decides what the command sees:
-//! its program (resolved and recorded as a material), its argument vector and environment.
+//! The exec kind: a step's command planned (its program, environment and inputs keyed), run
+//! in its slot with its warm folders, and its link (the command, what it read, the sandbox it
+//! ran in) signed and committed.
 
-use std::collections::BTreeMap;
-use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
+use std::collections::HashMap;
+use std::path::Path;
+use std::time::Duration;
 
-use crate::exec::sandbox::DEFAULT_PATH;
-use crate::exec::variation::Variation;
-use crate::pipeline::ExecStep;
+use crate::attest::{self, Link, ResourceDescriptor};
+use crate::digest::Digest;
+use crate::exec::command::{
+    self, ExecAction, changed_input, executor_for, limit_reached, placement, sandboxed, take_slot,
+};
+use crate::exec::commit::{
+    Commit, Failure, commit, sign_link, step_failure, store_log, subjects, tail,
+};
+use crate::exec::context::Context;
+use crate::exec::outputs;
+use crate::exec::sandbox::{self, Termination};
+use crate::exec::warm::{self, Lease};
+use crate::pipeline::model::Placement;
+use crate::pipeline::{StepId, StepKind};
+use crate::report::{Event, FailureDetail};
+use crate::store::Tree;
 
-/// Host folders whose programs a step may run by absolute path (they are visible inside).
-const SYSTEM_PREFIXES: &[&str] = &[
-    "/usr/",
-    "/bin/",
-    "/sbin/",
-    "/lib/",
-    "/lib64/",
-    "/etc/",
-    "/nix/store/",
-];
-
-/// `gantry run --param NAME=VALUE` reaches every command as `GANTRY_PARAM_NAME=VALUE`.
-pub const PARAMETER_PREFIX: &str = "GANTRY_PARAM_";
-
-/// In a `gantry release` run, the version being released (`1.4.0`).
-pub const RELEASE_VERSION: &str = "GANTRY_RELEASE_VERSION";
-
-/// The variables every step gets, before its declared ones. An explicit allowlist: nothing of
-/// the caller's environment reaches a step. `variation` (`gantry repro`) changes the locale
-/// and time zone a step did not declare, HOME and TMPDIR. Run parameters and the version being
-/// released (`GANTRY_RELEASE_VERSION`, in a `gantry release` run) come last.
-#[must_use]
-pub fn environment(
-    declared: &BTreeMap<String, String>,
-    parameters: &BTreeMap<String, String>,
-    release_version: Option<&str>,
-    source_date_epoch: Option<i64>,
-    variation: &Variation,
-) -> Vec<(String, String)> {
-    let mut env: BTreeMap<String, String> = BTreeMap::new();
-    env.insert("PATH".into(), DEFAULT_PATH.into());
-    let locale_declared = declared.contains_key("LANG") || declared.contains_key("LC_ALL");
-    let locale = match &variation.locale {
-        Some(locale) if !locale_declared => locale.as_str(),
-        _ => "C.UTF-8",
+pub(crate) fn plan(context: &Context, id: StepId) -> Result<ExecAction, String> {
+    let step = &context.pipeline.steps[id];
+    let StepKind::Exec(exec) = &step.kind else {
+        return Err(format!("internal: step `{}` is not a command", step.name));
     };
-    env.insert("LANG".into(), locale.into());
-    let timezone = variation.timezone.as_deref().unwrap_or("UTC");
-    env.insert("TZ".into(), timezone.into());
-    if let Some(epoch) = source_date_epoch {
-        env.insert("SOURCE_DATE_EPOCH".into(), epoch.to_string());
-    }
-    env.extend(
-        declared
-            .iter()
-            .map(|(name, value)| (name.clone(), value.clone())),
-    );
-    // After the declared variables, so a pipeline cannot shadow what the run was given.
-    for (name, value) in parameters {
-        env.insert(format!("{PARAMETER_PREFIX}{name}"), value.clone());
-    }
-    if let Some(version) = release_version {
-        env.insert(RELEASE_VERSION.into(), version.into());
-    }
-    if !declared.contains_key("LC_ALL") {
-        let lang = env.get("LANG").cloned().unwrap_or_default();
-        env.insert("LC_ALL".into(), lang);
-    }
-    env.insert("HOME".into(), variation.sandbox.home_dir.clone());
-    env.insert("TMPDIR".into(), variation.sandbox.tmp_dir.clone());
-    env.into_iter().collect()
+    command::prepare_command(context, id, exec)
 }
 
-/// Puts each tool's `bin` first on PATH, in the order the step lists them.
-pub fn put_tools_on_path(env: &mut [(String, String)], tools: &[crate::exec::tools::Resolved]) {
-    if tools.is_empty() {
-        return;
+pub(crate) fn execute(context: &Context, id: StepId, action: &ExecAction) -> Result<(), Failure> {
+    let slot = take_slot(context, id, action)?;
+    // Declared after the slot, so dropped first: the warm folders leave the slot before it
+    // goes back to the pool.
+    let warm = take_warm(context, id, action, &slot.path)?;
+    let uses = warm.as_ref().map(Lease::uses).unwrap_or_default();
+    execute_in(context, id, action, &slot.path, &uses)
+}
+
+/// The step's warm folders moved into its slot: for local runs only, never for a rebuild
+/// (`gantry repro` shows the result does not depend on them).
+fn take_warm(
+    context: &Context,
+    id: StepId,
+    action: &ExecAction,
+    slot: &Path,
+) -> Result<Option<Lease>, Failure> {
+    let step = &context.pipeline.steps[id];
+    if action.warm.is_empty() || context.rebuild || placement(context, step) != Placement::Local {
+        return Ok(None);
     }
-    if let Some((_, path)) = env.iter_mut().find(|(name, _)| name == "PATH") {
-        let mut folders: Vec<String> = (tools.iter())
-            .map(|tool| format!("{}/bin", tool.mount_point))
-            .collect();
-        folders.push(std::mem::take(path));
-        *path = folders.join(":");
+    if let Some(input) = (action.inputs.iter()).find(|input| {
+        (action.warm.iter()).any(|warm| crate::pipeline::path::is_within(&input.path, warm))
+    }) {
+        return Err(step_failure(format!(
+            "input `{}` lies in a warm folder; a warm folder is the step's own state, not a source: narrow the step's `inputs`",
+            input.path
+        )));
     }
+    Lease::take(
+        &context.store.root,
+        &context.pipeline.file,
+        &step.name,
+        &action.warm,
+        slot,
+    )
+    .map(Some)
+    .map_err(|error| step_failure(format!("cannot bring in the step's warm folders: {error}")))
 }
 
-/// The program a step starts.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Program {
-    /// A host program (visible read-only in the sandbox): the path to exec and the file it
-    /// resolves to, recorded as a material.
-    System {
-        exec_path: String,
-        resolved: PathBuf,
-    },
-    /// A declared input of the step, run by its workspace-relative path.
-    Input { path: String },
-    /// A program of one of the step's `[tools]`, by its path in the sandbox; the tool's
-    /// digest covers it.
-    Tool { exec_path: String },
-}
-
-/// A tool's folder in the sandbox and on the host, for finding programs in it.
-pub type ToolMount = (String, PathBuf);
-
-/// The host file behind `path` (absolute, in the sandbox) when it is inside a tool's folder.
-fn in_tool(path: &str, tools: &[ToolMount]) -> Option<PathBuf> {
-    tools.iter().find_map(|(mount_point, host)| {
-        let rest = path.strip_prefix(mount_point.as_str())?;
-        let rest = rest.strip_prefix('/')?;
-        Some(host.join(rest))
-    })
-}
-
-fn is_executable(path: &Path) -> bool {
-    std::fs::metadata(path)
-        .is_ok_and(|metadata| metadata.is_file() && metadata.permissions().mode() & 0o111 != 0)
-}
-
-impl Program {
-    #[must_use]
-    pub fn exec_path(&self) -> &str {
-        match self {
-            Self::System { exec_path, .. } | Self::Tool { exec_path } => exec_path,
-            Self::Input { path } => path,
-        }
-    }
-}
-
-/// Programs found on PATH during one run: thousands of steps running `sh` resolve it once.
-#[derive(Default)]
-pub struct ProgramCache {
-    found: std::sync::Mutex<std::collections::HashMap<(String, String), Result<Program, String>>>,
-    digests: std::sync::Mutex<std::collections::HashMap<PathBuf, crate::digest::Digest>>,
-}
-
-impl ProgramCache {
-    /// The digest of a host program, hashed (or stat-checked) once per run.
-    pub fn digest(
-        &self,
-        path: &Path,
-        stats: &crate::store::StatCache,
-    ) -> std::io::Result<crate::digest::Digest> {
-        let mut digests = self
-            .digests
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if let Some(digest) = digests.get(path) {
-            return Ok(*digest);
-        }
-        let digest = stats.digest(path)?;
-        digests.insert(path.to_path_buf(), digest);
-        Ok(digest)
-    }
-
-    pub fn resolve(
-        &self,
-        step: &ExecStep,
-        env: &[(String, String)],
-        inputs: &[String],
-        tools: &[ToolMount],
-    ) -> Result<Program, String> {
-        let name = &step.argv[0];
-        if name.contains('/') && !name.starts_with('/') {
-            return resolve_program(step, env, inputs, tools);
-        }
-        let path = env
-            .iter()
-            .find(|(variable, _)| variable == "PATH")
-            .map_or(DEFAULT_PATH, |(_, value)| value.as_str());
-        let key = (name.clone(), path.to_owned());
-        let mut found = self
-            .found
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        found
-            .entry(key)
-            .or_insert_with(|| resolve_program(step, env, inputs, tools))
-            .clone()
-    }
-}
-
-/// Finds the program `step` runs, the way a shell would inside the sandbox.
-pub fn resolve_program(
-    step: &ExecStep,
-    env: &[(String, String)],
-    inputs: &[String],
-    tools: &[ToolMount],
-) -> Result<Program, String> {
-    let name = &step.argv[0];
-    if let Some(host) = in_tool(name, tools) {
-        return if is_executable(&host) {
-            Ok(Program::Tool {
-                exec_path: name.clone(),
-            })
-        } else {
-            Err(format!(
-                "program `{name}` is not an executable file of the tool"
-            ))
-        };
-    }
-    if name.starts_with('/') {
-        let resolved =
-            std::fs::canonicalize(name).map_err(|_| format!("program `{name}` does not exist"))?;
-        let visible = SYSTEM_PREFIXES
-            .iter()
-            .any(|prefix| resolved.starts_with(prefix) || name.starts_with(prefix));
-        if !visible {
-            return Err(format!(
-                "program `{name}` is outside the sandbox's system folders (/usr, /bin, /etc, /nix/store); declare it as an input and run it by its relative path"
-            ));
-        }
-        return Ok(Program::System {
-            exec_path: name.clone(),
-            resolved,
+fn execute_in(
+    context: &Context,
+    id: StepId,
+    action: &ExecAction,
+    scratch: &Path,
+    warm: &[warm::Use],
+) -> Result<(), Failure> {
+    let step = &context.pipeline.steps[id];
+    let work = scratch;
+    let (finished, duration) = sandboxed(context, id, action, work, warm)?;
+    if let Some(refused) = (finished.remote.as_ref()).and_then(|remote| remote.refused.clone()) {
+        context.reporter.emit(&Event::Warning {
+            step: Some(step.name.clone()),
+            message: refused,
         });
     }
-    if name.contains('/') {
-        let relative = name.trim_start_matches("./");
-        if inputs.iter().any(|input| input == relative) {
-            return Ok(Program::Input {
-                path: format!("./{relative}"),
-            });
+    let failure = |error: String, exit_code| Failure::Step {
+        error,
+        exit_code,
+        detail: Some(FailureDetail {
+            command: action.argv.clone(),
+            stderr_tail: tail(&finished.stderr.bytes, 20, 4096),
+        }),
+    };
+    let mut reached = limit_reached(step, finished.reached);
+    let file_too_large = libc::SIGXFSZ;
+    if finished.termination == Termination::Signaled(file_too_large)
+        || finished.termination == Termination::Exited(128 + file_too_large)
+    {
+        use std::fmt::Write as _;
+        let _ = write!(
+            reached,
+            " (SIGXFSZ: a file reached the output limit of {}, `limits.output`)",
+            crate::pipeline::limits::show_size(step.limits.output)
+        );
+    }
+    match finished.termination {
+        Termination::Exited(0) => {}
+        Termination::Exited(code) => {
+            return Err(failure(format!("exit code {code}{reached}"), Some(code)));
         }
-        return Err(format!(
-            "program `{name}` is not a declared input of the step; add it to `inputs`"
+        Termination::Signaled(signal) => {
+            return Err(failure(format!("killed by signal {signal}{reached}"), None));
+        }
+        Termination::TimedOut => {
+            let limit = step.timeout.unwrap_or_default();
+            return Err(failure(
+                format!(
+                    "timed out after {}{reached}",
+                    crate::duration::humanize(limit)
+                ),
+                None,
+            ));
+        }
+        Termination::Cancelled => return Err(Failure::Cancelled),
+    }
+    if let Some(changed) = changed_input(context, action) {
+        return Err(failure(
+            format!(
+                "input `{changed}` changed while the step ran; nothing of this run of the step is kept (run again once the file is settled)"
+            ),
+            Some(0),
         ));
     }
-    let path = env
-        .iter()
-        .find(|(variable, _)| variable == "PATH")
-        .map_or(DEFAULT_PATH, |(_, value)| value.as_str());
-    for folder in path.split(':').filter(|folder| folder.starts_with('/')) {
-        let candidate = Path::new(folder).join(name);
-        if let Some(host) = in_tool(&candidate.to_string_lossy(), tools) {
-            if is_executable(&host) {
-                return Ok(Program::Tool {
-                    exec_path: candidate.to_string_lossy().into_owned(),
-                });
-            }
-            continue;
-        }
-        if is_executable(&candidate) {
-            let resolved = std::fs::canonicalize(&candidate)
-                .map_err(|error| format!("program `{name}`: {error}"))?;
-            return Ok(Program::System {
-                exec_path: candidate.to_string_lossy().into_owned(),
-                resolved,
-            });
-        }
-    }
-    Err(format!(
-        "program `{name}` not found in the sandbox's PATH ({path})"
-    ))
+    let (records, trees) = outputs::collect(step, work, &context.store.cas)
+        .map_err(|error| failure(error, Some(0)))?;
+    let logs = [
+        store_log(context, &finished.stdout.bytes)?,
+        store_log(context, &finished.stderr.bytes)?,
+    ];
+    let result = Produced {
+        records,
+        trees,
+        logs,
+        truncated: [finished.stdout.truncated, finished.stderr.truncated],
+        duration,
+        remote: finished.remote,
+        warm: warm.to_vec(),
+    };
+    record_success(context, id, action, result)
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
+/// What a successful execution produced.
+struct Produced {
+    records: Vec<crate::store::OutputRecord>,
+    trees: HashMap<usize, Tree>,
+    /// Digests of stdout and stderr.
+    logs: [Digest; 2],
+    /// Whether stdout and stderr passed the capture limit (the digests cover what was kept).
+    truncated: [bool; 2],
+    duration: Duration,
+    /// Set when a remote executor ran it.
+    remote: Option<sandbox::RemoteRun>,
+    /// The warm folders it ran with.
+    warm: Vec<warm::Use>,
+}
 
-    #[test]
-    fn environment_is_an_allowlist_with_declared_overrides() {
-        let declared = BTreeMap::from([
-            ("MODE".to_owned(), "release".to_owned()),
-            ("LANG".to_owned(), "de_DE.UTF-8".to_owned()),
-        ]);
-        let env: BTreeMap<_, _> = environment(
-            &declared,
-            &BTreeMap::new(),
-            None,
-            Some(42),
-            &Variation::none(),
-        )
-        .into_iter()
+/// Signs the link, puts outputs into the workspace and the result into the action cache, in
+/// that order: a cache entry exists only once everything it names is in place.
+fn record_success(
+    context: &Context,
+    id: StepId,
+    action: &ExecAction,
+    produced: Produced,
+) -> Result<(), Failure> {
+    let envelope = link_envelope(context, id, action, &produced);
+    let ran_remotely = (produced.remote.clone()).filter(|remote| !remote.cached);
+    let Produced {
+        records,
+        trees,
+        logs,
+        duration,
+        ..
+    } = produced;
+    commit(
+        context,
+        id,
+        Commit {
+            key: action.key,
+            envelope: &envelope,
+            records,
+            trees,
+            logs,
+            duration,
+        },
+    )?;
+    if let Some(remote) = ran_remotely {
+        keep_link_remotely(context, id, &remote, &envelope);
+    }
+    Ok(())
+}
+
+/// Has the executor that ran the step keep its link beside its cached result; without it,
+/// another machine runs the action again (it is told why).
+fn keep_link_remotely(
+    context: &Context,
+    id: StepId,
+    remote: &sandbox::RemoteRun,
+    envelope: &attest::Envelope,
+) {
+    let step = &context.pipeline.steps[id];
+    let kept = match (
+        serde_json::to_vec_pretty(envelope),
+        executor_for(context, step),
+    ) {
+        (Ok(bytes), Ok(executor)) => executor.keep_link(remote, &bytes, context.signer.key_id()),
+        (Err(error), _) => Err(error.to_string()),
+        (_, Err(_)) => Err("the run has no remote executor".to_owned()),
+    };
+    if let Err(error) = kept {
+        context.reporter.emit(&Event::Warning {
+            step: Some(step.name.clone()),
+            message: format!(
+                "could not keep the step's link in the remote ({error}); another machine will run the action again instead of taking the remote's cached result"
+            ),
+        });
+    }
+}
+
+/// What a link lists as read: the inputs, the program, the host system, the toolchains.
+fn materials(context: &Context, action: &ExecAction) -> Vec<ResourceDescriptor> {
+    let mut materials: Vec<ResourceDescriptor> = action
+        .inputs
+        .iter()
+        .filter(|input| input.material)
+        .map(|input| ResourceDescriptor::named(input.path.clone(), &input.digest))
         .collect();
-        assert_eq!(env["MODE"], "release");
-        assert_eq!(env["LC_ALL"], "de_DE.UTF-8");
-        assert_eq!(env["SOURCE_DATE_EPOCH"], "42");
-        assert_eq!(env["HOME"], crate::exec::sandbox::HOME_DIR);
-        assert_eq!(env.len(), 8);
+    if let Some((path, digest)) = &action.tool {
+        let mut tool = ResourceDescriptor::named(path.clone(), digest);
+        tool.uri = Some(format!("file://{path}"));
+        tool.annotations = Some(serde_json::Map::from_iter([(
+            "role".to_owned(),
+            serde_json::Value::from("tool"),
+        )]));
+        materials.push(tool);
     }
+    materials.push(context.host.material());
+    for tool in &action.tools {
+        let mut material = ResourceDescriptor::named(tool.mount_point.clone(), &tool.digest);
+        material.uri = Some(format!("file://{}", tool.host.display()));
+        material.annotations = Some(serde_json::Map::from_iter([
+            ("role".to_owned(), serde_json::Value::from("toolchain")),
+            ("digestOf".to_owned(), serde_json::Value::from("tree")),
+        ]));
+        materials.push(material);
+    }
+    materials
+}
 
-    #[test]
-    fn a_variation_changes_only_what_the_step_left_undeclared() {
-        let all = Variation::of(&crate::exec::variation::Aspect::ALL.into_iter().collect());
-        let env = |declared: &[(&str, &str)]| -> BTreeMap<String, String> {
-            let declared = declared
-                .iter()
-                .map(|(name, value)| ((*name).to_owned(), (*value).to_owned()))
-                .collect();
-            environment(&declared, &BTreeMap::new(), None, None, &all)
-                .into_iter()
-                .collect()
-        };
-        let free = env(&[]);
-        assert_eq!(free["LANG"], crate::exec::variation::VARIED_LOCALE);
-        assert_eq!(free["LC_ALL"], crate::exec::variation::VARIED_LOCALE);
-        assert_eq!(free["TZ"], crate::exec::variation::VARIED_TIMEZONE);
-        assert_eq!(free["HOME"], all.sandbox.home_dir);
-        assert_eq!(free["TMPDIR"], all.sandbox.tmp_dir);
-        let pinned = env(&[("LANG", "C.UTF-8"), ("TZ", "UTC")]);
-        assert_eq!(pinned["LANG"], "C.UTF-8");
-        assert_eq!(pinned["LC_ALL"], "C.UTF-8");
-        assert_eq!(pinned["TZ"], "UTC");
-    }
-
-    #[test]
-    fn resolves_programs_from_path_and_inputs() {
-        let env = environment(
-            &BTreeMap::new(),
-            &BTreeMap::new(),
-            None,
-            None,
-            &Variation::none(),
-        );
-        let shell = resolve_program(
-            &ExecStep {
-                argv: vec!["sh".into()],
-                warm: Vec::new(),
+fn link_envelope(
+    context: &Context,
+    id: StepId,
+    action: &ExecAction,
+    produced: &Produced,
+) -> attest::Envelope {
+    let Produced {
+        records,
+        trees,
+        logs: [stdout, stderr],
+        truncated,
+        remote,
+        warm,
+        ..
+    } = produced;
+    let step = &context.pipeline.steps[id];
+    let subjects = subjects(records, trees);
+    let materials = materials(context, action);
+    let variables: serde_json::Map<String, serde_json::Value> = action
+        .env
+        .iter()
+        .map(|(name, value)| (name.clone(), value.clone().into()))
+        .collect();
+    let mut environment = serde_json::json!({
+        "variables": variables,
+        "sandbox": {
+            "settings": context.sandbox_settings,
+            "network": step.network,
+            "executor": executor_for(context, step).map_or("local", |executor| executor.name()),
+            "limits": {
+                "processes": step.limits.processes,
+                "memory": step.limits.memory,
+                "tmp": step.limits.tmp,
+                "output": step.limits.output,
+                "enforcedBy": executor_for(context, step).map_or("rlimits", |executor| executor.limits_by()),
             },
-            &env,
-            &[],
-            &[],
-        )
-        .unwrap();
-        assert!(matches!(shell, Program::System { .. }));
-        let script = resolve_program(
-            &ExecStep {
-                argv: vec!["./build.sh".into()],
-                warm: Vec::new(),
-            },
-            &env,
-            &["build.sh".into()],
-            &[],
-        )
-        .unwrap();
-        assert_eq!(
-            script,
-            Program::Input {
-                path: "./build.sh".into()
-            }
-        );
-        assert!(
-            resolve_program(
-                &ExecStep {
-                    argv: vec!["./other.sh".into()],
-                    warm: Vec::new(),
-                },
-                &env,
-                &[],
-                &[]
-            )
-            .is_err()
-        );
-        assert!(
-            resolve_program(
-                &ExecStep {
-                    argv: vec!["no-such-program-xyz".into()],
-                    warm: Vec::new(),
-                },
-                &env,
-                &[],
-                &[]
-            )
-            .is_err()
-        );
+        },
+        "actionKey": action.key.hex(),
+    });
+    if let Some(remote) = remote {
+        environment["sandbox"]["worker"] = remote.worker.clone().into();
+        environment["sandbox"]["remoteAction"] = remote.action.clone().into();
+        environment["sandbox"]["remoteCacheHit"] = remote.cached.into();
     }
+    if !warm.is_empty() {
+        environment["warm"] = (warm.iter())
+            .map(|used| serde_json::json!({ "path": used.path, "runsBefore": used.runs_before }))
+            .collect::<Vec<_>>()
+            .into();
+    }
+    if !context.variation.aspects.is_empty() {
+        environment["varied"] = context
+            .variation
+            .aspects
+            .iter()
+            .map(|aspect| aspect.name())
+            .collect::<Vec<_>>()
+            .into();
+    }
+    let mut byproducts = serde_json::json!({
+        "return-value": 0,
+        "stdout": { "sha256": stdout.hex() },
+        "stderr": { "sha256": stderr.hex() },
+    });
+    for (stream, truncated) in ["stdout", "stderr"].into_iter().zip(*truncated) {
+        if truncated {
+            byproducts[stream]["truncatedAt"] = sandbox::LOG_LIMIT.into();
+        }
+    }
+    let link = Link {
+        name: step.name.clone(),
+        command: action.argv.clone(),
+        materials,
+        byproducts: byproducts.as_object().cloned().unwrap_or_default(),
+        environment: environment.as_object().cloned().unwrap_or_default(),
+    };
+    sign_link(context, subjects, link)
 }

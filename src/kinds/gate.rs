@@ -10,11 +10,13 @@ use serde_json::json;
 
 use crate::attest::run_folder::StepFile;
 use crate::attest::{ResourceDescriptor, Statement, predicate};
-use crate::digest::{Digest, DigestBuilder};
+use crate::digest::Digest;
+use crate::exec::action_key::ActionKey;
+use crate::exec::command::{ExecAction, prepare_command, run_command};
+use crate::exec::commit::{Failure, step_failure, tail};
 use crate::exec::context::Context;
 use crate::exec::inputs::{self, InputFile};
 use crate::exec::sandbox::Termination;
-use crate::exec::step::{ExecAction, Failure, prepare_command, run_command, step_failure, tail};
 use crate::gauntlet::{self, Reading, Verdict};
 use crate::kinds::in_process::{
     LinkParts, action_environment, finish, keep_in_run_folder, pipeline_descriptor, store_file,
@@ -23,7 +25,7 @@ use crate::pipeline::model::{Evidence, GateStep};
 use crate::pipeline::{ExecStep, StepId, StepKind};
 
 /// Bump when what a gate writes changes in a way gantry's version does not capture.
-const FORMAT: &str = "gate/1";
+const VERSION: u32 = 1;
 
 pub struct GateAction {
     pub key: Digest,
@@ -57,19 +59,20 @@ pub fn plan(context: &Context, id: StepId) -> Result<GateAction, String> {
         _ => None,
     };
     let inputs = inputs::resolve(context, id)?;
-    let mut key = DigestBuilder::new("gantry-action/1");
-    key.str(step.kind.name())
-        .str(FORMAT)
-        .str(env!("CARGO_PKG_VERSION"))
-        .str(context.signer.key_id())
+    let mut key = ActionKey::new(step.kind.name(), VERSION);
+    key.text("gantry", env!("CARGO_PKG_VERSION"))
+        .text("key id", context.signer.key_id())
         // The verdict names the pipeline whose thresholds it checked.
-        .field(context.pipeline.digest.as_bytes())
-        .str(&serde_json::to_string(spec).map_err(|error| error.to_string())?);
+        .digest("pipeline", &context.pipeline.digest)
+        .text(
+            "spec",
+            &serde_json::to_string(spec).map_err(|error| error.to_string())?,
+        );
     for input in &inputs {
-        key.str(&input.path).field(input.digest.as_bytes());
+        key.input(&input.path, &input.digest);
     }
     if let Some(drill) = &drill {
-        key.str("drill").field(drill.key.as_bytes());
+        key.digest("drill", &drill.key);
     }
     Ok(GateAction {
         key: key.finish(),

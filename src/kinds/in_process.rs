@@ -5,11 +5,11 @@
 use std::collections::HashMap;
 use std::time::Instant;
 
-use crate::attest::{self, LINK_PREDICATE_TYPE, Link, PAYLOAD_TYPE, ResourceDescriptor, Statement};
+use crate::attest::{Link, ResourceDescriptor};
 use crate::digest::Digest;
+use crate::exec::commit::{Commit, Failure, commit, sign_link, step_failure, store_log};
 use crate::exec::context::Context;
 use crate::exec::inputs::InputFile;
-use crate::exec::step::{Commit, Failure, commit, step_failure, store_log};
 use crate::pipeline::StepId;
 use crate::store::OutputRecord;
 
@@ -68,9 +68,7 @@ pub(crate) fn finish(
         byproducts: parts.byproducts,
         environment: parts.environment,
     };
-    let statement = Statement::new(subjects, LINK_PREDICATE_TYPE, link);
-    let body = serde_json::to_vec(&statement).map_err(|error| step_failure(error.to_string()))?;
-    let envelope = attest::dsse::sign(PAYLOAD_TYPE, &body, context.signer.as_ref());
+    let envelope = sign_link(context, subjects, link);
     let empty = store_log(context, b"")?;
     commit(
         context,
@@ -109,7 +107,7 @@ pub(crate) fn keep_in_run_folder(
     bytes: &[u8],
 ) -> Result<(), Failure> {
     let path = context.run_dir.join(file.name(step));
-    crate::store::atomic::write(&path, bytes)
+    crate::atomic::write(&path, bytes)
         .map_err(|error| step_failure(format!("cannot write `{}`: {error}", path.display())))
 }
 

@@ -9,13 +9,15 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
 
-use crate::attest::{self, LINK_PREDICATE_TYPE, Link, PAYLOAD_TYPE, ResourceDescriptor, Statement};
-use crate::digest::{Digest, DigestBuilder};
+use crate::attest::{self, Link, ResourceDescriptor};
+use crate::digest::Digest;
+use crate::exec::action_key::ActionKey;
+use crate::exec::commit::{
+    Commit, Failure, commit, place_cached_attestation, step_failure, store_log, tail,
+};
 use crate::exec::context::{Context, StepResult};
 use crate::exec::inputs::{self, InputFile};
-use crate::exec::step::{
-    Commit, Failure, Ran, commit, place_cached_attestation, step_failure, store_log, tail,
-};
+use crate::kinds::Ran;
 use crate::nix::{Built, Ended, Installable, Nix, NixError, PathInfo, Settings};
 use crate::pipeline::model::NixStep;
 use crate::pipeline::{Step, StepId, StepKind};
@@ -477,25 +479,25 @@ fn out_links(
     Ok(records)
 }
 
+/// Bump when what a nix step records changes.
+const VERSION: u32 = 1;
+
 fn action_key(step: &Step, action: &NixAction, build: &Build) -> Digest {
-    let mut key = DigestBuilder::new("gantry-action/1");
-    key.str("nix").str(&build.built.drv_path);
+    let mut key = ActionKey::new("nix", VERSION);
+    key.text("derivation", &build.built.drv_path);
     for (name, info) in &build.outputs {
-        key.str(name)
-            .str(&info.path)
-            .field(info.nar_hash.as_bytes());
+        key.text("nix output", name)
+            .text("store path", &info.path)
+            .digest("nar hash", &info.nar_hash);
     }
-    key.str("source");
     if let Some((path, digest)) = &build.source_file {
-        key.str(path).field(digest.as_bytes());
+        key.input(path, digest);
     }
-    key.str("inputs");
     for input in &action.inputs {
-        key.str(&input.path).field(input.digest.as_bytes());
+        key.input(&input.path, &input.digest);
     }
-    key.str("outputs");
     for output in &step.outputs {
-        key.str(&output.path);
+        key.text("output", &output.path);
     }
     key.finish()
 }
@@ -650,7 +652,5 @@ fn link_envelope(
         byproducts: byproducts.as_object().cloned().unwrap_or_default(),
         environment: environment.as_object().cloned().unwrap_or_default(),
     };
-    let statement = Statement::new(subjects, LINK_PREDICATE_TYPE, link);
-    let body = serde_json::to_vec(&statement).unwrap_or_default();
-    attest::dsse::sign(PAYLOAD_TYPE, &body, context.signer.as_ref())
+    crate::exec::commit::sign_link(context, subjects, link)
 }

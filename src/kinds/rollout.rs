@@ -13,10 +13,11 @@ use serde_json::json;
 
 use crate::attest::run_folder::StepFile;
 use crate::attest::{ResourceDescriptor, Statement};
-use crate::digest::{Digest, DigestBuilder};
+use crate::digest::Digest;
+use crate::exec::action_key::ActionKey;
+use crate::exec::commit::{Failure, step_failure};
 use crate::exec::context::Context;
 use crate::exec::inputs::{self, InputFile};
-use crate::exec::step::{Failure, step_failure};
 use crate::kinds::in_process::{
     LinkParts, action_environment, finish, keep_in_run_folder, pipeline_descriptor, store_file,
 };
@@ -39,6 +40,9 @@ pub struct RolloutAction {
     inputs: Vec<InputFile>,
 }
 
+/// Bump when what a rollout writes changes.
+const VERSION: u32 = 1;
+
 pub fn plan(context: &Context, id: StepId) -> Result<RolloutAction, String> {
     let step = &context.pipeline.steps[id];
     let StepKind::Rollout(spec) = &step.kind else {
@@ -47,13 +51,15 @@ pub fn plan(context: &Context, id: StepId) -> Result<RolloutAction, String> {
     let inputs = inputs::resolve(context, id)?;
     // Never looked up (a rollout is never served from the cache): the key names this run's
     // attempt in the store.
-    let mut key = DigestBuilder::new("gantry-action/1");
-    key.str(step.kind.name())
-        .str(&context.run_id)
-        .field(context.pipeline.digest.as_bytes())
-        .str(&serde_json::to_string(spec).map_err(|error| error.to_string())?);
+    let mut key = ActionKey::new(step.kind.name(), VERSION);
+    key.text("run", &context.run_id)
+        .digest("pipeline", &context.pipeline.digest)
+        .text(
+            "spec",
+            &serde_json::to_string(spec).map_err(|error| error.to_string())?,
+        );
     for input in &inputs {
-        key.str(&input.path).field(input.digest.as_bytes());
+        key.input(&input.path, &input.digest);
     }
     Ok(RolloutAction {
         key: key.finish(),

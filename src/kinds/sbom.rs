@@ -8,10 +8,11 @@ use std::collections::HashMap;
 use std::path::Path;
 use std::time::Instant;
 
-use crate::digest::{Digest, DigestBuilder};
+use crate::digest::Digest;
+use crate::exec::action_key::ActionKey;
+use crate::exec::commit::{Failure, step_failure};
 use crate::exec::context::Context;
 use crate::exec::inputs::{self, InputFile};
-use crate::exec::step::{Failure, step_failure};
 use crate::kinds::in_process::{LinkParts, finish, store_file};
 use crate::nix::Nix;
 use crate::pipeline::model::{SBOM_ATTESTATION_SUFFIX, SbomStep};
@@ -20,7 +21,7 @@ use crate::pipeline::{StepId, StepKind};
 use crate::sbom::{self, Format, Inventory, Subject};
 
 /// Bump when what a sbom step writes changes in a way gantry's version does not capture.
-const FORMAT: &str = "sbom/1";
+const VERSION: u32 = 1;
 
 pub struct SbomAction {
     pub key: Digest,
@@ -98,43 +99,33 @@ pub fn plan(context: &Context, id: StepId) -> Result<SbomAction, String> {
         other => other,
     };
     let time = crate::exec::epoch::of_step(context, id).unwrap_or(0);
-    let mut key = DigestBuilder::new("gantry-action/1");
-    key.str(step.kind.name())
-        .str(FORMAT)
-        .str(env!("CARGO_PKG_VERSION"))
+    let mut key = ActionKey::new(step.kind.name(), VERSION);
+    key.text("gantry", env!("CARGO_PKG_VERSION"))
         // The attestation is an output signed with the run's key: another key, another output.
-        .str(context.signer.key_id())
-        .str(format.name())
-        .str(&time.to_string())
-        .str(&spec.from)
-        .str(&spec.subjects.join("\n"))
-        .str(&spec.output)
-        .str(&serde_json::to_string(&spec.about).unwrap_or_default())
-        .str(&subject.name)
-        .field(
-            subject
-                .digest
-                .as_ref()
-                .map_or(&[][..], |digest| digest.as_bytes()),
+        .text("key id", context.signer.key_id())
+        .text("format", format.name())
+        .text("time", &time.to_string())
+        .text("from", &spec.from)
+        .texts("subjects", spec.subjects.iter().map(String::as_str))
+        .text("output", &spec.output)
+        .text(
+            "about",
+            &serde_json::to_string(&spec.about).unwrap_or_default(),
         );
-    for also in &also {
-        key.str(&also.name).field(
-            also.digest
-                .as_ref()
-                .map_or(&[][..], |digest| digest.as_bytes()),
-        );
+    for subject in std::iter::once(&subject).chain(&also) {
+        key.text("subject", &subject.name);
+        if let Some(digest) = &subject.digest {
+            key.digest("subject digest", digest);
+        }
     }
-    key.str("inputs");
     for input in &inputs {
-        key.str(&input.path)
-            .field(input.digest.as_bytes())
-            .str(input.link.as_deref().unwrap_or(""));
+        key.input(&input.path, &input.digest)
+            .text("link", input.link.as_deref().unwrap_or(""));
     }
     if let Source::Cargo(inventory) = &source {
-        key.str("licences");
         for package in &inventory.packages {
-            key.str(&package.id)
-                .str(package.license.as_deref().unwrap_or(""));
+            key.text("package", &package.id)
+                .text("licence", package.license.as_deref().unwrap_or(""));
         }
     }
     Ok(SbomAction {

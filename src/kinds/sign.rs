@@ -3,7 +3,6 @@
 //! (a Sigstore bundle v0.3 with the public key's hint). Runs in gantry, never in a sandbox, so
 //! the private key never reaches a step.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -11,26 +10,18 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 
 use crate::attest::bundle;
-use crate::digest::{Digest, DigestBuilder};
+use crate::digest::Digest;
+use crate::exec::action_key::ActionKey;
+use crate::exec::commit::{Failure, step_failure};
 use crate::exec::context::Context;
 use crate::exec::inputs::{self, InputFile};
-use crate::exec::step::{Failure, step_failure};
 use crate::keys::{self, Signer};
 use crate::kinds::in_process::{LinkParts, finish, store_file};
 use crate::pipeline::StepId;
 use crate::pipeline::model::SIGNATURE_SUFFIXES;
 
-/// The keys sign steps sign with, loaded before the run starts (a password may be asked).
-#[derive(Clone, Default)]
-pub struct Keys {
-    /// By step name (a `gantry repro --step` selection renumbers steps).
-    pub by_step: HashMap<String, Arc<dyn Signer>>,
-    /// The key files, absolute: never sources, so no step's sandbox ever holds one.
-    pub files: Vec<std::path::PathBuf>,
-}
-
 /// Bump when what a sign step writes changes: old cache entries stop matching.
-const FORMAT: &str = "sign/1";
+const VERSION: u32 = 1;
 
 pub struct SignAction {
     pub key: Digest,
@@ -63,13 +54,11 @@ pub fn plan(context: &Context, id: StepId) -> Result<SignAction, String> {
             .ok_or_else(|| format!("`{}` is not a file this step can sign", pattern.pattern))?;
         artifacts.push(input.clone());
     }
-    let mut key = DigestBuilder::new("gantry-action/1");
-    key.str(step.kind.name())
-        .str(FORMAT)
-        .str(signer.key_id())
-        .str(signer.public_key_pem());
+    let mut key = ActionKey::new(step.kind.name(), VERSION);
+    key.text("key id", signer.key_id())
+        .text("public key", signer.public_key_pem());
     for input in &artifacts {
-        key.str(&input.path).field(input.digest.as_bytes());
+        key.input(&input.path, &input.digest);
     }
     Ok(SignAction {
         key: key.finish(),

@@ -5,9 +5,9 @@
 
 use std::path::{Path, PathBuf};
 
+use crate::atomic;
 use crate::digest::{Digest, DigestBuilder};
 use crate::pipeline::Pipeline;
-use crate::store::atomic;
 
 /// Bump with any change to the model's types: bincode reads old bytes into new types silently.
 const MAGIC: &[u8] = b"gantry-pipeline-model/12\n";

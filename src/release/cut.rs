@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 
 use semver::Version;
 
+use crate::atomic;
 use crate::attest::provenance::ReleaseParameter;
 use crate::attest::{self, PAYLOAD_TYPE, ResourceDescriptor, Statement};
 use crate::digest::Digest;
@@ -17,7 +18,6 @@ use crate::release::git::Repository;
 use crate::release::manifest::{self, Release};
 use crate::release::{FOLDER, MANIFEST, NOTES, TAG_MANIFEST_LINE, notes, version};
 use crate::run::RunSummary;
-use crate::store::atomic;
 
 /// What was checked before the run, and what the release will be.
 pub struct Plan {

@@ -436,7 +436,7 @@ impl Cas {
             std::fs::create_dir_all(parent)
                 .map_err(|error| format!("cannot make `{}`: {error}", parent.display()))?;
         }
-        crate::store::atomic::write(path, &data)
+        crate::atomic::write(path, &data)
             .map_err(|error| format!("cannot write `{}`: {error}", path.display()))?;
         let mode = if executable { 0o755 } else { 0o644 };
         std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))

@@ -8,7 +8,7 @@ use std::io;
 use std::os::unix::fs::PermissionsExt as _;
 use std::path::{Path, PathBuf};
 
-use crate::store::atomic;
+use crate::atomic;
 
 pub struct Stash {
     root: PathBuf,

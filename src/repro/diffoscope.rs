@@ -54,7 +54,7 @@ pub fn explain(
         fs::create_dir_all(parent)
             .map_err(|error| format!("cannot make `{}`: {error}", parent.display()))?;
     }
-    let temporary = crate::store::atomic::temporary_path(report);
+    let temporary = crate::atomic::temporary_path(report);
     let arguments: Vec<OsString> = vec![
         "--text".into(),
         temporary.clone().into(),
@@ -76,7 +76,7 @@ pub fn explain(
         return Err(format!(
             "diffoscope failed ({}): {}",
             captured.ended,
-            crate::exec::step::tail(&captured.stderr, 3, 1024)
+            crate::exec::commit::tail(&captured.stderr, 3, 1024)
         ));
     }
     if !temporary.exists() {
@@ -86,7 +86,7 @@ pub fn explain(
         )
         .map_err(|error| error.to_string())?;
     }
-    crate::store::atomic::commit(&temporary, report)
+    crate::atomic::commit(&temporary, report)
         .map_err(|error| format!("cannot write `{}`: {error}", report.display()))?;
     let text = fs::read_to_string(report).unwrap_or_default();
     Ok(excerpt(&text, 12))

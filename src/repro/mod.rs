@@ -56,7 +56,7 @@ pub struct ReproOptions {
     /// The diffoscope program; without it differences get no report.
     pub diffoscope: Option<PathBuf>,
     /// Sign steps' keys.
-    pub artifact_keys: crate::kinds::sign::Keys,
+    pub artifact_keys: crate::exec::context::Keys,
     /// Where sbom steps look up crates' licences.
     pub cargo_home: Option<std::path::PathBuf>,
     /// The caller's home, for `[tools]` written as `~/...`.
@@ -453,12 +453,12 @@ fn sign(
     let path = report
         .folder
         .join(crate::attest::run_folder::REPRODUCIBILITY);
-    crate::store::atomic::write(&path, &bytes).map_err(Error::write(&path))?;
+    crate::atomic::write(&path, &bytes).map_err(Error::write(&path))?;
     if bundles {
         let json = crate::attest::bundle::envelope_json(&envelope, signer.public_key_pem())
             .map_err(Error::Internal)?;
         let path = report.folder.join(STATEMENT_BUNDLE_FILE);
-        crate::store::atomic::write(&path, &json).map_err(Error::write(&path))?;
+        crate::atomic::write(&path, &json).map_err(Error::write(&path))?;
     }
     report.statement = Some(path);
     report.predicate = Some(statement.predicate);

@@ -22,7 +22,7 @@ pub struct Rebuilder<'a> {
     pub pipeline: &'a Pipeline,
     pub signer: &'a Arc<dyn Signer>,
     /// Sign steps' keys.
-    pub artifact_keys: &'a crate::kinds::sign::Keys,
+    pub artifact_keys: &'a crate::exec::context::Keys,
     pub cargo_home: Option<&'a std::path::Path>,
     pub home: Option<&'a std::path::Path>,
     /// Never sources of a rebuild: the workspace's cache and attestation folders, and the

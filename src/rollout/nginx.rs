@@ -13,10 +13,10 @@ use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use crate::atomic;
 use crate::rollout::sprt::Counts;
 use crate::rollout::tool::Tool;
 use crate::rollout::traffic::{Pool, Pools, Traffic};
-use crate::store::atomic;
 
 pub struct Nginx<'a> {
     pub upstream: PathBuf,

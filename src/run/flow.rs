@@ -36,7 +36,7 @@ pub struct RunOptions {
     /// `gantry repro`: rebuild everything in varied surroundings.
     pub rebuild: Option<Rebuild>,
     /// The key of each sign step, loaded by the caller (which may ask for passwords).
-    pub artifact_keys: crate::kinds::sign::Keys,
+    pub artifact_keys: crate::exec::context::Keys,
     /// Where sbom steps look up crates' licences (`CARGO_HOME`, else `~/.cargo`).
     pub cargo_home: Option<PathBuf>,
     /// `--param NAME=VALUE`: every command sees `GANTRY_PARAM_NAME`; provenance records them.
@@ -391,7 +391,7 @@ fn cache_verifiers(
 fn checked_tools(
     pipeline: &Pipeline,
     home: Option<PathBuf>,
-    keys: &crate::kinds::sign::Keys,
+    keys: &crate::exec::context::Keys,
 ) -> Result<crate::exec::tools::Tools> {
     let tools = crate::exec::tools::Tools::new(&pipeline.tools, home, keys.files.clone());
     tools.check().map_err(|message| Error::Input {

@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+use crate::atomic;
 use crate::attest::provenance::{
     BUILD_TYPE, BuildDefinition, Builder, ExternalParameters, GitSource, InternalParameters,
     Metadata, PREDICATE_TYPE, PipelineParameter, Provenance, RunDetails, locked_inputs,
@@ -12,7 +13,6 @@ use crate::attest::{self, PAYLOAD_TYPE, ResourceDescriptor, Statement};
 use crate::digest::Digest;
 use crate::exec::context::Context;
 use crate::pipeline::StepKind;
-use crate::store::atomic;
 
 /// When the run started and ended, as Unix seconds.
 pub struct Times {

@@ -5,6 +5,7 @@
 use std::fmt::Write as _;
 use std::path::PathBuf;
 
+use crate::atomic;
 use crate::attest::run_folder::{self, StepFile};
 use crate::attest::{Envelope, bundle};
 use crate::digest::Digest;
@@ -14,7 +15,6 @@ use crate::report::Event;
 use crate::run::RunSummary;
 use crate::run::provenance::{self, Times};
 use crate::runlog::{self, LogFiles, Record, StepCounts};
-use crate::store::atomic;
 use crate::time::unix_now;
 
 pub struct RecordOptions<'a> {

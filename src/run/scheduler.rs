@@ -12,7 +12,7 @@ use tokio::signal::unix::{SignalKind, signal};
 use tokio::task::JoinSet;
 
 use crate::exec::context::Context;
-use crate::exec::step::{self, Action, Outcome, Planned};
+use crate::kinds::{self as step, Action, Outcome, Planned};
 use crate::pipeline::StepId;
 use crate::report::{Event, StepStatus};
 

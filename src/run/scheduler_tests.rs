@@ -77,7 +77,7 @@ fn run(root: &Path, failing: Vec<&'static str>, keep_going: bool) -> (RunSummary
         cache_dir: root.join(".gantry"),
         reporter: Reporter::quiet(),
         rebuild: None,
-        artifact_keys: crate::kinds::sign::Keys::default(),
+        artifact_keys: crate::exec::context::Keys::default(),
         cargo_home: None,
         parameters: std::collections::BTreeMap::new(),
         builder_id: crate::attest::provenance::LOCAL_BUILDER_ID.to_owned(),

@@ -5,10 +5,10 @@ use std::fs::{self, File};
 use std::io::{self, Read as _, Seek as _, SeekFrom, Write as _};
 use std::path::{Path, PathBuf};
 
+use crate::atomic;
 use crate::digest::Digest;
 use crate::keys::Signer;
 use crate::runlog::record::{self, GENESIS, Head, Record};
-use crate::store::atomic;
 
 /// `<cache>/log` and `<cache>/log.head`.
 #[derive(Clone, Debug)]

@@ -9,9 +9,9 @@ use std::sync::Mutex;
 
 use serde::{Deserialize, Serialize};
 
+use crate::atomic;
 use crate::digest::Digest;
 use crate::keys::{Signer, Verifier};
-use crate::store::atomic;
 
 /// The remembered result of one action.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]

@@ -8,8 +8,8 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
+use crate::atomic;
 use crate::digest::Digest;
-use crate::store::atomic;
 
 #[derive(Debug)]
 pub struct Cas {

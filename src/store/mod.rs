@@ -3,7 +3,6 @@
 //! steps in flight. All writes are atomic; all reads are checked.
 
 pub mod action_cache;
-pub mod atomic;
 pub mod beneath;
 pub mod cas;
 pub mod index_file;

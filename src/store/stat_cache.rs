@@ -13,8 +13,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use std::os::unix::ffi::OsStrExt;
 
+use crate::atomic;
 use crate::digest::Digest;
-use crate::store::atomic;
 
 const SETTLE_NANOS: i128 = 1_000_000_000;
 

@@ -11,6 +11,7 @@ mod fuzz_corpora;
 mod gates;
 mod grid;
 mod hostile;
+mod layers;
 mod nix;
 mod provenance;
 mod real_projects;

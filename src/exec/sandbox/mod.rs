@@ -16,7 +16,6 @@ mod layout;
 pub mod seccomp;
 mod spawner;
 
-
 use std::ffi::CString;
 use std::fmt::Write as _;
 use std::fs::File;

@@ -1,0 +1,303 @@
+//! The commit protocol every kind's execution ends with, and the cache's side of it: a
+//! result's link stored and placed in the run folder, its outputs put into the workspace, the
+//! action cache entry written last (so an entry exists only once everything it names is in
+//! place); a cached result restored, checked and, under a new key, signed again.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::attest::{self, ResourceDescriptor};
+use crate::digest::Digest;
+use crate::exec::context::{Context, StepResult};
+use crate::exec::outputs;
+use crate::pipeline::StepId;
+use crate::report::{Event, FailureDetail};
+use crate::store::{ActionResult, Lookup, Tree};
+
+pub(crate) enum Failure {
+    Step {
+        error: String,
+        exit_code: Option<i32>,
+        detail: Option<FailureDetail>,
+    },
+    Cancelled,
+}
+
+pub(crate) fn step_failure(error: impl Into<String>) -> Failure {
+    Failure::Step {
+        error: error.into(),
+        exit_code: None,
+        detail: None,
+    }
+}
+
+pub(crate) fn store_log(context: &Context, bytes: &[u8]) -> Result<Digest, Failure> {
+    context
+        .store
+        .cas
+        .put_bytes(bytes)
+        .map_err(|error| step_failure(format!("cannot store the step's log: {error}")))
+}
+
+/// A step's link as an in-toto Statement about `subjects`, signed with the run's key: the
+/// one place every kind's link is signed.
+pub(crate) fn sign_link(
+    context: &Context,
+    subjects: Vec<ResourceDescriptor>,
+    link: attest::Link,
+) -> attest::Envelope {
+    let statement = attest::Statement::new(subjects, attest::LINK_PREDICATE_TYPE, link);
+    // gantry's own types always serialise.
+    let body = serde_json::to_vec(&statement).unwrap_or_default();
+    attest::dsse::sign(attest::PAYLOAD_TYPE, &body, context.signer.as_ref())
+}
+
+/// A successful execution's result, ready to be made visible.
+pub(crate) struct Commit<'a> {
+    pub key: Digest,
+    pub envelope: &'a attest::Envelope,
+    pub records: Vec<crate::store::OutputRecord>,
+    pub trees: HashMap<usize, Tree>,
+    /// stdout and stderr.
+    pub logs: [Digest; 2],
+    pub duration: Duration,
+}
+
+/// Stores the link, puts outputs into the workspace (out-links, which Nix made, excepted),
+/// places the link in the run folder, records the action result and publishes the outputs,
+/// in that order: a cache entry exists only once everything it names is in place. Every
+/// kind's execution ends here.
+pub(crate) fn commit(context: &Context, id: StepId, commit: Commit<'_>) -> Result<(), Failure> {
+    let Commit {
+        key,
+        envelope,
+        records,
+        trees,
+        logs,
+        duration,
+    } = commit;
+    let bytes =
+        serde_json::to_vec_pretty(envelope).map_err(|error| step_failure(error.to_string()))?;
+    let attestation = context
+        .store
+        .cas
+        .put_bytes(&bytes)
+        .map_err(|error| step_failure(format!("cannot store the attestation: {error}")))?;
+    for (index, record) in records.iter().enumerate() {
+        if record.link.is_some() {
+            continue;
+        }
+        outputs::materialize(
+            &context.output_root,
+            record,
+            trees.get(&index),
+            &context.store.cas,
+            &context.store.stats,
+        )
+        .map_err(|error| step_failure(format!("cannot write output `{}`: {error}", record.path)))?;
+    }
+    place_attestation(context, id, &attestation)
+        .map_err(|error| step_failure(format!("cannot write the attestation: {error}")))?;
+    let result = ActionResult {
+        key,
+        step: context.pipeline.steps[id].name.clone(),
+        outputs: records.clone(),
+        attestation,
+        signer: context.signer.key_id().to_owned(),
+        stdout: logs[0],
+        stderr: logs[1],
+        duration_ms: u64::try_from(duration.as_millis()).unwrap_or(u64::MAX),
+    };
+    context
+        .store
+        .actions
+        .put(&result)
+        .map_err(|error| step_failure(format!("cannot write the action cache: {error}")))?;
+    let _ = context.results[id].set(Arc::new(StepResult {
+        outputs: records,
+        trees,
+    }));
+    Ok(())
+}
+
+pub struct CachedStep {
+    pub(crate) result: StepResult,
+}
+
+/// Reuses a cached result when every blob it names is intact. A broken entry is reported and
+/// dropped, and the step runs.
+pub(crate) fn try_cache(context: &Context, id: StepId, key: &Digest) -> Option<CachedStep> {
+    let step = &context.pipeline.steps[id];
+    let warn = |message: String| {
+        context.reporter.emit(&Event::Warning {
+            step: Some(step.name.clone()),
+            message,
+        });
+    };
+    let cached = match context.store.actions.get(key) {
+        Lookup::Hit(result) => result,
+        Lookup::Miss => return None,
+        Lookup::Corrupt => {
+            warn(
+                "its action cache entry was unreadable; discarded it and running the step"
+                    .to_owned(),
+            );
+            return None;
+        }
+    };
+    // The store is untrusted storage: an entry must name exactly the step's declared outputs,
+    // and a folder listing only plain paths inside its folder, before anything is written.
+    let declared = cached.outputs.len() == step.outputs.len()
+        && (cached.outputs.iter().zip(&step.outputs)).all(|(record, output)| {
+            record.path == output.path && record.directory == output.directory
+        });
+    if !declared {
+        warn(format!(
+            "its action cache entry {} names other outputs than the step declares; ignored it and running the step",
+            key.hex()
+        ));
+        return None;
+    }
+    let restored = (|| {
+        let mut trees = HashMap::new();
+        for (index, record) in cached.outputs.iter().enumerate() {
+            if record.directory {
+                let bytes = context.store.cas.read(&record.digest)?;
+                let tree: Tree = serde_json::from_slice(&bytes)
+                    .ok()
+                    .filter(Tree::is_plain)
+                    .ok_or(crate::store::BlobError::Missing(record.digest))?;
+                trees.insert(index, tree);
+            }
+        }
+        if let Err(reason) = crate::exec::vouch::check(context, key, &cached, &trees) {
+            return Ok(Err(reason));
+        }
+        for (index, record) in cached.outputs.iter().enumerate() {
+            outputs::materialize(
+                &context.pipeline.root,
+                record,
+                trees.get(&index),
+                &context.store.cas,
+                &context.store.stats,
+            )?;
+        }
+        place_cached_attestation(context, id, &cached)?;
+        Ok::<_, crate::store::BlobError>(Ok(trees))
+    })();
+    match restored {
+        Ok(Err(reason)) => {
+            warn(format!(
+                "its action cache entry {} is not vouched for: {reason}; ignored it and running the step",
+                key.hex()
+            ));
+            context.store.actions.remove(key);
+            None
+        }
+        Ok(Ok(trees)) => Some(CachedStep {
+            result: StepResult {
+                outputs: cached.outputs.clone(),
+                trees,
+            },
+        }),
+        Err(error) => {
+            warn(format!(
+                "cached result unusable ({error}); running the step again"
+            ));
+            context.store.actions.remove(key);
+            None
+        }
+    }
+}
+
+/// Places a cached result's attestation. One signed by another key (the run's key changed)
+/// is signed again, statement unchanged, and the cache entry updated: a new key re-signs,
+/// it does not rebuild.
+pub(crate) fn place_cached_attestation(
+    context: &Context,
+    step: StepId,
+    cached: &ActionResult,
+) -> Result<(), crate::store::BlobError> {
+    let key_id = context.signer.key_id();
+    if cached.signer == key_id {
+        return place_attestation(context, step, &cached.attestation);
+    }
+    let unusable = || crate::store::BlobError::Missing(cached.attestation);
+    let bytes = context.store.cas.read(&cached.attestation)?;
+    let envelope: attest::Envelope = serde_json::from_slice(&bytes).map_err(|_| unusable())?;
+    let body = base64::Engine::decode(
+        &base64::engine::general_purpose::STANDARD,
+        &envelope.payload,
+    )
+    .map_err(|_| unusable())?;
+    let signed = attest::dsse::sign(&envelope.payload_type, &body, context.signer.as_ref());
+    let bytes = serde_json::to_vec_pretty(&signed).map_err(|_| unusable())?;
+    let digest =
+        context
+            .store
+            .cas
+            .put_bytes(&bytes)
+            .map_err(|source| crate::store::BlobError::Io {
+                path: context.store.cas.path(&cached.attestation),
+                source,
+            })?;
+    place_attestation(context, step, &digest)?;
+    let mut updated = cached.clone();
+    updated.attestation = digest;
+    key_id.clone_into(&mut updated.signer);
+    // Only a shortcut for the next run: failing to record it costs one more signature.
+    let _ = context.store.actions.put(&updated);
+    Ok(())
+}
+
+/// Has the attestation blob put into the run folder (a hard link when possible), by the
+/// run's placer: the run waits for it before it writes its records.
+pub(crate) fn place_attestation(
+    context: &Context,
+    step: StepId,
+    digest: &Digest,
+) -> Result<(), crate::store::BlobError> {
+    context.store.check(digest)?;
+    let _ = context.attestations[step].set(*digest);
+    let name = &context.pipeline.steps[step].name;
+    let target = context
+        .run_dir
+        .join(crate::attest::run_folder::StepFile::Link.name(name));
+    let source = context.store.cas.path(digest);
+    context
+        .placer
+        .place(source, target.clone())
+        .map_err(|message| crate::store::BlobError::Io {
+            path: target,
+            source: std::io::Error::other(message),
+        })
+}
+
+/// What a link lists as made: each file output, each file of a folder output (its links
+/// aside: what they point to is listed itself).
+pub(crate) fn subjects(
+    records: &[crate::store::OutputRecord],
+    trees: &HashMap<usize, Tree>,
+) -> Vec<ResourceDescriptor> {
+    let mut subjects = Vec::new();
+    for (index, record) in records.iter().enumerate() {
+        match trees.get(&index) {
+            Some(tree) => subjects.extend(tree.regular_files().map(|file| {
+                ResourceDescriptor::named(format!("{}/{}", record.path, file.path), &file.digest)
+            })),
+            None => subjects.push(ResourceDescriptor::named(
+                record.path.clone(),
+                &record.digest,
+            )),
+        }
+    }
+    subjects
+}
+
+/// The last `lines` lines (at most `bytes` bytes) of a log.
+pub(crate) fn tail(log: &[u8], lines: usize, bytes: usize) -> String {
+    let text = String::from_utf8_lossy(&log[log.len().saturating_sub(bytes)..]);
+    let all: Vec<&str> = text.lines().collect();
+    all[all.len().saturating_sub(lines)..].join("\n")
+}
