@@ -13,6 +13,14 @@
 //! 8. flows: `repro`, `release`;
 //! 9. the edge: `cli`, `fuzz`.
 
+#![cfg_attr(
+    test,
+    expect(
+        clippy::disallowed_methods,
+        reason = "unit tests write their fixtures and read their environment directly"
+    )
+)]
+
 pub mod atomic;
 pub mod attest;
 pub mod bounded;

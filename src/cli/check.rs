@@ -6,12 +6,12 @@ use crate::error::Result;
 use crate::exec;
 
 #[derive(Debug, clap::Args)]
-pub struct Args {
+pub(super) struct Args {
     /// The pipeline file.
     file: PathBuf,
 }
 
-pub fn run(args: &Args, environment: &crate::cli::Environment) -> Result<u8> {
+pub(super) fn run(args: &Args, environment: &crate::cli::Environment) -> Result<u8> {
     let pipeline = environment.load(&args.file)?;
     let graph = crate::run::plan(&pipeline, &[])?;
     let keys = crate::cli::keys::key_files(&pipeline, environment);

@@ -12,14 +12,14 @@ use crate::verify::evidence;
 use crate::verify::legacy::{self, LegacyLink};
 
 #[derive(Debug, clap::Subcommand)]
-pub enum Command {
+pub(super) enum Command {
     /// Legacy in-toto metadata (`root.layout`, `<step>.<keyid>.link`) of a run's step links.
     #[command(name = "in-toto")]
     InToto(Args),
 }
 
 #[derive(Debug, clap::Args)]
-pub struct Args {
+pub(super) struct Args {
     /// The run folder (`attestations/<run-id>/`).
     #[arg(long, value_name = "DIR")]
     attestations: PathBuf,
@@ -38,7 +38,7 @@ pub struct Args {
     expires: Option<String>,
 }
 
-pub fn run(command: &Command, environment: &Environment) -> Result<u8> {
+pub(super) fn run(command: &Command, environment: &Environment) -> Result<u8> {
     let Command::InToto(args) = command;
     let functionary = signer(args.key.as_deref(), environment)?;
     let layout_key = load(&args.layout_key, environment)?;

@@ -15,7 +15,7 @@ use crate::verify::evidence;
 use crate::verify::gauntlet_report as report;
 
 #[derive(Debug, clap::Subcommand)]
-pub enum Command {
+pub(super) enum Command {
     /// Render a run's gate verdicts (`attestations/<run-id>/*.gate.intoto.json`) by stage:
     /// thresholds, measured values, verdicts. `gantry verify` checks their signatures.
     Report(ReportArgs),
@@ -25,7 +25,7 @@ pub enum Command {
 }
 
 #[derive(Debug, clap::Args)]
-pub struct PerturbArgs {
+pub(super) struct PerturbArgs {
     /// The pipeline whose gates to perturb; their evidence is read from its workspace (run
     /// it first: a drill's last measurement is its verdict there).
     #[arg(value_name = "PIPELINE")]
@@ -42,7 +42,7 @@ pub struct PerturbArgs {
 }
 
 #[derive(Debug, clap::Args)]
-pub struct ReportArgs {
+pub(super) struct ReportArgs {
     /// The run folder (`attestations/<run-id>/`).
     #[arg(value_name = "RUN_DIR")]
     run: PathBuf,
@@ -54,7 +54,7 @@ pub struct ReportArgs {
     json: bool,
 }
 
-pub fn run(command: &Command) -> Result<u8> {
+pub(super) fn run(command: &Command) -> Result<u8> {
     match command {
         Command::Report(args) => run_report(args),
         Command::Perturb(args) => run_perturb(args),
@@ -131,7 +131,7 @@ fn perturb_source(root: &Path, spec: &GateStep) -> std::result::Result<perturb::
             };
             let seconds = measured("seconds")
                 .ok_or_else(|| format!("`{}` holds no measured time", spec.output))?;
-            #[allow(clippy::cast_possible_truncation)]
+            #[expect(clippy::cast_possible_truncation)]
             let exit_code = measured("exit_code").map(|code| code as i32);
             Ok(perturb::Source::Drill(crate::gauntlet::drill::Timing {
                 seconds,

@@ -7,7 +7,7 @@ use crate::error::{Error, Result};
 use crate::run::gc;
 
 #[derive(Debug, clap::Args)]
-pub struct Args {
+pub(super) struct Args {
     /// The pipeline file (its root holds the store and the attestations).
     file: PathBuf,
     /// Run folders to keep, the newest (and as many `gantry repro` folders); a run a release
@@ -28,7 +28,7 @@ pub struct Args {
     json: bool,
 }
 
-pub fn run(args: &Args, environment: &Environment) -> Result<u8> {
+pub(super) fn run(args: &Args, environment: &Environment) -> Result<u8> {
     let pipeline = environment.load(&args.file)?;
     let store = crate::cli::run::cache_dir(environment, &pipeline);
     let attestations = args.attestations.clone().map_or_else(

@@ -9,14 +9,14 @@ use crate::error::Result;
 use crate::graph::EdgeReason;
 
 #[derive(Clone, Copy, Debug, clap::ValueEnum)]
-pub enum Format {
+pub(super) enum Format {
     Dot,
     Json,
     Mermaid,
 }
 
 #[derive(Debug, clap::Args)]
-pub struct Args {
+pub(super) struct Args {
     /// The pipeline file.
     file: PathBuf,
     #[arg(long, value_enum, default_value = "dot")]
@@ -46,7 +46,7 @@ struct JsonEdge<'a> {
     reason: &'a EdgeReason,
 }
 
-pub fn run(args: &Args, environment: &crate::cli::Environment) -> Result<u8> {
+pub(super) fn run(args: &Args, environment: &crate::cli::Environment) -> Result<u8> {
     let pipeline = environment.load(&args.file)?;
     let graph = crate::run::plan(&pipeline, &[])?;
     let name = |id: usize| pipeline.steps[id].name.as_str();

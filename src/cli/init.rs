@@ -10,7 +10,7 @@ use crate::error::{Error, Result};
 use crate::init::{Host, Tree};
 
 #[derive(Debug, clap::Args)]
-pub struct Args {
+pub(super) struct Args {
     /// The project's folder.
     #[arg(default_value = ".")]
     folder: PathBuf,
@@ -33,7 +33,7 @@ const NOT_SOURCES: [&str; 7] = [
     "result",
 ];
 
-pub fn run(args: &Args, environment: &Environment) -> Result<u8> {
+pub(super) fn run(args: &Args, environment: &Environment) -> Result<u8> {
     let folder = std::path::absolute(&args.folder).map_err(Error::read(&args.folder))?;
     if !folder.is_dir() {
         return Err(Error::Usage(format!(

@@ -13,7 +13,7 @@ use crate::pipeline::model::KeyRef;
 use crate::pipeline::{Diagnostic, Diagnostics, Pipeline, StepKind};
 
 #[derive(Debug, clap::Subcommand)]
-pub enum Command {
+pub(super) enum Command {
     /// Write a cosign-compatible key pair: PREFIX.key (encrypted with `COSIGN_PASSWORD`, or a
     /// password asked on the terminal; mode 0600) and PREFIX.pub (PKIX PEM, P-256).
     Generate {
@@ -36,7 +36,7 @@ pub enum Command {
     },
 }
 
-pub fn run(command: Command, environment: &Environment) -> Result<u8> {
+pub(super) fn run(command: Command, environment: &Environment) -> Result<u8> {
     match command {
         Command::Generate {
             prefix,
@@ -88,7 +88,7 @@ fn generate(prefix: &str, folder: &Path, force: bool, environment: &Environment)
 }
 
 /// Reads a key file, asking for its password only if it is encrypted.
-pub fn load(path: &Path, environment: &Environment) -> Result<EcdsaSigner> {
+pub(super) fn load(path: &Path, environment: &Environment) -> Result<EcdsaSigner> {
     let unasked = std::cell::RefCell::new(None);
     let mut password = || {
         let got = environment.passwords.get(&path.display().to_string());
@@ -119,7 +119,7 @@ fn key_error(error: keys::KeyError) -> Error {
 }
 
 /// The key to sign with: `--key`, else the development key (made on first use).
-pub fn signer(key: Option<&Path>, environment: &Environment) -> Result<EcdsaSigner> {
+pub(super) fn signer(key: Option<&Path>, environment: &Environment) -> Result<EcdsaSigner> {
     if let Some(path) = key {
         return load(path, environment);
     }
@@ -140,7 +140,7 @@ pub fn signer(key: Option<&Path>, environment: &Environment) -> Result<EcdsaSign
 /// The signing key files a run of `pipeline` would use without `--key`: its sign steps' key
 /// paths and the development key. No tool may hold one.
 #[must_use]
-pub fn key_files(pipeline: &Pipeline, environment: &Environment) -> Vec<PathBuf> {
+pub(super) fn key_files(pipeline: &Pipeline, environment: &Environment) -> Vec<PathBuf> {
     let mut files: Vec<PathBuf> = (pipeline.steps.iter())
         .filter_map(|step| match &step.kind {
             StepKind::Sign(sign) => match &sign.key {
@@ -157,7 +157,7 @@ pub fn key_files(pipeline: &Pipeline, environment: &Environment) -> Vec<PathBuf>
     files
 }
 
-pub fn step_keys(pipeline: &Pipeline, environment: &Environment) -> Result<Keys> {
+pub(super) fn step_keys(pipeline: &Pipeline, environment: &Environment) -> Result<Keys> {
     let mut loaded: HashMap<PathBuf, Arc<dyn Signer>> = HashMap::new();
     let mut keys = Keys::default();
     for step in &pipeline.steps {

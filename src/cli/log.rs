@@ -9,7 +9,7 @@ use crate::keys::{AnyKey, EcdsaVerifier, Signer, Verifier};
 use crate::runlog::{self, LogFiles, record};
 
 #[derive(Debug, clap::Subcommand)]
-pub enum Command {
+pub(super) enum Command {
     /// Check every record's signature and the hash chain; name the first bad record.
     Verify {
         #[command(flatten)]
@@ -40,7 +40,7 @@ pub enum Command {
 }
 
 #[derive(Debug, clap::Args)]
-pub struct Location {
+pub(super) struct Location {
     /// The cache folder holding `log` (default: `GANTRY_CACHE_DIR`, else `.gantry` in the root
     /// of the git work tree holding the current folder, else in the current folder).
     #[arg(long, value_name = "DIR")]
@@ -65,7 +65,7 @@ fn workspace_root() -> PathBuf {
     crate::pipeline::git_root(&here).unwrap_or(here)
 }
 
-pub fn run(command: Command, environment: &Environment) -> Result<u8> {
+pub(super) fn run(command: Command, environment: &Environment) -> Result<u8> {
     match command {
         Command::Verify {
             location,

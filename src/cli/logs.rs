@@ -9,7 +9,7 @@ use crate::digest::Digest;
 use crate::error::{Error, Result};
 
 #[derive(Debug, clap::Args)]
-pub struct Args {
+pub(super) struct Args {
     /// The pipeline file.
     pipeline: PathBuf,
     /// The step.
@@ -25,7 +25,7 @@ pub struct Args {
     attestations: Option<PathBuf>,
 }
 
-pub fn run(args: &Args, environment: &Environment) -> Result<u8> {
+pub(super) fn run(args: &Args, environment: &Environment) -> Result<u8> {
     let pipeline = environment.load(&args.pipeline)?;
     if pipeline.step_id(&args.step).is_none() {
         return Err(Error::Usage(format!(

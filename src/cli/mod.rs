@@ -1,6 +1,11 @@
 //! The command line: parse arguments, call one library operation, render its result. The
 //! only place that reads the process environment and prints errors.
 
+#![expect(
+    clippy::disallowed_methods,
+    reason = "the CLI is the one place that reads the process environment"
+)]
+
 mod check;
 mod export;
 mod gauntlet;
@@ -187,6 +192,10 @@ pub fn main(args: impl IntoIterator<Item = OsString>) -> ExitCode {
         }
     };
     let environment = Environment::from_process();
+    crate::nix::configure(
+        std::env::var_os("GANTRY_NIX").map(PathBuf::from),
+        std::env::var_os("PATH").as_deref(),
+    );
     let result = match cli.command {
         Command::Run(args) => run::run(&args, &environment),
         Command::Release(args) => release::run(args, &environment),

@@ -48,6 +48,7 @@ fn ask(prompt: &str) -> std::io::Result<Zeroizing<String>> {
     let fd = terminal.as_raw_fd();
     // SAFETY: tcgetattr/tcsetattr on a descriptor we own, with a zeroed termios they fill.
     let mut saved: libc::termios = unsafe { std::mem::zeroed() };
+    // SAFETY: `fd` is the open terminal and `saved` a termios it fills.
     if unsafe { libc::tcgetattr(fd, &raw mut saved) } != 0 {
         return Err(std::io::Error::last_os_error());
     }

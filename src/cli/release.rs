@@ -17,7 +17,7 @@ use crate::release::{check, cut};
 
 #[derive(Debug, clap::Args)]
 #[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
-pub struct Args {
+pub(super) struct Args {
     #[command(subcommand)]
     command: Option<Command>,
     /// The version to release: semver, such as 1.4.0 or 2.0.0-rc.1 (tagged `v1.4.0`).
@@ -81,7 +81,7 @@ struct VerifyArgs {
     json: bool,
 }
 
-pub fn run(args: Args, environment: &Environment) -> Result<u8> {
+pub(super) fn run(args: Args, environment: &Environment) -> Result<u8> {
     match args.command {
         Some(Command::Verify(verify)) => run_verify(&verify),
         None => run_cut(args, environment),

@@ -15,7 +15,7 @@ use crate::report::Reporter;
 use crate::repro::{self, ReproOptions, ReproReport};
 
 #[derive(Debug, clap::Args)]
-pub struct Args {
+pub(super) struct Args {
     /// The pipeline file.
     file: PathBuf,
     /// The run folder to check (default: the newest run in the attestation folder).
@@ -63,7 +63,7 @@ fn budget(text: &str) -> std::result::Result<std::time::Duration, String> {
     crate::duration::parse(text)
 }
 
-pub fn run(args: Args, environment: &Environment) -> Result<u8> {
+pub(super) fn run(args: Args, environment: &Environment) -> Result<u8> {
     let pipeline = environment.load(&args.file)?;
     let aspects = parse_aspects(&args.vary).map_err(Error::Usage)?;
     let signer: Arc<dyn Signer> = Arc::new(signer(args.key.as_deref(), environment)?);
@@ -126,7 +126,7 @@ pub fn run(args: Args, environment: &Environment) -> Result<u8> {
 }
 
 /// What a command asks of a reproduction; the rest comes from the environment.
-pub struct Request {
+pub(super) struct Request {
     pub against: Option<PathBuf>,
     pub steps: Vec<String>,
     pub aspects: std::collections::BTreeSet<crate::exec::variation::Aspect>,
@@ -140,7 +140,7 @@ pub struct Request {
 
 /// A reproduction's options: the request, and from the environment the cache, diffoscope,
 /// the sign steps' keys, the Cargo registry and the home folder.
-pub fn options(
+pub(super) fn options(
     pipeline: &crate::pipeline::Pipeline,
     environment: &Environment,
     request: Request,
@@ -188,7 +188,7 @@ fn short(digest: Option<&crate::digest::Digest>) -> String {
 /// A step with more outputs than this lists only those that differ, one by one.
 const LISTED_OUTPUTS: usize = 10;
 
-pub fn render(report: &ReproReport, root: &Path) -> String {
+pub(super) fn render(report: &ReproReport, root: &Path) -> String {
     let mut text = String::new();
     let _ = writeln!(
         text,

@@ -10,7 +10,7 @@ use crate::report::Reporter;
 use crate::run::RunOptions;
 
 #[derive(Debug, clap::Args)]
-pub struct Args {
+pub(super) struct Args {
     /// The pipeline file.
     file: PathBuf,
     /// After a failure, go on with every step that does not depend on it.
@@ -35,7 +35,7 @@ pub(crate) fn jobs(text: &str) -> std::result::Result<usize, String> {
 
 /// What `gantry run` and `gantry release` share.
 #[derive(Debug, clap::Args)]
-pub struct RunFlags {
+pub(super) struct RunFlags {
     /// Steps to run at once (default: the number of cores).
     #[arg(long, short, value_parser = jobs)]
     pub jobs: Option<usize>,
@@ -72,7 +72,7 @@ pub struct RunFlags {
 impl RunFlags {
     /// The folder holding run folders.
     #[must_use]
-    pub fn attestations(&self, pipeline: &crate::pipeline::Pipeline) -> PathBuf {
+    pub(super) fn attestations(&self, pipeline: &crate::pipeline::Pipeline) -> PathBuf {
         match &self.attestations {
             Some(path) => std::path::absolute(path).unwrap_or_else(|_| path.clone()),
             None => pipeline.root.join(crate::run::DEFAULT_ATTESTATIONS),
@@ -82,7 +82,10 @@ impl RunFlags {
 
 /// The store's folder: `GANTRY_CACHE_DIR`, else `.gantry` in the root.
 #[must_use]
-pub fn cache_dir(environment: &Environment, pipeline: &crate::pipeline::Pipeline) -> PathBuf {
+pub(super) fn cache_dir(
+    environment: &Environment,
+    pipeline: &crate::pipeline::Pipeline,
+) -> PathBuf {
     match &environment.cache_dir {
         Some(path) => std::path::absolute(path).unwrap_or_else(|_| path.clone()),
         None => pipeline.root.join(".gantry"),
@@ -121,7 +124,7 @@ pub(crate) fn parameters(given: &[String]) -> Result<std::collections::BTreeMap<
     Ok(parameters)
 }
 
-pub fn run(args: &Args, environment: &Environment) -> Result<u8> {
+pub(super) fn run(args: &Args, environment: &Environment) -> Result<u8> {
     let parameters = parameters(&args.parameters)?;
     let pipeline = environment.load(&args.file)?;
     let signer = signer(args.flags.key.as_deref(), environment)?;
@@ -141,7 +144,7 @@ pub fn run(args: &Args, environment: &Environment) -> Result<u8> {
 
 /// How a run ended, as gantry's exit code: 128 + the signal that stopped it, 1 on a failure.
 #[must_use]
-pub fn exit_code(summary: &crate::run::RunSummary) -> u8 {
+pub(super) fn exit_code(summary: &crate::run::RunSummary) -> u8 {
     match summary.interrupted_by {
         Some(signal) => u8::try_from(128 + signal).unwrap_or(130),
         None if summary.success() => 0,
@@ -150,7 +153,7 @@ pub fn exit_code(summary: &crate::run::RunSummary) -> u8 {
 }
 
 /// What differs between `run` and `release` runs.
-pub struct Execution {
+pub(super) struct Execution {
     pub signer: Box<dyn crate::keys::Signer>,
     pub keep_going: bool,
     pub parameters: std::collections::BTreeMap<String, String>,
@@ -158,7 +161,7 @@ pub struct Execution {
 }
 
 /// Runs `pipeline` with the shared flags.
-pub fn execute(
+pub(super) fn execute(
     pipeline: crate::pipeline::Pipeline,
     flags: &RunFlags,
     environment: &Environment,

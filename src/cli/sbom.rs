@@ -15,7 +15,7 @@ use crate::keys::Signer;
 use crate::sbom::{self, Format, Inventory, Subject};
 
 #[derive(Debug, clap::Args)]
-pub struct Args {
+pub(super) struct Args {
     /// What to describe: a Cargo.lock, a Nix store path or out-link (its closure), or a
     /// folder (every file).
     #[arg(long, value_name = "SOURCE")]
@@ -67,7 +67,7 @@ pub struct Args {
     json: bool,
 }
 
-pub fn run(args: &Args, environment: &Environment) -> Result<u8> {
+pub(super) fn run(args: &Args, environment: &Environment) -> Result<u8> {
     let mut format = Format::parse(&args.format)
         .ok_or_else(|| Error::Usage(format!("unknown format `{}`", args.format)))?;
     let time = creation_time(environment, &args.from)?;

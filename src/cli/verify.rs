@@ -12,7 +12,7 @@ use crate::error::{Error, Result};
 use crate::verify::{self, gather};
 
 #[derive(Debug, clap::Args)]
-pub struct Args {
+pub(super) struct Args {
     /// The policy (TOML; `gantry schema policy` prints its schema).
     #[arg(long, value_name = "FILE")]
     policy: PathBuf,
@@ -38,7 +38,7 @@ pub struct Args {
     artifacts: Vec<PathBuf>,
 }
 
-pub fn run(args: &Args, environment: &Environment) -> Result<u8> {
+pub(super) fn run(args: &Args, environment: &Environment) -> Result<u8> {
     let artifacts = (args.artifacts.iter())
         .map(|path| gather::artifact(path))
         .collect::<Result<Vec<_>>>()?;

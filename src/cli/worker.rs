@@ -9,7 +9,7 @@ use crate::error::{Error, Result};
 use crate::remote::worker::{self, Event, Options};
 
 #[derive(Debug, clap::Args)]
-pub struct Args {
+pub(super) struct Args {
     /// The REAPI server whose Bots service hands out work (`grpc://HOST:PORT`).
     #[arg(long, value_name = "URL")]
     server: String,
@@ -31,7 +31,7 @@ pub struct Args {
     json: bool,
 }
 
-pub fn run(args: &Args, environment: &Environment) -> Result<u8> {
+pub(super) fn run(args: &Args, environment: &Environment) -> Result<u8> {
     if !(args.server.starts_with("grpc://") || args.server.starts_with("http://")) {
         return Err(Error::Usage(format!(
             "--server `{}`: a server is written grpc://HOST:PORT",

@@ -119,12 +119,12 @@ pub struct Reading {
 
 impl Reading {
     /// A count (exact up to 2^53, far beyond any report).
-    #[allow(clippy::cast_precision_loss)]
+    #[expect(clippy::cast_precision_loss)]
     pub fn set(&mut self, name: &str, count: usize) {
         self.values.insert(name.to_owned(), count as f64);
     }
 
-    #[allow(clippy::cast_precision_loss)]
+    #[expect(clippy::cast_precision_loss)]
     pub fn ratio(&mut self, name: &str, part: usize, whole: usize) {
         self.values
             .insert(name.to_owned(), part as f64 / whole as f64);

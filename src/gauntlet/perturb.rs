@@ -222,7 +222,7 @@ fn summarize(seed: u64, done: &[Case], skipped: Vec<String>) -> Report {
         }
     }
     let ratio = |caught: usize, total: usize| {
-        #[allow(clippy::cast_precision_loss)]
+        #[expect(clippy::cast_precision_loss)]
         (total > 0).then(|| caught as f64 / total as f64)
     };
     for score in scores.values_mut() {
@@ -426,7 +426,7 @@ fn noise(rng: &mut Stream) -> f64 {
     }
 }
 
-#[allow(clippy::cast_precision_loss)]
+#[expect(clippy::cast_precision_loss)]
 fn count(value: usize) -> f64 {
     value as f64
 }
@@ -571,7 +571,7 @@ impl Stream {
     }
 
     /// Uniform in `[low, high)`.
-    #[allow(clippy::cast_precision_loss)]
+    #[expect(clippy::cast_precision_loss)]
     fn fraction(&mut self, low: f64, high: f64) -> f64 {
         let unit = (self.next() >> 11) as f64 / (1u64 << 53) as f64;
         low + unit * (high - low)

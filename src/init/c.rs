@@ -18,7 +18,7 @@ fn defines(text: &str, target: &str) -> bool {
     })
 }
 
-pub fn plan(tree: &Tree<'_>) -> Option<Plan> {
+pub(super) fn plan(tree: &Tree<'_>) -> Option<Plan> {
     let makefile = ["Makefile.in", "Makefile"]
         .iter()
         .find_map(|file| tree.text(file))

@@ -237,7 +237,7 @@ pub(super) mod tests {
     use super::*;
 
     /// The plan's pipeline and policy pass validation; the pipeline, validated.
-    pub fn checks(plan: &Plan) -> crate::pipeline::Pipeline {
+    pub(crate) fn checks(plan: &Plan) -> crate::pipeline::Pipeline {
         use std::path::Path;
         let source = |path: &str, text: &str| crate::pipeline::SourceFile {
             path: path.into(),

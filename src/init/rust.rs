@@ -193,7 +193,7 @@ fn packages(tree: &Tree<'_>, root: toml::Table) -> Vec<Package> {
 /// the build folder's, which `gantry repro` varies, is written as `/build` wherever it is.
 const REMAP: &str = r#"RUSTFLAGS=\"--remap-path-prefix=$PWD=/build\" "#;
 
-pub fn plan(tree: &Tree<'_>, host: &Host) -> Result<Plan, String> {
+pub(super) fn plan(tree: &Tree<'_>, host: &Host) -> Result<Plan, String> {
     let text = tree.text("Cargo.toml").ok_or("cannot read Cargo.toml")?;
     let root: toml::Table = text
         .parse()

@@ -5,7 +5,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 
 #[derive(Debug, PartialEq, Eq, thiserror::Error)]
-pub enum PemError {
+pub(super) enum PemError {
     #[error("not a PEM file (no `-----BEGIN ...-----` line)")]
     NoBlock,
     #[error("the file is truncated: `-----BEGIN {0}-----` has no matching END line")]
@@ -15,7 +15,7 @@ pub enum PemError {
 }
 
 /// The first PEM block of `text`: its label and decoded bytes.
-pub fn decode(text: &str) -> Result<(String, Vec<u8>), PemError> {
+pub(super) fn decode(text: &str) -> Result<(String, Vec<u8>), PemError> {
     let mut lines = text.lines().map(str::trim);
     let label = lines
         .by_ref()
@@ -43,7 +43,7 @@ pub fn decode(text: &str) -> Result<(String, Vec<u8>), PemError> {
 
 /// `bytes` as a PEM block with 64-character lines and a final newline.
 #[must_use]
-pub fn encode(label: &str, bytes: &[u8]) -> String {
+pub(super) fn encode(label: &str, bytes: &[u8]) -> String {
     let body = STANDARD.encode(bytes);
     let mut text = format!("-----BEGIN {label}-----\n");
     for chunk in body.as_bytes().chunks(64) {

@@ -567,7 +567,7 @@ fn environment(
     environment
 }
 
-#[allow(clippy::too_many_arguments)]
+#[expect(clippy::too_many_arguments)]
 fn link_envelope(
     context: &Context,
     step: &Step,

@@ -138,16 +138,13 @@ pub struct Nix<'a> {
 }
 
 impl<'a> Nix<'a> {
-    /// `$GANTRY_NIX`, else `nix` on PATH.
+    /// `$GANTRY_NIX`, else `nix` on PATH, as [`configure`] was told.
     pub fn locate(
         directory: &'a Path,
         timeout: Option<Duration>,
         cancel: &'a AtomicBool,
     ) -> Result<Self, NixError> {
-        let program = match std::env::var_os("GANTRY_NIX") {
-            Some(program) => PathBuf::from(program),
-            None => find_on_path("nix").ok_or(NixError::Missing)?,
-        };
+        let program = PROGRAM.get().cloned().flatten().ok_or(NixError::Missing)?;
         Ok(Self {
             program,
             directory,
@@ -282,9 +279,18 @@ impl<'a> Nix<'a> {
     }
 }
 
-fn find_on_path(name: &str) -> Option<PathBuf> {
-    let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path)
+/// Where `nix` is, once the CLI has said (`configure`); `None` inside: not found.
+static PROGRAM: std::sync::OnceLock<Option<PathBuf>> = std::sync::OnceLock::new();
+
+/// Says where `nix` is: `explicit` (`$GANTRY_NIX`), else `nix` in `path` (`$PATH`). The CLI
+/// calls it once, as it reads the process environment and nothing below it does.
+pub fn configure(explicit: Option<PathBuf>, path: Option<&std::ffi::OsStr>) {
+    let program = explicit.or_else(|| find_on_path("nix", path?));
+    let _ = PROGRAM.set(program);
+}
+
+fn find_on_path(name: &str, path: &std::ffi::OsStr) -> Option<PathBuf> {
+    std::env::split_paths(path)
         .map(|folder| folder.join(name))
         .find(|candidate| candidate.is_file())
 }

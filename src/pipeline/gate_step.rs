@@ -13,13 +13,13 @@ use crate::pipeline::path;
 use crate::pipeline::sbom_step::{NotHere, not_here};
 use crate::pipeline::wire::{StepWire, SubjectWire};
 
-pub struct Converted {
+pub(super) struct Converted {
     pub step: GateStep,
     pub inputs: Vec<InputPattern>,
     pub outputs: Vec<OutputPath>,
 }
 
-pub fn convert(
+pub(super) fn convert(
     step_name: &str,
     wire: &StepWire,
     name_span: Range<usize>,
@@ -413,7 +413,7 @@ fn pointer(
     thresholds
 }
 
-#[allow(clippy::cast_precision_loss)]
+#[expect(clippy::cast_precision_loss)]
 fn number(value: &Spanned<toml::Value>, errors: &mut Vec<Diagnostic>) -> Option<f64> {
     let number = match value.get_ref() {
         toml::Value::Integer(integer) => *integer as f64,

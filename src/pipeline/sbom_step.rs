@@ -12,7 +12,7 @@ use crate::pipeline::wire::{StepWire, SubjectWire};
 use crate::sbom::{About, Format};
 
 /// A sbom step and the paths it reads and writes, each with the place it was written.
-pub struct Converted {
+pub(super) struct Converted {
     pub step: SbomStep,
     pub inputs: Vec<InputPattern>,
     pub outputs: Vec<OutputPath>,
@@ -25,7 +25,7 @@ const SBOM_NOT_HERE: NotHere = NotHere {
     network: "an SBOM is made from what is on disk",
 };
 
-pub fn convert(
+pub(super) fn convert(
     step_name: &str,
     wire: &StepWire,
     name_span: Range<usize>,
@@ -299,14 +299,14 @@ fn format(format: Option<&Spanned<String>>, errors: &mut Vec<Diagnostic>) -> Opt
 
 /// Why a kind that runs in gantry (sbom, gate) has no use for `inputs`, `outputs` and
 /// `network`; `env` it refuses because it runs no command.
-pub struct NotHere {
+pub(super) struct NotHere {
     pub kind: &'static str,
     pub inputs: &'static str,
     pub outputs: &'static str,
     pub network: &'static str,
 }
 
-pub fn not_here(wire: &StepWire, why: &NotHere, errors: &mut Vec<Diagnostic>) {
+pub(super) fn not_here(wire: &StepWire, why: &NotHere, errors: &mut Vec<Diagnostic>) {
     let mut refuse = |key: &str, span: Range<usize>, hint: &str| {
         errors.push(
             Diagnostic::at(

@@ -10,7 +10,7 @@ use crate::pipeline::model::{InputPattern, KeyRef, OutputPath, SIGNATURE_SUFFIXE
 use crate::pipeline::path;
 use crate::pipeline::wire::StepWire;
 
-pub fn convert(
+pub(super) fn convert(
     step_name: &str,
     wire: &StepWire,
     name_span: Range<usize>,
@@ -111,7 +111,7 @@ fn convert_key(
 }
 
 /// `ARTIFACT.sig` and `ARTIFACT.sigstore.json` for each input, pointing at the input.
-pub fn outputs(inputs: &[InputPattern]) -> Vec<OutputPath> {
+pub(super) fn outputs(inputs: &[InputPattern]) -> Vec<OutputPath> {
     inputs
         .iter()
         .flat_map(|input| {

@@ -219,7 +219,7 @@ pub fn built(pipeline: &Pipeline, summary: &RunSummary) -> Result<Built> {
 /// After a successful run (and its reproduction, if asked): the manifest, the notes, then
 /// `will_pass` (given the version: the check `release verify` will make, minus the tag), then
 /// the tag.
-#[allow(clippy::too_many_arguments)]
+#[expect(clippy::too_many_arguments)]
 pub fn finish(
     plan: &Plan,
     pipeline: &Pipeline,

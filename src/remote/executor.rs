@@ -526,7 +526,7 @@ impl Executor for RemoteExecutor {
 /// The input root's entries, from the scratch folder: each input placeholder as its host
 /// file's content, symlinks as they are, folders (the outputs' among them) as folders. And
 /// the files to upload, by digest.
-#[allow(clippy::type_complexity)]
+#[expect(clippy::type_complexity)]
 fn input_entries(
     request: &Request<'_>,
 ) -> Result<(Vec<(String, Entry)>, Vec<(reapi::Digest, Source)>), String> {

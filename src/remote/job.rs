@@ -435,7 +435,7 @@ impl Layout {
 
 /// The paths the command's outputs are at: `output_paths`, or for older clients
 /// `output_files` and `output_directories`.
-#[allow(
+#[expect(
     deprecated,
     reason = "clients before REAPI 2.1 send only the deprecated fields"
 )]

@@ -71,7 +71,7 @@ pub enum Event {
     },
 }
 
-#[allow(clippy::trivially_copy_pass_by_ref)] // serde's skip_serializing_if passes a reference
+#[expect(clippy::trivially_copy_pass_by_ref)] // serde's skip_serializing_if passes a reference
 fn is_one(value: &u32) -> bool {
     *value == 1
 }

@@ -265,7 +265,7 @@ fn render(event: &Event) -> Option<String> {
             cancelled,
             ..
         } => {
-            #[allow(clippy::cast_precision_loss)] // milliseconds of a run fit an f64 exactly
+            #[expect(clippy::cast_precision_loss)] // milliseconds of a run fit an f64 exactly
             let seconds = *duration_ms as f64 / 1000.0;
             let mut text = format!(
                 "gantry: {executed} executed, {cached} cached, {failed} failed, {skipped} skipped in {seconds:.2}s\n"

@@ -79,15 +79,15 @@ pub fn explain(
             crate::exec::commit::tail(&captured.stderr, 3, 1024)
         ));
     }
-    if !temporary.exists() {
-        fs::write(
-            &temporary,
-            "diffoscope found no difference in content or metadata\n",
+    let written = if temporary.exists() {
+        crate::atomic::commit(&temporary, report)
+    } else {
+        crate::atomic::write(
+            report,
+            b"diffoscope found no difference in content or metadata\n",
         )
-        .map_err(|error| error.to_string())?;
-    }
-    crate::atomic::commit(&temporary, report)
-        .map_err(|error| format!("cannot write `{}`: {error}", report.display()))?;
+    };
+    written.map_err(|error| format!("cannot write `{}`: {error}", report.display()))?;
     let text = fs::read_to_string(report).unwrap_or_default();
     Ok(excerpt(&text, 12))
 }

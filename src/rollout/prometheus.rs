@@ -132,7 +132,7 @@ fn sum(data: &Data) -> Option<f64> {
     }
 }
 
-#[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)] // checked finite, >= 0
+#[expect(clippy::cast_possible_truncation, clippy::cast_sign_loss)] // checked finite, >= 0
 fn whole(value: f64, query: &str) -> Result<u64, String> {
     if value.is_finite() && value >= 0.0 {
         Ok(value.round() as u64)

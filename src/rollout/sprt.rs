@@ -45,7 +45,7 @@ impl Counts {
     }
 
     #[must_use]
-    #[allow(clippy::cast_precision_loss)] // counts far below 2^52
+    #[expect(clippy::cast_precision_loss)] // counts far below 2^52
     pub fn rate(self) -> Option<f64> {
         (self.requests > 0).then(|| self.errors as f64 / self.requests as f64)
     }
@@ -85,7 +85,7 @@ impl Sprt {
 
     /// Tests the canary's counts against the stable's over the same interval.
     #[must_use]
-    #[allow(clippy::cast_precision_loss)] // counts far below 2^52
+    #[expect(clippy::cast_precision_loss)] // counts far below 2^52
     pub fn evaluate(&self, canary: Counts, stable: Counts) -> Evaluation {
         let p0 = stable
             .rate()

@@ -7,7 +7,7 @@ use crate::sbom::ids::content_uuid;
 use crate::sbom::{Inventory, Package};
 
 // Field names are the format's.
-#[allow(clippy::struct_field_names)]
+#[expect(clippy::struct_field_names)]
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
 struct Bom<'a> {

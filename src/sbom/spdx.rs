@@ -12,7 +12,7 @@ use crate::sbom::{Inventory, Package};
 const NOASSERTION: &str = "NOASSERTION";
 
 // Field names here are the format's.
-#[allow(clippy::struct_field_names)]
+#[expect(clippy::struct_field_names)]
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
 struct Document<'a> {
@@ -89,7 +89,7 @@ struct Checksum {
     checksum_value: String,
 }
 
-#[allow(clippy::struct_field_names)]
+#[expect(clippy::struct_field_names)]
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
 struct ExternalRef<'a> {
@@ -98,7 +98,7 @@ struct ExternalRef<'a> {
     reference_locator: &'a str,
 }
 
-#[allow(clippy::struct_field_names)]
+#[expect(clippy::struct_field_names)]
 #[derive(Serialize, PartialEq, Eq, PartialOrd, Ord)]
 #[serde(rename_all = "camelCase")]
 struct Relationship {

@@ -66,6 +66,7 @@ impl Folder {
         let fd = check(unsafe { libc::open(path.as_ptr(), FOLDER_FLAGS) })?;
         // SAFETY: a fresh descriptor we own.
         Ok(Self {
+            // SAFETY: a fresh descriptor we own.
             fd: unsafe { OwnedFd::from_raw_fd(fd) },
         })
     }
@@ -76,6 +77,7 @@ impl Folder {
         let fd = check(unsafe { libc::openat(self.fd.as_raw_fd(), name.as_ptr(), FOLDER_FLAGS) })?;
         // SAFETY: a fresh descriptor we own.
         Ok(Self {
+            // SAFETY: a fresh descriptor we own.
             fd: unsafe { OwnedFd::from_raw_fd(fd) },
         })
     }
@@ -132,6 +134,7 @@ impl Folder {
         let name = c_name(name)?;
         // SAFETY: fstatat into a zeroed struct, relative to our descriptor.
         let mut stat: libc::stat = unsafe { std::mem::zeroed() };
+        // SAFETY: fstatat fills `stat` for a name relative to our own descriptor.
         let result = unsafe {
             libc::fstatat(
                 self.fd.as_raw_fd(),

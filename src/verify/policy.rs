@@ -26,7 +26,7 @@ struct PolicyFileWire {
 #[serde(deny_unknown_fields)]
 struct SectionWire {
     name: Spanned<String>,
-    #[allow(
+    #[expect(
         dead_code,
         reason = "free text, accepted so that a policy can explain itself"
     )]

@@ -9,7 +9,7 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 
 #[derive(Deserialize)]
-pub struct Envelope<'a> {
+pub(super) struct Envelope<'a> {
     #[serde(rename = "payloadType", borrow)]
     pub payload_type: Cow<'a, str>,
     #[serde(borrow)]
@@ -19,7 +19,7 @@ pub struct Envelope<'a> {
 }
 
 #[derive(Deserialize)]
-pub struct Signature<'a> {
+pub(super) struct Signature<'a> {
     #[serde(borrow)]
     pub sig: Cow<'a, str>,
     /// DSSE's unauthenticated hint of who signed.
@@ -28,7 +28,7 @@ pub struct Signature<'a> {
 }
 
 #[derive(Deserialize)]
-pub struct Statement<'a> {
+pub(super) struct Statement<'a> {
     #[serde(rename = "_type", default, borrow)]
     pub kind: Cow<'a, str>,
     #[serde(default)]
@@ -41,7 +41,7 @@ pub struct Statement<'a> {
 }
 
 #[derive(Deserialize)]
-pub struct Descriptor {
+pub(super) struct Descriptor {
     #[serde(default)]
     pub name: String,
     #[serde(default)]
@@ -51,18 +51,18 @@ pub struct Descriptor {
 }
 
 #[derive(Default, Deserialize)]
-pub struct Digests {
+pub(super) struct Digests {
     pub sha256: Option<String>,
 }
 
 #[derive(Default, Deserialize)]
-pub struct Annotations {
+pub(super) struct Annotations {
     #[serde(rename = "outLink")]
     pub out_link: Option<String>,
 }
 
 #[derive(Default, Deserialize)]
-pub struct Link {
+pub(super) struct Link {
     #[serde(default)]
     pub name: String,
     #[serde(default)]
@@ -73,20 +73,20 @@ pub struct Link {
 
 /// What a gantry link says of where its step ran: only whether it had the network is read.
 #[derive(Default, Deserialize)]
-pub struct LinkEnvironment {
+pub(super) struct LinkEnvironment {
     #[serde(default)]
     pub sandbox: LinkSandbox,
 }
 
 #[derive(Default, Deserialize)]
-pub struct LinkSandbox {
+pub(super) struct LinkSandbox {
     #[serde(default)]
     pub network: bool,
 }
 
 #[derive(Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct Provenance {
+pub(super) struct Provenance {
     #[serde(default)]
     pub run_details: RunDetails,
     #[serde(default)]
@@ -94,7 +94,7 @@ pub struct Provenance {
 }
 
 #[derive(Default, Deserialize)]
-pub struct RunDetails {
+pub(super) struct RunDetails {
     #[serde(default)]
     pub metadata: Metadata,
     #[serde(default)]
@@ -103,7 +103,7 @@ pub struct RunDetails {
 
 #[derive(Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct Metadata {
+pub(super) struct Metadata {
     #[serde(default)]
     pub invocation_id: String,
     pub finished_on: Option<String>,
@@ -111,7 +111,7 @@ pub struct Metadata {
 
 #[derive(Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct BuildDefinition {
+pub(super) struct BuildDefinition {
     #[serde(default)]
     pub resolved_dependencies: Vec<Descriptor>,
     #[serde(default)]
@@ -119,13 +119,13 @@ pub struct BuildDefinition {
 }
 
 #[derive(Default, Deserialize)]
-pub struct ExternalParameters {
+pub(super) struct ExternalParameters {
     /// The pipeline file the run executed, with its digest (which fixes gate thresholds).
     pub pipeline: Option<Descriptor>,
 }
 
 #[derive(Default, Deserialize)]
-pub struct Reproducibility {
+pub(super) struct Reproducibility {
     #[serde(default)]
     pub checked: Checked,
     #[serde(default)]
@@ -134,13 +134,13 @@ pub struct Reproducibility {
 
 #[derive(Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct Checked {
+pub(super) struct Checked {
     #[serde(default)]
     pub run_id: String,
 }
 
 #[derive(Deserialize)]
-pub struct Outcome {
+pub(super) struct Outcome {
     #[serde(default)]
     pub name: String,
     #[serde(default)]
@@ -152,7 +152,7 @@ pub struct Outcome {
 /// A rollout's record (`kinds::rollout`): which step, and how it ended.
 #[derive(Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct Rollout {
+pub(super) struct Rollout {
     #[serde(default)]
     pub step: String,
     #[serde(default)]
@@ -163,7 +163,7 @@ pub struct Rollout {
 
 #[derive(Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct TestResult {
+pub(super) struct TestResult {
     #[serde(default)]
     pub result: String,
     #[serde(default)]
@@ -175,7 +175,7 @@ pub struct TestResult {
 /// A gate's configuration entry: the pipeline (annotated with the gate's step) or the report
 /// (annotated with the stage, the evidence kind and the judged thresholds).
 #[derive(Default, Deserialize)]
-pub struct Configuration {
+pub(super) struct Configuration {
     #[serde(default)]
     pub name: String,
     #[serde(default)]
@@ -185,7 +185,7 @@ pub struct Configuration {
 }
 
 #[derive(Default, Deserialize)]
-pub struct GateAnnotations {
+pub(super) struct GateAnnotations {
     pub step: Option<String>,
     pub stage: Option<String>,
     pub evidence: Option<String>,

@@ -11,14 +11,14 @@ use base64::engine::general_purpose::STANDARD;
 
 use crate::support::Test;
 
-pub fn envelope(path: &Path) -> serde_json::Value {
+pub(crate) fn envelope(path: &Path) -> serde_json::Value {
     serde_json::from_slice(
         &fs::read(path).unwrap_or_else(|error| panic!("{}: {error}", path.display())),
     )
     .expect("envelope JSON")
 }
 
-pub fn statement(path: &Path) -> serde_json::Value {
+pub(crate) fn statement(path: &Path) -> serde_json::Value {
     let envelope = envelope(path);
     let payload = STANDARD
         .decode(envelope["payload"].as_str().expect("payload"))
@@ -27,7 +27,7 @@ pub fn statement(path: &Path) -> serde_json::Value {
 }
 
 /// `openssl genpkey`; true when it worked.
-pub fn generate_key(path: &Path, algorithm: &str, option: &str) -> bool {
+pub(crate) fn generate_key(path: &Path, algorithm: &str, option: &str) -> bool {
     let path = path.to_str().expect("utf8");
     openssl(&[
         "genpkey",
@@ -50,7 +50,7 @@ fn openssl(args: &[&str]) -> std::process::Output {
 }
 
 /// Verifies the envelope's signature over the DSSE PAE with openssl.
-pub fn openssl_verifies(envelope_path: &Path, public_key: &Path, scratch: &Path) -> bool {
+pub(crate) fn openssl_verifies(envelope_path: &Path, public_key: &Path, scratch: &Path) -> bool {
     let envelope = envelope(envelope_path);
     let payload = STANDARD
         .decode(envelope["payload"].as_str().expect("payload"))

@@ -297,6 +297,7 @@ outputs = ["out/both", "out/both.epoch"]
 fn a_new_compiler_on_the_host_reruns_exec_steps() {
     // SAFETY: trivial getter.
     assert!(
+        // SAFETY: geteuid has no preconditions.
         unsafe { libc::geteuid() } == 0,
         "this test shows gantry another dpkg database through a mount namespace: run it as root"
     );

@@ -10,14 +10,14 @@ use crate::support::GANTRY;
 
 const SCRIPT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/buildgrid.sh");
 
-pub struct Grid {
+pub(crate) struct Grid {
     dir: tempfile::TempDir,
     pub env: BTreeMap<String, String>,
 }
 
 impl Grid {
     /// Starts a server whose bots are counted lost after `keepalive` seconds without a call.
-    pub fn start(keepalive: u32) -> Self {
+    pub(crate) fn start(keepalive: u32) -> Self {
         let dir = tempfile::Builder::new()
             .prefix("gantry-grid-")
             .tempdir()
@@ -44,21 +44,21 @@ impl Grid {
         Self { dir, env }
     }
 
-    pub fn url(&self) -> &str {
+    pub(crate) fn url(&self) -> &str {
         &self.env["BUILDGRID_URL"]
     }
 
     /// `http://127.0.0.1:PORT`, as `BuildGrid`'s own client takes it.
-    pub fn http(&self) -> String {
+    pub(crate) fn http(&self) -> String {
         format!("http://{}", self.env["BUILDGRID_ADDRESS"])
     }
 
-    pub fn bgd(&self) -> &str {
+    pub(crate) fn bgd(&self) -> &str {
         &self.env["BGD"]
     }
 
     /// Starts `gantry worker` as `name`, running `concurrency` actions at once.
-    pub fn worker(&self, name: &str, concurrency: u32) -> Worker {
+    pub(crate) fn worker(&self, name: &str, concurrency: u32) -> Worker {
         let log = self.dir.path().join(format!("{name}.jsonl"));
         let child = Command::new(GANTRY)
             .args(["worker", "--json", "--server", self.url(), "--name", name])
@@ -93,7 +93,7 @@ impl Drop for Grid {
     }
 }
 
-pub struct Worker {
+pub(crate) struct Worker {
     pub child: Child,
     log: PathBuf,
     pub name: String,
@@ -101,12 +101,12 @@ pub struct Worker {
 
 impl Worker {
     /// The worker's events so far.
-    pub fn events(&self) -> Vec<serde_json::Value> {
+    pub(crate) fn events(&self) -> Vec<serde_json::Value> {
         read_events(&self.log)
     }
 
     /// The ids of the leases it started.
-    pub fn started(&self) -> Vec<String> {
+    pub(crate) fn started(&self) -> Vec<String> {
         self.events()
             .iter()
             .filter(|event| event["event"] == "started")
@@ -115,7 +115,7 @@ impl Worker {
     }
 
     /// Waits until the worker reports an event named `event`.
-    pub fn wait_for(&self, event: &str, limit: Duration) -> serde_json::Value {
+    pub(crate) fn wait_for(&self, event: &str, limit: Duration) -> serde_json::Value {
         let start = Instant::now();
         loop {
             if let Some(found) = self
@@ -135,7 +135,7 @@ impl Worker {
         }
     }
 
-    pub fn signal(&self, signal: i32) {
+    pub(crate) fn signal(&self, signal: i32) {
         let pid = i32::try_from(self.child.id()).expect("pid");
         // SAFETY: a signal to our own child.
         unsafe {

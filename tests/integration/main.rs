@@ -1,6 +1,11 @@
 //! gantry's integration tests: one binary, one module per feature. Each test runs the real
 //! `gantry` binary in a fresh temporary workspace (see `support.rs`).
 
+#![expect(
+    clippy::disallowed_methods,
+    reason = "tests write their fixtures and read their environment directly"
+)]
+
 mod attestations;
 mod cache;
 mod cli;

@@ -6,7 +6,7 @@ use std::process::Command;
 use crate::support::{Run, Test};
 
 /// Fails with the install hint when Nix is missing: CI must not skip these silently.
-pub fn require_nix() {
+pub(crate) fn require_nix() {
     crate::support::require_tool(
         "nix",
         "--version",
@@ -14,7 +14,7 @@ pub fn require_nix() {
     );
 }
 
-pub const FLAKE: &str = r#"{
+pub(crate) const FLAKE: &str = r#"{
   outputs = { self }: let
     sh = name: script: derivation {
       inherit name; system = "x86_64-linux"; builder = "/bin/sh"; args = [ "-c" script ];
@@ -43,7 +43,7 @@ fn nix_test(pipeline: &str) -> Test {
 }
 
 /// `nix <args>` as the tests' gantry sees it.
-pub fn nix(test: &Test, args: &[&str]) -> String {
+pub(crate) fn nix(test: &Test, args: &[&str]) -> String {
     let output = test
         .command_for("nix")
         .args(["--extra-experimental-features", "nix-command flakes"])
@@ -69,7 +69,7 @@ fn statement(run: &Run, step: &str) -> serde_json::Value {
     serde_json::from_slice(&payload).expect("statement")
 }
 
-pub fn hex_of_sri(sri: &str) -> String {
+pub(crate) fn hex_of_sri(sri: &str) -> String {
     use base64::Engine;
     let bytes = base64::engine::general_purpose::STANDARD
         .decode(sri.strip_prefix("sha256-").expect("sri"))

@@ -11,10 +11,10 @@ use crate::support::{Run, Test};
 
 const SAMPLE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/release");
 /// The toolchain the sample's pipeline names under `~/.rustup/toolchains/`.
-pub const TOOLCHAIN: &str = "1.95.0-x86_64-unknown-linux-gnu";
+pub(crate) const TOOLCHAIN: &str = "1.95.0-x86_64-unknown-linux-gnu";
 
 /// The Rust toolchain these tests run with (its sysroot).
-pub fn sysroot() -> PathBuf {
+pub(crate) fn sysroot() -> PathBuf {
     let output = Command::new("rustc")
         .args(["--print", "sysroot"])
         .output()
@@ -22,7 +22,7 @@ pub fn sysroot() -> PathBuf {
     PathBuf::from(String::from_utf8_lossy(&output.stdout).trim())
 }
 
-pub fn git(root: &Path, args: &[&str]) -> String {
+pub(crate) fn git(root: &Path, args: &[&str]) -> String {
     let output = Command::new("git")
         .current_dir(root)
         .args([
@@ -704,6 +704,7 @@ fn two_clones_built_by_two_users_release_identical_bytes() {
     use std::os::unix::fs::chown;
     // SAFETY: trivial getter.
     assert!(
+        // SAFETY: geteuid has no preconditions.
         unsafe { libc::geteuid() } == 0,
         "this test runs gantry as another user: run it as root"
     );

@@ -186,7 +186,7 @@ fn the_program_is_recorded_as_a_material_with_its_digest() {
     assert!(path.ends_with("/cat"));
 }
 
-pub fn sha256_hex(bytes: &[u8]) -> String {
+pub(crate) fn sha256_hex(bytes: &[u8]) -> String {
     use sha2::Digest as _;
     sha2::Sha256::digest(bytes)
         .iter()

@@ -25,7 +25,7 @@ fn sigstore_oracle() -> PathBuf {
 }
 
 /// `node verify.mjs BUNDLE KEY [ARTIFACT]`: true when sigstore-js accepts the bundle.
-pub fn sigstore_verifies(bundle: &Path, public_key: &Path, artifact: Option<&Path>) -> bool {
+pub(crate) fn sigstore_verifies(bundle: &Path, public_key: &Path, artifact: Option<&Path>) -> bool {
     let mut command = Command::new("node");
     command.arg(sigstore_oracle()).arg(bundle).arg(public_key);
     if let Some(artifact) = artifact {

@@ -7,14 +7,14 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-pub struct Sshd {
+pub(crate) struct Sshd {
     dir: tempfile::TempDir,
     child: Child,
     pub port: u16,
 }
 
 impl Sshd {
-    pub fn start() -> Self {
+    pub(crate) fn start() -> Self {
         crate::support::require_tool(
             "ssh",
             "-V",
@@ -82,7 +82,7 @@ impl Sshd {
     }
 
     /// The builder's Nix machine specification.
-    pub fn builder(&self) -> String {
+    pub(crate) fn builder(&self) -> String {
         format!(
             "ssh://root@127.0.0.1?remote-program={} x86_64-linux {} 1 1",
             self.dir.path().join("remote-store").display(),
@@ -91,7 +91,7 @@ impl Sshd {
     }
 
     /// `NIX_SSHOPTS` reaching this server.
-    pub fn ssh_options(&self) -> String {
+    pub(crate) fn ssh_options(&self) -> String {
         format!(
             "-p {} -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR",
             self.port
@@ -99,7 +99,7 @@ impl Sshd {
     }
 
     /// The builder's own store.
-    pub fn store(&self) -> PathBuf {
+    pub(crate) fn store(&self) -> PathBuf {
         self.dir.path().join("remote-nix/store")
     }
 }

@@ -5,14 +5,14 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-pub const GANTRY: &str = env!("CARGO_BIN_EXE_gantry");
+pub(crate) const GANTRY: &str = env!("CARGO_BIN_EXE_gantry");
 
-pub struct Test {
+pub(crate) struct Test {
     pub dir: tempfile::TempDir,
 }
 
 impl Test {
-    pub fn new() -> Self {
+    pub(crate) fn new() -> Self {
         let dir = tempfile::Builder::new()
             .prefix("gantry-test-")
             .tempdir()
@@ -21,27 +21,27 @@ impl Test {
         Self { dir }
     }
 
-    pub fn root(&self) -> &Path {
+    pub(crate) fn root(&self) -> &Path {
         self.dir.path()
     }
 
-    pub fn path(&self, relative: &str) -> PathBuf {
+    pub(crate) fn path(&self, relative: &str) -> PathBuf {
         self.dir.path().join(relative)
     }
 
-    pub fn file(self, relative: &str, contents: &str) -> Self {
+    pub(crate) fn file(self, relative: &str, contents: &str) -> Self {
         self.write(relative, contents);
         self
     }
 
-    pub fn write(&self, relative: &str, contents: &str) {
+    pub(crate) fn write(&self, relative: &str, contents: &str) {
         let path = self.path(relative);
         fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
         fs::write(&path, contents).expect("write");
     }
 
     /// Writes `pipeline.toml`; `[pipeline]` with `root = "."` is added when missing.
-    pub fn pipeline(self, toml: &str) -> Self {
+    pub(crate) fn pipeline(self, toml: &str) -> Self {
         let toml = if toml.contains("[pipeline]") {
             toml.to_owned()
         } else {
@@ -50,18 +50,18 @@ impl Test {
         self.file("pipeline.toml", &toml)
     }
 
-    pub fn read(&self, relative: &str) -> String {
+    pub(crate) fn read(&self, relative: &str) -> String {
         fs::read_to_string(self.path(relative))
             .unwrap_or_else(|error| panic!("read {relative}: {error}"))
     }
 
-    pub fn command(&self) -> Command {
+    pub(crate) fn command(&self) -> Command {
         self.command_for(GANTRY)
     }
 
     /// `program` in the workspace with the same clean environment gantry gets (for wrappers
     /// such as `setpriv` or `script` that start gantry themselves).
-    pub fn command_for(&self, program: &str) -> Command {
+    pub(crate) fn command_for(&self, program: &str) -> Command {
         let mut command = Command::new(program);
         command
             .current_dir(self.root())
@@ -74,13 +74,13 @@ impl Test {
         command
     }
 
-    pub fn run<const N: usize>(&self, args: [&str; N]) -> Run {
+    pub(crate) fn run<const N: usize>(&self, args: [&str; N]) -> Run {
         let output = self.command().args(args).output().expect("run gantry");
         Run { output }
     }
 
     /// `gantry run pipeline.toml --json` plus `extra`.
-    pub fn gantry_run(&self, extra: &[&str]) -> Run {
+    pub(crate) fn gantry_run(&self, extra: &[&str]) -> Run {
         let output = self
             .command()
             .args(["run", "pipeline.toml", "--json"])
@@ -91,25 +91,25 @@ impl Test {
     }
 }
 
-pub struct Run {
+pub(crate) struct Run {
     pub output: Output,
 }
 
 impl Run {
-    pub fn stdout(&self) -> String {
+    pub(crate) fn stdout(&self) -> String {
         String::from_utf8_lossy(&self.output.stdout).into_owned()
     }
 
-    pub fn stderr(&self) -> String {
+    pub(crate) fn stderr(&self) -> String {
         String::from_utf8_lossy(&self.output.stderr).into_owned()
     }
 
-    pub fn code(&self) -> i32 {
+    pub(crate) fn code(&self) -> i32 {
         self.output.status.code().unwrap_or(-1)
     }
 
     #[track_caller]
-    pub fn success(self) -> Self {
+    pub(crate) fn success(self) -> Self {
         assert_eq!(
             self.code(),
             0,
@@ -121,7 +121,7 @@ impl Run {
     }
 
     #[track_caller]
-    pub fn failure(self, code: i32) -> Self {
+    pub(crate) fn failure(self, code: i32) -> Self {
         assert_eq!(
             self.code(),
             code,
@@ -133,7 +133,7 @@ impl Run {
     }
 
     #[track_caller]
-    pub fn stderr_contains(self, text: &str) -> Self {
+    pub(crate) fn stderr_contains(self, text: &str) -> Self {
         assert!(
             self.stderr().contains(text),
             "stderr lacks {text:?}:\n{}",
@@ -143,7 +143,7 @@ impl Run {
     }
 
     /// The JSON events printed with `--json`.
-    pub fn events(&self) -> Vec<serde_json::Value> {
+    pub(crate) fn events(&self) -> Vec<serde_json::Value> {
         self.stdout()
             .lines()
             .map(|line| {
@@ -154,7 +154,7 @@ impl Run {
     }
 
     /// `step → status` from `step_finished` events.
-    pub fn statuses(&self) -> std::collections::BTreeMap<String, String> {
+    pub(crate) fn statuses(&self) -> std::collections::BTreeMap<String, String> {
         self.events()
             .iter()
             .filter(|event| event["event"] == "step_finished")
@@ -167,14 +167,14 @@ impl Run {
             .collect()
     }
 
-    pub fn finished(&self) -> serde_json::Value {
+    pub(crate) fn finished(&self) -> serde_json::Value {
         self.events()
             .into_iter()
             .find(|event| event["event"] == "run_finished")
             .expect("run_finished event")
     }
 
-    pub fn run_dir(&self) -> PathBuf {
+    pub(crate) fn run_dir(&self) -> PathBuf {
         PathBuf::from(
             self.finished()["attestations"]
                 .as_str()
@@ -184,12 +184,12 @@ impl Run {
 }
 
 /// A step whose stdout we want to inspect writes it to `out/<name>.txt`.
-pub fn probe_pipeline(name: &str, script: &str, extra: &str) -> String {
+pub(crate) fn probe_pipeline(name: &str, script: &str, extra: &str) -> String {
     format!("[steps.{name}]\nrun = '''{script}'''\noutputs = [\"out/{name}.txt\"]\n{extra}\n")
 }
 
 /// Lowercase hex SHA-256 of `bytes`.
-pub fn sha256_hex(bytes: &[u8]) -> String {
+pub(crate) fn sha256_hex(bytes: &[u8]) -> String {
     use sha2::Digest as _;
     use std::fmt::Write as _;
     sha2::Sha256::digest(bytes)
@@ -201,7 +201,7 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
 }
 
 /// Fails with the install hint when `program` is missing: CI must not skip tests silently.
-pub fn require_tool(program: &str, version_flag: &str, hint: &str) {
+pub(crate) fn require_tool(program: &str, version_flag: &str, hint: &str) {
     let found = Command::new(program)
         .arg(version_flag)
         .output()
@@ -210,7 +210,7 @@ pub fn require_tool(program: &str, version_flag: &str, hint: &str) {
 }
 
 /// Copies every file under `from` into `to` (modes kept), making folders as needed.
-pub fn copy_tree(from: &Path, to: &Path) {
+pub(crate) fn copy_tree(from: &Path, to: &Path) {
     for entry in walkdir::WalkDir::new(from) {
         let entry = entry.expect("walk");
         let target = to.join(entry.path().strip_prefix(from).expect("inside"));

@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 /// One setup operation, applied in order.
 #[derive(Clone)]
-pub enum Operation {
+pub(crate) enum Operation {
     Mount {
         source: Option<CString>,
         target: CString,
@@ -75,14 +75,14 @@ pub enum Operation {
 }
 
 /// Stages after the operations, reported as `operations.len() + stage`.
-pub const STAGE_NO_NEW_PRIVILEGES: usize = 0;
-pub const STAGE_DESCRIPTORS: usize = 1;
-pub const STAGE_SECCOMP: usize = 2;
-pub const STAGE_EXEC: usize = 3;
+pub(super) const STAGE_NO_NEW_PRIVILEGES: usize = 0;
+pub(super) const STAGE_DESCRIPTORS: usize = 1;
+pub(super) const STAGE_SECCOMP: usize = 2;
+pub(super) const STAGE_EXEC: usize = 3;
 
 impl Operation {
     /// A short description for error messages.
-    pub fn describe(&self) -> String {
+    pub(crate) fn describe(&self) -> String {
         let show = |text: &CString| text.to_string_lossy().into_owned();
         match self {
             Self::Mount {
@@ -118,7 +118,7 @@ impl Operation {
 }
 
 /// Everything the child needs, prepared by the parent.
-pub struct ChildPlan {
+pub(super) struct ChildPlan {
     pub operations: Vec<Operation>,
     pub program: CString,
     /// Owned here so the pointer arrays below stay valid.
@@ -136,13 +136,13 @@ pub struct ChildPlan {
     filter_program: libc::sock_fprog,
 }
 
-// The raw pointers point into `argv`/`envp`/`filter`, owned by the same plan and never moved after
-// construction (their heap buffers stay put when the plan moves).
+// SAFETY: the raw pointers point into `argv`/`envp`/`filter`, owned by the same plan and never
+// moved after construction (their heap buffers stay put when the plan moves).
 unsafe impl Send for ChildPlan {}
 
 impl ChildPlan {
     #[must_use]
-    pub fn new(
+    pub(super) fn new(
         operations: Vec<Operation>,
         program: CString,
         argv: Vec<CString>,
@@ -182,7 +182,7 @@ impl ChildPlan {
 
     /// The system-call filter to install just before `execve`.
     #[must_use]
-    pub fn with_filter(mut self, mut filter: Vec<libc::sock_filter>) -> Self {
+    pub(super) fn with_filter(mut self, mut filter: Vec<libc::sock_filter>) -> Self {
         self.filter_program = libc::sock_fprog {
             len: u16::try_from(filter.len()).unwrap_or(0),
             filter: filter.as_mut_ptr(),
@@ -193,7 +193,7 @@ impl ChildPlan {
 }
 
 /// Entry point given to `clone`.
-pub extern "C" fn child_main(argument: *mut c_void) -> c_int {
+pub(super) extern "C" fn child_main(argument: *mut c_void) -> c_int {
     // SAFETY: the parent passes a pointer to a live `ChildPlan`; the child has its own copy of
     // the address space, so the plan stays valid for the child's whole life.
     let plan = unsafe { &*argument.cast::<ChildPlan>() };
@@ -202,8 +202,8 @@ pub extern "C" fn child_main(argument: *mut c_void) -> c_int {
 }
 
 unsafe fn run(plan: &ChildPlan) -> ! {
-    // SAFETY (whole function): every call is a raw system call on valid, NUL-terminated data
-    // owned by `plan`; nothing allocates.
+    // SAFETY: every call is a raw system call on valid, NUL-terminated data owned by `plan`;
+    // nothing allocates (this is the cloned child, on its own stack, before exec).
     unsafe {
         // Signal state survives execve: start the program with default dispositions (Rust
         // ignores SIGPIPE in its own process) and, only then, nothing blocked. The parent
@@ -408,7 +408,7 @@ unsafe fn write_file(path: &std::ffi::CStr, bytes: &[u8]) -> c_int {
 }
 
 /// Brings `lo` up in the current network namespace (a fresh one has it down).
-pub unsafe fn loopback_up() -> c_int {
+pub(super) unsafe fn loopback_up() -> c_int {
     // SAFETY: ioctl on a socket with a zeroed, correctly sized ifreq.
     unsafe {
         let socket = libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0);

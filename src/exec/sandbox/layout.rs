@@ -40,7 +40,7 @@ const READ_ONLY: &[&str] = &[
 ];
 
 /// Operations up to (not including) the step's own `/build` mount.
-pub fn base_operations(
+pub(super) fn base_operations(
     root: &Path,
     identity: Identity,
     profile: &Profile,
@@ -63,7 +63,7 @@ pub fn base_operations(
 /// The last operations of a root gantry's child, after its mounts and `chdir`: become the
 /// unprivileged host user, then enter a user namespace of that user's own (a single mapping of
 /// one's own id needs no privilege) that shows the step the profile's uid and gid.
-pub fn become_step_user(identity: Identity, profile: &Profile) -> Vec<Operation> {
+pub(super) fn become_step_user(identity: Identity, profile: &Profile) -> Vec<Operation> {
     let Identity::Dropped { uid, gid } = identity else {
         return Vec::new();
     };
@@ -80,7 +80,11 @@ fn inside(root: &Path, path: &str) -> io::Result<CString> {
 }
 
 /// Makes `folder` (absolute, inside the sandbox) and its parents, mode 0755.
-pub fn make_folders(root: &Path, folder: &str, operations: &mut Vec<Operation>) -> io::Result<()> {
+pub(super) fn make_folders(
+    root: &Path,
+    folder: &str,
+    operations: &mut Vec<Operation>,
+) -> io::Result<()> {
     let mut path = String::new();
     for part in folder.split('/').filter(|part| !part.is_empty()) {
         path.push('/');

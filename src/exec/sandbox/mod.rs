@@ -655,6 +655,7 @@ pub(crate) fn locked_flags(path: &Path) -> io::Result<libc::c_ulong> {
     let path = c_path(path)?;
     // SAFETY: statvfs into a zeroed struct with a valid path.
     let mut stats: libc::statvfs = unsafe { std::mem::zeroed() };
+    // SAFETY: `path` is NUL-terminated and `stats` a valid struct for statvfs to fill.
     if unsafe { libc::statvfs(path.as_ptr(), &raw mut stats) } < 0 {
         return Err(io::Error::last_os_error());
     }

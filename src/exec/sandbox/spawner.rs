@@ -20,19 +20,19 @@ use crate::exec::sandbox::child::{ChildPlan, child_main, loopback_up};
 const STACK_SIZE: usize = 256 * 1024;
 
 /// A started child: its pid and a pidfd to wait on or signal it without pid-reuse races.
-pub struct Spawned {
+pub(super) struct Spawned {
     pub pid: libc::pid_t,
     pub pidfd: OwnedFd,
 }
 
-pub struct Spawner {
+pub(super) struct Spawner {
     /// Empty namespaces for offline steps, each used by one step at a time and reused;
     /// `None` when gantry may not make them (not root).
     offline: Option<std::sync::Mutex<Vec<Namespace>>>,
 }
 
 /// A network namespace: its descriptor and its inode, which names it.
-pub struct Namespace {
+pub(super) struct Namespace {
     fd: OwnedFd,
     inode: u64,
 }
@@ -56,6 +56,7 @@ impl Namespace {
                 // SAFETY: unshare of the network namespace affects only this thread, which
                 // ends right after keeping a handle on the new namespace.
                 if unsafe { libc::unshare(libc::CLONE_NEWNET) } != 0
+                    // SAFETY: brings up this thread's new namespace's loopback through a socket it owns.
                     || unsafe { loopback_up() } != 0
                 {
                     return Err(io::Error::last_os_error());
@@ -104,7 +105,7 @@ thread_local! {
 }
 
 /// Where a child's network comes from.
-pub enum Network<'a> {
+pub(super) enum Network<'a> {
     Host,
     /// One of the spawner's offline namespaces, held by the step.
     Offline(&'a Namespace),
@@ -113,7 +114,7 @@ pub enum Network<'a> {
 }
 
 impl Spawner {
-    pub fn start() -> io::Result<Self> {
+    pub(super) fn start() -> io::Result<Self> {
         // The first spawner's thread is in the host's namespace; a later one (`gantry repro`
         // runs several runs) may be on a thread an earlier run left offline.
         if HOST_NETWORK.get().is_none() {
@@ -128,14 +129,14 @@ impl Spawner {
 
     /// Whether offline children need `CLONE_NEWNET` (and a loopback) of their own.
     #[must_use]
-    pub fn needs_private_network_namespace(&self) -> bool {
+    pub(super) fn needs_private_network_namespace(&self) -> bool {
         self.offline.is_none()
     }
 
     /// An offline namespace no running step uses (a new one when all are in use): steps that
     /// run at the same time never share a loopback. Give it back with [`Spawner::give_back`]
     /// once the step's processes are gone.
-    pub fn take_offline(&self) -> io::Result<Option<Namespace>> {
+    pub(super) fn take_offline(&self) -> io::Result<Option<Namespace>> {
         let Some(pool) = &self.offline else {
             return Ok(None);
         };
@@ -149,7 +150,7 @@ impl Spawner {
         }
     }
 
-    pub fn give_back(&self, namespace: Namespace) {
+    pub(super) fn give_back(&self, namespace: Namespace) {
         if let Some(pool) = &self.offline {
             pool.lock()
                 .unwrap_or_else(std::sync::PoisonError::into_inner)
@@ -158,7 +159,7 @@ impl Spawner {
     }
 
     /// Clones a child that runs `plan`; returns once it has exec'd or failed.
-    pub fn spawn(
+    pub(super) fn spawn(
         plan: &ChildPlan,
         extra_flags: libc::c_int,
         network: &Network<'_>,
@@ -201,7 +202,9 @@ fn clone_child(
     // shares our memory; the child restores a clean mask before exec.
     // SAFETY: sigset manipulation on local values.
     let mut all: libc::sigset_t = unsafe { std::mem::zeroed() };
+    // SAFETY: a zeroed sigset is a valid one to fill.
     let mut previous: libc::sigset_t = unsafe { std::mem::zeroed() };
+    // SAFETY: the mask is set on this thread alone and restored right after clone.
     unsafe {
         libc::sigfillset(&raw mut all);
         libc::pthread_sigmask(libc::SIG_SETMASK, &raw const all, &raw mut previous);
@@ -237,6 +240,7 @@ fn clone_child(
     // SAFETY: pidfd_open returned a fresh descriptor we now own.
     Ok(Spawned {
         pid,
+        // SAFETY: pidfd_open returned a fresh descriptor we now own.
         pidfd: unsafe { OwnedFd::from_raw_fd(pidfd) },
     })
 }

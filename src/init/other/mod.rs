@@ -13,7 +13,7 @@ use super::{Plan, Tree};
 /// What these builds may execute from the host, for the policy's `tools`.
 pub(super) const HOST_TOOLS: &[&str] = &["/usr", "/usr/bin/*", "/bin/*"];
 
-pub fn plan(tree: &Tree<'_>) -> Option<Plan> {
+pub(super) fn plan(tree: &Tree<'_>) -> Option<Plan> {
     if tree.has("flake.nix") {
         return Some(flake::plan(tree));
     }

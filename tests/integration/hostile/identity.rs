@@ -168,6 +168,7 @@ fn a_local_service_sees_the_sandbox_user_not_root() {
     };
     let server = std::thread::spawn(move || {
         let (mut stream, _) = listener.accept().expect("accept");
+        // SAFETY: a zeroed ucred is a valid one to fill.
         let mut credentials: libc::ucred = unsafe { std::mem::zeroed() };
         let mut length = u32::try_from(std::mem::size_of::<libc::ucred>()).expect("size");
         // SAFETY: getsockopt into a correctly sized struct on a connected socket.

@@ -23,16 +23,16 @@ use std::process::Command;
 use crate::support::{GANTRY, Test};
 
 /// The host uid and gid steps run as when gantry is root (`SANDBOX_HOST_ID`).
-pub const SANDBOX_HOST_ID: u32 = 0x7FFF_FFFE;
+pub(crate) const SANDBOX_HOST_ID: u32 = 0x7FFF_FFFE;
 
-pub fn is_root() -> bool {
+pub(crate) fn is_root() -> bool {
     // SAFETY: trivial getter.
     unsafe { libc::geteuid() == 0 }
 }
 
 /// `gantry ARGS` in the test's workspace as the unprivileged user 65534 (the workspace is
 /// handed to that user first); as the current user when the tests do not run as root.
-pub fn as_nobody(test: &Test, args: &[&str]) -> std::process::Output {
+pub(crate) fn as_nobody(test: &Test, args: &[&str]) -> std::process::Output {
     let mut command = if is_root() {
         for entry in walkdir::WalkDir::new(test.root()) {
             let entry = entry.expect("walk");
@@ -51,7 +51,7 @@ pub fn as_nobody(test: &Test, args: &[&str]) -> std::process::Output {
 }
 
 /// Runs `script` with `python3` inside a step and returns what it printed to `out/probe.txt`.
-pub fn python_probe(test: Test, script: &str, extra: &str) -> (Test, String) {
+pub(crate) fn python_probe(test: Test, script: &str, extra: &str) -> (Test, String) {
     let test = test
         .file("probe.py", script)
         .pipeline(&format!(
@@ -65,7 +65,7 @@ pub fn python_probe(test: Test, script: &str, extra: &str) -> (Test, String) {
 /// `program` run as the unprivileged user 65534 (root only). setpriv keeps its capabilities
 /// across the change of uid until its own `execve`, so a shell in between makes the program's
 /// `execve` an unprivileged one.
-pub fn nobody(program: &str) -> Command {
+pub(crate) fn nobody(program: &str) -> Command {
     let mut command = Command::new("setpriv");
     command.args([
         "--reuid=65534",
@@ -81,7 +81,7 @@ pub fn nobody(program: &str) -> Command {
 
 /// Waits (up to 20 s) until a file called `name` appears under `folder` (a step's slot: the
 /// step is running), and returns its path.
-pub fn wait_for_file_in(folder: &std::path::Path, name: &str) -> std::path::PathBuf {
+pub(crate) fn wait_for_file_in(folder: &std::path::Path, name: &str) -> std::path::PathBuf {
     let started = std::time::Instant::now();
     loop {
         let found = walkdir::WalkDir::new(folder)
@@ -102,7 +102,7 @@ pub fn wait_for_file_in(folder: &std::path::Path, name: &str) -> std::path::Path
 
 /// Whether a run's stderr or its JSON events say `text`.
 #[track_caller]
-pub fn says(run: &crate::support::Run, text: &str) {
+pub(crate) fn says(run: &crate::support::Run, text: &str) {
     assert!(
         run.stderr().contains(text) || run.stdout().contains(text),
         "the run does not say {text:?}:\n{}\n{}",
@@ -113,7 +113,7 @@ pub fn says(run: &crate::support::Run, text: &str) {
 
 /// A new P-256 signing key in `test`'s folder (mode 0600), by its path: for runs in other
 /// workspaces that sign with the same key.
-pub fn shared_key(test: &Test) -> String {
+pub(crate) fn shared_key(test: &Test) -> String {
     let key = test.path("shared-key.pem");
     assert!(crate::attestations::generate_key(
         &key,

@@ -83,6 +83,7 @@ fn a_setuid_bit_never_leaves_the_sandbox_with_an_output() {
             // SAFETY: trivial getter.
             assert_eq!(
                 metadata.uid(),
+                // SAFETY: geteuid has no preconditions.
                 unsafe { libc::geteuid() },
                 "blobs are gantry's"
             );

@@ -10,16 +10,17 @@ use std::time::{Duration, Instant};
 
 use crate::support::{Test, require_tool};
 
-pub const HINT: &str = "apt-get install haproxy nginx-light wrk (scripts/test.sh installs them)";
+pub(super) const HINT: &str =
+    "apt-get install haproxy nginx-light wrk (scripts/test.sh installs them)";
 
-pub fn free_port() -> u16 {
+pub(super) fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .and_then(|listener| listener.local_addr())
         .expect("a free port")
         .port()
 }
 
-pub fn wait_for(what: &str, mut ready: impl FnMut() -> bool) {
+pub(super) fn wait_for(what: &str, mut ready: impl FnMut() -> bool) {
     let deadline = Instant::now() + Duration::from_secs(10);
     while !ready() {
         assert!(Instant::now() < deadline, "{what} did not come up");
@@ -28,7 +29,7 @@ pub fn wait_for(what: &str, mut ready: impl FnMut() -> bool) {
 }
 
 /// A pool: an nginx serving `/` and `/healthz`, failing `fail_percent`% of `/` with a 500.
-pub struct Pool {
+pub(super) struct Pool {
     /// `None` for a pool something else starts (a rollout's `start`), as a daemon.
     child: Option<Child>,
     pub port: u16,
@@ -37,7 +38,7 @@ pub struct Pool {
 }
 
 impl Pool {
-    pub fn start(test: &Test, name: &str, fail_percent: u32) -> Self {
+    pub(super) fn start(test: &Test, name: &str, fail_percent: u32) -> Self {
         let mut pool = Self::configure(test, name, fail_percent);
         let child = Command::new("nginx")
             .args(pool.arguments())
@@ -53,7 +54,7 @@ impl Pool {
     }
 
     /// Writes the pool's nginx.conf, and starts nothing.
-    pub fn configure(test: &Test, name: &str, fail_percent: u32) -> Self {
+    pub(super) fn configure(test: &Test, name: &str, fail_percent: u32) -> Self {
         let port = free_port();
         let dir = test.path(&format!("nginx-{name}"));
         std::fs::create_dir_all(dir.join("tmp")).expect("nginx folder");
@@ -94,13 +95,13 @@ impl Pool {
     }
 
     /// The TOML array that starts the pool as a daemon.
-    pub fn start_command(&self) -> String {
+    pub(super) fn start_command(&self) -> String {
         let mut words = vec!["\"nginx\"".to_owned()];
         words.extend(self.arguments().iter().map(|word| format!("{word:?}")));
         format!("[{}]", words.join(", "))
     }
 
-    pub fn kill(&mut self) {
+    pub(super) fn kill(&mut self) {
         if std::mem::replace(&mut self.stopped, true) {
             return;
         }
@@ -133,19 +134,19 @@ impl Drop for Pool {
 }
 
 /// HAProxy in front of the two pools: `blue` (stable, weight 100) and `green` (weight 0).
-pub struct Proxy {
+pub(super) struct Proxy {
     child: Child,
     pub port: u16,
     socket: std::path::PathBuf,
 }
 
 impl Proxy {
-    pub fn start(test: &Test, blue: u16, green: u16) -> Self {
+    pub(super) fn start(test: &Test, blue: u16, green: u16) -> Self {
         Self::start_with(test, blue, green, "")
     }
 
     /// `more` goes at the end of haproxy.cfg (a Prometheus exporter's frontend).
-    pub fn start_with(test: &Test, blue: u16, green: u16, more: &str) -> Self {
+    pub(super) fn start_with(test: &Test, blue: u16, green: u16, more: &str) -> Self {
         let port = free_port();
         let socket = test.path("haproxy.sock");
         let config = format!(
@@ -171,7 +172,7 @@ impl Proxy {
         proxy
     }
 
-    pub fn command(&self, command: &str) -> String {
+    pub(super) fn command(&self, command: &str) -> String {
         let mut stream = UnixStream::connect(&self.socket).expect("haproxy socket");
         stream
             .write_all(format!("{command}\n").as_bytes())
@@ -182,7 +183,7 @@ impl Proxy {
     }
 
     /// The weights HAProxy applies now: (blue, green).
-    pub fn weights(&self) -> (u32, u32) {
+    pub(super) fn weights(&self) -> (u32, u32) {
         let answer = self.command("get weight app/blue") + &self.command("get weight app/green");
         let weights: Vec<u32> = (answer.lines())
             .filter_map(|line| line.split_whitespace().next()?.parse().ok())
@@ -201,14 +202,14 @@ impl Drop for Proxy {
 /// wrk's summary: requests, requests per second, and the failed ones (non-2xx/3xx
 /// answers and socket errors).
 #[derive(Debug)]
-pub struct Load {
+pub(super) struct Load {
     pub requests: u64,
     pub per_second: f64,
     pub failed: u64,
     pub text: String,
 }
 
-pub fn load(port: u16, seconds: u32) -> std::thread::JoinHandle<Load> {
+pub(super) fn load(port: u16, seconds: u32) -> std::thread::JoinHandle<Load> {
     std::thread::spawn(move || {
         let output = Command::new("wrk")
             .args(["-t1", "-c8", &format!("-d{seconds}s")])
@@ -235,7 +236,7 @@ pub fn load(port: u16, seconds: u32) -> std::thread::JoinHandle<Load> {
                     .filter_map(|part| part.parse::<u64>().ok())
                     .sum()
             });
-        #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+        #[expect(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
         let non_2xx = number_after("Non-2xx or 3xx responses:").unwrap_or(0.0) as u64;
         Load {
             requests,
@@ -247,7 +248,7 @@ pub fn load(port: u16, seconds: u32) -> std::thread::JoinHandle<Load> {
 }
 
 /// The front proxy the load goes through, and the `traffic = { ... }` that drives it.
-pub trait Front {
+pub(super) trait Front {
     fn port(&self) -> u16;
     fn traffic(&self) -> String;
     /// The weights it applies now: (blue, green).
@@ -268,7 +269,7 @@ impl Front for Proxy {
 
 /// nginx in front of the two pools, through `upstream app { include upstream.conf; }`, with
 /// the access log in gantry's format.
-pub struct NginxFront {
+pub(super) struct NginxFront {
     child: Child,
     port: u16,
     dir: std::path::PathBuf,
@@ -277,7 +278,7 @@ pub struct NginxFront {
 }
 
 impl NginxFront {
-    pub fn start(test: &Test, blue: u16, green: u16) -> Self {
+    pub(super) fn start(test: &Test, blue: u16, green: u16) -> Self {
         let port = free_port();
         let dir = test.path("front");
         std::fs::create_dir_all(dir.join("tmp")).expect("front folder");
@@ -377,14 +378,14 @@ impl Front for NginxFront {
     }
 }
 
-pub struct Site<F> {
+pub(super) struct Site<F> {
     pub test: Test,
     pub front: F,
     pub green: Pool,
     pub blue: Pool,
 }
 
-pub fn require_tools() {
+pub(super) fn require_tools() {
     for (program, flag) in [("haproxy", "-v"), ("nginx", "-v")] {
         require_tool(program, flag, HINT);
     }
@@ -397,7 +398,10 @@ pub fn require_tools() {
 
 /// Blue and green pools (green failing `green_fail_percent`% of requests) behind a front
 /// that `start` builds from the test and the two ports.
-pub fn site_with<F>(green_fail_percent: u32, start: impl FnOnce(&Test, u16, u16) -> F) -> Site<F> {
+pub(super) fn site_with<F>(
+    green_fail_percent: u32,
+    start: impl FnOnce(&Test, u16, u16) -> F,
+) -> Site<F> {
     require_tools();
     let test = Test::new();
     let blue = Pool::start(&test, "blue", 0);
@@ -413,16 +417,16 @@ pub fn site_with<F>(green_fail_percent: u32, start: impl FnOnce(&Test, u16, u16)
 }
 
 /// Behind nginx.
-pub fn nginx_site(green_fail_percent: u32) -> Site<NginxFront> {
+pub(super) fn nginx_site(green_fail_percent: u32) -> Site<NginxFront> {
     site_with(green_fail_percent, NginxFront::start)
 }
 
 /// Behind HAProxy.
-pub fn site(green_fail_percent: u32) -> Site<Proxy> {
+pub(super) fn site(green_fail_percent: u32) -> Site<Proxy> {
     site_with(green_fail_percent, Proxy::start)
 }
 
-pub fn pipeline<F: Front>(site: &Site<F>, strategy: &str, extra: &str) -> String {
+pub(super) fn pipeline<F: Front>(site: &Site<F>, strategy: &str, extra: &str) -> String {
     format!(
         "[pipeline]\nname = \"rollout\"\nroot = \".\"\n\n[steps.deploy]\nkind = \"rollout\"\nsubject = \"app.tar\"\nstrategy = \"{strategy}\"\ntraffic = {}\nhealth = {{ url = \"http://127.0.0.1:{}/healthz\", interval = \"100ms\", healthy_after = 3, timeout = \"3s\" }}\nanalysis = {{ method = \"sprt\", alpha = 0.05, beta = 0.05, baseline_error_rate = 0.01, delta = 0.03 }}\n{extra}\n[steps.announce]\nrun = \"echo promoted > announced.txt\"\ninputs = [\"out/rollout/deploy.intoto.json\"]\noutputs = [\"announced.txt\"]\n",
         site.front.traffic(),
@@ -431,18 +435,19 @@ pub fn pipeline<F: Front>(site: &Site<F>, strategy: &str, extra: &str) -> String
 }
 
 /// Canary steps paced for wrk's traffic: a decision takes a few 200 ms readings.
-pub const CANARY: &str = "canary = { steps = [10, 50, 100], min_requests = 300, interval = \"200ms\", max_wait = \"20s\" }\n";
+pub(super) const CANARY: &str = "canary = { steps = [10, 50, 100], min_requests = 300, interval = \"200ms\", max_wait = \"20s\" }\n";
 
-pub fn record(run: &crate::support::Run) -> serde_json::Value {
+pub(super) fn record(run: &crate::support::Run) -> serde_json::Value {
     crate::attestations::statement(&run.run_dir().join("deploy.rollout.intoto.json"))
 }
 
 /// Blue-green paced for the tests: a 1.5 s window, read every 200 ms.
-pub const BLUE_GREEN: &str = "rollback_window = \"1500ms\"\ncanary = { interval = \"200ms\" }\n";
+pub(super) const BLUE_GREEN: &str =
+    "rollback_window = \"1500ms\"\ncanary = { interval = \"200ms\" }\n";
 
 /// A run that promoted under wrk's load without a failed request, the front left at 0/100:
 /// its record's predicate.
-pub fn promoted_cleanly<F: Front>(
+pub(super) fn promoted_cleanly<F: Front>(
     site: &Site<F>,
     run: &crate::support::Run,
     load: &Load,
@@ -458,7 +463,7 @@ pub fn promoted_cleanly<F: Front>(
 
 /// A run the sequential test rolled back at the first canary step, the front back at
 /// 100/0: its record's predicate.
-pub fn rolled_back_by_the_test<F: Front>(
+pub(super) fn rolled_back_by_the_test<F: Front>(
     site: &Site<F>,
     run: &crate::support::Run,
 ) -> serde_json::Value {
@@ -476,7 +481,7 @@ pub fn rolled_back_by_the_test<F: Front>(
 }
 
 /// HAProxy kept blue through the window, then set it to drain.
-pub fn assert_blue_drained(proxy: &Proxy) {
+pub(super) fn assert_blue_drained(proxy: &Proxy) {
     let stat = proxy.command("show stat");
     assert!(
         stat.lines()
@@ -489,13 +494,13 @@ pub fn assert_blue_drained(proxy: &Proxy) {
 /// the machine, not the rollout.
 static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
-pub fn serial() -> std::sync::MutexGuard<'static, ()> {
+pub(super) fn serial() -> std::sync::MutexGuard<'static, ()> {
     SERIAL
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
-pub fn run_under_load<F: Front>(
+pub(super) fn run_under_load<F: Front>(
     site: &Site<F>,
     seconds: u32,
     expect_success: bool,
