@@ -188,6 +188,15 @@ fn status_line(state: &State) -> String {
     line
 }
 
+/// `1 step`, `3 steps`.
+fn counted(count: usize, noun: &str) -> String {
+    if count == 1 {
+        format!("1 {noun}")
+    } else {
+        format!("{count} {noun}s")
+    }
+}
+
 fn render(event: &Event) -> Option<String> {
     match event {
         Event::RunStarted {
@@ -196,7 +205,9 @@ fn render(event: &Event) -> Option<String> {
             steps,
             jobs,
         } => Some(format!(
-            "gantry: running `{pipeline}`: {steps} steps, {jobs} jobs (run {run_id})\n"
+            "gantry: running `{pipeline}`: {}, {} (run {run_id})\n",
+            counted(*steps, "step"),
+            counted(*jobs, "job")
         )),
         Event::StepStarted { .. } => None,
         Event::StepFinished {

@@ -34,7 +34,7 @@ fn every_bundled_pipeline_checks() {
 
 /// Copies `pipelines/` and `examples/` into a fresh git repository (the pipelines' root is
 /// the git root), so running them leaves this checkout alone.
-fn example_workspace() -> crate::support::Test {
+pub(crate) fn example_workspace() -> crate::support::Test {
     let test = crate::support::Test::new();
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     for folder in ["pipelines", "examples", "policies"] {

@@ -29,6 +29,7 @@ mod sandbox;
 mod sbom;
 mod self_release;
 mod signing;
+mod snapshots;
 mod sshd;
 mod support;
 mod verify;
