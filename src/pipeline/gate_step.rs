@@ -8,9 +8,9 @@ use toml::Spanned;
 
 use crate::diagnostic::Diagnostic;
 use crate::gauntlet::{Bound, EvidenceKind, Threshold};
+use crate::pipeline::convert::{NotHere, file, not_here};
 use crate::pipeline::model::{Evidence, GATE_FOLDER, GateStep, InputPattern, OutputPath};
 use crate::pipeline::path;
-use crate::pipeline::sbom_step::{NotHere, not_here};
 use crate::pipeline::wire::{StepWire, SubjectWire};
 
 pub(super) struct Converted {
@@ -50,7 +50,7 @@ pub(super) fn convert(
     };
     let mut inputs: Vec<InputPattern> = if is_drill {
         (wire.inputs.iter())
-            .filter_map(|input| super::validate::convert_input(input, errors))
+            .filter_map(|input| super::convert::convert_input(input, errors))
             .collect()
     } else {
         Vec::new()
@@ -427,29 +427,4 @@ fn number(value: &Spanned<toml::Value>, errors: &mut Vec<Diagnostic>) -> Option<
         }
     };
     Some(number)
-}
-
-/// A workspace path naming one file.
-pub(super) fn file(
-    key: &str,
-    value: &Spanned<String>,
-    errors: &mut Vec<Diagnostic>,
-) -> Option<(String, Range<usize>)> {
-    match path::normalize(value.get_ref()) {
-        Ok(normal) if path::is_glob(&normal.path) || normal.directory => {
-            errors.push(Diagnostic::at(
-                format!("`{key}` names one file, not a folder or a glob"),
-                value.span(),
-            ));
-            None
-        }
-        Ok(normal) => Some((normal.path, value.span())),
-        Err(message) => {
-            errors.push(Diagnostic::at(
-                format!("invalid `{key}`: {message}"),
-                value.span(),
-            ));
-            None
-        }
-    }
 }

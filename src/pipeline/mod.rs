@@ -2,10 +2,13 @@
 //! point at the offending line. `load` is the only part that touches the filesystem.
 
 pub mod cache;
+mod convert;
+mod exec_step;
 pub mod executor_config;
 mod gate_step;
 pub mod limits;
 pub mod model;
+mod nix_step;
 pub mod path;
 pub mod rollout_step;
 pub mod rollout_traffic;

@@ -9,11 +9,11 @@ use toml::Spanned;
 
 use crate::diagnostic::Diagnostic;
 use crate::duration;
-use crate::pipeline::gate_step::file;
+use crate::pipeline::convert::file;
+use crate::pipeline::convert::{NotHere, not_here};
 use crate::pipeline::model::{InputPattern, OutputPath};
 use crate::pipeline::path;
 use crate::pipeline::rollout_traffic;
-use crate::pipeline::sbom_step::{NotHere, not_here};
 use crate::pipeline::wire::{AnalysisWire, CanaryWire, HealthWire, StepWire, SubjectWire};
 use crate::rollout::health::HttpUrl;
 use crate::rollout::plan::{CanarySpec, HealthSpec, RolloutStep, Strategy};

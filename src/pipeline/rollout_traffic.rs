@@ -7,7 +7,7 @@ use toml::Spanned;
 
 use crate::diagnostic::Diagnostic;
 use crate::duration;
-use crate::pipeline::gate_step::file;
+use crate::pipeline::convert::file;
 use crate::pipeline::wire::{
     CommandWire, HaproxyWire, NginxWire, PrometheusWire, TrafficWire, VerifyWire,
 };

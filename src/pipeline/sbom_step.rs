@@ -6,6 +6,7 @@ use std::ops::Range;
 use toml::Spanned;
 
 use crate::diagnostic::Diagnostic;
+use crate::pipeline::convert::{NotHere, not_here};
 use crate::pipeline::model::{InputPattern, OutputPath, SBOM_ATTESTATION_SUFFIX, SbomStep};
 use crate::pipeline::path;
 use crate::pipeline::wire::{StepWire, SubjectWire};
@@ -295,40 +296,6 @@ fn format(format: Option<&Spanned<String>>, errors: &mut Vec<Diagnostic>) -> Opt
         );
     }
     parsed
-}
-
-/// Why a kind that runs in gantry (sbom, gate) has no use for `inputs`, `outputs` and
-/// `network`; `env` it refuses because it runs no command.
-pub(super) struct NotHere {
-    pub kind: &'static str,
-    pub inputs: &'static str,
-    pub outputs: &'static str,
-    pub network: &'static str,
-}
-
-pub(super) fn not_here(wire: &StepWire, why: &NotHere, errors: &mut Vec<Diagnostic>) {
-    let mut refuse = |key: &str, span: Range<usize>, hint: &str| {
-        errors.push(
-            Diagnostic::at(
-                format!("`{key}` does not apply to {} steps", why.kind),
-                span,
-            )
-            .hint(hint),
-        );
-    };
-    if let Some(first) = wire.inputs.first() {
-        refuse("inputs", first.span(), why.inputs);
-    }
-    if let Some(first) = wire.outputs.first() {
-        refuse("outputs", first.span(), why.outputs);
-    }
-    if let Some(network) = &wire.network {
-        refuse("network", network.span(), why.network);
-    }
-    if let Some((name, _)) = wire.env.iter().flatten().next() {
-        let hint = format!("a {} step runs no command", why.kind);
-        refuse("env", name.span(), &hint);
-    }
 }
 
 /// A workspace path naming one thing: no glob; a folder (trailing `/`) only where allowed.

@@ -10,7 +10,7 @@ use toml::Spanned;
 use toml::de::{DeTable, DeValue};
 
 use crate::diagnostic::Diagnostic;
-use crate::pipeline::validate::syntax_diagnostic;
+use crate::pipeline::convert::syntax_diagnostic;
 
 /// Unknown keys reported in one file; a file over a MiB gets only its first (each one more
 /// costs two more readings of the whole text).

@@ -12,13 +12,14 @@ use toml::Spanned;
 use crate::diagnostic::{Diagnostic, Diagnostics, SourceFile};
 use crate::digest::Digest;
 use crate::duration;
-use crate::nix::Installable;
+use crate::pipeline::convert::{closest, convert_input, convert_outputs};
 use crate::pipeline::model::{
-    ExecStep, InputPattern, Limits, Named, NixStep, OutputPath, Pipeline, Retry, Step, StepKind,
-    Tool,
+    InputPattern, Limits, Named, OutputPath, Pipeline, Retry, Step, StepKind, Tool,
 };
-use crate::pipeline::wire::{PipelineFileWire, RetryWire, RunWire, StepWire};
-use crate::pipeline::{gate_step, limits, path, rollout_step, sbom_step, sign_step};
+use crate::pipeline::wire::{PipelineFileWire, RetryWire, StepWire};
+use crate::pipeline::{
+    exec_step, gate_step, limits, nix_step, path, rollout_step, sbom_step, sign_step,
+};
 
 /// The longest first wait between attempts a pipeline may ask for.
 const LONGEST_BACKOFF: Duration = Duration::from_secs(3600);
@@ -475,7 +476,7 @@ fn convert_step(
         }
     };
     if let (Some(StepKind::Exec(exec)), Some(warm)) = (&kind, &wire.warm) {
-        check_warm_overlaps(&exec.warm, warm, &inputs, &outputs, errors);
+        exec_step::check_warm_overlaps(&exec.warm, warm, &inputs, &outputs, errors);
     }
     let needs = convert_needs(step_name, &wire.needs, names, errors);
     let mut env = defaults.env.clone();
@@ -603,7 +604,10 @@ fn convert_kind(
         }
     }
     match kind {
-        "nix" => nix_kind(step_name, wire, name_span, errors),
+        "nix" => nix_step::convert(step_name, wire, name_span, errors).map(|converted| Kinded {
+            kind: StepKind::Nix(converted.step),
+            paths: Some((converted.inputs, converted.outputs)),
+        }),
         "sign" => sign_step::convert(step_name, wire, name_span, errors)
             .map(|sign| Kinded::plain(StepKind::Sign(sign))),
         "sbom" => sbom_step::convert(step_name, wire, name_span, errors).map(|converted| Kinded {
@@ -620,37 +624,8 @@ fn convert_kind(
                 paths: Some((converted.inputs, converted.outputs)),
             })
         }
-        "exec" => {
-            let Some(run) = &wire.run else {
-                errors.push(
-                    Diagnostic::at(
-                        format!("step `{step_name}` has no `run` command"),
-                        name_span,
-                    )
-                    .hint("add `run = \"...\"` (run by /bin/sh -c) or `run = [\"prog\", \"arg\"]`"),
-                );
-                return None;
-            };
-            let argv = match run.get_ref() {
-                RunWire::Shell(script) => {
-                    vec!["/bin/sh".to_owned(), "-c".to_owned(), script.clone()]
-                }
-                RunWire::Argv(argv) => argv.clone(),
-            };
-            if argv.first().is_none_or(String::is_empty) {
-                errors.push(Diagnostic::at("`run` must name a program", run.span()));
-                return None;
-            }
-            if argv.iter().any(|argument| argument.contains('\0')) {
-                errors.push(Diagnostic::at(
-                    "`run` must not contain NUL characters",
-                    run.span(),
-                ));
-                return None;
-            }
-            let warm = convert_warm(wire.warm.as_ref(), errors);
-            Some(Kinded::plain(StepKind::Exec(ExecStep { argv, warm })))
-        }
+        "exec" => exec_step::convert(step_name, wire, name_span, errors)
+            .map(|exec| Kinded::plain(StepKind::Exec(exec))),
         other => {
             let span = wire.kind.as_ref().map_or(name_span, Spanned::span);
             let known = StepKind::NAMES
@@ -664,36 +639,6 @@ fn convert_kind(
             None
         }
     }
-}
-
-/// A nix step, with its inputs: the declared ones and the Nix file a `file = ...` build
-/// evaluates.
-fn nix_kind(
-    step_name: &str,
-    wire: &StepWire,
-    name_span: Range<usize>,
-    errors: &mut Vec<Diagnostic>,
-) -> Option<Kinded> {
-    convert_nix(step_name, wire, name_span, errors).map(|nix| {
-        // The Nix file a `file = ...` build evaluates is a source it reads, like any input.
-        let mut inputs: Vec<InputPattern> = (wire.inputs.iter())
-            .filter_map(|input| convert_input(input, errors))
-            .collect();
-        if let (Installable::File { file, .. }, Some(written)) = (&nix.installable, &wire.file)
-            && !inputs.iter().any(|input| input.pattern == *file)
-        {
-            inputs.push(InputPattern {
-                pattern: file.clone(),
-                directory: false,
-                is_glob: false,
-                span: written.span(),
-            });
-        }
-        Kinded {
-            paths: Some((inputs, convert_outputs(&wire.outputs, errors))),
-            kind: StepKind::Nix(nix),
-        }
-    })
 }
 
 /// A step's kind, and for kinds that derive them from their own keys, its inputs and outputs.
@@ -811,295 +756,6 @@ fn kind_keys(wire: &StepWire) -> [KindKey; 31] {
         ("warm", &["exec"], wire.warm.as_ref().map(Spanned::span)),
     ]
 }
-
-fn convert_nix(
-    step_name: &str,
-    wire: &StepWire,
-    name_span: Range<usize>,
-    errors: &mut Vec<Diagnostic>,
-) -> Option<NixStep> {
-    let given: Vec<(&str, &Spanned<String>)> = [
-        ("flake", &wire.flake),
-        ("expr", &wire.expr),
-        ("file", &wire.file),
-    ]
-    .into_iter()
-    .filter_map(|(key, value)| value.as_ref().map(|value| (key, value)))
-    .collect();
-    let before = errors.len();
-    if let Some(network) = &wire.network {
-        errors.push(
-            Diagnostic::at("`network` does not apply to nix steps", network.span())
-                .hint("Nix's own settings decide a build's network (fixed-output derivations)"),
-        );
-    }
-    for output in &wire.outputs {
-        if output.get_ref().ends_with('/') {
-            errors.push(
-                Diagnostic::at(
-                    "a nix step's outputs are out-links, not folders",
-                    output.span(),
-                )
-                .hint("name the link without a trailing `/`, like `result-hello`"),
-            );
-        }
-    }
-    if let Some(attr) = &wire.attr
-        && wire.file.is_none()
-    {
-        errors.push(
-            Diagnostic::at("`attr` goes with `file`", attr.span())
-                .hint("a flake names its attribute after `#`: `flake = \"./nix#hello\"`"),
-        );
-    }
-    let installable = match given.as_slice() {
-        [] => {
-            errors.push(
-                Diagnostic::at(format!("nix step `{step_name}` builds nothing"), name_span).hint(
-                    "add `flake = \"./nix#hello\"`, `expr = \"...\"` or `file = \"default.nix\"`",
-                ),
-            );
-            return None;
-        }
-        [(_, value)] if value.get_ref().trim().is_empty() => {
-            errors.push(Diagnostic::at("must not be empty", value.span()));
-            return None;
-        }
-        [("flake", value)] => Installable::Flake(value.get_ref().clone()),
-        [("expr", value)] => Installable::Expr(value.get_ref().clone()),
-        [(_, value)] => match path::normalize(value.get_ref()) {
-            Ok(normal) if !normal.directory && !path::is_glob(&normal.path) => Installable::File {
-                file: normal.path,
-                attr: wire.attr.as_ref().map(|attr| attr.get_ref().clone()),
-            },
-            Ok(_) => {
-                errors.push(Diagnostic::at("`file` must name one file", value.span()));
-                return None;
-            }
-            Err(message) => {
-                errors.push(Diagnostic::at(message, value.span()));
-                return None;
-            }
-        },
-        [_, (second, value), ..] => {
-            errors.push(
-                Diagnostic::at(
-                    format!("a nix step builds one thing; `{second}` is a second"),
-                    value.span(),
-                )
-                .hint("keep one of `flake`, `expr` and `file`"),
-            );
-            return None;
-        }
-    };
-    if let Some(folder) = installable.local_flake()
-        && folder != "."
-        && let Err(message) = path::normalize(folder)
-        && let Some(value) = &wire.flake
-    {
-        errors.push(
-            Diagnostic::at(
-                format!("the flake must be inside the workspace: {message}"),
-                value.span(),
-            )
-            .hint("write it relative to the workspace root, like `./nix#hello`"),
-        );
-    }
-    let builders = convert_builders(wire.builders.as_ref(), errors);
-    (errors.len() == before).then_some(NixStep {
-        installable,
-        builders,
-    })
-}
-
-/// Nix machine specifications (`URI SYSTEM KEY JOBS ...`), one per builder; they are joined
-/// with `;` for `--builders`, so none may hold one.
-fn convert_builders(
-    wire: Option<&Spanned<Vec<Spanned<String>>>>,
-    errors: &mut Vec<Diagnostic>,
-) -> Vec<String> {
-    let mut builders = Vec::new();
-    for builder in wire.map(Spanned::get_ref).into_iter().flatten() {
-        let text = builder.get_ref().trim();
-        let uri = text.split_whitespace().next().unwrap_or_default();
-        if text.contains([';', '\n']) {
-            errors.push(
-                Diagnostic::at("one builder per string", builder.span())
-                    .hint("list each machine as its own string: `builders = [\"ssh://a x86_64-linux\", \"ssh://b\"]`"),
-            );
-        } else if !(uri.starts_with("ssh://") || uri.starts_with("ssh-ng://")) {
-            errors.push(
-                Diagnostic::at(
-                    format!("`{uri}` is not a Nix remote builder"),
-                    builder.span(),
-                )
-                .hint("a builder is `ssh://USER@HOST` or `ssh-ng://USER@HOST`, then optionally its system, SSH key, jobs, speed factor and features, as in Nix's `builders`"),
-            );
-        } else {
-            builders.push(text.to_owned());
-        }
-    }
-    builders
-}
-
-pub(super) fn convert_input(
-    input: &Spanned<String>,
-    errors: &mut Vec<Diagnostic>,
-) -> Option<InputPattern> {
-    let text = input.get_ref();
-    match path::normalize(text) {
-        Ok(normal) => {
-            let is_glob = path::is_glob(&normal.path);
-            if is_glob && let Err(error) = globset::Glob::new(&normal.path) {
-                errors.push(Diagnostic::at(
-                    format!("invalid glob `{text}`: {}", error.kind()),
-                    input.span(),
-                ));
-                return None;
-            }
-            Some(InputPattern {
-                pattern: normal.path,
-                directory: normal.directory,
-                is_glob,
-                span: input.span(),
-            })
-        }
-        Err(message) => {
-            errors.push(Diagnostic::at(
-                format!("invalid input: {message}"),
-                input.span(),
-            ));
-            None
-        }
-    }
-}
-
-/// `warm = ["target"]`: folders in the step's build folder kept from one run to the next.
-fn convert_warm(
-    wire: Option<&Spanned<Vec<Spanned<String>>>>,
-    errors: &mut Vec<Diagnostic>,
-) -> Vec<String> {
-    let mut warm: Vec<String> = Vec::new();
-    for entry in wire.map(Spanned::get_ref).into_iter().flatten() {
-        let text = entry.get_ref();
-        let normal = match path::normalize(text) {
-            Ok(normal) => normal,
-            Err(message) => {
-                errors.push(Diagnostic::at(
-                    format!("invalid warm folder: {message}"),
-                    entry.span(),
-                ));
-                continue;
-            }
-        };
-        if path::is_glob(&normal.path) {
-            errors.push(Diagnostic::at(
-                format!("warm folder `{text}` is a glob; name the folder itself"),
-                entry.span(),
-            ));
-        } else if let Some(other) = warm.iter().find(|other| {
-            path::is_within(&normal.path, other) || path::is_within(other, &normal.path)
-        }) {
-            errors.push(Diagnostic::at(
-                format!("warm folder `{text}` overlaps warm folder `{other}`"),
-                entry.span(),
-            ));
-        } else {
-            warm.push(normal.path);
-        }
-    }
-    warm
-}
-
-/// A warm folder is the step's own state: no input is read from it (inputs come from the
-/// workspace, checked by digest) and no output is it or holds it; an output inside one (a
-/// binary in `target/release/`) is collected like any other.
-fn check_warm_overlaps(
-    warm: &[String],
-    wire: &Spanned<Vec<Spanned<String>>>,
-    inputs: &[InputPattern],
-    outputs: &[OutputPath],
-    errors: &mut Vec<Diagnostic>,
-) {
-    for folder in warm {
-        let span = (wire.get_ref().iter())
-            .find(|entry| {
-                path::normalize(entry.get_ref()).is_ok_and(|normal| &normal.path == folder)
-            })
-            .map_or_else(|| wire.span(), Spanned::span);
-        if let Some(input) = inputs.iter().find(|input| {
-            path::is_within(&input.pattern, folder) || path::is_within(folder, &input.pattern)
-        }) {
-            errors.push(
-                Diagnostic::at(
-                    format!("warm folder `{folder}` overlaps input `{}`", input.pattern),
-                    span.clone(),
-                )
-                .hint("a warm folder is the step's own state, not a source: keep inputs out of it"),
-            );
-        }
-        if let Some(output) = outputs
-            .iter()
-            .find(|output| path::is_within(folder, &output.path))
-        {
-            errors.push(
-                Diagnostic::at(
-                    format!("warm folder `{folder}` lies in output `{}`", output.path),
-                    span,
-                )
-                .hint(
-                    "an output may lie inside a warm folder (`target/release/app`), not hold one",
-                ),
-            );
-        }
-    }
-}
-
-fn convert_outputs(wire: &[Spanned<String>], errors: &mut Vec<Diagnostic>) -> Vec<OutputPath> {
-    let mut outputs: Vec<OutputPath> = Vec::new();
-    for output in wire {
-        let text = output.get_ref();
-        let normal = match path::normalize(text) {
-            Ok(normal) => normal,
-            Err(message) => {
-                errors.push(Diagnostic::at(
-                    format!("invalid output: {message}"),
-                    output.span(),
-                ));
-                continue;
-            }
-        };
-        if path::is_glob(&normal.path) {
-            errors.push(
-                Diagnostic::at(
-                    format!("output `{text}` is a glob; outputs must be exact paths"),
-                    output.span(),
-                )
-                .hint("declare a folder output with a trailing `/` instead"),
-            );
-            continue;
-        }
-        if let Some(other) = outputs.iter().find(|other| {
-            path::is_within(&normal.path, &other.path) || path::is_within(&other.path, &normal.path)
-        }) {
-            errors.push(Diagnostic::at(
-                format!(
-                    "output `{text}` overlaps output `{}` of the same step",
-                    other.path
-                ),
-                output.span(),
-            ));
-            continue;
-        }
-        outputs.push(OutputPath {
-            path: normal.path,
-            directory: normal.directory,
-            span: output.span(),
-        });
-    }
-    outputs
-}
-
 fn convert_env(
     wire: Option<&IndexMap<Spanned<String>, Spanned<String>>>,
     errors: &mut Vec<Diagnostic>,
@@ -1217,61 +873,6 @@ fn valid_env_name(name: &str) -> bool {
         && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
-/// A TOML or shape error; an unknown key gets the nearest known one as a hint.
-pub(crate) fn syntax_diagnostic(message: &str, span: Option<std::ops::Range<usize>>) -> Diagnostic {
-    let unknown = message
-        .strip_prefix("unknown field `")
-        .and_then(|rest| rest.split_once("`, expected one of "));
-    let Some((key, expected)) = unknown else {
-        return Diagnostic::new(message.to_owned(), span);
-    };
-    let known: Vec<&str> = (expected.split(", "))
-        .map(|name| name.trim_matches('`'))
-        .collect();
-    let diagnostic = Diagnostic::new(format!("unknown key `{key}`"), span);
-    match closest(key, known.iter().copied()) {
-        Some(close) => diagnostic.hint(format!("did you mean `{close}`?")),
-        None => diagnostic.hint(format!("the keys allowed here: {}", known.join(", "))),
-    }
-}
-
-/// The candidate nearest to `target` by edit distance, when it is close enough to be a typo.
-fn closest<'a>(target: &str, candidates: impl Iterator<Item = &'a str>) -> Option<&'a str> {
-    candidates
-        .map(|candidate| (edit_distance(target, candidate), candidate))
-        .filter(|(distance, candidate)| *distance <= 2.max(candidate.len() / 3))
-        .min()
-        .map(|(_, candidate)| candidate)
-}
-
-/// Edit distance with transpositions (optimal string alignment): `outptus` is one edit from
-/// `outputs`, as a typist sees it.
-fn edit_distance(left: &str, right: &str) -> usize {
-    let left: Vec<char> = left.chars().collect();
-    let right: Vec<char> = right.chars().collect();
-    let mut rows = vec![(0..=right.len()).collect::<Vec<usize>>()];
-    for row in 1..=left.len() {
-        let mut current = vec![row; right.len() + 1];
-        for column in 1..=right.len() {
-            let cost = usize::from(left[row - 1] != right[column - 1]);
-            let above = &rows[row - 1];
-            let mut best = (above[column - 1] + cost)
-                .min(above[column] + 1)
-                .min(current[column - 1] + 1);
-            if row > 1
-                && column > 1
-                && left[row - 1] == right[column - 2]
-                && left[row - 2] == right[column - 1]
-            {
-                best = best.min(rows[row - 2][column - 2] + 1);
-            }
-            current[column] = best;
-        }
-        rows.push(current);
-    }
-    rows[left.len()][right.len()]
-}
-
 /// Parses `text` as `p.toml` in the workspace `/w` (for tests of this and later stages).
 #[cfg(test)]
 pub(crate) fn parse_test_text(text: &str) -> Result<Pipeline, Diagnostics> {
@@ -1289,6 +890,8 @@ pub(crate) fn parse_test_text(text: &str) -> Result<Pipeline, Diagnostics> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::nix::Installable;
+    use crate::pipeline::model::NixStep;
 
     fn parse_text(text: &str) -> Result<Pipeline, String> {
         parse_test_text(text).map_err(|diagnostics| diagnostics.render())

@@ -1,0 +1,208 @@
+//! Converters every kind's validation shares: inputs, outputs, a one-file path, the keys a
+//! kind has no use for, and a TOML syntax error at its place.
+
+use std::ops::Range;
+
+use toml::Spanned;
+
+use crate::diagnostic::Diagnostic;
+use crate::pipeline::model::{InputPattern, OutputPath};
+use crate::pipeline::path;
+use crate::pipeline::wire::StepWire;
+
+pub(crate) fn convert_input(
+    input: &Spanned<String>,
+    errors: &mut Vec<Diagnostic>,
+) -> Option<InputPattern> {
+    let text = input.get_ref();
+    match path::normalize(text) {
+        Ok(normal) => {
+            let is_glob = path::is_glob(&normal.path);
+            if is_glob && let Err(error) = globset::Glob::new(&normal.path) {
+                errors.push(Diagnostic::at(
+                    format!("invalid glob `{text}`: {}", error.kind()),
+                    input.span(),
+                ));
+                return None;
+            }
+            Some(InputPattern {
+                pattern: normal.path,
+                directory: normal.directory,
+                is_glob,
+                span: input.span(),
+            })
+        }
+        Err(message) => {
+            errors.push(Diagnostic::at(
+                format!("invalid input: {message}"),
+                input.span(),
+            ));
+            None
+        }
+    }
+}
+
+pub(crate) fn convert_outputs(
+    wire: &[Spanned<String>],
+    errors: &mut Vec<Diagnostic>,
+) -> Vec<OutputPath> {
+    let mut outputs: Vec<OutputPath> = Vec::new();
+    for output in wire {
+        let text = output.get_ref();
+        let normal = match path::normalize(text) {
+            Ok(normal) => normal,
+            Err(message) => {
+                errors.push(Diagnostic::at(
+                    format!("invalid output: {message}"),
+                    output.span(),
+                ));
+                continue;
+            }
+        };
+        if path::is_glob(&normal.path) {
+            errors.push(
+                Diagnostic::at(
+                    format!("output `{text}` is a glob; outputs must be exact paths"),
+                    output.span(),
+                )
+                .hint("declare a folder output with a trailing `/` instead"),
+            );
+            continue;
+        }
+        if let Some(other) = outputs.iter().find(|other| {
+            path::is_within(&normal.path, &other.path) || path::is_within(&other.path, &normal.path)
+        }) {
+            errors.push(Diagnostic::at(
+                format!(
+                    "output `{text}` overlaps output `{}` of the same step",
+                    other.path
+                ),
+                output.span(),
+            ));
+            continue;
+        }
+        outputs.push(OutputPath {
+            path: normal.path,
+            directory: normal.directory,
+            span: output.span(),
+        });
+    }
+    outputs
+}
+
+/// A workspace path naming one file.
+pub(crate) fn file(
+    key: &str,
+    value: &Spanned<String>,
+    errors: &mut Vec<Diagnostic>,
+) -> Option<(String, Range<usize>)> {
+    match path::normalize(value.get_ref()) {
+        Ok(normal) if path::is_glob(&normal.path) || normal.directory => {
+            errors.push(Diagnostic::at(
+                format!("`{key}` names one file, not a folder or a glob"),
+                value.span(),
+            ));
+            None
+        }
+        Ok(normal) => Some((normal.path, value.span())),
+        Err(message) => {
+            errors.push(Diagnostic::at(
+                format!("invalid `{key}`: {message}"),
+                value.span(),
+            ));
+            None
+        }
+    }
+}
+
+/// Why a kind that runs in gantry (sbom, gate) has no use for `inputs`, `outputs` and
+/// `network`; `env` it refuses because it runs no command.
+pub(crate) struct NotHere {
+    pub kind: &'static str,
+    pub inputs: &'static str,
+    pub outputs: &'static str,
+    pub network: &'static str,
+}
+
+pub(crate) fn not_here(wire: &StepWire, why: &NotHere, errors: &mut Vec<Diagnostic>) {
+    let mut refuse = |key: &str, span: Range<usize>, hint: &str| {
+        errors.push(
+            Diagnostic::at(
+                format!("`{key}` does not apply to {} steps", why.kind),
+                span,
+            )
+            .hint(hint),
+        );
+    };
+    if let Some(first) = wire.inputs.first() {
+        refuse("inputs", first.span(), why.inputs);
+    }
+    if let Some(first) = wire.outputs.first() {
+        refuse("outputs", first.span(), why.outputs);
+    }
+    if let Some(network) = &wire.network {
+        refuse("network", network.span(), why.network);
+    }
+    if let Some((name, _)) = wire.env.iter().flatten().next() {
+        let hint = format!("a {} step runs no command", why.kind);
+        refuse("env", name.span(), &hint);
+    }
+}
+
+/// A TOML or shape error; an unknown key gets the nearest known one as a hint.
+pub(crate) fn syntax_diagnostic(message: &str, span: Option<std::ops::Range<usize>>) -> Diagnostic {
+    let unknown = message
+        .strip_prefix("unknown field `")
+        .and_then(|rest| rest.split_once("`, expected one of "));
+    let Some((key, expected)) = unknown else {
+        return Diagnostic::new(message.to_owned(), span);
+    };
+    let known: Vec<&str> = (expected.split(", "))
+        .map(|name| name.trim_matches('`'))
+        .collect();
+    let diagnostic = Diagnostic::new(format!("unknown key `{key}`"), span);
+    match closest(key, known.iter().copied()) {
+        Some(close) => diagnostic.hint(format!("did you mean `{close}`?")),
+        None => diagnostic.hint(format!("the keys allowed here: {}", known.join(", "))),
+    }
+}
+
+/// The candidate nearest to `target` by edit distance, when it is close enough to be a typo.
+pub(crate) fn closest<'a>(
+    target: &str,
+    candidates: impl Iterator<Item = &'a str>,
+) -> Option<&'a str> {
+    candidates
+        .map(|candidate| (edit_distance(target, candidate), candidate))
+        .filter(|(distance, candidate)| *distance <= 2.max(candidate.len() / 3))
+        .min()
+        .map(|(_, candidate)| candidate)
+}
+
+/// Edit distance with transpositions (optimal string alignment): `outptus` is one edit from
+/// `outputs`, as a typist sees it.
+fn edit_distance(left: &str, right: &str) -> usize {
+    let left: Vec<char> = left.chars().collect();
+    let right: Vec<char> = right.chars().collect();
+    let mut rows = vec![(0..=right.len()).collect::<Vec<usize>>()];
+    for row in 1..=left.len() {
+        let mut current = vec![row; right.len() + 1];
+        for column in 1..=right.len() {
+            let cost = usize::from(left[row - 1] != right[column - 1]);
+            let above = &rows[row - 1];
+            let mut best = (above[column - 1] + cost)
+                .min(above[column] + 1)
+                .min(current[column - 1] + 1);
+            if row > 1
+                && column > 1
+                && left[row - 1] == right[column - 2]
+                && left[row - 2] == right[column - 1]
+            {
+                best = best.min(rows[row - 2][column - 2] + 1);
+            }
+            current[column] = best;
+        }
+        rows.push(current);
+    }
+    rows[left.len()][right.len()]
+}
