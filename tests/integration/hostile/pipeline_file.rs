@@ -130,3 +130,30 @@ fn a_tool_that_leads_to_a_home_or_a_key_is_refused() {
         .failure(1)
         .stderr_contains("holds the signing key");
 }
+
+/// A file with mistakes still has its graph's mistakes reported (`gantry check` shows all at
+/// once), but a `root` that leaves the repository is one of them, and then nothing there is
+/// read: no input is looked for in the folder it names.
+#[test]
+fn a_root_outside_is_not_read_even_to_report_other_mistakes() {
+    let test = Test::new()
+        .file("secret/key.pem", "private\n")
+        .file(
+            "project/pipeline.toml",
+            "[pipeline]\nname = \"t\"\nroot = \"../secret\"\nartifacts = []\n\n[steps.a]\nrun = \"true\"\ninputs = [\"key.pem\", \"nothing-here\"]\noutputs = [\"out/a\"]\n",
+        );
+    let run = test
+        .command()
+        .current_dir(test.path("project"))
+        .args(["check", "pipeline.toml"])
+        .output()
+        .expect("gantry");
+    let run = crate::support::Run { output: run }.failure(1);
+    let stderr = run.stderr();
+    assert!(stderr.contains("outside"), "{stderr}");
+    assert!(stderr.contains("`artifacts` is empty"), "{stderr}");
+    assert!(
+        !stderr.contains("nothing-here"),
+        "gantry looked for inputs in the folder outside: {stderr}"
+    );
+}
