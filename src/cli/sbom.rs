@@ -219,21 +219,16 @@ fn read_source(
         .as_deref()
         .map(sbom::cargo::registry_folders)
         .unwrap_or_default();
-    let own: std::collections::HashMap<(String, String), String> = (args.manifests.iter())
-        .filter_map(|manifest| sbom::cargo::manifest_package(manifest))
-        .filter_map(|(name, version, licence)| Some(((name, version?), licence?)))
-        .collect();
-    let licence = |name: &str, version: &str| {
-        if let Some(licence) = own.get(&(name.to_owned(), version.to_owned())) {
-            return Some(licence.clone());
-        }
-        match &args.vendored {
-            Some(folder) => sbom::cargo::manifest_licence(
-                &folder.join(format!("{name}-{version}")).join("Cargo.toml"),
-            ),
-            None => sbom::cargo::registry_licence(&folders, name, version),
-        }
+    let in_vendored = |manifest: &str| Some(args.vendored.as_ref()?.join(manifest));
+    let licences = sbom::cargo::Licences {
+        own: sbom::cargo::Licences::own_from(args.manifests.iter().cloned()),
+        vendored: args
+            .vendored
+            .is_some()
+            .then_some(&in_vendored as &dyn Fn(&str) -> _),
+        registry: folders,
     };
+    let licence = |name: &str, version: &str| licences.of(name, version);
     let inventory =
         sbom::cargo::inventory(&text, subject, &licence).map_err(|message| Error::Input {
             path: from.clone(),

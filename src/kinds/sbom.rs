@@ -167,18 +167,23 @@ fn cargo_inventory(
         .filter(|input| input.material)
         .map(|input| (input.path.as_str(), input.host.as_path()))
         .collect();
-    let own = own_licences(spec, &files);
-    let licence = |name: &str, version: &str| {
-        if let Some(licence) = own.get(&(name.to_owned(), version.to_owned())) {
-            return Some(licence.clone());
-        }
-        match &spec.vendored {
-            Some(folder) => files
-                .get(format!("{folder}/{name}-{version}/Cargo.toml").as_str())
-                .and_then(|manifest| sbom::cargo::manifest_licence(manifest)),
-            None => sbom::cargo::registry_licence(&folders, name, version),
-        }
+    let in_vendored = |manifest: &str| {
+        let folder = spec.vendored.as_deref()?;
+        (files.get(format!("{folder}/{manifest}").as_str())).map(|path| path.to_path_buf())
     };
+    let licences = sbom::cargo::Licences {
+        own: sbom::cargo::Licences::own_from(
+            (spec.manifests.iter())
+                .filter_map(|manifest| files.get(manifest.as_str()))
+                .map(|path| path.to_path_buf()),
+        ),
+        vendored: spec
+            .vendored
+            .is_some()
+            .then_some(&in_vendored as &dyn Fn(&str) -> _),
+        registry: folders,
+    };
+    let licence = |name: &str, version: &str| licences.of(name, version);
     let placeholder = Subject {
         name: spec.from.clone(),
         digest: None,
@@ -203,19 +208,6 @@ fn imported(spec: &SbomStep, document: &InputFile) -> Result<(Vec<u8>, Format), 
     let format =
         sbom::format_of_document(&bytes).map_err(|problem| format!("`{}` {problem}", spec.from))?;
     Ok((bytes, format))
-}
-
-/// (name, version) → licence of the workspace's own packages, from the `manifests` the step
-/// names (inputs, read through the files the run resolved).
-fn own_licences(
-    spec: &SbomStep,
-    inputs: &HashMap<&str, &Path>,
-) -> HashMap<(String, String), String> {
-    (spec.manifests.iter())
-        .filter_map(|manifest| inputs.get(manifest.as_str()))
-        .filter_map(|path| sbom::cargo::manifest_package(path))
-        .filter_map(|(name, version, licence)| Some(((name, version?), licence?)))
-        .collect()
 }
 
 /// The subjects by their digests, the first apart (`about` describes it); by default `from`

@@ -10,6 +10,13 @@ use crate::pipeline::model::{InputPattern, OutputPath};
 use crate::pipeline::path;
 use crate::pipeline::wire::StepWire;
 
+/// A kind's step and the paths it reads and writes, each with the place it was written.
+pub(crate) struct Converted<Step> {
+    pub step: Step,
+    pub inputs: Vec<InputPattern>,
+    pub outputs: Vec<OutputPath>,
+}
+
 pub(crate) fn convert_input(
     input: &Spanned<String>,
     errors: &mut Vec<Diagnostic>,

@@ -8,23 +8,17 @@ use toml::Spanned;
 
 use crate::diagnostic::Diagnostic;
 use crate::gauntlet::{Bound, EvidenceKind, Threshold};
-use crate::pipeline::convert::{NotHere, file, not_here};
+use crate::pipeline::convert::{Converted, NotHere, file, not_here};
 use crate::pipeline::model::{Evidence, GATE_FOLDER, GateStep, InputPattern, OutputPath};
 use crate::pipeline::path;
 use crate::pipeline::wire::{StepWire, SubjectWire};
-
-pub(super) struct Converted {
-    pub step: GateStep,
-    pub inputs: Vec<InputPattern>,
-    pub outputs: Vec<OutputPath>,
-}
 
 pub(super) fn convert(
     step_name: &str,
     wire: &StepWire,
     name_span: Range<usize>,
     errors: &mut Vec<Diagnostic>,
-) -> Option<Converted> {
+) -> Option<Converted<GateStep>> {
     let before = errors.len();
     let evidence = evidence(step_name, wire, &name_span, errors);
     let is_drill = matches!(evidence, Some((Evidence::Drill { .. }, _)));

@@ -7,17 +7,10 @@ use toml::Spanned;
 
 use crate::diagnostic::Diagnostic;
 use crate::nix::Installable;
-use crate::pipeline::convert::{convert_input, convert_outputs};
-use crate::pipeline::model::{InputPattern, NixStep, OutputPath};
+use crate::pipeline::convert::{Converted, convert_input, convert_outputs};
+use crate::pipeline::model::{InputPattern, NixStep};
 use crate::pipeline::path;
 use crate::pipeline::wire::StepWire;
-
-/// A nix step and the paths it reads and writes.
-pub(super) struct Converted {
-    pub step: NixStep,
-    pub inputs: Vec<InputPattern>,
-    pub outputs: Vec<OutputPath>,
-}
 
 /// A nix step, with its inputs: the declared ones and the Nix file a `file = ...` build
 /// evaluates.
@@ -26,7 +19,7 @@ pub(super) fn convert(
     wire: &StepWire,
     name_span: Range<usize>,
     errors: &mut Vec<Diagnostic>,
-) -> Option<Converted> {
+) -> Option<Converted<NixStep>> {
     convert_nix(step_name, wire, name_span, errors).map(|nix| {
         // The Nix file a `file = ...` build evaluates is a source it reads, like any input.
         let mut inputs: Vec<InputPattern> = (wire.inputs.iter())

@@ -10,7 +10,7 @@ use toml::Spanned;
 use crate::diagnostic::Diagnostic;
 use crate::duration;
 use crate::pipeline::convert::file;
-use crate::pipeline::convert::{NotHere, not_here};
+use crate::pipeline::convert::{Converted, NotHere, not_here};
 use crate::pipeline::model::{InputPattern, OutputPath};
 use crate::pipeline::path;
 use crate::pipeline::rollout_traffic;
@@ -22,18 +22,12 @@ use crate::rollout::sprt::Sprt;
 /// Where a rollout's attestation goes when `output` is not given.
 pub const ROLLOUT_FOLDER: &str = "out/rollout";
 
-pub struct Converted {
-    pub step: RolloutStep,
-    pub inputs: Vec<InputPattern>,
-    pub outputs: Vec<OutputPath>,
-}
-
-pub fn convert(
+pub(crate) fn convert(
     step_name: &str,
     wire: &StepWire,
     name_span: &Range<usize>,
     errors: &mut Vec<Diagnostic>,
-) -> Option<Converted> {
+) -> Option<Converted<RolloutStep>> {
     let before = errors.len();
     not_here(
         wire,

@@ -6,18 +6,11 @@ use std::ops::Range;
 use toml::Spanned;
 
 use crate::diagnostic::Diagnostic;
-use crate::pipeline::convert::{NotHere, not_here};
+use crate::pipeline::convert::{Converted, NotHere, not_here};
 use crate::pipeline::model::{InputPattern, OutputPath, SBOM_ATTESTATION_SUFFIX, SbomStep};
 use crate::pipeline::path;
 use crate::pipeline::wire::{StepWire, SubjectWire};
 use crate::sbom::{About, Format};
-
-/// A sbom step and the paths it reads and writes, each with the place it was written.
-pub(super) struct Converted {
-    pub step: SbomStep,
-    pub inputs: Vec<InputPattern>,
-    pub outputs: Vec<OutputPath>,
-}
 
 const SBOM_NOT_HERE: NotHere = NotHere {
     kind: "sbom",
@@ -31,7 +24,7 @@ pub(super) fn convert(
     wire: &StepWire,
     name_span: Range<usize>,
     errors: &mut Vec<Diagnostic>,
-) -> Option<Converted> {
+) -> Option<Converted<SbomStep>> {
     let before = errors.len();
     not_here(wire, &SBOM_NOT_HERE, errors);
     let format = format(wire.format.as_ref(), errors);

@@ -188,15 +188,6 @@ fn status_line(state: &State) -> String {
     line
 }
 
-/// `1 step`, `3 steps`.
-fn counted(count: usize, noun: &str) -> String {
-    if count == 1 {
-        format!("1 {noun}")
-    } else {
-        format!("{count} {noun}s")
-    }
-}
-
 fn render(event: &Event) -> Option<String> {
     match event {
         Event::RunStarted {
@@ -206,8 +197,8 @@ fn render(event: &Event) -> Option<String> {
             jobs,
         } => Some(format!(
             "gantry: running `{pipeline}`: {}, {} (run {run_id})\n",
-            counted(*steps, "step"),
-            counted(*jobs, "job")
+            super::counted(*steps, "step"),
+            super::counted(*jobs, "job")
         )),
         Event::StepStarted { .. } => None,
         Event::StepFinished {

@@ -7,3 +7,13 @@ mod human;
 
 pub use event::{Event, FailureDetail, StepStatus};
 pub use human::Reporter;
+
+/// `1 step`, `3 steps`: a count with its noun, for every message that counts.
+#[must_use]
+pub fn counted(count: usize, noun: &str) -> String {
+    if count == 1 {
+        format!("1 {noun}")
+    } else {
+        format!("{count} {noun}s")
+    }
+}

@@ -208,6 +208,43 @@ fn percent_encode(text: &str) -> String {
     encoded
 }
 
+/// Where `NAME-VERSION/Cargo.toml` of a vendored folder is, if it is there.
+pub type FindInVendored<'a> = dyn Fn(&str) -> Option<PathBuf> + 'a;
+
+/// Where each crate's licence is read, in this order: the workspace's own manifests (`own`,
+/// by name and version), else a vendored folder (`NAME-VERSION/Cargo.toml` in it, found by
+/// `vendored`; then nowhere else), else the registry folders of a cargo home.
+pub struct Licences<'a> {
+    pub own: std::collections::HashMap<(String, String), String>,
+    pub vendored: Option<&'a FindInVendored<'a>>,
+    pub registry: Vec<PathBuf>,
+}
+
+impl Licences<'_> {
+    /// The workspace's packages' licences, from their manifests.
+    #[must_use]
+    pub fn own_from(
+        manifests: impl IntoIterator<Item = PathBuf>,
+    ) -> std::collections::HashMap<(String, String), String> {
+        (manifests.into_iter())
+            .filter_map(|manifest| manifest_package(&manifest))
+            .filter_map(|(name, version, licence)| Some(((name, version?), licence?)))
+            .collect()
+    }
+
+    #[must_use]
+    pub fn of(&self, name: &str, version: &str) -> Option<String> {
+        if let Some(licence) = self.own.get(&(name.to_owned(), version.to_owned())) {
+            return Some(licence.clone());
+        }
+        match self.vendored {
+            Some(find) => find(&format!("{name}-{version}/Cargo.toml"))
+                .and_then(|manifest| manifest_licence(&manifest)),
+            None => registry_licence(&self.registry, name, version),
+        }
+    }
+}
+
 /// The registry source folders of a cargo home (`$CARGO_HOME/registry/src/*`), sorted.
 #[must_use]
 pub fn registry_folders(cargo_home: &Path) -> Vec<PathBuf> {

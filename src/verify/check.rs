@@ -132,15 +132,6 @@ fn parse_check<'a>(input: &Input<'a>, found: &mut Found) -> Vec<Item<'a>> {
     items
 }
 
-/// `1 artifact`, `2 artifacts`.
-fn count(number: usize, noun: &str) -> String {
-    if number == 1 {
-        format!("1 {noun}")
-    } else {
-        format!("{number} {noun}s")
-    }
-}
-
 fn sha(digest: &Digest) -> String {
     digest.hex()
 }
@@ -658,7 +649,7 @@ fn subjects_and_chains(
         CheckKind::Subject,
         format!(
             "{}, each a product of an attested step",
-            count(input.artifacts.len(), "artifact")
+            crate::report::counted(input.artifacts.len(), "artifact")
         ),
     );
     let networked = if chain.networked.is_empty() {
@@ -675,9 +666,9 @@ fn subjects_and_chains(
         CheckKind::Chain,
         format!(
             "{} followed back to {} and {}{networked}",
-            count(chain.walked.len(), "step"),
-            count(chain.sources.len(), "allowed source"),
-            count(chain.tools.len(), "tool")
+            crate::report::counted(chain.walked.len(), "step"),
+            crate::report::counted(chain.sources.len(), "allowed source"),
+            crate::report::counted(chain.tools.len(), "tool")
         ),
     );
 }
