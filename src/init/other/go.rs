@@ -4,7 +4,7 @@
 use super::super::{
     Plan, Tree, array, ignore, name_of_folder, policy, quoted, safe_name, sbom_steps,
 };
-use super::{HOST_TOOLS, inputs};
+use super::{HOST_TOOLS, header, inputs};
 
 pub(super) fn plan(tree: &Tree<'_>) -> Plan {
     let module = tree
@@ -33,16 +33,7 @@ pub(super) fn plan(tree: &Tree<'_>) -> Plan {
         ""
     };
     let pipeline = format!(
-        r#"# {name}: written by `gantry init` (docs/pipeline.md). Check it with `gantry check pipeline.toml`.
-[pipeline]
-name = {name_quoted}
-artifacts = [{output_quoted}]          # what a release ships
-
-[defaults]
-# go keeps its caches in the step's own temporary folder, and never fetches a toolchain.
-env = {{ LANG = "C.UTF-8", GOTOOLCHAIN = "local" }}
-timeout = "60m"
-
+        r#"{header}
 # `go vet` and the tests; narrow `inputs` to the packages.
 [steps.test]
 run = """set -e
@@ -60,7 +51,12 @@ inputs = {inputs}
 outputs = [{output_quoted}]{network}
 
 {sboms}"#,
-        name_quoted = quoted(&name),
+        header = header(
+            &name,
+            output,
+            r#", GOTOOLCHAIN = "local""#,
+            "# go keeps its caches in the step's own temporary folder, and never fetches a toolchain.\n",
+        ),
         output_quoted = quoted(output),
         inputs = array(&inputs),
         sboms = sbom_steps(&name, output, &[]),

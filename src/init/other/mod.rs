@@ -10,6 +10,24 @@ mod python;
 
 use super::{Plan, Tree};
 
+/// The opening of these kinds' pipelines: the name, the folder a release ships, and the
+/// defaults, with `env` entries beyond `LANG` and a `comment` line above them.
+pub(super) fn header(name: &str, output: &str, env: &str, comment: &str) -> String {
+    format!(
+        r#"# {name}: written by `gantry init` (docs/pipeline.md). Check it with `gantry check pipeline.toml`.
+[pipeline]
+name = {}
+artifacts = [{}]          # what a release ships
+
+[defaults]
+{comment}env = {{ LANG = "C.UTF-8"{env} }}
+timeout = "60m"
+"#,
+        super::quoted(name),
+        super::quoted(output),
+    )
+}
+
 /// What these builds may execute from the host, for the policy's `tools`.
 pub(super) const HOST_TOOLS: &[&str] = &["/usr", "/usr/bin/*", "/bin/*"];
 

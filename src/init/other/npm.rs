@@ -2,7 +2,7 @@
 //! `npm pack` offline.
 
 use super::super::{Plan, Tree, array, ignore, policy, quoted, safe_name, sbom_steps};
-use super::{HOST_TOOLS, inputs};
+use super::{HOST_TOOLS, header, inputs};
 
 pub(super) fn plan(tree: &Tree<'_>) -> Option<Plan> {
     let manifest: serde_json::Value = serde_json::from_str(&tree.text("package.json")?).ok()?;
@@ -45,15 +45,7 @@ pub(super) fn plan(tree: &Tree<'_>) -> Option<Plan> {
     };
     let output = "out/dist/";
     let pipeline = format!(
-        r#"# {name}: written by `gantry init` (docs/pipeline.md). Check it with `gantry check pipeline.toml`.
-[pipeline]
-name = {name_quoted}
-artifacts = [{output_quoted}]          # what a release ships
-
-[defaults]
-env = {{ LANG = "C.UTF-8" }}
-timeout = "60m"
-
+        r#"{header}
 # npm installs what the lock file pins (with their install scripts): the only step with the
 # network, keyed on the manifest and the lock, so an edit to the sources fetches nothing.
 [steps.deps]
@@ -73,7 +65,7 @@ inputs = {inputs}
 outputs = [{output_quoted}]
 
 {sboms}"#,
-        name_quoted = quoted(&name),
+        header = header(&name, output, "", ""),
         output_quoted = quoted(output),
         deps_inputs = array(&deps_inputs),
         inputs = array(&inputs),

@@ -4,7 +4,7 @@
 use super::super::{
     Plan, Tree, array, ignore, name_of_folder, policy, quoted, safe_name, sbom_steps,
 };
-use super::{HOST_TOOLS, inputs};
+use super::{HOST_TOOLS, header, inputs};
 
 pub(super) fn plan(tree: &Tree<'_>) -> Plan {
     let manifest: Option<toml::Table> = tree
@@ -49,15 +49,7 @@ pub(super) fn plan(tree: &Tree<'_>) -> Plan {
         .join(" ");
     let output = "out/dist/";
     let pipeline = format!(
-        r#"# {name}: written by `gantry init` (docs/pipeline.md). Check it with `gantry check pipeline.toml`.
-[pipeline]
-name = {name_quoted}
-artifacts = [{output_quoted}]          # what a release ships
-
-[defaults]
-env = {{ LANG = "C.UTF-8", PIP_DISABLE_PIP_VERSION_CHECK = "1" }}
-timeout = "60m"
-
+        r#"{header}
 # pip fetches the build backend pyproject.toml names (from PyPI): the only step with the
 # network, keyed on pyproject.toml alone.
 [steps.deps]
@@ -74,7 +66,12 @@ inputs = {inputs}
 outputs = [{output_quoted}]
 
 {sboms}"#,
-        name_quoted = quoted(&name),
+        header = header(
+            &name,
+            output,
+            r#", PIP_DISABLE_PIP_VERSION_CHECK = "1""#,
+            ""
+        ),
         output_quoted = quoted(output),
         inputs = array(&inputs),
         sboms = sbom_steps(&name, output, &[]),
