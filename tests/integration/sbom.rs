@@ -66,6 +66,14 @@ fn lock_packages(text: &str) -> BTreeSet<(String, String)> {
         .collect()
 }
 
+/// `gantry check` refuses the pipeline, saying each of `expected`.
+fn check_says(test: &Test, expected: &[&str]) {
+    let stderr = test.run(["check", "pipeline.toml"]).failure(1).stderr();
+    for expected in expected {
+        assert!(stderr.contains(expected), "{expected}\n{stderr}");
+    }
+}
+
 fn public_key(test: &Test) -> PathBuf {
     let path = test.path("public.pem");
     fs::write(&path, test.run(["key", "public"]).success().stdout()).expect("write");
@@ -872,14 +880,14 @@ fn a_folder_sbom_says_what_its_subject_is() {
     let wrong = Test::new().file("src/a.txt", "a\n").pipeline(
         "[steps.spdx]\nkind = \"sbom\"\nfrom = \"src/\"\noutput = \"out/a.spdx.json\"\nabout = { supplier = \"zlib\", license = \"zlib licence\", purl = \"zlib\" }\n",
     );
-    let stderr = wrong.run(["check", "pipeline.toml"]).failure(1).stderr();
-    for expected in [
-        "is not a supplier as SPDX writes one",
-        "is not an SPDX licence expression",
-        "is not a package URL",
-    ] {
-        assert!(stderr.contains(expected), "{expected}\n{stderr}");
-    }
+    check_says(
+        &wrong,
+        &[
+            "is not a supplier as SPDX writes one",
+            "is not an SPDX licence expression",
+            "is not a package URL",
+        ],
+    );
 }
 
 /// `import = true`: another tool's SBOM becomes an attested one, byte for byte, about the
@@ -929,14 +937,12 @@ fn another_tool_s_sbom_is_imported_and_attested() {
     let wrong = Test::new().file("a.json", "{}").pipeline(
         "[steps.sbom]\nkind = \"sbom\"\nfrom = \"a.json\"\nimport = true\nformat = \"spdx\"\noutput = \"out/a.json\"\n",
     );
-    let stderr = wrong.run(["check", "pipeline.toml"]).failure(1).stderr();
-    assert!(
-        stderr.contains("needs the `subject` it is about"),
-        "{stderr}"
-    );
-    assert!(
-        stderr.contains("`format` does not apply to an imported SBOM"),
-        "{stderr}"
+    check_says(
+        &wrong,
+        &[
+            "needs the `subject` it is about",
+            "`format` does not apply to an imported SBOM",
+        ],
     );
 }
 
@@ -997,14 +1003,12 @@ fn one_sbom_is_for_several_artifacts() {
     let twice = Test::new().file("Cargo.lock", lock).pipeline(
         "[steps.spdx]\nkind = \"sbom\"\nfrom = \"Cargo.lock\"\nsubject = [\"Cargo.lock\", \"Cargo.lock\"]\noutput = \"out/a.json\"\n\n[steps.gate]\nkind = \"gate\"\nevidence = { junit = \"Cargo.lock\" }\nrequire = { failures = 0 }\nsubject = [\"a\", \"b\"]\n",
     );
-    let stderr = twice.run(["check", "pipeline.toml"]).failure(1).stderr();
-    assert!(
-        stderr.contains("the subject `Cargo.lock` is named twice"),
-        "{stderr}"
-    );
-    assert!(
-        stderr.contains("a gate step is about one subject"),
-        "{stderr}"
+    check_says(
+        &twice,
+        &[
+            "the subject `Cargo.lock` is named twice",
+            "a gate step is about one subject",
+        ],
     );
 }
 
