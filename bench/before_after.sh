@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # gantry at another revision (BEFORE, default: the parent of the first commit of issue 28's
 # hardening) against the work tree, side by side with hyperfine on the same generated work in
-# one run: the full build and the no-op of N trivial sandboxed steps, and a single-step run
-# for the sandbox's fixed cost. Prints markdown tables; docs/PERFORMANCE.md records results.
+# one run: the full build and the no-op of N trivial sandboxed steps, a single-step run for
+# the sandbox's fixed cost, and `gantry verify` of one 1,000-step chain's attestations (made
+# by the work tree, read by both). Prints markdown tables; docs/PERFORMANCE.md records results.
 #   BEFORE      git revision to compare with
 #   BEFORE_BIN  an already built release binary of BEFORE (skips building it)
 #   N       independent trivial steps (default 5000)
@@ -51,3 +52,29 @@ hyperfine --runs 10 --style basic --export-markdown "$work/serial.md" \
   --prepare "rm -rf $work/after-200/out $work/after-200/.gantry $work/after-200/attestations" \
   -n after "cd $work/after-200 && $after run pipeline.toml --jobs 1 --json >/dev/null" >/dev/null
 cat "$work/serial.md"
+echo; echo "## gantry verify of a 1000-step chain (the after run's attestations)"
+python3 bench/generate.py chain 1000 "$work/chain"
+(cd "$work/chain" && "$after" run pipeline.toml --jobs 2 --json >/dev/null)
+run=$(ls -d "$work/chain"/attestations/*/ | head -1)
+"$after" keys public >"$work/dev.pub"
+steps=$(python3 -c "print(', '.join(f'\"s{i}\"' for i in range(1000)))")
+cat >"$work/chain/policy.toml" <<TOML
+[policy]
+name = "chain"
+[[keys]]
+id = "dev"
+public = "$work/dev.pub"
+steps = ["*"]
+[require]
+steps = [$steps]
+provenance = true
+sources = ["src/seed.txt"]
+tools = ["/usr/bin/*", "/bin/*"]
+TOML
+for binary in "$before" "$after"; do
+  "$binary" verify --policy "$work/chain/policy.toml" --attestations "$run" "$work/chain/out/s999" >/dev/null
+done
+hyperfine -N --warmup 2 --runs 20 --style basic --export-markdown "$work/verify.md" \
+  -n before "$before verify --policy $work/chain/policy.toml --attestations $run $work/chain/out/s999" \
+  -n after "$after verify --policy $work/chain/policy.toml --attestations $run $work/chain/out/s999" >/dev/null
+cat "$work/verify.md"

@@ -3,12 +3,11 @@
 
 pub mod bundle;
 pub mod dsse;
-pub mod link;
 pub mod predicate;
 pub mod provenance;
 pub mod run_folder;
 pub mod statement;
 
 pub use dsse::Envelope;
-pub use link::{LINK_PREDICATE_TYPE, Link};
+pub use predicate::link::{self, LINK_PREDICATE_TYPE, Link};
 pub use statement::{DigestSet, PAYLOAD_TYPE, ResourceDescriptor, Statement};

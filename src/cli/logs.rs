@@ -4,6 +4,7 @@
 use std::io::{IsTerminal as _, Write as _};
 use std::path::{Path, PathBuf};
 
+use crate::attest::{Link, Statement};
 use crate::cli::Environment;
 use crate::digest::Digest;
 use crate::error::{Error, Result};
@@ -53,11 +54,16 @@ pub(super) fn run(args: &Args, environment: &Environment) -> Result<u8> {
         Some(stream) => vec![stream],
         None => vec!["stdout", "stderr"],
     };
+    let byproducts = &statement.predicate.byproducts;
     for stream in streams {
-        let digest = statement
-            .pointer(&format!("/predicate/byproducts/{stream}/sha256"))
-            .and_then(serde_json::Value::as_str)
-            .and_then(Digest::from_hex)
+        let named = if stream == "stdout" {
+            &byproducts.stdout
+        } else {
+            &byproducts.stderr
+        };
+        let named = named.as_ref();
+        let digest = named
+            .and_then(|named| Digest::from_hex(&named.sha256))
             .ok_or_else(|| Error::Attestation {
                 path: link.clone(),
                 message: format!(
@@ -68,9 +74,7 @@ pub(super) fn run(args: &Args, environment: &Environment) -> Result<u8> {
             path: link.clone(),
             message,
         })?;
-        let truncated = statement
-            .pointer(&format!("/predicate/byproducts/{stream}/truncatedAt"))
-            .is_some();
+        let truncated = named.is_some_and(|named| named.truncated_at.is_some());
         show(stream, &bytes, truncated);
     }
     Ok(0)
@@ -78,7 +82,7 @@ pub(super) fn run(args: &Args, environment: &Environment) -> Result<u8> {
 
 /// The Statement inside a link's envelope (its signature is `verify`'s business; the bytes
 /// shown are checked against the digest it names).
-fn read_statement(link: &Path) -> Result<serde_json::Value> {
+fn read_statement(link: &Path) -> Result<Statement<Link>> {
     let bytes =
         crate::bounded::read(link, crate::bounded::Kind::Attestation).map_err(Error::read(link))?;
     let invalid = |message: &str| Error::Attestation {
@@ -92,7 +96,7 @@ fn read_statement(link: &Path) -> Result<serde_json::Value> {
         &envelope.payload,
     )
     .map_err(|_| invalid("its payload is not base64"))?;
-    serde_json::from_slice(&payload).map_err(|_| invalid("its payload is not a JSON Statement"))
+    serde_json::from_slice(&payload).map_err(|_| invalid("its payload is not a link Statement"))
 }
 
 /// A log's bytes from the store, checked against its digest.

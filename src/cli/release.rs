@@ -10,10 +10,12 @@ use std::sync::Arc;
 use crate::cli::Environment;
 use crate::cli::keys::signer;
 use crate::cli::repro;
-use crate::cli::run::{Execution, RunFlags, cache_dir, execute, exit_code};
+use crate::cli::run::RunFlags;
 use crate::error::{Error, Result};
 use crate::keys::{EcdsaVerifier, Signer};
-use crate::release::{check, cut};
+use crate::release::check;
+use crate::release::cut::{self, Plan};
+use crate::release::flow::{self, Progress, Released};
 
 #[derive(Debug, clap::Args)]
 #[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
@@ -100,86 +102,63 @@ fn run_cut(args: Args, environment: &Environment) -> Result<u8> {
         }
     });
     let pipeline = environment.load(&pipeline_file)?;
-    let attestations = args.flags.attestations(&pipeline);
-    let plan = cut::plan(
-        &pipeline,
-        &version,
-        args.allow_dirty,
-        &cache_dir(environment, &pipeline),
-        &attestations,
-    )?;
+    let parameters = crate::cli::run::parameters(&args.parameters)?;
+    let options = crate::cli::run::options(&pipeline, &args.flags, environment, false, parameters)?;
     let signer = Arc::new(signer(args.flags.key.as_deref(), environment)?);
-    if !args.flags.json {
-        eprintln!(
-            "gantry: releasing {} from {}{}{}",
-            plan.version,
-            plan.commit,
-            plan.previous
-                .as_ref()
-                .map(|(_, tag)| format!(" (last release {tag})"))
-                .unwrap_or_default(),
-            if plan.dirty.is_empty() {
-                String::new()
-            } else {
-                format!(
-                    ", with {} changed path(s) (--allow-dirty)",
-                    plan.dirty.len()
-                )
-            }
-        );
-    }
-    let summary = execute(
-        pipeline.clone(),
-        &args.flags,
-        environment,
-        Execution {
-            signer: Box::new(Arc::clone(&signer)),
-            keep_going: false,
-            parameters: crate::cli::run::parameters(&args.parameters)?,
-            release: Some(plan.parameter()),
-        },
-    )?;
-    if summary.interrupted_by.is_some() {
-        return Ok(exit_code(&summary));
-    }
-    let mut built = cut::built(&pipeline, &summary)?;
-    if args.reproduce {
+    let reproduce = if args.reproduce {
         let request = repro::Request {
-            against: Some(summary.run_dir.clone()),
-            steps: built.steps(),
+            // The flow names the run and the steps that made the artifacts.
+            against: None,
+            steps: Vec::new(),
             aspects,
-            attestations: attestations.clone(),
+            attestations: options.attestations.clone(),
             scratch: None,
             jobs: args.flags.jobs,
             json: args.flags.json,
             bundles: args.flags.bundles,
             explain_budget: None,
         };
-        if let Some(code) = reproduce(&pipeline, environment, request, &signer, &mut built)? {
-            return Ok(code);
-        }
-    }
-    let will_pass = |version: &str| {
-        will_pass(
+        let verifier = EcdsaVerifier::from_pem(signer.public_key_pem()).map_err(Error::Internal)?;
+        Some(repro::options(
             &pipeline,
-            &attestations,
-            &args.policy,
-            version,
-            args.flags.json,
-        )
+            environment,
+            request,
+            Box::new(verifier),
+        )?)
+    } else {
+        None
     };
-    let cut = cut::finish(
-        &plan,
+    let json = args.flags.json;
+    let progress = |progress: Progress<'_>| {
+        if json {
+            return;
+        }
+        match progress {
+            Progress::Releasing(plan) => eprintln!("gantry: {}", releasing(plan)),
+            Progress::Reproduced(report) => eprint!("{}", repro::render(report, &pipeline.root)),
+            Progress::WouldNotPass(report) => eprint!("{}", report.render()),
+        }
+    };
+    let signer: Arc<dyn Signer> = signer;
+    let released = flow::release(
         &pipeline,
-        &summary,
-        built,
-        &attestations,
-        signer.as_ref(),
-        args.dry_run,
-        &will_pass,
+        flow::Request {
+            version: &version,
+            allow_dirty: args.allow_dirty,
+            dry_run: args.dry_run,
+            policy: &args.policy,
+            reproduce,
+        },
+        options,
+        &signer,
+        &progress,
     )?;
+    let cut = match released {
+        Released::Cut(cut) => cut,
+        Released::Interrupted { signal } => return Ok(u8::try_from(128 + signal).unwrap_or(130)),
+    };
     let mut stdout = std::io::stdout().lock();
-    if args.flags.json {
+    if json {
         let mut event =
             serde_json::to_value(&cut).map_err(|error| Error::Internal(error.to_string()))?;
         event["event"] = "release_finished".into();
@@ -190,52 +169,25 @@ fn run_cut(args: Args, environment: &Environment) -> Result<u8> {
     Ok(0)
 }
 
-/// The check `gantry release verify` will make (the tag aside), before the tag is made: the
-/// failures, when there are any, as one error.
-fn will_pass(
-    pipeline: &crate::pipeline::Pipeline,
-    attestations: &std::path::Path,
-    policy_given: &std::path::Path,
-    version: &str,
-    json: bool,
-) -> Result<()> {
-    let policy = std::path::absolute(policy_given).unwrap_or_else(|_| policy_given.to_owned());
-    let root = crate::pipeline::git_root(&pipeline.root).unwrap_or_else(|| pipeline.root.clone());
-    let report = check::check(&check::Request {
-        root: &root,
-        attestations,
-        version,
-        policy: &policy,
-        now: crate::time::unix_now(),
-        tagged: false,
-    })?;
-    if report.passed {
-        return Ok(());
-    }
-    if !json {
-        eprint!("{}", report.render());
-    }
-    let mut failed: Vec<String> = (report.checks.iter())
-        .filter(|check| !check.passed && check.name != "policy")
-        .map(|check| format!("{}: {}", check.name, check.findings.join("; ")))
-        .collect();
-    if let Some(verification) = &report.verification {
-        failed.extend(
-            (verification.checks.iter())
-                .flat_map(|check| &check.failures)
-                .take(5)
-                .map(|finding| finding.message.clone()),
-        );
-    }
-    Err(Error::Release(format!(
-        "the release would not pass `gantry release verify` with policy `{}`: {}. No tag was made; the manifest and notes are in `{}` for a look",
-        policy_given.display(),
-        failed.join("; "),
-        attestations
-            .join(crate::release::FOLDER)
-            .join(version)
-            .display()
-    )))
+/// The line that opens a release: what, from where, since when.
+fn releasing(plan: &Plan) -> String {
+    format!(
+        "releasing {} from {}{}{}",
+        plan.version,
+        plan.commit,
+        plan.previous
+            .as_ref()
+            .map(|(_, tag)| format!(" (last release {tag})"))
+            .unwrap_or_default(),
+        if plan.dirty.is_empty() {
+            String::new()
+        } else {
+            format!(
+                ", with {} changed path(s) (--allow-dirty)",
+                plan.dirty.len()
+            )
+        }
+    )
 }
 
 /// The cut release for people: its artifacts, the manifest, the notes and the tag.
@@ -265,36 +217,6 @@ fn render(cut: &cut::Cut) -> String {
         let _ = writeln!(text, "dry run: tag {} not created", cut.tag);
     }
     text
-}
-
-/// `--reproduce`: rebuilds what made the artifacts and names the signed Statement in
-/// `built`; an exit code when interrupted.
-fn reproduce(
-    pipeline: &crate::pipeline::Pipeline,
-    environment: &Environment,
-    request: repro::Request,
-    signer: &Arc<crate::keys::EcdsaSigner>,
-    built: &mut cut::Built,
-) -> Result<Option<u8>> {
-    let json = request.json;
-    let attestations = request.attestations.clone();
-    let verifier = EcdsaVerifier::from_pem(signer.public_key_pem()).map_err(Error::Internal)?;
-    let options = repro::options(pipeline, environment, request, Box::new(verifier))?;
-    let shared: Arc<dyn Signer> = Arc::clone(signer) as Arc<dyn Signer>;
-    let report = crate::repro::repro(pipeline, &shared, &options)?;
-    if let Some(signal) = report.interrupted_by {
-        return Ok(Some(u8::try_from(128 + signal).unwrap_or(130)));
-    }
-    if !json {
-        eprint!("{}", repro::render(&report, &pipeline.root));
-    }
-    let (Some(statement), Some(predicate)) = (&report.statement, &report.predicate) else {
-        return Err(Error::Internal(
-            "the reproduction signed no Statement".to_owned(),
-        ));
-    };
-    built.attach_reproducibility(statement, predicate, &attestations)?;
-    Ok(None)
 }
 
 fn run_verify(args: &VerifyArgs) -> Result<u8> {

@@ -128,21 +128,17 @@ pub(super) fn run(args: &Args, environment: &Environment) -> Result<u8> {
     let parameters = parameters(&args.parameters)?;
     let pipeline = environment.load(&args.file)?;
     let signer = signer(args.flags.key.as_deref(), environment)?;
-    let summary = execute(
-        pipeline,
+    let options = options(
+        &pipeline,
         &args.flags,
         environment,
-        Execution {
-            signer: Box::new(signer),
-            keep_going: args.keep_going,
-            parameters,
-            release: None,
-        },
+        args.keep_going,
+        parameters,
     )?;
+    let summary = crate::run::run(pipeline, Box::new(signer), options)?;
     Ok(exit_code(&summary))
 }
 
-/// How a run ended, as gantry's exit code: 128 + the signal that stopped it, 1 on a failure.
 #[must_use]
 pub(super) fn exit_code(summary: &crate::run::RunSummary) -> u8 {
     match summary.interrupted_by {
@@ -152,22 +148,16 @@ pub(super) fn exit_code(summary: &crate::run::RunSummary) -> u8 {
     }
 }
 
-/// What differs between `run` and `release` runs.
-pub(super) struct Execution {
-    pub signer: Box<dyn crate::keys::Signer>,
-    pub keep_going: bool,
-    pub parameters: std::collections::BTreeMap<String, String>,
-    pub release: Option<crate::attest::provenance::ReleaseParameter>,
-}
-
-/// Runs `pipeline` with the shared flags.
-pub(super) fn execute(
-    pipeline: crate::pipeline::Pipeline,
+/// A run's options from the flags and the environment: the keys no step may read (the sign
+/// steps' and the run's own), the remote executor, the caches and folders.
+pub(super) fn options(
+    pipeline: &crate::pipeline::Pipeline,
     flags: &RunFlags,
     environment: &Environment,
-    execution: Execution,
-) -> Result<crate::run::RunSummary> {
-    let mut artifact_keys = step_keys(&pipeline, environment)?;
+    keep_going: bool,
+    parameters: std::collections::BTreeMap<String, String>,
+) -> Result<RunOptions> {
+    let mut artifact_keys = step_keys(pipeline, environment)?;
     if let Some(key) = &flags.key {
         artifact_keys
             .files
@@ -195,34 +185,30 @@ pub(super) fn execute(
     let jobs = flags
         .jobs
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, std::num::NonZero::get));
-    let attestations = flags.attestations(&pipeline);
-    let cache_dir = cache_dir(environment, &pipeline);
+    let attestations = flags.attestations(pipeline);
+    let cache_dir = cache_dir(environment, pipeline);
     let reporter = Reporter::new(flags.json, std::io::stderr().is_terminal());
-    crate::run::run(
-        pipeline,
-        execution.signer,
-        RunOptions {
-            remote: flags
-                .remote
-                .as_ref()
-                .map(|url| crate::pipeline::model::Remote {
-                    url: url.clone(),
-                    instance: flags.instance.clone(),
-                }),
-            jobs,
-            keep_going: execution.keep_going,
-            attestations,
-            cache_dir,
-            reporter,
-            rebuild: None,
-            artifact_keys,
-            cargo_home: environment.cargo_folder(),
-            parameters: execution.parameters,
-            builder_id: flags.builder_id.clone(),
-            bundles: flags.bundles,
-            home: environment.home.clone(),
-            release: execution.release,
-            trusted_cache_keys,
-        },
-    )
+    Ok(RunOptions {
+        remote: flags
+            .remote
+            .as_ref()
+            .map(|url| crate::pipeline::model::Remote {
+                url: url.clone(),
+                instance: flags.instance.clone(),
+            }),
+        jobs,
+        keep_going,
+        attestations,
+        cache_dir,
+        reporter,
+        rebuild: None,
+        artifact_keys,
+        cargo_home: environment.cargo_folder(),
+        parameters,
+        builder_id: flags.builder_id.clone(),
+        bundles: flags.bundles,
+        home: environment.home.clone(),
+        release: None,
+        trusted_cache_keys,
+    })
 }

@@ -7,8 +7,8 @@ use std::time::{Duration, Instant};
 
 use crate::digest::Digest;
 use crate::exec::action_key::ActionKey;
-use crate::exec::commit::{Failure, step_failure};
 use crate::exec::context::Context;
+use crate::exec::failure::Failure;
 use crate::exec::inputs::{self, InputFile};
 use crate::exec::program::{self, Program};
 use crate::exec::sandbox;
@@ -196,7 +196,9 @@ pub(crate) fn take_slot<'a>(
     context
         .slots
         .take(&files, &folders, &links)
-        .map_err(|error| step_failure(format!("cannot prepare the step's scratch folder: {error}")))
+        .map_err(|error| {
+            Failure::environment(format!("cannot prepare the step's scratch folder: {error}"))
+        })
 }
 
 /// Runs the action's command in the sandbox, in a scratch folder of its own, and says how it
@@ -227,9 +229,9 @@ pub(crate) fn executor_for<'a>(
     step: &crate::pipeline::Step,
 ) -> Result<&'a dyn crate::exec::executor::Executor, Failure> {
     match (placement(context, step), &context.remote) {
-        (Placement::Local, _) => context.executor.get().map_err(step_failure),
-        (Placement::Remote, Some(remote)) => remote.get().map_err(step_failure),
-        (Placement::Remote, None) => Err(step_failure(format!(
+        (Placement::Local, _) => context.executor.get().map_err(Failure::environment),
+        (Placement::Remote, Some(remote)) => remote.get().map_err(Failure::environment),
+        (Placement::Remote, None) => Err(Failure::input(format!(
             "step `{}` runs on the remote (`executor = \"remote\"`), but the run has none: add `[executor] remote = \"grpc://HOST:PORT\"` to the pipeline or pass --remote",
             step.name
         ))),
@@ -278,7 +280,7 @@ pub(crate) fn sandboxed(
     let started = Instant::now();
     let finished = executor_for(context, step)?.execute(&request);
     let duration = started.elapsed();
-    let finished = finished.map_err(|error| step_failure(error.to_string()))?;
+    let finished = finished.map_err(|error| Failure::environment(error.to_string()))?;
     Ok((finished, duration))
 }
 

@@ -10,39 +10,23 @@ use std::time::Duration;
 use crate::attest::{self, ResourceDescriptor};
 use crate::digest::Digest;
 use crate::exec::context::{Context, StepResult};
+pub(crate) use crate::exec::failure::{Failure, StepError};
 use crate::exec::outputs;
 use crate::pipeline::StepId;
-use crate::report::{Event, FailureDetail};
+use crate::report::Event;
 use crate::store::{ActionResult, Lookup, Tree};
-
-pub(crate) enum Failure {
-    Step {
-        error: String,
-        exit_code: Option<i32>,
-        detail: Option<FailureDetail>,
-    },
-    Cancelled,
-}
-
-pub(crate) fn step_failure(error: impl Into<String>) -> Failure {
-    Failure::Step {
-        error: error.into(),
-        exit_code: None,
-        detail: None,
-    }
-}
 
 pub(crate) fn store_log(context: &Context, bytes: &[u8]) -> Result<Digest, Failure> {
     context
         .store
         .cas
         .put_bytes(bytes)
-        .map_err(|error| step_failure(format!("cannot store the step's log: {error}")))
+        .map_err(|error| Failure::environment(format!("cannot store the step's log: {error}")))
 }
 
 /// A step's link as an in-toto Statement about `subjects`, signed with the run's key: the
 /// one place every kind's link is signed.
-pub(crate) fn sign_link(
+fn sign_link(
     context: &Context,
     subjects: Vec<ResourceDescriptor>,
     link: attest::Link,
@@ -53,10 +37,12 @@ pub(crate) fn sign_link(
     attest::dsse::sign(attest::PAYLOAD_TYPE, &body, context.signer.as_ref())
 }
 
-/// A successful execution's result, ready to be made visible.
-pub(crate) struct Commit<'a> {
+/// A successful execution's result, ready to be signed and made visible.
+pub(crate) struct Commit {
     pub key: Digest,
-    pub envelope: &'a attest::Envelope,
+    /// What the link names as made (a folder output by each of its files).
+    pub subjects: Vec<ResourceDescriptor>,
+    pub link: attest::Link,
     pub records: Vec<crate::store::OutputRecord>,
     pub trees: HashMap<usize, Tree>,
     /// stdout and stderr.
@@ -64,26 +50,31 @@ pub(crate) struct Commit<'a> {
     pub duration: Duration,
 }
 
-/// Stores the link, puts outputs into the workspace (out-links, which Nix made, excepted),
-/// places the link in the run folder, records the action result and publishes the outputs,
-/// in that order: a cache entry exists only once everything it names is in place. Every
-/// kind's execution ends here.
-pub(crate) fn commit(context: &Context, id: StepId, commit: Commit<'_>) -> Result<(), Failure> {
+/// Signs and stores the link, puts outputs into the workspace (out-links, which Nix made,
+/// excepted), places the link in the run folder, records the action result and publishes the
+/// outputs, in that order: a cache entry exists only once everything it names is in place.
+/// Every kind's execution ends here; the signed link is returned for a remote to keep.
+pub(crate) fn commit(
+    context: &Context,
+    id: StepId,
+    commit: Commit,
+) -> Result<attest::Envelope, Failure> {
     let Commit {
         key,
-        envelope,
+        subjects,
+        link,
         records,
         trees,
         logs,
         duration,
     } = commit;
-    let bytes =
-        serde_json::to_vec_pretty(envelope).map_err(|error| step_failure(error.to_string()))?;
-    let attestation = context
-        .store
-        .cas
-        .put_bytes(&bytes)
-        .map_err(|error| step_failure(format!("cannot store the attestation: {error}")))?;
+    let envelope = sign_link(context, subjects, link);
+    let bytes = serde_json::to_vec_pretty(&envelope)
+        .map_err(|error| Failure::internal(error.to_string()))?;
+    let attestation =
+        context.store.cas.put_bytes(&bytes).map_err(|error| {
+            Failure::environment(format!("cannot store the attestation: {error}"))
+        })?;
     for (index, record) in records.iter().enumerate() {
         if record.link.is_some() {
             continue;
@@ -95,10 +86,12 @@ pub(crate) fn commit(context: &Context, id: StepId, commit: Commit<'_>) -> Resul
             &context.store.cas,
             &context.store.stats,
         )
-        .map_err(|error| step_failure(format!("cannot write output `{}`: {error}", record.path)))?;
+        .map_err(|error| {
+            Failure::environment(format!("cannot write output `{}`: {error}", record.path))
+        })?;
     }
     place_attestation(context, id, &attestation)
-        .map_err(|error| step_failure(format!("cannot write the attestation: {error}")))?;
+        .map_err(|error| Failure::environment(format!("cannot write the attestation: {error}")))?;
     let result = ActionResult {
         key,
         step: context.pipeline.steps[id].name.clone(),
@@ -113,12 +106,12 @@ pub(crate) fn commit(context: &Context, id: StepId, commit: Commit<'_>) -> Resul
         .store
         .actions
         .put(&result)
-        .map_err(|error| step_failure(format!("cannot write the action cache: {error}")))?;
+        .map_err(|error| Failure::environment(format!("cannot write the action cache: {error}")))?;
     let _ = context.results[id].set(Arc::new(StepResult {
         outputs: records,
         trees,
     }));
-    Ok(())
+    Ok(envelope)
 }
 
 pub struct CachedStep {

@@ -7,6 +7,7 @@ pub mod commit;
 pub mod context;
 pub mod epoch;
 pub mod executor;
+pub mod failure;
 pub mod host;
 pub mod inputs;
 pub mod outputs;

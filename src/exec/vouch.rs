@@ -56,37 +56,30 @@ pub fn link_subjects(
             "its link is not signed by this run's key or a key given with --trust-cache-key"
                 .to_owned()
         })?;
-    let statement: serde_json::Value =
-        serde_json::from_slice(&body).map_err(|_| "its link holds no Statement".to_owned())?;
-    let environment = statement.pointer("/predicate/environment");
-    let named_key = environment
-        .and_then(|environment| environment.get("actionKey"))
-        .and_then(serde_json::Value::as_str);
-    if named_key != Some(key.hex().as_str()) {
+    let statement: attest::Statement<attest::Link> =
+        serde_json::from_slice(&body).map_err(|_| "its link holds no link Statement".to_owned())?;
+    let environment = &statement.predicate.environment;
+    if environment.action_key != key.hex() {
         return Err("its link was made for another action".to_owned());
     }
     if let Some(remote) = remote {
-        let named = environment
-            .and_then(|environment| environment.pointer("/sandbox/remoteAction"))
-            .and_then(serde_json::Value::as_str);
+        let named =
+            (environment.sandbox.as_ref()).and_then(|sandbox| sandbox.remote_action.as_deref());
         if named != Some(remote) {
             return Err("its link was made for another remote action".to_owned());
         }
     }
-    Ok(statement["subject"]
-        .as_array()
-        .map(|subjects| {
-            subjects
-                .iter()
-                .filter_map(|subject| {
-                    Some((
-                        subject["name"].as_str()?.to_owned(),
-                        subject.pointer("/digest/sha256")?.as_str()?.to_owned(),
-                    ))
-                })
-                .collect()
+    Ok(statement
+        .subject
+        .into_iter()
+        .filter_map(|subject| {
+            let sha256 = subject
+                .digest
+                .get(crate::digest::Digest::ALGORITHM)?
+                .to_owned();
+            Some((subject.name?, sha256))
         })
-        .unwrap_or_default())
+        .collect())
 }
 
 /// The (name, sha256) pairs a link lists for these outputs: a file by its path (a Nix

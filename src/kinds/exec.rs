@@ -6,32 +6,37 @@ use std::collections::HashMap;
 use std::path::Path;
 use std::time::Duration;
 
-use crate::attest::{self, Link, ResourceDescriptor};
+use crate::attest::{self, Link, ResourceDescriptor, link};
 use crate::digest::Digest;
 use crate::exec::command::{
     self, ExecAction, changed_input, executor_for, limit_reached, placement, sandboxed, take_slot,
 };
-use crate::exec::commit::{
-    Commit, Failure, commit, sign_link, step_failure, store_log, subjects, tail,
-};
+use crate::exec::commit::{Commit, Failure, StepError, commit, store_log, subjects, tail};
 use crate::exec::context::Context;
 use crate::exec::outputs;
 use crate::exec::sandbox::{self, Termination};
 use crate::exec::warm::{self, Lease};
+use crate::kinds::{Ran, Work};
 use crate::pipeline::model::Placement;
-use crate::pipeline::{StepId, StepKind};
-use crate::report::{Event, FailureDetail};
+use crate::pipeline::{ExecStep, StepId};
+use crate::report::{Event, FailureCategory as Category, FailureDetail};
 use crate::store::Tree;
 
-pub(crate) fn plan(context: &Context, id: StepId) -> Result<ExecAction, String> {
-    let step = &context.pipeline.steps[id];
-    let StepKind::Exec(exec) = &step.kind else {
-        return Err(format!("internal: step `{}` is not a command", step.name));
-    };
+pub(crate) fn plan(context: &Context, id: StepId, exec: &ExecStep) -> Result<ExecAction, String> {
     command::prepare_command(context, id, exec)
 }
 
-pub(crate) fn execute(context: &Context, id: StepId, action: &ExecAction) -> Result<(), Failure> {
+impl Work for ExecAction {
+    fn key(&self) -> Option<Digest> {
+        Some(self.key)
+    }
+
+    fn execute(&self, context: &Context, id: StepId) -> Result<Ran, Failure> {
+        execute(context, id, self).map(|()| Ran::Executed)
+    }
+}
+
+fn execute(context: &Context, id: StepId, action: &ExecAction) -> Result<(), Failure> {
     let slot = take_slot(context, id, action)?;
     // Declared after the slot, so dropped first: the warm folders leave the slot before it
     // goes back to the pool.
@@ -55,7 +60,7 @@ fn take_warm(
     if let Some(input) = (action.inputs.iter()).find(|input| {
         (action.warm.iter()).any(|warm| crate::pipeline::path::is_within(&input.path, warm))
     }) {
-        return Err(step_failure(format!(
+        return Err(Failure::input(format!(
             "input `{}` lies in a warm folder; a warm folder is the step's own state, not a source: narrow the step's `inputs`",
             input.path
         )));
@@ -68,7 +73,9 @@ fn take_warm(
         slot,
     )
     .map(Some)
-    .map_err(|error| step_failure(format!("cannot bring in the step's warm folders: {error}")))
+    .map_err(|error| {
+        Failure::environment(format!("cannot bring in the step's warm folders: {error}"))
+    })
 }
 
 fn execute_in(
@@ -87,8 +94,11 @@ fn execute_in(
             message: refused,
         });
     }
-    let failure = |error: String, exit_code| Failure::Step {
-        error,
+    let failure = |message: String, exit_code| Failure::Step {
+        error: StepError {
+            category: Category::Step,
+            message,
+        },
         exit_code,
         detail: Some(FailureDetail {
             command: action.argv.clone(),
@@ -176,7 +186,7 @@ fn record_success(
     action: &ExecAction,
     produced: Produced,
 ) -> Result<(), Failure> {
-    let envelope = link_envelope(context, id, action, &produced);
+    let (subjects, link) = link(context, id, action, &produced);
     let ran_remotely = (produced.remote.clone()).filter(|remote| !remote.cached);
     let Produced {
         records,
@@ -185,12 +195,13 @@ fn record_success(
         duration,
         ..
     } = produced;
-    commit(
+    let envelope = commit(
         context,
         id,
         Commit {
             key: action.key,
-            envelope: &envelope,
+            subjects,
+            link,
             records,
             trees,
             logs,
@@ -260,12 +271,13 @@ fn materials(context: &Context, action: &ExecAction) -> Vec<ResourceDescriptor> 
     materials
 }
 
-fn link_envelope(
+/// The link's subjects (each file made) and the link.
+fn link(
     context: &Context,
     id: StepId,
     action: &ExecAction,
     produced: &Produced,
-) -> attest::Envelope {
+) -> (Vec<ResourceDescriptor>, Link) {
     let Produced {
         records,
         trees,
@@ -278,63 +290,55 @@ fn link_envelope(
     let step = &context.pipeline.steps[id];
     let subjects = subjects(records, trees);
     let materials = materials(context, action);
-    let variables: serde_json::Map<String, serde_json::Value> = action
-        .env
-        .iter()
-        .map(|(name, value)| (name.clone(), value.clone().into()))
-        .collect();
-    let mut environment = serde_json::json!({
-        "variables": variables,
-        "sandbox": {
-            "settings": context.sandbox_settings,
-            "network": step.network,
-            "executor": executor_for(context, step).map_or("local", |executor| executor.name()),
-            "limits": {
-                "processes": step.limits.processes,
-                "memory": step.limits.memory,
-                "tmp": step.limits.tmp,
-                "output": step.limits.output,
-                "enforcedBy": executor_for(context, step).map_or("rlimits", |executor| executor.limits_by()),
+    let executor = executor_for(context, step).ok();
+    let stream = |digest: &Digest, truncated: bool| link::Stream {
+        sha256: digest.hex(),
+        truncated_at: truncated.then_some(sandbox::LOG_LIMIT as u64),
+    };
+    let environment = link::Environment {
+        variables: Some(action.env.iter().cloned().collect()),
+        sandbox: Some(link::Sandbox {
+            settings: context.sandbox_settings.clone(),
+            network: step.network,
+            executor: executor
+                .map_or("local", |executor| executor.name())
+                .to_owned(),
+            limits: link::Limits {
+                processes: step.limits.processes,
+                memory: step.limits.memory,
+                tmp: step.limits.tmp,
+                output: step.limits.output,
+                enforced_by: executor
+                    .map_or("rlimits", |executor| executor.limits_by())
+                    .to_owned(),
             },
-        },
-        "actionKey": action.key.hex(),
-    });
-    if let Some(remote) = remote {
-        environment["sandbox"]["worker"] = remote.worker.clone().into();
-        environment["sandbox"]["remoteAction"] = remote.action.clone().into();
-        environment["sandbox"]["remoteCacheHit"] = remote.cached.into();
-    }
-    if !warm.is_empty() {
-        environment["warm"] = (warm.iter())
-            .map(|used| serde_json::json!({ "path": used.path, "runsBefore": used.runs_before }))
-            .collect::<Vec<_>>()
-            .into();
-    }
-    if !context.variation.aspects.is_empty() {
-        environment["varied"] = context
-            .variation
-            .aspects
-            .iter()
-            .map(|aspect| aspect.name())
-            .collect::<Vec<_>>()
-            .into();
-    }
-    let mut byproducts = serde_json::json!({
-        "return-value": 0,
-        "stdout": { "sha256": stdout.hex() },
-        "stderr": { "sha256": stderr.hex() },
-    });
-    for (stream, truncated) in ["stdout", "stderr"].into_iter().zip(*truncated) {
-        if truncated {
-            byproducts[stream]["truncatedAt"] = sandbox::LOG_LIMIT.into();
-        }
-    }
+            worker: remote.as_ref().map(|remote| remote.worker.clone()),
+            remote_action: remote.as_ref().map(|remote| remote.action.clone()),
+            remote_cache_hit: remote.as_ref().map(|remote| remote.cached),
+        }),
+        action_key: action.key.hex(),
+        warm: (warm.iter())
+            .map(|used| link::Warm {
+                path: used.path.clone(),
+                runs_before: used.runs_before,
+            })
+            .collect(),
+        varied: (context.variation.aspects.iter())
+            .map(|aspect| aspect.name().to_owned())
+            .collect(),
+        ..link::Environment::default()
+    };
     let link = Link {
         name: step.name.clone(),
         command: action.argv.clone(),
         materials,
-        byproducts: byproducts.as_object().cloned().unwrap_or_default(),
-        environment: environment.as_object().cloned().unwrap_or_default(),
+        byproducts: link::Byproducts {
+            return_value: Some(0),
+            stdout: Some(stream(stdout, truncated[0])),
+            stderr: Some(stream(stderr, truncated[1])),
+            ..link::Byproducts::default()
+        },
+        environment,
     };
-    sign_link(context, subjects, link)
+    (subjects, link)
 }

@@ -6,14 +6,14 @@
 use std::fmt::Write as _;
 use std::time::Instant;
 
-use serde_json::json;
-
+use crate::attest::link::Byproducts;
+use crate::attest::predicate::test_result::{self, Annotations, Benchmark, Configuration};
 use crate::attest::run_folder::StepFile;
 use crate::attest::{ResourceDescriptor, Statement, predicate};
 use crate::digest::Digest;
 use crate::exec::action_key::ActionKey;
 use crate::exec::command::{ExecAction, prepare_command, run_command};
-use crate::exec::commit::{Failure, step_failure, tail};
+use crate::exec::commit::{Failure, tail};
 use crate::exec::context::Context;
 use crate::exec::inputs::{self, InputFile};
 use crate::exec::sandbox::Termination;
@@ -21,32 +21,38 @@ use crate::gauntlet::{self, Reading, Verdict};
 use crate::kinds::in_process::{
     LinkParts, action_environment, finish, keep_in_run_folder, pipeline_descriptor, store_file,
 };
+use crate::kinds::{Ran, Work};
 use crate::pipeline::model::{Evidence, GateStep};
-use crate::pipeline::{ExecStep, StepId, StepKind};
+use crate::pipeline::{ExecStep, StepId};
 
 /// Bump when what a gate writes changes in a way gantry's version does not capture.
 const VERSION: u32 = 1;
 
 pub struct GateAction {
-    pub key: Digest,
+    key: Digest,
+    spec: GateStep,
     inputs: Vec<InputFile>,
     /// A drill's command.
     drill: Option<ExecAction>,
 }
 
-impl GateAction {
+impl Work for GateAction {
+    fn key(&self) -> Option<Digest> {
+        Some(self.key)
+    }
+
     /// A drill measures time now: it is never served from the cache.
-    #[must_use]
-    pub fn is_drill(&self) -> bool {
-        self.drill.is_some()
+    fn cacheable(&self) -> bool {
+        self.drill.is_none()
+    }
+
+    fn execute(&self, context: &Context, id: StepId) -> Result<Ran, Failure> {
+        execute(context, id, self).map(|()| Ran::Executed)
     }
 }
 
-pub fn plan(context: &Context, id: StepId) -> Result<GateAction, String> {
+pub(crate) fn plan(context: &Context, id: StepId, spec: &GateStep) -> Result<GateAction, String> {
     let step = &context.pipeline.steps[id];
-    let StepKind::Gate(spec) = &step.kind else {
-        return Err(format!("internal: step `{}` is not a gate", step.name));
-    };
     let drill = match &spec.evidence {
         Evidence::Drill { argv } => Some(prepare_command(
             context,
@@ -76,6 +82,7 @@ pub fn plan(context: &Context, id: StepId) -> Result<GateAction, String> {
     }
     Ok(GateAction {
         key: key.finish(),
+        spec: spec.clone(),
         inputs,
         drill,
     })
@@ -84,14 +91,12 @@ pub fn plan(context: &Context, id: StepId) -> Result<GateAction, String> {
 /// What a gate measured, and the evidence it measured, as the verdict names it.
 struct Measured {
     reading: Reading,
-    report: ResourceDescriptor,
+    report: Configuration,
 }
 
-pub(crate) fn execute(context: &Context, id: StepId, action: &GateAction) -> Result<(), Failure> {
+fn execute(context: &Context, id: StepId, action: &GateAction) -> Result<(), Failure> {
     let step = &context.pipeline.steps[id];
-    let StepKind::Gate(spec) = &step.kind else {
-        return Err(step_failure("internal: not a gate"));
-    };
+    let spec = &action.spec;
     let started = Instant::now();
     let measured = measure(context, id, spec, action)?;
     let verdicts = gauntlet::judge(&measured.reading, &spec.thresholds);
@@ -101,13 +106,10 @@ pub(crate) fn execute(context: &Context, id: StepId, action: &GateAction) -> Res
             let input = find(&action.inputs, path)?;
             ResourceDescriptor::named(input.path.clone(), &input.digest)
         }
-        None => ResourceDescriptor {
-            annotations: None,
-            ..measured.report.clone()
-        },
+        None => measured.report.descriptor(),
     };
-    let attestation =
-        attest(context, spec, &step.name, &measured, subject, &verdicts).map_err(step_failure)?;
+    let attestation = attest(context, spec, &step.name, &measured, subject, &verdicts)
+        .map_err(Failure::internal)?;
     if !passed {
         keep_in_run_folder(context, &step.name, StepFile::Gate, &attestation)?;
         let failed: Vec<String> = (verdicts.iter())
@@ -122,7 +124,7 @@ pub(crate) fn execute(context: &Context, id: StepId, action: &GateAction) -> Res
         if let Some(names) = shown(&measured.reading.failed) {
             let _ = write!(message, " ({names})");
         }
-        return Err(step_failure(message));
+        return Err(Failure::refused(message));
     }
     let records = vec![store_file(context, spec.output.clone(), &attestation)?];
     let kind = spec.evidence.kind();
@@ -133,7 +135,10 @@ pub(crate) fn execute(context: &Context, id: StepId, action: &GateAction) -> Res
             format!("--{}", kind.name()),
             spec.evidence.describe(),
         ],
-        byproducts: serde_json::Map::from_iter([("result".to_owned(), "pass".into())]),
+        byproducts: Byproducts {
+            result: Some("pass".to_owned()),
+            ..Byproducts::default()
+        },
         environment: action_environment(&action.key),
     };
     finish(
@@ -165,7 +170,7 @@ fn find<'a>(inputs: &'a [InputFile], path: &str) -> Result<&'a InputFile, Failur
     inputs
         .iter()
         .find(|input| input.path == path)
-        .ok_or_else(|| step_failure(format!("`{path}` is not a file")))
+        .ok_or_else(|| Failure::input(format!("`{path}` is not a file")))
 }
 
 /// Reads the evidence (checking it is what was planned) or runs the drill, and measures.
@@ -178,27 +183,30 @@ fn measure(
     match &spec.evidence {
         Evidence::Report { kind, path } => {
             let evidence = find(&action.inputs, path)?;
-            let text = read_text(evidence).map_err(step_failure)?;
+            let text = read_text(evidence).map_err(Failure::input)?;
             let metrics: Vec<&str> = (spec.thresholds.iter())
                 .map(|threshold| threshold.metric.as_str())
                 .collect();
             let reading = kind.read(&text, &metrics).map_err(|message| {
-                step_failure(format!(
+                Failure::input(format!(
                     "`{path}` is not a {} report gantry can read: {message}",
                     kind.name()
                 ))
             })?;
             Ok(Measured {
                 reading,
-                report: ResourceDescriptor::named(path.clone(), &evidence.digest),
+                report: Configuration::new(
+                    ResourceDescriptor::named(path.clone(), &evidence.digest),
+                    Annotations::default(),
+                ),
             })
         }
         Evidence::Criterion { folder, baseline } => {
-            criterion(folder, baseline, &action.inputs).map_err(step_failure)
+            criterion(folder, baseline, &action.inputs).map_err(Failure::input)
         }
         Evidence::Drill { argv } => {
             let Some(command) = &action.drill else {
-                return Err(step_failure("internal: a drill without its command"));
+                return Err(Failure::internal("a drill without its command"));
             };
             drill(context, id, argv, command)
         }
@@ -255,24 +263,22 @@ fn criterion(folder: &str, baseline: &str, inputs: &[InputFile]) -> Result<Measu
     for input in &read {
         let _ = writeln!(listing, "{}  {}", input.digest.hex(), input.path);
     }
-    let mut report = ResourceDescriptor::named(folder, &Digest::of_bytes(listing.as_bytes()));
-    report.annotations = Some(serde_json::Map::from_iter([
-        ("baseline".to_owned(), baseline.into()),
-        ("listing".to_owned(), listing.into()),
-        (
-            "benchmarks".to_owned(),
-            (found.compared.iter())
-                .map(|comparison| {
-                    json!({
-                        "name": comparison.benchmark,
-                        "baselineNs": comparison.baseline,
-                        "newNs": comparison.new,
-                        "change": comparison.change(),
-                    })
+    let report = Configuration::new(
+        ResourceDescriptor::named(folder, &Digest::of_bytes(listing.as_bytes())),
+        Annotations {
+            baseline: Some(baseline.to_owned()),
+            benchmarks: (found.compared.iter())
+                .map(|comparison| Benchmark {
+                    name: comparison.benchmark.clone(),
+                    baseline_ns: comparison.baseline,
+                    new_ns: comparison.new,
+                    change: comparison.change(),
                 })
                 .collect(),
-        ),
-    ]));
+            listing: Some(listing),
+            ..Annotations::default()
+        },
+    );
     Ok(Measured {
         reading: gauntlet::criterion::measure(&found),
         report,
@@ -300,18 +306,21 @@ fn drill(
     };
     let mut output = finished.stdout.bytes.clone();
     output.extend_from_slice(&finished.stderr.bytes);
-    let mut report = ResourceDescriptor::named(
-        crate::pipeline::model::Evidence::Drill {
-            argv: argv.to_vec(),
-        }
-        .describe(),
-        &Digest::of_bytes(&output),
+    let report = Configuration::new(
+        ResourceDescriptor::named(
+            crate::pipeline::model::Evidence::Drill {
+                argv: argv.to_vec(),
+            }
+            .describe(),
+            &Digest::of_bytes(&output),
+        ),
+        Annotations {
+            command: argv.to_vec(),
+            seconds: Some(timing.seconds),
+            exit_code,
+            ..Annotations::default()
+        },
     );
-    report.annotations = Some(serde_json::Map::from_iter([
-        ("command".to_owned(), argv.into()),
-        ("seconds".to_owned(), timing.seconds.into()),
-        ("exitCode".to_owned(), exit_code.into()),
-    ]));
     let mut reading = gauntlet::drill::measure(timing);
     if exit_code != Some(0) {
         let tail = tail(&finished.stderr.bytes, 5, 1024);
@@ -321,6 +330,9 @@ fn drill(
     }
     Ok(Measured { reading, report })
 }
+
+/// How many names behind failing numbers a verdict keeps.
+const KEPT_FAILING: usize = 50;
 
 /// The signed test-result Statement: each threshold is a test, named by its sentence; the
 /// configuration is the pipeline (whose digest fixes the thresholds) and the evidence, which
@@ -333,27 +345,19 @@ fn attest(
     subject: ResourceDescriptor,
     verdicts: &[Verdict],
 ) -> Result<Vec<u8>, String> {
-    let mut pipeline_file = pipeline_descriptor(context);
-    pipeline_file.annotations = Some(serde_json::Map::from_iter([(
-        "step".to_owned(),
-        step.into(),
-    )]));
-    let mut report = measured.report.clone();
-    let annotations = report.annotations.get_or_insert_with(serde_json::Map::new);
-    annotations.insert("evidence".to_owned(), spec.evidence.kind().name().into());
-    annotations.insert("stage".to_owned(), spec.stage.clone().into());
-    annotations.insert(
-        "thresholds".to_owned(),
-        serde_json::to_value(verdicts).map_err(|error| error.to_string())?,
+    let pipeline_file = Configuration::new(
+        pipeline_descriptor(context),
+        Annotations {
+            step: Some(step.to_owned()),
+            ..Annotations::default()
+        },
     );
-    if !measured.reading.failed.is_empty() {
-        const KEPT: usize = 50;
-        let failing = &measured.reading.failed;
-        annotations.insert(
-            "failing".to_owned(),
-            failing[..failing.len().min(KEPT)].into(),
-        );
-    }
+    let mut report = measured.report.clone();
+    report.annotations.evidence = Some(spec.evidence.kind().name().to_owned());
+    report.annotations.stage = Some(spec.stage.clone());
+    report.annotations.thresholds = Some(verdicts.to_vec());
+    let failing = &measured.reading.failed;
+    report.annotations.failing = failing[..failing.len().min(KEPT_FAILING)].to_vec();
     let sentences = |passed: bool| -> Vec<String> {
         (verdicts.iter())
             .filter(|verdict| verdict.passed == passed)
@@ -361,13 +365,18 @@ fn attest(
             .collect()
     };
     let failed = sentences(false);
-    let predicate = json!({
-        "result": if failed.is_empty() { "PASSED" } else { "FAILED" },
-        "configuration": [pipeline_file, report],
-        "passedTests": sentences(true),
-        "warnedTests": [],
-        "failedTests": failed,
-    });
+    let predicate = test_result::TestResult {
+        result: if failed.is_empty() {
+            "PASSED"
+        } else {
+            "FAILED"
+        }
+        .to_owned(),
+        configuration: vec![pipeline_file, report],
+        passed_tests: sentences(true),
+        warned_tests: Vec::new(),
+        failed_tests: failed,
+    };
     let statement = Statement::new(vec![subject], predicate::TEST_RESULT, predicate);
     let body = serde_json::to_vec(&statement).map_err(|error| error.to_string())?;
     let envelope = crate::attest::dsse::sign_deterministic(

@@ -5,9 +5,9 @@
 use std::collections::HashMap;
 use std::time::Instant;
 
-use crate::attest::{Link, ResourceDescriptor};
+use crate::attest::{Link, ResourceDescriptor, link};
 use crate::digest::Digest;
-use crate::exec::commit::{Commit, Failure, commit, sign_link, step_failure, store_log};
+use crate::exec::commit::{Commit, Failure, commit, store_log};
 use crate::exec::context::Context;
 use crate::exec::inputs::InputFile;
 use crate::pipeline::StepId;
@@ -23,7 +23,7 @@ pub(crate) fn store_file(
         .store
         .cas
         .put_bytes(bytes)
-        .map_err(|error| step_failure(format!("cannot store `{path}`: {error}")))?;
+        .map_err(|error| Failure::environment(format!("cannot store `{path}`: {error}")))?;
     Ok(OutputRecord {
         path,
         digest,
@@ -37,8 +37,8 @@ pub(crate) fn store_file(
 pub(crate) struct LinkParts {
     /// The equivalent command line.
     pub command: Vec<String>,
-    pub byproducts: serde_json::Map<String, serde_json::Value>,
-    pub environment: serde_json::Map<String, serde_json::Value>,
+    pub byproducts: link::Byproducts,
+    pub environment: link::Environment,
 }
 
 /// Signs the step's link and commits its files under the action `key`.
@@ -68,20 +68,21 @@ pub(crate) fn finish(
         byproducts: parts.byproducts,
         environment: parts.environment,
     };
-    let envelope = sign_link(context, subjects, link);
     let empty = store_log(context, b"")?;
     commit(
         context,
         id,
         Commit {
             key,
-            envelope: &envelope,
+            subjects,
+            link,
             records,
             trees: HashMap::new(),
             logs: [empty, empty],
             duration: started.elapsed(),
         },
     )
+    .map(drop)
 }
 
 /// The pipeline file, by its path in the workspace and its digest: what a verdict or a
@@ -107,11 +108,15 @@ pub(crate) fn keep_in_run_folder(
     bytes: &[u8],
 ) -> Result<(), Failure> {
     let path = context.run_dir.join(file.name(step));
-    crate::atomic::write(&path, bytes)
-        .map_err(|error| step_failure(format!("cannot write `{}`: {error}", path.display())))
+    crate::atomic::write(&path, bytes).map_err(|error| {
+        Failure::environment(format!("cannot write `{}`: {error}", path.display()))
+    })
 }
 
 /// The link's `environment` of an in-process step: the action key it ran under.
-pub(crate) fn action_environment(key: &Digest) -> serde_json::Map<String, serde_json::Value> {
-    serde_json::Map::from_iter([("actionKey".to_owned(), key.hex().into())])
+pub(crate) fn action_environment(key: &Digest) -> link::Environment {
+    link::Environment {
+        action_key: key.hex(),
+        ..link::Environment::default()
+    }
 }

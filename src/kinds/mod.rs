@@ -16,11 +16,11 @@ use std::time::{Duration, Instant};
 
 use rand_core::RngCore;
 
-use crate::exec::command::ExecAction;
+use crate::digest::Digest;
 use crate::exec::commit::{self, CachedStep, Failure};
 use crate::exec::context::Context;
 use crate::pipeline::{StepId, StepKind};
-use crate::report::{Event, FailureDetail};
+use crate::report::{Event, FailureCategory, FailureDetail};
 
 /// How a step ended.
 pub enum Outcome {
@@ -30,6 +30,7 @@ pub enum Outcome {
     Cached,
     Failed {
         error: String,
+        category: FailureCategory,
         exit_code: Option<i32>,
         detail: Option<FailureDetail>,
         attempts: u32,
@@ -37,19 +38,32 @@ pub enum Outcome {
     Cancelled,
 }
 
-/// The work a step's plan leaves to do, by kind.
-pub enum Action {
-    Exec(ExecAction),
-    Nix(nix::NixAction),
-    Sign(sign::SignAction),
-    Sbom(sbom::SbomAction),
-    Gate(gate::GateAction),
-    Rollout(rollout::RolloutAction),
+/// The contract between the dispatch and a kind: what its plan leaves to run. Each kind's
+/// action holds its own typed spec; the dispatch never looks inside.
+trait Work: Send + Sync {
+    /// The action key, known before running: the cache is tried under it.
+    fn key(&self) -> Option<Digest>;
+
+    /// Whether a cached result may stand in for running it.
+    fn cacheable(&self) -> bool {
+        true
+    }
+
+    fn execute(&self, context: &Context, id: StepId) -> Result<Ran, Failure>;
+}
+
+/// The work a step's plan leaves to do.
+pub struct Action(Box<dyn Work>);
+
+impl Action {
+    fn new(work: impl Work + 'static) -> Self {
+        Self(Box::new(work))
+    }
 }
 
 /// How an execution ended well: it ran, or (a Nix step, whose build Nix itself caches) it
 /// found its attestation in the action cache.
-pub enum Ran {
+enum Ran {
     Executed,
     Cached,
 }
@@ -73,52 +87,34 @@ pub fn finish_cached(context: &Context, id: StepId, cached: CachedStep) -> Outco
 /// (stat-cached digests, an in-memory index), so the scheduler runs it inline for a few ready
 /// steps and in parallel batches for many; only executions take a `--jobs` slot.
 pub fn plan(context: &Context, id: StepId) -> Planned {
-    if let StepKind::Nix(_) = &context.pipeline.steps[id].kind {
-        // Nix decides whether anything needs building; the build runs in a `--jobs` slot.
-        return match nix::plan(context, id) {
-            Ok(action) => Planned::Execute(Box::new(Action::Nix(action))),
-            Err(error) => Planned::Done(Outcome::Failed {
-                error,
-                exit_code: None,
-                detail: None,
-                attempts: 0,
-            }),
-        };
-    }
+    // The one place that knows every kind.
     let action = match &context.pipeline.steps[id].kind {
-        StepKind::Sign(_) => sign::plan(context, id).map(Action::Sign),
-        StepKind::Sbom(_) => sbom::plan(context, id).map(Action::Sbom),
-        StepKind::Gate(_) => gate::plan(context, id).map(Action::Gate),
-        StepKind::Rollout(_) => rollout::plan(context, id).map(Action::Rollout),
-        StepKind::Exec(_) | StepKind::Nix(_) => exec::plan(context, id).map(Action::Exec),
+        StepKind::Exec(spec) => exec::plan(context, id, spec).map(Action::new),
+        StepKind::Nix(spec) => nix::plan(context, id, spec).map(Action::new),
+        StepKind::Sign(_) => sign::plan(context, id).map(Action::new),
+        StepKind::Sbom(spec) => sbom::plan(context, id, spec).map(Action::new),
+        StepKind::Gate(spec) => gate::plan(context, id, spec).map(Action::new),
+        StepKind::Rollout(spec) => rollout::plan(context, id, spec).map(Action::new),
     };
     let action = match action {
         Ok(action) => action,
         Err(error) => {
+            // What planning reads is what the step was given: its inputs, its spec.
             return Planned::Done(Outcome::Failed {
                 error,
+                category: FailureCategory::Input,
                 exit_code: None,
                 detail: None,
                 attempts: 0,
             });
         }
     };
-    let key = match &action {
-        Action::Exec(action) => action.key,
-        Action::Sign(action) => *action.key(),
-        Action::Sbom(action) => action.key,
-        Action::Gate(action) => action.key,
-        Action::Rollout(action) => action.key,
-        Action::Nix(_) => unreachable!("nix steps are planned above"),
-    };
-    // A rebuild proves what a step makes now; it never takes a result on trust. A drill
-    // measures how long something takes now; a rollout acts on the world now.
-    let now = matches!(&action, Action::Gate(gate) if gate.is_drill())
-        || matches!(&action, Action::Rollout(_));
-    let cached = if context.rebuild || now {
-        None
-    } else {
-        commit::try_cache(context, id, &key)
+    // A rebuild proves what a step makes now; it never takes a result on trust.
+    let cached = match action.0.key() {
+        Some(key) if !context.rebuild && action.0.cacheable() => {
+            commit::try_cache(context, id, &key)
+        }
+        _ => None,
     };
     match cached {
         Some(cached) => Planned::Cached(Box::new(cached)),
@@ -131,17 +127,7 @@ pub fn execute_with_retries(context: &Context, id: StepId, action: &Action) -> O
     let step = &context.pipeline.steps[id];
     let mut attempt = 1;
     loop {
-        let ran = match action {
-            Action::Exec(action) => exec::execute(context, id, action).map(|()| Ran::Executed),
-            Action::Nix(action) => nix::execute(context, id, action),
-            Action::Sign(action) => sign::execute(context, id, action).map(|()| Ran::Executed),
-            Action::Sbom(action) => sbom::execute(context, id, action).map(|()| Ran::Executed),
-            Action::Gate(action) => gate::execute(context, id, action).map(|()| Ran::Executed),
-            Action::Rollout(action) => {
-                rollout::execute(context, id, action).map(|()| Ran::Executed)
-            }
-        };
-        match ran {
+        match action.0.execute(context, id) {
             Ok(Ran::Executed) => return Outcome::Executed { attempts: attempt },
             Ok(Ran::Cached) => return Outcome::Cached,
             Err(Failure::Cancelled) => return Outcome::Cancelled,
@@ -152,7 +138,8 @@ pub fn execute_with_retries(context: &Context, id: StepId, action: &Action) -> O
             }) => {
                 if attempt >= step.retry.attempts || context.cancel.load(Ordering::Relaxed) {
                     return Outcome::Failed {
-                        error,
+                        error: error.message,
+                        category: error.category,
                         exit_code,
                         detail,
                         attempts: attempt,
@@ -162,7 +149,8 @@ pub fn execute_with_retries(context: &Context, id: StepId, action: &Action) -> O
                 context.reporter.emit(&Event::Warning {
                     step: Some(step.name.clone()),
                     message: format!(
-                        "attempt {attempt} failed ({error}); retrying in {} ms",
+                        "attempt {attempt} failed ({}); retrying in {} ms",
+                        error.message,
                         delay.as_millis()
                     ),
                 });

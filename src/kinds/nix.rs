@@ -9,18 +9,19 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
 
-use crate::attest::{self, Link, ResourceDescriptor};
+use crate::attest::{self, Link, ResourceDescriptor, link};
 use crate::digest::Digest;
 use crate::exec::action_key::ActionKey;
 use crate::exec::commit::{
-    Commit, Failure, commit, place_cached_attestation, step_failure, store_log, tail,
+    Commit, Failure, StepError, commit, place_cached_attestation, store_log, tail,
 };
 use crate::exec::context::{Context, StepResult};
 use crate::exec::inputs::{self, InputFile};
 use crate::kinds::Ran;
+use crate::kinds::Work;
 use crate::nix::{Built, Ended, Installable, Nix, NixError, PathInfo, Settings};
 use crate::pipeline::model::NixStep;
-use crate::pipeline::{Step, StepId, StepKind};
+use crate::pipeline::{Step, StepId};
 use crate::report::FailureDetail;
 use crate::store::{Lookup, OutputRecord};
 
@@ -28,11 +29,25 @@ const NO_WRITE_LOCK_FILE: &str = "--no-write-lock-file";
 
 /// What planning a Nix step settles: the files it declared it reads.
 pub struct NixAction {
+    spec: NixStep,
     inputs: Vec<InputFile>,
 }
 
-pub fn plan(context: &Context, id: StepId) -> Result<NixAction, String> {
+impl Work for NixAction {
+    /// Known only once Nix has evaluated the build: Nix decides whether anything needs
+    /// building, and the build runs in a `--jobs` slot.
+    fn key(&self) -> Option<Digest> {
+        None
+    }
+
+    fn execute(&self, context: &Context, id: StepId) -> Result<Ran, Failure> {
+        execute(context, id, self)
+    }
+}
+
+pub(crate) fn plan(context: &Context, id: StepId, spec: &NixStep) -> Result<NixAction, String> {
     Ok(NixAction {
+        spec: spec.clone(),
         inputs: inputs::resolve(context, id)?,
     })
 }
@@ -58,13 +73,11 @@ struct Rebuilt {
     check: Option<String>,
 }
 
-pub(crate) fn execute(context: &Context, id: StepId, action: &NixAction) -> Result<Ran, Failure> {
+fn execute(context: &Context, id: StepId, action: &NixAction) -> Result<Ran, Failure> {
     let step = &context.pipeline.steps[id];
-    let StepKind::Nix(spec) = &step.kind else {
-        return Err(step_failure("internal: not a nix step"));
-    };
+    let spec = &action.spec;
     let nix = Nix::locate(&context.pipeline.root, step.timeout, &context.cancel)
-        .map_err(|error| step_failure(error.to_string()))?;
+        .map_err(|error| Failure::environment(error.to_string()))?;
     let started = Instant::now();
     let build = if context.rebuild {
         rebuild(context, step, spec, &nix)?
@@ -86,23 +99,22 @@ pub(crate) fn execute(context: &Context, id: StepId, action: &NixAction) -> Resu
         .nix_settings
         .get_or_init(|| nix.settings().map_err(|error| error.to_string()))
         .clone()
-        .map_err(step_failure)?;
+        .map_err(Failure::environment)?;
     // The derivation's path is the hash of its content, which names its inputs, so the key
     // needs no closure; only a new attestation lists it.
     let closure = nix
         .path_info(&[build.built.drv_path.as_str()], true, true)
-        .map_err(|error| step_failure(error.to_string()))?;
+        .map_err(|error| Failure::environment(error.to_string()))?;
     let log = store_log(context, &build.log)?;
     let empty = store_log(context, b"")?;
-    let envelope = link_envelope(
-        context, step, spec, action, &build, &closure, &settings, &key, log,
-    );
+    let (subjects, link) = link(step, spec, action, &build, &closure, &settings, &key, log);
     commit(
         context,
         id,
         Commit {
             key,
-            envelope: &envelope,
+            subjects,
+            link,
             records: build.records,
             trees: std::collections::HashMap::new(),
             logs: [empty, log],
@@ -166,7 +178,10 @@ fn nix_failure(error: NixError, command: Vec<String>) -> Failure {
             stderr,
             command: _,
         } => Failure::Step {
-            error: format!("nix build failed ({ended})"),
+            error: StepError {
+                category: crate::report::FailureCategory::Step,
+                message: format!("nix build failed ({ended})"),
+            },
             exit_code: match ended {
                 Ended::Exited(code) => Some(code),
                 _ => None,
@@ -176,7 +191,7 @@ fn nix_failure(error: NixError, command: Vec<String>) -> Failure {
                 stderr_tail: tail(stderr.as_bytes(), 20, 4096),
             }),
         },
-        other => step_failure(other.to_string()),
+        other => Failure::environment(other.to_string()),
     }
 }
 
@@ -186,7 +201,7 @@ fn build(context: &Context, step: &Step, spec: &NixStep, nix: &Nix<'_>) -> Resul
     let out_link = step.outputs.first().map(|output| root.join(&output.path));
     if let Some(parent) = out_link.as_deref().and_then(Path::parent) {
         fs::create_dir_all(parent).map_err(|error| {
-            step_failure(format!("cannot make `{}`: {error}", parent.display()))
+            Failure::environment(format!("cannot make `{}`: {error}", parent.display()))
         })?;
     }
     let command = command_line(
@@ -227,7 +242,7 @@ fn source_file(
     match context.store.stats.digest(&path) {
         Ok(digest) => Ok(Some((relative, digest))),
         Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(error) => Err(step_failure(format!("cannot read `{relative}`: {error}"))),
+        Err(error) => Err(Failure::input(format!("cannot read `{relative}`: {error}"))),
     }
 }
 
@@ -290,7 +305,7 @@ fn rebuild(
             Rebuilt {
                 nar_hash: Some(
                     nix.hash_path(Path::new(&check))
-                        .map_err(|error| step_failure(error.to_string()))?,
+                        .map_err(|error| Failure::environment(error.to_string()))?,
                 ),
                 check: Some(check),
             }
@@ -341,7 +356,7 @@ fn rebuild_links(
                 .unwrap_or_default()
         };
         let target = built.outputs.get(name).cloned().ok_or_else(|| {
-            step_failure(format!(
+            Failure::input(format!(
                 "output `{}` names no output of the build (it has {})",
                 output.path,
                 built.outputs.keys().cloned().collect::<Vec<_>>().join(", ")
@@ -350,16 +365,17 @@ fn rebuild_links(
         let link = context.output_root.join(&output.path);
         if let Some(parent) = link.parent() {
             fs::create_dir_all(parent).map_err(|error| {
-                step_failure(format!("cannot make `{}`: {error}", parent.display()))
+                Failure::environment(format!("cannot make `{}`: {error}", parent.display()))
             })?;
         }
         let _ = fs::remove_file(&link);
-        std::os::unix::fs::symlink(&target, &link)
-            .map_err(|error| step_failure(format!("cannot link `{}`: {error}", link.display())))?;
+        std::os::unix::fs::symlink(&target, &link).map_err(|error| {
+            Failure::environment(format!("cannot link `{}`: {error}", link.display()))
+        })?;
         let info = outputs
             .values()
             .find(|info| info.path == target)
-            .ok_or_else(|| step_failure(format!("Nix has no record of `{target}`")))?;
+            .ok_or_else(|| Failure::environment(format!("Nix has no record of `{target}`")))?;
         records.push(link_record(&output.path, info));
     }
     Ok(records)
@@ -423,7 +439,7 @@ fn exactly_one(built: Vec<Built>) -> Result<Built, Failure> {
     <[Built; 1]>::try_from(built)
         .map(|[built]| built)
         .map_err(|built| {
-            step_failure(format!(
+            Failure::input(format!(
                 "`nix build` built {} things; a nix step builds exactly one",
                 built.len()
             ))
@@ -435,13 +451,13 @@ fn output_infos(nix: &Nix<'_>, built: &Built) -> Result<BTreeMap<String, PathInf
     let paths: Vec<&str> = built.outputs.values().map(String::as_str).collect();
     let infos = nix
         .path_info(&paths, false, false)
-        .map_err(|error| step_failure(error.to_string()))?;
+        .map_err(|error| Failure::environment(error.to_string()))?;
     let mut outputs = BTreeMap::new();
     for (name, path) in &built.outputs {
         let info = infos
             .iter()
             .find(|info| &info.path == path)
-            .ok_or_else(|| step_failure(format!("Nix has no record of output `{path}`")))?;
+            .ok_or_else(|| Failure::environment(format!("Nix has no record of output `{path}`")))?;
         outputs.insert(name.clone(), info.clone());
     }
     Ok(outputs)
@@ -458,7 +474,7 @@ fn out_links(
     for output in &step.outputs {
         let link: PathBuf = root.join(&output.path);
         let target = fs::read_link(&link).map_err(|error| {
-            step_failure(format!(
+            Failure::input(format!(
                 "output `{}` was not made by `nix build` ({error}); a nix step's outputs are \
                  its out-link and `<out-link>-<output>` links for further outputs",
                 output.path
@@ -469,7 +485,7 @@ fn out_links(
             .values()
             .find(|info| info.path == target)
             .ok_or_else(|| {
-                step_failure(format!(
+                Failure::input(format!(
                     "output `{}` points to `{target}`, which this build did not make",
                     output.path
                 ))
@@ -535,22 +551,20 @@ fn environment(
     build: &Build,
     settings: &Settings,
     key: &Digest,
-) -> serde_json::Value {
-    let mut environment = serde_json::json!({
-        "nix": settings,
-        "drvPath": build.built.drv_path,
-        "actionKey": key.hex(),
-    });
+) -> link::Environment {
+    let mut environment = link::Environment {
+        nix: Some(settings.clone()),
+        drv_path: Some(build.built.drv_path.clone()),
+        action_key: key.hex(),
+        ..link::Environment::default()
+    };
     if !spec.builders.is_empty() {
-        environment["builders"] = spec.builders.clone().into();
-        let remote = built_on(&build.log);
-        if !remote.is_empty() {
-            environment["builtOn"] = serde_json::to_value(remote).unwrap_or_default();
-        }
+        environment.builders.clone_from(&spec.builders);
+        environment.built_on = built_on(&build.log).into_iter().collect();
     }
     if let Some(rebuilt) = &build.rebuilt {
-        environment["rebuild"] = true.into();
-        let unknown: Vec<&str> = build
+        environment.rebuild = true;
+        environment.differed_without_copy = build
             .outputs
             .iter()
             .filter(|(name, _)| {
@@ -558,18 +572,15 @@ fn environment(
                     .get(*name)
                     .is_some_and(|again| again.nar_hash.is_none())
             })
-            .map(|(_, info)| info.path.as_str())
+            .map(|(_, info)| info.path.clone())
             .collect();
-        if !unknown.is_empty() {
-            environment["differedWithoutCopy"] = unknown.into();
-        }
     }
     environment
 }
 
+/// The link's subjects (the outputs, a rebuild's by its own result) and the link.
 #[expect(clippy::too_many_arguments)]
-fn link_envelope(
-    context: &Context,
+fn link(
     step: &Step,
     spec: &NixStep,
     action: &NixAction,
@@ -578,7 +589,7 @@ fn link_envelope(
     settings: &Settings,
     key: &Digest,
     log: Digest,
-) -> attest::Envelope {
+) -> (Vec<ResourceDescriptor>, Link) {
     let rebuilt = |name: &str| build.rebuilt.as_ref().and_then(|rebuilt| rebuilt.get(name));
     let subjects = build
         .outputs
@@ -634,10 +645,14 @@ fn link_envelope(
             .map(|input| ResourceDescriptor::named(input.path.clone(), &input.digest)),
     );
     let environment = environment(spec, build, settings, key);
-    let byproducts = serde_json::json!({
-        "return-value": 0,
-        "stderr": { "sha256": log.hex() },
-    });
+    let byproducts = link::Byproducts {
+        return_value: Some(0),
+        stderr: Some(link::Stream {
+            sha256: log.hex(),
+            truncated_at: None,
+        }),
+        ..link::Byproducts::default()
+    };
     let link = Link {
         name: step.name.clone(),
         command: if build.rebuilt.is_some() {
@@ -649,8 +664,8 @@ fn link_envelope(
             )
         },
         materials,
-        byproducts: byproducts.as_object().cloned().unwrap_or_default(),
-        environment: environment.as_object().cloned().unwrap_or_default(),
+        byproducts,
+        environment,
     };
-    crate::exec::commit::sign_link(context, subjects, link)
+    (subjects, link)
 }

@@ -9,19 +9,20 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
 use std::time::{Duration, Instant};
 
-use serde_json::json;
-
+use crate::attest::link::Byproducts;
+use crate::attest::predicate::rollout;
 use crate::attest::run_folder::StepFile;
 use crate::attest::{ResourceDescriptor, Statement};
 use crate::digest::Digest;
 use crate::exec::action_key::ActionKey;
-use crate::exec::commit::{Failure, step_failure};
+use crate::exec::commit::Failure;
 use crate::exec::context::Context;
 use crate::exec::inputs::{self, InputFile};
 use crate::kinds::in_process::{
     LinkParts, action_environment, finish, keep_in_run_folder, pipeline_descriptor, store_file,
 };
-use crate::pipeline::{StepId, StepKind};
+use crate::kinds::{Ran, Work};
+use crate::pipeline::StepId;
 use crate::report::Event as ReportEvent;
 use crate::rollout::command::CommandBackend;
 use crate::rollout::controller::{Controller, Event, Record, Report, Wall};
@@ -36,18 +37,35 @@ use crate::rollout::traffic::Traffic;
 use crate::verify::{Artifact, gather};
 
 pub struct RolloutAction {
-    pub key: Digest,
+    key: Digest,
+    spec: RolloutStep,
     inputs: Vec<InputFile>,
+}
+
+impl Work for RolloutAction {
+    fn key(&self) -> Option<Digest> {
+        Some(self.key)
+    }
+
+    /// A rollout acts on the world now: it is never served from the cache.
+    fn cacheable(&self) -> bool {
+        false
+    }
+
+    fn execute(&self, context: &Context, id: StepId) -> Result<Ran, Failure> {
+        execute(context, id, self).map(|()| Ran::Executed)
+    }
 }
 
 /// Bump when what a rollout writes changes.
 const VERSION: u32 = 1;
 
-pub fn plan(context: &Context, id: StepId) -> Result<RolloutAction, String> {
+pub(crate) fn plan(
+    context: &Context,
+    id: StepId,
+    spec: &RolloutStep,
+) -> Result<RolloutAction, String> {
     let step = &context.pipeline.steps[id];
-    let StepKind::Rollout(spec) = &step.kind else {
-        return Err(format!("internal: step `{}` is not a rollout", step.name));
-    };
     let inputs = inputs::resolve(context, id)?;
     // Never looked up (a rollout is never served from the cache): the key names this run's
     // attempt in the store.
@@ -63,23 +81,18 @@ pub fn plan(context: &Context, id: StepId) -> Result<RolloutAction, String> {
     }
     Ok(RolloutAction {
         key: key.finish(),
+        spec: spec.clone(),
         inputs,
     })
 }
 
-pub(crate) fn execute(
-    context: &Context,
-    id: StepId,
-    action: &RolloutAction,
-) -> Result<(), Failure> {
+fn execute(context: &Context, id: StepId, action: &RolloutAction) -> Result<(), Failure> {
     let step = &context.pipeline.steps[id];
-    let StepKind::Rollout(spec) = &step.kind else {
-        return Err(step_failure("internal: not a rollout"));
-    };
+    let spec = &action.spec;
     let started = Instant::now();
     let subject = (action.inputs.iter())
         .find(|input| input.path == spec.subject)
-        .ok_or_else(|| step_failure(format!("`{}` is not a file", spec.subject)))?;
+        .ok_or_else(|| Failure::input(format!("`{}` is not a file", spec.subject)))?;
     let verified = match &spec.verify {
         Some(verify) => Some(verify_first(context, &step.name, verify, subject)?),
         None => None,
@@ -118,7 +131,7 @@ pub(crate) fn execute(
     }
     let report = controller
         .run()
-        .map_err(|error| step_failure(format!("cannot start the rollout: {error}")))?;
+        .map_err(|error| Failure::environment(format!("cannot start the rollout: {error}")))?;
     let attestation = attest(
         context,
         spec,
@@ -127,10 +140,10 @@ pub(crate) fn execute(
         verified.as_ref(),
         &report,
     )
-    .map_err(step_failure)?;
+    .map_err(Failure::internal)?;
     if !report.promoted {
         keep_in_run_folder(context, &step.name, StepFile::Rollout, &attestation)?;
-        return Err(step_failure(
+        return Err(Failure::refused(
             report.reason.unwrap_or_else(|| "rolled back".to_owned()),
         ));
     }
@@ -142,10 +155,11 @@ pub(crate) fn execute(
             format!("--{}", spec.strategy.name()),
             spec.subject.clone(),
         ],
-        byproducts: serde_json::Map::from_iter([
-            ("result".to_owned(), "promoted".into()),
-            ("canaryRequests".to_owned(), report.canary_requests.into()),
-        ]),
+        byproducts: Byproducts {
+            result: Some("promoted".to_owned()),
+            canary_requests: Some(report.canary_requests),
+            ..Byproducts::default()
+        },
         environment: action_environment(&action.key),
     };
     finish(
@@ -264,7 +278,7 @@ fn verify_first(
         crate::verify::Signatures::default(),
     )
     .map_err(|error| {
-        step_failure(format!(
+        Failure::input(format!(
             "cannot verify `{}` before the rollout: {error}; nothing was changed",
             subject.path
         ))
@@ -281,7 +295,7 @@ fn verify_first(
             .flat_map(|check| check.failures.iter())
             .map(|finding| finding.message.clone())
             .collect();
-        return Err(step_failure(format!(
+        return Err(Failure::refused(format!(
             "`{}` fails the policy `{}` with the attestations in {}: {}; nothing was changed",
             subject.path,
             verify.policy,
@@ -314,53 +328,57 @@ fn attest(
     verified: Option<&Verified>,
     report: &Report,
 ) -> Result<Vec<u8>, String> {
-    let pipeline_file = pipeline_descriptor(context);
     let (lower, upper) = spec.analysis.bounds();
-    let traffic = serde_json::to_value(&spec.traffic).map_err(|error| error.to_string())?;
-    let metrics = spec.metrics.as_ref().map(|metrics| {
-        json!({ "prometheus": {
-            "url": metrics.url.to_string(),
-            "requests": metrics.requests,
-            "errors": metrics.errors,
-            "latency": metrics.latency,
-            "maxLatencyMs": metrics.max_latency.map(|limit| limit.as_secs_f64() * 1000.0),
-        }})
-    });
-    let verified = verified.map(|verified| {
-        json!({
-            "policy": verified.policy,
-            "attestations": verified.attestations,
-            "checks": verified.checks,
-            "passed": true,
-        })
-    });
-    let predicate = json!({
-        "step": step,
-        "pipeline": pipeline_file,
-        "runId": context.run_id,
-        "strategy": spec.strategy.name(),
-        "traffic": traffic,
-        "metrics": metrics,
-        "verified": verified,
-        "health": { "url": spec.health.url.to_string(), "healthyAfter": spec.health.healthy_after },
-        "canarySteps": spec.canary.steps,
-        "minRequests": spec.canary.min_requests,
-        "analysis": {
-            "method": "sprt",
-            "alpha": spec.analysis.alpha,
-            "beta": spec.analysis.beta,
-            "baselineErrorRate": spec.analysis.baseline_error_rate,
-            "delta": spec.analysis.delta,
-            "lower": lower,
-            "upper": upper,
+    let predicate = rollout::Rollout {
+        step: step.to_owned(),
+        pipeline: pipeline_descriptor(context),
+        run_id: context.run_id.clone(),
+        strategy: spec.strategy.name().to_owned(),
+        traffic: Some(spec.traffic.clone()),
+        metrics: spec.metrics.as_ref().map(|metrics| rollout::Metrics {
+            prometheus: rollout::Prometheus {
+                url: metrics.url.to_string(),
+                requests: metrics.requests.clone(),
+                errors: metrics.errors.clone(),
+                latency: metrics.latency.clone(),
+                max_latency_ms: metrics
+                    .max_latency
+                    .map(|limit| limit.as_secs_f64() * 1000.0),
+            },
+        }),
+        verified: verified.map(|verified| rollout::Verified {
+            policy: verified.policy.clone(),
+            attestations: verified.attestations.clone(),
+            checks: verified.checks,
+            passed: true,
+        }),
+        health: rollout::Health {
+            url: spec.health.url.to_string(),
+            healthy_after: spec.health.healthy_after,
         },
-        "rehearsed": spec.rehearse,
-        "start": spec.start,
-        "result": if report.promoted { "promoted" } else { "rolled-back" },
-        "reason": report.reason,
-        "canaryRequests": report.canary_requests,
-        "decisions": report.records,
-    });
+        canary_steps: spec.canary.steps.clone(),
+        min_requests: spec.canary.min_requests,
+        analysis: rollout::Analysis {
+            method: "sprt".to_owned(),
+            alpha: spec.analysis.alpha,
+            beta: spec.analysis.beta,
+            baseline_error_rate: spec.analysis.baseline_error_rate,
+            delta: spec.analysis.delta,
+            lower,
+            upper,
+        },
+        rehearsed: spec.rehearse,
+        start: spec.start.clone(),
+        result: if report.promoted {
+            "promoted"
+        } else {
+            "rolled-back"
+        }
+        .to_owned(),
+        reason: report.reason.clone(),
+        canary_requests: report.canary_requests,
+        decisions: report.records.clone(),
+    };
     let statement = Statement::new(vec![subject], crate::attest::predicate::ROLLOUT, predicate);
     let body = serde_json::to_vec(&statement).map_err(|error| error.to_string())?;
     let envelope =

@@ -8,23 +8,26 @@ use std::collections::HashMap;
 use std::path::Path;
 use std::time::Instant;
 
+use crate::attest::link;
 use crate::digest::Digest;
 use crate::exec::action_key::ActionKey;
-use crate::exec::commit::{Failure, step_failure};
+use crate::exec::commit::Failure;
 use crate::exec::context::Context;
 use crate::exec::inputs::{self, InputFile};
 use crate::kinds::in_process::{LinkParts, finish, store_file};
+use crate::kinds::{Ran, Work};
 use crate::nix::Nix;
+use crate::pipeline::StepId;
 use crate::pipeline::model::{SBOM_ATTESTATION_SUFFIX, SbomStep};
 use crate::pipeline::path::is_within;
-use crate::pipeline::{StepId, StepKind};
 use crate::sbom::{self, Format, Inventory, Subject};
 
 /// Bump when what a sbom step writes changes in a way gantry's version does not capture.
 const VERSION: u32 = 1;
 
 pub struct SbomAction {
-    pub key: Digest,
+    key: Digest,
+    spec: SbomStep,
     source: Source,
     subject: Subject,
     /// The other subjects the step names.
@@ -48,11 +51,18 @@ enum Source {
 }
 
 /// Resolves `from` and `subject` and computes the action key.
-pub fn plan(context: &Context, id: StepId) -> Result<SbomAction, String> {
+impl Work for SbomAction {
+    fn key(&self) -> Option<Digest> {
+        Some(self.key)
+    }
+
+    fn execute(&self, context: &Context, id: StepId) -> Result<Ran, Failure> {
+        execute(context, id, self).map(|()| Ran::Executed)
+    }
+}
+
+pub(crate) fn plan(context: &Context, id: StepId, spec: &SbomStep) -> Result<SbomAction, String> {
     let step = &context.pipeline.steps[id];
-    let StepKind::Sbom(spec) = &step.kind else {
-        return Err(format!("internal: step `{}` is not a sbom step", step.name));
-    };
     let inputs = inputs::resolve(context, id)?;
     let exact = inputs.iter().find(|input| input.path == spec.from);
     let mut format = spec.format;
@@ -130,6 +140,7 @@ pub fn plan(context: &Context, id: StepId) -> Result<SbomAction, String> {
     }
     Ok(SbomAction {
         key: key.finish(),
+        spec: spec.clone(),
         source,
         subject,
         also,
@@ -242,13 +253,10 @@ fn subjects(
 }
 
 /// Writes the document and its attestation, then the step's link, and records the result.
-pub(crate) fn execute(context: &Context, id: StepId, action: &SbomAction) -> Result<(), Failure> {
-    let step = &context.pipeline.steps[id];
-    let StepKind::Sbom(spec) = &step.kind else {
-        return Err(step_failure("internal: not a sbom step"));
-    };
+fn execute(context: &Context, id: StepId, action: &SbomAction) -> Result<(), Failure> {
+    let spec = &action.spec;
     let started = Instant::now();
-    let inventory = inventory(context, id, action).map_err(step_failure)?;
+    let inventory = inventory(context, id, action).map_err(Failure::input)?;
     let document = match &action.source {
         Source::Imported(bytes) => bytes.clone(),
         _ => sbom::render(&inventory, action.format, action.time),
@@ -259,7 +267,7 @@ pub(crate) fn execute(context: &Context, id: StepId, action: &SbomAction) -> Res
         &document,
         context.signer.as_ref(),
     )
-    .map_err(step_failure)?;
+    .map_err(Failure::internal)?;
     let records = vec![
         store_file(context, spec.output.clone(), &document)?,
         store_file(
@@ -292,9 +300,7 @@ fn inventory(context: &Context, id: StepId, action: &SbomAction) -> Result<Inven
             roots: Vec::new(),
         }),
         Source::Folder(inputs) => {
-            let StepKind::Sbom(spec) = &step.kind else {
-                return Err("internal: not a sbom step".to_owned());
-            };
+            let spec = &action.spec;
             let prefix = format!("{}/", spec.from);
             let mut files = Vec::with_capacity(inputs.len());
             for input in inputs {
@@ -351,23 +357,22 @@ fn link_parts(spec: &SbomStep, action: &SbomAction, inventory: &Inventory) -> Li
             .map(str::to_owned)
             .collect();
     }
-    let mut environment = serde_json::Map::new();
-    if spec.import {
-        environment.insert("imported".to_owned(), true.into());
-    }
-    environment.insert("actionKey".to_owned(), action.key.hex().into());
-    environment.insert("sourceDateEpoch".to_owned(), action.time.into());
-    if let Source::Nix { store_path } = &action.source {
-        environment.insert("storePath".to_owned(), store_path.clone().into());
-    }
-    let byproducts = serde_json::Map::from_iter([
-        (
-            "predicateType".to_owned(),
-            action.format.predicate_type().into(),
-        ),
-        ("packages".to_owned(), inventory.packages.len().into()),
-        ("files".to_owned(), inventory.files.len().into()),
-    ]);
+    let environment = link::Environment {
+        imported: spec.import,
+        action_key: action.key.hex(),
+        source_date_epoch: Some(action.time),
+        store_path: match &action.source {
+            Source::Nix { store_path } => Some(store_path.clone()),
+            Source::Cargo(_) | Source::Folder(_) | Source::Imported(_) => None,
+        },
+        ..link::Environment::default()
+    };
+    let byproducts = link::Byproducts {
+        predicate_type: Some(action.format.predicate_type().to_owned()),
+        packages: Some(inventory.packages.len() as u64),
+        files: Some(inventory.files.len() as u64),
+        ..link::Byproducts::default()
+    };
     LinkParts {
         command,
         byproducts,

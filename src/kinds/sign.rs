@@ -9,14 +9,15 @@ use std::time::Instant;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 
-use crate::attest::bundle;
+use crate::attest::{bundle, link};
 use crate::digest::Digest;
 use crate::exec::action_key::ActionKey;
-use crate::exec::commit::{Failure, step_failure};
+use crate::exec::commit::Failure;
 use crate::exec::context::Context;
 use crate::exec::inputs::{self, InputFile};
 use crate::keys::{self, Signer};
 use crate::kinds::in_process::{LinkParts, finish, store_file};
+use crate::kinds::{Ran, Work};
 use crate::pipeline::StepId;
 use crate::pipeline::model::SIGNATURE_SUFFIXES;
 
@@ -24,20 +25,23 @@ use crate::pipeline::model::SIGNATURE_SUFFIXES;
 const VERSION: u32 = 1;
 
 pub struct SignAction {
-    pub key: Digest,
+    key: Digest,
     inputs: Vec<InputFile>,
     signer: Arc<dyn Signer>,
 }
 
-impl SignAction {
-    #[must_use]
-    pub fn key(&self) -> &Digest {
-        &self.key
+impl Work for SignAction {
+    fn key(&self) -> Option<Digest> {
+        Some(self.key)
+    }
+
+    fn execute(&self, context: &Context, id: StepId) -> Result<Ran, Failure> {
+        execute(context, id, self).map(|()| Ran::Executed)
     }
 }
 
 /// Resolves the artifacts and computes the action key: the artifacts' digests and the key.
-pub fn plan(context: &Context, id: StepId) -> Result<SignAction, String> {
+pub(crate) fn plan(context: &Context, id: StepId) -> Result<SignAction, String> {
     let step = &context.pipeline.steps[id];
     let signer = context
         .artifact_keys
@@ -69,23 +73,23 @@ pub fn plan(context: &Context, id: StepId) -> Result<SignAction, String> {
 
 /// Signs every artifact, stores the signature files and the step's link, and records the
 /// result in the action cache (in that order, as for commands).
-pub(crate) fn execute(context: &Context, id: StepId, action: &SignAction) -> Result<(), Failure> {
+fn execute(context: &Context, id: StepId, action: &SignAction) -> Result<(), Failure> {
     let started = Instant::now();
     let public_key = action.signer.public_key_pem();
     let hint = keys::public_key_hint(public_key)
-        .ok_or_else(|| step_failure("the signing key's public key is not a P-256 PEM"))?;
+        .ok_or_else(|| Failure::input("the signing key's public key is not a P-256 PEM"))?;
     let mut records = Vec::with_capacity(2 * action.inputs.len());
     for input in &action.inputs {
         let signature = action.signer.sign_digest(&input.digest);
         if signature.is_empty() {
-            return Err(step_failure(format!(
+            return Err(Failure::environment(format!(
                 "the key could not sign `{}`",
                 input.path
             )));
         }
         let bundle = bundle::for_artifact(&input.digest, &signature, &hint);
-        let mut bundle_bytes =
-            serde_json::to_vec_pretty(&bundle).map_err(|error| step_failure(error.to_string()))?;
+        let mut bundle_bytes = serde_json::to_vec_pretty(&bundle)
+            .map_err(|error| Failure::internal(error.to_string()))?;
         bundle_bytes.push(b'\n');
         // cosign prints the signature as one base64 line without a newline; so does gantry.
         let contents = [STANDARD.encode(&signature).into_bytes(), bundle_bytes];
@@ -111,18 +115,19 @@ pub(crate) fn execute(context: &Context, id: StepId, action: &SignAction) -> Res
 fn link_parts(action: &SignAction, hint: &str) -> LinkParts {
     let mut command = vec!["gantry".to_owned(), "sign".to_owned()];
     command.extend(action.inputs.iter().map(|input| input.path.clone()));
-    let environment = serde_json::json!({
-        "signer": {
-            "keyid": action.signer.key_id(),
-            "publicKeyHint": hint,
-            "publicKey": action.signer.public_key_pem(),
-            "scheme": "ecdsa-sha2-nistp256",
-        },
-        "actionKey": action.key.hex(),
-    });
+    let environment = link::Environment {
+        signer: Some(link::Signer {
+            keyid: action.signer.key_id().to_owned(),
+            public_key_hint: hint.to_owned(),
+            public_key: action.signer.public_key_pem().to_owned(),
+            scheme: "ecdsa-sha2-nistp256".to_owned(),
+        }),
+        action_key: action.key.hex(),
+        ..link::Environment::default()
+    };
     LinkParts {
         command,
-        byproducts: serde_json::Map::new(),
-        environment: environment.as_object().cloned().unwrap_or_default(),
+        byproducts: link::Byproducts::default(),
+        environment,
     }
 }

@@ -96,7 +96,8 @@ fn nar_hash<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Digest,
 }
 
 /// The settings that decide how hermetic a Nix build is; recorded in attestations.
-#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
 pub struct Settings {
     pub version: String,
     pub system: String,

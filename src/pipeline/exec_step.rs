@@ -9,6 +9,10 @@ use crate::pipeline::model::{ExecStep, InputPattern, OutputPath};
 use crate::pipeline::path;
 use crate::pipeline::wire::{RunWire, StepWire};
 
+/// The step keys only this kind (and the others that list them) accepts; the rest of the
+/// kind-only keys are refused on a `exec` step, at their line.
+pub(super) const KEYS: &[&str] = &["run", "tools", "executor", "warm"];
+
 /// An exec step: `run` (a shell line or an argument list) and its warm folders.
 pub(super) fn convert(
     step_name: &str,

@@ -13,6 +13,12 @@ use crate::pipeline::model::{Evidence, GATE_FOLDER, GateStep, InputPattern, Outp
 use crate::pipeline::path;
 use crate::pipeline::wire::{StepWire, SubjectWire};
 
+/// The step keys only this kind (and the others that list them) accepts; the rest of the
+/// kind-only keys are refused on a `gate` step, at their line.
+pub(super) const KEYS: &[&str] = &[
+    "subject", "output", "stage", "baseline", "evidence", "require", "tools",
+];
+
 pub(super) fn convert(
     step_name: &str,
     wire: &StepWire,

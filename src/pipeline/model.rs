@@ -177,6 +177,38 @@ impl StepKind {
     pub fn consumes_inputs(&self) -> bool {
         matches!(self, Self::Exec(_) | Self::Nix(_))
     }
+
+    /// The signed document a step of this kind also puts into the run folder, beside its
+    /// link, for the auditor: an SBOM's attestation, a gate's verdict, a rollout's record.
+    #[must_use]
+    pub fn run_folder_document(&self) -> Option<RunFolderDocument> {
+        use crate::attest::run_folder::StepFile;
+        let (file, output, kept_on_failure) = match self {
+            Self::Sbom(sbom) => (
+                StepFile::Sbom,
+                format!("{}{SBOM_ATTESTATION_SUFFIX}", sbom.output),
+                false,
+            ),
+            Self::Gate(gate) => (StepFile::Gate, gate.output.clone(), true),
+            Self::Rollout(rollout) => (StepFile::Rollout, rollout.output.clone(), true),
+            Self::Exec(_) | Self::Nix(_) | Self::Sign(_) => return None,
+        };
+        Some(RunFolderDocument {
+            file,
+            output,
+            kept_on_failure,
+        })
+    }
+}
+
+/// A document a step puts into the run folder as `STEP` + `file`'s suffix.
+pub struct RunFolderDocument {
+    pub file: crate::attest::run_folder::StepFile,
+    /// The step's output that holds it.
+    pub output: String,
+    /// A failed step (a gate that failed, a rollout rolled back) wrote it there itself: it is
+    /// no output then, but the auditor's evidence still.
+    pub kept_on_failure: bool,
 }
 
 /// A command run in the sandbox.

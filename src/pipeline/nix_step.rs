@@ -12,6 +12,10 @@ use crate::pipeline::model::{InputPattern, NixStep};
 use crate::pipeline::path;
 use crate::pipeline::wire::StepWire;
 
+/// The step keys only this kind (and the others that list them) accepts; the rest of the
+/// kind-only keys are refused on a `nix` step, at their line.
+pub(super) const KEYS: &[&str] = &["flake", "expr", "file", "attr", "builders"];
+
 /// A nix step, with its inputs: the declared ones and the Nix file a `file = ...` build
 /// evaluates.
 pub(super) fn convert(

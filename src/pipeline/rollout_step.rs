@@ -22,6 +22,22 @@ use crate::rollout::sprt::Sprt;
 /// Where a rollout's attestation goes when `output` is not given.
 pub const ROLLOUT_FOLDER: &str = "out/rollout";
 
+/// The step keys only this kind (and the others that list them) accepts; the rest of the
+/// kind-only keys are refused on a `rollout` step, at their line.
+pub(super) const KEYS: &[&str] = &[
+    "subject",
+    "output",
+    "strategy",
+    "traffic",
+    "health",
+    "canary",
+    "analysis",
+    "rollback_window",
+    "rehearse",
+    "verify",
+    "start",
+];
+
 pub(crate) fn convert(
     step_name: &str,
     wire: &StepWire,

@@ -19,6 +19,19 @@ const SBOM_NOT_HERE: NotHere = NotHere {
     network: "an SBOM is made from what is on disk",
 };
 
+/// The step keys only this kind (and the others that list them) accepts; the rest of the
+/// kind-only keys are refused on a `sbom` step, at their line.
+pub(super) const KEYS: &[&str] = &[
+    "from",
+    "format",
+    "vendored",
+    "manifests",
+    "about",
+    "import",
+    "subject",
+    "output",
+];
+
 pub(super) fn convert(
     step_name: &str,
     wire: &StepWire,

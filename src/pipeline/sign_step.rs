@@ -10,6 +10,10 @@ use crate::pipeline::model::{InputPattern, KeyRef, OutputPath, SIGNATURE_SUFFIXE
 use crate::pipeline::path;
 use crate::pipeline::wire::StepWire;
 
+/// The step keys only this kind (and the others that list them) accepts; the rest of the
+/// kind-only keys are refused on a `sign` step, at their line.
+pub(super) const KEYS: &[&str] = &["key"];
+
 pub(super) fn convert(
     step_name: &str,
     wire: &StepWire,

@@ -583,11 +583,15 @@ fn convert_kind(
         .kind
         .as_ref()
         .map_or("exec", |kind| kind.get_ref().as_str());
-    if StepKind::NAMES.contains(&kind) {
-        for (key, owners, span) in kind_keys(wire) {
-            if !owners.contains(&kind)
+    if let Some(accepted) = keys_of(kind) {
+        for (key, span) in kind_keys(wire) {
+            if !accepted.contains(&key)
                 && let Some(span) = span
             {
+                let owners: Vec<&str> = (KIND_KEYS.iter())
+                    .filter(|(_, keys)| keys.contains(&key))
+                    .map(|(owner, _)| *owner)
+                    .collect();
                 let hint = if key == "run" {
                     "an exec step runs `run`; a nix step builds `flake`, `expr` or `file`; a sign step signs its `inputs`; a sbom step describes `from`; a gate judges its `evidence`".to_owned()
                 } else {
@@ -653,107 +657,59 @@ impl Kinded {
     }
 }
 
-/// A key that belongs to some kinds only: the key, its kinds, and where it is written.
-type KindKey = (&'static str, &'static [&'static str], Option<Range<usize>>);
+/// Each kind's own keys, kept beside its validation.
+const KIND_KEYS: [(&str, &[&str]); 6] = [
+    ("exec", exec_step::KEYS),
+    ("nix", nix_step::KEYS),
+    ("sign", sign_step::KEYS),
+    ("sbom", sbom_step::KEYS),
+    ("gate", gate_step::KEYS),
+    ("rollout", rollout_step::KEYS),
+];
+
+fn keys_of(kind: &str) -> Option<&'static [&'static str]> {
+    (KIND_KEYS.iter())
+        .find(|(name, _)| *name == kind)
+        .map(|(_, keys)| *keys)
+}
+
+/// A key that belongs to some kinds only, and where it is written.
+type KindKey = (&'static str, Option<Range<usize>>);
 
 fn kind_keys(wire: &StepWire) -> [KindKey; 31] {
     let span = |value: Option<&Spanned<String>>| value.map(Spanned::span);
     [
-        ("run", &["exec"], wire.run.as_ref().map(Spanned::span)),
-        ("flake", &["nix"], span(wire.flake.as_ref())),
-        ("expr", &["nix"], span(wire.expr.as_ref())),
-        ("file", &["nix"], span(wire.file.as_ref())),
-        ("attr", &["nix"], span(wire.attr.as_ref())),
-        (
-            "builders",
-            &["nix"],
-            wire.builders.as_ref().map(Spanned::span),
-        ),
-        ("key", &["sign"], span(wire.key.as_ref())),
-        ("from", &["sbom"], span(wire.from.as_ref())),
-        ("format", &["sbom"], span(wire.format.as_ref())),
-        ("vendored", &["sbom"], span(wire.vendored.as_ref())),
-        (
-            "manifests",
-            &["sbom"],
-            wire.manifests.as_ref().map(Spanned::span),
-        ),
-        ("about", &["sbom"], wire.about.as_ref().map(Spanned::span)),
-        ("import", &["sbom"], wire.import.as_ref().map(Spanned::span)),
-        (
-            "subject",
-            &["sbom", "gate", "rollout"],
-            wire.subject.as_ref().map(Spanned::span),
-        ),
-        (
-            "output",
-            &["sbom", "gate", "rollout"],
-            span(wire.output.as_ref()),
-        ),
-        ("stage", &["gate"], span(wire.stage.as_ref())),
-        ("baseline", &["gate"], span(wire.baseline.as_ref())),
-        (
-            "evidence",
-            &["gate"],
-            wire.evidence.as_ref().map(Spanned::span),
-        ),
-        (
-            "require",
-            &["gate"],
-            wire.require.as_ref().map(Spanned::span),
-        ),
-        ("strategy", &["rollout"], span(wire.strategy.as_ref())),
-        (
-            "traffic",
-            &["rollout"],
-            wire.traffic.as_ref().map(Spanned::span),
-        ),
-        (
-            "health",
-            &["rollout"],
-            wire.health.as_ref().map(Spanned::span),
-        ),
-        (
-            "canary",
-            &["rollout"],
-            wire.canary.as_ref().map(Spanned::span),
-        ),
-        (
-            "analysis",
-            &["rollout"],
-            wire.analysis.as_ref().map(Spanned::span),
-        ),
-        (
-            "rollback_window",
-            &["rollout"],
-            span(wire.rollback_window.as_ref()),
-        ),
-        (
-            "rehearse",
-            &["rollout"],
-            wire.rehearse.as_ref().map(Spanned::span),
-        ),
-        (
-            "verify",
-            &["rollout"],
-            wire.verify.as_ref().map(Spanned::span),
-        ),
-        (
-            "start",
-            &["rollout"],
-            wire.start.as_ref().map(Spanned::span),
-        ),
-        (
-            "tools",
-            &["exec", "gate"],
-            wire.tools.as_ref().map(Spanned::span),
-        ),
-        (
-            "executor",
-            &["exec"],
-            wire.executor.as_ref().map(Spanned::span),
-        ),
-        ("warm", &["exec"], wire.warm.as_ref().map(Spanned::span)),
+        ("run", wire.run.as_ref().map(Spanned::span)),
+        ("flake", span(wire.flake.as_ref())),
+        ("expr", span(wire.expr.as_ref())),
+        ("file", span(wire.file.as_ref())),
+        ("attr", span(wire.attr.as_ref())),
+        ("builders", wire.builders.as_ref().map(Spanned::span)),
+        ("key", span(wire.key.as_ref())),
+        ("from", span(wire.from.as_ref())),
+        ("format", span(wire.format.as_ref())),
+        ("vendored", span(wire.vendored.as_ref())),
+        ("manifests", wire.manifests.as_ref().map(Spanned::span)),
+        ("about", wire.about.as_ref().map(Spanned::span)),
+        ("import", wire.import.as_ref().map(Spanned::span)),
+        ("subject", wire.subject.as_ref().map(Spanned::span)),
+        ("output", span(wire.output.as_ref())),
+        ("stage", span(wire.stage.as_ref())),
+        ("baseline", span(wire.baseline.as_ref())),
+        ("evidence", wire.evidence.as_ref().map(Spanned::span)),
+        ("require", wire.require.as_ref().map(Spanned::span)),
+        ("strategy", span(wire.strategy.as_ref())),
+        ("traffic", wire.traffic.as_ref().map(Spanned::span)),
+        ("health", wire.health.as_ref().map(Spanned::span)),
+        ("canary", wire.canary.as_ref().map(Spanned::span)),
+        ("analysis", wire.analysis.as_ref().map(Spanned::span)),
+        ("rollback_window", span(wire.rollback_window.as_ref())),
+        ("rehearse", wire.rehearse.as_ref().map(Spanned::span)),
+        ("verify", wire.verify.as_ref().map(Spanned::span)),
+        ("start", wire.start.as_ref().map(Spanned::span)),
+        ("tools", wire.tools.as_ref().map(Spanned::span)),
+        ("executor", wire.executor.as_ref().map(Spanned::span)),
+        ("warm", wire.warm.as_ref().map(Spanned::span)),
     ]
 }
 fn convert_env(
@@ -895,6 +851,28 @@ mod tests {
 
     fn parse_text(text: &str) -> Result<Pipeline, String> {
         parse_test_text(text).map_err(|diagnostics| diagnostics.render())
+    }
+
+    #[test]
+    fn every_kind_only_key_belongs_to_a_kind_and_every_kind_is_listed() {
+        let wire: StepWire = toml::from_str("").expect("an empty step");
+        let written: Vec<&str> = kind_keys(&wire).iter().map(|(key, _)| *key).collect();
+        for key in &written {
+            assert!(
+                KIND_KEYS.iter().any(|(_, keys)| keys.contains(key)),
+                "`{key}` belongs to no kind"
+            );
+        }
+        for (kind, keys) in KIND_KEYS {
+            assert!(StepKind::NAMES.contains(&kind), "{kind}");
+            for key in keys {
+                assert!(
+                    written.contains(key),
+                    "{kind}'s `{key}` is not in the table"
+                );
+            }
+        }
+        assert_eq!(KIND_KEYS.len(), StepKind::NAMES.len());
     }
 
     #[test]

@@ -1,9 +1,10 @@
-//! `gantry release`: cut a tagged, signed release from a clean commit (`cut.rs`), and check
-//! one again later (`check.rs`). `version.rs` and `notes.rs` are pure, `manifest.rs` builds the
+//! `gantry release`: cut a tagged, signed release from a clean commit (`flow.rs` runs it,
+//! `cut.rs` holds its steps), and check one again later (`check.rs`). `version.rs` and `notes.rs` are pure, `manifest.rs` builds the
 //! signed manifest from a run's evidence, `git.rs` is the only part that touches git.
 
 pub mod check;
 pub mod cut;
+pub mod flow;
 pub mod git;
 pub mod manifest;
 pub mod notes;

@@ -13,6 +13,21 @@ pub enum StepStatus {
     Skipped,
 }
 
+/// Whose a step's failure is to fix.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FailureCategory {
+    /// The step did its work and it said no: a command's exit status, a gate's threshold, a
+    /// rollback.
+    Step,
+    /// What the step was given: a missing or malformed input, an output it did not make.
+    Input,
+    /// The machine: permissions, missing tools, a full disk, an unreachable executor.
+    Environment,
+    /// A bug in gantry.
+    Internal,
+}
+
 #[derive(Clone, Debug, Serialize)]
 #[serde(tag = "event", rename_all = "snake_case")]
 pub enum Event {
@@ -33,6 +48,9 @@ pub enum Event {
         exit_code: Option<i32>,
         #[serde(skip_serializing_if = "Option::is_none")]
         error: Option<String>,
+        /// Failed steps: whose the failure is to fix.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        category: Option<FailureCategory>,
         #[serde(skip_serializing_if = "Option::is_none")]
         attestation: Option<String>,
         /// Attempts made (more than 1 when `retry` was used).

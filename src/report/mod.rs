@@ -5,7 +5,7 @@ pub mod escape;
 pub mod event;
 mod human;
 
-pub use event::{Event, FailureDetail, StepStatus};
+pub use event::{Event, FailureCategory, FailureDetail, StepStatus};
 pub use human::Reporter;
 
 /// `1 step`, `3 steps`: a count with its noun, for every message that counts.

@@ -234,15 +234,8 @@ pub fn read_step(bytes: &[u8], verifier: &dyn Verifier) -> Result<AttestedStep, 
     let differed_without_copy = statement
         .predicate
         .environment
-        .get("differedWithoutCopy")
-        .and_then(|value| value.as_array())
-        .map(|paths| {
-            paths
-                .iter()
-                .filter_map(|path| path.as_str().map(str::to_owned))
-                .collect()
-        })
-        .unwrap_or_default();
+        .differed_without_copy
+        .clone();
     Ok(AttestedStep {
         name: statement.predicate.name.clone(),
         differed_without_copy,
@@ -269,8 +262,8 @@ mod tests {
                 "src/a.txt",
                 &Digest::of_bytes(b"a"),
             )],
-            byproducts: serde_json::Map::new(),
-            environment: serde_json::Map::new(),
+            byproducts: attest::link::Byproducts::default(),
+            environment: attest::link::Environment::default(),
         };
         let statement = Statement::new(
             vec![ResourceDescriptor::named(

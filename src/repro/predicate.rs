@@ -1,134 +1,40 @@
-//! The reproducibility predicate (docs/reproducibility.md): an in-toto Statement v1 whose
-//! subjects are the checked run's outputs and whose predicate says, for each, the digest the
-//! rebuild produced, whether it reproduced, and why not.
+//! The reproducibility statement of a reproduction: its report as the predicate
+//! (`attest::predicate::reproducibility`), the checked run's outputs as its subjects.
 
 use std::path::Path;
 
-use serde::Serialize;
-
+pub use crate::attest::predicate::reproducibility::Predicate;
+use crate::attest::predicate::reproducibility::{
+    AttributionRef, Builder, Digests, Outcome, PipelineRef, RebuildRef, RunRef, VariationRef,
+};
 use crate::attest::{ResourceDescriptor, Statement};
 use crate::digest::Digest;
 use crate::repro::ReproReport;
 use crate::repro::attested::AttestedRun;
 use crate::repro::attribute::Attribution;
 
-#[derive(Clone, Debug, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Predicate {
-    pub pipeline: PipelineRef,
-    /// The run whose attestations were checked.
-    pub checked: RunRef,
-    pub rebuild: RebuildRef,
-    pub results: Vec<Result>,
-    /// True when every result reproduced.
-    pub reproduced: bool,
-}
-
-#[derive(Clone, Debug, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct PipelineRef {
-    pub name: String,
-    /// Relative to the workspace root.
-    pub file: String,
-    pub digest: Digests,
-}
-
-#[derive(Clone, Debug, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct RunRef {
-    pub run_id: String,
-    /// Each step's attestation file with the digest of its bytes.
-    pub attestations: Vec<ResourceDescriptor>,
-}
-
-#[derive(Clone, Debug, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct RebuildRef {
-    pub run_id: String,
-    pub attestations: Vec<ResourceDescriptor>,
-    /// What was varied and how.
-    pub variations: Vec<VariationRef>,
-    pub builder: Builder,
-    pub started_on: String,
-    pub finished_on: String,
-}
-
-#[derive(Clone, Debug, Serialize)]
-pub struct VariationRef {
-    pub aspect: String,
-    pub change: String,
-}
-
-#[derive(Clone, Debug, Serialize)]
-pub struct Builder {
-    pub id: String,
-    pub version: String,
-}
-
-#[derive(Clone, Debug, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Result {
-    pub step: String,
-    pub name: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub attested: Option<Digests>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub rebuilt: Option<Digests>,
-    pub reproduced: bool,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub cause: Option<String>,
-    /// For a step whose inputs were the same: `nondeterministic`, `surroundings` (with the
-    /// variations that change it) or `combination`.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub attribution: Option<AttributionRef>,
-    /// Materials whose digest changed between the two builds of the step.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub changed_inputs: Vec<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub diffoscope: Option<ResourceDescriptor>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub unexplained: Option<String>,
-}
-
-#[derive(Clone, Debug, Serialize)]
-pub struct AttributionRef {
-    pub kind: &'static str,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub variations: Vec<&'static str>,
-}
-
 impl From<&Attribution> for AttributionRef {
     fn from(attribution: &Attribution) -> Self {
         match attribution {
             Attribution::Nondeterministic => Self {
-                kind: "nondeterministic",
+                kind: "nondeterministic".to_owned(),
                 variations: Vec::new(),
             },
             Attribution::Surroundings(aspects) => Self {
-                kind: "surroundings",
-                variations: aspects.iter().map(|aspect| aspect.name()).collect(),
+                kind: "surroundings".to_owned(),
+                variations: aspects
+                    .iter()
+                    .map(|aspect| aspect.name().to_owned())
+                    .collect(),
             },
             Attribution::Combination => Self {
-                kind: "combination",
+                kind: "combination".to_owned(),
                 variations: Vec::new(),
             },
             Attribution::Unexplained { .. } => Self {
-                kind: "unexplained",
+                kind: "unexplained".to_owned(),
                 variations: Vec::new(),
             },
-        }
-    }
-}
-
-#[derive(Clone, Debug, Serialize)]
-pub struct Digests {
-    pub sha256: String,
-}
-
-impl From<&Digest> for Digests {
-    fn from(digest: &Digest) -> Self {
-        Self {
-            sha256: digest.hex(),
         }
     }
 }
@@ -177,7 +83,7 @@ pub fn statement(inputs: &Inputs<'_>) -> Statement<Predicate> {
             }
             let explanation = step.explanations.get(&output.name);
             let reproduced = comparison.attested && comparison.rebuilt && output.reproduced();
-            results.push(Result {
+            results.push(Outcome {
                 step: comparison.step.clone(),
                 name: output.name.clone(),
                 attested: output.attested.as_ref().map(Digests::from),
@@ -208,7 +114,7 @@ pub fn statement(inputs: &Inputs<'_>) -> Statement<Predicate> {
             });
         }
         if comparison.outputs.is_empty() && !comparison.reproduced() {
-            results.push(Result {
+            results.push(Outcome {
                 step: comparison.step.clone(),
                 name: String::new(),
                 attested: None,

@@ -5,7 +5,7 @@
 
 use std::time::{Duration, Instant};
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::rollout::health::HttpUrl;
 use crate::rollout::plan::{RolloutStep, Strategy};
@@ -32,7 +32,7 @@ impl Clock for Wall {
 pub type Probe<'a> = &'a dyn Fn(&HttpUrl, Duration) -> Result<u16, String>;
 
 /// One decision, when it was taken (milliseconds from the start).
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Record {
     pub at_ms: u64,
@@ -40,7 +40,7 @@ pub struct Record {
     pub event: Event,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(
     tag = "action",
     rename_all = "kebab-case",

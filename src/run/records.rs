@@ -113,34 +113,21 @@ fn finish_placing(context: &Context) -> Result<()> {
         .map_err(|message| Error::Environment { message })
 }
 
-/// Each sbom step's attestation, also in the run folder as `<step>.sbom.intoto.json`, and
-/// each gate's as `<step>.gate.intoto.json`, each rollout's as `<step>.rollout.intoto.json`:
-/// the folder holds all the evidence an auditor needs. A failed gate or rollout wrote its own
-/// there (it has no outputs). Returns (file name, digest)
-/// of each.
+/// Each step's run-folder document ([`crate::pipeline::model::StepKind::run_folder_document`]:
+/// an SBOM's attestation, a gate's verdict, a rollout's record) beside its link, so the folder
+/// holds all the evidence an auditor needs. Returns (file name, digest) of each.
 fn place_step_attestations(context: &Context) -> Result<Vec<(String, Digest)>> {
-    use crate::pipeline::StepKind;
     let mut placed = Vec::new();
     for (step, result) in context.pipeline.steps.iter().zip(&context.results) {
-        let (suffix, output) = match &step.kind {
-            StepKind::Sbom(sbom) => (
-                StepFile::Sbom,
-                format!(
-                    "{}{}",
-                    sbom.output,
-                    crate::pipeline::model::SBOM_ATTESTATION_SUFFIX
-                ),
-            ),
-            StepKind::Gate(gate) => (StepFile::Gate, gate.output.clone()),
-            StepKind::Rollout(rollout) => (StepFile::Rollout, rollout.output.clone()),
-            _ => continue,
+        let Some(document) = step.kind.run_folder_document() else {
+            continue;
         };
-        let name = suffix.name(&step.name);
-        let record = result
-            .get()
-            .and_then(|result| result.outputs.iter().find(|record| record.path == output));
+        let name = document.file.name(&step.name);
+        let record = result.get().and_then(|result| {
+            (result.outputs.iter()).find(|record| record.path == document.output)
+        });
         let Some(record) = record else {
-            if let StepKind::Gate(_) | StepKind::Rollout(_) = &step.kind
+            if document.kept_on_failure
                 && let Ok(digest) = Digest::of_file(&context.run_dir.join(&name))
             {
                 placed.push((name, digest));

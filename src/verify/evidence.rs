@@ -6,7 +6,10 @@ use std::path::{Path, PathBuf};
 
 use base64::Engine as _;
 
-use crate::attest::{LINK_PREDICATE_TYPE, PAYLOAD_TYPE, predicate};
+use crate::attest::predicate::reproducibility::Predicate as Reproducibility;
+use crate::attest::predicate::rollout::Rollout;
+use crate::attest::predicate::test_result::TestResult;
+use crate::attest::{LINK_PREDICATE_TYPE, Link, PAYLOAD_TYPE, predicate};
 use crate::digest::Digest;
 use crate::keys::Verifier as _;
 use crate::verify::policy::TrustedKey;
@@ -214,11 +217,11 @@ fn parse_envelope(bytes: &[u8]) -> Result<Parsed, String> {
     let predicate_type = statement.predicate_type.as_ref();
     let kind = match predicate_type {
         LINK_PREDICATE_TYPE => {
-            let link: statement::Link = predicate(statement.predicate)?;
+            let link: Link = predicate(statement.predicate)?;
             Kind::Link {
                 name: link.name,
-                materials: descriptors(link.materials),
-                network: link.environment.sandbox.network,
+                materials: resources(link.materials),
+                network: (link.environment.sandbox).is_some_and(|sandbox| sandbox.network),
             }
         }
         predicate::PROVENANCE => {
@@ -235,11 +238,11 @@ fn parse_envelope(bytes: &[u8]) -> Result<Parsed, String> {
             }
         }
         predicate::TEST_RESULT => {
-            let verdict: statement::TestResult = predicate(statement.predicate)?;
+            let verdict: TestResult = predicate(statement.predicate)?;
             Kind::TestResult(Box::new(gate_verdict(verdict)))
         }
         predicate::ROLLOUT => {
-            let record: statement::Rollout = predicate(statement.predicate)?;
+            let record: Rollout = predicate(statement.predicate)?;
             Kind::Rollout {
                 step: record.step,
                 result: record.result,
@@ -250,11 +253,14 @@ fn parse_envelope(bytes: &[u8]) -> Result<Parsed, String> {
             predicate_type: predicate_type.to_owned(),
         },
         predicate::REPRODUCIBILITY => {
-            let check: statement::Reproducibility = predicate(statement.predicate)?;
+            let check: Reproducibility = predicate(statement.predicate)?;
             Kind::Reproducibility {
                 run_id: check.checked.run_id,
                 results: (check.results.into_iter())
-                    .map(|result| (result.name, result.attested.sha256, result.reproduced))
+                    .map(|result| {
+                        let attested = result.attested.map(|digests| digests.sha256);
+                        (result.name, attested, result.reproduced)
+                    })
                     .collect(),
             }
         }
@@ -328,9 +334,26 @@ fn descriptors(list: Vec<statement::Descriptor>) -> Vec<Descriptor> {
         .collect()
 }
 
+/// Descriptors of a predicate (a link's materials) as the checks read them.
+fn resources(list: Vec<crate::attest::ResourceDescriptor>) -> Vec<Descriptor> {
+    list.into_iter()
+        .map(|item| Descriptor {
+            sha256: item
+                .digest
+                .get(crate::digest::Digest::ALGORITHM)
+                .map(str::to_owned),
+            out_link: (item.annotations.as_ref())
+                .and_then(|annotations| annotations.get("outLink"))
+                .and_then(|value| value.as_str())
+                .map(str::to_owned),
+            name: item.name.unwrap_or_default(),
+        })
+        .collect()
+}
+
 /// The gate's fields from its configuration: the entry annotated with `step` is the pipeline,
 /// the one with `thresholds` the report.
-fn gate_verdict(verdict: statement::TestResult) -> GateVerdict {
+fn gate_verdict(verdict: TestResult) -> GateVerdict {
     let mut gate = GateVerdict {
         result: verdict.result,
         failed: verdict.failed_tests,
@@ -338,9 +361,13 @@ fn gate_verdict(verdict: statement::TestResult) -> GateVerdict {
     };
     for entry in verdict.configuration {
         let annotations = entry.annotations;
+        let sha256 = entry
+            .digest
+            .get(crate::digest::Digest::ALGORITHM)
+            .map(str::to_owned);
         if let Some(step) = annotations.step {
             gate.step = Some(step);
-            gate.pipeline = entry.digest.sha256;
+            gate.pipeline = sha256;
         }
         if let Some(thresholds) = annotations.thresholds {
             gate.thresholds = thresholds;

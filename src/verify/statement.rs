@@ -1,6 +1,7 @@
 //! The parts of an in-toto Statement that `gantry verify` reads, typed: parsing straight into
-//! these skips every other field without building it, which is most of a link's bytes
-//! (environment, byproducts, command). A field of the wrong type makes the file "not a
+//! these skips every other field without building it. The predicates gantry writes are read
+//! with their own types (`attest::predicate`); a SLSA provenance, which other builders write
+//! too, only for the fields verify checks. A field of the wrong type makes the file "not a
 //! Statement", with serde's message.
 
 use std::borrow::Cow;
@@ -62,29 +63,6 @@ pub(super) struct Annotations {
 }
 
 #[derive(Default, Deserialize)]
-pub(super) struct Link {
-    #[serde(default)]
-    pub name: String,
-    #[serde(default)]
-    pub materials: Vec<Descriptor>,
-    #[serde(default)]
-    pub environment: LinkEnvironment,
-}
-
-/// What a gantry link says of where its step ran: only whether it had the network is read.
-#[derive(Default, Deserialize)]
-pub(super) struct LinkEnvironment {
-    #[serde(default)]
-    pub sandbox: LinkSandbox,
-}
-
-#[derive(Default, Deserialize)]
-pub(super) struct LinkSandbox {
-    #[serde(default)]
-    pub network: bool,
-}
-
-#[derive(Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub(super) struct Provenance {
     #[serde(default)]
@@ -122,74 +100,4 @@ pub(super) struct BuildDefinition {
 pub(super) struct ExternalParameters {
     /// The pipeline file the run executed, with its digest (which fixes gate thresholds).
     pub pipeline: Option<Descriptor>,
-}
-
-#[derive(Default, Deserialize)]
-pub(super) struct Reproducibility {
-    #[serde(default)]
-    pub checked: Checked,
-    #[serde(default)]
-    pub results: Vec<Outcome>,
-}
-
-#[derive(Default, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub(super) struct Checked {
-    #[serde(default)]
-    pub run_id: String,
-}
-
-#[derive(Deserialize)]
-pub(super) struct Outcome {
-    #[serde(default)]
-    pub name: String,
-    #[serde(default)]
-    pub attested: Digests,
-    #[serde(default)]
-    pub reproduced: bool,
-}
-
-/// A rollout's record (`kinds::rollout`): which step, and how it ended.
-#[derive(Default, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub(super) struct Rollout {
-    #[serde(default)]
-    pub step: String,
-    #[serde(default)]
-    pub result: String,
-    #[serde(default)]
-    pub reason: Option<String>,
-}
-
-#[derive(Default, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub(super) struct TestResult {
-    #[serde(default)]
-    pub result: String,
-    #[serde(default)]
-    pub configuration: Vec<Configuration>,
-    #[serde(default)]
-    pub failed_tests: Vec<String>,
-}
-
-/// A gate's configuration entry: the pipeline (annotated with the gate's step) or the report
-/// (annotated with the stage, the evidence kind and the judged thresholds).
-#[derive(Default, Deserialize)]
-pub(super) struct Configuration {
-    #[serde(default)]
-    pub name: String,
-    #[serde(default)]
-    pub digest: Digests,
-    #[serde(default)]
-    pub annotations: GateAnnotations,
-}
-
-#[derive(Default, Deserialize)]
-pub(super) struct GateAnnotations {
-    pub step: Option<String>,
-    pub stage: Option<String>,
-    pub evidence: Option<String>,
-    #[serde(default)]
-    pub failing: Vec<String>,
-    pub thresholds: Option<Vec<crate::gauntlet::Verdict>>,
 }

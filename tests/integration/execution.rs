@@ -57,6 +57,28 @@ fn a_failing_step_shows_command_exit_code_and_stderr() {
     assert!(stderr.contains("    the real reason"), "{stderr}");
 }
 
+#[test]
+fn a_failed_steps_json_says_whose_failure_it_is() {
+    let test = Test::new().file("report.xml", "not xml at all").pipeline(
+        "[steps.broken]\nrun = \"exit 3\"\n\n[steps.tests]\nkind = \"gate\"\nevidence = { junit = \"report.xml\" }\nrequire = { failures = 0 }\n\n[steps.gate]\nkind = \"gate\"\nevidence = { drill = \"true\" }\nrequire = { seconds_max = 0.000001 }\n",
+    );
+    let run = test.gantry_run(&["--keep-going"]).failure(1);
+    let categories: std::collections::BTreeMap<String, String> = (run.events().iter())
+        .filter(|event| event["event"] == "step_finished")
+        .map(|event| {
+            (
+                event["step"].as_str().unwrap_or("").to_owned(),
+                event["category"].as_str().unwrap_or("(none)").to_owned(),
+            )
+        })
+        .collect();
+    // A command that exits non-zero and a threshold that does not hold: the step said no.
+    assert_eq!(categories["broken"], "step", "{categories:?}");
+    assert_eq!(categories["gate"], "step", "{categories:?}");
+    // Evidence that is not what the gate reads: what it was given is wrong.
+    assert_eq!(categories["tests"], "input", "{categories:?}");
+}
+
 const DIAMOND: &str = "[steps.bad]\nrun = \"exit 1\"\noutputs = [\"out/bad\"]\n[steps.after]\nrun = \"true\"\ninputs = [\"out/bad\"]\n[steps.slow]\nrun = \"sleep 0.3; echo ok > out/slow\"\noutputs = [\"out/slow\"]\n[steps.later]\nrun = \"echo ok > out/later\"\ninputs = [\"out/slow\"]\noutputs = [\"out/later\"]\n";
 
 #[test]
