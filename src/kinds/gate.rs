@@ -4,7 +4,6 @@
 //! signed `fail` verdict still goes into the run folder for the report.
 
 use std::fmt::Write as _;
-use std::time::Instant;
 
 use crate::attest::link::Byproducts;
 use crate::attest::predicate::test_result::{self, Annotations, Benchmark, Configuration};
@@ -19,9 +18,9 @@ use crate::exec::inputs::{self, InputFile};
 use crate::exec::sandbox::Termination;
 use crate::gauntlet::{self, Reading, Verdict};
 use crate::kinds::in_process::{
-    LinkParts, action_environment, finish, keep_in_run_folder, pipeline_descriptor, store_file,
+    InProcess, LinkParts, Made, action_environment, keep_in_run_folder, pipeline_descriptor,
+    store_file,
 };
-use crate::kinds::{Ran, Work};
 use crate::pipeline::model::{Evidence, GateStep};
 use crate::pipeline::{ExecStep, StepId};
 
@@ -36,9 +35,13 @@ pub struct GateAction {
     drill: Option<ExecAction>,
 }
 
-impl Work for GateAction {
-    fn key(&self) -> Option<Digest> {
-        Some(self.key)
+impl InProcess for GateAction {
+    fn key(&self) -> Digest {
+        self.key
+    }
+
+    fn inputs(&self) -> &[InputFile] {
+        &self.inputs
     }
 
     /// A drill measures time now: it is never served from the cache.
@@ -46,8 +49,8 @@ impl Work for GateAction {
         self.drill.is_none()
     }
 
-    fn execute(&self, context: &Context, id: StepId) -> Result<Ran, Failure> {
-        execute(context, id, self).map(|()| Ran::Executed)
+    fn make(&self, context: &Context, id: StepId) -> Result<Made, Failure> {
+        make(context, id, self)
     }
 }
 
@@ -94,10 +97,9 @@ struct Measured {
     report: Configuration,
 }
 
-fn execute(context: &Context, id: StepId, action: &GateAction) -> Result<(), Failure> {
+fn make(context: &Context, id: StepId, action: &GateAction) -> Result<Made, Failure> {
     let step = &context.pipeline.steps[id];
     let spec = &action.spec;
-    let started = Instant::now();
     let measured = measure(context, id, spec, action)?;
     let verdicts = gauntlet::judge(&measured.reading, &spec.thresholds);
     let passed = verdicts.iter().all(|verdict| verdict.passed);
@@ -141,15 +143,10 @@ fn execute(context: &Context, id: StepId, action: &GateAction) -> Result<(), Fai
         },
         environment: action_environment(&action.key),
     };
-    finish(
-        context,
-        id,
-        action.key,
-        &action.inputs,
+    Ok(Made {
         records,
-        parts,
-        started,
-    )
+        link: parts,
+    })
 }
 
 /// The first few names behind a failing number (failed tests, slower benchmarks).

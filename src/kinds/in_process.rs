@@ -10,6 +10,7 @@ use crate::digest::Digest;
 use crate::exec::commit::{Commit, Failure, commit, store_log};
 use crate::exec::context::Context;
 use crate::exec::inputs::InputFile;
+use crate::kinds::{Ran, Work};
 use crate::pipeline::StepId;
 use crate::store::OutputRecord;
 
@@ -41,16 +42,63 @@ pub(crate) struct LinkParts {
     pub environment: link::Environment,
 }
 
+/// A kind that runs inside gantry: it makes its files and says what its link adds; the
+/// timing, the link's materials and products, and the commit are shared.
+pub(crate) trait InProcess: Send + Sync {
+    fn key(&self) -> Digest;
+    /// The inputs it read: the link's materials.
+    fn inputs(&self) -> &[InputFile];
+    /// Whether a cached result may stand in for running it.
+    fn cacheable(&self) -> bool {
+        true
+    }
+    /// Makes the step's files (each stored with [`store_file`]) and its link's parts.
+    fn make(&self, context: &Context, id: StepId) -> Result<Made, Failure>;
+}
+
+/// What an in-process step made.
+pub(crate) struct Made {
+    pub records: Vec<OutputRecord>,
+    pub link: LinkParts,
+}
+
+impl<T: InProcess> Work for T {
+    fn key(&self) -> Option<Digest> {
+        Some(InProcess::key(self))
+    }
+
+    fn cacheable(&self) -> bool {
+        InProcess::cacheable(self)
+    }
+
+    fn execute(&self, context: &Context, id: StepId) -> Result<Ran, Failure> {
+        let started = Instant::now();
+        let made = self.make(context, id)?;
+        finish(
+            context,
+            id,
+            InProcess::key(self),
+            self.inputs(),
+            made,
+            started,
+        )?;
+        Ok(Ran::Executed)
+    }
+}
+
 /// Signs the step's link and commits its files under the action `key`.
-pub(crate) fn finish(
+fn finish(
     context: &Context,
     id: StepId,
     key: Digest,
     inputs: &[InputFile],
-    records: Vec<OutputRecord>,
-    parts: LinkParts,
+    made: Made,
     started: Instant,
 ) -> Result<(), Failure> {
+    let Made {
+        records,
+        link: parts,
+    } = made;
     let subjects = records
         .iter()
         .map(|record| ResourceDescriptor::named(record.path.clone(), &record.digest))

@@ -19,9 +19,9 @@ use crate::exec::commit::Failure;
 use crate::exec::context::Context;
 use crate::exec::inputs::{self, InputFile};
 use crate::kinds::in_process::{
-    LinkParts, action_environment, finish, keep_in_run_folder, pipeline_descriptor, store_file,
+    InProcess, LinkParts, Made, action_environment, keep_in_run_folder, pipeline_descriptor,
+    store_file,
 };
-use crate::kinds::{Ran, Work};
 use crate::pipeline::StepId;
 use crate::report::Event as ReportEvent;
 use crate::rollout::command::CommandBackend;
@@ -42,9 +42,13 @@ pub struct RolloutAction {
     inputs: Vec<InputFile>,
 }
 
-impl Work for RolloutAction {
-    fn key(&self) -> Option<Digest> {
-        Some(self.key)
+impl InProcess for RolloutAction {
+    fn key(&self) -> Digest {
+        self.key
+    }
+
+    fn inputs(&self) -> &[InputFile] {
+        &self.inputs
     }
 
     /// A rollout acts on the world now: it is never served from the cache.
@@ -52,8 +56,8 @@ impl Work for RolloutAction {
         false
     }
 
-    fn execute(&self, context: &Context, id: StepId) -> Result<Ran, Failure> {
-        execute(context, id, self).map(|()| Ran::Executed)
+    fn make(&self, context: &Context, id: StepId) -> Result<Made, Failure> {
+        make(context, id, self)
     }
 }
 
@@ -86,7 +90,7 @@ pub(crate) fn plan(
     })
 }
 
-fn execute(context: &Context, id: StepId, action: &RolloutAction) -> Result<(), Failure> {
+fn make(context: &Context, id: StepId, action: &RolloutAction) -> Result<Made, Failure> {
     let step = &context.pipeline.steps[id];
     let spec = &action.spec;
     let started = Instant::now();
@@ -162,15 +166,10 @@ fn execute(context: &Context, id: StepId, action: &RolloutAction) -> Result<(), 
         },
         environment: action_environment(&action.key),
     };
-    finish(
-        context,
-        id,
-        action.key,
-        &action.inputs,
+    Ok(Made {
         records,
-        parts,
-        started,
-    )
+        link: parts,
+    })
 }
 
 fn backend<'a>(

@@ -6,7 +6,6 @@
 
 use std::collections::HashMap;
 use std::path::Path;
-use std::time::Instant;
 
 use crate::attest::link;
 use crate::digest::Digest;
@@ -14,8 +13,7 @@ use crate::exec::action_key::ActionKey;
 use crate::exec::commit::Failure;
 use crate::exec::context::Context;
 use crate::exec::inputs::{self, InputFile};
-use crate::kinds::in_process::{LinkParts, finish, store_file};
-use crate::kinds::{Ran, Work};
+use crate::kinds::in_process::{InProcess, LinkParts, Made, store_file};
 use crate::nix::Nix;
 use crate::pipeline::StepId;
 use crate::pipeline::model::{SBOM_ATTESTATION_SUFFIX, SbomStep};
@@ -51,13 +49,17 @@ enum Source {
 }
 
 /// Resolves `from` and `subject` and computes the action key.
-impl Work for SbomAction {
-    fn key(&self) -> Option<Digest> {
-        Some(self.key)
+impl InProcess for SbomAction {
+    fn key(&self) -> Digest {
+        self.key
     }
 
-    fn execute(&self, context: &Context, id: StepId) -> Result<Ran, Failure> {
-        execute(context, id, self).map(|()| Ran::Executed)
+    fn inputs(&self) -> &[InputFile] {
+        &self.inputs
+    }
+
+    fn make(&self, context: &Context, id: StepId) -> Result<Made, Failure> {
+        make(context, id, self)
     }
 }
 
@@ -253,9 +255,8 @@ fn subjects(
 }
 
 /// Writes the document and its attestation, then the step's link, and records the result.
-fn execute(context: &Context, id: StepId, action: &SbomAction) -> Result<(), Failure> {
+fn make(context: &Context, id: StepId, action: &SbomAction) -> Result<Made, Failure> {
     let spec = &action.spec;
-    let started = Instant::now();
     let inventory = inventory(context, id, action).map_err(Failure::input)?;
     let document = match &action.source {
         Source::Imported(bytes) => bytes.clone(),
@@ -276,15 +277,10 @@ fn execute(context: &Context, id: StepId, action: &SbomAction) -> Result<(), Fai
             &attestation,
         )?,
     ];
-    finish(
-        context,
-        id,
-        action.key,
-        &action.inputs,
+    Ok(Made {
         records,
-        link_parts(spec, action, &inventory),
-        started,
-    )
+        link: link_parts(spec, action, &inventory),
+    })
 }
 
 fn inventory(context: &Context, id: StepId, action: &SbomAction) -> Result<Inventory, String> {

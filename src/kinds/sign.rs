@@ -4,7 +4,6 @@
 //! the private key never reaches a step.
 
 use std::sync::Arc;
-use std::time::Instant;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
@@ -16,8 +15,7 @@ use crate::exec::commit::Failure;
 use crate::exec::context::Context;
 use crate::exec::inputs::{self, InputFile};
 use crate::keys::{self, Signer};
-use crate::kinds::in_process::{LinkParts, finish, store_file};
-use crate::kinds::{Ran, Work};
+use crate::kinds::in_process::{InProcess, LinkParts, Made, store_file};
 use crate::pipeline::StepId;
 use crate::pipeline::model::SIGNATURE_SUFFIXES;
 
@@ -30,13 +28,17 @@ pub struct SignAction {
     signer: Arc<dyn Signer>,
 }
 
-impl Work for SignAction {
-    fn key(&self) -> Option<Digest> {
-        Some(self.key)
+impl InProcess for SignAction {
+    fn key(&self) -> Digest {
+        self.key
     }
 
-    fn execute(&self, context: &Context, id: StepId) -> Result<Ran, Failure> {
-        execute(context, id, self).map(|()| Ran::Executed)
+    fn inputs(&self) -> &[InputFile] {
+        &self.inputs
+    }
+
+    fn make(&self, context: &Context, _: StepId) -> Result<Made, Failure> {
+        make(context, self)
     }
 }
 
@@ -73,8 +75,7 @@ pub(crate) fn plan(context: &Context, id: StepId) -> Result<SignAction, String> 
 
 /// Signs every artifact, stores the signature files and the step's link, and records the
 /// result in the action cache (in that order, as for commands).
-fn execute(context: &Context, id: StepId, action: &SignAction) -> Result<(), Failure> {
-    let started = Instant::now();
+fn make(context: &Context, action: &SignAction) -> Result<Made, Failure> {
     let public_key = action.signer.public_key_pem();
     let hint = keys::public_key_hint(public_key)
         .ok_or_else(|| Failure::input("the signing key's public key is not a P-256 PEM"))?;
@@ -101,15 +102,10 @@ fn execute(context: &Context, id: StepId, action: &SignAction) -> Result<(), Fai
             )?);
         }
     }
-    finish(
-        context,
-        id,
-        action.key,
-        &action.inputs,
+    Ok(Made {
         records,
-        link_parts(action, &hint),
-        started,
-    )
+        link: link_parts(action, &hint),
+    })
 }
 
 fn link_parts(action: &SignAction, hint: &str) -> LinkParts {
