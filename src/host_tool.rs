@@ -1,4 +1,5 @@
-//! Runs a host tool (nix, diffoscope) to completion, honouring the step's timeout and the
+//! Runs a host tool (nix, diffoscope, a rollout's `start` command or traffic backend) to
+//! completion, honouring the step's timeout and the
 //! run's cancellation. The tool gets a process group of its own and is terminated when gantry
 //! dies (PDEATHSIG). Stopping it is SIGTERM first: Nix runs builders as a build user in a session
 //! of their own, out of reach of a signal to its group, and kills them itself when it is

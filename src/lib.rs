@@ -3,7 +3,7 @@
 //! ARCHITECTURE.md explains it):
 //!
 //! 1. base: `hex`, `digest`, `bounded`, `duration`, `time`, `parallel`, `diagnostic`, `error`,
-//!    `atomic`;
+//!    `atomic`, `host_tool`;
 //! 2. keys and the store: `keys`, `store`;
 //! 3. documents and domains: `attest`, `nix`, `gauntlet`, `rollout`, `sbom`, `runlog`, `report`;
 //! 4. the model and the auditor: `pipeline`, `git`, `workspace`, `graph`, `verify`, `init`;
@@ -35,6 +35,7 @@ pub mod gauntlet;
 pub mod git;
 pub mod graph;
 pub mod hex;
+pub mod host_tool;
 pub mod init;
 pub mod keys;
 pub mod kinds;

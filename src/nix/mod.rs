@@ -5,7 +5,6 @@
 
 pub mod hash;
 pub mod nar;
-pub mod process;
 
 use std::collections::BTreeMap;
 use std::ffi::OsString;
@@ -16,7 +15,7 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use crate::digest::Digest;
-pub use process::{Captured, Ended};
+pub use crate::host_tool::{Captured, Ended};
 
 /// What to build: the three ways a pipeline names a Nix build.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -161,7 +160,7 @@ impl<'a> Nix<'a> {
             "nix-command flakes".into(),
         ];
         all.extend(arguments.iter().map(OsString::from));
-        let captured = process::run(
+        let captured = crate::host_tool::run(
             &self.program,
             &all,
             self.directory,

@@ -62,7 +62,7 @@ pub fn explain(
         left.into(),
         right.into(),
     ];
-    let captured = crate::nix::process::run(
+    let captured = crate::host_tool::run(
         program,
         &arguments,
         work,

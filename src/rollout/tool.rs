@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
-use crate::nix::process::{self, Ended};
+use crate::host_tool::{self as process, Ended};
 
 const TIMEOUT: Duration = Duration::from_secs(30);
 

@@ -20,6 +20,7 @@ const LAYERS: &[(&str, &[&str])] = &[
             "diagnostic",
             "error",
             "atomic",
+            "host_tool",
         ],
     ),
     ("keys and the store", &["keys", "store"]),
