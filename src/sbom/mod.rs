@@ -12,6 +12,7 @@ pub mod folder;
 pub mod ids;
 pub mod nix;
 pub mod spdx;
+pub mod standalone;
 
 use crate::digest::Digest;
 
