@@ -69,7 +69,7 @@ steps = ["*"]
 steps = [$steps]
 provenance = true
 sources = ["src/seed.txt"]
-tools = ["/usr/bin/*", "/bin/*"]
+tools = ["/usr", "/usr/bin/*", "/bin/*"]
 TOML
 for binary in "$before" "$after"; do
   "$binary" verify --policy "$work/chain/policy.toml" --attestations "$run" "$work/chain/out/s999" >/dev/null
@@ -78,3 +78,11 @@ hyperfine -N --warmup 2 --runs 20 --style basic --export-markdown "$work/verify.
   -n before "$before verify --policy $work/chain/policy.toml --attestations $run $work/chain/out/s999" \
   -n after "$after verify --policy $work/chain/policy.toml --attestations $run $work/chain/out/s999" >/dev/null
 cat "$work/verify.md"
+# Instructions, not seconds: repeatable whatever else the machine is doing.
+if command -v valgrind >/dev/null; then
+  for side in before after; do
+    binary=$before; [ "$side" = after ] && binary=$after
+    refs=$(valgrind --tool=callgrind --callgrind-out-file=/dev/null "$binary" verify --policy "$work/chain/policy.toml" --attestations "$run" "$work/chain/out/s999" 2>&1 >/dev/null | awk '/Collected/ {print $NF}')
+    echo "$side: $refs instructions (callgrind)"
+  done
+fi

@@ -42,7 +42,7 @@ steps = ["*"]
 steps = [$steps]
 provenance = true
 sources = ["src/seed.txt"]
-tools = ["/usr/bin/*", "/bin/*"]
+tools = ["/usr", "/usr/bin/*", "/bin/*"]
 TOML
   last=out/s$((size - 1))
   # Both must accept before they are timed.

@@ -65,6 +65,31 @@ impl ResourceDescriptor {
     }
 }
 
+/// A resource descriptor as an auditor reads it: its name, its SHA-256 and the `outLink`
+/// annotation (a Nix out-link's path), parsed straight from the JSON with everything else
+/// skipped unbuilt (verify reads thousands). Same fields, same names as
+/// [`ResourceDescriptor`].
+#[derive(Clone, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(default)]
+pub struct DescriptorSummary {
+    pub name: String,
+    pub digest: Sha256Only,
+    pub annotations: OutLinkOnly,
+}
+
+#[derive(Clone, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(default)]
+pub struct Sha256Only {
+    pub sha256: Option<String>,
+}
+
+#[derive(Clone, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(default)]
+pub struct OutLinkOnly {
+    #[serde(rename = "outLink")]
+    pub out_link: Option<String>,
+}
+
 /// A resource's digests by algorithm, as the spec's `DigestSet` map (`{"sha256": "…"}`).
 /// Nearly always a single entry with a well-known algorithm: a small sorted vector with
 /// static names costs one allocation where a `BTreeMap` cost three and a large node, which a

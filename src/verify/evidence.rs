@@ -6,10 +6,12 @@ use std::path::{Path, PathBuf};
 
 use base64::Engine as _;
 
+use crate::attest::link::LinkSummary;
+use crate::attest::statement::DescriptorSummary;
 use crate::attest::predicate::reproducibility::Predicate as Reproducibility;
 use crate::attest::predicate::rollout::Rollout;
 use crate::attest::predicate::test_result::TestResult;
-use crate::attest::{LINK_PREDICATE_TYPE, Link, PAYLOAD_TYPE, predicate};
+use crate::attest::{LINK_PREDICATE_TYPE, PAYLOAD_TYPE, predicate};
 use crate::digest::Digest;
 use crate::keys::Verifier as _;
 use crate::verify::policy::TrustedKey;
@@ -217,10 +219,10 @@ fn parse_envelope(bytes: &[u8]) -> Result<Parsed, String> {
     let predicate_type = statement.predicate_type.as_ref();
     let kind = match predicate_type {
         LINK_PREDICATE_TYPE => {
-            let link: Link = predicate(statement.predicate)?;
+            let link: LinkSummary = predicate(statement.predicate)?;
             Kind::Link {
                 name: link.name,
-                materials: resources(link.materials),
+                materials: descriptors(link.materials),
                 network: (link.environment.sandbox).is_some_and(|sandbox| sandbox.network),
             }
         }
@@ -324,29 +326,12 @@ fn predicate<'a, T: serde::Deserialize<'a> + Default>(
     )
 }
 
-fn descriptors(list: Vec<statement::Descriptor>) -> Vec<Descriptor> {
+fn descriptors(list: Vec<DescriptorSummary>) -> Vec<Descriptor> {
     list.into_iter()
         .map(|item| Descriptor {
             name: item.name,
             sha256: item.digest.sha256,
             out_link: item.annotations.out_link,
-        })
-        .collect()
-}
-
-/// Descriptors of a predicate (a link's materials) as the checks read them.
-fn resources(list: Vec<crate::attest::ResourceDescriptor>) -> Vec<Descriptor> {
-    list.into_iter()
-        .map(|item| Descriptor {
-            sha256: item
-                .digest
-                .get(crate::digest::Digest::ALGORITHM)
-                .map(str::to_owned),
-            out_link: (item.annotations.as_ref())
-                .and_then(|annotations| annotations.get("outLink"))
-                .and_then(|value| value.as_str())
-                .map(str::to_owned),
-            name: item.name.unwrap_or_default(),
         })
         .collect()
 }

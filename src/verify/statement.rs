@@ -9,6 +9,8 @@ use std::borrow::Cow;
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
+use crate::attest::statement::DescriptorSummary as Descriptor;
+
 #[derive(Deserialize)]
 pub(super) struct Envelope<'a> {
     #[serde(rename = "payloadType", borrow)]
@@ -39,27 +41,6 @@ pub(super) struct Statement<'a> {
     /// Read once the type is known.
     #[serde(borrow)]
     pub predicate: Option<&'a RawValue>,
-}
-
-#[derive(Deserialize)]
-pub(super) struct Descriptor {
-    #[serde(default)]
-    pub name: String,
-    #[serde(default)]
-    pub digest: Digests,
-    #[serde(default)]
-    pub annotations: Annotations,
-}
-
-#[derive(Default, Deserialize)]
-pub(super) struct Digests {
-    pub sha256: Option<String>,
-}
-
-#[derive(Default, Deserialize)]
-pub(super) struct Annotations {
-    #[serde(rename = "outLink")]
-    pub out_link: Option<String>,
 }
 
 #[derive(Default, Deserialize)]

@@ -9,7 +9,7 @@
 use indexmap::IndexMap;
 use serde::{Deserialize, Serialize};
 
-use crate::attest::statement::ResourceDescriptor;
+use crate::attest::statement::{DescriptorSummary, ResourceDescriptor};
 
 pub const LINK_PREDICATE_TYPE: &str = "https://in-toto.io/attestation/link/v0.3";
 
@@ -21,6 +21,29 @@ pub struct Link {
     pub materials: Vec<ResourceDescriptor>,
     pub byproducts: Byproducts,
     pub environment: Environment,
+}
+
+/// What an auditor reads of a link (verify reads thousands): parsed straight from the JSON
+/// of a [`Link`] with everything else skipped unbuilt. Same fields, same names;
+/// `the_summary_reads_what_the_link_writes` keeps the two in step.
+#[derive(Clone, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(default)]
+pub struct LinkSummary {
+    pub name: String,
+    pub materials: Vec<DescriptorSummary>,
+    pub environment: EnvironmentSummary,
+}
+
+#[derive(Clone, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(default)]
+pub struct EnvironmentSummary {
+    pub sandbox: Option<SandboxSummary>,
+}
+
+#[derive(Clone, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(default)]
+pub struct SandboxSummary {
+    pub network: bool,
 }
 
 /// What the step left besides its products: a process's exit status and streams (by digest:
@@ -174,6 +197,50 @@ mod tests {
             serde_json::to_string(&link).expect("json"),
             r#"{"name":"gate","command":[],"materials":[],"byproducts":{"result":"pass"},"environment":{"actionKey":"ab"}}"#
         );
+    }
+
+    #[test]
+    fn the_summary_reads_what_the_link_writes() {
+        let mut material =
+            ResourceDescriptor::named("result", &crate::digest::Digest::of_bytes(b"x"));
+        material.annotations = Some(serde_json::Map::from_iter([
+            ("outLink".to_owned(), "/nix/store/x".into()),
+            ("role".to_owned(), "output".into()),
+        ]));
+        let link = Link {
+            name: "build".to_owned(),
+            command: vec!["make".to_owned()],
+            materials: vec![material.clone()],
+            byproducts: Byproducts {
+                return_value: Some(0),
+                ..Byproducts::default()
+            },
+            environment: Environment {
+                sandbox: Some(Sandbox {
+                    network: true,
+                    settings: "s".to_owned(),
+                    ..Sandbox::default()
+                }),
+                action_key: "ab".to_owned(),
+                ..Environment::default()
+            },
+        };
+        let json = serde_json::to_string(&link).expect("json");
+        let summary: LinkSummary = serde_json::from_str(&json).expect("summary");
+        assert_eq!(summary.name, link.name);
+        assert!(
+            summary
+                .environment
+                .sandbox
+                .is_some_and(|sandbox| sandbox.network)
+        );
+        let [read] = <[DescriptorSummary; 1]>::try_from(summary.materials).expect("one");
+        assert_eq!(read.name, "result");
+        assert_eq!(
+            read.digest.sha256,
+            material.sha256().map(|digest| digest.hex())
+        );
+        assert_eq!(read.annotations.out_link.as_deref(), Some("/nix/store/x"));
     }
 
     #[test]
