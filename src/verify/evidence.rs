@@ -7,10 +7,10 @@ use std::path::{Path, PathBuf};
 use base64::Engine as _;
 
 use crate::attest::link::LinkSummary;
-use crate::attest::statement::DescriptorSummary;
 use crate::attest::predicate::reproducibility::Predicate as Reproducibility;
 use crate::attest::predicate::rollout::Rollout;
 use crate::attest::predicate::test_result::TestResult;
+use crate::attest::statement::DescriptorSummary;
 use crate::attest::{LINK_PREDICATE_TYPE, PAYLOAD_TYPE, predicate};
 use crate::digest::Digest;
 use crate::keys::Verifier as _;
