@@ -5,7 +5,8 @@
 //! 1. base: `hex`, `digest`, `bounded`, `duration`, `time`, `parallel`, `diagnostic`, `error`,
 //!    `atomic`, `host_tool`;
 //! 2. keys and the store: `keys`, `store`;
-//! 3. documents and domains: `attest`, `nix`, `gauntlet`, `rollout`, `sbom`, `runlog`, `report`;
+//! 3. documents and domains: `attest`, `nix`, `gauntlet`, `rollout`, `sbom`, `runlog`, `report`,
+//!    `vulns`;
 //! 4. the model and the auditor: `pipeline`, `git`, `workspace`, `graph`, `verify`, `init`;
 //! 5. the engine: `exec`, `remote`;
 //! 6. the kinds: `kinds`;
@@ -53,4 +54,5 @@ pub mod sbom;
 pub mod store;
 pub mod time;
 pub mod verify;
+pub mod vulns;
 pub mod workspace;

@@ -1,0 +1,7 @@
+//! Known vulnerabilities: advisories on disk (OSV records, a RustSec advisory-db checkout),
+//! each ecosystem's version order, and which of an SBOM's components they affect. Pure but
+//! for reading the database.
+
+pub mod osv;
+pub mod rustsec;
+pub mod version;
