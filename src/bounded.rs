@@ -21,6 +21,8 @@ pub enum Kind {
     Evidence,
     /// A lock file (Cargo.lock, flake.lock).
     Lock,
+    /// One advisory of a vulnerability database (an OSV record, a RustSec file).
+    Advisory,
 }
 
 impl Kind {
@@ -29,7 +31,7 @@ impl Kind {
     pub const fn cap(self) -> u64 {
         match self {
             Self::Pipeline | Self::Lock => 64 << 20,
-            Self::Policy => 16 << 20,
+            Self::Policy | Self::Advisory => 16 << 20,
             Self::Attestation | Self::Evidence => 512 << 20,
         }
     }
@@ -41,6 +43,7 @@ impl Kind {
             Self::Attestation => "an attestation",
             Self::Evidence => "a report",
             Self::Lock => "a lock file",
+            Self::Advisory => "an advisory",
         }
     }
 }

