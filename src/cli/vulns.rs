@@ -127,9 +127,16 @@ fn render(
             .filter(|id| **id != finding.id)
             .map(String::as_str)
             .collect();
+        let severity = finding.severity.as_ref().map_or_else(
+            || " severity unknown".to_owned(),
+            |rating| match rating.score {
+                Some(score) => format!(" {} {score:.1}", rating.level.name()),
+                None => format!(" {}", rating.level.name()),
+            },
+        );
         let _ = writeln!(
             text,
-            "  {}  {} {}{}: {}",
+            "  {}  {} {}{severity}{}: {}",
             finding.id,
             finding.package,
             finding.version,

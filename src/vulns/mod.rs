@@ -7,4 +7,5 @@ pub mod db;
 pub mod osv;
 pub mod rustsec;
 pub mod scan;
+pub mod severity;
 pub mod version;

@@ -11,8 +11,9 @@ use crate::vulns::components::Component;
 use crate::vulns::db::{Advisory, Database, Matcher};
 use crate::vulns::osv::Verdict;
 use crate::vulns::rustsec;
+use crate::vulns::severity::{Rating, rate};
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Finding {
     /// The advisory's own id (the first, in order, of the merged ones).
     pub id: String,
@@ -26,6 +27,8 @@ pub struct Finding {
     pub vectors: Vec<String>,
     /// A label an advisory gives in place of a vector (GHSA's `MODERATE`).
     pub label: Option<String>,
+    /// The highest vector's base score and band, else the label's band.
+    pub severity: Option<Rating>,
     /// `unsound`, `unmaintained`, `notice`: a warning rather than a vulnerability.
     pub informational: Option<String>,
     /// The advisory files matched, relative to the database.
@@ -135,7 +138,9 @@ fn merge(component: &Component, advisories: &[&Advisory]) -> Vec<Finding> {
                 .collect();
             vectors.sort();
             vectors.dedup();
+            let label = members.iter().find_map(|member| member.label.clone());
             Finding {
+                severity: rate(&vectors, label.as_deref()),
                 id: first.id.clone(),
                 ids: ids.into_iter().collect(),
                 purl: component.purl.clone(),
@@ -143,7 +148,7 @@ fn merge(component: &Component, advisories: &[&Advisory]) -> Vec<Finding> {
                 version: component.version.clone(),
                 summary: first.summary.clone(),
                 vectors,
-                label: members.iter().find_map(|member| member.label.clone()),
+                label,
                 // Informational only when every merged advisory is.
                 informational: if members.iter().all(|member| member.informational.is_some()) {
                     first.informational.clone()

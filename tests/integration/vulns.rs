@@ -133,7 +133,11 @@ fn the_text_report_names_each_vulnerability_with_its_aliases_and_the_database() 
         .failure(1);
     let stdout = run.stdout();
     for line in [
-        "RUSTSEC-2021-0003  smallvec 1.6.0 (CVE-2021-25900, GHSA-43w2-9j62-hq99): Buffer overflow in SmallVec::insert_many",
+        // The advisory's CVSS 3.1 vector, scored: 9.8.
+        "RUSTSEC-2021-0003  smallvec 1.6.0 critical 9.8 (CVE-2021-25900, GHSA-43w2-9j62-hq99): Buffer overflow in SmallVec::insert_many",
+        "RUSTSEC-2021-0078  hyper 0.13.10 medium 5.3 (CVE-2021-32715",
+        // No vector, no label.
+        "RUSTSEC-2023-0001  tokio 1.8.3 severity unknown (CVE-2023-22466",
         "warning RUSTSEC-2024-0375  atty 0.2.14 (unmaintained)",
         "9 known vulnerabilities",
         "advisories, newest 2026-",
