@@ -11,6 +11,7 @@ use crate::error::{Error, Result};
 use crate::vulns::components;
 use crate::vulns::db::{Database, Snapshot};
 use crate::vulns::scan::{self, Scan};
+use crate::vulns::vex;
 
 #[derive(Debug, clap::Subcommand)]
 pub(super) enum Command {
@@ -28,6 +29,11 @@ pub(super) struct ScanArgs {
     /// advisory-db checkout (`crates/NAME/RUSTSEC-*.md`).
     #[arg(long, value_name = "DIR")]
     db: PathBuf,
+    /// A VEX document (OpenVEX 0.2 or `CycloneDX` VEX): a finding it says the product is
+    /// `not_affected` by, or `fixed`, no longer counts (it is listed as suppressed). Repeat it
+    /// for several.
+    #[arg(long, value_name = "FILE")]
+    vex: Vec<PathBuf>,
     /// Print the result as one JSON object.
     #[arg(long)]
     json: bool,
@@ -61,7 +67,18 @@ fn run_scan(args: &ScanArgs) -> Result<u8> {
     for (path, problem) in &database.unreadable {
         eprintln!("warning: skipped `{}`: {problem}", path.display());
     }
-    let scan = scan::scan(&database, &listed.components);
+    let mut statements = Vec::new();
+    for path in &args.vex {
+        let bytes =
+            crate::bounded::read(path, crate::bounded::Kind::Policy).map_err(Error::read(path))?;
+        statements.extend(
+            vex::read(&bytes, &path.display().to_string()).map_err(|message| Error::Input {
+                path: path.clone(),
+                message: format!("not a VEX document gantry reads: {message}"),
+            })?,
+        );
+    }
+    let scan = scan::scan(&database, &listed.components, &statements);
     let vulnerable = scan
         .findings
         .iter()
@@ -87,6 +104,39 @@ fn run_scan(args: &ScanArgs) -> Result<u8> {
         );
     }
     Ok(u8::from(vulnerable))
+}
+
+/// One vulnerability: its id, the component, the severity, the other ids, the summary, and
+/// what a VEX statement that did not suppress it says.
+fn vulnerability_line(finding: &scan::Finding) -> String {
+    let others: Vec<&str> = (finding.ids.iter())
+        .filter(|id| **id != finding.id)
+        .map(String::as_str)
+        .collect();
+    let severity = finding.severity.as_ref().map_or_else(
+        || " severity unknown".to_owned(),
+        |rating| match rating.score {
+            Some(score) => format!(" {} {score:.1}", rating.level.name()),
+            None => format!(" {}", rating.level.name()),
+        },
+    );
+    let vex = finding
+        .vex
+        .as_ref()
+        .map(|statement| format!(" [vex: {}]", statement.status.name()))
+        .unwrap_or_default();
+    format!(
+        "  {}  {} {}{severity}{}: {}{vex}",
+        finding.id,
+        finding.package,
+        finding.version,
+        if others.is_empty() {
+            String::new()
+        } else {
+            format!(" ({})", others.join(", "))
+        },
+        finding.summary
+    )
 }
 
 fn render(
@@ -123,30 +173,7 @@ fn render(
         .iter()
         .partition(|finding| finding.informational.is_some());
     for finding in &vulnerabilities {
-        let others: Vec<&str> = (finding.ids.iter())
-            .filter(|id| **id != finding.id)
-            .map(String::as_str)
-            .collect();
-        let severity = finding.severity.as_ref().map_or_else(
-            || " severity unknown".to_owned(),
-            |rating| match rating.score {
-                Some(score) => format!(" {} {score:.1}", rating.level.name()),
-                None => format!(" {}", rating.level.name()),
-            },
-        );
-        let _ = writeln!(
-            text,
-            "  {}  {} {}{severity}{}: {}",
-            finding.id,
-            finding.package,
-            finding.version,
-            if others.is_empty() {
-                String::new()
-            } else {
-                format!(" ({})", others.join(", "))
-            },
-            finding.summary
-        );
+        let _ = writeln!(text, "{}", vulnerability_line(finding));
     }
     for finding in &warnings {
         let _ = writeln!(
@@ -158,6 +185,24 @@ fn render(
             finding.informational.as_deref().unwrap_or_default(),
             finding.summary
         );
+    }
+    for finding in &scan.suppressed {
+        if let Some(statement) = &finding.vex {
+            let _ = writeln!(
+                text,
+                "  vex {}  {} {}: {} in {}{}",
+                finding.id,
+                finding.package,
+                finding.version,
+                statement.status.name(),
+                statement.document,
+                statement
+                    .justification
+                    .as_ref()
+                    .map(|why| format!(" ({why})"))
+                    .unwrap_or_default()
+            );
+        }
     }
     for unreadable in &scan.unreadable {
         let _ = writeln!(

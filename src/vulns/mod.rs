@@ -9,3 +9,4 @@ pub mod rustsec;
 pub mod scan;
 pub mod severity;
 pub mod version;
+pub mod vex;

@@ -12,6 +12,7 @@ use crate::vulns::db::{Advisory, Database, Matcher};
 use crate::vulns::osv::Verdict;
 use crate::vulns::rustsec;
 use crate::vulns::severity::{Rating, rate};
+use crate::vulns::vex;
 
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Finding {
@@ -33,6 +34,9 @@ pub struct Finding {
     pub informational: Option<String>,
     /// The advisory files matched, relative to the database.
     pub files: Vec<String>,
+    /// The VEX statement that stands for it, when one applies.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub vex: Option<vex::Statement>,
 }
 
 /// A component whose version the ecosystem's order cannot read: said, not guessed.
@@ -46,6 +50,8 @@ pub struct Unreadable {
 #[derive(Clone, Debug, Default, Serialize)]
 pub struct Scan {
     pub findings: Vec<Finding>,
+    /// Findings a VEX statement says do not affect the product (`not_affected`, `fixed`).
+    pub suppressed: Vec<Finding>,
     pub unreadable: Vec<Unreadable>,
 }
 
@@ -76,9 +82,9 @@ fn affects(advisory: &Advisory, component: &Component) -> Verdict {
     }
 }
 
-/// Every component against every advisory for its package.
+/// Every component against every advisory for its package, then the VEX statements.
 #[must_use]
-pub fn scan(database: &Database, components: &[Component]) -> Scan {
+pub fn scan(database: &Database, components: &[Component], statements: &[vex::Statement]) -> Scan {
     let mut scan = Scan::default();
     for component in components {
         let mut matched: Vec<&Advisory> = Vec::new();
@@ -96,7 +102,18 @@ pub fn scan(database: &Database, components: &[Component]) -> Scan {
                 }),
             }
         }
-        scan.findings.extend(merge(component, &matched));
+        for mut finding in merge(component, &matched) {
+            finding.vex = vex::applying(statements, &finding.ids, component).cloned();
+            if finding
+                .vex
+                .as_ref()
+                .is_some_and(|vex| vex.status.suppresses())
+            {
+                scan.suppressed.push(finding);
+            } else {
+                scan.findings.push(finding);
+            }
+        }
     }
     scan.findings
         .sort_by(|a, b| (&a.package, &a.version, &a.id).cmp(&(&b.package, &b.version, &b.id)));
@@ -156,6 +173,7 @@ fn merge(component: &Component, advisories: &[&Advisory]) -> Vec<Finding> {
                     None
                 },
                 files: members.iter().map(|member| member.file.clone()).collect(),
+                vex: None,
             }
         })
         .collect()
@@ -214,7 +232,7 @@ mod tests {
             ),
         ]);
         let components = [parse_purl("pkg:cargo/a@1.0.0").expect("purl")];
-        let scan = scan(&database, &components);
+        let scan = scan(&database, &components, &[]);
         let ids: Vec<(&str, &[String], Option<&str>)> = (scan.findings.iter())
             .map(|finding| {
                 (
@@ -248,7 +266,7 @@ mod tests {
     }
 
     fn scan_ids(database: &Database, components: &[Component]) -> Vec<String> {
-        scan(database, components)
+        scan(database, components, &[])
             .findings
             .into_iter()
             .map(|finding| finding.id)

@@ -193,3 +193,79 @@ fn a_broken_advisory_is_skipped_with_a_warning_and_a_missing_database_is_a_usage
         .failure(1)
         .stderr_contains("not an SBOM gantry reads");
 }
+
+#[test]
+fn a_vex_statement_suppresses_its_finding_and_one_for_another_version_does_not() {
+    let test = Test::new();
+    let lock = fixtures().join("affected.Cargo.lock");
+    test.run([
+        "sbom",
+        "--from",
+        &lock.to_string_lossy(),
+        "-o",
+        "app.spdx.json",
+    ])
+    .success();
+    let db = fixtures().join("rustsec");
+    let openvex = fixtures().join("app.openvex.json");
+    let cyclonedx = fixtures().join("app.cdx-vex.json");
+    let run = test.run([
+        "vulns",
+        "scan",
+        "app.spdx.json",
+        "--db",
+        &db.to_string_lossy(),
+        "--vex",
+        &openvex.to_string_lossy(),
+        "--vex",
+        &cyclonedx.to_string_lossy(),
+        "--json",
+    ]);
+    assert_eq!(run.code(), 1, "{}", run.stderr());
+    let report: serde_json::Value = serde_json::from_str(&run.stdout()).expect("json");
+    let ids = |key: &str| -> Vec<String> {
+        (report[key].as_array().into_iter().flatten())
+            .filter(|finding| finding["informational"].is_null())
+            .map(|finding| finding["id"].as_str().unwrap_or_default().to_owned())
+            .collect()
+    };
+    // smallvec's by its CVE alias (OpenVEX), regex's by CycloneDX VEX.
+    assert_eq!(
+        ids("suppressed"),
+        ["RUSTSEC-2022-0013", "RUSTSEC-2021-0003"]
+    );
+    let remaining = ids("findings");
+    assert_eq!(remaining.len(), 7, "{remaining:?}");
+    // The statement about hyper 0.13.9 says nothing of 0.13.10.
+    assert!(remaining.contains(&"RUSTSEC-2021-0078".to_owned()));
+    let text = test
+        .run([
+            "vulns",
+            "scan",
+            "app.spdx.json",
+            "--db",
+            &db.to_string_lossy(),
+            "--vex",
+            &openvex.to_string_lossy(),
+        ])
+        .failure(1)
+        .stdout();
+    assert!(
+        text.contains("vex RUSTSEC-2021-0003  smallvec 1.6.0: not_affected in ")
+            && text.contains("(vulnerable_code_not_in_execute_path)")
+            && text.contains("8 known vulnerabilities"),
+        "{text}"
+    );
+    test.write("bad.vex.json", "{\"@context\": \"https://openvex.dev/ns/v0.2.0\", \"statements\": [{\"vulnerability\": {\"name\": \"x\"}, \"status\": \"maybe\"}]}");
+    test.run([
+        "vulns",
+        "scan",
+        "app.spdx.json",
+        "--db",
+        &db.to_string_lossy(),
+        "--vex",
+        "bad.vex.json",
+    ])
+    .failure(1)
+    .stderr_contains("not a VEX document gantry reads");
+}
