@@ -1,7 +1,7 @@
 //! `gantry vulns scan SBOM --db DIR`: the SBOM's components against an advisory database on
-//! disk (OSV records, a RustSec advisory-db checkout), offline. Exit 0 when no component is
-//! known to be vulnerable, 1 when one is (warnings, such as an unmaintained crate, do not
-//! fail it), 2 on a usage error.
+//! disk (OSV records, a RustSec advisory-db checkout), offline. Exit 0 when the thresholds
+//! hold (by default: no known vulnerability; warnings, such as an unmaintained crate, never
+//! count), 1 when they do not, 2 on a usage error.
 
 use std::fmt::Write as _;
 use std::io::Write as _;
@@ -11,6 +11,8 @@ use crate::error::{Error, Result};
 use crate::vulns::components;
 use crate::vulns::db::{Database, Snapshot};
 use crate::vulns::scan::{self, Scan};
+use crate::vulns::severity::Level;
+use crate::vulns::threshold::{self, Allowance, Judged, Thresholds};
 use crate::vulns::vex;
 
 #[derive(Debug, clap::Subcommand)]
@@ -34,6 +36,18 @@ pub(super) struct ScanArgs {
     /// for several.
     #[arg(long, value_name = "FILE")]
     vex: Vec<PathBuf>,
+    /// Fail only on a vulnerability above this severity (`none`, `low`, `medium`, `high`,
+    /// `critical`; one of unknown severity counts as `high`). Without any threshold, every
+    /// known vulnerability fails the scan.
+    #[arg(long, value_name = "LEVEL", value_parser = Level::NAMES)]
+    max_severity: Option<String>,
+    /// Fail on more than this many vulnerabilities.
+    #[arg(long, value_name = "N")]
+    max_count: Option<usize>,
+    /// Let this vulnerability (any of its ids) through, until the day given if one is:
+    /// `ID` or `ID@YYYY-MM-DD`. Repeat it.
+    #[arg(long, value_name = "ID[@DATE]")]
+    allow: Vec<String>,
     /// Print the result as one JSON object.
     #[arg(long)]
     json: bool,
@@ -54,6 +68,7 @@ struct Report<'a> {
     database: &'a Snapshot,
     #[serde(flatten)]
     scan: &'a Scan,
+    judged: &'a Judged,
 }
 
 fn run_scan(args: &ScanArgs) -> Result<u8> {
@@ -79,10 +94,19 @@ fn run_scan(args: &ScanArgs) -> Result<u8> {
         );
     }
     let scan = scan::scan(&database, &listed.components, &statements);
-    let vulnerable = scan
-        .findings
-        .iter()
-        .any(|finding| finding.informational.is_none());
+    let mut thresholds = Thresholds {
+        max_severity: args.max_severity.as_deref().and_then(Level::parse),
+        max_count: args.max_count,
+        allow: (args.allow.iter())
+            .map(|text| Allowance::parse(text))
+            .collect::<std::result::Result<_, _>>()
+            .map_err(Error::Usage)?,
+    };
+    if thresholds.max_severity.is_none() && thresholds.max_count.is_none() {
+        thresholds.max_count = Some(0);
+    }
+    let today = crate::time::rfc3339(crate::time::unix_now());
+    let judged = threshold::judge(&scan, &thresholds, &today[..10]);
     let mut stdout = std::io::stdout().lock();
     if args.json {
         let report = Report {
@@ -92,6 +116,7 @@ fn run_scan(args: &ScanArgs) -> Result<u8> {
             unmatched: listed.unmatched,
             database: &database.snapshot,
             scan: &scan,
+            judged: &judged,
         };
         let text =
             serde_json::to_string(&report).map_err(|error| Error::Internal(error.to_string()))?;
@@ -102,8 +127,24 @@ fn run_scan(args: &ScanArgs) -> Result<u8> {
             "{}",
             render(args, &listed, &database.snapshot, &scan)
         );
+        let _ = write!(stdout, "{}", render_judged(&judged));
     }
-    Ok(u8::from(vulnerable))
+    Ok(u8::from(!judged.passed))
+}
+
+/// The thresholds' verdict: what an allowance let through or no longer does, what failed.
+fn render_judged(judged: &Judged) -> String {
+    let mut text = String::new();
+    for id in &judged.allowed {
+        let _ = writeln!(text, "allowed {id}");
+    }
+    for expired in &judged.expired {
+        let _ = writeln!(text, "no longer allowed: {expired}");
+    }
+    for failure in &judged.failures {
+        let _ = writeln!(text, "FAILED: {failure}");
+    }
+    text
 }
 
 /// One vulnerability: its id, the component, the severity, the other ids, the summary, and

@@ -8,5 +8,6 @@ pub mod osv;
 pub mod rustsec;
 pub mod scan;
 pub mod severity;
+pub mod threshold;
 pub mod version;
 pub mod vex;

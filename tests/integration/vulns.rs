@@ -269,3 +269,64 @@ fn a_vex_statement_suppresses_its_finding_and_one_for_another_version_does_not()
     .failure(1)
     .stderr_contains("not a VEX document gantry reads");
 }
+
+#[test]
+fn thresholds_fail_above_a_severity_and_allowances_hold_until_their_day() {
+    let test = Test::new();
+    let lock = fixtures().join("affected.Cargo.lock");
+    test.run([
+        "sbom",
+        "--from",
+        &lock.to_string_lossy(),
+        "-o",
+        "app.spdx.json",
+    ])
+    .success();
+    let db = fixtures().join("rustsec").to_string_lossy().into_owned();
+    let scan = |extra: &[&str]| {
+        let mut command = test.command();
+        command.args(["vulns", "scan", "app.spdx.json", "--db", &db]);
+        command.args(extra);
+        command.output().expect("gantry")
+    };
+    // Two critical ones (9.8 and 9.1) are above `high`; those of unknown severity count as
+    // `high`, which is not above it.
+    let above = scan(&["--max-severity", "high"]);
+    let stdout = String::from_utf8_lossy(&above.stdout);
+    assert_eq!(above.status.code(), Some(1), "{stdout}");
+    assert_eq!(stdout.matches("FAILED: ").count(), 2, "{stdout}");
+    assert!(
+        stdout.contains("FAILED: RUSTSEC-2021-0003 in smallvec 1.6.0 is critical, above high"),
+        "{stdout}"
+    );
+    // Allowed, one by an alias, until a day to come.
+    let allowed = scan(&[
+        "--max-severity",
+        "high",
+        "--allow",
+        "RUSTSEC-2021-0003@2099-01-01",
+        "--allow",
+        "CVE-2021-32714",
+    ]);
+    let stdout = String::from_utf8_lossy(&allowed.stdout);
+    assert_eq!(allowed.status.code(), Some(0), "{stdout}");
+    assert!(stdout.contains("allowed RUSTSEC-2021-0079"), "{stdout}");
+    // An allowance past its day allows nothing.
+    let expired = scan(&[
+        "--max-severity",
+        "high",
+        "--allow",
+        "RUSTSEC-2021-0003@2020-01-01",
+        "--allow",
+        "CVE-2021-32714",
+    ]);
+    let stdout = String::from_utf8_lossy(&expired.stdout);
+    assert_eq!(expired.status.code(), Some(1), "{stdout}");
+    assert!(
+        stdout.contains("no longer allowed: RUSTSEC-2021-0003 (allowed until 2020-01-01)"),
+        "{stdout}"
+    );
+    assert!(scan(&["--max-count", "9"]).status.success());
+    assert_eq!(scan(&["--max-count", "8"]).status.code(), Some(1));
+    assert_eq!(scan(&["--allow", "X@someday"]).status.code(), Some(2));
+}
