@@ -217,7 +217,7 @@ pub fn main(args: impl IntoIterator<Item = OsString>) -> ExitCode {
         Command::Logs(args) => logs::run(&args, &environment),
         Command::Gc(args) => gc::run(&args, &environment),
         Command::Gauntlet(command) => gauntlet::run(&command),
-        Command::Vulns(command) => vulns::run(&command),
+        Command::Vulns(command) => vulns::run(&command, &environment),
         Command::Worker(args) => worker::run(&args, &environment),
     };
     match result {

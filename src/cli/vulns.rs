@@ -7,11 +7,14 @@ use std::fmt::Write as _;
 use std::io::Write as _;
 use std::path::PathBuf;
 
+use crate::cli::Environment;
+use crate::cli::keys::signer;
 use crate::error::{Error, Result};
 use crate::vulns::components;
 use crate::vulns::db::{Database, Snapshot};
 use crate::vulns::scan::{self, Scan};
 use crate::vulns::severity::Level;
+use crate::vulns::statement;
 use crate::vulns::threshold::{self, Allowance, Judged, Thresholds};
 use crate::vulns::vex;
 
@@ -48,14 +51,22 @@ pub(super) struct ScanArgs {
     /// `ID` or `ID@YYYY-MM-DD`. Repeat it.
     #[arg(long, value_name = "ID[@DATE]")]
     allow: Vec<String>,
+    /// Also write the scan as a signed in-toto Statement (the vulns predicate v0.2) about
+    /// the artifacts the SBOM describes, to FILE (written even when the thresholds fail: the
+    /// auditor sees the failing scan).
+    #[arg(long, value_name = "FILE")]
+    attest: Option<PathBuf>,
+    /// Signs the statement (default: the development key).
+    #[arg(long, requires = "attest")]
+    key: Option<PathBuf>,
     /// Print the result as one JSON object.
     #[arg(long)]
     json: bool,
 }
 
-pub(super) fn run(command: &Command) -> Result<u8> {
+pub(super) fn run(command: &Command, environment: &Environment) -> Result<u8> {
     match command {
-        Command::Scan(args) => run_scan(args),
+        Command::Scan(args) => run_scan(args, environment),
     }
 }
 
@@ -71,7 +82,8 @@ struct Report<'a> {
     judged: &'a Judged,
 }
 
-fn run_scan(args: &ScanArgs) -> Result<u8> {
+fn run_scan(args: &ScanArgs, environment: &Environment) -> Result<u8> {
+    let started = crate::time::rfc3339(crate::time::unix_now());
     let bytes = crate::bounded::read(&args.sbom, crate::bounded::Kind::Attestation)
         .map_err(Error::read(&args.sbom))?;
     let listed = components::read(&bytes).map_err(|message| Error::Input {
@@ -105,8 +117,31 @@ fn run_scan(args: &ScanArgs) -> Result<u8> {
     if thresholds.max_severity.is_none() && thresholds.max_count.is_none() {
         thresholds.max_count = Some(0);
     }
-    let today = crate::time::rfc3339(crate::time::unix_now());
-    let judged = threshold::judge(&scan, &thresholds, &today[..10]);
+    let finished = crate::time::rfc3339(crate::time::unix_now());
+    let judged = threshold::judge(&scan, &thresholds, &finished[..10]);
+    if let Some(path) = &args.attest {
+        let statement = statement::statement(&statement::Inputs {
+            listed: &listed,
+            db: &args.db.display().to_string(),
+            snapshot: &database.snapshot,
+            scan: &scan,
+            judged: &judged,
+            started,
+            finished,
+        })
+        .map_err(|message| Error::Input {
+            path: args.sbom.clone(),
+            message,
+        })?;
+        let signer = signer(args.key.as_deref(), environment)?;
+        let body =
+            serde_json::to_vec(&statement).map_err(|error| Error::Internal(error.to_string()))?;
+        let envelope = crate::attest::dsse::sign(crate::attest::PAYLOAD_TYPE, &body, &signer);
+        let mut bytes = serde_json::to_vec_pretty(&envelope)
+            .map_err(|error| Error::Internal(error.to_string()))?;
+        bytes.push(b'\n');
+        crate::atomic::write(path, &bytes).map_err(Error::write(path))?;
+    }
     let mut stdout = std::io::stdout().lock();
     if args.json {
         let report = Report {

@@ -25,6 +25,8 @@ pub struct Listed {
     pub format: String,
     /// The document's own name for what it describes.
     pub describes: Option<String>,
+    /// The artifacts it describes, by name and SHA-256: what a scan of it is about.
+    pub subjects: Vec<(String, String)>,
 }
 
 /// Reads an SBOM's components.
@@ -34,57 +36,9 @@ pub fn read(bytes: &[u8]) -> Result<Listed, String> {
     let mut purls = Vec::new();
     let mut listed = Listed::default();
     if let Some(version) = document.get("spdxVersion").and_then(Value::as_str) {
-        version.clone_into(&mut listed.format);
-        listed.describes = document
-            .get("name")
-            .and_then(Value::as_str)
-            .map(str::to_owned);
-        for package in document
-            .get("packages")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-        {
-            let purl = (package.get("externalRefs").and_then(Value::as_array))
-                .into_iter()
-                .flatten()
-                .find(|reference| {
-                    reference.get("referenceType").and_then(Value::as_str) == Some("purl")
-                })
-                .and_then(|reference| reference.get("referenceLocator"))
-                .and_then(Value::as_str);
-            purls.push(purl.map(str::to_owned));
-        }
+        read_spdx(&document, version, &mut listed, &mut purls);
     } else if document.get("bomFormat").and_then(Value::as_str) == Some("CycloneDX") {
-        let version = document
-            .get("specVersion")
-            .and_then(Value::as_str)
-            .unwrap_or("?");
-        listed.format = format!("CycloneDX-{version}");
-        let metadata = document
-            .get("metadata")
-            .and_then(|metadata| metadata.get("component"));
-        listed.describes = metadata
-            .and_then(|component| component.get("name"))
-            .and_then(Value::as_str)
-            .map(str::to_owned);
-        let mut stack: Vec<&Value> = (document.get("components").and_then(Value::as_array))
-            .into_iter()
-            .flatten()
-            .collect();
-        while let Some(component) = stack.pop() {
-            purls.push(
-                component
-                    .get("purl")
-                    .and_then(Value::as_str)
-                    .map(str::to_owned),
-            );
-            stack.extend(
-                (component.get("components").and_then(Value::as_array))
-                    .into_iter()
-                    .flatten(),
-            );
-        }
+        read_cyclonedx(&document, &mut listed, &mut purls);
     } else {
         return Err("neither SPDX (`spdxVersion`) nor CycloneDX (`bomFormat`) JSON".to_owned());
     }
@@ -97,6 +51,118 @@ pub fn read(bytes: &[u8]) -> Result<Listed, String> {
     listed.components.sort();
     listed.components.dedup();
     Ok(listed)
+}
+
+/// SPDX 2.3: each package's `purl` external reference; the packages the document DESCRIBES
+/// with their SHA-256 as the subjects.
+fn read_spdx(
+    document: &Value,
+    version: &str,
+    listed: &mut Listed,
+    purls: &mut Vec<Option<String>>,
+) {
+    version.clone_into(&mut listed.format);
+    listed.describes = document
+        .get("name")
+        .and_then(Value::as_str)
+        .map(str::to_owned);
+    let described: Vec<&str> = (document.get("relationships").and_then(Value::as_array))
+        .into_iter()
+        .flatten()
+        .filter(|relationship| {
+            relationship.get("spdxElementId").and_then(Value::as_str) == Some("SPDXRef-DOCUMENT")
+                && relationship.get("relationshipType").and_then(Value::as_str) == Some("DESCRIBES")
+        })
+        .filter_map(|relationship| relationship.get("relatedSpdxElement")?.as_str())
+        .collect();
+    for package in document
+        .get("packages")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        let purl = (package.get("externalRefs").and_then(Value::as_array))
+            .into_iter()
+            .flatten()
+            .find(|reference| {
+                reference.get("referenceType").and_then(Value::as_str) == Some("purl")
+            })
+            .and_then(|reference| reference.get("referenceLocator"))
+            .and_then(Value::as_str);
+        purls.push(purl.map(str::to_owned));
+        let id = package
+            .get("SPDXID")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        if described.contains(&id) {
+            let sha256 = (package.get("checksums").and_then(Value::as_array))
+                .into_iter()
+                .flatten()
+                .find(|checksum| {
+                    checksum.get("algorithm").and_then(Value::as_str) == Some("SHA256")
+                })
+                .and_then(|checksum| checksum.get("checksumValue")?.as_str());
+            let name = package.get("name").and_then(Value::as_str);
+            if let (Some(name), Some(sha256)) = (name, sha256) {
+                listed
+                    .subjects
+                    .push((name.to_owned(), sha256.to_ascii_lowercase()));
+            }
+        }
+    }
+}
+
+/// `CycloneDX`: each component's `purl` (nested ones too); `metadata.component` and its
+/// components with their SHA-256 as the subjects.
+fn read_cyclonedx(document: &Value, listed: &mut Listed, purls: &mut Vec<Option<String>>) {
+    let version = document
+        .get("specVersion")
+        .and_then(Value::as_str)
+        .unwrap_or("?");
+    listed.format = format!("CycloneDX-{version}");
+    let metadata = document
+        .get("metadata")
+        .and_then(|metadata| metadata.get("component"));
+    listed.describes = metadata
+        .and_then(|component| component.get("name"))
+        .and_then(Value::as_str)
+        .map(str::to_owned);
+    let mut described: Vec<&Value> = metadata.into_iter().collect();
+    while let Some(component) = described.pop() {
+        let sha256 = (component.get("hashes").and_then(Value::as_array))
+            .into_iter()
+            .flatten()
+            .find(|hash| hash.get("alg").and_then(Value::as_str) == Some("SHA-256"))
+            .and_then(|hash| hash.get("content")?.as_str());
+        let name = component.get("name").and_then(Value::as_str);
+        if let (Some(name), Some(sha256)) = (name, sha256) {
+            listed
+                .subjects
+                .push((name.to_owned(), sha256.to_ascii_lowercase()));
+        }
+        described.extend(
+            (component.get("components").and_then(Value::as_array))
+                .into_iter()
+                .flatten(),
+        );
+    }
+    let mut stack: Vec<&Value> = (document.get("components").and_then(Value::as_array))
+        .into_iter()
+        .flatten()
+        .collect();
+    while let Some(component) = stack.pop() {
+        purls.push(
+            component
+                .get("purl")
+                .and_then(Value::as_str)
+                .map(str::to_owned),
+        );
+        stack.extend(
+            (component.get("components").and_then(Value::as_array))
+                .into_iter()
+                .flatten(),
+        );
+    }
 }
 
 /// `pkg:TYPE/NAMESPACE/NAME@VERSION?QUALIFIERS#SUBPATH` for the ecosystems gantry matches;

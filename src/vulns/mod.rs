@@ -8,6 +8,7 @@ pub mod osv;
 pub mod rustsec;
 pub mod scan;
 pub mod severity;
+pub mod statement;
 pub mod threshold;
 pub mod version;
 pub mod vex;

@@ -330,3 +330,89 @@ fn thresholds_fail_above_a_severity_and_allowances_hold_until_their_day() {
     assert_eq!(scan(&["--max-count", "8"]).status.code(), Some(1));
     assert_eq!(scan(&["--allow", "X@someday"]).status.code(), Some(2));
 }
+
+#[test]
+fn a_signed_vulns_statement_is_about_the_artifact_the_sbom_describes() {
+    let test = Test::new().file("out/app", "the built artifact\n");
+    let lock = fixtures().join("affected.Cargo.lock");
+    test.run([
+        "sbom",
+        "--from",
+        &lock.to_string_lossy(),
+        "--subject",
+        "out/app",
+        "-o",
+        "app.spdx.json",
+    ])
+    .success();
+    let db = fixtures().join("rustsec").to_string_lossy().into_owned();
+    // The thresholds fail; the statement is written all the same, for the auditor.
+    test.run([
+        "vulns",
+        "scan",
+        "app.spdx.json",
+        "--db",
+        &db,
+        "--attest",
+        "app.vulns.intoto.json",
+    ])
+    .failure(1);
+    let bytes = std::fs::read(test.path("app.vulns.intoto.json")).expect("statement");
+    let envelope: gantry::attest::Envelope = serde_json::from_slice(&bytes).expect("envelope");
+    let public = test.run(["keys", "public"]).success().stdout();
+    let verifier = gantry::keys::EcdsaVerifier::from_pem(&public).expect("key");
+    let body = gantry::attest::dsse::verify(&envelope, &verifier).expect("signed by the key");
+    let statement: serde_json::Value = serde_json::from_slice(&body).expect("statement");
+    assert_eq!(
+        statement["predicateType"],
+        "https://in-toto.io/attestation/vulns/v0.2"
+    );
+    assert_eq!(statement["subject"][0]["name"], "out/app");
+    assert_eq!(
+        statement["subject"][0]["digest"]["sha256"],
+        crate::support::sha256_hex(b"the built artifact\n")
+    );
+    let scanner = &statement["predicate"]["scanner"];
+    assert!(
+        scanner["db"]["version"]
+            .as_str()
+            .is_some_and(|version| version.starts_with("sha256:")),
+        "{scanner}"
+    );
+    assert!(
+        scanner["db"]["lastUpdate"]
+            .as_str()
+            .is_some_and(|time| time.starts_with("2026-"))
+    );
+    let results = scanner["result"].as_array().expect("results");
+    // Nine vulnerabilities and six warnings, each with its component and ids.
+    assert_eq!(results.len(), 15);
+    let smallvec = (results.iter())
+        .find(|result| result["id"] == "RUSTSEC-2021-0003")
+        .expect("smallvec's");
+    assert_eq!(
+        smallvec["severity"],
+        serde_json::json!([{"method": "CVSS:3.1", "score": "9.8"}])
+    );
+    assert_eq!(
+        smallvec["annotations"][0]["purl"],
+        "pkg:cargo/smallvec@1.6.0"
+    );
+    assert!(statement["predicate"]["metadata"]["scanFinishedOn"].is_string());
+    // An SBOM that names no artifact by digest gives no statement.
+    test.write(
+        "bare.spdx.json",
+        r#"{"spdxVersion": "SPDX-2.3", "packages": []}"#,
+    );
+    test.run([
+        "vulns",
+        "scan",
+        "bare.spdx.json",
+        "--db",
+        &db,
+        "--attest",
+        "bare.intoto.json",
+    ])
+    .failure(1)
+    .stderr_contains("names no artifact by SHA-256");
+}

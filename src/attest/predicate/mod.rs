@@ -8,6 +8,7 @@ pub mod reproducibility;
 pub mod rollout;
 pub mod sbom;
 pub mod test_result;
+pub mod vulns;
 
 pub use super::provenance::PREDICATE_TYPE as PROVENANCE;
 pub use link::LINK_PREDICATE_TYPE as LINK;
@@ -15,6 +16,7 @@ pub use reproducibility::URI as REPRODUCIBILITY;
 pub use rollout::URI as ROLLOUT;
 pub use sbom::{CYCLONEDX, SPDX};
 pub use test_result::URI as TEST_RESULT;
+pub use vulns::URI as VULNS;
 
 /// A release's manifest (`release::manifest`).
 pub const RELEASE: &str = "https://in-toto.io/attestation/release/v0.1";
