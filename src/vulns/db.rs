@@ -106,25 +106,29 @@ impl Database {
             },
             unreadable: Vec::new(),
         };
+        // Reading and parsing on every core; the digest and the order stay the files'.
+        let read = crate::parallel::map(&files, |(path, relative, rustsec)| {
+            let bytes = crate::bounded::read(path, crate::bounded::Kind::Advisory)
+                .map_err(|error| error.to_string())?;
+            let parsed = if *rustsec {
+                read_rustsec(&bytes, relative)
+            } else {
+                read_osv(&bytes, relative)
+            };
+            Ok::<_, String>((Digest::of_bytes(&bytes), parsed))
+        });
         let mut digest = DigestBuilder::new("gantry-advisories/1");
         let mut seen: HashMap<String, usize> = HashMap::new();
-        for (path, relative, rustsec) in files {
-            let bytes = match crate::bounded::read(&path, crate::bounded::Kind::Advisory) {
-                Ok(bytes) => bytes,
-                Err(error) => {
-                    database.unreadable.push((path, error.to_string()));
+        for ((path, relative, _), read) in files.into_iter().zip(read) {
+            let (file_digest, parsed) = match read {
+                Ok(read) => read,
+                Err(message) => {
+                    database.unreadable.push((path, message));
                     continue;
                 }
             };
-            digest
-                .str(&relative)
-                .field(Digest::of_bytes(&bytes).as_bytes());
-            let read = if rustsec {
-                read_rustsec(&bytes, &relative)
-            } else {
-                read_osv(&bytes, &relative)
-            };
-            match read {
+            digest.str(&relative).field(file_digest.as_bytes());
+            match parsed {
                 Ok(Some(advisory)) => {
                     // The same advisory in both forms (RustSec's files and their OSV export):
                     // the one read last stands.
@@ -178,16 +182,14 @@ fn packages(matcher: &Matcher) -> Vec<(Ecosystem, String)> {
     keys
 }
 
-/// An OSV record; `None` for JSON that is no OSV record (an index, a schema) or names no
-/// ecosystem gantry matches.
+/// An OSV record; `None` for a JSON object that names no advisory or no ecosystem gantry
+/// matches.
 fn read_osv(bytes: &[u8], relative: &str) -> Result<Option<Advisory>, String> {
-    let value: serde_json::Value =
-        serde_json::from_slice(bytes).map_err(|error| format!("not JSON: {error}"))?;
-    if value.get("id").is_none() || value.get("affected").is_none() {
+    let record: osv::Record =
+        serde_json::from_slice(bytes).map_err(|error| format!("not an OSV record: {error}"))?;
+    if record.id.is_empty() || record.affected.is_empty() {
         return Ok(None);
     }
-    let record: osv::Record =
-        serde_json::from_value(value).map_err(|error| format!("not an OSV record: {error}"))?;
     let entries: Vec<(Ecosystem, String, osv::Affected)> = (record.affected.iter())
         .filter_map(|affected| {
             let ecosystem = Ecosystem::from_osv(&affected.package.ecosystem)?;
