@@ -92,7 +92,11 @@ fn run_scan(args: &ScanArgs, environment: &Environment) -> Result<u8> {
     })?;
     let database = Database::open(&args.db).map_err(Error::Usage)?;
     for (path, problem) in &database.unreadable {
-        eprintln!("warning: skipped `{}`: {problem}", path.display());
+        eprintln!(
+            "warning: skipped `{}`: {}",
+            crate::report::escape::controls(&path.display().to_string()),
+            crate::report::escape::controls(problem)
+        );
     }
     let mut statements = Vec::new();
     for path in &args.vex {
@@ -160,9 +164,15 @@ fn run_scan(args: &ScanArgs, environment: &Environment) -> Result<u8> {
         let _ = write!(
             stdout,
             "{}",
-            render(args, &listed, &database.snapshot, &scan)
+            // An advisory database is somebody else's text: no control character of it
+            // reaches the terminal.
+            crate::report::escape::controls(&render(args, &listed, &database.snapshot, &scan))
         );
-        let _ = write!(stdout, "{}", render_judged(&judged));
+        let _ = write!(
+            stdout,
+            "{}",
+            crate::report::escape::controls(&render_judged(&judged))
+        );
     }
     Ok(u8::from(!judged.passed))
 }
