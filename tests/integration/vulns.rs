@@ -11,6 +11,19 @@ fn fixtures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/vulns")
 }
 
+/// `app.spdx.json`: the SBOM of the lock with affected releases.
+fn affected_sbom(test: &Test) {
+    let lock = fixtures().join("affected.Cargo.lock");
+    test.run([
+        "sbom",
+        "--from",
+        &lock.to_string_lossy(),
+        "-o",
+        "app.spdx.json",
+    ])
+    .success();
+}
+
 /// (vulnerabilities, warnings) by id, from `gantry vulns scan --json`.
 fn scanned(test: &Test, sbom: &str, db: &Path) -> (BTreeSet<String>, BTreeSet<String>, i32) {
     let run = test.run([
@@ -113,15 +126,7 @@ fn the_same_vulnerabilities_as_cargo_audit_from_either_database_form_and_either_
 #[test]
 fn the_text_report_names_each_vulnerability_with_its_aliases_and_the_database() {
     let test = Test::new();
-    let lock = fixtures().join("affected.Cargo.lock");
-    test.run([
-        "sbom",
-        "--from",
-        &lock.to_string_lossy(),
-        "-o",
-        "app.spdx.json",
-    ])
-    .success();
+    affected_sbom(&test);
     let run = test
         .run([
             "vulns",
@@ -161,15 +166,7 @@ fn a_broken_advisory_is_skipped_with_a_warning_and_a_missing_database_is_a_usage
             "```toml\n[advisory]\nid = 7\n```\n",
         )
         .file("db/broken.json", "{\"id\": ");
-    let lock = fixtures().join("affected.Cargo.lock");
-    test.run([
-        "sbom",
-        "--from",
-        &lock.to_string_lossy(),
-        "-o",
-        "app.spdx.json",
-    ])
-    .success();
+    affected_sbom(&test);
     let run = test
         .run(["vulns", "scan", "app.spdx.json", "--db", "db"])
         .failure(1);
@@ -197,15 +194,7 @@ fn a_broken_advisory_is_skipped_with_a_warning_and_a_missing_database_is_a_usage
 #[test]
 fn a_vex_statement_suppresses_its_finding_and_one_for_another_version_does_not() {
     let test = Test::new();
-    let lock = fixtures().join("affected.Cargo.lock");
-    test.run([
-        "sbom",
-        "--from",
-        &lock.to_string_lossy(),
-        "-o",
-        "app.spdx.json",
-    ])
-    .success();
+    affected_sbom(&test);
     let db = fixtures().join("rustsec");
     let openvex = fixtures().join("app.openvex.json");
     let cyclonedx = fixtures().join("app.cdx-vex.json");
@@ -273,15 +262,7 @@ fn a_vex_statement_suppresses_its_finding_and_one_for_another_version_does_not()
 #[test]
 fn thresholds_fail_above_a_severity_and_allowances_hold_until_their_day() {
     let test = Test::new();
-    let lock = fixtures().join("affected.Cargo.lock");
-    test.run([
-        "sbom",
-        "--from",
-        &lock.to_string_lossy(),
-        "-o",
-        "app.spdx.json",
-    ])
-    .success();
+    affected_sbom(&test);
     let db = fixtures().join("rustsec").to_string_lossy().into_owned();
     let scan = |extra: &[&str]| {
         let mut command = test.command();
