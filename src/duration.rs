@@ -6,7 +6,7 @@ use std::time::Duration;
 /// adding one to the clock overflowed (`timeout = "18446744073709551615h"` panicked).
 pub const MAX: Duration = Duration::from_secs(365 * 24 * 3600);
 
-/// Parses a sequence of `<integer><unit>` parts, unit one of `ms`, `s`, `m`, `h`; at most
+/// Parses a sequence of `<integer><unit>` parts, unit one of `ms`, `s`, `m`, `h`, `d`; at most
 /// [`MAX`].
 /// `12s`, or `250ms` under a second.
 #[must_use]
@@ -50,10 +50,11 @@ pub fn parse(text: &str) -> Result<Duration, String> {
             "s" => Duration::from_secs(number),
             "m" => Duration::from_secs(number.checked_mul(60).ok_or_else(too_long)?),
             "h" => Duration::from_secs(number.checked_mul(3600).ok_or_else(too_long)?),
-            "" => return Err(format!("`{text}` needs a unit: `ms`, `s`, `m` or `h`")),
+            "d" => Duration::from_secs(number.checked_mul(86_400).ok_or_else(too_long)?),
+            "" => return Err(format!("`{text}` needs a unit: `ms`, `s`, `m`, `h` or `d`")),
             other => {
                 return Err(format!(
-                    "unknown duration unit `{other}` in `{text}` (use `ms`, `s`, `m`, `h`)"
+                    "unknown duration unit `{other}` in `{text}` (use `ms`, `s`, `m`, `h`, `d`)"
                 ));
             }
         };
@@ -73,6 +74,7 @@ mod tests {
     fn parses_units_and_sums() {
         assert_eq!(parse("10m"), Ok(Duration::from_secs(600)));
         assert_eq!(parse("1h30m"), Ok(Duration::from_secs(5400)));
+        assert_eq!(parse("7d"), Ok(Duration::from_secs(7 * 86_400)));
         assert_eq!(parse("250ms"), Ok(Duration::from_millis(250)));
     }
 

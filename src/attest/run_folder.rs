@@ -41,6 +41,8 @@ pub enum StepFile {
     Gate,
     /// A rollout's record (`STEP.rollout.intoto.json`).
     Rollout,
+    /// A vulnerability scan's statement (`STEP.vulns.intoto.json`).
+    Vulns,
 }
 
 impl StepFile {
@@ -51,6 +53,7 @@ impl StepFile {
             Self::Sbom => ".sbom.intoto.json",
             Self::Gate => ".gate.intoto.json",
             Self::Rollout => ".rollout.intoto.json",
+            Self::Vulns => ".vulns.intoto.json",
         }
     }
 
@@ -67,12 +70,18 @@ impl StepFile {
         if file_name == PROVENANCE {
             return None;
         }
-        [Self::Sbom, Self::Gate, Self::Rollout, Self::Link]
-            .into_iter()
-            .find_map(|kind| {
-                let step = file_name.strip_suffix(kind.suffix())?;
-                (!step.is_empty() && !step.contains(['.', '/'])).then_some((kind, step))
-            })
+        [
+            Self::Sbom,
+            Self::Gate,
+            Self::Rollout,
+            Self::Vulns,
+            Self::Link,
+        ]
+        .into_iter()
+        .find_map(|kind| {
+            let step = file_name.strip_suffix(kind.suffix())?;
+            (!step.is_empty() && !step.contains(['.', '/'])).then_some((kind, step))
+        })
     }
 }
 
@@ -87,6 +96,7 @@ mod tests {
             StepFile::Sbom,
             StepFile::Gate,
             StepFile::Rollout,
+            StepFile::Vulns,
         ] {
             assert_eq!(
                 StepFile::parse(&kind.name("build-1")),

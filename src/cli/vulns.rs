@@ -144,6 +144,12 @@ fn run_scan(args: &ScanArgs, environment: &Environment) -> Result<u8> {
         let mut bytes = serde_json::to_vec_pretty(&envelope)
             .map_err(|error| Error::Internal(error.to_string()))?;
         bytes.push(b'\n');
+        if let Some(parent) = path
+            .parent()
+            .filter(|parent| !parent.as_os_str().is_empty())
+        {
+            std::fs::create_dir_all(parent).map_err(Error::write(parent))?;
+        }
         crate::atomic::write(path, &bytes).map_err(Error::write(path))?;
     }
     let mut stdout = std::io::stdout().lock();

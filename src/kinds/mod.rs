@@ -10,6 +10,7 @@ pub mod nix;
 pub mod rollout;
 pub mod sbom;
 pub mod sign;
+pub mod vulns;
 
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
@@ -95,6 +96,7 @@ pub fn plan(context: &Context, id: StepId) -> Planned {
         StepKind::Sbom(spec) => sbom::plan(context, id, spec).map(Action::new),
         StepKind::Gate(spec) => gate::plan(context, id, spec).map(Action::new),
         StepKind::Rollout(spec) => rollout::plan(context, id, spec).map(Action::new),
+        StepKind::Vulns(spec) => vulns::plan(context, id, spec).map(Action::new),
     };
     let action = match action {
         Ok(action) => action,

@@ -16,6 +16,7 @@ mod sbom_step;
 mod sign_step;
 mod unknown_keys;
 pub mod validate;
+mod vulns_step;
 pub mod wire;
 
 use std::path::{Path, PathBuf};

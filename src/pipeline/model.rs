@@ -153,11 +153,13 @@ pub enum StepKind {
     Sbom(SbomStep),
     Gate(GateStep),
     Rollout(Box<crate::rollout::plan::RolloutStep>),
+    Vulns(VulnsStep),
 }
 
 impl StepKind {
     /// Names accepted by `kind = "..."`.
-    pub const NAMES: &'static [&'static str] = &["exec", "nix", "sign", "sbom", "gate", "rollout"];
+    pub const NAMES: &'static [&'static str] =
+        &["exec", "nix", "sign", "sbom", "gate", "rollout", "vulns"];
 
     #[must_use]
     pub fn name(&self) -> &'static str {
@@ -168,6 +170,7 @@ impl StepKind {
             Self::Sbom(_) => "sbom",
             Self::Gate(_) => "gate",
             Self::Rollout(_) => "rollout",
+            Self::Vulns(_) => "vulns",
         }
     }
 
@@ -176,6 +179,22 @@ impl StepKind {
     #[must_use]
     pub fn consumes_inputs(&self) -> bool {
         matches!(self, Self::Exec(_) | Self::Nix(_))
+    }
+
+    /// Why what the step makes holds a measurement of now (a drill's seconds, a scan's
+    /// times), so that no rebuild makes it again; `None` for the kinds whose outputs are a
+    /// function of their inputs.
+    #[must_use]
+    pub fn measures_now(&self) -> Option<&'static str> {
+        match self {
+            Self::Gate(gate) if matches!(gate.evidence, Evidence::Drill { .. }) => Some(
+                "is a drill: it measured time again in the rebuild, and its verdict (which holds the seconds measured) is not compared",
+            ),
+            Self::Vulns(_) => Some(
+                "is a vulnerability scan: its statement holds the times it ran, so it is not compared",
+            ),
+            _ => None,
+        }
     }
 
     /// The signed document a step of this kind also puts into the run folder, beside its
@@ -191,6 +210,7 @@ impl StepKind {
             ),
             Self::Gate(gate) => (StepFile::Gate, gate.output.clone(), true),
             Self::Rollout(rollout) => (StepFile::Rollout, rollout.output.clone(), true),
+            Self::Vulns(vulns) => (StepFile::Vulns, vulns.output.clone(), true),
             Self::Exec(_) | Self::Nix(_) | Self::Sign(_) => return None,
         };
         Some(RunFolderDocument {
@@ -275,6 +295,19 @@ pub struct GateStep {
     pub output: String,
 }
 
+/// Matches the components of `sbom` against the advisory database `db` (a folder), with
+/// the `vex` documents, and writes the signed in-toto vulns statement about the artifacts the
+/// SBOM describes to `output` (its only output; the rest are its inputs). A scan above the
+/// thresholds fails the step, its statement kept in the run folder.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VulnsStep {
+    pub sbom: String,
+    pub db: String,
+    pub vex: Vec<String>,
+    pub thresholds: crate::vulns::threshold::Thresholds,
+    pub output: String,
+}
+
 /// What a gate judges.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Evidence {
@@ -318,6 +351,9 @@ pub const ATTESTATIONS: &str = "attestations";
 
 /// Where a gate's attestation goes when `output` is not given: `out/gauntlet/<step>.intoto.json` (with the outputs, not at the repository's root).
 pub const GATE_FOLDER: &str = "out/gauntlet";
+
+/// Where a vulns step's statement goes when `output` is not given: `out/vulns/<step>.intoto.json`.
+pub const VULNS_FOLDER: &str = "out/vulns";
 
 /// What a sbom step's attestation is called, beside its document.
 pub const SBOM_ATTESTATION_SUFFIX: &str = ".intoto.json";

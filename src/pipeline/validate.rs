@@ -18,7 +18,7 @@ use crate::pipeline::model::{
 };
 use crate::pipeline::wire::{PipelineFileWire, RetryWire, StepWire};
 use crate::pipeline::{
-    exec_step, gate_step, limits, nix_step, path, rollout_step, sbom_step, sign_step,
+    exec_step, gate_step, limits, nix_step, path, rollout_step, sbom_step, sign_step, vulns_step,
 };
 
 /// The longest first wait between attempts a pipeline may ask for.
@@ -593,7 +593,7 @@ fn convert_kind(
                     .map(|(owner, _)| *owner)
                     .collect();
                 let hint = if key == "run" {
-                    "an exec step runs `run`; a nix step builds `flake`, `expr` or `file`; a sign step signs its `inputs`; a sbom step describes `from`; a gate judges its `evidence`".to_owned()
+                    "an exec step runs `run`; a nix step builds `flake`, `expr` or `file`; a sign step signs its `inputs`; a sbom step describes `from`; a gate judges its `evidence`; a vulns step scans its `sbom`".to_owned()
                 } else {
                     let owners: Vec<String> = (owners.iter())
                         .map(|owner| format!("`kind = \"{owner}\"`"))
@@ -628,6 +628,12 @@ fn convert_kind(
                 paths: Some((converted.inputs, converted.outputs)),
             })
         }
+        "vulns" => {
+            vulns_step::convert(step_name, wire, name_span, errors).map(|converted| Kinded {
+                kind: StepKind::Vulns(converted.step),
+                paths: Some((converted.inputs, converted.outputs)),
+            })
+        }
         "exec" => exec_step::convert(step_name, wire, name_span, errors)
             .map(|exec| Kinded::plain(StepKind::Exec(exec))),
         other => {
@@ -658,13 +664,14 @@ impl Kinded {
 }
 
 /// Each kind's own keys, kept beside its validation.
-const KIND_KEYS: [(&str, &[&str]); 6] = [
+const KIND_KEYS: [(&str, &[&str]); 7] = [
     ("exec", exec_step::KEYS),
     ("nix", nix_step::KEYS),
     ("sign", sign_step::KEYS),
     ("sbom", sbom_step::KEYS),
     ("gate", gate_step::KEYS),
     ("rollout", rollout_step::KEYS),
+    ("vulns", vulns_step::KEYS),
 ];
 
 fn keys_of(kind: &str) -> Option<&'static [&'static str]> {
@@ -676,7 +683,7 @@ fn keys_of(kind: &str) -> Option<&'static [&'static str]> {
 /// A key that belongs to some kinds only, and where it is written.
 type KindKey = (&'static str, Option<Range<usize>>);
 
-fn kind_keys(wire: &StepWire) -> [KindKey; 31] {
+fn kind_keys(wire: &StepWire) -> [KindKey; 35] {
     let span = |value: Option<&Spanned<String>>| value.map(Spanned::span);
     [
         ("run", wire.run.as_ref().map(Spanned::span)),
@@ -710,6 +717,10 @@ fn kind_keys(wire: &StepWire) -> [KindKey; 31] {
         ("tools", wire.tools.as_ref().map(Spanned::span)),
         ("executor", wire.executor.as_ref().map(Spanned::span)),
         ("warm", wire.warm.as_ref().map(Spanned::span)),
+        ("sbom", span(wire.sbom.as_ref())),
+        ("db", span(wire.db.as_ref())),
+        ("vex", wire.vex.as_ref().map(Spanned::span)),
+        ("allow", wire.allow.as_ref().map(Spanned::span)),
     ]
 }
 fn convert_env(

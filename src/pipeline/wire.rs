@@ -95,6 +95,10 @@ pub struct StepWire {
     pub tools: Option<Spanned<Vec<Spanned<String>>>>,
     pub executor: Option<Spanned<String>>,
     pub warm: Option<Spanned<Vec<Spanned<String>>>>,
+    pub sbom: Option<Spanned<String>>,
+    pub db: Option<Spanned<String>>,
+    pub vex: Option<Spanned<Vec<Spanned<String>>>>,
+    pub allow: Option<Spanned<Vec<Spanned<String>>>>,
     #[serde(default)]
     pub inputs: Vec<Spanned<String>>,
     #[serde(default)]

@@ -373,37 +373,64 @@ fn producers(
         .collect()
 }
 
-/// A drill gate measures now (how long a restore takes): its verdict holds the seconds it
-/// measured, which no rebuild gives again, and it proves nothing about the artifact's bytes.
-fn is_drill(step: &crate::pipeline::Step) -> bool {
-    matches!(
-        &step.kind,
-        crate::pipeline::StepKind::Gate(gate)
-            if matches!(gate.evidence, crate::pipeline::model::Evidence::Drill { .. })
-    )
-}
-
-fn note_drills(selected: &Pipeline, notes: &mut Vec<String>) {
-    for step in selected.steps.iter().filter(|step| is_drill(step)) {
-        notes.push(format!(
-            "gate `{}` is a drill: it measured time again in the rebuild, and its verdict (which holds the seconds measured) is not compared",
-            step.name
-        ));
+/// The steps whose outputs hold a measurement of now (a drill's seconds, a scan's times),
+/// and those that read them: no rebuild makes their bytes again, and they prove nothing
+/// about the artifacts' bytes. Each is noted.
+fn measuring_now(selected: &Pipeline, notes: &mut Vec<String>) -> Vec<bool> {
+    let steps = &selected.steps;
+    let mut excluded = vec![false; steps.len()];
+    for (number, step) in steps.iter().enumerate() {
+        if let Some(why) = step.kind.measures_now() {
+            excluded[number] = true;
+            notes.push(format!("`{}` {why}", step.name));
+        }
+    }
+    // Whatever reads such a step's outputs (to a fixed point: a chain of readers).
+    loop {
+        let mut changed = false;
+        for (number, step) in steps.iter().enumerate() {
+            if excluded[number] {
+                continue;
+            }
+            let reads_excluded = (steps.iter().enumerate())
+                .filter(|(other, _)| excluded[*other])
+                .find(|(_, other)| {
+                    other.outputs.iter().any(|output| {
+                        step.inputs.iter().any(|input| {
+                            crate::pipeline::path::is_within(&input.pattern, &output.path)
+                                || crate::pipeline::path::is_within(&output.path, &input.pattern)
+                        })
+                    })
+                });
+            if let Some((_, other)) = reads_excluded {
+                excluded[number] = true;
+                changed = true;
+                notes.push(format!(
+                    "`{}` reads what `{}` measured, so it is not compared",
+                    step.name, other.name
+                ));
+            }
+        }
+        if !changed {
+            return excluded;
+        }
     }
 }
 
-/// Every step's comparison but drills' (`notes` says which were left out).
+/// Every step's comparison but those that measure now (`notes` says which were left out).
 fn compare_all(
     selected: &Pipeline,
     checked: &AttestedRun,
     rebuilt: &AttestedRun,
     notes: &mut Vec<String>,
 ) -> Vec<StepComparison> {
-    note_drills(selected, notes);
+    let excluded = measuring_now(selected, notes);
     selected
         .steps
         .iter()
-        .filter(|step| !is_drill(step))
+        .enumerate()
+        .filter(|(number, _)| !excluded[*number])
+        .map(|(_, step)| step)
         .map(|step| {
             let name = &step.name;
             compare::compare(name, checked.steps.get(name), rebuilt.steps.get(name))

@@ -5,6 +5,7 @@ use std::collections::{BTreeSet, HashMap, HashSet};
 
 mod gates;
 mod rollout;
+mod vulns;
 
 pub use gates::ApprovedPipeline;
 
@@ -87,6 +88,7 @@ pub fn verify(input: &Input<'_>) -> Report {
     sboms(input, &items, &valid, &products, &mut found);
     reproduced(input, &items, run, &valid, &mut found);
     rollout::check(input, &items, &valid, &products, &mut found);
+    vulns::check(input, &items, &valid, &mut found);
     report(input, run, time, found)
 }
 
@@ -210,6 +212,12 @@ fn attested_as<'a>(item: &'a Item<'_>, producers: &HashMap<String, &'a str>) -> 
                 .get(&sha(&item.file.digest))
                 .copied()
                 .unwrap_or("gate"),
+        ),
+        Kind::Vulns(_) => Some(
+            producers
+                .get(&sha(&item.file.digest))
+                .copied()
+                .unwrap_or("vulns"),
         ),
         Kind::Reproducibility { .. } => Some("reproducibility"),
         Kind::Rollout { step, .. } => Some(
@@ -466,6 +474,7 @@ fn bound_links<'a, 'b>(
             Kind::Sbom { .. } => !named_for_its_step(item, StepFile::Sbom),
             Kind::TestResult(_) => !named_for_its_step(item, StepFile::Gate),
             Kind::Rollout { .. } => !named_for_its_step(item, StepFile::Rollout),
+            Kind::Vulns(_) => !named_for_its_step(item, StepFile::Vulns),
             Kind::Provenance { .. } => false,
             Kind::Reproducibility { .. } | Kind::Other { .. } => true,
         };
@@ -1009,6 +1018,7 @@ fn report(input: &Input<'_>, run: Option<&Item<'_>>, time: i64, mut found: Found
                 CheckKind::Sbom => require.sbom,
                 CheckKind::Reproduced => require.reproduced,
                 CheckKind::Rollout => require.rollout,
+                CheckKind::Vulns => require.vulns.is_some(),
                 CheckKind::Gates => !require.gates.is_empty() || require.pipeline.is_some(),
                 _ => true,
             };

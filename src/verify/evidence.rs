@@ -75,6 +75,8 @@ pub enum Kind {
         result: String,
         reason: Option<String>,
     },
+    /// A vulnerability scan (in-toto vulns v0.2).
+    Vulns(Box<ScanSummary>),
     Reproducibility {
         run_id: String,
         /// (output name, attested sha256, reproduced).
@@ -83,6 +85,18 @@ pub enum Kind {
     Other {
         predicate_type: String,
     },
+}
+
+/// What a signed vulnerability scan says.
+#[derive(Clone, Debug, Default)]
+pub struct ScanSummary {
+    /// The database's newest advisory (`scanner.db.lastUpdate`), as Unix seconds.
+    pub last_update: Option<i64>,
+    /// `metadata.scanFinishedOn`, as Unix seconds.
+    pub finished: Option<i64>,
+    /// Each vulnerability: its id and severity (unknown: `None`). Warnings (gantry's
+    /// `informational` annotation) are left out.
+    pub vulnerabilities: Vec<(String, Option<crate::vulns::severity::Level>)>,
 }
 
 /// What a gate's signed verdict says.
@@ -251,6 +265,10 @@ fn parse_envelope(bytes: &[u8]) -> Result<Parsed, String> {
                 reason: record.reason,
             }
         }
+        predicate::vulns::URI => {
+            let scan: predicate::vulns::Vulns = predicate(statement.predicate)?;
+            Kind::Vulns(Box::new(scan_summary(scan)))
+        }
         predicate::SPDX | predicate::CYCLONEDX => Kind::Sbom {
             predicate_type: predicate_type.to_owned(),
         },
@@ -363,4 +381,35 @@ fn gate_verdict(verdict: TestResult) -> GateVerdict {
         }
     }
     gate
+}
+
+/// The severity of each result: gantry's `level` annotation, else the best the severities
+/// give (a label, a CVSS base score); warnings left out.
+fn scan_summary(scan: predicate::vulns::Vulns) -> ScanSummary {
+    use crate::vulns::severity::Level;
+    let vulnerabilities = (scan.scanner.result.into_iter())
+        .filter(|result| {
+            !(result.annotations.iter()).any(|annotation| annotation.contains_key("informational"))
+        })
+        .map(|result| {
+            let annotated = (result.annotations.iter())
+                .find_map(|annotation| annotation.get("level")?.as_str().and_then(Level::parse));
+            let rated = (result.severity.iter())
+                .filter_map(|severity| {
+                    Level::parse(&severity.score).or_else(|| {
+                        let score: f64 = severity.score.trim().parse().ok()?;
+                        (0.0..=10.0)
+                            .contains(&score)
+                            .then(|| Level::of_score(score))
+                    })
+                })
+                .max();
+            (result.id, annotated.or(rated))
+        })
+        .collect();
+    ScanSummary {
+        last_update: crate::time::parse_rfc3339(&scan.scanner.db.last_update),
+        finished: crate::time::parse_rfc3339(&scan.metadata.scan_finished_on),
+        vulnerabilities,
+    }
 }

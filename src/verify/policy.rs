@@ -59,6 +59,24 @@ struct RequireWire {
     #[serde(default)]
     gates: Vec<Spanned<String>>,
     pipeline: Option<Spanned<String>>,
+    vulns: Option<Spanned<VulnsWire>>,
+}
+
+/// `vulns = { max_severity = "medium", db_not_older_than = "7d" }`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct VulnsWire {
+    max_severity: Option<Spanned<String>>,
+    db_not_older_than: Option<Spanned<String>>,
+}
+
+/// What a required vulnerability scan must show.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct VulnsRequirement {
+    /// No vulnerability above this (unknown severity counts as high); `none` when not given.
+    pub max_severity: crate::vulns::severity::Level,
+    /// Seconds: the scanned database's newest advisory at most this old at verification.
+    pub db_not_older_than: Option<i64>,
 }
 
 /// A validated policy.
@@ -120,6 +138,8 @@ pub struct Require {
     /// executed exactly it, and each gate judged its thresholds.
     pub pipeline: Option<PathBuf>,
     pub pipeline_span: Option<Range<usize>>,
+    /// A signed vulnerability scan of each artifact, recent and below a severity.
+    pub vulns: Option<VulnsRequirement>,
 }
 
 /// A trusted key, its file read.
@@ -201,6 +221,7 @@ pub fn parse(source: &SourceFile) -> Result<Policy, Diagnostics> {
             gates: Vec::new(),
             pipeline: None,
             pipeline_span: None,
+            vulns: None,
         }),
     })
 }
@@ -342,6 +363,55 @@ fn convert_require(
         gates,
         pipeline,
         pipeline_span: require.pipeline.as_ref().map(Spanned::span),
+        vulns: require
+            .vulns
+            .as_ref()
+            .and_then(|wire| convert_vulns(wire.get_ref(), errors)),
+    })
+}
+
+fn convert_vulns(wire: &VulnsWire, errors: &mut Vec<Diagnostic>) -> Option<VulnsRequirement> {
+    use crate::vulns::severity::Level;
+    let before = errors.len();
+    let max_severity = wire
+        .max_severity
+        .as_ref()
+        .map_or(Some(Level::None), |text| {
+            let level = Level::parse(text.get_ref());
+            if level.is_none() {
+                errors.push(
+                    Diagnostic::at(
+                        format!("`{}` is not a severity", text.get_ref()),
+                        text.span(),
+                    )
+                    .hint(format!("one of {}", Level::NAMES.join(", "))),
+                );
+            }
+            level
+        });
+    let db_not_older_than = wire.db_not_older_than.as_ref().and_then(|text| {
+        match crate::duration::parse(text.get_ref()) {
+            Ok(window) if !window.is_zero() => {
+                Some(i64::try_from(window.as_secs()).unwrap_or(i64::MAX))
+            }
+            Ok(_) => {
+                errors.push(Diagnostic::at(
+                    "a database window of zero admits no scan",
+                    text.span(),
+                ));
+                None
+            }
+            Err(message) => {
+                errors.push(
+                    Diagnostic::at(message, text.span()).hint("like `db_not_older_than = \"7d\"`"),
+                );
+                None
+            }
+        }
+    });
+    (errors.len() == before).then_some(VulnsRequirement {
+        max_severity: max_severity?,
+        db_not_older_than,
     })
 }
 

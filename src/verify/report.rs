@@ -57,10 +57,13 @@ pub enum CheckKind {
     Reproduced,
     /// A rollout record of the run promoted the artifact.
     Rollout,
+    /// A signed vulnerability scan of the artifact, of a recent database, finds nothing above
+    /// the policy's severity.
+    Vulns,
 }
 
 impl CheckKind {
-    pub const ALL: [Self; 10] = [
+    pub const ALL: [Self; 11] = [
         Self::Format,
         Self::Signatures,
         Self::Run,
@@ -71,6 +74,7 @@ impl CheckKind {
         Self::Sbom,
         Self::Reproduced,
         Self::Rollout,
+        Self::Vulns,
     ];
 
     #[must_use]
@@ -86,6 +90,7 @@ impl CheckKind {
             Self::Sbom => "sbom",
             Self::Reproduced => "reproduced",
             Self::Rollout => "rollout",
+            Self::Vulns => "vulns",
         }
     }
 }
@@ -123,6 +128,9 @@ pub enum Reason {
     PipelineMismatch,
     PipelineNotApproved,
     ThresholdChanged,
+    ScanMissing,
+    DatabaseStale,
+    Vulnerable,
 }
 
 #[derive(Clone, Debug, Serialize)]

@@ -53,6 +53,50 @@ pub struct Snapshot {
     pub digest: String,
 }
 
+/// An advisory file to read.
+pub struct Source {
+    pub host: PathBuf,
+    /// Its path relative to the database: part of the snapshot's digest.
+    pub relative: String,
+    pub form: Form,
+    /// The digest it was planned with, when a step read it.
+    pub expected: Option<Digest>,
+}
+
+/// Which of the two formats a file holds, by its name.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Form {
+    Osv,
+    RustSec,
+}
+
+impl Form {
+    /// `*.json` is an OSV record, `RUSTSEC-*.md` a RustSec advisory; anything else (and
+    /// anything under a hidden folder, such as `.git`) is not an advisory.
+    #[must_use]
+    pub fn of(relative: &str) -> Option<Self> {
+        let mut parts = relative.split('/');
+        let name = parts.next_back()?;
+        if relative.split('/').any(|part| part.starts_with('.')) {
+            return None;
+        }
+        if name.starts_with("RUSTSEC-")
+            && Path::new(name)
+                .extension()
+                .is_some_and(|extension| extension == "md")
+        {
+            Some(Self::RustSec)
+        } else if Path::new(name)
+            .extension()
+            .is_some_and(|extension| extension == "json")
+        {
+            Some(Self::Osv)
+        } else {
+            None
+        }
+    }
+}
+
 pub struct Database {
     pub advisories: Vec<Advisory>,
     index: HashMap<(Ecosystem, String), Vec<usize>>,
@@ -80,22 +124,22 @@ impl Database {
             }
             let path = entry.path();
             let relative = path.strip_prefix(root).unwrap_or(path);
-            let is_hidden = relative
-                .components()
-                .any(|part| part.as_os_str().to_string_lossy().starts_with('.'));
-            let extension = path.extension().and_then(|extension| extension.to_str());
-            let rustsec = extension == Some("md")
-                && relative
-                    .file_name()
-                    .is_some_and(|name| name.to_string_lossy().starts_with("RUSTSEC-"));
-            if !is_hidden && (extension == Some("json") || rustsec) {
-                files.push((
-                    path.to_owned(),
-                    relative.to_string_lossy().into_owned(),
-                    rustsec,
-                ));
+            let relative = relative.to_string_lossy().into_owned();
+            if let Some(form) = Form::of(&relative) {
+                files.push(Source {
+                    host: path.to_owned(),
+                    relative,
+                    form,
+                    expected: None,
+                });
             }
         }
+        Self::read(files)
+    }
+
+    /// Reads the advisories of `files` (sorted by `relative`); one whose bytes are not
+    /// `expected` is an error (the database changed while it was read).
+    pub fn read(files: Vec<Source>) -> Result<Self, String> {
         let mut database = Self {
             advisories: Vec::new(),
             index: HashMap::new(),
@@ -107,19 +151,24 @@ impl Database {
             unreadable: Vec::new(),
         };
         // Reading and parsing on every core; the digest and the order stay the files'.
-        let read = crate::parallel::map(&files, |(path, relative, rustsec)| {
-            let bytes = crate::bounded::read(path, crate::bounded::Kind::Advisory)
+        let read = crate::parallel::map(&files, |source| {
+            let bytes = crate::bounded::read(&source.host, crate::bounded::Kind::Advisory)
                 .map_err(|error| error.to_string())?;
-            let parsed = if *rustsec {
-                read_rustsec(&bytes, relative)
-            } else {
-                read_osv(&bytes, relative)
+            let parsed = match source.form {
+                Form::RustSec => read_rustsec(&bytes, &source.relative),
+                Form::Osv => read_osv(&bytes, &source.relative),
             };
             Ok::<_, String>((Digest::of_bytes(&bytes), parsed))
         });
         let mut digest = DigestBuilder::new("gantry-advisories/1");
         let mut seen: HashMap<String, usize> = HashMap::new();
-        for ((path, relative, _), read) in files.into_iter().zip(read) {
+        for (source, read) in files.into_iter().zip(read) {
+            let Source {
+                host: path,
+                relative,
+                expected,
+                ..
+            } = source;
             let (file_digest, parsed) = match read {
                 Ok(read) => read,
                 Err(message) => {
@@ -127,6 +176,9 @@ impl Database {
                     continue;
                 }
             };
+            if expected.is_some_and(|expected| expected != file_digest) {
+                return Err(format!("`{relative}` changed while the scan read it"));
+            }
             digest.str(&relative).field(file_digest.as_bytes());
             match parsed {
                 Ok(Some(advisory)) => {

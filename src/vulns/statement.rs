@@ -44,7 +44,13 @@ pub fn statement(inputs: &Inputs<'_>) -> Result<Statement<Vulns>, String> {
             uri: "https://gantry.dev/vulns".to_owned(),
             version: Some(env!("CARGO_PKG_VERSION").to_owned()),
             db: vulns::Db {
-                uri: Some(format!("file://{}", inputs.db)),
+                // An absolute folder as a file URI; a workspace folder as the relative
+                // reference it is (the host's path differs on every machine).
+                uri: Some(if inputs.db.starts_with('/') {
+                    format!("file://{}", inputs.db)
+                } else {
+                    inputs.db.to_owned()
+                }),
                 version: Some(format!("sha256:{}", inputs.snapshot.digest)),
                 last_update: inputs.snapshot.last_modified.clone(),
             },

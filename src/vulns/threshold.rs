@@ -3,13 +3,13 @@
 //! says so). A finding of unknown severity is above every `max_severity` but `critical`: not
 //! knowing is not a pass. Warnings (informational advisories) never count.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::vulns::scan::{Finding, Scan};
 use crate::vulns::severity::Level;
 
 /// One allowed vulnerability, by any of its ids, until a day (`YYYY-MM-DD`, inclusive).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Allowance {
     pub id: String,
     pub until: Option<String>,
@@ -44,7 +44,7 @@ impl Allowance {
     }
 }
 
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Thresholds {
     /// The highest severity a finding may have (none: any).
     pub max_severity: Option<Level>,

@@ -78,6 +78,10 @@ fn schema_is_json_and_names_every_step_key() {
         "env",
         "network",
         "warm",
+        "sbom",
+        "db",
+        "vex",
+        "allow",
         "vendored",
         "manifests",
         "about",
@@ -106,7 +110,7 @@ fn schema_is_json_and_names_every_step_key() {
     }
     assert_eq!(
         keys.len(),
-        42,
+        46,
         "the schema and the parser list the same keys"
     );
     assert!(schema["properties"]["tools"].is_object());
@@ -148,7 +152,8 @@ fn the_policy_schema_names_every_policy_key() {
             "sbom",
             "sources",
             "steps",
-            "tools"
+            "tools",
+            "vulns"
         ]
     );
 }

@@ -537,7 +537,7 @@ fn a_drill_gate_does_not_stop_a_reproduction() {
     test.gantry_run(&[]).success();
     let checked = repro(&test, &["--vary", "none", "--json"]).success();
     assert!(
-        checked.stdout().contains("gate `restore` is a drill"),
+        checked.stdout().contains("`restore` is a drill"),
         "{}",
         checked.stdout()
     );

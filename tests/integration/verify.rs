@@ -174,7 +174,8 @@ fn a_real_run_passes_and_the_vsa_is_signed() {
             "gates",
             "sbom",
             "reproduced",
-            "rollout"
+            "rollout",
+            "vulns"
         ]
     );
 

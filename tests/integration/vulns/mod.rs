@@ -7,6 +7,8 @@ use std::process::Command;
 
 use crate::support::Test;
 
+mod step;
+
 fn fixtures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/vulns")
 }
