@@ -9,6 +9,7 @@ pub mod junit;
 pub mod metrics;
 pub mod perturb;
 pub mod sarif;
+pub mod vulns;
 
 use std::collections::BTreeMap;
 
@@ -27,10 +28,12 @@ pub enum EvidenceKind {
     Criterion,
     /// A command, timed.
     Drill,
+    /// A vulnerability scan's signed statement (in-toto vulns v0.2).
+    Vulns,
 }
 
 impl EvidenceKind {
-    pub const ALL: [Self; 7] = [
+    pub const ALL: [Self; 8] = [
         Self::Junit,
         Self::Lcov,
         Self::Cobertura,
@@ -38,6 +41,7 @@ impl EvidenceKind {
         Self::Metrics,
         Self::Criterion,
         Self::Drill,
+        Self::Vulns,
     ];
 
     #[must_use]
@@ -50,6 +54,7 @@ impl EvidenceKind {
             Self::Metrics => "metrics",
             Self::Criterion => "criterion",
             Self::Drill => "drill",
+            Self::Vulns => "vulns",
         }
     }
 
@@ -93,6 +98,7 @@ impl EvidenceKind {
             Self::Metrics => None,
             Self::Criterion => Some(&["regression", "benchmarks", "unmatched"]),
             Self::Drill => Some(&["seconds", "exit_code"]),
+            Self::Vulns => Some(vulns::METRICS),
         }
     }
 
@@ -105,6 +111,7 @@ impl EvidenceKind {
             Self::Cobertura => coverage::cobertura(text).map(|found| coverage::measure(&found)),
             Self::Sarif => sarif::read(text).map(|found| sarif::measure(&found)),
             Self::Metrics => metrics::measure(text, metrics),
+            Self::Vulns => vulns::read(text),
             Self::Criterion | Self::Drill => Err(format!("a {} is not one file", self.name())),
         }
     }

@@ -93,8 +93,11 @@ impl Mutation {
             | EvidenceKind::Sarif
             | EvidenceKind::Metrics
             | EvidenceKind::Criterion => &[ThresholdRelaxed, ThresholdTightened, MetricNoise],
-            // Cobertura's totals are attributes of its root: only thresholds are moved.
-            EvidenceKind::Cobertura => &[ThresholdRelaxed, ThresholdTightened],
+            // Cobertura's totals are attributes of its root, and a scan's statement is signed
+            // (changing its results would forge it): only thresholds are moved.
+            EvidenceKind::Cobertura | EvidenceKind::Vulns => {
+                &[ThresholdRelaxed, ThresholdTightened]
+            }
         }
     }
 }

@@ -383,28 +383,14 @@ fn gate_verdict(verdict: TestResult) -> GateVerdict {
     gate
 }
 
-/// The severity of each result: gantry's `level` annotation, else the best the severities
-/// give (a label, a CVSS base score); warnings left out.
+/// Each result's severity; warnings left out.
 fn scan_summary(scan: predicate::vulns::Vulns) -> ScanSummary {
-    use crate::vulns::severity::Level;
+    use crate::vulns::statement::{level, marked};
     let vulnerabilities = (scan.scanner.result.into_iter())
-        .filter(|result| {
-            !(result.annotations.iter()).any(|annotation| annotation.contains_key("informational"))
-        })
+        .filter(|result| !marked(result, "informational"))
         .map(|result| {
-            let annotated = (result.annotations.iter())
-                .find_map(|annotation| annotation.get("level")?.as_str().and_then(Level::parse));
-            let rated = (result.severity.iter())
-                .filter_map(|severity| {
-                    Level::parse(&severity.score).or_else(|| {
-                        let score: f64 = severity.score.trim().parse().ok()?;
-                        (0.0..=10.0)
-                            .contains(&score)
-                            .then(|| Level::of_score(score))
-                    })
-                })
-                .max();
-            (result.id, annotated.or(rated))
+            let level = level(&result);
+            (result.id, level)
         })
         .collect();
     ScanSummary {

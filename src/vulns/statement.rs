@@ -101,3 +101,30 @@ fn result(finding: &Finding, allowed: bool) -> vulns::Result {
         annotations: vec![annotation],
     }
 }
+
+/// A result's severity as gantry reads it back: its `level` annotation, else the highest its
+/// severities give (a label, a CVSS base score); `None` when unknown.
+#[must_use]
+pub fn level(result: &vulns::Result) -> Option<crate::vulns::severity::Level> {
+    use crate::vulns::severity::Level;
+    let annotated = (result.annotations.iter())
+        .find_map(|annotation| annotation.get("level")?.as_str().and_then(Level::parse));
+    annotated.or_else(|| {
+        (result.severity.iter())
+            .filter_map(|severity| {
+                Level::parse(&severity.score).or_else(|| {
+                    let score: f64 = severity.score.trim().parse().ok()?;
+                    (0.0..=10.0)
+                        .contains(&score)
+                        .then(|| Level::of_score(score))
+                })
+            })
+            .max()
+    })
+}
+
+/// Whether gantry marked the result with `key` (`informational`, `allowed`, `vex`).
+#[must_use]
+pub fn marked(result: &vulns::Result, key: &str) -> bool {
+    (result.annotations.iter()).any(|annotation| annotation.contains_key(key))
+}

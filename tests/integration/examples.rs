@@ -186,16 +186,16 @@ fn the_flake_parses_and_its_lock_is_consistent() {
     );
 }
 
-/// The bundled gauntlet: its steps write real reports offline, the 12 gates pass and sign,
+/// The bundled gauntlet: its steps write real reports offline, the 13 gates pass and sign,
 /// `release` runs, the report and the mutation check hold, and the policy verifies it.
 #[test]
-fn the_gauntlet_example_passes_its_12_stages_and_its_policy() {
+fn the_gauntlet_example_passes_its_13_stages_and_its_policy() {
     let test = example_workspace();
     let run = test
         .run(["run", "pipelines/gauntlet.toml", "--json"])
         .success();
     let statuses = run.statuses();
-    assert_eq!(statuses.len(), 24);
+    assert_eq!(statuses.len(), 27);
     assert!(
         statuses.values().all(|status| status == "executed"),
         "{statuses:?}"
@@ -211,15 +211,19 @@ fn the_gauntlet_example_passes_its_12_stages_and_its_policy() {
     let report: serde_json::Value = serde_json::from_str(&report.stdout()).expect("json");
     assert_eq!(
         (&report["gates"], &report["failed"]),
-        (&12.into(), &0.into())
+        (&13.into(), &0.into())
     );
     let stages: Vec<&str> = (report["stages"].as_array().expect("stages").iter())
         .map(|stage| stage["name"].as_str().expect("name"))
         .collect();
-    assert_eq!(stages.len(), 12);
+    assert_eq!(stages.len(), 13);
     assert_eq!(
-        (stages[0], stages[11]),
-        ("01 unit tests", "12 restore drill")
+        (stages[0], stages[11], stages[12]),
+        (
+            "01 unit tests",
+            "12 restore drill",
+            "13 known vulnerabilities"
+        )
     );
 
     let perturb = test.run([
