@@ -399,3 +399,154 @@ fn a_signed_vulns_statement_is_about_the_artifact_the_sbom_describes() {
     .failure(1)
     .stderr_contains("names no artifact by SHA-256");
 }
+
+/// Real GHSA records (OSV format) of npm, PyPI and Go packages against releases at the edges
+/// of their ranges: the ids per release were worked out by hand from the records
+/// (tests/fixtures/vulns/README.md), independently of gantry.
+#[test]
+fn osv_records_of_npm_pypi_and_go_match_as_their_ranges_say() {
+    const EXPECTED: &[(&str, &[&str])] = &[
+        (
+            "pkg:golang/golang.org/x/crypto@v0.16.0",
+            &["GHSA-45x7-px36-x8w8"],
+        ),
+        ("pkg:golang/golang.org/x/crypto@v0.17.0", &[]),
+        (
+            "pkg:golang/golang.org/x/net@v0.12.0",
+            &[
+                "GHSA-2wrh-6pvc-2jm9",
+                "GHSA-4374-p667-p6c8",
+                "GHSA-4v7x-pqxf-cx7m",
+                "GHSA-qppj-fm5r-hxr3",
+            ],
+        ),
+        (
+            "pkg:golang/golang.org/x/net@v0.15.0",
+            &[
+                "GHSA-4374-p667-p6c8",
+                "GHSA-4v7x-pqxf-cx7m",
+                "GHSA-qppj-fm5r-hxr3",
+            ],
+        ),
+        (
+            "pkg:golang/golang.org/x/net@v0.17.0",
+            &["GHSA-4v7x-pqxf-cx7m"],
+        ),
+        ("pkg:golang/golang.org/x/net@v0.23.0", &[]),
+        (
+            "pkg:golang/golang.org/x/text@v0.3.7",
+            &["GHSA-69ch-w2m2-3vjp"],
+        ),
+        ("pkg:golang/golang.org/x/text@v0.3.8", &[]),
+        (
+            "pkg:golang/google.golang.org/grpc@v1.56.2",
+            &["GHSA-qppj-fm5r-hxr3"],
+        ),
+        ("pkg:golang/google.golang.org/grpc@v1.56.3", &[]),
+        (
+            "pkg:golang/google.golang.org/grpc@v1.57.0",
+            &["GHSA-qppj-fm5r-hxr3"],
+        ),
+        ("pkg:golang/google.golang.org/grpc@v1.57.1", &[]),
+        (
+            "pkg:golang/google.golang.org/grpc@v1.58.2",
+            &["GHSA-qppj-fm5r-hxr3"],
+        ),
+        ("pkg:golang/google.golang.org/grpc@v1.58.3", &[]),
+        (
+            "pkg:npm/lodash@4.17.11",
+            &[
+                "GHSA-29mw-wpgm-hmr9",
+                "GHSA-35jh-r3h4-6jhm",
+                "GHSA-jf85-cpcp-j695",
+                "GHSA-p6mc-m468-83gw",
+            ],
+        ),
+        (
+            "pkg:npm/lodash@4.17.15",
+            &[
+                "GHSA-29mw-wpgm-hmr9",
+                "GHSA-35jh-r3h4-6jhm",
+                "GHSA-p6mc-m468-83gw",
+            ],
+        ),
+        (
+            "pkg:npm/lodash@4.17.19",
+            &[
+                "GHSA-29mw-wpgm-hmr9",
+                "GHSA-35jh-r3h4-6jhm",
+                "GHSA-p6mc-m468-83gw",
+            ],
+        ),
+        (
+            "pkg:npm/lodash@4.17.20",
+            &["GHSA-29mw-wpgm-hmr9", "GHSA-35jh-r3h4-6jhm"],
+        ),
+        ("pkg:npm/lodash@4.17.21", &[]),
+        ("pkg:npm/minimist@0.2.1", &["GHSA-xvch-5gv4-984h"]),
+        ("pkg:npm/minimist@0.2.4", &[]),
+        (
+            "pkg:npm/minimist@1.2.0",
+            &["GHSA-vh95-rmgr-6w4m", "GHSA-xvch-5gv4-984h"],
+        ),
+        ("pkg:npm/minimist@1.2.5", &["GHSA-xvch-5gv4-984h"]),
+        ("pkg:npm/minimist@1.2.6", &[]),
+        ("pkg:pypi/jinja2@3.1.2", &["GHSA-h5c8-rqwp-cp95"]),
+        ("pkg:pypi/jinja2@3.1.3", &[]),
+        ("pkg:pypi/paramiko@3.3.1", &["GHSA-45x7-px36-x8w8"]),
+        ("pkg:pypi/paramiko@3.4.0", &[]),
+        ("pkg:pypi/requests@2.2.1", &["GHSA-9wx4-h78v-vm56"]),
+        (
+            "pkg:pypi/requests@2.30.0",
+            &["GHSA-9wx4-h78v-vm56", "GHSA-j8r2-6x86-q33q"],
+        ),
+        ("pkg:pypi/requests@2.31.0", &["GHSA-9wx4-h78v-vm56"]),
+        ("pkg:pypi/requests@2.32.2", &[]),
+        ("pkg:pypi/urllib3@1.26.17", &["GHSA-g4mx-q9vg-27p4"]),
+        ("pkg:pypi/urllib3@1.26.18", &[]),
+        (
+            "pkg:pypi/urllib3@2.0.5",
+            &["GHSA-g4mx-q9vg-27p4", "GHSA-v845-jxx5-vc9f"],
+        ),
+        ("pkg:pypi/urllib3@2.0.6", &["GHSA-g4mx-q9vg-27p4"]),
+        ("pkg:pypi/urllib3@2.0.7", &[]),
+    ];
+    let test = Test::new();
+    let sbom = fixtures().join("polyglot.cdx.json");
+    let run = test.run([
+        "vulns",
+        "scan",
+        &sbom.to_string_lossy(),
+        "--db",
+        &fixtures().join("ghsa").to_string_lossy(),
+        "--json",
+    ]);
+    let report: serde_json::Value = serde_json::from_str(&run.stdout())
+        .unwrap_or_else(|error| panic!("{error}: {}{}", run.stdout(), run.stderr()));
+    assert_eq!(report["components"], 37);
+    assert_eq!(report["unmatched"], 0);
+    assert_eq!(report["unreadable"], serde_json::json!([]));
+    let mut found: std::collections::BTreeMap<String, BTreeSet<String>> = EXPECTED
+        .iter()
+        .map(|(purl, _)| ((*purl).to_owned(), BTreeSet::new()))
+        .collect();
+    for finding in report["findings"].as_array().expect("findings") {
+        let purl = finding["purl"].as_str().expect("purl").to_owned();
+        let ghsa = (finding["ids"].as_array().expect("ids").iter())
+            .filter_map(|id| id.as_str())
+            .find(|id| id.starts_with("GHSA-"))
+            .expect("a GHSA id")
+            .to_owned();
+        found.entry(purl).or_default().insert(ghsa);
+    }
+    let expected: std::collections::BTreeMap<String, BTreeSet<String>> = EXPECTED
+        .iter()
+        .map(|(purl, ids)| {
+            (
+                (*purl).to_owned(),
+                ids.iter().map(|id| (*id).to_owned()).collect(),
+            )
+        })
+        .collect();
+    assert_eq!(found, expected);
+}
