@@ -59,9 +59,20 @@ pub(super) struct ScanArgs {
     /// Signs the statement (default: the development key).
     #[arg(long, requires = "attest")]
     key: Option<PathBuf>,
-    /// Print the result as one JSON object.
-    #[arg(long)]
+    /// What to print: `text`, `json` (one object) or `sarif` (a SARIF 2.1.0 log, for
+    /// code-scanning dashboards and SARIF gates).
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    format: Format,
+    /// The same as `--format json`.
+    #[arg(long, conflicts_with = "format")]
     json: bool,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+enum Format {
+    Text,
+    Json,
+    Sarif,
 }
 
 pub(super) fn run(command: &Command, environment: &Environment) -> Result<u8> {
@@ -124,7 +135,7 @@ fn run_scan(args: &ScanArgs, environment: &Environment) -> Result<u8> {
     let finished = crate::time::rfc3339(crate::time::unix_now());
     let judged = threshold::judge(&scan, &thresholds, &finished[..10]);
     if let Some(path) = &args.attest {
-        let statement = statement::statement(&statement::Inputs {
+        let inputs = statement::Inputs {
             listed: &listed,
             db: &args.db.display().to_string(),
             snapshot: &database.snapshot,
@@ -132,28 +143,17 @@ fn run_scan(args: &ScanArgs, environment: &Environment) -> Result<u8> {
             judged: &judged,
             started,
             finished,
-        })
-        .map_err(|message| Error::Input {
-            path: args.sbom.clone(),
-            message,
-        })?;
-        let signer = signer(args.key.as_deref(), environment)?;
-        let body =
-            serde_json::to_vec(&statement).map_err(|error| Error::Internal(error.to_string()))?;
-        let envelope = crate::attest::dsse::sign(crate::attest::PAYLOAD_TYPE, &body, &signer);
-        let mut bytes = serde_json::to_vec_pretty(&envelope)
-            .map_err(|error| Error::Internal(error.to_string()))?;
-        bytes.push(b'\n');
-        if let Some(parent) = path
-            .parent()
-            .filter(|parent| !parent.as_os_str().is_empty())
-        {
-            std::fs::create_dir_all(parent).map_err(Error::write(parent))?;
-        }
-        crate::atomic::write(path, &bytes).map_err(Error::write(path))?;
+        };
+        write_statement(args, path, &inputs, environment)?;
     }
     let mut stdout = std::io::stdout().lock();
-    if args.json {
+    let format = if args.json { Format::Json } else { args.format };
+    if format == Format::Sarif {
+        let log = crate::vulns::sarif::log(&scan, &args.sbom.display().to_string());
+        let text = serde_json::to_string_pretty(&log)
+            .map_err(|error| Error::Internal(error.to_string()))?;
+        let _ = writeln!(stdout, "{text}");
+    } else if format == Format::Json {
         let report = Report {
             sbom: args.sbom.display().to_string(),
             format: &listed.format,
@@ -181,6 +181,33 @@ fn run_scan(args: &ScanArgs, environment: &Environment) -> Result<u8> {
         );
     }
     Ok(u8::from(!judged.passed))
+}
+
+/// Signs the scan as an in-toto vulns statement and writes it to `path` (its folder made).
+fn write_statement(
+    args: &ScanArgs,
+    path: &std::path::Path,
+    inputs: &statement::Inputs<'_>,
+    environment: &Environment,
+) -> Result<()> {
+    let statement = statement::statement(inputs).map_err(|message| Error::Input {
+        path: args.sbom.clone(),
+        message,
+    })?;
+    let signer = signer(args.key.as_deref(), environment)?;
+    let body =
+        serde_json::to_vec(&statement).map_err(|error| Error::Internal(error.to_string()))?;
+    let envelope = crate::attest::dsse::sign(crate::attest::PAYLOAD_TYPE, &body, &signer);
+    let mut bytes =
+        serde_json::to_vec_pretty(&envelope).map_err(|error| Error::Internal(error.to_string()))?;
+    bytes.push(b'\n');
+    if let Some(parent) = path
+        .parent()
+        .filter(|parent| !parent.as_os_str().is_empty())
+    {
+        std::fs::create_dir_all(parent).map_err(Error::write(parent))?;
+    }
+    crate::atomic::write(path, &bytes).map_err(Error::write(path))
 }
 
 /// The thresholds' verdict: what an allowance let through or no longer does, what failed.

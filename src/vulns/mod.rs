@@ -6,6 +6,7 @@ pub mod components;
 pub mod db;
 pub mod osv;
 pub mod rustsec;
+pub mod sarif;
 pub mod scan;
 pub mod severity;
 pub mod statement;

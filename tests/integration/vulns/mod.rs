@@ -400,117 +400,119 @@ fn a_signed_vulns_statement_is_about_the_artifact_the_sbom_describes() {
     .stderr_contains("names no artifact by SHA-256");
 }
 
+/// What each release of `polyglot.cdx.json` is affected by, among the GHSA records.
+const EXPECTED: &[(&str, &[&str])] = &[
+    (
+        "pkg:golang/golang.org/x/crypto@v0.16.0",
+        &["GHSA-45x7-px36-x8w8"],
+    ),
+    ("pkg:golang/golang.org/x/crypto@v0.17.0", &[]),
+    (
+        "pkg:golang/golang.org/x/net@v0.12.0",
+        &[
+            "GHSA-2wrh-6pvc-2jm9",
+            "GHSA-4374-p667-p6c8",
+            "GHSA-4v7x-pqxf-cx7m",
+            "GHSA-qppj-fm5r-hxr3",
+        ],
+    ),
+    (
+        "pkg:golang/golang.org/x/net@v0.15.0",
+        &[
+            "GHSA-4374-p667-p6c8",
+            "GHSA-4v7x-pqxf-cx7m",
+            "GHSA-qppj-fm5r-hxr3",
+        ],
+    ),
+    (
+        "pkg:golang/golang.org/x/net@v0.17.0",
+        &["GHSA-4v7x-pqxf-cx7m"],
+    ),
+    ("pkg:golang/golang.org/x/net@v0.23.0", &[]),
+    (
+        "pkg:golang/golang.org/x/text@v0.3.7",
+        &["GHSA-69ch-w2m2-3vjp"],
+    ),
+    ("pkg:golang/golang.org/x/text@v0.3.8", &[]),
+    (
+        "pkg:golang/google.golang.org/grpc@v1.56.2",
+        &["GHSA-qppj-fm5r-hxr3"],
+    ),
+    ("pkg:golang/google.golang.org/grpc@v1.56.3", &[]),
+    (
+        "pkg:golang/google.golang.org/grpc@v1.57.0",
+        &["GHSA-qppj-fm5r-hxr3"],
+    ),
+    ("pkg:golang/google.golang.org/grpc@v1.57.1", &[]),
+    (
+        "pkg:golang/google.golang.org/grpc@v1.58.2",
+        &["GHSA-qppj-fm5r-hxr3"],
+    ),
+    ("pkg:golang/google.golang.org/grpc@v1.58.3", &[]),
+    (
+        "pkg:npm/lodash@4.17.11",
+        &[
+            "GHSA-29mw-wpgm-hmr9",
+            "GHSA-35jh-r3h4-6jhm",
+            "GHSA-jf85-cpcp-j695",
+            "GHSA-p6mc-m468-83gw",
+        ],
+    ),
+    (
+        "pkg:npm/lodash@4.17.15",
+        &[
+            "GHSA-29mw-wpgm-hmr9",
+            "GHSA-35jh-r3h4-6jhm",
+            "GHSA-p6mc-m468-83gw",
+        ],
+    ),
+    (
+        "pkg:npm/lodash@4.17.19",
+        &[
+            "GHSA-29mw-wpgm-hmr9",
+            "GHSA-35jh-r3h4-6jhm",
+            "GHSA-p6mc-m468-83gw",
+        ],
+    ),
+    (
+        "pkg:npm/lodash@4.17.20",
+        &["GHSA-29mw-wpgm-hmr9", "GHSA-35jh-r3h4-6jhm"],
+    ),
+    ("pkg:npm/lodash@4.17.21", &[]),
+    ("pkg:npm/minimist@0.2.1", &["GHSA-xvch-5gv4-984h"]),
+    ("pkg:npm/minimist@0.2.4", &[]),
+    (
+        "pkg:npm/minimist@1.2.0",
+        &["GHSA-vh95-rmgr-6w4m", "GHSA-xvch-5gv4-984h"],
+    ),
+    ("pkg:npm/minimist@1.2.5", &["GHSA-xvch-5gv4-984h"]),
+    ("pkg:npm/minimist@1.2.6", &[]),
+    ("pkg:pypi/jinja2@3.1.2", &["GHSA-h5c8-rqwp-cp95"]),
+    ("pkg:pypi/jinja2@3.1.3", &[]),
+    ("pkg:pypi/paramiko@3.3.1", &["GHSA-45x7-px36-x8w8"]),
+    ("pkg:pypi/paramiko@3.4.0", &[]),
+    ("pkg:pypi/requests@2.2.1", &["GHSA-9wx4-h78v-vm56"]),
+    (
+        "pkg:pypi/requests@2.30.0",
+        &["GHSA-9wx4-h78v-vm56", "GHSA-j8r2-6x86-q33q"],
+    ),
+    ("pkg:pypi/requests@2.31.0", &["GHSA-9wx4-h78v-vm56"]),
+    ("pkg:pypi/requests@2.32.2", &[]),
+    ("pkg:pypi/urllib3@1.26.17", &["GHSA-g4mx-q9vg-27p4"]),
+    ("pkg:pypi/urllib3@1.26.18", &[]),
+    (
+        "pkg:pypi/urllib3@2.0.5",
+        &["GHSA-g4mx-q9vg-27p4", "GHSA-v845-jxx5-vc9f"],
+    ),
+    ("pkg:pypi/urllib3@2.0.6", &["GHSA-g4mx-q9vg-27p4"]),
+    ("pkg:pypi/urllib3@2.0.7", &[]),
+];
+
 /// Real GHSA records (OSV format) of npm, PyPI and Go packages against releases at the edges
 /// of their ranges: the ids per release were worked out by hand from the records
 /// (tests/fixtures/vulns/README.md), independently of gantry.
 #[test]
 fn osv_records_of_npm_pypi_and_go_match_as_their_ranges_say() {
-    const EXPECTED: &[(&str, &[&str])] = &[
-        (
-            "pkg:golang/golang.org/x/crypto@v0.16.0",
-            &["GHSA-45x7-px36-x8w8"],
-        ),
-        ("pkg:golang/golang.org/x/crypto@v0.17.0", &[]),
-        (
-            "pkg:golang/golang.org/x/net@v0.12.0",
-            &[
-                "GHSA-2wrh-6pvc-2jm9",
-                "GHSA-4374-p667-p6c8",
-                "GHSA-4v7x-pqxf-cx7m",
-                "GHSA-qppj-fm5r-hxr3",
-            ],
-        ),
-        (
-            "pkg:golang/golang.org/x/net@v0.15.0",
-            &[
-                "GHSA-4374-p667-p6c8",
-                "GHSA-4v7x-pqxf-cx7m",
-                "GHSA-qppj-fm5r-hxr3",
-            ],
-        ),
-        (
-            "pkg:golang/golang.org/x/net@v0.17.0",
-            &["GHSA-4v7x-pqxf-cx7m"],
-        ),
-        ("pkg:golang/golang.org/x/net@v0.23.0", &[]),
-        (
-            "pkg:golang/golang.org/x/text@v0.3.7",
-            &["GHSA-69ch-w2m2-3vjp"],
-        ),
-        ("pkg:golang/golang.org/x/text@v0.3.8", &[]),
-        (
-            "pkg:golang/google.golang.org/grpc@v1.56.2",
-            &["GHSA-qppj-fm5r-hxr3"],
-        ),
-        ("pkg:golang/google.golang.org/grpc@v1.56.3", &[]),
-        (
-            "pkg:golang/google.golang.org/grpc@v1.57.0",
-            &["GHSA-qppj-fm5r-hxr3"],
-        ),
-        ("pkg:golang/google.golang.org/grpc@v1.57.1", &[]),
-        (
-            "pkg:golang/google.golang.org/grpc@v1.58.2",
-            &["GHSA-qppj-fm5r-hxr3"],
-        ),
-        ("pkg:golang/google.golang.org/grpc@v1.58.3", &[]),
-        (
-            "pkg:npm/lodash@4.17.11",
-            &[
-                "GHSA-29mw-wpgm-hmr9",
-                "GHSA-35jh-r3h4-6jhm",
-                "GHSA-jf85-cpcp-j695",
-                "GHSA-p6mc-m468-83gw",
-            ],
-        ),
-        (
-            "pkg:npm/lodash@4.17.15",
-            &[
-                "GHSA-29mw-wpgm-hmr9",
-                "GHSA-35jh-r3h4-6jhm",
-                "GHSA-p6mc-m468-83gw",
-            ],
-        ),
-        (
-            "pkg:npm/lodash@4.17.19",
-            &[
-                "GHSA-29mw-wpgm-hmr9",
-                "GHSA-35jh-r3h4-6jhm",
-                "GHSA-p6mc-m468-83gw",
-            ],
-        ),
-        (
-            "pkg:npm/lodash@4.17.20",
-            &["GHSA-29mw-wpgm-hmr9", "GHSA-35jh-r3h4-6jhm"],
-        ),
-        ("pkg:npm/lodash@4.17.21", &[]),
-        ("pkg:npm/minimist@0.2.1", &["GHSA-xvch-5gv4-984h"]),
-        ("pkg:npm/minimist@0.2.4", &[]),
-        (
-            "pkg:npm/minimist@1.2.0",
-            &["GHSA-vh95-rmgr-6w4m", "GHSA-xvch-5gv4-984h"],
-        ),
-        ("pkg:npm/minimist@1.2.5", &["GHSA-xvch-5gv4-984h"]),
-        ("pkg:npm/minimist@1.2.6", &[]),
-        ("pkg:pypi/jinja2@3.1.2", &["GHSA-h5c8-rqwp-cp95"]),
-        ("pkg:pypi/jinja2@3.1.3", &[]),
-        ("pkg:pypi/paramiko@3.3.1", &["GHSA-45x7-px36-x8w8"]),
-        ("pkg:pypi/paramiko@3.4.0", &[]),
-        ("pkg:pypi/requests@2.2.1", &["GHSA-9wx4-h78v-vm56"]),
-        (
-            "pkg:pypi/requests@2.30.0",
-            &["GHSA-9wx4-h78v-vm56", "GHSA-j8r2-6x86-q33q"],
-        ),
-        ("pkg:pypi/requests@2.31.0", &["GHSA-9wx4-h78v-vm56"]),
-        ("pkg:pypi/requests@2.32.2", &[]),
-        ("pkg:pypi/urllib3@1.26.17", &["GHSA-g4mx-q9vg-27p4"]),
-        ("pkg:pypi/urllib3@1.26.18", &[]),
-        (
-            "pkg:pypi/urllib3@2.0.5",
-            &["GHSA-g4mx-q9vg-27p4", "GHSA-v845-jxx5-vc9f"],
-        ),
-        ("pkg:pypi/urllib3@2.0.6", &["GHSA-g4mx-q9vg-27p4"]),
-        ("pkg:pypi/urllib3@2.0.7", &[]),
-    ];
     let test = Test::new();
     let sbom = fixtures().join("polyglot.cdx.json");
     let run = test.run([
@@ -549,4 +551,73 @@ fn osv_records_of_npm_pypi_and_go_match_as_their_ranges_say() {
         })
         .collect();
     assert_eq!(found, expected);
+}
+
+/// `--format sarif`: a SARIF 2.1.0 log the OASIS schema (errata 01) accepts, one result per
+/// finding located in the SBOM, the VEX-suppressed one kept with its suppression, and what
+/// gantry's own SARIF gate counts is what the scan found.
+#[test]
+fn the_sarif_log_is_valid_sarif_and_a_sarif_gate_counts_the_scan() {
+    let test = Test::new();
+    affected_sbom(&test);
+    let run = test.run([
+        "vulns",
+        "scan",
+        "app.spdx.json",
+        "--db",
+        &fixtures().join("rustsec").to_string_lossy(),
+        "--vex",
+        &fixtures().join("app.openvex.json").to_string_lossy(),
+        "--format",
+        "sarif",
+    ]);
+    assert_eq!(run.code(), 1, "the thresholds fail: {}", run.stderr());
+    test.write("vulns.sarif", &run.stdout());
+    let python = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/oracles/sbom/.venv/bin/python");
+    assert!(
+        python.exists(),
+        "the SARIF check needs jsonschema in the venv at {}: bash scripts/test.sh installs it",
+        python.display()
+    );
+    let schema =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/sarif/sarif-schema-2.1.0.json");
+    let check = Command::new(python)
+        .args([
+            "-c",
+            "import json, sys, jsonschema\nschema = json.load(open(sys.argv[1]))\nerrors = list(jsonschema.Draft4Validator(schema).iter_errors(json.load(open(sys.argv[2]))))\nfor error in errors[:10]: print(error.message, list(error.path))\nsys.exit(1 if errors else 0)",
+        ])
+        .arg(&schema)
+        .arg(test.path("vulns.sarif"))
+        .output()
+        .expect("python");
+    assert!(
+        check.status.success(),
+        "not valid SARIF 2.1.0: {}{}",
+        String::from_utf8_lossy(&check.stdout),
+        String::from_utf8_lossy(&check.stderr)
+    );
+    let log: serde_json::Value = serde_json::from_str(&run.stdout()).expect("json");
+    let results = log["runs"][0]["results"].as_array().expect("results");
+    assert_eq!(
+        results.len(),
+        15,
+        "8 vulnerabilities, 1 suppressed, 6 warnings"
+    );
+    let smallvec = (results.iter())
+        .find(|result| result["ruleId"] == "RUSTSEC-2021-0003")
+        .expect("the suppressed one is kept");
+    assert_eq!(smallvec["suppressions"][0]["kind"], "external");
+    assert!(
+        smallvec["suppressions"][0]["justification"]
+            .as_str()
+            .is_some_and(|text| text.starts_with("not_affected in ")),
+        "{smallvec}"
+    );
+    assert_eq!(
+        smallvec["locations"][0]["logicalLocations"][0]["fullyQualifiedName"],
+        "pkg:cargo/smallvec@1.6.0"
+    );
+    let counted = gantry::gauntlet::sarif::read(&run.stdout()).expect("gantry's SARIF reader");
+    assert_eq!(counted.error + counted.warning + counted.note, 8);
+    assert_eq!(counted.suppressed, 1);
 }
