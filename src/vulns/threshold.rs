@@ -120,9 +120,24 @@ pub fn judge(scan: &Scan, thresholds: &Thresholds, today: &str) -> Judged {
     if let Some(most) = thresholds.max_count
         && counted.len() > most
     {
+        const SHOWN: usize = 5;
+        let mut named: Vec<&str> = (counted.iter().take(SHOWN))
+            .map(|finding| finding.id.as_str())
+            .collect();
+        let more = counted.len().saturating_sub(SHOWN);
+        let rest = format!("{more} more");
+        if more > 0 {
+            named.push(&rest);
+        }
         judged.failures.push(format!(
-            "{} known vulnerabilities, more than {most}",
-            counted.len()
+            "{} known {}, more than {most}: {}",
+            counted.len(),
+            if counted.len() == 1 {
+                "vulnerability"
+            } else {
+                "vulnerabilities"
+            },
+            named.join(", ")
         ));
     }
     judged.passed = judged.failures.is_empty();

@@ -54,10 +54,17 @@ fn fresh_record() -> String {
         .duration_since(std::time::UNIX_EPOCH)
         .expect("clock")
         .as_secs();
-    let modified = gantry::time::rfc3339(i64::try_from(now).expect("time"));
+    record(
+        "FRESH-0001",
+        &gantry::time::rfc3339(i64::try_from(now).expect("time")),
+    )
+}
+
+/// An OSV record `id` modified at `modified`, about a crate no lock here has.
+fn record(id: &str, modified: &str) -> String {
     serde_json::json!({
         "schema_version": "1.6.0",
-        "id": "FRESH-0001",
+        "id": id,
         "modified": modified,
         "summary": "a record that makes the database recent",
         "affected": [{
@@ -327,5 +334,154 @@ network = true
     assert!(
         errors.contains("policy.toml:8:55: error: `a week` is not a duration"),
         "{errors}"
+    );
+}
+
+/// What an attacker does with scans handed to `gantry verify`: a clean scan signed by a key
+/// the policy does not allow for scans, a statement whose payload was edited after signing, a
+/// scan of other bytes, and an old clean scan beside a newer one that found something. None
+/// of them makes the artifact pass.
+#[test]
+fn verify_takes_no_scan_it_cannot_trust_and_an_older_clean_scan_hides_nothing() {
+    let test = workspace("require = { max_severity = \"critical\" }", true);
+    let run = test.gantry_run(&[]).success();
+    let folder = run.run_dir();
+    // A policy that trusts the key for the run's steps but not for scans made on their own.
+    let public = test.run(["keys", "public"]).success().stdout();
+    test.write("policy/dev.pub", &public);
+    // A second key, without a password.
+    let with_key = |args: &[&str]| -> String {
+        let output = test
+            .command()
+            .env("COSIGN_PASSWORD", "")
+            .args(args)
+            .output()
+            .expect("gantry");
+        assert!(
+            output.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8_lossy(&output.stdout).into_owned()
+    };
+    with_key(&[
+        "keys",
+        "generate",
+        "--prefix",
+        "other",
+        "--output-dir",
+        "keys",
+    ]);
+    let other = with_key(&["keys", "public", "--key", "keys/other.key"]);
+    test.write("policy/other.pub", &other);
+    test.write(
+        "policy/policy.toml",
+        "[policy]\nname = \"scanned\"\n\n[[keys]]\nid = \"dev\"\npublic = \"dev.pub\"\nsteps = [\"*\"]\n\n[[keys]]\nid = \"other\"\npublic = \"other.pub\"\nsteps = [\"build\"]\n\n[require]\nsources = [\"**\"]\nvulns = { max_severity = \"critical\" }\n",
+    );
+    // The run's own scan passes; hide it, and offer only the hostile ones.
+    assert_eq!(
+        vulns_check(&verify(&test, &folder, &[])),
+        (true, Vec::new())
+    );
+    let hidden = folder.join("vulns.vulns.intoto.json");
+    let own = std::fs::read(&hidden).expect("the run's scan");
+    std::fs::remove_file(&hidden).expect("hide it");
+
+    // 1. A clean scan (an empty database) signed by a key allowed only for `build`.
+    test.write("empty/osv/NONE-0001.json", &fresh_record());
+    with_key(&[
+        "vulns",
+        "scan",
+        "out/app.spdx.json",
+        "--db",
+        "empty",
+        "--key",
+        "keys/other.key",
+        "--attest",
+        "forged/app.vulns.intoto.json",
+    ]);
+    let (passed, reasons) = vulns_check(&verify(&test, &folder, &["forged"]));
+    assert!(
+        !passed && reasons[0].starts_with("scan-missing"),
+        "{reasons:?}"
+    );
+
+    // 2. The run's dirty scan with its payload edited to list nothing, signature kept.
+    let mut envelope: serde_json::Value = serde_json::from_slice(&own).expect("envelope");
+    let mut statement = payload(&own);
+    statement["predicate"]["scanner"]["result"] = serde_json::json!([]);
+    {
+        use base64::Engine as _;
+        envelope["payload"] = base64::engine::general_purpose::STANDARD
+            .encode(statement.to_string())
+            .into();
+    }
+    test.write("edited/app.vulns.intoto.json", &envelope.to_string());
+    let (passed, reasons) = vulns_check(&verify(&test, &folder, &["edited"]));
+    assert!(
+        !passed && reasons[0].starts_with("scan-missing"),
+        "{reasons:?}"
+    );
+
+    // 3. A clean scan of other bytes: about another artifact.
+    test.write("other.lock", "version = 3\n");
+    test.write("other-app", "not the artifact\n");
+    test.run([
+        "sbom",
+        "--from",
+        "other.lock",
+        "--subject",
+        "other-app",
+        "-o",
+        "other.spdx.json",
+    ])
+    .success();
+    test.run([
+        "vulns",
+        "scan",
+        "other.spdx.json",
+        "--db",
+        "empty",
+        "--attest",
+        "elsewhere/other.vulns.intoto.json",
+    ])
+    .success();
+    let (passed, reasons) = vulns_check(&verify(&test, &folder, &["elsewhere"]));
+    assert!(
+        !passed && reasons[0].starts_with("scan-missing"),
+        "{reasons:?}"
+    );
+
+    // 4. An old clean scan beside the newer one that found RUSTSEC-2022-0013 (high): with a
+    //    ceiling of medium, the newer decides.
+    std::fs::write(&hidden, &own).expect("restore");
+    let stale = record("OLD-0001", "2020-01-01T00:00:00Z");
+    test.write("old-db/osv/OLD-0001.json", &stale);
+    test.run([
+        "vulns",
+        "scan",
+        "out/app.spdx.json",
+        "--db",
+        "old-db",
+        "--attest",
+        "old/app.vulns.intoto.json",
+    ])
+    .success();
+    let old = payload(&std::fs::read(test.path("old/app.vulns.intoto.json")).expect("old scan"));
+    assert_eq!(
+        old["predicate"]["scanner"]["db"]["lastUpdate"],
+        "2020-01-01T00:00:00Z"
+    );
+    test.write(
+        "policy/policy.toml",
+        "[policy]\nname = \"scanned\"\n\n[[keys]]\nid = \"dev\"\npublic = \"dev.pub\"\nsteps = [\"*\"]\n\n[require]\nsources = [\"**\"]\nvulns = { max_severity = \"medium\" }\n",
+    );
+    let (passed, reasons) = vulns_check(&verify(&test, &folder, &["old"]));
+    assert!(!passed, "the older clean scan hid the newer finding");
+    assert!(
+        reasons
+            .iter()
+            .any(|reason| reason.contains("RUSTSEC-2022-0013")),
+        "{reasons:?}"
     );
 }
