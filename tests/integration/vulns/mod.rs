@@ -621,3 +621,78 @@ fn the_sarif_log_is_valid_sarif_and_a_sarif_gate_counts_the_scan() {
     assert_eq!(counted.error + counted.warning + counted.note, 8);
     assert_eq!(counted.suppressed, 1);
 }
+
+/// Another tool's SBOM: CycloneDX's own generator (`cyclonedx-py` 7.5.0) describes a pinned
+/// requirements file as CycloneDX 1.6; the scan against the GHSA records finds what their
+/// ranges say (tests/fixtures/vulns/README.md).
+#[test]
+fn an_sbom_cyclonedx_py_wrote_is_scanned_like_gantrys_own() {
+    let program =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/oracles/sbom/.venv/bin/cyclonedx-py");
+    assert!(
+        program.exists(),
+        "this test needs cyclonedx-py at {}: bash scripts/test.sh installs it (PyPI cyclonedx-bom)",
+        program.display()
+    );
+    let test = Test::new().file(
+        "requirements.txt",
+        "requests==2.30.0\nurllib3==2.0.5\njinja2==3.1.3\n",
+    );
+    let output = Command::new(program)
+        .current_dir(test.root())
+        .args([
+            "requirements",
+            "requirements.txt",
+            "--output-format",
+            "JSON",
+            "--spec-version",
+            "1.6",
+            "--output-file",
+            "python.cdx.json",
+        ])
+        .output()
+        .expect("cyclonedx-py");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let db = fixtures().join("ghsa");
+    let run = test.run([
+        "vulns",
+        "scan",
+        "python.cdx.json",
+        "--db",
+        &db.to_string_lossy(),
+        "--json",
+    ]);
+    let report: serde_json::Value = serde_json::from_str(&run.stdout())
+        .unwrap_or_else(|error| panic!("{error}: {}{}", run.stdout(), run.stderr()));
+    assert_eq!(report["format"], "CycloneDX-1.6");
+    assert_eq!(
+        (&report["components"], &report["unmatched"]),
+        (&3.into(), &0.into())
+    );
+    let found: BTreeSet<String> = (report["findings"].as_array().expect("findings").iter())
+        .map(|finding| {
+            format!(
+                "{} {}",
+                finding["purl"].as_str().unwrap_or_default(),
+                (finding["ids"].as_array().expect("ids").iter())
+                    .filter_map(|id| id.as_str())
+                    .find(|id| id.starts_with("GHSA-"))
+                    .unwrap_or_default()
+            )
+        })
+        .collect();
+    let expected: BTreeSet<String> = [
+        "pkg:pypi/requests@2.30.0 GHSA-9wx4-h78v-vm56",
+        "pkg:pypi/requests@2.30.0 GHSA-j8r2-6x86-q33q",
+        "pkg:pypi/urllib3@2.0.5 GHSA-g4mx-q9vg-27p4",
+        "pkg:pypi/urllib3@2.0.5 GHSA-v845-jxx5-vc9f",
+    ]
+    .into_iter()
+    .map(str::to_owned)
+    .collect();
+    assert_eq!(found, expected);
+}
