@@ -48,6 +48,8 @@ pub(crate) struct Commit {
     /// stdout and stderr.
     pub logs: [Digest; 2],
     pub duration: Duration,
+    /// What running it used, as measured.
+    pub usage: crate::store::Usage,
 }
 
 /// Signs and stores the link, puts outputs into the workspace (out-links, which Nix made,
@@ -67,6 +69,7 @@ pub(crate) fn commit(
         trees,
         logs,
         duration,
+        usage,
     } = commit;
     let envelope = sign_link(context, subjects, link);
     let bytes = serde_json::to_vec_pretty(&envelope)
@@ -101,6 +104,7 @@ pub(crate) fn commit(
         stdout: logs[0],
         stderr: logs[1],
         duration_ms: u64::try_from(duration.as_millis()).unwrap_or(u64::MAX),
+        usage: Some(usage.clone()),
     };
     context
         .store
@@ -110,6 +114,7 @@ pub(crate) fn commit(
     let _ = context.results[id].set(Arc::new(StepResult {
         outputs: records,
         trees,
+        usage: Some(usage),
     }));
     Ok(envelope)
 }
@@ -192,6 +197,7 @@ pub(crate) fn try_cache(context: &Context, id: StepId, key: &Digest) -> Option<C
             result: StepResult {
                 outputs: cached.outputs.clone(),
                 trees,
+                usage: cached.usage.clone(),
             },
         }),
         Err(error) => {

@@ -83,6 +83,9 @@ pub struct StepResult {
     pub outputs: Vec<OutputRecord>,
     /// Listings of folder outputs, by output index.
     pub trees: HashMap<usize, Tree>,
+    /// What running it used (a cache hit: what the execution that made the entry used), when
+    /// measured.
+    pub usage: Option<crate::store::Usage>,
 }
 
 /// The keys sign steps sign with, loaded before the run starts (a password may be asked).

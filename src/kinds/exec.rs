@@ -157,6 +157,7 @@ fn execute_in(
         logs,
         truncated: [finished.stdout.truncated, finished.stderr.truncated],
         duration,
+        usage: usage(duration, finished.rusage),
         remote: finished.remote,
         warm: warm.to_vec(),
     };
@@ -172,6 +173,7 @@ struct Produced {
     /// Whether stdout and stderr passed the capture limit (the digests cover what was kept).
     truncated: [bool; 2],
     duration: Duration,
+    usage: crate::store::Usage,
     /// Set when a remote executor ran it.
     remote: Option<sandbox::RemoteRun>,
     /// The warm folders it ran with.
@@ -193,6 +195,7 @@ fn record_success(
         trees,
         logs,
         duration,
+        usage,
         ..
     } = produced;
     let envelope = commit(
@@ -206,6 +209,7 @@ fn record_success(
             trees,
             logs,
             duration,
+            usage,
         },
     )?;
     if let Some(remote) = ran_remotely {
@@ -341,4 +345,21 @@ fn link(
         environment,
     };
     (subjects, link)
+}
+
+/// The step's usage: what the kernel counted when the sandbox here ran it, the time alone
+/// when a remote did.
+fn usage(duration: Duration, rusage: Option<sandbox::Rusage>) -> crate::store::Usage {
+    let Some(counted) = rusage else {
+        return crate::store::Usage::wall(duration);
+    };
+    crate::store::Usage {
+        method: "wait4".to_owned(),
+        wall_us: crate::store::usage::micros(duration),
+        cpu_user_us: Some(counted.user_us),
+        cpu_system_us: Some(counted.system_us),
+        peak_memory_bytes: Some(counted.peak_rss_bytes),
+        block_read_bytes: Some(counted.block_read_bytes),
+        block_written_bytes: Some(counted.block_written_bytes),
+    }
 }

@@ -73,16 +73,55 @@ impl<T: InProcess> Work for T {
 
     fn execute(&self, context: &Context, id: StepId) -> Result<Ran, Failure> {
         let started = Instant::now();
+        let cpu_before = thread_cpu();
         let made = self.make(context, id)?;
+        let usage = thread_usage(started.elapsed(), cpu_before);
         finish(
             context,
             id,
             InProcess::key(self),
             self.inputs(),
             made,
-            started,
+            (started, usage),
         )?;
         Ok(Ran::Executed)
+    }
+}
+
+/// The CPU time of the calling thread so far, user and system, in microseconds.
+fn thread_cpu() -> Option<(u64, u64)> {
+    // SAFETY: a zeroed rusage is a valid one for the kernel to fill.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: getrusage of this thread into a local.
+    if unsafe { libc::getrusage(libc::RUSAGE_THREAD, &raw mut usage) } != 0 {
+        return None;
+    }
+    let micros = |time: libc::timeval| {
+        u64::try_from(time.tv_sec)
+            .ok()?
+            .checked_mul(1_000_000)?
+            .checked_add(u64::try_from(time.tv_usec).ok()?)
+    };
+    Some((micros(usage.ru_utime)?, micros(usage.ru_stime)?))
+}
+
+/// An in-process step's usage: its time, and the CPU time of the thread that ran it (work it
+/// handed to other threads, such as reading an advisory database in parallel, is not in it).
+fn thread_usage(wall: std::time::Duration, before: Option<(u64, u64)>) -> crate::store::Usage {
+    let spent = before
+        .zip(thread_cpu())
+        .map(|((user, system), (user_now, system_now))| {
+            (
+                user_now.saturating_sub(user),
+                system_now.saturating_sub(system),
+            )
+        });
+    crate::store::Usage {
+        method: "thread".to_owned(),
+        wall_us: crate::store::usage::micros(wall),
+        cpu_user_us: spent.map(|(user, _)| user),
+        cpu_system_us: spent.map(|(_, system)| system),
+        ..crate::store::Usage::default()
     }
 }
 
@@ -93,7 +132,7 @@ fn finish(
     key: Digest,
     inputs: &[InputFile],
     made: Made,
-    started: Instant,
+    (started, usage): (Instant, crate::store::Usage),
 ) -> Result<(), Failure> {
     let Made {
         records,
@@ -128,6 +167,7 @@ fn finish(
             trees: HashMap::new(),
             logs: [empty, empty],
             duration: started.elapsed(),
+            usage,
         },
     )
     .map(drop)

@@ -92,7 +92,7 @@ fn execute(context: &Context, id: StepId, action: &NixAction) -> Result<Ran, Fai
         && vouched(context, &key, &cached)
         && place_cached_attestation(context, id, &cached).is_ok()
     {
-        publish(context, id, build.records);
+        publish(context, id, build.records, cached.usage.clone());
         return Ok(Ran::Cached);
     }
     let settings = context
@@ -119,15 +119,23 @@ fn execute(context: &Context, id: StepId, action: &NixAction) -> Result<Ran, Fai
             trees: std::collections::HashMap::new(),
             logs: [empty, log],
             duration,
+            // Nix ran the build in its daemon: the time is what gantry sees of it.
+            usage: crate::store::Usage::wall(duration),
         },
     )?;
     Ok(Ran::Executed)
 }
 
-fn publish(context: &Context, id: StepId, outputs: Vec<OutputRecord>) {
+fn publish(
+    context: &Context,
+    id: StepId,
+    outputs: Vec<OutputRecord>,
+    usage: Option<crate::store::Usage>,
+) {
     let _ = context.results[id].set(Arc::new(StepResult {
         outputs,
         trees: std::collections::HashMap::new(),
+        usage,
     }));
 }
 

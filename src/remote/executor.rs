@@ -405,6 +405,7 @@ impl RemoteExecutor {
                 stderr: Log::default(),
                 remote: None,
                 reached: None,
+                rusage: None,
             };
         };
         let stdout = self
@@ -419,6 +420,7 @@ impl RemoteExecutor {
             stderr,
             remote: None,
             reached: None,
+            rusage: None,
         }
     }
 

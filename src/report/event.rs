@@ -56,6 +56,10 @@ pub enum Event {
         /// Attempts made (more than 1 when `retry` was used).
         #[serde(skip_serializing_if = "is_one")]
         attempts: u32,
+        /// What running it used (docs/usage.md); for a cached step, what the execution that
+        /// made the cache entry used: what the cache saved.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        usage: Option<crate::store::Usage>,
         /// Failed steps: the command and the last lines of its stderr.
         #[serde(skip)]
         detail: Option<FailureDetail>,

@@ -105,6 +105,7 @@ impl State {
                 category: None,
                 attestation: None,
                 attempts: 0,
+                usage: None,
                 detail: None,
             });
             self.statuses[id] = Some(StepStatus::Skipped);
@@ -295,6 +296,7 @@ fn finish(context: &Context, id: StepId, outcome: Outcome, elapsed: Duration) ->
             .display()
             .to_string(),
     );
+    let usage = || (context.results[id].get()).and_then(|result| result.usage.clone());
     let (status, event) = match outcome {
         Outcome::Executed { attempts } => (
             StepStatus::Executed,
@@ -307,6 +309,7 @@ fn finish(context: &Context, id: StepId, outcome: Outcome, elapsed: Duration) ->
                 category: None,
                 attestation,
                 attempts,
+                usage: usage(),
                 detail: None,
             },
         ),
@@ -321,6 +324,7 @@ fn finish(context: &Context, id: StepId, outcome: Outcome, elapsed: Duration) ->
                 category: None,
                 attestation,
                 attempts: 1,
+                usage: usage(),
                 detail: None,
             },
         ),
@@ -341,6 +345,7 @@ fn finish(context: &Context, id: StepId, outcome: Outcome, elapsed: Duration) ->
                 category: Some(category),
                 attestation: None,
                 attempts: attempts.max(1),
+                usage: None,
                 detail,
             },
         ),
@@ -355,6 +360,7 @@ fn finish(context: &Context, id: StepId, outcome: Outcome, elapsed: Duration) ->
                 category: None,
                 attestation: None,
                 attempts: 1,
+                usage: None,
                 detail: None,
             },
         ),

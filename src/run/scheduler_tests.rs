@@ -30,6 +30,7 @@ impl Executor for Recorder {
             stderr: Log::default(),
             remote: None,
             reached: None,
+            rusage: None,
         })
     }
 

@@ -29,6 +29,9 @@ pub struct ActionResult {
     pub stdout: Digest,
     pub stderr: Digest,
     pub duration_ms: u64,
+    /// What the execution that made it used, when measured: what a hit saves.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub usage: Option<crate::store::Usage>,
 }
 
 /// One declared output: a file's digest, or for a folder the digest of its [`Tree`].

@@ -7,9 +7,9 @@
 //! ECDSA check, where checking each result's link would cost one per step.
 
 use crate::digest::Digest;
-use crate::store::{ActionResult, OutputRecord};
+use crate::store::{ActionResult, OutputRecord, Usage};
 
-const MAGIC: &[u8] = b"gantry-index/4\n";
+const MAGIC: &[u8] = b"gantry-index/5\n";
 
 pub fn encode<'a>(results: impl IntoIterator<Item = &'a ActionResult>) -> Vec<u8> {
     let mut bytes = MAGIC.to_vec();
@@ -21,6 +21,7 @@ pub fn encode<'a>(results: impl IntoIterator<Item = &'a ActionResult>) -> Vec<u8
         bytes.extend_from_slice(&result.duration_ms.to_le_bytes());
         put_text(&mut bytes, &result.step);
         put_text(&mut bytes, &result.signer);
+        put_usage(&mut bytes, result.usage.as_ref());
         put_count(&mut bytes, result.outputs.len());
         for output in &result.outputs {
             put_text(&mut bytes, &output.path);
@@ -36,6 +37,25 @@ pub fn encode<'a>(results: impl IntoIterator<Item = &'a ActionResult>) -> Vec<u8
         }
     }
     bytes
+}
+
+/// A presence byte, then the method, the wall time, a bit per figure and the figures present.
+fn put_usage(bytes: &mut Vec<u8>, usage: Option<&Usage>) {
+    let Some(usage) = usage else {
+        bytes.push(0);
+        return;
+    };
+    bytes.push(1);
+    put_text(bytes, &usage.method);
+    bytes.extend_from_slice(&usage.wall_us.to_le_bytes());
+    let figures = usage.figures();
+    let present = (figures.iter().enumerate())
+        .filter(|(_, figure)| figure.is_some())
+        .fold(0u8, |bits, (index, _)| bits | 1 << index);
+    bytes.push(present);
+    for figure in figures.into_iter().flatten() {
+        bytes.extend_from_slice(&figure.to_le_bytes());
+    }
 }
 
 fn put_count(bytes: &mut Vec<u8>, count: usize) {
@@ -64,6 +84,30 @@ impl<'a> Reader<'a> {
 
     fn count(&mut self) -> Option<usize> {
         usize::try_from(u32::from_le_bytes(self.take(4)?.try_into().ok()?)).ok()
+    }
+
+    fn number(&mut self) -> Option<u64> {
+        Some(u64::from_le_bytes(self.take(8)?.try_into().ok()?))
+    }
+
+    /// A result's usage, `Ok(None)` when it was not measured; `Err` when malformed.
+    fn usage(&mut self) -> Result<Option<Usage>, ()> {
+        match self.take(1).ok_or(())?[0] {
+            0 => Ok(None),
+            1 => {
+                let method = self.text().ok_or(())?;
+                let wall_us = self.number().ok_or(())?;
+                let present = self.take(1).ok_or(())?[0];
+                let mut figures = [None; 5];
+                for (index, figure) in figures.iter_mut().enumerate() {
+                    if present & 1 << index != 0 {
+                        *figure = Some(self.number().ok_or(())?);
+                    }
+                }
+                Ok(Some(Usage::with_figures(method, wall_us, figures)))
+            }
+            _ => Err(()),
+        }
     }
 
     fn text(&mut self) -> Option<String> {
@@ -103,6 +147,7 @@ pub fn decode(bytes: &[u8]) -> Option<Vec<ActionResult>> {
         let duration_ms = u64::from_le_bytes(reader.take(8)?.try_into().ok()?);
         let step = reader.text()?;
         let signer = reader.text()?;
+        let usage = reader.usage().ok()?;
         let count = reader.count()?;
         let mut outputs = Vec::with_capacity(count.min(1024));
         for _ in 0..count {
@@ -131,6 +176,7 @@ pub fn decode(bytes: &[u8]) -> Option<Vec<ActionResult>> {
             stdout,
             stderr,
             duration_ms,
+            usage,
         });
     }
     Some(results)
@@ -173,9 +219,18 @@ mod tests {
             stdout: Digest::of_bytes(b""),
             stderr: Digest::of_bytes(b"e"),
             duration_ms: 12,
+            usage: Some(crate::store::Usage::with_figures(
+                "wait4".to_owned(),
+                12_345,
+                [Some(1), None, Some(3 << 40), Some(0), None],
+            )),
         };
-        let bytes = encode([&result, &result]);
-        assert_eq!(decode(&bytes), Some(vec![result.clone(), result]));
+        let unmeasured = ActionResult {
+            usage: None,
+            ..result.clone()
+        };
+        let bytes = encode([&result, &unmeasured]);
+        assert_eq!(decode(&bytes), Some(vec![result, unmeasured]));
         assert_eq!(decode(&bytes[..bytes.len() - 3]), None);
         assert_eq!(decode(b"{\"json\": true}"), None);
         assert_eq!(decode(MAGIC), Some(Vec::new()));

@@ -7,6 +7,7 @@ pub mod beneath;
 pub mod cas;
 pub mod index_file;
 pub mod stat_cache;
+pub mod usage;
 
 use std::io;
 use std::path::{Path, PathBuf};
@@ -14,6 +15,7 @@ use std::path::{Path, PathBuf};
 pub use action_cache::{ActionCache, ActionResult, Lookup, OutputRecord, Tree, TreeFile};
 pub use cas::{BlobError, Cas};
 pub use stat_cache::StatCache;
+pub use usage::Usage;
 
 pub struct Store {
     pub root: PathBuf,

@@ -32,5 +32,6 @@ mod signing;
 mod snapshots;
 mod sshd;
 mod support;
+mod usage;
 mod verify;
 mod vulns;

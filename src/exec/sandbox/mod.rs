@@ -150,6 +150,44 @@ pub struct Finished {
     pub remote: Option<RemoteRun>,
     /// The limit the process reached, when the sandbox could tell.
     pub reached: Option<cgroup::Reached>,
+    /// What the kernel counted for its processes; `None` where nothing here measured it (a
+    /// remote run).
+    pub rusage: Option<Rusage>,
+}
+
+/// What the kernel counted for a step's processes (`wait4`'s rusage of the namespace's pid 1,
+/// which includes every descendant it reaped). A descendant still running when pid 1 exits is
+/// killed with the namespace and not counted.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Rusage {
+    pub user_us: u64,
+    pub system_us: u64,
+    /// The largest resident set of any one of them, in bytes.
+    pub peak_rss_bytes: u64,
+    /// What they read from and wrote to storage (the page cache's hits are not I/O), in bytes.
+    pub block_read_bytes: u64,
+    pub block_written_bytes: u64,
+}
+
+impl Rusage {
+    fn of(usage: &libc::rusage) -> Self {
+        let micros = |time: libc::timeval| {
+            u64::try_from(time.tv_sec)
+                .unwrap_or(0)
+                .saturating_mul(1_000_000)
+                .saturating_add(u64::try_from(time.tv_usec).unwrap_or(0))
+        };
+        let count = |value: libc::c_long| u64::try_from(value).unwrap_or(0);
+        Self {
+            user_us: micros(usage.ru_utime),
+            system_us: micros(usage.ru_stime),
+            // Linux counts it in kilobytes.
+            peak_rss_bytes: count(usage.ru_maxrss).saturating_mul(1024),
+            // In 512-byte blocks, whatever the file system's block size.
+            block_read_bytes: count(usage.ru_inblock).saturating_mul(512),
+            block_written_bytes: count(usage.ru_oublock).saturating_mul(512),
+        }
+    }
 }
 
 /// Which remote action a step was, and who ran it: recorded in the step's link.
@@ -611,7 +649,7 @@ fn finish(
             },
         });
     }
-    let termination = wait(spawned, request.timeout, request.cancel, &mut streams)?;
+    let (termination, rusage) = wait(spawned, request.timeout, request.cancel, &mut streams)?;
     let [stdout, stderr] = streams.map(|stream| stream.log);
     Ok(Finished {
         termination,
@@ -619,6 +657,7 @@ fn finish(
         stderr,
         remote: None,
         reached: None,
+        rusage: Some(rusage),
     })
 }
 
@@ -730,13 +769,14 @@ impl Stream {
     }
 }
 
-/// Waits for the child, killing its whole namespace on timeout or cancellation.
+/// Waits for the child, killing its whole namespace on timeout or cancellation; how it ended
+/// and what the kernel counted for it.
 fn wait(
     spawned: &spawner::Spawned,
     timeout: Option<Duration>,
     cancel: &AtomicBool,
     streams: &mut [Stream; 2],
-) -> io::Result<Termination> {
+) -> io::Result<(Termination, Rusage)> {
     let deadline = timeout.and_then(|timeout| Instant::now().checked_add(timeout));
     let mut forced = None;
     loop {
@@ -803,16 +843,20 @@ fn wait(
         }
     }
     let mut status = 0;
-    // SAFETY: reaping our own child.
-    if unsafe { libc::waitpid(spawned.pid, &raw mut status, 0) } < 0 {
+    // SAFETY: a zeroed rusage is a valid one for the kernel to fill.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: reaping our own child, its rusage into a local.
+    if unsafe { libc::wait4(spawned.pid, &raw mut status, 0, &raw mut usage) } < 0 {
         return Err(io::Error::last_os_error());
     }
+    let rusage = Rusage::of(&usage);
     if let Some(forced) = forced {
-        return Ok(forced);
+        return Ok((forced, rusage));
     }
-    Ok(if libc::WIFEXITED(status) {
+    let termination = if libc::WIFEXITED(status) {
         Termination::Exited(libc::WEXITSTATUS(status))
     } else {
         Termination::Signaled(libc::WTERMSIG(status))
-    })
+    };
+    Ok((termination, rusage))
 }

@@ -622,8 +622,8 @@ fn the_sarif_log_is_valid_sarif_and_a_sarif_gate_counts_the_scan() {
     assert_eq!(counted.suppressed, 1);
 }
 
-/// Another tool's SBOM: CycloneDX's own generator (`cyclonedx-py` 7.5.0) describes a pinned
-/// requirements file as CycloneDX 1.6; the scan against the GHSA records finds what their
+/// Another tool's SBOM: the `CycloneDX` project's generator (`cyclonedx-py` 7.5.0) describes a
+/// pinned requirements file as `CycloneDX` 1.6; the scan against the GHSA records finds what their
 /// ranges say (tests/fixtures/vulns/README.md).
 #[test]
 fn an_sbom_cyclonedx_py_wrote_is_scanned_like_gantrys_own() {

@@ -1,0 +1,79 @@
+//! What running an action used, as measured (docs/usage.md), remembered with its result so
+//! that a cache hit can say what it saved. Times in microseconds and sizes in bytes, as
+//! integers; a figure nobody measured is `None`, never zero.
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(default, rename_all = "camelCase")]
+pub struct Usage {
+    /// How it was measured: `wait4` (the kernel's count for the sandbox's pid 1 and every
+    /// descendant it reaped), `thread` (the CPU time of the gantry thread that ran an
+    /// in-process step), `wall` (the time alone: a Nix build, a remote run).
+    pub method: String,
+    pub wall_us: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cpu_user_us: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cpu_system_us: Option<u64>,
+    /// The largest resident set of any one process.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub peak_memory_bytes: Option<u64>,
+    /// Storage I/O (the page cache's hits are not I/O).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub block_read_bytes: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub block_written_bytes: Option<u64>,
+}
+
+impl Usage {
+    /// The time alone.
+    #[must_use]
+    pub fn wall(duration: std::time::Duration) -> Self {
+        Self {
+            method: "wall".to_owned(),
+            wall_us: micros(duration),
+            ..Self::default()
+        }
+    }
+
+    /// The measured figures after the method and the wall time, in a fixed order (the
+    /// index file's).
+    #[must_use]
+    pub fn figures(&self) -> [Option<u64>; 5] {
+        [
+            self.cpu_user_us,
+            self.cpu_system_us,
+            self.peak_memory_bytes,
+            self.block_read_bytes,
+            self.block_written_bytes,
+        ]
+    }
+
+    /// The inverse of [`Usage::figures`].
+    #[must_use]
+    pub fn with_figures(method: String, wall_us: u64, figures: [Option<u64>; 5]) -> Self {
+        let [
+            cpu_user_us,
+            cpu_system_us,
+            peak_memory_bytes,
+            block_read_bytes,
+            block_written_bytes,
+        ] = figures;
+        Self {
+            method,
+            wall_us,
+            cpu_user_us,
+            cpu_system_us,
+            peak_memory_bytes,
+            block_read_bytes,
+            block_written_bytes,
+        }
+    }
+}
+
+/// A duration in whole microseconds (saturating: half a million years).
+#[must_use]
+pub fn micros(duration: std::time::Duration) -> u64 {
+    u64::try_from(duration.as_micros()).unwrap_or(u64::MAX)
+}

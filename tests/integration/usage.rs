@@ -1,0 +1,113 @@
+//! Usage metering (issue 32, the first part): each step says what running it used, as the
+//! kernel counted it, and a cache hit says what the execution that made its entry used. The
+//! links stay free of it: the same inputs still give the same statement.
+
+use crate::support::Test;
+
+/// The `usage` of a step's `step_finished` event.
+fn usage(run: &crate::support::Run, step: &str) -> serde_json::Value {
+    (run.events().into_iter())
+        .find(|event| event["event"] == "step_finished" && event["step"] == step)
+        .map(|event| event["usage"].clone())
+        .expect("the step finished")
+}
+
+fn number(value: &serde_json::Value) -> u64 {
+    value
+        .as_u64()
+        .unwrap_or_else(|| panic!("not a count: {value}"))
+}
+
+/// A child the step's shell does not wait for burns one second of CPU by its own clock (its
+/// utime + stime in /proc, read with a builtin), then the step allocates 200 MB in `dd`: the
+/// link's CPU time is that second within 20%, its peak at least 200 MB.
+#[test]
+fn a_steps_cpu_time_and_peak_memory_are_the_kernels_count() {
+    let burn = r#"while :; do read -r _ _ _ _ _ _ _ _ _ _ _ _ _ u s _ < /proc/$$/stat; [ $((u + s)) -ge 100 ] && break; done; : > "$TMPDIR/burnt""#;
+    let test = Test::new().pipeline(&format!(
+        r#"
+[steps.burn]
+run = '''( sh -c '{burn}' & )
+while [ ! -e "$TMPDIR/burnt" ]; do sleep 0.1; done
+sleep 0.3
+mkdir -p out && echo done > out/burn'''
+outputs = ["out/burn"]
+timeout = "2m"
+
+[steps.allocate]
+run = "dd if=/dev/zero of=/dev/null bs=200M count=1 2> /dev/null && mkdir -p out && echo done > out/allocate"
+outputs = ["out/allocate"]
+"#
+    ));
+    let run = test.gantry_run(&["--jobs", "1"]).success();
+    let burnt = usage(&run, "burn");
+    assert_eq!(burnt["method"], "wait4", "{burnt}");
+    let cpu = number(&burnt["cpuUserUs"]) + number(&burnt["cpuSystemUs"]);
+    assert!(
+        (800_000..=1_200_000).contains(&cpu),
+        "1 s of CPU measured as {cpu} µs: {burnt}"
+    );
+    assert!(number(&burnt["wallUs"]) >= cpu / 2, "{burnt}");
+    let allocated = usage(&run, "allocate");
+    assert!(
+        number(&allocated["peakMemoryBytes"]) >= 200 << 20,
+        "{allocated}"
+    );
+    assert!(allocated["blockReadBytes"].is_u64() && allocated["blockWrittenBytes"].is_u64());
+}
+
+/// An in-process step (here a sign step) says the CPU time of the thread that ran it; a cache
+/// hit says the usage of the execution that made the entry: what the cache saved.
+#[test]
+fn in_process_steps_are_measured_and_a_cache_hit_keeps_what_it_saved() {
+    let test = Test::new().pipeline(
+        r#"
+[steps.build]
+run = "mkdir -p out && echo app > out/app"
+outputs = ["out/app"]
+
+[steps.sign]
+kind = "sign"
+inputs = ["out/app"]
+key = "keys/cosign.key"
+"#,
+    );
+    let output = test
+        .command()
+        .env("COSIGN_PASSWORD", "")
+        .args(["keys", "generate", "--output-dir", "keys"])
+        .output()
+        .expect("keys");
+    assert!(output.status.success());
+    let first = test
+        .command()
+        .env("COSIGN_PASSWORD", "")
+        .args(["run", "pipeline.toml", "--json"])
+        .output()
+        .expect("run");
+    let first = crate::support::Run { output: first }.success();
+    let signed = usage(&first, "sign");
+    assert_eq!(signed["method"], "thread", "{signed}");
+    assert!(
+        signed["cpuUserUs"].is_u64() && signed["wallUs"].is_u64(),
+        "{signed}"
+    );
+    assert!(
+        signed.get("peakMemoryBytes").is_none(),
+        "not measured, so not there: {signed}"
+    );
+    let built = usage(&first, "build");
+    let again = test
+        .command()
+        .env("COSIGN_PASSWORD", "")
+        .args(["run", "pipeline.toml", "--json"])
+        .output()
+        .expect("run");
+    let again = crate::support::Run { output: again }.success();
+    assert_eq!(again.statuses()["build"], "cached");
+    assert_eq!(
+        usage(&again, "build"),
+        built,
+        "the cache hit saved what the first run used"
+    );
+}
