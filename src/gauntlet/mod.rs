@@ -15,6 +15,9 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+// The verdict's types are the test-result predicate's: a verdict is a document first.
+pub use crate::attest::predicate::test_result::{Bound, Verdict, number};
+
 /// The evidence formats a gate reads.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -138,59 +141,12 @@ impl Reading {
     }
 }
 
-/// Which side of the limit passes.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Bound {
-    /// The value must be at least the limit.
-    Min,
-    /// The value must be at most the limit.
-    Max,
-}
-
-impl Bound {
-    #[must_use]
-    pub fn symbol(self) -> &'static str {
-        match self {
-            Self::Min => ">=",
-            Self::Max => "<=",
-        }
-    }
-}
-
 /// One requirement of a gate: `metric` against `limit`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Threshold {
     pub metric: String,
     pub bound: Bound,
     pub limit: f64,
-}
-
-/// A threshold with what was measured and whether it holds.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct Verdict {
-    pub metric: String,
-    pub bound: Bound,
-    pub limit: f64,
-    /// `None`: the evidence does not have this value (nothing coverable, nothing ran): fails.
-    pub measured: Option<f64>,
-    pub passed: bool,
-}
-
-impl Verdict {
-    /// `line_coverage >= 0.95: 0.9712`.
-    #[must_use]
-    pub fn sentence(&self) -> String {
-        let measured = self
-            .measured
-            .map_or_else(|| "not measured".to_owned(), number);
-        format!(
-            "{} {} {}: {measured}",
-            self.metric,
-            self.bound.symbol(),
-            number(self.limit)
-        )
-    }
 }
 
 /// Checks every threshold against the reading.
@@ -213,17 +169,6 @@ pub fn judge(reading: &Reading, thresholds: &[Threshold]) -> Vec<Verdict> {
             }
         })
         .collect()
-}
-
-/// A number as people write it: integers without a fraction, others to four places.
-#[must_use]
-pub fn number(value: f64) -> String {
-    if value.fract() == 0.0 && value.abs() < 1e15 {
-        format!("{value:.0}")
-    } else {
-        let text = format!("{value:.4}");
-        text.trim_end_matches('0').trim_end_matches('.').to_owned()
-    }
 }
 
 #[cfg(test)]

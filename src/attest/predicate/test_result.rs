@@ -9,9 +9,66 @@
 use serde::{Deserialize, Serialize};
 
 use crate::attest::{DigestSet, ResourceDescriptor};
-use crate::gauntlet::Verdict;
 
 pub const URI: &str = "https://in-toto.io/attestation/test-result/v0.1";
+
+/// Which side of the limit passes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Bound {
+    /// The value must be at least the limit.
+    Min,
+    /// The value must be at most the limit.
+    Max,
+}
+
+impl Bound {
+    #[must_use]
+    pub fn symbol(self) -> &'static str {
+        match self {
+            Self::Min => ">=",
+            Self::Max => "<=",
+        }
+    }
+}
+
+/// A threshold with what was measured and whether it holds.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Verdict {
+    pub metric: String,
+    pub bound: Bound,
+    pub limit: f64,
+    /// `None`: the evidence does not have this value (nothing coverable, nothing ran): fails.
+    pub measured: Option<f64>,
+    pub passed: bool,
+}
+
+impl Verdict {
+    /// `line_coverage >= 0.95: 0.9712`.
+    #[must_use]
+    pub fn sentence(&self) -> String {
+        let measured = self
+            .measured
+            .map_or_else(|| "not measured".to_owned(), number);
+        format!(
+            "{} {} {}: {measured}",
+            self.metric,
+            self.bound.symbol(),
+            number(self.limit)
+        )
+    }
+}
+
+/// A number as people write it: integers without a fraction, others to four places.
+#[must_use]
+pub fn number(value: f64) -> String {
+    if value.fract() == 0.0 && value.abs() < 1e15 {
+        format!("{value:.0}")
+    } else {
+        let text = format!("{value:.4}");
+        text.trim_end_matches('0').trim_end_matches('.').to_owned()
+    }
+}
 
 #[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
 #[serde(default, rename_all = "camelCase")]
