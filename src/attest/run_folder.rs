@@ -8,6 +8,9 @@ pub const SUFFIX: &str = ".intoto.json";
 /// The run's signed SLSA provenance.
 pub const PROVENANCE: &str = "provenance.intoto.json";
 
+/// What the run used, signed, about its provenance (docs/usage.md).
+pub const USAGE: &str = "usage.intoto.json";
+
 /// The signed reproducibility statement in a `gantry repro` folder.
 pub const REPRODUCIBILITY: &str = "reproducibility.intoto.json";
 
@@ -67,7 +70,7 @@ impl StepFile {
     /// names no step file has.
     #[must_use]
     pub fn parse(file_name: &str) -> Option<(Self, &str)> {
-        if file_name == PROVENANCE {
+        if file_name == PROVENANCE || file_name == USAGE {
             return None;
         }
         [

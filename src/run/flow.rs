@@ -299,6 +299,7 @@ pub fn run_with_executor(
         builder_id: &options.builder_id,
         bundles: options.bundles,
         log: LogFiles::in_folder(&options.cache_dir),
+        statuses: &finished.statuses,
     };
     summary.provenance = records::write(&context, &summary, &records, started_unix)?;
     context.reporter.emit(&finished_event(&summary, started));

@@ -8,6 +8,7 @@ pub mod gc;
 pub mod provenance;
 pub mod records;
 pub mod scheduler;
+pub mod usage;
 
 pub use flow::{
     DEFAULT_ATTESTATIONS, Rebuild, RunOptions, RunSummary, lock, plan, plan_mistakes, run,

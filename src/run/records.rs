@@ -21,6 +21,8 @@ pub struct RecordOptions<'a> {
     pub builder_id: &'a str,
     pub bundles: bool,
     pub log: LogFiles,
+    /// Each step's status, in the pipeline's order.
+    pub statuses: &'a [crate::report::StepStatus],
 }
 
 pub const SUMS_FILE: &str = "SHA256SUMS";
@@ -51,7 +53,10 @@ pub fn write(
         let (path, digest) =
             provenance::write(context, &times, options.builder_id).map_err(failed)?;
         files.push((run_folder::PROVENANCE.to_owned(), digest));
-        Some((path, digest))
+        let usage =
+            crate::run::usage::write(context, options.statuses, &times, &digest).map_err(failed)?;
+        files.push((run_folder::USAGE.to_owned(), usage));
+        Some((path, digest, usage))
     } else {
         None
     };
@@ -88,7 +93,8 @@ pub fn write(
             skipped: summary.skipped,
         },
         attestations: Digest::of_bytes(sums.as_bytes()).hex(),
-        provenance: provenance.as_ref().map(|(_, digest)| digest.hex()),
+        provenance: provenance.as_ref().map(|(_, digest, _)| digest.hex()),
+        usage: provenance.as_ref().map(|(_, _, usage)| usage.hex()),
         previous: String::new(),
     };
     let appended = runlog::append(&options.log, record, context.signer.as_ref())
@@ -102,7 +108,7 @@ pub fn write(
             ),
         });
     }
-    Ok(provenance.map(|(path, _)| path))
+    Ok(provenance.map(|(path, _, _)| path))
 }
 
 /// Waits for the placer: every step attestation is in the run folder after it.

@@ -34,6 +34,9 @@ pub struct Record {
     /// SHA-256 of the run's provenance, when it wrote one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub provenance: Option<String>,
+    /// SHA-256 of the run's usage document, when it wrote one (docs/usage.md).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub usage: Option<String>,
     /// SHA-256 of the previous line; 64 zeros for the first record.
     pub previous: String,
 }

@@ -14,7 +14,7 @@ use crate::verify::evidence::{Descriptor, EvidenceFile, Kind, Parsed};
 use crate::verify::policy::{Policy, TrustedKey};
 use crate::verify::report::{ArtifactRef, Check, CheckKind, Finding, PolicyRef, Reason, Report};
 
-use crate::attest::run_folder::{PROVENANCE as PROVENANCE_FILE, StepFile};
+use crate::attest::run_folder::{self, PROVENANCE as PROVENANCE_FILE, StepFile};
 
 /// How far a run's claimed time may lie ahead of the verifier's clock.
 const CLOCK_SKEW: i64 = 300;
@@ -200,7 +200,9 @@ fn choose_run<'a, 'b>(
 fn attested_as<'a>(item: &'a Item<'_>, producers: &HashMap<String, &'a str>) -> Option<&'a str> {
     match &item.parsed.kind {
         Kind::Link { name, .. } => Some(name),
-        Kind::Provenance { .. } => Some("provenance"),
+        // The run's own record, signed with its provenance's key: the key that may attest
+        // the provenance may attest what the run used.
+        Kind::Provenance { .. } | Kind::Usage => Some("provenance"),
         Kind::Sbom { .. } => Some(
             producers
                 .get(&sha(&item.file.digest))
@@ -476,6 +478,13 @@ fn bound_links<'a, 'b>(
             Kind::Rollout { .. } => !named_for_its_step(item, StepFile::Rollout),
             Kind::Vulns(_) => !named_for_its_step(item, StepFile::Vulns),
             Kind::Provenance { .. } => false,
+            // The run's usage names its provenance as its subject.
+            Kind::Usage => {
+                item.file.name != run_folder::USAGE
+                    || !(item.parsed.subjects.iter()).any(|subject| {
+                        subject.sha256.as_deref() == Some(sha(&run.file.digest).as_str())
+                    })
+            }
             Kind::Reproducibility { .. } | Kind::Other { .. } => true,
         };
         if stray {

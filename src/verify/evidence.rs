@@ -77,6 +77,8 @@ pub enum Kind {
     },
     /// A vulnerability scan (in-toto vulns v0.2).
     Vulns(Box<ScanSummary>),
+    /// What a run used (docs/usage.md); its subject is the run's provenance.
+    Usage,
     Reproducibility {
         run_id: String,
         /// (output name, attested sha256, reproduced).
@@ -265,6 +267,7 @@ fn parse_envelope(bytes: &[u8]) -> Result<Parsed, String> {
                 reason: record.reason,
             }
         }
+        predicate::USAGE => Kind::Usage,
         predicate::vulns::URI => {
             let scan: predicate::vulns::Vulns = predicate(statement.predicate)?;
             Kind::Vulns(Box::new(scan_summary(scan)))

@@ -111,3 +111,89 @@ key = "keys/cosign.key"
         "the cache hit saved what the first run used"
     );
 }
+
+/// The run's `usage.intoto.json`: signed by the run's key, about its provenance, listing each
+/// step executed or cached with its usage, the pipeline and the machine; the run log's record
+/// names its digest; `gantry verify` takes it as part of the run.
+#[test]
+fn a_run_signs_what_it_used_about_its_provenance() {
+    let test = Test::new().pipeline(
+        "[steps.build]\nrun = \"mkdir -p out && echo app > out/app\"\noutputs = [\"out/app\"]\n\n[steps.copy]\nrun = \"cp out/app out/copy\"\ninputs = [\"out/app\"]\noutputs = [\"out/copy\"]\n",
+    );
+    test.gantry_run(&[]).success();
+    test.write("note.txt", "a change nothing reads\n");
+    let run = test.gantry_run(&[]).success();
+    let folder = run.run_dir();
+    let bytes = std::fs::read(folder.join("usage.intoto.json")).expect("the usage document");
+    let envelope: gantry::attest::Envelope = serde_json::from_slice(&bytes).expect("envelope");
+    let public = test.run(["keys", "public"]).success().stdout();
+    let verifier = gantry::keys::EcdsaVerifier::from_pem(&public).expect("key");
+    let body = gantry::attest::dsse::verify(&envelope, &verifier).expect("signed by the run's key");
+    let statement: serde_json::Value = serde_json::from_slice(&body).expect("statement");
+    assert_eq!(
+        statement["predicateType"],
+        "https://gantry.dev/attestation/usage/v0.1"
+    );
+    let provenance = std::fs::read(folder.join("provenance.intoto.json")).expect("provenance");
+    assert_eq!(statement["subject"][0]["name"], "provenance.intoto.json");
+    assert_eq!(
+        statement["subject"][0]["digest"]["sha256"],
+        crate::support::sha256_hex(&provenance)
+    );
+    let predicate = &statement["predicate"];
+    assert_eq!(predicate["pipeline"]["name"], "test");
+    assert!(
+        predicate["machine"]["cores"]
+            .as_u64()
+            .is_some_and(|cores| cores >= 1)
+    );
+    let steps = predicate["steps"].as_array().expect("steps");
+    assert_eq!(steps.len(), 2);
+    for step in steps {
+        assert_eq!(step["status"], "cached", "{step}");
+        assert_eq!(step["usage"]["method"], "wait4", "{step}");
+    }
+    // The run log's record names the document.
+    let shown = test.run(["log", "show", "--json"]).success().stdout();
+    let records: serde_json::Value = serde_json::from_str(&shown).expect("records");
+    let last = records
+        .as_array()
+        .and_then(|records| records.last())
+        .expect("a record");
+    assert_eq!(last["usage"], crate::support::sha256_hex(&bytes));
+    // It is part of the run for an auditor, and a copy under another name is not.
+    let public_path = test.path("dev.pub");
+    std::fs::write(&public_path, &public).expect("write");
+    test.write(
+        "policy.toml",
+        "[policy]\nname = \"p\"\n[[keys]]\nid = \"dev\"\npublic = \"dev.pub\"\nsteps = [\"build\", \"copy\", \"provenance\"]\n[require]\nsources = [\"**\"]\n",
+    );
+    let verify = || {
+        test.command()
+            .args([
+                "verify",
+                "--policy",
+                "policy.toml",
+                "--json",
+                "--attestations",
+            ])
+            .arg(&folder)
+            .arg("out/copy")
+            .output()
+            .expect("verify")
+    };
+    let passed = verify();
+    assert!(
+        passed.status.success(),
+        "{}",
+        String::from_utf8_lossy(&passed.stdout)
+    );
+    std::fs::copy(
+        folder.join("usage.intoto.json"),
+        folder.join("extra.intoto.json"),
+    )
+    .expect("copy");
+    let stray = verify();
+    assert!(!stray.status.success());
+    assert!(String::from_utf8_lossy(&stray.stdout).contains("extra.intoto.json"));
+}

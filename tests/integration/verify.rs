@@ -217,7 +217,7 @@ fn a_real_run_passes_and_the_vsa_is_signed() {
     let inputs = vsa["predicate"]["inputAttestations"]
         .as_array()
         .expect("inputs");
-    assert_eq!(inputs.len(), 6, "every attestation of the run folder");
+    assert_eq!(inputs.len(), 7, "every attestation of the run folder");
 }
 
 #[test]
@@ -982,7 +982,7 @@ fn a_file_the_signed_provenance_lists_is_signed_through_it() {
     // provenance is checked itself.
     let summary = signatures_summary(&pristine);
     assert!(
-        summary.contains("6 of 6 attestations signed")
+        summary.contains("7 of 7 attestations signed")
             && summary.contains("4 of them by the signed provenance"),
         "{summary}"
     );

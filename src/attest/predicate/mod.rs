@@ -8,6 +8,7 @@ pub mod reproducibility;
 pub mod rollout;
 pub mod sbom;
 pub mod test_result;
+pub mod usage;
 pub mod vulns;
 
 pub use super::provenance::PREDICATE_TYPE as PROVENANCE;
@@ -16,6 +17,7 @@ pub use reproducibility::URI as REPRODUCIBILITY;
 pub use rollout::URI as ROLLOUT;
 pub use sbom::{CYCLONEDX, SPDX};
 pub use test_result::URI as TEST_RESULT;
+pub use usage::URI as USAGE;
 pub use vulns::URI as VULNS;
 
 /// A release's manifest (`release::manifest`).

@@ -1,0 +1,55 @@
+//! What a run used: gantry's usage predicate (docs/usage.md). Its subject is the run's
+//! provenance; it lists each step that ran with what it used and each cache hit with what the
+//! execution that made its entry used (what the cache saved), the tenant, the pipeline, the
+//! machine, and when the run started and ended.
+
+use serde::{Deserialize, Serialize};
+
+use crate::store::Usage;
+
+pub const URI: &str = "https://gantry.dev/attestation/usage/v0.1";
+
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(default, rename_all = "camelCase")]
+pub struct RunUsage {
+    pub run_id: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tenant: Option<String>,
+    pub pipeline: Pipeline,
+    pub machine: Machine,
+    /// RFC 3339.
+    pub started_on: String,
+    pub finished_on: String,
+    pub steps: Vec<StepUsage>,
+}
+
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(default, rename_all = "camelCase")]
+pub struct Pipeline {
+    pub name: String,
+    /// The file, relative to the workspace.
+    pub path: String,
+    pub sha256: String,
+}
+
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(default, rename_all = "camelCase")]
+pub struct Machine {
+    /// The cores gantry could use.
+    pub cores: u64,
+    /// Its memory (`MemTotal`), when it could be read.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub memory_bytes: Option<u64>,
+}
+
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(default, rename_all = "camelCase")]
+pub struct StepUsage {
+    pub step: String,
+    /// `executed` (it used this) or `cached` (a hit: the execution that made the entry used
+    /// this, which the run saved).
+    pub status: String,
+    /// `None`: nothing measured it (an entry from before gantry measured).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub usage: Option<Usage>,
+}

@@ -1,0 +1,73 @@
+//! The run's usage document, `usage.intoto.json` (docs/usage.md): what each step used as it
+//! ran here, or saved as a cache hit, signed about the run's provenance.
+
+use crate::atomic;
+use crate::attest::predicate::usage::{Machine, Pipeline, RunUsage, StepUsage, URI};
+use crate::attest::{PAYLOAD_TYPE, ResourceDescriptor, Statement, run_folder};
+use crate::digest::Digest;
+use crate::exec::context::Context;
+use crate::report::StepStatus;
+use crate::run::provenance::Times;
+
+/// Writes the document; returns its digest.
+pub fn write(
+    context: &Context,
+    statuses: &[StepStatus],
+    times: &Times,
+    provenance: &Digest,
+) -> Result<Digest, String> {
+    let pipeline = &context.pipeline;
+    let steps = (pipeline.steps.iter().zip(statuses).enumerate())
+        .filter_map(|(id, (step, status))| {
+            let status = match status {
+                StepStatus::Executed => "executed",
+                StepStatus::Cached => "cached",
+                StepStatus::Failed | StepStatus::Skipped => return None,
+            };
+            let usage = (context.results.get(id)?.get()).and_then(|result| result.usage.clone());
+            Some(StepUsage {
+                step: step.name.clone(),
+                status: status.to_owned(),
+                usage,
+            })
+        })
+        .collect();
+    let predicate = RunUsage {
+        run_id: context.run_id.clone(),
+        tenant: None,
+        pipeline: Pipeline {
+            name: pipeline.name.clone(),
+            path: (pipeline.file.strip_prefix(&pipeline.root))
+                .unwrap_or(&pipeline.file)
+                .display()
+                .to_string(),
+            sha256: pipeline.digest.hex(),
+        },
+        machine: Machine {
+            cores: std::thread::available_parallelism()
+                .map_or(1, |cores| u64::try_from(cores.get()).unwrap_or(1)),
+            memory_bytes: memory_total(),
+        },
+        started_on: crate::time::rfc3339(times.started),
+        finished_on: crate::time::rfc3339(times.finished),
+        steps,
+    };
+    let subject = ResourceDescriptor::named(run_folder::PROVENANCE, provenance);
+    let statement = Statement::new(vec![subject], URI, predicate);
+    let body = serde_json::to_vec(&statement).map_err(|error| error.to_string())?;
+    let envelope = crate::attest::dsse::sign(PAYLOAD_TYPE, &body, context.signer.as_ref());
+    let mut bytes = serde_json::to_vec_pretty(&envelope).map_err(|error| error.to_string())?;
+    bytes.push(b'\n');
+    let path = context.run_dir.join(run_folder::USAGE);
+    atomic::write(&path, &bytes)
+        .map_err(|error| format!("cannot write `{}`: {error}", path.display()))?;
+    Ok(Digest::of_bytes(&bytes))
+}
+
+/// `MemTotal` of /proc/meminfo, in bytes.
+fn memory_total() -> Option<u64> {
+    let text = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let line = text.lines().find(|line| line.starts_with("MemTotal:"))?;
+    let kilobytes: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    kilobytes.checked_mul(1024)
+}
