@@ -43,6 +43,9 @@ pub struct ExternalParameters {
     /// The release this run was cut for (`gantry release`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub release: Option<ReleaseParameter>,
+    /// Who the run's usage is for (`[pipeline] tenant`, `gantry run --tenant`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tenant: Option<String>,
 }
 
 /// What `gantry release VERSION` ran for: the version, its tag, and whether a work tree

@@ -33,6 +33,11 @@ pub(crate) fn jobs(text: &str) -> std::result::Result<usize, String> {
     }
 }
 
+/// `--tenant NAME`: a tenant name.
+fn tenant(text: &str) -> std::result::Result<String, String> {
+    crate::pipeline::model::check_tenant(text).map(|()| text.to_owned())
+}
+
 /// What `gantry run` and `gantry release` share.
 #[derive(Debug, clap::Args)]
 pub(super) struct RunFlags {
@@ -55,6 +60,10 @@ pub(super) struct RunFlags {
     /// Also write every attestation as a Sigstore bundle v0.3 (`<name>.sigstore.json`).
     #[arg(long)]
     pub bundles: bool,
+    /// Who the run's usage is for (over the pipeline's `[pipeline] tenant`): recorded in the
+    /// provenance and the usage document (docs/usage.md).
+    #[arg(long, value_name = "NAME", value_parser = tenant)]
+    pub tenant: Option<String>,
     /// Run exec steps on this Remote Execution API server (`grpc://HOST:PORT`) instead of the
     /// pipeline's `[executor]`.
     #[arg(long, value_name = "URL")]
@@ -209,6 +218,7 @@ pub(super) fn options(
         bundles: flags.bundles,
         home: environment.home.clone(),
         release: None,
+        tenant: flags.tenant.clone(),
         trusted_cache_keys,
     })
 }

@@ -31,6 +31,25 @@ pub struct Pipeline {
     /// `[pipeline] artifacts`: the outputs (files, or folders by each of their files) that a
     /// release ships; `None` ships every exec and nix output gates do not judge.
     pub artifacts: Option<Vec<String>>,
+    /// `[pipeline] tenant` (or `gantry run --tenant`): who the run's usage is for.
+    pub tenant: Option<String>,
+}
+
+/// Whether `name` may name a tenant: 1 to 64 letters, digits, `.`, `_` or `-`, starting with
+/// a letter or a digit (it goes into file names of reports and into CSV cells).
+pub fn check_tenant(name: &str) -> Result<(), String> {
+    let valid = (1..=64).contains(&name.len())
+        && name.starts_with(|c: char| c.is_ascii_alphanumeric())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
+    if valid {
+        Ok(())
+    } else {
+        Err(format!(
+            "`{name}` is not a tenant name: 1 to 64 letters, digits, `.`, `_` or `-`, starting with a letter or a digit"
+        ))
+    }
 }
 
 /// A host toolchain (a folder outside the system folders, such as a Rust toolchain) that the

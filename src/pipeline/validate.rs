@@ -172,7 +172,14 @@ fn convert(
         .artifacts
         .as_ref()
         .map(|artifacts| convert_artifacts(artifacts, &steps, errors));
+    let tenant = section.tenant.as_ref().and_then(|tenant| {
+        super::model::check_tenant(tenant.get_ref())
+            .map_err(|message| errors.push(Diagnostic::at(message, tenant.span())))
+            .ok()
+            .map(|()| tenant.get_ref().clone())
+    });
     Some(Pipeline {
+        tenant,
         name,
         source: source.clone(),
         file: location.file.to_path_buf(),

@@ -32,6 +32,8 @@ pub struct PipelineSectionWire {
     pub root: Option<Spanned<String>>,
     pub description: Option<String>,
     pub artifacts: Option<Spanned<Vec<Spanned<String>>>>,
+    /// Who the run's usage is for (`gantry run --tenant` overrides it).
+    pub tenant: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -95,6 +95,8 @@ impl Rebuilder<'_> {
                 bundles: plan.bundles,
                 home: self.home.map(std::path::Path::to_path_buf),
                 release: self.started_with.release.clone(),
+                // A rebuild records no usage of its own.
+                tenant: None,
             },
         )?;
         let own = crate::keys::EcdsaVerifier::from_pem(self.signer.public_key_pem())

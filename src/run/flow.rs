@@ -47,6 +47,8 @@ pub struct RunOptions {
     pub bundles: bool,
     /// The caller's home folder, for `[tools]` written as `~/...`.
     pub home: Option<PathBuf>,
+    /// `--tenant`: who the run's usage is for, over the pipeline's `tenant`.
+    pub tenant: Option<String>,
     /// `gantry release`: what the provenance records of the release.
     pub release: Option<crate::attest::provenance::ReleaseParameter>,
     /// `--remote`: the REAPI server steps run on, instead of the pipeline's `[executor]`.
@@ -200,11 +202,12 @@ fn remote_executor(remote: Option<crate::pipeline::model::Remote>) -> Option<Laz
 
 /// Runs the pipeline on the executor `make_executor` builds (given a scratch folder of its own).
 pub fn run_with_executor(
-    pipeline: Pipeline,
+    mut pipeline: Pipeline,
     signer: Box<dyn Signer>,
     options: RunOptions,
     make_executor: impl FnOnce(&Path) -> std::io::Result<Box<dyn Executor>> + Send + 'static,
 ) -> Result<RunSummary> {
+    pipeline.tenant = options.tenant.clone().or(pipeline.tenant);
     let started = Instant::now();
     let started_unix = crate::time::unix_now();
     fs::create_dir_all(&options.cache_dir).map_err(Error::write(&options.cache_dir))?;

@@ -176,6 +176,7 @@ fn predicate(context: &Context, times: &Times, builder_id: &str) -> Result<Prove
                 steps,
                 parameters: context.parameters.clone(),
                 release: context.release.clone(),
+                tenant: pipeline.tenant.clone(),
             },
             internal_parameters: InternalParameters {
                 sandbox: context.sandbox_settings.clone(),

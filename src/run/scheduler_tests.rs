@@ -85,6 +85,7 @@ fn run(root: &Path, failing: Vec<&'static str>, keep_going: bool) -> (RunSummary
         bundles: false,
         home: None,
         release: None,
+        tenant: None,
     };
     let log = Arc::new(Mutex::new(Vec::new()));
     let recorder = Recorder {

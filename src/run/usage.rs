@@ -34,7 +34,7 @@ pub fn write(
         .collect();
     let predicate = RunUsage {
         run_id: context.run_id.clone(),
-        tenant: None,
+        tenant: pipeline.tenant.clone(),
         pipeline: Pipeline {
             name: pipeline.name.clone(),
             path: (pipeline.file.strip_prefix(&pipeline.root))

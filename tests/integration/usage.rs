@@ -197,3 +197,43 @@ fn a_run_signs_what_it_used_about_its_provenance() {
     assert!(!stray.status.success());
     assert!(String::from_utf8_lossy(&stray.stdout).contains("extra.intoto.json"));
 }
+
+/// `[pipeline] tenant`, and `--tenant` over it: in the provenance's external parameters and
+/// the usage document; a name that is not one is refused at its line, or as a usage error.
+#[test]
+fn the_tenant_is_the_pipelines_or_the_flags_and_both_documents_name_it() {
+    let test = Test::new().file(
+        "pipeline.toml",
+        "[pipeline]\nname = \"t\"\nroot = \".\"\ntenant = \"acme\"\n\n[steps.build]\nrun = \"mkdir -p out && echo app > out/app\"\noutputs = [\"out/app\"]\n",
+    );
+    let payload = |path: std::path::PathBuf| -> serde_json::Value {
+        use base64::Engine as _;
+        let envelope: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(path).expect("read")).expect("envelope");
+        let body = base64::engine::general_purpose::STANDARD
+            .decode(envelope["payload"].as_str().expect("payload"))
+            .expect("base64");
+        serde_json::from_slice(&body).expect("statement")
+    };
+    let tenants = |run: &crate::support::Run| {
+        let folder = run.run_dir();
+        let provenance = payload(folder.join("provenance.intoto.json"));
+        let usage = payload(folder.join("usage.intoto.json"));
+        (
+            provenance["predicate"]["buildDefinition"]["externalParameters"]["tenant"].clone(),
+            usage["predicate"]["tenant"].clone(),
+        )
+    };
+    let run = test.gantry_run(&[]).success();
+    assert_eq!(tenants(&run), ("acme".into(), "acme".into()));
+    let run = test.gantry_run(&["--tenant", "globex"]).success();
+    assert_eq!(tenants(&run), ("globex".into(), "globex".into()));
+    test.gantry_run(&["--tenant", "no tenant"]).failure(2);
+    test.write(
+        "pipeline.toml",
+        "[pipeline]\nname = \"t\"\nroot = \".\"\ntenant = \"../etc\"\n\n[steps.build]\nrun = \"true\"\n",
+    );
+    test.run(["check", "pipeline.toml"])
+        .failure(1)
+        .stderr_contains("pipeline.toml:4:10: error: `../etc` is not a tenant name");
+}
