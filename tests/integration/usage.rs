@@ -141,6 +141,7 @@ fn a_run_signs_what_it_used_about_its_provenance() {
         crate::support::sha256_hex(&provenance)
     );
     let predicate = &statement["predicate"];
+    assert_schema_holds(&test, predicate);
     assert_eq!(predicate["pipeline"]["name"], "test");
     assert!(
         predicate["machine"]["cores"]
@@ -236,4 +237,33 @@ fn the_tenant_is_the_pipelines_or_the_flags_and_both_documents_name_it() {
     test.run(["check", "pipeline.toml"])
         .failure(1)
         .stderr_contains("pipeline.toml:4:10: error: `../etc` is not a tenant name");
+}
+
+/// The predicate is valid against `gantry schema usage` (jsonschema, draft 2020-12).
+fn assert_schema_holds(test: &Test, predicate: &serde_json::Value) {
+    let python = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/oracles/sbom/.venv/bin/python");
+    assert!(
+        python.exists(),
+        "the usage schema check needs jsonschema in the venv at {}: bash scripts/test.sh installs it",
+        python.display()
+    );
+    test.write(
+        "usage.schema.json",
+        &test.run(["schema", "usage"]).success().stdout(),
+    );
+    test.write("usage.predicate.json", &predicate.to_string());
+    let check = std::process::Command::new(python)
+        .current_dir(test.root())
+        .args([
+            "-c",
+            "import json, jsonschema\nschema = json.load(open('usage.schema.json'))\njsonschema.Draft202012Validator.check_schema(schema)\njsonschema.validate(json.load(open('usage.predicate.json')), schema, cls=jsonschema.Draft202012Validator, format_checker=jsonschema.FormatChecker())",
+        ])
+        .output()
+        .expect("python");
+    assert!(
+        check.status.success(),
+        "{}",
+        String::from_utf8_lossy(&check.stderr)
+    );
 }
