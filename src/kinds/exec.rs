@@ -157,7 +157,7 @@ fn execute_in(
         logs,
         truncated: [finished.stdout.truncated, finished.stderr.truncated],
         duration,
-        usage: usage(duration, finished.rusage),
+        usage: usage(duration, finished.rusage, finished.remote.as_ref()),
         remote: finished.remote,
         warm: warm.to_vec(),
     };
@@ -349,9 +349,17 @@ fn link(
 
 /// The step's usage: what the kernel counted when the sandbox here ran it, the time alone
 /// when a remote did.
-fn usage(duration: Duration, rusage: Option<sandbox::Rusage>) -> crate::store::Usage {
+fn usage(
+    duration: Duration,
+    rusage: Option<sandbox::Rusage>,
+    remote: Option<&sandbox::RemoteRun>,
+) -> crate::store::Usage {
     let Some(counted) = rusage else {
-        return crate::store::Usage::wall(duration);
+        return crate::store::Usage {
+            method: "remote".to_owned(),
+            remote: remote.and_then(|remote| remote.usage.clone()),
+            ..crate::store::Usage::wall(duration)
+        };
     };
     crate::store::Usage {
         method: "wait4".to_owned(),
@@ -361,5 +369,6 @@ fn usage(duration: Duration, rusage: Option<sandbox::Rusage>) -> crate::store::U
         peak_memory_bytes: Some(counted.peak_rss_bytes),
         block_read_bytes: Some(counted.block_read_bytes),
         block_written_bytes: Some(counted.block_written_bytes),
+        remote: None,
     }
 }

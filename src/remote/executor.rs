@@ -442,14 +442,57 @@ impl RemoteExecutor {
 
 /// The action and the worker its result names.
 fn ran(action: &reapi::Digest, result: Option<&ActionResult>, cached: bool) -> RemoteRun {
+    let metadata = result.and_then(|result| result.execution_metadata.as_ref());
     RemoteRun {
         action: blob::display(action),
-        worker: (result.and_then(|result| result.execution_metadata.as_ref()))
+        worker: metadata
             .map(|metadata| metadata.worker.clone())
             .unwrap_or_default(),
         cached,
         refused: None,
+        usage: metadata.map(|metadata| worker_usage(metadata, cached)),
     }
+}
+
+/// The worker's spans from its `ExecutedActionMetadata`: each only when both its timestamps
+/// are there and in order.
+fn worker_usage(
+    metadata: &reapi::ExecutedActionMetadata,
+    cached: bool,
+) -> crate::store::usage::Remote {
+    let micros = |timestamp: Option<&bazel_remote_apis::google::protobuf::Timestamp>| {
+        let timestamp = timestamp?;
+        i128::from(timestamp.seconds)
+            .checked_mul(1_000_000)?
+            .checked_add(i128::from(timestamp.nanos) / 1000)
+    };
+    let span = |start: Option<&bazel_remote_apis::google::protobuf::Timestamp>,
+                end: Option<&bazel_remote_apis::google::protobuf::Timestamp>| {
+        let length = micros(end)?.checked_sub(micros(start)?)?;
+        u64::try_from(length).ok()
+    };
+    crate::store::usage::Remote::with_spans(
+        metadata.worker.clone(),
+        cached,
+        [
+            span(
+                metadata.queued_timestamp.as_ref(),
+                metadata.worker_start_timestamp.as_ref(),
+            ),
+            span(
+                metadata.input_fetch_start_timestamp.as_ref(),
+                metadata.input_fetch_completed_timestamp.as_ref(),
+            ),
+            span(
+                metadata.execution_start_timestamp.as_ref(),
+                metadata.execution_completed_timestamp.as_ref(),
+            ),
+            span(
+                metadata.output_upload_start_timestamp.as_ref(),
+                metadata.output_upload_completed_timestamp.as_ref(),
+            ),
+        ],
+    )
 }
 
 /// The name of the link in its action cache entry.

@@ -59,7 +59,7 @@ pub enum Event {
         /// What running it used (docs/usage.md); for a cached step, what the execution that
         /// made the cache entry used: what the cache saved.
         #[serde(skip_serializing_if = "Option::is_none")]
-        usage: Option<crate::store::Usage>,
+        usage: Option<Box<crate::store::Usage>>,
         /// Failed steps: the command and the last lines of its stderr.
         #[serde(skip)]
         detail: Option<FailureDetail>,

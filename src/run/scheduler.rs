@@ -296,7 +296,8 @@ fn finish(context: &Context, id: StepId, outcome: Outcome, elapsed: Duration) ->
             .display()
             .to_string(),
     );
-    let usage = || (context.results[id].get()).and_then(|result| result.usage.clone());
+    let usage =
+        || (context.results[id].get()).and_then(|result| result.usage.clone().map(Box::new));
     let (status, event) = match outcome {
         Outcome::Executed { attempts } => (
             StepStatus::Executed,

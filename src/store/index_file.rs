@@ -9,7 +9,7 @@
 use crate::digest::Digest;
 use crate::store::{ActionResult, OutputRecord, Usage};
 
-const MAGIC: &[u8] = b"gantry-index/5\n";
+const MAGIC: &[u8] = b"gantry-index/6\n";
 
 pub fn encode<'a>(results: impl IntoIterator<Item = &'a ActionResult>) -> Vec<u8> {
     let mut bytes = MAGIC.to_vec();
@@ -55,6 +55,20 @@ fn put_usage(bytes: &mut Vec<u8>, usage: Option<&Usage>) {
     bytes.push(present);
     for figure in figures.into_iter().flatten() {
         bytes.extend_from_slice(&figure.to_le_bytes());
+    }
+    let Some(remote) = &usage.remote else {
+        bytes.push(0);
+        return;
+    };
+    bytes.push(1 | u8::from(remote.cache_hit) << 1);
+    put_text(bytes, &remote.worker);
+    let spans = remote.spans();
+    let present = (spans.iter().enumerate())
+        .filter(|(_, span)| span.is_some())
+        .fold(0u8, |bits, (index, _)| bits | 1 << index);
+    bytes.push(present);
+    for span in spans.into_iter().flatten() {
+        bytes.extend_from_slice(&span.to_le_bytes());
     }
 }
 
@@ -104,7 +118,24 @@ impl<'a> Reader<'a> {
                         *figure = Some(self.number().ok_or(())?);
                     }
                 }
-                Ok(Some(Usage::with_figures(method, wall_us, figures)))
+                let mut usage = Usage::with_figures(method, wall_us, figures);
+                let flags = self.take(1).ok_or(())?[0];
+                if flags & 1 != 0 {
+                    let worker = self.text().ok_or(())?;
+                    let present = self.take(1).ok_or(())?[0];
+                    let mut spans = [None; 4];
+                    for (index, span) in spans.iter_mut().enumerate() {
+                        if present & 1 << index != 0 {
+                            *span = Some(self.number().ok_or(())?);
+                        }
+                    }
+                    usage.remote = Some(crate::store::usage::Remote::with_spans(
+                        worker,
+                        flags & 2 != 0,
+                        spans,
+                    ));
+                }
+                Ok(Some(usage))
             }
             _ => Err(()),
         }
@@ -219,11 +250,18 @@ mod tests {
             stdout: Digest::of_bytes(b""),
             stderr: Digest::of_bytes(b"e"),
             duration_ms: 12,
-            usage: Some(crate::store::Usage::with_figures(
-                "wait4".to_owned(),
-                12_345,
-                [Some(1), None, Some(3 << 40), Some(0), None],
-            )),
+            usage: Some(crate::store::Usage {
+                remote: Some(crate::store::usage::Remote::with_spans(
+                    "bot-1".to_owned(),
+                    true,
+                    [None, Some(2), Some(30), None],
+                )),
+                ..crate::store::Usage::with_figures(
+                    "wait4".to_owned(),
+                    12_345,
+                    [Some(1), None, Some(3 << 40), Some(0), None],
+                )
+            }),
         };
         let unmeasured = ActionResult {
             usage: None,

@@ -9,7 +9,8 @@ use serde::{Deserialize, Serialize};
 pub struct Usage {
     /// How it was measured: `wait4` (the kernel's count for the sandbox's pid 1 and every
     /// descendant it reaped), `thread` (the CPU time of the gantry thread that ran an
-    /// in-process step), `wall` (the time alone: a Nix build, a remote run).
+    /// in-process step), `remote` (the time here and the worker's own timings), `wall` (the
+    /// time alone: a Nix build).
     pub method: String,
     pub wall_us: u64,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -24,6 +25,56 @@ pub struct Usage {
     pub block_read_bytes: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub block_written_bytes: Option<u64>,
+    /// A remote executor ran it: the worker and its timings (REAPI's
+    /// `ExecutedActionMetadata`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub remote: Option<Remote>,
+}
+
+/// What a remote worker reported of an action it ran; each span only when both its
+/// timestamps were given.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(default, rename_all = "camelCase")]
+pub struct Remote {
+    pub worker: String,
+    /// The remote's action cache answered: these are the timings of the earlier execution.
+    pub cache_hit: bool,
+    /// From queued to the worker's start.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub queued_us: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub input_fetch_us: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub execution_us: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub output_upload_us: Option<u64>,
+}
+
+impl Remote {
+    /// The spans after the worker and the flag, in a fixed order (the index file's).
+    #[must_use]
+    pub fn spans(&self) -> [Option<u64>; 4] {
+        [
+            self.queued_us,
+            self.input_fetch_us,
+            self.execution_us,
+            self.output_upload_us,
+        ]
+    }
+
+    /// The inverse of [`Remote::spans`].
+    #[must_use]
+    pub fn with_spans(worker: String, cache_hit: bool, spans: [Option<u64>; 4]) -> Self {
+        let [queued_us, input_fetch_us, execution_us, output_upload_us] = spans;
+        Self {
+            worker,
+            cache_hit,
+            queued_us,
+            input_fetch_us,
+            execution_us,
+            output_upload_us,
+        }
+    }
 }
 
 impl Usage {
@@ -68,6 +119,7 @@ impl Usage {
             peak_memory_bytes,
             block_read_bytes,
             block_written_bytes,
+            remote: None,
         }
     }
 }

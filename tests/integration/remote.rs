@@ -144,7 +144,7 @@ fn links(run_dir: &std::path::Path) -> BTreeMap<String, (serde_json::Value, serd
         let Some(step) = name.strip_suffix(".intoto.json") else {
             continue;
         };
-        if step == "provenance" {
+        if step == "provenance" || step == "usage" {
             continue;
         }
         let statement = statement(&path);
@@ -157,6 +157,14 @@ fn links(run_dir: &std::path::Path) -> BTreeMap<String, (serde_json::Value, serd
         );
     }
     links
+}
+
+/// The `usage` of every executed step's `step_finished` event.
+fn step_usages(run: &crate::support::Run) -> Vec<serde_json::Value> {
+    (run.events().into_iter())
+        .filter(|event| event["event"] == "step_finished" && event["status"] == "executed")
+        .map(|event| event["usage"].clone())
+        .collect()
 }
 
 #[test]
@@ -213,6 +221,20 @@ fn two_workers_give_a_local_runs_bytes_and_a_second_run_comes_from_the_remote_ca
     );
     let leases = one.started().len() + two.started().len();
     assert_eq!(leases, 5);
+    // Each step's usage is the worker's own account of it (REAPI's ExecutedActionMetadata).
+    for usage in step_usages(&remote_run) {
+        assert_eq!(usage["method"], "remote", "{usage}");
+        let worker = &usage["remote"];
+        assert!(
+            worker["worker"] == "w1" || worker["worker"] == "w2",
+            "{usage}"
+        );
+        assert_eq!(worker["cacheHit"], false, "{usage}");
+        assert!(
+            worker["executionUs"].is_u64() && worker["inputFetchUs"].is_u64(),
+            "{usage}"
+        );
+    }
 
     // A new workspace (no local cache) is served by the remote action cache: no lease.
     let again = workspace();
@@ -223,6 +245,9 @@ fn two_workers_give_a_local_runs_bytes_and_a_second_run_comes_from_the_remote_ca
     for (step, (subjects, sandbox)) in links(&again_run.run_dir()) {
         assert_eq!(subjects, local_links[&step].0, "step {step}");
         assert_eq!(sandbox["remoteCacheHit"], true, "{sandbox}");
+    }
+    for usage in step_usages(&again_run) {
+        assert_eq!(usage["remote"]["cacheHit"], true, "{usage}");
     }
     for output in SPREAD_OUTPUTS {
         assert_eq!(again.read(output), local.read(output), "{output}");

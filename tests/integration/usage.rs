@@ -120,7 +120,7 @@ fn a_run_signs_what_it_used_about_its_provenance() {
     let test = Test::new().pipeline(
         "[steps.build]\nrun = \"mkdir -p out && echo app > out/app\"\noutputs = [\"out/app\"]\n\n[steps.copy]\nrun = \"cp out/app out/copy\"\ninputs = [\"out/app\"]\noutputs = [\"out/copy\"]\n",
     );
-    test.gantry_run(&[]).success();
+    let first = test.gantry_run(&[]).success();
     test.write("note.txt", "a change nothing reads\n");
     let run = test.gantry_run(&[]).success();
     let folder = run.run_dir();
@@ -197,6 +197,16 @@ fn a_run_signs_what_it_used_about_its_provenance() {
     let stray = verify();
     assert!(!stray.status.success());
     assert!(String::from_utf8_lossy(&stray.stdout).contains("extra.intoto.json"));
+    // Another run's usage in its place is not this run's.
+    std::fs::remove_file(folder.join("extra.intoto.json")).expect("remove");
+    std::fs::copy(
+        first.run_dir().join("usage.intoto.json"),
+        folder.join("usage.intoto.json"),
+    )
+    .expect("replay");
+    let replayed = verify();
+    assert!(!replayed.status.success());
+    assert!(String::from_utf8_lossy(&replayed.stdout).contains("not-in-run"));
 }
 
 /// `[pipeline] tenant`, and `--tenant` over it: in the provenance's external parameters and

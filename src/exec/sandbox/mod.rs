@@ -202,6 +202,8 @@ pub struct RemoteRun {
     /// Why the remote action cache's result was not used, when it had one that no trusted
     /// link vouches for (the action ran again).
     pub refused: Option<String>,
+    /// What the worker reported of the execution.
+    pub usage: Option<crate::store::usage::Remote>,
 }
 
 /// Captured output of one stream: up to [`LOG_LIMIT`] bytes, and whether more was dropped.
