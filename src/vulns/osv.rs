@@ -21,10 +21,20 @@ pub struct Record {
     pub summary: Option<String>,
     pub severity: Vec<Severity>,
     pub affected: Vec<Affected>,
-    pub database_specific: Option<serde_json::Value>,
+    pub database_specific: Option<Specific>,
 }
 
 /// A score by its type: `CVSS_V3` and `CVSS_V4` carry the vector.
+/// The few `database_specific` fields gantry reads (GHSA's `severity` label, RustSec's
+/// `informational`), each kept as any JSON so that a database writing another type there
+/// does not make the record unreadable; the rest is skipped without being built.
+#[derive(Clone, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(default)]
+pub struct Specific {
+    pub severity: Option<serde_json::Value>,
+    pub informational: Option<serde_json::Value>,
+}
+
 #[derive(Clone, Debug, Default, Deserialize, PartialEq, Eq)]
 #[serde(default)]
 pub struct Severity {
@@ -40,7 +50,7 @@ pub struct Affected {
     pub ranges: Vec<Range>,
     pub versions: Vec<String>,
     pub severity: Vec<Severity>,
-    pub database_specific: Option<serde_json::Value>,
+    pub database_specific: Option<Specific>,
 }
 
 #[derive(Clone, Debug, Default, Deserialize, PartialEq, Eq)]
