@@ -134,9 +134,16 @@ fn make(context: &Context, id: StepId, action: &VulnsAction) -> Result<Made, Fai
     })?;
     let database = database(spec, &action.inputs)?;
     for (path, problem) in &database.unreadable {
+        // Named as the pipeline names it (in the workspace), its text escaped: an advisory
+        // database is somebody else's.
+        let shown = path.strip_prefix(&context.pipeline.root).unwrap_or(path);
         context.reporter.emit(&crate::report::Event::Warning {
             step: Some(step.name.clone()),
-            message: format!("skipped advisory `{}`: {problem}", path.display()),
+            message: crate::report::escape::controls(&format!(
+                "skipped advisory `{}`: {problem}",
+                shown.display()
+            ))
+            .into_owned(),
         });
     }
     let mut statements = Vec::new();
