@@ -97,6 +97,26 @@ pub(crate) fn convert_outputs(
     outputs
 }
 
+/// A kind's one output must not lie in what it reads, nor hold it: the first input that
+/// overlaps it is shown at its place. `owner` names the output's step, like "the gate's".
+pub(crate) fn output_apart(
+    inputs: &[InputPattern],
+    output: &str,
+    owner: &str,
+    errors: &mut Vec<Diagnostic>,
+) -> bool {
+    let overlapping = inputs.iter().find(|input| {
+        path::is_within(output, &input.pattern) || path::is_within(&input.pattern, output)
+    });
+    if let Some(input) = overlapping {
+        errors.push(Diagnostic::at(
+            format!("`{}` overlaps {owner} output `{output}`", input.pattern),
+            input.span.clone(),
+        ));
+    }
+    overlapping.is_none()
+}
+
 /// A workspace path naming one file.
 pub(crate) fn file(
     key: &str,

@@ -71,14 +71,8 @@ pub(super) fn convert(
             span: span.clone(),
         });
     }
-    for input in &inputs {
-        if path::is_within(&output, &input.pattern) || path::is_within(&input.pattern, &output) {
-            errors.push(Diagnostic::at(
-                format!("`{}` overlaps the gate's output `{output}`", input.pattern),
-                input.span.clone(),
-            ));
-            return None;
-        }
+    if !super::convert::output_apart(&inputs, &output, "the gate's", errors) {
+        return None;
     }
     let mut thresholds = thresholds?;
     // A drill that does not finish well has not rehearsed anything, whatever its time.

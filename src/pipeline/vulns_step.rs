@@ -101,17 +101,8 @@ pub(super) fn convert(
         is_glob: false,
         span: span.clone(),
     }));
-    for input in &inputs {
-        if path::is_within(&output, &input.pattern) || path::is_within(&input.pattern, &output) {
-            errors.push(Diagnostic::at(
-                format!(
-                    "`{}` overlaps the vulns step's output `{output}`",
-                    input.pattern
-                ),
-                input.span.clone(),
-            ));
-            return None;
-        }
+    if !super::convert::output_apart(&inputs, &output, "the vulns step's", errors) {
+        return None;
     }
     Some(Converted {
         step: VulnsStep {

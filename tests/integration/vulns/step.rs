@@ -310,6 +310,16 @@ network = true
     ] {
         assert!(errors.contains(expected), "{expected}\n{errors}");
     }
+    // Its statement cannot be written into what it reads.
+    test.write(
+        "pipeline.toml",
+        "[pipeline]\nname = \"t\"\nroot = \".\"\n\n[steps.scan]\nkind = \"vulns\"\nsbom = \"out/app.spdx.json\"\ndb = \"db/\"\noutput = \"db/scan.intoto.json\"\n",
+    );
+    test.run(["check", "pipeline.toml"])
+        .failure(1)
+        .stderr_contains(
+            "pipeline.toml:8:6: error: `db` overlaps the vulns step's output `db/scan.intoto.json`",
+        );
     // A policy's own mistakes, too.
     test.write(
         "policy.toml",
