@@ -137,7 +137,7 @@ impl Database {
             }
         }
         // Folder by folder, as a walk sorted by name visits them (`a/x` before `a-b/x`).
-        files.sort_unstable_by(|a, b| a.relative.split('/').cmp(b.relative.split('/')));
+        files.sort_unstable_by(|a, b| by_folder(&a.relative).cmp(by_folder(&b.relative)));
         Self::read(files)
     }
 
@@ -224,6 +224,15 @@ impl Database {
             .flatten()
             .map(|&number| &self.advisories[number])
     }
+}
+
+/// A relative path's bytes in the order a walk sorted by name visits them: `/` below every
+/// other byte, so `a/x` comes before `a-b/x` (comparing the parts one by one searches every
+/// path for its separators again at each comparison).
+fn by_folder(relative: &str) -> impl Iterator<Item = u8> + '_ {
+    relative
+        .bytes()
+        .map(|byte| if byte == b'/' { 0 } else { byte })
 }
 
 fn packages(matcher: &Matcher) -> Vec<(Ecosystem, String)> {
@@ -315,6 +324,15 @@ fn read_rustsec(bytes: &[u8], relative: &str) -> Result<Option<Advisory>, String
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn paths_sort_folder_by_folder() {
+        let mut paths = vec!["a-b/x", "a/y", "a/x", "a", "a.b/c", "ab", "a/x/z", "b"];
+        let mut expected = paths.clone();
+        expected.sort_by(|a, b| a.split('/').cmp(b.split('/')));
+        paths.sort_by(|a, b| by_folder(a).cmp(by_folder(b)));
+        assert_eq!(paths, expected);
+    }
 
     #[test]
     fn both_formats_read_and_index_by_package() {
