@@ -53,6 +53,7 @@ pub mod runlog;
 pub mod sbom;
 pub mod store;
 pub mod time;
+pub mod usage;
 pub mod verify;
 pub mod vulns;
 pub mod workspace;

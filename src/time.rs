@@ -99,7 +99,18 @@ pub fn parse_rfc3339(text: &str) -> Option<i64> {
     Some(days_from_civil(year, month_u, day) * 86_400 + hour * 3600 + minute * 60 + second - offset)
 }
 
-fn days_in_month(year: i64, month: u32) -> i64 {
+/// A calendar day, `YYYY-MM-DD`, as the Unix time of its start (UTC).
+#[must_use]
+pub fn parse_date(text: &str) -> Option<i64> {
+    if text.len() != 10 {
+        return None;
+    }
+    parse_rfc3339(&format!("{text}T00:00:00Z"))
+}
+
+/// The days of a month (1 to 12) of a year.
+#[must_use]
+pub fn days_in_month(year: i64, month: u32) -> i64 {
     match month {
         2 if (year % 4 == 0 && year % 100 != 0) || year % 400 == 0 => 29,
         2 => 28,

@@ -21,6 +21,7 @@ mod repro;
 mod run;
 mod sbom;
 mod schema;
+mod usage;
 mod verify;
 mod vulns;
 mod worker;
@@ -84,6 +85,11 @@ enum Command {
     /// disk (OSV records, a RustSec advisory-db checkout), offline.
     #[command(subcommand)]
     Vulns(vulns::Command),
+    /// What runs used, priced: `usage report` turns the runs' signed usage documents into a
+    /// bill with a rate card (JSON, CSV, an invoice, HTML); `usage verify` re-checks a signed
+    /// report.
+    #[command(subcommand)]
+    Usage(usage::Command),
     /// Remove old runs and what only they needed from the store and the attestation folder.
     Gc(gc::Args),
     /// Print what a step wrote to stdout and stderr in a run (the newest, by default).
@@ -218,6 +224,7 @@ pub fn main(args: impl IntoIterator<Item = OsString>) -> ExitCode {
         Command::Gc(args) => gc::run(&args, &environment),
         Command::Gauntlet(command) => gauntlet::run(&command),
         Command::Vulns(command) => vulns::run(&command, &environment),
+        Command::Usage(command) => usage::run(&command, &environment),
         Command::Worker(args) => worker::run(&args, &environment),
     };
     match result {

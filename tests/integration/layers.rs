@@ -32,7 +32,15 @@ const LAYERS: &[(&str, &[&str])] = &[
     ),
     (
         "the model and the auditor",
-        &["pipeline", "git", "workspace", "graph", "verify", "init"],
+        &[
+            "pipeline",
+            "git",
+            "workspace",
+            "graph",
+            "verify",
+            "init",
+            "usage",
+        ],
     ),
     ("the engine", &["exec", "remote"]),
     ("the kinds", &["kinds"]),

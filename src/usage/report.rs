@@ -1,0 +1,208 @@
+//! A usage report (docs/usage.md): the runs it covered, the documents it refused and why, the
+//! priced lines and their totals. Amounts are decimal strings in the currency's minor unit,
+//! so the JSON states them exactly. Signed, it is an in-toto Statement about the usage
+//! documents it counted; [`differences`] names what a re-computation does not agree with.
+
+use serde::{Deserialize, Serialize};
+
+pub const URI: &str = "https://gantry.dev/attestation/usage-report/v0.1";
+
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(default, rename_all = "camelCase")]
+pub struct Report {
+    /// RFC 3339: the time the report was made (documents dated after it are refused).
+    pub generated_on: String,
+    pub period: PeriodDays,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tenant: Option<String>,
+    pub group_by: String,
+    pub rate_card: RateCardRef,
+    pub currency: String,
+    /// Every run counted, once.
+    pub runs: Vec<Covered>,
+    /// Every document not counted, with why.
+    pub refused: Vec<Refused>,
+    pub lines: Vec<Line>,
+    /// By group, then by tenant: sums of lines.
+    pub groups: Vec<Subtotal>,
+    pub tenants: Vec<Subtotal>,
+    /// What cache hits saved (not charged).
+    pub saved: Saved,
+    pub total: String,
+}
+
+/// The period's first and last day, both included.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(default, rename_all = "camelCase")]
+pub struct PeriodDays {
+    pub since: String,
+    pub until: String,
+}
+
+/// The rate card the report was priced with, whole, so that anyone can price it again.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(default, rename_all = "camelCase")]
+pub struct RateCardRef {
+    pub name: String,
+    pub sha256: String,
+    pub text: String,
+}
+
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(default, rename_all = "camelCase")]
+pub struct Covered {
+    pub run_id: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tenant: Option<String>,
+    pub pipeline: String,
+    pub started_on: String,
+    /// SHA-256 of the run's provenance.
+    pub provenance: String,
+    /// SHA-256 of its usage document.
+    pub usage: String,
+    pub file: String,
+    pub executed: u64,
+    pub cached: u64,
+}
+
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(default, rename_all = "camelCase")]
+pub struct Refused {
+    pub file: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub run_id: Option<String>,
+    pub reason: String,
+}
+
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(default, rename_all = "camelCase")]
+pub struct Line {
+    pub group: String,
+    /// Empty: runs without a tenant.
+    pub tenant: String,
+    pub tier: String,
+    /// The first day of the rate that priced it.
+    pub rate_from: String,
+    /// A base fee's month (`2026-12`); empty for use.
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub month: String,
+    /// `base`, `cpu`, `memory`, `network`, `steps` or `storage`.
+    pub charge: String,
+    /// The exact quantity in the unit it was measured in (microseconds of CPU, byte-
+    /// microseconds of memory, bytes, steps, days of a base fee's month).
+    pub measured: String,
+    /// The quantity in `unit`, six places.
+    pub quantity: String,
+    pub unit: String,
+    pub unit_price: String,
+    pub amount: String,
+}
+
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(default, rename_all = "camelCase")]
+pub struct Subtotal {
+    pub name: String,
+    pub amount: String,
+}
+
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(default, rename_all = "camelCase")]
+pub struct Saved {
+    pub cpu_hours: String,
+    /// Cache hits.
+    pub steps: u64,
+    /// What the hits' work would have cost at the same rates.
+    pub amount: String,
+}
+
+/// What `again` (the same documents, card and options, priced now) says differently from
+/// `report`, each difference named; empty when they agree.
+#[must_use]
+pub fn differences(report: &Report, again: &Report) -> Vec<String> {
+    let mut found = Vec::new();
+    let runs = |report: &Report| -> Vec<(String, String)> {
+        let mut runs: Vec<_> = (report.runs.iter())
+            .map(|run| (run.run_id.clone(), run.usage.clone()))
+            .collect();
+        runs.sort();
+        runs
+    };
+    let (claimed, found_runs) = (runs(report), runs(again));
+    for (run, usage) in &claimed {
+        if !found_runs.iter().any(|(_, other)| other == usage) {
+            found.push(format!(
+                "run {run} (usage {}) is counted by the report but not found in the attestations given",
+                short(usage)
+            ));
+        }
+    }
+    for (run, usage) in &found_runs {
+        if !claimed.iter().any(|(_, other)| other == usage) {
+            found.push(format!(
+                "run {run} (usage {}) is in the attestations and the period but not counted by the report",
+                short(usage)
+            ));
+        }
+    }
+    let key = |line: &Line| {
+        format!(
+            "{} {} of `{}`{}",
+            line.charge,
+            line.unit,
+            line.group,
+            if line.month.is_empty() {
+                String::new()
+            } else {
+                format!(" for {}", line.month)
+            }
+        )
+    };
+    for line in &report.lines {
+        match again
+            .lines
+            .iter()
+            .find(|other| key(other) == key(line) && other.rate_from == line.rate_from)
+        {
+            None => found.push(format!(
+                "line `{}` ({}) has no usage behind it",
+                key(line),
+                line.amount
+            )),
+            Some(other) if other != line => found.push(format!(
+                "line `{}`: the report says {} {} for {}, the attestations give {} {} for {}",
+                key(line),
+                line.quantity,
+                line.unit,
+                line.amount,
+                other.quantity,
+                other.unit,
+                other.amount
+            )),
+            Some(_) => {}
+        }
+    }
+    for line in &again.lines {
+        if !report
+            .lines
+            .iter()
+            .any(|other| key(other) == key(line) && other.rate_from == line.rate_from)
+        {
+            found.push(format!(
+                "line `{}` ({}) is missing from the report",
+                key(line),
+                line.amount
+            ));
+        }
+    }
+    if report.total != again.total {
+        found.push(format!(
+            "the total: the report says {} {}, the attestations give {} {}",
+            report.total, report.currency, again.total, again.currency
+        ));
+    }
+    found
+}
+
+fn short(digest: &str) -> &str {
+    digest.get(..12).unwrap_or(digest)
+}
