@@ -3,7 +3,7 @@
 //! once and rounded half-even to the currency's minor unit, and every total is the sum of its
 //! rounded lines. Pure: verified runs in, a [`Report`] out.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use rust_decimal::Decimal;
 
@@ -317,8 +317,13 @@ struct Ledger {
     saved_steps: u64,
 }
 
+/// A run's use in one group: (group, cached), steps, CPU µs, memory byte-µs.
+type GroupSums = ((String, bool), u128, Option<u128>, Option<u128>);
+
 impl Ledger {
-    /// Adds a run's steps at `rate`; returns how many were executed and cached.
+    /// Adds a run's steps at `rate`; returns how many were executed and cached. A run's
+    /// steps are summed by group first (one group per run unless grouped by step), so the
+    /// ledger is touched a few times per run rather than for every step.
     fn meter(
         &mut self,
         predicate: &RunUsage,
@@ -328,20 +333,50 @@ impl Ledger {
         group_by: GroupBy,
     ) -> (u64, u64) {
         let day = predicate.started_on.get(..10).unwrap_or_default();
+        let run_group = match group_by {
+            GroupBy::Tenant => display_tenant(tenant),
+            GroupBy::Pipeline => predicate.pipeline.name.clone(),
+            GroupBy::Step => String::new(),
+            GroupBy::Day => day.to_owned(),
+        };
+        // (group, cached) → steps, CPU µs and memory byte-µs (None: nothing measured them).
+        let mut sums: Vec<GroupSums> = Vec::new();
+        let mut index: HashMap<(String, bool), usize> = HashMap::new();
         let (mut executed, mut cached) = (0, 0);
         for step in &predicate.steps {
-            let group = match group_by {
-                GroupBy::Tenant => display_tenant(tenant),
-                GroupBy::Pipeline => predicate.pipeline.name.clone(),
-                GroupBy::Step => format!("{}/{}", predicate.pipeline.name, step.step),
-                GroupBy::Day => day.to_owned(),
-            };
             let is_cached = step.status == "cached";
-            let target = if is_cached {
+            if is_cached {
                 cached += 1;
-                &mut self.saved
             } else {
                 executed += 1;
+            }
+            let group = if group_by == GroupBy::Step {
+                format!("{}/{}", predicate.pipeline.name, step.step)
+            } else {
+                run_group.clone()
+            };
+            let slot = *index.entry((group.clone(), is_cached)).or_insert_with(|| {
+                sums.push(((group, is_cached), 0, None, None));
+                sums.len() - 1
+            });
+            let (_, steps, cpu, memory) = &mut sums[slot];
+            *steps += 1;
+            let Some(usage) = &step.usage else {
+                continue;
+            };
+            *cpu = Some(cpu.unwrap_or(0).saturating_add(u128::from(cpu_us(usage))));
+            if let Some(peak) = usage.peak_memory_bytes {
+                let used = u128::from(peak) * u128::from(usage.wall_us);
+                *memory = Some(memory.unwrap_or(0).saturating_add(used));
+            }
+        }
+        let rate_from = rate.from_day();
+        for ((group, is_cached), steps, cpu, memory) in sums {
+            let target = if is_cached {
+                self.saved_steps += u64::try_from(steps).unwrap_or(u64::MAX);
+                self.saved_cpu_us = self.saved_cpu_us.saturating_add(cpu.unwrap_or(0));
+                &mut self.saved
+            } else {
                 &mut self.lines
             };
             let mut add = |charge: Charge, quantity: u128, divisor: u128| {
@@ -349,7 +384,7 @@ impl Ledger {
                     group: group.clone(),
                     tenant: tenant.to_owned(),
                     tier: tier.to_owned(),
-                    rate_from: rate.from_day(),
+                    rate_from: rate_from.clone(),
                     month: String::new(),
                     charge,
                 };
@@ -360,24 +395,14 @@ impl Ledger {
                 });
                 entry.quantity = entry.quantity.saturating_add(quantity);
             };
-            add(Charge::Steps, 1, 1);
-            let Some(usage) = &step.usage else {
-                continue;
-            };
-            let cpu = cpu_us(usage);
-            add(Charge::Cpu, u128::from(cpu), HOUR_US);
-            if is_cached {
-                self.saved_cpu_us = self.saved_cpu_us.saturating_add(u128::from(cpu));
+            add(Charge::Steps, steps, 1);
+            if let Some(cpu) = cpu {
+                add(Charge::Cpu, cpu, HOUR_US);
             }
-            if let Some(peak) = usage.peak_memory_bytes {
-                add(
-                    Charge::Memory,
-                    u128::from(peak) * u128::from(usage.wall_us),
-                    GB * HOUR_US,
-                );
+            if let Some(memory) = memory {
+                add(Charge::Memory, memory, GB * HOUR_US);
             }
         }
-        self.saved_steps += cached;
         (executed, cached)
     }
 }
