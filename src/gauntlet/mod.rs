@@ -9,6 +9,7 @@ pub mod junit;
 pub mod metrics;
 pub mod perturb;
 pub mod sarif;
+pub mod usage;
 pub mod vulns;
 
 use std::collections::BTreeMap;
@@ -33,10 +34,12 @@ pub enum EvidenceKind {
     Drill,
     /// A vulnerability scan's signed statement (in-toto vulns v0.2).
     Vulns,
+    /// A run's signed usage document (docs/usage.md).
+    Usage,
 }
 
 impl EvidenceKind {
-    pub const ALL: [Self; 8] = [
+    pub const ALL: [Self; 9] = [
         Self::Junit,
         Self::Lcov,
         Self::Cobertura,
@@ -45,6 +48,7 @@ impl EvidenceKind {
         Self::Criterion,
         Self::Drill,
         Self::Vulns,
+        Self::Usage,
     ];
 
     #[must_use]
@@ -58,6 +62,7 @@ impl EvidenceKind {
             Self::Criterion => "criterion",
             Self::Drill => "drill",
             Self::Vulns => "vulns",
+            Self::Usage => "usage",
         }
     }
 
@@ -102,6 +107,7 @@ impl EvidenceKind {
             Self::Criterion => Some(&["regression", "benchmarks", "unmatched"]),
             Self::Drill => Some(&["seconds", "exit_code"]),
             Self::Vulns => Some(vulns::METRICS),
+            Self::Usage => Some(usage::METRICS),
         }
     }
 
@@ -115,6 +121,7 @@ impl EvidenceKind {
             Self::Sarif => sarif::read(text).map(|found| sarif::measure(&found)),
             Self::Metrics => metrics::measure(text, metrics),
             Self::Vulns => vulns::read(text),
+            Self::Usage => usage::read(text),
             Self::Criterion | Self::Drill => Err(format!("a {} is not one file", self.name())),
         }
     }

@@ -93,9 +93,9 @@ impl Mutation {
             | EvidenceKind::Sarif
             | EvidenceKind::Metrics
             | EvidenceKind::Criterion => &[ThresholdRelaxed, ThresholdTightened, MetricNoise],
-            // Cobertura's totals are attributes of its root, and a scan's statement is signed
-            // (changing its results would forge it): only thresholds are moved.
-            EvidenceKind::Cobertura | EvidenceKind::Vulns => {
+            // Cobertura's totals are attributes of its root, and a scan's statement and a
+            // run's usage are signed (changing them would forge them): only thresholds move.
+            EvidenceKind::Cobertura | EvidenceKind::Vulns | EvidenceKind::Usage => {
                 &[ThresholdRelaxed, ThresholdTightened]
             }
         }

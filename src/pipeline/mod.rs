@@ -1,6 +1,7 @@
 //! The pipeline language: wire structs (spans) → validated model, with diagnostics that
 //! point at the offending line. `load` is the only part that touches the filesystem.
 
+mod budget;
 pub mod cache;
 mod convert;
 mod exec_step;

@@ -33,6 +33,21 @@ pub struct Pipeline {
     pub artifacts: Option<Vec<String>>,
     /// `[pipeline] tenant` (or `gantry run --tenant`): who the run's usage is for.
     pub tenant: Option<String>,
+    /// `[budget]`: what a run may use; exceeding it fails the run at its end.
+    pub budget: Option<Budget>,
+}
+
+/// `[budget]` (docs/usage.md): limits on what the steps a run executes use.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Budget {
+    /// CPU time, in microseconds (`cpu_hours` exactly).
+    pub cpu_us: Option<u64>,
+    /// `cpu_hours` as written, for messages.
+    pub cpu_hours: Option<String>,
+    /// At most this much, as written (a decimal in the rate card's currency).
+    pub cost: Option<String>,
+    /// The rate card that prices `cost` (absolute).
+    pub rate_card: Option<PathBuf>,
 }
 
 /// Whether `name` may name a tenant: 1 to 64 letters, digits, `.`, `_` or `-`, starting with

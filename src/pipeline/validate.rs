@@ -82,6 +82,25 @@ pub fn parse_partial(source: &SourceFile, location: &Location<'_>) -> Parsed {
     }
 }
 
+/// `[pipeline] tenant` and `[budget]`: who a run's usage is for and what it may use.
+fn metering(
+    section: &super::wire::PipelineSectionWire,
+    budget: Option<&Spanned<super::wire::BudgetWire>>,
+    source: &SourceFile,
+    root: &Path,
+    errors: &mut Vec<Diagnostic>,
+) -> (Option<String>, Option<super::model::Budget>) {
+    let tenant = section.tenant.as_ref().and_then(|tenant| {
+        super::model::check_tenant(tenant.get_ref())
+            .map_err(|message| errors.push(Diagnostic::at(message, tenant.span())))
+            .ok()
+            .map(|()| tenant.get_ref().clone())
+    });
+    let budget =
+        budget.and_then(|budget| super::budget::convert(budget, &source.text, root, errors));
+    (tenant, budget)
+}
+
 fn convert(
     wire: PipelineFileWire,
     source: &SourceFile,
@@ -172,14 +191,10 @@ fn convert(
         .artifacts
         .as_ref()
         .map(|artifacts| convert_artifacts(artifacts, &steps, errors));
-    let tenant = section.tenant.as_ref().and_then(|tenant| {
-        super::model::check_tenant(tenant.get_ref())
-            .map_err(|message| errors.push(Diagnostic::at(message, tenant.span())))
-            .ok()
-            .map(|()| tenant.get_ref().clone())
-    });
+    let (tenant, budget) = metering(&section, wire.budget.as_ref(), source, &root, errors);
     Some(Pipeline {
         tenant,
+        budget,
         name,
         source: source.clone(),
         file: location.file.to_path_buf(),

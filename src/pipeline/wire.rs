@@ -14,8 +14,19 @@ pub struct PipelineFileWire {
     pub tools: Option<Spanned<IndexMap<Spanned<String>, Spanned<String>>>>,
     /// The REAPI server steps run on.
     pub executor: Option<Spanned<ExecutorWire>>,
+    /// What a run may use before it fails at its end.
+    pub budget: Option<Spanned<BudgetWire>>,
     #[serde(default)]
     pub steps: IndexMap<Spanned<String>, Spanned<Box<StepWire>>>,
+}
+
+/// `[budget]`: `cpu_hours`, and `cost` priced with `rate_card`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BudgetWire {
+    pub cpu_hours: Option<Spanned<toml::Value>>,
+    pub cost: Option<Spanned<toml::Value>>,
+    pub rate_card: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize)]

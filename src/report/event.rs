@@ -90,6 +90,9 @@ pub enum Event {
         duration_ms: u64,
         #[serde(skip_serializing_if = "std::ops::Not::not")]
         cancelled: bool,
+        /// Why the run is over its `[budget]` (it failed, its documents kept).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        over_budget: Option<String>,
     },
 }
 

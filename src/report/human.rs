@@ -265,6 +265,7 @@ fn render(event: &Event) -> Option<String> {
             provenance,
             duration_ms,
             cancelled,
+            over_budget,
             ..
         } => {
             #[expect(clippy::cast_precision_loss)] // milliseconds of a run fit an f64 exactly
@@ -278,6 +279,9 @@ fn render(event: &Event) -> Option<String> {
             let _ = writeln!(text, "gantry: attestations in {attestations}");
             if let Some(provenance) = provenance {
                 let _ = writeln!(text, "gantry: provenance {provenance}");
+            }
+            if let Some(message) = over_budget {
+                let _ = writeln!(text, "error: {message}");
             }
             Some(text)
         }

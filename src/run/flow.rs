@@ -85,12 +85,17 @@ pub struct RunSummary {
     pub interrupted_by: Option<i32>,
     /// `provenance.intoto.json`, written when every step succeeded.
     pub provenance: Option<PathBuf>,
+    /// Why the run is over its `[budget]`: it fails, its documents kept.
+    pub over_budget: Option<String>,
 }
 
 impl RunSummary {
     #[must_use]
     pub fn success(&self) -> bool {
-        self.failed == 0 && self.skipped == 0 && self.interrupted_by.is_none()
+        self.failed == 0
+            && self.skipped == 0
+            && self.interrupted_by.is_none()
+            && self.over_budget.is_none()
     }
 }
 
@@ -216,6 +221,7 @@ pub fn run_with_executor(
     let own_key = || crate::keys::EcdsaVerifier::from_pem(signer.public_key_pem()).ok();
     let opening = open_store(&options.cache_dir, &index, own_key());
     let graph = plan(&pipeline, &not_sources(&options))?;
+    let budget = crate::run::budget::load(&pipeline)?;
     let store = joined(opening, &options.cache_dir)?;
     let run_id = new_run_id();
     let run_dir = options.attestations.join(&run_id);
@@ -288,14 +294,7 @@ pub fn run_with_executor(
         options.keep_going,
     ));
     runtime.shutdown_background();
-    // Saving the stat cache also frees its map (lookups then read what was written); the
-    // action index is not needed again: the provenance of a large run needs the memory.
-    let _ = context.store.stats.save();
-    let _ = context
-        .store
-        .actions
-        .save_index(&index, context.signer.as_ref());
-    context.store.actions.forget();
+    release_store(&context, &index);
     let _ = fs::remove_dir_all(&scratch);
     let mut summary = summarise(&finished, run_id, run_dir);
     let records = RecordOptions {
@@ -303,14 +302,28 @@ pub fn run_with_executor(
         bundles: options.bundles,
         log: LogFiles::in_folder(&options.cache_dir),
         statuses: &finished.statuses,
+        budget: budget.as_ref(),
     };
-    summary.provenance = records::write(&context, &summary, &records, started_unix)?;
+    let written = records::write(&context, &summary, &records, started_unix)?;
+    summary.provenance = written.provenance;
+    summary.over_budget = written.over_budget;
     context.reporter.emit(&finished_event(&summary, started));
     // Freeing thousands of steps' results costs milliseconds that nobody needs to wait for:
     // the command can exit meanwhile. What lives on the host (cgroups) goes now.
     context.executor.release();
     std::thread::spawn(move || drop(context));
     Ok(summary)
+}
+
+/// Saving the stat cache also frees its map (lookups then read what was written); the action
+/// index is not needed again: the provenance of a large run needs the memory.
+fn release_store(context: &Context, index: &Path) {
+    let _ = context.store.stats.save();
+    let _ = context
+        .store
+        .actions
+        .save_index(index, context.signer.as_ref());
+    context.store.actions.forget();
 }
 
 fn finished_event(summary: &RunSummary, started: Instant) -> Event {
@@ -327,6 +340,7 @@ fn finished_event(summary: &RunSummary, started: Instant) -> Event {
             .map(|path| path.display().to_string()),
         duration_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
         cancelled: summary.interrupted_by.is_some(),
+        over_budget: summary.over_budget.clone(),
     }
 }
 
@@ -347,6 +361,7 @@ fn summarise(finished: &scheduler::Finished, run_id: String, run_dir: PathBuf) -
         skipped: tally(StepStatus::Skipped),
         interrupted_by: finished.interrupted_by,
         provenance: None,
+        over_budget: None,
     }
 }
 

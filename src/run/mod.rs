@@ -3,6 +3,7 @@
 //! behind (`records`: the run folder, its index and log; `provenance`: the signed SLSA
 //! provenance).
 
+pub mod budget;
 pub mod flow;
 pub mod gc;
 pub mod provenance;

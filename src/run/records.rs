@@ -23,27 +23,42 @@ pub struct RecordOptions<'a> {
     pub log: LogFiles,
     /// Each step's status, in the pipeline's order.
     pub statuses: &'a [crate::report::StepStatus],
+    /// The pipeline's `[budget]`, its rate card read.
+    pub budget: Option<&'a crate::run::budget::Loaded>,
+}
+
+/// What the records say of the run.
+pub struct Written {
+    /// The provenance, when the run succeeded.
+    pub provenance: Option<PathBuf>,
+    /// Why the run is over its budget.
+    pub over_budget: Option<String>,
 }
 
 pub const SUMS_FILE: &str = "SHA256SUMS";
 
-/// Writes the run's records; returns the provenance's path when one was written. A rebuild
-/// by `gantry repro` records nothing but its links (and, when asked, their bundles).
+/// Writes the run's records; returns the provenance's path when one was written and whether
+/// the run is over its budget. A rebuild by `gantry repro` records nothing but its links
+/// (and, when asked, their bundles).
 pub fn write(
     context: &Context,
     summary: &RunSummary,
     options: &RecordOptions<'_>,
     started: i64,
-) -> Result<Option<PathBuf>> {
+) -> Result<Written> {
     let failed = |message: String| Error::Environment { message };
     if context.rebuild {
         finish_placing(context)?;
         if options.bundles {
             write_bundles(context, &mut links(context)).map_err(failed)?;
         }
-        return Ok(None);
+        return Ok(Written {
+            provenance: None,
+            over_budget: None,
+        });
     }
     let mut files = links(context);
+    let mut over_budget = None;
     files.extend(place_step_attestations(context)?);
     let provenance = if summary.success() {
         let times = Times {
@@ -53,9 +68,11 @@ pub fn write(
         let (path, digest) =
             provenance::write(context, &times, options.builder_id).map_err(failed)?;
         files.push((run_folder::PROVENANCE.to_owned(), digest));
-        let usage =
+        let (usage, used) =
             crate::run::usage::write(context, options.statuses, &times, &digest).map_err(failed)?;
         files.push((run_folder::USAGE.to_owned(), usage));
+        over_budget =
+            (options.budget).and_then(|budget| crate::run::budget::judge(budget, &used, started));
         Some((path, digest, usage))
     } else {
         None
@@ -80,6 +97,8 @@ pub fn write(
         pipeline_digest: context.pipeline.digest.hex(),
         result: if summary.interrupted_by.is_some() {
             "interrupted"
+        } else if over_budget.is_some() {
+            "over-budget"
         } else if summary.success() {
             "success"
         } else {
@@ -108,7 +127,10 @@ pub fn write(
             ),
         });
     }
-    Ok(provenance.map(|(path, _, _)| path))
+    Ok(Written {
+        provenance: provenance.map(|(path, _, _)| path),
+        over_budget,
+    })
 }
 
 /// Waits for the placer: every step attestation is in the run folder after it.

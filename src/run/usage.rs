@@ -9,13 +9,13 @@ use crate::exec::context::Context;
 use crate::report::StepStatus;
 use crate::run::provenance::Times;
 
-/// Writes the document; returns its digest.
+/// Writes the document; returns its digest and what it says.
 pub fn write(
     context: &Context,
     statuses: &[StepStatus],
     times: &Times,
     provenance: &Digest,
-) -> Result<Digest, String> {
+) -> Result<(Digest, RunUsage), String> {
     let pipeline = &context.pipeline;
     let steps = (pipeline.steps.iter().zip(statuses).enumerate())
         .filter_map(|(id, (step, status))| {
@@ -53,7 +53,7 @@ pub fn write(
         steps,
     };
     let subject = ResourceDescriptor::named(run_folder::PROVENANCE, provenance);
-    let statement = Statement::new(vec![subject], URI, predicate);
+    let statement = Statement::new(vec![subject], URI, &predicate);
     let body = serde_json::to_vec(&statement).map_err(|error| error.to_string())?;
     let envelope = crate::attest::dsse::sign(PAYLOAD_TYPE, &body, context.signer.as_ref());
     let mut bytes = serde_json::to_vec_pretty(&envelope).map_err(|error| error.to_string())?;
@@ -61,7 +61,7 @@ pub fn write(
     let path = context.run_dir.join(run_folder::USAGE);
     atomic::write(&path, &bytes)
         .map_err(|error| format!("cannot write `{}`: {error}", path.display()))?;
-    Ok(Digest::of_bytes(&bytes))
+    Ok((Digest::of_bytes(&bytes), predicate))
 }
 
 /// `MemTotal` of /proc/meminfo, in bytes.

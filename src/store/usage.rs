@@ -78,6 +78,20 @@ impl Remote {
 }
 
 impl Usage {
+    /// The CPU time a step is billed for: user and system as measured; a remote worker's
+    /// execution time; else (a Nix build, measured by the clock alone) its wall time, one core.
+    #[must_use]
+    pub fn billed_cpu_us(&self) -> u64 {
+        match (self.cpu_user_us, self.cpu_system_us) {
+            (None, None) => self
+                .remote
+                .as_ref()
+                .and_then(|remote| remote.execution_us)
+                .unwrap_or(self.wall_us),
+            (user, system) => user.unwrap_or(0).saturating_add(system.unwrap_or(0)),
+        }
+    }
+
     /// The time alone.
     #[must_use]
     pub fn wall(duration: std::time::Duration) -> Self {

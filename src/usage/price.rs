@@ -364,7 +364,10 @@ impl Ledger {
             let Some(usage) = &step.usage else {
                 continue;
             };
-            *cpu = Some(cpu.unwrap_or(0).saturating_add(u128::from(cpu_us(usage))));
+            *cpu = Some(
+                cpu.unwrap_or(0)
+                    .saturating_add(u128::from(usage.billed_cpu_us())),
+            );
             if let Some(peak) = usage.peak_memory_bytes {
                 let used = u128::from(peak) * u128::from(usage.wall_us);
                 *memory = Some(memory.unwrap_or(0).saturating_add(used));
@@ -404,19 +407,6 @@ impl Ledger {
             }
         }
         (executed, cached)
-    }
-}
-
-/// The CPU time a step is billed for: user and system as measured; a remote worker's
-/// execution time; else (a Nix build, measured by the clock alone) its wall time, one core.
-fn cpu_us(usage: &crate::store::Usage) -> u64 {
-    match (usage.cpu_user_us, usage.cpu_system_us) {
-        (None, None) => usage
-            .remote
-            .as_ref()
-            .and_then(|remote| remote.execution_us)
-            .unwrap_or(usage.wall_us),
-        (user, system) => user.unwrap_or(0).saturating_add(system.unwrap_or(0)),
     }
 }
 
