@@ -517,7 +517,7 @@ fn priced_lines(
                     measured: measured.quantity.to_string(),
                     quantity: shown.to_string(),
                     unit: key.charge.unit().to_owned(),
-                    unit_price: measured.price.normalize().to_string(),
+                    unit_price: measured.price.to_string(),
                     amount: currency.format(amount),
                 },
                 amount,

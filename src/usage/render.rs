@@ -244,7 +244,7 @@ pub fn html(report: &Report, by_day: &Report, by_pipeline: &Report) -> String {
     let mut out = String::new();
     let _ = write!(
         out,
-        "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; style-src 'unsafe-inline'\">\n<title>Usage {} to {}</title>\n<style>\nbody{{font:14px/1.4 system-ui,sans-serif;margin:2em;color:#222}}\ntable{{border-collapse:collapse;margin:1em 0}}\nth,td{{padding:.25em .75em;border-bottom:1px solid #ddd;text-align:left}}\ntd.n,th.n{{text-align:right;font-variant-numeric:tabular-nums}}\n.total{{font-weight:bold;font-size:1.3em}}\nsvg text{{font:12px system-ui,sans-serif}}\nsection{{display:inline-block;vertical-align:top;margin-right:3em}}\n</style>\n</head>\n<body>\n",
+        "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; style-src 'unsafe-inline'\">\n<title>Usage {} to {}</title>\n<style>\nbody{{font:14px/1.4 system-ui,sans-serif;margin:2em;color:#222}}\ntable{{border-collapse:collapse;margin:1em 0}}\nth,td{{padding:.25em .75em;border-bottom:1px solid #ddd;text-align:left}}\nthead th{{background:#e8eef7}}\ntd.n,th.n{{text-align:right;font-variant-numeric:tabular-nums}}\n.total{{font-weight:bold;font-size:1.3em}}\nsvg text{{font:12px system-ui,sans-serif}}\nsection{{display:inline-block;vertical-align:top;margin-right:3em}}\n</style>\n</head>\n<body>\n",
         escape(&report.period.since),
         escape(&report.period.until)
     );

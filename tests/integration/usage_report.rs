@@ -858,3 +858,69 @@ fn a_gate_judges_a_runs_usage_document() {
         failed.stderr()
     );
 }
+
+/// The HTML page in headless Chromium: its screenshot (kept as
+/// `target/tmp/usage-report.png`) shows the charts' bars and the table's header row, read
+/// back from the PNG's pixels; the page holds no script and asks for nothing on the network.
+#[test]
+fn the_html_page_renders_its_charts_and_table_in_headless_chromium() {
+    crate::support::require_tool(
+        "chromium",
+        "--version",
+        "apt-get install chromium (scripts/test.sh installs it)",
+    );
+    let fixture = november();
+    let test = &fixture.test;
+    fixture
+        .report(&[
+            "--period",
+            "2026-11",
+            "--format",
+            "html",
+            "-o",
+            "report.html",
+        ])
+        .success();
+    let page = test.read("report.html");
+    assert!(!page.contains("<script") && !page.contains("src=") && !page.contains("href="));
+    let screenshot = Path::new(env!("CARGO_TARGET_TMPDIR")).join("usage-report.png");
+    let _ = std::fs::remove_file(&screenshot);
+    let output = std::process::Command::new("chromium")
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--hide-scrollbars",
+            "--window-size=1000,1500",
+        ])
+        .arg(format!("--screenshot={}", screenshot.display()))
+        .arg(format!("file://{}", test.path("report.html").display()))
+        .env("HOME", test.path("home"))
+        .output()
+        .expect("chromium");
+    assert!(
+        screenshot.is_file(),
+        "no screenshot: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let counts = std::process::Command::new("python3")
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/oracles/png/colours.py"))
+        .arg(&screenshot)
+        .args(["3b7dd8", "e8eef7"])
+        .output()
+        .expect("python3");
+    assert!(
+        counts.status.success(),
+        "{}",
+        String::from_utf8_lossy(&counts.stderr)
+    );
+    let counts: Vec<u64> = String::from_utf8_lossy(&counts.stdout)
+        .split_whitespace()
+        .map(|count| count.parse().expect("count"))
+        .collect();
+    assert!(counts[0] > 2_000, "the charts' bars: {counts:?} pixels");
+    assert!(
+        counts[1] > 2_000,
+        "the table's header row: {counts:?} pixels"
+    );
+}
