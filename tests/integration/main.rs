@@ -33,6 +33,6 @@ mod snapshots;
 mod sshd;
 mod support;
 mod usage;
-mod usage_report;
+pub(crate) mod usage_report;
 mod verify;
 mod vulns;

@@ -27,15 +27,15 @@ use gantry::keys::Signer as _;
 
 use crate::support::Test;
 
-const HOUR: u64 = 3_600_000_000;
+pub(crate) const HOUR: u64 = 3_600_000_000;
 
-struct Fixture {
-    test: Test,
+pub(crate) struct Fixture {
+    pub(crate) test: Test,
     signer: gantry::keys::EcdsaSigner,
 }
 
 impl Fixture {
-    fn new() -> Self {
+    pub(crate) fn new() -> Self {
         let test = Test::new();
         let key = p256::ecdsa::SigningKey::from_slice(&[7u8; 32]).expect("key");
         let signer = gantry::keys::EcdsaSigner::new(&key).expect("signer");
@@ -54,7 +54,7 @@ impl Fixture {
     }
 
     /// Signs a usage document for a run and writes it to `attestations/RUN/`.
-    fn run(
+    pub(crate) fn run(
         &self,
         run_id: &str,
         tenant: Option<&str>,
@@ -88,7 +88,7 @@ impl Fixture {
         );
     }
 
-    fn report(&self, extra: &[&str]) -> crate::support::Run {
+    pub(crate) fn report(&self, extra: &[&str]) -> crate::support::Run {
         let output = self
             .test
             .command()
@@ -113,7 +113,7 @@ fn set_private(path: &Path) {
     std::fs::set_permissions(path, permissions).expect("chmod");
 }
 
-fn executed(step: &str, usage: &Value) -> Value {
+pub(crate) fn executed(step: &str, usage: &Value) -> Value {
     json!({"step": step, "status": "executed", "usage": usage})
 }
 

@@ -1,0 +1,192 @@
+//! Usage reports attacked: names written to break out of the invoice, the CSV and the HTML
+//! page; documents too large, too deep, from the far future or with figures that overflow.
+//! Each is escaped, refused with its reason, or priced without a panic.
+
+use serde_json::{Value, json};
+
+use crate::usage_report::{Fixture, HOUR, executed};
+
+/// A signed document's tenant, pipeline and step names carry markup, a spreadsheet formula
+/// and terminal escapes: the page shows them as text, the CSV defuses the formula, the
+/// invoice drops the control characters, and the JSON holds them as they are.
+#[test]
+fn names_from_a_document_cannot_break_out_of_any_format() {
+    let fixture = Fixture::new();
+    fixture.run(
+        "20261103T100000Z-00000001",
+        Some("<script>alert(1)</script>"),
+        "=HYPERLINK(\"http://evil\")",
+        "2026-11-03T10:00:00Z",
+        &json!([executed(
+            "\u{1b}[2J\u{1b}[31mstep\nforged line",
+            &json!({"method": "wait4", "wallUs": HOUR, "cpuUserUs": HOUR})
+        )]),
+    );
+    let html = fixture
+        .report(&["--period", "2026-11", "--format", "html"])
+        .success()
+        .stdout();
+    assert!(!html.contains("<script>alert"), "markup is escaped");
+    assert!(html.contains("&lt;script&gt;alert(1)&lt;/script&gt;"));
+    let csv = fixture
+        .report(&[
+            "--period",
+            "2026-11",
+            "--format",
+            "csv",
+            "--group-by",
+            "pipeline",
+        ])
+        .success()
+        .stdout();
+    assert!(
+        csv.contains("\"'=HYPERLINK(\"\"http://evil\"\")\""),
+        "{csv}"
+    );
+    let invoice = fixture
+        .report(&[
+            "--period",
+            "2026-11",
+            "--format",
+            "invoice",
+            "--group-by",
+            "step",
+        ])
+        .success()
+        .stdout();
+    assert!(!invoice.contains('\u{1b}'), "{invoice:?}");
+    assert!(!invoice.contains("\nforged line"), "{invoice}");
+    let report: Value =
+        serde_json::from_str(&fixture.report(&["--period", "2026-11"]).success().stdout())
+            .expect("json");
+    assert_eq!(report["runs"][0]["tenant"], "<script>alert(1)</script>");
+}
+
+/// A file past the size gantry reads, JSON nested past serde's limit, garbage, a document
+/// from the year 9999 and one with an unreadable date: each refused with its reason, the rest
+/// still priced.
+#[test]
+fn oversized_deep_future_and_overflowing_documents_are_refused_or_reported() {
+    let fixture = Fixture::new();
+    let test = &fixture.test;
+    fixture.run(
+        "20261103T100000Z-00000001",
+        Some("acme"),
+        "app",
+        "2026-11-03T10:00:00Z",
+        &json!([executed(
+            "build",
+            &json!({"method": "wait4", "wallUs": HOUR, "cpuUserUs": HOUR})
+        )]),
+    );
+    std::fs::create_dir_all(test.path("attestations/huge")).expect("mkdir");
+    std::fs::File::create(test.path("attestations/huge/usage.intoto.json"))
+        .and_then(|file| file.set_len(1 << 30))
+        .expect("a sparse 1 GiB file");
+    test.write(
+        "attestations/deep/usage.intoto.json",
+        &format!("{}{}", "[".repeat(100_000), "]".repeat(100_000)),
+    );
+    test.write(
+        "attestations/garbage/usage.intoto.json",
+        "\u{0}\u{1}not json",
+    );
+    fixture.run(
+        "99991231T235959Z-00000009",
+        Some("acme"),
+        "app",
+        "9999-12-31T23:59:59Z",
+        &json!([]),
+    );
+    fixture.run(
+        "20261104T100000Z-0000000a",
+        Some("acme"),
+        "app",
+        "2026-11-04 10:00",
+        &json!([]),
+    );
+    let run = fixture.report(&["--period", "2026-11"]).success();
+    let report: Value = serde_json::from_str(&run.stdout()).expect("json");
+    assert_eq!(report["runs"].as_array().expect("runs").len(), 1);
+    let reasons: Vec<(String, String)> = (report["refused"].as_array().expect("refused").iter())
+        .map(|refused| {
+            (
+                refused["file"].as_str().unwrap_or_default().to_owned(),
+                refused["reason"].as_str().unwrap_or_default().to_owned(),
+            )
+        })
+        .collect();
+    let reason = |file: &str| {
+        reasons
+            .iter()
+            .find(|(path, _)| path.contains(file))
+            .map_or_else(
+                || panic!("{file} not refused: {reasons:#?}"),
+                |(_, reason)| reason.clone(),
+            )
+    };
+    assert!(reason("huge").contains("more than"), "{reasons:#?}");
+    assert!(
+        reason("deep").contains("not a DSSE envelope"),
+        "{reasons:#?}"
+    );
+    assert!(
+        reason("garbage").contains("not a DSSE envelope"),
+        "{reasons:#?}"
+    );
+    assert!(
+        reason("99991231T235959Z").starts_with("dated in the future"),
+        "{reasons:#?}"
+    );
+    assert!(
+        reason("20261104T100000Z").contains("not an RFC 3339 time"),
+        "{reasons:#?}"
+    );
+}
+
+/// Figures at u64's limit, a thousand of them, add up exactly (in u128) and are priced; peak
+/// memory times wall time at that limit, a thousand times, passes what a decimal holds: the
+/// report says so and names the line, without a panic.
+#[test]
+fn figures_at_u64s_limit_are_priced_or_named_too_large() {
+    let fixture = Fixture::new();
+    let maximal = json!({"method": "wait4", "wallUs": u64::MAX, "cpuUserUs": u64::MAX, "cpuSystemUs": u64::MAX});
+    let steps: Vec<Value> = (0..1000)
+        .map(|index| executed(&format!("s{index}"), &maximal))
+        .collect();
+    fixture.run(
+        "20261103T100000Z-00000001",
+        Some("acme"),
+        "app",
+        "2026-11-03T10:00:00Z",
+        &Value::Array(steps),
+    );
+    let priced: Value =
+        serde_json::from_str(&fixture.report(&["--period", "2026-11"]).success().stdout())
+            .expect("json");
+    assert!(
+        priced["total"]
+            .as_str()
+            .is_some_and(|total| total.len() > 10),
+        "{priced:#}"
+    );
+    // Peak memory times wall time at u64's limit, a thousand times, passes what a decimal
+    // holds: the report says so and names the line.
+    let fixture = Fixture::new();
+    let memory =
+        json!({"method": "wait4", "wallUs": u64::MAX, "cpuUserUs": 1, "peakMemoryBytes": u64::MAX});
+    let steps: Vec<Value> = (0..1000)
+        .map(|index| executed(&format!("s{index}"), &memory))
+        .collect();
+    fixture.run(
+        "20261103T100000Z-00000001",
+        Some("acme"),
+        "app",
+        "2026-11-03T10:00:00Z",
+        &Value::Array(steps),
+    );
+    fixture
+        .report(&["--period", "2026-11"])
+        .failure(1)
+        .stderr_contains("the memory of `acme` is too large to price");
+}
