@@ -15,15 +15,20 @@ use crate::pipeline::Step;
 use crate::store::beneath::{Folder, Kind, Refusal};
 use crate::store::{BlobError, Cas, OutputRecord, StatCache, Tree, TreeFile};
 
+/// What [`collect`] stored.
+pub struct Collected {
+    pub records: Vec<OutputRecord>,
+    /// Folder listings by output index.
+    pub trees: HashMap<usize, Tree>,
+    /// The bytes of every output file stored.
+    pub bytes: u64,
+}
+
 /// Hashes each declared output found in `work`, moves it into the CAS and returns the
 /// records (and folder listings by output index). The slot was written by the step and is
 /// read as hostile: every path is walked by descriptor, and a symbolic link anywhere on an
 /// output's path fails the step without anything being read, changed or moved through it.
-pub fn collect(
-    step: &Step,
-    work: &Path,
-    cas: &Cas,
-) -> Result<(Vec<OutputRecord>, HashMap<usize, Tree>), String> {
+pub fn collect(step: &Step, work: &Path, cas: &Cas) -> Result<Collected, String> {
     let slot =
         Folder::open(work).map_err(|error| format!("cannot open the step's folder: {error}"))?;
     let mut records = Vec::with_capacity(step.outputs.len());
@@ -110,7 +115,11 @@ pub fn collect(
             });
         }
     }
-    Ok((records, trees))
+    Ok(Collected {
+        records,
+        trees,
+        bytes: budget.limit - budget.left,
+    })
 }
 
 /// What the step's outputs may still add up to (`limits.output`).

@@ -145,7 +145,11 @@ fn execute_in(
             Some(0),
         ));
     }
-    let (records, trees) = outputs::collect(step, work, &context.store.cas)
+    let outputs::Collected {
+        records,
+        trees,
+        bytes,
+    } = outputs::collect(step, work, &context.store.cas)
         .map_err(|error| failure(error, Some(0)))?;
     let logs = [
         store_log(context, &finished.stdout.bytes)?,
@@ -157,7 +161,10 @@ fn execute_in(
         logs,
         truncated: [finished.stdout.truncated, finished.stderr.truncated],
         duration,
-        usage: usage(duration, finished.rusage, finished.remote.as_ref()),
+        usage: crate::store::Usage {
+            output_bytes: Some(bytes),
+            ..usage(duration, finished.rusage, finished.remote.as_ref())
+        },
         remote: finished.remote,
         warm: warm.to_vec(),
     };
@@ -369,6 +376,7 @@ fn usage(
         peak_memory_bytes: Some(counted.peak_rss_bytes),
         block_read_bytes: Some(counted.block_read_bytes),
         block_written_bytes: Some(counted.block_written_bytes),
+        output_bytes: None,
         remote: None,
     }
 }

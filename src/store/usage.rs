@@ -25,6 +25,9 @@ pub struct Usage {
     pub block_read_bytes: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub block_written_bytes: Option<u64>,
+    /// The bytes of the output files the step stored (what storage is billed on).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub output_bytes: Option<u64>,
     /// A remote executor ran it: the worker and its timings (REAPI's
     /// `ExecutedActionMetadata`).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -105,25 +108,27 @@ impl Usage {
     /// The measured figures after the method and the wall time, in a fixed order (the
     /// index file's).
     #[must_use]
-    pub fn figures(&self) -> [Option<u64>; 5] {
+    pub fn figures(&self) -> [Option<u64>; 6] {
         [
             self.cpu_user_us,
             self.cpu_system_us,
             self.peak_memory_bytes,
             self.block_read_bytes,
             self.block_written_bytes,
+            self.output_bytes,
         ]
     }
 
     /// The inverse of [`Usage::figures`].
     #[must_use]
-    pub fn with_figures(method: String, wall_us: u64, figures: [Option<u64>; 5]) -> Self {
+    pub fn with_figures(method: String, wall_us: u64, figures: [Option<u64>; 6]) -> Self {
         let [
             cpu_user_us,
             cpu_system_us,
             peak_memory_bytes,
             block_read_bytes,
             block_written_bytes,
+            output_bytes,
         ] = figures;
         Self {
             method,
@@ -133,6 +138,7 @@ impl Usage {
             peak_memory_bytes,
             block_read_bytes,
             block_written_bytes,
+            output_bytes,
             remote: None,
         }
     }

@@ -317,8 +317,9 @@ struct Ledger {
     saved_steps: u64,
 }
 
-/// A run's use in one group: (group, cached), steps, CPU µs, memory byte-µs.
-type GroupSums = ((String, bool), u128, Option<u128>, Option<u128>);
+/// A run's use in one group: (group, cached), steps, then CPU µs, memory byte-µs and
+/// stored bytes (each `None` when nothing measured it).
+type GroupSums = ((String, bool), u128, [Option<u128>; 3]);
 
 impl Ledger {
     /// Adds a run's steps at `rate`; returns how many were executed and cached. A run's
@@ -339,7 +340,6 @@ impl Ledger {
             GroupBy::Step => String::new(),
             GroupBy::Day => day.to_owned(),
         };
-        // (group, cached) → steps, CPU µs and memory byte-µs (None: nothing measured them).
         let mut sums: Vec<GroupSums> = Vec::new();
         let mut index: HashMap<(String, bool), usize> = HashMap::new();
         let (mut executed, mut cached) = (0, 0);
@@ -356,10 +356,10 @@ impl Ledger {
                 run_group.clone()
             };
             let slot = *index.entry((group.clone(), is_cached)).or_insert_with(|| {
-                sums.push(((group, is_cached), 0, None, None));
+                sums.push(((group, is_cached), 0, [None; 3]));
                 sums.len() - 1
             });
-            let (_, steps, cpu, memory) = &mut sums[slot];
+            let (_, steps, [cpu, memory, stored]) = &mut sums[slot];
             *steps += 1;
             let Some(usage) = &step.usage else {
                 continue;
@@ -372,9 +372,12 @@ impl Ledger {
                 let used = u128::from(peak) * u128::from(usage.wall_us);
                 *memory = Some(memory.unwrap_or(0).saturating_add(used));
             }
+            if let Some(bytes) = usage.output_bytes {
+                *stored = Some(stored.unwrap_or(0).saturating_add(u128::from(bytes)));
+            }
         }
         let rate_from = rate.from_day();
-        for ((group, is_cached), steps, cpu, memory) in sums {
+        for ((group, is_cached), steps, [cpu, memory, stored]) in sums {
             let target = if is_cached {
                 self.saved_steps += u64::try_from(steps).unwrap_or(u64::MAX);
                 self.saved_cpu_us = self.saved_cpu_us.saturating_add(cpu.unwrap_or(0));
@@ -404,6 +407,10 @@ impl Ledger {
             }
             if let Some(memory) = memory {
                 add(Charge::Memory, memory, GB * HOUR_US);
+            }
+            // What a step stored is billed for one month (a cache hit stores nothing new).
+            if let Some(stored) = stored.filter(|_| !is_cached) {
+                add(Charge::Storage, stored, GB);
             }
         }
         (executed, cached)

@@ -54,6 +54,10 @@ outputs = ["out/allocate"]
         "{allocated}"
     );
     assert!(allocated["blockReadBytes"].is_u64() && allocated["blockWrittenBytes"].is_u64());
+    assert_eq!(
+        allocated["outputBytes"], 5,
+        "out/allocate holds \"done\\n\": {allocated}"
+    );
 }
 
 /// An in-process step (here a sign step) says the CPU time of the thread that ran it; a cache

@@ -682,6 +682,12 @@ fn real_runs_are_priced_from_the_documents_they_signed() {
         charges.contains(&"cpu") && charges.contains(&"steps") && charges.contains(&"base"),
         "{charges:?}"
     );
+    // The executed step stored `out/app` ("app\n"): four bytes, billed as storage.
+    let stored: Vec<&str> = (report["lines"].as_array().expect("lines").iter())
+        .filter(|line| line["charge"] == "storage")
+        .map(|line| line["measured"].as_str().unwrap_or_default())
+        .collect();
+    assert_eq!(stored, ["4"], "{report:#}");
     // Signed with another key than the one given: refused, not counted.
     let output = test
         .command()
