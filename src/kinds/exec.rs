@@ -103,6 +103,12 @@ fn execute_in(
         detail: Some(FailureDetail {
             command: action.argv.clone(),
             stderr_tail: tail(&finished.stderr.bytes, 20, 4096),
+            // A failed attempt used the machine too: its bill is not the cache's business.
+            usage: Some(Box::new(usage(
+                duration,
+                finished.rusage,
+                finished.remote.as_ref(),
+            ))),
         }),
     };
     let mut reached = limit_reached(step, finished.reached);

@@ -197,6 +197,7 @@ fn nix_failure(error: NixError, command: Vec<String>) -> Failure {
             detail: Some(FailureDetail {
                 command,
                 stderr_tail: tail(stderr.as_bytes(), 20, 4096),
+                usage: None,
             }),
         },
         other => Failure::environment(other.to_string()),

@@ -105,4 +105,6 @@ fn is_one(value: &u32) -> bool {
 pub struct FailureDetail {
     pub command: Vec<String>,
     pub stderr_tail: String,
+    /// What the failed attempt used, when it ran and was measured.
+    pub usage: Option<Box<crate::store::Usage>>,
 }

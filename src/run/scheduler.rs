@@ -346,7 +346,7 @@ fn finish(context: &Context, id: StepId, outcome: Outcome, elapsed: Duration) ->
                 category: Some(category),
                 attestation: None,
                 attempts: attempts.max(1),
-                usage: None,
+                usage: detail.as_ref().and_then(|detail| detail.usage.clone()),
                 detail,
             },
         ),

@@ -281,3 +281,25 @@ fn assert_schema_holds(test: &Test, predicate: &serde_json::Value) {
         String::from_utf8_lossy(&check.stderr)
     );
 }
+
+/// A step that fails used the machine too: its `step_finished` event says what, as the
+/// kernel counted it.
+#[test]
+fn a_failed_step_says_what_it_used() {
+    let test = Test::new().pipeline(
+        "[steps.fail]\nrun = \"dd if=/dev/zero of=/dev/null bs=50M count=1 2> /dev/null; exit 3\"\noutputs = [\"out/never\"]\n",
+    );
+    let run = test.gantry_run(&[]).failure(1);
+    let event = (run.events().into_iter())
+        .find(|event| event["event"] == "step_finished" && event["step"] == "fail")
+        .expect("the step finished");
+    assert_eq!(event["status"], "failed");
+    assert_eq!(event["exit_code"], 3);
+    let used = &event["usage"];
+    assert_eq!(used["method"], "wait4", "{event}");
+    assert!(number(&used["peakMemoryBytes"]) >= 50 << 20, "{used}");
+    assert!(
+        used.get("outputBytes").is_none(),
+        "nothing was stored: {used}"
+    );
+}
