@@ -104,11 +104,7 @@ fn execute_in(
             command: action.argv.clone(),
             stderr_tail: tail(&finished.stderr.bytes, 20, 4096),
             // A failed attempt used the machine too: its bill is not the cache's business.
-            usage: Some(Box::new(usage(
-                duration,
-                finished.rusage,
-                finished.remote.as_ref(),
-            ))),
+            usage: Some(Box::new(usage(duration, &finished))),
         }),
     };
     let mut reached = limit_reached(step, finished.reached);
@@ -169,7 +165,7 @@ fn execute_in(
         duration,
         usage: crate::store::Usage {
             output_bytes: Some(bytes),
-            ..usage(duration, finished.rusage, finished.remote.as_ref())
+            ..usage(duration, &finished)
         },
         remote: finished.remote,
         warm: warm.to_vec(),
@@ -360,26 +356,28 @@ fn link(
     (subjects, link)
 }
 
-/// The step's usage: what the kernel counted when the sandbox here ran it, the time alone
-/// when a remote did.
-fn usage(
-    duration: Duration,
-    rusage: Option<sandbox::Rusage>,
-    remote: Option<&sandbox::RemoteRun>,
-) -> crate::store::Usage {
-    let Some(counted) = rusage else {
+/// The step's usage: what the kernel counted when the sandbox here ran it (CPU and I/O by
+/// `wait4`; the peak memory of the whole tree by the step's cgroup when it had one of its own,
+/// else the largest single process by `wait4`), the time alone when a remote did.
+fn usage(duration: Duration, finished: &sandbox::Finished) -> crate::store::Usage {
+    let Some(counted) = finished.rusage else {
         return crate::store::Usage {
             method: "remote".to_owned(),
-            remote: remote.and_then(|remote| remote.usage.clone()),
+            remote: (finished.remote.as_ref()).and_then(|remote| remote.usage.clone()),
             ..crate::store::Usage::wall(duration)
         };
     };
+    let (method, peak) = match finished.group_peak {
+        Some((peak, sandbox::cgroup::Version::V1)) => ("wait4+cgroup v1", peak),
+        Some((peak, sandbox::cgroup::Version::V2)) => ("wait4+cgroup v2", peak),
+        None => ("wait4", counted.peak_rss_bytes),
+    };
     crate::store::Usage {
-        method: "wait4".to_owned(),
+        method: method.to_owned(),
         wall_us: crate::store::usage::micros(duration),
         cpu_user_us: Some(counted.user_us),
         cpu_system_us: Some(counted.system_us),
-        peak_memory_bytes: Some(counted.peak_rss_bytes),
+        peak_memory_bytes: Some(peak),
         block_read_bytes: Some(counted.block_read_bytes),
         block_written_bytes: Some(counted.block_written_bytes),
         output_bytes: None,

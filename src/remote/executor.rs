@@ -406,6 +406,7 @@ impl RemoteExecutor {
                 remote: None,
                 reached: None,
                 rusage: None,
+                group_peak: None,
             };
         };
         let stdout = self
@@ -421,6 +422,7 @@ impl RemoteExecutor {
             remote: None,
             reached: None,
             rusage: None,
+            group_peak: None,
         }
     }
 

@@ -64,6 +64,8 @@ pub struct Group {
     process_refusals: u64,
     /// The limits last written, so a reused group with the same limits is not written again.
     set: Option<(u64, u64)>,
+    /// Whether the high-water mark counts only the step that holds the group.
+    peak_is_own: bool,
 }
 
 /// A limit a step reached.
@@ -164,6 +166,7 @@ impl Cgroups {
                 oom_kills: 0,
                 process_refusals: 0,
                 set: None,
+                peak_is_own: false,
             };
             fs::create_dir_all(&group.memory)?;
             if let Some(pids) = &group.pids {
@@ -176,6 +179,7 @@ impl Cgroups {
             }
             group
         };
+        group.reset_peak();
         if group.set != Some((memory, processes)) {
             group.set(memory, processes)?;
             group.set = Some((memory, processes));
@@ -291,6 +295,35 @@ impl Group {
         self.pids
             .as_ref()
             .map_or(0, |pids| counter(&pids.join("pids.events"), "max"))
+    }
+
+    /// Starts the group's memory high-water mark afresh for its next step (v1 resets it on a
+    /// write; v2's `memory.peak` cannot be reset before Linux 6.12, so only a fresh v2 group's
+    /// is the step's own).
+    fn reset_peak(&mut self) {
+        self.peak_is_own = match self.version {
+            Version::V1 => fs::write(self.memory.join("memory.max_usage_in_bytes"), "0").is_ok(),
+            Version::V2 => self.set.is_none(),
+        };
+    }
+
+    /// The most memory the step's processes held together (their pages and the page cache
+    /// they filled, as the memory controller charges them), when this group counted only
+    /// them.
+    #[must_use]
+    pub fn peak_memory(&self) -> Option<u64> {
+        if !self.peak_is_own {
+            return None;
+        }
+        let file = match self.version {
+            Version::V1 => "memory.max_usage_in_bytes",
+            Version::V2 => "memory.peak",
+        };
+        fs::read_to_string(self.memory.join(file))
+            .ok()?
+            .trim()
+            .parse()
+            .ok()
     }
 
     /// Which limit, if any, the step reached while it held this group (asked only of a step

@@ -153,6 +153,9 @@ pub struct Finished {
     /// What the kernel counted for its processes; `None` where nothing here measured it (a
     /// remote run).
     pub rusage: Option<Rusage>,
+    /// The most memory its processes held together, as its cgroup counted it, and which
+    /// hierarchy; `None` without a cgroup of its own.
+    pub group_peak: Option<(u64, cgroup::Version)>,
 }
 
 /// What the kernel counted for a step's processes (`wait4`'s rusage of the namespace's pid 1,
@@ -333,6 +336,22 @@ impl Sandbox {
         self.identity
     }
 
+    /// Returns a step's cgroup with what it tells: the limit a failed step reached, and the
+    /// most memory the step's processes held together.
+    fn give_back_group(
+        &self,
+        group: Option<cgroup::Group>,
+        failed: bool,
+    ) -> (Option<cgroup::Reached>, Option<(u64, cgroup::Version)>) {
+        let (Some(mut group), Some(cgroups)) = (group, &self.cgroups) else {
+            return (None, None);
+        };
+        let reached = if failed { group.reached() } else { None };
+        let peak = group.peak_memory().map(|peak| (peak, cgroups.version()));
+        cgroups.give_back(group);
+        (reached, peak)
+    }
+
     /// Runs one process to completion (or timeout, or cancellation), capturing its stdout
     /// and stderr through pipes (no files to create and delete per step). Blocking.
     pub fn run(&self, request: &Request<'_>) -> Result<Finished, SandboxError> {
@@ -406,19 +425,11 @@ impl Sandbox {
                 self.spawner.give_back(namespace);
             }
         };
-        let give_back_group = |group: Option<cgroup::Group>, failed: bool| {
-            let mut group = group?;
-            let reached = if failed { group.reached() } else { None };
-            if let Some(cgroups) = &self.cgroups {
-                cgroups.give_back(group);
-            }
-            reached
-        };
         let spawned = match spawned {
             Ok(spawned) => spawned,
             Err(error) => {
                 give_back();
-                give_back_group(group, true);
+                self.give_back_group(group, true);
                 return Err(error.into());
             }
         };
@@ -432,9 +443,10 @@ impl Sandbox {
         );
         give_back();
         let failed = !matches!(&ended, Ok(finished) if finished.termination.success());
-        let reached = give_back_group(group, failed);
+        let (reached, group_peak) = self.give_back_group(group, failed);
         ended.map(|finished| Finished {
             reached,
+            group_peak,
             ..finished
         })
     }
@@ -660,6 +672,7 @@ fn finish(
         remote: None,
         reached: None,
         rusage: Some(rusage),
+        group_peak: None,
     })
 }
 
