@@ -117,6 +117,7 @@ fn run_report(args: &ReportArgs, environment: &Environment) -> Result<u8> {
         tenant: args.tenant.clone(),
         group_by: GroupBy::parse(&args.group_by).unwrap_or(GroupBy::Tenant),
         now,
+        base_fees: true,
     };
     let (report, runs) = make(&card, &args.sources, &keys, &options)?;
     let rendered = match args.format {
@@ -317,6 +318,7 @@ fn run_verify(args: &VerifyArgs, environment: &Environment) -> Result<u8> {
             .ok_or_else(|| attestation(format!("unknown grouping `{}`", claimed.group_by)))?,
         now: crate::time::parse_rfc3339(&claimed.generated_on)
             .ok_or_else(|| attestation("its `generatedOn` is not a time".to_owned()))?,
+        base_fees: true,
     };
     let (again, _) = make(&card, &args.sources, &keys, &options)?;
     let differences = report::differences(&claimed, &again);

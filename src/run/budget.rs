@@ -105,15 +105,24 @@ fn cost(
         predicate: usage.clone(),
         started,
     };
+    // The run has ended: its own end is "now" for it, however long it took.
+    let finished = crate::time::parse_rfc3339(&usage.finished_on).unwrap_or(started);
     let options = Options {
         since: day,
         until: day + 86_400,
         tenant: usage.tenant.clone(),
         group_by: GroupBy::Step,
-        now: started,
+        now: finished.max(started),
+        base_fees: false,
     };
     let report =
         price::price(card, &[run], Vec::new(), &options).map_err(|problems| problems.join("; "))?;
+    if let Some(refused) = report.refused.first() {
+        return Err(refused.reason.clone());
+    }
+    if report.runs.is_empty() {
+        return Err("the run is not in what its rate card prices".to_owned());
+    }
     let mut total = Decimal::ZERO;
     let mut by_step: std::collections::BTreeMap<String, Decimal> =
         std::collections::BTreeMap::new();
@@ -141,4 +150,48 @@ fn hours(micros: u128) -> String {
         .map_or_else(String::new, |value| {
             value.round_dp(4).normalize().to_string()
         })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A run that lasted six minutes is judged on what it cost like any other (its end is
+    /// "now" for it, not its start).
+    #[test]
+    fn a_long_run_is_judged_on_its_cost() {
+        let text = std::fs::read_to_string(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("tests/fixtures/usage/rate-card.toml"),
+        )
+        .expect("fixture");
+        let card = rate_card::parse(&SourceFile {
+            path: "rate-card.toml".into(),
+            text: text.into(),
+        })
+        .expect("card");
+        let usage: RunUsage = serde_json::from_value(serde_json::json!({
+            "runId": "r", "tenant": "acme",
+            "pipeline": {"name": "app", "path": "p.toml", "sha256": ""}, "machine": {"cores": 2},
+            "startedOn": "2026-11-03T10:00:00Z", "finishedOn": "2026-11-03T10:06:00Z",
+            "steps": [{"step": "build", "status": "executed",
+                       "usage": {"method": "wait4", "wallUs": 360_000_000u64, "cpuUserUs": 360_000_000_000u64}}]
+        }))
+        .expect("usage");
+        let loaded = Loaded {
+            budget: Budget {
+                cpu_us: None,
+                cpu_hours: None,
+                cost: Some("0.01".to_owned()),
+                rate_card: None,
+            },
+            card: Some(card),
+        };
+        let started = crate::time::parse_rfc3339("2026-11-03T10:00:00Z").expect("time");
+        let verdict = judge(&loaded, &usage, started).expect("over budget");
+        assert!(
+            verdict.contains("it cost 8.00 USD, more than the budget's 0.01 USD; the step that cost most: `build` (8.00 USD)"),
+            "{verdict}"
+        );
+    }
 }

@@ -71,6 +71,8 @@ pub struct Options {
     pub group_by: GroupBy,
     /// The time the report is made (documents dated after it are refused).
     pub now: i64,
+    /// Whether tenants' monthly base fees are charged (a budget judges a run's use alone).
+    pub base_fees: bool,
 }
 
 /// What is charged, in the order lines are listed.
@@ -170,6 +172,14 @@ pub fn price(
         .collect();
     for run in runs {
         let predicate = &run.predicate;
+        // Another tenant's documents are none of this report's business, refused or not.
+        if options
+            .tenant
+            .as_ref()
+            .is_some_and(|only| predicate.tenant.as_ref() != Some(only))
+        {
+            continue;
+        }
         if let Some(reason) = refusal(run, &seen, options) {
             refused.push(Refused {
                 file: run.file.clone(),
@@ -179,13 +189,6 @@ pub fn price(
             continue;
         }
         seen.entry(&run.provenance).or_insert(&run.file);
-        if options
-            .tenant
-            .as_ref()
-            .is_some_and(|only| predicate.tenant.as_ref() != Some(only))
-        {
-            continue;
-        }
         let tenant = predicate.tenant.clone().unwrap_or_default();
         let tier = match card.tier_of(predicate.tenant.as_deref()) {
             Ok(tier) => tier.to_owned(),
@@ -204,7 +207,7 @@ pub fn price(
         if !tenant.is_empty() {
             tenants.insert(tenant.clone());
         }
-        let (executed, cached) = ledger.meter(predicate, &tenant, &tier, rate, options.group_by);
+        let (executed, cached) = ledger.meter(run, &tenant, &tier, rate, options.group_by);
         covered.push(Covered {
             run_id: predicate.run_id.clone(),
             tenant: predicate.tenant.clone(),
@@ -217,7 +220,9 @@ pub fn price(
             cached,
         });
     }
-    base_fees(card, &tenants, options, &mut ledger.lines, &mut problems);
+    if options.base_fees {
+        base_fees(card, &tenants, options, &mut ledger.lines, &mut problems);
+    }
     if !problems.is_empty() {
         return Err(problems);
     }
@@ -292,7 +297,8 @@ fn refusal(run: &MeteredRun, seen: &BTreeMap<&str, &str>, options: &Options) -> 
         return Some(format!("the same run as `{first}` (counted once)"));
     }
     let finished = crate::time::parse_rfc3339(&predicate.finished_on).unwrap_or(run.started);
-    if run.started > options.now + SKEW_SECONDS || finished > options.now + SKEW_SECONDS {
+    let latest = options.now.saturating_add(SKEW_SECONDS);
+    if run.started > latest || finished > latest {
         return Some(format!(
             "dated in the future ({}, the report is made {})",
             predicate.finished_on,
@@ -327,18 +333,20 @@ impl Ledger {
     /// ledger is touched a few times per run rather than for every step.
     fn meter(
         &mut self,
-        predicate: &RunUsage,
+        run: &MeteredRun,
         tenant: &str,
         tier: &str,
         rate: &Rate,
         group_by: GroupBy,
     ) -> (u64, u64) {
-        let day = predicate.started_on.get(..10).unwrap_or_default();
+        let predicate = &run.predicate;
+        // The UTC day it started (a time written with an offset may say another day).
+        let day = crate::time::rfc3339(run.started)[..10].to_owned();
         let run_group = match group_by {
             GroupBy::Tenant => display_tenant(tenant),
             GroupBy::Pipeline => predicate.pipeline.name.clone(),
             GroupBy::Step => String::new(),
-            GroupBy::Day => day.to_owned(),
+            GroupBy::Day => day.clone(),
         };
         let mut sums: Vec<GroupSums> = Vec::new();
         let mut index: HashMap<(String, bool), usize> = HashMap::new();

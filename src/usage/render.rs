@@ -15,7 +15,7 @@ const CSV_HEADER: &str =
 /// RFC 4180: a field with a comma, quote or line break is quoted, its quotes doubled. A field
 /// a spreadsheet would run as a formula (`=`, `+`, `-`, `@` first) gets a `'` before it.
 fn csv_field(text: &str) -> String {
-    let text = if text.starts_with(['=', '+', '-', '@']) {
+    let text = if text.starts_with(['=', '+', '-', '@', '\t', '\r']) {
         format!("'{text}")
     } else {
         text.to_owned()
@@ -62,8 +62,18 @@ pub fn csv(report: &Report) -> String {
 /// Strips control characters (a tenant or pipeline name is somebody else's text).
 fn clean(text: &str) -> String {
     text.chars()
-        .filter(|character| !character.is_control())
+        .filter(|&character| !invisible(character))
         .collect()
+}
+
+/// Control characters and the marks that reorder text on screen: a right-to-left override in
+/// somebody's pipeline name could swap the amounts a reader sees.
+fn invisible(character: char) -> bool {
+    character.is_control()
+        || matches!(
+            character,
+            '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}'
+        )
 }
 
 #[must_use]
@@ -132,9 +142,9 @@ pub fn invoice(report: &Report) -> String {
         let _ = writeln!(
             out,
             "  {}  {}  {}",
-            run.run_id,
+            clean(&run.run_id),
             clean(&run.pipeline),
-            run.provenance
+            clean(&run.provenance)
         );
     }
     if !report.refused.is_empty() {
@@ -230,7 +240,7 @@ fn escape(text: &str) -> String {
             '>' => out.push_str("&gt;"),
             '"' => out.push_str("&quot;"),
             '\'' => out.push_str("&#39;"),
-            character if character.is_control() => {}
+            character if invisible(character) => {}
             character => out.push(character),
         }
     }

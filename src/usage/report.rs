@@ -3,6 +3,8 @@
 //! so the JSON states them exactly. Signed, it is an in-toto Statement about the usage
 //! documents it counted; [`differences`] names what a re-computation does not agree with.
 
+use std::fmt::Write as _;
+
 use serde::{Deserialize, Serialize};
 
 pub const URI: &str = "https://gantry.dev/attestation/usage-report/v0.1";
@@ -144,25 +146,88 @@ pub fn differences(report: &Report, again: &Report) -> Vec<String> {
             ));
         }
     }
-    let key = |line: &Line| {
-        format!(
-            "{} {} of `{}`{}",
-            line.charge,
-            line.unit,
-            line.group,
-            if line.month.is_empty() {
-                String::new()
-            } else {
-                format!(" for {}", line.month)
-            }
-        )
+    line_differences(report, again, &mut found);
+    // Whatever the line by line comparison cannot name (a line listed twice, another order).
+    if found.is_empty() && report.lines != again.lines {
+        found.push(
+            "the lines are not the ones the attestations give (a line repeated or out of order)"
+                .to_owned(),
+        );
+    }
+    for (what, claimed, computed) in [
+        ("subtotals by group", &report.groups, &again.groups),
+        ("subtotals by tenant", &report.tenants, &again.tenants),
+    ] {
+        if claimed != computed {
+            found.push(format!("the {what} differ from the attestations'"));
+        }
+    }
+    if report.saved != again.saved {
+        found.push(format!(
+            "what cache hits saved: the report says {} CPU-hours ({}), the attestations give {} ({})",
+            report.saved.cpu_hours, report.saved.amount, again.saved.cpu_hours, again.saved.amount
+        ));
+    }
+    if report.currency != again.currency {
+        found.push(format!(
+            "the currency: the report says {}, its rate card {}",
+            report.currency, again.currency
+        ));
+    }
+    let strip = |runs: &[Covered]| -> Vec<Covered> {
+        let mut runs: Vec<Covered> = (runs.iter())
+            .map(|run| Covered {
+                file: String::new(),
+                ..run.clone()
+            })
+            .collect();
+        runs.sort_by(|a, b| a.usage.cmp(&b.usage));
+        runs
     };
+    let claimed_runs = strip(&report.runs);
+    if claimed_runs
+        .windows(2)
+        .any(|pair| pair[0].usage == pair[1].usage)
+    {
+        found.push("the report counts a run twice".to_owned());
+    } else if found.is_empty() && claimed_runs != strip(&again.runs) {
+        found.push("the runs' details differ from the attestations'".to_owned());
+    }
+    if report.total != again.total {
+        found.push(format!(
+            "the total: the report says {} {}, the attestations give {} {}",
+            report.total, report.currency, again.total, again.currency
+        ));
+    }
+    found
+}
+
+/// A line's name: one (group, tenant, tier, rate, month, charge), the ledger's key.
+fn line_key(line: &Line) -> String {
+    let mut text = format!(
+        "{} {} of `{}` for {} ({} from {})",
+        line.charge,
+        line.unit,
+        line.group,
+        if line.tenant.is_empty() {
+            "no tenant"
+        } else {
+            &line.tenant
+        },
+        line.tier,
+        line.rate_from
+    );
+    if !line.month.is_empty() {
+        let _ = write!(text, " in {}", line.month);
+    }
+    text
+}
+
+/// Each line the report claims against the line the attestations give under the same key.
+fn line_differences(report: &Report, again: &Report, found: &mut Vec<String>) {
+    let key = line_key;
     for line in &report.lines {
-        match again
-            .lines
-            .iter()
-            .find(|other| key(other) == key(line) && other.rate_from == line.rate_from)
-        {
+        match again.lines.iter().find(|other| key(other) == key(line)) {
             None => found.push(format!(
                 "line `{}` ({}) has no usage behind it",
                 key(line),
@@ -182,11 +247,7 @@ pub fn differences(report: &Report, again: &Report) -> Vec<String> {
         }
     }
     for line in &again.lines {
-        if !report
-            .lines
-            .iter()
-            .any(|other| key(other) == key(line) && other.rate_from == line.rate_from)
-        {
+        if !report.lines.iter().any(|other| key(other) == key(line)) {
             found.push(format!(
                 "line `{}` ({}) is missing from the report",
                 key(line),
@@ -194,13 +255,6 @@ pub fn differences(report: &Report, again: &Report) -> Vec<String> {
             ));
         }
     }
-    if report.total != again.total {
-        found.push(format!(
-            "the total: the report says {} {}, the attestations give {} {}",
-            report.total, report.currency, again.total, again.currency
-        ));
-    }
-    found
 }
 
 fn short(digest: &str) -> &str {

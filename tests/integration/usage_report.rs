@@ -930,3 +930,35 @@ fn the_html_page_renders_its_charts_and_table_in_headless_chromium() {
         "the table's header row: {counts:?} pixels"
     );
 }
+
+/// Grouped by pipeline, two tenants on two tiers share the pipeline `app`: their lines are
+/// told apart by tenant and tier, and a signed report of them verifies.
+#[test]
+fn a_report_grouped_by_pipeline_verifies_with_tenants_sharing_a_pipeline() {
+    let fixture = november();
+    fixture
+        .report(&[
+            "--period",
+            "2026-11",
+            "--group-by",
+            "pipeline",
+            "--key",
+            "keys/farm.key",
+            "-o",
+            "report.intoto.json",
+        ])
+        .success();
+    let output = fixture
+        .test
+        .command()
+        .args([
+            "usage",
+            "verify",
+            "report.intoto.json",
+            "--public-key",
+            "keys/farm.pub",
+        ])
+        .output()
+        .expect("gantry");
+    crate::support::Run { output }.success();
+}
