@@ -221,7 +221,7 @@ pub fn price(
         });
     }
     if options.base_fees {
-        base_fees(card, &tenants, options, &mut ledger.lines, &mut problems);
+        base_fees(card, &tenants, options, &mut ledger.lines);
     }
     if !problems.is_empty() {
         return Err(problems);
@@ -434,13 +434,13 @@ fn display_tenant(tenant: &str) -> String {
 }
 
 /// Each tenant's base fee for each month the period touches, in proportion to the days of
-/// that month it covers, at the rate in effect on the first of those days.
+/// that month it covers, each day at the rate that holds that day (a day without one is free:
+/// a tier that starts or ends inside the period fails nothing).
 fn base_fees(
     card: &RateCard,
     tenants: &BTreeSet<String>,
     options: &Options,
     lines: &mut BTreeMap<Key, Measured>,
-    problems: &mut Vec<String>,
 ) {
     for tenant in tenants {
         let Ok(tier) = card.tier_of(Some(tenant)) else {
@@ -458,33 +458,33 @@ fn base_fees(
             let next = crate::time::parse_date(&format!("{next_year:04}-{next_month:02}-01"))
                 .unwrap_or(options.until);
             let end = next.min(options.until);
-            let covered = (end - start) / 86_400;
-            match card.rate_at(tier, start) {
-                Some(rate) => {
-                    let group = match options.group_by {
-                        GroupBy::Tenant => tenant.clone(),
-                        _ => format!("base fee: {tenant}"),
-                    };
-                    lines.insert(
-                        Key {
-                            group,
-                            tenant: tenant.clone(),
-                            tier: tier.to_owned(),
-                            rate_from: rate.from_day(),
-                            month: format!("{year:04}-{month:02}"),
-                            charge: Charge::Base,
-                        },
-                        Measured {
-                            quantity: u128::try_from(covered).unwrap_or(0),
-                            divisor: u128::try_from(days).unwrap_or(1),
-                            price: rate.prices.base_per_month,
-                        },
-                    );
-                }
-                None => problems.push(format!(
-                    "tenant `{tenant}`: tier `{tier}` has no price on {}",
-                    &crate::time::rfc3339(start)[..10]
-                )),
+            // Each day at the rate that holds that day; a day the tier has no price is free.
+            let mut day = start;
+            while day < end {
+                let Some(rate) = card.rate_at(tier, day) else {
+                    day += 86_400;
+                    continue;
+                };
+                let group = match options.group_by {
+                    GroupBy::Tenant => tenant.clone(),
+                    _ => format!("base fee: {tenant}"),
+                };
+                let entry = lines
+                    .entry(Key {
+                        group,
+                        tenant: tenant.clone(),
+                        tier: tier.to_owned(),
+                        rate_from: rate.from_day(),
+                        month: format!("{year:04}-{month:02}"),
+                        charge: Charge::Base,
+                    })
+                    .or_insert(Measured {
+                        quantity: 0,
+                        divisor: u128::try_from(days).unwrap_or(1),
+                        price: rate.prices.base_per_month,
+                    });
+                entry.quantity += 1;
+                day += 86_400;
             }
             start = end;
         }

@@ -13,7 +13,8 @@
 //! | R4 11-30 | initech (enterprise) | etl: 100 h CPU | 6.00; 1 step × 0.0005 → 0.00 (half to even) |
 //! | R5 11-10 | none (default: basic) | one step: 1 h CPU, 1 GB for 1 h | 0.10; memory 0.005 → 0.00 (half to even); 1 step → 0.00 |
 //!
-//! Base fees, the whole month: acme 200.00, globex 50.00, initech 500.00 (no tenant: none).
+//! Base fees, the whole month, each day at its day's rate: acme 100.00 + 100.00 (its two
+//! periods, 15 days each), globex 50.00, initech 500.00 (no tenant: none).
 //! Subtotals: acme 201.38, globex 50.27, initech 506.00, no tenant 0.10; total 757.75.
 //! Cache hits saved 1 CPU-hour, priced 0.08. From 16 to 30 November (15 of 30 days): base
 //! fees 100.00 + 25.00 + 250.00, R2 0.30, R4 6.00: 381.30.
@@ -213,7 +214,8 @@ fn a_month_of_several_tenants_and_tiers_matches_the_hand_computation_in_every_fo
     );
     let lines = amounts(&report);
     for expected in [
-        ("acme", "base", "2026-01-01", "200.00"),
+        ("acme", "base", "2026-01-01", "100.00"),
+        ("acme", "base", "2026-11-16", "100.00"),
         ("acme", "cpu", "2026-01-01", "1.00"),
         ("acme", "cpu", "2026-11-16", "0.28"),
         ("acme", "memory", "2026-01-01", "0.08"),
@@ -961,4 +963,25 @@ fn a_report_grouped_by_pipeline_verifies_with_tenants_sharing_a_pipeline() {
         .output()
         .expect("gantry");
     crate::support::Run { output }.success();
+}
+
+/// A tier that ends inside the period (a tenant still listed on it) charges its base fee for
+/// the days it held, and fails nothing.
+#[test]
+fn a_tier_that_ends_inside_the_period_charges_the_days_it_held() {
+    let fixture = november();
+    let card = fixture.test.read("rate-card.toml").replace(
+        "[tenants]\n",
+        "[[tiers]]\nname = \"legacy\"\neffective_from = 2026-01-01\neffective_until = 2026-11-10\nbase_per_month = 30.00\ncpu_hour = 0.10\nmemory_gb_hour = 0.005\nnetwork_gb = 0.05\nstep = 0.001\nstorage_gb_month = 0.02\n\n[tenants]\noldco = \"legacy\"\n",
+    );
+    fixture.test.write("rate-card.toml", &card);
+    let report: Value = serde_json::from_str(
+        &fixture
+            .report(&["--period", "2026-11", "--tenant", "oldco"])
+            .success()
+            .stdout(),
+    )
+    .expect("json");
+    // Nine days of thirty at 30.00 a month.
+    assert_eq!(report["total"], "9.00", "{report:#}");
 }
