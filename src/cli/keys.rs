@@ -8,7 +8,7 @@ use crate::atomic;
 use crate::cli::Environment;
 use crate::error::{Error, Result};
 use crate::exec::context::Keys;
-use crate::keys::{self, EcdsaSigner, Signer};
+use crate::keys::{self, AnyKey, EcdsaSigner, EcdsaVerifier, Signer, Verifier};
 use crate::pipeline::model::KeyRef;
 use crate::pipeline::{Diagnostic, Diagnostics, Pipeline, StepKind};
 
@@ -194,4 +194,31 @@ pub(super) fn step_keys(pipeline: &Pipeline, environment: &Environment) -> Resul
         keys.by_step.insert(step.name.clone(), signer);
     }
     Ok(keys)
+}
+
+/// The public keys given (PEM files), or else the one of the signing key `key` (default: the
+/// development key): what `log verify` and `usage` check signatures with.
+pub(super) fn verifier(
+    public_keys: &[PathBuf],
+    key: Option<&Path>,
+    environment: &Environment,
+) -> Result<AnyKey> {
+    let mut keys: Vec<Box<dyn Verifier>> = Vec::new();
+    for path in public_keys {
+        let pem = crate::bounded::read_to_string(path, crate::bounded::Kind::Policy)
+            .map_err(Error::read(path))?;
+        keys.push(Box::new(EcdsaVerifier::from_pem(&pem).map_err(
+            |message| Error::Key {
+                path: path.clone(),
+                message,
+            },
+        )?));
+    }
+    if keys.is_empty() {
+        let signer = signer(key, environment)?;
+        keys.push(Box::new(
+            EcdsaVerifier::from_pem(signer.public_key_pem()).map_err(Error::Internal)?,
+        ));
+    }
+    Ok(AnyKey(keys))
 }

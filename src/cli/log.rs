@@ -3,9 +3,8 @@
 use std::path::{Path, PathBuf};
 
 use crate::cli::Environment;
-use crate::cli::keys::signer;
+use crate::cli::keys::verifier;
 use crate::error::{Error, Result};
-use crate::keys::{AnyKey, EcdsaVerifier, Signer, Verifier};
 use crate::runlog::{self, LogFiles, record};
 
 #[derive(Debug, clap::Subcommand)]
@@ -126,31 +125,6 @@ fn provenances(folder: &Path) -> std::io::Result<Vec<(String, String)>> {
     }
     runs.sort();
     Ok(runs)
-}
-
-fn verifier(
-    public_keys: &[PathBuf],
-    key: Option<&Path>,
-    environment: &Environment,
-) -> Result<AnyKey> {
-    let mut keys: Vec<Box<dyn Verifier>> = Vec::new();
-    for path in public_keys {
-        let pem = crate::bounded::read_to_string(path, crate::bounded::Kind::Policy)
-            .map_err(Error::read(path))?;
-        keys.push(Box::new(EcdsaVerifier::from_pem(&pem).map_err(
-            |message| Error::Key {
-                path: path.clone(),
-                message,
-            },
-        )?));
-    }
-    if keys.is_empty() {
-        let signer = signer(key, environment)?;
-        keys.push(Box::new(
-            EcdsaVerifier::from_pem(signer.public_key_pem()).map_err(Error::Internal)?,
-        ));
-    }
-    Ok(AnyKey(keys))
 }
 
 fn print_verdict(

@@ -1,15 +1,15 @@
 //! `gantry usage report` and `gantry usage verify` (docs/usage.md): price the signed usage
 //! documents of runs with a rate card; check a signed report against the documents.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use crate::attest::{Envelope, PAYLOAD_TYPE, ResourceDescriptor, Statement};
 use crate::cli::Environment;
-use crate::cli::keys::signer;
+use crate::cli::keys::{signer, verifier};
 use crate::diagnostic::SourceFile;
 use crate::digest::Digest;
 use crate::error::{Error, Result};
-use crate::keys::{AnyKey, EcdsaVerifier, Signer, Verifier};
+use crate::keys::{Signer, Verifier};
 use crate::usage::price::{self, GroupBy, Options};
 use crate::usage::rate_card::{self, RateCard};
 use crate::usage::report::{self, Report};
@@ -349,31 +349,6 @@ fn run_verify(args: &VerifyArgs, environment: &Environment) -> Result<u8> {
         }
     }
     Ok(u8::from(!differences.is_empty()))
-}
-
-fn verifier(
-    public_keys: &[PathBuf],
-    key: Option<&Path>,
-    environment: &Environment,
-) -> Result<AnyKey> {
-    let mut keys: Vec<Box<dyn Verifier>> = Vec::new();
-    for path in public_keys {
-        let pem = crate::bounded::read_to_string(path, crate::bounded::Kind::Policy)
-            .map_err(Error::read(path))?;
-        keys.push(Box::new(EcdsaVerifier::from_pem(&pem).map_err(
-            |message| Error::Key {
-                path: path.clone(),
-                message,
-            },
-        )?));
-    }
-    if keys.is_empty() {
-        let signer = signer(key, environment)?;
-        keys.push(Box::new(
-            EcdsaVerifier::from_pem(signer.public_key_pem()).map_err(Error::Internal)?,
-        ));
-    }
-    Ok(AnyKey(keys))
 }
 
 /// The git work tree holding the current folder, else the current folder.

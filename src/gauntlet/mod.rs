@@ -127,6 +127,46 @@ impl EvidenceKind {
     }
 }
 
+/// The predicate of a signed statement given as evidence (the DSSE envelope, or the bare
+/// Statement), when its type is `uri`; `what` names it in errors. The gate judges what it is
+/// given: whether a trusted key signed it is `gantry verify`'s business.
+pub(crate) fn predicate<P: serde::de::DeserializeOwned + Default>(
+    text: &str,
+    uri: &str,
+    what: &str,
+) -> Result<P, String> {
+    use base64::Engine as _;
+    #[derive(Deserialize)]
+    struct Envelope {
+        payload: String,
+    }
+    #[derive(Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    struct Statement<P> {
+        predicate_type: String,
+        #[serde(default)]
+        predicate: P,
+    }
+    let statement: Statement<P> = match serde_json::from_str::<Envelope>(text) {
+        Ok(envelope) => {
+            let body = base64::engine::general_purpose::STANDARD
+                .decode(envelope.payload.as_bytes())
+                .map_err(|_| "the envelope's payload is not base64".to_owned())?;
+            serde_json::from_slice(&body)
+                .map_err(|error| format!("the payload is not a Statement: {error}"))?
+        }
+        Err(_) => serde_json::from_str(text)
+            .map_err(|error| format!("neither a DSSE envelope nor a Statement: {error}"))?,
+    };
+    if statement.predicate_type != uri {
+        return Err(format!(
+            "the predicate is `{}`, not {what} ({uri})",
+            statement.predicate_type
+        ));
+    }
+    Ok(statement.predicate)
+}
+
 /// Named numbers read from evidence, and the names of the tests that failed (JUnit).
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Reading {

@@ -3,8 +3,6 @@
 //! A figure no step measured is absent, so a gate that requires it fails rather than passing
 //! on a zero nobody measured.
 
-use base64::Engine as _;
-
 use crate::attest::predicate::usage::{RunUsage, URI};
 use crate::gauntlet::Reading;
 
@@ -18,19 +16,6 @@ pub const METRICS: &[&str] = &[
     "saved_cpu_hours",
 ];
 
-#[derive(serde::Deserialize)]
-struct Envelope {
-    payload: String,
-}
-
-#[derive(serde::Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct Statement {
-    predicate_type: String,
-    #[serde(default)]
-    predicate: RunUsage,
-}
-
 /// Microseconds in an hour, as the float a reading holds.
 const HOUR_US: f64 = 3_600_000_000.0;
 
@@ -39,24 +24,7 @@ const HOUR_US: f64 = 3_600_000_000.0;
     reason = "a reading is a float; CPU microseconds stay exact far beyond any run (2^53 µs is 285 years)"
 )]
 pub fn read(text: &str) -> Result<Reading, String> {
-    let statement: Statement = match serde_json::from_str::<Envelope>(text) {
-        Ok(envelope) => {
-            let body = base64::engine::general_purpose::STANDARD
-                .decode(envelope.payload.as_bytes())
-                .map_err(|_| "the envelope's payload is not base64".to_owned())?;
-            serde_json::from_slice(&body)
-                .map_err(|error| format!("the payload is not a Statement: {error}"))?
-        }
-        Err(_) => serde_json::from_str(text)
-            .map_err(|error| format!("neither a DSSE envelope nor a Statement: {error}"))?,
-    };
-    if statement.predicate_type != URI {
-        return Err(format!(
-            "the predicate is `{}`, not gantry's usage ({URI})",
-            statement.predicate_type
-        ));
-    }
-    let usage = statement.predicate;
+    let usage: RunUsage = crate::gauntlet::predicate(text, URI, "gantry's usage")?;
     let (mut executed, mut cached) = (0, 0);
     let (mut cpu, mut saved) = (None::<u64>, 0u64);
     let mut peak = None::<u64>;

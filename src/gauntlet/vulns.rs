@@ -3,8 +3,6 @@
 //! severity. Warnings (informational advisories) and what the scan's own allow-list let
 //! through are counted apart; a vulnerability of unknown severity is counted as `unknown`.
 
-use base64::Engine as _;
-
 use crate::attest::predicate::vulns::{URI, Vulns};
 use crate::gauntlet::Reading;
 use crate::vulns::severity::Level;
@@ -22,42 +20,12 @@ pub const METRICS: &[&str] = &[
     "allowed",
 ];
 
-#[derive(serde::Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct Envelope {
-    payload: String,
-}
-
-#[derive(serde::Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct Statement {
-    predicate_type: String,
-    #[serde(default)]
-    predicate: Vulns,
-}
-
 pub fn read(text: &str) -> Result<Reading, String> {
-    let statement: Statement = match serde_json::from_str::<Envelope>(text) {
-        Ok(envelope) => {
-            let body = base64::engine::general_purpose::STANDARD
-                .decode(envelope.payload.as_bytes())
-                .map_err(|_| "the envelope's payload is not base64".to_owned())?;
-            serde_json::from_slice(&body)
-                .map_err(|error| format!("the payload is not a Statement: {error}"))?
-        }
-        Err(_) => serde_json::from_str(text)
-            .map_err(|error| format!("neither a DSSE envelope nor a Statement: {error}"))?,
-    };
-    if statement.predicate_type != URI {
-        return Err(format!(
-            "the predicate is `{}`, not the vulns predicate ({URI})",
-            statement.predicate_type
-        ));
-    }
+    let vulns: Vulns = crate::gauntlet::predicate(text, URI, "the vulns predicate")?;
     let mut counts = [0usize; 5];
     let (mut unknown, mut warnings, mut allowed) = (0, 0, 0);
     let mut failed = Vec::new();
-    for result in &statement.predicate.scanner.result {
+    for result in &vulns.scanner.result {
         if marked(result, "informational") {
             warnings += 1;
         } else if marked(result, "allowed") {
