@@ -57,6 +57,9 @@ pub struct Context {
     pub placer: crate::exec::placer::Placer,
     /// Each finished step's outputs, for the steps that read them.
     pub results: Vec<OnceLock<Arc<StepResult>>>,
+    /// What each failed attempt used (the last of a failed step's, and every one a retry
+    /// followed), by step: billed like any execution (docs/usage.md).
+    pub failed_attempts: std::sync::Mutex<Vec<(crate::pipeline::StepId, crate::store::Usage)>>,
     pub programs: ProgramCache,
     /// `[tools]`, resolved and digested on first use.
     pub tools: crate::exec::tools::Tools,

@@ -138,6 +138,11 @@ pub fn execute_with_retries(context: &Context, id: StepId, action: &Action) -> O
                 exit_code,
                 detail,
             }) => {
+                if let Some(usage) = detail.as_ref().and_then(|detail| detail.usage.as_deref()) {
+                    let mut failed = (context.failed_attempts.lock())
+                        .unwrap_or_else(std::sync::PoisonError::into_inner);
+                    failed.push((id, usage.clone()));
+                }
                 if attempt >= step.retry.attempts || context.cancel.load(Ordering::Relaxed) {
                     return Outcome::Failed {
                         error: error.message,

@@ -80,10 +80,21 @@ fn execute(context: &Context, id: StepId, action: &NixAction) -> Result<Ran, Fai
         .map_err(|error| Failure::environment(error.to_string()))?;
     let started = Instant::now();
     let build = if context.rebuild {
-        rebuild(context, step, spec, &nix)?
+        rebuild(context, step, spec, &nix)
     } else {
-        build(context, step, spec, &nix)?
-    };
+        build(context, step, spec, &nix)
+    }
+    .map_err(|mut failure| {
+        // A failed build used the machine for as long as it ran.
+        if let Failure::Step {
+            detail: Some(detail),
+            ..
+        } = &mut failure
+        {
+            detail.usage = Some(Box::new(crate::store::Usage::wall(started.elapsed())));
+        }
+        failure
+    })?;
     let duration = started.elapsed();
     let key = action_key(step, action, &build);
     if !context.rebuild
@@ -119,8 +130,12 @@ fn execute(context: &Context, id: StepId, action: &NixAction) -> Result<Ran, Fai
             trees: std::collections::HashMap::new(),
             logs: [empty, log],
             duration,
-            // Nix ran the build in its daemon: the time is what gantry sees of it.
-            usage: crate::store::Usage::wall(duration),
+            // Nix ran the build in its daemon: the time is what gantry sees of it; what it
+            // stores is the outputs' NARs.
+            usage: crate::store::Usage {
+                output_bytes: Some(build.outputs.values().map(|info| info.nar_size).sum()),
+                ..crate::store::Usage::wall(duration)
+            },
         },
     )?;
     Ok(Ran::Executed)

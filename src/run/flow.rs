@@ -267,6 +267,7 @@ pub fn run_with_executor(
         cancel: AtomicBool::new(false),
         reporter: options.reporter,
         results: (0..count).map(|_| OnceLock::new()).collect(),
+        failed_attempts: std::sync::Mutex::default(),
         attestations: (0..count).map(|_| OnceLock::new()).collect(),
         placer: crate::exec::placer::Placer::start(),
         programs: ProgramCache::default(),

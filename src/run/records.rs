@@ -1,4 +1,5 @@
-//! What a run records after its steps: the provenance (when every step succeeded), Sigstore
+//! What a run records after its steps: the provenance (when every step succeeded), the usage
+//! document (always: a failed run used the machine too), Sigstore
 //! bundles of its attestations (when asked), the run folder's `SHA256SUMS`, and its record
 //! in the run log.
 
@@ -14,6 +15,7 @@ use crate::exec::context::Context;
 use crate::report::Event;
 use crate::run::RunSummary;
 use crate::run::provenance::{self, Times};
+use crate::run::usage::About;
 use crate::runlog::{self, LogFiles, Record, StepCounts};
 use crate::time::unix_now;
 
@@ -60,23 +62,30 @@ pub fn write(
     let mut files = links(context);
     let mut over_budget = None;
     files.extend(place_step_attestations(context)?);
+    let times = Times {
+        started,
+        finished: unix_now(),
+    };
     let provenance = if summary.success() {
-        let times = Times {
-            started,
-            finished: unix_now(),
-        };
         let (path, digest) =
             provenance::write(context, &times, options.builder_id).map_err(failed)?;
         files.push((run_folder::PROVENANCE.to_owned(), digest));
-        let (usage, used) =
-            crate::run::usage::write(context, options.statuses, &times, &digest).map_err(failed)?;
-        files.push((run_folder::USAGE.to_owned(), usage));
-        over_budget =
-            (options.budget).and_then(|budget| crate::run::budget::judge(budget, &used, started));
-        Some((path, digest, usage))
+        Some((path, digest))
     } else {
         None
     };
+    let about = match (&provenance, summary.interrupted_by.is_some()) {
+        (Some((_, digest)), _) => About::Provenance(digest),
+        (None, true) => About::Failed("interrupted"),
+        (None, false) => About::Failed("failed"),
+    };
+    let (usage, used) =
+        crate::run::usage::write(context, options.statuses, &times, &about).map_err(failed)?;
+    files.push((run_folder::USAGE.to_owned(), usage));
+    if provenance.is_some() {
+        over_budget =
+            (options.budget).and_then(|budget| crate::run::budget::judge(budget, &used, started));
+    }
     // The links go in while the provenance is made; what follows reads or vouches for them.
     finish_placing(context)?;
     if options.bundles {
@@ -112,8 +121,8 @@ pub fn write(
             skipped: summary.skipped,
         },
         attestations: Digest::of_bytes(sums.as_bytes()).hex(),
-        provenance: provenance.as_ref().map(|(_, digest, _)| digest.hex()),
-        usage: provenance.as_ref().map(|(_, _, usage)| usage.hex()),
+        provenance: provenance.as_ref().map(|(_, digest)| digest.hex()),
+        usage: Some(usage.hex()),
         previous: String::new(),
     };
     let appended = runlog::append(&options.log, record, context.signer.as_ref())
@@ -128,7 +137,7 @@ pub fn write(
         });
     }
     Ok(Written {
-        provenance: provenance.map(|(path, _, _)| path),
+        provenance: provenance.map(|(path, _)| path),
         over_budget,
     })
 }

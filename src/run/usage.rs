@@ -1,5 +1,7 @@
 //! The run's usage document, `usage.intoto.json` (docs/usage.md): what each step used as it
-//! ran here, or saved as a cache hit, signed about the run's provenance.
+//! ran here (every failed attempt too), or saved as a cache hit, signed about the run's
+//! provenance, or about the pipeline file when the run failed: a failed run used the machine
+//! as much as any.
 
 use crate::atomic;
 use crate::attest::predicate::usage::{Machine, Pipeline, RunUsage, StepUsage, URI};
@@ -9,14 +11,33 @@ use crate::exec::context::Context;
 use crate::report::StepStatus;
 use crate::run::provenance::Times;
 
+/// What a run's usage document is about.
+pub enum About<'a> {
+    /// A run that succeeded: its provenance.
+    Provenance(&'a Digest),
+    /// A run without provenance: `failed` or `interrupted`.
+    Failed(&'static str),
+}
+
 /// Writes the document; returns its digest and what it says.
 pub fn write(
     context: &Context,
     statuses: &[StepStatus],
     times: &Times,
-    provenance: &Digest,
+    about: &About<'_>,
 ) -> Result<(Digest, RunUsage), String> {
     let pipeline = &context.pipeline;
+    let mut failed = (context.failed_attempts.lock()).map_or_else(
+        |poisoned| poisoned.into_inner().clone(),
+        |failed| failed.clone(),
+    );
+    // Attempts in the pipeline's order, each step's in the order they ran.
+    failed.sort_by_key(|(id, _)| *id);
+    let failed = failed.into_iter().map(|(id, usage)| StepUsage {
+        step: pipeline.steps[id].name.clone(),
+        status: "failed".to_owned(),
+        usage: Some(usage),
+    });
     let steps = (pipeline.steps.iter().zip(statuses).enumerate())
         .filter_map(|(id, (step, status))| {
             let status = match status {
@@ -31,16 +52,23 @@ pub fn write(
                 usage,
             })
         })
+        .chain(failed)
         .collect();
+    let path = (pipeline.file.strip_prefix(&pipeline.root))
+        .unwrap_or(&pipeline.file)
+        .display()
+        .to_string();
     let predicate = RunUsage {
         run_id: context.run_id.clone(),
+        result: match about {
+            About::Provenance(_) => "success",
+            About::Failed(result) => result,
+        }
+        .to_owned(),
         tenant: pipeline.tenant.clone(),
         pipeline: Pipeline {
             name: pipeline.name.clone(),
-            path: (pipeline.file.strip_prefix(&pipeline.root))
-                .unwrap_or(&pipeline.file)
-                .display()
-                .to_string(),
+            path: path.clone(),
             sha256: pipeline.digest.hex(),
         },
         machine: Machine {
@@ -52,7 +80,12 @@ pub fn write(
         finished_on: crate::time::rfc3339(times.finished),
         steps,
     };
-    let subject = ResourceDescriptor::named(run_folder::PROVENANCE, provenance);
+    let subject = match about {
+        About::Provenance(provenance) => {
+            ResourceDescriptor::named(run_folder::PROVENANCE, provenance)
+        }
+        About::Failed(_) => ResourceDescriptor::named(&path, &pipeline.digest),
+    };
     let statement = Statement::new(vec![subject], URI, &predicate);
     let body = serde_json::to_vec(&statement).map_err(|error| error.to_string())?;
     let envelope = crate::attest::dsse::sign(PAYLOAD_TYPE, &body, context.signer.as_ref());

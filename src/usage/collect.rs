@@ -79,11 +79,25 @@ fn one(path: &Path, keys: &dyn Verifier) -> Result<MeteredRun, String> {
             statement.predicate_type
         ));
     }
-    let provenance = match statement.subject.as_slice() {
-        [subject] if subject.name.as_deref() == Some(run_folder::PROVENANCE) => {
-            subject.sha256().ok_or("its subject has no SHA-256")?
+    let predicate = &statement.predicate;
+    let provenance = match (statement.subject.as_slice(), predicate.succeeded()) {
+        ([subject], true) if subject.name.as_deref() == Some(run_folder::PROVENANCE) => {
+            subject.sha256().ok_or("its subject has no SHA-256")?.hex()
         }
-        _ => return Err("its subject is not one run's provenance".to_owned()),
+        ([subject], false)
+            if subject.name.as_deref() == Some(predicate.pipeline.path.as_str())
+                && subject.sha256().map(|digest| digest.hex()).as_deref()
+                    == Some(predicate.pipeline.sha256.as_str()) =>
+        {
+            String::new()
+        }
+        (_, true) => return Err("its subject is not one run's provenance".to_owned()),
+        (_, false) => {
+            return Err(format!(
+                "a {} run's document whose subject is not its pipeline file",
+                predicate.result
+            ));
+        }
     };
     let started = crate::time::parse_rfc3339(&statement.predicate.started_on)
         .ok_or("its `startedOn` is not an RFC 3339 time")?;
@@ -93,7 +107,7 @@ fn one(path: &Path, keys: &dyn Verifier) -> Result<MeteredRun, String> {
     Ok(MeteredRun {
         file: path.display().to_string(),
         usage: Digest::of_bytes(&bytes).hex(),
-        provenance: provenance.hex(),
+        provenance,
         predicate: statement.predicate,
         started,
     })

@@ -21,11 +21,24 @@ pub struct MeteredRun {
     pub file: String,
     /// SHA-256 of the document.
     pub usage: String,
-    /// SHA-256 of the provenance it is about.
+    /// SHA-256 of the provenance it is about; empty for a run that failed (it has none).
     pub provenance: String,
     pub predicate: RunUsage,
     /// Unix seconds.
     pub started: i64,
+}
+
+impl MeteredRun {
+    /// What makes two documents the same run: its provenance; a failed run's id (it has no
+    /// provenance).
+    #[must_use]
+    pub fn identity(&self) -> String {
+        if self.provenance.is_empty() {
+            format!("run {}", self.predicate.run_id)
+        } else {
+            self.provenance.clone()
+        }
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -163,7 +176,7 @@ pub fn price(
     let mut problems = Vec::new();
     let mut ledger = Ledger::default();
     let mut covered = Vec::new();
-    let mut seen: BTreeMap<&str, &str> = BTreeMap::new();
+    let mut seen: BTreeMap<String, &str> = BTreeMap::new();
     let mut tenants: BTreeSet<String> = card
         .tenants
         .keys()
@@ -188,7 +201,7 @@ pub fn price(
             });
             continue;
         }
-        seen.entry(&run.provenance).or_insert(&run.file);
+        seen.entry(run.identity()).or_insert(&run.file);
         let tenant = predicate.tenant.clone().unwrap_or_default();
         let tier = match card.tier_of(predicate.tenant.as_deref()) {
             Ok(tier) => tier.to_owned(),
@@ -213,6 +226,11 @@ pub fn price(
             tenant: predicate.tenant.clone(),
             pipeline: predicate.pipeline.name.clone(),
             started_on: predicate.started_on.clone(),
+            result: if predicate.succeeded() {
+                "success".to_owned()
+            } else {
+                predicate.result.clone()
+            },
             provenance: run.provenance.clone(),
             usage: run.usage.clone(),
             file: run.file.clone(),
@@ -291,9 +309,9 @@ fn assemble(
 
 /// Why a verified document is not counted: a run already counted, dated in the future, or
 /// outside the period.
-fn refusal(run: &MeteredRun, seen: &BTreeMap<&str, &str>, options: &Options) -> Option<String> {
+fn refusal(run: &MeteredRun, seen: &BTreeMap<String, &str>, options: &Options) -> Option<String> {
     let predicate = &run.predicate;
-    if let Some(first) = seen.get(run.provenance.as_str()) {
+    if let Some(first) = seen.get(run.identity().as_str()) {
         return Some(format!("the same run as `{first}` (counted once)"));
     }
     let finished = crate::time::parse_rfc3339(&predicate.finished_on).unwrap_or(run.started);

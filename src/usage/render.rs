@@ -135,7 +135,7 @@ pub fn invoice(report: &Report) -> String {
     let _ = writeln!(out);
     let _ = writeln!(
         out,
-        "Runs covered ({}), by provenance SHA-256:",
+        "Runs covered ({}), by provenance SHA-256 (a failed run has none):",
         report.runs.len()
     );
     for run in &report.runs {
@@ -144,7 +144,11 @@ pub fn invoice(report: &Report) -> String {
             "  {}  {}  {}",
             clean(&run.run_id),
             clean(&run.pipeline),
-            clean(&run.provenance)
+            if run.provenance.is_empty() {
+                clean(&run.result)
+            } else {
+                clean(&run.provenance)
+            }
         );
     }
     if !report.refused.is_empty() {
@@ -329,7 +333,11 @@ pub fn html(report: &Report, by_day: &Report, by_pipeline: &Report) -> String {
             escape(run.tenant.as_deref().unwrap_or("")),
             escape(&run.pipeline),
             escape(&run.started_on),
-            escape(&run.provenance)
+            if run.provenance.is_empty() {
+                escape(&run.result)
+            } else {
+                escape(&run.provenance)
+            }
         );
     }
     out.push_str("</tbody>\n</table>\n");

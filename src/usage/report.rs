@@ -58,7 +58,10 @@ pub struct Covered {
     pub tenant: Option<String>,
     pub pipeline: String,
     pub started_on: String,
-    /// SHA-256 of the run's provenance.
+    /// `success`, `failed` or `interrupted`.
+    pub result: String,
+    /// SHA-256 of the run's provenance; absent for a run that failed (it has none).
+    #[serde(skip_serializing_if = "String::is_empty")]
     pub provenance: String,
     /// SHA-256 of its usage document.
     pub usage: String,

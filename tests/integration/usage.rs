@@ -290,12 +290,24 @@ fn assert_schema_holds(test: &Test, predicate: &serde_json::Value) {
     );
 }
 
+/// The run folder's usage document (its bytes) and its statement, verified with the run's key.
+fn signed_usage(test: &Test, folder: &std::path::Path) -> (Vec<u8>, serde_json::Value) {
+    let bytes = std::fs::read(folder.join("usage.intoto.json")).expect("the usage document");
+    let envelope: gantry::attest::Envelope = serde_json::from_slice(&bytes).expect("envelope");
+    let public = test.run(["keys", "public"]).success().stdout();
+    let verifier = gantry::keys::EcdsaVerifier::from_pem(&public).expect("key");
+    let body = gantry::attest::dsse::verify(&envelope, &verifier).expect("signed by the run's key");
+    (bytes, serde_json::from_slice(&body).expect("statement"))
+}
+
 /// A step that fails used the machine too: its `step_finished` event says what, as the
-/// kernel counted it.
+/// kernel counted it, and the run, which has no provenance, still signs a usage document:
+/// about its pipeline file, `failed`, one entry per attempt (the retried ones too) beside the
+/// steps that succeeded. `gantry usage report` bills it and counts it once.
 #[test]
-fn a_failed_step_says_what_it_used() {
+fn a_failed_run_signs_what_every_attempt_used() {
     let test = Test::new().pipeline(
-        "[steps.fail]\nrun = \"dd if=/dev/zero of=/dev/null bs=50M count=1 2> /dev/null; exit 3\"\noutputs = [\"out/never\"]\n",
+        "[steps.ok]\nrun = \"mkdir -p out && echo ok > out/ok\"\noutputs = [\"out/ok\"]\n\n[steps.fail]\nrun = \"dd if=/dev/zero of=/dev/null bs=50M count=1 2> /dev/null; exit 3\"\noutputs = [\"out/never\"]\nretry = { attempts = 2, backoff = \"10ms\" }\n",
     );
     let run = test.gantry_run(&[]).failure(1);
     let event = (run.events().into_iter())
@@ -315,6 +327,85 @@ fn a_failed_step_says_what_it_used() {
         used.get("outputBytes").is_none(),
         "nothing was stored: {used}"
     );
+    // The run's document.
+    let folder = run.run_dir();
+    assert!(!folder.join("provenance.intoto.json").exists());
+    let (bytes, statement) = signed_usage(&test, &folder);
+    let public = test.run(["keys", "public"]).success().stdout();
+    let pipeline = std::fs::read(test.path("pipeline.toml")).expect("pipeline");
+    assert_eq!(statement["subject"][0]["name"], "pipeline.toml");
+    assert_eq!(
+        statement["subject"][0]["digest"]["sha256"],
+        crate::support::sha256_hex(&pipeline)
+    );
+    let predicate = &statement["predicate"];
+    assert_schema_holds(&test, predicate);
+    assert_eq!(predicate["result"], "failed");
+    let entries: Vec<(&str, &str)> = (predicate["steps"].as_array().expect("steps").iter())
+        .map(|step| {
+            (
+                step["step"].as_str().unwrap_or_default(),
+                step["status"].as_str().unwrap_or_default(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        entries,
+        [("ok", "executed"), ("fail", "failed"), ("fail", "failed")]
+    );
+    for step in predicate["steps"].as_array().expect("steps") {
+        assert!(number(&step["usage"]["wallUs"]) > 0, "{step}");
+    }
+    // The run log's record names it.
+    let shown = test.run(["log", "show", "--json"]).success().stdout();
+    let records: serde_json::Value = serde_json::from_str(&shown).expect("records");
+    let last = (records.as_array().and_then(|records| records.last())).expect("a record");
+    assert_eq!(last["result"], "failed");
+    assert_eq!(last["usage"], crate::support::sha256_hex(&bytes));
+    // A report bills its three executions, once, however often the folder is given.
+    test.write("dev.pub", &public);
+    test.write(
+        "rates.toml",
+        "[rate_card]\nname = \"r\"\ncurrency = \"USD\"\ndefault_tier = \"basic\"\n\n[[tiers]]\nname = \"basic\"\neffective_from = 2020-01-01\nbase_per_month = 0\ncpu_hour = 0.10\nmemory_gb_hour = 0\nnetwork_gb = 0.05\nstep = 1.00\nstorage_gb_month = 0\n",
+    );
+    let month = &gantry::time::rfc3339(gantry::time::unix_now())[..7];
+    let report = test
+        .command()
+        .args([
+            "usage",
+            "report",
+            "--rate-card",
+            "rates.toml",
+            "--public-key",
+            "dev.pub",
+        ])
+        .args(["--period", month, "--attestations"])
+        .arg(&folder)
+        .arg("--attestations")
+        .arg(&folder)
+        .output()
+        .expect("report");
+    let text = String::from_utf8_lossy(&report.stdout);
+    assert!(
+        report.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&report.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_str(&text).expect("report");
+    let runs = report["runs"].as_array().expect("runs");
+    assert_eq!(runs.len(), 1, "{report}");
+    assert_eq!(runs[0]["result"], "failed");
+    assert!(runs[0].get("provenance").is_none(), "{report}");
+    assert_eq!(runs[0]["executed"], 3);
+    assert_eq!(
+        report["refused"].as_array().map(Vec::len),
+        Some(1),
+        "{report}"
+    );
+    let steps = (report["lines"].as_array().expect("lines").iter())
+        .find(|line| line["charge"] == "steps")
+        .expect("a steps line");
+    assert_eq!(steps["amount"], "3.00", "{report}");
 }
 
 /// Two processes that each hold 120 MB at the same time: where the step has a cgroup of its

@@ -1,5 +1,5 @@
 //! What a run used: gantry's usage predicate (docs/usage.md). Its subject is the run's
-//! provenance; it lists each step that ran with what it used and each cache hit with what the
+//! provenance, or the pipeline file when the run failed and has none; it lists each step that ran with what it used and each cache hit with what the
 //! execution that made its entry used (what the cache saved), the tenant, the pipeline, the
 //! machine, and when the run started and ended.
 
@@ -13,6 +13,11 @@ pub const URI: &str = "https://gantry.dev/attestation/usage/v0.1";
 #[serde(default, rename_all = "camelCase")]
 pub struct RunUsage {
     pub run_id: String,
+    /// `success` (the subject is the run's provenance), `failed` or `interrupted` (the
+    /// subject is the pipeline file: a failed run has no provenance). Absent in documents
+    /// from before failed runs were metered: `success`.
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub result: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tenant: Option<String>,
     pub pipeline: Pipeline,
@@ -46,10 +51,19 @@ pub struct Machine {
 #[serde(default, rename_all = "camelCase")]
 pub struct StepUsage {
     pub step: String,
-    /// `executed` (it used this) or `cached` (a hit: the execution that made the entry used
-    /// this, which the run saved).
+    /// `executed` (it used this), `failed` (an attempt that failed used this; one entry per
+    /// attempt) or `cached` (a hit: the execution that made the entry used this, which the
+    /// run saved).
     pub status: String,
     /// `None`: nothing measured it (an entry from before gantry measured).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub usage: Option<Usage>,
+}
+
+impl RunUsage {
+    /// Whether the run succeeded (its subject is its provenance).
+    #[must_use]
+    pub fn succeeded(&self) -> bool {
+        self.result.is_empty() || self.result == "success"
+    }
 }
