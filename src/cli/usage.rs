@@ -118,6 +118,7 @@ fn run_report(args: &ReportArgs, environment: &Environment) -> Result<u8> {
         group_by: GroupBy::parse(&args.group_by).unwrap_or(GroupBy::Tenant),
         now,
         base_fees: true,
+        covered: None,
     };
     let (report, runs) = make(&card, &args.sources, &keys, &options)?;
     let rendered = match args.format {
@@ -295,6 +296,7 @@ fn run_verify(args: &VerifyArgs, environment: &Environment) -> Result<u8> {
             statement.predicate_type
         )));
     }
+    let rendered = rendered_differences(&args.report, &statement.subject);
     let claimed = statement.predicate;
     let text = claimed.rate_card.text.clone();
     if Digest::of_bytes(text.as_bytes()).hex() != claimed.rate_card.sha256 {
@@ -319,9 +321,11 @@ fn run_verify(args: &VerifyArgs, environment: &Environment) -> Result<u8> {
         now: crate::time::parse_rfc3339(&claimed.generated_on)
             .ok_or_else(|| attestation("its `generatedOn` is not a time".to_owned()))?,
         base_fees: true,
+        covered: Some(claimed.runs.iter().map(|run| run.usage.clone()).collect()),
     };
     let (again, _) = make(&card, &args.sources, &keys, &options)?;
-    let differences = report::differences(&claimed, &again);
+    let mut differences = report::differences(&claimed, &again);
+    differences.extend(rendered);
     if args.json {
         println!(
             "{}",
@@ -349,6 +353,36 @@ fn run_verify(args: &VerifyArgs, environment: &Environment) -> Result<u8> {
         }
     }
     Ok(u8::from(!differences.is_empty()))
+}
+
+/// A signed report beside a rendered one (`report.html.intoto.json`) names the rendered file
+/// by digest: the file beside it must be those bytes. A file that is not there is not checked
+/// (said on standard error).
+fn rendered_differences(report: &std::path::Path, subjects: &[ResourceDescriptor]) -> Vec<String> {
+    let folder = report.parent().unwrap_or_else(|| std::path::Path::new("."));
+    let mut found = Vec::new();
+    for subject in subjects {
+        let Some(name) = subject.name.as_deref() else {
+            continue;
+        };
+        // The usage documents are `RUN/usage.intoto.json`; a rendered file is a bare name.
+        if name.contains('/') || name.is_empty() || name == ".." || name == "." {
+            continue;
+        }
+        let path = folder.join(name);
+        match Digest::of_file(&path) {
+            Ok(digest) if Some(digest) == subject.sha256() => {}
+            Ok(_) => found.push(format!(
+                "`{}` is not the rendered report that was signed (its SHA-256 differs)",
+                path.display()
+            )),
+            Err(_) => eprintln!(
+                "note: the rendered report `{}` is not beside the signed one; not checked",
+                path.display()
+            ),
+        }
+    }
+    found
 }
 
 /// The git work tree holding the current folder, else the current folder.

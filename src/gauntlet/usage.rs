@@ -26,13 +26,15 @@ const HOUR_US: f64 = 3_600_000_000.0;
 pub fn read(text: &str) -> Result<Reading, String> {
     let usage: RunUsage = crate::gauntlet::predicate(text, URI, "gantry's usage")?;
     let (mut executed, mut cached) = (0, 0);
-    let (mut cpu, mut saved) = (None::<u64>, 0u64);
+    let (mut cpu, mut saved) = (None::<u64>, None::<u64>);
     let mut peak = None::<u64>;
     for step in &usage.steps {
         let measured = step.usage.as_ref();
         if step.status == "cached" {
             cached += 1;
-            saved = saved.saturating_add(measured.map_or(0, crate::store::Usage::billed_cpu_us));
+            if let Some(measured) = measured {
+                saved = Some(saved.unwrap_or(0).saturating_add(measured.billed_cpu_us()));
+            }
             continue;
         }
         executed += 1;
@@ -51,9 +53,12 @@ pub fn read(text: &str) -> Result<Reading, String> {
             .values
             .insert("cpu_hours".to_owned(), cpu as f64 / HOUR_US);
     }
-    reading
-        .values
-        .insert("saved_cpu_hours".to_owned(), saved as f64 / HOUR_US);
+    // Hits whose entries nobody measured saved an unknown amount, not nothing.
+    if let Some(saved) = saved {
+        reading
+            .values
+            .insert("saved_cpu_hours".to_owned(), saved as f64 / HOUR_US);
+    }
     if let Some(peak) = peak {
         reading
             .values
@@ -106,5 +111,23 @@ mod tests {
             "wall_seconds"
         );
         assert!(super::read("{}").is_err());
+    }
+
+    /// Cache hits whose entries nobody measured saved an unknown amount: the figure is
+    /// absent, so a gate requiring it fails instead of reading a zero.
+    #[test]
+    fn unmeasured_hits_leave_what_they_saved_unknown() {
+        let statement = serde_json::json!({
+            "_type": "https://in-toto.io/Statement/v1",
+            "subject": [],
+            "predicateType": super::URI,
+            "predicate": {"runId": "r", "pipeline": {"name": "p", "path": "p.toml", "sha256": ""},
+                "machine": {"cores": 2}, "startedOn": "2026-12-01T00:00:00Z", "finishedOn": "2026-12-01T00:00:01Z",
+                "steps": [{"step": "c", "status": "cached"}]}
+        });
+        let reading = super::read(&statement.to_string()).expect("reading");
+        assert!((reading.values["cached"] - 1.0).abs() < 1e-9, "cached");
+        assert!(!reading.values.contains_key("saved_cpu_hours"));
+        assert!(!reading.values.contains_key("cpu_hours"));
     }
 }

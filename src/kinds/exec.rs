@@ -356,9 +356,10 @@ fn link(
     (subjects, link)
 }
 
-/// The step's usage: what the kernel counted when the sandbox here ran it (CPU and I/O by
-/// `wait4`; the peak memory of the whole tree by the step's cgroup when it had one of its own,
-/// else the largest single process by `wait4`), the time alone when a remote did.
+/// The step's usage: what the kernel counted when the sandbox here ran it (CPU time and the
+/// peak memory of the whole tree by the step's cgroup when it had one of its own, else by
+/// `wait4`: what pid 1 reaped, and the largest single process; block I/O by `wait4`), the
+/// time alone when a remote did.
 fn usage(duration: Duration, finished: &sandbox::Finished) -> crate::store::Usage {
     let Some(counted) = finished.rusage else {
         return crate::store::Usage {
@@ -367,16 +368,28 @@ fn usage(duration: Duration, finished: &sandbox::Finished) -> crate::store::Usag
             ..crate::store::Usage::wall(duration)
         };
     };
-    let (method, peak) = match finished.group_peak {
-        Some((peak, sandbox::cgroup::Version::V1)) => ("wait4+cgroup v1", peak),
-        Some((peak, sandbox::cgroup::Version::V2)) => ("wait4+cgroup v2", peak),
-        None => ("wait4", counted.peak_rss_bytes),
+    // The step's own cgroup counts the whole tree (what was still running when pid 1 exited
+    // too); `wait4` only what pid 1 reaped.
+    let group = finished.group;
+    let cpu = (group.and_then(|group| group.cpu))
+        .map_or((counted.user_us, counted.system_us), |cpu| {
+            (cpu.user_us, cpu.system_us)
+        });
+    let peak = (group.and_then(|group| group.peak_memory)).unwrap_or(counted.peak_rss_bytes);
+    let method = match group {
+        Some(group) => match (group.cpu.is_some(), group.peak_memory.is_some()) {
+            (true, true) => group.version.name().to_owned(),
+            (true, false) => format!("{} cpu", group.version.name()),
+            (false, true) => format!("wait4+{}", group.version.name()),
+            (false, false) => "wait4".to_owned(),
+        },
+        None => "wait4".to_owned(),
     };
     crate::store::Usage {
-        method: method.to_owned(),
+        method,
         wall_us: crate::store::usage::micros(duration),
-        cpu_user_us: Some(counted.user_us),
-        cpu_system_us: Some(counted.system_us),
+        cpu_user_us: Some(cpu.0),
+        cpu_system_us: Some(cpu.1),
         peak_memory_bytes: Some(peak),
         block_read_bytes: Some(counted.block_read_bytes),
         block_written_bytes: Some(counted.block_written_bytes),

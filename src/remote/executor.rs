@@ -406,7 +406,7 @@ impl RemoteExecutor {
                 remote: None,
                 reached: None,
                 rusage: None,
-                group_peak: None,
+                group: None,
             };
         };
         let stdout = self
@@ -422,7 +422,7 @@ impl RemoteExecutor {
             remote: None,
             reached: None,
             rusage: None,
-            group_peak: None,
+            group: None,
         }
     }
 

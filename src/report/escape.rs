@@ -24,6 +24,37 @@ pub fn controls(text: &str) -> Cow<'_, str> {
     Cow::Owned(escaped)
 }
 
+/// Text for HTML element content and attribute values: the five special characters as
+/// entities, and control characters and bidirectional overrides dropped (a name must not
+/// reorder what a reader sees around it).
+#[must_use]
+pub fn html(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for character in text.chars() {
+        match character {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            character if invisible(character) => {}
+            character => out.push(character),
+        }
+    }
+    out
+}
+
+/// A control character or a bidirectional mark or override: shown, it would hide or reorder
+/// the text around it.
+#[must_use]
+pub fn invisible(character: char) -> bool {
+    character.is_control()
+        || matches!(
+            character,
+            '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}'
+        )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

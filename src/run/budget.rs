@@ -37,6 +37,14 @@ pub fn load(pipeline: &Pipeline) -> Result<Option<Loaded>> {
                 text: text.into(),
             })
             .map_err(|diagnostics| Error::Pipeline(Box::new(diagnostics)))?;
+            // A run the card cannot price would fail only at its end: say so now.
+            card.tier_of(pipeline.tenant.as_deref())
+                .map_err(|problem| {
+                    Error::Usage(format!(
+                        "the budget's rate card `{}` cannot price this run: {problem}",
+                        shown_path(pipeline, path)
+                    ))
+                })?;
             Some(card)
         }
     };
@@ -46,6 +54,13 @@ pub fn load(pipeline: &Pipeline) -> Result<Option<Loaded>> {
     }))
 }
 
+fn shown_path(pipeline: &Pipeline, path: &std::path::Path) -> String {
+    path.strip_prefix(&pipeline.root)
+        .unwrap_or(path)
+        .display()
+        .to_string()
+}
+
 /// Why the run is over its budget (or cannot be priced against it); `None` within it.
 #[must_use]
 pub fn judge(loaded: &Loaded, usage: &RunUsage, started: i64) -> Option<String> {
@@ -53,7 +68,8 @@ pub fn judge(loaded: &Loaded, usage: &RunUsage, started: i64) -> Option<String> 
     if let (Some(limit), Some(written)) = (loaded.budget.cpu_us, &loaded.budget.cpu_hours) {
         let mut used: u128 = 0;
         let mut most: Option<(&str, u64)> = None;
-        for step in usage.steps.iter().filter(|step| step.status == "executed") {
+        // What ran: executions and failed attempts, not what the cache saved.
+        for step in usage.steps.iter().filter(|step| step.status != "cached") {
             let Some(measured) = &step.usage else {
                 continue;
             };
@@ -114,6 +130,7 @@ fn cost(
         group_by: GroupBy::Step,
         now: finished.max(started),
         base_fees: false,
+        covered: None,
     };
     let report =
         price::price(card, &[run], Vec::new(), &options).map_err(|problems| problems.join("; "))?;

@@ -31,7 +31,7 @@ impl Executor for Recorder {
             remote: None,
             reached: None,
             rusage: None,
-            group_peak: None,
+            group: None,
         })
     }
 

@@ -37,6 +37,7 @@ pub fn write(
         step: pipeline.steps[id].name.clone(),
         status: "failed".to_owned(),
         usage: Some(usage),
+        not_measured: not_measured(&pipeline.steps[id]),
     });
     let steps = (pipeline.steps.iter().zip(statuses).enumerate())
         .filter_map(|(id, (step, status))| {
@@ -50,6 +51,7 @@ pub fn write(
                 step: step.name.clone(),
                 status: status.to_owned(),
                 usage,
+                not_measured: not_measured(step),
             })
         })
         .chain(failed)
@@ -95,6 +97,16 @@ pub fn write(
     atomic::write(&path, &bytes)
         .map_err(|error| format!("cannot write `{}`: {error}", path.display()))?;
     Ok((Digest::of_bytes(&bytes), predicate))
+}
+
+/// What a step may have used that nobody here measured: the traffic of a step on the host's
+/// network (its own namespace would be needed to count it), or of a Nix build (the daemon's).
+fn not_measured(step: &crate::pipeline::model::Step) -> Vec<String> {
+    if step.network || matches!(step.kind, crate::pipeline::model::StepKind::Nix(_)) {
+        vec!["networkBytes".to_owned()]
+    } else {
+        Vec::new()
+    }
 }
 
 /// `MemTotal` of /proc/meminfo, in bytes.

@@ -86,6 +86,9 @@ pub struct Options {
     pub now: i64,
     /// Whether tenants' monthly base fees are charged (a budget judges a run's use alone).
     pub base_fees: bool,
+    /// Checking a report made at `now`: the usage documents it covered. A document it did not
+    /// cover whose run started after it was made is newer than the report, not a difference.
+    pub covered: Option<BTreeSet<String>>,
 }
 
 /// What is charged, in the order lines are listed.
@@ -193,6 +196,11 @@ pub fn price(
         {
             continue;
         }
+        if (options.covered.as_ref())
+            .is_some_and(|covered| !covered.contains(&run.usage) && run.started > options.now)
+        {
+            continue;
+        }
         if let Some(reason) = refusal(run, &seen, options) {
             refused.push(Refused {
                 file: run.file.clone(),
@@ -259,26 +267,36 @@ fn assemble(
     let currency = card.currency;
     let priced = priced_lines(&ledger.lines, currency)?;
     let saved_priced = priced_lines(&ledger.saved, currency)?;
-    let total: Decimal = priced.iter().map(|(_, amount)| *amount).sum();
-    let subtotal = |pick: &dyn Fn(&Line) -> String| -> Vec<Subtotal> {
+    // Sums that would not fit a decimal (prices near its limit) are a refusal, not a panic.
+    let too_large = || "the report's total is too large to price".to_owned();
+    let sum = |amounts: &mut dyn Iterator<Item = Decimal>| -> Result<Decimal, String> {
+        let mut sum = Decimal::ZERO;
+        for amount in amounts {
+            sum = sum.checked_add(amount).ok_or_else(too_large)?;
+        }
+        Ok(sum)
+    };
+    let total = sum(&mut priced.iter().map(|(_, amount)| *amount))?;
+    let subtotal = |pick: &dyn Fn(&Line) -> String| -> Result<Vec<Subtotal>, String> {
         let mut sums: BTreeMap<String, Decimal> = BTreeMap::new();
         for (line, amount) in &priced {
-            *sums.entry(pick(line)).or_default() += *amount;
+            let sum = sums.entry(pick(line)).or_default();
+            *sum = sum.checked_add(*amount).ok_or_else(too_large)?;
         }
-        sums.into_iter()
+        Ok(sums
+            .into_iter()
             .map(|(name, amount)| Subtotal {
                 name,
                 amount: currency.format(amount),
             })
-            .collect()
+            .collect())
     };
-    let groups = subtotal(&|line| line.group.clone());
-    let by_tenant = subtotal(&|line| display_tenant(&line.tenant));
-    let saved_amount: Decimal = saved_priced
+    let groups = subtotal(&|line| line.group.clone())?;
+    let by_tenant = subtotal(&|line| display_tenant(&line.tenant))?;
+    let saved_amount = sum(&mut saved_priced
         .iter()
         .filter(|(line, _)| line.charge != "base")
-        .map(|(_, amount)| *amount)
-        .sum();
+        .map(|(_, amount)| *amount))?;
     Ok(Report {
         generated_on: crate::time::rfc3339(options.now),
         period: PeriodDays {

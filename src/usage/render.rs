@@ -7,6 +7,7 @@ use std::fmt::Write as _;
 
 use rust_decimal::Decimal;
 
+use crate::report::escape::html as escape;
 use crate::usage::report::{Line, Report};
 
 const CSV_HEADER: &str =
@@ -62,18 +63,8 @@ pub fn csv(report: &Report) -> String {
 /// Strips control characters (a tenant or pipeline name is somebody else's text).
 fn clean(text: &str) -> String {
     text.chars()
-        .filter(|&character| !invisible(character))
+        .filter(|&character| !crate::report::escape::invisible(character))
         .collect()
-}
-
-/// Control characters and the marks that reorder text on screen: a right-to-left override in
-/// somebody's pipeline name could swap the amounts a reader sees.
-fn invisible(character: char) -> bool {
-    character.is_control()
-        || matches!(
-            character,
-            '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}'
-        )
 }
 
 #[must_use]
@@ -233,22 +224,6 @@ fn describe(line: &Line) -> String {
         let _ = write!(text, " {}", line.month);
     }
     text
-}
-
-fn escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for character in text.chars() {
-        match character {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            character if invisible(character) => {}
-            character => out.push(character),
-        }
-    }
-    out
 }
 
 /// One page: the summary, two bar charts (cost by day, cost by pipeline) and the lines.

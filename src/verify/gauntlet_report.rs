@@ -9,6 +9,7 @@ use serde::Serialize;
 use super::evidence::{EvidenceFile, GateVerdict, Kind};
 use crate::attest::run_folder::StepFile;
 use crate::gauntlet::{Bound, Verdict, number};
+use crate::report::escape::html as escape;
 
 #[derive(Clone, Debug, Serialize)]
 pub struct Report {
@@ -385,25 +386,9 @@ fn short(hex: &str) -> &str {
     &hex[..hex.len().min(12)]
 }
 
-/// Text for HTML element content and attribute values.
-fn escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            _ => out.push(c),
-        }
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
-    use super::escape;
+    use crate::report::escape::html as escape;
 
     #[test]
     fn html_escapes_what_a_report_name_may_hold() {

@@ -534,7 +534,14 @@ fn a_signed_report_verifies_against_the_documents_and_names_a_difference() {
             .replacen("\"payload\": \"", "\"payload\": \"e30", 1);
     test.write("report.intoto.json", &edited);
     verify(&[]).failure(1).stderr_contains("does not verify");
-    // Another format, signed: the rendered file and its signed report beside it.
+}
+
+/// Another format, signed: the rendered file and its signed report beside it, which names the
+/// rendered file's digest; an edit of the rendered file after signing is named.
+#[test]
+fn a_rendered_report_is_signed_beside_it_and_an_edit_is_named() {
+    let fixture = november();
+    let test = &fixture.test;
     fixture
         .report(&[
             "--period",
@@ -560,6 +567,28 @@ fn a_signed_report_verifies_against_the_documents_and_names_a_difference() {
         .output()
         .expect("gantry");
     crate::support::Run { output }.success();
+    // The rendered file edited after signing: named.
+    let invoice = test.read("invoice.txt").replace("757.75", "157.75");
+    test.write("invoice.txt", &invoice);
+    let output = test
+        .command()
+        .args([
+            "usage",
+            "verify",
+            "invoice.txt.intoto.json",
+            "--public-key",
+            "keys/farm.pub",
+        ])
+        .output()
+        .expect("gantry");
+    let edited = crate::support::Run { output }.failure(1);
+    assert!(
+        edited
+            .stdout()
+            .contains("`invoice.txt` is not the rendered report that was signed"),
+        "{}",
+        edited.stdout()
+    );
 }
 
 /// Every mistake in a rate card at its line and column.
@@ -821,6 +850,22 @@ fn budget_mistakes_are_shown_at_their_line() {
         stderr.contains("`rate_card` is a path inside the workspace"),
         "{stderr}"
     );
+    // A card that has no tier for the run's tenant is refused before any step runs.
+    let card = test
+        .read("rate-card.toml")
+        .replace("default_tier = \"basic\"\n", "");
+    test.write("no-default.toml", &card);
+    test.write(
+        "pipeline.toml",
+        &budget_pipeline("cost = 5\nrate_card = \"no-default.toml\""),
+    );
+    let refused = test.gantry_run(&["--tenant", "nobody"]).failure(2);
+    assert!(
+        refused.stderr().contains("the budget's rate card `no-default.toml` cannot price this run: tenant `nobody` is on no tier"),
+        "{}",
+        refused.stderr()
+    );
+    assert!(refused.statuses().is_empty(), "nothing ran");
 }
 
 /// The gauntlet's `usage` evidence: a gate judges a run's signed usage document.
@@ -984,4 +1029,60 @@ fn a_tier_that_ends_inside_the_period_charges_the_days_it_held() {
     .expect("json");
     // Nine days of thirty at 30.00 a month.
     assert_eq!(report["total"], "9.00", "{report:#}");
+}
+
+/// `usage verify` re-prices as of the report's making: a run that started after it (within
+/// the five minutes of clock skew a report allows) is newer than the report, not a difference;
+/// a run that started before it and is missing from it is one.
+#[test]
+fn a_run_started_after_the_report_is_not_a_difference() {
+    let fixture = Fixture::new();
+    let now = gantry::time::unix_now();
+    let at = |offset: i64| gantry::time::rfc3339(now + offset);
+    let day = |offset: i64| gantry::time::rfc3339(now + offset)[..10].to_owned();
+    let used = json!([executed(
+        "build",
+        &json!({"method": "wait4", "wallUs": 1_000_000, "cpuUserUs": 1_000_000})
+    )]);
+    fixture.run("20261207T000000Z-00000001", None, "app", &at(-3600), &used);
+    let (since, until) = (day(-86_400), day(86_400));
+    fixture
+        .report(&[
+            "--since",
+            &since,
+            "--until",
+            &until,
+            "--key",
+            "keys/farm.key",
+            "-o",
+            "report.intoto.json",
+        ])
+        .success();
+    let verify = || {
+        let output = fixture
+            .test
+            .command()
+            .args([
+                "usage",
+                "verify",
+                "report.intoto.json",
+                "--public-key",
+                "keys/farm.pub",
+                "--json",
+            ])
+            .output()
+            .expect("gantry");
+        crate::support::Run { output }
+    };
+    fixture.run("20261207T000000Z-00000002", None, "app", &at(120), &used);
+    let same: Value = serde_json::from_str(&verify().success().stdout()).expect("json");
+    assert_eq!(same["same"], true, "{same}");
+    fixture.run("20261207T000000Z-00000003", None, "app", &at(-60), &used);
+    let differs: Value = serde_json::from_str(&verify().failure(1).stdout()).expect("json");
+    assert!(
+        differs["differences"]
+            .to_string()
+            .contains("20261207T000000Z-00000003"),
+        "{differs}"
+    );
 }

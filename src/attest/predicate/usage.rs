@@ -58,6 +58,11 @@ pub struct StepUsage {
     /// `None`: nothing measured it (an entry from before gantry measured).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub usage: Option<Usage>,
+    /// What the step may have used that nothing here could measure: `networkBytes` for a step
+    /// with the host's network (`network = true`, a Nix build), whose traffic is not its own
+    /// to count. Absent is not zero.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub not_measured: Vec<String>,
 }
 
 impl RunUsage {

@@ -14,6 +14,11 @@
 //! owner), and it counts as one process. On v2, whose cgroups hold whole processes, a step's
 //! child joins its cgroup by writing `0` to `cgroup.procs` before it leaves the host's mount
 //! namespace view. Either way everything a step starts is counted from its first instruction.
+//!
+//! CPU time is counted the same way: v2's `cpu.stat` (always there), v1's `cpuacct` with the
+//! spawning thread's own time taken out. Unlike `wait4`, it sees a descendant still running
+//! when the step's pid 1 exits: the kernel kills and reaps those without adding them to
+//! anyone's rusage.
 
 #![expect(
     clippy::disallowed_methods,
@@ -50,6 +55,8 @@ pub struct Cgroups {
     memory: PathBuf,
     /// `pids` (v1); the same folder as `memory` on v2; `None` when v1 has no pids controller.
     pids: Option<PathBuf>,
+    /// `cpuacct` (v1); the same folder as `memory` on v2; `None` when v1 has no cpuacct.
+    cpu: Option<PathBuf>,
     /// v2: groups no running step uses; v1: each spawning thread's group, by its owner.
     free: Mutex<Vec<(Owner, Group)>>,
     made: Mutex<usize>,
@@ -59,13 +66,33 @@ pub struct Cgroups {
 pub struct Group {
     memory: PathBuf,
     pids: Option<PathBuf>,
+    cpu: Option<PathBuf>,
     version: Version,
+    /// The counters when the step started: the group's CPU time and, on v1, the spawning
+    /// thread's own (it lives in the group).
+    cpu_start: Option<(CpuTime, CpuTime)>,
     oom_kills: u64,
     process_refusals: u64,
     /// The limits last written, so a reused group with the same limits is not written again.
     set: Option<(u64, u64)>,
     /// Whether the high-water mark counts only the step that holds the group.
     peak_is_own: bool,
+}
+
+/// CPU time in microseconds, user and system.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct CpuTime {
+    pub user_us: u64,
+    pub system_us: u64,
+}
+
+impl CpuTime {
+    fn minus(self, earlier: Self) -> Self {
+        Self {
+            user_us: self.user_us.saturating_sub(earlier.user_us),
+            system_us: self.system_us.saturating_sub(earlier.system_us),
+        }
+    }
 }
 
 /// A limit a step reached.
@@ -96,7 +123,12 @@ impl Cgroups {
             fs::create_dir_all(&folder).ok()?;
             // Children get the controllers; gantry's own folder holds no process.
             fs::write(folder.join("cgroup.subtree_control"), "+memory +pids").ok()?;
-            return Some(Self::new(Version::V2, folder.clone(), Some(folder)));
+            return Some(Self::new(
+                Version::V2,
+                folder.clone(),
+                Some(folder.clone()),
+                Some(folder),
+            ));
         }
         let place = |controller: &str| -> Option<PathBuf> {
             let relative = own.lines().find_map(|line| {
@@ -114,14 +146,20 @@ impl Cgroups {
             Some(folder)
         };
         let memory = place("memory")?;
-        Some(Self::new(Version::V1, memory, place("pids")))
+        Some(Self::new(
+            Version::V1,
+            memory,
+            place("pids"),
+            place("cpuacct"),
+        ))
     }
 
-    fn new(version: Version, memory: PathBuf, pids: Option<PathBuf>) -> Self {
+    fn new(version: Version, memory: PathBuf, pids: Option<PathBuf>, cpu: Option<PathBuf>) -> Self {
         Self {
             version,
             memory,
             pids,
+            cpu,
             free: Mutex::default(),
             made: Mutex::new(0),
         }
@@ -162,18 +200,19 @@ impl Cgroups {
             let group = Group {
                 memory: self.memory.join(&name),
                 pids: self.pids.as_ref().map(|pids| pids.join(&name)),
+                cpu: self.cpu.as_ref().map(|cpu| cpu.join(&name)),
                 version: self.version,
+                cpu_start: None,
                 oom_kills: 0,
                 process_refusals: 0,
                 set: None,
                 peak_is_own: false,
             };
-            fs::create_dir_all(&group.memory)?;
-            if let Some(pids) = &group.pids {
-                fs::create_dir_all(pids)?;
+            for folder in group.folders() {
+                fs::create_dir_all(folder)?;
             }
             if self.version == Version::V1 {
-                for folder in std::iter::once(&group.memory).chain(&group.pids) {
+                for folder in group.folders() {
                     fs::write(folder.join("tasks"), thread.id.to_string())?;
                 }
             }
@@ -230,25 +269,84 @@ impl Cgroups {
         let groups = std::mem::take(&mut *lock(&self.free));
         for (thread, group) in groups {
             if self.version == Version::V1 {
-                for folder in std::iter::once(&self.memory).chain(&self.pids) {
+                for folder in self.folders() {
                     if let Some(home) = folder.parent() {
                         let _ = fs::write(home.join("tasks"), thread.id.to_string());
                     }
                 }
             }
-            let _ = fs::remove_dir(&group.memory);
-            if let Some(pids) = &group.pids {
-                let _ = fs::remove_dir(pids);
+            for folder in group.folders() {
+                let _ = fs::remove_dir(folder);
             }
         }
-        let _ = fs::remove_dir(&self.memory);
-        if let Some(pids) = &self.pids {
-            let _ = fs::remove_dir(pids);
+        for folder in self.folders() {
+            let _ = fs::remove_dir(folder);
         }
+    }
+
+    /// gantry's folders, one per controller (one on v2).
+    fn folders(&self) -> Vec<&PathBuf> {
+        distinct(&self.memory, self.pids.as_ref(), self.cpu.as_ref())
     }
 }
 
 impl Group {
+    /// The group's folders, one per controller (one on v2).
+    fn folders(&self) -> Vec<&PathBuf> {
+        distinct(&self.memory, self.pids.as_ref(), self.cpu.as_ref())
+    }
+
+    /// Notes the CPU counters as the step starts (just before its pid 1 is made).
+    pub fn start_cpu(&mut self) {
+        self.cpu_start = self.cpu_now();
+    }
+
+    /// The CPU time the step's processes used since [`Group::start_cpu`], every one of them
+    /// (read once they are all gone); `None` when the group cannot tell.
+    #[must_use]
+    pub fn cpu_used(&self) -> Option<CpuTime> {
+        let (group, thread) = self.cpu_now()?;
+        let (group_then, thread_then) = self.cpu_start?;
+        Some(group.minus(group_then).minus(thread.minus(thread_then)))
+    }
+
+    /// The group's CPU time and, on v1 where it lives in the group, the spawning thread's
+    /// own (zero on v2).
+    fn cpu_now(&self) -> Option<(CpuTime, CpuTime)> {
+        let folder = self.cpu.as_ref()?;
+        match self.version {
+            Version::V2 => {
+                let stat = folder.join("cpu.stat");
+                let text = fs::read_to_string(stat).ok()?;
+                let field = |name: &str| -> Option<u64> {
+                    text.lines().find_map(|line| {
+                        let (key, value) = line.split_once(' ')?;
+                        (key == name).then(|| value.trim().parse().ok())?
+                    })
+                };
+                let group = CpuTime {
+                    user_us: field("user_usec")?,
+                    system_us: field("system_usec")?,
+                };
+                Some((group, CpuTime::default()))
+            }
+            Version::V1 => {
+                let nanoseconds = |name: &str| -> Option<u64> {
+                    fs::read_to_string(folder.join(name))
+                        .ok()?
+                        .trim()
+                        .parse()
+                        .ok()
+                };
+                let group = CpuTime {
+                    user_us: nanoseconds("cpuacct.usage_user")? / 1000,
+                    system_us: nanoseconds("cpuacct.usage_sys")? / 1000,
+                };
+                Some((group, thread_cpu()?))
+            }
+        }
+    }
+
     fn set(&self, memory: u64, processes: u64) -> io::Result<()> {
         match self.version {
             Version::V2 => {
@@ -340,6 +438,41 @@ impl Group {
         (self.oom_kills, self.process_refusals) = (oom_kills, process_refusals);
         reached
     }
+}
+
+/// The memory folder and the others that are not the same (v2 has one for all).
+fn distinct<'a>(
+    memory: &'a PathBuf,
+    pids: Option<&'a PathBuf>,
+    cpu: Option<&'a PathBuf>,
+) -> Vec<&'a PathBuf> {
+    let mut folders = vec![memory];
+    for folder in [pids, cpu].into_iter().flatten() {
+        if !folders.contains(&folder) {
+            folders.push(folder);
+        }
+    }
+    folders
+}
+
+/// The calling thread's own CPU time.
+fn thread_cpu() -> Option<CpuTime> {
+    // SAFETY: a zeroed rusage is a valid one for the kernel to fill.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: the calling thread's rusage into a local.
+    if unsafe { libc::getrusage(libc::RUSAGE_THREAD, &raw mut usage) } != 0 {
+        return None;
+    }
+    let micros = |time: libc::timeval| {
+        u64::try_from(time.tv_sec)
+            .unwrap_or(0)
+            .saturating_mul(1_000_000)
+            .saturating_add(u64::try_from(time.tv_usec).unwrap_or(0))
+    };
+    Some(CpuTime {
+        user_us: micros(usage.ru_utime),
+        system_us: micros(usage.ru_stime),
+    })
 }
 
 /// `name N` from a cgroup's flat-keyed file; 0 when absent.

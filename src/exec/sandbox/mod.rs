@@ -153,9 +153,19 @@ pub struct Finished {
     /// What the kernel counted for its processes; `None` where nothing here measured it (a
     /// remote run).
     pub rusage: Option<Rusage>,
-    /// The most memory its processes held together, as its cgroup counted it, and which
-    /// hierarchy; `None` without a cgroup of its own.
-    pub group_peak: Option<(u64, cgroup::Version)>,
+    /// What its cgroup counted of its processes, every one (`None` without a cgroup of its
+    /// own).
+    pub group: Option<GroupCount>,
+}
+
+/// What a step's own cgroup counted: the whole tree, including what was still running when
+/// its pid 1 exited.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct GroupCount {
+    pub version: cgroup::Version,
+    /// The most memory its processes held together.
+    pub peak_memory: Option<u64>,
+    pub cpu: Option<cgroup::CpuTime>,
 }
 
 /// What the kernel counted for a step's processes (`wait4`'s rusage of the namespace's pid 1,
@@ -342,14 +352,18 @@ impl Sandbox {
         &self,
         group: Option<cgroup::Group>,
         failed: bool,
-    ) -> (Option<cgroup::Reached>, Option<(u64, cgroup::Version)>) {
+    ) -> (Option<cgroup::Reached>, Option<GroupCount>) {
         let (Some(mut group), Some(cgroups)) = (group, &self.cgroups) else {
             return (None, None);
         };
         let reached = if failed { group.reached() } else { None };
-        let peak = group.peak_memory().map(|peak| (peak, cgroups.version()));
+        let count = GroupCount {
+            version: cgroups.version(),
+            peak_memory: group.peak_memory(),
+            cpu: group.cpu_used(),
+        };
         cgroups.give_back(group);
-        (reached, peak)
+        (reached, Some(count))
     }
 
     /// Runs one process to completion (or timeout, or cancellation), capturing its stdout
@@ -360,7 +374,7 @@ impl Sandbox {
         let (stderr_read, stderr_write) = pipe()?;
         let stdin = File::open("/dev/null")?;
         self.hand_over(request)?;
-        let group = match &self.cgroups {
+        let mut group = match &self.cgroups {
             Some(cgroups) => Some(cgroups.take(request.limits.memory, request.limits.processes)?),
             None => None,
         };
@@ -419,6 +433,9 @@ impl Sandbox {
             (Some(namespace), false) => spawner::Network::Offline(namespace),
             (None, false) => spawner::Network::Private,
         };
+        if let Some(group) = &mut group {
+            group.start_cpu();
+        }
         let spawned = Spawner::spawn(&plan, extra_flags, &network);
         let give_back = || {
             if let Some(namespace) = offline {
@@ -443,10 +460,10 @@ impl Sandbox {
         );
         give_back();
         let failed = !matches!(&ended, Ok(finished) if finished.termination.success());
-        let (reached, group_peak) = self.give_back_group(group, failed);
+        let (reached, group) = self.give_back_group(group, failed);
         ended.map(|finished| Finished {
             reached,
-            group_peak,
+            group,
             ..finished
         })
     }
@@ -672,7 +689,7 @@ fn finish(
         remote: None,
         reached: None,
         rusage: Some(rusage),
-        group_peak: None,
+        group: None,
     })
 }
 

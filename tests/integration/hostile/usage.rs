@@ -189,4 +189,28 @@ fn figures_at_u64s_limit_are_priced_or_named_too_large() {
         .report(&["--period", "2026-11"])
         .failure(1)
         .stderr_contains("the memory of `acme` is too large to price");
+    // The largest price a card takes, times CPU at u64's limit, in eight pipelines: named too
+    // large, never a panic (totals are summed with checks too).
+    let fixture = Fixture::new();
+    let card = fixture
+        .test
+        .read("rate-card.toml")
+        .replace("cpu_hour = 0.10", "cpu_hour = 999999999999999");
+    fixture.test.write("rate-card.toml", &card);
+    for index in 0..8 {
+        let steps: Vec<Value> = (0..1000)
+            .map(|step| executed(&format!("s{step}"), &maximal))
+            .collect();
+        fixture.run(
+            &format!("20261103T100000Z-0000000{index}"),
+            None,
+            &format!("app{index}"),
+            "2026-11-03T10:00:00Z",
+            &Value::Array(steps),
+        );
+    }
+    fixture
+        .report(&["--period", "2026-11", "--group-by", "pipeline"])
+        .failure(1)
+        .stderr_contains("too large to price");
 }
