@@ -9,6 +9,7 @@ pub mod gc;
 pub mod provenance;
 pub mod records;
 pub mod scheduler;
+pub mod signed_file;
 pub mod usage;
 
 pub use flow::{

@@ -4,12 +4,11 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use crate::atomic;
 use crate::attest::provenance::{
     BUILD_TYPE, BuildDefinition, Builder, ExternalParameters, GitSource, InternalParameters,
     Metadata, PREDICATE_TYPE, PipelineParameter, Provenance, RunDetails, locked_inputs,
 };
-use crate::attest::{self, PAYLOAD_TYPE, ResourceDescriptor, Statement};
+use crate::attest::{self, ResourceDescriptor, Statement};
 use crate::digest::Digest;
 use crate::exec::context::Context;
 use crate::pipeline::StepKind;
@@ -38,56 +37,8 @@ pub fn write(
     serde_json::to_writer(&mut body, &statement).map_err(|error| error.to_string())?;
     drop(statement);
     let path = context.run_dir.join(crate::attest::run_folder::PROVENANCE);
-    let written = (|| {
-        let (file, temporary) = atomic::create_temporary(&path)?;
-        let mut writer = Hashing::new(std::io::BufWriter::with_capacity(1 << 16, file));
-        let result =
-            attest::dsse::write_signed(&mut writer, PAYLOAD_TYPE, &body, context.signer.as_ref())
-                .and_then(|()| writer.finish())
-                .and_then(|digest| atomic::commit(&temporary, &path).map(|()| digest));
-        if result.is_err() {
-            let _ = std::fs::remove_file(&temporary);
-        }
-        result
-    })();
-    let digest = written.map_err(|error| format!("cannot write `{}`: {error}", path.display()))?;
+    let digest = crate::run::signed_file::write(&path, &body, context.signer.as_ref())?;
     Ok((path, digest))
-}
-
-/// A writer that hashes what it passes on: the provenance's digest for `SHA256SUMS`, without
-/// keeping or re-reading the file.
-struct Hashing<W> {
-    inner: W,
-    hasher: sha2::Sha256,
-}
-
-impl<W: std::io::Write> Hashing<W> {
-    fn new(inner: W) -> Self {
-        use sha2::Digest as _;
-        Self {
-            inner,
-            hasher: sha2::Sha256::new(),
-        }
-    }
-
-    fn finish(mut self) -> std::io::Result<Digest> {
-        use sha2::Digest as _;
-        self.inner.flush()?;
-        Ok(Digest::from_raw(self.hasher.finalize().into()))
-    }
-}
-
-impl<W: std::io::Write> std::io::Write for Hashing<W> {
-    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-        use sha2::Digest as _;
-        let written = self.inner.write(bytes)?;
-        self.hasher.update(&bytes[..written]);
-        Ok(written)
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        self.inner.flush()
-    }
 }
 
 /// Every final artifact: files by their SHA-256, folders file by file, Nix out-links by the

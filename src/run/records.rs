@@ -7,6 +7,7 @@ use std::fmt::Write as _;
 use std::path::PathBuf;
 
 use crate::atomic;
+use crate::attest::predicate::usage::RunUsage;
 use crate::attest::run_folder::{self, StepFile};
 use crate::attest::{Envelope, bundle};
 use crate::digest::Digest;
@@ -15,7 +16,6 @@ use crate::exec::context::Context;
 use crate::report::Event;
 use crate::run::RunSummary;
 use crate::run::provenance::{self, Times};
-use crate::run::usage::About;
 use crate::runlog::{self, LogFiles, Record, StepCounts};
 use crate::time::unix_now;
 
@@ -66,21 +66,14 @@ pub fn write(
         started,
         finished: unix_now(),
     };
-    let provenance = if summary.success() {
-        let (path, digest) =
-            provenance::write(context, &times, options.builder_id).map_err(failed)?;
-        files.push((run_folder::PROVENANCE.to_owned(), digest));
-        Some((path, digest))
-    } else {
-        None
-    };
-    let about = match (&provenance, summary.interrupted_by.is_some()) {
-        (Some((_, digest)), _) => About::Provenance(digest),
-        (None, true) => About::Failed("interrupted"),
-        (None, false) => About::Failed("failed"),
-    };
-    let (usage, used) =
-        crate::run::usage::write(context, options.statuses, &times, &about).map_err(failed)?;
+    let Documents {
+        provenance,
+        usage,
+        used,
+    } = provenance_and_usage(context, summary, options, &times)?;
+    if let Some((_, digest)) = &provenance {
+        files.push((run_folder::PROVENANCE.to_owned(), *digest));
+    }
     files.push((run_folder::USAGE.to_owned(), usage));
     if provenance.is_some() {
         over_budget =
@@ -140,6 +133,56 @@ pub fn write(
         provenance: provenance.map(|(path, _)| path),
         over_budget,
     })
+}
+
+/// The provenance (when the run succeeded) and the usage document, whose predicate is made
+/// while the provenance is written (both list every step); their paths and digests, and what
+/// the usage document says.
+fn provenance_and_usage(
+    context: &Context,
+    summary: &RunSummary,
+    options: &RecordOptions<'_>,
+    times: &Times,
+) -> Result<Documents> {
+    let failed = |message: String| Error::Environment { message };
+    let result = match (summary.success(), summary.interrupted_by.is_some()) {
+        (true, _) => "success",
+        (false, true) => "interrupted",
+        (false, false) => "failed",
+    };
+    let (provenance, prepared) = std::thread::scope(|scope| {
+        let prepared =
+            scope.spawn(|| crate::run::usage::prepare(context, options.statuses, times, result));
+        let provenance = summary
+            .success()
+            .then(|| provenance::write(context, times, options.builder_id))
+            .transpose();
+        let prepared = prepared
+            .join()
+            .unwrap_or_else(|_| Err("making the usage document failed".to_owned()));
+        (provenance, prepared)
+    });
+    let provenance = provenance.map_err(failed)?;
+    let (usage, used) = crate::run::usage::write(
+        context,
+        prepared.map_err(failed)?,
+        provenance.as_ref().map(|(_, digest)| digest),
+    )
+    .map_err(failed)?;
+    Ok(Documents {
+        provenance,
+        usage,
+        used,
+    })
+}
+
+/// The run's provenance and usage document, written.
+struct Documents {
+    /// Its path and digest, when the run succeeded.
+    provenance: Option<(PathBuf, Digest)>,
+    usage: Digest,
+    /// What the usage document says.
+    used: RunUsage,
 }
 
 /// Waits for the placer: every step attestation is in the run folder after it.

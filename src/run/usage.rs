@@ -3,29 +3,27 @@
 //! provenance, or about the pipeline file when the run failed: a failed run used the machine
 //! as much as any.
 
-use crate::atomic;
 use crate::attest::predicate::usage::{Machine, Pipeline, RunUsage, StepUsage, URI};
-use crate::attest::{PAYLOAD_TYPE, ResourceDescriptor, Statement, run_folder};
+use crate::attest::{ResourceDescriptor, Statement, run_folder};
 use crate::digest::Digest;
 use crate::exec::context::Context;
 use crate::report::StepStatus;
 use crate::run::provenance::Times;
 
-/// What a run's usage document is about.
-pub enum About<'a> {
-    /// A run that succeeded: its provenance.
-    Provenance(&'a Digest),
-    /// A run without provenance: `failed` or `interrupted`.
-    Failed(&'static str),
+/// The predicate, made and serialised (on another thread while the provenance is written:
+/// a run of thousands of steps lists thousands of records).
+pub struct Prepared {
+    pub predicate: RunUsage,
+    json: Vec<u8>,
 }
 
-/// Writes the document; returns its digest and what it says.
-pub fn write(
+/// The document's predicate; `result` is `success`, `failed` or `interrupted`.
+pub fn prepare(
     context: &Context,
     statuses: &[StepStatus],
     times: &Times,
-    about: &About<'_>,
-) -> Result<(Digest, RunUsage), String> {
+    result: &str,
+) -> Result<Prepared, String> {
     let pipeline = &context.pipeline;
     let mut failed = (context.failed_attempts.lock()).map_or_else(
         |poisoned| poisoned.into_inner().clone(),
@@ -62,15 +60,11 @@ pub fn write(
         .to_string();
     let predicate = RunUsage {
         run_id: context.run_id.clone(),
-        result: match about {
-            About::Provenance(_) => "success",
-            About::Failed(result) => result,
-        }
-        .to_owned(),
+        result: result.to_owned(),
         tenant: pipeline.tenant.clone(),
         pipeline: Pipeline {
             name: pipeline.name.clone(),
-            path: path.clone(),
+            path,
             sha256: pipeline.digest.hex(),
         },
         machine: Machine {
@@ -82,21 +76,39 @@ pub fn write(
         finished_on: crate::time::rfc3339(times.finished),
         steps,
     };
-    let subject = match about {
-        About::Provenance(provenance) => {
-            ResourceDescriptor::named(run_folder::PROVENANCE, provenance)
-        }
-        About::Failed(_) => ResourceDescriptor::named(&path, &pipeline.digest),
+    let mut json = Vec::with_capacity(256 * predicate.steps.len() + 1024);
+    serde_json::to_writer(&mut json, &predicate).map_err(|error| error.to_string())?;
+    Ok(Prepared { predicate, json })
+}
+
+/// Signs and writes the document about the run's provenance (`None`: a run that failed, about
+/// its pipeline file); returns its digest and what it says.
+pub fn write(
+    context: &Context,
+    prepared: Prepared,
+    provenance: Option<&Digest>,
+) -> Result<(Digest, RunUsage), String> {
+    let Prepared { predicate, json } = prepared;
+    let subject = match provenance {
+        Some(provenance) => ResourceDescriptor::named(run_folder::PROVENANCE, provenance),
+        None => ResourceDescriptor::named(&predicate.pipeline.path, &context.pipeline.digest),
     };
-    let statement = Statement::new(vec![subject], URI, &predicate);
-    let body = serde_json::to_vec(&statement).map_err(|error| error.to_string())?;
-    let envelope = crate::attest::dsse::sign(PAYLOAD_TYPE, &body, context.signer.as_ref());
-    let mut bytes = serde_json::to_vec_pretty(&envelope).map_err(|error| error.to_string())?;
-    bytes.push(b'\n');
+    // The statement with the predicate already serialised: written with a null predicate,
+    // whose `null` the predicate's bytes then replace (a statement's fields are written in
+    // their declared order, the predicate last).
+    let mut body = serde_json::to_vec(&Statement::new(vec![subject], URI, ()))
+        .map_err(|error| error.to_string())?;
+    let Some(head) = body.strip_suffix(b"null}").map(<[u8]>::len) else {
+        return Err("the usage statement's predicate is not last".to_owned());
+    };
+    body.truncate(head);
+    body.reserve(json.len() + 1);
+    body.extend_from_slice(&json);
+    body.push(b'}');
+    drop(json);
     let path = context.run_dir.join(run_folder::USAGE);
-    atomic::write(&path, &bytes)
-        .map_err(|error| format!("cannot write `{}`: {error}", path.display()))?;
-    Ok((Digest::of_bytes(&bytes), predicate))
+    let digest = crate::run::signed_file::write(&path, &body, context.signer.as_ref())?;
+    Ok((digest, predicate))
 }
 
 /// What a step may have used that nobody here measured: the traffic of a step on the host's

@@ -205,7 +205,20 @@ fn the_gauntlet_example_passes_its_13_stages_and_its_policy() {
         test.read("out/gauntlet/calc.tar")
     );
 
+    // Within its `[budget]`, by the usage document it signed.
+    assert!(run.finished().get("over_budget").is_none());
     let folder = run.run_dir();
+    let usage = crate::support::envelope_statement(&folder.join("usage.intoto.json"));
+    let cpu_us: u64 = (usage["predicate"]["steps"]
+        .as_array()
+        .expect("steps")
+        .iter())
+    .map(|step| {
+        let used = &step["usage"];
+        used["cpuUserUs"].as_u64().unwrap_or(0) + used["cpuSystemUs"].as_u64().unwrap_or(0)
+    })
+    .sum();
+    assert!(cpu_us > 0 && cpu_us < 180_000_000, "{cpu_us} µs of CPU");
     let folder = folder.to_str().expect("utf-8");
     let report = test.run(["gauntlet", "report", folder, "--json"]).success();
     let report: serde_json::Value = serde_json::from_str(&report.stdout()).expect("json");

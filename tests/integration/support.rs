@@ -221,3 +221,15 @@ pub(crate) fn copy_tree(from: &Path, to: &Path) {
         }
     }
 }
+
+/// The statement inside the DSSE envelope at `path` (not verified: the caller checks what it
+/// needs).
+pub(crate) fn envelope_statement(path: &Path) -> serde_json::Value {
+    use base64::Engine as _;
+    let envelope: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(path).expect("read")).expect("envelope");
+    let body = base64::engine::general_purpose::STANDARD
+        .decode(envelope["payload"].as_str().expect("payload"))
+        .expect("base64");
+    serde_json::from_slice(&body).expect("statement")
+}
