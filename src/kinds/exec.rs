@@ -394,6 +394,7 @@ fn usage(duration: Duration, finished: &sandbox::Finished) -> crate::store::Usag
         block_read_bytes: Some(counted.block_read_bytes),
         block_written_bytes: Some(counted.block_written_bytes),
         output_bytes: None,
+        processes_started: finished.processes,
         remote: None,
     }
 }

@@ -407,6 +407,7 @@ impl RemoteExecutor {
                 reached: None,
                 rusage: None,
                 group: None,
+                processes: None,
             };
         };
         let stdout = self
@@ -423,6 +424,7 @@ impl RemoteExecutor {
             reached: None,
             rusage: None,
             group: None,
+            processes: None,
         }
     }
 

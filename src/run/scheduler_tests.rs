@@ -32,6 +32,7 @@ impl Executor for Recorder {
             reached: None,
             rusage: None,
             group: None,
+            processes: None,
         })
     }
 

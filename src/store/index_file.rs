@@ -9,7 +9,7 @@
 use crate::digest::Digest;
 use crate::store::{ActionResult, OutputRecord, Usage};
 
-const MAGIC: &[u8] = b"gantry-index/7\n";
+const MAGIC: &[u8] = b"gantry-index/8\n";
 
 pub fn encode<'a>(results: impl IntoIterator<Item = &'a ActionResult>) -> Vec<u8> {
     let mut bytes = MAGIC.to_vec();
@@ -112,7 +112,7 @@ impl<'a> Reader<'a> {
                 let method = self.text().ok_or(())?;
                 let wall_us = self.number().ok_or(())?;
                 let present = self.take(1).ok_or(())?[0];
-                let mut figures = [None; 6];
+                let mut figures = [None; 7];
                 for (index, figure) in figures.iter_mut().enumerate() {
                     if present & 1 << index != 0 {
                         *figure = Some(self.number().ok_or(())?);
@@ -259,7 +259,15 @@ mod tests {
                 ..crate::store::Usage::with_figures(
                     "wait4".to_owned(),
                     12_345,
-                    [Some(1), None, Some(3 << 40), Some(0), None, Some(7)],
+                    [
+                        Some(1),
+                        None,
+                        Some(3 << 40),
+                        Some(0),
+                        None,
+                        Some(7),
+                        Some(2),
+                    ],
                 )
             }),
         };

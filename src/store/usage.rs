@@ -28,6 +28,9 @@ pub struct Usage {
     /// The bytes of the output files the step stored (what storage is billed on).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub output_bytes: Option<u64>,
+    /// The processes it started, its first included (threads are not processes).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub processes_started: Option<u64>,
     /// A remote executor ran it: the worker and its timings (REAPI's
     /// `ExecutedActionMetadata`).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -108,7 +111,7 @@ impl Usage {
     /// The measured figures after the method and the wall time, in a fixed order (the
     /// index file's).
     #[must_use]
-    pub fn figures(&self) -> [Option<u64>; 6] {
+    pub fn figures(&self) -> [Option<u64>; 7] {
         [
             self.cpu_user_us,
             self.cpu_system_us,
@@ -116,12 +119,13 @@ impl Usage {
             self.block_read_bytes,
             self.block_written_bytes,
             self.output_bytes,
+            self.processes_started,
         ]
     }
 
     /// The inverse of [`Usage::figures`].
     #[must_use]
-    pub fn with_figures(method: String, wall_us: u64, figures: [Option<u64>; 6]) -> Self {
+    pub fn with_figures(method: String, wall_us: u64, figures: [Option<u64>; 7]) -> Self {
         let [
             cpu_user_us,
             cpu_system_us,
@@ -129,6 +133,7 @@ impl Usage {
             block_read_bytes,
             block_written_bytes,
             output_bytes,
+            processes_started,
         ] = figures;
         Self {
             method,
@@ -139,6 +144,7 @@ impl Usage {
             block_read_bytes,
             block_written_bytes,
             output_bytes,
+            processes_started,
             remote: None,
         }
     }

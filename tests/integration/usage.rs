@@ -441,6 +441,33 @@ fn a_child_killed_when_pid_1_exits_is_counted_where_the_step_has_a_cgroup() {
     }
 }
 
+/// The processes a step starts, its pid 1 included and threads not, counted by the kernel
+/// where gantry runs as root; not recorded (never a zero) where it cannot count them.
+#[test]
+fn the_processes_a_step_starts_are_counted_where_gantry_is_root() {
+    let test = Test::new().pipeline(
+        "[steps.spawn]\nrun = \"/bin/true; /bin/true; /bin/true; mkdir -p out && echo done > out/spawn\"\noutputs = [\"out/spawn\"]\n",
+    );
+    let run = test.gantry_run(&[]).success();
+    let used = usage(&run, "spawn");
+    if !crate::hostile::is_root() {
+        assert!(used.get("processesStarted").is_none(), "{used}");
+        return;
+    }
+    // The shell, three `true`s and `mkdir` (`echo` is the shell's own).
+    assert_eq!(used["processesStarted"], 5, "{used}");
+    // The same step unprivileged (a new step: no cache hit) cannot be counted, and says so by
+    // leaving the figure out.
+    test.write(
+        "pipeline.toml",
+        "[pipeline]\nname = \"test\"\nroot = \".\"\n\n[steps.again]\nrun = \"/bin/true; mkdir -p out && echo done > out/again\"\noutputs = [\"out/again\"]\n",
+    );
+    let output = crate::hostile::as_nobody(&test, &["run", "pipeline.toml", "--json"]);
+    let run = crate::support::Run { output }.success();
+    let used = usage(&run, "again");
+    assert!(used.get("processesStarted").is_none(), "{used}");
+}
+
 /// Two processes that each hold 120 MB at the same time: where the step has a cgroup of its
 /// own (gantry as root), its peak is the whole tree's, at least 240 MB, and the method says
 /// so; without one, `wait4` can only give the larger of the two.

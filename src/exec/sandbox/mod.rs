@@ -12,6 +12,7 @@
 
 pub mod cgroup;
 mod child;
+pub mod forks;
 mod layout;
 pub mod seccomp;
 mod spawner;
@@ -156,6 +157,8 @@ pub struct Finished {
     /// What its cgroup counted of its processes, every one (`None` without a cgroup of its
     /// own).
     pub group: Option<GroupCount>,
+    /// How many processes it started, its pid 1 included (`None`: not counted here).
+    pub processes: Option<u64>,
 }
 
 /// What a step's own cgroup counted: the whole tree, including what was still running when
@@ -300,6 +303,8 @@ pub struct Sandbox {
     filter: Vec<libc::sock_filter>,
     /// Per-step cgroups (a root gantry); rlimits alone otherwise.
     cgroups: Option<cgroup::Cgroups>,
+    /// Counts the processes each step starts (a root gantry where perf events are allowed).
+    forks: Option<forks::Forks>,
 }
 
 impl Sandbox {
@@ -322,6 +327,7 @@ impl Sandbox {
             identity,
             filter: seccomp::program(),
             cgroups: cgroup::Cgroups::detect(),
+            forks: forks::Forks::detect(),
         })
     }
 
@@ -364,6 +370,14 @@ impl Sandbox {
         };
         cgroups.give_back(group);
         (reached, Some(count))
+    }
+
+    /// The processes started on this thread since the count `before`, read once the step's
+    /// processes are all gone (the namespace died with its pid 1): their counts are back in
+    /// this thread's counter.
+    fn processes_since(&self, before: Option<u64>) -> Option<u64> {
+        let after = self.forks.and_then(forks::Forks::count)?;
+        after.checked_sub(before?)
     }
 
     /// Runs one process to completion (or timeout, or cancellation), capturing its stdout
@@ -436,6 +450,7 @@ impl Sandbox {
         if let Some(group) = &mut group {
             group.start_cpu();
         }
+        let forks_before = self.forks.and_then(forks::Forks::count);
         let spawned = Spawner::spawn(&plan, extra_flags, &network);
         let give_back = || {
             if let Some(namespace) = offline {
@@ -464,6 +479,7 @@ impl Sandbox {
         ended.map(|finished| Finished {
             reached,
             group,
+            processes: self.processes_since(forks_before),
             ..finished
         })
     }
@@ -690,6 +706,7 @@ fn finish(
         reached: None,
         rusage: Some(rusage),
         group: None,
+        processes: None,
     })
 }
 

@@ -3,8 +3,10 @@
 //! riskiest interfaces are refused with `EPERM`: keys, BPF, perf events, kernel modules and
 //! kexec, mounts and namespaces, clocks, swap, reboot, other processes' memory. `clone` with a
 //! namespace flag is refused; `clone3`, whose flags the filter cannot read, answers `ENOSYS`,
-//! so C libraries fall back to `clone`. Syscalls of another ABI (x32, or a foreign
-//! architecture) are refused outright.
+//! so C libraries fall back to `clone`. `prctl` may not turn the process's perf counters off
+//! or on (`PR_TASK_PERF_EVENTS_DISABLE`/`ENABLE`): gantry counts a step's processes with one
+//! (`forks.rs`). Syscalls of another ABI (x32, or a foreign architecture) are refused
+//! outright.
 //!
 //! The filter is a classic BPF program built once by the parent and installed by the child
 //! just before `execve`, after `no_new_privs`.
@@ -147,6 +149,12 @@ fn number(syscall: libc::c_long) -> u32 {
     u32::try_from(syscall).unwrap_or(u32::MAX)
 }
 
+/// `PR_TASK_PERF_EVENTS_DISABLE` and `_ENABLE` (linux/prctl.h).
+const PERF_EVENTS_DISABLE: u32 = 31;
+const PERF_EVENTS_ENABLE: u32 = 32;
+/// The instructions from the first argument check to the ALLOW return, included.
+const CHECKS: usize = 9;
+
 /// The filter program.
 #[must_use]
 pub fn program() -> Vec<sock_filter> {
@@ -167,22 +175,30 @@ pub fn program() -> Vec<sock_filter> {
         ));
         program.push(ret(errno(libc::EPERM)));
     }
-    // Each denied number: equal → the EPERM return at the end of the list.
+    // Each denied number: equal → the EPERM return after the argument checks below.
     let count = DENIED.len();
     for (index, (_, syscall)) in DENIED.iter().enumerate() {
-        let to_deny = u8::try_from(count - index - 1 + 5).unwrap_or(u8::MAX);
+        let to_deny = u8::try_from(count - index - 1 + CHECKS).unwrap_or(u8::MAX);
         program.push(jump(equal, number(*syscall), to_deny, 0));
     }
-    // clone: refuse namespace flags; clone3: ENOSYS (its flags sit behind a pointer).
+    // The argument checks, CHECKS instructions, then ALLOW, EPERM, ENOSYS. Each jump counts
+    // the instructions it skips. clone: refuse namespace flags; clone3: ENOSYS (its flags
+    // sit behind a pointer); prctl: refuse turning perf counters off or on.
+    let checks_start = program.len();
     program.push(jump(equal, number(libc::SYS_clone), 0, 2));
     program.push(load(ARGUMENT_0));
     program.push(jump(
         libc::BPF_JMP | libc::BPF_JSET | libc::BPF_K,
         namespace_flags(),
-        2,
-        1,
+        6,
+        5,
     ));
-    program.push(jump(equal, number(libc::SYS_clone3), 2, 0));
+    program.push(jump(equal, number(libc::SYS_clone3), 6, 0));
+    program.push(jump(equal, number(libc::SYS_prctl), 0, 3));
+    program.push(load(ARGUMENT_0));
+    program.push(jump(equal, PERF_EVENTS_DISABLE, 2, 0));
+    program.push(jump(equal, PERF_EVENTS_ENABLE, 1, 0));
+    debug_assert_eq!(program.len() - checks_start, CHECKS - 1);
     program.push(ret(libc::SECCOMP_RET_ALLOW));
     program.push(ret(errno(libc::EPERM)));
     program.push(ret(errno(libc::ENOSYS)));
@@ -255,6 +271,15 @@ mod tests {
         assert_eq!(
             run(&program, ARCH, number(libc::SYS_clone3), 0),
             errno(libc::ENOSYS)
+        );
+        // prctl: the perf counters stay as gantry set them; everything else is allowed.
+        for option in [PERF_EVENTS_DISABLE, PERF_EVENTS_ENABLE] {
+            assert_eq!(run(&program, ARCH, number(libc::SYS_prctl), option), eperm);
+        }
+        let set_name = u32::try_from(libc::PR_SET_NAME).expect("option");
+        assert_eq!(
+            run(&program, ARCH, number(libc::SYS_prctl), set_name),
+            allow
         );
         assert_eq!(
             run(&program, 0x4000_0003, number(libc::SYS_read), 0),

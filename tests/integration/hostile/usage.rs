@@ -214,3 +214,34 @@ fn figures_at_u64s_limit_are_priced_or_named_too_large() {
         .failure(1)
         .stderr_contains("too large to price");
 }
+
+/// A step that tries to stop the kernel counting its processes (`prctl` turning its perf
+/// counters off) is refused, and every process it then starts is still counted.
+#[test]
+fn a_step_cannot_turn_off_the_count_of_its_processes() {
+    let script = "import ctypes, subprocess\nlibc = ctypes.CDLL(None, use_errno=True)\nresult = libc.prctl(31, 0, 0, 0, 0)\nerror = ctypes.get_errno()\nfor _ in range(3):\n    subprocess.run(['/bin/true'], check=True)\nprint(result, error)\n";
+    let (test, printed) = crate::hostile::python_probe(crate::support::Test::new(), script, "");
+    assert_eq!(
+        printed.trim(),
+        format!("-1 {}", libc::EPERM),
+        "prctl is refused"
+    );
+    if !crate::hostile::is_root() {
+        return;
+    }
+    // Run again as a new step, to read its usage from the run's events.
+    test.write(
+        "pipeline.toml",
+        "[pipeline]\nname = \"test\"\nroot = \".\"\n\n[steps.again]\nrun = \"python3 probe.py > out/again.txt\"\ninputs = [\"probe.py\"]\noutputs = [\"out/again.txt\"]\n",
+    );
+    let run = test.gantry_run(&[]).success();
+    let used = (run.events().into_iter())
+        .find(|event| event["event"] == "step_finished" && event["step"] == "again")
+        .map(|event| event["usage"].clone())
+        .expect("the step finished");
+    let started = used["processesStarted"].as_u64().unwrap_or(0);
+    assert!(
+        started >= 4,
+        "python (and a shell before it) and three `true`s: {used}"
+    );
+}
