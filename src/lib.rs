@@ -52,6 +52,7 @@ pub mod run;
 pub mod runlog;
 pub mod sbom;
 pub mod store;
+pub mod template;
 pub mod time;
 pub mod usage;
 pub mod verify;

@@ -27,7 +27,7 @@ const LAYERS: &[(&str, &[&str])] = &[
     (
         "documents and domains",
         &[
-            "attest", "nix", "gauntlet", "rollout", "sbom", "runlog", "report", "vulns",
+            "attest", "nix", "gauntlet", "rollout", "sbom", "runlog", "report", "vulns", "template",
         ],
     ),
     (
