@@ -44,6 +44,9 @@ enum Counter {
     Open(OwnedFd),
 }
 
+/// The first counter, held for the process's life (see [`Forks::detect`]).
+static KEEPER: std::sync::OnceLock<OwnedFd> = std::sync::OnceLock::new();
+
 thread_local! {
     /// This thread's counter, opened on its first step.
     static COUNTER: RefCell<Counter> = const { RefCell::new(Counter::Unopened) };
@@ -61,8 +64,15 @@ impl Forks {
         let tracepoint =
             mounted_id().or_else(|| std::thread::spawn(private_mount_id).join().ok().flatten())?;
         let forks = Self { tracepoint };
-        // One counter opened and closed now: a kernel that refuses it is found before any step.
-        drop(forks.open()?);
+        // The first counter registers the tracepoint's probe, which waits for an RCU grace
+        // period (22 ms measured here): one is opened now on a thread of its own and kept, so
+        // that wait overlaps the run's planning and later counters only take a reference. A
+        // kernel that refuses it leaves each step's figure out.
+        std::thread::spawn(move || {
+            if let Some(counter) = forks.open() {
+                let _ = KEEPER.set(counter);
+            }
+        });
         Some(forks)
     }
 
