@@ -232,15 +232,7 @@ fn the_tenant_is_the_pipelines_or_the_flags_and_both_documents_name_it() {
         "pipeline.toml",
         "[pipeline]\nname = \"t\"\nroot = \".\"\ntenant = \"acme\"\n\n[steps.build]\nrun = \"mkdir -p out && echo app > out/app\"\noutputs = [\"out/app\"]\n",
     );
-    let payload = |path: std::path::PathBuf| -> serde_json::Value {
-        use base64::Engine as _;
-        let envelope: serde_json::Value =
-            serde_json::from_slice(&std::fs::read(path).expect("read")).expect("envelope");
-        let body = base64::engine::general_purpose::STANDARD
-            .decode(envelope["payload"].as_str().expect("payload"))
-            .expect("base64");
-        serde_json::from_slice(&body).expect("statement")
-    };
+    let payload = |path: std::path::PathBuf| crate::support::envelope_statement(&path);
     let tenants = |run: &crate::support::Run| {
         let folder = run.run_dir();
         let provenance = payload(folder.join("provenance.intoto.json"));
