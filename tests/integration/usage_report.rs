@@ -108,6 +108,17 @@ impl Fixture {
     }
 }
 
+/// `gantry usage verify REPORT` with the farm's key.
+fn verify_report(test: &crate::support::Test, report: &str, extra: &[&str]) -> crate::support::Run {
+    let output = test
+        .command()
+        .args(["usage", "verify", report, "--public-key", "keys/farm.pub"])
+        .args(extra)
+        .output()
+        .expect("gantry");
+    crate::support::Run { output }
+}
+
 fn set_private(path: &Path) {
     let mut permissions = std::fs::metadata(path).expect("key").permissions();
     std::os::unix::fs::PermissionsExt::set_mode(&mut permissions, 0o600);
@@ -489,20 +500,9 @@ fn a_signed_report_verifies_against_the_documents_and_names_a_difference() {
         ])
         .success();
     let verify = |extra: &[&str]| {
-        let output = test
-            .command()
-            .args([
-                "usage",
-                "verify",
-                "report.intoto.json",
-                "--public-key",
-                "keys/farm.pub",
-                "--json",
-            ])
-            .args(extra)
-            .output()
-            .expect("gantry");
-        crate::support::Run { output }
+        let mut args = vec!["--json"];
+        args.extend_from_slice(extra);
+        verify_report(test, "report.intoto.json", &args)
     };
     let same: Value = serde_json::from_str(&verify(&[]).success().stdout()).expect("json");
     assert_eq!(same["same"], true, "{same}");
@@ -555,33 +555,11 @@ fn a_rendered_report_is_signed_beside_it_and_an_edit_is_named() {
         ])
         .success();
     assert!(test.path("invoice.txt.intoto.json").is_file());
-    let output = test
-        .command()
-        .args([
-            "usage",
-            "verify",
-            "invoice.txt.intoto.json",
-            "--public-key",
-            "keys/farm.pub",
-        ])
-        .output()
-        .expect("gantry");
-    crate::support::Run { output }.success();
+    verify_report(test, "invoice.txt.intoto.json", &[]).success();
     // The rendered file edited after signing: named.
     let invoice = test.read("invoice.txt").replace("757.75", "157.75");
     test.write("invoice.txt", &invoice);
-    let output = test
-        .command()
-        .args([
-            "usage",
-            "verify",
-            "invoice.txt.intoto.json",
-            "--public-key",
-            "keys/farm.pub",
-        ])
-        .output()
-        .expect("gantry");
-    let edited = crate::support::Run { output }.failure(1);
+    let edited = verify_report(test, "invoice.txt.intoto.json", &[]).failure(1);
     assert!(
         edited
             .stdout()
