@@ -47,6 +47,7 @@ pub fn pipeline(data: &[u8]) {
     let location = crate::pipeline::validate::Location {
         file: Path::new("/fuzz/pipeline.toml"),
         default_root: Path::new("/fuzz"),
+        templates: &crate::template::Templates::new(),
     };
     if let Err(diagnostics) =
         crate::pipeline::validate::parse(&source(text, "pipeline.toml"), &location)

@@ -122,6 +122,7 @@ fn analyse(pipeline: &Pipeline, sources: &SourceFiles, whole: Whole) -> Result<G
         return Err(Diagnostics {
             file: pipeline.source.clone(),
             items: errors,
+            more: Vec::new(),
         });
     }
     let count = pipeline.steps.len();
@@ -141,6 +142,7 @@ fn analyse(pipeline: &Pipeline, sources: &SourceFiles, whole: Whole) -> Result<G
             return Err(Diagnostics {
                 file: pipeline.source.clone(),
                 items: vec![cycle_diagnostic(pipeline, &dag, &edges)],
+                more: Vec::new(),
             });
         }
     };

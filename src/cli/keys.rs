@@ -177,6 +177,7 @@ pub(super) fn step_keys(pipeline: &Pipeline, environment: &Environment) -> Resul
                     return Err(Error::Pipeline(Box::new(Diagnostics {
                         file: pipeline.source.clone(),
                         items: vec![diagnostic],
+                        more: Vec::new(),
                     })));
                 };
                 let path = PathBuf::from(value);

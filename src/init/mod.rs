@@ -246,6 +246,7 @@ pub(super) mod tests {
         let location = crate::pipeline::validate::Location {
             file: Path::new("/p/pipeline.toml"),
             default_root: Path::new("/p"),
+            templates: &crate::template::Templates::new(),
         };
         let pipeline =
             crate::pipeline::validate::parse(&source("pipeline.toml", &plan.pipeline), &location)

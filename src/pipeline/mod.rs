@@ -15,7 +15,7 @@ pub mod rollout_step;
 pub mod rollout_traffic;
 mod sbom_step;
 mod sign_step;
-mod unknown_keys;
+mod uses;
 pub mod validate;
 mod vulns_step;
 pub mod wire;
@@ -23,9 +23,9 @@ pub mod wire;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+pub use crate::diagnostic::read_reporting_unknown;
 pub use crate::diagnostic::{Diagnostic, Diagnostics, SourceFile};
 pub use model::{ExecStep, InputPattern, OutputPath, Pipeline, Retry, Step, StepId, StepKind};
-pub use unknown_keys::read as read_reporting_unknown;
 
 use crate::error::{Error, Result};
 
@@ -61,6 +61,8 @@ struct Read {
     absolute: PathBuf,
     /// The git root above it, else its folder.
     default_root: PathBuf,
+    /// The templates its `uses` name.
+    templates: crate::template::Templates,
 }
 
 impl Read {
@@ -79,6 +81,7 @@ impl Read {
             },
             absolute,
             default_root,
+            templates: crate::template::Templates::new(),
         })
     }
 
@@ -86,6 +89,7 @@ impl Read {
         validate::Location {
             file: &self.absolute,
             default_root: &self.default_root,
+            templates: &self.templates,
         }
     }
 }

@@ -135,6 +135,17 @@ pub struct Step {
     /// What the step may use; not part of its action key (a limit decides whether a step
     /// succeeds, not what it makes).
     pub limits: Limits,
+    /// The template it was expanded from (`uses`), if any.
+    #[serde(default)]
+    pub template: Option<TemplateUse>,
+}
+
+/// A step's template: which version, by its pack's digest, and the step's name in it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TemplateUse {
+    pub pin: crate::template::Pin,
+    /// The step's name in the template (`compile` of `build.compile`).
+    pub step: String,
 }
 
 /// Per-step resource limits (`limits = { ... }`; docs/security.md, property 7).

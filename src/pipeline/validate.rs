@@ -9,16 +9,18 @@ use std::time::Duration;
 use indexmap::IndexMap;
 use toml::Spanned;
 
+use crate::diagnostic::closest;
 use crate::diagnostic::{Diagnostic, Diagnostics, SourceFile};
 use crate::digest::Digest;
 use crate::duration;
-use crate::pipeline::convert::{closest, convert_input, convert_outputs};
+use crate::pipeline::convert::{convert_input, convert_outputs};
 use crate::pipeline::model::{
     InputPattern, Limits, Named, OutputPath, Pipeline, Retry, Step, StepKind, Tool,
 };
 use crate::pipeline::wire::{PipelineFileWire, RetryWire, StepWire};
 use crate::pipeline::{
-    exec_step, gate_step, limits, nix_step, path, rollout_step, sbom_step, sign_step, vulns_step,
+    exec_step, gate_step, limits, nix_step, path, rollout_step, sbom_step, sign_step, uses,
+    vulns_step,
 };
 
 /// The longest first wait between attempts a pipeline may ask for.
@@ -33,6 +35,8 @@ pub struct Location<'a> {
     pub file: &'a Path,
     /// Root used when `[pipeline] root` is absent (the git root, else the file's folder).
     pub default_root: &'a Path,
+    /// The templates the file's `uses` name, read before.
+    pub templates: &'a crate::template::Templates,
 }
 
 /// Parses and validates one pipeline file.
@@ -43,6 +47,7 @@ pub fn parse(source: &SourceFile, location: &Location<'_>) -> Result<Pipeline, D
         _ => Err(Diagnostics {
             file: source.clone(),
             items: parsed.errors,
+            more: parsed.more,
         }),
     }
 }
@@ -53,6 +58,8 @@ pub struct Parsed {
     /// `None` when the file is no TOML table or has no `[pipeline]`.
     pub pipeline: Option<Pipeline>,
     pub errors: Vec<Diagnostic>,
+    /// Mistakes in the templates the file uses, each in its template's file.
+    pub more: Vec<Diagnostics>,
     /// Every step of the file is in `pipeline` (none was left out for a mistake).
     pub whole: bool,
 }
@@ -60,17 +67,28 @@ pub struct Parsed {
 /// Parses and validates one pipeline file, keeping what validated.
 #[must_use]
 pub fn parse_partial(source: &SourceFile, location: &Location<'_>) -> Parsed {
-    let (wire, mut errors) = super::unknown_keys::read::<PipelineFileWire>(&source.text);
+    let (wire, mut errors) =
+        crate::diagnostic::read_reporting_unknown::<PipelineFileWire>(&source.text);
+    let mut more = Vec::new();
     let Some(wire) = wire else {
         return Parsed {
             pipeline: None,
             errors,
+            more,
             whole: false,
         };
     };
-    let declared = wire.steps.len();
+    let declared: usize = (wire.steps.values())
+        .map(|step| match &step.get_ref().uses {
+            Some(uses) => match location.templates.get(uses.get_ref()) {
+                Some(Ok(loaded)) => loaded.manifest.steps.len(),
+                _ => 1,
+            },
+            None => 1,
+        })
+        .sum();
     // A root outside the repository is a mistake already reported; nothing there is read.
-    let pipeline = convert(wire, source, location, &mut errors)
+    let pipeline = convert(wire, source, location, &mut errors, &mut more)
         .filter(|pipeline| pipeline.root.starts_with(location.default_root));
     let whole = pipeline
         .as_ref()
@@ -78,6 +96,7 @@ pub fn parse_partial(source: &SourceFile, location: &Location<'_>) -> Parsed {
     Parsed {
         pipeline,
         errors,
+        more,
         whole,
     }
 }
@@ -106,6 +125,7 @@ fn convert(
     source: &SourceFile,
     location: &Location<'_>,
     errors: &mut Vec<Diagnostic>,
+    more: &mut Vec<Diagnostics>,
 ) -> Option<Pipeline> {
     let Some(section) = wire.pipeline else {
         errors.push(
@@ -175,17 +195,7 @@ fn convert(
                 .hint("add a step: `[steps.build]` with `run = \"...\"`"),
         );
     }
-    let names: HashSet<&str> = wire
-        .steps
-        .keys()
-        .map(|key| key.get_ref().as_str())
-        .collect();
-    let mut steps = Vec::with_capacity(wire.steps.len());
-    for (step_name, step) in &wire.steps {
-        if let Some(step) = convert_step(step_name, step.get_ref(), &defaults, &names, errors) {
-            steps.push(step);
-        }
-    }
+    let steps = convert_steps(&wire.steps, &defaults, source, location, errors, more);
     check_reserved_outputs(&steps, &root, location.file, errors);
     let artifacts = section
         .artifacts
@@ -448,15 +458,154 @@ struct Defaults {
     limits: Limits,
 }
 
-fn convert_step(
+/// Every step of the file, those of the templates it uses expanded in place (mistakes in a
+/// template's steps in `more`, as its file's).
+fn convert_steps(
+    wire: &IndexMap<Spanned<String>, Spanned<Box<StepWire>>>,
+    defaults: &Defaults,
+    source: &SourceFile,
+    location: &Location<'_>,
+    errors: &mut Vec<Diagnostic>,
+    more: &mut Vec<Diagnostics>,
+) -> Vec<Step> {
+    let used: Vec<Option<&crate::template::Loaded>> = (wire.iter())
+        .map(|(name, step)| uses::find(name, step.get_ref(), location.templates, source, errors))
+        .collect();
+    let groups: Vec<(&str, Vec<String>)> = (wire.keys().zip(&used))
+        .filter_map(|(name, loaded)| {
+            loaded.map(|loaded| {
+                (
+                    name.get_ref().as_str(),
+                    uses::qualified_names(name.get_ref(), loaded),
+                )
+            })
+        })
+        .collect();
+    let mut names: HashSet<&str> = wire.keys().map(|key| key.get_ref().as_str()).collect();
+    names.extend(
+        groups
+            .iter()
+            .flat_map(|(_, inner)| inner.iter().map(String::as_str)),
+    );
+    let mut steps = Vec::with_capacity(wire.len());
+    for ((step_name, step), loaded) in wire.iter().zip(&used) {
+        check_step_name(step_name, errors);
+        if step.get_ref().uses.is_some() {
+            if let Some(loaded) = loaded {
+                let scope = Scope {
+                    defaults,
+                    names: &names,
+                    source,
+                };
+                steps.extend(expand(
+                    step_name,
+                    step.get_ref(),
+                    loaded,
+                    &scope,
+                    errors,
+                    more,
+                ));
+            }
+        } else if let Some(step) = convert_step(step_name, step.get_ref(), defaults, &names, errors)
+        {
+            steps.push(step);
+        }
+    }
+    // `needs = ["build"]` of a use: every step of its template.
+    for step in &mut steps {
+        let needs = std::mem::take(&mut step.needs);
+        for need in needs {
+            match groups.iter().find(|(group, _)| *group == need.name) {
+                Some((_, inner)) => step.needs.extend(inner.iter().map(|name| Named {
+                    name: name.clone(),
+                    span: need.span.clone(),
+                })),
+                None => step.needs.push(need),
+            }
+        }
+    }
+    steps
+}
+
+/// What every step of a file is converted within.
+struct Scope<'a> {
+    defaults: &'a Defaults,
+    names: &'a HashSet<&'a str>,
+    source: &'a SourceFile,
+}
+
+/// A use's steps: its template's, filled with its `with`, named `NAME.INNER`, each also
+/// needing what the use needs.
+fn expand(
     name: &Spanned<String>,
     wire: &StepWire,
-    defaults: &Defaults,
-    names: &HashSet<&str>,
+    loaded: &crate::template::Loaded,
+    scope: &Scope<'_>,
     errors: &mut Vec<Diagnostic>,
-) -> Option<Step> {
+    more: &mut Vec<Diagnostics>,
+) -> Vec<Step> {
+    let Scope {
+        defaults,
+        names,
+        source,
+    } = scope;
+    let use_needs = convert_needs(name.get_ref(), &wire.needs, names, errors);
+    let Some(values) = uses::values(name, wire, &loaded.manifest, errors) else {
+        return Vec::new();
+    };
+    let mut template_errors = Vec::new();
+    let mut steps = Vec::new();
+    match uses::inner_steps(loaded, &values) {
+        Ok(inner) => {
+            for (inner_name, mut inner_wire) in inner {
+                if let Some(nested) = &inner_wire.uses {
+                    template_errors.push(Diagnostic::at(
+                        "a template's step cannot use another template",
+                        nested.span(),
+                    ));
+                    continue;
+                }
+                uses::rename_needs(name.get_ref(), &mut inner_wire, &loaded.manifest);
+                let qualified = Spanned::new(
+                    inner_name.span(),
+                    format!("{}.{}", name.get_ref(), inner_name.get_ref()),
+                );
+                let converted = convert_step(
+                    &qualified,
+                    &inner_wire,
+                    defaults,
+                    names,
+                    &mut template_errors,
+                );
+                if let Some(mut step) = converted {
+                    step.needs.extend(use_needs.iter().cloned());
+                    let template = super::model::TemplateUse {
+                        pin: loaded.pin.clone(),
+                        step: inner_name.get_ref().clone(),
+                    };
+                    uses::relocate(&mut step, &name.span(), template);
+                    steps.push(step);
+                }
+            }
+        }
+        Err(items) => template_errors = items,
+    }
+    if !template_errors.is_empty() {
+        // Reported through a diagnostic of the pipeline too, so a file with a broken use
+        // never reads as valid.
+        errors.push(Diagnostic::at(
+            format!("`{}` has mistakes in its steps (below)", loaded.pin.name),
+            name.span(),
+        ));
+        more.push(uses::in_template(loaded, name, source, template_errors));
+        return Vec::new();
+    }
+    steps
+}
+
+/// The name of a step of the file: letters, digits, `-`, `_`; not `provenance`.
+fn check_step_name(name: &Spanned<String>, errors: &mut Vec<Diagnostic>) {
     let step_name = name.get_ref();
-    let before = errors.len();
     if !valid_step_name(step_name) {
         errors.push(
             Diagnostic::at(format!("invalid step name `{step_name}`"), name.span())
@@ -468,6 +617,17 @@ fn convert_step(
                 .hint("a run folder's `provenance.intoto.json` is the run's SLSA provenance; name the step otherwise"),
         );
     }
+}
+
+fn convert_step(
+    name: &Spanned<String>,
+    wire: &StepWire,
+    defaults: &Defaults,
+    names: &HashSet<&str>,
+    errors: &mut Vec<Diagnostic>,
+) -> Option<Step> {
+    let step_name = name.get_ref();
+    let before = errors.len();
     let kind = convert_kind(step_name, wire, name.span(), errors);
     let (kind, (inputs, outputs)) = match kind {
         Some(Kinded {
@@ -534,6 +694,7 @@ fn convert_step(
             .as_ref()
             .is_some_and(|publish| *publish.get_ref()),
         limits,
+        template: None,
     })
 }
 
@@ -872,6 +1033,7 @@ pub(crate) fn parse_test_text(text: &str) -> Result<Pipeline, Diagnostics> {
     let location = Location {
         file: Path::new("/w/p.toml"),
         default_root: Path::new("/w"),
+        templates: &crate::template::Templates::new(),
     };
     parse(&source, &location)
 }

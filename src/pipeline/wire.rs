@@ -124,6 +124,10 @@ pub struct StepWire {
     pub retry: Option<Spanned<RetryWire>>,
     pub publish: Option<Spanned<bool>>,
     pub limits: Option<Spanned<LimitsWire>>,
+    /// A template's steps instead of the step's own: `publisher/name@RANGE`.
+    pub uses: Option<Spanned<String>>,
+    /// The template's parameters.
+    pub with: Option<Spanned<IndexMap<Spanned<String>, Spanned<toml::Value>>>>,
 }
 
 /// `subject = "out/app"`, or for a sbom step several: `subject = ["out/a", "out/b"]`.

@@ -66,6 +66,7 @@ fn run(root: &Path, failing: Vec<&'static str>, keep_going: bool) -> (RunSummary
     let location = validate::Location {
         file: &file,
         default_root: root,
+        templates: &crate::template::Templates::new(),
     };
     let pipeline = validate::parse(&source, &location).expect("valid");
     // One key for every run of a test: a cached result is used only when this key vouches for it.

@@ -123,6 +123,7 @@ pub fn parse(source: &SourceFile) -> Result<RateCard, Diagnostics> {
     let fail = |items| Diagnostics {
         file: source.clone(),
         items,
+        more: Vec::new(),
     };
     let (wire, mut errors) =
         crate::pipeline::read_reporting_unknown::<RateCardFileWire>(&source.text);

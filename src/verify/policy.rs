@@ -173,6 +173,7 @@ pub fn parse(source: &SourceFile) -> Result<Policy, Diagnostics> {
     let fail = |items| Diagnostics {
         file: source.clone(),
         items,
+        more: Vec::new(),
     };
     let (wire, mut errors) =
         crate::pipeline::read_reporting_unknown::<PolicyFileWire>(&source.text);
@@ -537,6 +538,7 @@ pub fn load_keys(
         Err(Diagnostics {
             file: policy.source.clone(),
             items: errors,
+            more: Vec::new(),
         })
     }
 }

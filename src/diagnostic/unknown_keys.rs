@@ -9,8 +9,8 @@ use serde::de::DeserializeOwned;
 use toml::Spanned;
 use toml::de::{DeTable, DeValue};
 
-use crate::diagnostic::Diagnostic;
-use crate::pipeline::convert::syntax_diagnostic;
+use super::Diagnostic;
+use super::closest::syntax_diagnostic;
 
 /// Unknown keys reported in one file; a file over a MiB gets only its first (each one more
 /// costs two more readings of the whole text).

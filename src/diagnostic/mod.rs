@@ -1,6 +1,12 @@
 //! User-facing errors that point into a source file: `FILE:LINE:COL: error: ...`, the
 //! offending line, and a caret under the span.
 
+mod closest;
+mod unknown_keys;
+
+pub use closest::{closest, syntax_diagnostic};
+pub use unknown_keys::read as read_reporting_unknown;
+
 use std::fmt::{self, Write as _};
 use std::ops::Range;
 use std::path::PathBuf;
@@ -74,6 +80,8 @@ impl Diagnostic {
 pub struct Diagnostics {
     pub file: SourceFile,
     pub items: Vec<Diagnostic>,
+    /// Problems found in other files read with this one (a template a pipeline uses).
+    pub more: Vec<Diagnostics>,
 }
 
 impl Diagnostics {
@@ -88,6 +96,12 @@ impl Diagnostics {
                 out.push('\n');
             }
             self.render_one(item, &mut out);
+        }
+        for more in &self.more {
+            if !out.is_empty() {
+                out.push('\n');
+            }
+            out.push_str(&more.render());
         }
         out
     }
@@ -158,6 +172,7 @@ mod tests {
             items: vec![
                 Diagnostic::at("unknown step kind `nope`", 17..23).hint("known kinds: `exec`"),
             ],
+            more: Vec::new(),
         };
         assert_eq!(
             diagnostics.render(),
