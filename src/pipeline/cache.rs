@@ -10,7 +10,7 @@ use crate::digest::{Digest, DigestBuilder};
 use crate::pipeline::Pipeline;
 
 /// Bump with any change to the model's types: bincode reads old bytes into new types silently.
-const MAGIC: &[u8] = b"gantry-pipeline-model/15\n";
+const MAGIC: &[u8] = b"gantry-pipeline-model/16\n";
 
 /// Where validated pipelines are kept, for a given key.
 pub struct ModelCache {
@@ -25,7 +25,7 @@ impl ModelCache {
 
     #[must_use]
     pub fn key(shown: &Path, absolute: &Path, default_root: &Path, text: &str) -> Digest {
-        let mut key = DigestBuilder::new("gantry-pipeline-model/15");
+        let mut key = DigestBuilder::new("gantry-pipeline-model/16");
         key.str(env!("CARGO_PKG_VERSION"))
             .field(shown.as_os_str().as_encoded_bytes())
             .field(absolute.as_os_str().as_encoded_bytes())
