@@ -37,6 +37,7 @@ pub mod git;
 pub mod graph;
 pub mod hex;
 pub mod host_tool;
+pub mod http;
 pub mod init;
 pub mod keys;
 pub mod kinds;

@@ -9,13 +9,13 @@ use toml::Spanned;
 
 use crate::diagnostic::Diagnostic;
 use crate::duration;
+use crate::http::HttpUrl;
 use crate::pipeline::convert::file;
 use crate::pipeline::convert::{Converted, NotHere, not_here};
 use crate::pipeline::model::{InputPattern, OutputPath};
 use crate::pipeline::path;
 use crate::pipeline::rollout_traffic;
 use crate::pipeline::wire::{AnalysisWire, CanaryWire, HealthWire, StepWire, SubjectWire};
-use crate::rollout::health::HttpUrl;
 use crate::rollout::plan::{CanarySpec, HealthSpec, RolloutStep, Strategy};
 use crate::rollout::sprt::Sprt;
 

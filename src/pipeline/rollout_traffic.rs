@@ -7,11 +7,11 @@ use toml::Spanned;
 
 use crate::diagnostic::Diagnostic;
 use crate::duration;
+use crate::http::HttpUrl;
 use crate::pipeline::convert::file;
 use crate::pipeline::wire::{
     CommandWire, HaproxyWire, NginxWire, PrometheusWire, TrafficWire, VerifyWire,
 };
-use crate::rollout::health::HttpUrl;
 use crate::rollout::plan::{PrometheusSpec, TrafficSpec, VerifySpec};
 
 const EXAMPLE: &str = "like `traffic = { haproxy = { socket = \"run/haproxy.sock\", backend = \"app\", stable = \"blue\", canary = \"green\" } }`; `nginx = { ... }` and `command = { run = [...] }` are the others";

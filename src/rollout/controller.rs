@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
-use crate::rollout::health::HttpUrl;
+use crate::http::HttpUrl;
 use crate::rollout::plan::{RolloutStep, Strategy};
 use crate::rollout::sprt::{Counts, Evaluation, Outcome};
 use crate::rollout::traffic::{Pools, Traffic};

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::rollout::health::HttpUrl;
+use crate::http::HttpUrl;
 use crate::rollout::sprt::Sprt;
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

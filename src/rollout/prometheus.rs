@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use crate::rollout::health::get;
+use crate::http::get;
 use crate::rollout::plan::PrometheusSpec;
 use crate::rollout::sprt::Counts;
 use crate::rollout::traffic::{Pools, Traffic};

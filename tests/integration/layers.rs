@@ -21,6 +21,7 @@ const LAYERS: &[(&str, &[&str])] = &[
             "error",
             "atomic",
             "host_tool",
+            "http",
         ],
     ),
     ("keys and the store", &["keys", "store"]),
