@@ -5,6 +5,7 @@
 pub mod constraint;
 pub mod fill;
 pub mod manifest;
+pub mod pack;
 
 use std::collections::BTreeMap;
 
