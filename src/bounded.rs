@@ -23,6 +23,8 @@ pub enum Kind {
     Lock,
     /// One advisory of a vulnerability database (an OSV record, a RustSec file).
     Advisory,
+    /// A template's pack, statement or index in a registry.
+    Template,
 }
 
 impl Kind {
@@ -31,7 +33,7 @@ impl Kind {
     pub const fn cap(self) -> u64 {
         match self {
             Self::Pipeline | Self::Lock => 64 << 20,
-            Self::Policy | Self::Advisory => 16 << 20,
+            Self::Policy | Self::Advisory | Self::Template => 16 << 20,
             Self::Attestation | Self::Evidence => 512 << 20,
         }
     }
@@ -44,6 +46,7 @@ impl Kind {
             Self::Evidence => "a report",
             Self::Lock => "a lock file",
             Self::Advisory => "an advisory",
+            Self::Template => "a template's file",
         }
     }
 }

@@ -88,6 +88,10 @@ pub struct Sha256Only {
 pub struct OutLinkOnly {
     #[serde(rename = "outLink")]
     pub out_link: Option<String>,
+    /// A template's (`resolvedDependencies`): its name and the key that signed it.
+    pub template: Option<String>,
+    #[serde(rename = "publisherKey")]
+    pub publisher_key: Option<String>,
 }
 
 /// A resource's digests by algorithm, as the spec's `DigestSet` map (`{"sha256": "…"}`).

@@ -21,6 +21,7 @@ mod repro;
 mod run;
 mod sbom;
 mod schema;
+mod template;
 mod usage;
 mod verify;
 mod vulns;
@@ -100,6 +101,11 @@ enum Command {
     /// Signing keys: make a cosign-compatible pair, print a public key.
     #[command(subcommand, alias = "key")]
     Keys(keys::Command),
+    /// Step templates: `template publish` signs one into a registry folder, `template update`
+    /// resolves a pipeline's `uses` again into `gantry.lock`, `template yank` withdraws a
+    /// version.
+    #[command(subcommand)]
+    Template(template::Command),
     /// Serve a Remote Execution API server as a worker (Remote Workers API): run the actions
     /// it leases in gantry's sandbox, upload their outputs, report their results.
     Worker(worker::Args),
@@ -117,6 +123,8 @@ pub struct Environment {
     pub source_date_epoch: Option<String>,
     /// `CARGO_HOME`: where the registry cache with crates' manifests is.
     pub cargo_home: Option<PathBuf>,
+    /// How `gantry.lock` may change (`--locked`, or `GANTRY_LOCKED=1` in CI: not at all).
+    pub templates: crate::pipeline::TemplateMode,
 }
 
 impl Environment {
@@ -139,6 +147,11 @@ impl Environment {
             },
             source_date_epoch: std::env::var("SOURCE_DATE_EPOCH").ok(),
             cargo_home: path("CARGO_HOME"),
+            templates: if path("GANTRY_LOCKED").is_some() {
+                crate::pipeline::TemplateMode::Locked
+            } else {
+                crate::pipeline::TemplateMode::Use
+            },
         }
     }
 }
@@ -169,9 +182,18 @@ impl Environment {
     /// A file with mistakes reports the graph's mistakes among its valid steps with them, so
     /// that one pass shows them all.
     pub fn load(&self, file: &std::path::Path) -> crate::error::Result<crate::pipeline::Pipeline> {
-        match crate::pipeline::load_cached(file, self.pipeline_cache().as_ref()) {
+        self.load_as(file, &self.templates)
+    }
+
+    /// [`Environment::load`] with the lock kept or changed as `templates` says.
+    pub fn load_as(
+        &self,
+        file: &std::path::Path,
+        templates: &crate::pipeline::TemplateMode,
+    ) -> crate::error::Result<crate::pipeline::Pipeline> {
+        match crate::pipeline::load_with(file, self.pipeline_cache().as_ref(), templates) {
             Err(crate::error::Error::Pipeline(mut diagnostics)) => {
-                if let Ok(parsed) = crate::pipeline::load_partial(file)
+                if let Ok(parsed) = crate::pipeline::load_partial(file, templates)
                     && let Some(partial) = parsed.pipeline
                 {
                     diagnostics.items.extend(
@@ -225,6 +247,7 @@ pub fn main(args: impl IntoIterator<Item = OsString>) -> ExitCode {
         Command::Gauntlet(command) => gauntlet::run(&command),
         Command::Vulns(command) => vulns::run(&command, &environment),
         Command::Usage(command) => usage::run(&command, &environment),
+        Command::Template(command) => template::run(&command, &environment),
         Command::Worker(args) => worker::run(&args, &environment),
     };
     match result {

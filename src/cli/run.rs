@@ -20,6 +20,10 @@ pub(super) struct Args {
     /// records it (repeatable).
     #[arg(long = "param", value_name = "NAME=VALUE")]
     parameters: Vec<String>,
+    /// Use the templates `gantry.lock` pins and refuse to change it (CI; `GANTRY_LOCKED=1`
+    /// does the same).
+    #[arg(long)]
+    locked: bool,
     #[command(flatten)]
     flags: RunFlags,
 }
@@ -135,7 +139,12 @@ pub(crate) fn parameters(given: &[String]) -> Result<std::collections::BTreeMap<
 
 pub(super) fn run(args: &Args, environment: &Environment) -> Result<u8> {
     let parameters = parameters(&args.parameters)?;
-    let pipeline = environment.load(&args.file)?;
+    let templates = if args.locked {
+        crate::pipeline::TemplateMode::Locked
+    } else {
+        environment.templates.clone()
+    };
+    let pipeline = environment.load_as(&args.file, &templates)?;
     let signer = signer(args.flags.key.as_deref(), environment)?;
     let options = options(
         &pipeline,

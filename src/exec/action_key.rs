@@ -20,6 +20,24 @@ impl ActionKey {
         Self(key)
     }
 
+    /// A key of `kind`'s results for `step`: a step expanded from a template also names the
+    /// template's pack, so a result (whose link names the template) is never served to the
+    /// same step of another version.
+    #[must_use]
+    pub fn of_step(step: &crate::pipeline::Step, kind: &str, version: u32) -> Self {
+        let mut key = Self::new(kind, version);
+        key.template(step.template.as_ref().map(|template| &template.pin.digest));
+        key
+    }
+
+    /// The template's pack a step was expanded from, when it was.
+    pub fn template(&mut self, pack: Option<&Digest>) -> &mut Self {
+        if let Some(pack) = pack {
+            self.digest("template", pack);
+        }
+        self
+    }
+
     /// A named text: a setting, a path, a serialised spec.
     pub fn text(&mut self, name: &str, value: &str) -> &mut Self {
         self.0.str(name).str(value);

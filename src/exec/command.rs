@@ -92,6 +92,7 @@ pub(crate) fn prepare_command(
         tools: &tool_digests,
         host: &context.host.digest,
         outputs: &outputs,
+        template: step.template.as_ref().map(|template| &template.pin.digest),
     });
     Ok(ExecAction {
         key,
@@ -127,10 +128,13 @@ pub(crate) struct CommandKey<'a> {
     pub host: &'a Digest,
     /// The declared outputs, and whether each is a folder.
     pub outputs: &'a [(&'a str, bool)],
+    /// The pack of the template the step was expanded from.
+    pub template: Option<&'a Digest>,
 }
 
 pub(crate) fn command_key(parts: &CommandKey<'_>) -> Digest {
     let mut key = ActionKey::new(parts.kind, VERSION);
+    key.template(parts.template);
     key.text("sandbox", parts.sandbox)
         .text("network", if parts.network { "network" } else { "offline" })
         .text("program", parts.program)
@@ -366,6 +370,7 @@ mod tests {
             tools: &tools,
             host: &parts.host,
             outputs: &outputs,
+            template: None,
         })
     }
 

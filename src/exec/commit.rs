@@ -71,6 +71,16 @@ pub(crate) fn commit(
         duration,
         usage,
     } = commit;
+    let mut link = link;
+    link.environment.template =
+        (context.pipeline.steps[id].template.as_ref()).map(|used| attest::link::Template {
+            name: used.pin.name.clone(),
+            version: used.pin.version.clone(),
+            sha256: used.pin.digest.hex(),
+            uri: used.uri.clone(),
+            publisher_key: used.publisher_key.clone(),
+            step: used.step.clone(),
+        });
     let envelope = sign_link(context, subjects, link);
     let bytes = serde_json::to_vec_pretty(&envelope)
         .map_err(|error| Failure::internal(error.to_string()))?;

@@ -68,7 +68,7 @@ pub(crate) fn plan(context: &Context, id: StepId, spec: &GateStep) -> Result<Gat
         _ => None,
     };
     let inputs = inputs::resolve(context, id)?;
-    let mut key = ActionKey::new(step.kind.name(), VERSION);
+    let mut key = ActionKey::of_step(step, step.kind.name(), VERSION);
     key.text("gantry", env!("CARGO_PKG_VERSION"))
         .text("key id", context.signer.key_id())
         // The verdict names the pipeline whose thresholds it checked.

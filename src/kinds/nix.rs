@@ -523,7 +523,7 @@ fn out_links(
 const VERSION: u32 = 1;
 
 fn action_key(step: &Step, action: &NixAction, build: &Build) -> Digest {
-    let mut key = ActionKey::new("nix", VERSION);
+    let mut key = ActionKey::of_step(step, "nix", VERSION);
     key.text("derivation", &build.built.drv_path);
     for (name, info) in &build.outputs {
         key.text("nix output", name)

@@ -73,7 +73,7 @@ pub(crate) fn plan(
     let inputs = inputs::resolve(context, id)?;
     // Never looked up (a rollout is never served from the cache): the key names this run's
     // attempt in the store.
-    let mut key = ActionKey::new(step.kind.name(), VERSION);
+    let mut key = ActionKey::of_step(step, step.kind.name(), VERSION);
     key.text("run", &context.run_id)
         .digest("pipeline", &context.pipeline.digest)
         .text(

@@ -111,7 +111,7 @@ pub(crate) fn plan(context: &Context, id: StepId, spec: &SbomStep) -> Result<Sbo
         other => other,
     };
     let time = crate::exec::epoch::of_step(context, id).unwrap_or(0);
-    let mut key = ActionKey::new(step.kind.name(), VERSION);
+    let mut key = ActionKey::of_step(step, step.kind.name(), VERSION);
     key.text("gantry", env!("CARGO_PKG_VERSION"))
         // The attestation is an output signed with the run's key: another key, another output.
         .text("key id", context.signer.key_id())

@@ -60,7 +60,7 @@ pub(crate) fn plan(context: &Context, id: StepId) -> Result<SignAction, String> 
             .ok_or_else(|| format!("`{}` is not a file this step can sign", pattern.pattern))?;
         artifacts.push(input.clone());
     }
-    let mut key = ActionKey::new(step.kind.name(), VERSION);
+    let mut key = ActionKey::of_step(step, step.kind.name(), VERSION);
     key.text("key id", signer.key_id())
         .text("public key", signer.public_key_pem());
     for input in &artifacts {

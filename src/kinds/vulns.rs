@@ -45,7 +45,7 @@ impl InProcess for VulnsAction {
 pub(crate) fn plan(context: &Context, id: StepId, spec: &VulnsStep) -> Result<VulnsAction, String> {
     let step = &context.pipeline.steps[id];
     let inputs = inputs::resolve(context, id)?;
-    let mut key = ActionKey::new(step.kind.name(), VERSION);
+    let mut key = ActionKey::of_step(step, step.kind.name(), VERSION);
     key.text("gantry", env!("CARGO_PKG_VERSION"))
         .text("key id", context.signer.key_id())
         .text(

@@ -24,13 +24,23 @@ impl ModelCache {
     }
 
     #[must_use]
-    pub fn key(shown: &Path, absolute: &Path, default_root: &Path, text: &str) -> Digest {
+    pub fn key(
+        shown: &Path,
+        absolute: &Path,
+        default_root: &Path,
+        text: &str,
+        templates: &[&Digest],
+    ) -> Digest {
         let mut key = DigestBuilder::new("gantry-pipeline-model/16");
         key.str(env!("CARGO_PKG_VERSION"))
             .field(shown.as_os_str().as_encoded_bytes())
             .field(absolute.as_os_str().as_encoded_bytes())
             .field(default_root.as_os_str().as_encoded_bytes())
             .str(text);
+        // The templates it uses, by their packs' digests (from the lock).
+        for template in templates {
+            key.field(template.hex().as_bytes());
+        }
         key.finish()
     }
 

@@ -28,13 +28,33 @@ pub use crate::diagnostic::{Diagnostic, Diagnostics, SourceFile};
 pub use model::{ExecStep, InputPattern, OutputPath, Pipeline, Retry, Step, StepId, StepKind};
 
 use crate::error::{Error, Result};
+pub use crate::template::resolve::Mode as TemplateMode;
 
 /// Reads and validates a pipeline file, reusing a validated copy from `cache` when the file
 /// is unchanged.
 pub fn load_cached(file: &Path, cache: Option<&cache::ModelCache>) -> Result<Pipeline> {
-    let read = Read::new(file)?;
+    load_with(file, cache, &TemplateMode::Use)
+}
+
+/// [`load_cached`], with the templates the file uses resolved as `mode` allows.
+pub fn load_with(
+    file: &Path,
+    cache: Option<&cache::ModelCache>,
+    mode: &TemplateMode,
+) -> Result<Pipeline> {
+    let read = Read::new(file, mode)?;
     let key = cache.map(|_| {
-        cache::ModelCache::key(file, &read.absolute, &read.default_root, &read.source.text)
+        let pins: Vec<&crate::digest::Digest> = (read.templates.values())
+            .filter_map(|loaded| loaded.as_ref().ok())
+            .map(|loaded| &loaded.pin.digest)
+            .collect();
+        cache::ModelCache::key(
+            file,
+            &read.absolute,
+            &read.default_root,
+            &read.source.text,
+            &pins,
+        )
     });
     if let (Some(cache), Some(key)) = (cache, &key)
         && let Some(pipeline) = cache.read(key)
@@ -50,8 +70,8 @@ pub fn load_cached(file: &Path, cache: Option<&cache::ModelCache>) -> Result<Pip
 }
 
 /// Reads a pipeline file and validates what it can, mistakes and all (`gantry check`).
-pub fn load_partial(file: &Path) -> Result<validate::Parsed> {
-    let read = Read::new(file)?;
+pub fn load_partial(file: &Path, mode: &TemplateMode) -> Result<validate::Parsed> {
+    let read = Read::new(file, mode)?;
     Ok(validate::parse_partial(&read.source, &read.location()))
 }
 
@@ -66,7 +86,7 @@ struct Read {
 }
 
 impl Read {
-    fn new(file: &Path) -> Result<Self> {
+    fn new(file: &Path, mode: &TemplateMode) -> Result<Self> {
         let text = crate::bounded::read_to_string(file, crate::bounded::Kind::Pipeline)
             .map_err(Error::read(file))?;
         let absolute = std::path::absolute(file).map_err(Error::read(file))?;
@@ -74,6 +94,7 @@ impl Read {
             .parent()
             .map_or_else(|| PathBuf::from("/"), Path::to_path_buf);
         let default_root = git_root(&directory).unwrap_or_else(|| directory.clone());
+        let templates = crate::template::resolve::templates(&text, &absolute, &default_root, mode)?;
         Ok(Self {
             source: SourceFile {
                 path: file.to_path_buf(),
@@ -81,7 +102,7 @@ impl Read {
             },
             absolute,
             default_root,
-            templates: crate::template::Templates::new(),
+            templates,
         })
     }
 

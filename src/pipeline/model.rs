@@ -146,6 +146,10 @@ pub struct TemplateUse {
     pub pin: crate::template::Pin,
     /// The step's name in the template (`compile` of `build.compile`).
     pub step: String,
+    /// Where its pack came from.
+    pub uri: String,
+    /// The key id of the publisher's key that signed it.
+    pub publisher_key: String,
 }
 
 /// Per-step resource limits (`limits = { ... }`; docs/security.md, property 7).

@@ -47,6 +47,8 @@ fn templates(text: &str) -> Templates {
             digest: Digest::of_bytes(text.as_bytes()),
             registry: "local".to_owned(),
         },
+        uri: "file:///registry/packs/acme/make/1.2.0.tar".to_owned(),
+        publisher_key: "abc".to_owned(),
     };
     Templates::from([("acme/make@^1.2".to_owned(), Ok(loaded))])
 }

@@ -101,6 +101,32 @@ pub fn parse_partial(source: &SourceFile, location: &Location<'_>) -> Parsed {
     }
 }
 
+/// `[registries.NAME]`: a folder or an http:// URL, and at least one trusted key.
+fn check_registries(
+    wire: Option<&Spanned<IndexMap<Spanned<String>, Spanned<super::wire::RegistryWire>>>>,
+    location: &Location<'_>,
+    errors: &mut Vec<Diagnostic>,
+) {
+    let folder = location.file.parent().unwrap_or(Path::new("/"));
+    for (name, registry) in wire.map(|wire| wire.get_ref().iter()).into_iter().flatten() {
+        let registry = registry.get_ref();
+        if let Err(message) =
+            crate::template::registry::Location::parse(registry.url.get_ref(), folder)
+        {
+            errors.push(Diagnostic::at(message, registry.url.span()));
+        }
+        if registry.keys.is_empty() {
+            errors.push(
+                Diagnostic::at(
+                    format!("registry `{}` trusts no key", name.get_ref()),
+                    name.span(),
+                )
+                .hint("add `keys = [\"keys/publisher.pub\"]`: a template is used only when a key you trust signed it"),
+            );
+        }
+    }
+}
+
 /// `[pipeline] tenant` and `[budget]`: who a run's usage is for and what it may use.
 fn metering(
     section: &super::wire::PipelineSectionWire,
@@ -202,6 +228,7 @@ fn convert(
         .as_ref()
         .map(|artifacts| convert_artifacts(artifacts, &steps, errors));
     let (tenant, budget) = metering(&section, wire.budget.as_ref(), source, &root, errors);
+    check_registries(wire.registries.as_ref(), location, errors);
     Some(Pipeline {
         tenant,
         budget,
@@ -582,6 +609,8 @@ fn expand(
                     let template = super::model::TemplateUse {
                         pin: loaded.pin.clone(),
                         step: inner_name.get_ref().clone(),
+                        uri: loaded.uri.clone(),
+                        publisher_key: loaded.publisher_key.clone(),
                     };
                     uses::relocate(&mut step, &name.span(), template);
                     steps.push(step);
@@ -601,6 +630,59 @@ fn expand(
         return Vec::new();
     }
     steps
+}
+
+/// A template's steps read as a pipeline would read them, its required parameters given
+/// placeholder values of their types and every tool it names taken as declared: what
+/// `gantry template publish` checks before it packs (mistakes at the template's lines).
+pub fn check_template(loaded: &crate::template::Loaded) -> Vec<Diagnostic> {
+    use crate::template::manifest::{Kind, Value};
+    let mut values: IndexMap<String, Value> = IndexMap::new();
+    for (name, parameter) in &loaded.manifest.parameters {
+        let value = parameter.default.clone().unwrap_or(match parameter.kind {
+            Kind::String | Kind::Path => Value::String("x".to_owned()),
+            Kind::Integer => Value::Integer(1),
+            Kind::Number => Value::Number("0.5".to_owned()),
+            Kind::Bool => Value::Bool(false),
+            Kind::List => Value::List(vec!["x".to_owned()]),
+        });
+        values.insert(name.clone(), value);
+    }
+    let values = crate::template::fill::Values::new(values);
+    let inner = match uses::inner_steps(loaded, &values) {
+        Ok(inner) => inner,
+        Err(errors) => return errors,
+    };
+    let declared_tools: Vec<String> = (inner.iter())
+        .flat_map(|(_, wire)| wire.tools.iter().flat_map(Spanned::get_ref))
+        .map(|tool| tool.get_ref().clone())
+        .collect();
+    let defaults = Defaults {
+        env: BTreeMap::new(),
+        timeout: None,
+        retry: Retry::default(),
+        tools: Vec::new(),
+        declared_tools,
+        limits: Limits::default(),
+    };
+    let qualified: Vec<String> = (inner.iter())
+        .map(|(name, _)| format!("use.{}", name.get_ref()))
+        .collect();
+    let names: HashSet<&str> = qualified.iter().map(String::as_str).collect();
+    let mut errors = Vec::new();
+    for ((inner_name, mut wire), name) in inner.into_iter().zip(&qualified) {
+        if let Some(nested) = &wire.uses {
+            errors.push(Diagnostic::at(
+                "a template's step cannot use another template",
+                nested.span(),
+            ));
+            continue;
+        }
+        uses::rename_needs("use", &mut wire, &loaded.manifest);
+        let qualified = Spanned::new(inner_name.span(), name.clone());
+        convert_step(&qualified, &wire, &defaults, &names, &mut errors);
+    }
+    errors
 }
 
 /// The name of a step of the file: letters, digits, `-`, `_`; not `provenance`.

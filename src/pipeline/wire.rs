@@ -16,8 +16,20 @@ pub struct PipelineFileWire {
     pub executor: Option<Spanned<ExecutorWire>>,
     /// What a run may use before it fails at its end.
     pub budget: Option<Spanned<BudgetWire>>,
+    /// Template registries by name (read before the file is validated, by
+    /// `template::resolve`; checked here at their lines).
+    pub registries: Option<Spanned<IndexMap<Spanned<String>, Spanned<RegistryWire>>>>,
     #[serde(default)]
     pub steps: IndexMap<Spanned<String>, Spanned<Box<StepWire>>>,
+}
+
+/// `[registries.NAME]`: where the registry is and the publishers' public keys it trusts.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RegistryWire {
+    pub url: Spanned<String>,
+    #[serde(default)]
+    pub keys: Vec<Spanned<String>>,
 }
 
 /// `[budget]`: `cpu_hours`, and `cost` priced with `rate_card`.

@@ -162,7 +162,8 @@ fn predicate(context: &Context, times: &Times, builder_id: &str) -> Result<Prove
     })
 }
 
-/// The git commit, every source file a step read, and the inputs of local flakes' lock files.
+/// The git commit, every source file a step read, the templates steps came from, and the
+/// inputs of local flakes' lock files.
 fn resolved_dependencies(context: &Context) -> Result<Vec<ResourceDescriptor>, String> {
     let root = &context.pipeline.root;
     let mut dependencies = Vec::new();
@@ -210,6 +211,7 @@ fn resolved_dependencies(context: &Context) -> Result<Vec<ResourceDescriptor>, S
             dependencies.push(descriptor);
         }
     }
+    dependencies.extend(templates(context));
     let mut seen = std::collections::BTreeSet::new();
     for step in &context.pipeline.steps {
         let StepKind::Nix(nix) = &step.kind else {
@@ -231,6 +233,33 @@ fn resolved_dependencies(context: &Context) -> Result<Vec<ResourceDescriptor>, S
         }
     }
     Ok(dependencies)
+}
+
+/// The templates steps were expanded from: each pack once, by its digest, with where it came
+/// from and whose key signed it.
+fn templates(context: &Context) -> Vec<ResourceDescriptor> {
+    let mut seen = std::collections::BTreeSet::new();
+    let mut descriptors = Vec::new();
+    for used in (context.pipeline.steps.iter()).filter_map(|step| step.template.as_ref()) {
+        if !seen.insert(used.pin.digest) {
+            continue;
+        }
+        let mut descriptor = ResourceDescriptor::named(
+            format!("template:{}@{}", used.pin.name, used.pin.version),
+            &used.pin.digest,
+        );
+        descriptor.uri = Some(used.uri.clone());
+        descriptor.annotations = serde_json::json!({
+            "template": used.pin.name,
+            "version": used.pin.version,
+            "registry": used.pin.registry,
+            "publisherKey": used.publisher_key,
+        })
+        .as_object()
+        .cloned();
+        descriptors.push(descriptor);
+    }
+    descriptors
 }
 
 /// HEAD's commit and whether the work tree differs from it. Ignored files do not count, nor

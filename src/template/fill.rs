@@ -17,8 +17,8 @@ use toml::de::{DeArray, DeTable, DeValue};
 use super::manifest::Value;
 use crate::diagnostic::Diagnostic;
 
-/// The values a template is filled with, by parameter name, with each integer written out
-/// once (a filled integer borrows its text from here).
+/// The values a template is filled with, by parameter name, with each integer and number
+/// written out once (a filled one borrows its text from here).
 pub struct Values {
     values: IndexMap<String, Value>,
     integers: IndexMap<String, String>,
@@ -30,6 +30,7 @@ impl Values {
         let integers = (values.iter())
             .filter_map(|(name, value)| match value {
                 Value::Integer(number) => Some((name.clone(), number.to_string())),
+                Value::Number(number) => Some((name.clone(), number.clone())),
                 _ => None,
             })
             .collect();
@@ -154,7 +155,7 @@ fn typed<'a>(name: &str, value: &'a Value, values: &'a Values) -> Option<DeValue
     Some(match value {
         Value::String(text) => DeValue::String(text.as_str().into()),
         Value::Bool(flag) => DeValue::Boolean(*flag),
-        Value::Integer(_) => DeValue::parse(values.integers.get(name)?)
+        Value::Integer(_) | Value::Number(_) => DeValue::parse(values.integers.get(name)?)
             .ok()?
             .into_inner(),
         Value::List(_) => return None,
@@ -223,6 +224,7 @@ mod tests {
         Values::new(IndexMap::from([
             ("package".to_owned(), Value::String("greeter".to_owned())),
             ("jobs".to_owned(), Value::Integer(4)),
+            ("ratio".to_owned(), Value::Number("0.9".to_owned())),
             ("offline".to_owned(), Value::Bool(true)),
             (
                 "features".to_owned(),
@@ -249,7 +251,7 @@ mod tests {
     #[test]
     fn values_fill_strings_whole_values_and_arrays() {
         let table = filled(
-            "[steps.build]\nrun = [\"cargo\", \"build\", \"-p\", \"${{ package }}\", \"--features\", \"${{features}}\"]\noutputs = [\"out/${{ package }}-${{ jobs }}\"]\nnetwork = \"${{ offline }}\"\nlimits = { processes = \"${{ jobs }}\" }\n",
+            "[steps.build]\nrun = [\"cargo\", \"build\", \"-p\", \"${{ package }}\", \"--features\", \"${{features}}\"]\noutputs = [\"out/${{ package }}-${{ jobs }}\"]\nnetwork = \"${{ offline }}\"\nlimits = { processes = \"${{ jobs }}\" }\nrequire = { line_coverage_min = \"${{ ratio }}\" }\n",
         )
         .expect("filled");
         let build = &table["steps"]["build"];
@@ -264,6 +266,7 @@ mod tests {
         assert_eq!(build["outputs"][0].as_str(), Some("out/greeter-4"));
         assert_eq!(build["network"].as_bool(), Some(true));
         assert_eq!(build["limits"]["processes"].as_integer(), Some(4));
+        assert_eq!(build["require"]["line_coverage_min"].as_float(), Some(0.9));
     }
 
     #[test]

@@ -65,10 +65,7 @@ pub fn parse(text: &str) -> Result<Lock, Vec<Diagnostic>> {
             errors.push(Diagnostic::at("not a SemVer version", pin.version.span()));
         }
         let Some(digest) = Digest::from_hex(pin.sha256.get_ref()) else {
-            errors.push(Diagnostic::at(
-                "not a SHA-256 in hex",
-                pin.sha256.span(),
-            ));
+            errors.push(Diagnostic::at("not a SHA-256 in hex", pin.sha256.span()));
             continue;
         };
         let name = pin.name.into_inner();
@@ -79,10 +76,7 @@ pub fn parse(text: &str) -> Result<Lock, Vec<Diagnostic>> {
             registry: pin.registry,
         };
         if lock.pins.insert(name.clone(), pinned).is_some() {
-            errors.push(Diagnostic::at(
-                format!("`{name}` is pinned twice"),
-                span,
-            ));
+            errors.push(Diagnostic::at(format!("`{name}` is pinned twice"), span));
         }
     }
     if errors.is_empty() {

@@ -81,11 +81,13 @@ pub struct Parameter {
 }
 
 /// A parameter's type.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Kind {
     String,
     Integer,
+    /// A number with a fraction (a coverage threshold, a ratio).
+    Number,
     Bool,
     /// A list of strings.
     List,
@@ -98,6 +100,7 @@ impl Kind {
         Some(match text {
             "string" => Self::String,
             "integer" => Self::Integer,
+            "number" => Self::Number,
             "bool" => Self::Bool,
             "list" => Self::List,
             "path" => Self::Path,
@@ -110,6 +113,7 @@ impl Kind {
         match self {
             Self::String => "string",
             Self::Integer => "integer",
+            Self::Number => "number",
             Self::Bool => "bool",
             Self::List => "list",
             Self::Path => "path",
@@ -122,6 +126,8 @@ impl Kind {
 pub enum Value {
     String(String),
     Integer(i64),
+    /// As TOML writes it (a finite float or an integer).
+    Number(String),
     Bool(bool),
     List(Vec<String>),
 }
@@ -134,6 +140,10 @@ impl Value {
             (Kind::String, toml::Value::String(text)) => Ok(Self::String(text.clone())),
             (Kind::Path, toml::Value::String(text)) => check_path(text).map(Self::String),
             (Kind::Integer, toml::Value::Integer(number)) => Ok(Self::Integer(*number)),
+            (Kind::Number, toml::Value::Integer(number)) => Ok(Self::Number(number.to_string())),
+            (Kind::Number, toml::Value::Float(number)) if number.is_finite() => {
+                Ok(Self::Number(format!("{number:?}")))
+            }
             (Kind::Bool, toml::Value::Boolean(flag)) => Ok(Self::Bool(*flag)),
             (Kind::List, toml::Value::Array(items)) => items
                 .iter()
@@ -154,6 +164,7 @@ impl Value {
         match self {
             Self::String(text) => text.clone(),
             Self::Integer(number) => number.to_string(),
+            Self::Number(number) => number.clone(),
             Self::Bool(flag) => flag.to_string(),
             Self::List(items) => items.join(" "),
         }
@@ -313,7 +324,7 @@ fn parameters(
                     format!("unknown parameter type `{}`", parameter.kind.get_ref()),
                     parameter.kind.span(),
                 )
-                .hint("one of: string, integer, bool, list, path"),
+                .hint("one of: string, integer, number, bool, list, path"),
             );
             continue;
         };
@@ -360,10 +371,19 @@ fn inner_name(name: &str) -> bool {
 
 /// What a pipeline relies on: the parameters (type, required or not), the steps (it may
 /// `needs` them) and their outputs (it may read them).
-#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, Deserialize)]
+#[serde(default)]
 pub struct Interface {
-    pub parameters: BTreeMap<String, (Kind, bool)>,
+    pub parameters: BTreeMap<String, Shape>,
     pub outputs: BTreeMap<String, Vec<String>>,
+}
+
+/// What a pipeline relies on of one parameter.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, Deserialize)]
+pub struct Shape {
+    #[serde(rename = "type")]
+    pub kind: Kind,
+    pub required: bool,
 }
 
 impl Manifest {
@@ -372,7 +392,11 @@ impl Manifest {
         Interface {
             parameters: (self.parameters.iter())
                 .map(|(name, parameter)| {
-                    (name.clone(), (parameter.kind, parameter.default.is_none()))
+                    let shape = Shape {
+                        kind: parameter.kind,
+                        required: parameter.default.is_none(),
+                    };
+                    (name.clone(), shape)
                 })
                 .collect(),
             outputs: (self.steps.iter())
@@ -388,22 +412,22 @@ impl Interface {
     #[must_use]
     pub fn breaking_changes(&self, next: &Self) -> Vec<String> {
         let mut changes = Vec::new();
-        for (name, (kind, required)) in &self.parameters {
+        for (name, shape) in &self.parameters {
             match next.parameters.get(name) {
                 None => changes.push(format!("parameter `{name}` removed")),
-                Some((new_kind, _)) if new_kind != kind => changes.push(format!(
+                Some(new) if new.kind != shape.kind => changes.push(format!(
                     "parameter `{name}` retyped from {} to {}",
-                    kind.name(),
-                    new_kind.name()
+                    shape.kind.name(),
+                    new.kind.name()
                 )),
-                Some((_, true)) if !required => {
+                Some(new) if new.required && !shape.required => {
                     changes.push(format!("parameter `{name}` now required"));
                 }
                 Some(_) => {}
             }
         }
-        for (name, (_, required)) in &next.parameters {
-            if *required && !self.parameters.contains_key(name) {
+        for (name, shape) in &next.parameters {
+            if shape.required && !self.parameters.contains_key(name) {
                 changes.push(format!("new required parameter `{name}`"));
             }
         }
@@ -456,7 +480,13 @@ outputs = ["out/${{ package }}"]
             Some(Value::List(vec![]))
         );
         let interface = manifest.interface();
-        assert_eq!(interface.parameters["package"], (Kind::String, true));
+        assert_eq!(
+            interface.parameters["package"],
+            Shape {
+                kind: Kind::String,
+                required: true
+            }
+        );
         assert_eq!(interface.outputs["compile"], vec!["out/${{ package }}"]);
     }
 
@@ -514,6 +544,11 @@ outputs = ["out/${{ package }}"]
             Ok(Value::List(vec!["a".into()]))
         );
         assert!(Value::of(Kind::Integer, &toml::Value::String("2".into())).is_err());
+        assert_eq!(
+            Value::of(Kind::Number, &toml::Value::Float(0.9)),
+            Ok(Value::Number("0.9".into()))
+        );
+        assert!(Value::of(Kind::Number, &toml::Value::Float(f64::INFINITY)).is_err());
         assert!(Value::of(Kind::Path, &toml::Value::String("../etc".into())).is_err());
         assert!(Value::of(Kind::Path, &toml::Value::String("/etc".into())).is_err());
         assert_eq!(

@@ -4,8 +4,12 @@
 
 pub mod constraint;
 pub mod fill;
+pub mod lock;
 pub mod manifest;
 pub mod pack;
+pub mod publish;
+pub mod registry;
+pub mod resolve;
 
 use std::collections::BTreeMap;
 
@@ -19,6 +23,10 @@ pub struct Loaded {
     pub manifest: manifest::Manifest,
     pub source: SourceFile,
     pub pin: Pin,
+    /// Where its pack came from (empty before publication).
+    pub uri: String,
+    /// The key id of the trusted key its statement verified with.
+    pub publisher_key: String,
 }
 
 /// One template version, by the digest of its pack: what the lock file holds and the

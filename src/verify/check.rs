@@ -5,6 +5,7 @@ use std::collections::{BTreeSet, HashMap, HashSet};
 
 mod gates;
 mod rollout;
+mod templates;
 mod vulns;
 
 pub use gates::ApprovedPipeline;
@@ -89,6 +90,7 @@ pub fn verify(input: &Input<'_>) -> Report {
     reproduced(input, &items, run, &valid, &mut found);
     rollout::check(input, &items, &valid, &products, &mut found);
     vulns::check(input, &items, &valid, &mut found);
+    templates::check(input, &items, run, &valid, &mut found);
     report(input, run, time, found)
 }
 
@@ -717,6 +719,7 @@ impl Chain<'_, '_> {
                 name: step,
                 materials,
                 network,
+                ..
             } = &link.parsed.kind
             else {
                 continue;

@@ -54,6 +54,8 @@ pub enum Kind {
         /// The step had the host's network (`network = true`): what it fetched is vouched for
         /// by nothing but its own checks.
         network: bool,
+        /// The template the step came from: its name and its pack's SHA-256.
+        template: Option<(String, String)>,
     },
     Provenance {
         invocation_id: String,
@@ -159,6 +161,9 @@ pub struct Descriptor {
     pub sha256: Option<String>,
     /// A Nix output's out-link in the workspace (`annotations.outLink`).
     pub out_link: Option<String>,
+    /// A template's name and the key id of its publisher (`annotations.template`,
+    /// `annotations.publisherKey`).
+    pub template: Option<(String, String)>,
 }
 
 /// Every `*.intoto.json` directly in `folder`, sorted by name.
@@ -240,6 +245,8 @@ fn parse_envelope(bytes: &[u8]) -> Result<Parsed, String> {
                 name: link.name,
                 materials: descriptors(link.materials),
                 network: (link.environment.sandbox).is_some_and(|sandbox| sandbox.network),
+                template: (link.environment.template)
+                    .map(|template| (template.name, template.sha256)),
             }
         }
         predicate::PROVENANCE => {
@@ -353,6 +360,8 @@ fn descriptors(list: Vec<DescriptorSummary>) -> Vec<Descriptor> {
             name: item.name,
             sha256: item.digest.sha256,
             out_link: item.annotations.out_link,
+            template: (item.annotations.template)
+                .map(|template| (template, item.annotations.publisher_key.unwrap_or_default())),
         })
         .collect()
 }

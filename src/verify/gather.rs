@@ -160,7 +160,17 @@ fn load_policy(path: &Path) -> Result<policy::Policy> {
 /// The policy's approved pipeline: its digest and each gate's thresholds. A pipeline that
 /// does not validate is a usage error, shown at its line.
 fn approved_pipeline(path: &Path) -> Result<verify::ApprovedPipeline> {
-    let pipeline = crate::pipeline::load(path)?;
+    // Its templates as its lock pins them: verification never changes a lock.
+    let pipeline = crate::pipeline::load_with(path, None, &crate::pipeline::TemplateMode::Locked)?;
+    let templates = (pipeline.steps.iter())
+        .filter_map(|step| step.template.as_ref())
+        .map(|used| {
+            (
+                used.pin.name.clone(),
+                (used.pin.version.clone(), used.pin.digest.hex()),
+            )
+        })
+        .collect();
     let gates = (pipeline.steps.iter())
         .filter_map(|step| match &step.kind {
             crate::pipeline::StepKind::Gate(gate) => {
@@ -173,5 +183,6 @@ fn approved_pipeline(path: &Path) -> Result<verify::ApprovedPipeline> {
         path: path.display().to_string(),
         digest: pipeline.digest,
         gates,
+        templates,
     })
 }

@@ -60,6 +60,7 @@ struct RequireWire {
     gates: Vec<Spanned<String>>,
     pipeline: Option<Spanned<String>>,
     vulns: Option<Spanned<VulnsWire>>,
+    templates_from: Option<Vec<Spanned<String>>>,
 }
 
 /// `vulns = { max_severity = "medium", db_not_older_than = "7d" }`.
@@ -140,6 +141,8 @@ pub struct Require {
     pub pipeline_span: Option<Range<usize>>,
     /// A signed vulnerability scan of each artifact, recent and below a severity.
     pub vulns: Option<VulnsRequirement>,
+    /// Key ids of the publishers whose templates a run may use; `None`: not checked.
+    pub templates_from: Option<Vec<String>>,
 }
 
 /// A trusted key, its file read.
@@ -223,6 +226,7 @@ pub fn parse(source: &SourceFile) -> Result<Policy, Diagnostics> {
             pipeline: None,
             pipeline_span: None,
             vulns: None,
+            templates_from: None,
         }),
     })
 }
@@ -368,6 +372,15 @@ fn convert_require(
             .vulns
             .as_ref()
             .and_then(|wire| convert_vulns(wire.get_ref(), errors)),
+        templates_from: require.templates_from.as_ref().map(|keys| {
+            if keys.is_empty() {
+                errors.push(
+                    Diagnostic::new("`templates_from` is empty: no template would pass", None)
+                        .hint("list the key ids of the publishers you trust (`gantry keys public` prints a key's id), or leave it out"),
+                );
+            }
+            keys.iter().map(|key| key.get_ref().clone()).collect()
+        }),
     })
 }
 

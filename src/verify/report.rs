@@ -60,10 +60,13 @@ pub enum CheckKind {
     /// A signed vulnerability scan of the artifact, of a recent database, finds nothing above
     /// the policy's severity.
     Vulns,
+    /// Every template the run's steps came from was signed by a publisher the policy trusts
+    /// and is the one the approved pipeline's lock pins.
+    Templates,
 }
 
 impl CheckKind {
-    pub const ALL: [Self; 11] = [
+    pub const ALL: [Self; 12] = [
         Self::Format,
         Self::Signatures,
         Self::Run,
@@ -75,6 +78,7 @@ impl CheckKind {
         Self::Reproduced,
         Self::Rollout,
         Self::Vulns,
+        Self::Templates,
     ];
 
     #[must_use]
@@ -91,6 +95,7 @@ impl CheckKind {
             Self::Reproduced => "reproduced",
             Self::Rollout => "rollout",
             Self::Vulns => "vulns",
+            Self::Templates => "templates",
         }
     }
 }
@@ -131,6 +136,9 @@ pub enum Reason {
     ScanMissing,
     DatabaseStale,
     Vulnerable,
+    TemplateNotTrusted,
+    TemplateNotLocked,
+    TemplateUnlisted,
 }
 
 #[derive(Clone, Debug, Serialize)]

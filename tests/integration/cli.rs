@@ -102,6 +102,8 @@ fn schema_is_json_and_names_every_step_key() {
         "executor",
         "builders",
         "limits",
+        "uses",
+        "with",
     ] {
         assert!(
             keys.iter().any(|known| *known == key),
@@ -110,13 +112,17 @@ fn schema_is_json_and_names_every_step_key() {
     }
     assert_eq!(
         keys.len(),
-        46,
+        48,
         "the schema and the parser list the same keys"
     );
     assert!(schema["properties"]["tools"].is_object());
     assert!(schema["properties"]["executor"]["properties"]["remote"].is_object());
     assert!(schema["properties"]["defaults"]["properties"]["tools"].is_object());
     assert!(schema["properties"]["defaults"]["properties"]["limits"].is_object());
+    assert!(
+        schema["properties"]["registries"]["additionalProperties"]["properties"]["keys"]
+            .is_object()
+    );
 }
 
 #[test]
@@ -152,6 +158,7 @@ fn the_policy_schema_names_every_policy_key() {
             "sbom",
             "sources",
             "steps",
+            "templates_from",
             "tools",
             "vulns"
         ]

@@ -32,6 +32,7 @@ mod signing;
 mod snapshots;
 mod sshd;
 mod support;
+mod templates;
 mod usage;
 pub(crate) mod usage_report;
 mod verify;

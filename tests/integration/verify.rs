@@ -175,7 +175,8 @@ fn a_real_run_passes_and_the_vsa_is_signed() {
             "sbom",
             "reproduced",
             "rollout",
-            "vulns"
+            "vulns",
+            "templates"
         ]
     );
 

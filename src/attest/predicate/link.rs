@@ -38,6 +38,16 @@ pub struct LinkSummary {
 #[serde(default)]
 pub struct EnvironmentSummary {
     pub sandbox: Option<SandboxSummary>,
+    pub template: Option<TemplateSummary>,
+}
+
+/// A link's template: which pack.
+#[derive(Clone, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(default)]
+pub struct TemplateSummary {
+    pub name: String,
+    pub version: String,
+    pub sha256: String,
 }
 
 #[derive(Clone, Debug, Default, Deserialize, PartialEq, Eq)]
@@ -82,6 +92,20 @@ pub struct Stream {
     pub truncated_at: Option<u64>,
 }
 
+/// A step's template: the version, its pack's digest, where it came from, who signed it, and
+/// the step's name in it.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(default, rename_all = "camelCase")]
+pub struct Template {
+    pub name: String,
+    pub version: String,
+    pub sha256: String,
+    pub uri: String,
+    /// The key id of the publisher's key that signed the pack's statement.
+    pub publisher_key: String,
+    pub step: String,
+}
+
 /// Where and how the step ran. `actionKey` is always there; the rest by kind: `variables`
 /// and `sandbox` for a command, `nix` and `drvPath` for a Nix build, `signer` for a
 /// signature, `sourceDateEpoch` for an SBOM.
@@ -114,6 +138,9 @@ pub struct Environment {
     /// The warm folders the command found, and how many runs had written to each.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub warm: Vec<Warm>,
+    /// The template the step was expanded from.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub template: Option<Template>,
     /// What `gantry repro` varied in this execution.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub varied: Vec<String>,

@@ -19,6 +19,8 @@ pub struct ApprovedPipeline {
     pub digest: Digest,
     /// Each gate step's thresholds.
     pub gates: BTreeMap<String, Vec<Threshold>>,
+    /// The templates it uses as its lock pins them: name → (version, pack SHA-256).
+    pub templates: BTreeMap<String, (String, String)>,
 }
 
 pub(super) fn check(

@@ -17,6 +17,7 @@ mod remote_cache;
 mod runlog;
 mod slots;
 mod symlinks;
+mod templates;
 mod usage;
 mod vulns;
 

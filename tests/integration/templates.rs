@@ -1,0 +1,311 @@
+//! Step templates end to end: published into a registry folder (and the same folder served
+//! over HTTP by Python's http.server on loopback), resolved into `gantry.lock`, run, updated,
+//! yanked; refused when a pack is tampered with, signed by a key the pipeline does not trust,
+//! or a minor release breaks the interface; `--locked` keeps the lock as it is. The attacks
+//! (a tampered pack, an untrusted publisher, a swapped statement, ...) are in
+//! `hostile::templates`.
+
+use std::path::Path;
+
+use crate::support::{Test, sha256_hex};
+
+const TEMPLATE: &str = r#"[template]
+name = "acme/greet"
+version = "1.0.0"
+description = "Writes a greeting"
+gantry = ">=0.1"
+
+[parameters.who]
+type = "string"
+description = "Whom to greet"
+
+[parameters.shout]
+type = "bool"
+default = false
+
+[steps.write]
+run = ["sh", "-c", "mkdir -p out && echo \"hello $1\" > \"out/greeting-$1\"", "sh", "${{ who }}"]
+outputs = ["out/greeting-${{ who }}"]
+"#;
+
+pub(crate) fn pipeline(registry: &str, keys: &str, range: &str) -> String {
+    format!(
+        r#"[pipeline]
+name = "greetings"
+root = "."
+
+[registries.acme]
+url = "{registry}"
+keys = ["{keys}"]
+
+[steps.hello]
+uses = "acme/greet@{range}"
+with = {{ who = "world" }}
+
+[steps.check]
+run = "grep -q 'hello world' out/greeting-world && echo ok > out/checked"
+inputs = ["out/greeting-world"]
+outputs = ["out/checked"]
+needs = ["hello"]
+"#
+    )
+}
+
+/// The template at `version`, with `extra` added before its steps.
+pub(crate) fn template(test: &Test, version: &str, extra: &str) -> String {
+    let folder = format!("templates-src/greet-{version}");
+    let text = TEMPLATE
+        .replace("version = \"1.0.0\"", &format!("version = \"{version}\""))
+        .replace("[steps.write]", &format!("{extra}[steps.write]"));
+    test.write(&format!("{folder}/template.toml"), &text);
+    folder
+}
+
+pub(crate) fn publish(test: &Test, folder: &str) -> crate::support::Run {
+    test.run([
+        "template",
+        "publish",
+        folder,
+        "--registry",
+        "registry",
+        "--json",
+    ])
+}
+
+fn lock_pin(test: &Test) -> (String, String) {
+    let lock: toml::Table = toml::from_str(&test.read("gantry.lock")).expect("a TOML lock");
+    let pin = &lock["template"].as_array().expect("pins")[0];
+    (
+        pin["version"].as_str().expect("version").to_owned(),
+        pin["sha256"].as_str().expect("sha256").to_owned(),
+    )
+}
+
+/// A registry of two versions under the development key, and the key trusted.
+pub(crate) fn published() -> Test {
+    let test = Test::new();
+    let first = template(&test, "1.0.0", "");
+    let published = publish(&test, &first).success();
+    let json: serde_json::Value = serde_json::from_str(&published.stdout()).expect("json");
+    let pack = test.path("registry/packs/acme/greet/1.0.0.tar");
+    assert_eq!(
+        json["sha256"].as_str(),
+        Some(sha256_hex(&std::fs::read(&pack).expect("pack")).as_str())
+    );
+    // Any tar reads the pack.
+    let listed = std::process::Command::new("tar")
+        .args(["-tvf"])
+        .arg(&pack)
+        .output()
+        .expect("tar");
+    let listing = String::from_utf8_lossy(&listed.stdout);
+    assert!(listing.contains("template.toml"), "{listing}");
+    let public = test.run(["keys", "public"]).success().stdout();
+    test.write("keys/acme.pub", &public);
+    test
+}
+
+#[test]
+fn a_published_template_is_resolved_locked_run_updated_and_yanked() {
+    let test = published();
+    test.write(
+        "pipeline.toml",
+        &pipeline("registry", "keys/acme.pub", "^1"),
+    );
+    let run = test.gantry_run(&[]).success();
+    let statuses = run.statuses();
+    assert_eq!(
+        statuses.get("hello.write").map(String::as_str),
+        Some("executed"),
+        "{statuses:?}"
+    );
+    assert_eq!(statuses.get("check").map(String::as_str), Some("executed"));
+    assert_eq!(test.read("out/greeting-world"), "hello world\n");
+    let pack = std::fs::read(test.path("registry/packs/acme/greet/1.0.0.tar")).expect("pack");
+    assert_eq!(lock_pin(&test), ("1.0.0".to_owned(), sha256_hex(&pack)));
+
+    // A compatible release: the lock keeps its pin until asked to update.
+    let second = template(
+        &test,
+        "1.1.0",
+        "[parameters.greeting]\ntype = \"string\"\ndefault = \"hello\"\n\n",
+    );
+    publish(&test, &second).success();
+    test.gantry_run(&[]).success();
+    assert_eq!(lock_pin(&test).0, "1.0.0");
+    let updated = test.run(["template", "update", "pipeline.toml"]).success();
+    assert!(
+        updated.stdout().contains("acme/greet@1.1.0 from acme"),
+        "{}",
+        updated.stdout()
+    );
+    assert_eq!(lock_pin(&test).0, "1.1.0");
+
+    // A minor release that breaks the interface is refused, naming the change.
+    let breaking = template(&test, "1.2.0", "");
+    let text = test
+        .read(&format!("{breaking}/template.toml"))
+        .replace("[parameters.shout]\ntype = \"bool\"\ndefault = false\n", "");
+    test.write(&format!("{breaking}/template.toml"), &text);
+    publish(&test, &breaking)
+        .failure(2)
+        .stderr_contains("parameter `shout` removed")
+        .stderr_contains("new major version (2.0.0)");
+    // A version is published once.
+    publish(&test, &second)
+        .failure(2)
+        .stderr_contains("is published already");
+
+    // Yanked, 1.1.0 is no longer picked; the highest other is.
+    test.run([
+        "template",
+        "yank",
+        "acme/greet@1.1.0",
+        "--registry",
+        "registry",
+    ])
+    .success();
+    test.run(["template", "update", "pipeline.toml", "acme/greet"])
+        .success();
+    assert_eq!(lock_pin(&test).0, "1.0.0");
+
+    // CI: a range the lock does not satisfy is refused, and the lock stays.
+    let lock = test.read("gantry.lock");
+    test.write(
+        "pipeline.toml",
+        &pipeline("registry", "keys/acme.pub", "^2"),
+    );
+    test.gantry_run(&["--locked"])
+        .failure(1)
+        .stderr_contains("which `^2` does not allow, and --locked keeps it");
+    assert_eq!(test.read("gantry.lock"), lock);
+    test.gantry_run(&[])
+        .failure(1)
+        .stderr_contains("`^2` allows no published version");
+}
+
+#[test]
+fn a_registry_served_over_http_on_loopback_works_and_the_cache_works_offline() {
+    let test = published();
+    let port = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("a port");
+        listener.local_addr().expect("address").port()
+    };
+    let mut server = std::process::Command::new("python3")
+        .args([
+            "-m",
+            "http.server",
+            "--bind",
+            "127.0.0.1",
+            &port.to_string(),
+        ])
+        .current_dir(test.path("registry"))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("python3 -m http.server (apt-get install python3)");
+    let up = (0..100).any(|_| {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
+    });
+    assert!(up, "http.server did not start");
+    let url = format!("http://127.0.0.1:{port}/");
+    test.write("pipeline.toml", &pipeline(&url, "keys/acme.pub", "^1"));
+    let run = test.gantry_run(&[]);
+    let _ = server.kill();
+    let _ = server.wait();
+    run.success();
+    assert_eq!(test.read("out/greeting-world"), "hello world\n");
+    assert_eq!(lock_pin(&test).0, "1.0.0");
+    // The server is gone: the lock and the cache are enough.
+    std::fs::remove_dir_all(test.path("out")).expect("clear the outputs");
+    std::fs::remove_dir_all(test.path(".gantry/ac")).ok();
+    test.gantry_run(&["--locked"]).success();
+    assert!(Path::new(&test.path("out/checked")).exists());
+}
+
+/// `gantry verify` with `[require] templates_from` and the approved pipeline: the run's
+/// templates signed by a trusted publisher and pinned by the lock pass; another publisher
+/// list, or a lock that moved on, fail with their reasons.
+#[test]
+fn verify_requires_templates_from_trusted_publishers_and_the_lock() {
+    let test = published();
+    test.write(
+        "pipeline.toml",
+        &pipeline("registry", "keys/acme.pub", "^1"),
+    );
+    let run = test.gantry_run(&[]).success();
+    let folder = run.run_dir();
+    let provenance = crate::support::envelope_statement(&folder.join("provenance.intoto.json"));
+    let dependency = (provenance["predicate"]["buildDefinition"]["resolvedDependencies"]
+        .as_array()
+        .expect("dependencies")
+        .iter())
+    .find(|dependency| dependency["name"] == "template:acme/greet@1.0.0")
+    .expect("the template among the resolved dependencies")
+    .clone();
+    let pack = std::fs::read(test.path("registry/packs/acme/greet/1.0.0.tar")).expect("pack");
+    assert_eq!(
+        dependency["digest"]["sha256"].as_str(),
+        Some(sha256_hex(&pack).as_str())
+    );
+    assert!(
+        dependency["uri"]
+            .as_str()
+            .is_some_and(|uri| uri.ends_with("registry/packs/acme/greet/1.0.0.tar")),
+        "{dependency}"
+    );
+    let link = crate::support::envelope_statement(&folder.join("hello.write.intoto.json"));
+    assert_eq!(
+        link["predicate"]["environment"]["template"]["step"], "write",
+        "{link}"
+    );
+    assert_eq!(
+        link["predicate"]["environment"]["template"]["version"],
+        "1.0.0"
+    );
+
+    let verify = |trusted: &str| {
+        test.write(
+            "policy.toml",
+            &format!(
+                "[policy]\nname = \"templates\"\n[[keys]]\nid = \"dev\"\npublic = \"keys/acme.pub\"\nsteps = [\"*\"]\n[require]\npipeline = \"pipeline.toml\"\ntemplates_from = [{trusted}]\n"
+            ),
+        );
+        let run = test.run([
+            "verify",
+            "--policy",
+            "policy.toml",
+            "--attestations",
+            folder.to_str().expect("utf8"),
+            "--json",
+            "out/checked",
+        ]);
+        let report: serde_json::Value = serde_json::from_str(&run.stdout())
+            .unwrap_or_else(|_| panic!("a JSON report: {}{}", run.stdout(), run.stderr()));
+        let check = (report["checks"].as_array().expect("checks").iter())
+            .find(|check| check["check"] == "templates")
+            .expect("a templates check")
+            .clone();
+        (run.code(), check)
+    };
+    let (code, check) = verify("\"dev\"");
+    assert_eq!(code, 0, "{check}");
+    let (code, check) = verify("\"someone-else\"");
+    assert_eq!(code, 1, "{check}");
+    assert_eq!(
+        check["failures"][0]["reason"], "template-not-trusted",
+        "{check}"
+    );
+
+    // The lock moves on to 1.1.0: the run's 1.0.0 is no longer the approved pin.
+    let second = template(&test, "1.1.0", "");
+    publish(&test, &second).success();
+    test.run(["template", "update", "pipeline.toml"]).success();
+    let (code, check) = verify("\"dev\"");
+    assert_eq!(code, 1, "{check}");
+    assert_eq!(
+        check["failures"][0]["reason"], "template-not-locked",
+        "{check}"
+    );
+}
