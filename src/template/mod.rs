@@ -2,6 +2,7 @@
 //! and their constraints resolved to one version per template, and the filling of a
 //! template's steps with a pipeline's values. Pure.
 
+pub mod catalog;
 pub mod constraint;
 pub mod fill;
 pub mod lock;

@@ -2,7 +2,8 @@
 //! manifest, its steps as a pipeline reads them), refused when its version exists or when a
 //! compatible release (same major; for 0.x the same minor) breaks the previous one's
 //! interface, packed canonically, signed, and added to the registry: pack and statement first,
-//! the index last, each written atomically, so a crash leaves at worst an unlisted pack.
+//! then the index, then the catalogue, each written atomically, so a crash leaves at worst an
+//! unlisted pack.
 //! `yank` marks a version the resolver must no longer pick (a lock that pins it still works).
 
 use std::path::{Path, PathBuf};
@@ -167,6 +168,9 @@ pub fn publish(
         &registry.join(registry::index_path(&manifest.name)),
         &index.render(),
     )?;
+    let mut catalog = super::catalog::read(&location).map_err(Error::Usage)?;
+    catalog.add(&manifest.name);
+    write(&registry.join(super::catalog::FILE), &catalog.render())?;
     Ok(Publication {
         name: manifest.name,
         version,

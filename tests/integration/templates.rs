@@ -309,3 +309,97 @@ fn verify_requires_templates_from_trusted_publishers_and_the_lock() {
         "{check}"
     );
 }
+
+/// `template search`, `info` and the catalogue page, which headless Chromium renders: every
+/// template, its versions (the yanked one marked), its parameters and its publisher's key.
+#[test]
+fn a_registry_is_searched_described_and_rendered_as_a_page_chromium_reads() {
+    crate::support::require_tool(
+        "chromium",
+        "--version",
+        "apt-get install chromium (scripts/test.sh installs it)",
+    );
+    let test = published();
+    let second = template(&test, "1.1.0", "");
+    publish(&test, &second).success();
+    test.run([
+        "template",
+        "yank",
+        "acme/greet@1.1.0",
+        "--registry",
+        "registry",
+    ])
+    .success();
+    let found = test
+        .run([
+            "template",
+            "search",
+            "greeting",
+            "--registry",
+            "registry",
+            "--json",
+        ])
+        .success()
+        .stdout();
+    let found: serde_json::Value = serde_json::from_str(&found).expect("json");
+    assert_eq!(found[0]["name"], "acme/greet", "{found}");
+    assert_eq!(
+        found[0]["version"], "1.0.0",
+        "the newest not yanked: {found}"
+    );
+    let nothing = test
+        .run([
+            "template",
+            "search",
+            "nothing-like-it",
+            "--registry",
+            "registry",
+        ])
+        .success()
+        .stdout();
+    assert!(nothing.is_empty(), "{nothing}");
+    let info = test
+        .run(["template", "info", "acme/greet", "--registry", "registry"])
+        .success()
+        .stdout();
+    assert!(
+        info.contains("1.1.0 (yanked)") && info.contains("who: string, required"),
+        "{info}"
+    );
+
+    test.run(["template", "index", "--registry", "registry", "--html"])
+        .success();
+    let page = test.read("registry/index.html");
+    assert!(
+        !page.contains("<script") && !page.contains("src="),
+        "self-contained"
+    );
+    let dom = std::process::Command::new("chromium")
+        .args(["--headless", "--no-sandbox", "--disable-gpu", "--dump-dom"])
+        .arg(format!(
+            "file://{}",
+            test.path("registry/index.html").display()
+        ))
+        .env("HOME", test.path("home"))
+        .output()
+        .expect("chromium");
+    let dom = String::from_utf8_lossy(&dom.stdout);
+    let key = test
+        .read("registry/index/acme/greet.json")
+        .split("\"key\": \"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .expect("the publisher's key id")
+        .to_owned();
+    for expected in [
+        "<h2 id=\"acme/greet\">acme/greet</h2>",
+        "1.1.0 (yanked)",
+        "<code>who</code>",
+        key.as_str(),
+    ] {
+        assert!(
+            dom.contains(expected),
+            "Chromium's DOM lacks {expected}: {dom}"
+        );
+    }
+}
