@@ -8,11 +8,13 @@
 #   locked   `gantry check --locked`-like: the pipeline read with its lock (pins kept)
 #   python   the anchor: Python reading the 100 indexes and picking each highest ^1 version
 #            (the I/O and parsing floor of the pure resolution, nothing verified)
-# GANTRY (default target/release/gantry), RUNS (default 10).
+# GANTRY (default target/release/gantry), RUNS (default 10), PYTHON (default /usr/bin/python3:
+# a pyenv shim adds 100 ms of its own).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 GANTRY=${GANTRY:-$PWD/target/release/gantry}
 RUNS=${RUNS:-10}
+PYTHON=${PYTHON:-$(command -v /usr/bin/python3 || command -v python3)}
 DIR=$(mktemp -d /dev/shm/gantry-templates.XXXXXX)
 trap 'rm -rf "$DIR"' EXIT
 export HOME=$DIR/home
@@ -74,7 +76,7 @@ EOF
 "$GANTRY" template update pipeline.toml > /dev/null
 grep -c '^\[\[template\]\]' gantry.lock
 hyperfine --warmup 2 --runs "$RUNS" -N \
-  -n update --prepare 'rm -rf gantry.lock .gantry/templates' "$GANTRY template update pipeline.toml" \
-  -n resolve --prepare 'rm -f gantry.lock' "$GANTRY template update pipeline.toml" \
-  -n locked "$GANTRY check pipeline.toml" \
-  -n python "python3 resolve.py"
+  --prepare 'rm -rf gantry.lock .gantry/templates' -n update "$GANTRY template update pipeline.toml" \
+  --prepare 'rm -f gantry.lock' -n resolve "$GANTRY template update pipeline.toml" \
+  --prepare 'true' -n locked "$GANTRY check pipeline.toml" \
+  --prepare 'true' -n python "$PYTHON resolve.py"
