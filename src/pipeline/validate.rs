@@ -639,12 +639,13 @@ pub fn check_template(loaded: &crate::template::Loaded) -> Vec<Diagnostic> {
     use crate::template::manifest::{Kind, Value};
     let mut values: IndexMap<String, Value> = IndexMap::new();
     for (name, parameter) in &loaded.manifest.parameters {
+        // Each its own name, so that two path parameters never overlap by accident.
         let value = parameter.default.clone().unwrap_or(match parameter.kind {
-            Kind::String | Kind::Path => Value::String("x".to_owned()),
+            Kind::String | Kind::Path => Value::String(name.clone()),
             Kind::Integer => Value::Integer(1),
             Kind::Number => Value::Number("0.5".to_owned()),
             Kind::Bool => Value::Bool(false),
-            Kind::List => Value::List(vec!["x".to_owned()]),
+            Kind::List => Value::List(vec![name.clone()]),
         });
         values.insert(name.clone(), value);
     }

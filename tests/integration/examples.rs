@@ -37,7 +37,7 @@ fn every_bundled_pipeline_checks() {
 pub(crate) fn example_workspace() -> crate::support::Test {
     let test = crate::support::Test::new();
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    for folder in ["pipelines", "examples", "policies"] {
+    for folder in ["pipelines", "examples", "policies", "templates"] {
         crate::support::copy_tree(&root.join(folder), &test.path(folder));
     }
     let git = test
@@ -309,4 +309,92 @@ fn the_gauntlet_example_blocks_a_broken_release() {
         "{}",
         run.stdout()
     );
+}
+
+/// The templates example: its steps come from the registry shipped in `templates/`, pinned by
+/// the committed `pipelines/gantry.lock` (`--locked`): the SBOM and signature of the release
+/// folder and the two gates, each expanded step attested with its template.
+#[test]
+fn the_templates_example_runs_from_the_shipped_registry_and_its_lock() {
+    let test = example_workspace();
+    std::fs::create_dir_all(test.path("keys")).expect("keys");
+    assert!(crate::attestations::generate_key(
+        &test.path("keys/sign.key"),
+        "EC",
+        "ec_paramgen_curve:P-256"
+    ));
+    let lock = test.read("pipelines/gantry.lock");
+    let output = test
+        .command()
+        .env("GANTRY_SIGNING_KEY", "keys/sign.key")
+        .args(["run", "pipelines/templates.toml", "--locked", "--json"])
+        .output()
+        .expect("gantry");
+    let run = crate::support::Run { output }.success();
+    let statuses = run.statuses();
+    for step in [
+        "package",
+        "release.sbom",
+        "release.sign",
+        "qa.tests",
+        "qa.coverage",
+    ] {
+        assert_eq!(
+            statuses.get(step).map(String::as_str),
+            Some("executed"),
+            "{step}: {statuses:?}"
+        );
+    }
+    assert!(test.path("out/templates.spdx.json").is_file());
+    assert!(test.path("out/templates/greeting.tar.sig").is_file());
+    assert_eq!(
+        test.read("pipelines/gantry.lock"),
+        lock,
+        "--locked kept the lock"
+    );
+}
+
+/// The shipped registry holds exactly its sources: each of `templates/src` packs to the digest
+/// its index lists (the pack is canonical, whoever packs it), and the catalogue names them all.
+#[test]
+fn the_shipped_templates_are_their_sources() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let test = crate::support::Test::new();
+    let catalog =
+        std::fs::read_to_string(root.join("templates/registry/catalog.json")).expect("catalog");
+    let mut count = 0;
+    for entry in std::fs::read_dir(root.join("templates/src/gantry")).expect("sources") {
+        let source = entry.expect("entry").path();
+        let name = format!(
+            "gantry/{}",
+            source.file_name().expect("name").to_string_lossy()
+        );
+        assert!(
+            catalog.contains(&format!("\"{name}\"")),
+            "{name} in {catalog}"
+        );
+        let published = test
+            .run([
+                "template",
+                "publish",
+                source.to_str().expect("utf8"),
+                "--registry",
+                "again",
+                "--json",
+            ])
+            .success()
+            .stdout();
+        let published: serde_json::Value = serde_json::from_str(&published).expect("json");
+        let index: serde_json::Value = serde_json::from_str(
+            &std::fs::read_to_string(root.join(format!("templates/registry/index/{name}.json")))
+                .expect("index"),
+        )
+        .expect("json");
+        let listed = (index["versions"].as_array().expect("versions").iter())
+            .find(|version| version["version"] == published["version"])
+            .expect("the source's version is published");
+        assert_eq!(listed["sha256"], published["sha256"], "{name}");
+        count += 1;
+    }
+    assert_eq!(count, 3);
 }
