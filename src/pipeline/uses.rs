@@ -62,9 +62,10 @@ pub(super) fn qualified_names(name: &str, loaded: &Loaded) -> Vec<String> {
 pub(super) fn values(
     name: &Spanned<String>,
     wire: &StepWire,
-    manifest: &Manifest,
+    loaded: &Loaded,
     errors: &mut Vec<Diagnostic>,
 ) -> Option<Values> {
+    let manifest = &loaded.manifest;
     let before = errors.len();
     let given = wire.with.as_ref();
     let mut values = IndexMap::new();
@@ -120,6 +121,12 @@ pub(super) fn values(
             }
             None => {}
         }
+    }
+    if loaded.files.is_some() {
+        values.insert(
+            crate::template::TEMPLATE_DIR.to_owned(),
+            Value::String(loaded.files_mount()),
+        );
     }
     (errors.len() == before).then(|| Values::new(values))
 }

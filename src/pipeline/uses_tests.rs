@@ -49,6 +49,7 @@ fn templates(text: &str) -> Templates {
         },
         uri: "file:///registry/packs/acme/make/1.2.0.tar".to_owned(),
         publisher_key: "abc".to_owned(),
+        files: None,
     };
     Templates::from([("acme/make@^1.2".to_owned(), Ok(loaded))])
 }

@@ -222,6 +222,7 @@ fn convert(
         );
     }
     let steps = convert_steps(&wire.steps, &defaults, source, location, errors, more);
+    let tools = with_template_files(tools, &steps, location.templates);
     check_reserved_outputs(&steps, &root, location.file, errors);
     let artifacts = section
         .artifacts
@@ -554,6 +555,29 @@ fn convert_steps(
     steps
 }
 
+/// The pipeline's tools and, for each template with files whose steps run commands, a tool
+/// showing those files (unpacked in the cache) read-only.
+fn with_template_files(
+    mut tools: Vec<Tool>,
+    steps: &[Step],
+    templates: &crate::template::Templates,
+) -> Vec<Tool> {
+    for loaded in templates.values().filter_map(|loaded| loaded.as_ref().ok()) {
+        let Some(files) = &loaded.files else {
+            continue;
+        };
+        let name = loaded.files_tool();
+        let used = steps.iter().any(|step| step.tools.contains(&name));
+        if used && !tools.iter().any(|tool| tool.name == name) {
+            tools.push(Tool {
+                name,
+                path: files.display().to_string(),
+            });
+        }
+    }
+    tools
+}
+
 /// What every step of a file is converted within.
 struct Scope<'a> {
     defaults: &'a Defaults,
@@ -577,7 +601,7 @@ fn expand(
         source,
     } = scope;
     let use_needs = convert_needs(name.get_ref(), &wire.needs, names, errors);
-    let Some(values) = uses::values(name, wire, &loaded.manifest, errors) else {
+    let Some(values) = uses::values(name, wire, loaded, errors) else {
         return Vec::new();
     };
     let mut template_errors = Vec::new();
@@ -606,6 +630,10 @@ fn expand(
                 );
                 if let Some(mut step) = converted {
                     step.needs.extend(use_needs.iter().cloned());
+                    // The template's files, read-only at `${{ template_dir }}`.
+                    if loaded.files.is_some() && matches!(step.kind, StepKind::Exec(_)) {
+                        step.tools.push(loaded.files_tool());
+                    }
                     let template = super::model::TemplateUse {
                         pin: loaded.pin.clone(),
                         step: inner_name.get_ref().clone(),
@@ -648,6 +676,12 @@ pub fn check_template(loaded: &crate::template::Loaded) -> Vec<Diagnostic> {
             Kind::List => Value::List(vec![name.clone()]),
         });
         values.insert(name.clone(), value);
+    }
+    if loaded.files.is_some() {
+        values.insert(
+            crate::template::TEMPLATE_DIR.to_owned(),
+            Value::String(loaded.files_mount()),
+        );
     }
     let values = crate::template::fill::Values::new(values);
     let inner = match uses::inner_steps(loaded, &values) {

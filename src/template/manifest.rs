@@ -309,7 +309,15 @@ fn parameters(
     let mut parameters = IndexMap::new();
     for (name, parameter) in wire {
         let parameter = parameter.get_ref();
-        if !parameter_name(name.get_ref()) {
+        if name.get_ref() == super::TEMPLATE_DIR {
+            errors.push(Diagnostic::at(
+                format!(
+                    "`{}` is the folder of the template's files; name the parameter otherwise",
+                    super::TEMPLATE_DIR
+                ),
+                name.span(),
+            ));
+        } else if !parameter_name(name.get_ref()) {
             errors.push(Diagnostic::at(
                 format!(
                     "`{}`: a parameter is named with lowercase letters, digits and `_`, starting with a letter",

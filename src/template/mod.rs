@@ -28,7 +28,30 @@ pub struct Loaded {
     pub uri: String,
     /// The key id of the trusted key its statement verified with.
     pub publisher_key: String,
+    /// Where its other files (scripts) were unpacked, when it has any: its steps see them
+    /// read-only at [`Loaded::files_mount`], `${{ template_dir }}` in the template.
+    pub files: Option<std::path::PathBuf>,
 }
+
+impl Loaded {
+    /// The `[tools]` name its files are shown under: `template-PUBLISHER-NAME`.
+    #[must_use]
+    pub fn files_tool(&self) -> String {
+        format!(
+            "template-{}",
+            self.manifest.name.to_string().replace('/', "-")
+        )
+    }
+
+    /// Where its steps see its files.
+    #[must_use]
+    pub fn files_mount(&self) -> String {
+        format!("/tools/{}", self.files_tool())
+    }
+}
+
+/// The value a template's steps see for `${{ template_dir }}`: the folder of its files.
+pub const TEMPLATE_DIR: &str = "template_dir";
 
 /// One template version, by the digest of its pack: what the lock file holds and the
 /// provenance names.

@@ -116,6 +116,7 @@ pub fn publish(
         },
         uri: String::new(),
         publisher_key: signer.key_id().to_owned(),
+        files: (files.len() > 1).then(|| dir.to_path_buf()),
     };
     let problems = check(&loaded);
     if !problems.is_empty() {

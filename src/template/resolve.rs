@@ -396,7 +396,59 @@ fn load(
             .location
             .uri(&registry::pack_path(&name, &pin.version)),
         publisher_key,
+        files: unpacked(&files, cache, &pin.digest)?,
     })
+}
+
+/// The template's files but its manifest, as a folder of the cache (`HEX.files/`), exactly the
+/// pack's: made when absent or different (a changed or an extra file means made again),
+/// through a fresh folder renamed into place; `None` when the template has no other file.
+fn unpacked(
+    files: &pack::Files,
+    cache: &Path,
+    digest: &Digest,
+) -> std::result::Result<Option<PathBuf>, String> {
+    use std::os::unix::fs::PermissionsExt as _;
+    let others: Vec<(&String, &pack::File)> = (files.iter())
+        .filter(|(path, _)| path.as_str() != "template.toml")
+        .collect();
+    if others.is_empty() {
+        return Ok(None);
+    }
+    let folder = cache.join(format!("{}.files", digest.hex()));
+    let present = walkdir::WalkDir::new(&folder)
+        .into_iter()
+        .filter_map(std::result::Result::ok)
+        .filter(|entry| !entry.file_type().is_dir())
+        .count();
+    let intact = present == others.len()
+        && (others.iter()).all(|(path, file)| {
+            std::fs::symlink_metadata(folder.join(path)).is_ok_and(|metadata| metadata.is_file())
+                && std::fs::read(folder.join(path)).is_ok_and(|bytes| bytes == file.bytes)
+        });
+    if intact {
+        return Ok(Some(folder));
+    }
+    let error =
+        |error: std::io::Error| format!("cannot unpack into `{}`: {error}", cache.display());
+    let fresh = cache.join(format!(
+        ".unpacking-{}-{}",
+        std::process::id(),
+        digest.hex()
+    ));
+    let _ = std::fs::remove_dir_all(&fresh);
+    for (path, file) in &others {
+        let target = fresh.join(path);
+        if let Some(parent) = target.parent() {
+            std::fs::create_dir_all(parent).map_err(error)?;
+        }
+        std::fs::write(&target, &file.bytes).map_err(error)?;
+        let mode = if file.executable { 0o555 } else { 0o444 };
+        std::fs::set_permissions(&target, std::fs::Permissions::from_mode(mode)).map_err(error)?;
+    }
+    let _ = std::fs::remove_dir_all(&folder);
+    std::fs::rename(&fresh, &folder).map_err(error)?;
+    Ok(Some(folder))
 }
 
 /// The statement verifies with a trusted key and is about this pack, name and version; the

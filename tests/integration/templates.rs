@@ -403,3 +403,61 @@ fn a_registry_is_searched_described_and_rendered_as_a_page_chromium_reads() {
         );
     }
 }
+
+/// A template's other files (a script) ship in its pack and reach its steps read-only at
+/// `${{ template_dir }}`; the unpacked copy in the cache is made again when it was changed.
+#[test]
+fn a_templates_script_reaches_its_steps_and_an_edited_copy_is_restored() {
+    let test = Test::new();
+    let folder = "templates-src/script";
+    test.write(
+        &format!("{folder}/template.toml"),
+        &TEMPLATE
+            .replace(
+                "run = [\"sh\", \"-c\", \"mkdir -p out && echo \\\"hello $1\\\" > \\\"out/greeting-$1\\\"\", \"sh\", \"${{ who }}\"]",
+                "run = [\"sh\", \"${{ template_dir }}/greet.sh\", \"${{ who }}\"]",
+            ),
+    );
+    test.write(
+        &format!("{folder}/greet.sh"),
+        "mkdir -p out && echo \"hello from a script, $1\" > \"out/greeting-$1\"\n",
+    );
+    publish(&test, folder).success();
+    let listed = std::process::Command::new("tar")
+        .arg("-tf")
+        .arg(test.path("registry/packs/acme/greet/1.0.0.tar"))
+        .output()
+        .expect("tar");
+    assert_eq!(
+        String::from_utf8_lossy(&listed.stdout),
+        "greet.sh\ntemplate.toml\n"
+    );
+    let public = test.run(["keys", "public"]).success().stdout();
+    test.write("keys/acme.pub", &public);
+    let full = pipeline("registry", "keys/acme.pub", "^1");
+    test.write(
+        "pipeline.toml",
+        &full[..full.find("[steps.check]").expect("check")],
+    );
+    test.gantry_run(&[]).success();
+    assert_eq!(
+        test.read("out/greeting-world"),
+        "hello from a script, world\n"
+    );
+
+    // The unpacked copy edited in the cache: made again from the pack on the next run.
+    let pack = std::fs::read(test.path("registry/packs/acme/greet/1.0.0.tar")).expect("pack");
+    let script = test
+        .path(".gantry/templates")
+        .join(format!("{}.files/greet.sh", sha256_hex(&pack)));
+    std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o644))
+        .expect("chmod");
+    std::fs::write(&script, "echo pwned > out/greeting-world\n").expect("edit");
+    std::fs::remove_dir_all(test.path("out")).expect("clear");
+    std::fs::remove_dir_all(test.path(".gantry/ac")).ok();
+    test.gantry_run(&[]).success();
+    assert_eq!(
+        test.read("out/greeting-world"),
+        "hello from a script, world\n"
+    );
+}
