@@ -439,10 +439,7 @@ fn unpacked(
     let _ = std::fs::remove_dir_all(&fresh);
     for (path, file) in &others {
         let target = fresh.join(path);
-        if let Some(parent) = target.parent() {
-            std::fs::create_dir_all(parent).map_err(error)?;
-        }
-        std::fs::write(&target, &file.bytes).map_err(error)?;
+        crate::atomic::write_creating_parents(&target, &file.bytes).map_err(error)?;
         let mode = if file.executable { 0o555 } else { 0o444 };
         std::fs::set_permissions(&target, std::fs::Permissions::from_mode(mode)).map_err(error)?;
     }
