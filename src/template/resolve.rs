@@ -1,6 +1,7 @@
 //! The templates a pipeline file's `uses` name, found before the file is validated: each
 //! pinned by `gantry.lock` (beside the file) when the pin satisfies every range on it,
-//! otherwise resolved from the `[registries]` (the first that lists the template) and the
+//! otherwise resolved from the `[registries]` (the pipeline's, then the project's
+//! `gantry.toml`'s; the first that lists the template) and the
 //! lock rewritten; `--locked` refuses to change it. Each pack is taken from the cache
 //! (`.gantry/templates/`, by digest) or its registry, and refused unless its bytes are the
 //! pinned digest and its statement verifies with a key the registry's configuration trusts
@@ -22,6 +23,9 @@ use crate::diagnostic::{Diagnostics, SourceFile};
 use crate::digest::Digest;
 use crate::error::{Error, Result};
 use crate::keys::{AnyKey, EcdsaVerifier, Verifier};
+
+/// The project's configuration file at the workspace root: `[registries]` for every pipeline.
+pub const PROJECT_FILE: &str = "gantry.toml";
 
 /// How the lock may change.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -57,7 +61,19 @@ pub fn templates(text: &str, file: &Path, root: &Path, mode: &Mode) -> Result<Te
     if uses.is_empty() {
         return Ok(templates);
     }
-    let registries = registries_of(document.get_ref(), folder);
+    let mut registries = registries_of(document.get_ref(), folder);
+    // The project's `gantry.toml` (at the root) names registries every pipeline may use; a
+    // pipeline's own of the same name wins.
+    let project = root.join(PROJECT_FILE);
+    if let Ok(text) = crate::bounded::read_to_string(&project, crate::bounded::Kind::Policy) {
+        let document = DeTable::parse(&text).map_err(|error| Error::Input {
+            path: project.clone(),
+            message: error.message().trim_end().to_owned(),
+        })?;
+        for (name, registry) in registries_of(document.get_ref(), root) {
+            registries.entry(name).or_insert(registry);
+        }
+    }
     let lock_path = folder.join(lock::FILE);
     let old_lock = read_lock(&lock_path)?;
     let mut wanted: BTreeMap<String, Vec<(String, Constraint)>> = BTreeMap::new();

@@ -461,3 +461,29 @@ fn a_templates_script_reaches_its_steps_and_an_edited_copy_is_restored() {
         "hello from a script, world\n"
     );
 }
+
+/// The project's `gantry.toml` at the root names registries for every pipeline; a pipeline's
+/// own registry of the same name wins.
+#[test]
+fn registries_named_in_the_projects_gantry_toml_serve_every_pipeline() {
+    let test = published();
+    let full = pipeline("registry", "keys/acme.pub", "^1");
+    let start = full.find("[registries.acme]").expect("registries");
+    let end = full.find("[steps.hello]").expect("steps");
+    test.write("gantry.toml", &full[start..end]);
+    test.write(
+        "pipeline.toml",
+        &format!("{}{}", &full[..start], &full[end..]),
+    );
+    test.gantry_run(&[]).success();
+    assert_eq!(test.read("out/greeting-world"), "hello world\n");
+    // The pipeline's own `acme`, pointing nowhere, wins over the project's.
+    test.write(
+        "pipeline.toml",
+        &full.replace("url = \"registry\"", "url = \"elsewhere\""),
+    );
+    std::fs::remove_file(test.path("gantry.lock")).expect("unlock");
+    test.gantry_run(&[])
+        .failure(1)
+        .stderr_contains("no registry lists `acme/greet`");
+}
