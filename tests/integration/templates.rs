@@ -487,3 +487,23 @@ fn registries_named_in_the_projects_gantry_toml_serve_every_pipeline() {
         .failure(1)
         .stderr_contains("no registry lists `acme/greet`");
 }
+
+/// Two uses of one template whose ranges no published version satisfies together: the error
+/// names both ranges and what each alone would take, at each use's line.
+#[test]
+fn a_conflict_between_two_uses_is_named() {
+    let test = published();
+    let second = template(&test, "2.0.0", "");
+    publish(&test, &second).success();
+    let full = pipeline("registry", "keys/acme.pub", "^1");
+    test.write(
+        "pipeline.toml",
+        &format!("{full}\n[steps.again]\nuses = \"acme/greet@^2\"\nwith = {{ who = \"again\" }}\n"),
+    );
+    test.gantry_run(&[])
+        .failure(1)
+        .stderr_contains("no version of `acme/greet` in registry `acme` satisfies `^1` and `^2`: `^1` alone takes 1.0.0; `^2` alone takes 2.0.0")
+        .stderr_contains("pipeline.toml:10:8")
+        .stderr_contains("pipeline.toml:20:8");
+    assert!(!test.path("out").exists(), "nothing ran");
+}
