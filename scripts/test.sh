@@ -14,8 +14,9 @@ cd "$(dirname "$0")/.."
 # loopback, under load from wrk, and prometheus scrapes HAProxy's exporter for them.
 # sshd on loopback is the Nix remote builder test's builder. go builds the Go project that
 # `gantry init` is tried on (tests/integration/real_projects.rs). chromium renders the usage
-# report's HTML page headless, for a screenshot the test reads back.
-declare -A package_of=([openssl]=openssl [bash]=bash [tar]=tar [sha256sum]=coreutils [git]=git [unshare]=util-linux [setpriv]=util-linux [script]=bsdutils [nix]=nix-bin [node]=nodejs [npm]=npm [ssh]=openssh-client)
+# report's HTML page headless, for a screenshot the test reads back. curl reads a template
+# registry served over HTTPS.
+declare -A package_of=([openssl]=openssl [curl]=curl [bash]=bash [tar]=tar [sha256sum]=coreutils [git]=git [unshare]=util-linux [setpriv]=util-linux [script]=bsdutils [nix]=nix-bin [node]=nodejs [npm]=npm [ssh]=openssh-client)
 declare -A bare_package_of=([diffoscope]=diffoscope [haproxy]=haproxy [nginx]=nginx-light [wrk]=wrk [prometheus]=prometheus [sshd]=openssh-server [go]=golang-go [chromium]=chromium)
 missing=() missing_bare=()
 for tool in "${!package_of[@]}"; do

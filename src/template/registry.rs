@@ -1,4 +1,4 @@
-//! Template registries: a folder, or a static HTTP site serving the same files, so any static
+//! Template registries: a folder, or a static HTTP(S) site serving the same files, so any static
 //! host is one (docs/templates.md):
 //!
 //! ```text
@@ -52,15 +52,18 @@ pub struct Entry {
 pub enum Location {
     Folder(PathBuf),
     Http(HttpUrl),
+    /// An `https://` site, read with the host's curl (its CA store, `CURL_CA_BUNDLE`).
+    Https(String),
 }
 
 impl Location {
     /// `http://HOST:PORT/PATH`, or a folder (relative to `base`, the pipeline's folder).
     pub fn parse(text: &str, base: &Path) -> Result<Self, String> {
-        if text.starts_with("https://") {
-            return Err(format!(
-                "`{text}`: gantry reads registries from a folder or plain http:// (put a local mirror or a proxy in front of an https site)"
-            ));
+        if let Some(rest) = text.strip_prefix("https://") {
+            if rest.is_empty() || rest.contains(['\0', ' ', '\n', '\r']) {
+                return Err(format!("`{text}` is not a URL gantry can reach"));
+            }
+            return Ok(Self::Https(text.trim_end_matches('/').to_owned()));
         }
         if text.contains("://") {
             return HttpUrl::parse(text).map(Self::Http);
@@ -91,6 +94,7 @@ impl Location {
                     _ => Err(format!("{url}{relative}: HTTP {status}")),
                 }
             }
+            Self::Https(base) => https_get(&format!("{base}/{relative}")),
         }
     }
 
@@ -108,7 +112,56 @@ impl Location {
                 url.port,
                 url.path.trim_end_matches('/')
             ),
+            Self::Https(base) => format!("{base}/{relative}"),
         }
+    }
+}
+
+/// A GET over HTTPS with the host's curl: TLS verified against its CA store, https only
+/// (a redirect to another scheme is refused), at most 16 MiB, 30 s; `None` on 404 or 410.
+fn https_get(url: &str) -> Result<Option<Vec<u8>>, String> {
+    let arguments: Vec<std::ffi::OsString> = [
+        "--silent",
+        "--show-error",
+        "--location",
+        "--proto",
+        "=https",
+        "--proto-redir",
+        "=https",
+        "--max-filesize",
+        "16777216",
+        "--max-time",
+        "30",
+        "--write-out",
+        "%{http_code}",
+        "--output",
+        "-",
+        url,
+    ]
+    .iter()
+    .map(std::ffi::OsString::from)
+    .collect();
+    let never = std::sync::atomic::AtomicBool::new(false);
+    let captured = crate::host_tool::run(
+        Path::new("curl"),
+        &arguments,
+        Path::new("/"),
+        Some(TIMEOUT + Duration::from_secs(5)),
+        &never,
+    )
+    .map_err(|error| format!("{url}: cannot run curl (apt-get install curl): {error}"))?;
+    if captured.ended != crate::host_tool::Ended::Exited(0) {
+        return Err(format!(
+            "{url}: {}",
+            String::from_utf8_lossy(&captured.stderr).trim()
+        ));
+    }
+    let mut body = captured.stdout;
+    let code = body.split_off(body.len().saturating_sub(3));
+    match &code[..] {
+        b"200" => Ok(Some(body)),
+        b"404" | b"410" => Ok(None),
+        other => Err(format!("{url}: HTTP {}", String::from_utf8_lossy(other))),
     }
 }
 
@@ -196,7 +249,11 @@ mod tests {
             http.uri("index/a/b.json"),
             "http://127.0.0.1:8080/templates/index/a/b.json"
         );
-        assert!(Location::parse("https://example.com/", base).is_err());
+        assert_eq!(
+            Location::parse("https://example.com/templates/", base),
+            Ok(Location::Https("https://example.com/templates".to_owned()))
+        );
+        assert!(Location::parse("https://", base).is_err());
         assert!(Location::parse("ftp://example.com/", base).is_err());
     }
 }

@@ -507,3 +507,83 @@ fn a_conflict_between_two_uses_is_named() {
         .stderr_contains("pipeline.toml:20:8");
     assert!(!test.path("out").exists(), "nothing ran");
 }
+
+/// A registry on an HTTPS site (Python's http.server behind TLS on loopback, its certificate
+/// made here and trusted through `CURL_CA_BUNDLE`): read with the host's curl; the same
+/// registry under a certificate nobody trusts is refused.
+#[test]
+fn a_registry_served_over_https_is_read_with_its_certificate_checked() {
+    crate::support::require_tool("curl", "--version", "apt-get install curl");
+    let test = published();
+    let made = std::process::Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=127.0.0.1",
+            "-addext",
+            "subjectAltName=IP:127.0.0.1",
+            "-keyout",
+        ])
+        .arg(test.path("tls.key"))
+        .arg("-out")
+        .arg(test.path("tls.crt"))
+        .output()
+        .expect("openssl");
+    assert!(
+        made.status.success(),
+        "{}",
+        String::from_utf8_lossy(&made.stderr)
+    );
+    let port = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("a port");
+        listener.local_addr().expect("address").port()
+    };
+    let server_script = format!(
+        "import http.server, ssl\nserver = http.server.ThreadingHTTPServer(('127.0.0.1', {port}), http.server.SimpleHTTPRequestHandler)\ncontext = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)\ncontext.load_cert_chain('{}', '{}')\nserver.socket = context.wrap_socket(server.socket, server_side=True)\nserver.serve_forever()\n",
+        test.path("tls.crt").display(),
+        test.path("tls.key").display()
+    );
+    let mut server = std::process::Command::new("python3")
+        .args(["-c", &server_script])
+        .current_dir(test.path("registry"))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("python3");
+    let up = (0..100).any(|_| {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
+    });
+    assert!(up, "the HTTPS server did not start");
+    test.write(
+        "pipeline.toml",
+        &pipeline(&format!("https://127.0.0.1:{port}/"), "keys/acme.pub", "^1"),
+    );
+    let untrusted = test
+        .command()
+        .args(["run", "pipeline.toml"])
+        .output()
+        .expect("gantry");
+    let trusted = test
+        .command()
+        .env("CURL_CA_BUNDLE", test.path("tls.crt"))
+        .args(["run", "pipeline.toml", "--json"])
+        .output()
+        .expect("gantry");
+    let _ = server.kill();
+    let _ = server.wait();
+    crate::support::Run { output: untrusted }
+        .failure(1)
+        .stderr_contains("certificate");
+    crate::support::Run { output: trusted }.success();
+    assert_eq!(test.read("out/greeting-world"), "hello world\n");
+    assert!(test.read("gantry.lock").contains("registry = \"acme\""));
+}
