@@ -62,7 +62,9 @@ pub(super) fn run(command: &Command) -> Result<u8> {
 }
 
 fn run_perturb(args: &PerturbArgs) -> Result<u8> {
-    let pipeline = crate::pipeline::load(&args.pipeline)?;
+    // Its templates as the lock pins them: perturbing gates never resolves anything.
+    let pipeline =
+        crate::pipeline::load_with(&args.pipeline, None, &crate::pipeline::TemplateMode::Locked)?;
     let mut gates = Vec::new();
     let mut skipped = Vec::new();
     for step in &pipeline.steps {

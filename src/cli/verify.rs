@@ -91,7 +91,8 @@ fn newest_run(policy: &std::path::Path, environment: &Environment) -> Result<Pat
     };
     // `policies/../pipeline.toml` is the run's `pipeline.toml`.
     let file = file.canonicalize().map_err(Error::read(&file))?;
-    let pipeline = environment.load(&file)?;
+    // Verification never changes a lock: the approved pipeline's templates are its lock's.
+    let pipeline = environment.load_as(&file, &crate::pipeline::TemplateMode::Locked)?;
     let root = pipeline
         .root
         .canonicalize()

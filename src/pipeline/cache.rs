@@ -29,7 +29,7 @@ impl ModelCache {
         absolute: &Path,
         default_root: &Path,
         text: &str,
-        templates: &[&Digest],
+        templates: &[String],
     ) -> Digest {
         let mut key = DigestBuilder::new("gantry-pipeline-model/16");
         key.str(env!("CARGO_PKG_VERSION"))
@@ -37,9 +37,9 @@ impl ModelCache {
             .field(absolute.as_os_str().as_encoded_bytes())
             .field(default_root.as_os_str().as_encoded_bytes())
             .str(text);
-        // The templates it uses, by their packs' digests (from the lock).
+        // The templates it uses: each pack's digest, registry, origin and signer.
         for template in templates {
-            key.field(template.hex().as_bytes());
+            key.str(template);
         }
         key.finish()
     }

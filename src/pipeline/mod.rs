@@ -44,9 +44,18 @@ pub fn load_with(
 ) -> Result<Pipeline> {
     let read = Read::new(file, mode)?;
     let key = cache.map(|_| {
-        let pins: Vec<&crate::digest::Digest> = (read.templates.values())
+        // What a model records of each template: its pack, where it came from, who signed it.
+        let pins: Vec<String> = (read.templates.values())
             .filter_map(|loaded| loaded.as_ref().ok())
-            .map(|loaded| &loaded.pin.digest)
+            .map(|loaded| {
+                format!(
+                    "{} {} {} {}",
+                    loaded.pin.digest.hex(),
+                    loaded.pin.registry,
+                    loaded.uri,
+                    loaded.publisher_key
+                )
+            })
             .collect();
         cache::ModelCache::key(
             file,

@@ -52,17 +52,13 @@ pub fn fill<'a>(steps: &mut DeTable<'a>, values: &'a Values) -> Vec<Diagnostic> 
             continue;
         };
         for (key, value) in step.iter_mut() {
-            let shell = key.get_ref() == "run" && matches!(value.get_ref(), DeValue::String(_));
-            if shell
-                && let DeValue::String(text) = value.get_ref()
-                && text.contains("${{")
-            {
+            if let Some(span) = code_with_reference(key.get_ref(), value) {
                 errors.push(
                     Diagnostic::at(
-                        "a parameter in shell text would be read by the shell as commands",
-                        value.span(),
+                        "a parameter in shell text (or Nix code) would be read as commands",
+                        span,
                     )
-                    .hint("pass it as an argument (`run = [\"tool\", \"${{ name }}\"]`) or through `env` and write \"$NAME\" in the script"),
+                    .hint("pass it as an argument (`run = [\"tool\", \"${{ name }}\"]`, or after the script: `[\"sh\", \"-c\", \"tool \\\"$1\\\"\", \"sh\", \"${{ name }}\"]`) or through `env` and write \"$NAME\" in the script"),
                 );
                 continue;
             }
@@ -70,6 +66,24 @@ pub fn fill<'a>(steps: &mut DeTable<'a>, values: &'a Values) -> Vec<Diagnostic> 
         }
     }
     errors
+}
+
+/// Where a step's key holds code that a reference would be pasted into: `run` as shell text,
+/// the script after `-c` in an argv `run`, a Nix `expr`, a gate's `drill` command.
+fn code_with_reference(key: &str, value: &Spanned<DeValue<'_>>) -> Option<Range<usize>> {
+    let referenced = |value: &Spanned<DeValue<'_>>| {
+        matches!(value.get_ref(), DeValue::String(text) if text.contains("${{"))
+            .then(|| value.span())
+    };
+    match (key, value.get_ref()) {
+        ("run" | "expr", DeValue::String(_)) => referenced(value),
+        ("run", DeValue::Array(items)) => (items.iter())
+            .zip(items.iter().skip(1))
+            .filter(|(flag, _)| matches!(flag.get_ref(), DeValue::String(text) if text == "-c"))
+            .find_map(|(_, script)| referenced(script)),
+        ("evidence", DeValue::Table(evidence)) => evidence.get("drill").and_then(referenced),
+        _ => None,
+    }
 }
 
 /// Fills one value; `in_array`: an element of an array, where every value is text (the
@@ -267,6 +281,25 @@ mod tests {
         assert_eq!(build["network"].as_bool(), Some(true));
         assert_eq!(build["limits"]["processes"].as_integer(), Some(4));
         assert_eq!(build["require"]["line_coverage_min"].as_float(), Some(0.9));
+    }
+
+    #[test]
+    fn a_reference_inside_any_code_is_refused() {
+        for step in [
+            "run = [\"sh\", \"-c\", \"make ${{ package }}\"]",
+            "kind = \"nix\"\nexpr = \"import ./${{ package }}.nix\"",
+            "kind = \"gate\"\nevidence = { drill = \"restore ${{ package }}\" }",
+        ] {
+            let errors = filled(&format!("[steps.a]\n{step}\n")).expect_err(step);
+            assert!(
+                errors[0].contains("shell text (or Nix code)"),
+                "{step}: {errors:?}"
+            );
+        }
+        assert!(
+            filled("[steps.a]\nrun = [\"sh\", \"-c\", \"make \\\"$1\\\"\", \"sh\", \"${{ package }}\"]\n").is_ok(),
+            "an argument after the script is data"
+        );
     }
 
     #[test]

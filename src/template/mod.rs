@@ -34,12 +34,14 @@ pub struct Loaded {
 }
 
 impl Loaded {
-    /// The `[tools]` name its files are shown under: `template-PUBLISHER-NAME`.
+    /// The `[tools]` name its files are shown under: `template-PUBLISHER.NAME`. Neither part
+    /// holds a `.` and a pipeline's own tool names cannot, so no two templates and no
+    /// declared tool share it.
     #[must_use]
     pub fn files_tool(&self) -> String {
         format!(
-            "template-{}",
-            self.manifest.name.to_string().replace('/', "-")
+            "template-{}.{}",
+            self.manifest.name.publisher, self.manifest.name.name
         )
     }
 

@@ -204,10 +204,13 @@ fn refuse_existing_or_breaking(index: &Index, manifest: &Manifest) -> Result<()>
     let previous = (index.versions.iter())
         .filter_map(|entry| {
             let other = super::constraint::version(&entry.version).ok()?;
+            // Cargo's rule: `^1.2` spans 1.x, `^0.2` spans 0.2.x, `^0.0.3` only 0.0.3.
             let compatible = if version.major > 0 {
                 other.major == version.major
-            } else {
+            } else if version.minor > 0 {
                 other.major == 0 && other.minor == version.minor
+            } else {
+                false
             };
             (compatible && super::constraint::precedence(&other, version).is_lt())
                 .then_some((other, entry))

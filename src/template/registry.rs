@@ -121,6 +121,9 @@ impl Location {
 /// (a redirect to another scheme is refused), at most 16 MiB, 30 s; `None` on 404 or 410.
 fn https_get(url: &str) -> Result<Option<Vec<u8>>, String> {
     let arguments: Vec<std::ffi::OsString> = [
+        // No ~/.curlrc; the URL taken as written, never as a glob.
+        "-q",
+        "--globoff",
         "--silent",
         "--show-error",
         "--location",

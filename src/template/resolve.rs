@@ -91,22 +91,58 @@ pub fn templates(text: &str, file: &Path, root: &Path, mode: &Mode) -> Result<Te
         }
     }
     let mut new_lock = Lock::default();
-    let cache = root.join(".gantry").join("templates");
+    let cache = cache_folder(root)?;
     for (name, uses) in &wanted {
-        let loaded = pin_for(name, uses, old_lock.as_ref(), &registries, mode).and_then(|pin| {
-            new_lock.pins.insert(name.clone(), pin.clone());
-            load(&pin, &registries, &cache)
-        });
+        let loaded = pin_for(name, uses, old_lock.as_ref(), &registries, mode)
+            .and_then(|pin| load(&pin, &registries, &cache));
+        if let Ok(loaded) = &loaded {
+            // Only a pin whose pack verified goes into the lock.
+            new_lock.pins.insert(name.clone(), loaded.pin.clone());
+        }
         for (text, _) in uses {
             templates.insert(text.clone(), loaded.clone());
         }
     }
-    let all_pinned = wanted.keys().all(|name| new_lock.pins.contains_key(name));
-    if *mode != Mode::Locked && all_pinned && new_lock != old_lock.unwrap_or_default() {
+    // A lock is rewritten only when every use resolved: a typo in one range never drops or
+    // moves the others' pins.
+    let all_resolved = templates.values().all(Result::is_ok);
+    if *mode != Mode::Locked && all_resolved && new_lock != old_lock.unwrap_or_default() {
         crate::atomic::write(&lock_path, lock::render(&new_lock).as_bytes())
             .map_err(Error::write(&lock_path))?;
     }
     Ok(templates)
+}
+
+/// `ROOT/.gantry/templates`, made when absent; refused when it, or `.gantry`, is not a real
+/// folder (a link committed there would send what gantry writes and reads elsewhere).
+fn cache_folder(root: &Path) -> Result<PathBuf> {
+    let gantry = root.join(".gantry");
+    let cache = gantry.join("templates");
+    for folder in [&gantry, &cache] {
+        match std::fs::symlink_metadata(folder) {
+            Ok(metadata) if metadata.is_dir() => {}
+            Ok(_) => {
+                return Err(Error::Input {
+                    path: folder.clone(),
+                    message: "not a folder (a link?): gantry keeps verified templates here and will not follow it".to_owned(),
+                });
+            }
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
+                std::fs::create_dir(folder).map_err(Error::write(folder.as_path()))?;
+            }
+            Err(error) => return Err(Error::read(folder.as_path())(error)),
+        }
+    }
+    Ok(cache)
+}
+
+/// A regular file of the cache (never through a link), bounded.
+fn cached(path: &Path) -> Option<Vec<u8>> {
+    let metadata = std::fs::symlink_metadata(path).ok()?;
+    if !metadata.is_file() {
+        return None;
+    }
+    crate::bounded::read(path, crate::bounded::Kind::Template).ok()
 }
 
 /// Every `steps.NAME.uses` string, once each.
@@ -255,29 +291,24 @@ fn pin_for(
     }
     let parsed = Name::parse(name)?;
     let constraints: Vec<&Constraint> = uses.iter().map(|(_, range)| range).collect();
-    let mut problems = Vec::new();
     for (registry_name, registry) in registries {
-        let registry = match registry {
-            Ok(registry) => registry,
-            Err(reason) => {
-                problems.push(reason.clone());
-                continue;
-            }
-        };
+        // A registry that cannot answer stops the resolution: falling through to the next
+        // would let whoever breaks the first choose the template.
+        let registry = registry.as_ref().map_err(Clone::clone)?;
         let index = match registry::read_index(&registry.location, &parsed) {
             Ok(Some(index)) => index,
             Ok(None) => continue,
-            Err(reason) => {
-                problems.push(format!("registry `{registry_name}`: {reason}"));
-                continue;
-            }
+            Err(reason) => return Err(format!("registry `{registry_name}`: {reason}")),
         };
         return match constraint::resolve(&constraints, &index.candidates()) {
             Ok(version) => {
+                // The entry the resolver chose: the same version, build metadata included,
+                // never a yanked one.
                 let entry = (index.versions.iter())
                     .find(|entry| {
-                        constraint::version(&entry.version)
-                            .is_ok_and(|other| constraint::precedence(&other, &version).is_eq())
+                        !entry.yanked
+                            && constraint::version(&entry.version)
+                                .is_ok_and(|other| other == version)
                     })
                     .ok_or_else(|| format!("`{name}@{version}` vanished from its index"))?;
                 let digest = Digest::from_hex(&entry.sha256).ok_or_else(|| {
@@ -308,8 +339,7 @@ fn pin_for(
             }
         };
     }
-    problems.insert(0, format!("no registry lists `{name}`"));
-    Err(problems.join("; "))
+    Err(format!("no registry lists `{name}`"))
 }
 
 fn ranges(uses: &[(String, Constraint)]) -> String {
@@ -338,10 +368,14 @@ fn load(
     let name = Name::parse(&pin.name)?;
     let cached = cache.join(format!("{}.tar", pin.digest.hex()));
     let cached_statement = cache.join(format!("{}.tar.intoto.json", pin.digest.hex()));
-    let from_cache = std::fs::read(&cached)
-        .ok()
+    let from_cache = self::cached(&cached)
         .filter(|bytes| Digest::of_bytes(bytes) == pin.digest)
-        .zip(std::fs::read(&cached_statement).ok());
+        .zip(self::cached(&cached_statement))
+        // A cached statement that no longer verifies (the registry's keys changed) is
+        // fetched again.
+        .filter(|(_, statement)| {
+            (registry.keys.as_ref()).is_ok_and(|keys| check_statement(statement, pin, keys).is_ok())
+        });
     let (packed, statement, fetched) = if let Some((packed, statement)) = from_cache {
         (packed, statement, false)
     } else {
@@ -432,15 +466,27 @@ fn unpacked(
         return Ok(None);
     }
     let folder = cache.join(format!("{}.files", digest.hex()));
-    let present = walkdir::WalkDir::new(&folder)
+    // Checked without following any link: the folder itself, and everything in it, must be
+    // real folders and regular files holding exactly the pack's bytes.
+    let real_folder = std::fs::symlink_metadata(&folder).is_ok_and(|metadata| metadata.is_dir());
+    let entries: Vec<walkdir::DirEntry> = walkdir::WalkDir::new(&folder)
+        .follow_links(false)
+        .follow_root_links(false)
+        .min_depth(1)
         .into_iter()
         .filter_map(std::result::Result::ok)
-        .filter(|entry| !entry.file_type().is_dir())
+        .collect();
+    let only_files_and_folders =
+        (entries.iter()).all(|entry| entry.file_type().is_file() || entry.file_type().is_dir());
+    let present = entries
+        .iter()
+        .filter(|entry| entry.file_type().is_file())
         .count();
-    let intact = present == others.len()
+    let intact = real_folder
+        && only_files_and_folders
+        && present == others.len()
         && (others.iter()).all(|(path, file)| {
-            std::fs::symlink_metadata(folder.join(path)).is_ok_and(|metadata| metadata.is_file())
-                && std::fs::read(folder.join(path)).is_ok_and(|bytes| bytes == file.bytes)
+            cached(&folder.join(path)).is_some_and(|bytes| bytes == file.bytes)
         });
     if intact {
         return Ok(Some(folder));
@@ -459,7 +505,11 @@ fn unpacked(
         let mode = if file.executable { 0o555 } else { 0o444 };
         std::fs::set_permissions(&target, std::fs::Permissions::from_mode(mode)).map_err(error)?;
     }
-    let _ = std::fs::remove_dir_all(&folder);
+    match std::fs::symlink_metadata(&folder) {
+        Ok(metadata) if metadata.is_dir() => std::fs::remove_dir_all(&folder).map_err(error)?,
+        Ok(_) => std::fs::remove_file(&folder).map_err(error)?,
+        Err(_) => {}
+    }
     std::fs::rename(&fresh, &folder).map_err(error)?;
     Ok(Some(folder))
 }
@@ -470,6 +520,12 @@ fn check_statement(bytes: &[u8], pin: &Pin, keys: &AnyKey) -> std::result::Resul
     let refused = |why: String| format!("refused `{}@{}`: {why}", pin.name, pin.version);
     let envelope: crate::attest::Envelope = serde_json::from_slice(bytes)
         .map_err(|error| refused(format!("its statement is no DSSE envelope: {error}")))?;
+    if envelope.payload_type != crate::attest::PAYLOAD_TYPE {
+        return Err(refused(format!(
+            "its envelope holds `{}`, not an in-toto statement",
+            envelope.payload_type
+        )));
+    }
     let (payload, key) = (keys.0.iter())
         .find_map(|key| {
             crate::attest::dsse::verify(&envelope, key.as_ref())
@@ -483,6 +539,12 @@ fn check_statement(bytes: &[u8], pin: &Pin, keys: &AnyKey) -> std::result::Resul
         })?;
     let statement: crate::attest::Statement<Published> = serde_json::from_slice(&payload)
         .map_err(|error| refused(format!("its statement does not read: {error}")))?;
+    if statement.predicate_type != crate::attest::predicate::TEMPLATE {
+        return Err(refused(format!(
+            "its statement is a `{}`, not a template's",
+            statement.predicate_type
+        )));
+    }
     let about_pack = (statement.subject.iter()).any(|subject| subject.sha256() == Some(pin.digest));
     if !about_pack {
         return Err(refused("its statement is about another pack".to_owned()));

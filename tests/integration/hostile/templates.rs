@@ -114,3 +114,74 @@ fn a_value_that_looks_like_a_reference_is_data() {
         .stderr_contains("output `out/greeting-${{ shout }}` is a glob");
     assert!(!test.path("out").exists(), "nothing ran");
 }
+
+/// The template cache is never followed through a link: `.gantry/templates` as a link is
+/// refused; an unpacked files folder replaced by a link (to a copy an earlier step could
+/// overwrite) is made again as a real folder from the verified pack.
+#[test]
+fn links_in_the_template_cache_are_refused_or_replaced() {
+    let test = Test::new();
+    let folder = "templates-src/script";
+    test.write(
+        &format!("{folder}/template.toml"),
+        "[template]\nname = \"acme/greet\"\nversion = \"1.0.0\"\n\n[parameters.who]\ntype = \"string\"\n\n[steps.write]\nrun = [\"sh\", \"${{ template_dir }}/greet.sh\", \"${{ who }}\"]\noutputs = [\"out/greeting-${{ who }}\"]\n",
+    );
+    test.write(
+        &format!("{folder}/greet.sh"),
+        "mkdir -p out && echo \"hello $1\" > \"out/greeting-$1\"\n",
+    );
+    publish(&test, folder).success();
+    let public = test.run(["keys", "public"]).success().stdout();
+    test.write("keys/acme.pub", &public);
+    let full = pipeline("registry", "keys/acme.pub", "^1");
+    test.write(
+        "pipeline.toml",
+        &full[..full.find("[steps.check]").expect("check")],
+    );
+    test.gantry_run(&[]).success();
+
+    let pack = std::fs::read(test.path("registry/packs/acme/greet/1.0.0.tar")).expect("pack");
+    let files = test
+        .path(".gantry/templates")
+        .join(format!("{}.files", sha256_hex(&pack)));
+    // A link to a copy elsewhere (here identical; an earlier step could rewrite it).
+    crate::support::copy_tree(&files, &test.path("elsewhere"));
+    std::fs::remove_dir_all(&files).expect("remove");
+    std::os::unix::fs::symlink(test.path("elsewhere"), &files).expect("link");
+    std::fs::remove_dir_all(test.path("out")).expect("clear");
+    std::fs::remove_dir_all(test.path(".gantry/ac")).ok();
+    test.gantry_run(&[]).success();
+    let metadata = std::fs::symlink_metadata(&files).expect("files");
+    assert!(metadata.is_dir(), "a real folder again, not a link");
+
+    // The cache folder itself a link: refused before anything runs.
+    std::fs::rename(test.path(".gantry/templates"), test.path("cache-elsewhere")).expect("move");
+    std::os::unix::fs::symlink(test.path("cache-elsewhere"), test.path(".gantry/templates"))
+        .expect("link");
+    std::fs::remove_dir_all(test.path("out")).expect("clear");
+    test.gantry_run(&[])
+        .failure(1)
+        .stderr_contains("not a folder (a link?)");
+    assert!(!test.path("out").exists(), "nothing ran");
+}
+
+/// A registry that cannot answer stops the resolution: the next one listing the same name
+/// does not get to supply the template.
+#[test]
+fn a_failing_registry_does_not_hand_the_template_to_the_next() {
+    let test = published();
+    let closed = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("a port");
+        listener.local_addr().expect("address").port()
+    };
+    let text = pipeline("registry", "keys/acme.pub", "^1").replace(
+        "[registries.acme]",
+        &format!("[registries.first]\nurl = \"http://127.0.0.1:{closed}/\"\nkeys = [\"keys/acme.pub\"]\n\n[registries.acme]"),
+    );
+    test.write("pipeline.toml", &text);
+    test.gantry_run(&[])
+        .failure(1)
+        .stderr_contains("registry `first`");
+    assert!(!test.path("gantry.lock").exists(), "no lock written");
+    assert!(!test.path("out").exists(), "nothing ran");
+}
