@@ -105,6 +105,53 @@ pub(crate) fn published() -> Test {
     test
 }
 
+/// A free port on loopback (bound, read and released).
+fn free_port() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("a port");
+    listener.local_addr().expect("address").port()
+}
+
+/// Python serving `folder` on loopback at `port` with `arguments` (`-m http.server ...` or
+/// `-c SCRIPT`), once it accepts connections.
+fn serve(folder: &std::path::Path, port: u16, arguments: &[&str]) -> std::process::Child {
+    let server = std::process::Command::new("python3")
+        .args(arguments)
+        .current_dir(folder)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("python3 (apt-get install python3)");
+    let up = (0..100).any(|_| {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
+    });
+    assert!(up, "the server on port {port} did not start");
+    server
+}
+
+/// The greeting template with its greeting in a script beside it (`greet.sh`, writing
+/// `script`), published with the development key, trusted, and a pipeline using it (without
+/// the check step).
+pub(crate) fn published_with_script(test: &Test, script: &str) {
+    let folder = "templates-src/script";
+    test.write(
+        &format!("{folder}/template.toml"),
+        &TEMPLATE.replace(
+            "run = [\"sh\", \"-c\", \"mkdir -p out && echo \\\"hello $1\\\" > \\\"out/greeting-$1\\\"\", \"sh\", \"${{ who }}\"]",
+            "run = [\"sh\", \"${{ template_dir }}/greet.sh\", \"${{ who }}\"]",
+        ),
+    );
+    test.write(&format!("{folder}/greet.sh"), script);
+    publish(test, folder).success();
+    let public = test.run(["keys", "public"]).success().stdout();
+    test.write("keys/acme.pub", &public);
+    let full = pipeline("registry", "keys/acme.pub", "^1");
+    test.write(
+        "pipeline.toml",
+        &full[..full.find("[steps.check]").expect("check")],
+    );
+}
+
 #[test]
 fn a_published_template_is_resolved_locked_run_updated_and_yanked() {
     let test = published();
@@ -187,28 +234,18 @@ fn a_published_template_is_resolved_locked_run_updated_and_yanked() {
 #[test]
 fn a_registry_served_over_http_on_loopback_works_and_the_cache_works_offline() {
     let test = published();
-    let port = {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("a port");
-        listener.local_addr().expect("address").port()
-    };
-    let mut server = std::process::Command::new("python3")
-        .args([
+    let port = free_port();
+    let mut server = serve(
+        &test.path("registry"),
+        port,
+        &[
             "-m",
             "http.server",
             "--bind",
             "127.0.0.1",
             &port.to_string(),
-        ])
-        .current_dir(test.path("registry"))
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("python3 -m http.server (apt-get install python3)");
-    let up = (0..100).any(|_| {
-        std::thread::sleep(std::time::Duration::from_millis(50));
-        std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
-    });
-    assert!(up, "http.server did not start");
+        ],
+    );
     let url = format!("http://127.0.0.1:{port}/");
     test.write("pipeline.toml", &pipeline(&url, "keys/acme.pub", "^1"));
     let run = test.gantry_run(&[]);
@@ -409,20 +446,10 @@ fn a_registry_is_searched_described_and_rendered_as_a_page_chromium_reads() {
 #[test]
 fn a_templates_script_reaches_its_steps_and_an_edited_copy_is_restored() {
     let test = Test::new();
-    let folder = "templates-src/script";
-    test.write(
-        &format!("{folder}/template.toml"),
-        &TEMPLATE
-            .replace(
-                "run = [\"sh\", \"-c\", \"mkdir -p out && echo \\\"hello $1\\\" > \\\"out/greeting-$1\\\"\", \"sh\", \"${{ who }}\"]",
-                "run = [\"sh\", \"${{ template_dir }}/greet.sh\", \"${{ who }}\"]",
-            ),
-    );
-    test.write(
-        &format!("{folder}/greet.sh"),
+    published_with_script(
+        &test,
         "mkdir -p out && echo \"hello from a script, $1\" > \"out/greeting-$1\"\n",
     );
-    publish(&test, folder).success();
     let listed = std::process::Command::new("tar")
         .arg("-tf")
         .arg(test.path("registry/packs/acme/greet/1.0.0.tar"))
@@ -431,13 +458,6 @@ fn a_templates_script_reaches_its_steps_and_an_edited_copy_is_restored() {
     assert_eq!(
         String::from_utf8_lossy(&listed.stdout),
         "greet.sh\ntemplate.toml\n"
-    );
-    let public = test.run(["keys", "public"]).success().stdout();
-    test.write("keys/acme.pub", &public);
-    let full = pipeline("registry", "keys/acme.pub", "^1");
-    test.write(
-        "pipeline.toml",
-        &full[..full.find("[steps.check]").expect("check")],
     );
     test.gantry_run(&[]).success();
     assert_eq!(
@@ -542,27 +562,13 @@ fn a_registry_served_over_https_is_read_with_its_certificate_checked() {
         "{}",
         String::from_utf8_lossy(&made.stderr)
     );
-    let port = {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("a port");
-        listener.local_addr().expect("address").port()
-    };
+    let port = free_port();
     let server_script = format!(
         "import http.server, ssl\nserver = http.server.ThreadingHTTPServer(('127.0.0.1', {port}), http.server.SimpleHTTPRequestHandler)\ncontext = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)\ncontext.load_cert_chain('{}', '{}')\nserver.socket = context.wrap_socket(server.socket, server_side=True)\nserver.serve_forever()\n",
         test.path("tls.crt").display(),
         test.path("tls.key").display()
     );
-    let mut server = std::process::Command::new("python3")
-        .args(["-c", &server_script])
-        .current_dir(test.path("registry"))
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("python3");
-    let up = (0..100).any(|_| {
-        std::thread::sleep(std::time::Duration::from_millis(50));
-        std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
-    });
-    assert!(up, "the HTTPS server did not start");
+    let mut server = serve(&test.path("registry"), port, &["-c", &server_script]);
     test.write(
         "pipeline.toml",
         &pipeline(&format!("https://127.0.0.1:{port}/"), "keys/acme.pub", "^1"),

@@ -121,22 +121,9 @@ fn a_value_that_looks_like_a_reference_is_data() {
 #[test]
 fn links_in_the_template_cache_are_refused_or_replaced() {
     let test = Test::new();
-    let folder = "templates-src/script";
-    test.write(
-        &format!("{folder}/template.toml"),
-        "[template]\nname = \"acme/greet\"\nversion = \"1.0.0\"\n\n[parameters.who]\ntype = \"string\"\n\n[steps.write]\nrun = [\"sh\", \"${{ template_dir }}/greet.sh\", \"${{ who }}\"]\noutputs = [\"out/greeting-${{ who }}\"]\n",
-    );
-    test.write(
-        &format!("{folder}/greet.sh"),
+    crate::templates::published_with_script(
+        &test,
         "mkdir -p out && echo \"hello $1\" > \"out/greeting-$1\"\n",
-    );
-    publish(&test, folder).success();
-    let public = test.run(["keys", "public"]).success().stdout();
-    test.write("keys/acme.pub", &public);
-    let full = pipeline("registry", "keys/acme.pub", "^1");
-    test.write(
-        "pipeline.toml",
-        &full[..full.find("[steps.check]").expect("check")],
     );
     test.gantry_run(&[]).success();
 
