@@ -65,6 +65,37 @@ impl Digest {
         crate::hex::encode(&self.0)
     }
 
+    /// The 64 lowercase hex digits, without allocating (paths built per step).
+    #[must_use]
+    pub fn hex_digits(&self) -> [u8; 64] {
+        const DIGITS: &[u8; 16] = b"0123456789abcdef";
+        let mut digits = [0u8; 64];
+        for (index, byte) in self.0.iter().enumerate() {
+            digits[2 * index] = DIGITS[usize::from(byte >> 4)];
+            digits[2 * index + 1] = DIGITS[usize::from(byte & 0x0f)];
+        }
+        digits
+    }
+
+    /// `folder/XX/HEX` + `suffix` in one allocation: the store's and the attestation store's
+    /// layout, built for every step of a run.
+    #[must_use]
+    pub fn sharded_path(&self, folder: &std::path::Path, suffix: &str) -> std::path::PathBuf {
+        use std::os::unix::ffi::OsStrExt as _;
+        let digits = self.hex_digits();
+        let folder = folder.as_os_str().as_bytes();
+        let mut bytes = Vec::with_capacity(folder.len() + 68 + suffix.len());
+        bytes.extend_from_slice(folder);
+        bytes.push(b'/');
+        bytes.extend_from_slice(&digits[..2]);
+        bytes.push(b'/');
+        bytes.extend_from_slice(&digits);
+        bytes.extend_from_slice(suffix.as_bytes());
+        std::path::PathBuf::from(
+            <std::ffi::OsString as std::os::unix::ffi::OsStringExt>::from_vec(bytes),
+        )
+    }
+
     /// Parses 64 lowercase or uppercase hex digits.
     #[must_use]
     pub fn from_hex(text: &str) -> Option<Self> {

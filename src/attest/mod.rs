@@ -3,6 +3,7 @@
 
 pub mod bundle;
 pub mod dsse;
+pub mod jsonl;
 pub mod predicate;
 pub mod provenance;
 pub mod run_folder;

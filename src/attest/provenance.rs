@@ -85,9 +85,11 @@ pub struct InternalParameters {
 #[serde(rename_all = "camelCase")]
 pub struct RunDetails {
     pub builder: Builder,
-    pub metadata: Metadata,
     /// Every step's attestation in the run folder, by digest.
     pub byproducts: Vec<ResourceDescriptor>,
+    /// Last, so that a run's statement is everything but its id and times up to a fixed
+    /// suffix: what a no-op run compares with the run before it (`run::provenance::Body`).
+    pub metadata: Metadata,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]

@@ -1,5 +1,6 @@
 //! `gantry export in-toto --attestations DIR --layout-key KEY --out DIR`: a run's step links
-//! as legacy in-toto links plus a signed root layout, for the reference `in-toto-verify`.
+//! as legacy in-toto links plus a signed root layout, for the reference `in-toto-verify`;
+//! `gantry export bundle RUN -o FILE.intoto.jsonl`: a run as one in-toto bundle.
 
 use std::path::PathBuf;
 
@@ -16,6 +17,18 @@ pub(super) enum Command {
     /// Legacy in-toto metadata (`root.layout`, `<step>.<keyid>.link`) of a run's step links.
     #[command(name = "in-toto")]
     InToto(Args),
+    /// A run's attestations as one in-toto bundle (`*.intoto.jsonl`: a DSSE envelope a line),
+    /// self-contained for an auditor: `gantry verify --attestations FILE` reads it.
+    Bundle(BundleArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub(super) struct BundleArgs {
+    /// The run folder (`attestations/<run-id>/`).
+    run: PathBuf,
+    /// The bundle to write (`.intoto.jsonl`).
+    #[arg(short = 'o', long = "output", value_name = "FILE")]
+    output: PathBuf,
 }
 
 #[derive(Debug, clap::Args)]
@@ -39,7 +52,10 @@ pub(super) struct Args {
 }
 
 pub(super) fn run(command: &Command, environment: &Environment) -> Result<u8> {
-    let Command::InToto(args) = command;
+    let args = match command {
+        Command::InToto(args) => args,
+        Command::Bundle(args) => return bundle(args),
+    };
     let functionary = signer(args.key.as_deref(), environment)?;
     let layout_key = load(&args.layout_key, environment)?;
     let expires = match &args.expires {
@@ -56,7 +72,8 @@ pub(super) fn run(command: &Command, environment: &Environment) -> Result<u8> {
         ))
     })?;
     let mut links = Vec::new();
-    for path in files {
+    for entry in files {
+        let path = entry.path;
         let failed = |message: String| Error::Attestation {
             path: path.clone(),
             message,
@@ -100,6 +117,52 @@ pub(super) fn run(command: &Command, environment: &Environment) -> Result<u8> {
     println!(
         "check: in-toto-verify --layout {0}/root.layout --verification-keys {0}/layout.pub --link-dir {0}",
         args.out.display()
+    );
+    Ok(0)
+}
+
+/// Writes every attestation of the run (its `SHA256SUMS`, the attestation store, what lies in
+/// the folder) as one line each, sorted by name, atomically.
+fn bundle(args: &BundleArgs) -> Result<u8> {
+    let entries = evidence::list_folder(&args.run).map_err(|error| {
+        Error::Usage(format!(
+            "cannot read the run `{}`: {error}",
+            args.run.display()
+        ))
+    })?;
+    if entries.is_empty() {
+        return Err(Error::Usage(format!(
+            "`{}` holds no attestations",
+            args.run.display()
+        )));
+    }
+    let mut text = Vec::new();
+    for entry in &entries {
+        let failed = |message: String| Error::Attestation {
+            path: entry.path.clone(),
+            message,
+        };
+        let bytes = crate::bounded::read(&entry.path, crate::bounded::Kind::Attestation)
+            .map_err(|error| failed(error.to_string()))?;
+        if let Some(listed) = entry.listed
+            && crate::digest::Digest::of_bytes(&bytes) != listed
+        {
+            return Err(failed(format!(
+                "`{}` is not the file the run's SHA256SUMS names: it was changed where it is stored",
+                entry.name
+            )));
+        }
+        text.extend(crate::attest::jsonl::line(&bytes).map_err(failed)?);
+    }
+    atomic::write(&args.output, &text).map_err(Error::write(&args.output))?;
+    println!(
+        "wrote {} attestations to {}",
+        entries.len(),
+        args.output.display()
+    );
+    println!(
+        "check: gantry verify --policy POLICY --attestations {} ARTIFACT",
+        args.output.display()
     );
     Ok(0)
 }

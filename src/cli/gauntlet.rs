@@ -144,17 +144,18 @@ fn perturb_source(root: &Path, spec: &GateStep) -> std::result::Result<perturb::
 }
 
 fn run_report(args: &ReportArgs) -> Result<u8> {
-    let paths = evidence::list_folder(&args.run).map_err(|error| {
+    let entries = evidence::list_folder(&args.run).map_err(|error| {
         Error::Usage(format!(
             "cannot read run folder `{}`: {error}",
             args.run.display()
         ))
     })?;
-    let mut files = Vec::with_capacity(paths.len());
-    for path in paths {
-        let bytes = crate::bounded::read(&path, crate::bounded::Kind::Attestation)
-            .map_err(|error| Error::Usage(format!("cannot read `{}`: {error}", path.display())))?;
-        files.push(evidence::parse(path, 0, &bytes));
+    let mut files = Vec::with_capacity(entries.len());
+    for entry in entries {
+        let bytes = crate::bounded::read(&entry.path, crate::bounded::Kind::Attestation).map_err(
+            |error| Error::Usage(format!("cannot read `{}`: {error}", entry.path.display())),
+        )?;
+        files.push(evidence::parse_listed(&entry, 0, &bytes));
     }
     let report = report::build(&files);
     if let Some(path) = &args.html {

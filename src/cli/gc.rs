@@ -65,13 +65,15 @@ pub(super) fn run(args: &Args, environment: &Environment) -> Result<u8> {
                 "blobs": freed.blobs,
                 "bytes": freed.bytes,
                 "kept_runs": freed.kept_runs,
+                "attestations": freed.attestations,
             })
         );
     } else {
         println!(
-            "gantry gc: {verb} {} run folders, {} repro folders, {} cache entries and {} blobs ({}); kept {} runs",
+            "gantry gc: {verb} {} run folders, {} repro folders, {} stored attestations, {} cache entries and {} blobs ({}); kept {} runs",
             freed.runs,
             freed.repros,
+            freed.attestations,
             freed.entries,
             freed.blobs,
             crate::pipeline::limits::show_size(freed.bytes),

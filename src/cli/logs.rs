@@ -47,7 +47,10 @@ pub(super) fn run(args: &Args, environment: &Environment) -> Result<u8> {
             .into_owned();
         crate::repro::attested::latest_run(&attestations, &relative).map_err(Error::Usage)?
     };
-    let link = run.join(crate::attest::run_folder::StepFile::Link.name(&args.step));
+    let name = crate::attest::run_folder::StepFile::Link.name(&args.step);
+    let link = crate::attest::run_folder::find(&run, &name)
+        .map_err(Error::read(&run))?
+        .unwrap_or_else(|| run.join(&name));
     let statement = read_statement(&link)?;
     let cas = crate::cli::run::cache_dir(environment, &pipeline).join("cas");
     let streams: Vec<&str> = match args.only.as_deref() {

@@ -4,6 +4,7 @@
 //! place); a cached result restored, checked and, under a new key, signed again.
 
 use std::collections::HashMap;
+use std::fmt::Write as _;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -260,19 +261,68 @@ pub(crate) fn place_cached_attestation(
     Ok(())
 }
 
-/// Has the attestation blob put into the run folder (a hard link when possible), by the
-/// run's placer: the run waits for it before it writes its records.
+/// Has the attestation blob put where the run's attestations live, by the run's placer (the
+/// run waits for it before it writes its records): the attestation store beside the run
+/// folder, by content, unless it is there already; a rebuild's own folder, by name (a
+/// `gantry repro` folder is a hand-off of its own).
 pub(crate) fn place_attestation(
     context: &Context,
     step: StepId,
     digest: &Digest,
 ) -> Result<(), crate::store::BlobError> {
-    context.store.check(digest)?;
+    let target = if context.rebuild {
+        let name = &context.pipeline.steps[step].name;
+        context
+            .run_dir
+            .join(crate::attest::run_folder::StepFile::Link.name(name))
+    } else if stored_intact(context, digest) {
+        let _ = context.attestations[step].set(*digest);
+        return Ok(());
+    } else {
+        stored_attestation(context, digest)
+    };
+    // Only once placed: a cached link that turns out broken leaves the step to run again,
+    // and the link it makes then is the step's.
+    place_blob(context, digest, target)?;
     let _ = context.attestations[step].set(*digest);
-    let name = &context.pipeline.steps[step].name;
-    let target = context
-        .run_dir
-        .join(crate::attest::run_folder::StepFile::Link.name(name));
+    Ok(())
+}
+
+/// Whether the attestation store holds `digest`'s file as the store's blob was recorded: the
+/// stored file is a hard link to that blob, so one `fstatat` of it, compared with the stat
+/// cache's entry for the blob, says both that it is there and that neither was changed.
+fn stored_intact(context: &Context, digest: &Digest) -> bool {
+    let Some(stat) = context.stored.stat(digest) else {
+        return false;
+    };
+    context.store.stats.blob_unchanged(
+        &context.store.cas.path(digest),
+        stat.size,
+        stat.mtime,
+        stat.inode,
+    ) == Some(*digest)
+}
+
+/// Whether no attempt of any step failed (a retried step's failures are billed and recorded).
+pub(crate) fn no_failed_attempts(context: &Context) -> bool {
+    context
+        .failed_attempts
+        .lock()
+        .is_ok_and(|attempts| attempts.is_empty())
+}
+
+/// Where the attestation with `digest` is stored for this run (not a rebuild).
+pub(crate) fn stored_attestation(context: &Context, digest: &Digest) -> std::path::PathBuf {
+    context.stored.path(digest)
+}
+
+/// Queues the store's blob `digest` to be linked (or copied) at `target`, once checked.
+pub(crate) fn place_blob(
+    context: &Context,
+    digest: &Digest,
+    target: std::path::PathBuf,
+) -> Result<(), crate::store::BlobError> {
+    context.store.check(digest)?;
     let source = context.store.cas.path(digest);
     context
         .placer
@@ -281,6 +331,81 @@ pub(crate) fn place_attestation(
             path: target,
             source: std::io::Error::other(message),
         })
+}
+
+/// (name, digest) of every attestation of the run so far: each placed step's link and its
+/// run-folder document (an SBOM's attestation, a gate's verdict, a rollout's record, a scan),
+/// or the document a failed step kept in the run folder. What `SHA256SUMS` lists of the
+/// steps.
+pub(crate) fn step_files(context: &Context) -> Vec<(String, Digest)> {
+    use crate::attest::run_folder::StepFile;
+    let mut files = Vec::new();
+    for (id, step) in context.pipeline.steps.iter().enumerate() {
+        if let Some(digest) = context.attestations[id].get() {
+            files.push((StepFile::Link.name(&step.name), *digest));
+        }
+        let Some(document) = step.kind.run_folder_document() else {
+            continue;
+        };
+        let name = document.file.name(&step.name);
+        let record = context.results[id].get().and_then(|result| {
+            (result.outputs.iter()).find(|record| record.path == document.output)
+        });
+        match record {
+            Some(record) => files.push((name, record.digest)),
+            None if document.kept_on_failure => {
+                if let Ok(digest) = Digest::of_file(&context.run_dir.join(&name)) {
+                    files.push((name, digest));
+                }
+            }
+            None => {}
+        }
+    }
+    files
+}
+
+/// Makes the run folder show the run so far, for a step that verifies this very run (a
+/// rollout): every step file placed, and a `SHA256SUMS` naming them, which the run's records
+/// replace at its end.
+pub(crate) fn show_run_so_far(context: &Context) -> Result<(), String> {
+    place_documents(context).map_err(|error| format!("cannot place an attestation: {error}"))?;
+    context.placer.flush();
+    let mut files = step_files(context);
+    files.sort();
+    let sums = files
+        .iter()
+        .fold(String::new(), |mut sums, (name, digest)| {
+            let _ = writeln!(sums, "{}  {name}", digest.hex());
+            sums
+        });
+    let path = context.run_dir.join(crate::attest::run_folder::SUMS);
+    crate::atomic::write(&path, sums.as_bytes())
+        .map_err(|error| format!("cannot write `{}`: {error}", path.display()))
+}
+
+/// Places each step's run-folder document (see [`step_files`]) with the links: by content
+/// in the attestation store, or by name in a rebuild's folder.
+pub(crate) fn place_documents(context: &Context) -> Result<(), crate::store::BlobError> {
+    for (id, step) in context.pipeline.steps.iter().enumerate() {
+        let Some(document) = step.kind.run_folder_document() else {
+            continue;
+        };
+        let Some(record) = context.results[id].get().and_then(|result| {
+            (result.outputs.iter()).find(|record| record.path == document.output)
+        }) else {
+            continue;
+        };
+        let target = if context.rebuild {
+            context.run_dir.join(document.file.name(&step.name))
+        } else {
+            if stored_intact(context, &record.digest) {
+                continue;
+            }
+            stored_attestation(context, &record.digest)
+        };
+        place_blob(context, &record.digest, target)?;
+    }
+    Ok(())
 }
 
 /// What a link lists as made: each file output, each file of a folder output (its links

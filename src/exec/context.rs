@@ -53,8 +53,10 @@ pub struct Context {
     pub reporter: Reporter,
     /// The digest of each step's attestation in the run folder, once placed.
     pub attestations: Vec<OnceLock<crate::digest::Digest>>,
-    /// Links the attestations into the run folder.
+    /// Links new attestations into the attestation store.
     pub placer: crate::exec::placer::Placer,
+    /// The attestation store beside the run folder.
+    pub stored: crate::exec::stored::StoredAttestations,
     /// Each finished step's outputs, for the steps that read them.
     pub results: Vec<OnceLock<Arc<StepResult>>>,
     /// What each failed attempt used (the last of a failed step's, and every one a retry

@@ -15,6 +15,7 @@ pub mod placer;
 pub mod program;
 pub mod sandbox;
 pub mod scratch;
+pub mod stored;
 pub mod tools;
 pub mod variation;
 pub mod vouch;

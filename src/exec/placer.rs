@@ -1,10 +1,9 @@
-//! Puts step attestations into the run folder on a thread of its own.
+//! Puts step attestations into the attestation store on a thread of its own.
 //!
-//! Every run folder holds every step's attestation, a hard link to the blob in the store. On
-//! ext4 a link costs about 13 µs and the folder's lock serialises them: 5,000 links are 65 ms
-//! that no parallelism removes, and two threads linking at once spin on that lock. One thread
-//! doing every link overlaps them with the rest of the run (cache checks, planning, the
-//! provenance) instead of adding them to it.
+//! A new attestation becomes a hard link to the blob in the store. On ext4 a link costs about
+//! 13 µs under its folder's lock; one thread doing every link overlaps them with the rest of
+//! the run (cache checks, planning, the provenance) instead of adding them to it. A cache hit
+//! whose attestation is stored already places nothing.
 
 use std::fs;
 use std::path::PathBuf;
@@ -115,9 +114,33 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 fn place(job: &Job) -> Result<(), String> {
-    // A hard link appears whole or not at all, so it needs no temporary name.
-    if fs::hard_link(&job.source, &job.target).is_ok() {
-        return Ok(());
+    // A hard link appears whole or not at all, so it needs no temporary name. A store shard
+    // is made on first use; a file already there with other bytes is replaced.
+    let mut linked = fs::hard_link(&job.source, &job.target);
+    if let Err(error) = &linked
+        && error.kind() == std::io::ErrorKind::NotFound
+        && let Some(parent) = job.target.parent()
+        && fs::create_dir_all(parent).is_ok()
+    {
+        linked = fs::hard_link(&job.source, &job.target);
+    }
+    match linked {
+        Ok(()) => return Ok(()),
+        Err(error) if error.kind() == std::io::ErrorKind::AlreadyExists => {
+            // Already a link to the blob: done (a rename onto another link to the same file
+            // does nothing, and would leave the temporary name behind).
+            if same_file(&job.source, &job.target) {
+                return Ok(());
+            }
+            let temporary = atomic::temporary_path(&job.target);
+            let replaced = fs::hard_link(&job.source, &temporary)
+                .and_then(|()| atomic::commit(&temporary, &job.target));
+            let _ = fs::remove_file(&temporary);
+            if replaced.is_ok() {
+                return Ok(());
+            }
+        }
+        Err(_) => {}
     }
     let temporary = atomic::temporary_path(&job.target);
     fs::copy(&job.source, &temporary)
@@ -129,6 +152,14 @@ fn place(job: &Job) -> Result<(), String> {
                 job.target.display()
             )
         })
+}
+
+fn same_file(one: &std::path::Path, other: &std::path::Path) -> bool {
+    use std::os::unix::fs::MetadataExt as _;
+    match (fs::symlink_metadata(one), fs::symlink_metadata(other)) {
+        (Ok(one), Ok(other)) => one.dev() == other.dev() && one.ino() == other.ino(),
+        _ => false,
+    }
 }
 
 #[cfg(test)]
@@ -160,6 +191,27 @@ mod tests {
                 "attested"
             );
         }
+        // A place that already holds the file, or another file, ends up holding it, with
+        // nothing left beside it.
+        let again = Placer::start();
+        again
+            .place(source.clone(), folder.path().join("a"))
+            .expect("queued");
+        fs::write(folder.path().join("other"), "other").expect("other");
+        again
+            .place(source.clone(), folder.path().join("other"))
+            .expect("queued");
+        assert_eq!(again.finish(), Ok(()));
+        assert_eq!(
+            fs::read_to_string(folder.path().join("other")).expect("replaced"),
+            "attested"
+        );
+        let names: Vec<String> = fs::read_dir(folder.path())
+            .expect("folder")
+            .flatten()
+            .map(|entry| entry.file_name().to_string_lossy().into_owned())
+            .collect();
+        assert!(!names.iter().any(|name| name.contains(".tmp")), "{names:?}");
         // After `finish`, placements happen inline.
         placer
             .place(source, folder.path().join("e"))

@@ -256,7 +256,7 @@ fn verify_first(
 ) -> Result<Verified, Failure> {
     let root = &context.pipeline.root;
     let folders: Vec<PathBuf> = if verify.attestations.is_empty() {
-        context.placer.flush();
+        crate::exec::commit::show_run_so_far(context).map_err(Failure::environment)?;
         vec![context.run_dir.clone()]
     } else {
         verify

@@ -93,6 +93,10 @@ pub enum Event {
         /// Why the run is over its `[budget]` (it failed, its documents kept).
         #[serde(skip_serializing_if = "Option::is_none")]
         over_budget: Option<String>,
+        /// The run whose provenance this one names: it executed nothing and would have
+        /// written the same (`attestations` and `provenance` are that run's).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        reused: Option<String>,
     },
 }
 

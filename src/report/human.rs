@@ -75,6 +75,12 @@ impl Reporter {
         reporter
     }
 
+    /// Whether events are printed as JSON lines (every field of them is shown).
+    #[must_use]
+    pub fn is_json(&self) -> bool {
+        matches!(self.mode, Mode::Json)
+    }
+
     #[must_use]
     pub fn is_live(&self) -> bool {
         self.mode == Mode::Live
@@ -256,36 +262,53 @@ fn render(event: &Event) -> Option<String> {
             Some(step) => format!("warning: step `{step}`: {message}\n"),
             None => format!("warning: {message}\n"),
         }),
-        Event::RunFinished {
-            executed,
-            cached,
-            failed,
-            skipped,
-            attestations,
-            provenance,
-            duration_ms,
-            cancelled,
-            over_budget,
-            ..
-        } => {
-            #[expect(clippy::cast_precision_loss)] // milliseconds of a run fit an f64 exactly
-            let seconds = *duration_ms as f64 / 1000.0;
-            let mut text = format!(
-                "gantry: {executed} executed, {cached} cached, {failed} failed, {skipped} skipped in {seconds:.2}s\n"
-            );
-            if *cancelled {
-                text.push_str("gantry: run interrupted; running steps were stopped and no partial output was kept\n");
-            }
-            let _ = writeln!(text, "gantry: attestations in {attestations}");
-            if let Some(provenance) = provenance {
-                let _ = writeln!(text, "gantry: provenance {provenance}");
-            }
-            if let Some(message) = over_budget {
-                let _ = writeln!(text, "error: {message}");
-            }
-            Some(text)
-        }
+        Event::RunFinished { .. } => Some(finished(event)),
     }
+}
+
+/// The run's last lines: its tally, where its records are, why it failed its budget.
+fn finished(event: &Event) -> String {
+    let Event::RunFinished {
+        executed,
+        cached,
+        failed,
+        skipped,
+        attestations,
+        provenance,
+        duration_ms,
+        cancelled,
+        over_budget,
+        reused,
+        ..
+    } = event
+    else {
+        return String::new();
+    };
+    #[expect(clippy::cast_precision_loss)] // milliseconds of a run fit an f64 exactly
+    let seconds = *duration_ms as f64 / 1000.0;
+    let mut text = format!(
+        "gantry: {executed} executed, {cached} cached, {failed} failed, {skipped} skipped in {seconds:.2}s\n"
+    );
+    if *cancelled {
+        text.push_str(
+            "gantry: run interrupted; running steps were stopped and no partial output was kept\n",
+        );
+    }
+    if let Some(run) = reused {
+        let _ = writeln!(
+            text,
+            "gantry: nothing changed since run {run}: its provenance still holds ({attestations})"
+        );
+    } else {
+        let _ = writeln!(text, "gantry: attestations in {attestations}");
+    }
+    if let Some(provenance) = provenance {
+        let _ = writeln!(text, "gantry: provenance {provenance}");
+    }
+    if let Some(message) = over_budget {
+        let _ = writeln!(text, "error: {message}");
+    }
+    text
 }
 
 /// Quotes an argument vector the way a POSIX shell would read it back.

@@ -114,33 +114,33 @@ fn ran(folder: &Path, pipeline: &str) -> bool {
 }
 
 fn holds_attestations(folder: &Path) -> bool {
-    fs::read_dir(folder).is_ok_and(|entries| {
-        entries.flatten().any(|entry| {
-            entry
-                .file_name()
-                .to_string_lossy()
-                .ends_with(run_folder::SUFFIX)
-        })
-    })
+    run_folder::list(folder).is_ok_and(|entries| !entries.is_empty())
 }
 
 /// Reads and verifies every `<step>.intoto.json` in `folder`. Every envelope must verify with
 /// `verifier` and hold a link Statement; anything else is an error naming the file.
 pub fn read_run(folder: &Path, verifier: &dyn Verifier) -> Result<AttestedRun, String> {
-    let entries = fs::read_dir(folder)
+    let entries = run_folder::list(folder)
         .map_err(|error| format!("cannot read `{}`: {error}", folder.display()))?;
     let mut run = AttestedRun {
         folder: folder.to_path_buf(),
         ..AttestedRun::default()
     };
-    for entry in entries.flatten() {
-        let name = entry.file_name().to_string_lossy().into_owned();
-        let Some((StepFile::Link, step)) = StepFile::parse(&name) else {
+    for entry in entries {
+        let Some((StepFile::Link, step)) = StepFile::parse(&entry.name) else {
             continue;
         };
-        let path = entry.path();
-        let bytes = fs::read(&path)
+        let path = entry.path;
+        let bytes = crate::bounded::read(&path, crate::bounded::Kind::Attestation)
             .map_err(|error| format!("cannot read `{}`: {error}", path.display()))?;
+        if let Some(listed) = entry.listed
+            && Digest::of_bytes(&bytes) != listed
+        {
+            return Err(format!(
+                "attestation `{}` is not the file its run's SHA256SUMS names (changed where it is stored)",
+                path.display()
+            ));
+        }
         let attested = read_step(&bytes, verifier)
             .map_err(|error| format!("attestation `{}`: {error}", path.display()))?;
         if attested.name != step {

@@ -87,6 +87,9 @@ pub struct RunSummary {
     pub provenance: Option<PathBuf>,
     /// Why the run is over its `[budget]`: it fails, its documents kept.
     pub over_budget: Option<String>,
+    /// The run whose provenance this one names (it executed nothing and would have written
+    /// the same); `run_dir` and `provenance` are that run's.
+    pub reused: Option<String>,
 }
 
 impl RunSummary {
@@ -270,6 +273,7 @@ pub fn run_with_executor(
         failed_attempts: std::sync::Mutex::default(),
         attestations: (0..count).map(|_| OnceLock::new()).collect(),
         placer: crate::exec::placer::Placer::start(),
+        stored: crate::exec::stored::StoredAttestations::new(&options.attestations),
         programs: ProgramCache::default(),
         tools,
         slots,
@@ -304,10 +308,10 @@ pub fn run_with_executor(
         log: LogFiles::in_folder(&options.cache_dir),
         statuses: &finished.statuses,
         budget: budget.as_ref(),
+        last: crate::run::last_run::file_for(&index),
     };
     let written = records::write(&context, &summary, &records, started_unix)?;
-    summary.provenance = written.provenance;
-    summary.over_budget = written.over_budget;
+    written.into_summary(&mut summary);
     context.reporter.emit(&finished_event(&summary, started));
     // Freeing thousands of steps' results costs milliseconds that nobody needs to wait for:
     // the command can exit meanwhile. What lives on the host (cgroups) goes now.
@@ -342,6 +346,7 @@ fn finished_event(summary: &RunSummary, started: Instant) -> Event {
         duration_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
         cancelled: summary.interrupted_by.is_some(),
         over_budget: summary.over_budget.clone(),
+        reused: summary.reused.clone(),
     }
 }
 
@@ -363,6 +368,7 @@ fn summarise(finished: &scheduler::Finished, run_id: String, run_dir: PathBuf) -
         interrupted_by: finished.interrupted_by,
         provenance: None,
         over_budget: None,
+        reused: None,
     }
 }
 

@@ -32,6 +32,8 @@ pub struct Freed {
     /// Bytes of blobs no kept file links to, and of warm folders.
     pub bytes: u64,
     pub kept_runs: usize,
+    /// Stored attestations (`attestations/sha256/`) that nothing kept names.
+    pub attestations: usize,
 }
 
 /// Run folders under `folder`, oldest first: by the second in their id, then (runs of one
@@ -123,6 +125,109 @@ impl Kept {
     }
 }
 
+/// Every SHA-256 written in `text` (64 hex digits not part of a longer run of them).
+fn digests_in(text: &str, into: &mut HashSet<Digest>) {
+    let bytes = text.as_bytes();
+    let mut start = 0;
+    while start < bytes.len() {
+        if !bytes[start].is_ascii_hexdigit() {
+            start += 1;
+            continue;
+        }
+        let end = (start..bytes.len())
+            .find(|&index| !bytes[index].is_ascii_hexdigit())
+            .unwrap_or(bytes.len());
+        if end - start == 64
+            && let Some(digest) = Digest::from_hex(&text[start..end])
+        {
+            into.insert(digest);
+        }
+        start = end;
+    }
+}
+
+/// The text of an attestation file and, when it is an envelope, of its payload.
+fn attestation_text(path: &Path) -> String {
+    let Ok(bytes) = crate::bounded::read(path, crate::bounded::Kind::Attestation) else {
+        return String::new();
+    };
+    let mut text = String::from_utf8_lossy(&bytes).into_owned();
+    if let Ok(envelope) = serde_json::from_slice::<crate::attest::Envelope>(&bytes)
+        && let Ok(payload) = base64::Engine::decode(
+            &base64::engine::general_purpose::STANDARD,
+            &envelope.payload,
+        )
+    {
+        text.push_str(&String::from_utf8_lossy(&payload));
+    }
+    text
+}
+
+/// Removes each stored attestation (`attestations/sha256/`) that no kept run folder's
+/// `SHA256SUMS`, kept `gantry repro` folder, or release names: an audit of anything kept
+/// finds every attestation it names. Returns how many went (would go).
+fn sweep_attestation_store(
+    attestations: &Path,
+    releases: &str,
+    dry_run: bool,
+) -> io::Result<usize> {
+    let store = attestations.join(crate::attest::run_folder::STORE);
+    // Never through a link: only a real folder is swept, and only the real folders in it.
+    if !fs::symlink_metadata(&store).is_ok_and(|metadata| metadata.is_dir()) {
+        return Ok(0);
+    }
+    let mut named = HashSet::new();
+    digests_in(releases, &mut named);
+    let kept_folders = (fs::read_dir(attestations).into_iter().flatten().flatten())
+        .chain(
+            fs::read_dir(attestations.join("repro"))
+                .into_iter()
+                .flatten()
+                .flatten(),
+        )
+        .filter(|entry| {
+            (entry.file_name().to_str()).is_some_and(crate::attest::run_folder::looks_like_run_id)
+        });
+    for folder in kept_folders {
+        for file in fs::read_dir(folder.path()).into_iter().flatten().flatten() {
+            let name = file.file_name().to_string_lossy().into_owned();
+            if name == crate::attest::run_folder::SUMS {
+                if let Ok(bytes) =
+                    crate::bounded::read(&file.path(), crate::bounded::Kind::Attestation)
+                {
+                    named.extend(
+                        crate::attest::run_folder::parse_sums(&String::from_utf8_lossy(&bytes))
+                            .into_iter()
+                            .map(|(_, digest)| digest),
+                    );
+                }
+            } else if name == crate::attest::run_folder::REPRODUCIBILITY {
+                digests_in(&attestation_text(&file.path()), &mut named);
+            }
+        }
+    }
+    let mut removed = 0;
+    for shard in fs::read_dir(&store)?.flatten() {
+        if !shard.file_type().is_ok_and(|kind| kind.is_dir()) {
+            continue;
+        }
+        for file in fs::read_dir(shard.path()).into_iter().flatten().flatten() {
+            let name = file.file_name().to_string_lossy().into_owned();
+            let digest = name
+                .strip_suffix(crate::attest::run_folder::SUFFIX)
+                .and_then(Digest::from_hex);
+            if digest.is_some_and(|digest| named.contains(&digest)) {
+                continue;
+            }
+            removed += 1;
+            if !dry_run {
+                fs::remove_file(file.path())?;
+            }
+        }
+    }
+    Ok(removed)
+}
+
 fn size(folder: &Path) -> u64 {
     walkdir::WalkDir::new(folder)
         .into_iter()
@@ -165,6 +270,9 @@ pub fn collect(store: &Path, attestations: &Path, options: &Options) -> io::Resu
             }
         }
     }
+
+    freed.attestations = sweep_attestation_store(attestations, &releases, options.dry_run)?;
+    kept.add(&attestations.join(crate::attest::run_folder::STORE));
 
     let cas = store.join("cas");
     let linked = |digest: &Digest| {

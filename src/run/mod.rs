@@ -6,6 +6,7 @@
 pub mod budget;
 pub mod flow;
 pub mod gc;
+pub mod last_run;
 pub mod provenance;
 pub mod records;
 pub mod scheduler;

@@ -19,25 +19,61 @@ pub struct Times {
     pub finished: i64,
 }
 
-/// Writes the run's provenance into its folder; returns its path and digest.
-pub fn write(
-    context: &Context,
-    times: &Times,
-    builder_id: &str,
-) -> Result<(PathBuf, Digest), String> {
+/// A run's provenance Statement, serialised with an empty id and empty times: its metadata is
+/// the last field of the last object (`RunDetails`), so the bytes before that fixed suffix are
+/// everything the provenance says but when and as which run. Two runs with the same `head`
+/// would write the same provenance but for those three values.
+pub struct Body {
+    bytes: Vec<u8>,
+    /// Where the placeholder metadata (and the closing braces) start.
+    head: usize,
+}
+
+const PLACEHOLDER: &[u8] = br#""metadata":{"invocationId":"","startedOn":"","finishedOn":""}}}}"#;
+
+impl Body {
+    /// Everything but the run's id and times.
+    #[must_use]
+    pub fn head(&self) -> &[u8] {
+        &self.bytes[..self.head]
+    }
+}
+
+/// The run's provenance Statement, without its id and times.
+pub fn body(context: &Context, builder_id: &str) -> Result<Body, String> {
     let statement = Statement::new(
         subjects(context),
         PREDICATE_TYPE,
-        predicate(context, times, builder_id)?,
+        predicate(context, builder_id)?,
     );
     // Sized up front: a provenance of thousands of artifacts runs to megabytes, and growing
     // the buffers by doubling copied each of them several times.
-    let mut body =
+    let mut bytes =
         Vec::with_capacity(256 * (statement.subject.len() + context.pipeline.steps.len()) + 4096);
-    serde_json::to_writer(&mut body, &statement).map_err(|error| error.to_string())?;
+    serde_json::to_writer(&mut bytes, &statement).map_err(|error| error.to_string())?;
     drop(statement);
+    let head = bytes
+        .strip_suffix(PLACEHOLDER)
+        .map(<[u8]>::len)
+        .ok_or("the provenance's metadata is not its last field")?;
+    Ok(Body { bytes, head })
+}
+
+/// Writes the run's provenance into its folder (its id and `times` filled in); returns its
+/// path and digest.
+pub fn write(context: &Context, body: Body, times: &Times) -> Result<(PathBuf, Digest), String> {
+    let Body { mut bytes, head } = body;
+    let metadata = Metadata {
+        invocation_id: context.run_id.clone(),
+        started_on: crate::time::rfc3339(times.started),
+        finished_on: crate::time::rfc3339(times.finished),
+    };
+    bytes.truncate(head);
+    bytes.extend_from_slice(br#""metadata":"#);
+    serde_json::to_writer(&mut bytes, &metadata).map_err(|error| error.to_string())?;
+    bytes.extend_from_slice(b"}}}");
     let path = context.run_dir.join(crate::attest::run_folder::PROVENANCE);
-    let digest = crate::run::signed_file::write(&path, &body, context.signer.as_ref())?;
+    let digest = crate::run::signed_file::write(&path, &bytes, context.signer.as_ref())?;
     Ok((path, digest))
 }
 
@@ -90,7 +126,7 @@ fn describe_sbom_output(subject: &mut ResourceDescriptor, sbom: &crate::pipeline
     }
 }
 
-fn predicate(context: &Context, times: &Times, builder_id: &str) -> Result<Provenance, String> {
+fn predicate(context: &Context, builder_id: &str) -> Result<Provenance, String> {
     let pipeline = &context.pipeline;
     let relative = |path: &Path| {
         path.strip_prefix(&pipeline.root)
@@ -152,12 +188,12 @@ fn predicate(context: &Context, times: &Times, builder_id: &str) -> Result<Prove
                     env!("CARGO_PKG_VERSION").to_owned(),
                 )]),
             },
-            metadata: Metadata {
-                invocation_id: context.run_id.clone(),
-                started_on: crate::time::rfc3339(times.started),
-                finished_on: crate::time::rfc3339(times.finished),
-            },
             byproducts,
+            metadata: Metadata {
+                invocation_id: String::new(),
+                started_on: String::new(),
+                finished_on: String::new(),
+            },
         },
     })
 }

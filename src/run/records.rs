@@ -8,13 +8,14 @@ use std::path::PathBuf;
 
 use crate::atomic;
 use crate::attest::predicate::usage::RunUsage;
-use crate::attest::run_folder::{self, StepFile};
+use crate::attest::run_folder;
 use crate::attest::{Envelope, bundle};
 use crate::digest::Digest;
 use crate::error::{Error, Result};
 use crate::exec::context::Context;
 use crate::report::Event;
 use crate::run::RunSummary;
+use crate::run::last_run;
 use crate::run::provenance::{self, Times};
 use crate::runlog::{self, LogFiles, Record, StepCounts};
 use crate::time::unix_now;
@@ -27,17 +28,34 @@ pub struct RecordOptions<'a> {
     pub statuses: &'a [crate::report::StepStatus],
     /// The pipeline's `[budget]`, its rate card read.
     pub budget: Option<&'a crate::run::budget::Loaded>,
+    /// Where the pipeline's last provenance is recorded (`last_run`).
+    pub last: PathBuf,
 }
 
 /// What the records say of the run.
 pub struct Written {
-    /// The provenance, when the run succeeded.
+    /// The provenance, when the run succeeded: its own, or the one it names.
     pub provenance: Option<PathBuf>,
     /// Why the run is over its budget.
     pub over_budget: Option<String>,
+    /// A run that executed nothing and would have written the provenance of the run before
+    /// it, but for its id and times: that run's id and folder, which it names instead.
+    pub reused: Option<(String, PathBuf)>,
 }
 
-pub const SUMS_FILE: &str = "SHA256SUMS";
+impl Written {
+    /// What the records add to the run's summary.
+    pub fn into_summary(self, summary: &mut RunSummary) {
+        summary.provenance = self.provenance;
+        summary.over_budget = self.over_budget;
+        if let Some((run_id, folder)) = self.reused {
+            summary.reused = Some(run_id);
+            summary.run_dir = folder;
+        }
+    }
+}
+
+pub const SUMS_FILE: &str = run_folder::SUMS;
 
 /// Writes the run's records; returns the provenance's path when one was written and whether
 /// the run is over its budget. A rebuild by `gantry repro` records nothing but its links
@@ -49,19 +67,30 @@ pub fn write(
     started: i64,
 ) -> Result<Written> {
     let failed = |message: String| Error::Environment { message };
+    let placing = |error: crate::store::BlobError| Error::Environment {
+        message: format!("cannot place an attestation: {error}"),
+    };
+    crate::exec::commit::place_documents(context).map_err(placing)?;
     if context.rebuild {
         finish_placing(context)?;
         if options.bundles {
-            write_bundles(context, &mut links(context)).map_err(failed)?;
+            write_bundles(context, &mut step_files(context)).map_err(failed)?;
         }
         return Ok(Written {
             provenance: None,
             over_budget: None,
+            reused: None,
         });
     }
-    let mut files = links(context);
+    let mut files = step_files(context);
+    let (body, fingerprint, earlier) = statement_and_last(context, summary, options, &files)?;
+    if let (Some(earlier), Some(fingerprint)) = (earlier, &fingerprint)
+        && earlier.fingerprint == *fingerprint
+    {
+        finish_placing(context)?;
+        return record_reuse(context, summary, options, earlier);
+    }
     let mut over_budget = None;
-    files.extend(place_step_attestations(context)?);
     let times = Times {
         started,
         finished: unix_now(),
@@ -70,7 +99,7 @@ pub fn write(
         provenance,
         usage,
         used,
-    } = provenance_and_usage(context, summary, options, &times)?;
+    } = provenance_and_usage(context, summary, options, &times, body)?;
     if let Some((_, digest)) = &provenance {
         files.push((run_folder::PROVENANCE.to_owned(), *digest));
     }
@@ -91,6 +120,23 @@ pub fn write(
     }
     let sums_path = context.run_dir.join(SUMS_FILE);
     atomic::write(&sums_path, sums.as_bytes()).map_err(Error::write(&sums_path))?;
+    let sums_digest = Digest::of_bytes(sums.as_bytes());
+    if let (Some((path, digest)), Some(fingerprint)) = (&provenance, &fingerprint)
+        && over_budget.is_none()
+    {
+        // Only a shortcut for the next run: failing to record it costs it a provenance.
+        let _ = last_run::save(
+            &options.last,
+            &last_run::LastRun {
+                run_id: context.run_id.clone(),
+                folder: context.run_dir.clone(),
+                provenance: (path.clone(), *digest),
+                sums: sums_digest,
+                fingerprint: *fingerprint,
+            },
+            context.signer.as_ref(),
+        );
+    }
     let record = Record {
         seq: 0,
         run_id: context.run_id.clone(),
@@ -107,17 +153,114 @@ pub fn write(
             "failed"
         }
         .to_owned(),
-        steps: StepCounts {
-            executed: summary.executed,
-            cached: summary.cached,
-            failed: summary.failed,
-            skipped: summary.skipped,
-        },
-        attestations: Digest::of_bytes(sums.as_bytes()).hex(),
+        steps: counts(summary),
+        attestations: sums_digest.hex(),
         provenance: provenance.as_ref().map(|(_, digest)| digest.hex()),
         usage: Some(usage.hex()),
+        reused: None,
         previous: String::new(),
     };
+    append(context, options, record)?;
+    Ok(Written {
+        provenance: provenance.map(|(path, _)| path),
+        over_budget,
+        reused: None,
+    })
+}
+
+/// The run's provenance Statement (when it succeeded) without its id and times, what it
+/// would say (`fingerprint`), and, for a run that executed nothing, the last run of the
+/// pipeline as it was recorded: a run may name that one's provenance instead of writing the
+/// same again. That run's files are checked while this run's Statement is made.
+fn statement_and_last(
+    context: &Context,
+    summary: &RunSummary,
+    options: &RecordOptions<'_>,
+    files: &[(String, Digest)],
+) -> Result<(
+    Option<provenance::Body>,
+    Option<Digest>,
+    Option<last_run::LastRun>,
+)> {
+    let may_reuse = summary.success()
+        && summary.executed == 0
+        && crate::exec::commit::no_failed_attempts(context);
+    let (body, earlier) = std::thread::scope(|scope| {
+        let earlier = may_reuse.then(|| scope.spawn(|| last_run::intact(context, &options.last)));
+        let body = summary
+            .success()
+            .then(|| provenance::body(context, options.builder_id))
+            .transpose();
+        (
+            body,
+            earlier.and_then(|earlier| earlier.join().ok().flatten()),
+        )
+    });
+    let body = body.map_err(|message| Error::Environment { message })?;
+    let fingerprint = body
+        .as_ref()
+        .map(|body| fingerprint(body, files, options.bundles));
+    Ok((body, fingerprint, earlier))
+}
+
+fn counts(summary: &RunSummary) -> StepCounts {
+    StepCounts {
+        executed: summary.executed,
+        cached: summary.cached,
+        failed: summary.failed,
+        skipped: summary.skipped,
+    }
+}
+
+/// What decides whether a run's provenance is the one before it: the Statement but its id and
+/// times, every step file of the run by name and digest, and whether it wrote bundles.
+fn fingerprint(body: &provenance::Body, files: &[(String, Digest)], bundles: bool) -> Digest {
+    use sha2::Digest as _;
+    let mut hasher = sha2::Sha256::new();
+    hasher.update(b"gantry-run-fingerprint/1\n");
+    hasher.update(body.head());
+    for (name, digest) in files {
+        hasher.update(name.as_bytes());
+        hasher.update(b"\0");
+        hasher.update(digest.as_bytes());
+    }
+    hasher.update([u8::from(bundles)]);
+    Digest::from_raw(hasher.finalize().into())
+}
+
+/// A run that executed nothing, named as the earlier run whose provenance it would have
+/// repeated: its own folder (empty) goes, its record names that run's provenance and
+/// `SHA256SUMS`, and it writes no usage document (it ran nothing).
+fn record_reuse(
+    context: &Context,
+    summary: &RunSummary,
+    options: &RecordOptions<'_>,
+    earlier: last_run::LastRun,
+) -> Result<Written> {
+    let _ = std::fs::remove_dir(&context.run_dir);
+    let record = Record {
+        seq: 0,
+        run_id: context.run_id.clone(),
+        time: crate::time::rfc3339(unix_now()),
+        pipeline: context.pipeline.file.display().to_string(),
+        pipeline_digest: context.pipeline.digest.hex(),
+        result: "success".to_owned(),
+        steps: counts(summary),
+        attestations: earlier.sums.hex(),
+        provenance: Some(earlier.provenance.1.hex()),
+        usage: None,
+        reused: Some(earlier.run_id.clone()),
+        previous: String::new(),
+    };
+    append(context, options, record)?;
+    Ok(Written {
+        provenance: Some(earlier.provenance.0),
+        over_budget: None,
+        reused: Some((earlier.run_id, earlier.folder)),
+    })
+}
+
+fn append(context: &Context, options: &RecordOptions<'_>, record: Record) -> Result<()> {
     let appended = runlog::append(&options.log, record, context.signer.as_ref())
         .map_err(Error::write(&options.log.log))?;
     if appended.cut_partial > 0 {
@@ -129,20 +272,18 @@ pub fn write(
             ),
         });
     }
-    Ok(Written {
-        provenance: provenance.map(|(path, _)| path),
-        over_budget,
-    })
+    Ok(())
 }
 
-/// The provenance (when the run succeeded) and the usage document, whose predicate is made
-/// while the provenance is written (both list every step); their paths and digests, and what
-/// the usage document says.
+/// The provenance (when the run succeeded: `body`) and the usage document, whose predicate is
+/// made while the provenance is written (both list every step); their paths and digests, and
+/// what the usage document says.
 fn provenance_and_usage(
     context: &Context,
     summary: &RunSummary,
     options: &RecordOptions<'_>,
     times: &Times,
+    body: Option<provenance::Body>,
 ) -> Result<Documents> {
     let failed = |message: String| Error::Environment { message };
     let result = match (summary.success(), summary.interrupted_by.is_some()) {
@@ -153,9 +294,8 @@ fn provenance_and_usage(
     let (provenance, prepared) = std::thread::scope(|scope| {
         let prepared =
             scope.spawn(|| crate::run::usage::prepare(context, options.statuses, times, result));
-        let provenance = summary
-            .success()
-            .then(|| provenance::write(context, times, options.builder_id))
+        let provenance = body
+            .map(|body| provenance::write(context, body, times))
             .transpose();
         let prepared = prepared
             .join()
@@ -185,7 +325,7 @@ struct Documents {
     used: RunUsage,
 }
 
-/// Waits for the placer: every step attestation is in the run folder after it.
+/// Waits for the placer: every step attestation is in place after it.
 fn finish_placing(context: &Context) -> Result<()> {
     context
         .placer
@@ -193,55 +333,21 @@ fn finish_placing(context: &Context) -> Result<()> {
         .map_err(|message| Error::Environment { message })
 }
 
-/// Each step's run-folder document ([`crate::pipeline::model::StepKind::run_folder_document`]:
-/// an SBOM's attestation, a gate's verdict, a rollout's record) beside its link, so the folder
-/// holds all the evidence an auditor needs. Returns (file name, digest) of each.
-fn place_step_attestations(context: &Context) -> Result<Vec<(String, Digest)>> {
-    let mut placed = Vec::new();
-    for (step, result) in context.pipeline.steps.iter().zip(&context.results) {
-        let Some(document) = step.kind.run_folder_document() else {
-            continue;
-        };
-        let name = document.file.name(&step.name);
-        let record = result.get().and_then(|result| {
-            (result.outputs.iter()).find(|record| record.path == document.output)
-        });
-        let Some(record) = record else {
-            if document.kept_on_failure
-                && let Ok(digest) = Digest::of_file(&context.run_dir.join(&name))
-            {
-                placed.push((name, digest));
-            }
-            continue;
-        };
-        context
-            .placer
-            .place(
-                context.store.cas.path(&record.digest),
-                context.run_dir.join(&name),
-            )
-            .map_err(|message| Error::Environment { message })?;
-        placed.push((name, record.digest));
-    }
-    Ok(placed)
-}
-
-/// (file name, digest) of every step attestation in the run folder.
-fn links(context: &Context) -> Vec<(String, Digest)> {
-    context
-        .pipeline
-        .steps
-        .iter()
-        .zip(&context.attestations)
-        .filter_map(|(step, digest)| Some((StepFile::Link.name(&step.name), *digest.get()?)))
-        .collect()
+/// (file name, digest) of every step file of the run.
+fn step_files(context: &Context) -> Vec<(String, Digest)> {
+    crate::exec::commit::step_files(context)
 }
 
 /// `<name>.sigstore.json` beside each `<name>.intoto.json`, added to `files`.
 fn write_bundles(context: &Context, files: &mut Vec<(String, Digest)>) -> Result<(), String> {
     let mut written = Vec::new();
-    for (name, _) in files.iter() {
-        let path = context.run_dir.join(name);
+    for (name, digest) in files.iter() {
+        let in_folder = context.run_dir.join(name);
+        let path = if context.rebuild || in_folder.is_file() {
+            in_folder
+        } else {
+            crate::exec::commit::stored_attestation(context, digest)
+        };
         let bytes = std::fs::read(&path)
             .map_err(|error| format!("cannot read `{}`: {error}", path.display()))?;
         let envelope: Envelope = serde_json::from_slice(&bytes)

@@ -289,13 +289,22 @@ fn skip_dependents(context: &Context, failed: StepId, skip_reason: &mut [Option<
 fn finish(context: &Context, id: StepId, outcome: Outcome, elapsed: Duration) -> StepStatus {
     let step = &context.pipeline.steps[id].name;
     let duration_ms = u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX);
-    let attestation = Some(
-        context
-            .run_dir
-            .join(crate::attest::run_folder::StepFile::Link.name(step))
+    // Where the step's link is (or, while the placer catches up, soon will be): only JSON
+    // lines show it, and a no-op run would build 5,000 paths for nobody.
+    let shown = context.reporter.is_json();
+    let attestation = (context.attestations[id].get())
+        .filter(|_| shown)
+        .map(|digest| {
+            if context.rebuild {
+                context
+                    .run_dir
+                    .join(crate::attest::run_folder::StepFile::Link.name(step))
+            } else {
+                crate::exec::commit::stored_attestation(context, digest)
+            }
             .display()
-            .to_string(),
-    );
+            .to_string()
+        });
     let usage =
         || (context.results[id].get()).and_then(|result| result.usage.clone().map(Box::new));
     let (status, event) = match outcome {

@@ -37,6 +37,11 @@ pub struct Record {
     /// SHA-256 of the run's usage document, when it wrote one (docs/usage.md).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub usage: Option<String>,
+    /// A run that executed nothing and names the provenance of the run before it (whose id
+    /// this is) instead of writing the same again; `provenance` and `attestations` are that
+    /// run's (docs/provenance.md).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reused: Option<String>,
     /// SHA-256 of the previous line; 64 zeros for the first record.
     pub previous: String,
 }

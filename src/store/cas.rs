@@ -69,8 +69,7 @@ impl Cas {
 
     #[must_use]
     pub fn path(&self, digest: &Digest) -> PathBuf {
-        let hex = digest.hex();
-        self.directory.join(&hex[..2]).join(hex)
+        digest.sharded_path(&self.directory, "")
     }
 
     #[must_use]

@@ -238,6 +238,27 @@ impl StatCache {
         Ok((digest, metadata))
     }
 
+    /// The digest recorded for the store blob at `path`, when a stat of it (or of another
+    /// link to its inode) shows what was recorded: size, mtime and inode, settled. No
+    /// system call: the caller has the stat.
+    #[must_use]
+    pub fn blob_unchanged(
+        &self,
+        path: &Path,
+        size: u64,
+        mtime: i128,
+        inode: u64,
+    ) -> Option<Digest> {
+        self.lookup(path)
+            .filter(|entry| {
+                entry.size == size
+                    && entry.mtime == mtime
+                    && entry.inode == inode
+                    && entry.recorded - mtime > SETTLE_NANOS
+            })
+            .map(|entry| entry.digest)
+    }
+
     /// Whether `path` is still what was hashed: its size, times and inode are those recorded
     /// when its digest was taken (a file hashed this run, or vouched for by the saved cache).
     /// A file whose stat data moved, or that was never hashed, is not.

@@ -166,22 +166,35 @@ pub struct Descriptor {
     pub template: Option<(String, String)>,
 }
 
-/// Every `*.intoto.json` directly in `folder`, sorted by name.
-pub fn list_folder(folder: &Path) -> std::io::Result<Vec<PathBuf>> {
-    let mut paths = Vec::new();
-    for entry in std::fs::read_dir(folder)? {
-        let entry = entry?;
-        let name = entry.file_name();
-        if name
-            .to_string_lossy()
-            .ends_with(crate::attest::run_folder::SUFFIX)
-            && entry.file_type()?.is_file()
-        {
-            paths.push(entry.path());
-        }
+/// Every attestation of the run (or plain folder of attestations) in `folder`, sorted by name:
+/// what its `SHA256SUMS` names, wherever it is stored, and every `*.intoto.json` in it
+/// ([`crate::attest::run_folder::list`]).
+pub fn list_folder(folder: &Path) -> std::io::Result<Vec<crate::attest::run_folder::Entry>> {
+    crate::attest::run_folder::list(folder)
+}
+
+/// Parses one listed file's bytes under its name in the run. A file whose bytes are not the
+/// ones its run folder's `SHA256SUMS` names (an attestation changed in the store) is kept
+/// with why, like any file that does not parse.
+#[must_use]
+pub fn parse_listed(
+    entry: &crate::attest::run_folder::Entry,
+    folder: usize,
+    bytes: &[u8],
+) -> EvidenceFile {
+    let mut file = parse(entry.path.clone(), folder, bytes);
+    file.name.clone_from(&entry.name);
+    if let Some(listed) = entry.listed
+        && listed != file.digest
+    {
+        file.content = Err(format!(
+            "its bytes (sha256 {}) are not those its run's SHA256SUMS names (sha256 {}): it was changed where it is stored, `{}`",
+            file.digest.hex(),
+            listed.hex(),
+            entry.path.display()
+        ));
     }
-    paths.sort();
-    Ok(paths)
+    file
 }
 
 /// Parses one file's bytes; its signatures are checked later, by [`super::signed::check`]. A

@@ -38,15 +38,26 @@ pub fn verify_files(
     }))
 }
 
-/// Every attestation in `folders`, read and parsed on every core, signatures checked against
-/// `keys` (none: parsed only).
+/// Every attestation in `folders` (each a run folder, a folder of attestations, or an
+/// in-toto bundle file, `*.intoto.jsonl`), read and parsed on every core, signatures checked
+/// against `keys` (none: parsed only).
 pub fn read_folders(
     folders: &[PathBuf],
     keys: &[policy::TrustedKey],
     signatures: verify::Signatures,
 ) -> Result<Vec<evidence::EvidenceFile>> {
     let mut listed = Vec::new();
+    let mut bundled = Vec::new();
     for (folder, path) in folders.iter().enumerate() {
+        if path.is_file() {
+            let files = read_bundle(path)?;
+            bundled.extend(
+                files
+                    .into_iter()
+                    .map(|file| evidence::parse(path.join(&file.name), folder, &file.bytes)),
+            );
+            continue;
+        }
         let found = evidence::list_folder(path).map_err(|error| {
             Error::Usage(format!(
                 "cannot read attestations `{}`: {error}",
@@ -58,20 +69,71 @@ pub fn read_folders(
         }
         listed.extend(found.into_iter().map(|file| (file, folder)));
     }
-    let mut files = crate::parallel::map(&listed, |(path, folder)| {
-        crate::bounded::read(path, crate::bounded::Kind::Attestation)
-            .map(|bytes| evidence::parse(path.clone(), *folder, &bytes))
-            .map_err(|error| {
-                Error::Usage(format!(
-                    "cannot read attestation `{}`: {error}",
-                    path.display()
-                ))
-            })
+    let mut files = crate::parallel::map(&listed, |(entry, folder)| {
+        crate::bounded::read(&entry.path, crate::bounded::Kind::Attestation)
+            .map(|bytes| evidence::parse_listed(entry, *folder, &bytes))
+            .map_err(|error| Error::Usage(unreadable(&folders[*folder], entry, &error)))
     })
     .into_iter()
     .collect::<Result<Vec<_>>>()?;
+    files.extend(bundled);
     verify::signed::check(&mut files, keys, signatures);
     Ok(files)
+}
+
+/// The files of an in-toto bundle (`gantry export bundle`), named as in the run they came
+/// from (`attest::jsonl`).
+fn read_bundle(path: &Path) -> Result<Vec<crate::attest::jsonl::Named>> {
+    let bytes = crate::bounded::read(path, crate::bounded::Kind::Attestation).map_err(|error| {
+        Error::Usage(format!(
+            "cannot read attestations `{}`: {error}",
+            path.display()
+        ))
+    })?;
+    let stem = (path.file_name())
+        .map(|name| {
+            name.to_string_lossy()
+                .trim_end_matches(".intoto.jsonl")
+                .to_owned()
+        })
+        .unwrap_or_default();
+    let files = crate::attest::jsonl::read(&bytes, &stem).map_err(|error| {
+        Error::Usage(format!(
+            "`{}` is not an attestation bundle: {error}",
+            path.display()
+        ))
+    })?;
+    if files.is_empty() {
+        return Err(Error::Usage(format!(
+            "`{}` holds no attestations",
+            path.display()
+        )));
+    }
+    Ok(files)
+}
+
+/// Why a listed attestation cannot be read: a run folder copied without the attestation
+/// store beside it says so.
+fn unreadable(
+    folder: &Path,
+    entry: &crate::attest::run_folder::Entry,
+    error: &std::io::Error,
+) -> String {
+    let stored = !entry.path.starts_with(folder);
+    if stored && error.kind() == std::io::ErrorKind::NotFound {
+        format!(
+            "`{}` names the attestation `{}`, which is not in the attestation store beside it (`{}`): keep a run folder with the attestations folder that holds it, or hand over `gantry export bundle`",
+            folder.display(),
+            entry.name,
+            entry.path.display()
+        )
+    } else {
+        format!(
+            "cannot read attestation `{}` (`{}`): {error}",
+            entry.name,
+            entry.path.display()
+        )
+    }
 }
 
 /// Why a folder given as attestations holds none: it holds run folders (the attestations

@@ -88,7 +88,10 @@ fn pipeline() -> Test {
 fn links_name_subjects_materials_and_command() {
     let test = pipeline();
     let run = test.gantry_run(&[]).success();
-    let statement = statement(&run.run_dir().join("build.intoto.json"));
+    let statement = statement(&crate::support::attested(
+        &run.run_dir(),
+        "build.intoto.json",
+    ));
     assert_eq!(statement["_type"], "https://in-toto.io/Statement/v1");
     assert_eq!(
         statement["predicateType"],
@@ -139,7 +142,7 @@ fn openssl_verifies_signatures_made_with_a_given_key() {
     let run = test
         .gantry_run(&["--key", key.to_str().expect("utf8")])
         .success();
-    let link = run.run_dir().join("build.intoto.json");
+    let link = crate::support::attested(&run.run_dir(), "build.intoto.json");
     assert!(openssl_verifies(&link, &public, test.root()));
 
     // `gantry key public` prints the same public key openssl derives.
@@ -177,7 +180,7 @@ fn openssl_verifies_signatures_made_with_a_given_key() {
         .gantry_run(&["--key", other.to_str().expect("utf8")])
         .success();
     assert_eq!(again.statuses()["build"], "executed");
-    let link = again.run_dir().join("build.intoto.json");
+    let link = crate::support::attested(&again.run_dir(), "build.intoto.json");
     assert!(openssl_verifies(&link, &other_public, test.root()));
     assert!(!openssl_verifies(&link, &public, test.root()));
     let again = test
@@ -193,7 +196,7 @@ fn openssl_verifies_signatures_made_with_a_given_key() {
         ])
         .success();
     assert_eq!(trusted.statuses()["build"], "cached");
-    let link = trusted.run_dir().join("build.intoto.json");
+    let link = crate::support::attested(&trusted.run_dir(), "build.intoto.json");
     assert!(openssl_verifies(&link, &public, test.root()));
     assert!(!openssl_verifies(&link, &other_public, test.root()));
 }
@@ -218,7 +221,7 @@ fn the_development_key_is_made_once_with_mode_0600() {
     fs::write(&public, test.run(["key", "public"]).success().stdout()).expect("write");
     let run = test.gantry_run(&[]).success();
     assert!(openssl_verifies(
-        &run.run_dir().join("build.intoto.json"),
+        &crate::support::attested(&run.run_dir(), "build.intoto.json"),
         &public,
         test.root()
     ));
@@ -258,12 +261,38 @@ fn readable_or_broken_keys_are_refused_without_leaking_them() {
 fn cached_steps_carry_the_attestation_of_the_run_that_built_them() {
     let test = pipeline();
     let first = test.gantry_run(&[]).success();
-    let second = test.gantry_run(&[]).success();
+    // Another tenant: a provenance of its own (the tenant is in it), every step cached.
+    let second = test.gantry_run(&["--tenant", "other"]).success();
     assert_ne!(first.run_dir(), second.run_dir());
     assert_eq!(second.statuses()["build"], "cached");
-    let built = fs::read(first.run_dir().join("build.intoto.json")).expect("first");
-    let copied = fs::read(second.run_dir().join("build.intoto.json")).expect("second");
-    assert_eq!(built, copied);
+    let built = crate::support::attested(&first.run_dir(), "build.intoto.json");
+    let cached = crate::support::attested(&second.run_dir(), "build.intoto.json");
+    assert_eq!(built, cached, "one stored file, named by both runs");
+    assert!(
+        built.starts_with(test.path("attestations/sha256")),
+        "{}",
+        built.display()
+    );
+    assert!(!second.run_dir().join("build.intoto.json").exists());
+    // Nothing changed at all: the run names the provenance before it instead of another.
+    let third = test.gantry_run(&["--tenant", "other"]).success();
+    assert_eq!(third.finished()["reused"], second.finished()["run_id"]);
+    assert_eq!(third.run_dir(), second.run_dir());
+    assert!(
+        !test
+            .path("attestations")
+            .join(third.finished()["run_id"].as_str().expect("id"))
+            .exists(),
+        "a run that names another's provenance leaves no folder"
+    );
+    assert_eq!(
+        fs::read(crate::support::attested(
+            &third.run_dir(),
+            "build.intoto.json"
+        ))
+        .expect("third"),
+        fs::read(&built).expect("first")
+    );
 }
 
 #[test]
@@ -274,20 +303,14 @@ fn attestations_are_deterministic_for_the_same_inputs() {
     let two = second.gantry_run(&[]).success();
     // Same key (same HOME layout is not shared, so sign with one explicit key).
     let _ = (one, two);
-    let statement_one = statement(
-        &first
-            .gantry_run(&[])
-            .success()
-            .run_dir()
-            .join("build.intoto.json"),
-    );
-    let statement_two = statement(
-        &second
-            .gantry_run(&[])
-            .success()
-            .run_dir()
-            .join("build.intoto.json"),
-    );
+    let statement_one = statement(&crate::support::attested(
+        &first.gantry_run(&[]).success().run_dir(),
+        "build.intoto.json",
+    ));
+    let statement_two = statement(&crate::support::attested(
+        &second.gantry_run(&[]).success().run_dir(),
+        "build.intoto.json",
+    ));
     assert_eq!(
         statement_one, statement_two,
         "two workspaces in different folders give the same statement"
@@ -298,7 +321,10 @@ fn attestations_are_deterministic_for_the_same_inputs() {
 fn huge_logs_are_capped_and_the_cap_is_recorded() {
     let test = Test::new().pipeline("[steps.chatty]\nrun = \"head -c 70000000 /dev/zero; echo done > out/x\"\noutputs = [\"out/x\"]\n");
     let run = test.gantry_run(&[]).success();
-    let statement = statement(&run.run_dir().join("chatty.intoto.json"));
+    let statement = statement(&crate::support::attested(
+        &run.run_dir(),
+        "chatty.intoto.json",
+    ));
     assert_eq!(
         statement["predicate"]["byproducts"]["stdout"]["truncatedAt"],
         64 << 20

@@ -308,7 +308,10 @@ fn a_new_compiler_on_the_host_reruns_exec_steps() {
     assert_eq!(first.finished()["executed"], 1);
     assert_eq!(test.gantry_run(&[]).success().finished()["cached"], 1);
     let host = |run: &crate::support::Run| -> (serde_json::Value, serde_json::Value) {
-        let link = crate::attestations::statement(&run.run_dir().join("cc.intoto.json"));
+        let link = crate::attestations::statement(&crate::support::attested(
+            &run.run_dir(),
+            "cc.intoto.json",
+        ));
         let material = (link["predicate"]["materials"]
             .as_array()
             .expect("materials")
@@ -401,7 +404,10 @@ outputs = ["use.txt"]
     assert_eq!(test.read("use.txt"), "libz.so.1\nlib\nh\n");
     let link = |path: &str| std::fs::read_link(test.path(path)).expect("a link");
     assert_eq!(link("out/lib/libz.so"), std::path::Path::new("libz.so.1"));
-    let statement = crate::attestations::statement(&run.run_dir().join("install.intoto.json"));
+    let statement = crate::attestations::statement(&crate::support::attested(
+        &run.run_dir(),
+        "install.intoto.json",
+    ));
     let subjects: Vec<&str> = (statement["subject"].as_array().expect("subjects").iter())
         .filter_map(|subject| subject["name"].as_str())
         .collect();

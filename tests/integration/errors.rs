@@ -160,7 +160,10 @@ outputs = ["lib.a"]
     let run = test.gantry_run(&[]).success();
     assert_eq!(run.finished()["executed"], 2);
     assert_eq!(test.read("lib.a"), "int a;\nint b;\n");
-    let link = crate::attestations::statement(&run.run_dir().join("compile.intoto.json"));
+    let link = crate::attestations::statement(&crate::support::attested(
+        &run.run_dir(),
+        "compile.intoto.json",
+    ));
     let materials: Vec<&str> = (link["predicate"]["materials"]
         .as_array()
         .expect("materials"))

@@ -20,6 +20,7 @@ mod layers;
 mod nix;
 mod provenance;
 mod real_projects;
+mod records;
 mod release;
 mod remote;
 mod repro;

@@ -60,8 +60,11 @@ pub(crate) fn nix(test: &Test, args: &[&str]) -> String {
 
 fn statement(run: &Run, step: &str) -> serde_json::Value {
     use base64::Engine;
-    let text = std::fs::read_to_string(run.run_dir().join(format!("{step}.intoto.json")))
-        .expect("attestation");
+    let text = std::fs::read_to_string(crate::support::attested(
+        &run.run_dir(),
+        format!("{step}.intoto.json"),
+    ))
+    .expect("attestation");
     let envelope: serde_json::Value = serde_json::from_str(&text).expect("envelope");
     let payload = base64::engine::general_purpose::STANDARD
         .decode(envelope["payload"].as_str().expect("payload"))
@@ -202,10 +205,7 @@ outputs = ["out/report.txt"]
     for step in ["hello", "tree", "package"] {
         assert_eq!(second.statuses()[step], "cached", "{step}");
         assert!(
-            second
-                .run_dir()
-                .join(format!("{step}.intoto.json"))
-                .is_file()
+            crate::support::attested(&second.run_dir(), format!("{step}.intoto.json")).is_file()
         );
     }
     // The package step's materials name the out-link with its target's NAR hash.

@@ -206,15 +206,18 @@ fn check_run_details(run: &crate::support::Run, details: &serde_json::Value) {
     let started = metadata["startedOn"].as_str().expect("startedOn");
     let finished = metadata["finishedOn"].as_str().expect("finishedOn");
     assert!(started.len() == 20 && started.ends_with('Z') && started <= finished);
-    // Byproducts: every step's link, by the digest of the file in the run folder.
+    // Byproducts: every step's link, by the digest of its file in the attestation store.
     let byproducts = details["byproducts"].as_array().expect("byproducts");
     assert_eq!(byproducts.len(), 3);
     for byproduct in byproducts {
         let name = byproduct["name"].as_str().expect("name");
-        assert_eq!(
-            byproduct["digest"]["sha256"],
-            sha256(&fs::read(run_dir.join(name)).expect("link"))
-        );
+        let hex = byproduct["digest"]["sha256"].as_str().expect("sha256");
+        let stored = run_dir
+            .parent()
+            .expect("attestations")
+            .join(format!("sha256/{}/{hex}.intoto.json", &hex[..2]));
+        assert_eq!(stored, crate::support::attested(&run_dir, name));
+        assert_eq!(hex, sha256(&fs::read(&stored).expect("link")));
     }
 }
 
@@ -228,9 +231,21 @@ fn check_bundles_and_sums(test: &Test, run_dir: &std::path::Path, public: &std::
     let sums = fs::read_to_string(run_dir.join("SHA256SUMS")).expect("sums");
     // Four links, the provenance, the usage document and a bundle of each.
     assert_eq!(sums.lines().count(), 10);
+    // Each line names a file of the run: in its folder, or (a step's link) in the
+    // attestation store beside it.
     for line in sums.lines() {
         let (digest, name) = line.split_once("  ").expect("sha256sum format");
-        assert_eq!(digest, sha256(&fs::read(run_dir.join(name)).expect("file")));
+        let path = crate::support::attested(run_dir, name);
+        assert_eq!(digest, sha256(&fs::read(&path).expect("file")), "{name}");
+        if name.ends_with(".intoto.json")
+            && !name.starts_with("provenance")
+            && !name.starts_with("usage")
+        {
+            assert!(
+                !run_dir.join(name).exists(),
+                "{name} is stored once, by content"
+            );
+        }
     }
     // A bundle whose statement was changed fails sigstore-js.
     let bundle_path = run_dir.join("provenance.sigstore.json");

@@ -138,9 +138,9 @@ const SPREAD_OUTPUTS: [&str; 8] = [
 /// step → (subjects, the link's `environment.sandbox`).
 fn links(run_dir: &std::path::Path) -> BTreeMap<String, (serde_json::Value, serde_json::Value)> {
     let mut links = BTreeMap::new();
-    for entry in std::fs::read_dir(run_dir).expect("run folder") {
-        let path = entry.expect("entry").path();
-        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+    for entry in gantry::attest::run_folder::list(run_dir).expect("run folder") {
+        let path = entry.path;
+        let name = entry.name;
         let Some(step) = name.strip_suffix(".intoto.json") else {
             continue;
         };

@@ -340,14 +340,19 @@ fn repro_refuses_what_it_cannot_check() {
         .expect("runs")
         .flatten()
         .map(|entry| entry.path())
-        .find(|path| path.join("same.intoto.json").exists())
+        .find(|path| crate::support::attested(path, "same.intoto.json").exists())
         .expect("run folder");
-    let attestation = run_dir.join("same.intoto.json");
+    let attestation = crate::support::attested(&run_dir, "same.intoto.json");
     let mut envelope: serde_json::Value =
         serde_json::from_slice(&fs::read(&attestation).expect("read")).expect("json");
     envelope["payload"] = serde_json::Value::from("eyJ4IjoxfQ==");
     fs::remove_file(&attestation).expect("unlink the CAS hard link");
     fs::write(&attestation, envelope.to_string()).expect("write");
+    repro(&test, &["--against", run_dir.to_str().expect("utf8")])
+        .failure(1)
+        .stderr_contains("is not the file its run's SHA256SUMS names");
+    // In a run folder holding its files itself, the signature gives it away.
+    crate::support::flatten_run(&run_dir);
     repro(&test, &["--against", run_dir.to_str().expect("utf8")])
         .failure(1)
         .stderr_contains("no signature verifies with the given key");
@@ -494,7 +499,9 @@ fn a_reproduction_holds_for_a_later_run_with_the_same_bytes() {
     let first = test.gantry_run(&[]).success();
     repro(&test, &["--vary", "none", "--json"]).success();
     let reproduction = repro_folder(&test);
-    let later = test.gantry_run(&[]).success();
+    // A later run with a provenance of its own (another tenant; with nothing changed at all
+    // it would name the first run's).
+    let later = test.gantry_run(&["--tenant", "later"]).success();
     assert_ne!(later.run_dir(), first.run_dir());
     let public = test.run(["keys", "public"]).success().stdout();
     test.write("dev.pub", &public);
@@ -578,7 +585,10 @@ warm = ["state"]
 "#,
     );
     let first = test.gantry_run(&[]).success();
-    let link = statement(&first.run_dir().join("honest.intoto.json"));
+    let link = statement(&crate::support::attested(
+        &first.run_dir(),
+        "honest.intoto.json",
+    ));
     assert_eq!(
         link["predicate"]["environment"]["warm"],
         serde_json::json!([{ "path": "state", "runsBefore": 0 }])
@@ -587,7 +597,10 @@ warm = ["state"]
     test.write("in.txt", "hello again\n");
     let second = test.gantry_run(&[]).success();
     assert_eq!(second.finished()["executed"], 2);
-    let link = statement(&second.run_dir().join("honest.intoto.json"));
+    let link = statement(&crate::support::attested(
+        &second.run_dir(),
+        "honest.intoto.json",
+    ));
     assert_eq!(
         link["predicate"]["environment"]["warm"],
         serde_json::json!([{ "path": "state", "runsBefore": 1 }])

@@ -56,8 +56,13 @@ fn every_run_appends_a_record_that_verifies() {
     assert_eq!(records[0]["result"], "success");
     assert_eq!(records[0]["steps"]["executed"], 1);
     assert_eq!(records[2]["steps"]["cached"], 1);
-    // Each record names its run folder's SHA256SUMS and provenance by digest.
-    let run_id = records[2]["runId"].as_str().expect("run id");
+    // Each record names its run folder's SHA256SUMS and provenance by digest; a run that
+    // changed nothing names the run whose provenance still holds.
+    assert!(records[0].get("reused").is_none());
+    assert_eq!(records[1]["reused"], records[0]["runId"]);
+    assert_eq!(records[2]["reused"], records[0]["runId"]);
+    assert!(records[2].get("usage").is_none(), "it ran nothing");
+    let run_id = records[2]["reused"].as_str().expect("run id");
     let sums = fs::read(test.path(&format!("attestations/{run_id}/SHA256SUMS"))).expect("sums");
     let digest = crate::support::sha256_hex;
     assert_eq!(records[2]["attestations"], digest(&sums));

@@ -172,7 +172,8 @@ fn only_declared_outputs_leave_the_sandbox() {
 fn the_program_is_recorded_as_a_material_with_its_digest() {
     let test = Test::new().pipeline("[steps.a]\nrun = [\"cat\", \"/etc/hostname\"]\n");
     let run = test.gantry_run(&[]).success();
-    let statement = crate::attestations::statement(&run.run_dir().join("a.intoto.json"));
+    let statement =
+        crate::attestations::statement(&crate::support::attested(&run.run_dir(), "a.intoto.json"));
     let materials = statement["predicate"]["materials"]
         .as_array()
         .expect("materials");
@@ -335,7 +336,10 @@ outputs = ["out/other.txt"]
         "hello from /tools/greeter/bin/greet\n/tools/greeter/bin:/usr/local/bin:/usr/bin:/bin:/usr/local/sbin:/usr/sbin:/sbin\n"
     );
     assert_eq!(test.read("out/other.txt"), "absent\n");
-    let link = crate::attestations::statement(&run.run_dir().join("use.intoto.json"));
+    let link = crate::attestations::statement(&crate::support::attested(
+        &run.run_dir(),
+        "use.intoto.json",
+    ));
     let material = (link["predicate"]["materials"]
         .as_array()
         .expect("materials")
@@ -354,7 +358,10 @@ outputs = ["out/other.txt"]
     assert_eq!(changed.statuses()["use"], "executed");
     assert_eq!(changed.statuses()["direct"], "executed");
     assert_eq!(changed.statuses()["other"], "cached");
-    let relinked = crate::attestations::statement(&changed.run_dir().join("use.intoto.json"));
+    let relinked = crate::attestations::statement(&crate::support::attested(
+        &changed.run_dir(),
+        "use.intoto.json",
+    ));
     let digest = |statement: &serde_json::Value| {
         (statement["predicate"]["materials"]
             .as_array()

@@ -657,7 +657,10 @@ fn sbom_steps_describe_a_lock_and_a_folder_attested_and_listed_in_provenance() {
     ] {
         assert!(openssl_verifies(&test.path(attestation), &key, test.root()));
     }
-    let link = statement(&run.run_dir().join("deps.intoto.json"));
+    let link = statement(&crate::support::attested(
+        &run.run_dir(),
+        "deps.intoto.json",
+    ));
     let materials: Vec<&str> = link["predicate"]["materials"]
         .as_array()
         .expect("materials")
@@ -691,7 +694,11 @@ fn sbom_steps_describe_a_lock_and_a_folder_attested_and_listed_in_provenance() {
 
     // The run folder holds each SBOM attestation too, listed in SHA256SUMS.
     assert_eq!(
-        fs::read(run.run_dir().join("deps.sbom.intoto.json")).expect("copy in the run folder"),
+        fs::read(crate::support::attested(
+            &run.run_dir(),
+            "deps.sbom.intoto.json"
+        ))
+        .expect("copy in the run folder"),
         fs::read(test.path("out/deps.cdx.json.intoto.json")).expect("attestation")
     );
     assert!(
@@ -813,7 +820,10 @@ output = "out/closure.spdx.json"
         attestation["subject"][0]["digest"]["sha256"],
         crate::nix::hex_of_sri(nar.as_str().expect("narHash")).as_str()
     );
-    let link = statement(&run.run_dir().join("closure.intoto.json"));
+    let link = statement(&crate::support::attested(
+        &run.run_dir(),
+        "closure.intoto.json",
+    ));
     assert_eq!(
         link["predicate"]["environment"]["storePath"],
         hello.as_str()
@@ -924,7 +934,10 @@ fn another_tool_s_sbom_is_imported_and_attested() {
         attestation["predicate"]["components"][0]["name"],
         "left-pad"
     );
-    let link = statement(&run.run_dir().join("sbom.intoto.json"));
+    let link = statement(&crate::support::attested(
+        &run.run_dir(),
+        "sbom.intoto.json",
+    ));
     assert_eq!(link["predicate"]["environment"]["imported"], true);
 
     test.write("third_party/left-pad.cdx.json", "{\"hello\": 1}\n");

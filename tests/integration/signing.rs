@@ -150,7 +150,7 @@ fn generated_keys_sign_artifacts_that_openssl_and_sigstore_verify() {
     assert_eq!(test.read("out/pkg.tar.sig"), signature);
     // The sign step's link names the artifacts as materials and the signatures as subjects,
     // and carries the public key but nothing of the private one.
-    let link_path = first.run_dir().join("sign.intoto.json");
+    let link_path = crate::support::attested(&first.run_dir(), "sign.intoto.json");
     let link = fs::read_to_string(&link_path).expect("link");
     assert!(!link.contains("ENCRYPTED"));
     let statement = crate::attestations::statement(&link_path);

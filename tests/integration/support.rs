@@ -142,6 +142,15 @@ impl Run {
         self
     }
 
+    pub(crate) fn stdout_contains(self, text: &str) -> Self {
+        assert!(
+            self.stdout().contains(text),
+            "stdout lacks {text:?}:\n{}",
+            self.stdout()
+        );
+        self
+    }
+
     /// The JSON events printed with `--json`.
     pub(crate) fn events(&self) -> Vec<serde_json::Value> {
         self.stdout()
@@ -232,4 +241,27 @@ pub(crate) fn envelope_statement(path: &Path) -> serde_json::Value {
         .decode(envelope["payload"].as_str().expect("payload"))
         .expect("base64");
     serde_json::from_slice(&body).expect("statement")
+}
+
+/// Where the run in `folder` keeps its attestation `name`: in the attestation store beside
+/// it when its `SHA256SUMS` names it (the layout since issue 34), else in the folder.
+pub(crate) fn attested(folder: &Path, name: impl AsRef<str>) -> PathBuf {
+    let name = name.as_ref();
+    gantry::attest::run_folder::find(folder, name)
+        .ok()
+        .flatten()
+        .unwrap_or_else(|| folder.join(name))
+}
+
+/// Makes the run in `folder` a plain folder of attestations, as runs before issue 34 left
+/// them: every attestation its `SHA256SUMS` names copied in, and the `SHA256SUMS` removed, so
+/// a test can remove, copy or edit one file of the run.
+pub(crate) fn flatten_run(folder: &Path) {
+    for entry in gantry::attest::run_folder::list(folder).expect("run folder") {
+        let inside = folder.join(&entry.name);
+        if entry.path != inside {
+            std::fs::copy(&entry.path, &inside).expect("copy a stored attestation in");
+        }
+    }
+    let _ = std::fs::remove_file(folder.join("SHA256SUMS"));
 }

@@ -292,7 +292,10 @@ fn verify_requires_templates_from_trusted_publishers_and_the_lock() {
             .is_some_and(|uri| uri.ends_with("registry/packs/acme/greet/1.0.0.tar")),
         "{dependency}"
     );
-    let link = crate::support::envelope_statement(&folder.join("hello.write.intoto.json"));
+    let link = crate::support::envelope_statement(&crate::support::attested(
+        &folder,
+        "hello.write.intoto.json",
+    ));
     assert_eq!(
         link["predicate"]["environment"]["template"]["step"], "write",
         "{link}"

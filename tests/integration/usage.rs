@@ -133,8 +133,11 @@ fn a_run_signs_what_it_used_about_its_provenance() {
         "[steps.build]\nrun = \"mkdir -p out && echo app > out/app\"\noutputs = [\"out/app\"]\n\n[steps.copy]\nrun = \"cp out/app out/copy\"\ninputs = [\"out/app\"]\noutputs = [\"out/copy\"]\n",
     );
     let first = test.gantry_run(&[]).success();
-    test.write("note.txt", "a change nothing reads\n");
-    let run = test.gantry_run(&[]).success();
+    // Another builder: a provenance of its own, every step cached (with nothing changed at
+    // all the run would name the first one's provenance and write no usage: it ran nothing).
+    let run = test
+        .gantry_run(&["--builder-id", "https://ci.example.org/second"])
+        .success();
     let folder = run.run_dir();
     let bytes = std::fs::read(folder.join("usage.intoto.json")).expect("the usage document");
     let envelope: gantry::attest::Envelope = serde_json::from_slice(&bytes).expect("envelope");

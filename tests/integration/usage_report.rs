@@ -656,8 +656,8 @@ fn real_runs_are_priced_from_the_documents_they_signed() {
         "[pipeline]\nname = \"app\"\nroot = \".\"\ntenant = \"acme\"\n\n[steps.build]\nrun = \"mkdir -p out && echo app > out/app\"\noutputs = [\"out/app\"]\n",
     );
     test.gantry_run(&[]).success();
-    test.write("note.txt", "a change nothing reads\n");
-    test.gantry_run(&[]).success();
+    test.gantry_run(&["--builder-id", "https://ci.example.org/second"])
+        .success();
     let month = &gantry::time::rfc3339(gantry::time::unix_now())[..7];
     let output = test
         .command()
@@ -754,6 +754,7 @@ fn a_run_over_its_budget_fails_at_the_end_naming_the_step_that_used_most() {
         .expect("runs")
         .filter_map(Result::ok)
         .map(|entry| entry.path())
+        .filter(|path| path.join("SHA256SUMS").is_file())
         .max()
         .expect("a run");
     assert!(

@@ -137,7 +137,8 @@ fn the_link_records_the_limits_and_what_enforced_them() {
     );
     let run = test.gantry_run(&[]).success();
     let envelope: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(run.run_dir().join("a.intoto.json")).expect("link"),
+        &std::fs::read_to_string(crate::support::attested(&run.run_dir(), "a.intoto.json"))
+            .expect("link"),
     )
     .expect("json");
     let payload = base64::Engine::decode(

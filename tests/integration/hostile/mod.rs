@@ -13,6 +13,7 @@ mod limits;
 mod network;
 mod pipeline_file;
 mod reading;
+mod records;
 mod remote_cache;
 mod runlog;
 mod slots;

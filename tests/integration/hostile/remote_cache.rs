@@ -20,7 +20,7 @@ outputs = ["out/t/"]
 
 /// The remote action a step's link names (`hash/size`).
 fn remote_action(run: &crate::support::Run, step: &str) -> String {
-    let link = run.run_dir().join(format!("{step}.intoto.json"));
+    let link = crate::support::attested(&run.run_dir(), format!("{step}.intoto.json"));
     let statement = crate::attestations::statement(&link);
     statement["predicate"]["environment"]["sandbox"]["remoteAction"]
         .as_str()
@@ -32,7 +32,7 @@ fn cache_hits(run: &crate::support::Run) -> Vec<bool> {
     ["a", "t"]
         .iter()
         .map(|step| {
-            let link = run.run_dir().join(format!("{step}.intoto.json"));
+            let link = crate::support::attested(&run.run_dir(), format!("{step}.intoto.json"));
             crate::attestations::statement(&link)["predicate"]["environment"]["sandbox"]
                 ["remoteCacheHit"]
                 .as_bool()
@@ -172,9 +172,9 @@ fn a_remote_cache_result_is_used_only_when_a_trusted_link_vouches_for_it() {
         assert!(!text.contains(&forged), "a forged digest was signed");
     }
     // A link signed by a key nobody trusted, planted where the trusted key's link is kept.
-    let own = run.run_dir().join("a.intoto.json");
+    let own = crate::support::attested(&run.run_dir(), "a.intoto.json");
     let trusted_id = key_id(&own);
-    let foreign = other_run_dir.join("a.intoto.json");
+    let foreign = crate::support::attested(&other_run_dir, "a.intoto.json");
     plant_link(&grid, &action, &trusted_id, &foreign);
     poison(&grid, &action, "out/a", "forged\n");
     let victim = workspace();
@@ -190,7 +190,7 @@ fn a_remote_cache_result_is_used_only_when_a_trusted_link_vouches_for_it() {
         &grid,
         &action,
         &trusted_id,
-        &first_run_dir.join("t.intoto.json"),
+        &crate::support::attested(&first_run_dir, "t.intoto.json"),
     );
     poison(&grid, &action, "out/a", "forged\n");
     let victim = workspace();

@@ -438,7 +438,10 @@ pub(super) fn pipeline<F: Front>(site: &Site<F>, strategy: &str, extra: &str) ->
 pub(super) const CANARY: &str = "canary = { steps = [10, 50, 100], min_requests = 300, interval = \"200ms\", max_wait = \"20s\" }\n";
 
 pub(super) fn record(run: &crate::support::Run) -> serde_json::Value {
-    crate::attestations::statement(&run.run_dir().join("deploy.rollout.intoto.json"))
+    crate::attestations::statement(&crate::support::attested(
+        &run.run_dir(),
+        "deploy.rollout.intoto.json",
+    ))
 }
 
 /// Blue-green paced for the tests: a 1.5 s window, read every 200 ms.

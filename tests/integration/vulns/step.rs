@@ -138,7 +138,8 @@ fn a_vulns_step_signs_its_scan_of_the_artifact_and_verify_requires_it() {
     let test = workspace("require = { max_severity = \"critical\" }", true);
     let run = test.gantry_run(&[]).success();
     let folder = run.run_dir();
-    let kept = std::fs::read(folder.join("vulns.vulns.intoto.json")).expect("in the run folder");
+    let kept = std::fs::read(crate::support::attested(&folder, "vulns.vulns.intoto.json"))
+        .expect("in the run folder");
     assert_eq!(
         kept,
         std::fs::read(test.path("out/vulns/vulns.intoto.json")).expect("the output"),
@@ -166,7 +167,9 @@ fn a_vulns_step_signs_its_scan_of_the_artifact_and_verify_requires_it() {
     assert!(!ids.contains(&"RUSTSEC-2021-0003"), "{ids:?}");
 
     // The step's link names the database's files as materials.
-    let link = payload(&std::fs::read(folder.join("vulns.intoto.json")).expect("link"));
+    let link = payload(
+        &std::fs::read(crate::support::attested(&folder, "vulns.intoto.json")).expect("link"),
+    );
     let materials = link["predicate"]["materials"].to_string();
     assert!(materials.contains("advisories/crates/regex/RUSTSEC-2022-0013.md"));
     assert!(materials.contains("out/app.spdx.json"));
@@ -219,7 +222,9 @@ fn a_scan_above_its_thresholds_fails_the_run_and_keeps_its_statement() {
         "{failed}"
     );
     let folder = run.run_dir();
-    let statement = payload(&std::fs::read(folder.join("vulns.vulns.intoto.json")).expect("kept"));
+    let statement = payload(
+        &std::fs::read(crate::support::attested(&folder, "vulns.vulns.intoto.json")).expect("kept"),
+    );
     assert_eq!(statement["subject"][0]["name"], "out/app");
     assert!(!test.path("out/vulns/vulns.intoto.json").exists());
 
@@ -392,6 +397,7 @@ fn verify_takes_no_scan_it_cannot_trust() {
         vulns_check(&verify(&test, &folder, &[])),
         (true, Vec::new())
     );
+    crate::support::flatten_run(&folder);
     let hidden = folder.join("vulns.vulns.intoto.json");
     let own = std::fs::read(&hidden).expect("the run's scan");
     std::fs::remove_file(&hidden).expect("hide it");
@@ -469,6 +475,7 @@ fn an_older_clean_scan_does_not_hide_what_a_newer_one_found() {
     let test = workspace("require = { max_severity = \"critical\" }", true);
     let run = test.gantry_run(&[]).success();
     let folder = run.run_dir();
+    crate::support::flatten_run(&folder);
     policy(&test, "vulns = { max_severity = \"medium\" }");
     let stale = record("OLD-0001", "2020-01-01T00:00:00Z");
     test.write("old-db/osv/OLD-0001.json", &stale);
