@@ -295,12 +295,12 @@ fn stored_intact(context: &Context, digest: &Digest) -> bool {
     let Some(stat) = context.stored.stat(digest) else {
         return false;
     };
-    context.store.stats.blob_unchanged(
-        &context.store.cas.path(digest),
-        stat.size,
-        stat.mtime,
-        stat.inode,
-    ) == Some(*digest)
+    context.store.cas.with_path(digest, |blob| {
+        context
+            .store
+            .stats
+            .blob_unchanged(blob, stat.size, stat.mtime, stat.inode)
+    }) == Some(*digest)
 }
 
 /// Whether no attempt of any step failed (a retried step's failures are billed and recorded).

@@ -182,19 +182,23 @@ fn announce(
 
 /// HEAD's commit time, when each file last changed (`git::last_change`, kept in the store)
 /// and the host system exec steps see.
-fn history_and_host(
-    root: &Path,
-    store: &crate::store::Store,
-) -> (
+type History = (
     Option<i64>,
     Option<crate::git::last_change::LastChanges>,
     crate::exec::host::HostSystem,
-) {
-    (
-        crate::git::commit_time(root),
-        crate::git::last_change::load(root, &store.root.join("last-change")),
-        crate::exec::host::HostSystem::identify(),
-    )
+);
+
+/// [`History`], read on a thread of its own while the workspace is scanned: reading git and
+/// dpkg's database are milliseconds a no-op run would otherwise wait for.
+fn history_and_host(root: &Path, cache_dir: &Path) -> std::thread::JoinHandle<History> {
+    let (root, cache_dir) = (root.to_path_buf(), cache_dir.to_path_buf());
+    std::thread::spawn(move || {
+        (
+            crate::git::commit_time(&root),
+            crate::git::last_change::load(&root, &cache_dir.join("last-change")),
+            crate::exec::host::HostSystem::identify(),
+        )
+    })
 }
 
 /// The REAPI executor, made on first use, when the run has a remote.
@@ -223,12 +227,11 @@ pub fn run_with_executor(
     let index = index_file(&options.cache_dir, &pipeline.file);
     let own_key = || crate::keys::EcdsaVerifier::from_pem(signer.public_key_pem()).ok();
     let opening = open_store(&options.cache_dir, &index, own_key());
+    let history = history_and_host(&pipeline.root, &options.cache_dir);
     let graph = plan(&pipeline, &not_sources(&options))?;
     let budget = crate::run::budget::load(&pipeline)?;
     let store = joined(opening, &options.cache_dir)?;
-    let run_id = new_run_id();
-    let run_dir = options.attestations.join(&run_id);
-    fs::create_dir_all(&run_dir).map_err(Error::write(&run_dir))?;
+    let (run_id, run_dir) = new_run_folder(&options.attestations)?;
     let scratch_base = fresh_scratch(&store)?;
     let executor_scratch = scratch_base.clone();
     let executor = LazyExecutor::new(move || make_executor(&executor_scratch));
@@ -242,7 +245,7 @@ pub fn run_with_executor(
         nix_check,
     } = surroundings(options.rebuild, &pipeline.root, &scratch_base, &run_id)?;
     let _workspace = lock_workspace(&output_root)?;
-    let (source_date_epoch, last_changes, host) = history_and_host(&pipeline.root, &store);
+    let (source_date_epoch, last_changes, host) = joined_history(history)?;
     let count = pipeline.steps.len();
     let jobs = options.jobs.max(1);
     announce(&options.reporter, &run_id, &pipeline.name, count, jobs);
@@ -538,6 +541,20 @@ fn lock_workspace(root: &Path) -> Result<File> {
         });
     }
     Ok(folder)
+}
+
+/// A new run's id and its folder, made.
+fn new_run_folder(attestations: &Path) -> Result<(String, PathBuf)> {
+    let run_id = new_run_id();
+    let run_dir = attestations.join(&run_id);
+    fs::create_dir_all(&run_dir).map_err(Error::write(&run_dir))?;
+    Ok((run_id, run_dir))
+}
+
+fn joined_history(history: std::thread::JoinHandle<History>) -> Result<History> {
+    history
+        .join()
+        .map_err(|_| Error::Internal("reading the history and the host panicked".to_owned()))
 }
 
 /// A new run's id: now, and 32 random bits.

@@ -34,9 +34,28 @@ struct Wire {
     provenance_sha256: String,
     sums_sha256: String,
     fingerprint: String,
+    /// (size, mtime ns, ctime ns, inode) of the provenance and of `SHA256SUMS` as written.
+    stats: [[i64; 4]; 2],
 }
 
-const KIND: &str = "gantry-last-run/1";
+const KIND: &str = "gantry-last-run/2";
+
+/// What a stat says of a file: any write, rename over it or `touch` changes it (ctime cannot be
+/// set back), the same rule the stat cache trusts a source's digest by.
+fn stat_of(path: &Path) -> Option<[i64; 4]> {
+    use std::os::unix::fs::MetadataExt as _;
+    let metadata = std::fs::symlink_metadata(path).ok()?;
+    let nanos = |seconds: i64, nanoseconds: i64| {
+        seconds.checked_mul(1_000_000_000)?.checked_add(nanoseconds)
+    };
+    Some([
+        i64::try_from(metadata.size()).ok()?,
+        nanos(metadata.mtime(), metadata.mtime_nsec())?,
+        nanos(metadata.ctime(), metadata.ctime_nsec())?,
+        i64::try_from(metadata.ino()).ok()?,
+    ])
+    .filter(|_| metadata.is_file())
+}
 
 /// The file that records `index`'s pipeline's last provenance: beside the index.
 #[must_use]
@@ -46,9 +65,15 @@ pub fn file_for(index: &Path) -> PathBuf {
     PathBuf::from(name)
 }
 
-/// Records `last`, signed.
+/// Records `last`, signed, with what its files' stats are now.
 pub fn save(path: &Path, last: &LastRun, signer: &dyn Signer) -> std::io::Result<()> {
+    let sums = last.folder.join(crate::attest::run_folder::SUMS);
+    let (Some(provenance_stat), Some(sums_stat)) = (stat_of(&last.provenance.0), stat_of(&sums))
+    else {
+        return Err(std::io::Error::other("the run's files cannot be read"));
+    };
     let wire = Wire {
+        stats: [provenance_stat, sums_stat],
         kind: KIND.to_owned(),
         run_id: last.run_id.clone(),
         folder: last.folder.clone(),
@@ -62,8 +87,8 @@ pub fn save(path: &Path, last: &LastRun, signer: &dyn Signer) -> std::io::Result
     crate::atomic::write(path, &crate::store::index_file::seal(body, &signature))
 }
 
-/// The recorded run, when the file verifies with `verifier`.
-fn load(path: &Path, verifier: &dyn crate::keys::Verifier) -> Option<LastRun> {
+/// The recorded run and its files' stats, when the file verifies with `verifier`.
+fn load(path: &Path, verifier: &dyn crate::keys::Verifier) -> Option<(LastRun, [[i64; 4]; 2])> {
     let bytes = crate::bounded::read(path, crate::bounded::Kind::Policy).ok()?;
     let (body, signature) = crate::store::index_file::unseal(&bytes)?;
     if !verifier.verify(body, signature) {
@@ -71,21 +96,23 @@ fn load(path: &Path, verifier: &dyn crate::keys::Verifier) -> Option<LastRun> {
     }
     let wire: Wire = serde_json::from_slice(body).ok()?;
     (wire.kind == KIND).then_some(())?;
-    Some(LastRun {
+    let last = LastRun {
         run_id: wire.run_id,
         folder: wire.folder,
         provenance: (wire.provenance, Digest::from_hex(&wire.provenance_sha256)?),
         sums: Digest::from_hex(&wire.sums_sha256)?,
         fingerprint: Digest::from_hex(&wire.fingerprint)?,
-    })
+    };
+    Some((last, wire.stats))
 }
 
 /// The last run, when it is still as it was written: the record verifies with this run's key,
 /// the run folder is one of this run's attestations folder, and its provenance and
-/// `SHA256SUMS` have the recorded digests. Not yet compared with this run.
+/// `SHA256SUMS` are the files that were written (their stats unchanged: size, times, inode).
+/// Not yet compared with this run.
 pub fn intact(context: &Context, path: &Path) -> Option<LastRun> {
     let verifier = crate::keys::EcdsaVerifier::from_pem(context.signer.public_key_pem()).ok()?;
-    let last = load(path, &verifier)?;
+    let (last, stats) = load(path, &verifier)?;
     let same_folder = last.folder.parent() == context.run_dir.parent()
         && last.folder != context.run_dir
         && (last.folder.file_name().and_then(|name| name.to_str()))
@@ -94,12 +121,6 @@ pub fn intact(context: &Context, path: &Path) -> Option<LastRun> {
     if !same_folder || last.provenance.0 != expected {
         return None;
     }
-    let digest_of = |path: &Path| {
-        crate::bounded::read(path, crate::bounded::Kind::Attestation)
-            .ok()
-            .map(|bytes| Digest::of_bytes(&bytes))
-    };
     let sums = last.folder.join(crate::attest::run_folder::SUMS);
-    (digest_of(&expected) == Some(last.provenance.1) && digest_of(&sums) == Some(last.sums))
-        .then_some(last)
+    (stat_of(&expected) == Some(stats[0]) && stat_of(&sums) == Some(stats[1])).then_some(last)
 }

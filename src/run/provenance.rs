@@ -31,20 +31,12 @@ pub struct Body {
 
 const PLACEHOLDER: &[u8] = br#""metadata":{"invocationId":"","startedOn":"","finishedOn":""}}}}"#;
 
-impl Body {
-    /// Everything but the run's id and times.
-    #[must_use]
-    pub fn head(&self) -> &[u8] {
-        &self.bytes[..self.head]
-    }
-}
-
 /// The run's provenance Statement, without its id and times.
 pub fn body(context: &Context, builder_id: &str) -> Result<Body, String> {
     let statement = Statement::new(
         subjects(context),
         PREDICATE_TYPE,
-        predicate(context, builder_id)?,
+        predicate(context, builder_id, Parts::All)?,
     );
     // Sized up front: a provenance of thousands of artifacts runs to megabytes, and growing
     // the buffers by doubling copied each of them several times.
@@ -126,7 +118,97 @@ fn describe_sbom_output(subject: &mut ResourceDescriptor, sbom: &crate::pipeline
     }
 }
 
-fn predicate(context: &Context, builder_id: &str) -> Result<Provenance, String> {
+/// Which parts of the provenance to make: all of it, or only those of the run as a whole (for
+/// [`fingerprint`], which hashes the parts of thousands from what they are made of).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Parts {
+    All,
+    RunLevel,
+}
+
+/// What the run's provenance says but its id and times, without making its megabytes: the
+/// run-level parts serialised as the provenance writes them, and what the parts of thousands
+/// are made of (each step's attestation, each result's outputs, each source read) hashed as
+/// they are. Two runs with the same fingerprint write the same provenance but for its id and
+/// times. Whatever `subjects`, `byproducts` or a per-step dependency comes to say must be
+/// hashed here too.
+pub fn fingerprint(context: &Context, builder_id: &str) -> Result<Digest, String> {
+    use sha2::Digest as _;
+    let mut hasher = sha2::Sha256::new();
+    hasher.update(b"gantry-provenance-fingerprint/1\0");
+    let statement = Statement::new(
+        Vec::new(),
+        PREDICATE_TYPE,
+        predicate(context, builder_id, Parts::RunLevel)?,
+    );
+    serde_json::to_writer(HashWriter(&mut hasher), &statement)
+        .map_err(|error| error.to_string())?;
+    let text = |hasher: &mut sha2::Sha256, text: &str| {
+        hasher.update(u64::try_from(text.len()).unwrap_or(u64::MAX).to_le_bytes());
+        hasher.update(text.as_bytes());
+    };
+    for (id, step) in context.pipeline.steps.iter().enumerate() {
+        text(&mut hasher, &step.name);
+        hasher.update(
+            context.attestations[id]
+                .get()
+                .map_or([0; 32], |digest| *digest.as_bytes()),
+        );
+        for output in (context.results[id].get())
+            .into_iter()
+            .flat_map(|result| &result.outputs)
+        {
+            text(&mut hasher, &output.path);
+            hasher.update(output.digest.as_bytes());
+            hasher.update([u8::from(output.directory), u8::from(output.executable)]);
+            text(&mut hasher, output.link.as_deref().unwrap_or(""));
+        }
+    }
+    for (source, digest) in sources(context)? {
+        text(&mut hasher, source);
+        hasher.update(digest.as_bytes());
+    }
+    Ok(Digest::from_raw(hasher.finalize().into()))
+}
+
+struct HashWriter<'a>(&'a mut sha2::Sha256);
+
+impl std::io::Write for HashWriter<'_> {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        sha2::Digest::update(self.0, bytes);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Every source file a step read, sorted, with its digest.
+fn sources(context: &Context) -> Result<Vec<(&String, Digest)>, String> {
+    let mut sources: Vec<&String> = context
+        .graph
+        .inputs
+        .iter()
+        .flat_map(|inputs| inputs.sources.iter())
+        .collect();
+    sources.sort();
+    sources.dedup();
+    let root = &context.pipeline.root;
+    sources
+        .into_iter()
+        .map(|source| {
+            let digest = context
+                .store
+                .stats
+                .digest(&root.join(source))
+                .map_err(|error| format!("cannot read source `{source}`: {error}"))?;
+            Ok((source, digest))
+        })
+        .collect()
+}
+
+fn predicate(context: &Context, builder_id: &str, parts: Parts) -> Result<Provenance, String> {
     let pipeline = &context.pipeline;
     let relative = |path: &Path| {
         path.strip_prefix(&pipeline.root)
@@ -142,15 +224,20 @@ fn predicate(context: &Context, builder_id: &str) -> Result<Provenance, String> 
         .map(|(_, step)| step.name.clone())
         .collect();
     let mut byproducts = Vec::with_capacity(pipeline.steps.len());
-    byproducts.extend(pipeline.steps.iter().enumerate().filter_map(|(id, step)| {
-        let digest = context.attestations[id].get()?;
-        let mut descriptor = ResourceDescriptor::named(
-            crate::attest::run_folder::StepFile::Link.name(&step.name),
-            digest,
-        );
-        descriptor.media_type = Some(attest::provenance::ENVELOPE_MEDIA_TYPE.into());
-        Some(descriptor)
-    }));
+    let all = parts == Parts::All;
+    byproducts.extend(
+        (pipeline.steps.iter().enumerate())
+            .filter(|_| all)
+            .filter_map(|(id, step)| {
+                let digest = context.attestations[id].get()?;
+                let mut descriptor = ResourceDescriptor::named(
+                    crate::attest::run_folder::StepFile::Link.name(&step.name),
+                    digest,
+                );
+                descriptor.media_type = Some(attest::provenance::ENVELOPE_MEDIA_TYPE.into());
+                Some(descriptor)
+            }),
+    );
     Ok(Provenance {
         build_definition: BuildDefinition {
             build_type: BUILD_TYPE.to_owned(),
@@ -178,7 +265,7 @@ fn predicate(context: &Context, builder_id: &str) -> Result<Provenance, String> 
                     })
                     .collect(),
             },
-            resolved_dependencies: resolved_dependencies(context)?,
+            resolved_dependencies: resolved_dependencies(context, parts)?,
         },
         run_details: RunDetails {
             builder: Builder {
@@ -200,7 +287,10 @@ fn predicate(context: &Context, builder_id: &str) -> Result<Provenance, String> 
 
 /// The git commit, every source file a step read, the templates steps came from, and the
 /// inputs of local flakes' lock files.
-fn resolved_dependencies(context: &Context) -> Result<Vec<ResourceDescriptor>, String> {
+fn resolved_dependencies(
+    context: &Context,
+    parts: Parts,
+) -> Result<Vec<ResourceDescriptor>, String> {
     let root = &context.pipeline.root;
     let mut dependencies = Vec::new();
     let generated = crate::git::generated(
@@ -211,29 +301,24 @@ fn resolved_dependencies(context: &Context) -> Result<Vec<ResourceDescriptor>, S
     if let Some(git) = git_source(root, &generated) {
         dependencies.push(git.descriptor());
     }
-    let mut sources: Vec<&String> = context
-        .graph
-        .inputs
-        .iter()
-        .flat_map(|inputs| inputs.sources.iter())
-        .collect();
-    sources.sort();
-    sources.dedup();
-    for source in sources {
-        let digest = context
-            .store
-            .stats
-            .digest(&root.join(source))
-            .map_err(|error| format!("cannot read source `{source}`: {error}"))?;
-        dependencies.push(ResourceDescriptor::named(source.clone(), &digest));
+    let all = parts == Parts::All;
+    if all {
+        for (source, digest) in sources(context)? {
+            dependencies.push(ResourceDescriptor::named(source.clone(), &digest));
+        }
     }
     if (context.pipeline.steps.iter()).any(|step| matches!(step.kind, StepKind::Exec(_))) {
-        dependencies.push(context.host.dependency());
+        if all {
+            dependencies.push(context.host.dependency());
+        } else {
+            // Its package list is thousands of lines; the digest over it says the same.
+            dependencies.push(context.host.material());
+        }
     }
     // What a step with the network made is what it fetched (crates, modules, packages): named
     // here, with the step, since no source vouches for it.
     for (id, step) in context.pipeline.steps.iter().enumerate() {
-        let Some(result) = context.results[id].get().filter(|_| step.network) else {
+        let Some(result) = context.results[id].get().filter(|_| all && step.network) else {
             continue;
         };
         for output in &result.outputs {

@@ -185,21 +185,31 @@ fn statement_and_last(
     let may_reuse = summary.success()
         && summary.executed == 0
         && crate::exec::commit::no_failed_attempts(context);
-    let (body, earlier) = std::thread::scope(|scope| {
+    let failed = |message: String| Error::Environment { message };
+    let (fingerprint, earlier) = std::thread::scope(|scope| {
         let earlier = may_reuse.then(|| scope.spawn(|| last_run::intact(context, &options.last)));
-        let body = summary
+        let fingerprint = summary
             .success()
-            .then(|| provenance::body(context, options.builder_id))
+            .then(|| provenance::fingerprint(context, options.builder_id))
             .transpose();
         (
-            body,
+            fingerprint,
             earlier.and_then(|earlier| earlier.join().ok().flatten()),
         )
     });
-    let body = body.map_err(|message| Error::Environment { message })?;
-    let fingerprint = body
-        .as_ref()
-        .map(|body| fingerprint(body, files, options.bundles));
+    let fingerprint = fingerprint
+        .map_err(failed)?
+        .map(|statement| fingerprint_of(&statement, files, options.bundles));
+    if let (Some(earlier), Some(fingerprint)) = (&earlier, &fingerprint)
+        && earlier.fingerprint == *fingerprint
+    {
+        return Ok((None, Some(*fingerprint), Some(earlier.clone())));
+    }
+    let body = summary
+        .success()
+        .then(|| provenance::body(context, options.builder_id))
+        .transpose()
+        .map_err(failed)?;
     Ok((body, fingerprint, earlier))
 }
 
@@ -212,13 +222,14 @@ fn counts(summary: &RunSummary) -> StepCounts {
     }
 }
 
-/// What decides whether a run's provenance is the one before it: the Statement but its id and
-/// times, every step file of the run by name and digest, and whether it wrote bundles.
-fn fingerprint(body: &provenance::Body, files: &[(String, Digest)], bundles: bool) -> Digest {
+/// What decides whether a run's provenance is the one before it: what the Statement says but
+/// its id and times (`provenance::fingerprint`), every step file of the run by name and
+/// digest, and whether it wrote bundles.
+fn fingerprint_of(statement: &Digest, files: &[(String, Digest)], bundles: bool) -> Digest {
     use sha2::Digest as _;
     let mut hasher = sha2::Sha256::new();
-    hasher.update(b"gantry-run-fingerprint/1\n");
-    hasher.update(body.head());
+    hasher.update(b"gantry-run-fingerprint/2\n");
+    hasher.update(statement.as_bytes());
     for (name, digest) in files {
         hasher.update(name.as_bytes());
         hasher.update(b"\0");

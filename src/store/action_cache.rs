@@ -5,7 +5,7 @@ use std::collections::{HashMap, HashSet};
 use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use serde::{Deserialize, Serialize};
 
@@ -126,24 +126,39 @@ pub fn link_stays_inside(path: &str, target: &str) -> bool {
 #[derive(Debug)]
 pub struct ActionCache {
     directory: PathBuf,
-    /// Entries of the index, and entries stored during this run.
-    recent: Mutex<HashMap<Digest, ActionResult>>,
-    /// Keys this run used: the next index.
-    used: Mutex<HashSet<Digest>>,
-    /// Whether the next index differs from the one loaded.
-    changed: Mutex<bool>,
+    /// One lock for everything a lookup touches: a no-op run of 5,000 steps looks up from
+    /// two threads at once, and three locks a lookup had them waiting on each other.
+    entries: Mutex<Entries>,
     /// Set by [`forget`](Self::forget): the index was saved and must not be overwritten.
     forgotten: std::sync::atomic::AtomicBool,
+}
+
+#[derive(Debug, Default)]
+struct Entries {
+    /// The index's body, and where each of its results is in it: decoded when looked up.
+    index: Arc<Vec<u8>>,
+    indexed: HashMap<Digest, std::ops::Range<usize>>,
+    /// Whether the index's signature verified: its results are vouched for.
+    index_signed: bool,
+    /// How many results the index held.
+    index_size: usize,
+    /// Results decoded from the index, and results stored during this run; shared, not
+    /// copied, with each step that uses one.
+    recent: HashMap<Digest, Arc<ActionResult>>,
+    /// Keys this run used: the next index.
+    used: HashSet<Digest>,
+    /// Whether the next index differs from the one loaded.
+    changed: bool,
     /// Keys whose results are vouched for: stored by this run, listed in an index the run's
     /// key signed, or checked against a link a trusted key signed. The store is untrusted
     /// storage; only these may be used.
-    vouched: Mutex<HashSet<Digest>>,
+    vouched: HashSet<Digest>,
 }
 
 /// Why a cache entry could not be used.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Lookup {
-    Hit(Box<ActionResult>),
+    Hit(Arc<ActionResult>),
     Miss,
     /// The entry was unreadable or named another key; it was discarded.
     Corrupt,
@@ -154,11 +169,8 @@ impl ActionCache {
         fs::create_dir_all(&directory)?;
         Ok(Self {
             directory,
-            recent: Mutex::default(),
-            used: Mutex::default(),
-            changed: Mutex::new(false),
+            entries: Mutex::default(),
             forgotten: std::sync::atomic::AtomicBool::new(false),
-            vouched: Mutex::default(),
         })
     }
 
@@ -171,37 +183,36 @@ impl ActionCache {
     /// otherwise (another key, or an edited index) they are only candidates, each checked
     /// against its link before use. Returns whether the index verified.
     pub fn load_index(&self, file: &Path, verifier: Option<&dyn Verifier>) -> bool {
-        let Ok(bytes) = fs::read(file) else {
+        let Ok(mut bytes) = fs::read(file) else {
             return false;
         };
         let Some((body, signature)) = crate::store::index_file::unseal(&bytes) else {
             return false;
         };
-        let Some(entries) = crate::store::index_file::decode(body) else {
+        let Some(located) = crate::store::index_file::locate(body) else {
             return false;
         };
         let signed = verifier.is_some_and(|verifier| verifier.verify(body, signature));
-        let mut recent = lock(&self.recent);
-        recent.reserve(entries.len());
-        let mut vouched = lock(&self.vouched);
-        for entry in entries {
-            if signed {
-                vouched.insert(entry.key);
-            }
-            recent.insert(entry.key, entry);
-        }
+        let body_length = body.len();
+        bytes.truncate(body_length);
+        let mut entries = lock(&self.entries);
+        entries.index_size = located.len();
+        entries.indexed = located.into_iter().collect();
+        entries.index = Arc::new(bytes);
+        entries.index_signed = signed;
         signed
     }
 
     /// Whether the result stored under `key` may be used as it is.
     #[must_use]
     pub fn vouched(&self, key: &Digest) -> bool {
-        lock(&self.vouched).contains(key)
+        let entries = lock(&self.entries);
+        entries.vouched.contains(key) || (entries.index_signed && entries.indexed.contains_key(key))
     }
 
     /// Marks `key`'s result as checked against a trusted link.
     pub fn vouch(&self, key: &Digest) {
-        lock(&self.vouched).insert(*key);
+        lock(&self.entries).vouched.insert(*key);
     }
 
     /// Frees what this run keeps in memory, once its index is saved: a run of 50,000 steps
@@ -210,8 +221,15 @@ impl ActionCache {
     pub fn forget(&self) {
         self.forgotten
             .store(true, std::sync::atomic::Ordering::Relaxed);
-        *lock(&self.recent) = HashMap::new();
-        *lock(&self.used) = HashSet::new();
+        let mut entries = lock(&self.entries);
+        let recent = std::mem::take(&mut entries.recent);
+        let index = (
+            std::mem::take(&mut entries.index),
+            std::mem::take(&mut entries.indexed),
+        );
+        entries.used = HashSet::new();
+        // Freeing thousands of results costs milliseconds nobody needs to wait for.
+        std::thread::spawn(move || drop((recent, index)));
     }
 
     /// Writes the results this run used, for the next run of the same pipeline, signed by
@@ -220,19 +238,21 @@ impl ActionCache {
         if self.forgotten.load(std::sync::atomic::Ordering::Relaxed) {
             return Ok(());
         }
-        let used = lock(&self.used);
-        let recent = lock(&self.recent);
-        if !*lock(&self.changed) && used.len() == recent.len() {
+        let entries = lock(&self.entries);
+        // Every result of the index used, and nothing else: the index it would write.
+        if !entries.changed && entries.used.len() == entries.index_size {
             return Ok(());
         }
-        let vouched = lock(&self.vouched);
-        let mut entries: Vec<&ActionResult> = used
-            .iter()
-            .filter(|key| vouched.contains(key))
-            .filter_map(|key| recent.get(key))
+        let vouched = |key: &Digest| {
+            entries.vouched.contains(key)
+                || (entries.index_signed && entries.indexed.contains_key(key))
+        };
+        let mut results: Vec<&ActionResult> = (entries.used.iter())
+            .filter(|key| vouched(key))
+            .filter_map(|key| entries.recent.get(key).map(Arc::as_ref))
             .collect();
-        entries.sort_by(|left, right| left.step.cmp(&right.step));
-        let body = crate::store::index_file::encode(entries);
+        results.sort_by(|left, right| left.step.cmp(&right.step));
+        let body = crate::store::index_file::encode(results);
         let signature = signer.sign(&body);
         let bytes = crate::store::index_file::seal(body, &signature);
         if let Some(parent) = file.parent() {
@@ -243,9 +263,15 @@ impl ActionCache {
 
     #[must_use]
     pub fn get(&self, key: &Digest) -> Lookup {
-        if let Some(result) = lock(&self.recent).get(key) {
-            lock(&self.used).insert(*key);
-            return Lookup::Hit(Box::new(result.clone()));
+        {
+            let mut entries = lock(&self.entries);
+            if let Some(result) = entries.recent.get(key).cloned() {
+                entries.used.insert(*key);
+                return Lookup::Hit(result);
+            }
+        }
+        if let Some(result) = self.decode_indexed(key) {
+            return Lookup::Hit(result);
         }
         let path = self.path(key);
         let Ok(bytes) = fs::read(&path) else {
@@ -253,10 +279,12 @@ impl ActionCache {
         };
         match serde_json::from_slice::<ActionResult>(&bytes) {
             Ok(result) if result.key == *key => {
-                lock(&self.used).insert(*key);
-                lock(&self.recent).insert(*key, result.clone());
-                *lock(&self.changed) = true;
-                Lookup::Hit(Box::new(result))
+                let result = Arc::new(result);
+                let mut entries = lock(&self.entries);
+                entries.used.insert(*key);
+                entries.recent.insert(*key, Arc::clone(&result));
+                entries.changed = true;
+                Lookup::Hit(result)
             }
             _ => {
                 let _ = fs::remove_file(&path);
@@ -265,22 +293,45 @@ impl ActionCache {
         }
     }
 
+    /// `key`'s result from the loaded index, decoded outside the lock.
+    fn decode_indexed(&self, key: &Digest) -> Option<Arc<ActionResult>> {
+        let (index, range) = {
+            let entries = lock(&self.entries);
+            (
+                Arc::clone(&entries.index),
+                entries.indexed.get(key)?.clone(),
+            )
+        };
+        let result = crate::store::index_file::decode_at(&index, range)
+            .filter(|result| result.key == *key)?;
+        let result = Arc::new(result);
+        let mut entries = lock(&self.entries);
+        entries.used.insert(*key);
+        entries.recent.insert(*key, Arc::clone(&result));
+        Some(result)
+    }
+
     pub fn put(&self, result: &ActionResult) -> io::Result<()> {
         let bytes = serde_json::to_vec(result).map_err(io::Error::other)?;
         atomic::write(&self.path(&result.key), &bytes)?;
-        lock(&self.vouched).insert(result.key);
-        lock(&self.used).insert(result.key);
-        lock(&self.recent).insert(result.key, result.clone());
-        *lock(&self.changed) = true;
+        let mut entries = lock(&self.entries);
+        entries.vouched.insert(result.key);
+        entries.used.insert(result.key);
+        entries.recent.insert(result.key, Arc::new(result.clone()));
+        entries.changed = true;
         Ok(())
     }
 
     /// Drops an entry that turned out to be unusable (a blob it names is gone or corrupt).
     pub fn remove(&self, key: &Digest) {
-        lock(&self.vouched).remove(key);
-        lock(&self.recent).remove(key);
-        lock(&self.used).remove(key);
-        *lock(&self.changed) = true;
+        {
+            let mut entries = lock(&self.entries);
+            entries.vouched.remove(key);
+            entries.indexed.remove(key);
+            entries.recent.remove(key);
+            entries.used.remove(key);
+            entries.changed = true;
+        }
         let _ = fs::remove_file(self.path(key));
     }
 }

@@ -72,6 +72,25 @@ impl Cas {
         digest.sharded_path(&self.directory, "")
     }
 
+    /// `f` of the blob's path, built on the stack: a lookup per step of a no-op run needs the
+    /// path only for a moment.
+    pub fn with_path<R>(&self, digest: &Digest, f: impl FnOnce(&Path) -> R) -> R {
+        use std::os::unix::ffi::OsStrExt as _;
+        let folder = self.directory.as_os_str().as_bytes();
+        let mut buffer = [0u8; 512];
+        let length = folder.len() + 68;
+        if length > buffer.len() {
+            return f(&self.path(digest));
+        }
+        let digits = digest.hex_digits();
+        buffer[..folder.len()].copy_from_slice(folder);
+        buffer[folder.len()] = b'/';
+        buffer[folder.len() + 1..folder.len() + 3].copy_from_slice(&digits[..2]);
+        buffer[folder.len() + 3] = b'/';
+        buffer[folder.len() + 4..length].copy_from_slice(&digits);
+        f(Path::new(std::ffi::OsStr::from_bytes(&buffer[..length])))
+    }
+
     #[must_use]
     pub fn contains(&self, digest: &Digest) -> bool {
         self.path(digest).is_file()
@@ -230,5 +249,26 @@ impl<R: io::Read> io::Read for TeeReader<'_, R> {
         let read = self.inner.read(buffer)?;
         io::Write::write_all(self.copy, &buffer[..read])?;
         Ok(read)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_blob_path_built_on_the_stack_is_its_path() {
+        let folder = tempfile::tempdir().expect("tempdir");
+        let cas = Cas::open(folder.path().join("cas")).expect("cas");
+        let digest = Digest::of_bytes(b"blob");
+        let path = cas.path(&digest);
+        assert!(path.ends_with(format!("{}/{}", &digest.hex()[..2], digest.hex())));
+        assert_eq!(cas.with_path(&digest, Path::to_path_buf), path);
+        let long = Cas::open(folder.path().join("x".repeat(200)).join("y".repeat(200)))
+            .expect("a long folder");
+        assert_eq!(
+            long.with_path(&digest, Path::to_path_buf),
+            long.path(&digest)
+        );
     }
 }

@@ -121,7 +121,7 @@ fn a_consistent_forgery_of_blob_entry_and_index_is_not_restored() {
     let index = walkdir::WalkDir::new(test.path(".gantry/index"))
         .into_iter()
         .flatten()
-        .find(|entry| entry.file_type().is_file())
+        .find(|entry| entry.file_type().is_file() && entry.path().extension().is_none())
         .expect("index")
         .into_path();
     let mut bytes = std::fs::read(&index).expect("index");
