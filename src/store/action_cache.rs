@@ -228,8 +228,13 @@ impl ActionCache {
             std::mem::take(&mut entries.indexed),
         );
         entries.used = HashSet::new();
-        // Freeing thousands of results costs milliseconds nobody needs to wait for.
-        std::thread::spawn(move || drop((recent, index)));
+        // Freeing thousands of results costs milliseconds nobody needs to wait for; a large
+        // run frees them before its provenance is made, which needs the memory.
+        if recent.len() + index.1.len() > 10_000 {
+            drop((recent, index));
+        } else {
+            std::thread::spawn(move || drop((recent, index)));
+        }
     }
 
     /// Writes the results this run used, for the next run of the same pipeline, signed by
@@ -247,9 +252,17 @@ impl ActionCache {
             entries.vouched.contains(key)
                 || (entries.index_signed && entries.indexed.contains_key(key))
         };
+        let decoded: Vec<ActionResult> = (entries.used.iter())
+            .filter(|key| vouched(key) && !entries.recent.contains_key(key))
+            .filter_map(|key| {
+                let range = entries.indexed.get(key)?.clone();
+                crate::store::index_file::decode_at(&entries.index, range)
+            })
+            .collect();
         let mut results: Vec<&ActionResult> = (entries.used.iter())
             .filter(|key| vouched(key))
             .filter_map(|key| entries.recent.get(key).map(Arc::as_ref))
+            .chain(decoded.iter())
             .collect();
         results.sort_by(|left, right| left.step.cmp(&right.step));
         let body = crate::store::index_file::encode(results);
@@ -304,11 +317,10 @@ impl ActionCache {
         };
         let result = crate::store::index_file::decode_at(&index, range)
             .filter(|result| result.key == *key)?;
-        let result = Arc::new(result);
-        let mut entries = lock(&self.entries);
-        entries.used.insert(*key);
-        entries.recent.insert(*key, Arc::clone(&result));
-        Some(result)
+        // Not kept decoded: the index's bytes hold it already, and 50,000 results twice were
+        // 20 MB at a no-op run's peak.
+        lock(&self.entries).used.insert(*key);
+        Some(Arc::new(result))
     }
 
     pub fn put(&self, result: &ActionResult) -> io::Result<()> {
