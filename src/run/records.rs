@@ -302,27 +302,17 @@ fn provenance_and_usage(
         (false, true) => "interrupted",
         (false, false) => "failed",
     };
-    let prepare = || crate::run::usage::prepare(context, options.statuses, times, result);
-    let write = |body: Option<provenance::Body>| {
-        body.map(|body| provenance::write(context, body, times))
-            .transpose()
-    };
-    // Both documents list every step: made at once they cost a large run their two sizes in
-    // memory together (50,000 steps: about 35 MB more at the peak), so only smaller runs
-    // make them side by side.
-    let (provenance, prepared) = if context.pipeline.steps.len() < SIDE_BY_SIDE_BELOW {
-        std::thread::scope(|scope| {
-            let prepared = scope.spawn(prepare);
-            let provenance = write(body);
-            let prepared = prepared
-                .join()
-                .unwrap_or_else(|_| Err("making the usage document failed".to_owned()));
-            (provenance, prepared)
-        })
-    } else {
-        let provenance = write(body);
-        (provenance, prepare())
-    };
+    let (provenance, prepared) = std::thread::scope(|scope| {
+        let prepared =
+            scope.spawn(|| crate::run::usage::prepare(context, options.statuses, times, result));
+        let provenance = body
+            .map(|body| provenance::write(context, body, times))
+            .transpose();
+        let prepared = prepared
+            .join()
+            .unwrap_or_else(|_| Err("making the usage document failed".to_owned()));
+        (provenance, prepared)
+    });
     let provenance = provenance.map_err(failed)?;
     let (usage, used) = crate::run::usage::write(
         context,
@@ -336,9 +326,6 @@ fn provenance_and_usage(
         used,
     })
 }
-
-/// Runs of fewer steps make their provenance and usage document at once.
-const SIDE_BY_SIDE_BELOW: usize = 10_000;
 
 /// The run's provenance and usage document, written.
 struct Documents {
