@@ -87,7 +87,9 @@ pub fn list(folder: &Path) -> std::io::Result<Vec<Entry>> {
         Err(error) if error.kind() == std::io::ErrorKind::NotFound => Vec::new(),
         Err(error) => return Err(error),
     };
-    let store_root = folder.parent().unwrap_or(folder);
+    // `.` has no parent to name: the folder as an absolute path has.
+    let absolute = std::path::absolute(folder).unwrap_or_else(|_| folder.to_path_buf());
+    let store_root = absolute.parent().unwrap_or(folder);
     for (name, digest) in listed {
         if !name.ends_with(SUFFIX) {
             continue;

@@ -114,6 +114,17 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 fn place(job: &Job) -> Result<(), String> {
+    // Never through a link: the target's folder and the one above it (a store shard and the
+    // store) must be real folders, or a planted link would have gantry write elsewhere.
+    for folder in job.target.ancestors().skip(1).take(2) {
+        if fs::symlink_metadata(folder).is_ok_and(|metadata| metadata.file_type().is_symlink()) {
+            return Err(format!(
+                "cannot write the attestation `{}`: `{}` is a link",
+                job.target.display(),
+                folder.display()
+            ));
+        }
+    }
     // A hard link appears whole or not at all, so it needs no temporary name. A store shard
     // is made on first use; a file already there with other bytes is replaced.
     let mut linked = fs::hard_link(&job.source, &job.target);

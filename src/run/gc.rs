@@ -212,6 +212,13 @@ fn sweep_attestation_store(
             continue;
         }
         for file in fs::read_dir(shard.path()).into_iter().flatten().flatten() {
+            // Only files: anything else in a shard is not gantry's to remove.
+            if !file
+                .file_type()
+                .is_ok_and(|kind| kind.is_file() || kind.is_symlink())
+            {
+                continue;
+            }
             let name = file.file_name().to_string_lossy().into_owned();
             let digest = name
                 .strip_suffix(crate::attest::run_folder::SUFFIX)

@@ -31,12 +31,32 @@ pub struct Body {
 
 const PLACEHOLDER: &[u8] = br#""metadata":{"invocationId":"","startedOn":"","finishedOn":""}}}}"#;
 
+/// What the provenance reads from the workspace itself (git's state, every source's digest),
+/// read once for both its fingerprint and its body, which so describe one and the same state.
+pub struct Gathered {
+    git: Option<GitSource>,
+    sources: Vec<(String, Digest)>,
+}
+
+/// Reads git's state and every source a step read.
+pub fn gather(context: &Context) -> Result<Gathered, String> {
+    let generated = crate::git::generated(
+        &context.pipeline,
+        &context.store.root,
+        context.run_dir.parent().unwrap_or(&context.run_dir),
+    );
+    Ok(Gathered {
+        git: git_source(&context.pipeline.root, &generated),
+        sources: sources(context)?,
+    })
+}
+
 /// The run's provenance Statement, without its id and times.
-pub fn body(context: &Context, builder_id: &str) -> Result<Body, String> {
+pub fn body(context: &Context, builder_id: &str, gathered: &Gathered) -> Result<Body, String> {
     let statement = Statement::new(
         subjects(context),
         PREDICATE_TYPE,
-        predicate(context, builder_id, Parts::All)?,
+        predicate(context, builder_id, Parts::All, gathered),
     );
     // Sized up front: a provenance of thousands of artifacts runs to megabytes, and growing
     // the buffers by doubling copied each of them several times.
@@ -132,17 +152,17 @@ enum Parts {
 /// they are. Two runs with the same fingerprint write the same provenance but for its id and
 /// times. Whatever `subjects`, `byproducts` or a per-step dependency comes to say must be
 /// hashed here too.
-pub fn fingerprint(context: &Context, builder_id: &str) -> Result<Digest, String> {
+pub fn fingerprint(context: &Context, builder_id: &str, gathered: &Gathered) -> Digest {
     use sha2::Digest as _;
     let mut hasher = sha2::Sha256::new();
     hasher.update(b"gantry-provenance-fingerprint/1\0");
     let statement = Statement::new(
         Vec::new(),
         PREDICATE_TYPE,
-        predicate(context, builder_id, Parts::RunLevel)?,
+        predicate(context, builder_id, Parts::RunLevel, gathered),
     );
-    serde_json::to_writer(HashWriter(&mut hasher), &statement)
-        .map_err(|error| error.to_string())?;
+    // gantry's own types always serialise.
+    let _ = serde_json::to_writer(HashWriter(&mut hasher), &statement);
     let text = |hasher: &mut sha2::Sha256, text: &str| {
         hasher.update(u64::try_from(text.len()).unwrap_or(u64::MAX).to_le_bytes());
         hasher.update(text.as_bytes());
@@ -164,11 +184,11 @@ pub fn fingerprint(context: &Context, builder_id: &str) -> Result<Digest, String
             text(&mut hasher, output.link.as_deref().unwrap_or(""));
         }
     }
-    for (source, digest) in sources(context)? {
+    for (source, digest) in &gathered.sources {
         text(&mut hasher, source);
         hasher.update(digest.as_bytes());
     }
-    Ok(Digest::from_raw(hasher.finalize().into()))
+    Digest::from_raw(hasher.finalize().into())
 }
 
 struct HashWriter<'a>(&'a mut sha2::Sha256);
@@ -185,7 +205,7 @@ impl std::io::Write for HashWriter<'_> {
 }
 
 /// Every source file a step read, sorted, with its digest.
-fn sources(context: &Context) -> Result<Vec<(&String, Digest)>, String> {
+fn sources(context: &Context) -> Result<Vec<(String, Digest)>, String> {
     let mut sources: Vec<&String> = context
         .graph
         .inputs
@@ -203,12 +223,12 @@ fn sources(context: &Context) -> Result<Vec<(&String, Digest)>, String> {
                 .stats
                 .digest(&root.join(source))
                 .map_err(|error| format!("cannot read source `{source}`: {error}"))?;
-            Ok((source, digest))
+            Ok((source.clone(), digest))
         })
         .collect()
 }
 
-fn predicate(context: &Context, builder_id: &str, parts: Parts) -> Result<Provenance, String> {
+fn predicate(context: &Context, builder_id: &str, parts: Parts, gathered: &Gathered) -> Provenance {
     let pipeline = &context.pipeline;
     let relative = |path: &Path| {
         path.strip_prefix(&pipeline.root)
@@ -238,7 +258,7 @@ fn predicate(context: &Context, builder_id: &str, parts: Parts) -> Result<Proven
                 Some(descriptor)
             }),
     );
-    Ok(Provenance {
+    Provenance {
         build_definition: BuildDefinition {
             build_type: BUILD_TYPE.to_owned(),
             external_parameters: ExternalParameters {
@@ -265,7 +285,7 @@ fn predicate(context: &Context, builder_id: &str, parts: Parts) -> Result<Proven
                     })
                     .collect(),
             },
-            resolved_dependencies: resolved_dependencies(context, parts)?,
+            resolved_dependencies: resolved_dependencies(context, parts, gathered),
         },
         run_details: RunDetails {
             builder: Builder {
@@ -282,7 +302,7 @@ fn predicate(context: &Context, builder_id: &str, parts: Parts) -> Result<Proven
                 finished_on: String::new(),
             },
         },
-    })
+    }
 }
 
 /// The git commit, every source file a step read, the templates steps came from, and the
@@ -290,21 +310,17 @@ fn predicate(context: &Context, builder_id: &str, parts: Parts) -> Result<Proven
 fn resolved_dependencies(
     context: &Context,
     parts: Parts,
-) -> Result<Vec<ResourceDescriptor>, String> {
+    gathered: &Gathered,
+) -> Vec<ResourceDescriptor> {
     let root = &context.pipeline.root;
     let mut dependencies = Vec::new();
-    let generated = crate::git::generated(
-        &context.pipeline,
-        &context.store.root,
-        context.run_dir.parent().unwrap_or(&context.run_dir),
-    );
-    if let Some(git) = git_source(root, &generated) {
+    if let Some(git) = &gathered.git {
         dependencies.push(git.descriptor());
     }
     let all = parts == Parts::All;
     if all {
-        for (source, digest) in sources(context)? {
-            dependencies.push(ResourceDescriptor::named(source.clone(), &digest));
+        for (source, digest) in &gathered.sources {
+            dependencies.push(ResourceDescriptor::named(source.clone(), digest));
         }
     }
     if (context.pipeline.steps.iter()).any(|step| matches!(step.kind, StepKind::Exec(_))) {
@@ -353,7 +369,7 @@ fn resolved_dependencies(
             }
         }
     }
-    Ok(dependencies)
+    dependencies
 }
 
 /// The templates steps were expanded from: each pack once, by its digest, with where it came

@@ -121,22 +121,6 @@ pub fn write(
     let sums_path = context.run_dir.join(SUMS_FILE);
     atomic::write(&sums_path, sums.as_bytes()).map_err(Error::write(&sums_path))?;
     let sums_digest = Digest::of_bytes(sums.as_bytes());
-    if let (Some((path, digest)), Some(fingerprint)) = (&provenance, &fingerprint)
-        && over_budget.is_none()
-    {
-        // Only a shortcut for the next run: failing to record it costs it a provenance.
-        let _ = last_run::save(
-            &options.last,
-            &last_run::LastRun {
-                run_id: context.run_id.clone(),
-                folder: context.run_dir.clone(),
-                provenance: (path.clone(), *digest),
-                sums: sums_digest,
-                fingerprint: *fingerprint,
-            },
-            context.signer.as_ref(),
-        );
-    }
     let record = Record {
         seq: 0,
         run_id: context.run_id.clone(),
@@ -161,6 +145,23 @@ pub fn write(
         previous: String::new(),
     };
     append(context, options, record)?;
+    if let (Some((path, digest)), Some(fingerprint)) = (&provenance, &fingerprint)
+        && over_budget.is_none()
+    {
+        // Only a shortcut for the next run: failing to record it costs it a provenance. After
+        // the run log names this provenance, so a later run never names one it does not.
+        let _ = last_run::save(
+            &options.last,
+            &last_run::LastRun {
+                run_id: context.run_id.clone(),
+                folder: context.run_dir.clone(),
+                provenance: (path.clone(), *digest),
+                sums: sums_digest,
+                fingerprint: *fingerprint,
+            },
+            context.signer.as_ref(),
+        );
+    }
     Ok(Written {
         provenance: provenance.map(|(path, _)| path),
         over_budget,
@@ -182,35 +183,33 @@ fn statement_and_last(
     Option<Digest>,
     Option<last_run::LastRun>,
 )> {
+    // A release always has its own run: its manifest and tag name that run's folder.
     let may_reuse = summary.success()
         && summary.executed == 0
+        && context.release.is_none()
         && crate::exec::commit::no_failed_attempts(context);
     let failed = |message: String| Error::Environment { message };
-    let (fingerprint, earlier) = std::thread::scope(|scope| {
+    let (gathered, earlier) = std::thread::scope(|scope| {
         let earlier = may_reuse.then(|| scope.spawn(|| last_run::intact(context, &options.last)));
-        let fingerprint = summary
+        let gathered = summary
             .success()
-            .then(|| provenance::fingerprint(context, options.builder_id))
+            .then(|| provenance::gather(context))
             .transpose();
         (
-            fingerprint,
+            gathered,
             earlier.and_then(|earlier| earlier.join().ok().flatten()),
         )
     });
-    let fingerprint = fingerprint
-        .map_err(failed)?
-        .map(|statement| fingerprint_of(&statement, files, options.bundles));
-    if let (Some(earlier), Some(fingerprint)) = (&earlier, &fingerprint)
-        && earlier.fingerprint == *fingerprint
-    {
-        return Ok((None, Some(*fingerprint), Some(earlier.clone())));
+    let Some(gathered) = gathered.map_err(failed)? else {
+        return Ok((None, None, None));
+    };
+    let statement = provenance::fingerprint(context, options.builder_id, &gathered);
+    let fingerprint = fingerprint_of(&statement, files, options.bundles);
+    if let Some(earlier) = earlier.filter(|earlier| earlier.fingerprint == fingerprint) {
+        return Ok((None, Some(fingerprint), Some(earlier)));
     }
-    let body = summary
-        .success()
-        .then(|| provenance::body(context, options.builder_id))
-        .transpose()
-        .map_err(failed)?;
-    Ok((body, fingerprint, earlier))
+    let body = provenance::body(context, options.builder_id, &gathered).map_err(failed)?;
+    Ok((Some(body), Some(fingerprint), None))
 }
 
 fn counts(summary: &RunSummary) -> StepCounts {

@@ -315,8 +315,13 @@ impl ActionCache {
                 entries.indexed.get(key)?.clone(),
             )
         };
-        let result = crate::store::index_file::decode_at(&index, range)
-            .filter(|result| result.key == *key)?;
+        let Some(result) =
+            crate::store::index_file::decode_at(&index, range).filter(|result| result.key == *key)
+        else {
+            // Not the index's to vouch for any more: the per-key entry must vouch for itself.
+            lock(&self.entries).indexed.remove(key);
+            return None;
+        };
         // Not kept decoded: the index's bytes hold it already, and 50,000 results twice were
         // 20 MB at a no-op run's peak.
         lock(&self.entries).used.insert(*key);

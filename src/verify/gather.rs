@@ -51,11 +51,11 @@ pub fn read_folders(
     for (folder, path) in folders.iter().enumerate() {
         if path.is_file() {
             let files = read_bundle(path)?;
-            bundled.extend(
-                files
-                    .into_iter()
-                    .map(|file| evidence::parse(path.join(&file.name), folder, &file.bytes)),
-            );
+            bundled.extend(files.into_iter().map(|file| {
+                let mut parsed = evidence::parse(path.join(&file.name), folder, &file.bytes);
+                parsed.name = file.name;
+                parsed
+            }));
             continue;
         }
         let found = evidence::list_folder(path).map_err(|error| {

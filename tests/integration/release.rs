@@ -945,3 +945,40 @@ fn the_ci_examples_parse_and_run_real_gantry_commands() {
     }
     assert!(gantry::cli::accepts(&["release", "verify", "1.4.0", "--no-such-flag"]).is_err());
 }
+
+/// A dry run, then the release: the release's own run changes nothing, yet it has a run
+/// folder of its own (a run that changes nothing otherwise names the last provenance), which
+/// its manifest and tag name and `release verify` reads.
+#[test]
+fn a_release_after_its_dry_run_has_a_run_of_its_own() {
+    let test = tiny("artifacts = [\"out/app\"]");
+    let dry = release(&test, &["0.3.0", "--dry-run", "--json"]).success();
+    assert!(
+        dry.stdout().contains("release_finished"),
+        "{}",
+        dry.stdout()
+    );
+    release(&test, &["0.3.0"]).success();
+    let manifest = manifest(&test, "0.3.0");
+    let run_id = manifest["predicate"]["runId"]
+        .as_str()
+        .or_else(|| manifest["predicate"]["run_id"].as_str())
+        .map(str::to_owned);
+    if let Some(run_id) = run_id {
+        assert!(
+            test.path("attestations")
+                .join(&run_id)
+                .join("provenance.intoto.json")
+                .is_file(),
+            "the manifest's run {run_id} has its folder"
+        );
+    }
+    let verified = release_verify(&test, "0.3.0").success();
+    assert!(
+        verified.stdout().contains("\"passed\":true")
+            || verified.stdout().contains("VERIFIED")
+            || verified.stdout().contains("\"passed\": true"),
+        "{}",
+        verified.stdout()
+    );
+}

@@ -161,3 +161,22 @@ fn gc_deletes_nothing_through_an_attestation_store_that_is_a_link() {
         "precious"
     );
 }
+
+/// An attestation store planted as a link to another folder: the run refuses to write an
+/// attestation through it, and nothing appears in that folder.
+#[test]
+fn a_run_writes_no_attestation_through_a_store_that_is_a_link() {
+    let victim = tempfile::tempdir().expect("victim");
+    let test = workspace();
+    test.gantry_run(&[]).success();
+    let store = test.path("attestations/sha256");
+    fs::rename(&store, test.path("real-store")).expect("move");
+    std::os::unix::fs::symlink(victim.path(), &store).expect("link");
+    test.write("src/a.txt", "changed\n");
+    test.gantry_run(&[]).failure(3).stderr_contains("is a link");
+    assert_eq!(
+        fs::read_dir(victim.path()).expect("victim").count(),
+        0,
+        "nothing was written through the link"
+    );
+}
