@@ -79,18 +79,8 @@ fn release_texts(attestations: &Path) -> String {
         .flatten()
         .filter(|entry| entry.file_type().is_file())
     {
-        if let Ok(bytes) = crate::bounded::read(entry.path(), crate::bounded::Kind::Attestation) {
-            text.push_str(&String::from_utf8_lossy(&bytes));
-            // A manifest's payload is base64: its run ids are inside.
-            if let Ok(envelope) = serde_json::from_slice::<crate::attest::Envelope>(&bytes)
-                && let Ok(payload) = base64::Engine::decode(
-                    &base64::engine::general_purpose::STANDARD,
-                    &envelope.payload,
-                )
-            {
-                text.push_str(&String::from_utf8_lossy(&payload));
-            }
-        }
+        // A manifest's payload is base64: its run ids are inside.
+        text.push_str(&attestation_text(entry.path()));
     }
     text
 }

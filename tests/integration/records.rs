@@ -9,7 +9,7 @@ use crate::support::{Run, Test};
 
 const PIPELINE: &str = "[pipeline]\nname = \"records\"\nroot = \".\"\n\n[steps.copy]\nrun = \"cp src/a.txt out/a.txt\"\ninputs = [\"src/a.txt\"]\noutputs = [\"out/a.txt\"]\n\n[steps.pack]\nrun = \"tar --sort=name --mtime=@0 --owner=0 --group=0 --numeric-owner -cf out/a.tar out/a.txt\"\ninputs = [\"out/a.txt\"]\noutputs = [\"out/a.tar\"]\n";
 
-fn workspace() -> Test {
+pub(crate) fn workspace() -> Test {
     let test = Test::new().file("src/a.txt", "a\n").pipeline(PIPELINE);
     let public = test.run(["keys", "public"]).success().stdout();
     test.write("dev.pub", &public);

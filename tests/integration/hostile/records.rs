@@ -5,21 +5,7 @@
 use std::fs;
 use std::os::unix::fs::PermissionsExt as _;
 
-use crate::records::verify;
-use crate::support::Test;
-
-fn workspace() -> Test {
-    let test = Test::new()
-        .file("src/a.txt", "a\n")
-        .pipeline("[pipeline]\nname = \"records\"\nroot = \".\"\n\n[steps.copy]\nrun = \"cp src/a.txt out/a.txt\"\ninputs = [\"src/a.txt\"]\noutputs = [\"out/a.txt\"]\n\n[steps.pack]\nrun = \"tar --sort=name --mtime=@0 --owner=0 --group=0 --numeric-owner -cf out/a.tar out/a.txt\"\ninputs = [\"out/a.txt\"]\noutputs = [\"out/a.tar\"]\n");
-    let public = test.run(["keys", "public"]).success().stdout();
-    test.write("dev.pub", &public);
-    test.write(
-        "policy.toml",
-        "[policy]\nname = \"p\"\n\n[[keys]]\nid = \"dev\"\npublic = \"dev.pub\"\nsteps = [\"*\"]\n\n[require]\nsteps = [\"copy\", \"pack\"]\nprovenance = true\nsources = [\"src/*\"]\ntools = [\"/usr\", \"/usr/bin/*\", \"/bin/*\"]\n",
-    );
-    test
-}
+use crate::records::{verify, workspace};
 
 /// The stored link of `copy` in the run `folder`.
 fn stored_copy(folder: &std::path::Path) -> std::path::PathBuf {
