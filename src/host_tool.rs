@@ -27,6 +27,8 @@ pub enum Ended {
     Signaled(i32),
     TimedOut,
     Cancelled,
+    /// Stopped early because its caller had what it needed (`run_until`).
+    Stopped,
 }
 
 impl fmt::Display for Ended {
@@ -36,6 +38,7 @@ impl fmt::Display for Ended {
             Self::Signaled(signal) => write!(formatter, "killed by signal {signal}"),
             Self::TimedOut => formatter.write_str("timed out"),
             Self::Cancelled => formatter.write_str("cancelled"),
+            Self::Stopped => formatter.write_str("stopped early"),
         }
     }
 }
@@ -64,6 +67,19 @@ pub fn run(
     directory: &Path,
     timeout: Option<Duration>,
     cancel: &AtomicBool,
+) -> io::Result<Captured> {
+    run_until(program, arguments, directory, timeout, cancel, &|| false)
+}
+
+/// As [`run`], and stops the tool ([`Ended::Stopped`]) as soon as `enough` says so, such as
+/// when a report it writes has reached its size limit.
+pub fn run_until(
+    program: &Path,
+    arguments: &[OsString],
+    directory: &Path,
+    timeout: Option<Duration>,
+    cancel: &AtomicBool,
+    enough: &dyn Fn() -> bool,
 ) -> io::Result<Captured> {
     let mut command = Command::new(program);
     command
@@ -119,6 +135,8 @@ pub fn run(
             Some(Ended::Cancelled)
         } else if timeout.is_some_and(|limit| started.elapsed() >= limit) {
             Some(Ended::TimedOut)
+        } else if enough() {
+            Some(Ended::Stopped)
         } else {
             None
         };

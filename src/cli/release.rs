@@ -117,6 +117,7 @@ fn run_cut(args: Args, environment: &Environment) -> Result<u8> {
             json: args.flags.json,
             bundles: args.flags.bundles,
             explain_budget: None,
+            diffoscope_limit: None,
         };
         let verifier = EcdsaVerifier::from_pem(signer.public_key_pem()).map_err(Error::Internal)?;
         Some(repro::options(

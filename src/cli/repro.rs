@@ -57,6 +57,21 @@ pub(super) struct Args {
     /// the first rebuild, at least a minute).
     #[arg(long, value_name = "DURATION", value_parser = budget)]
     explain_budget: Option<std::time::Duration>,
+    /// The size a diffoscope report is cut at, such as `4MiB`; `none` writes whole reports
+    /// (default: 1MiB).
+    #[arg(long, value_name = "SIZE", value_parser = report_limit)]
+    diffoscope_limit: Option<ReportLimit>,
+}
+
+/// `--diffoscope-limit`: a size, or `none`.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct ReportLimit(Option<u64>);
+
+fn report_limit(text: &str) -> std::result::Result<ReportLimit, String> {
+    if text == "none" {
+        return Ok(ReportLimit(None));
+    }
+    crate::pipeline::limits::parse_size(text).map(|size| ReportLimit(Some(size)))
 }
 
 fn budget(text: &str) -> std::result::Result<std::time::Duration, String> {
@@ -99,6 +114,7 @@ pub(super) fn run(args: Args, environment: &Environment) -> Result<u8> {
             json: args.json,
             bundles: args.bundles,
             explain_budget: args.explain_budget,
+            diffoscope_limit: args.diffoscope_limit,
         },
         verifier,
     )?;
@@ -136,6 +152,7 @@ pub(super) struct Request {
     pub json: bool,
     pub bundles: bool,
     pub explain_budget: Option<std::time::Duration>,
+    pub diffoscope_limit: Option<ReportLimit>,
 }
 
 /// A reproduction's options: the request, and from the environment the cache, diffoscope,
@@ -167,6 +184,9 @@ pub(super) fn options(
         home: environment.home.clone(),
         bundles: request.bundles,
         explain_budget: request.explain_budget,
+        diffoscope_limit: request
+            .diffoscope_limit
+            .map_or(Some(repro::DIFFOSCOPE_LIMIT), |limit| limit.0),
     })
 }
 
@@ -263,6 +283,7 @@ pub(super) fn render(report: &ReproReport, root: &Path) -> String {
     for note in &report.notes {
         let _ = writeln!(text, "note: {note}");
     }
+    render_spent(&mut text, &report.spent);
     if report.reproduced() {
         let _ = writeln!(text, "all {total} outputs reproduced");
     } else {
@@ -276,6 +297,30 @@ pub(super) fn render(report: &ReproReport, root: &Path) -> String {
         let _ = writeln!(text, "signed statement: {}", shown(statement, root));
     }
     text
+}
+
+/// What explaining took, when it rebuilt anything or left something untried.
+fn render_spent(text: &mut String, spent: &repro::attribute::Spent) {
+    if spent.rebuilds == 0 && spent.untried.is_empty() {
+        return;
+    }
+    let untried: Vec<&str> = spent.untried.iter().map(|aspect| aspect.name()).collect();
+    let _ = writeln!(
+        text,
+        "explaining: {} rebuild{} in {} of a {} budget{}",
+        spent.rebuilds,
+        if spent.rebuilds == 1 { "" } else { "s" },
+        crate::duration::humanize(spent.spent),
+        crate::duration::humanize(spent.budget),
+        if untried.is_empty() {
+            String::new()
+        } else {
+            format!(
+                "; not tried, as one more rebuild would not fit: {}",
+                untried.join(", ")
+            )
+        }
+    );
 }
 
 /// One output's line, and under it (when it differs) the digests, the cause and the report.
@@ -314,9 +359,16 @@ fn render_output(
         return;
     };
     if let Some(report_path) = &explanation.report {
+        let cut = match report.diffoscope_limit {
+            Some(limit) if explanation.cut => format!(
+                " (cut at {}; `--diffoscope-limit none` for all of it)",
+                crate::pipeline::limits::show_size(limit)
+            ),
+            _ => String::new(),
+        };
         let _ = writeln!(
             text,
-            "{pad}diffoscope: {}",
+            "{pad}diffoscope: {}{cut}",
             shown(&report.folder.join(report_path), root)
         );
         for line in explanation.excerpt.lines() {

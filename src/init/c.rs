@@ -4,6 +4,10 @@
 
 use super::{Plan, Tree, array, ignore, name_of_folder, policy, quoted, sbom_steps};
 
+/// The flags that write the work folder as /build and $TMPDIR as /tmp (gcc 8 and clang 10 or
+/// later); `$PWD` is the work folder where they are set.
+pub(super) const PREFIX_MAP: &str = "-ffile-prefix-map=$PWD=/build -ffile-prefix-map=$TMPDIR=/tmp";
+
 enum System {
     Configure,
     Cmake,
@@ -46,8 +50,15 @@ pub(super) fn plan(tree: &Tree<'_>) -> Option<Plan> {
             None => entry.clone(),
         })
         .collect();
-    let copy = r#"top=$PWD
-cp -R . "$TMPDIR/src" && cd "$TMPDIR/src""#;
+    // The compiler writes source paths into what it builds (`__FILE__` in asserts, debug
+    // information): the work folder and $TMPDIR, which `gantry repro` varies, are written as
+    // /build and /tmp wherever they are. CPPFLAGS reaches every compile through configure and
+    // make's rules without replacing a project's own CFLAGS; CMake keeps its build type's
+    // flags apart from CFLAGS.
+    let copy = format!(
+        "top=$PWD\nexport CPPFLAGS=\"{PREFIX_MAP}\"\ncp -R . \"$TMPDIR/src\" && cd \"$TMPDIR/src\""
+    );
+    let cmake_flags = format!("export CFLAGS=\"{PREFIX_MAP}\" CXXFLAGS=\"{PREFIX_MAP}\"\n");
     let test_target = ["check", "test"]
         .into_iter()
         .find(|target| defines(&makefile, target));
@@ -58,17 +69,25 @@ cp -R . "$TMPDIR/src" && cd "$TMPDIR/src""#;
                 "set -e\n{copy}\n./configure --prefix=/usr\nmake -j\"$(nproc)\"\nmake install DESTDIR=\"$top/out/install\"\n"
             ),
             test_target.map(|target| {
-                format!("set -e\n{copy}\n./configure --prefix=/usr\nmake -j\"$(nproc)\"\nmake {target}")
+                format!(
+                    "set -e\n{copy}\n./configure --prefix=/usr\nmake -j\"$(nproc)\"\nmake {target}"
+                )
             }),
         ),
         System::Cmake => (
             "C/C++ (CMake)",
-            "set -e\ncmake -S . -B \"$TMPDIR/build\" -DCMAKE_BUILD_TYPE=Release -DCMAKE_INSTALL_PREFIX=/usr\ncmake --build \"$TMPDIR/build\" -j \"$(nproc)\"\nDESTDIR=\"$PWD/out/install\" cmake --install \"$TMPDIR/build\"".to_owned(),
-            Some("set -e\ncmake -S . -B \"$TMPDIR/build\" -DCMAKE_BUILD_TYPE=Release\ncmake --build \"$TMPDIR/build\" -j \"$(nproc)\"\nctest --test-dir \"$TMPDIR/build\" --output-on-failure".to_owned()),
+            format!(
+                "set -e\n{cmake_flags}cmake -S . -B \"$TMPDIR/build\" -DCMAKE_BUILD_TYPE=Release -DCMAKE_INSTALL_PREFIX=/usr\ncmake --build \"$TMPDIR/build\" -j \"$(nproc)\"\nDESTDIR=\"$PWD/out/install\" cmake --install \"$TMPDIR/build\""
+            ),
+            Some(format!(
+                "set -e\n{cmake_flags}cmake -S . -B \"$TMPDIR/build\" -DCMAKE_BUILD_TYPE=Release\ncmake --build \"$TMPDIR/build\" -j \"$(nproc)\"\nctest --test-dir \"$TMPDIR/build\" --output-on-failure"
+            )),
         ),
         System::Make => (
             "C (make)",
-            format!("set -e\n{copy}\nmake -j\"$(nproc)\"\nmake install DESTDIR=\"$top/out/install\" PREFIX=/usr\n"),
+            format!(
+                "set -e\n{copy}\nmake -j\"$(nproc)\"\nmake install DESTDIR=\"$top/out/install\" PREFIX=/usr\n"
+            ),
             test_target.map(|target| format!("set -e\n{copy}\nmake -j\"$(nproc)\"\nmake {target}")),
         ),
     };
@@ -174,6 +193,13 @@ mod tests {
         );
         let pipeline = super::super::tests::checks(&plan);
         assert_eq!(pipeline.steps.len(), 5);
+        assert!(
+            plan.pipeline.contains(
+                "top=$PWD\nexport CPPFLAGS=\"-ffile-prefix-map=$PWD=/build -ffile-prefix-map=$TMPDIR=/tmp\"\n"
+            ),
+            "{}",
+            plan.pipeline
+        );
     }
 
     #[test]

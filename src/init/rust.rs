@@ -189,9 +189,11 @@ fn packages(tree: &Tree<'_>, root: toml::Table) -> Vec<Package> {
     packages
 }
 
-/// rustc writes the paths of what it compiles into the binary (panic messages, debug info):
-/// the build folder's, which `gantry repro` varies, is written as `/build` wherever it is.
-const REMAP: &str = r#"RUSTFLAGS=\"--remap-path-prefix=$PWD=/build\" "#;
+/// rustc writes the paths of what it compiles into the binary (panic messages, debug info),
+/// and so does the C compiler of a `-sys` crate (`__FILE__`, debug info; the `cc` crate adds
+/// CFLAGS to its own): the work folder and $TMPDIR, which `gantry repro` varies, are written as
+/// `/build` and `/tmp` wherever they are.
+const REMAP: &str = r#"RUSTFLAGS=\"--remap-path-prefix=$PWD=/build --remap-path-prefix=$TMPDIR=/tmp\" CFLAGS=\"-ffile-prefix-map=$PWD=/build -ffile-prefix-map=$TMPDIR=/tmp\" CXXFLAGS=\"-ffile-prefix-map=$PWD=/build -ffile-prefix-map=$TMPDIR=/tmp\" "#;
 
 pub(super) fn plan(tree: &Tree<'_>, host: &Host) -> Result<Plan, String> {
     let text = tree.text("Cargo.toml").ok_or("cannot read Cargo.toml")?;
@@ -446,5 +448,17 @@ mod tests {
         assert!(plan.notes.is_empty(), "{:?}", plan.notes);
         let pipeline = super::super::tests::checks(&plan);
         assert_eq!(pipeline.steps.len(), 5);
+        // Neither the work folder nor $TMPDIR reaches the binary, through rustc or a `-sys`
+        // crate's C compiler.
+        for flag in [
+            "--remap-path-prefix=$PWD=/build --remap-path-prefix=$TMPDIR=/tmp",
+            r#"CFLAGS=\"-ffile-prefix-map=$PWD=/build -ffile-prefix-map=$TMPDIR=/tmp\""#,
+        ] {
+            assert!(
+                plan.pipeline.contains(flag),
+                "{flag} not in {}",
+                plan.pipeline
+            );
+        }
     }
 }

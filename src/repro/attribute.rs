@@ -3,6 +3,8 @@
 //! variation at a time (which ones make it differ?), as reprotest's `--auto-build` does.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::fmt::Write as _;
+use std::time::{Duration, Instant};
 
 use crate::error::Result;
 use crate::exec::variation::{Aspect, Variation};
@@ -17,12 +19,22 @@ use crate::repro::rebuild::{Plan, Rebuilder, remove_folder, tmpfs_scratch};
 pub enum Attribution {
     /// It differs even when rebuilt in the standard surroundings.
     Nondeterministic,
-    /// It reproduces in the standard surroundings and differs when any of these vary.
-    Surroundings(Vec<Aspect>),
+    /// It reproduces in the standard surroundings and differs when any of `varying` vary;
+    /// `untried` are the variations the budget left no time for.
+    Surroundings {
+        varying: Vec<Aspect>,
+        untried: Vec<Aspect>,
+    },
     /// It reproduces with each variation alone: only their combination changes it.
     Combination,
-    /// The explanation budget ran out before its rebuilds did (`--explain-budget`).
-    Unexplained { budget: std::time::Duration },
+    /// The explanation budget ran out before the rebuilds that would explain it
+    /// (`--explain-budget`): `untried` are the variations not tried; `standard`, whether it
+    /// was rebuilt in the standard surroundings (and reproduced there).
+    Unexplained {
+        budget: Duration,
+        untried: Vec<Aspect>,
+        standard: bool,
+    },
 }
 
 impl Attribution {
@@ -34,132 +46,259 @@ impl Attribution {
                                        deterministic (it reads the time, randomness or \
                                        something else that changes)"
                 .to_owned(),
-            Self::Surroundings(aspects) => {
-                let names: Vec<&str> = aspects.iter().map(|aspect| aspect.name()).collect();
-                format!(
+            Self::Surroundings { varying, untried } => {
+                let mut cause = format!(
                     "same inputs and command; it reproduces in the standard surroundings and \
                      differs when {} varies",
-                    names.join(" or ")
-                )
+                    names(varying, " or ")
+                );
+                if !untried.is_empty() {
+                    let _ = write!(
+                        cause,
+                        " (not tried within the explanation budget: {})",
+                        names(untried, ", ")
+                    );
+                }
+                cause
             }
             Self::Combination => "same inputs and command; it reproduces in the standard \
                                   surroundings and with each variation alone, and differs only \
                                   when they vary together"
                 .to_owned(),
-            Self::Unexplained { budget } => format!(
+            Self::Unexplained {
+                budget,
+                untried,
+                standard,
+            } => format!(
                 "same inputs and command; not explained: the explanation budget of {} ran out \
-                 before its rebuilds did (`--explain-budget` gives more, `--step` fewer steps)",
-                crate::duration::humanize(*budget)
+                 before its rebuilds did{} (`--explain-budget` gives more, `--step` fewer steps)",
+                crate::duration::humanize(*budget),
+                if *standard {
+                    format!(
+                        "; it reproduces in the standard surroundings, not tried: {}",
+                        names(untried, ", ")
+                    )
+                } else {
+                    String::new()
+                }
             ),
         }
     }
 }
 
-/// Attributes each gantry-run step whose inputs were the same but whose outputs differed,
-/// and returns the signal that interrupted it, if one did. Nix steps are left out: Nix ran
-/// both builds, in surroundings gantry does not set.
+fn names(aspects: &[Aspect], separator: &str) -> String {
+    let names: Vec<&str> = aspects.iter().map(|aspect| aspect.name()).collect();
+    names.join(separator)
+}
+
+/// The order variations are tried in when the budget may not reach them all: those that most
+/// often reach a build's output first (paths, then file order, then identity and clocks).
+const LIKELY_FIRST: [Aspect; 10] = [
+    Aspect::BuildPath,
+    Aspect::Tmpdir,
+    Aspect::Home,
+    Aspect::FileOrder,
+    Aspect::User,
+    Aspect::Umask,
+    Aspect::Clock,
+    Aspect::Locale,
+    Aspect::Timezone,
+    Aspect::Hostname,
+];
+
+/// What explaining took: the Statement reports it.
+#[derive(Clone, Debug, Default)]
+pub struct Spent {
+    pub budget: Duration,
+    pub spent: Duration,
+    /// Rebuilds made to explain.
+    pub rebuilds: usize,
+    /// Variations no rebuild tried: the next rebuild would not have fit in the budget.
+    pub untried: Vec<Aspect>,
+}
+
+/// Each step's attribution, what it took, and the signal that interrupted it, if one did.
+pub struct Attributed {
+    pub found: BTreeMap<String, Attribution>,
+    pub spent: Spent,
+    pub interrupted: Option<i32>,
+}
+
+/// Attributes each gantry-run step whose inputs were the same but whose outputs differed.
+/// Nix steps are left out: Nix ran both builds, in surroundings gantry does not set.
+///
+/// A rebuild is started only when it is expected to end within `budget`: the first is
+/// expected to take `first_estimate` (the main rebuild's time), each later one as long as the
+/// longest so far. Builds that take minutes so try the likeliest variations and leave the
+/// rest untried, which the Statement says, rather than running past the budget.
 pub fn attribute(
     rebuilder: &Rebuilder<'_>,
     checked: &AttestedRun,
     comparisons: &[StepComparison],
     variation: &Variation,
     reporter: &Reporter,
-    budget: std::time::Duration,
-) -> Result<(BTreeMap<String, Attribution>, Option<i32>)> {
-    let started = std::time::Instant::now();
-    let spent = || started.elapsed() >= budget;
+    budget: Duration,
+    first_estimate: Duration,
+) -> Result<Attributed> {
+    let started = Instant::now();
+    let mut attributed = Attributed {
+        found: BTreeMap::new(),
+        spent: Spent {
+            budget,
+            ..Spent::default()
+        },
+        interrupted: None,
+    };
     let candidates = same_input_differences(comparisons);
-    let mut found = BTreeMap::new();
     if candidates.is_empty() {
-        return Ok((found, None));
+        return Ok(attributed);
     }
-    if variation.aspects.is_empty() {
+    let varied: Vec<Aspect> = (LIKELY_FIRST.iter())
+        .copied()
+        .filter(|aspect| variation.aspects.contains(aspect))
+        .collect();
+    if varied.is_empty() {
         // Rebuilt in the standard surroundings already.
         for step in candidates {
-            found.insert(step, Attribution::Nondeterministic);
+            attributed.found.insert(step, Attribution::Nondeterministic);
         }
-        return Ok((found, None));
+        return Ok(attributed);
     }
-    if spent() {
-        found.extend(unexplained(candidates, budget));
-        return Ok((found, None));
+    let mut estimate = first_estimate;
+    let fits = |estimate: Duration| started.elapsed() + estimate <= budget;
+    if !fits(estimate) {
+        attributed.spent.untried.clone_from(&varied);
+        for step in candidates {
+            let untried = varied.clone();
+            let unexplained = Attribution::Unexplained {
+                budget,
+                untried,
+                standard: false,
+            };
+            attributed.found.insert(step, unexplained);
+        }
+        return Ok(attributed);
     }
     note(
         reporter,
         format!(
             "explaining {}: rebuilding in the standard surroundings, then with one variation at \
-             a time",
-            list(&candidates)
+             a time (budget {})",
+            list(&candidates),
+            crate::duration::humanize(budget)
         ),
     );
-    // The steps of `only` that still differ with `variation`; Err(signal) when interrupted.
-    let differing = |variation: &Variation,
-                     only: &BTreeSet<String>|
-     -> Result<std::result::Result<BTreeSet<String>, i32>> {
-        let scratch = if variation.reverse_file_order {
-            tmpfs_scratch()
-        } else {
-            None
-        };
-        let rebuilt = rebuilder.rebuild(Plan {
-            variation,
-            only: Some(only),
-            attestations: rebuilder.private.join("attestations"),
-            reporter: Reporter::quiet(),
-            scratch: scratch.clone(),
-            nix_check: false,
-            bundles: false,
-        });
-        if let Some(folder) = scratch {
-            remove_folder(&folder);
-        }
-        let rebuilt = rebuilt?;
-        if let Some(signal) = rebuilt.summary.interrupted_by {
-            return Ok(Err(signal));
-        }
-        Ok(Ok(only
-            .iter()
-            .filter(|step| {
-                !compare::compare(step, checked.steps.get(*step), rebuilt.run.steps.get(*step))
-                    .reproduced()
-            })
-            .cloned()
-            .collect()))
+    let timed = |variation: &Variation, only: &BTreeSet<String>, estimate: &mut Duration| {
+        let began = Instant::now();
+        let result = differing(rebuilder, checked, variation, only);
+        *estimate = (*estimate).max(began.elapsed());
+        result
     };
-    let always = match differing(&Variation::none(), &candidates)? {
+    attributed.spent.rebuilds += 1;
+    let always = match timed(&Variation::none(), &candidates, &mut estimate)? {
         Ok(steps) => steps,
-        Err(signal) => return Ok((found, Some(signal))),
-    };
-    for step in &always {
-        found.insert(step.clone(), Attribution::Nondeterministic);
-    }
-    let sensitive: BTreeSet<String> = candidates.difference(&always).cloned().collect();
-    if sensitive.is_empty() {
-        return Ok((found, None));
-    }
-    let mut culprits: BTreeMap<String, Vec<Aspect>> = BTreeMap::new();
-    for &aspect in &variation.aspects {
-        if spent() {
-            found.extend(unexplained(sensitive, budget));
-            return Ok((found, None));
+        Err(signal) => {
+            attributed.interrupted = Some(signal);
+            return Ok(attributed);
         }
-        match differing(&Variation::of(&BTreeSet::from([aspect])), &sensitive)? {
+    };
+    let sensitive: BTreeSet<String> = candidates.difference(&always).cloned().collect();
+    let mut culprits: BTreeMap<String, Vec<Aspect>> = BTreeMap::new();
+    let mut untried = Vec::new();
+    for (number, &aspect) in varied.iter().enumerate() {
+        if sensitive.is_empty() {
+            break;
+        }
+        if !fits(estimate) {
+            untried = varied[number..].to_vec();
+            break;
+        }
+        attributed.spent.rebuilds += 1;
+        match timed(
+            &Variation::of(&BTreeSet::from([aspect])),
+            &sensitive,
+            &mut estimate,
+        )? {
             Ok(steps) => {
                 for step in steps {
                     culprits.entry(step).or_default().push(aspect);
                 }
             }
-            Err(signal) => return Ok((found, Some(signal))),
+            Err(signal) => {
+                attributed.interrupted = Some(signal);
+                return Ok(attributed);
+            }
         }
     }
-    for step in sensitive {
-        let attribution = match culprits.remove(&step) {
-            Some(aspects) => Attribution::Surroundings(aspects),
-            None => Attribution::Combination,
-        };
-        found.insert(step, attribution);
+    for step in always {
+        attributed.found.insert(step, Attribution::Nondeterministic);
     }
-    Ok((found, None))
+    for step in sensitive {
+        let attribution = concluded(culprits.remove(&step), &untried, budget);
+        attributed.found.insert(step, attribution);
+    }
+    attributed.spent.spent = started.elapsed();
+    attributed.spent.untried = untried;
+    Ok(attributed)
+}
+
+/// A step that reproduces in the standard surroundings, from the variations found to change
+/// it alone and those not tried.
+fn concluded(varying: Option<Vec<Aspect>>, untried: &[Aspect], budget: Duration) -> Attribution {
+    match varying {
+        Some(mut varying) => {
+            varying.sort();
+            Attribution::Surroundings {
+                varying,
+                untried: untried.to_vec(),
+            }
+        }
+        None if untried.is_empty() => Attribution::Combination,
+        None => Attribution::Unexplained {
+            budget,
+            untried: untried.to_vec(),
+            standard: true,
+        },
+    }
+}
+
+/// The steps of `only` that still differ when rebuilt with `variation`; Err(signal) when
+/// interrupted.
+fn differing(
+    rebuilder: &Rebuilder<'_>,
+    checked: &AttestedRun,
+    variation: &Variation,
+    only: &BTreeSet<String>,
+) -> Result<std::result::Result<BTreeSet<String>, i32>> {
+    let scratch = if variation.reverse_file_order {
+        tmpfs_scratch()
+    } else {
+        None
+    };
+    let rebuilt = rebuilder.rebuild(Plan {
+        variation,
+        only: Some(only),
+        attestations: rebuilder.private.join("attestations"),
+        reporter: Reporter::quiet(),
+        scratch: scratch.clone(),
+        nix_check: false,
+        bundles: false,
+    });
+    if let Some(folder) = scratch {
+        remove_folder(&folder);
+    }
+    let rebuilt = rebuilt?;
+    if let Some(signal) = rebuilt.summary.interrupted_by {
+        return Ok(Err(signal));
+    }
+    Ok(Ok(only
+        .iter()
+        .filter(|step| {
+            !compare::compare(step, checked.steps.get(*step), rebuilt.run.steps.get(*step))
+                .reproduced()
+        })
+        .cloned()
+        .collect()))
 }
 
 /// The gantry-run steps that differ although their inputs were the same.
@@ -177,15 +316,6 @@ fn same_input_differences(comparisons: &[StepComparison]) -> BTreeSet<String> {
         .collect()
 }
 
-fn unexplained(
-    steps: BTreeSet<String>,
-    budget: std::time::Duration,
-) -> impl Iterator<Item = (String, Attribution)> {
-    steps
-        .into_iter()
-        .map(move |step| (step, Attribution::Unexplained { budget }))
-}
-
 fn list(steps: &BTreeSet<String>) -> String {
     let names: Vec<String> = steps.iter().map(|step| format!("`{step}`")).collect();
     format!(
@@ -201,7 +331,11 @@ mod tests {
 
     #[test]
     fn causes_name_the_variations() {
-        let cause = Attribution::Surroundings(vec![Aspect::Umask, Aspect::FileOrder]).cause();
+        let cause = Attribution::Surroundings {
+            varying: vec![Aspect::Umask, Aspect::FileOrder],
+            untried: Vec::new(),
+        }
+        .cause();
         assert!(
             cause.ends_with("differs when umask or file-order varies"),
             "{cause}"

@@ -32,15 +32,24 @@ pub fn locate(explicit: Option<&OsStr>, path: Option<&OsStr>) -> Option<PathBuf>
         .find(|candidate| candidate.is_file())
 }
 
+/// A report written: its first lines, and whether it was cut at the size limit.
+pub struct Written {
+    pub excerpt: String,
+    pub cut: bool,
+}
+
 /// Runs diffoscope on `pair`, writing its text report to `report` (atomically); `work` is an
-/// empty folder it may use. Returns the first lines of the difference.
+/// empty folder it may use. A report longer than `limit` bytes is cut there (at a line's end)
+/// and says so in its last line: a binary that differs everywhere makes a report of hundreds
+/// of megabytes, and its first screen says where the difference starts.
 pub fn explain(
     program: &Path,
     pair: &Pair<'_>,
     work: &Path,
     report: &Path,
+    limit: Option<u64>,
     cancel: &AtomicBool,
-) -> Result<String, String> {
+) -> Result<Written, String> {
     let (left, right) = if pair.attested.is_dir() {
         (pair.attested.to_path_buf(), pair.rebuilt.to_path_buf())
     } else {
@@ -55,23 +64,42 @@ pub fn explain(
             .map_err(|error| format!("cannot make `{}`: {error}", parent.display()))?;
     }
     let temporary = crate::atomic::temporary_path(report);
-    let arguments: Vec<OsString> = vec![
+    let mut arguments: Vec<OsString> = vec![
         "--text".into(),
         temporary.clone().into(),
         "--no-progress".into(),
-        left.into(),
-        right.into(),
     ];
-    let captured = crate::host_tool::run(
+    if let Some(limit) = limit {
+        // diffoscope's own limits stop between blocks and bound what it keeps of each block;
+        // the cut below makes the limit exact.
+        arguments.extend([
+            "--max-text-report-size".into(),
+            limit.max(1).to_string().into(),
+            "--max-diff-block-lines-saved".into(),
+            (limit / 16).max(64).to_string().into(),
+        ]);
+    } else {
+        // All of it: diffoscope otherwise keeps 1,024 lines of each block.
+        arguments.extend(["--max-diff-block-lines".into(), "0".into()]);
+    }
+    arguments.extend([left.into_os_string(), right.into_os_string()]);
+    let too_long = || {
+        limit.is_some_and(|limit| {
+            fs::metadata(&temporary).is_ok_and(|metadata| metadata.len() > limit + CUT_SLACK)
+        })
+    };
+    let captured = crate::host_tool::run_until(
         program,
         &arguments,
         work,
         Some(Duration::from_secs(600)),
         cancel,
+        &too_long,
     )
     .map_err(|error| format!("cannot run diffoscope: {error}"))?;
-    // 0: no difference diffoscope can see (e.g. only the NAR's metadata); 1: differences.
-    if !matches!(captured.ended, Ended::Exited(0 | 1)) {
+    // 0: no difference diffoscope can see (e.g. only the NAR's metadata); 1: differences;
+    // stopped: its report had grown past the limit.
+    if !matches!(captured.ended, Ended::Exited(0 | 1) | Ended::Stopped) {
         let _ = fs::remove_file(&temporary);
         return Err(format!(
             "diffoscope failed ({}): {}",
@@ -79,6 +107,12 @@ pub fn explain(
             crate::exec::commit::tail(&captured.stderr, 3, 1024)
         ));
     }
+    let cut = match limit {
+        Some(limit) if temporary.exists() => {
+            cut_at(&temporary, limit).map_err(|error| format!("cannot cut the report: {error}"))?
+        }
+        _ => false,
+    };
     let written = if temporary.exists() {
         crate::atomic::commit(&temporary, report)
     } else {
@@ -88,8 +122,54 @@ pub fn explain(
         )
     };
     written.map_err(|error| format!("cannot write `{}`: {error}", report.display()))?;
-    let text = fs::read_to_string(report).unwrap_or_default();
-    Ok(excerpt(&text, 12))
+    Ok(Written {
+        excerpt: excerpt(&head(report), 12),
+        cut,
+    })
+}
+
+/// Bytes a report may pass its limit by before diffoscope is stopped: it is cut exactly
+/// afterwards, and a little room lets it finish the line or block it is writing.
+const CUT_SLACK: u64 = 64 << 10;
+
+/// Cuts `file` to at most `limit` bytes, at the end of a line, and says so in a last line.
+/// Whether it was cut.
+fn cut_at(file: &Path, limit: u64) -> std::io::Result<bool> {
+    use std::io::{Read, Seek, SeekFrom, Write};
+    let mut opened = fs::OpenOptions::new().read(true).write(true).open(file)?;
+    let length = opened.metadata()?.len();
+    if length <= limit {
+        return Ok(false);
+    }
+    // The last line end at or before the limit, looked for in the 64 KiB before it.
+    let window = limit.min(64 << 10);
+    opened.seek(SeekFrom::Start(limit - window))?;
+    let mut tail = vec![0; usize::try_from(window).unwrap_or(0)];
+    opened.read_exact(&mut tail)?;
+    let keep = tail
+        .iter()
+        .rposition(|byte| *byte == b'\n')
+        .map_or(limit - window, |at| limit - window + at as u64 + 1);
+    opened.set_len(keep)?;
+    opened.seek(SeekFrom::End(0))?;
+    writeln!(
+        opened,
+        "[gantry: the report is cut here, at {keep} bytes of {length} or more (the limit: {}); \
+         `--diffoscope-limit none` writes all of it]",
+        crate::pipeline::limits::show_size(limit),
+    )?;
+    opened.sync_all()?;
+    Ok(true)
+}
+
+/// The first 64 KiB of a report, enough for its excerpt.
+fn head(report: &Path) -> String {
+    use std::io::Read;
+    let mut bytes = Vec::new();
+    if let Ok(file) = fs::File::open(report) {
+        let _ = file.take(64 << 10).read_to_end(&mut bytes);
+    }
+    String::from_utf8_lossy(&bytes).into_owned()
 }
 
 /// A hard link when possible (same filesystem), else a copy.
@@ -128,6 +208,31 @@ pub fn excerpt(report: &str, lines: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_report_is_cut_at_a_line_end_within_its_limit_and_says_so() {
+        let folder = tempfile::tempdir().expect("temp");
+        let file = folder.path().join("report.txt");
+        let text = (0..1000).fold(String::new(), |mut text, line| {
+            use std::fmt::Write as _;
+            let _ = writeln!(text, "line {line}");
+            text
+        });
+        fs::write(&file, &text).expect("write");
+        assert!(cut_at(&file, 100).expect("cut"));
+        let cut = fs::read_to_string(&file).expect("read");
+        let (kept, last) = cut.trim_end().rsplit_once('\n').expect("lines");
+        assert!(text.starts_with(&format!("{kept}\n")), "{kept}");
+        assert!(kept.len() < 100 && kept.len() > 80, "{}", kept.len());
+        assert!(
+            last.contains("cut here, at 94 bytes of 8890 or more"),
+            "{last}"
+        );
+
+        fs::write(&file, "short\n").expect("write");
+        assert!(!cut_at(&file, 100).expect("not cut"));
+        assert_eq!(fs::read_to_string(&file).expect("read"), "short\n");
+    }
 
     #[test]
     fn the_excerpt_skips_the_header_and_cuts_long_lines() {

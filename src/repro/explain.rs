@@ -20,6 +20,8 @@ pub struct Explanation {
     pub excerpt: String,
     /// Why there is no report.
     pub missing: Option<String>,
+    /// The report was cut at the size limit.
+    pub cut: bool,
 }
 
 /// Where the two sides' bytes can be found.
@@ -51,8 +53,15 @@ impl Copies<'_> {
     }
 }
 
+/// The diffoscope to run, if there is one, and the size its reports are cut at.
+#[derive(Clone, Copy)]
+pub struct Reporting<'a> {
+    pub program: Option<&'a Path>,
+    pub limit: Option<u64>,
+}
+
 pub fn explain(
-    diffoscope: Option<&Path>,
+    diffoscope: Reporting<'_>,
     copies: &Copies<'_>,
     step: &str,
     output: &OutputComparison,
@@ -108,7 +117,7 @@ pub fn explain(
         };
         (left, right)
     };
-    let Some(program) = diffoscope else {
+    let Some(program) = diffoscope.program else {
         return missing(format!(
             "diffoscope was not found; {}",
             diffoscope::INSTALL_HINT
@@ -133,14 +142,16 @@ pub fn explain(
         },
         &work,
         &folder.join(&relative),
+        diffoscope.limit,
         cancel,
     );
     match result {
-        Ok(excerpt) => Explanation {
+        Ok(written) => Explanation {
             report_digest: Digest::of_file(&folder.join(&relative)).ok(),
             report: Some(relative.to_string_lossy().into_owned()),
-            excerpt,
+            excerpt: written.excerpt,
             missing: None,
+            cut: written.cut,
         },
         Err(error) => missing(error),
     }

@@ -66,7 +66,13 @@ pub struct ReproOptions {
     /// How long the rebuilds that explain differences may take in all; `None`: twice the
     /// first rebuild, at least a minute.
     pub explain_budget: Option<std::time::Duration>,
+    /// The size a diffoscope report is cut at; `None`: whole reports.
+    pub diffoscope_limit: Option<u64>,
 }
+
+/// A diffoscope report's size unless `--diffoscope-limit` says otherwise: a screenful shows
+/// where a difference starts; a binary that differs everywhere made an 841 MB report.
+pub const DIFFOSCOPE_LIMIT: u64 = 1 << 20;
 
 impl ReproOptions {
     /// `--explain-budget`, else twice the first rebuild, at least a minute.
@@ -90,9 +96,34 @@ pub struct ReproReport {
     pub interrupted_by: Option<i32>,
     /// What the signed Statement says.
     pub predicate: Option<predicate::Predicate>,
+    /// What explaining the differences took.
+    pub spent: attribute::Spent,
+    /// The size diffoscope reports were cut at.
+    pub diffoscope_limit: Option<u64>,
 }
 
 impl ReproReport {
+    /// The report of a rebuild that has just ended, before anything is compared.
+    fn of(
+        selected: &Pipeline,
+        rebuilt: &crate::run::flow::RunSummary,
+        options: &ReproOptions,
+    ) -> Self {
+        Self {
+            pipeline: selected.name.clone(),
+            against: PathBuf::new(),
+            folder: rebuilt.run_dir.clone(),
+            statement: None,
+            variation: Variation::none(),
+            steps: Vec::new(),
+            notes: Vec::new(),
+            interrupted_by: rebuilt.interrupted_by,
+            predicate: None,
+            spent: attribute::Spent::default(),
+            diffoscope_limit: options.diffoscope_limit,
+        }
+    }
+
     #[must_use]
     pub fn reproduced(&self) -> bool {
         self.interrupted_by.is_none() && self.steps.iter().all(|step| step.comparison.reproduced())
@@ -147,23 +178,16 @@ pub fn repro(
         bundles: options.bundles,
     })?;
     let mut report = ReproReport {
-        pipeline: selected.name.clone(),
         against,
-        folder: main.summary.run_dir.clone(),
-        statement: None,
         variation,
-        steps: Vec::new(),
         notes,
-        interrupted_by: main.summary.interrupted_by,
-        predicate: None,
+        ..ReproReport::of(&selected, &main.summary, options)
     };
     if report.interrupted_by.is_some() {
         return Ok(report);
     }
     cleanup.store_copies.extend(
-        main.run
-            .steps
-            .values()
+        (main.run.steps.values())
             .flat_map(|step| step.subjects.iter())
             .filter_map(|subject| subject.rebuilt_at.clone()),
     );
@@ -175,9 +199,13 @@ pub fn repro(
         rebuild_cas: main.cas.clone(),
     };
     note_missing_diffoscope(options, &comparisons, &mut report.notes);
+    let reporting = explain::Reporting {
+        program: options.diffoscope.as_deref(),
+        limit: options.diffoscope_limit,
+    };
     let (explanations, interrupted) = rebuild::interruptible(|cancel| {
         explain_outputs(
-            options.diffoscope.as_deref(),
+            reporting,
             &comparisons,
             &copies,
             &report.folder,
@@ -191,19 +219,21 @@ pub fn repro(
     }
     // The attributing rebuilds may rebuild these Nix steps; their copies are explained.
     cleanup.store_copies_now();
-    let (attributions, interrupted) = attribute::attribute(
+    let attributed = attribute::attribute(
         &rebuilder,
         &checked,
         &comparisons,
         &report.variation,
         &options.reporter,
         options.explain_budget(rebuilt_in),
+        rebuilt_in,
     )?;
-    if interrupted.is_some() {
-        report.interrupted_by = interrupted;
+    if attributed.interrupted.is_some() {
+        report.interrupted_by = attributed.interrupted;
         return Ok(report);
     }
-    report.steps = step_reports(&selected, comparisons, explanations, attributions);
+    report.spent = attributed.spent;
+    report.steps = step_reports(&selected, comparisons, explanations, attributed.found);
     sign(
         &mut report,
         &selected,
@@ -325,7 +355,7 @@ fn scratch_folder(
 /// A diffoscope report (or why there is none) for every output that did not reproduce, by
 /// step and output.
 fn explain_outputs(
-    program: Option<&Path>,
+    reporting: explain::Reporting<'_>,
     comparisons: &[StepComparison],
     copies: &Copies<'_>,
     folder: &Path,
@@ -339,7 +369,7 @@ fn explain_outputs(
                 continue;
             }
             let explanation = explain::explain(
-                program,
+                reporting,
                 copies,
                 &comparison.step,
                 output,

@@ -5,7 +5,8 @@ use std::path::Path;
 
 pub use crate::attest::predicate::reproducibility::Predicate;
 use crate::attest::predicate::reproducibility::{
-    AttributionRef, Builder, Digests, Outcome, PipelineRef, RebuildRef, RunRef, VariationRef,
+    AttributionRef, Builder, Digests, ExplanationRef, Outcome, PipelineRef, RebuildRef, RunRef,
+    VariationRef,
 };
 use crate::attest::{ResourceDescriptor, Statement};
 use crate::digest::Digest;
@@ -15,26 +16,24 @@ use crate::repro::attribute::Attribution;
 
 impl From<&Attribution> for AttributionRef {
     fn from(attribution: &Attribution) -> Self {
-        match attribution {
-            Attribution::Nondeterministic => Self {
-                kind: "nondeterministic".to_owned(),
-                variations: Vec::new(),
-            },
-            Attribution::Surroundings(aspects) => Self {
-                kind: "surroundings".to_owned(),
-                variations: aspects
-                    .iter()
-                    .map(|aspect| aspect.name().to_owned())
-                    .collect(),
-            },
-            Attribution::Combination => Self {
-                kind: "combination".to_owned(),
-                variations: Vec::new(),
-            },
-            Attribution::Unexplained { .. } => Self {
-                kind: "unexplained".to_owned(),
-                variations: Vec::new(),
-            },
+        let names = |aspects: &[crate::exec::variation::Aspect]| {
+            aspects
+                .iter()
+                .map(|aspect| aspect.name().to_owned())
+                .collect()
+        };
+        let (kind, variations, not_tried) = match attribution {
+            Attribution::Nondeterministic => ("nondeterministic", Vec::new(), Vec::new()),
+            Attribution::Surroundings { varying, untried } => {
+                ("surroundings", names(varying), names(untried))
+            }
+            Attribution::Combination => ("combination", Vec::new(), Vec::new()),
+            Attribution::Unexplained { untried, .. } => ("unexplained", Vec::new(), names(untried)),
+        };
+        Self {
+            kind: kind.to_owned(),
+            variations,
+            not_tried,
         }
     }
 }
@@ -111,6 +110,7 @@ pub fn statement(inputs: &Inputs<'_>) -> Statement<Predicate> {
                     ))
                 }),
                 unexplained: explanation.and_then(|explanation| explanation.missing.clone()),
+                diffoscope_cut: explanation.is_some_and(|explanation| explanation.cut),
             });
         }
         if comparison.outputs.is_empty() && !comparison.reproduced() {
@@ -125,6 +125,7 @@ pub fn statement(inputs: &Inputs<'_>) -> Statement<Predicate> {
                 changed_inputs: Vec::new(),
                 diffoscope: None,
                 unexplained: None,
+                diffoscope_cut: false,
             });
         }
     }
@@ -162,10 +163,29 @@ pub fn statement(inputs: &Inputs<'_>) -> Statement<Predicate> {
         },
         reproduced: inputs.report.reproduced(),
         results,
+        explanation: explanation_ref(inputs.report),
     };
     Statement::new(
         subjects,
         crate::attest::predicate::REPRODUCIBILITY,
         predicate,
     )
+}
+
+/// What explaining the differences was allowed and took.
+fn explanation_ref(report: &ReproReport) -> ExplanationRef {
+    let milliseconds =
+        |duration: std::time::Duration| u64::try_from(duration.as_millis()).unwrap_or(u64::MAX);
+    ExplanationRef {
+        diffoscope_limit_bytes: report.diffoscope_limit,
+        budget_ms: milliseconds(report.spent.budget),
+        spent_ms: milliseconds(report.spent.spent),
+        rebuilds: report.spent.rebuilds,
+        not_tried: report
+            .spent
+            .untried
+            .iter()
+            .map(|aspect| aspect.name().to_owned())
+            .collect(),
+    }
 }

@@ -415,3 +415,42 @@ fn a_nix_flake_from_init_to_a_verified_reproduced_release() {
     flake.verifies("out/result");
     flake.releases("1.0.1");
 }
+
+/// A C program whose Makefile names its source by absolute path, so `__FILE__` and the debug
+/// information hold the folder it is built in ($TMPDIR's copy of the work folder): the flags
+/// `gantry init` writes make that `/tmp/src/...` wherever $TMPDIR and the work folder are, so
+/// the program reproduces when `gantry repro` moves both.
+#[test]
+fn a_c_program_that_prints_its_own_source_path_reproduces() {
+    let project = Project::written(
+        "where",
+        &[
+            (
+                "Makefile",
+                "PREFIX ?= /usr/local\nall: where\nwhere: where.c\n\t$(CC) $(CPPFLAGS) $(CFLAGS) -g -O2 -o where $(CURDIR)/where.c\ninstall: where\n\tinstall -D -m 755 where $(DESTDIR)$(PREFIX)/bin/where\n",
+            ),
+            (
+                "where.c",
+                "#include <stdio.h>\nint main(void) { puts(__FILE__); return 0; }\n",
+            ),
+        ],
+    );
+    project.init("C (make)");
+    assert_eq!(
+        project.run(),
+        names(&["build", "package", "sbom-cyclonedx", "sbom-spdx"])
+    );
+    let printed = Command::new(project.root.join("out/install/usr/bin/where"))
+        .output()
+        .expect("the program runs");
+    assert_eq!(
+        String::from_utf8_lossy(&printed.stdout),
+        "/tmp/src/where.c\n"
+    );
+    let repro = project.gantry(&["repro", "pipeline.toml"]).success();
+    assert!(
+        repro.stdout().contains("outputs reproduced"),
+        "{}",
+        repro.stdout()
+    );
+}

@@ -656,3 +656,102 @@ fn the_explanation_of_a_difference_stops_at_its_budget() {
     let explained = repro(&test, &["--step", "stamp", "--json"]).failure(1);
     assert!(!explained.stdout().contains("unexplained"));
 }
+
+/// A difference everywhere in a large output makes a diffoscope report as large: it is cut
+/// at `--diffoscope-limit` (at a line's end, with a last line saying so), the summary and the
+/// Statement say it was cut, and `--diffoscope-limit none` writes all of it.
+#[test]
+fn a_diffoscope_report_is_cut_at_its_limit() {
+    require_diffoscope();
+    let test = Test::new().pipeline(
+        "[steps.big]\nrun = 'seq 1 20000 | sed \"s|^|$HOME |\" > out/big.txt'\noutputs = [\"out/big.txt\"]\n",
+    );
+    test.gantry_run(&[]).success();
+    let limited = ["--vary", "home", "--explain-budget", "0s"];
+    let run = repro(
+        &test,
+        &[&limited[..], &["--diffoscope-limit", "4KiB"]].concat(),
+    )
+    .failure(1);
+    let big = block(&run.stdout(), "out/big.txt").join("\n");
+    assert!(
+        big.contains("(cut at 4KiB; `--diffoscope-limit none` for all of it)"),
+        "{big}"
+    );
+    let folder = repro_folder(&test);
+    let report = fs::read_to_string(folder.join("diffoscope/big/out/big.txt.txt")).expect("report");
+    let (kept, last) = report
+        .trim_end()
+        .rsplit_once('\n')
+        .expect("more than one line");
+    assert!(kept.len() < 4096, "{} bytes kept", kept.len());
+    assert!(
+        last.starts_with("[gantry: the report is cut here"),
+        "{last}"
+    );
+    assert!(kept.contains("-/home/build 1\n"), "{kept}");
+    let predicate = &statement(&folder.join("reproducibility.intoto.json"))["predicate"];
+    assert_eq!(predicate["explanation"]["diffoscopeLimitBytes"], 4096);
+    assert_eq!(
+        predicate["results"][0]["diffoscopeCut"], true,
+        "{predicate:#}"
+    );
+
+    fs::remove_dir_all(test.path("attestations/repro")).expect("remove");
+    let run = repro(
+        &test,
+        &[&limited[..], &["--diffoscope-limit", "none"]].concat(),
+    )
+    .failure(1);
+    assert!(!run.stdout().contains("cut at"), "{}", run.stdout());
+    let folder = repro_folder(&test);
+    let report = fs::read_to_string(folder.join("diffoscope/big/out/big.txt.txt")).expect("report");
+    assert!(
+        report.contains("+/home/rebuilder 20000"),
+        "the whole report"
+    );
+    let predicate = &statement(&folder.join("reproducibility.intoto.json"))["predicate"];
+    assert!(predicate["explanation"]["diffoscopeLimitBytes"].is_null());
+    assert!(predicate["results"][0]["diffoscopeCut"].is_null());
+}
+
+/// A rebuild that explains is started only when it is expected to end within the budget:
+/// with rebuilds of three seconds and a budget under six, the one in the standard
+/// surroundings runs and no single variation is tried; the cause and the Statement name the
+/// variations left untried.
+#[test]
+fn explaining_starts_no_rebuild_that_would_not_fit_its_budget() {
+    require_diffoscope();
+    let test = Test::new().pipeline(
+        "[steps.slow]\nrun = 'sleep 3; echo $HOME > out/home.txt'\noutputs = [\"out/home.txt\"]\n",
+    );
+    test.gantry_run(&[]).success();
+    let run = repro(&test, &["--explain-budget", "5900ms"]).failure(1);
+    let slow = block(&run.stdout(), "out/home.txt").join("\n");
+    assert!(
+        slow.contains(
+            "it reproduces in the standard surroundings, not tried: build-path, tmpdir, home, \
+             file-order"
+        ),
+        "{slow}"
+    );
+    assert!(
+        run.stdout().contains("explaining: 1 rebuild in "),
+        "{}",
+        run.stdout()
+    );
+    let predicate =
+        &statement(&repro_folder(&test).join("reproducibility.intoto.json"))["predicate"];
+    let explanation = &predicate["explanation"];
+    assert_eq!(explanation["rebuilds"], 1, "{explanation:#}");
+    assert_eq!(explanation["budgetMs"], 5900);
+    assert_eq!(explanation["notTried"].as_array().map(Vec::len), Some(10));
+    assert_eq!(
+        predicate["results"][0]["attribution"]["kind"],
+        "unexplained"
+    );
+    assert_eq!(
+        predicate["results"][0]["attribution"]["notTried"][0],
+        "build-path"
+    );
+}

@@ -1,8 +1,9 @@
 //! gantry releases itself: `pipelines/release.toml` on a copy of this work tree vendors the
 //! crates Cargo.lock pins (the one networked step: crates.io), builds gantry in release mode
-//! offline with the declared toolchain, smoke-tests it behind a gate, writes SBOMs, signs it
-//! and tags the release; `gantry release verify` with `policies/release.toml` passes. The
-//! longest test in the suite (a release build of gantry: minutes).
+//! offline with the declared toolchain, smoke-tests it behind a gate, writes SBOMs, signs it,
+//! rebuilds it from scratch in varied surroundings (`--reproduce`: every artifact must be the
+//! same bytes) and tags the release; `gantry release verify` with `policies/release.toml`
+//! passes. The longest test in the suite (two release builds of gantry: minutes).
 
 use std::path::Path;
 use std::process::Command;
@@ -75,7 +76,7 @@ fn gantry_releases_itself_with_its_own_pipeline() {
     let output = test
         .command()
         .env("GANTRY_SIGNING_KEY", &key)
-        .args(["release", "0.1.0", "--key"])
+        .args(["release", "0.1.0", "--reproduce", "--key"])
         .arg(&key)
         .output()
         .expect("gantry release");
@@ -88,6 +89,14 @@ fn gantry_releases_itself_with_its_own_pipeline() {
     let text = String::from_utf8_lossy(&output.stdout);
     assert!(text.contains("out/release/gantry  sha256:"), "{text}");
     assert!(text.contains("tagged   v0.1.0"), "{text}");
+    // Rebuilt from scratch with every variation (paths, user, clock, file order...): the
+    // binary is the same bytes, and the signed Statement says so.
+    let said = String::from_utf8_lossy(&output.stderr);
+    assert!(text.contains("reproduced, see repro/"), "{text}");
+    assert!(
+        said.contains("build   out/release/gantry  reproduced"),
+        "{said}"
+    );
 
     // The released binary is a working gantry of this version.
     let version = Command::new(test.path("out/release/gantry"))
@@ -117,6 +126,19 @@ fn gantry_releases_itself_with_its_own_pipeline() {
     );
     let artifact = &manifest["predicate"]["artifacts"][0];
     assert_eq!(artifact["name"], "out/release/gantry");
+    let reproducibility = artifact["reproducibility"]["name"]
+        .as_str()
+        .expect("the manifest names the Statement");
+    let statement =
+        crate::attestations::statement(&test.path("attestations").join(reproducibility));
+    assert_eq!(statement["predicate"]["reproduced"], true, "{statement:#}");
+    assert_eq!(
+        statement["predicate"]["rebuild"]["variations"]
+            .as_array()
+            .map(Vec::len),
+        Some(10),
+        "every variation"
+    );
     assert_eq!(artifact["sboms"].as_array().expect("sboms").len(), 2);
     assert_eq!(artifact["gates"][0]["stage"], "smoke");
 }

@@ -20,6 +20,26 @@ pub struct Predicate {
     pub results: Vec<Outcome>,
     /// True when every result reproduced.
     pub reproduced: bool,
+    /// What explaining the differences was allowed and took.
+    pub explanation: ExplanationRef,
+}
+
+/// The limits that keep a reproduction affordable, and what it used of them.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(default, rename_all = "camelCase")]
+pub struct ExplanationRef {
+    /// The size a diffoscope report is cut at; absent: reports are whole.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub diffoscope_limit_bytes: Option<u64>,
+    /// The time the rebuilds that attribute a difference may take in all.
+    pub budget_ms: u64,
+    /// The time they took.
+    pub spent_ms: u64,
+    /// How many there were.
+    pub rebuilds: usize,
+    /// Variations no rebuild tried: the next would not have fit in the budget.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub not_tried: Vec<String>,
 }
 
 #[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
@@ -88,14 +108,20 @@ pub struct Outcome {
     pub diffoscope: Option<ResourceDescriptor>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub unexplained: Option<String>,
+    /// The diffoscope report was cut at `explanation.diffoscopeLimitBytes`.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub diffoscope_cut: bool,
 }
 
 #[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
-#[serde(default)]
+#[serde(default, rename_all = "camelCase")]
 pub struct AttributionRef {
     pub kind: String,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub variations: Vec<String>,
+    /// Variations the explanation budget left untried.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub not_tried: Vec<String>,
 }
 
 #[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
