@@ -8,6 +8,18 @@ use super::{Plan, Tree, array, ignore, name_of_folder, policy, quoted, sbom_step
 /// later); `$PWD` is the work folder where they are set.
 pub(super) const PREFIX_MAP: &str = "-ffile-prefix-map=$PWD=/build -ffile-prefix-map=$TMPDIR=/tmp";
 
+/// A shell line that adds [`PREFIX_MAP`] to each of `variables` (keeping what they hold) when
+/// the compiler knows the flag: an older one would fail every compile.
+fn export_prefix_map(variables: &[&str]) -> String {
+    let exports: Vec<String> = (variables.iter())
+        .map(|variable| format!("{variable}=\"${{{variable}:+${variable} }}{PREFIX_MAP}\""))
+        .collect();
+    format!(
+        "if ${{CC:-cc}} -ffile-prefix-map=/a=/b -E -x c /dev/null > /dev/null 2>&1; then export {}; fi",
+        exports.join(" ")
+    )
+}
+
 enum System {
     Configure,
     Cmake,
@@ -53,12 +65,13 @@ pub(super) fn plan(tree: &Tree<'_>) -> Option<Plan> {
     // The compiler writes source paths into what it builds (`__FILE__` in asserts, debug
     // information): the work folder and $TMPDIR, which `gantry repro` varies, are written as
     // /build and /tmp wherever they are. CPPFLAGS reaches every compile through configure and
-    // make's rules without replacing a project's own CFLAGS; CMake keeps its build type's
-    // flags apart from CFLAGS.
+    // make's built-in rules without replacing a project's own CFLAGS; CMake keeps its build
+    // type's flags apart from CFLAGS.
     let copy = format!(
-        "top=$PWD\nexport CPPFLAGS=\"{PREFIX_MAP}\"\ncp -R . \"$TMPDIR/src\" && cd \"$TMPDIR/src\""
+        "top=$PWD\n{}\ncp -R . \"$TMPDIR/src\" && cd \"$TMPDIR/src\"",
+        export_prefix_map(&["CPPFLAGS"])
     );
-    let cmake_flags = format!("export CFLAGS=\"{PREFIX_MAP}\" CXXFLAGS=\"{PREFIX_MAP}\"\n");
+    let cmake_flags = format!("{}\n", export_prefix_map(&["CFLAGS", "CXXFLAGS"]));
     let test_target = ["check", "test"]
         .into_iter()
         .find(|target| defines(&makefile, target));
@@ -195,7 +208,7 @@ mod tests {
         assert_eq!(pipeline.steps.len(), 5);
         assert!(
             plan.pipeline.contains(
-                "top=$PWD\nexport CPPFLAGS=\"-ffile-prefix-map=$PWD=/build -ffile-prefix-map=$TMPDIR=/tmp\"\n"
+                "top=$PWD\nif ${CC:-cc} -ffile-prefix-map=/a=/b -E -x c /dev/null > /dev/null 2>&1; then export CPPFLAGS=\"${CPPFLAGS:+$CPPFLAGS }-ffile-prefix-map=$PWD=/build -ffile-prefix-map=$TMPDIR=/tmp\"; fi\n"
             ),
             "{}",
             plan.pipeline

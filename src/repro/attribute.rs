@@ -38,6 +38,15 @@ pub enum Attribution {
 }
 
 impl Attribution {
+    /// Not even the rebuild in the standard surroundings fitted the budget.
+    fn unexplained(budget: Duration, untried: &[Aspect]) -> Self {
+        Self::Unexplained {
+            budget,
+            untried: untried.to_vec(),
+            standard: false,
+        }
+    }
+
     #[must_use]
     pub fn cause(&self) -> String {
         match self {
@@ -129,7 +138,7 @@ pub struct Attributed {
 ///
 /// A rebuild is started only when it is expected to end within `budget`: the first is
 /// expected to take `first_estimate` (the main rebuild's time), each later one as long as the
-/// longest so far. Builds that take minutes so try the likeliest variations and leave the
+/// longest of them so far. Builds that take minutes so try the likeliest variations and leave the
 /// rest untried, which the Statement says, rather than running past the budget.
 pub fn attribute(
     rebuilder: &Rebuilder<'_>,
@@ -164,19 +173,23 @@ pub fn attribute(
         }
         return Ok(attributed);
     }
-    let mut estimate = first_estimate;
-    let fits = |estimate: Duration| started.elapsed() + estimate <= budget;
-    if !fits(estimate) {
-        attributed.spent.untried.clone_from(&varied);
-        for step in candidates {
-            let untried = varied.clone();
-            let unexplained = Attribution::Unexplained {
-                budget,
-                untried,
-                standard: false,
-            };
-            attributed.found.insert(step, unexplained);
-        }
+    // The next rebuild is expected to take as long as the longest of them so far: they
+    // rebuild only the steps that differed (and what they depend on), often much less than
+    // the main rebuild, which is the estimate of the first.
+    let mut longest = Duration::ZERO;
+    let fits = |longest: Duration| {
+        let estimate = if longest.is_zero() {
+            first_estimate
+        } else {
+            longest
+        };
+        started.elapsed() + estimate <= budget
+    };
+    if !fits(longest) {
+        attributed.found = (candidates.into_iter())
+            .map(|step| (step, Attribution::unexplained(budget, &varied)))
+            .collect();
+        attributed.spent.untried = varied;
         return Ok(attributed);
     }
     note(
@@ -188,14 +201,14 @@ pub fn attribute(
             crate::duration::humanize(budget)
         ),
     );
-    let timed = |variation: &Variation, only: &BTreeSet<String>, estimate: &mut Duration| {
+    let timed = |variation: &Variation, only: &BTreeSet<String>, longest: &mut Duration| {
         let began = Instant::now();
         let result = differing(rebuilder, checked, variation, only);
-        *estimate = (*estimate).max(began.elapsed());
+        *longest = (*longest).max(began.elapsed());
         result
     };
     attributed.spent.rebuilds += 1;
-    let always = match timed(&Variation::none(), &candidates, &mut estimate)? {
+    let always = match timed(&Variation::none(), &candidates, &mut longest)? {
         Ok(steps) => steps,
         Err(signal) => {
             attributed.interrupted = Some(signal);
@@ -209,7 +222,7 @@ pub fn attribute(
         if sensitive.is_empty() {
             break;
         }
-        if !fits(estimate) {
+        if !fits(longest) {
             untried = varied[number..].to_vec();
             break;
         }
@@ -217,7 +230,7 @@ pub fn attribute(
         match timed(
             &Variation::of(&BTreeSet::from([aspect])),
             &sensitive,
-            &mut estimate,
+            &mut longest,
         )? {
             Ok(steps) => {
                 for step in steps {
@@ -328,6 +341,13 @@ fn list(steps: &BTreeSet<String>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_variation_is_in_the_order_they_are_tried() {
+        let mut ordered = LIKELY_FIRST.to_vec();
+        ordered.sort();
+        assert_eq!(ordered, Aspect::ALL);
+    }
 
     #[test]
     fn causes_name_the_variations() {

@@ -85,7 +85,8 @@ pub fn explain(
     arguments.extend([left.into_os_string(), right.into_os_string()]);
     let too_long = || {
         limit.is_some_and(|limit| {
-            fs::metadata(&temporary).is_ok_and(|metadata| metadata.len() > limit + CUT_SLACK)
+            fs::metadata(&temporary)
+                .is_ok_and(|metadata| metadata.len() > limit.saturating_add(CUT_SLACK))
         })
     };
     let captured = crate::host_tool::run_until(
@@ -146,16 +147,35 @@ fn cut_at(file: &Path, limit: u64) -> std::io::Result<bool> {
     opened.seek(SeekFrom::Start(limit - window))?;
     let mut tail = vec![0; usize::try_from(window).unwrap_or(0)];
     opened.read_exact(&mut tail)?;
-    let keep = tail
-        .iter()
-        .rposition(|byte| *byte == b'\n')
-        .map_or(limit - window, |at| limit - window + at as u64 + 1);
+    // No line end there (a line of more than 64 KiB): at the limit itself, backed off to the
+    // start of a UTF-8 character.
+    let keep = tail.iter().rposition(|byte| *byte == b'\n').map_or_else(
+        || {
+            // The window may start inside a character: from the next one.
+            let skip = (tail.iter().take(3))
+                .take_while(|byte| (**byte & 0xC0) == 0x80)
+                .count();
+            let end = match std::str::from_utf8(&tail[skip..]) {
+                Err(error) if error.error_len().is_none() => skip + error.valid_up_to(),
+                _ => tail.len(),
+            };
+            limit - window + end as u64
+        },
+        |at| limit - window + at as u64 + 1,
+    );
+    let at_line_end = keep == 0 || {
+        let mut last = [0];
+        opened.seek(SeekFrom::Start(keep - 1))?;
+        opened.read_exact(&mut last)?;
+        last[0] == b'\n'
+    };
     opened.set_len(keep)?;
     opened.seek(SeekFrom::End(0))?;
     writeln!(
         opened,
-        "[gantry: the report is cut here, at {keep} bytes of {length} or more (the limit: {}); \
+        "{}[gantry: the report is cut here, at {keep} bytes of {length} or more (the limit: {}); \
          `--diffoscope-limit none` writes all of it]",
+        if at_line_end { "" } else { "\n" },
         crate::pipeline::limits::show_size(limit),
     )?;
     opened.sync_all()?;
@@ -227,6 +247,15 @@ mod tests {
         assert!(
             last.contains("cut here, at 94 bytes of 8890 or more"),
             "{last}"
+        );
+
+        // One long line: cut at the limit, not before a character's last byte.
+        fs::write(&file, "é".repeat(100)).expect("write");
+        assert!(cut_at(&file, 51).expect("cut"));
+        let cut = fs::read_to_string(&file).expect("UTF-8 still");
+        assert!(
+            cut.starts_with(&format!("{}\n[gantry:", "é".repeat(25))),
+            "{cut}"
         );
 
         fs::write(&file, "short\n").expect("write");
