@@ -27,7 +27,8 @@ clone() {
   git clone -q "$repo" "$1"
   git -C "$1" checkout -q "$commit"
   mkdir -p "$2/.rustup/toolchains" "$2/keys"
-  cp -al "$HOME/$toolchain" "$2/.rustup/toolchains/"
+  # The toolchain may be a link into root's home, which others cannot enter: its files.
+  cp -al "$(realpath "$HOME/$toolchain")" "$2/.rustup/toolchains/$(basename "$toolchain")"
   openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$2/keys/release.key" 2> /dev/null
 }
 

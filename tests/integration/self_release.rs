@@ -5,6 +5,7 @@
 //! same bytes) and tags the release; `gantry release verify` with `policies/release.toml`
 //! passes. The longest test in the suite (two release builds of gantry: minutes).
 
+use std::fmt::Write as _;
 use std::path::Path;
 use std::process::Command;
 
@@ -51,6 +52,24 @@ fn copy_of_this_tree(test: &Test) {
     );
 }
 
+/// When the binary did not reproduce: the start of each diffoscope report of the rebuild
+/// (the test's folder is removed when it ends, and a difference in gantry's own build is rare
+/// enough that the report is what there is to go on).
+fn difference(test: &Test) -> String {
+    let mut text = String::new();
+    let reports = walkdir::WalkDir::new(test.path("attestations/repro"))
+        .into_iter()
+        .flatten()
+        .filter(|entry| entry.file_type().is_file())
+        .filter(|entry| entry.path().to_string_lossy().contains("/diffoscope/"));
+    for report in reports {
+        let report_text = std::fs::read_to_string(report.path()).unwrap_or_default();
+        let head: Vec<&str> = report_text.lines().take(200).collect();
+        let _ = writeln!(text, "--- {}\n{}", report.path().display(), head.join("\n"));
+    }
+    text
+}
+
 #[test]
 fn gantry_releases_itself_with_its_own_pipeline() {
     let test = Test::new();
@@ -82,9 +101,10 @@ fn gantry_releases_itself_with_its_own_pipeline() {
         .expect("gantry release");
     assert!(
         output.status.success(),
-        "{}\n{}",
+        "{}\n{}\n{}",
         String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
+        String::from_utf8_lossy(&output.stderr),
+        difference(&test)
     );
     let text = String::from_utf8_lossy(&output.stdout);
     assert!(text.contains("out/release/gantry  sha256:"), "{text}");
