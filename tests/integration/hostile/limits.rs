@@ -157,3 +157,48 @@ fn the_link_records_the_limits_and_what_enforced_them() {
         assert_eq!(enforced, "rlimits");
     }
 }
+
+/// A step whose output differs everywhere (here on purpose: an archive of 120 files that each
+/// print its home on every line) cannot make `gantry repro` write a report of many megabytes
+/// (diffoscope alone writes a block for each member): the report stops at the default limit
+/// of 1 MiB, and says so.
+#[test]
+fn a_huge_difference_makes_a_report_of_at_most_its_limit() {
+    let test = Test::new().pipeline(
+        "[steps.flood]\nrun = '''mkdir -p t && for i in $(seq 1 120); do seq 1 2000 | sed \"s|^|$HOME $i |\" > t/$i.txt; done && tar --sort=name --mtime=@0 --owner=0 --group=0 --numeric-owner -cf out/flood.tar t'''\noutputs = [\"out/flood.tar\"]\n",
+    );
+    test.gantry_run(&[]).success();
+    let run = test
+        .command()
+        .args([
+            "repro",
+            "pipeline.toml",
+            "--vary",
+            "home",
+            "--explain-budget",
+            "0s",
+        ])
+        .output()
+        .expect("gantry repro");
+    assert_eq!(run.status.code(), Some(1));
+    let reports: Vec<std::path::PathBuf> = walkdir::WalkDir::new(test.path("attestations/repro"))
+        .into_iter()
+        .flatten()
+        .filter(|entry| entry.path().ends_with("out/flood.tar.txt"))
+        .map(walkdir::DirEntry::into_path)
+        .collect();
+    assert_eq!(reports.len(), 1, "{reports:?}");
+    let size = std::fs::metadata(&reports[0]).expect("report").len();
+    assert!(
+        size > 900_000 && size <= (1 << 20) + 512,
+        "{size} bytes, for a difference of about 5 MB"
+    );
+    let report = std::fs::read_to_string(&reports[0]).expect("report");
+    assert!(
+        report
+            .trim_end()
+            .ends_with("`--diffoscope-limit none` writes all of it]"),
+        "{:?}",
+        report.lines().rev().take(3).collect::<Vec<_>>()
+    );
+}
