@@ -50,6 +50,8 @@ echo "second: $second, as uid 65534, at $(date -u +%H:%M:%S)"
   "$gantry" run pipelines/release.toml --key "$work/home-nobody/keys/release.key" > "$work/second.log" 2>&1) \
   || { cat "$work/second.log"; exit 1; }
 
+# What differs is kept for a closer look (readelf, diffoscope), as the work folder goes.
+kept=${KEEP:-/tmp/gantry-two-clones-kept}
 status=0
 for file in out/release/gantry out/release/gantry.cdx.json out/release/gantry.spdx.json; do
   a=$(sha256sum < "$first/$file" | cut -d' ' -f1)
@@ -58,7 +60,11 @@ for file in out/release/gantry out/release/gantry.cdx.json out/release/gantry.sp
     echo "same     $file  sha256:$a"
   else
     echo "DIFFERS  $file  $a (root)  $b (uid 65534)"
+    mkdir -p "$kept/root" "$kept/nobody"
+    cp "$first/$file" "$kept/root/"
+    cp "$second/$file" "$kept/nobody/"
     status=1
   fi
 done
+[ "$status" = 0 ] || echo "kept: $kept"
 exit $status
