@@ -192,8 +192,11 @@ fn packages(tree: &Tree<'_>, root: toml::Table) -> Vec<Package> {
 /// rustc writes the paths of what it compiles into the binary (panic messages, debug info),
 /// and so does the C compiler of a `-sys` crate (`__FILE__`, debug info; the `cc` crate adds
 /// CFLAGS to its own): the work folder and $TMPDIR, which `gantry repro` varies, are written as
-/// `/build` and `/tmp` wherever they are.
-const REMAP: &str = r#"RUSTFLAGS=\"--remap-path-prefix=$PWD=/build --remap-path-prefix=$TMPDIR=/tmp\" CFLAGS=\"-ffile-prefix-map=$PWD=/build -ffile-prefix-map=$TMPDIR=/tmp\" CXXFLAGS=\"-ffile-prefix-map=$PWD=/build -ffile-prefix-map=$TMPDIR=/tmp\" "#;
+/// `/build` and `/tmp` wherever they are. And a release build's thin LTO (on by default across a
+/// crate's codegen units) names promoted symbols after a hash of bitcode that LLVM does not
+/// always write the same way: without a symbol table the binary does not carry them. Build and
+/// test share the settings, so the test step reuses what the build compiled.
+const REPRODUCIBLE: &str = r#"RUSTFLAGS=\"--remap-path-prefix=$PWD=/build --remap-path-prefix=$TMPDIR=/tmp\" CFLAGS=\"-ffile-prefix-map=$PWD=/build -ffile-prefix-map=$TMPDIR=/tmp\" CXXFLAGS=\"-ffile-prefix-map=$PWD=/build -ffile-prefix-map=$TMPDIR=/tmp\" CARGO_PROFILE_RELEASE_STRIP=symbols "#;
 
 pub(super) fn plan(tree: &Tree<'_>, host: &Host) -> Result<Plan, String> {
     let text = tree.text("Cargo.toml").ok_or("cannot read Cargo.toml")?;
@@ -290,7 +293,7 @@ pub(super) fn plan(tree: &Tree<'_>, host: &Host) -> Result<Plan, String> {
         (
             Vec::new(),
             format!(
-                "{REMAP}cargo build --release --locked --offline --config out/vendor.toml && mkdir -p out/build && cargo metadata --locked --offline --format-version 1 --no-deps --config out/vendor.toml > out/build/metadata.json"
+                "{REPRODUCIBLE}cargo build --release --locked --offline --config out/vendor.toml && mkdir -p out/build && cargo metadata --locked --offline --format-version 1 --no-deps --config out/vendor.toml > out/build/metadata.json"
             ),
             vec!["out/build/metadata.json".to_owned()],
             vec!["out/build/metadata.json".to_owned()],
@@ -307,7 +310,7 @@ pub(super) fn plan(tree: &Tree<'_>, host: &Host) -> Result<Plan, String> {
         (
             outputs.clone(),
             format!(
-                "{REMAP}cargo build --release --locked --offline --config out/vendor.toml --bins && mkdir -p out/bin && cp {} out/bin/",
+                "{REPRODUCIBLE}cargo build --release --locked --offline --config out/vendor.toml --bins && mkdir -p out/bin && cp {} out/bin/",
                 copies.join(" ")
             ),
             outputs.clone(),
@@ -358,7 +361,7 @@ outputs = {build_outputs}
 warm = ["target"]
 
 [steps.test]
-run = "{remap}cargo test --release --locked --offline --config out/vendor.toml"
+run = "{reproducible}cargo test --release --locked --offline --config out/vendor.toml"
 inputs = {test_inputs}
 warm = ["target"]
 
@@ -366,7 +369,7 @@ warm = ["target"]
 # project's own from its manifests.
 {sboms}"#,
         name_quoted = quoted(&name),
-        remap = REMAP,
+        reproducible = REPRODUCIBLE,
         toolchain = quoted(&toolchain),
         lock_inputs = array(&lock_inputs),
         sboms = sbom_steps(
@@ -449,10 +452,12 @@ mod tests {
         let pipeline = super::super::tests::checks(&plan);
         assert_eq!(pipeline.steps.len(), 5);
         // Neither the work folder nor $TMPDIR reaches the binary, through rustc or a `-sys`
-        // crate's C compiler.
+        // crate's C compiler, nor do ThinLTO's symbol names; build and test share them.
         for flag in [
             "--remap-path-prefix=$PWD=/build --remap-path-prefix=$TMPDIR=/tmp",
             r#"CFLAGS=\"-ffile-prefix-map=$PWD=/build -ffile-prefix-map=$TMPDIR=/tmp\""#,
+            "CARGO_PROFILE_RELEASE_STRIP=symbols cargo build",
+            "CARGO_PROFILE_RELEASE_STRIP=symbols cargo test",
         ] {
             assert!(
                 plan.pipeline.contains(flag),
