@@ -126,6 +126,7 @@ pub(crate) fn commit(
         outputs: records,
         trees,
         usage: Some(usage),
+        cached: None,
     }));
     Ok(envelope)
 }
@@ -144,7 +145,7 @@ pub(crate) fn try_cache(context: &Context, id: StepId, key: &Digest) -> Option<C
             message,
         });
     };
-    let cached = match context.store.actions.get(key) {
+    let cached = match context.store.actions.get_without_usage(key) {
         Lookup::Hit(result) => result,
         Lookup::Miss => return None,
         Lookup::Corrupt => {
@@ -209,6 +210,7 @@ pub(crate) fn try_cache(context: &Context, id: StepId, key: &Digest) -> Option<C
                 outputs: cached.outputs.clone(),
                 trees,
                 usage: cached.usage.clone(),
+                cached: Some(*key),
             },
         }),
         Err(error) => {

@@ -82,6 +82,17 @@ pub struct Context {
     pub nix_check: bool,
 }
 
+impl Context {
+    /// What `id` used, when measured: a cache hit's is read from the cache now.
+    #[must_use]
+    pub fn usage_of(&self, id: crate::pipeline::StepId) -> Option<crate::store::Usage> {
+        let result = self.results.get(id)?.get()?;
+        (result.usage.clone()).or_else(|| {
+            (result.cached.as_ref()).and_then(|key| self.store.actions.saved_usage(key))
+        })
+    }
+}
+
 /// What a finished step produced.
 #[derive(Clone, Debug, Default)]
 pub struct StepResult {
@@ -89,8 +100,11 @@ pub struct StepResult {
     /// Listings of folder outputs, by output index.
     pub trees: HashMap<usize, Tree>,
     /// What running it used (a cache hit: what the execution that made the entry used), when
-    /// measured.
+    /// measured and read: [`Context::usage_of`] reads a cache hit's.
     pub usage: Option<crate::store::Usage>,
+    /// A cache hit's action key: its usage is read from the cache only when wanted (a usage
+    /// document, `--json` events), so a no-op run does not decode thousands of them.
+    pub cached: Option<crate::digest::Digest>,
 }
 
 /// The keys sign steps sign with, loaded before the run starts (a password may be asked).

@@ -151,6 +151,7 @@ fn publish(
         outputs,
         trees: std::collections::HashMap::new(),
         usage,
+        cached: None,
     }));
 }
 

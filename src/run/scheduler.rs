@@ -305,11 +305,7 @@ fn finish(context: &Context, id: StepId, outcome: Outcome, elapsed: Duration) ->
             .display()
             .to_string()
         });
-    let usage = || {
-        (context.results[id].get())
-            .filter(|_| shown)
-            .and_then(|result| result.usage.clone().map(Box::new))
-    };
+    let usage = || shown.then(|| context.usage_of(id)).flatten().map(Box::new);
     let (status, event) = match outcome {
         Outcome::Executed { attempts } => (
             StepStatus::Executed,

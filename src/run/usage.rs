@@ -44,7 +44,7 @@ pub fn prepare(
                 StepStatus::Cached => "cached",
                 StepStatus::Failed | StepStatus::Skipped => return None,
             };
-            let usage = (context.results.get(id)?.get()).and_then(|result| result.usage.clone());
+            let usage = context.usage_of(id);
             Some(StepUsage {
                 step: step.name.clone(),
                 status: status.to_owned(),

@@ -276,6 +276,41 @@ impl ActionCache {
 
     #[must_use]
     pub fn get(&self, key: &Digest) -> Lookup {
+        self.lookup(key, true)
+    }
+
+    /// [`get`](Self::get), but a result from the index comes without its usage (`None`):
+    /// planning a cached step needs none, and [`saved_usage`](Self::saved_usage) reads it
+    /// for the runs that write a usage document.
+    #[must_use]
+    pub fn get_without_usage(&self, key: &Digest) -> Lookup {
+        self.lookup(key, false)
+    }
+
+    /// What the execution that made `key`'s result used, when it was measured.
+    #[must_use]
+    pub fn saved_usage(&self, key: &Digest) -> Option<crate::store::Usage> {
+        let (index, range) = {
+            let entries = lock(&self.entries);
+            if let Some(result) = entries.recent.get(key) {
+                return result.usage.clone();
+            }
+            match entries.indexed.get(key) {
+                Some(range) => (Arc::clone(&entries.index), range.clone()),
+                None => (Arc::default(), 0..0),
+            }
+        };
+        if !range.is_empty()
+            && let Some(usage) = crate::store::index_file::usage_at(&index, range, key)
+        {
+            return usage;
+        }
+        let bytes = fs::read(self.path(key)).ok()?;
+        let result = serde_json::from_slice::<ActionResult>(&bytes).ok()?;
+        (result.key == *key).then_some(result.usage).flatten()
+    }
+
+    fn lookup(&self, key: &Digest, usage: bool) -> Lookup {
         {
             let mut entries = lock(&self.entries);
             if let Some(result) = entries.recent.get(key).cloned() {
@@ -283,7 +318,7 @@ impl ActionCache {
                 return Lookup::Hit(result);
             }
         }
-        if let Some(result) = self.decode_indexed(key) {
+        if let Some(result) = self.decode_indexed(key, usage) {
             return Lookup::Hit(result);
         }
         let path = self.path(key);
@@ -307,7 +342,7 @@ impl ActionCache {
     }
 
     /// `key`'s result from the loaded index, decoded outside the lock.
-    fn decode_indexed(&self, key: &Digest) -> Option<Arc<ActionResult>> {
+    fn decode_indexed(&self, key: &Digest, usage: bool) -> Option<Arc<ActionResult>> {
         let (index, range) = {
             let entries = lock(&self.entries);
             (
@@ -315,9 +350,12 @@ impl ActionCache {
                 entries.indexed.get(key)?.clone(),
             )
         };
-        let Some(result) =
-            crate::store::index_file::decode_at(&index, range).filter(|result| result.key == *key)
-        else {
+        let decoded = if usage {
+            crate::store::index_file::decode_at(&index, range)
+        } else {
+            crate::store::index_file::decode_without_usage_at(&index, range)
+        };
+        let Some(result) = decoded.filter(|result| result.key == *key) else {
             // Not the index's to vouch for any more: the per-key entry must vouch for itself.
             lock(&self.entries).indexed.remove(key);
             return None;

@@ -189,8 +189,37 @@ pub fn decode_at(bytes: &[u8], range: std::ops::Range<usize>) -> Option<ActionRe
     let mut reader = Reader {
         rest: bytes.get(range)?,
     };
-    let result = reader.entry()?;
+    let result = reader.entry(true)?;
     reader.rest.is_empty().then_some(result)
+}
+
+/// The result at `range` without its usage (`usage: None`), which only a usage document
+/// needs: a run that executes nothing writes none, and skipping it is what keeps metering off
+/// a no-op's path. [`usage_at`] reads it when wanted.
+#[must_use]
+pub fn decode_without_usage_at(
+    bytes: &[u8],
+    range: std::ops::Range<usize>,
+) -> Option<ActionResult> {
+    let mut reader = Reader {
+        rest: bytes.get(range)?,
+    };
+    let result = reader.entry(false)?;
+    reader.rest.is_empty().then_some(result)
+}
+
+/// The usage of the result at `range` (`Some(None)`: not measured), checked to be `key`'s.
+#[must_use]
+pub fn usage_at(
+    bytes: &[u8],
+    range: std::ops::Range<usize>,
+    key: &Digest,
+) -> Option<Option<Usage>> {
+    let mut reader = Reader {
+        rest: bytes.get(range)?,
+    };
+    (reader.skip_to_usage()? == *key).then_some(())?;
+    reader.usage().ok()
 }
 
 #[must_use]
@@ -202,7 +231,8 @@ pub fn decode(bytes: &[u8]) -> Option<Vec<ActionResult>> {
 }
 
 impl Reader<'_> {
-    fn entry(&mut self) -> Option<ActionResult> {
+    /// One result; its usage left out (`None`) unless `usage` is asked for.
+    fn entry(&mut self, usage: bool) -> Option<ActionResult> {
         let key = self.digest()?;
         let attestation = self.digest()?;
         let stdout = self.digest()?;
@@ -210,7 +240,12 @@ impl Reader<'_> {
         let duration_ms = u64::from_le_bytes(self.take(8)?.try_into().ok()?);
         let step = self.text()?;
         let signer = self.text()?;
-        let usage = self.usage().ok()?;
+        let usage = if usage {
+            self.usage().ok()?
+        } else {
+            self.skip_usage()?;
+            None
+        };
         let count = self.count()?;
         let mut outputs = Vec::with_capacity(count.min(1024));
         for _ in 0..count {
@@ -243,12 +278,8 @@ impl Reader<'_> {
         })
     }
 
-    /// Passes over one result as [`entry`](Self::entry) reads it, checking the same; its key.
-    fn skip_entry(&mut self) -> Option<Digest> {
-        let key = self.digest()?;
-        self.take(3 * 32 + 8)?;
-        self.skip_text()?;
-        self.skip_text()?;
+    /// Passes over a result's usage as [`usage`](Self::usage) reads it, checking the same.
+    fn skip_usage(&mut self) -> Option<()> {
         match self.take(1)?[0] {
             0 => {}
             1 => {
@@ -265,6 +296,25 @@ impl Reader<'_> {
             }
             _ => return None,
         }
+        Some(())
+    }
+
+    /// Passes over what precedes a result's usage; its key.
+    fn skip_to_usage(&mut self) -> Option<Digest> {
+        let key = self.digest()?;
+        self.take(3 * 32 + 8)?;
+        self.skip_text()?;
+        self.skip_text()?;
+        Some(key)
+    }
+
+    /// Passes over one result as [`entry`](Self::entry) reads it, checking the same; its key.
+    fn skip_entry(&mut self) -> Option<Digest> {
+        let key = self.digest()?;
+        self.take(3 * 32 + 8)?;
+        self.skip_text()?;
+        self.skip_text()?;
+        self.skip_usage()?;
         for _ in 0..self.count()? {
             self.skip_text()?;
             self.take(32)?;
@@ -347,7 +397,31 @@ mod tests {
         assert_eq!(decode(&bytes), Some(vec![result.clone(), unmeasured]));
         let located = locate(&bytes).expect("located");
         assert_eq!(located[0].0, result.key);
-        assert_eq!(decode_at(&bytes, located[0].1.clone()), Some(result));
+        assert_eq!(
+            decode_at(&bytes, located[0].1.clone()),
+            Some(result.clone())
+        );
+        // Planning reads a result without its usage; a usage document reads the usage alone,
+        // from the right key only.
+        assert_eq!(
+            decode_without_usage_at(&bytes, located[0].1.clone()),
+            Some(ActionResult {
+                usage: None,
+                ..result.clone()
+            })
+        );
+        assert_eq!(
+            usage_at(&bytes, located[0].1.clone(), &result.key),
+            Some(result.usage.clone())
+        );
+        assert_eq!(
+            usage_at(&bytes, located[1].1.clone(), &result.key),
+            Some(None)
+        );
+        assert_eq!(
+            usage_at(&bytes, located[0].1.clone(), &Digest::of_bytes(b"other")),
+            None
+        );
         assert_eq!(decode(&bytes[..bytes.len() - 3]), None);
         assert_eq!(decode(b"{\"json\": true}"), None);
         assert_eq!(decode(MAGIC), Some(Vec::new()));
