@@ -258,6 +258,10 @@ pub(crate) fn place_cached_attestation(
     let mut updated = cached.clone();
     updated.attestation = digest;
     key_id.clone_into(&mut updated.signer);
+    // Planning read the result without its usage: the new entry keeps it.
+    if updated.usage.is_none() {
+        updated.usage = context.store.actions.saved_usage(&cached.key);
+    }
     // Only a shortcut for the next run: failing to record it costs one more signature.
     let _ = context.store.actions.put(&updated);
     Ok(())

@@ -324,7 +324,7 @@ pub fn run_with_executor(
 }
 
 /// Saving the stat cache also frees its map (lookups then read what was written); the action
-/// index is not needed again: the provenance of a large run needs the memory.
+/// cache's results are not needed again: the provenance of a large run needs the memory.
 fn release_store(context: &Context, index: &Path) {
     let _ = context.store.stats.save();
     let _ = context

@@ -216,24 +216,23 @@ impl ActionCache {
     }
 
     /// Frees what this run keeps in memory, once its index is saved: a run of 50,000 steps
-    /// holds 16 MB here while it writes its provenance. Later lookups go to the entries on
-    /// disk, and the index is not saved again (what is left would be a fraction of it).
+    /// holds 16 MB of results here while it writes its provenance. Later lookups go to the
+    /// entries on disk, and the index is not saved again (what is left would be a fraction
+    /// of it). The loaded index stays, for [`saved_usage`](Self::saved_usage): the usage
+    /// document, written after this, reads the usage of the cache hits it vouched for from
+    /// it; it goes with the cache.
     pub fn forget(&self) {
         self.forgotten
             .store(true, std::sync::atomic::Ordering::Relaxed);
         let mut entries = lock(&self.entries);
         let recent = std::mem::take(&mut entries.recent);
-        let index = (
-            std::mem::take(&mut entries.index),
-            std::mem::take(&mut entries.indexed),
-        );
         entries.used = HashSet::new();
         // Freeing thousands of results costs milliseconds nobody needs to wait for; a large
         // run frees them before its provenance is made, which needs the memory.
-        if recent.len() + index.1.len() > 10_000 {
-            drop((recent, index));
+        if recent.len() > 10_000 {
+            drop(recent);
         } else {
-            std::thread::spawn(move || drop((recent, index)));
+            std::thread::spawn(move || drop(recent));
         }
     }
 
@@ -287,23 +286,23 @@ impl ActionCache {
         self.lookup(key, false)
     }
 
-    /// What the execution that made `key`'s result used, when it was measured.
+    /// What the execution that made `key`'s result used, when it was measured: from where
+    /// [`get`](Self::get) would take the result (this run's results, the loaded index, else
+    /// the per-key entry, which the caller has checked against its link as it did the
+    /// result).
     #[must_use]
     pub fn saved_usage(&self, key: &Digest) -> Option<crate::store::Usage> {
-        let (index, range) = {
+        let indexed = {
             let entries = lock(&self.entries);
             if let Some(result) = entries.recent.get(key) {
                 return result.usage.clone();
             }
-            match entries.indexed.get(key) {
-                Some(range) => (Arc::clone(&entries.index), range.clone()),
-                None => (Arc::default(), 0..0),
-            }
+            (entries.indexed.get(key)).map(|range| (Arc::clone(&entries.index), range.clone()))
         };
-        if !range.is_empty()
-            && let Some(usage) = crate::store::index_file::usage_at(&index, range, key)
-        {
-            return usage;
+        if let Some((index, range)) = indexed {
+            // `locate` checked the whole entry; a usage that does not read is none, not a
+            // reason to go to another source.
+            return crate::store::index_file::usage_at(&index, range, key).flatten();
         }
         let bytes = fs::read(self.path(key)).ok()?;
         let result = serde_json::from_slice::<ActionResult>(&bytes).ok()?;

@@ -124,6 +124,47 @@ key = "keys/cosign.key"
     );
 }
 
+/// A cache hit made with another key is signed again with the run's: the new entry keeps
+/// the usage it saved (planning reads results without their usage), and so does the index
+/// the run writes.
+#[test]
+fn a_cache_hit_signed_again_with_a_new_key_keeps_what_it_saved() {
+    let test = Test::new().pipeline(
+        "[steps.build]\nrun = \"mkdir -p out && echo app > out/app\"\noutputs = [\"out/app\"]\n",
+    );
+    let first = test.gantry_run(&[]).success();
+    let built = usage(&first, "build");
+    assert!(built["method"].is_string(), "{built}");
+    let release = test.path("release.pem");
+    assert!(crate::attestations::generate_key(
+        &release,
+        "EC",
+        "ec_paramgen_curve:P-256"
+    ));
+    let release = release.to_str().expect("utf-8");
+    let development = test.path("development.pub");
+    std::fs::write(&development, test.run(["key", "public"]).success().stdout()).expect("write");
+    let development = development.to_str().expect("utf-8");
+    let again = test
+        .gantry_run(&["--key", release, "--trust-cache-key", development])
+        .success();
+    assert_eq!(again.statuses()["build"], "cached");
+    assert_eq!(usage(&again, "build"), built, "signed again, same usage");
+    // The next run reads the index the second wrote, signed by the new key, with the usage.
+    std::fs::remove_dir_all(test.path(".gantry/ac")).expect("per-key entries");
+    std::fs::create_dir_all(test.path(".gantry/ac")).expect("ac");
+    let third = test
+        .gantry_run(&[
+            "--key",
+            release,
+            "--builder-id",
+            "https://ci.example.org/third",
+        ])
+        .success();
+    assert_eq!(third.statuses()["build"], "cached");
+    assert_eq!(usage(&third, "build"), built, "kept in the index");
+}
+
 /// The run's `usage.intoto.json`: signed by the run's key, about its provenance, listing each
 /// step executed or cached with its usage, the pipeline and the machine; the run log's record
 /// names its digest; `gantry verify` takes it as part of the run.
@@ -133,6 +174,10 @@ fn a_run_signs_what_it_used_about_its_provenance() {
         "[steps.build]\nrun = \"mkdir -p out && echo app > out/app\"\noutputs = [\"out/app\"]\n\n[steps.copy]\nrun = \"cp out/app out/copy\"\ninputs = [\"out/app\"]\noutputs = [\"out/copy\"]\n",
     );
     let first = test.gantry_run(&[]).success();
+    // The signed index vouches for the cache hits, and their usage is read from it: not from
+    // the per-key entries (untrusted storage, here gone).
+    std::fs::remove_dir_all(test.path(".gantry/ac")).expect("per-key entries");
+    std::fs::create_dir_all(test.path(".gantry/ac")).expect("ac");
     // Another builder: a provenance of its own, every step cached (with nothing changed at
     // all the run would name the first one's provenance and write no usage: it ran nothing).
     let run = test
