@@ -186,11 +186,7 @@ pub fn locate(bytes: &[u8]) -> Option<Vec<(Digest, std::ops::Range<usize>)>> {
 /// The result at `range` of an index's body (from [`locate`]).
 #[must_use]
 pub fn decode_at(bytes: &[u8], range: std::ops::Range<usize>) -> Option<ActionResult> {
-    let mut reader = Reader {
-        rest: bytes.get(range)?,
-    };
-    let result = reader.entry(true)?;
-    reader.rest.is_empty().then_some(result)
+    whole_entry(bytes, range, true)
 }
 
 /// The result at `range` without its usage (`usage: None`), which only a usage document
@@ -201,10 +197,15 @@ pub fn decode_without_usage_at(
     bytes: &[u8],
     range: std::ops::Range<usize>,
 ) -> Option<ActionResult> {
+    whole_entry(bytes, range, false)
+}
+
+/// The result at `range`, which must be all of it.
+fn whole_entry(bytes: &[u8], range: std::ops::Range<usize>, usage: bool) -> Option<ActionResult> {
     let mut reader = Reader {
         rest: bytes.get(range)?,
     };
-    let result = reader.entry(false)?;
+    let result = reader.entry(usage)?;
     reader.rest.is_empty().then_some(result)
 }
 
