@@ -130,10 +130,27 @@ impl Program {
 }
 
 /// Programs found on PATH during one run: thousands of steps running `sh` resolve it once.
+/// Each resolution keeps the tool folders it was made with, so that a later run can make it
+/// again (`run::settled`).
 #[derive(Default)]
 pub struct ProgramCache {
-    found: std::sync::Mutex<std::collections::HashMap<(String, String), Result<Program, String>>>,
+    found: std::sync::Mutex<Found>,
     digests: std::sync::Mutex<std::collections::HashMap<PathBuf, crate::digest::Digest>>,
+}
+
+/// Each resolution by (name, PATH): the tool folders it was made with, and what it found.
+type Found = std::collections::HashMap<(String, String), (Vec<ToolMount>, Result<Program, String>)>;
+
+/// A program found by name on a PATH, and what it was: what a run's steps ran, for
+/// `run::settled` to find again.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Resolution {
+    pub name: String,
+    pub path: String,
+    pub tools: Vec<ToolMount>,
+    pub program: Program,
+    /// A host program's digest (a tool's program is covered by the tool's digest).
+    pub digest: Option<crate::digest::Digest>,
 }
 
 impl ProgramCache {
@@ -177,8 +194,63 @@ impl ProgramCache {
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         found
             .entry(key)
-            .or_insert_with(|| resolve_program(step, env, inputs, tools))
+            .or_insert_with(|| (tools.to_vec(), resolve_program(step, env, inputs, tools)))
+            .1
             .clone()
+    }
+
+    /// Every program this run found by name, with the digest of each host program hashed:
+    /// `None` when a resolution failed or a host program was not hashed.
+    #[must_use]
+    pub fn resolutions(&self) -> Option<Vec<Resolution>> {
+        let found = self
+            .found
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let digests = self
+            .digests
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut resolutions = Vec::with_capacity(found.len());
+        for ((name, path), (tools, program)) in found.iter() {
+            let program = program.as_ref().ok()?.clone();
+            let digest = match &program {
+                Program::System { resolved, .. } => Some(*digests.get(resolved)?),
+                Program::Input { .. } | Program::Tool { .. } => None,
+            };
+            resolutions.push(Resolution {
+                name: name.clone(),
+                path: path.clone(),
+                tools: tools.clone(),
+                program,
+                digest,
+            });
+        }
+        resolutions
+            .sort_by(|left, right| (&left.name, &left.path).cmp(&(&right.name, &right.path)));
+        Some(resolutions)
+    }
+
+    /// Whether `resolution` is what this run finds: the same program by the same search, and
+    /// a host program with the same content (through the stat cache). The search's result is
+    /// kept for the run's steps.
+    pub fn finds_again(&self, resolution: &Resolution, stats: &crate::store::StatCache) -> bool {
+        let step = ExecStep {
+            argv: vec![resolution.name.clone()],
+            warm: Vec::new(),
+        };
+        let env = [("PATH".to_owned(), resolution.path.clone())];
+        let found = self.resolve(&step, &env, &[], &resolution.tools);
+        if found.as_ref() != Ok(&resolution.program) {
+            return false;
+        }
+        match (&resolution.program, &resolution.digest) {
+            (Program::System { resolved, .. }, Some(digest)) => {
+                self.digest(resolved, stats).ok().as_ref() == Some(digest)
+            }
+            (Program::Input { .. } | Program::Tool { .. }, None) => true,
+            _ => false,
+        }
     }
 }
 

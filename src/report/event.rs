@@ -97,6 +97,10 @@ pub enum Event {
         /// written the same (`attestations` and `provenance` are that run's).
         #[serde(skip_serializing_if = "Option::is_none")]
         reused: Option<String>,
+        /// The run found every step's key and outputs as the last run left them without
+        /// planning a step (`run::settled`): a stat a file.
+        #[serde(skip_serializing_if = "std::ops::Not::not")]
+        settled: bool,
     },
 }
 

@@ -279,6 +279,7 @@ fn finished(event: &Event) -> String {
         cancelled,
         over_budget,
         reused,
+        settled,
         ..
     } = event
     else {
@@ -295,9 +296,14 @@ fn finished(event: &Event) -> String {
         );
     }
     if let Some(run) = reused {
+        let how = if *settled {
+            " (every file as it left them: no step planned)"
+        } else {
+            ""
+        };
         let _ = writeln!(
             text,
-            "gantry: nothing changed since run {run}: its provenance still holds ({attestations})"
+            "gantry: nothing changed since run {run}{how}: its provenance still holds ({attestations})"
         );
     } else {
         let _ = writeln!(text, "gantry: attestations in {attestations}");

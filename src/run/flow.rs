@@ -21,7 +21,7 @@ use crate::keys::Signer;
 use crate::pipeline::Pipeline;
 use crate::report::{Event, Reporter, StepStatus};
 use crate::run::records::{self, RecordOptions};
-use crate::run::scheduler;
+use crate::run::{scheduler, settled};
 use crate::runlog::LogFiles;
 use crate::store::Store;
 use crate::workspace;
@@ -90,6 +90,8 @@ pub struct RunSummary {
     /// The run whose provenance this one names (it executed nothing and would have written
     /// the same); `run_dir` and `provenance` are that run's.
     pub reused: Option<String>,
+    /// Whether the run was settled (`run::settled`): no step planned.
+    pub settled: bool,
 }
 
 impl RunSummary {
@@ -222,11 +224,16 @@ pub fn run_with_executor(
     pipeline.tenant = options.tenant.clone().or(pipeline.tenant);
     let started = Instant::now();
     let started_unix = crate::time::unix_now();
+    let started_nanos = crate::time::unix_nanos();
     fs::create_dir_all(&options.cache_dir).map_err(Error::write(&options.cache_dir))?;
     let _lock = lock(&options.cache_dir)?;
     let index = index_file(&options.cache_dir, &pipeline.file);
     let own_key = || crate::keys::EcdsaVerifier::from_pem(signer.public_key_pem()).ok();
-    let opening = open_store(&options.cache_dir, &index, own_key());
+    let settled_file = settled::file_for(&index);
+    // A pipeline with a settled record most likely needs no action cache: its index is read
+    // only once the record does not hold.
+    let index_first = !settled_file.exists();
+    let opening = open_store(&options.cache_dir, &index, own_key(), index_first);
     let history = history_and_host(&pipeline.root, &options.cache_dir);
     let graph = plan(&pipeline, &not_sources(&options))?;
     let budget = crate::run::budget::load(&pipeline)?;
@@ -236,15 +243,9 @@ pub fn run_with_executor(
     let executor_scratch = scratch_base.clone();
     let executor = LazyExecutor::new(move || make_executor(&executor_scratch));
     let remote = remote_executor(options.remote.clone().or_else(|| pipeline.remote.clone()));
-    let Surroundings {
-        scratch,
-        slots,
-        variation,
-        output_root,
-        rebuild,
-        nix_check,
-    } = surroundings(options.rebuild, &pipeline.root, &scratch_base, &run_id)?;
-    let _workspace = lock_workspace(&output_root)?;
+    let around = surroundings(options.rebuild, &pipeline.root, &scratch_base, &run_id)?;
+    let _workspace = lock_workspace(&around.output_root)?;
+    let scratch = around.scratch.clone();
     let (source_date_epoch, last_changes, host) = joined_history(history)?;
     let count = pipeline.steps.len();
     let jobs = options.jobs.max(1);
@@ -263,7 +264,7 @@ pub fn run_with_executor(
         cargo_home: options.cargo_home,
         run_id: run_id.clone(),
         run_dir: run_dir.clone(),
-        scratch: scratch.clone(),
+        scratch: around.scratch,
         source_date_epoch,
         last_changes,
         host,
@@ -279,29 +280,23 @@ pub fn run_with_executor(
         stored: crate::exec::stored::StoredAttestations::new(&options.attestations),
         programs: ProgramCache::default(),
         tools,
-        slots,
+        slots: around.slots,
         nix_settings: OnceLock::new(),
-        output_root,
-        sandbox_settings: variation.sandbox.describe(),
-        variation,
-        rebuild,
-        nix_check,
+        output_root: around.output_root,
+        sandbox_settings: around.variation.sandbox.describe(),
+        variation: around.variation,
+        rebuild: around.rebuild,
+        nix_check: around.nix_check,
     });
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        // Up to `jobs` planning batches and `jobs` executions at once.
-        .max_blocking_threads(2 * jobs + 2)
-        .enable_all()
-        .build()
-        .map_err(|error| Error::Environment {
-            message: format!("cannot start the scheduler: {error}"),
-        })?;
-    let finished = runtime.block_on(scheduler::schedule(
-        Arc::clone(&context),
-        jobs,
-        options.keep_going,
-    ));
-    runtime.shutdown_background();
+    let last_file = crate::run::last_run::file_for(&index);
+    let ingredients = settled::ingredients(&context, &options.builder_id, options.bundles);
+    if let Some(found) = settled_or_index(&context, &index, index_first, ingredients.as_ref()) {
+        let _ = fs::remove_dir_all(&scratch);
+        let log = LogFiles::in_folder(&options.cache_dir);
+        let records = RecordOptions::settled(&options.builder_id, options.bundles, log, last_file);
+        return finish_settled(context, found, &records, started);
+    }
+    let finished = schedule(&context, jobs, options.keep_going)?;
     release_store(&context, &index);
     let _ = fs::remove_dir_all(&scratch);
     let mut summary = summarise(&finished, run_id, run_dir);
@@ -311,13 +306,84 @@ pub fn run_with_executor(
         log: LogFiles::in_folder(&options.cache_dir),
         statuses: &finished.statuses,
         budget: budget.as_ref(),
-        last: crate::run::last_run::file_for(&index),
+        last: last_file,
     };
     let written = records::write(&context, &summary, &records, started_unix)?;
+    let run = settled::Run {
+        ingredients,
+        started_nanos,
+        statuses: &finished.statuses,
+        written: &written,
+        last_file: &records.last,
+    };
+    settled::save(&context, &settled_file, &run);
     written.into_summary(&mut summary);
     context.reporter.emit(&finished_event(&summary, started));
     // Freeing thousands of steps' results costs milliseconds that nobody needs to wait for:
     // the command can exit meanwhile. What lives on the host (cgroups) goes now.
+    context.executor.release();
+    std::thread::spawn(move || drop(context));
+    Ok(summary)
+}
+
+/// Runs the steps: the scheduler on a runtime of its own.
+fn schedule(context: &Arc<Context>, jobs: usize, keep_going: bool) -> Result<scheduler::Finished> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        // Up to `jobs` planning batches and `jobs` executions at once.
+        .max_blocking_threads(2 * jobs + 2)
+        .enable_all()
+        .build()
+        .map_err(|error| Error::Environment {
+            message: format!("cannot start the scheduler: {error}"),
+        })?;
+    let finished = runtime.block_on(scheduler::schedule(Arc::clone(context), jobs, keep_going));
+    runtime.shutdown_background();
+    Ok(finished)
+}
+
+/// The settled run this run is (`run::settled`), when it is one; otherwise the index is read,
+/// as it is for the events of a settled run's cached steps, which show what each saved.
+fn settled_or_index(
+    context: &Context,
+    index: &Path,
+    index_first: bool,
+    ingredients: Option<&crate::digest::Digest>,
+) -> Option<settled::Settled> {
+    let last_file = crate::run::last_run::file_for(index);
+    let found = settled::check(context, &settled::file_for(index), ingredients, &last_file);
+    if !index_first && (found.is_none() || context.reporter.is_json()) {
+        load_index(&context.store, index, own_key_of(context).as_ref());
+    }
+    found
+}
+
+/// Completes a settled run (`run::settled`): every step reported cached, the run named as
+/// the last run it repeats. The action cache was not read, so its index is left as it is.
+fn finish_settled(
+    context: Arc<Context>,
+    settled: settled::Settled,
+    records: &RecordOptions<'_>,
+    started: Instant,
+) -> Result<RunSummary> {
+    for (id, (key, attestation)) in settled.steps.iter().enumerate() {
+        let _ = context.attestations[id].set(*attestation);
+        let usage = || context.store.actions.saved_usage(key);
+        context
+            .reporter
+            .emit(&scheduler::cached_event(&context, id, 0, usage));
+    }
+    // Finding programs and toolchains again may have hashed a file.
+    let _ = context.store.stats.save();
+    let finished = scheduler::Finished {
+        statuses: vec![StepStatus::Cached; context.pipeline.steps.len()],
+        interrupted_by: None,
+    };
+    let mut summary = summarise(&finished, context.run_id.clone(), context.run_dir.clone());
+    let written = records::record_reuse(&context, &summary, records, settled.last)?;
+    written.into_summary(&mut summary);
+    summary.settled = true;
+    context.reporter.emit(&finished_event(&summary, started));
     context.executor.release();
     std::thread::spawn(move || drop(context));
     Ok(summary)
@@ -350,6 +416,7 @@ fn finished_event(summary: &RunSummary, started: Instant) -> Event {
         cancelled: summary.interrupted_by.is_some(),
         over_budget: summary.over_budget.clone(),
         reused: summary.reused.clone(),
+        settled: summary.settled,
     }
 }
 
@@ -372,6 +439,7 @@ fn summarise(finished: &scheduler::Finished, run_id: String, run_dir: PathBuf) -
         provenance: None,
         over_budget: None,
         reused: None,
+        settled: false,
     }
 }
 
@@ -484,18 +552,28 @@ fn open_store(
     cache_dir: &Path,
     index: &Path,
     own_key: Option<crate::keys::EcdsaVerifier>,
+    with_index: bool,
 ) -> std::thread::JoinHandle<std::io::Result<Store>> {
     let (cache_dir, index) = (cache_dir.to_path_buf(), index.to_path_buf());
     std::thread::spawn(move || {
         let store = Store::open(&cache_dir)?;
-        store.actions.load_index(
-            &index,
-            own_key
-                .as_ref()
-                .map(|key| key as &dyn crate::keys::Verifier),
-        );
+        if with_index {
+            load_index(&store, &index, own_key.as_ref());
+        }
         Ok(store)
     })
+}
+
+/// Loads the pipeline's index into the action cache, vouched for when `own_key` signed it.
+fn load_index(store: &Store, index: &Path, own_key: Option<&crate::keys::EcdsaVerifier>) {
+    store
+        .actions
+        .load_index(index, own_key.map(|key| key as &dyn crate::keys::Verifier));
+}
+
+/// The run key's verifier.
+fn own_key_of(context: &Context) -> Option<crate::keys::EcdsaVerifier> {
+    crate::keys::EcdsaVerifier::from_pem(context.signer.public_key_pem()).ok()
 }
 
 fn index_file(cache_dir: &Path, pipeline_file: &Path) -> PathBuf {

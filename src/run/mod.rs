@@ -10,6 +10,7 @@ pub mod last_run;
 pub mod provenance;
 pub mod records;
 pub mod scheduler;
+pub mod settled;
 pub mod signed_file;
 pub mod usage;
 

@@ -40,15 +40,30 @@ pub struct Gathered {
 
 /// Reads git's state and every source a step read.
 pub fn gather(context: &Context) -> Result<Gathered, String> {
+    Ok(Gathered {
+        git: git_of(context),
+        sources: sources(context)?,
+    })
+}
+
+/// The workspace's git state as the provenance records it (gantry's own folders and the
+/// steps' outputs do not make it dirty).
+#[must_use]
+pub fn git_of(context: &Context) -> Option<GitSource> {
     let generated = crate::git::generated(
         &context.pipeline,
         &context.store.root,
         context.run_dir.parent().unwrap_or(&context.run_dir),
     );
-    Ok(Gathered {
-        git: git_source(&context.pipeline.root, &generated),
-        sources: sources(context)?,
-    })
+    git_source(&context.pipeline.root, &generated)
+}
+
+impl Gathered {
+    /// The git state gathered.
+    #[must_use]
+    pub fn git(&self) -> Option<&GitSource> {
+        self.git.as_ref()
+    }
 }
 
 /// The run's provenance Statement, without its id and times.

@@ -8,6 +8,7 @@ use std::path::PathBuf;
 
 use crate::atomic;
 use crate::attest::predicate::usage::RunUsage;
+use crate::attest::provenance::GitSource;
 use crate::attest::run_folder;
 use crate::attest::{Envelope, bundle};
 use crate::digest::Digest;
@@ -32,7 +33,24 @@ pub struct RecordOptions<'a> {
     pub last: PathBuf,
 }
 
+impl<'a> RecordOptions<'a> {
+    /// What a settled run (`run::settled`) records with: it names the last run, so it has no
+    /// statuses to sum and no budget to judge.
+    #[must_use]
+    pub fn settled(builder_id: &'a str, bundles: bool, log: LogFiles, last: PathBuf) -> Self {
+        Self {
+            builder_id,
+            bundles,
+            log,
+            statuses: &[],
+            budget: None,
+            last,
+        }
+    }
+}
+
 /// What the records say of the run.
+#[derive(Default)]
 pub struct Written {
     /// The provenance, when the run succeeded: its own, or the one it names.
     pub provenance: Option<PathBuf>,
@@ -41,6 +59,9 @@ pub struct Written {
     /// A run that executed nothing and would have written the provenance of the run before
     /// it, but for its id and times: that run's id and folder, which it names instead.
     pub reused: Option<(String, PathBuf)>,
+    /// The git state the provenance written or named records (`run::settled` keeps it), when
+    /// the run has one.
+    pub git: Option<Option<GitSource>>,
 }
 
 impl Written {
@@ -76,19 +97,16 @@ pub fn write(
         if options.bundles {
             write_bundles(context, &mut step_files(context)).map_err(failed)?;
         }
-        return Ok(Written {
-            provenance: None,
-            over_budget: None,
-            reused: None,
-        });
+        return Ok(Written::default());
     }
     let mut files = step_files(context);
-    let (body, fingerprint, earlier) = statement_and_last(context, summary, options, &files)?;
+    let (body, fingerprint, earlier, git) = statement_and_last(context, summary, options, &files)?;
     if let (Some(earlier), Some(fingerprint)) = (earlier, &fingerprint)
         && earlier.fingerprint == *fingerprint
     {
         finish_placing(context)?;
-        return record_reuse(context, summary, options, earlier);
+        return record_reuse(context, summary, options, earlier)
+            .map(|done| Written { git, ..done });
     }
     let mut over_budget = None;
     let times = Times {
@@ -163,11 +181,21 @@ pub fn write(
         );
     }
     Ok(Written {
+        git: git.filter(|_| provenance.is_some() && over_budget.is_none()),
         provenance: provenance.map(|(path, _)| path),
         over_budget,
         reused: None,
     })
 }
+
+/// What [`statement_and_last`] finds: the provenance's body (unless the last run's stands),
+/// its fingerprint, the last run when its provenance is the same, and the git state read.
+type StatementAndLast = (
+    Option<provenance::Body>,
+    Option<Digest>,
+    Option<last_run::LastRun>,
+    Option<Option<GitSource>>,
+);
 
 /// The run's provenance Statement (when it succeeded) without its id and times, what it
 /// would say (`fingerprint`), and, for a run that executed nothing, the last run of the
@@ -178,11 +206,7 @@ fn statement_and_last(
     summary: &RunSummary,
     options: &RecordOptions<'_>,
     files: &[(String, Digest)],
-) -> Result<(
-    Option<provenance::Body>,
-    Option<Digest>,
-    Option<last_run::LastRun>,
-)> {
+) -> Result<StatementAndLast> {
     // A release always has its own run: its manifest and tag name that run's folder.
     let may_reuse = summary.success()
         && summary.executed == 0
@@ -201,15 +225,16 @@ fn statement_and_last(
         )
     });
     let Some(gathered) = gathered.map_err(failed)? else {
-        return Ok((None, None, None));
+        return Ok((None, None, None, None));
     };
     let statement = provenance::fingerprint(context, options.builder_id, &gathered);
     let fingerprint = fingerprint_of(&statement, files, options.bundles);
+    let git = Some(gathered.git().cloned());
     if let Some(earlier) = earlier.filter(|earlier| earlier.fingerprint == fingerprint) {
-        return Ok((None, Some(fingerprint), Some(earlier)));
+        return Ok((None, Some(fingerprint), Some(earlier), git));
     }
     let body = provenance::body(context, options.builder_id, &gathered).map_err(failed)?;
-    Ok((Some(body), Some(fingerprint), None))
+    Ok((Some(body), Some(fingerprint), None, git))
 }
 
 fn counts(summary: &RunSummary) -> StepCounts {
@@ -241,7 +266,7 @@ fn fingerprint_of(statement: &Digest, files: &[(String, Digest)], bundles: bool)
 /// A run that executed nothing, named as the earlier run whose provenance it would have
 /// repeated: its own folder (empty) goes, its record names that run's provenance and
 /// `SHA256SUMS`, and it writes no usage document (it ran nothing).
-fn record_reuse(
+pub(crate) fn record_reuse(
     context: &Context,
     summary: &RunSummary,
     options: &RecordOptions<'_>,
@@ -267,6 +292,7 @@ fn record_reuse(
         provenance: Some(earlier.provenance.0),
         over_budget: None,
         reused: Some((earlier.run_id, earlier.folder)),
+        git: None,
     })
 }
 

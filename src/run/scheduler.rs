@@ -286,14 +286,12 @@ fn skip_dependents(context: &Context, failed: StepId, skip_reason: &mut [Option<
     }
 }
 
-fn finish(context: &Context, id: StepId, outcome: Outcome, elapsed: Duration) -> StepStatus {
+/// Where the step's link is (or, while the placer catches up, soon will be): only JSON lines
+/// show it, and a no-op run would build 5,000 paths for nobody.
+fn shown_attestation(context: &Context, id: StepId) -> Option<String> {
     let step = &context.pipeline.steps[id].name;
-    let duration_ms = u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX);
-    // Where the step's link is (or, while the placer catches up, soon will be): only JSON
-    // lines show it, and a no-op run would build 5,000 paths for nobody.
-    let shown = context.reporter.is_json();
-    let attestation = (context.attestations[id].get())
-        .filter(|_| shown)
+    (context.attestations[id].get())
+        .filter(|_| context.reporter.is_json())
         .map(|digest| {
             if context.rebuild {
                 context
@@ -304,7 +302,40 @@ fn finish(context: &Context, id: StepId, outcome: Outcome, elapsed: Duration) ->
             }
             .display()
             .to_string()
-        });
+        })
+}
+
+/// The event of a step served from the cache, its saved usage read only for JSON lines.
+pub(crate) fn cached_event(
+    context: &Context,
+    id: StepId,
+    duration_ms: u64,
+    usage: impl FnOnce() -> Option<crate::store::Usage>,
+) -> Event {
+    Event::StepFinished {
+        step: context.pipeline.steps[id].name.clone(),
+        status: StepStatus::Cached,
+        duration_ms,
+        exit_code: None,
+        error: None,
+        category: None,
+        attestation: shown_attestation(context, id),
+        attempts: 1,
+        usage: context
+            .reporter
+            .is_json()
+            .then(usage)
+            .flatten()
+            .map(Box::new),
+        detail: None,
+    }
+}
+
+fn finish(context: &Context, id: StepId, outcome: Outcome, elapsed: Duration) -> StepStatus {
+    let step = &context.pipeline.steps[id].name;
+    let duration_ms = u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX);
+    let shown = context.reporter.is_json();
+    let attestation = shown_attestation(context, id);
     let usage = || shown.then(|| context.usage_of(id)).flatten().map(Box::new);
     let (status, event) = match outcome {
         Outcome::Executed { attempts } => (
@@ -324,18 +355,7 @@ fn finish(context: &Context, id: StepId, outcome: Outcome, elapsed: Duration) ->
         ),
         Outcome::Cached => (
             StepStatus::Cached,
-            Event::StepFinished {
-                step: step.clone(),
-                status: StepStatus::Cached,
-                duration_ms,
-                exit_code: None,
-                error: None,
-                category: None,
-                attestation,
-                attempts: 1,
-                usage: usage(),
-                detail: None,
-            },
+            cached_event(context, id, duration_ms, || context.usage_of(id)),
         ),
         Outcome::Failed {
             error,

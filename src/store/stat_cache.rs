@@ -275,6 +275,24 @@ impl StatCache {
         })
     }
 
+    /// What the cache vouches for at `path`: its digest and the stat it was taken with (size,
+    /// mtime, ctime, inode; times in nanoseconds), when that entry is settled (taken more than
+    /// a second after the file last changed). No system call.
+    #[must_use]
+    pub fn vouched(&self, path: &Path) -> Option<(Digest, [i64; 4])> {
+        let entry = self.lookup(path)?;
+        (entry.recorded - entry.mtime.max(entry.ctime) > SETTLE_NANOS).then_some(())?;
+        Some((
+            entry.digest,
+            [
+                i64::try_from(entry.size).ok()?,
+                i64::try_from(entry.mtime).ok()?,
+                i64::try_from(entry.ctime).ok()?,
+                i64::try_from(entry.inode).ok()?,
+            ],
+        ))
+    }
+
     /// Records the digest of a file gantry has just written itself.
     pub fn record(&self, path: &Path, digest: Digest) {
         let Ok(metadata) = fs::metadata(path) else {

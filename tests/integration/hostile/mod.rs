@@ -16,6 +16,7 @@ mod reading;
 mod records;
 mod remote_cache;
 mod runlog;
+mod settled;
 mod slots;
 mod symlinks;
 mod templates;
