@@ -26,9 +26,16 @@ generate() { # folder steps
 }
 median_ms() { python3 -c "import json,sys; r=json.load(open(sys.argv[1]))['results']; print(' | '.join('%.1f ms' % (x['median']*1000) for x in r))" "$1"; }
 noop() { # label
+  # A settled record names only files that changed more than a second before the run that
+  # wrote it started (file times come from a coarse clock): the first warm-up run writes it.
+  sleep 1.1
   hyperfine -N --warmup 3 --runs "$RUNS" --export-json "$work/noop.json" \
     "$GANTRY run $work/g/pipeline.toml --jobs 2" "ninja -C $work/n -j2" >/dev/null
   echo "| $1 | $(median_ms "$work/noop.json") |"
+  # The same no-op planning every step (no settled record): what the run that writes it costs.
+  hyperfine -N --warmup 1 --runs "$RUNS" --export-json "$work/planned.json" \
+    --prepare "sh -c 'rm -f $work/g/.gantry/index/*.settled'" "$GANTRY run $work/g/pipeline.toml --jobs 2" >/dev/null
+  echo "| $1, every step planned (no settled record) | $(median_ms "$work/planned.json") | |"
 }
 written() { # bytes the write system calls of one no-op run wrote
   strace -f -qq -e trace=write,pwrite64,writev -o "$work/strace.txt" "$GANTRY" run "$work/g/pipeline.toml" --jobs 2 >/dev/null 2>&1
@@ -66,6 +73,9 @@ echo; echo "## $BIG steps"
 generate "$work/big" "$BIG"
 /usr/bin/time -f "full run: %e s, max RSS %M KB" "$GANTRY" run "$work/big/pipeline.toml" --jobs 2 2>&1 >/dev/null | tail -1
 /usr/bin/time -f "first no-op: %e s, max RSS %M KB" "$GANTRY" run "$work/big/pipeline.toml" --jobs 2 2>&1 >/dev/null | tail -1
+sleep 1.1
+rm -f "$work"/big/.gantry/index/*.settled
+/usr/bin/time -f "no-op planning every step (writes the settled record): %e s, max RSS %M KB" "$GANTRY" run "$work/big/pipeline.toml" --jobs 2 2>&1 >/dev/null | tail -1
 for _ in 1 2 3; do
   /usr/bin/time -f "no-op: %e s, max RSS %M KB" "$GANTRY" run "$work/big/pipeline.toml" --jobs 2 2>&1 >/dev/null | tail -1
 done
