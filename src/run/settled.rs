@@ -155,6 +155,16 @@ pub fn ingredients(context: &Context, builder_id: &str, bundles: bool) -> Option
         digest.str(name).str(value);
     }
     digest.str(sandbox_settings);
+    // Each step's `SOURCE_DATE_EPOCH`: the history walk behind it is kept unsigned beside the
+    // cache, and a deepened clone changes it under the same HEAD.
+    for id in 0..pipeline.steps.len() {
+        let epoch = crate::exec::epoch::of_step(context, id);
+        digest.field(&epoch.map_or([0xff; 9], |epoch| {
+            let mut bytes = [0; 9];
+            bytes[1..].copy_from_slice(&epoch.to_le_bytes());
+            bytes
+        }));
+    }
     tools_part(&mut digest, pipeline, tools, &store.stats)?;
     digest.str(builder_id).field(&[u8::from(bundles)]);
     Some(digest.finish())
@@ -381,13 +391,20 @@ fn encode(
 
 /// Every source the steps read and every output (each entry of a folder output, the folder
 /// itself included) with the stat it has now: a file's is the one the stat cache vouches for
-/// with the digest the run used, and nothing changed since before the run started.
+/// with the digest the run used, and nothing changed since before the run started. A source's
+/// digest is the one the steps were planned with when its entry was taken before the run
+/// started (one hashed again during the run, by the provenance after an edit, is not); an
+/// output's is compared with the step's result.
 fn settled_files(context: &Context, started: i64) -> Option<Vec<(PathBuf, FileStat)>> {
     let old_enough = |stat: &FileStat| stat[1].max(stat[2]) < started - SETTLE_NANOS;
     let vouched = |path: &Path, digest: Option<&Digest>| -> Option<FileStat> {
         let stat = stat_of(path)?;
-        let (known, recorded) = context.store.stats.vouched(path)?;
-        let same = stat[..4] == recorded && digest.is_none_or(|digest| *digest == known);
+        let (known, recorded, taken) = context.store.stats.vouched(path)?;
+        let used = match digest {
+            Some(digest) => *digest == known,
+            None => taken < started,
+        };
+        let same = stat[..4] == recorded && used;
         (same && old_enough(&stat) && stat[4] & 0o170_000 == 0o100_000).then_some(stat)
     };
     let mut files = Vec::new();
@@ -403,7 +420,7 @@ fn settled_files(context: &Context, started: i64) -> Option<Vec<(PathBuf, FileSt
     }
     for id in 0..context.pipeline.steps.len() {
         let result = context.results[id].get()?;
-        for record in &result.outputs {
+        for (index, record) in result.outputs.iter().enumerate() {
             let path = context.output_root.join(&record.path);
             if record.link.is_some() {
                 return None;
@@ -413,13 +430,18 @@ fn settled_files(context: &Context, started: i64) -> Option<Vec<(PathBuf, FileSt
                 files.push((path, stat));
                 continue;
             }
+            let listed: std::collections::HashMap<&str, &Digest> = (result.trees.get(&index)?)
+                .regular_files()
+                .map(|file| (file.path.as_str(), &file.digest))
+                .collect();
             for entry in walkdir::WalkDir::new(&path)
                 .follow_links(false)
                 .sort_by_file_name()
             {
                 let entry = entry.ok()?;
                 let stat = if entry.file_type().is_file() {
-                    vouched(entry.path(), None)?
+                    let relative = entry.path().strip_prefix(&path).ok()?.to_str()?;
+                    vouched(entry.path(), Some(listed.get(relative)?))?
                 } else {
                     stat_of(entry.path()).filter(old_enough)?
                 };

@@ -275,11 +275,11 @@ impl StatCache {
         })
     }
 
-    /// What the cache vouches for at `path`: its digest and the stat it was taken with (size,
-    /// mtime, ctime, inode; times in nanoseconds), when that entry is settled (taken more than
-    /// a second after the file last changed). No system call.
+    /// What the cache vouches for at `path`: its digest, the stat it was taken with (size,
+    /// mtime, ctime, inode; times in nanoseconds) and when it was taken, when that entry is
+    /// settled (taken more than a second after the file last changed). No system call.
     #[must_use]
-    pub fn vouched(&self, path: &Path) -> Option<(Digest, [i64; 4])> {
+    pub fn vouched(&self, path: &Path) -> Option<(Digest, [i64; 4], i64)> {
         let entry = self.lookup(path)?;
         (entry.recorded - entry.mtime.max(entry.ctime) > SETTLE_NANOS).then_some(())?;
         Some((
@@ -290,6 +290,7 @@ impl StatCache {
                 i64::try_from(entry.ctime).ok()?,
                 i64::try_from(entry.inode).ok()?,
             ],
+            i64::try_from(entry.recorded).ok()?,
         ))
     }
 
