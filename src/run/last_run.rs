@@ -43,18 +43,8 @@ const KIND: &str = "gantry-last-run/2";
 /// What a stat says of a file: any write, rename over it or `touch` changes it (ctime cannot be
 /// set back), the same rule the stat cache trusts a source's digest by.
 fn stat_of(path: &Path) -> Option<[i64; 4]> {
-    use std::os::unix::fs::MetadataExt as _;
-    let metadata = std::fs::symlink_metadata(path).ok()?;
-    let nanos = |seconds: i64, nanoseconds: i64| {
-        seconds.checked_mul(1_000_000_000)?.checked_add(nanoseconds)
-    };
-    Some([
-        i64::try_from(metadata.size()).ok()?,
-        nanos(metadata.mtime(), metadata.mtime_nsec())?,
-        nanos(metadata.ctime(), metadata.ctime_nsec())?,
-        i64::try_from(metadata.ino()).ok()?,
-    ])
-    .filter(|_| metadata.is_file())
+    let [size, mtime, ctime, inode, mode] = crate::run::settled::stat_of(path)?;
+    (mode & 0o170_000 == 0o100_000).then_some([size, mtime, ctime, inode])
 }
 
 /// The file that records `index`'s pipeline's last provenance: beside the index.

@@ -264,9 +264,10 @@ fn with_git(base: &Digest, git: Option<&GitSource>) -> Digest {
 }
 
 /// `lstat` as recorded: size, mtime, ctime (nanoseconds), inode, mode.
-type FileStat = [i64; 5];
+pub(crate) type FileStat = [i64; 5];
 
-fn stat_of(path: &Path) -> Option<FileStat> {
+/// The `lstat` of `path` (a link itself, not what it names).
+pub(crate) fn stat_of(path: &Path) -> Option<FileStat> {
     let metadata = std::fs::symlink_metadata(path).ok()?;
     let nanos = |seconds: i64, nanoseconds: i64| {
         seconds.checked_mul(1_000_000_000)?.checked_add(nanoseconds)

@@ -172,14 +172,20 @@ fn git(test: &Test, args: &[&str]) {
     assert!(output.status.success(), "git {args:?}");
 }
 
-/// A new commit that touches nothing a step reads: no step runs, but the provenance records
-/// the commit, so the run writes its own; so does a file that makes the work tree dirty.
-#[test]
-fn a_new_commit_or_a_dirty_work_tree_gets_its_own_provenance() {
+/// [`workspace`], committed, with gantry's folders ignored as a project would.
+fn committed_workspace() -> Test {
     let test = workspace().file(".gitignore", "/home/\n/.gantry/\n/attestations/\n/out/\n");
     git(&test, &["init", "-q", "-b", "main"]);
     git(&test, &["add", "-A"]);
     git(&test, &["commit", "-q", "-m", "one"]);
+    test
+}
+
+/// A new commit that touches nothing a step reads: no step runs, but the provenance records
+/// the commit, so the run writes its own; so does a file that makes the work tree dirty.
+#[test]
+fn a_new_commit_or_a_dirty_work_tree_gets_its_own_provenance() {
+    let test = committed_workspace();
     test.gantry_run(&[]).success();
     settled_run(&test);
     test.write("README", "more\n");
@@ -272,10 +278,7 @@ fn a_link_changed_in_place_is_named_by_verify() {
 /// edit): a step whose epoch changed runs again, settled record or not.
 #[test]
 fn a_step_whose_epoch_changed_under_the_same_head_runs_again() {
-    let test = workspace().file(".gitignore", "/home/\n/.gantry/\n/attestations/\n/out/\n");
-    git(&test, &["init", "-q", "-b", "main"]);
-    git(&test, &["add", "-A"]);
-    git(&test, &["commit", "-q", "-m", "one"]);
+    let test = committed_workspace();
     test.gantry_run(&[]).success();
     settled_run(&test);
     let folder = test.path(".gantry/last-change");
