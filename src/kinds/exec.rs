@@ -364,7 +364,9 @@ fn usage(duration: Duration, finished: &sandbox::Finished) -> crate::store::Usag
     let Some(counted) = finished.rusage else {
         return crate::store::Usage {
             method: "remote".to_owned(),
-            remote: (finished.remote.as_ref()).and_then(|remote| remote.usage.clone()),
+            remote: (finished.remote.as_ref())
+                .and_then(|remote| remote.usage.clone())
+                .map(Box::new),
             ..crate::store::Usage::wall(duration)
         };
     };

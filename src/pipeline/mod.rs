@@ -15,6 +15,7 @@ pub mod rollout_step;
 pub mod rollout_traffic;
 mod sbom_step;
 mod sign_step;
+mod stored_step;
 mod uses;
 pub mod validate;
 mod vulns_step;

@@ -26,12 +26,12 @@ const USE_KEYS: &[&str] = &["uses", "with", "needs", "description"];
 /// was not.
 pub(super) fn find<'a>(
     name: &Spanned<String>,
-    wire: &StepWire,
+    uses: Option<&Spanned<String>>,
     templates: &'a Templates,
     source: &SourceFile,
     errors: &mut Vec<Diagnostic>,
 ) -> Option<&'a Loaded> {
-    let uses = wire.uses.as_ref()?;
+    let uses = uses?;
     check_keys(name, source, errors);
     match templates.get(uses.get_ref()) {
         Some(Ok(loaded)) => Some(loaded),
@@ -226,7 +226,7 @@ pub(super) fn relocate(step: &mut Step, place: &Range<usize>, template: Template
     if let StepKind::Sign(sign) = &mut step.kind {
         sign.key_span = place.clone();
     }
-    step.template = Some(template);
+    step.template = Some(Box::new(template));
 }
 
 /// The template's diagnostics as its own file's, each saying which use led to it.

@@ -17,6 +17,7 @@ use crate::pipeline::convert::{convert_input, convert_outputs};
 use crate::pipeline::model::{
     InputPattern, Limits, Named, OutputPath, Pipeline, Retry, Step, StepKind, Tool,
 };
+use crate::pipeline::stored_step::StoredStep;
 use crate::pipeline::wire::{PipelineFileWire, RetryWire, StepWire};
 use crate::pipeline::{
     exec_step, gate_step, limits, nix_step, path, rollout_step, sbom_step, sign_step, uses,
@@ -79,7 +80,7 @@ pub fn parse_partial(source: &SourceFile, location: &Location<'_>) -> Parsed {
         };
     };
     let declared: usize = (wire.steps.values())
-        .map(|step| match &step.get_ref().uses {
+        .map(|step| match step.get_ref().uses() {
             Some(uses) => match location.templates.get(uses.get_ref()) {
                 Some(Ok(loaded)) => loaded.manifest.steps.len(),
                 _ => 1,
@@ -221,7 +222,7 @@ fn convert(
                 .hint("add a step: `[steps.build]` with `run = \"...\"`"),
         );
     }
-    let steps = convert_steps(&wire.steps, &defaults, source, location, errors, more);
+    let steps = convert_steps(wire.steps, &defaults, source, location, errors, more);
     let tools = with_template_files(tools, &steps, location.templates);
     check_reserved_outputs(&steps, &root, location.file, errors);
     let artifacts = section
@@ -489,17 +490,26 @@ struct Defaults {
 /// Every step of the file, those of the templates it uses expanded in place (mistakes in a
 /// template's steps in `more`, as its file's).
 fn convert_steps(
-    wire: &IndexMap<Spanned<String>, Spanned<Box<StepWire>>>,
+    wire: IndexMap<Spanned<String>, Spanned<StoredStep>>,
     defaults: &Defaults,
     source: &SourceFile,
     location: &Location<'_>,
     errors: &mut Vec<Diagnostic>,
     more: &mut Vec<Diagnostics>,
 ) -> Vec<Step> {
-    let used: Vec<Option<&crate::template::Loaded>> = (wire.iter())
-        .map(|(name, step)| uses::find(name, step.get_ref(), location.templates, source, errors))
+    let (keys, stored): (Vec<Spanned<String>>, Vec<Spanned<StoredStep>>) = wire.into_iter().unzip();
+    let used: Vec<Option<&crate::template::Loaded>> = (keys.iter().zip(&stored))
+        .map(|(name, step)| {
+            uses::find(
+                name,
+                step.get_ref().uses(),
+                location.templates,
+                source,
+                errors,
+            )
+        })
         .collect();
-    let groups: Vec<(&str, Vec<String>)> = (wire.keys().zip(&used))
+    let groups: Vec<(&str, Vec<String>)> = (keys.iter().zip(&used))
         .filter_map(|(name, loaded)| {
             loaded.map(|loaded| {
                 (
@@ -509,33 +519,27 @@ fn convert_steps(
             })
         })
         .collect();
-    let mut names: HashSet<&str> = wire.keys().map(|key| key.get_ref().as_str()).collect();
+    let mut names: HashSet<&str> = keys.iter().map(|key| key.get_ref().as_str()).collect();
     names.extend(
         groups
             .iter()
             .flat_map(|(_, inner)| inner.iter().map(String::as_str)),
     );
-    let mut steps = Vec::with_capacity(wire.len());
-    for ((step_name, step), loaded) in wire.iter().zip(&used) {
+    let mut steps = Vec::with_capacity(keys.len());
+    // Each step made whole only while it is converted (`StoredStep`).
+    for ((step_name, step), loaded) in keys.iter().zip(stored).zip(&used) {
         check_step_name(step_name, errors);
-        if step.get_ref().uses.is_some() {
+        let step = step.into_inner().into_wire();
+        if step.uses.is_some() {
             if let Some(loaded) = loaded {
                 let scope = Scope {
                     defaults,
                     names: &names,
                     source,
                 };
-                steps.extend(expand(
-                    step_name,
-                    step.get_ref(),
-                    loaded,
-                    &scope,
-                    errors,
-                    more,
-                ));
+                steps.extend(expand(step_name, &step, loaded, &scope, errors, more));
             }
-        } else if let Some(step) = convert_step(step_name, step.get_ref(), defaults, &names, errors)
-        {
+        } else if let Some(step) = convert_step(step_name, &step, defaults, &names, errors) {
             steps.push(step);
         }
     }
@@ -915,11 +919,11 @@ fn convert_kind(
         "sign" => sign_step::convert(step_name, wire, name_span, errors)
             .map(|sign| Kinded::plain(StepKind::Sign(sign))),
         "sbom" => sbom_step::convert(step_name, wire, name_span, errors).map(|converted| Kinded {
-            kind: StepKind::Sbom(converted.step),
+            kind: StepKind::Sbom(Box::new(converted.step)),
             paths: Some((converted.inputs, converted.outputs)),
         }),
         "gate" => gate_step::convert(step_name, wire, name_span, errors).map(|converted| Kinded {
-            kind: StepKind::Gate(converted.step),
+            kind: StepKind::Gate(Box::new(converted.step)),
             paths: Some((converted.inputs, converted.outputs)),
         }),
         "rollout" => {
@@ -930,7 +934,7 @@ fn convert_kind(
         }
         "vulns" => {
             vulns_step::convert(step_name, wire, name_span, errors).map(|converted| Kinded {
-                kind: StepKind::Vulns(converted.step),
+                kind: StepKind::Vulns(Box::new(converted.step)),
                 paths: Some((converted.inputs, converted.outputs)),
             })
         }
@@ -1324,7 +1328,7 @@ retry = { attempts = 3, backoff = "1s" }
         let step = &pipeline.steps[0];
         assert_eq!(
             step.kind,
-            StepKind::Sbom(crate::pipeline::model::SbomStep {
+            StepKind::Sbom(Box::new(crate::pipeline::model::SbomStep {
                 from: "dist".to_owned(),
                 format: crate::sbom::Format::Cyclonedx,
                 subjects: vec!["out/pkg.tar".to_owned()],
@@ -1333,7 +1337,7 @@ retry = { attempts = 3, backoff = "1s" }
                 manifests: Vec::new(),
                 about: None,
                 import: false,
-            })
+            }))
         );
         let inputs: Vec<(&str, bool)> = step
             .inputs

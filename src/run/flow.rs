@@ -389,15 +389,26 @@ fn finish_settled(
     Ok(summary)
 }
 
-/// Saving the stat cache also frees its map (lookups then read what was written); the action
-/// cache's results are not needed again: the provenance of a large run needs the memory.
+/// The action cache's results are not needed again once its index is saved; saving the stat
+/// cache also frees its map (lookups then read what was written). The provenance of a large
+/// run needs the memory, and the results go before the stat cache's copy is made (at 50,000
+/// steps the two at once were the run's peak).
 fn release_store(context: &Context, index: &Path) {
-    let _ = context.store.stats.save();
     let _ = context
         .store
         .actions
         .save_index(index, context.signer.as_ref());
     context.store.actions.forget();
+    let _ = context.store.stats.save();
+    if context.pipeline.steps.len() > 10_000 {
+        // What was freed sits in the arenas of the threads that made it, where the thread
+        // making the provenance does not allocate: given back, it is not counted twice (the
+        // 50,000-step run's peak resident memory: 197 MB, 173 MB given back).
+        // SAFETY: malloc_trim only returns free pages to the system; nothing is invalidated.
+        unsafe {
+            libc::malloc_trim(0);
+        }
+    }
 }
 
 fn finished_event(summary: &RunSummary, started: Instant) -> Event {

@@ -129,11 +129,11 @@ impl<'a> Reader<'a> {
                             *span = Some(self.number().ok_or(())?);
                         }
                     }
-                    usage.remote = Some(crate::store::usage::Remote::with_spans(
+                    usage.remote = Some(Box::new(crate::store::usage::Remote::with_spans(
                         worker,
                         flags & 2 != 0,
                         spans,
-                    ));
+                    )));
                 }
                 Ok(Some(usage))
             }
@@ -370,11 +370,11 @@ mod tests {
             stderr: Digest::of_bytes(b"e"),
             duration_ms: 12,
             usage: Some(crate::store::Usage {
-                remote: Some(crate::store::usage::Remote::with_spans(
+                remote: Some(Box::new(crate::store::usage::Remote::with_spans(
                     "bot-1".to_owned(),
                     true,
                     [None, Some(2), Some(30), None],
-                )),
+                ))),
                 ..crate::store::Usage::with_figures(
                     "wait4".to_owned(),
                     12_345,

@@ -33,8 +33,9 @@ pub struct Usage {
     pub processes_started: Option<u64>,
     /// A remote executor ran it: the worker and its timings (REAPI's
     /// `ExecutedActionMetadata`).
+    /// Boxed: every step's usage is kept to the run's end, and few ran remotely.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub remote: Option<Remote>,
+    pub remote: Option<Box<Remote>>,
 }
 
 /// What a remote worker reported of an action it ran; each span only when both its
