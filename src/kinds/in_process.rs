@@ -165,6 +165,7 @@ fn finish(
             link,
             records,
             trees: HashMap::new(),
+            unstored: HashMap::new(),
             logs: [empty, empty],
             duration: started.elapsed(),
             usage,

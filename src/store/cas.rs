@@ -132,18 +132,19 @@ impl Cas {
     /// Moves the open regular file `name` of `folder`, already hashed to `digest`, into the
     /// store: made read-only and gantry's own (a root gantry's steps run as another user),
     /// then renamed relative to the folder's descriptor, never through a path a step could
-    /// have redirected. The blob is checked to be the very file that was hashed.
+    /// have redirected. The blob is checked to be the very file that was hashed. Returns
+    /// whether it was moved: when the store holds the blob already, the file stays.
     pub fn adopt_from(
         &self,
         file: &fs::File,
         folder: &super::beneath::Folder,
         name: &std::ffi::OsStr,
         digest: &Digest,
-    ) -> io::Result<()> {
+    ) -> io::Result<bool> {
         use std::os::unix::fs::MetadataExt;
         let path = self.path(digest);
         if path.is_file() {
-            return Ok(());
+            return Ok(false);
         }
         file.set_permissions(fs::Permissions::from_mode(0o444))?;
         let metadata = file.metadata()?;
@@ -159,9 +160,10 @@ impl Cas {
                     let _ = fs::remove_file(&path);
                     return Err(io::Error::other("the file changed while it was stored"));
                 }
-                Ok(())
+                Ok(true)
             }
-            // Another filesystem (GANTRY_CACHE_DIR elsewhere): copy what was hashed, checked.
+            // Another filesystem (GANTRY_CACHE_DIR elsewhere): copy what was hashed, checked;
+            // the file stays.
             Err(error) if error.raw_os_error() == Some(libc::EXDEV) => {
                 let (mut temporary_file, temporary) = atomic::create_temporary(&path)?;
                 let mut source = file;
@@ -176,7 +178,7 @@ impl Cas {
                     return Err(io::Error::other("the file changed while it was stored"));
                 }
                 fs::set_permissions(&temporary, fs::Permissions::from_mode(0o444))?;
-                atomic::commit(&temporary, &path)
+                atomic::commit(&temporary, &path).map(|()| false)
             }
             Err(error) => Err(error),
         }

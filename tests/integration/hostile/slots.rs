@@ -90,3 +90,53 @@ fn a_setuid_bit_never_leaves_the_sandbox_with_an_output() {
         }
     }
 }
+
+/// Two steps make the same executable, setuid file; the second's is moved from its slot into
+/// the workspace (the store holds its blob already) instead of copied: `out/b.ino` is the
+/// inode the step saw. Moved, it is still gantry's, without the setuid bit, and alone.
+#[test]
+fn an_output_the_store_holds_is_moved_from_its_slot_and_made_gantrys() {
+    let test = Test::new().pipeline(
+        "[steps.a]\nrun = \"cp /usr/bin/id out/a; chmod 6755 out/a\"\noutputs = [\"out/a\"]\n\n[steps.b]\nrun = \"cp /usr/bin/id out/b; chmod 6755 out/b; stat -c %i out/b > out/b.ino\"\noutputs = [\"out/b\", \"out/b.ino\"]\nneeds = [\"a\"]\n",
+    );
+    test.gantry_run(&[]).success();
+    let moved = std::fs::metadata(test.path("out/b")).expect("output");
+    assert_eq!(
+        test.read("out/b.ino").trim(),
+        moved.ino().to_string(),
+        "the step's own file was moved into place"
+    );
+    assert_eq!(
+        moved.mode() & 0o7777,
+        0o755,
+        "executable, no setuid or setgid bit"
+    );
+    assert_eq!(moved.nlink(), 1, "no other name");
+    if is_root() {
+        assert_eq!((moved.uid(), moved.gid()), (0, 0), "the output is gantry's");
+    }
+    assert_eq!(
+        std::fs::read(test.path("out/b")).expect("b"),
+        std::fs::read("/usr/bin/id").expect("id")
+    );
+    // The next run finds both in place.
+    let events = test.gantry_run(&[]).success().stdout();
+    assert!(!events.contains("\"status\":\"executed\""), "{events}");
+}
+
+/// A step that keeps a second name for its output (a hard link in its slot, where the next
+/// step runs) does not get that file into the workspace: it is copied from the store.
+#[test]
+fn an_output_with_a_second_name_is_copied_not_moved() {
+    let test = Test::new().pipeline(
+        "[steps.a]\nrun = \"echo same > out/a\"\noutputs = [\"out/a\"]\n\n[steps.b]\nrun = \"echo same > out/b; ln out/b keep; stat -c %i out/b > out/b.ino\"\noutputs = [\"out/b\", \"out/b.ino\"]\nneeds = [\"a\"]\n",
+    );
+    test.gantry_run(&[]).success();
+    let placed = std::fs::metadata(test.path("out/b")).expect("output");
+    assert_ne!(
+        test.read("out/b.ino").trim(),
+        placed.ino().to_string(),
+        "the file the step kept a name for was moved into the workspace"
+    );
+    assert_eq!(test.read("out/b"), "same\n");
+}
