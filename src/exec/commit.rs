@@ -46,8 +46,6 @@ pub(crate) struct Commit {
     pub link: attest::Link,
     pub records: Vec<crate::store::OutputRecord>,
     pub trees: HashMap<usize, Tree>,
-    /// Output files the store held already, moved into the workspace instead of copied.
-    pub unstored: HashMap<usize, outputs::Unstored>,
     /// stdout and stderr.
     pub logs: [Digest; 2],
     pub duration: Duration,
@@ -70,7 +68,6 @@ pub(crate) fn commit(
         link,
         records,
         trees,
-        mut unstored,
         logs,
         duration,
         usage,
@@ -100,7 +97,6 @@ pub(crate) fn commit(
             &context.output_root,
             record,
             trees.get(&index),
-            unstored.remove(&index),
             &context.store.cas,
             &context.store.stats,
         )
@@ -193,7 +189,6 @@ pub(crate) fn try_cache(context: &Context, id: StepId, key: &Digest) -> Option<C
                 &context.pipeline.root,
                 record,
                 trees.get(&index),
-                None,
                 &context.store.cas,
                 &context.store.stats,
             )?;

@@ -22,50 +22,6 @@ pub struct Collected {
     pub trees: HashMap<usize, Tree>,
     /// The bytes of every output file stored.
     pub bytes: u64,
-    /// Output files the store held already, by output index: [`materialize`] moves them into
-    /// the workspace.
-    pub unstored: HashMap<usize, Unstored>,
-}
-
-/// An output file whose blob the store held already: the step's own file, hashed through
-/// `file` and left in its folder, to be moved into the workspace rather than copied there from
-/// the store. A copy is one more inode, and the file left behind one more deleted; on ext4
-/// without a journal every allocation skips, one by one, the inodes deleted in the last
-/// minute, which made a full build of many small steps quadratic.
-pub struct Unstored {
-    folder: Folder,
-    name: std::ffi::OsString,
-    file: fs::File,
-}
-
-impl Unstored {
-    /// Moves the file to `target`: gantry's own (a root gantry's steps run as another user),
-    /// with the record's mode, and only while it has no other name (a hard link the step
-    /// kept would let it reach the workspace's file). Checked to be the file that was hashed.
-    fn place(self, target: &Path, executable: bool) -> std::io::Result<()> {
-        use std::os::unix::fs::MetadataExt;
-        let metadata = self.file.metadata()?;
-        if metadata.nlink() != 1 {
-            return Err(std::io::Error::other("the file has another name"));
-        }
-        // SAFETY: trivial getters.
-        let (euid, egid) = unsafe { (libc::geteuid(), libc::getegid()) };
-        if metadata.uid() != euid || metadata.gid() != egid {
-            std::os::unix::fs::fchown(&self.file, Some(euid), Some(egid))?;
-        }
-        let mode = if executable { 0o755 } else { 0o644 };
-        self.file
-            .set_permissions(fs::Permissions::from_mode(mode))?;
-        self.folder.rename_to(&self.name, target)?;
-        let placed = fs::symlink_metadata(target)?;
-        if placed.ino() != metadata.ino() || placed.dev() != metadata.dev() {
-            let _ = fs::remove_file(target);
-            return Err(std::io::Error::other(
-                "the file changed while it was placed",
-            ));
-        }
-        Ok(())
-    }
 }
 
 /// Hashes each declared output found in `work`, moves it into the CAS and returns the
@@ -77,7 +33,6 @@ pub fn collect(step: &Step, work: &Path, cas: &Cas) -> Result<Collected, String>
         Folder::open(work).map_err(|error| format!("cannot open the step's folder: {error}"))?;
     let mut records = Vec::with_capacity(step.outputs.len());
     let mut trees = HashMap::new();
-    let mut unstored = HashMap::new();
     let mut budget = Budget {
         left: step.limits.output,
         limit: step.limits.output,
@@ -135,18 +90,22 @@ pub fn collect(step: &Step, work: &Path, cas: &Cas) -> Result<Collected, String>
             });
             trees.insert(index, tree);
         } else {
-            let executable = file_output(kind, &output.path)?;
-            let (digest, left) = adopt(&folder, name, &output.path, cas, &mut budget)?;
-            if let Some(file) = left {
-                unstored.insert(
-                    index,
-                    Unstored {
-                        folder,
-                        name: name.into(),
-                        file,
-                    },
-                );
-            }
+            let executable = match kind {
+                Kind::File { executable } => executable,
+                Kind::Folder => {
+                    return Err(format!(
+                        "output `{}` is a folder; declare it with a trailing `/`",
+                        output.path
+                    ));
+                }
+                Kind::Link | Kind::Other => {
+                    return Err(format!(
+                        "output `{}` is not a regular file (symlinks and devices are not outputs)",
+                        output.path
+                    ));
+                }
+            };
+            let digest = adopt(&folder, name, &output.path, cas, &mut budget)?;
             records.push(OutputRecord {
                 path: output.path.clone(),
                 digest,
@@ -160,21 +119,7 @@ pub fn collect(step: &Step, work: &Path, cas: &Cas) -> Result<Collected, String>
         records,
         trees,
         bytes: budget.limit - budget.left,
-        unstored,
     })
-}
-
-/// Whether a file output is executable; an error when it is no regular file.
-fn file_output(kind: Kind, path: &str) -> Result<bool, String> {
-    match kind {
-        Kind::File { executable } => Ok(executable),
-        Kind::Folder => Err(format!(
-            "output `{path}` is a folder; declare it with a trailing `/`"
-        )),
-        Kind::Link | Kind::Other => Err(format!(
-            "output `{path}` is not a regular file (symlinks and devices are not outputs)"
-        )),
-    }
 }
 
 /// What the step's outputs may still add up to (`limits.output`).
@@ -184,14 +129,14 @@ struct Budget {
 }
 
 /// Hashes the file `name` of `folder` through one descriptor and moves that very file into
-/// the CAS; when the CAS holds it already, the file is left and its descriptor returned.
+/// the CAS.
 fn adopt(
     folder: &Folder,
     name: &str,
     shown: &str,
     cas: &Cas,
     budget: &mut Budget,
-) -> Result<(Digest, Option<fs::File>), String> {
+) -> Result<Digest, String> {
     let read_error = |error: std::io::Error| format!("cannot read output `{shown}`: {error}");
     let file = folder.open_file(OsStr::new(name)).map_err(read_error)?;
     let size = file.metadata().map_err(read_error)?.len();
@@ -202,10 +147,9 @@ fn adopt(
         )
     })?;
     let digest = Digest::of_reader(&file).map_err(read_error)?;
-    let moved = cas
-        .adopt_from(&file, folder, OsStr::new(name), &digest)
+    cas.adopt_from(&file, folder, OsStr::new(name), &digest)
         .map_err(|error| format!("cannot store output `{shown}`: {error}"))?;
-    Ok((digest, (!moved).then_some(file)))
+    Ok(digest)
 }
 
 /// Every regular file under `folder` (whose path in the output is `prefix`), in name order.
@@ -234,8 +178,7 @@ fn collect_tree(
                 collect_tree(output, &inside, &format!("{relative}/"), cas, budget, files)?;
             }
             Some(Kind::File { executable }) => {
-                let (digest, _) =
-                    adopt(folder, name, &format!("{output}/{relative}"), cas, budget)?;
+                let digest = adopt(folder, name, &format!("{output}/{relative}"), cas, budget)?;
                 files.push(TreeFile {
                     path: relative,
                     digest,
@@ -272,13 +215,11 @@ fn collect_tree(
 }
 
 /// Makes the workspace hold exactly `record` at its path, restoring from the CAS what
-/// differs (or moving `unstored`, the step's own file, there). Returns whether anything was
-/// written.
+/// differs. Returns whether anything was written.
 pub fn materialize(
     root: &Path,
     record: &OutputRecord,
     tree: Option<&Tree>,
-    unstored: Option<Unstored>,
     cas: &Cas,
     stats: &StatCache,
 ) -> Result<bool, BlobError> {
@@ -298,12 +239,7 @@ pub fn materialize(
         }
         refuse_symlinks()?;
         remove_folder_in_the_way(&target);
-        // Moved when it can be; anything in the way of that (another filesystem, another
-        // name) leaves the copy from the store.
-        let moved = unstored.is_some_and(|file| file.place(&target, record.executable).is_ok());
-        if !moved {
-            cas.restore(&record.digest, &target, record.executable)?;
-        }
+        cas.restore(&record.digest, &target, record.executable)?;
         stats.record(&target, record.digest);
         return Ok(true);
     }

@@ -151,7 +151,6 @@ fn execute_in(
         records,
         trees,
         bytes,
-        unstored,
     } = outputs::collect(step, work, &context.store.cas)
         .map_err(|error| failure(error, Some(0)))?;
     let logs = [
@@ -161,7 +160,6 @@ fn execute_in(
     let result = Produced {
         records,
         trees,
-        unstored,
         logs,
         truncated: [finished.stdout.truncated, finished.stderr.truncated],
         duration,
@@ -179,8 +177,6 @@ fn execute_in(
 struct Produced {
     records: Vec<crate::store::OutputRecord>,
     trees: HashMap<usize, Tree>,
-    /// Output files the store held already (`outputs::Unstored`).
-    unstored: HashMap<usize, outputs::Unstored>,
     /// Digests of stdout and stderr.
     logs: [Digest; 2],
     /// Whether stdout and stderr passed the capture limit (the digests cover what was kept).
@@ -206,7 +202,6 @@ fn record_success(
     let Produced {
         records,
         trees,
-        unstored,
         logs,
         duration,
         usage,
@@ -221,7 +216,6 @@ fn record_success(
             link,
             records,
             trees,
-            unstored,
             logs,
             duration,
             usage,

@@ -165,7 +165,6 @@ fn finish(
             link,
             records,
             trees: HashMap::new(),
-            unstored: HashMap::new(),
             logs: [empty, empty],
             duration: started.elapsed(),
             usage,

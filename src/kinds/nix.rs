@@ -128,7 +128,6 @@ fn execute(context: &Context, id: StepId, action: &NixAction) -> Result<Ran, Fai
             link,
             records: build.records,
             trees: std::collections::HashMap::new(),
-            unstored: std::collections::HashMap::new(),
             logs: [empty, log],
             duration,
             // Nix ran the build in its daemon: the time is what gantry sees of it; what it

@@ -132,19 +132,18 @@ impl Cas {
     /// Moves the open regular file `name` of `folder`, already hashed to `digest`, into the
     /// store: made read-only and gantry's own (a root gantry's steps run as another user),
     /// then renamed relative to the folder's descriptor, never through a path a step could
-    /// have redirected. The blob is checked to be the very file that was hashed. Returns
-    /// whether it was moved: when the store holds the blob already, the file stays.
+    /// have redirected. The blob is checked to be the very file that was hashed.
     pub fn adopt_from(
         &self,
         file: &fs::File,
         folder: &super::beneath::Folder,
         name: &std::ffi::OsStr,
         digest: &Digest,
-    ) -> io::Result<bool> {
+    ) -> io::Result<()> {
         use std::os::unix::fs::MetadataExt;
         let path = self.path(digest);
         if path.is_file() {
-            return Ok(false);
+            return Ok(());
         }
         file.set_permissions(fs::Permissions::from_mode(0o444))?;
         let metadata = file.metadata()?;
@@ -160,10 +159,9 @@ impl Cas {
                     let _ = fs::remove_file(&path);
                     return Err(io::Error::other("the file changed while it was stored"));
                 }
-                Ok(true)
+                Ok(())
             }
-            // Another filesystem (GANTRY_CACHE_DIR elsewhere): copy what was hashed, checked;
-            // the file stays.
+            // Another filesystem (GANTRY_CACHE_DIR elsewhere): copy what was hashed, checked.
             Err(error) if error.raw_os_error() == Some(libc::EXDEV) => {
                 let (mut temporary_file, temporary) = atomic::create_temporary(&path)?;
                 let mut source = file;
@@ -178,7 +176,7 @@ impl Cas {
                     return Err(io::Error::other("the file changed while it was stored"));
                 }
                 fs::set_permissions(&temporary, fs::Permissions::from_mode(0o444))?;
-                atomic::commit(&temporary, &path).map(|()| false)
+                atomic::commit(&temporary, &path)
             }
             Err(error) => Err(error),
         }
