@@ -3,6 +3,8 @@
 //! mounts a home, `.ssh` or `.gnupg`, gantry's key folder or a signing key. Each is refused by
 //! `gantry check`, at its line.
 
+use std::fmt::Write as _;
+
 use crate::support::Test;
 
 fn check(test: &Test) -> crate::support::Run {
@@ -155,5 +157,44 @@ fn a_root_outside_is_not_read_even_to_report_other_mistakes() {
     assert!(
         !stderr.contains("nothing-here"),
         "gantry looked for inputs in the folder outside: {stderr}"
+    );
+}
+
+/// Each step is kept as only the keys it has until it is converted (`pipeline/stored_step.rs`):
+/// every mistake in a file of many steps is still found, at its own line and column, whatever
+/// the step it sits in and whatever keys the steps around it hold.
+#[test]
+fn every_steps_mistakes_are_found_at_their_lines_in_a_file_of_many_steps() {
+    let mut text = String::from("[pipeline]\nname = \"t\"\n");
+    for index in 0..300 {
+        let _ = write!(
+            text,
+            "\n[steps.s{index}]\nrun = \"echo > out/s{index}\"\noutputs = [\"out/s{index}\"]\nenv = {{ A = \"1\" }}\n"
+        );
+    }
+    // An sbom step given a command's `env`, and a key no kind has in the step after it.
+    text.push_str("\n[steps.bom]\nkind = \"sbom\"\nfrom = \"cargo\"\nsubject = \"out/s0\"\noutput = \"out/bom.json\"\nenv = { A = \"1\" }\n");
+    text.push_str("\n[steps.last]\nrun = \"true\"\nrnu = \"x\"\n");
+    let test = Test::new().file("pipeline.toml", &text);
+    let stderr = check(&test).failure(1).stderr();
+    let bom_env = 1 + text
+        .lines()
+        .enumerate()
+        .filter(|(_, line)| line.starts_with("env = "))
+        .map(|(number, _)| number)
+        .last()
+        .expect("the sbom step's env");
+    let unknown = 1 + text
+        .lines()
+        .position(|line| line.starts_with("rnu = "))
+        .expect("the unknown key");
+    assert!(
+        stderr.contains(&format!("pipeline.toml:{unknown}:1")) && stderr.contains("rnu"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains(&format!("pipeline.toml:{bom_env}:9"))
+            && stderr.contains("`env` does not apply to sbom steps"),
+        "{stderr}"
     );
 }
