@@ -402,8 +402,9 @@ fn release_store(context: &Context, index: &Path) {
     let _ = context.store.stats.save();
     if context.pipeline.steps.len() > 10_000 {
         // What was freed sits in the arenas of the threads that made it, where the thread
-        // making the provenance does not allocate: given back, it is not counted twice (the
-        // 50,000-step run's peak resident memory: 197 MB, 173 MB given back).
+        // making the provenance does not allocate: given back, it is not counted twice. Alone
+        // it took a 50,000-step run's peak from 197 to 196 MB; with the smaller model and the
+        // order above, 172 MB (docs/PERFORMANCE.md).
         // SAFETY: malloc_trim only returns free pages to the system; nothing is invalidated.
         unsafe {
             libc::malloc_trim(0);
