@@ -6,6 +6,10 @@
 #   MODE        full (each run from scratch) or noop (default full)
 #   N           trivial steps (default 200), RUNS pairs (default 10), JOBS (default 1)
 #   DIR         where the work is generated (default a folder under /dev/shm: no disk waits)
+#   FRESH=1     (full) each run in a new copy, nothing deleted until the end: on ext4 without
+#               a journal the kernel avoids reusing inodes deleted in the last 60 s (360 s
+#               while their inode table block is unwritten), scanning past each of them on
+#               every file it makes, so deleting the last run's files first measures that
 set -euo pipefail
 cd "$(dirname "$0")/.."
 : "${BBIN:?set BBIN}" "${ABIN:?set ABIN}"
@@ -20,9 +24,15 @@ fi
 for _ in $(seq 1 "$RUNS"); do
   for side in B A; do
     bin=$BBIN; [ "$side" = A ] && bin=$ABIN
-    [ "$MODE" = full ] && rm -rf "$DIR/$side/out" "$DIR/$side/.gantry" "$DIR/$side/attestations"
+    work=$DIR/$side
+    if [ "${FRESH:-0}" = 1 ]; then
+      work=$(mktemp -d "$DIR/run-$side.XXXXXX")
+      cp -r "$DIR/$side/." "$work/"
+    elif [ "$MODE" = full ]; then
+      rm -rf "$work/out" "$work/.gantry" "$work/attestations"
+    fi
     start=$(date +%s%N)
-    (cd "$DIR/$side" && "$bin" run pipeline.toml --jobs "$JOBS" --json >/dev/null 2>&1)
+    (cd "$work" && "$bin" run pipeline.toml --jobs "$JOBS" --json >/dev/null 2>&1)
     echo "$side $(( ($(date +%s%N) - start) / 1000 ))"
   done
 done | python3 -c "

@@ -16,6 +16,7 @@ pub mod forks;
 mod layout;
 pub mod seccomp;
 mod spawner;
+mod teardown;
 
 use std::ffi::CString;
 use std::fmt::Write as _;
@@ -305,6 +306,8 @@ pub struct Sandbox {
     cgroups: Option<cgroup::Cgroups>,
     /// Counts the processes each step starts (a root gantry where perf events are allowed).
     forks: Option<forks::Forks>,
+    /// Closes each step's mount namespace off the step's path.
+    teardown: teardown::Teardown,
 }
 
 impl Sandbox {
@@ -328,11 +331,13 @@ impl Sandbox {
             filter: seccomp::program(),
             cgroups: cgroup::Cgroups::detect(),
             forks: forks::Forks::detect(),
+            teardown: teardown::Teardown::start(),
         })
     }
 
     /// Removes the per-step cgroups: every step is over.
     pub fn release(&self) {
+        self.teardown.finish();
         if let Some(cgroups) = &self.cgroups {
             cgroups.release();
         }
@@ -402,30 +407,16 @@ impl Sandbox {
             }
         }
         operations.extend(self.operations(request)?);
-        let plan = ChildPlan::new(
+        let plan = self.plan(
+            request,
             operations,
-            CString::new(request.program).map_err(io::Error::other)?,
-            request
-                .argv
-                .iter()
-                .map(|argument| CString::new(argument.as_str()))
-                .collect::<Result<_, _>>()
-                .map_err(io::Error::other)?,
-            request
-                .env
-                .iter()
-                .map(|(name, value)| CString::new(format!("{name}={value}")))
-                .collect::<Result<_, _>>()
-                .map_err(io::Error::other)?,
             [
                 stdin.as_raw_fd(),
                 stdout_write.as_raw_fd(),
                 stderr_write.as_raw_fd(),
             ],
             error_write.as_raw_fd(),
-            self.profile.umask,
-        )
-        .with_filter(self.filter.clone());
+        )?;
         let mut extra_flags = if !request.network && self.spawner.needs_private_network_namespace()
         {
             libc::CLONE_NEWNET
@@ -466,6 +457,7 @@ impl Sandbox {
             }
         };
         drop((error_write, stdout_write, stderr_write, stdin));
+        let namespace = teardown::Teardown::hold(spawned.pid);
         let ended = finish(
             request,
             &spawned,
@@ -474,6 +466,9 @@ impl Sandbox {
             &descriptions,
         );
         give_back();
+        if let Some(namespace) = namespace {
+            self.teardown.close(namespace);
+        }
         let failed = !matches!(&ended, Ok(finished) if finished.termination.success());
         let (reached, group) = self.give_back_group(group, failed);
         ended.map(|finished| Finished {
@@ -482,6 +477,38 @@ impl Sandbox {
             processes: self.processes_since(forks_before),
             ..finished
         })
+    }
+
+    /// What the child runs: `operations`, then the request's program with its arguments and
+    /// environment, on `stdio`, under the system-call filter.
+    fn plan(
+        &self,
+        request: &Request<'_>,
+        operations: Vec<Operation>,
+        stdio: [std::os::fd::RawFd; 3],
+        error_pipe: std::os::fd::RawFd,
+    ) -> io::Result<ChildPlan> {
+        let strings = |texts: Vec<String>| {
+            texts
+                .into_iter()
+                .map(CString::new)
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(io::Error::other)
+        };
+        Ok(ChildPlan::new(
+            operations,
+            CString::new(request.program).map_err(io::Error::other)?,
+            strings(request.argv.to_vec())?,
+            strings(
+                (request.env.iter())
+                    .map(|(name, value)| format!("{name}={value}"))
+                    .collect(),
+            )?,
+            stdio,
+            error_pipe,
+            self.profile.umask,
+        )
+        .with_filter(self.filter.clone()))
     }
 
     fn operations(&self, request: &Request<'_>) -> io::Result<Vec<Operation>> {
