@@ -90,3 +90,33 @@ fn a_setuid_bit_never_leaves_the_sandbox_with_an_output() {
         }
     }
 }
+
+/// A step leaves all it can behind: stray files small and large, a fifo, a link, a file in
+/// `/tmp`, and a process still running that writes into the slot later. The next step, run in
+/// the same reused slot, finds none of it (the small ones wait in the run's trash, out of any
+/// slot), nothing outlives the run, and the run's scratch folder, trash and all, is gone.
+#[test]
+fn what_a_step_leaves_in_its_slot_or_tmp_reaches_no_later_step() {
+    let test = Test::new().pipeline(
+        "[steps.litter]\nrun = '''echo x > stray; head -c 100000 /dev/zero > large; mkfifo fifo; ln -s /etc/passwd link; echo t > /tmp/left; (sleep 2; echo late > late) & echo done > out/a'''\noutputs = [\"out/a\"]\n\n[steps.look]\nrun = '''ls -A > out/slot.txt; ls -A /tmp > out/tmp.txt; sleep 3; ls -A > out/later.txt'''\ninputs = [\"out/a\"]\noutputs = [\"out/slot.txt\", \"out/tmp.txt\", \"out/later.txt\"]\n",
+    );
+    test.gantry_run(&["--jobs", "1"]).success();
+    assert_eq!(
+        test.read("out/slot.txt"),
+        "out\n",
+        "the slot holds only what the step needs"
+    );
+    assert_eq!(test.read("out/tmp.txt"), "", "/tmp is the step's own");
+    assert_eq!(
+        test.read("out/later.txt"),
+        "out\n",
+        "the first step's process died with it"
+    );
+    let scratch: Vec<_> = std::fs::read_dir(test.path(".gantry/tmp"))
+        .expect("scratch")
+        .flatten()
+        .map(|entry| entry.file_name())
+        .filter(|name| name != "sandbox-root")
+        .collect();
+    assert!(scratch.is_empty(), "left behind: {scratch:?}");
+}
