@@ -9,7 +9,10 @@
 //! outright.
 //!
 //! The filter is a classic BPF program built once by the parent and installed by the child
-//! just before `execve`, after `no_new_privs`.
+//! just before `execve`, after `no_new_privs`. The denied numbers are searched as a binary
+//! tree, not one by one: when a filter is installed the kernel runs it for every syscall
+//! number to build its cache of always-allowed calls, with interrupts off, and over 60
+//! comparisons in a row that was 1.4% of the CPU of a run of many small steps.
 
 use libc::sock_filter;
 
@@ -155,6 +158,68 @@ const PERF_EVENTS_ENABLE: u32 = 32;
 /// The instructions from the first argument check to the ALLOW return, included.
 const CHECKS: usize = 9;
 
+/// Where a jump of the search tree goes.
+#[derive(Clone, Copy, Debug)]
+enum Target {
+    /// The EPERM return.
+    Deny,
+    /// On to the argument checks (the number is not denied).
+    Checks,
+    /// An instruction of the tree, by its index in it.
+    Tree(usize),
+}
+
+#[derive(Clone, Copy, Debug)]
+enum Kind {
+    Equal,
+    AtLeast,
+    Always,
+}
+
+/// A jump of the tree before its offsets are known.
+#[derive(Clone, Copy, Debug)]
+struct Pending {
+    kind: Kind,
+    k: u32,
+    taken: Target,
+    not: Target,
+}
+
+/// Appends to `tree` a search of the sorted `numbers`: a few at a leaf are compared one by
+/// one, a longer list is split at its middle by one `>=`.
+fn search_tree(numbers: &[u32], tree: &mut Vec<Pending>) {
+    const LEAF: usize = 3;
+    if numbers.len() <= LEAF {
+        for &number in numbers {
+            let next = Target::Tree(tree.len() + 1);
+            tree.push(Pending {
+                kind: Kind::Equal,
+                k: number,
+                taken: Target::Deny,
+                not: next,
+            });
+        }
+        tree.push(Pending {
+            kind: Kind::Always,
+            k: 0,
+            taken: Target::Checks,
+            not: Target::Checks,
+        });
+        return;
+    }
+    let (low, high) = numbers.split_at(numbers.len() / 2);
+    let split = tree.len();
+    tree.push(Pending {
+        kind: Kind::AtLeast,
+        k: high[0],
+        taken: Target::Checks,
+        not: Target::Tree(split + 1),
+    });
+    search_tree(low, tree);
+    tree[split].taken = Target::Tree(tree.len());
+    search_tree(high, tree);
+}
+
 /// The filter program.
 #[must_use]
 pub fn program() -> Vec<sock_filter> {
@@ -175,11 +240,45 @@ pub fn program() -> Vec<sock_filter> {
         ));
         program.push(ret(errno(libc::EPERM)));
     }
-    // Each denied number: equal → the EPERM return after the argument checks below.
-    let count = DENIED.len();
-    for (index, (_, syscall)) in DENIED.iter().enumerate() {
-        let to_deny = u8::try_from(count - index - 1 + CHECKS).unwrap_or(u8::MAX);
-        program.push(jump(equal, number(*syscall), to_deny, 0));
+    // The denied numbers, as a search tree whose leaves jump to the EPERM return or on to
+    // the argument checks below.
+    let mut numbers: Vec<u32> = DENIED.iter().map(|(_, syscall)| number(*syscall)).collect();
+    numbers.sort_unstable();
+    numbers.dedup();
+    let mut tree = Vec::new();
+    search_tree(&numbers, &mut tree);
+    let tree_start = program.len();
+    let checks_at = tree_start + tree.len();
+    // The EPERM return comes right after the checks and the ALLOW return.
+    let deny_at = checks_at + CHECKS;
+    for (index, pending) in tree.iter().enumerate() {
+        let at = tree_start + index;
+        let offset = |target: Target| -> u8 {
+            let to = match target {
+                Target::Deny => deny_at,
+                Target::Checks => checks_at,
+                Target::Tree(position) => tree_start + position,
+            };
+            u8::try_from(to - at - 1).unwrap_or(u8::MAX)
+        };
+        program.push(match pending.kind {
+            Kind::Equal => jump(equal, pending.k, offset(pending.taken), offset(pending.not)),
+            Kind::AtLeast => jump(
+                libc::BPF_JMP | libc::BPF_JGE | libc::BPF_K,
+                pending.k,
+                offset(pending.taken),
+                offset(pending.not),
+            ),
+            Kind::Always => {
+                let Target::Checks = pending.taken else {
+                    unreachable!("a tree's unconditional jumps go to the checks");
+                };
+                statement(
+                    libc::BPF_JMP | libc::BPF_JA | libc::BPF_K,
+                    u32::try_from(checks_at - at - 1).unwrap_or(u32::MAX),
+                )
+            }
+        });
     }
     // The argument checks, CHECKS instructions, then ALLOW, EPERM, ENOSYS. Each jump counts
     // the instructions it skips. clone: refuse namespace flags; clone3: ENOSYS (its flags
@@ -226,6 +325,8 @@ mod tests {
                 };
             } else if code == libc::BPF_RET | libc::BPF_K {
                 return instruction.k;
+            } else if code == libc::BPF_JMP | libc::BPF_JA | libc::BPF_K {
+                pc += usize::try_from(instruction.k).expect("offset");
             } else {
                 let taken = match code & 0xf0 {
                     0x10 => accumulator == instruction.k,
@@ -288,5 +389,25 @@ mod tests {
         );
         #[cfg(target_arch = "x86_64")]
         assert_eq!(run(&program, ARCH, X32_BIT, 0), eperm);
+    }
+
+    /// Every syscall number, not only the listed ones, gets what the list says: the tree
+    /// neither misses a denied number nor catches an allowed one.
+    #[test]
+    fn every_number_is_answered_as_the_list_says() {
+        let program = program();
+        assert!(program.len() < 120, "{} instructions", program.len());
+        let denied: std::collections::HashSet<u32> =
+            DENIED.iter().map(|(_, syscall)| number(*syscall)).collect();
+        for nr in 0..1024 {
+            let expected = if denied.contains(&nr) {
+                errno(libc::EPERM)
+            } else if nr == number(libc::SYS_clone3) {
+                errno(libc::ENOSYS)
+            } else {
+                libc::SECCOMP_RET_ALLOW
+            };
+            assert_eq!(run(&program, ARCH, nr, 0), expected, "syscall {nr}");
+        }
     }
 }
