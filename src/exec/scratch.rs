@@ -31,6 +31,8 @@ struct Trash {
     count: AtomicU64,
     /// What they take, each counted as at least one block.
     bytes: AtomicU64,
+    /// Off for a pool that outlives any run (a remote worker's): nothing would empty it.
+    on: bool,
 }
 
 /// Files larger than this are deleted at once: the scan costs by the inode, not the byte.
@@ -41,30 +43,38 @@ const TRASH_LIMIT: u64 = 256 << 20;
 const BLOCK: u64 = 4096;
 
 impl Trash {
-    fn new(folder: PathBuf) -> Self {
+    fn new(folder: PathBuf, on: bool) -> Self {
         Self {
             folder,
             count: AtomicU64::new(0),
             bytes: AtomicU64::new(0),
+            on,
         }
     }
 
-    /// Moves the entry `path` (a file, link, socket or fifo of `size` bytes) out of its slot,
-    /// or deletes it when it is large or the trash is full.
+    /// Moves the entry `path` (a file, link, socket or fifo taking `size` bytes) out of its
+    /// slot, or deletes it when it is large, the trash is full or off, or the move fails (a
+    /// full disk must not stop the trim that frees it).
     fn discard(&self, path: &Path, size: u64) -> io::Result<()> {
         let charge = size.max(BLOCK);
-        if size > TRASH_FILE_LIMIT
+        if !self.on
+            || size > TRASH_FILE_LIMIT
             || self.bytes.fetch_add(charge, Ordering::Relaxed) + charge > TRASH_LIMIT
         {
             return fs::remove_file(path);
         }
         let number = self.count.fetch_add(1, Ordering::Relaxed);
         let target = self.folder.join(number.to_string());
-        match fs::rename(path, &target) {
-            Err(error) if error.kind() == io::ErrorKind::NotFound && !self.folder.is_dir() => {
-                fs::create_dir_all(&self.folder)?;
-                fs::rename(path, &target)
-            }
+        let mut moved = fs::rename(path, &target);
+        if moved
+            .as_ref()
+            .is_err_and(|error| error.kind() == io::ErrorKind::NotFound)
+            && !self.folder.is_dir()
+        {
+            moved = fs::create_dir_all(&self.folder).and_then(|()| fs::rename(path, &target));
+        }
+        match moved {
+            Err(error) if error.kind() != io::ErrorKind::NotFound => fs::remove_file(path),
             moved => moved,
         }
     }
@@ -77,9 +87,18 @@ impl Slots {
             free: Mutex::default(),
             made: Mutex::new(0),
             reversed: false,
-            trash: Trash::new(folder.join("trash")),
+            trash: Trash::new(folder.join("trash"), true),
             folder,
         }
+    }
+
+    /// Slots for a pool that lives longer than a run (a remote worker's): what is trimmed is
+    /// deleted at once, since no end of a run would empty a trash.
+    #[must_use]
+    pub fn without_trash(folder: PathBuf) -> Self {
+        let mut slots = Self::new(folder);
+        slots.trash.on = false;
+        slots
     }
 
     /// Slots that are never reused and whose entries are made in the reverse of the usual
@@ -243,8 +262,13 @@ fn trim(
                 fs::remove_dir_all(&path)?;
             }
         } else if !(file_type.is_file() && files.contains(relative.as_str())) {
+            // What it takes on disk, not only its length: blocks allocated past the end
+            // (`fallocate` with KEEP_SIZE) count too.
             let size = if file_type.is_file() {
-                entry.metadata()?.len()
+                let metadata = entry.metadata()?;
+                metadata
+                    .len()
+                    .max(std::os::unix::fs::MetadataExt::blocks(&metadata) * 512)
             } else {
                 0
             };
@@ -323,6 +347,36 @@ mod tests {
         let third = slots.take(&[], &["out"], &[]).expect("slot");
         assert!(listed(&third.path.join("out")).is_empty());
         assert_eq!(listed(&trash).len(), 2);
+    }
+
+    /// A file of no length with blocks allocated past its end counts by its blocks; a pool
+    /// without a trash deletes what it trims.
+    #[test]
+    fn preallocated_files_and_pools_without_a_trash_delete_at_once() {
+        use std::os::fd::AsRawFd as _;
+        let base = tempfile::tempdir().expect("tempdir");
+        let slots = Slots::new(base.path().join("pool"));
+        let first = slots.take(&[], &["out"], &[]).expect("slot");
+        let file = File::create(first.path.join("out/hollow")).expect("create");
+        // SAFETY: fallocate on a file we own.
+        let allocated =
+            unsafe { libc::fallocate(file.as_raw_fd(), libc::FALLOC_FL_KEEP_SIZE, 0, 1 << 20) };
+        drop(file);
+        drop(first);
+        let _second = slots.take(&[], &["out"], &[]).expect("slot");
+        if allocated == 0 {
+            assert!(
+                !base.path().join("pool/trash").exists(),
+                "a megabyte of blocks is not small"
+            );
+        }
+        let plain = Slots::without_trash(base.path().join("plain"));
+        let first = plain.take(&[], &["out"], &[]).expect("slot");
+        fs::write(first.path.join("out/small"), "x").expect("write");
+        drop(first);
+        let second = plain.take(&[], &["out"], &[]).expect("slot");
+        assert!(!second.path.join("out/small").exists());
+        assert!(!base.path().join("plain/trash").exists());
     }
 
     #[test]

@@ -85,7 +85,7 @@ impl Runner {
         Ok(Self {
             cas,
             stash,
-            slots: Slots::new(slots),
+            slots: Slots::without_trash(slots),
             sandbox,
             bot_id: bot_id.to_owned(),
         })

@@ -291,14 +291,14 @@ pub fn run_with_executor(
     let last_file = crate::run::last_run::file_for(&index);
     let ingredients = settled::ingredients(&context, &options.builder_id, options.bundles);
     if let Some(found) = settled_or_index(&context, &index, index_first, ingredients.as_ref()) {
-        let _ = fs::remove_dir_all(&scratch);
+        let _ = crate::exec::scratch::remove(&scratch);
         let log = LogFiles::in_folder(&options.cache_dir);
         let records = RecordOptions::settled(&options.builder_id, options.bundles, log, last_file);
         return finish_settled(context, found, &records, started);
     }
     let finished = schedule(&context, jobs, options.keep_going)?;
     release_store(&context, &index);
-    let _ = fs::remove_dir_all(&scratch);
+    let _ = crate::exec::scratch::remove(&scratch);
     let mut summary = summarise(&finished, run_id, run_dir);
     let records = RecordOptions {
         builder_id: &options.builder_id,
@@ -479,7 +479,7 @@ fn joined(
 /// The store's scratch folder, emptied: what a killed run left there is not valid.
 fn fresh_scratch(store: &Store) -> Result<PathBuf> {
     let scratch = store.scratch();
-    let _ = fs::remove_dir_all(&scratch);
+    let _ = crate::exec::scratch::remove(&scratch);
     fs::create_dir_all(&scratch).map_err(Error::write(&scratch))?;
     Ok(scratch)
 }

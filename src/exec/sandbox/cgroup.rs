@@ -249,6 +249,30 @@ impl Cgroups {
     pub fn give_back(&self, group: Group) {
         lock(&self.free).push((Owner::current(), group));
     }
+
+    /// A group whose step is over but whose memory may still be charged (the step's tmpfs,
+    /// kept while its mount namespace waits to be closed): [`Lease::give_back`] returns it for
+    /// the thread that took it, once that memory is gone.
+    pub fn lease(self: &std::sync::Arc<Self>, group: Group) -> Lease {
+        Lease {
+            cgroups: std::sync::Arc::clone(self),
+            owner: Owner::current(),
+            group,
+        }
+    }
+}
+
+/// See [`Cgroups::lease`].
+pub struct Lease {
+    cgroups: std::sync::Arc<Cgroups>,
+    owner: Owner,
+    group: Group,
+}
+
+impl Lease {
+    pub fn give_back(self) {
+        lock(&self.cgroups.free).push((self.owner, self.group));
+    }
 }
 
 /// The thread a v1 group holds: its id (to move it back) and a token that, unlike the id, no

@@ -302,8 +302,9 @@ pub struct Sandbox {
     identity: Identity,
     /// The system-call filter, built once.
     filter: Vec<libc::sock_filter>,
-    /// Per-step cgroups (a root gantry); rlimits alone otherwise.
-    cgroups: Option<cgroup::Cgroups>,
+    /// Per-step cgroups (a root gantry); rlimits alone otherwise. Shared with the teardown
+    /// thread, which gives a step's group back once its namespace is closed.
+    cgroups: Option<std::sync::Arc<cgroup::Cgroups>>,
     /// Counts the processes each step starts (a root gantry where perf events are allowed).
     forks: Option<forks::Forks>,
     /// Closes each step's mount namespace off the step's path.
@@ -329,7 +330,7 @@ impl Sandbox {
             profile,
             identity,
             filter: seccomp::program(),
-            cgroups: cgroup::Cgroups::detect(),
+            cgroups: cgroup::Cgroups::detect().map(std::sync::Arc::new),
             forks: forks::Forks::detect(),
             teardown: teardown::Teardown::start(),
         })
@@ -357,15 +358,20 @@ impl Sandbox {
         self.identity
     }
 
-    /// Returns a step's cgroup with what it tells: the limit a failed step reached, and the
-    /// most memory the step's processes held together.
-    fn give_back_group(
+    /// What a step's cgroup tells (the limit a failed step reached, the most memory the
+    /// step's processes held together), and the group, to give back once nothing of the step
+    /// is charged to it any more.
+    fn read_group(
         &self,
         group: Option<cgroup::Group>,
         failed: bool,
-    ) -> (Option<cgroup::Reached>, Option<GroupCount>) {
+    ) -> (
+        Option<cgroup::Reached>,
+        Option<GroupCount>,
+        Option<cgroup::Lease>,
+    ) {
         let (Some(mut group), Some(cgroups)) = (group, &self.cgroups) else {
-            return (None, None);
+            return (None, None, None);
         };
         let reached = if failed { group.reached() } else { None };
         let count = GroupCount {
@@ -373,8 +379,20 @@ impl Sandbox {
             peak_memory: group.peak_memory(),
             cpu: group.cpu_used(),
         };
-        cgroups.give_back(group);
-        (reached, Some(count))
+        (reached, Some(count), Some(cgroups.lease(group)))
+    }
+
+    /// Returns a step's cgroup with what it tells, at once (the step never ran).
+    fn give_back_group(
+        &self,
+        group: Option<cgroup::Group>,
+        failed: bool,
+    ) -> (Option<cgroup::Reached>, Option<GroupCount>) {
+        let (reached, count, lease) = self.read_group(group, failed);
+        if let Some(lease) = lease {
+            lease.give_back();
+        }
+        (reached, count)
     }
 
     /// The processes started on this thread since the count `before`, read once the step's
@@ -466,11 +484,11 @@ impl Sandbox {
             &descriptions,
         );
         give_back();
-        if let Some(namespace) = namespace {
-            self.teardown.close(namespace);
-        }
         let failed = !matches!(&ended, Ok(finished) if finished.termination.success());
-        let (reached, group) = self.give_back_group(group, failed);
+        // The group goes back only after the namespace is closed: until then the step's tmpfs
+        // is still charged to it, and the next step would start with it.
+        let (reached, group, lease) = self.read_group(group, failed);
+        self.teardown.close(namespace, lease);
         ended.map(|finished| Finished {
             reached,
             group,
@@ -593,7 +611,7 @@ impl Sandbox {
         if !self
             .cgroups
             .as_ref()
-            .is_some_and(cgroup::Cgroups::counts_processes)
+            .is_some_and(|cgroups| cgroups.counts_processes())
         {
             operations.push(limit(libc::RLIMIT_NPROC, request.limits.processes));
         }

@@ -7,9 +7,13 @@
 //!
 //! Nothing runs in a namespace held this way: its pid 1 is gone, so the kernel has killed
 //! every process the step started. It only keeps the step's `/tmp` and HOME (a tmpfs) a
-//! moment longer; past [`BACKLOG`] namespaces waiting, the step's own thread closes them.
+//! moment longer, still charged to the step's cgroup, which goes back to the pool only once
+//! the namespace is closed; past [`BACKLOG`] namespaces waiting, the step's own thread closes
+//! them.
 
 use std::os::fd::{FromRawFd, OwnedFd};
+
+use super::cgroup::Lease;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc;
@@ -19,23 +23,38 @@ use std::sync::{Arc, Weak};
 /// tmpfs, so at most this many steps' `/tmp` outlive them (one closes in about 135 µs).
 const BACKLOG: usize = 16;
 
+/// A step's namespace (when it could be held) and its cgroup, to give back after the close.
+struct Held {
+    namespace: Option<OwnedFd>,
+    group: Option<Lease>,
+}
+
+impl Held {
+    fn release(self) {
+        drop(self.namespace);
+        if let Some(group) = self.group {
+            group.give_back();
+        }
+    }
+}
+
 /// The thread that closes namespaces, started with the sandbox.
 pub(super) struct Teardown {
-    sender: Mutex<Option<mpsc::Sender<OwnedFd>>>,
+    sender: Mutex<Option<mpsc::Sender<Held>>>,
     thread: Mutex<Option<std::thread::JoinHandle<()>>>,
     waiting: Arc<AtomicUsize>,
 }
 
 impl Teardown {
     pub(super) fn start() -> Self {
-        let (sender, receiver) = mpsc::channel::<OwnedFd>();
+        let (sender, receiver) = mpsc::channel::<Held>();
         let waiting = Arc::new(AtomicUsize::new(0));
         let counted: Weak<AtomicUsize> = Arc::downgrade(&waiting);
         let thread = std::thread::Builder::new()
             .name("gantry-teardown".to_owned())
             .spawn(move || {
-                for namespace in receiver {
-                    drop(namespace);
+                for held in receiver {
+                    held.release();
                     if let Some(waiting) = counted.upgrade() {
                         waiting.fetch_sub(1, Ordering::Relaxed);
                     }
@@ -59,23 +78,26 @@ impl Teardown {
         (fd >= 0).then(|| unsafe { OwnedFd::from_raw_fd(fd) })
     }
 
-    /// Closes `namespace` on the teardown thread (here, when too many wait or the thread is
-    /// gone).
-    pub(super) fn close(&self, namespace: OwnedFd) {
-        if self.waiting.load(Ordering::Relaxed) >= BACKLOG {
-            drop(namespace);
+    /// Closes `namespace`, then gives `group` back, on the teardown thread (here, when there
+    /// is no namespace, too many wait or the thread is gone).
+    pub(super) fn close(&self, namespace: Option<OwnedFd>, group: Option<Lease>) {
+        let held = Held { namespace, group };
+        if held.namespace.is_none() || self.waiting.load(Ordering::Relaxed) >= BACKLOG {
+            held.release();
             return;
         }
         let sender = self
             .sender
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if let Some(sender) = sender.as_ref() {
-            self.waiting.fetch_add(1, Ordering::Relaxed);
-            if let Err(mpsc::SendError(namespace)) = sender.send(namespace) {
-                self.waiting.fetch_sub(1, Ordering::Relaxed);
-                drop(namespace);
-            }
+        let Some(sender) = sender.as_ref() else {
+            held.release();
+            return;
+        };
+        self.waiting.fetch_add(1, Ordering::Relaxed);
+        if let Err(mpsc::SendError(held)) = sender.send(held) {
+            self.waiting.fetch_sub(1, Ordering::Relaxed);
+            held.release();
         }
     }
 
@@ -111,7 +133,7 @@ mod tests {
         let teardown = Teardown::start();
         // SAFETY: trivial getter.
         let own = Teardown::hold(unsafe { libc::getpid() }).expect("own mount namespace");
-        teardown.close(own);
+        teardown.close(Some(own), None);
         teardown.finish();
         assert_eq!(
             teardown.waiting.load(std::sync::atomic::Ordering::Relaxed),
