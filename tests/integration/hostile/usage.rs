@@ -245,3 +245,36 @@ fn a_step_cannot_turn_off_the_count_of_its_processes() {
         "python (and a shell before it) and three `true`s: {used}"
     );
 }
+
+/// A step fills its `/tmp` and ends: the next step, on the same thread and so the same reused
+/// cgroup, starts with none of that memory charged to it (gantry closes a step's namespace, and
+/// with it that tmpfs, after the step, and gives the group back only then): its peak is its
+/// own, and it is not pushed towards its memory limit.
+#[test]
+fn a_full_tmp_left_behind_is_charged_to_no_later_step() {
+    if !crate::hostile::is_root() {
+        eprintln!("not root: no cgroups, rlimits only");
+        return;
+    }
+    let test = crate::support::Test::new().pipeline(
+        "[steps.fill]\nrun = \"head -c 200000000 /dev/zero > /tmp/fill && echo done > out/fill\"\noutputs = [\"out/fill\"]\n\n[steps.after]\nrun = \"echo done > out/after\"\ninputs = [\"out/fill\"]\noutputs = [\"out/after\"]\n",
+    );
+    let run = test.gantry_run(&["--jobs", "1"]).success();
+    let usage_of = |step: &str| {
+        (run.events().into_iter())
+            .find(|event| event["event"] == "step_finished" && event["step"] == step)
+            .map(|event| event["usage"].clone())
+            .expect("the step finished")
+    };
+    let peak = |used: &Value| used["peakMemoryBytes"].as_u64().unwrap_or(0);
+    let fill = usage_of("fill");
+    assert!(
+        peak(&fill) >= 200_000_000,
+        "the tmpfs is the step's: {fill}"
+    );
+    let after = usage_of("after");
+    assert!(
+        peak(&after) < 100_000_000,
+        "the first step's /tmp was charged to the next: {after}"
+    );
+}
