@@ -245,11 +245,6 @@ impl Cgroups {
         Ok(group)
     }
 
-    /// Takes a group back once its step's processes are gone.
-    pub fn give_back(&self, group: Group) {
-        lock(&self.free).push((Owner::current(), group));
-    }
-
     /// A group whose step is over but whose memory may still be charged (the step's tmpfs,
     /// kept while its mount namespace waits to be closed): [`Lease::give_back`] returns it for
     /// the thread that took it, once that memory is gone.
